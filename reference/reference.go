@@ -1,0 +1,81 @@
+// Package reference holds the reference data of CONTRACT §2 — staff, care
+// relationships, rosters, absences, devices and sharing agreements — that the
+// checks judge access events against.
+package reference
+
+import "time"
+
+// Staff is one account that may log in (staff.csv).
+type Staff struct {
+	ActorID    string
+	Org        string
+	Role       string
+	Team       string
+	External   bool
+	ActiveFrom time.Time
+	ActiveTo   time.Time // zero: open-ended
+}
+
+// Relationship is a business need to open a subject's record
+// (relationships.csv). Exactly one of ActorID and Team is set.
+type Relationship struct {
+	ActorID   string
+	Team      string
+	SubjectID string
+	Relation  string
+	ValidFrom time.Time
+	ValidTo   time.Time // zero: open-ended
+}
+
+// Shift is rostered working time (shifts.csv).
+type Shift struct {
+	ActorID string
+	Start   time.Time
+	End     time.Time
+}
+
+// Absence is time the holder is not at work (absences.csv).
+type Absence struct {
+	ActorID string
+	Start   time.Time
+	End     time.Time // zero: open-ended
+	Kind    string    // leave, sickness, training …
+}
+
+// Device kinds of CONTRACT §2.
+const (
+	DeviceSharedTablet = "shared-tablet"
+	DeviceDesktop      = "desktop"
+	DeviceLaptop       = "laptop"
+	DeviceMobile       = "mobile"
+)
+
+// Device is a terminal records are opened from (devices.csv).
+type Device struct {
+	DeviceID   string
+	Org        string
+	Kind       string
+	AssignedTo string // an actor id, a team, or empty
+	Location   string
+}
+
+// SharingAgreement bounds what a partner agency may do (sharing_agreements.csv).
+// A list holding "*" allows anything.
+type SharingAgreement struct {
+	PartnerOrg  string
+	Org         string
+	RecordTypes []string
+	Actions     []string
+	ValidFrom   time.Time
+	ValidTo     time.Time // zero: open-ended
+}
+
+// Data is one complete set of reference data.
+type Data struct {
+	Staff             []Staff
+	Relationships     []Relationship
+	Shifts            []Shift
+	Absences          []Absence
+	Devices           []Device
+	SharingAgreements []SharingAgreement
+}
