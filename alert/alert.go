@@ -55,10 +55,12 @@ type Alert struct {
 	Explanation string    `json:"explanation"`
 
 	// Beside the contract.
-	EventCount int       `json:"event_count"`
-	RiskTitles []string  `json:"risk_titles,omitempty"` // the DPIA's own words, parallel to Risks
-	Mitigation string    `json:"mitigation,omitempty"`  // the DPIA mitigation this alert evidences
-	UpdatedAt  time.Time `json:"-"`                     // when this version was produced (processing time)
+	EventCount int      `json:"event_count"`
+	RiskTitles []string `json:"risk_titles,omitempty"` // the DPIA's own words, parallel to Risks
+	Mitigation string   `json:"mitigation,omitempty"`  // the DPIA mitigation this alert evidences
+	// Version grows by one each time the stored alert changes; the outbox
+	// delivers each version to each receiver at most once.
+	Version int64 `json:"-"`
 }
 
 // ID derives a deterministic alert id: the same evidence (org, check,
