@@ -81,10 +81,23 @@ type Reader interface {
 	LoadState(ctx context.Context, prefix string) ([]StateEntry, error)
 }
 
+// Outbox tracks which version of each alert each receiver (console, Slack,
+// webhook …) has been given, so that a restart resumes unsent notifications
+// and never sends one twice.
+type Outbox interface {
+	// Pending returns up to limit alerts whose current Version has not been
+	// delivered to receiver, the oldest change first. Alerts changed before
+	// the receiver was first seen are included: nothing stored is skipped.
+	Pending(ctx context.Context, receiver string, limit int) ([]alert.Alert, error)
+	// MarkDelivered records that receiver has been given version of alertID.
+	MarkDelivered(ctx context.Context, receiver, alertID string, version int64) error
+}
+
 // Store is a complete store.
 type Store interface {
 	Writer
 	Reader
+	Outbox
 	// Ping reports whether the store can serve (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error
