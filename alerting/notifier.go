@@ -1,0 +1,129 @@
+// Package alerting delivers stored alerts to people: the console, a JSON Lines
+// file and Slack. It is built in small stages, as Alertmanager's notify
+// package is: a Notifier sends alerts to one receiver and says whether a
+// failure is worth retrying; a Dispatcher drains the store's outbox for each
+// receiver, retries with backoff and records each delivered alert version so
+// that a restart resumes where it stopped and nothing is sent twice.
+//
+// Privacy: alerts concern vulnerable adults and children. Receivers outside
+// the store (console, Slack, files by default) never carry raw subject
+// identifiers: a keyed Pseudonymizer replaces them, or they are left out.
+package alerting
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+// Notifier sends alerts to one receiver.
+//
+// Notify returns nil when every alert was delivered. On error, retry says
+// whether trying the same alerts again may succeed. A notifier that can
+// deliver part of a batch before failing must wrap its error in a
+// *PartialError saying how many of the first alerts were delivered, so that
+// they are not sent again; any other error means none was delivered.
+type Notifier interface {
+	// Name identifies the receiver in the outbox and in metrics; it must be
+	// stable across restarts and unique within a Dispatcher.
+	Name() string
+	Notify(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
+}
+
+// PartialError reports that the first Sent alerts of a Notify call were
+// delivered before Err stopped the rest. A non-retryable Err is charged to
+// the alert at index Sent.
+type PartialError struct {
+	Sent int
+	Err  error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("delivered %d alert(s), then: %v", e.Sent, e.Err)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// partial wraps err unless nothing was sent, keeping the "any other error
+// means none was delivered" rule cheap for callers.
+func partial(sent int, err error) error {
+	if sent == 0 {
+		return err
+	}
+	return &PartialError{Sent: sent, Err: err}
+}
+
+// Pseudonymizer turns a subject identifier into a stable, non-reversible
+// reference ("subj-" and 12 hex digits of a keyed HMAC-SHA256) so that people
+// can see that two alerts concern the same person without learning who.
+// A nil Pseudonymizer, or one without a key, hides the subject entirely:
+// an unkeyed hash of a short identifier could be reversed by enumeration.
+type Pseudonymizer struct {
+	key []byte
+}
+
+// NewPseudonymizer returns a Pseudonymizer keyed by key (from configuration).
+// An empty key yields one that hides every subject.
+func NewPseudonymizer(key []byte) *Pseudonymizer {
+	return &Pseudonymizer{key: append([]byte(nil), key...)}
+}
+
+// Subject returns the pseudonym for subjectID, or "" when the subject must
+// be left out (no key, or no subject).
+func (p *Pseudonymizer) Subject(subjectID string) string {
+	if p == nil || len(p.key) == 0 || subjectID == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, p.key)
+	m.Write([]byte(subjectID))
+	return "subj-" + hex.EncodeToString(m.Sum(nil))[:12]
+}
+
+// redact returns a copy of a fit for a receiver outside the store: the
+// subject pseudonymized or removed, and nil lists made empty so the JSON
+// shape of CONTRACT §3 never changes.
+func redact(a alert.Alert, p *Pseudonymizer) alert.Alert {
+	a.SubjectID = p.Subject(a.SubjectID)
+	if a.EventIDs == nil {
+		a.EventIDs = []string{}
+	}
+	if a.Risks == nil {
+		a.Risks = []string{}
+	}
+	return a
+}
+
+// dashboardLink returns the dashboard page of alert id, or "" without a base.
+func dashboardLink(base, id string) string {
+	if base == "" {
+		return ""
+	}
+	return strings.TrimRight(base, "/") + "/alerts/" + id
+}
+
+// truncate shortens s to at most limit runes, ending in "…" when cut. It
+// never splits a rune, and it drops invalid UTF-8 so receivers that reject
+// it (Slack) are not handed it.
+func truncate(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if limit <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == limit-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}

@@ -1,0 +1,263 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // Europe/London must be DST-correct even on minimal images.
+
+	"github.com/slack-go/slack"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+// Slack's Block Kit limits, in characters.
+// https://docs.slack.dev/reference/block-kit/blocks
+const (
+	slackMaxHeader      = 150
+	slackMaxSectionText = 3000
+	slackMaxFields      = 10
+	slackMaxFieldText   = 2000
+	slackMaxBlocks      = 50
+	slackMaxContextText = 2000
+	slackMaxButtonText  = 75
+	slackMaxButtonURL   = 3000
+	slackMaxFallback    = 3000 // Slack allows 40,000; a notification preview needs far less
+)
+
+// SlackOptions configures NewSlack.
+type SlackOptions struct {
+	// Name is the receiver name; default "slack".
+	Name string
+	// Token is the bot token (xoxb-…), with the chat:write scope.
+	Token string
+	// Channel is the channel id or name to post to.
+	Channel string
+	// DashboardURL is the web UI's base URL for the "Open in dashboard"
+	// button; without it the button is left out.
+	DashboardURL string
+	// Pseudonymizer renders subjects; nil (or no key) leaves them out.
+	Pseudonymizer *Pseudonymizer
+	// Location is the time zone "when" is shown in; default Europe/London.
+	Location *time.Location
+	// APIURL overrides Slack's Web API base URL (tests); it ends in "/".
+	APIURL string
+	// Timeout bounds one API call; default 10s.
+	Timeout time.Duration
+	// HTTPClient replaces the default client (its Timeout then applies).
+	HTTPClient *http.Client
+}
+
+// Slack posts each alert as one Block Kit message through the Web API
+// (chat.postMessage with a bot token). Retries are left to the Dispatcher:
+// the client is built with none, so one failure is reported once.
+type Slack struct {
+	opts   SlackOptions
+	client *slack.Client
+}
+
+// NewSlack returns a Slack notifier.
+func NewSlack(o SlackOptions) (*Slack, error) {
+	if o.Token == "" {
+		return nil, errors.New("slack notifier: token is required")
+	}
+	if o.Channel == "" {
+		return nil, errors.New("slack notifier: channel is required")
+	}
+	if o.Name == "" {
+		o.Name = "slack"
+	}
+	if o.Location == nil {
+		loc, err := time.LoadLocation("Europe/London")
+		if err != nil {
+			return nil, fmt.Errorf("slack notifier: %w", err)
+		}
+		o.Location = loc
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: o.Timeout}
+	}
+	opts := []slack.Option{slack.OptionHTTPClient(hc)}
+	if o.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(o.APIURL))
+	}
+	return &Slack{opts: o, client: slack.New(o.Token, opts...)}, nil
+}
+
+// Name implements Notifier.
+func (s *Slack) Name() string { return s.opts.Name }
+
+// Notify implements Notifier: one message per alert, in order. When a post
+// fails, the alerts before it were delivered (reported by *PartialError).
+func (s *Slack) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error) {
+	for i, a := range alerts {
+		_, _, err := s.client.PostMessageContext(ctx, s.opts.Channel, s.message(a)...)
+		if err != nil {
+			return slackRetryable(err), partial(i, fmt.Errorf("slack notifier: chat.postMessage: %w", err))
+		}
+	}
+	return false, nil
+}
+
+// Slack API errors ("ok": false) that are about Slack, not about us: worth
+// retrying. Every other API error (invalid_auth, channel_not_found,
+// not_in_channel, invalid_blocks …) fails the same way again.
+var slackTransientErrors = map[string]bool{
+	"ratelimited":         true,
+	"rate_limited":        true,
+	"internal_error":      true,
+	"fatal_error":         true,
+	"service_unavailable": true,
+	"request_timeout":     true,
+}
+
+// slackRetryable classifies an error from the Slack client.
+func slackRetryable(err error) bool {
+	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return true
+	}
+	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
+		return sc.Retryable() // 5xx and 429 without Retry-After
+	}
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
+		return slackTransientErrors[se.Err]
+	}
+	// Network errors, timeouts, a garbled body from a proxy: transient.
+	return true
+}
+
+// message renders a as Block Kit blocks and a plain-text fallback (shown
+// in notifications and by clients without Block Kit).
+//
+// PRIVACY: only the pseudonymized subject, never the raw id; no event or
+// record ids; the explanation as the rules wrote it (rules write it without
+// names or subject ids).
+func (s *Slack) message(a alert.Alert) []slack.MsgOption {
+	blocks := s.blocks(a)
+	return []slack.MsgOption{
+		slack.MsgOptionText(s.fallback(a), false),
+		slack.MsgOptionBlocks(blocks...),
+		// Unfurling would have Slack's servers fetch the dashboard link.
+		slack.MsgOptionDisableLinkUnfurl(),
+		slack.MsgOptionDisableMediaUnfurl(),
+	}
+}
+
+func (s *Slack) blocks(a alert.Alert) []slack.Block {
+	var blocks []slack.Block
+	header := strings.ToUpper(string(a.Severity)) + " · " + a.Check
+	blocks = append(blocks, slack.NewHeaderBlock(
+		slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackMaxHeader), false, false)))
+
+	var fields []*slack.TextBlockObject
+	field := func(title, value string) {
+		if value == "" || len(fields) == slackMaxFields {
+			return
+		}
+		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
+			mrkdwnTruncate("*"+title+"*\n", value, slackMaxFieldText), false, false))
+	}
+	field("DPIA", a.DPIA)
+	field("Risks", riskLines(a))
+	field("When", s.when(a))
+	field("Pattern", a.Pattern)
+	field("Events", strconv.Itoa(a.EventCount))
+	field("Actor", a.ActorID)
+	field("Subject", s.opts.Pseudonymizer.Subject(a.SubjectID))
+	field("Org", a.Org)
+	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+
+	if a.Explanation != "" {
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
+			mrkdwnTruncate("", a.Explanation, slackMaxSectionText), false, false), nil, nil))
+	}
+	if a.Mitigation != "" {
+		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
+			mrkdwnTruncate("DPIA mitigation: ", a.Mitigation, slackMaxContextText), false, false)))
+	}
+	if link := dashboardLink(s.opts.DashboardURL, a.ID); link != "" && len(link) <= slackMaxButtonURL {
+		btn := slack.NewButtonBlockElement("open_dashboard", a.ID,
+			slack.NewTextBlockObject(slack.PlainTextType, truncate("Open in dashboard", slackMaxButtonText), false, false)).
+			WithURL(link)
+		blocks = append(blocks, slack.NewActionBlock("", btn))
+	}
+	if len(blocks) > slackMaxBlocks { // cannot happen today; keeps later additions within the limit
+		blocks = blocks[:slackMaxBlocks]
+	}
+	return blocks
+}
+
+// riskLines lists each risk id with the DPIA's own title for it.
+func riskLines(a alert.Alert) string {
+	lines := make([]string, len(a.Risks))
+	for i, r := range a.Risks {
+		lines[i] = r
+		if i < len(a.RiskTitles) && a.RiskTitles[i] != "" {
+			lines[i] += " — " + a.RiskTitles[i]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// when renders the episode's span in local time, the day once if it fits.
+func (s *Slack) when(a alert.Alert) string {
+	const day, clock = "Mon 2 Jan 2006 ", "15:04 MST"
+	first, last := a.FirstSeen.In(s.opts.Location), a.LastSeen.In(s.opts.Location)
+	switch {
+	case first.IsZero():
+		return ""
+	case !last.After(first):
+		return first.Format(day + clock)
+	case first.Format(day) == last.Format(day):
+		return first.Format(day+clock) + " – " + last.Format(clock)
+	default:
+		return first.Format(day+clock) + " – " + last.Format(day+clock)
+	}
+}
+
+func (s *Slack) fallback(a alert.Alert) string {
+	text := fmt.Sprintf("%s %s/%s (DPIA %s %s): %s",
+		strings.ToUpper(string(a.Severity)), a.Check, a.Pattern, a.DPIA, strings.Join(a.Risks, ","), a.Explanation)
+	return mrkdwnTruncate("", text, slackMaxFallback)
+}
+
+// mrkdwnTruncate returns prefix (trusted mrkdwn) followed by value escaped
+// for Slack (&, <, > — so text from events cannot form links or @-mentions),
+// all within limit characters. Escaping goes rune by rune so a cut never
+// splits an entity such as "&amp;".
+func mrkdwnTruncate(prefix, value string, limit int) string {
+	value = strings.ToValidUTF8(value, "\uFFFD")
+	var b strings.Builder
+	b.WriteString(prefix)
+	n := len([]rune(prefix))
+	budget := limit - 1 // room for "…"
+	runes := []rune(value)
+	for i, r := range runes {
+		esc := string(r)
+		switch r {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		}
+		w := len([]rune(esc))
+		rest := len(runes) - i - 1
+		if n+w > budget && !(n+w <= limit && rest == 0) {
+			b.WriteString("…")
+			return b.String()
+		}
+		b.WriteString(esc)
+		n += w
+	}
+	return b.String()
+}

@@ -1,0 +1,278 @@
+// Package config loads dpiawatch's one YAML configuration file. The file is
+// decoded strictly and validated in one place: Load reports every problem at
+// once, each with file, line, column and key path, then applies defaults.
+// DPIA registers named by the file are loaded too (package dpia) so that
+// every check's risk references can be cross-checked before anything runs.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dpiawatch/dpiawatch/dpia"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	DPIAs     []DPIAFile `yaml:"dpias"`
+	Orgs      []Org      `yaml:"orgs"`
+	Ingest    Ingest     `yaml:"ingest"`
+	Store     Store      `yaml:"store"`
+	Reference Reference  `yaml:"reference"`
+	Checks    Checks     `yaml:"checks"`
+	Alerting  Alerting   `yaml:"alerting"`
+	HTTP      HTTP       `yaml:"http"`
+
+	// File is the path Load read; Dir its directory, against which relative
+	// paths were resolved.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+	// Registers holds the loaded DPIAs by id.
+	Registers map[string]*dpia.Register `yaml:"-"`
+}
+
+// DPIAFile names one DPIA register file.
+type DPIAFile struct {
+	File string `yaml:"file"`
+}
+
+// Org is a tenant: the controller of one DPIA.
+type Org struct {
+	ID       string `yaml:"id"`
+	Name     string `yaml:"name"`
+	DPIA     string `yaml:"dpia"`
+	Timezone string `yaml:"timezone"` // default Europe/London
+	// OutOfHoursRoles are judged against their shifts only (CONTRACT §2),
+	// e.g. an emergency duty team.
+	OutOfHoursRoles []string `yaml:"out_of_hours_roles"`
+
+	Location *time.Location `yaml:"-"` // Timezone, loaded
+}
+
+// Ingest configures event intake.
+type Ingest struct {
+	MaxEventBytes int    `yaml:"max_event_bytes"` // default 65536
+	Kafka         *Kafka `yaml:"kafka"`           // nil: no Kafka (replay and demo bring their own)
+}
+
+// Kafka configures the consumer.
+type Kafka struct {
+	Brokers         []string `yaml:"brokers"`
+	ClientID        string   `yaml:"client_id"` // default dpiawatch
+	GroupID         string   `yaml:"group_id"`  // default dpiawatch
+	Topics          []Topic  `yaml:"topics"`
+	DeadLetterTopic string   `yaml:"dead_letter_topic"` // default dpiawatch-dead-letter
+	Batch           Batch    `yaml:"batch"`
+	QueueBatches    int      `yaml:"queue_batches"` // default 4
+	TLS             TLS      `yaml:"tls"`
+	SASL            SASL     `yaml:"sasl"`
+}
+
+// Topic formats.
+const (
+	FormatAuto   = "auto"
+	FormatNative = "native"
+	FormatFHIR   = "fhir"
+)
+
+// Topic is one input topic.
+type Topic struct {
+	Name   string `yaml:"name"`
+	Format string `yaml:"format"` // auto (default), native or fhir
+	// Org and System label FHIR AuditEvents, which carry neither (CONTRACT §1).
+	Org    string `yaml:"org"`
+	System string `yaml:"system"`
+}
+
+// Batch bounds one unit of work: stored and committed together.
+type Batch struct {
+	MaxEvents int      `yaml:"max_events"` // default 5000
+	MaxWait   Duration `yaml:"max_wait"`   // default 250ms
+}
+
+// TLS configures the connection to the brokers.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL mechanisms.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL configures broker authentication; an empty Mechanism disables it.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
+}
+
+// Store configures storage.
+type Store struct {
+	Embedded Embedded `yaml:"embedded"`
+}
+
+// Embedded configures the embedded (SQLite) store.
+type Embedded struct {
+	Path        string `yaml:"path"`        // default data/dpiawatch.db
+	Synchronous string `yaml:"synchronous"` // full (default), extra or normal
+}
+
+// Reference configures reference data (CONTRACT §2).
+type Reference struct {
+	Dir            string   `yaml:"dir"`             // default reference
+	ReloadInterval Duration `yaml:"reload_interval"` // default 1m
+}
+
+// Checks configures each check.
+type Checks struct {
+	OutOfHours OutOfHours `yaml:"out-of-hours"`
+}
+
+// OutOfHours configures the out-of-hours check.
+type OutOfHours struct {
+	Enabled bool `yaml:"enabled"` // default true
+	// Evidences maps a DPIA id to the risk ids this check evidences.
+	Evidences    map[string][]string `yaml:"evidences"`
+	Severity     string              `yaml:"severity"` // default medium
+	Grace        Duration            `yaml:"grace"`    // default 30m (CONTRACT §4)
+	WorkingHours WorkingHours        `yaml:"working_hours"`
+	EpisodeGap   Duration            `yaml:"episode_gap"` // default 1h
+	Overrides    []Override          `yaml:"overrides"`
+}
+
+// Bank holiday calendars.
+const (
+	BankHolidaysEnglandWales    = "england-and-wales"
+	BankHolidaysScotland        = "scotland"
+	BankHolidaysNorthernIreland = "northern-ireland"
+	BankHolidaysNone            = "none"
+)
+
+// WorkingHours are the hours of staff with no shifts.
+type WorkingHours struct {
+	Days         []Weekday `yaml:"days"`          // default mon–fri
+	Start        Clock     `yaml:"start"`         // default 08:00
+	End          Clock     `yaml:"end"`           // default 18:00
+	BankHolidays string    `yaml:"bank_holidays"` // default england-and-wales
+}
+
+// Override changes the out-of-hours policy for an org, role or team; the most
+// specific matching override wins (see Config.OutOfHoursPolicy).
+type Override struct {
+	Org          string        `yaml:"org"`
+	Role         string        `yaml:"role"`
+	Team         string        `yaml:"team"`
+	Grace        *Duration     `yaml:"grace"`
+	Severity     string        `yaml:"severity"`
+	WorkingHours *WorkingHours `yaml:"working_hours"`
+}
+
+// Alerting configures where alerts go.
+type Alerting struct {
+	DashboardURL string  `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464
+	Console      Console `yaml:"console"`
+	JSONL        JSONL   `yaml:"jsonl"`
+	Slack        Slack   `yaml:"slack"`
+}
+
+// Console writes alerts to standard output.
+type Console struct {
+	Enabled bool   `yaml:"enabled"` // default true
+	Format  string `yaml:"format"`  // text (default) or json
+}
+
+// JSONL appends alerts to a file as JSON Lines; an empty Path disables it.
+type JSONL struct {
+	Path string `yaml:"path"`
+}
+
+// Slack posts alerts to a channel; it is enabled when Token resolves.
+type Slack struct {
+	Channel string `yaml:"channel"`
+	Token   Secret `yaml:"token"`
+	APIURL  string `yaml:"api_url"` // for tests (slacktest); empty: Slack's own
+}
+
+// HTTP configures the web UI and /metrics listener.
+type HTTP struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9464
+}
+
+// Load reads, validates and completes the configuration at path. The
+// returned Config is nil when the diagnostics hold an error; warnings alone
+// leave it usable.
+func Load(path string) (*Config, Diagnostics) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{File: path, Message: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}}
+	}
+	return parse(path, b)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func parse(path string, b []byte) (*Config, Diagnostics) {
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil {
+		d := Diagnostic{File: path, Message: err.Error()}
+		if errors.Is(err, io.EOF) {
+			d.Message = "empty configuration"
+		} else if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			d.Line, _ = strconv.Atoi(m[1])
+			d.Column, d.Message = 1, m[2]
+		}
+		return nil, Diagnostics{d}
+	}
+	v := &validator{file: path, nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{},
+		failed: map[string]bool{}, secret: map[string]bool{}}
+	cfg := &Config{File: path, Dir: filepath.Dir(path)}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	v.decode(doc, "", reflect.ValueOf(cfg).Elem())
+	cfg.validate(v)
+	if v.diags.HasErrors() {
+		v.diags.sort()
+		return nil, v.diags
+	}
+	cfg.setDefaults(v)
+	v.diags.sort()
+	return cfg, v.diags
+}
+
+// abs resolves p against the configuration file's directory.
+func (c *Config) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// Org returns the org with the given id.
+func (c *Config) Org(id string) (*Org, bool) {
+	for i := range c.Orgs {
+		if c.Orgs[i].ID == id {
+			return &c.Orgs[i], true
+		}
+	}
+	return nil, false
+}

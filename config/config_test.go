@@ -1,0 +1,355 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestGolden loads every testdata/*.yaml and compares all its diagnostics,
+// with positions, to testdata/*.golden.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("fixtures: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg, diags := Load(f)
+			if (cfg == nil) != diags.HasErrors() {
+				t.Errorf("config returned = %v with HasErrors = %v", cfg != nil, diags.HasErrors())
+			}
+			got := diags.String()
+			if cfg != nil {
+				got += "loaded\n"
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("diagnostics differ from %s:\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestExactMessages pins the messages the brief spells out, field by field.
+func TestExactMessages(t *testing.T) {
+	tests := []struct {
+		file string
+		want Diagnostic
+	}{
+		{"testdata/bad_duration.yaml", Diagnostic{
+			File: "testdata/bad_duration.yaml", Line: 8, Column: 12, Path: "checks.out-of-hours.grace",
+			Value: "30 minutes", Message: `"30 minutes" is not a duration (e.g. 30m)`,
+		}},
+		{"testdata/unknown_risk.yaml", Diagnostic{
+			File: "testdata/unknown_risk.yaml", Line: 10, Column: 34, Path: "checks.out-of-hours.evidences.st-martins-webster-court[0]",
+			Value: "R9", Message: `unknown risk "R9" (DPIA st-martins-webster-court has R1, R2, R3, R4)`,
+		}},
+		{"testdata/unknown_key.yaml", Diagnostic{
+			File: "testdata/unknown_key.yaml", Line: 11, Column: 5, Path: "checks.out-of-hours.gace", Value: "gace",
+			Message: `unknown key "gace" (known: enabled, evidences, severity, grace, working_hours, episode_gap, overrides)`,
+		}},
+	}
+	for _, tc := range tests {
+		_, diags := Load(tc.file)
+		found := false
+		for _, d := range diags {
+			if d == tc.want {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no diagnostic %#v in\n%s", tc.file, tc.want, diags)
+		}
+	}
+	_, diags := Load("testdata/bad_duration.yaml")
+	if got, want := diags[0].String(), `testdata/bad_duration.yaml:8:12: checks.out-of-hours.grace: "30 minutes" is not a duration (e.g. 30m)`; got != want {
+		t.Errorf("String() = %s\nwant       %s", got, want)
+	}
+	if err := diags.Err(); err == nil || !strings.Contains(err.Error(), "30 minutes") {
+		t.Errorf("Err() = %v", err)
+	}
+}
+
+// TestUnknownKeysAllReported: every unknown key, not just the first.
+func TestUnknownKeysAllReported(t *testing.T) {
+	_, diags := Load("testdata/unknown_key.yaml")
+	var paths []string
+	for _, d := range diags {
+		paths = append(paths, d.Path)
+	}
+	want := "dpias[0].checksum orgs[0].timzone ingest.max_event_size checks.out-of-hours.gace checks.no-business-needs alerts"
+	if got := strings.Join(paths, " "); got != want {
+		t.Errorf("paths = %s\nwant    %s", got, want)
+	}
+}
+
+func TestSecretsNeverLeak(t *testing.T) {
+	_, diags := Load("testdata/literal_secret.yaml")
+	if len(diags.Errors()) != 2 {
+		t.Errorf("want 2 errors (password, token), got\n%s", diags)
+	}
+	for _, d := range diags {
+		if strings.Contains(d.String()+d.Value, "do-not-leak") {
+			t.Errorf("diagnostic reveals a secret: %s (value %q)", d, d.Value)
+		}
+	}
+	s := Secret{Env: "DPIAWATCH_TEST_SECRET"}
+	t.Setenv("DPIAWATCH_TEST_SECRET", " s3cret\n")
+	v, err := s.Resolve()
+	if err != nil || v != "s3cret" {
+		t.Errorf("Resolve() = %q, %v", v, err)
+	}
+	out, err := yaml.Marshal(struct{ P Secret }{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{s.String(), s.GoString(), string(out)} {
+		if strings.Contains(r, "s3cret") {
+			t.Errorf("secret revealed: %s", r)
+		}
+	}
+	if string(out) != "p:\n    env: DPIAWATCH_TEST_SECRET\n    file: \"\"\n" {
+		t.Errorf("MarshalYAML = %q", out)
+	}
+	if _, err := (Secret{Env: "DPIAWATCH_TEST_UNSET_VARIABLE"}).Resolve(); err == nil {
+		t.Error("unset variable resolved")
+	}
+	if _, err := (Secret{}).Resolve(); err != ErrSecretUnset {
+		t.Errorf("zero secret: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := (Secret{File: f}).Resolve(); err != nil || v != "from-file" {
+		t.Errorf("file secret = %q, %v", v, err)
+	}
+	var lit Secret
+	if err := yaml.Unmarshal([]byte("literal"), &lit); err == nil {
+		t.Error("yaml.Unmarshal accepted a literal secret")
+	}
+}
+
+func TestShippedConfig(t *testing.T) {
+	cfg, diags := Load("../configs/dpiawatch.yaml")
+	if diags.HasErrors() {
+		t.Fatalf("errors:\n%s", diags)
+	}
+	var got []string
+	for _, d := range diags.Warnings() {
+		got = append(got, d.Path+" "+strings.Fields(d.Message)[1]+" "+strings.Fields(d.Message)[4])
+	}
+	// Only out-of-hours exists so far; each new check should shrink this list.
+	want := []string{
+		"orgs[0].dpia R1 st-martins-webster-court",
+		"orgs[0].dpia R3 st-martins-webster-court",
+		"orgs[0].dpia R4 st-martins-webster-court",
+		"orgs[1].dpia R2 wiltshire-childrens-cms",
+		"orgs[1].dpia R3 wiltshire-childrens-cms",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(cfg.Registers) != 2 || cfg.Registers["st-martins-webster-court"] == nil || cfg.Registers["wiltshire-childrens-cms"] == nil {
+		t.Errorf("registers = %v", cfg.Registers)
+	}
+	for org, dp := range map[string]string{"st-martins": "st-martins-webster-court", "wiltshire-council": "wiltshire-childrens-cms"} {
+		o, ok := cfg.Org(org)
+		if !ok || o.DPIA != dp || o.Location == nil || o.Location.String() != "Europe/London" {
+			t.Errorf("org %s = %+v", org, o)
+		}
+	}
+	k := cfg.Ingest.Kafka
+	if k == nil || k.Brokers[0] != "localhost:9092" || len(k.Topics) != 2 || k.Topics[1].Format != FormatFHIR {
+		t.Errorf("kafka = %+v", k)
+	}
+	if p := cfg.OutOfHoursPolicy("wiltshire-council", "emergency-duty-team", ""); !p.ShiftsOnly || p.Grace != 15*time.Minute {
+		t.Errorf("EDT policy = %+v", p)
+	}
+	if p := cfg.OutOfHoursPolicy("st-martins", "support-worker", ""); p.ShiftsOnly || p.Grace != 30*time.Minute {
+		t.Errorf("St Martins policy = %+v", p)
+	}
+	abs, _ := filepath.Abs("..")
+	if got, _ := filepath.Abs(cfg.Store.Embedded.Path); got != filepath.Join(abs, "data", "dpiawatch.db") {
+		t.Errorf("store path = %s", cfg.Store.Embedded.Path)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, diags := Load("testdata/defaults.yaml")
+	if cfg == nil {
+		t.Fatalf("errors:\n%s", diags)
+	}
+	k := cfg.Ingest.Kafka
+	o := cfg.Checks.OutOfHours
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"timezone", cfg.Orgs[0].Timezone, "Europe/London"},
+		{"location", cfg.Orgs[0].Location.String(), "Europe/London"},
+		{"max_event_bytes", cfg.Ingest.MaxEventBytes, 65536},
+		{"client_id", k.ClientID, "dpiawatch"},
+		{"group_id", k.GroupID, "dpiawatch"},
+		{"dead_letter_topic", k.DeadLetterTopic, "dpiawatch-dead-letter"},
+		{"batch", k.Batch, Batch{5000, Duration(250 * time.Millisecond)}},
+		{"queue_batches", k.QueueBatches, 4},
+		{"topic format", k.Topics[0].Format, "auto"},
+		{"store path", cfg.Store.Embedded.Path, filepath.Join("testdata", "data", "dpiawatch.db")},
+		{"synchronous", cfg.Store.Embedded.Synchronous, "full"},
+		{"reference dir", cfg.Reference.Dir, filepath.Join("testdata", "reference")},
+		{"reload", cfg.Reference.ReloadInterval, Duration(time.Minute)},
+		{"enabled", o.Enabled, true},
+		{"severity", o.Severity, "medium"},
+		{"explicit zero grace kept", o.Grace, Duration(0)},
+		{"episode gap", o.EpisodeGap, Duration(time.Hour)},
+		{"working hours", o.WorkingHours.String(), "mon,tue,wed,thu,fri 07:30-18:00 england-and-wales"},
+		{"override inherits", o.Overrides[0].WorkingHours.String(), "mon,tue,wed,thu,fri 07:30-20:00 england-and-wales"},
+		{"dashboard", cfg.Alerting.DashboardURL, "http://127.0.0.1:9464"},
+		{"console off kept", cfg.Alerting.Console.Enabled, false},
+		{"console format", cfg.Alerting.Console.Format, "text"},
+		{"jsonl", cfg.Alerting.JSONL.Path, filepath.Join("testdata", "out", "alerts.jsonl")},
+		{"slack token file", cfg.Alerting.Slack.Token.File, filepath.Join("testdata", "slack.token")},
+		{"dpia file", cfg.DPIAs[0].File, filepath.Join("configs", "dpia", "st-martins-webster-court.yaml")},
+		{"listen", cfg.HTTP.Listen, "127.0.0.1:9464"},
+	}
+	for _, c := range checks {
+		if c.got != c.want && !(c.name == "dpia file" && strings.HasSuffix(c.got.(string), c.want.(string))) {
+			t.Errorf("%s = %v; want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestOutOfHoursPolicy(t *testing.T) {
+	cfg, diags := Load("testdata/defaults.yaml")
+	if cfg == nil {
+		t.Fatalf("errors:\n%s", diags)
+	}
+	tests := []struct {
+		org, role, team string
+		grace           time.Duration
+		severity        alert.Severity
+		end             string
+	}{
+		{"st-martins", "support-worker", "day", 0, alert.SeverityLow, "20:00"},
+		{"st-martins", "support-worker", "night", 2 * time.Hour, alert.SeverityLow, "20:00"},
+		{"other-org", "", "night", time.Hour, alert.SeverityMedium, "18:00"},
+		{"other-org", "", "", 0, alert.SeverityMedium, "18:00"},
+	}
+	for _, tc := range tests {
+		p := cfg.OutOfHoursPolicy(tc.org, tc.role, tc.team)
+		if p.Grace != tc.grace || p.Severity != tc.severity || p.WorkingHours.End.String() != tc.end || p.Location.String() != "Europe/London" {
+			t.Errorf("%s/%s/%s: grace %v severity %s end %s loc %s; want %v %s %s", tc.org, tc.role, tc.team,
+				p.Grace, p.Severity, p.WorkingHours.End, p.Location, tc.grace, tc.severity, tc.end)
+		}
+	}
+}
+
+func TestWorks(t *testing.T) {
+	w := defaultWorkingHours()
+	london, _ := time.LoadLocation("Europe/London")
+	tests := []struct {
+		at   string
+		want bool
+	}{
+		{"2026-03-02T08:00:00Z", true},  // Monday 08:00 GMT
+		{"2026-03-02T07:59:00Z", false}, // before start
+		{"2026-03-02T18:00:00Z", false}, // end is exclusive
+		{"2026-07-06T07:30:00Z", true},  // 08:30 BST
+		{"2026-03-07T12:00:00Z", false}, // Saturday
+	}
+	for _, tc := range tests {
+		at, _ := time.Parse(time.RFC3339, tc.at)
+		if got := w.Works(at.In(london)); got != tc.want {
+			t.Errorf("Works(%s) = %v", tc.at, got)
+		}
+	}
+}
+
+func TestScalarTypes(t *testing.T) {
+	tests := []struct {
+		in      string
+		into    yaml.Unmarshaler
+		want    string
+		wantErr string
+	}{
+		{"1h30m", new(Duration), "1h30m0s", ""},
+		{"90", new(Duration), "", `"90" is not a duration (e.g. 30m)`},
+		{"-1m", new(Duration), "", `"-1m" is a negative duration`},
+		{"[1m]", new(Duration), "", "expected a duration (e.g. 30m), found a list"},
+		{`"07:05"`, new(Clock), "07:05", ""},
+		{`"24:00"`, new(Clock), "24:00", ""},
+		{`"7:05"`, new(Clock), "", `"7:05" is not a time of day (HH:MM, e.g. "08:00")`},
+		{`"12:60"`, new(Clock), "", `"12:60" is not a time of day (HH:MM, e.g. "08:00")`},
+		{"Sat", new(Weekday), "sat", ""},
+		{"saturday", new(Weekday), "", `unknown day "saturday" (want mon, tue, wed, thu, fri, sat or sun)`},
+	}
+	for _, tc := range tests {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(tc.in), &n); err != nil {
+			t.Fatal(err)
+		}
+		err := tc.into.UnmarshalYAML(n.Content[0])
+		switch {
+		case tc.wantErr != "":
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%s: err = %v; want %s", tc.in, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		default:
+			if got := tc.into.(interface{ String() string }).String(); got != tc.want {
+				t.Errorf("%s = %s; want %s", tc.in, got, tc.want)
+			}
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, name := range append(files, "../configs/dpiawatch.yaml") {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, diags := parse("testdata/fuzz.yaml", b)
+		if (cfg == nil) != diags.HasErrors() {
+			t.Fatalf("config %v with diagnostics\n%s", cfg != nil, diags)
+		}
+		for _, d := range diags {
+			if d.Message == "" || d.File == "" {
+				t.Fatalf("incomplete diagnostic %#v", d)
+			}
+		}
+	})
+}
+
+func BenchmarkLoadShipped(b *testing.B) {
+	for b.Loop() {
+		if cfg, _ := Load("../configs/dpiawatch.yaml"); cfg == nil {
+			b.Fatal("errors")
+		}
+	}
+}

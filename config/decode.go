@@ -1,0 +1,168 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decode walks a yaml.Node into v by the `yaml` struct tags, recording the
+// node of every key path and reporting every problem instead of stopping at
+// the first: unknown and duplicate keys, wrong kinds, bad scalars. Types that
+// implement yaml.Unmarshaler parse their own scalars; their error text becomes
+// the diagnostic message.
+func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	v.nodes[path] = n
+	if isNull(n) {
+		return // absent and null are the same: the zero value, then the default
+	}
+	t := dst.Type()
+	if t == secretType {
+		if n.Kind == yaml.ScalarNode {
+			// Never echo the value: it is very likely the secret itself.
+			v.secret[path] = true
+			v.at(n, SeverityError, path, "", "a secret cannot be written in the configuration file, where backups, version control and diagnostics would expose it; use {env: NAME} or {file: PATH}")
+			return
+		}
+		v.decodeStruct(n, path, dst)
+		return
+	}
+	if t.Kind() == reflect.Pointer {
+		if dst.IsNil() {
+			dst.Set(reflect.New(t.Elem()))
+		}
+		v.decode(n, path, dst.Elem())
+		return
+	}
+	if u, ok := dst.Addr().Interface().(yaml.Unmarshaler); ok {
+		if err := u.UnmarshalYAML(n); err != nil {
+			v.at(n, SeverityError, path, scalarValue(n), err.Error())
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		v.decodeStruct(n, path, dst)
+	case reflect.Slice:
+		if !v.want(n, path, yaml.SequenceNode, "a list") {
+			return
+		}
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			v.decode(c, fmt.Sprintf("%s[%d]", path, i), s.Index(i))
+		}
+		dst.Set(s)
+	case reflect.Map:
+		if !v.want(n, path, yaml.MappingNode, "a mapping") {
+			return
+		}
+		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			kp := join(path, k.Value)
+			v.keys[kp] = k
+			if seen[k.Value] {
+				v.at(k, SeverityError, kp, k.Value, fmt.Sprintf("duplicate key %q", k.Value))
+				continue
+			}
+			seen[k.Value] = true
+			e := reflect.New(t.Elem()).Elem()
+			v.decode(val, kp, e)
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
+		}
+		dst.Set(m)
+	case reflect.String:
+		if v.want(n, path, yaml.ScalarNode, "a string") {
+			dst.SetString(n.Value)
+		}
+	case reflect.Bool:
+		if !v.want(n, path, yaml.ScalarNode, "true or false") {
+			return
+		}
+		if n.Tag != "!!bool" {
+			v.at(n, SeverityError, path, n.Value, fmt.Sprintf("%q is not a boolean (true or false)", n.Value))
+			return
+		}
+		b, _ := strconv.ParseBool(strings.ToLower(n.Value))
+		dst.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		if !v.want(n, path, yaml.ScalarNode, "a whole number") {
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, t.Bits())
+		if err != nil || n.Tag != "!!int" {
+			v.at(n, SeverityError, path, n.Value, fmt.Sprintf("%q is not a whole number", n.Value))
+			return
+		}
+		dst.SetInt(i)
+	default:
+		panic(fmt.Sprintf("config: no decoder for %s", t)) // a programming error in this package
+	}
+}
+
+func (v *validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
+	if !v.want(n, path, yaml.MappingNode, "a mapping") {
+		return
+	}
+	t := dst.Type()
+	fields := map[string]int{}
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !t.Field(i).IsExported() {
+			continue
+		}
+		fields[name] = i
+		names = append(names, name)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		kp := join(path, k.Value)
+		f, ok := fields[k.Value]
+		switch {
+		case !ok:
+			v.at(k, SeverityError, kp, k.Value, fmt.Sprintf("unknown key %q (known: %s)", k.Value, strings.Join(names, ", ")))
+		case seen[k.Value]:
+			v.at(k, SeverityError, kp, k.Value, fmt.Sprintf("duplicate key %q", k.Value))
+		default:
+			seen[k.Value] = true
+			v.keys[kp] = k
+			v.decode(val, kp, dst.Field(f))
+		}
+	}
+}
+
+// want reports whether n is of the wanted kind, and an error if not.
+func (v *validator) want(n *yaml.Node, path string, kind yaml.Kind, what string) bool {
+	if n.Kind == kind {
+		return true
+	}
+	v.at(n, SeverityError, path, scalarValue(n), fmt.Sprintf("expected %s, found %s", what, kindName(n)))
+	return false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}
+
+func scalarValue(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return n.Value
+	}
+	return ""
+}

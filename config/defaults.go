@@ -1,0 +1,193 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+// setDefaults fills what the file left out and resolves relative paths. It
+// runs after validation, so it only ever sees valid values; it asks v whether
+// a key was written, so that an explicit zero (grace: 0s, enabled: false)
+// is kept rather than replaced.
+func (c *Config) setDefaults(v *validator) {
+	for i := range c.Orgs {
+		o := &c.Orgs[i]
+		if o.Timezone == "" {
+			o.Timezone = DefaultTimezone
+		}
+		if o.Location == nil {
+			o.Location, _ = time.LoadLocation(o.Timezone) // validated (or the default, from the embedded tzdata)
+		}
+	}
+	for i := range c.DPIAs {
+		c.DPIAs[i].File = c.abs(c.DPIAs[i].File)
+	}
+	if c.Ingest.MaxEventBytes == 0 {
+		c.Ingest.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if k := c.Ingest.Kafka; k != nil {
+		k.ClientID = cmp.Or(k.ClientID, DefaultClientID)
+		k.GroupID = cmp.Or(k.GroupID, DefaultGroupID)
+		k.DeadLetterTopic = cmp.Or(k.DeadLetterTopic, DefaultDeadLetterTopic)
+		k.Batch.MaxEvents = cmp.Or(k.Batch.MaxEvents, DefaultBatchMaxEvents)
+		k.Batch.MaxWait = cmp.Or(k.Batch.MaxWait, DefaultBatchMaxWait)
+		k.QueueBatches = cmp.Or(k.QueueBatches, DefaultQueueBatches)
+		for i := range k.Topics {
+			k.Topics[i].Format = cmp.Or(k.Topics[i].Format, FormatAuto)
+		}
+		k.TLS.CAFile = c.abs(k.TLS.CAFile)
+		k.TLS.CertFile = c.abs(k.TLS.CertFile)
+		k.TLS.KeyFile = c.abs(k.TLS.KeyFile)
+		k.SASL.Password.File = c.abs(k.SASL.Password.File)
+	}
+	e := &c.Store.Embedded
+	e.Path = c.abs(cmp.Or(e.Path, DefaultStorePath))
+	e.Synchronous = cmp.Or(e.Synchronous, DefaultSynchronous)
+	c.Reference.Dir = c.abs(cmp.Or(c.Reference.Dir, DefaultReferenceDir))
+	c.Reference.ReloadInterval = cmp.Or(c.Reference.ReloadInterval, DefaultReloadInterval)
+
+	const ooh = "checks." + CheckOutOfHours
+	o := &c.Checks.OutOfHours
+	if !v.set(ooh + ".enabled") {
+		o.Enabled = true
+	}
+	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
+	if !v.set(ooh + ".grace") {
+		o.Grace = DefaultGrace
+	}
+	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
+	o.WorkingHours.setDefaults(v, ooh+".working_hours", defaultWorkingHours())
+	for i := range o.Overrides {
+		if wh := o.Overrides[i].WorkingHours; wh != nil {
+			// An override's working hours start from the check's own.
+			wh.setDefaults(v, fmt.Sprintf("%s.overrides[%d].working_hours", ooh, i), o.WorkingHours)
+		}
+	}
+
+	a := &c.Alerting
+	a.DashboardURL = cmp.Or(a.DashboardURL, DefaultDashboardURL)
+	if !v.set("alerting.console.enabled") {
+		a.Console.Enabled = true
+	}
+	a.Console.Format = cmp.Or(a.Console.Format, "text")
+	a.JSONL.Path = c.abs(a.JSONL.Path)
+	a.Slack.Token.File = c.abs(a.Slack.Token.File)
+	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
+}
+
+// defaultWorkingHours is CONTRACT §4: Mon–Fri 08:00–18:00, not on bank
+// holidays (England and Wales).
+func defaultWorkingHours() WorkingHours {
+	return WorkingHours{
+		Days:         []Weekday{Weekday(time.Monday), Weekday(time.Tuesday), Weekday(time.Wednesday), Weekday(time.Thursday), Weekday(time.Friday)},
+		Start:        Clock{8, 0},
+		End:          Clock{18, 0},
+		BankHolidays: BankHolidaysEnglandWales,
+	}
+}
+
+func (w *WorkingHours) setDefaults(v *validator, p string, base WorkingHours) {
+	if !v.set(p + ".days") {
+		w.Days = slices.Clone(base.Days)
+	}
+	if !v.set(p + ".start") {
+		w.Start = base.Start
+	}
+	if !v.set(p + ".end") {
+		w.End = base.End
+	}
+	w.BankHolidays = cmp.Or(w.BankHolidays, base.BankHolidays)
+}
+
+// OutOfHoursPolicy is the out-of-hours policy for one actor.
+type OutOfHoursPolicy struct {
+	Location     *time.Location
+	Grace        time.Duration
+	WorkingHours WorkingHours
+	// ShiftsOnly: the role is an out-of-hours worker (an org's
+	// out_of_hours_roles), judged against its shifts only.
+	ShiftsOnly bool
+	Severity   alert.Severity
+	EpisodeGap time.Duration
+}
+
+// Works reports whether local time t falls in the working days and hours,
+// bank holidays aside (the caller owns the calendar).
+func (w WorkingHours) Works(t time.Time) bool {
+	if !slices.Contains(w.Days, Weekday(t.Weekday())) {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	return m >= w.Start.Minutes() && m < w.End.Minutes()
+}
+
+// OutOfHoursPolicy resolves the policy for an actor of org with role and
+// team. Matching overrides (every field they set equals the actor's) apply
+// from least to most specific, so the most specific wins; equally specific
+// ones apply in file order.
+func (c *Config) OutOfHoursPolicy(org, role, team string) OutOfHoursPolicy {
+	o := c.Checks.OutOfHours
+	london, _ := time.LoadLocation(DefaultTimezone) // embedded tzdata
+	p := OutOfHoursPolicy{
+		Location:     london,
+		Grace:        o.Grace.D(),
+		WorkingHours: o.WorkingHours,
+		Severity:     alert.Severity(o.Severity),
+		EpisodeGap:   o.EpisodeGap.D(),
+	}
+	if og, ok := c.Org(org); ok {
+		if og.Location != nil {
+			p.Location = og.Location
+		}
+		p.ShiftsOnly = role != "" && slices.Contains(og.OutOfHoursRoles, role)
+	}
+	var match []Override
+	for _, ov := range o.Overrides {
+		if (ov.Org == "" || ov.Org == org) && (ov.Role == "" || ov.Role == role) && (ov.Team == "" || ov.Team == team) {
+			match = append(match, ov)
+		}
+	}
+	slices.SortStableFunc(match, func(a, b Override) int { return cmp.Compare(a.specificity(), b.specificity()) })
+	for _, ov := range match {
+		if ov.Grace != nil {
+			p.Grace = ov.Grace.D()
+		}
+		if ov.Severity != "" {
+			p.Severity = alert.Severity(ov.Severity)
+		}
+		if ov.WorkingHours != nil {
+			p.WorkingHours = *ov.WorkingHours
+		}
+	}
+	return p
+}
+
+// specificity orders overrides: team beats role beats org, and combinations
+// beat their parts.
+func (ov Override) specificity() int {
+	n := 0
+	if ov.Org != "" {
+		n++
+	}
+	if ov.Role != "" {
+		n += 2
+	}
+	if ov.Team != "" {
+		n += 4
+	}
+	return n
+}
+
+// String renders w compactly, e.g. "mon,tue 08:00-18:00 england-and-wales".
+func (w WorkingHours) String() string {
+	days := make([]string, len(w.Days))
+	for i, d := range w.Days {
+		days[i] = d.String()
+	}
+	return fmt.Sprintf("%s %s-%s %s", strings.Join(days, ","), w.Start, w.End, w.BankHolidays)
+}

@@ -1,0 +1,426 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezones must validate the same on hosts without a zoneinfo database
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/dpia"
+)
+
+// Default values (CONTRACT §4 for the policy ones).
+const (
+	DefaultTimezone        = "Europe/London"
+	DefaultMaxEventBytes   = 65536
+	DefaultClientID        = "dpiawatch"
+	DefaultGroupID         = "dpiawatch"
+	DefaultDeadLetterTopic = "dpiawatch-dead-letter"
+	DefaultBatchMaxEvents  = 5000
+	DefaultBatchMaxWait    = Duration(250 * time.Millisecond)
+	DefaultQueueBatches    = 4
+	DefaultStorePath       = "data/dpiawatch.db"
+	DefaultSynchronous     = "full"
+	DefaultReferenceDir    = "reference"
+	DefaultReloadInterval  = Duration(time.Minute)
+	DefaultSeverity        = alert.SeverityMedium
+	DefaultGrace           = Duration(30 * time.Minute)
+	DefaultEpisodeGap      = Duration(time.Hour)
+	DefaultDashboardURL    = "http://127.0.0.1:9464"
+	DefaultListen          = "127.0.0.1:9464"
+)
+
+// CheckOutOfHours is the out-of-hours check's stable name (CONTRACT §3).
+const CheckOutOfHours = "out-of-hours"
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+func (c *Config) validate(v *validator) {
+	c.validateDPIAs(v)
+	ids := map[string]bool{}
+	if len(c.Orgs) == 0 {
+		v.errorf("orgs", "no orgs configured; each tenant needs an entry naming its DPIA")
+	}
+	for i := range c.Orgs {
+		c.Orgs[i].validate(v, fmt.Sprintf("orgs[%d]", i), c, ids)
+	}
+	c.Ingest.validate(v, "ingest", c)
+	c.Store.validate(v, "store")
+	c.Reference.validate(v, "reference")
+	c.Checks.OutOfHours.validate(v, "checks."+CheckOutOfHours, c)
+	c.Alerting.validate(v, "alerting")
+	c.HTTP.validate(v, "http")
+	c.warnUnevidenced(v)
+}
+
+// validateDPIAs loads every register so that later cross-checks can use them.
+// Registers stays nil when one failed, which silences those cross-checks
+// rather than burying the real error under consequences of it.
+func (c *Config) validateDPIAs(v *validator) {
+	if len(c.DPIAs) == 0 {
+		v.errorf("dpias", "no DPIA registers listed; every alert must point to a DPIA risk")
+		return
+	}
+	regs := map[string]*dpia.Register{}
+	ok := true
+	for i, d := range c.DPIAs {
+		p := fmt.Sprintf("dpias[%d].file", i)
+		if d.File == "" {
+			v.errorf(p, "file is required")
+			ok = false
+			continue
+		}
+		r, err := dpia.LoadFile(c.abs(d.File))
+		if err != nil {
+			v.errorf(p, "%v", err)
+			ok = false
+			continue
+		}
+		if _, dup := regs[r.ID]; dup {
+			v.errorf(p, "DPIA %q is listed twice", r.ID)
+			continue
+		}
+		regs[r.ID] = r
+	}
+	if ok {
+		c.Registers = regs
+	}
+}
+
+func (c *Config) registerIDs() string {
+	ids := make([]string, 0, len(c.Registers))
+	for id := range c.Registers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ", ")
+}
+
+func (o *Org) validate(v *validator, p string, c *Config, seen map[string]bool) {
+	switch {
+	case o.ID == "":
+		v.errorf(p+".id", "id is required")
+	case !idPattern.MatchString(o.ID):
+		v.errorf(p+".id", "%q is not a valid org id (lower-case letters, digits and hyphens)", o.ID)
+	case seen[o.ID]:
+		v.errorf(p+".id", "duplicate org id %q", o.ID)
+	}
+	seen[o.ID] = true
+	switch {
+	case o.DPIA == "":
+		v.errorf(p+".dpia", "dpia is required: the DPIA whose risks this org's alerts evidence")
+	case c.Registers != nil && c.Registers[o.DPIA] == nil:
+		v.errorf(p+".dpia", "unknown DPIA %q (loaded: %s)", o.DPIA, c.registerIDs())
+	}
+	if o.Timezone != "" {
+		loc, err := time.LoadLocation(o.Timezone)
+		if err != nil || o.Timezone == "Local" {
+			v.errorf(p+".timezone", "unknown timezone %q (an IANA name, e.g. Europe/London)", o.Timezone)
+		}
+		o.Location = loc
+	}
+	roles := map[string]bool{}
+	for i, r := range o.OutOfHoursRoles {
+		rp := fmt.Sprintf("%s.out_of_hours_roles[%d]", p, i)
+		if r == "" {
+			v.errorf(rp, "role is empty")
+		} else if roles[r] {
+			v.warnf(rp, "role %q is listed twice", r)
+		}
+		roles[r] = true
+	}
+}
+
+func (in *Ingest) validate(v *validator, p string, c *Config) {
+	if v.set(p+".max_event_bytes") && in.MaxEventBytes <= 0 {
+		v.errorf(p+".max_event_bytes", "%d is not a positive number of bytes", in.MaxEventBytes)
+	}
+	if in.Kafka != nil {
+		in.Kafka.validate(v, p+".kafka", c)
+	}
+}
+
+func (k *Kafka) validate(v *validator, p string, c *Config) {
+	if len(k.Brokers) == 0 {
+		v.errorf(p+".brokers", "no brokers (host:port); remove the kafka section to run without Kafka")
+	}
+	for i, b := range k.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			v.errorf(fmt.Sprintf("%s.brokers[%d]", p, i), "%q is not host:port", b)
+		}
+	}
+	if len(k.Topics) == 0 {
+		v.errorf(p+".topics", "no topics to consume")
+	}
+	names := map[string]bool{}
+	for i, t := range k.Topics {
+		tp := fmt.Sprintf("%s.topics[%d]", p, i)
+		switch {
+		case t.Name == "":
+			v.errorf(tp+".name", "name is required")
+		case names[t.Name]:
+			v.errorf(tp+".name", "topic %q is listed twice", t.Name)
+		case t.Name == k.DeadLetterTopic:
+			v.errorf(tp+".name", "topic %q is also the dead-letter topic", t.Name)
+		}
+		names[t.Name] = true
+		switch t.Format {
+		case "", FormatAuto, FormatNative:
+		case FormatFHIR:
+			if t.Org == "" {
+				v.errorf(tp+".org", "org is required for a fhir topic: AuditEvents do not name their org")
+			}
+			if t.System == "" {
+				v.errorf(tp+".system", "system is required for a fhir topic: AuditEvents do not name their system")
+			}
+		default:
+			v.errorf(tp+".format", "unknown format %q (auto, native or fhir)", t.Format)
+		}
+		if t.Org != "" {
+			if _, ok := c.Org(t.Org); !ok {
+				v.errorf(tp+".org", "unknown org %q", t.Org)
+			}
+		}
+	}
+	if v.set(p+".batch.max_events") && k.Batch.MaxEvents <= 0 {
+		v.errorf(p+".batch.max_events", "%d is not a positive number of events", k.Batch.MaxEvents)
+	}
+	if v.set(p+".batch.max_wait") && k.Batch.MaxWait <= 0 {
+		v.errorf(p+".batch.max_wait", "must be longer than 0s")
+	}
+	if v.set(p+".queue_batches") && k.QueueBatches <= 0 {
+		v.errorf(p+".queue_batches", "%d is not a positive number of batches", k.QueueBatches)
+	}
+	k.TLS.validate(v, p+".tls")
+	k.SASL.validate(v, p+".sasl", k.TLS.Enabled || v.hasFailed(p+".tls.enabled"))
+}
+
+func (t *TLS) validate(v *validator, p string) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.errorf(p+".cert_file", "cert_file and key_file go together")
+	}
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+		v.warnf(p+".enabled", "TLS settings are ignored while enabled is false")
+	}
+	if t.Enabled && t.InsecureSkipVerify {
+		v.warnf(p+".insecure_skip_verify", "broker certificates are not verified; anyone on the path can read the events")
+	}
+}
+
+func (s *SASL) validate(v *validator, p string, tls bool) {
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || !s.Password.IsZero() {
+			v.warnf(p+".mechanism", "username and password are ignored while mechanism is empty")
+		}
+		return
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+	default:
+		v.errorf(p+".mechanism", "unknown SASL mechanism %q (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+	}
+	if s.Username == "" {
+		v.errorf(p+".username", "username is required with SASL")
+	}
+	if s.Password.IsZero() && !v.set(p+".password") { // a literal was reported already
+		v.errorf(p+".password", "password is required with SASL ({env: NAME} or {file: PATH})")
+	}
+	s.Password.validate(v, p+".password")
+	if !tls {
+		v.warnf(p+".mechanism", "SASL without TLS: credentials and events cross the network unencrypted")
+	}
+}
+
+func (s *Secret) validate(v *validator, p string) {
+	if s.Env != "" && s.File != "" {
+		v.errorf(p, "give env or file, not both")
+	}
+}
+
+var synchronousModes = []string{"full", "extra", "normal"}
+
+func (s *Store) validate(v *validator, p string) {
+	m := s.Embedded.Synchronous
+	if m != "" && !slices.Contains(synchronousModes, m) {
+		v.errorf(p+".embedded.synchronous", "unknown mode %q (full, extra or normal; off could lose stored events)", m)
+	}
+	if m == "normal" {
+		v.warnf(p+".embedded.synchronous", "normal may lose the last stored batches on power loss after their offsets were committed")
+	}
+}
+
+func (r *Reference) validate(v *validator, p string) {
+	if v.set(p+".reload_interval") && r.ReloadInterval <= 0 {
+		v.errorf(p+".reload_interval", "must be longer than 0s")
+	}
+}
+
+func validSeverity(s string) bool { return alert.Severity(s).Rank() >= 0 }
+
+func (o *OutOfHours) validate(v *validator, p string, c *Config) {
+	if o.Severity != "" && !validSeverity(o.Severity) {
+		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
+	}
+	if v.set(p+".episode_gap") && o.EpisodeGap <= 0 {
+		v.errorf(p+".episode_gap", "must be longer than 0s")
+	}
+	o.WorkingHours.validate(v, p+".working_hours")
+	c.validateEvidences(v, p+".evidences", o.Evidences)
+	for i := range o.Overrides {
+		o.Overrides[i].validate(v, fmt.Sprintf("%s.overrides[%d]", p, i), c)
+	}
+}
+
+// validateEvidences checks that every DPIA and risk a check claims to
+// evidence exists, so that no alert can point to a risk the DPIA lacks.
+func (c *Config) validateEvidences(v *validator, p string, ev map[string][]string) {
+	if c.Registers == nil {
+		return
+	}
+	for _, id := range sortedKeys(ev) {
+		dp := join(p, id)
+		r := c.Registers[id]
+		if r == nil {
+			v.keyErrorf(dp, "unknown DPIA %q (loaded: %s)", id, c.registerIDs())
+			continue
+		}
+		seen := map[string]bool{}
+		for i, risk := range ev[id] {
+			rp := fmt.Sprintf("%s[%d]", dp, i)
+			if _, ok := r.Risk(risk); !ok {
+				v.errorf(rp, "unknown risk %q (DPIA %s has %s)", risk, id, strings.Join(r.RiskIDs(), ", "))
+			} else if seen[risk] {
+				v.warnf(rp, "risk %q is listed twice", risk)
+			}
+			seen[risk] = true
+		}
+	}
+}
+
+func (w *WorkingHours) validate(v *validator, p string) {
+	if v.set(p+".start") && v.set(p+".end") && w.Start.Minutes() >= w.End.Minutes() {
+		v.errorf(p+".end", "end %s is not after start %s", w.End, w.Start)
+	}
+	if v.set(p+".days") && len(w.Days) == 0 {
+		v.errorf(p+".days", "no working days; list them (mon … sun)")
+	}
+	switch w.BankHolidays {
+	case "", BankHolidaysEnglandWales, BankHolidaysScotland, BankHolidaysNorthernIreland, BankHolidaysNone:
+	default:
+		v.errorf(p+".bank_holidays", "unknown bank holiday calendar %q (england-and-wales, scotland, northern-ireland or none)", w.BankHolidays)
+	}
+}
+
+func (o *Override) validate(v *validator, p string, c *Config) {
+	if o.Org == "" && o.Role == "" && o.Team == "" {
+		v.errorf(p, "an override needs at least one of org, role or team")
+	}
+	if o.Org != "" {
+		if _, ok := c.Org(o.Org); !ok {
+			v.errorf(p+".org", "unknown org %q", o.Org)
+		}
+	}
+	if o.Severity != "" && !validSeverity(o.Severity) {
+		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
+	}
+	if o.WorkingHours != nil {
+		o.WorkingHours.validate(v, p+".working_hours")
+	}
+	if o.Grace == nil && o.Severity == "" && o.WorkingHours == nil {
+		v.warnf(p, "override changes nothing (set grace, severity or working_hours)")
+	}
+}
+
+func (a *Alerting) validate(v *validator, p string) {
+	if a.DashboardURL != "" {
+		if u, err := url.Parse(a.DashboardURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf(p+".dashboard_url", "%q is not an http(s) URL", a.DashboardURL)
+		}
+	}
+	switch a.Console.Format {
+	case "", "text", "json":
+	default:
+		v.errorf(p+".console.format", "unknown format %q (text or json)", a.Console.Format)
+	}
+	a.Slack.Token.validate(v, p+".slack.token")
+	if !a.Slack.Token.IsZero() && a.Slack.Channel == "" {
+		v.errorf(p+".slack.channel", "channel is required when a token is configured")
+	}
+	if a.Slack.APIURL != "" {
+		if u, err := url.Parse(a.Slack.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			v.errorf(p+".slack.api_url", "%q is not an http(s) URL", a.Slack.APIURL)
+		}
+	}
+}
+
+func (h *HTTP) validate(v *validator, p string) {
+	if h.Listen == "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		v.errorf(p+".listen", "%q is not host:port", h.Listen)
+		return
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		v.warnf(p+".listen", "listening beyond loopback: the web UI shows access to care records; put authentication and TLS in front of it")
+	}
+}
+
+// warnUnevidenced warns, for each configured org's DPIA, about every risk
+// that no enabled check evidences: the DPIA promises a mitigation that
+// dpiawatch does not watch.
+func (c *Config) warnUnevidenced(v *validator) {
+	if c.Registers == nil {
+		return
+	}
+	covered := map[string]bool{} // "dpia/risk"
+	for _, ch := range c.Checks.evidencing(v) {
+		for id, risks := range ch.evidences {
+			for _, r := range risks {
+				covered[id+"/"+r] = true
+			}
+		}
+	}
+	done := map[string]bool{}
+	for i, o := range c.Orgs {
+		r := c.Registers[o.DPIA]
+		if r == nil || done[o.DPIA] {
+			continue
+		}
+		done[o.DPIA] = true
+		for _, k := range r.Risks {
+			if !covered[o.DPIA+"/"+k.ID] {
+				v.warnf(fmt.Sprintf("orgs[%d].dpia", i), "risk %s of DPIA %s (%q) is evidenced by no enabled check", k.ID, o.DPIA, k.Title)
+			}
+		}
+	}
+}
+
+type evidencing struct {
+	check     string
+	evidences map[string][]string
+}
+
+// evidencing lists the enabled checks and what each evidences; each new
+// check adds itself here.
+func (ch *Checks) evidencing(v *validator) []evidencing {
+	var out []evidencing
+	if ch.OutOfHours.Enabled || !v.set("checks."+CheckOutOfHours+".enabled") {
+		out = append(out, evidencing{CheckOutOfHours, ch.OutOfHours.Evidences})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/rules"
+)
+
+// EngineOptions turns the configuration into the rules engine's options.
+// The daemon, replay and the benchmark all build their engine here, so that
+// replay runs exactly the checks the daemon runs.
+func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (rules.Options, error) {
+	o := rules.Options{Orgs: map[string]rules.OrgPolicy{}, Logger: log, Registerer: reg}
+	ooh := cfg.Checks.OutOfHours
+	for _, org := range cfg.Orgs {
+		p := rules.OrgPolicy{
+			DPIA:            org.DPIA,
+			Timezone:        org.Location,
+			OutOfHoursRoles: org.OutOfHoursRoles,
+			Risks:           map[string][]rules.RiskRef{},
+		}
+		p.OutOfHours = rules.OutOfHoursPolicy{
+			OutOfHoursKnobs: oohKnobs(ooh.Grace.D(), &ooh.WorkingHours, ooh.Severity, ooh.EpisodeGap.D()),
+			Roles:           map[string]rules.OutOfHoursKnobs{},
+			Teams:           map[string]rules.OutOfHoursKnobs{},
+		}
+		for _, ov := range ooh.Overrides {
+			if ov.Org != "" && ov.Org != org.ID {
+				continue
+			}
+			switch {
+			case ov.Role != "" && ov.Team != "":
+				return o, fmt.Errorf("checks.out-of-hours.overrides: an override for role %q and team %q at once is not supported; use one of them", ov.Role, ov.Team)
+			case ov.Role != "":
+				p.OutOfHours.Roles[ov.Role] = overrideKnobs(ov)
+			case ov.Team != "":
+				p.OutOfHours.Teams[ov.Team] = overrideKnobs(ov)
+			default: // an org-wide override
+				applyOverride(&p.OutOfHours.OutOfHoursKnobs, ov)
+			}
+		}
+		if ooh.Enabled {
+			refs, err := riskRefs(cfg, org.DPIA, ooh.Evidences[org.DPIA])
+			if err != nil {
+				return o, err
+			}
+			p.Risks[rules.CheckOutOfHours] = refs
+		}
+		o.Orgs[org.ID] = p
+	}
+	return o, nil
+}
+
+func oohKnobs(grace time.Duration, wh *config.WorkingHours, severity string, gap time.Duration) rules.OutOfHoursKnobs {
+	k := rules.OutOfHoursKnobs{ShiftGrace: &grace, EpisodeGap: gap, Severity: alertSeverity(severity)}
+	if wh != nil {
+		setWorkingHours(&k, wh)
+	}
+	return k
+}
+
+func overrideKnobs(ov config.Override) rules.OutOfHoursKnobs {
+	var k rules.OutOfHoursKnobs
+	applyOverride(&k, ov)
+	return k
+}
+
+func applyOverride(k *rules.OutOfHoursKnobs, ov config.Override) {
+	if ov.Grace != nil {
+		g := ov.Grace.D()
+		k.ShiftGrace = &g
+	}
+	if ov.Severity != "" {
+		k.Severity = alertSeverity(ov.Severity)
+	}
+	if ov.WorkingHours != nil {
+		setWorkingHours(k, ov.WorkingHours)
+	}
+}
+
+func setWorkingHours(k *rules.OutOfHoursKnobs, wh *config.WorkingHours) {
+	days := make([]time.Weekday, 0, len(wh.Days))
+	for _, d := range wh.Days {
+		days = append(days, time.Weekday(d))
+	}
+	k.WorkingDays = days
+	start, end := clock(wh.Start), clock(wh.End)
+	k.Start, k.End = &start, &end
+	bh := wh.BankHolidays != config.BankHolidaysNone
+	k.BankHolidays = &bh
+}
+
+// clock maps the configuration's end-of-day "24:00" to the last minute of
+// the day, which the engine treats as included.
+func clock(c config.Clock) rules.Clock {
+	if c.Hour == 24 {
+		return rules.Clock{Hour: 23, Minute: 59}
+	}
+	return rules.Clock{Hour: c.Hour, Minute: c.Minute}
+}
+
+// riskRefs looks up the risks a check evidences in a DPIA register, with
+// their titles in the DPIA's words and the mitigation the check evidences.
+func riskRefs(cfg *config.Config, dpiaID string, ids []string) ([]rules.RiskRef, error) {
+	reg, ok := cfg.Registers[dpiaID]
+	if !ok {
+		return nil, fmt.Errorf("DPIA %q is not loaded", dpiaID)
+	}
+	refs := make([]rules.RiskRef, 0, len(ids))
+	for _, id := range ids {
+		r, ok := reg.Risk(id)
+		if !ok {
+			return nil, fmt.Errorf("DPIA %s has no risk %q", dpiaID, id)
+		}
+		refs = append(refs, rules.RiskRef{ID: r.ID, Title: r.Title, Mitigation: monitoringMitigation(r.Mitigations)})
+	}
+	return refs, nil
+}
+
+// monitoringMitigation picks, among a risk's agreed mitigations, the one a
+// monitoring check evidences: the audit or monitoring promise where the DPIA
+// makes one, else the first.
+func monitoringMitigation(ms []string) string {
+	if i := slices.IndexFunc(ms, func(m string) bool {
+		l := strings.ToLower(m)
+		return strings.Contains(l, "audit") || strings.Contains(l, "monitoring")
+	}); i >= 0 {
+		return ms[i]
+	}
+	if len(ms) > 0 {
+		return ms[0]
+	}
+	return ""
+}

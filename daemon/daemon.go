@@ -1,0 +1,275 @@
+// Package daemon runs dpiawatch: it wires the configured store, reference
+// data, checks, Kafka consumer, alert delivery and the operations endpoints
+// together and runs them as one group that stops as one (oklog/run), as
+// Prometheus' main does.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alerting"
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/version"
+)
+
+// Options configures a Daemon. Config is required; everything else has a
+// safe default.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Registry gathers every metric; nil: a new registry.
+	Registry *prometheus.Registry
+	// Stdout receives console alerts; nil: os.Stdout.
+	Stdout io.Writer
+	// Brokers, when set, replaces the configured Kafka brokers (the demo's
+	// in-process broker).
+	Brokers []string
+	// OnBatch observes every committed batch (the benchmark).
+	OnBatch func(ingest.BatchInfo)
+	// OnReady is called once the operations endpoints listen, with their URL.
+	OnReady func(url string)
+}
+
+// Daemon is one running dpiawatch.
+type Daemon struct {
+	o          Options
+	log        *slog.Logger
+	store      store.Store
+	engine     *rules.Engine
+	pipeline   *pipeline
+	consumer   *ingest.Consumer
+	dispatcher *alerting.Dispatcher
+	reference  *referenceLoader
+	ops        *opsServer
+}
+
+// New opens the store, loads reference data and check state, and builds the
+// components. Nothing consumes until Run.
+func New(ctx context.Context, o Options) (*Daemon, error) {
+	cfg := o.Config
+	if cfg == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	version.Register(o.Registry)
+	d := &Daemon{o: o, log: o.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+
+	path := cfg.Store.Embedded.Path
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: path, Synchronous: cfg.Store.Embedded.Synchronous, Logger: o.Logger, Registerer: o.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	d.store = st
+
+	ro, err := EngineOptions(cfg, o.Logger, o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if d.engine, err = rules.New(ro); err != nil {
+		return nil, fmt.Errorf("build checks: %w", err)
+	}
+	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), d.engine.SetRoster, o.Logger, o.Registry)
+	if err := d.reference.load(); err != nil {
+		return nil, err
+	}
+
+	notifiers, err := Notifiers(cfg, o.Stdout, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	d.dispatcher = alerting.NewDispatcher(alerting.DispatcherOptions{Outbox: st, Notifiers: notifiers, Logger: o.Logger, Registerer: o.Registry})
+
+	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.dispatcher.Wake}
+	if err := d.pipeline.restore(ctx); err != nil {
+		return nil, err
+	}
+
+	if cfg.Ingest.Kafka != nil || len(o.Brokers) > 0 {
+		io, err := IngestOptions(cfg, o.Brokers)
+		if err != nil {
+			return nil, err
+		}
+		io.Processor, io.Logger, io.Registerer, io.OnBatch = d.pipeline, o.Logger, o.Registry, o.OnBatch
+		if d.consumer, err = ingest.New(io); err != nil {
+			return nil, err
+		}
+	}
+
+	checks := []readiness{{"store", st.Ping}}
+	if d.consumer != nil {
+		checks = append(checks, readiness{"kafka", func(context.Context) error {
+			if !d.consumer.Ready() {
+				return errors.New("no fetch from the brokers yet")
+			}
+			return nil
+		}})
+	}
+	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
+	}
+	ok = true
+	return d, nil
+}
+
+// URL is where /metrics, /healthz and /readyz are served.
+func (d *Daemon) URL() string { return d.ops.URL() }
+
+// Store is the daemon's store (read it; the daemon writes it).
+func (d *Daemon) Store() store.Store { return d.store }
+
+// Run runs every component until ctx is cancelled or one of them fails,
+// then stops them all: the consumer drains and commits what it fetched,
+// delivery stops, and the store is closed last.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	var g run.Group
+	{
+		ctx, cancel := context.WithCancel(ctx)
+		g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
+	}
+	if d.consumer != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.consumer.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.dispatcher.Run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.reference.run(ctx) }, func(error) { cancel() })
+	}
+	g.Add(d.ops.run, func(error) { d.ops.stop() })
+	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)
+	if d.o.OnReady != nil {
+		d.o.OnReady(d.ops.URL())
+	}
+	err := g.Run()
+	d.log.Info("dpiawatch stopped")
+	return err
+}
+
+func (d *Daemon) close() {
+	if d.ops != nil {
+		d.ops.stop()
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			d.log.Warn("close store", "err", err)
+		}
+		d.store = nil
+	}
+}
+
+// IngestOptions turns the Kafka configuration into the consumer's options;
+// brokers, when set, replaces the configured ones.
+func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error) {
+	k := cfg.Ingest.Kafka
+	if k == nil {
+		k = &config.Kafka{Topics: []config.Topic{{Name: "access-events", Format: config.FormatAuto}}}
+	}
+	o := ingest.Options{
+		Brokers:         k.Brokers,
+		GroupID:         k.GroupID,
+		ClientID:        k.ClientID,
+		DeadLetterTopic: k.DeadLetterTopic,
+		MaxBatchEvents:  k.Batch.MaxEvents,
+		MaxBatchWait:    k.Batch.MaxWait.D(),
+		QueueBatches:    k.QueueBatches,
+		MaxEventBytes:   cfg.Ingest.MaxEventBytes,
+		KnownOrgs:       map[string]bool{},
+		TLS: ingest.TLS{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
+			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},
+	}
+	if len(brokers) > 0 {
+		o.Brokers = brokers
+	}
+	for _, org := range cfg.Orgs {
+		o.KnownOrgs[org.ID] = true
+	}
+	for _, t := range k.Topics {
+		f, err := event.ParseFormat(t.Format)
+		if err != nil {
+			return o, fmt.Errorf("topic %s: %w", t.Name, err)
+		}
+		o.Topics = append(o.Topics, ingest.Topic{Name: t.Name, Format: f, Org: t.Org, System: t.System})
+	}
+	if k.SASL.Mechanism != "" {
+		pw, err := k.SASL.Password.Resolve()
+		if err != nil {
+			return o, fmt.Errorf("kafka sasl password: %w", err)
+		}
+		o.SASL = ingest.SASL{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username, Password: pw}
+	}
+	return o, nil
+}
+
+// Notifiers builds the configured alert receivers.
+func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerting.Notifier, error) {
+	a := cfg.Alerting
+	var ns []alerting.Notifier
+	if a.Console.Enabled {
+		c, err := alerting.NewConsole(alerting.ConsoleOptions{W: stdout, Format: a.Console.Format, DashboardURL: a.DashboardURL})
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, c)
+	}
+	if a.JSONL.Path != "" {
+		f, err := alerting.NewFile(alerting.FileOptions{Path: a.JSONL.Path})
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, f)
+	}
+	if !a.Slack.Token.IsZero() {
+		token, err := a.Slack.Token.Resolve()
+		if err != nil {
+			// A missing token means Slack is not wanted here; say so once.
+			log.Warn("slack disabled: token not available", "source", a.Slack.Token.String(), "err", err)
+		} else {
+			s, err := alerting.NewSlack(alerting.SlackOptions{Token: token, Channel: a.Slack.Channel, APIURL: a.Slack.APIURL, DashboardURL: a.DashboardURL})
+			if err != nil {
+				return nil, err
+			}
+			ns = append(ns, s)
+		}
+	}
+	return ns, nil
+}
+
+func alertSeverity(s string) alert.Severity { return alert.Severity(s) }

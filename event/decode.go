@@ -1,0 +1,279 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/goccy/go-json/jsontext"
+	json "github.com/goccy/go-json/v2"
+)
+
+// Format is the wire format of an access event.
+type Format string
+
+// The formats a Decoder reads.
+const (
+	// FormatAuto reads FHIR when the message has a top-level
+	// "resourceType" member, native JSON otherwise.
+	FormatAuto Format = "auto"
+	// FormatNative is the JSON object of CONTRACT §1.
+	FormatNative Format = "native"
+	// FormatFHIR is a FHIR R4 AuditEvent resource (see fhir.go).
+	FormatFHIR Format = "fhir"
+)
+
+// ParseFormat returns the Format named s; the empty string means FormatAuto,
+// so that a configuration may leave it out.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case "":
+		return FormatAuto, nil
+	case FormatAuto, FormatNative, FormatFHIR:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown event format %q (want %s, %s or %s)", s, FormatAuto, FormatNative, FormatFHIR)
+}
+
+// DefaultMaxBytes is the largest message a Decoder accepts when
+// DecoderOptions.MaxBytes is zero. A native event is a few hundred bytes and
+// a FHIR AuditEvent a few kilobytes.
+const DefaultMaxBytes = 64 << 10
+
+// DecoderOptions configure a Decoder. The zero value decodes either format
+// with the default size limit.
+type DecoderOptions struct {
+	// Format of the messages; "" means FormatAuto.
+	Format Format
+	// Org and System are given to FHIR events, which carry neither. Native
+	// events must carry their own; these are not applied to them.
+	Org, System string
+	// MaxBytes is the largest message accepted; 0 or less means
+	// DefaultMaxBytes.
+	MaxBytes int
+}
+
+// Decoder turns one message (a Kafka value, or one line of a JSON Lines file)
+// into a valid Event. It holds no mutable state, so one Decoder may be shared
+// by any number of goroutines.
+type Decoder struct {
+	format      Format
+	org, system string
+	maxBytes    int
+}
+
+// NewDecoder returns a Decoder for o. It panics if o.Format is not one of the
+// Format constants: formats come from ParseFormat, so another value is a
+// programming error.
+func NewDecoder(o DecoderOptions) *Decoder {
+	f, err := ParseFormat(string(o.Format))
+	if err != nil {
+		panic("event: NewDecoder: " + err.Error())
+	}
+	d := &Decoder{format: f, org: o.Org, system: o.System, maxBytes: o.MaxBytes}
+	if d.maxBytes <= 0 {
+		d.maxBytes = DefaultMaxBytes
+	}
+	return d
+}
+
+// nativeWire is the native event plus the one member that tells a FHIR
+// resource apart, so that auto-detection costs no second pass over native
+// messages (the hot path).
+type nativeWire struct {
+	Event
+	ResourceType string `json:"resourceType"`
+}
+
+// Decode decodes one message into *ev and validates it (Event.Validate). It
+// returns nil or an *Error, whose Detail names the offending field but never
+// holds a value from the message, since values may be personal data.
+//
+// *ev is overwritten whole, also on error; it must not be used after an
+// error. Strings in *ev are copies: data may be reused once Decode returns.
+//
+// The JSON is read strictly (RFC 8259 as encoding/json/v2 reads it): member
+// names match exactly (case-sensitive), a duplicated member name, invalid
+// UTF-8, nesting deeper than 10000 levels or trailing data make the message
+// malformed. Members the contract does not name are ignored. Times must be
+// RFC 3339 with a UTC offset and are returned in UTC.
+func (d *Decoder) Decode(data []byte, ev *Event) error {
+	*ev = Event{}
+	if len(data) > d.maxBytes {
+		return reject(ReasonTooLarge, "message is larger than %d bytes", d.maxBytes)
+	}
+	if !isObject(data) {
+		return reject(ReasonMalformed, "message is not a JSON object")
+	}
+	var err *Error
+	switch d.format {
+	case FormatNative:
+		err = decodeNative(data, ev, nil)
+	case FormatFHIR:
+		err = d.decodeFHIR(data, ev)
+	default:
+		var rt string
+		if err = decodeNative(data, ev, &rt); err == nil && rt != "" {
+			if rt != "AuditEvent" {
+				*ev = Event{}
+				return reject(ReasonUnsupported, "resourceType is not AuditEvent")
+			}
+			err = d.decodeFHIR(data, ev)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	return checkControl(ev)
+}
+
+// decodeNative decodes the native format into *ev; when resourceType is not
+// nil it receives the top-level "resourceType" member.
+func decodeNative(data []byte, ev *Event, resourceType *string) *Error {
+	var w nativeWire
+	if err := json.UnmarshalOf(data, &w); err != nil {
+		return jsonError(err, "time")
+	}
+	*ev = w.Event
+	ev.Time = ev.Time.UTC()
+	if len(ev.Subject.Sensitivity) == 0 {
+		// [] and absent are the same, and compare equal after a round trip.
+		ev.Subject.Sensitivity = nil
+	}
+	if resourceType != nil {
+		*resourceType = w.ResourceType
+	}
+	return nil
+}
+
+// isObject reports whether data starts, after JSON white space, with '{'.
+// The JSON decoder would take null as an empty event and report it as a
+// missing field, which hides that the producer sent no object at all.
+func isObject(data []byte) bool {
+	for _, c := range data {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// jsonError turns an error of the JSON decoder into an *Error. The decoder's
+// own messages are not used: they may quote a value from the input. timeField
+// is the member holding the event time, whose bad text is an invalid field
+// rather than malformed JSON.
+func jsonError(err error, timeField string) *Error {
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		what := "invalid JSON syntax"
+		switch {
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			what = "truncated JSON"
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			what = "duplicate member name"
+		case strings.Contains(syn.Err.Error(), "UTF-8"):
+			// jsontext exports no sentinel for invalid UTF-8.
+			what = "invalid UTF-8"
+		case strings.Contains(syn.Err.Error(), "exceeded max depth"):
+			what = "nesting too deep"
+		}
+		return reject(ReasonMalformed, "%s at byte %d", what, syn.ByteOffset)
+	}
+	var sem *json.SemanticError
+	if errors.As(err, &sem) {
+		field := fieldName(sem.JSONPointer)
+		if field == timeField && sem.JSONKind == jsontext.KindString {
+			return reject(ReasonInvalidField, "%s must be an RFC 3339 time with a UTC offset", field)
+		}
+		return reject(ReasonMalformed, "%s has the wrong JSON type", field)
+	}
+	return reject(ReasonMalformed, "not valid JSON")
+}
+
+// fieldName turns a JSON pointer to a decoded member ("/actor/id",
+// "/agent/0/who") into the dotted name used in details ("actor.id",
+// "agent.who"). The pointer only ever names members of our own structs, but
+// anything that is not a plain name is left out all the same: a detail must
+// never carry text from the message.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if !isPlainName(tok) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	if b.Len() == 0 {
+		return "message"
+	}
+	return b.String()
+}
+
+func isPlainName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkControl rejects control characters (an escaped "\u0000", a newline …)
+// in any text field. JSON allows them escaped, but in identifiers they only
+// serve to break logs, CSV exports and C-string based tools downstream, or to
+// make two ids look alike.
+func checkControl(ev *Event) error {
+	fields := [...]struct{ name, v string }{
+		{"id", ev.ID}, {"org", ev.Org}, {"system", ev.System}, {"actor.id", ev.Actor.ID},
+		{"actor.role", ev.Actor.Role}, {"actor.team", ev.Actor.Team}, {"actor.org", ev.Actor.Org},
+		{"subject.id", ev.Subject.ID}, {"record.type", ev.Record.Type}, {"record.id", ev.Record.ID},
+		{"session.id", ev.Session.ID}, {"session.device", ev.Session.Device}, {"session.ip", ev.Session.IP},
+	}
+	for _, f := range fields {
+		if hasControl(f.v) {
+			return reject(ReasonInvalidField, "%s contains a control character", f.name)
+		}
+	}
+	for _, s := range ev.Subject.Sensitivity {
+		if hasControl(s) {
+			return reject(ReasonInvalidField, "subject.sensitivity contains a control character")
+		}
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// Encode returns ev in the native format of CONTRACT §1, compact, on one
+// line. It does not validate ev (the simulator and tests also encode bad
+// events on purpose) but fails on text that is not valid UTF-8. For a valid
+// event, Decode(Encode(ev)) gives back ev with its time in UTC.
+func Encode(ev *Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,394 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Processor makes a batch of valid events durable and checked. It must be
+// all-or-nothing: on error nothing of the batch may remain applied, because
+// the consumer will offer the same batch again.
+type Processor interface {
+	Process(ctx context.Context, events []event.Event) (store.Result, error)
+}
+
+// Dead-letter headers. Values never echo message content.
+const (
+	HeaderReason    = "dpiawatch-reason"
+	HeaderDetail    = "dpiawatch-detail"
+	HeaderTopic     = "dpiawatch-source-topic"
+	HeaderPartition = "dpiawatch-source-partition"
+	HeaderOffset    = "dpiawatch-source-offset"
+	HeaderTruncated = "dpiawatch-truncated"
+)
+
+// maxDeadLetterValue keeps a dead letter under brokers' default message size
+// limit (1 MiB), so that an oversized input cannot wedge the dead-letter path.
+const maxDeadLetterValue = 512 << 10
+
+// Consumer reads access events from Kafka as one member of a consumer group.
+type Consumer struct {
+	o        Options
+	reader   *kafka.Reader
+	dlq      *kafka.Writer
+	decoders map[string]*event.Decoder
+	m        *metrics
+
+	readyMu sync.Mutex
+	ready   bool
+}
+
+type batch struct {
+	msgs   []kafka.Message
+	events []event.Event
+	dead   []kafka.Message
+	reason []event.Reason
+	start  time.Time
+}
+
+// New builds a Consumer; it does not contact the brokers until Run.
+func New(o Options) (*Consumer, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	tlsCfg, err := o.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := o.SASL.mechanism()
+	if err != nil {
+		return nil, err
+	}
+	topics := make([]string, len(o.Topics))
+	decoders := make(map[string]*event.Decoder, len(o.Topics))
+	for i, t := range o.Topics {
+		topics[i] = t.Name
+		decoders[t.Name] = event.NewDecoder(event.DecoderOptions{Format: t.Format, Org: t.Org, System: t.System, MaxBytes: o.MaxEventBytes})
+	}
+	dialer := &kafka.Dialer{ClientID: o.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: tlsCfg, SASLMechanism: mech}
+	log := o.Logger
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     o.Brokers,
+		GroupID:     o.GroupID,
+		GroupTopics: topics,
+		Dialer:      dialer,
+		// Bounded memory under backpressure: kafka-go buffers at most
+		// QueueCapacity messages, we at most QueueBatches batches.
+		QueueCapacity:  o.MaxBatchEvents,
+		MinBytes:       1,
+		MaxBytes:       8 << 20,
+		MaxWait:        250 * time.Millisecond,
+		CommitInterval: 0, // synchronous commits, only when we call CommitMessages
+		StartOffset:    kafka.FirstOffset,
+		// A new group must read everything already on the topic: nothing lost.
+		WatchPartitionChanges: true,
+		HeartbeatInterval:     3 * time.Second,
+		SessionTimeout:        30 * time.Second,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Warn("kafka reader", "detail", fmt.Sprintf(msg, args...))
+		}),
+	})
+	dlq := &kafka.Writer{
+		Addr:                   kafka.TCP(o.Brokers...),
+		Topic:                  o.DeadLetterTopic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		AllowAutoTopicCreation: true,
+		BatchTimeout:           10 * time.Millisecond,
+		Transport:              &kafka.Transport{ClientID: o.ClientID, TLS: tlsCfg, SASL: mech, DialTimeout: 10 * time.Second},
+	}
+	return &Consumer{o: o, reader: reader, dlq: dlq, decoders: decoders, m: newMetrics(o.Registerer, topics)}, nil
+}
+
+// Ready reports whether the consumer has fetched from or committed to the
+// brokers since it started: the group is joined and the brokers answer.
+func (c *Consumer) Ready() bool {
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	return c.ready
+}
+
+func (c *Consumer) setReady() {
+	c.readyMu.Lock()
+	c.ready = true
+	c.readyMu.Unlock()
+}
+
+// Run consumes until ctx is cancelled, then drains: the batches already
+// fetched are applied and committed (bounded by DrainTimeout) before the
+// reader leaves the group. It returns nil after a clean stop.
+func (c *Consumer) Run(ctx context.Context) error {
+	// work outlives ctx by the drain: stages downstream of the fetch stop
+	// when the fetch has stopped and everything fetched is handled, or when
+	// the drain deadline passes.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	go func() {
+		<-ctx.Done()
+		t := time.NewTimer(c.o.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.o.Logger.Warn("drain timeout: stopping without committing the rest", "timeout", c.o.DrainTimeout)
+			cancelWork()
+		case <-work.Done():
+		}
+	}()
+
+	msgs := make(chan kafka.Message, 256)
+	raw := make(chan *batch, c.o.QueueBatches)
+	decoded := make(chan *batch, 1)
+	errc := make(chan error, 3)
+
+	go func() { errc <- c.fetch(ctx, msgs) }()
+	go func() { c.batch(msgs, raw); errc <- nil }()
+	go func() { c.decodeStage(raw, decoded); errc <- nil }()
+	err := c.applyStage(work, decoded)
+
+	// applyStage returns when decoded is closed (normal) or work is
+	// cancelled; collect the others.
+	cancelWork()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for range 3 {
+		if e := <-errc; e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if e := c.reader.Close(); e != nil {
+		errs = append(errs, fmt.Errorf("close kafka reader: %w", e))
+	}
+	if e := c.dlq.Close(); e != nil {
+		errs = append(errs, fmt.Errorf("close dead-letter writer: %w", e))
+	}
+	return errors.Join(errs...)
+}
+
+// fetch reads messages until ctx ends, then closes out.
+func (c *Consumer) fetch(ctx context.Context, out chan<- kafka.Message) error {
+	defer close(out)
+	for {
+		m, err := c.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return nil
+			}
+			c.m.fetchErrors.Inc()
+			c.o.Logger.Warn("kafka fetch failed", "err", err)
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		c.setReady()
+		c.m.consumed.WithLabelValues(m.Topic).Inc()
+		if m.HighWaterMark > 0 {
+			c.m.lag.WithLabelValues(m.Topic, strconv.Itoa(m.Partition)).Set(float64(m.HighWaterMark - m.Offset - 1))
+		}
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			// The message is not lost: it is not committed, so the group
+			// redelivers it.
+			return nil
+		}
+	}
+}
+
+// batch cuts the message stream into batches by size and age.
+func (c *Consumer) batch(in <-chan kafka.Message, out chan<- *batch) {
+	defer close(out)
+	var cur *batch
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if cur != nil && len(cur.msgs) > 0 {
+			out <- cur
+		}
+		cur = nil
+		timer.Stop()
+	}
+	for {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			if cur == nil {
+				cur = &batch{msgs: make([]kafka.Message, 0, c.o.MaxBatchEvents), start: time.Now()}
+				timer.Reset(c.o.MaxBatchWait)
+			}
+			cur.msgs = append(cur.msgs, m)
+			if len(cur.msgs) >= c.o.MaxBatchEvents {
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
+}
+
+// decodeStage decodes each batch, splitting it across DecodeWorkers.
+func (c *Consumer) decodeStage(in <-chan *batch, out chan<- *batch) {
+	defer close(out)
+	for b := range in {
+		c.decode(b)
+		out <- b
+	}
+}
+
+func (c *Consumer) decode(b *batch) {
+	n := len(b.msgs)
+	evs := make([]event.Event, n)
+	errs := make([]error, n)
+	workers := min(c.o.DecodeWorkers, max(1, n/512))
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min(n, (w+1)*chunk)
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				m := &b.msgs[i]
+				errs[i] = c.decoders[m.Topic].Decode(m.Value, &evs[i])
+				if errs[i] == nil && c.o.KnownOrgs != nil && !c.o.KnownOrgs[evs[i].Org] {
+					errs[i] = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.events = evs[:0]
+	for i := range n {
+		if errs[i] == nil {
+			b.events = append(b.events, evs[i])
+			continue
+		}
+		var de *event.Error
+		if !errors.As(errs[i], &de) {
+			de = &event.Error{Reason: event.ReasonMalformed, Detail: errs[i].Error()}
+		}
+		b.dead = append(b.dead, deadLetter(b.msgs[i], de))
+		b.reason = append(b.reason, de.Reason)
+	}
+}
+
+func deadLetter(m kafka.Message, e *event.Error) kafka.Message {
+	value := m.Value
+	headers := []kafka.Header{
+		{Key: HeaderReason, Value: []byte(e.Reason)},
+		{Key: HeaderDetail, Value: []byte(e.Detail)},
+		{Key: HeaderTopic, Value: []byte(m.Topic)},
+		{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	}
+	if len(value) > maxDeadLetterValue {
+		value = value[:maxDeadLetterValue]
+		headers = append(headers, kafka.Header{Key: HeaderTruncated, Value: []byte("true")})
+	}
+	return kafka.Message{Key: m.Key, Value: value, Headers: headers}
+}
+
+// applyStage makes each batch durable, dead-letters its invalid messages and
+// commits its offsets, in order; a failing step is retried, never skipped.
+func (c *Consumer) applyStage(ctx context.Context, in <-chan *batch) error {
+	for b := range in {
+		if err := c.apply(ctx, b); err != nil {
+			// Only a cancelled work context ends a retry loop: the batch
+			// stays uncommitted and is redelivered after restart.
+			for range in { //nolint:revive // drain so upstream stages can exit
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+func (c *Consumer) apply(ctx context.Context, b *batch) error {
+	c.m.batchSize.Observe(float64(len(b.msgs)))
+	var res store.Result
+	err := c.retry(ctx, "apply", func() error {
+		var err error
+		res, err = c.o.Processor.Process(ctx, b.events)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(b.dead) > 0 {
+		if err := c.retry(ctx, "dead-letter", func() error { return c.dlq.WriteMessages(ctx, b.dead...) }); err != nil {
+			return err
+		}
+		for _, r := range b.reason {
+			c.m.deadLettered.WithLabelValues(string(r)).Inc()
+		}
+	}
+	// A failed commit loses nothing: the batch is redelivered and absorbed
+	// by deduplication. So it is retried a little, then left.
+	if err := c.reader.CommitMessages(ctx, b.msgs...); err != nil {
+		c.m.commitErrors.Inc()
+		c.o.Logger.Warn("kafka commit failed; the batch will be redelivered and deduplicated", "err", err, "messages", len(b.msgs))
+	} else {
+		c.setReady()
+	}
+	now := time.Now()
+	c.m.stored.Add(float64(res.Stored))
+	c.m.duplicates.Add(float64(res.Duplicates))
+	c.m.batchDuration.Observe(now.Sub(b.start).Seconds())
+	for i := range b.msgs {
+		if !b.msgs[i].Time.IsZero() {
+			c.m.latency.Observe(now.Sub(b.msgs[i].Time).Seconds())
+		}
+	}
+	if c.o.OnBatch != nil {
+		c.o.OnBatch(BatchInfo{Messages: b.msgs, Stored: res.Stored, Duplicates: res.Duplicates, DeadLetter: len(b.dead), Alerts: res.Alerts, Committed: now})
+	}
+	return nil
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off exponentially
+// with full jitter between attempts.
+func (c *Consumer) retry(ctx context.Context, stage string, fn func() error) error {
+	wait := c.o.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.m.retries.WithLabelValues(stage).Inc()
+		c.o.Logger.Warn("batch step failed; retrying", "stage", stage, "attempt", attempt, "err", err)
+		if !sleep(ctx, time.Duration(rand.Int64N(int64(wait))+1)) {
+			return ctx.Err()
+		}
+		wait = min(wait*2, c.o.RetryMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,74 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dpiawatch/dpiawatch/event"
+)
+
+type metrics struct {
+	consumed      *prometheus.CounterVec
+	stored        prometheus.Counter
+	duplicates    prometheus.Counter
+	deadLettered  *prometheus.CounterVec
+	lag           *prometheus.GaugeVec
+	batchSize     prometheus.Histogram
+	batchDuration prometheus.Histogram
+	latency       prometheus.Histogram
+	retries       *prometheus.CounterVec
+	commitErrors  prometheus.Counter
+	fetchErrors   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		consumed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_messages_consumed_total", Help: "Kafka messages fetched, by topic.",
+		}, []string{"topic"}),
+		stored: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_events_stored_total", Help: "Valid events stored for the first time.",
+		}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_events_duplicate_total", Help: "Valid events already stored (replays), absorbed.",
+		}),
+		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_events_dead_lettered_total", Help: "Invalid messages sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_ingest_consumer_lag_messages", Help: "Messages behind the partition's high-water mark at the last fetch.",
+		}, []string{"topic", "partition"}),
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "dpiawatch_ingest_batch_size_events", Help: "Messages per batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		batchDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "dpiawatch_ingest_batch_duration_seconds", Help: "From a batch's first fetched message to its commit.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "dpiawatch_ingest_end_to_end_latency_seconds", Help: "From the message's Kafka timestamp to stored, checked and committed.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		retries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_batch_retries_total", Help: "Retried batch steps, by stage.",
+		}, []string{"stage"}),
+		commitErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_commit_errors_total", Help: "Offset commits that failed (the batch is redelivered and deduplicated).",
+		}),
+		fetchErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_fetch_errors_total", Help: "Failed fetches from Kafka.",
+		}),
+	}
+	for _, t := range topics {
+		m.consumed.WithLabelValues(t)
+	}
+	for _, r := range event.Reasons {
+		m.deadLettered.WithLabelValues(string(r))
+	}
+	for _, s := range []string{"apply", "dead-letter"} {
+		m.retries.WithLabelValues(s)
+	}
+	return m
+}

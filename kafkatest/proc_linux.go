@@ -1,0 +1,24 @@
+package kafkatest
+
+import (
+	"errors"
+	"syscall"
+)
+
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		// Own process group, so cleanup reaches the JVM and anything the
+		// wrapper script started.
+		Setpgid: true,
+		// The JVM inherits this through exec: if the test binary dies
+		// without running cleanups, the kernel kills the broker.
+		Pdeathsig: syscall.SIGKILL,
+	}
+}
+
+func killGroup(pid int) error {
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}

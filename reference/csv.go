@@ -1,0 +1,506 @@
+package reference
+
+import (
+	"cmp"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The file names of CONTRACT §2.
+const (
+	FileStaff             = "staff.csv"
+	FileRelationships     = "relationships.csv"
+	FileShifts            = "shifts.csv"
+	FileAbsences          = "absences.csv"
+	FileDevices           = "devices.csv"
+	FileSharingAgreements = "sharing_agreements.csv"
+)
+
+// maxErrorsPerFile bounds the error report of one file: a wholly broken
+// 2-million-row file must not turn into a gigabyte error string. The count
+// of the rest is still reported.
+const maxErrorsPerFile = 1000
+
+// ParseError is one bad cell or row of a reference file.
+type ParseError struct {
+	File   string
+	Line   int
+	Column string // empty for row-level problems
+	Msg    string
+}
+
+func (e *ParseError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// LoadDir reads the reference files of CONTRACT §2 present in dir; missing
+// files are empty. Every problem of a file is reported (errors.Join of
+// *ParseError), not only the first, so that a data steward can fix a file in
+// one pass.
+func LoadDir(dir string) (*Data, error) {
+	d := &Data{}
+	in := newInterner()
+	loaders := []struct {
+		name string
+		load func(*table) error
+	}{
+		{FileStaff, func(t *table) error { return loadStaff(t, d, in) }},
+		{FileRelationships, func(t *table) error { return loadRelationships(t, d, in) }},
+		{FileShifts, func(t *table) error { return loadShifts(t, d, in) }},
+		{FileAbsences, func(t *table) error { return loadAbsences(t, d, in) }},
+		{FileDevices, func(t *table) error { return loadDevices(t, d, in) }},
+		{FileSharingAgreements, func(t *table) error { return loadSharingAgreements(t, d, in) }},
+	}
+	var errs []error
+	for _, l := range loaders {
+		f, err := os.Open(filepath.Join(dir, l.name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reference: %w", err))
+			continue
+		}
+		err = l.load(newTable(l.name, f))
+		f.Close()
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// table reads one CSV file row by row, resolving columns by header name and
+// collecting cell errors.
+type table struct {
+	name    string
+	r       *csv.Reader
+	cols    map[string]int
+	rec     []string
+	line    int
+	errs    []error
+	dropped int
+}
+
+func newTable(name string, r io.Reader) *table {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1 // short rows are reported per cell, with names
+	cr.TrimLeadingSpace = true
+	return &table{name: name, r: cr}
+}
+
+// header reads the header and checks that required columns are present.
+func (t *table) header(required ...string) bool {
+	rec, err := t.r.Read()
+	if err == io.EOF {
+		t.errorf(1, "", "header row is missing")
+		return false
+	}
+	if err != nil {
+		t.errs = append(t.errs, fmt.Errorf("%s: %w", t.name, err))
+		return false
+	}
+	t.cols = make(map[string]int, len(rec))
+	for i, c := range rec {
+		if i == 0 {
+			c = strings.TrimPrefix(c, "\ufeff") // spreadsheet exports
+		}
+		c = strings.ToLower(strings.TrimSpace(c))
+		if _, dup := t.cols[c]; !dup {
+			t.cols[c] = i
+		}
+	}
+	ok := true
+	for _, c := range required {
+		if !t.has(c) {
+			t.errorf(1, "", "required column %q is missing", c)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func (t *table) has(col string) bool { _, ok := t.cols[col]; return ok }
+
+// next advances to the next data row; it skips blank lines and reports
+// malformed CSV.
+func (t *table) next() bool {
+	for {
+		rec, err := t.r.Read()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				t.errorf(pe.Line, "", "%v", pe.Err)
+				if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
+					continue
+				}
+			}
+			t.errs = append(t.errs, fmt.Errorf("%s: %w", t.name, err))
+			return false
+		}
+		t.rec = rec
+		t.line, _ = t.r.FieldPos(0)
+		return true
+	}
+}
+
+func (t *table) errorf(line int, col, format string, args ...any) {
+	if len(t.errs) >= maxErrorsPerFile {
+		t.dropped++
+		return
+	}
+	t.errs = append(t.errs, &ParseError{File: t.name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (t *table) err() error {
+	if t.dropped > 0 {
+		t.errs = append(t.errs, fmt.Errorf("%s: %d more errors not shown", t.name, t.dropped))
+	}
+	return errors.Join(t.errs...)
+}
+
+// str returns the trimmed cell of col, or "" when the column is absent or
+// the row is short.
+func (t *table) str(col string) string {
+	i, ok := t.cols[col]
+	if !ok || i >= len(t.rec) {
+		return ""
+	}
+	return strings.TrimSpace(t.rec[i])
+}
+
+func (t *table) required(col string) string {
+	v := t.str(col)
+	if v == "" {
+		t.errorf(t.line, col, "value is required")
+	}
+	return v
+}
+
+// time parses an RFC 3339 cell; an empty cell is the zero time, an error
+// unless optional.
+func (t *table) time(col string, optional bool) time.Time {
+	v := t.str(col)
+	if v == "" {
+		if !optional {
+			t.errorf(t.line, col, "value is required")
+		}
+		return time.Time{}
+	}
+	tm, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t.errorf(t.line, col, "%q is not an RFC 3339 time", v)
+	}
+	return tm
+}
+
+func (t *table) bool(col string) bool {
+	v := t.str(col)
+	switch strings.ToLower(v) {
+	case "", "false", "no", "0":
+		return false
+	case "true", "yes", "1":
+		return true
+	}
+	t.errorf(t.line, col, "%q is not a boolean (true/false, yes/no, 1/0)", v)
+	return false
+}
+
+func (t *table) list(col string, in interner) []string {
+	v := t.str(col)
+	if v == "" {
+		return nil
+	}
+	parts := strings.Split(v, ";")
+	out := parts[:0]
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, in.intern(p))
+		}
+	}
+	return slices.Clip(out)
+}
+
+// window checks that an end, when set, does not lie before its start.
+func (t *table) window(fromCol string, from time.Time, toCol string, to time.Time) {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		t.errorf(t.line, toCol, "%s is before %s", to.Format(time.RFC3339), fromCol)
+	}
+}
+
+// interner shares the storage of values that repeat across millions of rows
+// (teams, roles, relation kinds) and detaches them from the CSV line buffer.
+type interner map[string]string
+
+func newInterner() interner { return make(interner) }
+
+func (in interner) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in[s]; ok {
+		return v
+	}
+	s = strings.Clone(s)
+	in[s] = s
+	return s
+}
+
+func loadStaff(t *table, d *Data, in interner) error {
+	if t.header("actor_id", "active_from") {
+		seen := make(map[string]int)
+		for t.next() {
+			s := Staff{
+				ActorID:    strings.Clone(t.required("actor_id")),
+				Org:        in.intern(t.str("org")),
+				Role:       in.intern(t.str("role")),
+				Team:       in.intern(t.str("team")),
+				External:   t.bool("external"),
+				ActiveFrom: t.time("active_from", false),
+				ActiveTo:   t.time("active_to", true),
+			}
+			t.window("active_from", s.ActiveFrom, "active_to", s.ActiveTo)
+			if prev, dup := seen[s.ActorID]; dup && s.ActorID != "" {
+				t.errorf(t.line, "actor_id", "%q is already listed on line %d", s.ActorID, prev)
+			}
+			seen[s.ActorID] = t.line
+			d.Staff = append(d.Staff, s)
+		}
+	}
+	return t.err()
+}
+
+func loadRelationships(t *table, d *Data, in interner) error {
+	if t.header("subject_id", "valid_from") {
+		if !t.has("actor_id") && !t.has("team") {
+			t.errorf(1, "", "one of the columns \"actor_id\" and \"team\" is required")
+		}
+		for t.next() {
+			r := Relationship{
+				ActorID:   strings.Clone(t.str("actor_id")),
+				Team:      in.intern(t.str("team")),
+				SubjectID: strings.Clone(t.required("subject_id")),
+				Relation:  in.intern(t.str("relation")),
+				ValidFrom: t.time("valid_from", false),
+				ValidTo:   t.time("valid_to", true),
+			}
+			if (r.ActorID == "") == (r.Team == "") {
+				t.errorf(t.line, "", "exactly one of actor_id and team must be set")
+			}
+			t.window("valid_from", r.ValidFrom, "valid_to", r.ValidTo)
+			d.Relationships = append(d.Relationships, r)
+		}
+	}
+	return t.err()
+}
+
+func loadShifts(t *table, d *Data, in interner) error {
+	if t.header("actor_id", "start", "end") {
+		for t.next() {
+			s := Shift{
+				ActorID: in.intern(t.required("actor_id")),
+				Start:   t.time("start", false),
+				End:     t.time("end", false),
+			}
+			if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
+				t.errorf(t.line, "end", "%s is not after start", s.End.Format(time.RFC3339))
+			}
+			d.Shifts = append(d.Shifts, s)
+		}
+	}
+	return t.err()
+}
+
+func loadAbsences(t *table, d *Data, in interner) error {
+	if t.header("actor_id", "start") {
+		for t.next() {
+			a := Absence{
+				ActorID: in.intern(t.required("actor_id")),
+				Start:   t.time("start", false),
+				End:     t.time("end", true),
+				Kind:    in.intern(t.str("kind")),
+			}
+			t.window("start", a.Start, "end", a.End)
+			d.Absences = append(d.Absences, a)
+		}
+	}
+	return t.err()
+}
+
+// DeviceKinds lists the device kinds of CONTRACT §2.
+var DeviceKinds = []string{DeviceSharedTablet, DeviceDesktop, DeviceLaptop, DeviceMobile}
+
+func loadDevices(t *table, d *Data, in interner) error {
+	if t.header("device_id", "kind") {
+		seen := make(map[string]int)
+		for t.next() {
+			dev := Device{
+				DeviceID:   strings.Clone(t.required("device_id")),
+				Org:        in.intern(t.str("org")),
+				Kind:       in.intern(t.required("kind")),
+				AssignedTo: in.intern(t.str("assigned_to")),
+				Location:   in.intern(t.str("location")),
+			}
+			if dev.Kind != "" && !slices.Contains(DeviceKinds, dev.Kind) {
+				t.errorf(t.line, "kind", "%q is not a device kind (%s)", dev.Kind, strings.Join(DeviceKinds, ", "))
+			}
+			if prev, dup := seen[dev.DeviceID]; dup && dev.DeviceID != "" {
+				t.errorf(t.line, "device_id", "%q is already listed on line %d", dev.DeviceID, prev)
+			}
+			seen[dev.DeviceID] = t.line
+			d.Devices = append(d.Devices, dev)
+		}
+	}
+	return t.err()
+}
+
+func loadSharingAgreements(t *table, d *Data, in interner) error {
+	if t.header("partner_org", "org", "record_types", "actions", "valid_from") {
+		for t.next() {
+			a := SharingAgreement{
+				PartnerOrg:  in.intern(t.required("partner_org")),
+				Org:         in.intern(t.required("org")),
+				RecordTypes: t.list("record_types", in),
+				Actions:     t.list("actions", in),
+				ValidFrom:   t.time("valid_from", false),
+				ValidTo:     t.time("valid_to", true),
+			}
+			t.window("valid_from", a.ValidFrom, "valid_to", a.ValidTo)
+			d.SharingAgreements = append(d.SharingAgreements, a)
+		}
+	}
+	return t.err()
+}
+
+// WriteDir writes d as the CSV files of CONTRACT §2 into dir (created if
+// needed), every file with its header and its rows in a deterministic order
+// (by key fields, then start time), so that the same data always yields the
+// same bytes whatever order d's slices are in.
+func WriteDir(dir string, d *Data) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	files := []struct {
+		name   string
+		header []string
+		n      int
+		cmp    func(i, j int) int
+		row    func(i int, rec []string)
+	}{
+		{FileStaff, []string{"actor_id", "org", "role", "team", "external", "active_from", "active_to"}, len(d.Staff),
+			func(i, j int) int {
+				a, b := &d.Staff[i], &d.Staff[j]
+				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), a.ActiveFrom.Compare(b.ActiveFrom))
+			},
+			func(i int, rec []string) {
+				s := &d.Staff[i]
+				rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], rec[6] = s.ActorID, s.Org, s.Role, s.Team, strconv.FormatBool(s.External), ftime(s.ActiveFrom), ftime(s.ActiveTo)
+			}},
+		{FileRelationships, []string{"actor_id", "team", "subject_id", "relation", "valid_from", "valid_to"}, len(d.Relationships),
+			func(i, j int) int {
+				a, b := &d.Relationships[i], &d.Relationships[j]
+				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), strings.Compare(a.Team, b.Team), strings.Compare(a.SubjectID, b.SubjectID),
+					a.ValidFrom.Compare(b.ValidFrom), a.ValidTo.Compare(b.ValidTo), strings.Compare(a.Relation, b.Relation))
+			},
+			func(i int, rec []string) {
+				r := &d.Relationships[i]
+				rec[0], rec[1], rec[2], rec[3], rec[4], rec[5] = r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom), ftime(r.ValidTo)
+			}},
+		{FileShifts, []string{"actor_id", "start", "end"}, len(d.Shifts),
+			func(i, j int) int {
+				a, b := &d.Shifts[i], &d.Shifts[j]
+				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), a.Start.Compare(b.Start), a.End.Compare(b.End))
+			},
+			func(i int, rec []string) {
+				s := &d.Shifts[i]
+				rec[0], rec[1], rec[2] = s.ActorID, ftime(s.Start), ftime(s.End)
+			}},
+		{FileAbsences, []string{"actor_id", "start", "end", "kind"}, len(d.Absences),
+			func(i, j int) int {
+				a, b := &d.Absences[i], &d.Absences[j]
+				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), a.Start.Compare(b.Start), a.End.Compare(b.End), strings.Compare(a.Kind, b.Kind))
+			},
+			func(i int, rec []string) {
+				a := &d.Absences[i]
+				rec[0], rec[1], rec[2], rec[3] = a.ActorID, ftime(a.Start), ftime(a.End), a.Kind
+			}},
+		{FileDevices, []string{"device_id", "org", "kind", "assigned_to", "location"}, len(d.Devices),
+			func(i, j int) int { return strings.Compare(d.Devices[i].DeviceID, d.Devices[j].DeviceID) },
+			func(i int, rec []string) {
+				v := &d.Devices[i]
+				rec[0], rec[1], rec[2], rec[3], rec[4] = v.DeviceID, v.Org, v.Kind, v.AssignedTo, v.Location
+			}},
+		{FileSharingAgreements, []string{"partner_org", "org", "record_types", "actions", "valid_from", "valid_to"}, len(d.SharingAgreements),
+			func(i, j int) int {
+				a, b := &d.SharingAgreements[i], &d.SharingAgreements[j]
+				return cmp.Or(strings.Compare(a.PartnerOrg, b.PartnerOrg), strings.Compare(a.Org, b.Org), a.ValidFrom.Compare(b.ValidFrom),
+					a.ValidTo.Compare(b.ValidTo), slices.Compare(a.RecordTypes, b.RecordTypes), slices.Compare(a.Actions, b.Actions))
+			},
+			func(i int, rec []string) {
+				a := &d.SharingAgreements[i]
+				rec[0], rec[1], rec[2], rec[3], rec[4], rec[5] = a.PartnerOrg, a.Org, strings.Join(a.RecordTypes, ";"), strings.Join(a.Actions, ";"), ftime(a.ValidFrom), ftime(a.ValidTo)
+			}},
+	}
+	for _, f := range files {
+		if err := writeFile(filepath.Join(dir, f.name), f.header, f.n, f.cmp, f.row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile sorts a permutation rather than the rows themselves, so that
+// writing two million relationships costs megabytes, not a copy.
+func writeFile(path string, header []string, n int, cmp func(i, j int) int, row func(int, []string)) error {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp(int(a), int(b)) })
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	w := csv.NewWriter(f)
+	werr := w.Write(header)
+	rec := make([]string, len(header))
+	for _, i := range order {
+		if werr != nil {
+			break
+		}
+		row(int(i), rec)
+		werr = w.Write(rec)
+	}
+	w.Flush()
+	err = errors.Join(werr, w.Error(), f.Close())
+	if err != nil {
+		return fmt.Errorf("reference: writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func ftime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}

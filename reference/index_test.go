@@ -1,0 +1,236 @@
+package reference
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+func at(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour))) }
+
+func testIndex() *Index {
+	return NewIndex(&Data{
+		Staff: []Staff{{ActorID: "u-1", Team: "t"}},
+		Relationships: []Relationship{
+			{ActorID: "u-1", SubjectID: "c-1", ValidFrom: at(10), ValidTo: at(20)},
+			{ActorID: "u-1", SubjectID: "c-1", ValidFrom: at(30)}, // reopened, open-ended
+			{ActorID: "u-1", SubjectID: "c-0", ValidFrom: at(0)},
+			{ActorID: "u-1", SubjectID: "c-2", ValidFrom: at(0)},
+			{Team: "t", SubjectID: "c-9", ValidFrom: at(5), ValidTo: at(6)},
+		},
+		Shifts: []Shift{
+			{ActorID: "u-1", Start: at(22), End: at(31)}, // a night over midnight
+			{ActorID: "u-1", Start: at(7), End: at(15)},
+			{ActorID: "u-1", Start: at(55), End: at(63)},
+		},
+		Absences: []Absence{
+			{ActorID: "u-1", Start: at(40), End: at(48), Kind: "sickness"},
+			{ActorID: "u-1", Start: at(100), Kind: "leave"},
+		},
+		Devices: []Device{{DeviceID: "tab-1", Kind: DeviceSharedTablet}},
+	})
+}
+
+func TestHasRelationshipWindows(t *testing.T) {
+	x := testIndex()
+	for _, tc := range []struct {
+		actor, team, subject string
+		t                    time.Time
+		want                 bool
+	}{
+		{"u-1", "", "c-1", at(10).Add(-time.Nanosecond), false},
+		{"u-1", "", "c-1", at(10), true}, // ValidFrom inclusive
+		{"u-1", "", "c-1", at(20).Add(-time.Nanosecond), true},
+		{"u-1", "", "c-1", at(20), false}, // ValidTo exclusive
+		{"u-1", "", "c-1", at(29), false},
+		{"u-1", "", "c-1", at(30), true},
+		{"u-1", "", "c-1", at(1e5), true}, // open-ended
+		{"u-1", "", "c-3", at(12), false},
+		{"u-2", "", "c-1", at(12), false},
+		{"u-2", "t", "c-9", at(5), true}, // team row covers any member
+		{"u-2", "t", "c-9", at(6), false},
+		{"u-2", "", "c-9", at(5), false},
+		{"u-1", "x", "c-9", at(5), false},
+		{"u-1", "t", "c-0", at(5), true},
+	} {
+		if got := x.HasRelationship(tc.actor, tc.team, tc.subject, tc.t); got != tc.want {
+			t.Errorf("HasRelationship(%s,%s,%s,%v) = %v, want %v", tc.actor, tc.team, tc.subject, tc.t, got, tc.want)
+		}
+	}
+}
+
+func TestShiftAt(t *testing.T) {
+	x := testIndex()
+	g := 30 * time.Minute
+	for _, tc := range []struct {
+		t     time.Time
+		want  bool
+		start time.Time
+	}{
+		{at(6.5).Add(-time.Nanosecond), false, time.Time{}},
+		{at(6.5), true, at(7)}, // start-grace inclusive
+		{at(12), true, at(7)},
+		{at(15.5), true, at(7)}, // end+grace inclusive
+		{at(15.5).Add(time.Nanosecond), false, time.Time{}},
+		{at(21.6), true, at(22)},
+		{at(24.5), true, at(22)}, // after midnight in a night shift
+		{at(31.5), true, at(22)},
+		{at(40), false, time.Time{}},
+		{at(-100), false, time.Time{}},
+		{at(1000), false, time.Time{}},
+	} {
+		s, ok := x.ShiftAt("u-1", tc.t, g)
+		if ok != tc.want || (ok && !s.Start.Equal(tc.start)) {
+			t.Errorf("ShiftAt(%v) = %v %v, want %v %v", tc.t, s.Start, ok, tc.want, tc.start)
+		}
+	}
+	if _, ok := x.ShiftAt("nobody", at(12), g); ok {
+		t.Error("shift for unknown actor")
+	}
+	if !x.HasShifts("u-1") || x.HasShifts("nobody") {
+		t.Error("HasShifts wrong")
+	}
+}
+
+func TestShiftAtOverlapping(t *testing.T) {
+	// A long shift containing a short later one: the short one must not hide it.
+	x := NewIndex(&Data{Shifts: []Shift{
+		{ActorID: "a", Start: at(0), End: at(24)},
+		{ActorID: "a", Start: at(2), End: at(3)},
+	}})
+	if s, ok := x.ShiftAt("a", at(10), 0); !ok || !s.Start.Equal(at(0)) {
+		t.Fatalf("got %v %v", s, ok)
+	}
+	if s, ok := x.NearestShift("a", at(10)); !ok || !s.Start.Equal(at(0)) {
+		t.Fatalf("nearest got %v %v", s, ok)
+	}
+}
+
+func TestNearestShift(t *testing.T) {
+	x := testIndex()
+	for _, tc := range []struct {
+		t     time.Time
+		start time.Time
+	}{
+		{at(-5), at(7)},
+		{at(10), at(7)}, // inside
+		{at(18), at(7)},
+		{at(18.6), at(22)},
+		{at(18.5), at(7)}, // tie: 3.5h both ways → the earlier
+		{at(40), at(22)},
+		{at(45), at(55)},
+		{at(1000), at(55)},
+	} {
+		s, ok := x.NearestShift("u-1", tc.t)
+		if !ok || !s.Start.Equal(tc.start) {
+			t.Errorf("NearestShift(%v) = %v %v, want %v", tc.t, s.Start, ok, tc.start)
+		}
+	}
+	if _, ok := x.NearestShift("nobody", at(0)); ok {
+		t.Error("nearest shift for unknown actor")
+	}
+}
+
+func TestAbsentAt(t *testing.T) {
+	x := testIndex()
+	for _, tc := range []struct {
+		t    time.Time
+		want bool
+	}{
+		{at(40).Add(-time.Nanosecond), false}, {at(40), true}, {at(48).Add(-time.Nanosecond), true},
+		{at(48), false}, {at(99), false}, {at(100), true}, {at(1e5), true},
+	} {
+		if _, got := x.AbsentAt("u-1", tc.t); got != tc.want {
+			t.Errorf("AbsentAt(%v) = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}
+
+func TestLookups(t *testing.T) {
+	x := testIndex()
+	if s, ok := x.Staff("u-1"); !ok || s.Team != "t" {
+		t.Error("Staff")
+	}
+	if _, ok := x.Staff("u-9"); ok {
+		t.Error("unknown staff found")
+	}
+	if d, ok := x.Device("tab-1"); !ok || d.Kind != DeviceSharedTablet {
+		t.Error("Device")
+	}
+}
+
+func TestSharingAgreement(t *testing.T) {
+	x := NewIndex(&Data{SharingAgreements: []SharingAgreement{
+		{PartnerOrg: "police", Org: "w", RecordTypes: []string{"referral"}, Actions: []string{"view", "update"}, ValidFrom: at(0), ValidTo: at(10)},
+		{PartnerOrg: "health", Org: "w", RecordTypes: []string{"*"}, Actions: []string{"view"}, ValidFrom: at(0)},
+	}})
+	for _, tc := range []struct {
+		partner, rt, action string
+		t                   time.Time
+		want                bool
+	}{
+		{"police", "referral", "view", at(0), true},
+		{"police", "referral", "export", at(1), false},
+		{"police", "case-note", "view", at(1), false},
+		{"police", "referral", "view", at(10), false},
+		{"health", "anything", "view", at(1000), true},
+		{"health", "anything", "update", at(1), false},
+		{"schools", "referral", "view", at(1), false},
+	} {
+		if _, got := x.SharingAgreementFor(tc.partner, "w", tc.rt, tc.action, tc.t); got != tc.want {
+			t.Errorf("%+v: got %v", tc, got)
+		}
+	}
+}
+
+// countyIndex is sized like the brief: 10,000 staff, 200,000 subjects, 2M
+// relationship rows, a month of shifts.
+func countyIndex(b *testing.B) *Index {
+	b.Helper()
+	d := &Data{}
+	for i := range 10000 {
+		d.Staff = append(d.Staff, Staff{ActorID: fmt.Sprintf("u-%05d", i), Team: fmt.Sprintf("team-%02d", i%50), ActiveFrom: at(-1e4)})
+		for day := range 30 {
+			d.Shifts = append(d.Shifts, Shift{ActorID: d.Staff[i].ActorID, Start: at(float64(day*24 + 8)), End: at(float64(day*24 + 16))})
+		}
+		d.Absences = append(d.Absences, Absence{ActorID: d.Staff[i].ActorID, Start: at(100), End: at(148)})
+		d.Devices = append(d.Devices, Device{DeviceID: fmt.Sprintf("d-%05d", i), Kind: DeviceLaptop})
+	}
+	for i := range 2_000_000 {
+		r := Relationship{SubjectID: fmt.Sprintf("c-%06d", i%200000), ValidFrom: at(-1e4)}
+		if i%2 == 0 {
+			r.ActorID = fmt.Sprintf("u-%05d", i%10000)
+		} else {
+			r.Team = fmt.Sprintf("team-%02d", i%50)
+		}
+		d.Relationships = append(d.Relationships, r)
+	}
+	return NewIndex(d)
+}
+
+func BenchmarkIndex(b *testing.B) {
+	x := countyIndex(b)
+	tm := at(24*10 + 12)
+	for _, bc := range []struct {
+		name string
+		fn   func()
+	}{
+		{"Staff", func() { x.Staff("u-04242") }},
+		{"HasShifts", func() { x.HasShifts("u-04242") }},
+		{"ShiftAt", func() { x.ShiftAt("u-04242", tm, 30*time.Minute) }},
+		{"NearestShift", func() { x.NearestShift("u-04242", tm.Add(8*time.Hour)) }},
+		{"AbsentAt", func() { x.AbsentAt("u-04242", tm) }},
+		{"Device", func() { x.Device("d-04242") }},
+		{"HasRelationship/actor", func() { x.HasRelationship("u-04242", "", "c-004242", tm) }},
+		{"HasRelationship/team-miss", func() { x.HasRelationship("u-04242", "team-42", "c-199999", tm) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.fn()
+			}
+		})
+	}
+}

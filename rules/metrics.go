@@ -1,0 +1,92 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Label values of dpiawatch_rules_events_ignored_total{reason}.
+const ignoredUnknownOrg = "unknown_org"
+
+// noRisk labels alerts of a check the org's DPIA maps to no risk.
+const noRisk = "none"
+
+type metrics struct {
+	evaluations *prometheus.CounterVec
+	alerts      *prometheus.CounterVec
+	ignored     *prometheus.CounterVec
+	open        *prometheus.GaugeVec
+}
+
+// newMetrics registers the rules metrics with reg (nil: not registered) and
+// pre-initialises every label set, all of which come from configuration.
+// A collector already registered by an earlier Engine (a rebuilt one after a
+// config reload) is shared rather than an error.
+func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgRuntime) (*metrics, error) {
+	m := &metrics{
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_evaluations_total",
+			Help: "Events a check judged.",
+		}, []string{"check"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_alerts_total",
+			Help: "Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk=\"none\" when the DPIA maps the check to no risk).",
+		}, []string{"check", "dpia", "risk"}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_events_ignored_total",
+			Help: "Events the checks did not judge, by reason.",
+		}, []string{"reason"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_rules_open_episodes",
+			Help: "Episodes still open to growth (held in memory and in checkpointed state).",
+		}, []string{"check"}),
+	}
+	if reg != nil {
+		var err error
+		if m.evaluations, err = register(reg, m.evaluations); err != nil {
+			return nil, err
+		}
+		if m.alerts, err = register(reg, m.alerts); err != nil {
+			return nil, err
+		}
+		if m.ignored, err = register(reg, m.ignored); err != nil {
+			return nil, err
+		}
+		if m.open, err = register(reg, m.open); err != nil {
+			return nil, err
+		}
+	}
+	m.ignored.WithLabelValues(ignoredUnknownOrg)
+	for _, c := range checks {
+		m.evaluations.WithLabelValues(c.Name())
+		m.open.WithLabelValues(c.Name())
+		for _, o := range orgs {
+			rs := o.risks[c.Name()]
+			if len(rs.ids) == 0 {
+				m.alerts.WithLabelValues(c.Name(), o.dpia, noRisk)
+			}
+			for _, r := range rs.ids {
+				m.alerts.WithLabelValues(c.Name(), o.dpia, r)
+			}
+		}
+	}
+	return m, nil
+}
+
+// register registers c with reg, or returns the collector of the same
+// description registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if old, ok := are.ExistingCollector.(C); ok {
+			return old, nil
+		}
+	}
+	return c, fmt.Errorf("register rules metrics: %w", err)
+}

@@ -1,0 +1,173 @@
+// Package sqlite is the embedded store: every access event, alert, check
+// state and outbox mark in one SQLite file (plus its write-ahead log), through
+// the pure-Go driver modernc.org/sqlite so that the binary stays static.
+//
+// The write path is built for throughput: a batch of events goes in as one
+// INSERT over a JSON array, only the columns that are queried are columns,
+// and telling new events from replays costs no extra round trip unless the
+// batch actually held replays.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options configure Open. The zero value (with a Path) is safe.
+type Options struct {
+	// Path of the database file; required. Its -wal and -shm files live
+	// beside it.
+	Path string
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Synchronous is "full" (the default: a returned Apply survives power
+	// loss) or "normal" (it survives a crash of the process, and is faster).
+	Synchronous string
+	// CacheMiB is the page cache per connection; 0 means 64.
+	CacheMiB int
+}
+
+// Store is the SQLite store. It is safe for concurrent use; writes are
+// serialised on one connection.
+type Store struct {
+	w   *sql.DB // the single writer connection
+	r   *sql.DB // readers; WAL lets them run beside the writer
+	log *slog.Logger
+	m   *metrics
+
+	insertEvents *sql.Stmt
+	upsertAlert  *sql.Stmt
+	putState     *sql.Stmt
+	deleteState  *sql.Stmt
+}
+
+// Open opens (creating it if needed) and migrates the database at o.Path.
+// It refuses a database whose schema is newer than this binary knows.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Path == "" {
+		return nil, errors.New("sqlite: Options.Path is required")
+	}
+	if strings.ContainsAny(o.Path, "?#") {
+		// The driver splits its DSN at '?': such a path would silently name another file.
+		return nil, fmt.Errorf("sqlite: path %q must not contain '?' or '#'", o.Path)
+	}
+	sync := strings.ToUpper(o.Synchronous)
+	switch sync {
+	case "":
+		sync = "FULL"
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous must be full or normal, not %q", o.Synchronous)
+	}
+	cache := o.CacheMiB
+	if cache <= 0 {
+		cache = 64
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cache*1024))
+	q.Add("_pragma", "temp_store(MEMORY)")
+	// Fewer, larger checkpoints: each one rewrites pages into the main file.
+	q.Add("_pragma", "wal_autocheckpoint(8192)")
+	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
+	w, err := sql.Open("sqlite", o.Path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", o.Path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	s := &Store{w: w, log: log}
+	version, applied, err := migrate(ctx, w)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", o.Path, err)
+	}
+
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout(10000)")
+	rq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cache*1024))
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", o.Path+"?"+rq.Encode())
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", o.Path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	s.r = r
+
+	if err := s.prepare(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	s.m = newMetrics(o.Registerer)
+	log.Info("store opened", "path", o.Path, "schema_version", version, "migrations_applied", applied, "synchronous", strings.ToLower(sync))
+	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.insertEvents, insertEventsSQL(chunkRows)},
+		{&s.upsertAlert, upsertAlertSQL},
+		{&s.putState, `INSERT INTO check_state (key, value) VALUES (?, coalesce(?, x'')) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
+		{&s.deleteState, `DELETE FROM check_state WHERE key = ?`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+// Ping reports whether the store can serve.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the store. The last connection to close checkpoints the
+// write-ahead log into the main file.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.insertEvents, s.upsertAlert, s.putState, s.deleteState} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
