@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-json/jsontext"
 	json "github.com/goccy/go-json/v2"
@@ -134,12 +135,17 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 // decodeNative decodes the native format into *ev; when resourceType is not
 // nil it receives the top-level "resourceType" member.
 func decodeNative(data []byte, ev *Event, resourceType *string) *Error {
-	var w nativeWire
+	var (
+		w  nativeWire
+		ok bool
+	)
 	if err := json.UnmarshalOf(data, &w); err != nil {
 		return jsonError(err, "time")
 	}
 	*ev = w.Event
-	ev.Time = ev.Time.UTC()
+	if ev.Time, ok = inUTC(ev.Time); !ok {
+		return reject(ReasonInvalidField, "time is outside the years 0000 to 9999 in UTC")
+	}
 	if len(ev.Subject.Sensitivity) == 0 {
 		// [] and absent are the same, and compare equal after a round trip.
 		ev.Subject.Sensitivity = nil
@@ -148,6 +154,15 @@ func decodeNative(data []byte, ev *Event, resourceType *string) *Error {
 		*resourceType = w.ResourceType
 	}
 	return nil
+}
+
+// inUTC returns t in UTC, and whether it is still a time RFC 3339 can write:
+// "0000-01-01T00:30:00+01:00" is a valid time whose UTC year is -1, which no
+// store, alert or re-encoding could carry.
+func inUTC(t time.Time) (time.Time, bool) {
+	t = t.UTC()
+	y := t.Year()
+	return t, y >= 0 && y <= 9999
 }
 
 // isObject reports whether data starts, after JSON white space, with '{'.

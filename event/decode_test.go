@@ -267,6 +267,9 @@ func TestDecodeNativeRules(t *testing.T) {
 		{name: "time zone name", edit: set("time", "2026-03-02T21:14:05 GMT"), want: ReasonInvalidField},
 		{name: "time offset out of range", edit: set("time", "2026-03-02T21:14:05+24:00"), want: ReasonInvalidField},
 		{name: "time month 13", edit: set("time", "2026-13-02T21:14:05Z"), want: ReasonInvalidField},
+		{name: "time before year 0 in UTC", edit: set("time", "0000-01-01T00:30:00+01:00"), want: ReasonInvalidField},
+		{name: "time after year 9999 in UTC", edit: set("time", "9999-12-31T23:30:00-01:00"), want: ReasonInvalidField},
+		{name: "time in year 0", edit: set("time", "0000-01-01T00:30:00Z"), check: wantTime("0000-01-01T00:30:00Z")},
 		{name: "time empty", edit: set("time", ""), want: ReasonInvalidField},
 		{name: "time as number", edit: set("time", 1772486045), want: ReasonMalformed},
 		{name: "time year zero instant", edit: set("time", "0001-01-01T00:00:00Z"), want: ReasonMissingField},
@@ -669,5 +672,29 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs (run go test -update after checking):\n got %s\nwant %s", path, got, want)
+	}
+}
+
+// TestMalformedDetails pins the details of malformed input, which name the
+// problem and the place but never the content.
+func TestMalformedDetails(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"id":"secret"`, "truncated JSON at byte 14"},
+		{`{"id":"a","id":"secret"}`, "duplicate member name at byte 10"},
+		{"{\"id\":\"secret\xff\"}", "invalid UTF-8 at byte 13"},
+		{`{"x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, "nesting too deep at byte 10004"},
+		{`{"id":secret}`, "invalid JSON syntax at byte 6"},
+		{`{"id":"a"} secret`, "invalid JSON syntax at byte 11"},
+		{`{"actor":{"id":["secret"]}}`, "actor.id has the wrong JSON type"},
+		{`{"subject":{"sensitivity":["a",1]}}`, "subject.sensitivity has the wrong JSON type"},
+		{`{"time":"secret"}`, "time must be an RFC 3339 time with a UTC offset"},
+		{`[]`, "message is not a JSON object"},
+	} {
+		var ev Event
+		err := NewDecoder(DecoderOptions{}).Decode([]byte(tc.in), &ev)
+		var e *Error
+		if !errors.As(err, &e) || e.Detail != tc.want {
+			t.Errorf("Decode(%.30q) = %v, want detail %q", tc.in, err, tc.want)
+		}
 	}
 }

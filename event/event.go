@@ -1,5 +1,7 @@
 // Package event defines the access event of CONTRACT §1 — one access to a care
-// record or one session action in a CRM/CMS — and its validation rules.
+// record or one session action in a CRM/CMS — and its validation rules, and
+// reads it from its wire formats (Decoder: native JSON and FHIR R4 AuditEvent)
+// and writes the native one (Encode).
 package event
 
 import (

@@ -164,7 +164,10 @@ func (d *Decoder) decodeFHIR(data []byte, ev *Event) *Error {
 		return reject(ReasonMissingField, "recorded is required")
 	}
 	ev.ID = ae.ID
-	ev.Time = ae.Recorded.UTC()
+	var ok bool
+	if ev.Time, ok = inUTC(ae.Recorded); !ok {
+		return reject(ReasonInvalidField, "recorded is outside the years 0000 to 9999 in UTC")
+	}
 	ev.Org, ev.System = d.org, d.system
 	ev.Outcome = OutcomeSuccess
 	if ae.Outcome != "" && ae.Outcome != "0" {

@@ -163,6 +163,7 @@ func TestFHIRMapping(t *testing.T) {
 		{"agent as object", strings.Replace(ae("R", "", "", user, patient), `"agent":[`+user+`]`, `"agent":`+user, 1), ReasonMalformed, nil},
 		{"requestor as string", ae("R", "", "", `{"who":{"reference":"Practitioner/u-17"},"requestor":"true"}`, patient), ReasonMalformed, nil},
 		{"recorded without offset", strings.Replace(ae("R", "", "", user, patient), "05Z", "05", 1), ReasonInvalidField, nil},
+		{"recorded after year 9999 in UTC", strings.Replace(ae("R", "", "", user, patient), "2026-03-02T21:14:05Z", "9999-12-31T23:59:59-00:01", 1), ReasonInvalidField, nil},
 		{"recorded as number", strings.Replace(ae("R", "", "", user, patient), `"2026-03-02T21:14:05Z"`, `1772486045`, 1), ReasonMalformed, nil},
 		{"duplicate member", strings.Replace(ae("R", "", "", user, patient), `"id":"ae-1"`, `"id":"ae-1","id":"ae-2"`, 1), ReasonMalformed, nil},
 		{"no resourceType", strings.Replace(ae("R", "", "", user, patient), `"resourceType":"AuditEvent",`, "", 1), ReasonUnsupported, nil},

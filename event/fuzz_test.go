@@ -88,6 +88,15 @@ func FuzzDecodeFHIR(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Small resources too: mutations of a large one rarely stay valid JSON.
+	for _, s := range []string{
+		`{"resourceType":"AuditEvent","id":"a","recorded":"2026-03-02T21:14:05Z","action":"R","agent":[{"who":{"reference":"Practitioner/u"},"requestor":true,"network":{"address":"10.0.0.1","type":"2"}}],"entity":[{"what":{"reference":"Patient/c/_history/1"}},{"what":{"reference":"CarePlan/p"}}]}`,
+		`{"resourceType":"AuditEvent","id":"a","recorded":"2026-03-02T21:14:05+01:00","outcome":"4","type":{"code":"110114"},"subtype":[{"code":"110122"}],"agent":[{"who":{"identifier":{"value":"u","assigner":{"identifier":{"value":"o"}}}},"role":[{"coding":[{"code":"r"}]}],"requestor":true}]}`,
+		`{"resourceType":"AuditEvent","id":"a","recorded":"2026-03-02T21:14:05Z","action":"E","subtype":[{"code":"search-type"}],"agent":[{"who":{"reference":"Practitioner/u"},"requestor":true}],"entity":[{"what":{"identifier":{"value":"c"}},"role":{"code":"1"}},{"query":"eA=="}]}`,
+		`{"resourceType":"Patient","id":"c"}`,
+	} {
+		f.Add([]byte(s))
+	}
 	fhir := NewDecoder(DecoderOptions{Format: FormatFHIR, Org: "st-martins", System: "fhir-gateway"})
 	auto := NewDecoder(DecoderOptions{Org: "st-martins", System: "fhir-gateway"})
 	f.Fuzz(func(t *testing.T, data []byte) {

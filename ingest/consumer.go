@@ -45,6 +45,9 @@ type Consumer struct {
 	decoders map[string]*event.Decoder
 	m        *metrics
 
+	admin      *kafka.Client
+	dlqCreated bool // the dead-letter topic is known to exist
+
 	readyMu sync.Mutex
 	ready   bool
 }
@@ -93,14 +96,15 @@ func New(o Options) (*Consumer, error) {
 		StartOffset:    kafka.FirstOffset,
 		// A new group must read everything already on the topic: nothing lost.
 		WatchPartitionChanges: true,
-		HeartbeatInterval:     3 * time.Second,
-		SessionTimeout:        30 * time.Second,
+		HeartbeatInterval:     min(3*time.Second, o.SessionTimeout/3),
+		SessionTimeout:        o.SessionTimeout,
 		RebalanceTimeout:      30 * time.Second,
 		JoinGroupBackoff:      time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn("kafka reader", "detail", fmt.Sprintf(msg, args...))
 		}),
 	})
+	transport := &kafka.Transport{ClientID: o.ClientID, TLS: tlsCfg, SASL: mech, DialTimeout: 10 * time.Second}
 	dlq := &kafka.Writer{
 		Addr:                   kafka.TCP(o.Brokers...),
 		Topic:                  o.DeadLetterTopic,
@@ -108,9 +112,10 @@ func New(o Options) (*Consumer, error) {
 		RequiredAcks:           kafka.RequireAll,
 		AllowAutoTopicCreation: true,
 		BatchTimeout:           10 * time.Millisecond,
-		Transport:              &kafka.Transport{ClientID: o.ClientID, TLS: tlsCfg, SASL: mech, DialTimeout: 10 * time.Second},
+		Transport:              transport,
 	}
-	return &Consumer{o: o, reader: reader, dlq: dlq, decoders: decoders, m: newMetrics(o.Registerer, topics)}, nil
+	admin := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Transport: transport, Timeout: 30 * time.Second}
+	return &Consumer{o: o, reader: reader, dlq: dlq, admin: admin, decoders: decoders, m: newMetrics(o.Registerer, topics)}, nil
 }
 
 // Ready reports whether the consumer has fetched from or committed to the
@@ -331,7 +336,12 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 		return err
 	}
 	if len(b.dead) > 0 {
-		if err := c.retry(ctx, "dead-letter", func() error { return c.dlq.WriteMessages(ctx, b.dead...) }); err != nil {
+		if err := c.retry(ctx, "dead-letter", func() error {
+			if err := c.ensureDeadLetterTopic(ctx); err != nil {
+				return err
+			}
+			return c.dlq.WriteMessages(ctx, b.dead...)
+		}); err != nil {
 			return err
 		}
 		for _, r := range b.reason {
@@ -358,6 +368,27 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	if c.o.OnBatch != nil {
 		c.o.OnBatch(BatchInfo{Messages: b.msgs, Stored: res.Stored, Duplicates: res.Duplicates, DeadLetter: len(b.dead), Alerts: res.Alerts, Committed: now})
 	}
+	return nil
+}
+
+// ensureDeadLetterTopic creates the dead-letter topic with the broker's
+// default partitions and replication unless it exists: brokers commonly
+// refuse automatic topic creation, and a dead letter must not wait for an
+// operator.
+func (c *Consumer) ensureDeadLetterTopic(ctx context.Context) error {
+	if c.dlqCreated {
+		return nil
+	}
+	res, err := c.admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: c.o.DeadLetterTopic, NumPartitions: -1, ReplicationFactor: -1}},
+	})
+	if err != nil {
+		return fmt.Errorf("create dead-letter topic %s: %w", c.o.DeadLetterTopic, err)
+	}
+	if err := res.Errors[c.o.DeadLetterTopic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create dead-letter topic %s: %w", c.o.DeadLetterTopic, err)
+	}
+	c.dlqCreated = true
 	return nil
 }
 

@@ -77,6 +77,10 @@ type Options struct {
 
 	// RetryBackoff bounds the wait between attempts of a failing batch.
 	RetryMin, RetryMax time.Duration // defaults 100ms, 30s
+	// SessionTimeout is how long the group waits for a silent member
+	// before giving its partitions to another; default 30s. A member that
+	// died without leaving holds its partitions that long.
+	SessionTimeout time.Duration
 	// DrainTimeout bounds how long a stopping consumer keeps applying and
 	// committing what it already fetched; default 30s.
 	DrainTimeout time.Duration
@@ -137,6 +141,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.RetryMax <= 0 {
 		o.RetryMax = 30 * time.Second
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 30 * time.Second
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second

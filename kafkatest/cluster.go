@@ -18,6 +18,16 @@
 //
 // Tests sharing a broker keep apart by using unique topic and group names
 // (NewTopic, UniqueName).
+//
+// Both kinds are configured alike: one node, replication 1, no topic
+// auto-creation (tests create topics, as production does), groups form at
+// once (group.initial.rebalance.delay.ms=0). kfake needs no special option
+// for kafka-go consumer groups (JoinGroup/SyncGroup, OffsetCommit/Fetch
+// are native), but it refuses session timeouts below 6 s (kfake's
+// GroupMinSessionTimeout); kafka-go's default of 30 s is fine.
+//
+// Without Java or the jars (scripts/install-kafka), Apache tests are
+// skipped, or fail when CI or DPIAWATCH_REQUIRE_APACHE_KAFKA=1 is set.
 package kafkatest
 
 import (

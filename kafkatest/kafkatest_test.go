@@ -95,6 +95,13 @@ func TestConsumerGroupRoundTrip(t *testing.T) {
 			t.Errorf("keys spread over %d of 3 partitions (%v); murmur2 should use more", used, offs)
 		}
 
+		if got, err := c.CommittedOffsets(ctx, group, topic); err != nil || len(got) != 0 {
+			t.Errorf("CommittedOffsets of a new group = %v, %v; want none", got, err)
+		}
+		if lag, err := c.Lag(ctx, group, topic); err != nil || lag != n {
+			t.Errorf("Lag of a new group = %d, %v; want %d", lag, err, n)
+		}
+
 		start := time.Now()
 		r := groupReader(c, group, topic)
 		seen := consume(ctx, t, r, n)
@@ -331,5 +338,26 @@ func TestLogTail(t *testing.T) {
 	}
 	if got := LogTail(filepath.Join(t.TempDir(), "none"), 3); !strings.Contains(got, "cannot read") {
 		t.Errorf("LogTail of missing file = %q", got)
+	}
+}
+
+// BenchmarkStart measures how long a broker takes from start to ready
+// (metadata and group coordinator answering), then stops it.
+func BenchmarkStart(b *testing.B) {
+	for _, kind := range Kinds() {
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				c, err := New(context.Background(), Options{Kind: kind})
+				if errors.Is(err, ErrNotInstalled) {
+					unavailable(b, err)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

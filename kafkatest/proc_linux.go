@@ -11,7 +11,9 @@ func sysProcAttr() *syscall.SysProcAttr {
 		// wrapper script started.
 		Setpgid: true,
 		// The JVM inherits this through exec: if the test binary dies
-		// without running cleanups, the kernel kills the broker.
+		// without running cleanups (a -timeout panic, a kill), the kernel
+		// kills the broker. Linux ties it to the forking thread, which Go
+		// only ends when a goroutine exits locked to it: rare in tests.
 		Pdeathsig: syscall.SIGKILL,
 	}
 }

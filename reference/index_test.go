@@ -234,3 +234,23 @@ func BenchmarkIndex(b *testing.B) {
 		})
 	}
 }
+
+// TestIndexConcurrentReaders is meant for -race: readers share one Index.
+func TestIndexConcurrentReaders(t *testing.T) {
+	x := testIndex()
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			for i := range 1000 {
+				x.HasRelationship("u-1", "t", "c-1", at(float64(i%40)))
+				x.ShiftAt("u-1", at(float64(i%70)), time.Minute)
+				x.NearestShift("u-1", at(float64(i%70)))
+				x.AbsentAt("u-1", at(float64(i)))
+			}
+			done <- true
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

@@ -458,6 +458,31 @@ func TestSetRoster(t *testing.T) {
 	}
 }
 
+// TestSetRosterConcurrent: a reload swaps the roster while batches run
+// (meaningful under -race).
+func TestSetRosterConcurrent(t *testing.T) {
+	e := newTestEngine(t, testPolicy(), nil)
+	r := newFakeRoster(judgeStaff, judgeShifts)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			if i%2 == 0 {
+				e.SetRoster(r)
+			} else {
+				e.SetRoster(nil)
+			}
+		}
+	}()
+	events := stream(4, 400)
+	for i := 0; i < len(events); i += 20 {
+		if _, err := e.Process(events[i : i+20]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}
+
 func TestRestoreRejectsBadState(t *testing.T) {
 	good := func() episodeState {
 		return episodeState{Alert: alert.Alert{ID: "a-1", Check: CheckOutOfHours, Pattern: PatternOutsideShift, Org: testOrg,

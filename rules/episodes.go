@@ -84,6 +84,14 @@ type episodeState struct {
 
 // episodes tracks the open episodes of one check, bounded by the org
 // watermarks, and what changed since the last drain.
+//
+// An episode is open while its LastSeen plus its gap is not before the
+// org's watermark (the newest event time seen for the org); the test is
+// made on every lookup and the expired ones are dropped at the end of each
+// batch, so that the outcome does not depend on how events were batched.
+// An event later than that (older than the watermark by more than the
+// gap, counting from the episode's last event) cannot join the closed
+// episode: it opens a new alert of its own, which is kept, never dropped.
 type episodes struct {
 	check   string
 	prefix  string // state key prefix of this check
@@ -131,7 +139,7 @@ func (s *episodes) add(v *env, ev *event.Event, f finding) {
 	if !ep.alert.AddEvent(ev.ID, t) {
 		return
 	}
-	if ev.Subject.ID != "" && (ep.alert.SubjectID == "" || t.Before(ep.subjectAt)) {
+	if ev.Action.IsRecordAction() && ev.Subject.ID != "" && (ep.alert.SubjectID == "" || t.Before(ep.subjectAt)) {
 		ep.alert.SubjectID = ev.Subject.ID
 		ep.subjectAt = t
 	}

@@ -63,7 +63,6 @@ func subject(id string, tags ...string) evOpt {
 func record(typ string) evOpt { return func(e *event.Event) { e.Record.Type = typ } }
 func failed() evOpt           { return func(e *event.Event) { e.Outcome = event.OutcomeFailure } }
 func inOrg(org string) evOpt  { return func(e *event.Event) { e.Org = org } }
-func system(s string) evOpt   { return func(e *event.Event) { e.System = s } }
 func mkEvent(id, actor string, t time.Time, a event.Action, opts ...evOpt) event.Event {
 	e := event.Event{ID: id, Time: t, Org: testOrg, System: "logmycare", Action: a, Actor: event.Actor{ID: actor}, Outcome: event.OutcomeSuccess}
 	if a.IsRecordAction() {

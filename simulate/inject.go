@@ -135,7 +135,7 @@ func (w *world) pickActor(rng *rand.Rand, ok func(*actor) bool) *actor {
 }
 
 func internalWorker(a *actor) bool {
-	return !a.external && !a.leaver && len(a.windows) > 0 && (len(a.own) > 0 || len(a.team_) > 0)
+	return !a.external && !a.leaver && len(a.windows) > 0 && (len(a.own) > 0 || len(a.teamSubjects) > 0)
 }
 
 // workSlot finds a start inside one of a's working windows, 30 minutes
@@ -252,11 +252,12 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 			return nil
 		}
 		var subs []int32
+		want := 1 + rng.IntN(3)
 		for range 40 {
 			s := int32(rng.IntN(len(w.subjects)))
 			if _, former := w.formerOf[s]; !former && !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t) && !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t.Add(short)) {
 				subs = append(subs, s)
-				if len(subs) == 1+rng.IntN(3) {
+				if len(subs) == want {
 					break
 				}
 			}
@@ -312,7 +313,9 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 		}
 		return w.simpleEpisode(a, t, short, sessionOpts{mfa: &mfaFalse})
 	case "used-while-absent":
-		a := w.pickActor(rng, func(a *actor) bool { return a.office && !a.external && !a.leaver && len(a.absences) > 0 && len(a.team_)+len(a.own) > 0 })
+		a := w.pickActor(rng, func(a *actor) bool {
+			return a.office && !a.external && !a.leaver && len(a.absences) > 0 && len(a.teamSubjects)+len(a.own) > 0
+		})
 		if a == nil {
 			return nil
 		}
@@ -332,7 +335,7 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 		}
 		return w.simpleEpisode(a, t, short, sessionOpts{})
 	case "used-after-leaving":
-		a := w.pickActor(rng, func(a *actor) bool { return a.leaver && len(a.team_) > 0 })
+		a := w.pickActor(rng, func(a *actor) bool { return a.leaver && len(a.teamSubjects) > 0 })
 		if a == nil {
 			return nil
 		}
@@ -342,7 +345,7 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 			return nil
 		}
 		// The team row, not the ended allocation, covers these.
-		subs := []int32{a.team_[rng.IntN(len(a.team_))], a.team_[rng.IntN(len(a.team_))]}
+		subs := []int32{a.teamSubjects[rng.IntN(len(a.teamSubjects))], a.teamSubjects[rng.IntN(len(a.teamSubjects))]}
 		for _, s := range subs {
 			if !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t) {
 				return nil
@@ -593,7 +596,7 @@ func (w *world) genBulk(st *stream, a *actor, t time.Time) bool {
 	if d == nil {
 		return false
 	}
-	pool := a.team_
+	pool := a.teamSubjects
 	if len(pool) == 0 {
 		pool = a.own
 	}

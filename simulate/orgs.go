@@ -15,8 +15,6 @@ var (
 	internalActions = []event.Action{event.ActionView, event.ActionView, event.ActionView, event.ActionView, event.ActionView,
 		event.ActionView, event.ActionUpdate, event.ActionUpdate, event.ActionCreate, event.ActionSearch}
 	rareActions = []event.Action{event.ActionPrint, event.ActionShare, event.ActionExport}
-	viewEdit    = []event.Action{event.ActionView, event.ActionCreate, event.ActionUpdate}
-	viewOnly    = []event.Action{event.ActionView}
 )
 
 func scaled(n int, s float64) int { return max(1, int(math.Round(float64(n)*s))) }
@@ -81,19 +79,18 @@ func buildStMartins(o Options) *world {
 	}
 
 	loc := "webster-court"
-	var tablets, offices []*device
 	for i := range 6 {
-		tablets = append(tablets, w.addDevice("tab-"+pad(i+1, 2), reference.DeviceSharedTablet, "10.2.0."+strconv.Itoa(21+i), loc, team, true))
+		w.addDevice("tab-"+pad(i+1, 2), reference.DeviceSharedTablet, "10.2.0."+strconv.Itoa(21+i), loc, team, true)
 	}
 	for i := range 2 {
-		offices = append(offices, w.addDevice("dt-"+pad(i+1, 2), reference.DeviceDesktop, "10.2.0."+strconv.Itoa(11+i), loc, team, true))
+		w.addDevice("dt-"+pad(i+1, 2), reference.DeviceDesktop, "10.2.0."+strconv.Itoa(11+i), loc, team, true)
 	}
 
 	n := 0
 	newActor := func(role string, rostered bool) *actor {
 		n++
 		a := &actor{n: n, id: "u-" + pad(n, 2), role: role, team: team, org: OrgStMartins, rostered: rostered, office: !rostered,
-			loc: loc, activeFrom: daysBefore(w, rng, 30, 1500), team_: residents, recordTypes: types, actions: internalActions}
+			loc: loc, activeFrom: daysBefore(w, rng, 30, 1500), teamSubjects: residents, recordTypes: types, actions: internalActions}
 		w.actors = append(w.actors, a)
 		return a
 	}
@@ -165,7 +162,9 @@ func buildStMartins(o Options) *world {
 	}
 	// The coordinator has a training day in the period, so that
 	// used-while-absent has an office worker to borrow from.
-	if !slices.ContainsFunc(w.ref.Absences, func(ab reference.Absence) bool { return ab.ActorID == sdc.id && ab.End.After(w.from) && ab.Start.Before(w.end) }) {
+	if !slices.ContainsFunc(w.ref.Absences, func(ab reference.Absence) bool {
+		return ab.ActorID == sdc.id && ab.End.After(w.from) && ab.Start.Before(w.end)
+	}) {
 		for d := 0; d < w.days; d++ {
 			if w.isWorkday(w.day(d)) && d > 0 {
 				sdc.absences = append(sdc.absences, window{w.day(d), w.day(d + 1)})
@@ -213,8 +212,6 @@ func buildStMartins(o Options) *world {
 			w.officeWindows(a, rng, 0.95)
 		}
 	}
-	_ = offices
-	_ = tablets
 	return w
 }
 
@@ -263,7 +260,6 @@ func buildWiltshire(o Options) *world {
 	}
 	tagSets := [][]string{nil, nil, nil, nil, {"safeguarding"}, {"child-protection"}, {"looked-after"}, {"sen"}, {"mental-health"}, {"cse-risk", "safeguarding"}}
 	teamCases := map[string][]int32{}
-	var allCases []int32
 	for ti, t := range teams {
 		nc := 0
 		if t.children > 0 {
@@ -276,7 +272,6 @@ func buildWiltshire(o Options) *world {
 			w.ref.Relationships = append(w.ref.Relationships, reference.Relationship{Team: t.name, SubjectID: w.subjects[cases[i]], Relation: "case", ValidFrom: daysBefore(w, rng, 1, 2000)})
 		}
 		teamCases[t.name] = cases
-		allCases = append(allCases, cases...)
 		// Closed cases: every row ended before the period.
 		for i := range max(1, nc/100) {
 			s := w.addSubjects(1, "ch-", 6, func(int) []string { return tagSets[(ti+i)%len(tagSets)] })
@@ -293,10 +288,11 @@ func buildWiltshire(o Options) *world {
 		for range scaled(t.staff, o.Scale) {
 			n++
 			a := &actor{n: n, id: "wc-" + pad(n, 5), role: t.role, team: t.name, org: OrgWiltshire, office: true, loc: site.name,
-				activeFrom: daysBefore(w, rng, 30, 3000), team_: teamCases[t.name], recordTypes: t.types, actions: internalActions}
+				activeFrom: daysBefore(w, rng, 30, 3000), teamSubjects: teamCases[t.name], recordTypes: t.types, actions: internalActions}
 			if rng.IntN(60) == 0 {
 				a.leaver = true
 				a.activeTo = daysBefore(w, rng, 3, 60)
+				a.activeFrom = a.activeTo.AddDate(-1-rng.IntN(5), 0, 0)
 			}
 			a.dev = w.addDevice("lt-"+pad(n, 5), reference.DeviceLaptop, site.net+"."+strconv.Itoa(n/250)+"."+strconv.Itoa(n%250+2), site.name, a.id, false)
 			if rng.IntN(5) == 0 {
@@ -316,7 +312,8 @@ func buildWiltshire(o Options) *world {
 				a.own = append(a.own, cases[i])
 				from := daysBefore(w, rng, 1, 700)
 				rel := reference.Relationship{ActorID: a.id, SubjectID: w.subjects[cases[i]], Relation: "allocated-worker", ValidFrom: from}
-				if a.leaver {
+				if a.leaver { // the allocation ended when they left
+					rel.ValidFrom = minTime(from, a.activeTo.AddDate(0, 0, -30))
 					rel.ValidTo = a.activeTo
 				}
 				w.ref.Relationships = append(w.ref.Relationships, rel)
@@ -336,7 +333,7 @@ func buildWiltshire(o Options) *world {
 	for range scaled(30, o.Scale) {
 		n++
 		a := &actor{n: n, id: "wc-" + pad(n, 5), role: "emergency-duty-worker", team: "emergency-duty", org: OrgWiltshire, rostered: true,
-			loc: "trowbridge", activeFrom: daysBefore(w, rng, 30, 3000), team_: edtCases, recordTypes: []string{"case-note", "strategy-discussion", "referral"}, actions: internalActions}
+			loc: "trowbridge", activeFrom: daysBefore(w, rng, 30, 3000), teamSubjects: edtCases, recordTypes: []string{"case-note", "strategy-discussion", "referral"}, actions: internalActions}
 		a.dev = w.addDevice("lt-"+pad(n, 5), reference.DeviceLaptop, "10.10."+strconv.Itoa(n/250)+"."+strconv.Itoa(n%250+2), "trowbridge", a.id, false)
 		edt = append(edt, a)
 		w.actors = append(w.actors, a)
@@ -411,6 +408,5 @@ func buildWiltshire(o Options) *world {
 			w.officeWindows(a, rng, 0.9)
 		}
 	}
-	_ = allCases
 	return w
 }

@@ -14,7 +14,7 @@ const (
 	otherMaxGap    = 12 * time.Minute // < 30 min elsewhere
 	tabletAutoLock = 5 * time.Minute  // system timeout after inactivity
 	otherAutoLock  = 15 * time.Minute
-	maxDistinct    = 5 // distinct subjects per background session: far from bulk access
+	maxDistinct    = 4 // distinct subjects per background session: far from bulk access
 )
 
 // bgState walks one actor through their working windows, one session at a
@@ -31,7 +31,7 @@ func (b *bgState) init(*world) { b.wi, b.cursor = 0, time.Time{} }
 // sets st.next to the start of the next session, or ends the stream.
 func (b *bgState) plan(w *world, st *stream, now time.Time) {
 	a := b.a
-	if len(a.own) == 0 && len(a.team_) == 0 {
+	if len(a.own) == 0 && len(a.teamSubjects) == 0 {
 		st.done = true
 		return
 	}
@@ -138,10 +138,10 @@ func secs(rng *rand.Rand, lo, hi int) time.Duration {
 // pickSubject chooses a subject the actor has a relationship with: their
 // own rows first, then their team's.
 func pickSubject(a *actor, rng *rand.Rand) int32 {
-	if len(a.own) > 0 && (len(a.team_) == 0 || rng.IntN(2) == 0) {
+	if len(a.own) > 0 && (len(a.teamSubjects) == 0 || rng.IntN(2) == 0) {
 		return a.own[rng.IntN(len(a.own))]
 	}
-	return a.team_[rng.IntN(len(a.team_))]
+	return a.teamSubjects[rng.IntN(len(a.teamSubjects))]
 }
 
 func (w *world) push(st *stream, t time.Time, a *actor, s *session, act event.Action, subj int32, rtype string, l *Label) {

@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -56,9 +55,9 @@ type actor struct {
 	activeTo            time.Time
 	loc                 string // site
 	dev                 *device
-	ip                  string // when there is no device (portal users)
+	ip                  string  // when there is no device (portal users)
 	own                 []int32 // subjects of the actor's own open rows
-	team_               []int32 // subjects of the team's open rows
+	teamSubjects        []int32 // subjects of the team's open rows
 	recordTypes         []string
 	actions             []event.Action
 	partnerOrg          string // for portal users: their agreement's partner_org
@@ -289,5 +288,3 @@ func (w *world) fill(ev *event.Event, p *pending, id string, rng *rand.Rand) {
 }
 
 func (w *world) inWindow(t time.Time) bool { return !t.Before(w.from) && t.Before(w.end) }
-
-func fmtID(prefix string, n, width int) string { return fmt.Sprintf("%s%0*d", prefix, width, n) }
