@@ -74,6 +74,9 @@ type Kafka struct {
 	DeadLetterTopic string   `yaml:"dead_letter_topic"` // default dpiawatch-dead-letter
 	Batch           Batch    `yaml:"batch"`
 	QueueBatches    int      `yaml:"queue_batches"` // default 4
+	// SessionTimeout is how long the group waits for a silent member (one
+	// that died without leaving) before handing its partitions on.
+	SessionTimeout Duration `yaml:"session_timeout"` // default 30s
 	TLS             TLS      `yaml:"tls"`
 	SASL            SASL     `yaml:"sasl"`
 }
@@ -188,6 +191,9 @@ type Override struct {
 // Alerting configures where alerts go.
 type Alerting struct {
 	DashboardURL string  `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464
+	// PseudonymKey keys the HMAC that turns subject ids into pseudonymous
+	// references in notifications; without it subjects are left out of them.
+	PseudonymKey Secret `yaml:"pseudonym_key"`
 	Console      Console `yaml:"console"`
 	JSONL        JSONL   `yaml:"jsonl"`
 	Slack        Slack   `yaml:"slack"`

@@ -37,6 +37,7 @@ func (c *Config) setDefaults(v *validator) {
 		k.Batch.MaxEvents = cmp.Or(k.Batch.MaxEvents, DefaultBatchMaxEvents)
 		k.Batch.MaxWait = cmp.Or(k.Batch.MaxWait, DefaultBatchMaxWait)
 		k.QueueBatches = cmp.Or(k.QueueBatches, DefaultQueueBatches)
+		k.SessionTimeout = cmp.Or(k.SessionTimeout, DefaultSessionTimeout)
 		for i := range k.Topics {
 			k.Topics[i].Format = cmp.Or(k.Topics[i].Format, FormatAuto)
 		}
@@ -77,6 +78,7 @@ func (c *Config) setDefaults(v *validator) {
 	a.Console.Format = cmp.Or(a.Console.Format, "text")
 	a.JSONL.Path = c.abs(a.JSONL.Path)
 	a.Slack.Token.File = c.abs(a.Slack.Token.File)
+	a.PseudonymKey.File = c.abs(a.PseudonymKey.File)
 	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 }
 

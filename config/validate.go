@@ -24,6 +24,7 @@ const (
 	DefaultBatchMaxEvents  = 5000
 	DefaultBatchMaxWait    = Duration(250 * time.Millisecond)
 	DefaultQueueBatches    = 4
+	DefaultSessionTimeout  = Duration(30 * time.Second)
 	DefaultStorePath       = "data/dpiawatch.db"
 	DefaultSynchronous     = "full"
 	DefaultReferenceDir    = "reference"
@@ -195,6 +196,9 @@ func (k *Kafka) validate(v *validator, p string, c *Config) {
 	}
 	if v.set(p+".queue_batches") && k.QueueBatches <= 0 {
 		v.errorf(p+".queue_batches", "%d is not a positive number of batches", k.QueueBatches)
+	}
+	if v.set(p+".session_timeout") && (k.SessionTimeout < Duration(time.Second) || k.SessionTimeout > Duration(30*time.Minute)) {
+		v.errorf(p+".session_timeout", "%s is outside 1s to 30m (brokers allow 6s to 30m by default)", k.SessionTimeout)
 	}
 	k.TLS.validate(v, p+".tls")
 	k.SASL.validate(v, p+".sasl", k.TLS.Enabled || v.hasFailed(p+".tls.enabled"))

@@ -210,6 +210,7 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 		MaxBatchEvents:  k.Batch.MaxEvents,
 		MaxBatchWait:    k.Batch.MaxWait.D(),
 		QueueBatches:    k.QueueBatches,
+		SessionTimeout:  k.SessionTimeout.D(),
 		MaxEventBytes:   cfg.Ingest.MaxEventBytes,
 		KnownOrgs:       map[string]bool{},
 		TLS: ingest.TLS{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
@@ -242,15 +243,23 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerting.Notifier, error) {
 	a := cfg.Alerting
 	var ns []alerting.Notifier
+	var pseudo *alerting.Pseudonymizer
+	if !a.PseudonymKey.IsZero() {
+		key, err := a.PseudonymKey.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("alerting.pseudonym_key: %w", err)
+		}
+		pseudo = alerting.NewPseudonymizer([]byte(key))
+	}
 	if a.Console.Enabled {
-		c, err := alerting.NewConsole(alerting.ConsoleOptions{W: stdout, Format: a.Console.Format, DashboardURL: a.DashboardURL})
+		c, err := alerting.NewConsole(alerting.ConsoleOptions{W: stdout, Format: a.Console.Format, DashboardURL: a.DashboardURL, Pseudonymizer: pseudo})
 		if err != nil {
 			return nil, err
 		}
 		ns = append(ns, c)
 	}
 	if a.JSONL.Path != "" {
-		f, err := alerting.NewFile(alerting.FileOptions{Path: a.JSONL.Path})
+		f, err := alerting.NewFile(alerting.FileOptions{Path: a.JSONL.Path, KeepSubject: true})
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +271,7 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 			// A missing token means Slack is not wanted here; say so once.
 			log.Warn("slack disabled: token not available", "source", a.Slack.Token.String(), "err", err)
 		} else {
-			s, err := alerting.NewSlack(alerting.SlackOptions{Token: token, Channel: a.Slack.Channel, APIURL: a.Slack.APIURL, DashboardURL: a.DashboardURL})
+			s, err := alerting.NewSlack(alerting.SlackOptions{Token: token, Channel: a.Slack.Channel, APIURL: a.Slack.APIURL, DashboardURL: a.DashboardURL, Pseudonymizer: pseudo})
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,8 @@ type Format string
 // The formats a Decoder reads.
 const (
 	// FormatAuto reads FHIR when the message has a top-level
-	// "resourceType" member, native JSON otherwise.
+	// "resourceType" member, native JSON otherwise. FHIR is read fastest
+	// when "resourceType" is the first member, as FHIR servers write it.
 	FormatAuto Format = "auto"
 	// FormatNative is the JSON object of CONTRACT §1.
 	FormatNative Format = "native"
@@ -114,6 +116,11 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 	case FormatFHIR:
 		err = d.decodeFHIR(data, ev)
 	default:
+		if startsWithResourceType(data) {
+			// FHIR as FHIR servers write it: one pass instead of two.
+			err = d.decodeFHIR(data, ev)
+			break
+		}
 		var rt string
 		if err = decodeNative(data, ev, &rt); err == nil && rt != "" {
 			if rt != "AuditEvent" {
@@ -154,6 +161,16 @@ func decodeNative(data []byte, ev *Event, resourceType *string) *Error {
 		*resourceType = w.ResourceType
 	}
 	return nil
+}
+
+// startsWithResourceType reports whether the first member of the object in
+// data is "resourceType", as FHIR serialisations put it.
+func startsWithResourceType(data []byte) bool {
+	rest := bytes.TrimLeft(data, " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(rest[1:], " \t\r\n"), []byte(`"resourceType"`))
 }
 
 // inUTC returns t in UTC, and whether it is still a time RFC 3339 can write:

@@ -546,6 +546,10 @@ func TestDecodeFormats(t *testing.T) {
 	}
 	patient := []byte(`{"resourceType":"Patient","id":"secret-c-1"}`)
 	nativeWithType := variant(t, set("resourceType", "Bundle"))
+	bundle := []byte(`{"resourceType":"Bundle","type":"searchset","entry":[]}`)
+	bundleLater := []byte(`{"type":"searchset","resourceType":"Bundle"}`)
+	fhirLater := bytes.Replace(fhirMsg, []byte(`"resourceType": "AuditEvent",`), nil, 1)
+	fhirLater = append(fhirLater[:len(fhirLater)-2], []byte(`, "resourceType": "AuditEvent"}`)...)
 	for _, tc := range []struct {
 		format Format
 		in     []byte
@@ -555,6 +559,11 @@ func TestDecodeFormats(t *testing.T) {
 		{FormatAuto, fhirMsg, ""},
 		{FormatAuto, patient, ReasonUnsupported},
 		{FormatAuto, nativeWithType, ReasonUnsupported},
+		{FormatAuto, bundle, ReasonUnsupported},
+		{FormatAuto, bundleLater, ReasonUnsupported},
+		{FormatAuto, fhirLater, ""},
+		{FormatFHIR, bundle, ReasonUnsupported},
+		{FormatFHIR, fhirLater, ""},
 		{FormatNative, []byte(contractExample), ""},
 		{FormatNative, fhirMsg, ReasonMissingField}, // no time, org …: not an event
 		{FormatNative, nativeWithType, ""},          // an unknown member to native

@@ -60,6 +60,7 @@ package event
 // "urn:uuid:" references carry no usable id.
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -152,6 +153,17 @@ func (d *Decoder) decodeFHIR(data []byte, ev *Event) *Error {
 	*ev = Event{}
 	var ae fhirAuditEvent
 	if err := json.UnmarshalOf(data, &ae); err != nil {
+		// Another resource may clash with AuditEvent's types (a Bundle's
+		// "type" is a string): it is unsupported, not malformed.
+		var sem *json.SemanticError
+		if errors.As(err, &sem) {
+			var rt struct {
+				ResourceType string `json:"resourceType"`
+			}
+			if json.Unmarshal(data, &rt) == nil && rt.ResourceType != "AuditEvent" {
+				return reject(ReasonUnsupported, "resourceType is not AuditEvent")
+			}
+		}
 		return jsonError(err, "recorded")
 	}
 	if ae.ResourceType != "AuditEvent" {

@@ -73,6 +73,9 @@ func FuzzDecodeNative(f *testing.F) {
 	})
 }
 
+// FuzzDecodeFHIR is best run with -fuzzminimizetime=2s: minimizing a
+// resource of several kilobytes otherwise holds the fuzzer up for a minute
+// at each new input.
 func FuzzDecodeFHIR(f *testing.F) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "fhir", "*.json"))
 	if err != nil {

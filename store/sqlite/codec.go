@@ -10,17 +10,12 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 )
 
-// row is one event as it travels to SQLite inside the batch's JSON array.
-// Short keys: the array is parsed once per batch, and its size matters.
+// row is one event in its storage form: the queried columns, and detail.
 type row struct {
-	Org     string `json:"o"`
-	System  string `json:"s"`
-	ID      string `json:"i"`
-	T       int64  `json:"t"`
-	Action  string `json:"a"`
-	Actor   string `json:"u"`
-	Subject string `json:"j"`
-	Detail  detail `json:"d"`
+	Org, System, ID        string
+	T                      int64
+	Action, Actor, Subject string
+	Detail                 detail
 }
 
 // detail holds the fields that no query filters on, stored together as one
