@@ -269,7 +269,7 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 		token, err := a.Slack.Token.Resolve()
 		if err != nil {
 			// A missing token means Slack is not wanted here; say so once.
-			log.Warn("slack disabled: token not available", "source", a.Slack.Token.String(), "err", err)
+			log.Info("slack not enabled: its token is not set", "source", a.Slack.Token.String())
 		} else {
 			s, err := alerting.NewSlack(alerting.SlackOptions{Token: token, Channel: a.Slack.Channel, APIURL: a.Slack.APIURL, DashboardURL: a.DashboardURL, Pseudonymizer: pseudo})
 			if err != nil {

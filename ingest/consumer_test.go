@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,11 @@ func TestKafkaConsumerStoresDeadLettersAndCommits(t *testing.T) {
 			{Key: []byte("x"), Value: []byte(`{"id":"b3","time":"2026-03-02T21:14:05Z","org":"st-martins","system":"s","action":"teleport","actor":{"id":"u"}}`)},
 			{Key: []byte("x"), Value: []byte(`{"id":"b4","time":"2026-03-02T21:14:05Z","org":"nobody","system":"s","action":"login","actor":{"id":"u"}}`)},
 			{Key: []byte("x"), Value: make([]byte, 70<<10)},
+			// Hostile: deep nesting, invalid UTF-8, NUL bytes, an empty message.
+			{Key: []byte("x"), Value: []byte(strings.Repeat("[", 5000) + strings.Repeat("]", 5000))},
+			{Key: []byte("x"), Value: []byte("{\"id\":\"\xff\xfe\",\"time\":\"2026-03-02T21:14:05Z\",\"org\":\"st-martins\",\"system\":\"s\",\"action\":\"login\",\"actor\":{\"id\":\"u\"}}")},
+			{Key: []byte("x"), Value: []byte("\x00\x00\x00")},
+			{Key: []byte("x"), Value: nil},
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -213,7 +219,7 @@ func TestKafkaConsumerStoresDeadLettersAndCommits(t *testing.T) {
 			reasons = append(reasons, h[HeaderReason])
 		}
 		slices.Sort(reasons)
-		want := []string{"malformed", "missing_field", "too_large", "unknown_action", "unknown_org"}
+		want := []string{"malformed", "malformed", "malformed", "malformed", "malformed", "missing_field", "too_large", "unknown_action", "unknown_org"}
 		if !slices.Equal(reasons, want) {
 			t.Errorf("dead-letter reasons %v, want %v", reasons, want)
 		}
