@@ -229,4 +229,3 @@ func replayFile(t *testing.T, dir, name string, lines []string, stderr *string) 
 	}
 	return alerts
 }
-

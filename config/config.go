@@ -77,8 +77,8 @@ type Kafka struct {
 	// SessionTimeout is how long the group waits for a silent member (one
 	// that died without leaving) before handing its partitions on.
 	SessionTimeout Duration `yaml:"session_timeout"` // default 30s
-	TLS             TLS      `yaml:"tls"`
-	SASL            SASL     `yaml:"sasl"`
+	TLS            TLS      `yaml:"tls"`
+	SASL           SASL     `yaml:"sasl"`
 }
 
 // Topic formats.
@@ -190,10 +190,10 @@ type Override struct {
 
 // Alerting configures where alerts go.
 type Alerting struct {
-	DashboardURL string  `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464
+	DashboardURL string `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464
 	// PseudonymKey keys the HMAC that turns subject ids into pseudonymous
 	// references in notifications; without it subjects are left out of them.
-	PseudonymKey Secret `yaml:"pseudonym_key"`
+	PseudonymKey Secret  `yaml:"pseudonym_key"`
 	Console      Console `yaml:"console"`
 	JSONL        JSONL   `yaml:"jsonl"`
 	Slack        Slack   `yaml:"slack"`
