@@ -60,6 +60,11 @@ func repoFile(t *testing.T, rel string) string {
 
 // writeConfig writes a daemon configuration for the test broker and topic.
 func writeConfig(t *testing.T, dir string, brokers []string, topic, group string) string {
+	return writeConfigAlerting(t, dir, brokers, topic, group, "  console: {enabled: true, format: json}\n")
+}
+
+// writeConfigAlerting is writeConfig with the given alerting section body.
+func writeConfigAlerting(t *testing.T, dir string, brokers []string, topic, group, alerting string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`dpias:
   - file: %s
@@ -85,11 +90,10 @@ checks:
       st-martins-webster-court: [R2]
       wiltshire-childrens-cms: [R1, R4]
 alerting:
-  console: {enabled: true, format: json}
-http:
+%shttp:
   listen: 127.0.0.1:0
 `, repoFile(t, "configs/dpia/st-martins-webster-court.yaml"), repoFile(t, "configs/dpia/wiltshire-childrens-cms.yaml"),
-		brokers[0], group, topic, topic, filepath.Join(dir, "dpiawatch.db"), filepath.Join(dir, "reference"))
+		brokers[0], group, topic, topic, filepath.Join(dir, "dpiawatch.db"), filepath.Join(dir, "reference"), alerting)
 	path := filepath.Join(dir, "dpiawatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -141,9 +145,11 @@ func (p *daemonProc) waitRunning(t *testing.T) {
 	}
 }
 
+func newDaemonCmd(cfgPath string) *exec.Cmd { return exec.Command(binary, "run", "--config", cfgPath) }
+
 func startDaemon(t *testing.T, cfgPath string) *daemonProc {
 	t.Helper()
-	p := &daemonProc{cmd: exec.Command(binary, "run", "--config", cfgPath)}
+	p := &daemonProc{cmd: newDaemonCmd(cfgPath)}
 	p.cmd.Stdout = nil // alerts: the store is what is judged
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
