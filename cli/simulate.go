@@ -32,6 +32,7 @@ func simulateCommand(e *env) *cobra.Command {
 		seed                           int64
 		scale                          float64
 		noInjections                   bool
+		sc                             scoreFlags
 	)
 	c := &cobra.Command{
 		Use:   "simulate --org ORG --from DATE --days N --out DIR",
@@ -42,14 +43,20 @@ partner-agency portals), writes its reference data (CONTRACT §2 CSV files) to D
 and its access events over the period as JSON Lines to DIR/events.jsonl, with labels for the
 injected misuse (out-of-hours, no business need, shared credentials, unlocked sessions, bulk
 access) in DIR/labels.jsonl. With --kafka the events are published to a topic instead, at
---rate events per second (0: as fast as possible).`,
+--rate events per second (0: as fast as possible). With --score nothing need be written: the
+events are replayed in memory through the checks the daemon runs (--config), and precision and
+recall per check and pattern are printed; --min-precision and --min-recall make it exit 1 when
+a check falls below them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start, err := time.ParseInLocation("2006-01-02", from, london())
 			if err != nil {
 				return usagef("--from: %q is not a date (YYYY-MM-DD)", from)
 			}
-			if out == "" && brokers == "" {
+			if err := sc.validate(cmd, brokers); err != nil {
+				return err
+			}
+			if out == "" && brokers == "" && !sc.on {
 				return usagef("give --out DIR, --kafka BROKERS, or both")
 			}
 			o := simulate.Options{Org: org, From: start, Days: days, Seed: seed, Scale: scale}
@@ -59,6 +66,9 @@ access) in DIR/labels.jsonl. With --kafka the events are published to a topic in
 			sim, err := simulate.New(o)
 			if err != nil {
 				return usageError{err}
+			}
+			if sc.on {
+				return runScore(cmd.Context(), e, sim, o, out, &sc)
 			}
 			log := e.logger()
 			var events, labels *bufio.Writer
@@ -144,6 +154,7 @@ access) in DIR/labels.jsonl. With --kafka the events are published to a topic in
 	c.Flags().StringVar(&brokers, "kafka", "", "comma-separated Kafka brokers to publish to")
 	c.Flags().StringVar(&topic, "topic", "access-events", "topic to publish to")
 	c.Flags().IntVar(&rate, "rate", 0, "events per second when publishing (0: unpaced)")
+	sc.register(c)
 	return c
 }
 

@@ -167,6 +167,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	decoded := make(chan *batch, 1)
 	errc := make(chan error, 3)
 
+	go c.pollLag(work, c.o.LagInterval)
 	go func() { errc <- c.fetch(ctx, msgs) }()
 	go func() { c.batch(msgs, raw); errc <- nil }()
 	go func() { c.decodeStage(raw, decoded); errc <- nil }()
@@ -211,9 +212,6 @@ func (c *Consumer) fetch(ctx context.Context, out chan<- kafka.Message) error {
 		}
 		c.setReady()
 		c.m.consumed.WithLabelValues(m.Topic).Inc()
-		if m.HighWaterMark > 0 {
-			c.m.lag.WithLabelValues(m.Topic, strconv.Itoa(m.Partition)).Set(float64(m.HighWaterMark - m.Offset - 1))
-		}
 		select {
 		case out <- m:
 		case <-ctx.Done():

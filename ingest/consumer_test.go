@@ -118,7 +118,7 @@ func newTestConsumer(t *testing.T, c *kafkatest.Cluster, topic, group string, p 
 		Brokers: c.Brokers, GroupID: group, Topics: []Topic{{Name: topic, Format: event.FormatAuto}},
 		DeadLetterTopic: topic + "-dlq", MaxBatchEvents: 300, MaxBatchWait: 50 * time.Millisecond,
 		KnownOrgs: map[string]bool{"st-martins": true}, SessionTimeout: 6 * time.Second,
-		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond,
 		Processor: p, Registerer: reg,
 	})
 	if err != nil {
@@ -304,6 +304,11 @@ func TestKafkaConsumerBoundedUnderBackpressure(t *testing.T) {
 		bound := float64(300 + 256 + 300*(4+1+1+1+1))
 		if fetched == 0 || fetched > bound {
 			t.Errorf("fetched %v messages while the store was blocked; want 0 < n ≤ %v", fetched, bound)
+		}
+		// Lag is what the group has not committed: all of it, while the
+		// store is blocked.
+		if lag := testutil.ToFloat64(cons.m.lag.WithLabelValues(topic, "0")); lag != total {
+			t.Errorf("lag while blocked = %v, want %d", lag, total)
 		}
 		close(p.block)
 		cancel()

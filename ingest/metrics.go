@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
 			Name: "dpiawatch_ingest_events_dead_lettered_total", Help: "Invalid messages sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "dpiawatch_ingest_consumer_lag_messages", Help: "Messages behind the partition's high-water mark at the last fetch.",
+			Name: "dpiawatch_ingest_consumer_lag_messages", Help: "Messages of the partition not yet committed by the consumer group (end offset − committed offset).",
 		}, []string{"topic", "partition"}),
 		batchSize: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "dpiawatch_ingest_batch_size_events", Help: "Messages per batch.",

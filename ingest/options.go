@@ -81,6 +81,8 @@ type Options struct {
 	// before giving its partitions to another; default 30s. A member that
 	// died without leaving holds its partitions that long.
 	SessionTimeout time.Duration
+	// LagInterval is how often consumer lag is measured; default 15s.
+	LagInterval time.Duration
 	// DrainTimeout bounds how long a stopping consumer keeps applying and
 	// committing what it already fetched; default 30s.
 	DrainTimeout time.Duration
@@ -144,6 +146,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = 30 * time.Second
+	}
+	if o.LagInterval <= 0 {
+		o.LagInterval = 15 * time.Second
 	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 30 * time.Second

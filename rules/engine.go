@@ -336,6 +336,16 @@ func (e *Engine) Reset() {
 // if a check ever needs to buffer.
 func (e *Engine) Flush() store.Effects { return store.Effects{} }
 
+// Checks returns the names of the checks the Engine runs, in the order it
+// runs them (the scoring command scores exactly these).
+func (e *Engine) Checks() []string {
+	names := make([]string, len(e.checks))
+	for i, c := range e.checks {
+		names[i] = c.check.Name()
+	}
+	return names
+}
+
 // Open episodes stay in memory after Flush: they are the state a later
 // replay or restart continues from.
 

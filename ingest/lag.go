@@ -1,0 +1,93 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// pollLag sets the lag gauge from the brokers every interval: for each
+// partition of the input topics, the messages not yet committed by the group
+// (end offset − committed offset). Measured this way, and not from what the
+// consumer last fetched, lag keeps growing while the consumer is paused —
+// a store outage shows on the dashboards as it happens.
+func (c *Consumer) pollLag(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := c.measureLag(ctx); err != nil && ctx.Err() == nil {
+			c.o.Logger.Debug("consumer lag not measured", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Consumer) measureLag(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	topics := make([]string, len(c.o.Topics))
+	for i, t := range c.o.Topics {
+		topics[i] = t.Name
+	}
+	md, err := c.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	partitions := map[string][]int{}
+	offsetReqs := map[string][]kafka.OffsetRequest{}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			continue // not created yet
+		}
+		for _, p := range t.Partitions {
+			partitions[t.Name] = append(partitions[t.Name], p.ID)
+			offsetReqs[t.Name] = append(offsetReqs[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+		}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	ends, err := c.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: offsetReqs})
+	if err != nil {
+		return fmt.Errorf("list offsets: %w", err)
+	}
+	committed, err := c.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.o.GroupID, Topics: partitions})
+	if err != nil {
+		return fmt.Errorf("committed offsets: %w", err)
+	}
+	// A group that never committed: Kafka answers offset -1, some
+	// brokers GROUP_ID_NOT_FOUND; either way, everything is lag.
+	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
+		return fmt.Errorf("committed offsets: %w", committed.Error)
+	}
+	done := map[string]map[int]int64{}
+	for topic, ps := range committed.Topics {
+		done[topic] = map[int]int64{}
+		for _, p := range ps {
+			if p.Error == nil && p.CommittedOffset >= 0 {
+				done[topic][p.Partition] = p.CommittedOffset
+			}
+		}
+	}
+	for topic, ps := range ends.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				continue
+			}
+			from, ok := done[topic][p.Partition]
+			if !ok {
+				from = p.FirstOffset
+			}
+			c.m.lag.WithLabelValues(topic, strconv.Itoa(p.Partition)).Set(float64(max(0, p.LastOffset-from)))
+		}
+	}
+	return nil
+}
