@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,23 @@ type SlackOptions struct {
 	Timeout time.Duration
 	// HTTPClient replaces the default client (its Timeout then applies).
 	HTTPClient *http.Client
+
+	// Store, when set, makes messages threads: each alert's message ref
+	// (channel, ts) is kept, later versions update the message and reply
+	// in its thread, triage decisions are shown there, and a version whose
+	// ref is stored is never posted again (see slack_thread.go).
+	Store SlackStore
+	// Privacy is PrivacyStandard (the default) or PrivacyMinimal.
+	Privacy Privacy
+	// Interactive adds the triage buttons (Slack interactivity must be
+	// configured to reach the daemon's /slack/interactions).
+	Interactive bool
+	// Limiter pauses a channel after a 429 for its Retry-After; share one
+	// between notifiers that post to the same workspace. Nil: no pause
+	// beyond the retry wait of this notifier's own loop.
+	Limiter *ChannelLimiter
+	// Clock is the limiter's time source; default RealClock.
+	Clock Clock
 }
 
 // Slack posts each alert as one Block Kit message through the Web API
@@ -89,6 +107,15 @@ func NewSlack(o SlackOptions) (*Slack, error) {
 	if o.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(o.APIURL))
 	}
+	if o.Privacy == "" {
+		o.Privacy = PrivacyStandard
+	}
+	if err := o.Privacy.Validate(); err != nil {
+		return nil, fmt.Errorf("slack notifier: %w", err)
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock
+	}
 	return &Slack{opts: o, client: slack.New(o.Token, opts...)}, nil
 }
 
@@ -98,8 +125,14 @@ func (s *Slack) Name() string { return s.opts.Name }
 // Notify implements Notifier: one message per alert, in order. When a post
 // fails, the alerts before it were delivered (reported by *PartialError).
 func (s *Slack) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error) {
+	if s.opts.Store != nil {
+		return s.notifyThreaded(ctx, alerts)
+	}
 	for i, a := range alerts {
-		_, _, err := s.client.PostMessageContext(ctx, s.opts.Channel, s.message(a)...)
+		err := s.post(ctx, func() error {
+			_, _, err := s.client.PostMessageContext(ctx, s.opts.Channel, s.message(a, "")...)
+			return err
+		})
 		if err != nil {
 			return slackRetryable(err), partial(i, fmt.Errorf("slack notifier: chat.postMessage: %w", err))
 		}
@@ -140,8 +173,8 @@ func slackRetryable(err error) bool {
 // PRIVACY: only the pseudonymized subject, never the raw id; no event or
 // record ids; the explanation as the rules wrote it (rules write it without
 // names or subject ids).
-func (s *Slack) message(a alert.Alert) []slack.MsgOption {
-	blocks := s.blocks(a)
+func (s *Slack) message(a alert.Alert, status string) []slack.MsgOption {
+	blocks := s.blocks(a, status)
 	return []slack.MsgOption{
 		slack.MsgOptionText(s.fallback(a), false),
 		slack.MsgOptionBlocks(blocks...),
@@ -151,7 +184,9 @@ func (s *Slack) message(a alert.Alert) []slack.MsgOption {
 	}
 }
 
-func (s *Slack) blocks(a alert.Alert) []slack.Block {
+// blocks renders a; status is its triage status line ("" when untriaged).
+func (s *Slack) blocks(a alert.Alert, status string) []slack.Block {
+	standard := s.opts.Privacy != PrivacyMinimal
 	var blocks []slack.Block
 	header := strings.ToUpper(string(a.Severity)) + " · " + a.Check
 	blocks = append(blocks, slack.NewHeaderBlock(
@@ -170,12 +205,17 @@ func (s *Slack) blocks(a alert.Alert) []slack.Block {
 	field("When", s.when(a))
 	field("Pattern", a.Pattern)
 	field("Events", strconv.Itoa(a.EventCount))
-	field("Actor", a.ActorID)
-	field("Subject", s.opts.Pseudonymizer.Subject(a.SubjectID))
+	if standard {
+		field("Actor", a.ActorID)
+		field("Subject", s.opts.Pseudonymizer.Subject(a.SubjectID))
+	}
 	field("Org", a.Org)
+	if s.opts.Store != nil {
+		field("Triage", cmp.Or(status, "untriaged"))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
-	if a.Explanation != "" {
+	if a.Explanation != "" && standard {
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
 			mrkdwnTruncate("", a.Explanation, slackMaxSectionText), false, false), nil, nil))
 	}
@@ -183,11 +223,17 @@ func (s *Slack) blocks(a alert.Alert) []slack.Block {
 		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
 			mrkdwnTruncate("DPIA mitigation: ", a.Mitigation, slackMaxContextText), false, false)))
 	}
+	var buttons []slack.BlockElement
 	if link := dashboardLink(s.opts.DashboardURL, a.ID); link != "" && len(link) <= slackMaxButtonURL {
-		btn := slack.NewButtonBlockElement("open_dashboard", a.ID,
+		buttons = append(buttons, slack.NewButtonBlockElement("open_dashboard", a.ID,
 			slack.NewTextBlockObject(slack.PlainTextType, truncate("Open in dashboard", slackMaxButtonText), false, false)).
-			WithURL(link)
-		blocks = append(blocks, slack.NewActionBlock("", btn))
+			WithURL(link))
+	}
+	if s.opts.Interactive {
+		buttons = append(buttons, triageButtons(a.ID)...)
+	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("", buttons...))
 	}
 	if len(blocks) > slackMaxBlocks { // cannot happen today; keeps later additions within the limit
 		blocks = blocks[:slackMaxBlocks]
@@ -224,8 +270,11 @@ func (s *Slack) when(a alert.Alert) string {
 }
 
 func (s *Slack) fallback(a alert.Alert) string {
-	text := fmt.Sprintf("%s %s/%s (DPIA %s %s): %s",
-		strings.ToUpper(string(a.Severity)), a.Check, a.Pattern, a.DPIA, strings.Join(a.Risks, ","), a.Explanation)
+	text := fmt.Sprintf("%s %s/%s (DPIA %s %s)",
+		strings.ToUpper(string(a.Severity)), a.Check, a.Pattern, a.DPIA, strings.Join(a.Risks, ","))
+	if s.opts.Privacy != PrivacyMinimal {
+		text += ": " + a.Explanation
+	}
 	return mrkdwnTruncate("", text, slackMaxFallback)
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,7 +164,13 @@ func runScore(ctx context.Context, e *env, sim *simulate.Simulation, o simulate.
 	if err != nil {
 		return err
 	}
-	rep := score.Score(truth, alerts, score.Options{Checks: eng.Checks()})
+	var ran []string // the checks this engine runs: only they are scored
+	for _, c := range rules.Checks() {
+		if !slices.Contains(opts.Disabled, c) {
+			ran = append(ran, c)
+		}
+	}
+	rep := score.Score(truth, alerts, score.Options{Checks: ran})
 
 	if s.json {
 		err = rep.WriteJSON(e.stdout)

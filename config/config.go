@@ -32,6 +32,7 @@ type Config struct {
 	Checks    Checks     `yaml:"checks"`
 	Alerting  Alerting   `yaml:"alerting"`
 	HTTP      HTTP       `yaml:"http"`
+	Web       Web        `yaml:"web"`
 
 	// File is the path Load read; Dir its directory, against which relative
 	// paths were resolved.
@@ -130,6 +131,8 @@ type SASL struct {
 // Store configures storage.
 type Store struct {
 	Embedded Embedded `yaml:"embedded"`
+	// ClickHouse, when set, is used instead of the embedded store (config/clickhouse.go).
+	ClickHouse *ClickHouse `yaml:"clickhouse"`
 }
 
 // Embedded configures the embedded (SQLite) store.
@@ -146,7 +149,16 @@ type Reference struct {
 
 // Checks configures each check.
 type Checks struct {
-	OutOfHours OutOfHours `yaml:"out-of-hours"`
+	// Lateness: events out of order by up to this much are judged as if in
+	// order (they wait that long in event time); later ones are judged on
+	// arrival. Default 5m; 0s judges every event on arrival.
+	Lateness Duration `yaml:"lateness"`
+	// IdleRelease: when no new event has arrived for this long (wall
+	// clock), the events still waiting out the lateness bound are judged,
+	// so the last events before a quiet spell raise their alerts. Default 30s.
+	IdleRelease    Duration       `yaml:"idle_release"`
+	OutOfHours     OutOfHours     `yaml:"out-of-hours"`
+	NoBusinessNeed NoBusinessNeed `yaml:"no-business-need"`
 }
 
 // OutOfHours configures the out-of-hours check.
@@ -197,6 +209,14 @@ type Alerting struct {
 	Console      Console `yaml:"console"`
 	JSONL        JSONL   `yaml:"jsonl"`
 	Slack        Slack   `yaml:"slack"`
+
+	// Routing, receivers, triage API and heartbeats (alerting_routes.go).
+	Privacy         string      `yaml:"privacy"`          // minimal or standard (default)
+	DigestThreshold int         `yaml:"digest_threshold"` // default 10
+	API             AlertingAPI `yaml:"api"`
+	Receivers       []Receiver  `yaml:"receivers"`
+	Route           *Route      `yaml:"route"` // nil: every receiver gets every alert (the plain dispatcher)
+	Heartbeats      []Heartbeat `yaml:"heartbeats"`
 }
 
 // Console writes alerts to standard output.

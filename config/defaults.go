@@ -49,9 +49,17 @@ func (c *Config) setDefaults(v *validator) {
 	e := &c.Store.Embedded
 	e.Path = c.abs(cmp.Or(e.Path, DefaultStorePath))
 	e.Synchronous = cmp.Or(e.Synchronous, DefaultSynchronous)
+	c.Store.ClickHouse.setDefaults(c)
 	c.Reference.Dir = c.abs(cmp.Or(c.Reference.Dir, DefaultReferenceDir))
 	c.Reference.ReloadInterval = cmp.Or(c.Reference.ReloadInterval, DefaultReloadInterval)
 
+	if !v.set("checks.lateness") {
+		c.Checks.Lateness = DefaultLateness
+	}
+	if !v.set("checks.idle_release") {
+		c.Checks.IdleRelease = DefaultIdleRelease
+	}
+	c.Checks.NoBusinessNeed.setDefaults(v, "checks."+CheckNoBusinessNeed)
 	const ooh = "checks." + CheckOutOfHours
 	o := &c.Checks.OutOfHours
 	if !v.set(ooh + ".enabled") {
@@ -79,7 +87,9 @@ func (c *Config) setDefaults(v *validator) {
 	a.JSONL.Path = c.abs(a.JSONL.Path)
 	a.Slack.Token.File = c.abs(a.Slack.Token.File)
 	a.PseudonymKey.File = c.abs(a.PseudonymKey.File)
+	a.setRouteDefaults(c)
 	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
+	c.Web.setDefaults(c) // after http.listen and alerting.pseudonym_key, which it defaults from
 }
 
 // defaultWorkingHours is CONTRACT §4: Mon–Fri 08:00–18:00, not on bank

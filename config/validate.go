@@ -52,10 +52,20 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Ingest.validate(v, "ingest", c)
 	c.Store.validate(v, "store")
+	c.Store.ClickHouse.validate(v, "store.clickhouse", c)
 	c.Reference.validate(v, "reference")
+	if v.set("checks.lateness") && c.Checks.Lateness < 0 {
+		v.errorf("checks.lateness", "must not be negative")
+	}
+	if v.set("checks.idle_release") && c.Checks.IdleRelease <= 0 {
+		v.errorf("checks.idle_release", "must be longer than 0s")
+	}
 	c.Checks.OutOfHours.validate(v, "checks."+CheckOutOfHours, c)
+	c.Checks.NoBusinessNeed.validate(v, "checks."+CheckNoBusinessNeed, c)
 	c.Alerting.validate(v, "alerting")
+	c.Alerting.validateRoutes(v, "alerting", c)
 	c.HTTP.validate(v, "http")
+	c.Web.validate(v, "web", c)
 	c.warnUnevidenced(v)
 }
 
@@ -416,6 +426,9 @@ func (ch *Checks) evidencing(v *validator) []evidencing {
 	var out []evidencing
 	if ch.OutOfHours.Enabled || !v.set("checks."+CheckOutOfHours+".enabled") {
 		out = append(out, evidencing{CheckOutOfHours, ch.OutOfHours.Evidences})
+	}
+	if ch.NoBusinessNeed.Enabled || !v.set("checks."+CheckNoBusinessNeed+".enabled") {
+		out = append(out, evidencing{CheckNoBusinessNeed, ch.NoBusinessNeed.Evidences})
 	}
 	return out
 }

@@ -17,8 +17,18 @@ import (
 // The daemon, replay and the benchmark all build their engine here, so that
 // replay runs exactly the checks the daemon runs.
 func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (rules.Options, error) {
-	o := rules.Options{Orgs: map[string]rules.OrgPolicy{}, Logger: log, Registerer: reg}
+	o := rules.Options{Orgs: map[string]rules.OrgPolicy{}, Logger: log, Registerer: reg, Lateness: cfg.Checks.Lateness.D()}
+	if o.Lateness == 0 {
+		o.Lateness = rules.NoLateness // written as 0s: judge on arrival
+	}
 	ooh := cfg.Checks.OutOfHours
+	nbn := cfg.Checks.NoBusinessNeed
+	if !ooh.Enabled {
+		o.Disabled = append(o.Disabled, rules.CheckOutOfHours)
+	}
+	if !nbn.Enabled {
+		o.Disabled = append(o.Disabled, rules.CheckNoBusinessNeed)
+	}
 	for _, org := range cfg.Orgs {
 		p := rules.OrgPolicy{
 			DPIA:            org.DPIA,
@@ -53,9 +63,61 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			}
 			p.Risks[rules.CheckOutOfHours] = refs
 		}
+		if nbn.Enabled {
+			var err error
+			if p.NoBusinessNeed, err = nbnPolicy(nbn, org.ID); err != nil {
+				return o, err
+			}
+			refs, err := riskRefs(cfg, org.DPIA, nbn.Evidences[org.DPIA])
+			if err != nil {
+				return o, err
+			}
+			p.Risks[rules.CheckNoBusinessNeed] = refs
+		}
 		o.Orgs[org.ID] = p
 	}
 	return o, nil
+}
+
+// nbnPolicy resolves the no-business-need settings for one org: org-wide
+// overrides fold into the org's knobs, role and team ones become overrides.
+func nbnPolicy(c config.NoBusinessNeed, org string) (rules.NoBusinessNeedPolicy, error) {
+	after := c.AfterEnd.D()
+	p := rules.NoBusinessNeedPolicy{
+		NoBusinessNeedKnobs: rules.NoBusinessNeedKnobs{AfterEnd: &after, EpisodeGap: c.EpisodeGap.D(), Severity: alertSeverity(c.Severity)},
+		Roles:               map[string]rules.NoBusinessNeedKnobs{},
+		Teams:               map[string]rules.NoBusinessNeedKnobs{},
+	}
+	for _, ov := range c.Overrides {
+		if ov.Org != "" && ov.Org != org {
+			continue
+		}
+		switch {
+		case ov.Role != "" && ov.Team != "":
+			return p, fmt.Errorf("checks.no-business-need.overrides: an override for role %q and team %q at once is not supported; use one of them", ov.Role, ov.Team)
+		case ov.Role != "":
+			p.Roles[ov.Role] = nbnOverride(p.Roles[ov.Role], ov)
+		case ov.Team != "":
+			p.Teams[ov.Team] = nbnOverride(p.Teams[ov.Team], ov)
+		default:
+			p.NoBusinessNeedKnobs = nbnOverride(p.NoBusinessNeedKnobs, ov)
+		}
+	}
+	return p, nil
+}
+
+func nbnOverride(k rules.NoBusinessNeedKnobs, ov config.NBNOverride) rules.NoBusinessNeedKnobs {
+	if ov.Exempt != nil {
+		k.Exempt = ov.Exempt
+	}
+	if ov.Severity != "" {
+		k.Severity = alertSeverity(ov.Severity)
+	}
+	if ov.AfterEnd != nil {
+		a := ov.AfterEnd.D()
+		k.AfterEnd = &a
+	}
+	return k
 }
 
 func oohKnobs(grace time.Duration, wh *config.WorkingHours, severity string, gap time.Duration) rules.OutOfHoursKnobs {
@@ -119,7 +181,7 @@ func riskRefs(cfg *config.Config, dpiaID string, ids []string) ([]rules.RiskRef,
 		if !ok {
 			return nil, fmt.Errorf("DPIA %s has no risk %q", dpiaID, id)
 		}
-		refs = append(refs, rules.RiskRef{ID: r.ID, Title: r.Title, Mitigation: monitoringMitigation(r.Mitigations)})
+		refs = append(refs, rules.RiskRef{ID: r.ID, Title: r.Title, Mitigation: monitoringMitigation(r.Mitigations), Score: string(r.Score)})
 	}
 	return refs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	ro.Now = time.Now // guards the watermark against clocks far in the future
 	if d.engine, err = rules.New(ro); err != nil {
 		return nil, fmt.Errorf("build checks: %w", err)
 	}
@@ -107,13 +109,29 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 
+	checks := []readiness{{"store", st.Ping}, {"kafka", func(context.Context) error {
+		if d.consumer != nil && !d.consumer.Ready() {
+			return errors.New("no fetch from the brokers yet")
+		}
+		return nil
+	}}}
+	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
+	}
+	if cfg.Alerting.DashboardURL == "" {
+		// Links point at this daemon unless a public address is configured.
+		acfg := *cfg
+		acfg.Alerting.DashboardURL = d.ops.URL()
+		cfg = &acfg
+	}
+
 	notifiers, err := Notifiers(cfg, o.Stdout, o.Logger)
 	if err != nil {
 		return nil, err
 	}
 	d.dispatcher = alerting.NewDispatcher(alerting.DispatcherOptions{Outbox: st, Notifiers: notifiers, Logger: o.Logger, Registerer: o.Registry})
 
-	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.dispatcher.Wake}
+	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.dispatcher.Wake, idleRelease: cfg.Checks.IdleRelease.D()}
 	if err := d.pipeline.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -129,18 +147,6 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 	}
 
-	checks := []readiness{{"store", st.Ping}}
-	if d.consumer != nil {
-		checks = append(checks, readiness{"kafka", func(context.Context) error {
-			if !d.consumer.Ready() {
-				return errors.New("no fetch from the brokers yet")
-			}
-			return nil
-		}})
-	}
-	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
-	}
 	ok = true
 	return d, nil
 }
@@ -172,6 +178,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.reference.run(ctx) }, func(error) { cancel() })
+	}
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.pipeline.run(ctx) }, func(error) { cancel() })
 	}
 	g.Add(d.ops.run, func(error) { d.ops.stop() })
 	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)

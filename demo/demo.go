@@ -122,6 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Listen != "" {
 		cfg.HTTP.Listen = o.Listen
 	}
+	cfg.Alerting.DashboardURL = "" // links point at the demo's own listener
 
 	var stored, alerts atomic.Int64
 	d, err := daemon.New(ctx, daemon.Options{

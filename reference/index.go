@@ -18,6 +18,7 @@ type Index struct {
 	absences map[string][]Absence // sorted by Start
 	actorRel map[string][]relEntry
 	teamRel  map[string][]relEntry
+	relKinds []string // distinct Relation values, indexed by relEntry.kind
 	sharing  []SharingAgreement
 }
 
@@ -28,11 +29,12 @@ type shiftList struct {
 	maxEnd []int64
 }
 
-// relEntry is one relationship row reduced to what HasRelationship needs:
-// 32 bytes a row, so two million rows cost tens of megabytes.
+// relEntry is one relationship row reduced to what the lookups need: 40
+// bytes a row, so two million rows cost tens of megabytes.
 type relEntry struct {
 	subject  string
-	from, to int64 // unix nanoseconds; to is math.MaxInt64 when open-ended
+	from, to int64  // unix nanoseconds; to is math.MaxInt64 when open-ended
+	kind     uint32 // index of its Relation in Index.relKinds
 }
 
 const openEnd = math.MaxInt64
@@ -82,22 +84,29 @@ func NewIndex(d *Data) *Index {
 		slices.SortFunc(l, func(a, b Absence) int { return a.Start.Compare(b.Start) })
 	}
 
-	x.actorRel, x.teamRel = buildRelations(d.Relationships)
+	x.actorRel, x.teamRel, x.relKinds = buildRelations(d.Relationships)
 	x.sharing = slices.Clone(d.SharingAgreements)
 	return x
 }
 
 // buildRelations groups relationship rows by owner (actor or team) into
 // subslices of one backing array, each sorted by subject for binary search.
-func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry) {
+func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry, kinds []string) {
 	type keyed struct {
 		team  bool
 		owner string
 		e     relEntry
 	}
 	all := make([]keyed, 0, len(rows))
+	kindOf := map[string]uint32{}
 	for _, r := range rows {
-		k := keyed{owner: r.ActorID, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd}}
+		kind, ok := kindOf[r.Relation]
+		if !ok {
+			kind = uint32(len(kinds))
+			kindOf[r.Relation] = kind
+			kinds = append(kinds, r.Relation)
+		}
+		k := keyed{owner: r.ActorID, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd, kind: kind}}
 		if r.ActorID == "" {
 			k.team, k.owner = true, r.Team
 		}
@@ -138,7 +147,7 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry)
 		m[all[lo].owner] = entries[lo:hi:hi]
 		lo = hi
 	}
-	return byActor, byTeam
+	return byActor, byTeam, kinds
 }
 
 // Staff returns the account of actorID.
@@ -235,6 +244,65 @@ func (x *Index) HasRelationship(actorID, team, subjectID string, t time.Time) bo
 		return true
 	}
 	return team != "" && validAt(x.teamRel[team], subjectID, tn)
+}
+
+// HasRelationships reports whether any relationship row is loaded.
+func (x *Index) HasRelationships() bool { return len(x.actorRel) > 0 || len(x.teamRel) > 0 }
+
+// NearestRelationship returns, among the relationships of actorID, or of
+// team when not empty, with subjectID that are not valid at t, the latest
+// to have ended at or before t (ValidTo ≤ t), else the earliest to start
+// after t. The row has ActorID or Team set as it was loaded. It does not
+// look at rows valid at t: ask HasRelationship first.
+func (x *Index) NearestRelationship(actorID, team, subjectID string, t time.Time) (Relationship, bool) {
+	tn := t.UnixNano()
+	var best relEntry
+	bestTeam, found := false, false
+	better := func(e relEntry) bool {
+		switch {
+		case !found:
+			return true
+		case e.to <= tn && best.to <= tn:
+			return e.to > best.to
+		case e.to <= tn:
+			return true // an ended one before one yet to start
+		case best.to <= tn:
+			return false
+		}
+		return e.from < best.from
+	}
+	scan := func(rows []relEntry, isTeam bool) {
+		i, _ := slices.BinarySearchFunc(rows, subjectID, func(e relEntry, s string) int { return strings.Compare(e.subject, s) })
+		for ; i < len(rows) && rows[i].subject == subjectID; i++ {
+			e := rows[i]
+			if e.from <= tn && tn < e.to {
+				continue
+			}
+			if better(e) {
+				best, bestTeam, found = e, isTeam, true
+			}
+		}
+	}
+	scan(x.actorRel[actorID], false)
+	if team != "" {
+		scan(x.teamRel[team], true)
+	}
+	if !found {
+		return Relationship{}, false
+	}
+	r := Relationship{SubjectID: subjectID, Relation: x.relKinds[best.kind]}
+	if bestTeam {
+		r.Team = team
+	} else {
+		r.ActorID = actorID
+	}
+	if best.from != math.MinInt64 {
+		r.ValidFrom = time.Unix(0, best.from).UTC()
+	}
+	if best.to != openEnd {
+		r.ValidTo = time.Unix(0, best.to).UTC()
+	}
+	return r, true
 }
 
 func validAt(rows []relEntry, subject string, tn int64) bool {

@@ -254,3 +254,44 @@ func TestIndexConcurrentReaders(t *testing.T) {
 		<-done
 	}
 }
+
+func TestNearestRelationship(t *testing.T) {
+	day := func(n int) time.Time { return time.Date(2026, 3, n, 0, 0, 0, 0, time.UTC) }
+	x := NewIndex(&Data{Relationships: []Relationship{
+		{ActorID: "u-1", SubjectID: "c-1", Relation: "caseload", ValidFrom: day(1), ValidTo: day(5)},
+		{Team: "t", SubjectID: "c-1", Relation: "allocation", ValidFrom: day(2), ValidTo: day(8)},
+		{Team: "t", SubjectID: "c-1", Relation: "referral", ValidFrom: day(20)},
+		{ActorID: "u-1", SubjectID: "c-2", Relation: "caseload", ValidFrom: day(15), ValidTo: day(25)},
+		{ActorID: "u-1", SubjectID: "c-2", Relation: "referral", ValidFrom: day(12)},
+	}})
+	if !x.HasRelationships() || NewIndex(&Data{}).HasRelationships() {
+		t.Fatal("HasRelationships")
+	}
+	cases := []struct {
+		team, subject string
+		at            time.Time
+		want          string // relation, or "" for none
+	}{
+		{"t", "c-1", day(10), "allocation"}, // the latest to end, the team's
+		{"", "c-1", day(10), "caseload"},    // without the team
+		{"t", "c-1", day(8), "allocation"},  // valid_to is exclusive: ended
+		{"t", "c-1", day(7), "caseload"},    // the allocation is valid: not looked at
+		{"", "c-2", day(10), "referral"},    // none ended: the earliest to start
+		{"", "c-3", day(10), ""},            // nothing
+		{"t", "c-1", day(-400), "caseload"}, // every row starts later: the earliest
+	}
+	for i, tc := range cases {
+		r, ok := x.NearestRelationship("u-1", tc.team, tc.subject, tc.at)
+		got := ""
+		if ok {
+			got = r.Relation
+		}
+		if got != tc.want {
+			t.Errorf("case %d: got %q, want %q", i, got, tc.want)
+		}
+	}
+	r, _ := x.NearestRelationship("u-1", "t", "c-1", day(10))
+	if r.Team != "t" || r.ActorID != "" || !r.ValidFrom.Equal(day(2)) || !r.ValidTo.Equal(day(8)) || r.SubjectID != "c-1" {
+		t.Errorf("row %+v", r)
+	}
+}

@@ -7,13 +7,16 @@
 // Each check judges one event at a time and reports findings to an episode
 // tracker shared by all checks; the tracker groups findings of one (org,
 // actor, check, pattern) that lie close in time into one growing alert,
-// evicts episodes the org's event-time watermark has left behind, and
-// checkpoints what changed.
+// evicts episodes the org's event-time frontier has left behind, and
+// checkpoints what changed. Checks that remember more keep it in Keyed
+// tables, and events out of order within a lateness bound are judged as if
+// in order: see state.go.
 package rules
 
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +51,19 @@ type Roster interface {
 	ShiftAt(actorID string, t time.Time, grace time.Duration) (reference.Shift, bool)
 	// NearestShift returns the shift of actorID closest to t.
 	NearestShift(actorID string, t time.Time) (reference.Shift, bool)
+	// HasRelationships reports whether any relationship row is loaded at
+	// all: without them no-business-need has nothing to judge against.
+	HasRelationships() bool
+	// HasRelationship reports whether actorID, or team when not empty, has
+	// a relationship with subjectID valid at t.
+	HasRelationship(actorID, team, subjectID string, t time.Time) bool
+	// NearestRelationship returns, among the relationships of actorID or
+	// team with subjectID that are not valid at t, the latest to have
+	// ended at or before t, else the earliest to start after it.
+	NearestRelationship(actorID, team, subjectID string, t time.Time) (reference.Relationship, bool)
+	// SharingAgreementFor returns an agreement of partnerOrg with org, in
+	// force at t, that permits recordType and action.
+	SharingAgreementFor(partnerOrg, org, recordType, action string, t time.Time) (reference.SharingAgreement, bool)
 }
 
 // RiskRef is one risk of a DPIA that a check evidences.
@@ -55,6 +71,11 @@ type RiskRef struct {
 	ID         string // as numbered in the DPIA, e.g. "R2"
 	Title      string // in the DPIA's own words
 	Mitigation string // the mitigation the alert evidences
+	// Score is the DPIA's overall score of the risk: "low", "medium",
+	// "high", or "" when the DPIA left it unscored. The highest score among
+	// a check's risks is its alerts' base severity; unscored, the check's
+	// configured severity is.
+	Score string
 }
 
 // OrgPolicy is how the checks judge one organisation's events.
@@ -65,6 +86,7 @@ type OrgPolicy struct {
 	// their rostered shifts only (CONTRACT §2).
 	OutOfHoursRoles []string
 	OutOfHours      OutOfHoursPolicy
+	NoBusinessNeed  NoBusinessNeedPolicy
 	// Risks maps a check name to the risks of the DPIA it evidences.
 	Risks map[string][]RiskRef
 }
@@ -72,34 +94,64 @@ type OrgPolicy struct {
 // Options configure an Engine. The zero value is usable: no orgs (every
 // event ignored) and an empty roster.
 type Options struct {
-	Orgs       map[string]OrgPolicy // by org id; events of other orgs are ignored and counted
-	Roster     Roster               // nil: nobody has shifts or a staff record
-	Logger     *slog.Logger         // nil: discard
+	Orgs   map[string]OrgPolicy // by org id; events of other orgs are ignored and counted
+	Roster Roster               // nil: nobody has shifts or a staff record
+	// Disabled names checks not to run (Checks lists them all); nil runs
+	// every check.
+	Disabled []string
+	// Lateness is how far out of order events may arrive and still be
+	// judged as if in order. 0: DefaultLateness; NoLateness: every event
+	// is judged on arrival.
+	Lateness time.Duration
+	// MaxAhead bounds how far ahead of an org's watermark (and of Now) an
+	// event may be and still move it. 0: DefaultMaxAhead.
+	MaxAhead time.Duration
+	// Now is the wall clock, for the daemon only: replays must not depend
+	// on when they run. nil: no wall clock.
+	Now        func() time.Time
+	Logger     *slog.Logger // nil: discard
 	Registerer prometheus.Registerer
+
+	extraChecks []check // tests add checks here
+}
+
+// Checks lists the names of every check the Engine can run.
+func Checks() []string { return []string{CheckOutOfHours, CheckNoBusinessNeed} }
+
+// newChecks builds every check; each new check adds itself here (and its
+// name to Checks).
+func newChecks() []check {
+	return []check{outOfHours{}, noBusinessNeed{}}
 }
 
 // Engine runs the checks. Its methods are safe for concurrent use, though the
 // store calls Process from one goroutine at a time.
 type Engine struct {
-	logger  *slog.Logger
-	metrics *metrics
-	orgs    map[string]*orgRuntime
-	roster  atomic.Pointer[rosterBox]
+	logger   *slog.Logger
+	metrics  *metrics
+	orgs     map[string]*orgRuntime
+	orgIDs   []string // sorted, for deterministic output
+	roster   atomic.Pointer[rosterBox]
+	lateness time.Duration
+	maxAhead time.Duration
+	now      func() time.Time
 
-	mu       sync.Mutex
-	checks   []*checkRun
-	holidays *cal.Calendar        // guarded by mu: its cache is a plain map
-	marks    map[string]time.Time // org → newest event time seen (watermark)
-	dirtyWM  []string             // orgs whose watermark moved in this batch
+	mu        sync.Mutex
+	checks    []*checkRun
+	holidays  *cal.Calendar        // guarded by mu: its cache is a plain map
+	clocks    map[string]*orgClock // by org
+	frontiers map[string]time.Time // org → evaluation frontier, for eviction
+	env       env                  // reused across events
 }
 
 // rosterBox lets an interface value live in an atomic.Pointer.
 type rosterBox struct{ Roster }
 
-// checkRun is one check and its episodes.
+// checkRun is one check, its episodes and its Keyed tables.
 type checkRun struct {
 	check     check
 	eps       *episodes
+	tables    []StateTable
 	evaluated prometheus.Counter
 }
 
@@ -110,6 +162,7 @@ type orgRuntime struct {
 	loc     *time.Location
 	ohRoles map[string]bool
 	ooh     *oohResolver
+	nbn     *nbnResolver
 	risks   map[string]riskSet // by check name
 }
 
@@ -117,15 +170,29 @@ type orgRuntime struct {
 type riskSet struct {
 	ids, titles []string
 	mitigation  string
+	severity    alert.Severity // from the DPIA's highest score; "" when unscored
 }
 
 // New validates o and builds an Engine.
 func New(o Options) (*Engine, error) {
 	e := &Engine{
-		logger:   o.Logger,
-		orgs:     make(map[string]*orgRuntime, len(o.Orgs)),
-		holidays: &cal.Calendar{Name: "England and Wales", Cacheable: true},
-		marks:    make(map[string]time.Time),
+		logger:    o.Logger,
+		orgs:      make(map[string]*orgRuntime, len(o.Orgs)),
+		holidays:  &cal.Calendar{Name: "England and Wales", Cacheable: true},
+		clocks:    make(map[string]*orgClock),
+		frontiers: make(map[string]time.Time),
+		lateness:  o.Lateness,
+		maxAhead:  o.MaxAhead,
+		now:       o.Now,
+	}
+	switch {
+	case e.lateness == 0:
+		e.lateness = DefaultLateness
+	case e.lateness < 0:
+		e.lateness = 0
+	}
+	if e.maxAhead <= 0 {
+		e.maxAhead = DefaultMaxAhead
 	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
@@ -137,7 +204,10 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load default timezone: %w", err)
 	}
-	checks := []check{outOfHours{}}
+	checks, err := selectChecks(append(newChecks(), o.extraChecks...), o.Disabled)
+	if err != nil {
+		return nil, err
+	}
 	for id, p := range o.Orgs {
 		if id == "" {
 			return nil, fmt.Errorf("org with an empty id")
@@ -152,6 +222,9 @@ func New(o Options) (*Engine, error) {
 		if rt.ooh, err = newOOHResolver(p.OutOfHours); err != nil {
 			return nil, fmt.Errorf("org %s: out-of-hours policy: %w", id, err)
 		}
+		if rt.nbn, err = newNBNResolver(p.NoBusinessNeed); err != nil {
+			return nil, fmt.Errorf("org %s: no-business-need policy: %w", id, err)
+		}
 		for name, refs := range p.Risks {
 			var rs riskSet
 			var mits []string
@@ -161,6 +234,13 @@ func New(o Options) (*Engine, error) {
 				}
 				rs.ids = append(rs.ids, r.ID)
 				rs.titles = append(rs.titles, r.Title)
+				sev, err := scoreSeverity(r.Score)
+				if err != nil {
+					return nil, fmt.Errorf("org %s: check %s: risk %s: %w", id, name, r.ID, err)
+				}
+				if sev.Rank() > rs.severity.Rank() {
+					rs.severity = sev
+				}
 				if r.Mitigation != "" && !contains(mits, r.Mitigation) {
 					mits = append(mits, r.Mitigation)
 				}
@@ -169,9 +249,23 @@ func New(o Options) (*Engine, error) {
 			rt.risks[name] = rs
 		}
 		e.orgs[id] = rt
+		e.orgIDs = append(e.orgIDs, id)
 	}
+	sort.Strings(e.orgIDs)
 	for _, c := range checks {
-		e.checks = append(e.checks, &checkRun{check: c, eps: newEpisodes(c.Name())})
+		run := &checkRun{check: c, eps: newEpisodes(c.Name())}
+		if sc, ok := c.(statefulCheck); ok {
+			seen := map[string]bool{}
+			for _, t := range sc.States() {
+				if n := t.tableName(); n+"/" == episodeTable || seen[n] {
+					return nil, fmt.Errorf("check %s: state table %q is reserved or declared twice", c.Name(), n)
+				}
+				seen[t.tableName()] = true
+				t.bind(StatePrefix + c.Name() + "/")
+				run.tables = append(run.tables, t)
+			}
+		}
+		e.checks = append(e.checks, run)
 	}
 	if e.metrics, err = newMetrics(o.Registerer, checks, e.orgs); err != nil {
 		return nil, err
@@ -180,6 +274,40 @@ func New(o Options) (*Engine, error) {
 		c.evaluated = e.metrics.evaluations.WithLabelValues(c.check.Name())
 	}
 	return e, nil
+}
+
+// selectChecks drops the disabled checks; naming an unknown one is an error,
+// so that a typo cannot leave a check running.
+func selectChecks(all []check, disabled []string) ([]check, error) {
+	off := map[string]bool{}
+	for _, n := range disabled {
+		if !slices.ContainsFunc(all, func(c check) bool { return c.Name() == n }) {
+			return nil, fmt.Errorf("cannot disable unknown check %q", n)
+		}
+		off[n] = true
+	}
+	var on []check
+	for _, c := range all {
+		if !off[c.Name()] {
+			on = append(on, c)
+		}
+	}
+	return on, nil
+}
+
+// scoreSeverity maps a DPIA risk score to an alert severity.
+func scoreSeverity(score string) (alert.Severity, error) {
+	switch strings.ToLower(score) {
+	case "":
+		return "", nil
+	case "low":
+		return alert.SeverityLow, nil
+	case "medium":
+		return alert.SeverityMedium, nil
+	case "high":
+		return alert.SeverityHigh, nil
+	}
+	return "", fmt.Errorf("unknown risk score %q", score)
 }
 
 func contains(s []string, v string) bool {
@@ -200,14 +328,16 @@ func (e *Engine) SetRoster(r Roster) {
 	e.roster.Store(&rosterBox{r})
 }
 
-// Process runs every check over fresh, in the order given, and returns the
-// alerts opened or grown and the state entries changed. It is a
-// store.EvaluateFunc. If the store then fails to apply the batch, the caller
-// must Reset and Restore from the store before retrying.
+// Process judges fresh, in the order given, in event time (see state.go):
+// events wait until the org's frontier passes them, unless they are late
+// beyond the bound. It returns the alerts opened or grown and the state
+// entries changed. It is a store.EvaluateFunc. If the store then fails to
+// apply the batch, the caller must Reset and Restore from the store before
+// retrying.
 func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	env := &env{roster: e.roster.Load().Roster, holidays: e.holidays}
+	e.env = env{roster: e.roster.Load().Roster, holidays: e.holidays}
 	for i := range fresh {
 		ev := &fresh[i]
 		org, ok := e.orgs[ev.Org]
@@ -215,27 +345,122 @@ func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
 			e.metrics.ignored.WithLabelValues(ignoredUnknownOrg).Inc()
 			continue
 		}
-		e.advance(org.id, ev.Time)
-		env.org = org
-		env.watermark = e.marks[org.id]
-		for _, c := range e.checks {
-			if c.check.Evaluate(ev, env, c.eps) {
-				c.evaluated.Inc()
-			}
+		e.accept(org, ev)
+	}
+	return e.finish()
+}
+
+// accept takes one event of a known org.
+func (e *Engine) accept(org *orgRuntime, ev *event.Event) {
+	c := e.clocks[org.id]
+	if c == nil {
+		c = &orgClock{}
+		e.clocks[org.id] = c
+	}
+	if !e.advance(c, ev.Time) {
+		e.metrics.future.Inc()
+		e.evaluateAt(org, c, ev, c.judged)
+		return
+	}
+	if !ev.Time.After(c.frontier) {
+		e.metrics.late.Inc()
+		e.evaluate(org, c, ev)
+		return
+	}
+	f := c.wm.Add(-e.lateness)
+	if len(c.wait) == 0 && !ev.Time.After(f) {
+		// In order with nothing waiting (always so without lateness).
+		e.moveFrontier(c, f)
+		e.evaluate(org, c, ev)
+		return
+	}
+	c.push(ev)
+	e.moveFrontier(c, f)
+	for {
+		w, ok := c.next()
+		if !ok {
+			break
+		}
+		e.evaluate(org, c, w)
+	}
+}
+
+// advance moves c's watermark to t if t is newer and not absurdly far ahead;
+// it reports false for an event beyond the bound.
+func (e *Engine) advance(c *orgClock, t time.Time) bool {
+	limit, bounded := c.wm, !c.wm.IsZero()
+	if e.now != nil {
+		limit, bounded = maxTime(limit, e.now()), true
+	}
+	if bounded && t.After(limit.Add(e.maxAhead)) {
+		if e.now != nil {
+			return false // the wall clock says it is a bad clock
+		}
+		if c.aheadN == 0 || t.Before(c.aheadMin) {
+			c.aheadMin = t.UTC()
+		}
+		c.aheadN++
+		c.dirty = true
+		if c.aheadN < aheadConfirm {
+			return false
+		}
+		// The stream has jumped: from the earliest of the run on.
+		t = c.aheadMin
+	}
+	if c.aheadN > 0 {
+		c.aheadN, c.aheadMin, c.dirty = 0, time.Time{}, true
+	}
+	if t.After(c.wm) {
+		c.wm, c.dirty = t.UTC(), true
+	}
+	return true
+}
+
+func (e *Engine) moveFrontier(c *orgClock, f time.Time) {
+	if f.After(c.frontier) {
+		c.frontier, c.dirty = f.UTC(), true
+	}
+}
+
+// evaluate runs every check over one event, moving the org's judged time.
+func (e *Engine) evaluate(org *orgRuntime, c *orgClock, ev *event.Event) {
+	if ev.Time.After(c.judged) {
+		c.judged, c.dirty = ev.Time.UTC(), true
+	}
+	e.evaluateAt(org, c, ev, c.judged)
+}
+
+func (e *Engine) evaluateAt(org *orgRuntime, c *orgClock, ev *event.Event, now time.Time) {
+	v := &e.env
+	v.org, v.watermark = org, now
+	for _, r := range e.checks {
+		if r.check.Evaluate(ev, v, r.eps) {
+			r.evaluated.Inc()
 		}
 	}
+}
+
+// finish collects the effects of a batch: waiting events and clocks, then
+// each check's episodes and tables, after evicting what the frontiers have
+// left behind.
+func (e *Engine) finish() (store.Effects, error) {
 	var fx store.Effects
-	for _, org := range e.dirtyWM {
-		v, err := encodeWatermark(e.marks[org])
-		if err != nil {
+	var err error
+	pending := 0
+	for _, id := range e.orgIDs {
+		c := e.clocks[id]
+		if c == nil {
+			continue
+		}
+		if fx.State, err = c.checkpoint(id, fx.State); err != nil {
 			return store.Effects{}, err
 		}
-		fx.State = append(fx.State, store.StateEntry{Key: watermarkKey(org), Value: v})
+		e.frontiers[id] = c.judged
+		pending += len(c.wait)
 	}
-	e.dirtyWM = e.dirtyWM[:0]
-	for _, c := range e.checks {
-		c.eps.evict(e.marks)
-		alerts, opened, state, err := c.eps.drain()
+	for _, r := range e.checks {
+		r.eps.evict(e.frontiers)
+		alerts, opened, state, err := r.eps.drain()
 		if err != nil {
 			return store.Effects{}, err
 		}
@@ -248,21 +473,16 @@ func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
 		}
 		fx.Alerts = append(fx.Alerts, alerts...)
 		fx.State = append(fx.State, state...)
+		for _, t := range r.tables {
+			t.evict(e.frontiers)
+			if fx.State, err = t.drain(fx.State); err != nil {
+				return store.Effects{}, err
+			}
+		}
 	}
+	e.metrics.pending.Set(float64(pending))
 	e.updateGauges()
 	return fx, nil
-}
-
-// advance moves org's watermark to t if t is newer.
-func (e *Engine) advance(org string, t time.Time) {
-	old, ok := e.marks[org]
-	if ok && !t.After(old) {
-		return
-	}
-	if !contains(e.dirtyWM, org) {
-		e.dirtyWM = append(e.dirtyWM, org)
-	}
-	e.marks[org] = t.UTC()
 }
 
 func (e *Engine) countAlert(a *alert.Alert) {
@@ -278,76 +498,126 @@ func (e *Engine) countAlert(a *alert.Alert) {
 func (e *Engine) updateGauges() {
 	for _, c := range e.checks {
 		e.metrics.open.WithLabelValues(c.check.Name()).Set(float64(c.eps.len()))
+		n := 0
+		for _, t := range c.tables {
+			n += t.size()
+		}
+		e.metrics.keys.WithLabelValues(c.check.Name()).Set(float64(n))
 	}
 }
 
 // Restore loads checkpointed state (keys under StatePrefix) into the Engine:
 // after New, or after Reset when a batch failed to apply. Entries of checks
-// this Engine does not run are skipped.
+// or tables this Engine does not run are skipped.
 func (e *Engine) Restore(entries []store.StateEntry) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 0
+	// Clocks first: which waiting events are still pending depends on them.
 	for _, s := range entries {
-		if s.Value == nil {
+		org, ok := strings.CutPrefix(s.Key, watermarkPrefix)
+		if !ok || s.Value == nil {
 			continue
 		}
-		if org, ok := strings.CutPrefix(s.Key, watermarkPrefix); ok {
-			t, err := decodeWatermark(s.Value)
-			if err != nil {
+		st, err := decodeClock(s.Value)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", s.Key, err)
+		}
+		org = unescapeKey(org)
+		c := e.clocks[org]
+		if c == nil {
+			c = &orgClock{}
+			e.clocks[org] = c
+		}
+		c.wm, c.frontier, c.judged, c.aheadN, c.aheadMin = st.Watermark, st.Frontier, st.Judged, st.Ahead, st.AheadMin
+	}
+	eps, keys, waiting := 0, 0, 0
+	for _, s := range entries {
+		if s.Value == nil || strings.HasPrefix(s.Key, watermarkPrefix) {
+			continue
+		}
+		if strings.HasPrefix(s.Key, pendingPrefix) {
+			org, ok := orgOfPending(s.Key)
+			if !ok {
+				return fmt.Errorf("restore %s: malformed key", s.Key)
+			}
+			c := e.clocks[org]
+			if c == nil {
+				return fmt.Errorf("restore %s: waiting events of an org without a watermark", s.Key)
+			}
+			n := len(c.wait)
+			if err := c.restoreChunk(org, s.Key, s.Value); err != nil {
 				return fmt.Errorf("restore %s: %w", s.Key, err)
 			}
-			org = unescapeKey(org)
-			if old, seen := e.marks[org]; !seen || t.After(old) {
-				e.marks[org] = t
-			}
+			waiting += len(c.wait) - n
 			continue
 		}
 		for _, c := range e.checks {
-			if !strings.HasPrefix(s.Key, c.eps.prefix) {
+			if strings.HasPrefix(s.Key, c.eps.prefix+episodeTable) {
+				if err := c.eps.restore(s.Key, s.Value); err != nil {
+					return fmt.Errorf("restore %s: %w", s.Key, err)
+				}
+				eps++
 				continue
 			}
-			if err := c.eps.restore(s.Key, s.Value); err != nil {
-				return fmt.Errorf("restore %s: %w", s.Key, err)
+			for _, t := range c.tables {
+				if t.owns(s.Key) {
+					if err := t.restore(s.Key, s.Value); err != nil {
+						return fmt.Errorf("restore %s: %w", s.Key, err)
+					}
+					keys++
+				}
 			}
-			n++
 		}
 	}
 	e.updateGauges()
-	e.logger.Info("rules state restored", "entries", len(entries), "episodes", n)
+	e.logger.Info("rules state restored", "entries", len(entries), "episodes", eps, "keys", keys, "waiting_events", waiting)
 	return nil
 }
 
-// Reset forgets all state: episodes and watermarks.
+// Reset forgets all state: clocks, waiting events, episodes and tables.
 func (e *Engine) Reset() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	clear(e.marks)
-	e.dirtyWM = e.dirtyWM[:0]
+	clear(e.clocks)
+	clear(e.frontiers)
 	for _, c := range e.checks {
 		c.eps.reset()
+		for _, t := range c.tables {
+			t.reset()
+		}
 	}
+	e.metrics.pending.Set(0)
 	e.updateGauges()
 }
 
-// Flush returns what is pending at the end of a replay. The Engine emits
-// every alert change in the Process call that caused it and buffers nothing,
-// so Flush has nothing to return; it exists so that a replay stays correct
-// if a check ever needs to buffer.
-func (e *Engine) Flush() store.Effects { return store.Effects{} }
-
-// Checks returns the names of the checks the Engine runs, in the order it
-// runs them (the scoring command scores exactly these).
-func (e *Engine) Checks() []string {
-	names := make([]string, len(e.checks))
-	for i, c := range e.checks {
-		names[i] = c.check.Name()
+// Flush judges every waiting event, as at the end of a replay, and returns
+// the effects. Open episodes and state stay in memory: they are what a later
+// replay or restart continues from. An error (an unencodable state value, a
+// bug) is logged: the alerts are returned all the same.
+func (e *Engine) Flush() store.Effects {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.env = env{roster: e.roster.Load().Roster, holidays: e.holidays}
+	for _, id := range e.orgIDs {
+		c := e.clocks[id]
+		if c == nil {
+			continue
+		}
+		e.moveFrontier(c, c.wm)
+		for {
+			w, ok := c.next() // every waiting event is at or before the watermark
+			if !ok {
+				break
+			}
+			e.evaluate(e.orgs[id], c, w)
+		}
 	}
-	return names
+	fx, err := e.finish()
+	if err != nil {
+		e.logger.Error("rules flush failed", "err", err)
+	}
+	return fx
 }
-
-// Open episodes stay in memory after Flush: they are the state a later
-// replay or restart continues from.
 
 // env is what a check may read while judging one event.
 type env struct {
@@ -378,6 +648,15 @@ type check interface {
 
 // emptyRoster knows nobody.
 type emptyRoster struct{}
+
+func (emptyRoster) HasRelationships() bool                                 { return false }
+func (emptyRoster) HasRelationship(string, string, string, time.Time) bool { return false }
+func (emptyRoster) NearestRelationship(string, string, string, time.Time) (reference.Relationship, bool) {
+	return reference.Relationship{}, false
+}
+func (emptyRoster) SharingAgreementFor(string, string, string, string, time.Time) (reference.SharingAgreement, bool) {
+	return reference.SharingAgreement{}, false
+}
 
 func (emptyRoster) Staff(string) (reference.Staff, bool) { return reference.Staff{}, false }
 func (emptyRoster) HasShifts(string) bool                { return false }

@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -13,33 +12,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// Where the Engine keeps its state: one entry per org watermark and one per
-// open episode, keyed by its alert id (ids need no escaping).
-const watermarkPrefix = StatePrefix + "watermark/"
-
-func watermarkKey(org string) string { return watermarkPrefix + url.PathEscape(org) }
-func unescapeKey(s string) string {
-	if u, err := url.PathUnescape(s); err == nil {
-		return u
-	}
-	return s
-}
-
-func encodeWatermark(t time.Time) ([]byte, error) {
-	b, err := t.UTC().MarshalText()
-	if err != nil {
-		return nil, fmt.Errorf("encode watermark: %w", err)
-	}
-	return b, nil
-}
-
-func decodeWatermark(b []byte) (time.Time, error) {
-	var t time.Time
-	if err := t.UnmarshalText(b); err != nil {
-		return time.Time{}, fmt.Errorf("decode watermark: %w", err)
-	}
-	return t.UTC(), nil
-}
+// episodeTable is where a check's open episodes are checkpointed, keyed by
+// alert id (ids need no escaping): rules/<check>/ep/<id>. No Keyed table
+// may be named "ep".
+const episodeTable = "ep/"
 
 // finding is what a check reports about one event.
 type finding struct {
@@ -107,7 +83,7 @@ func newEpisodes(check string) *episodes {
 
 func (s *episodes) len() int { return s.n }
 
-func (s *episodes) stateKey(id string) string { return s.prefix + "ep/" + id }
+func (s *episodes) stateKey(id string) string { return s.prefix + episodeTable + id }
 
 // expired reports whether the org's watermark has left ep behind: no event
 // at or after the watermark can join it any more.
@@ -158,10 +134,14 @@ func (s *episodes) add(v *env, ev *event.Event, f finding) {
 
 func (s *episodes) openEpisode(v *env, k episodeKey, ev *event.Event, f finding) *episode {
 	rs := v.org.risks[s.check]
+	base := f.Severity
+	if rs.severity != "" { // the DPIA scored the risks this check evidences
+		base = rs.severity
+	}
 	ep := &episode{
 		key:    k,
 		gap:    f.Gap,
-		base:   f.Severity,
+		base:   base,
 		leadAt: ev.Time.UTC(),
 		lead:   f.Lead(),
 		opened: true,
@@ -213,7 +193,7 @@ func explain(ep *episode, loc *time.Location) string {
 	return s + "."
 }
 
-// evict drops the episodes the watermarks have left behind.
+// evict drops the episodes the frontiers have left behind.
 func (s *episodes) evict(marks map[string]time.Time) {
 	for k, list := range s.open {
 		wm, ok := marks[k.org]

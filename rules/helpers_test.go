@@ -83,13 +83,50 @@ func shift(id string, start, end time.Time) reference.Shift {
 	return reference.Shift{ActorID: id, Start: start, End: end}
 }
 
+// newTestEngine builds an Engine with the default lateness bound: what it
+// finds shows after the frontier passes, or after Flush.
 func newTestEngine(t testing.TB, p OrgPolicy, r Roster) *Engine {
 	t.Helper()
-	e, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: r})
+	return newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: r})
+}
+
+// newPromptEngine judges every event on arrival (NoLateness), for tests of
+// what each batch returns.
+func newPromptEngine(t testing.TB, p OrgPolicy, r Roster) *Engine {
+	t.Helper()
+	return newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: r, Lateness: NoLateness})
+}
+
+func newEngine(t testing.TB, o Options) *Engine {
+	t.Helper()
+	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// flush applies e.Flush() to alerts and state as a replay's end would.
+func flush(e *Engine, alerts map[string]alert.Alert, state map[string][]byte) {
+	apply(e.Flush(), alerts, state)
+}
+
+func apply(fx store.Effects, alerts map[string]alert.Alert, state map[string][]byte) {
+	for _, a := range fx.Alerts {
+		if alerts != nil {
+			alerts[a.ID] = a
+		}
+	}
+	for _, s := range fx.State {
+		if state == nil {
+			continue
+		}
+		if s.Value == nil {
+			delete(state, s.Key)
+		} else {
+			state[s.Key] = s.Value
+		}
+	}
 }
 
 // run processes events in batches of size n and returns the final version
@@ -104,21 +141,7 @@ func run(t testing.TB, e *Engine, events []event.Event, n int, alerts map[string
 			t.Fatal(err)
 		}
 		events = events[k:]
-		for _, a := range fx.Alerts {
-			if alerts != nil {
-				alerts[a.ID] = a
-			}
-		}
-		for _, s := range fx.State {
-			if state == nil {
-				continue
-			}
-			if s.Value == nil {
-				delete(state, s.Key)
-			} else {
-				state[s.Key] = s.Value
-			}
-		}
+		apply(fx, alerts, state)
 	}
 }
 
@@ -153,12 +176,14 @@ func jsonOf(t testing.TB, v any) string {
 	return string(b)
 }
 
-// processOne runs one event through a fresh engine and returns the alerts.
+// processOne runs one event through a fresh engine, then flushes it, and
+// returns the alerts.
 func processOne(t *testing.T, p OrgPolicy, r Roster, ev event.Event) []alert.Alert {
 	t.Helper()
-	fx, err := newTestEngine(t, p, r).Process([]event.Event{ev})
+	e := newTestEngine(t, p, r)
+	fx, err := e.Process([]event.Event{ev})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fx.Alerts
+	return append(fx.Alerts, e.Flush().Alerts...)
 }

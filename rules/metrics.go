@@ -18,6 +18,10 @@ type metrics struct {
 	alerts      *prometheus.CounterVec
 	ignored     *prometheus.CounterVec
 	open        *prometheus.GaugeVec
+	keys        *prometheus.GaugeVec
+	late        prometheus.Counter
+	future      prometheus.Counter
+	pending     prometheus.Gauge
 }
 
 // newMetrics registers the rules metrics with reg (nil: not registered) and
@@ -42,6 +46,22 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 			Name: "dpiawatch_rules_open_episodes",
 			Help: "Episodes still open to growth (held in memory and in checkpointed state).",
 		}, []string{"check"}),
+		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_rules_state_keys",
+			Help: "Keys of per-key check state held (in memory and in checkpointed state).",
+		}, []string{"check"}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_late_events_total",
+			Help: "Events that arrived later than the lateness bound and were judged on arrival rather than in order.",
+		}),
+		future: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_future_events_total",
+			Help: "Events stamped too far ahead of the org's watermark (or the wall clock) to move it; judged on arrival.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dpiawatch_rules_waiting_events",
+			Help: "Events waiting, within the lateness bound, for their turn in event time.",
+		}),
 	}
 	if reg != nil {
 		var err error
@@ -57,11 +77,24 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 		if m.open, err = register(reg, m.open); err != nil {
 			return nil, err
 		}
+		if m.keys, err = register(reg, m.keys); err != nil {
+			return nil, err
+		}
+		if m.late, err = register(reg, m.late); err != nil {
+			return nil, err
+		}
+		if m.future, err = register(reg, m.future); err != nil {
+			return nil, err
+		}
+		if m.pending, err = register(reg, m.pending); err != nil {
+			return nil, err
+		}
 	}
 	m.ignored.WithLabelValues(ignoredUnknownOrg)
 	for _, c := range checks {
 		m.evaluations.WithLabelValues(c.Name())
 		m.open.WithLabelValues(c.Name())
+		m.keys.WithLabelValues(c.Name())
 		for _, o := range orgs {
 			rs := o.risks[c.Name()]
 			if len(rs.ids) == 0 {

@@ -10,13 +10,22 @@ import (
 // fakeRoster is an in-memory Roster for tests: staff by actor id and each
 // actor's shifts sorted by start, searched by binary search as a real index
 // would.
+// Relationships and sharing agreements are answered by a real
+// reference.Index over the rows given to withRelations.
 type fakeRoster struct {
 	staff  map[string]reference.Staff
 	shifts map[string][]reference.Shift
+	*reference.Index
+}
+
+// withRelations adds relationship rows and sharing agreements.
+func (r *fakeRoster) withRelations(rels []reference.Relationship, agreements []reference.SharingAgreement) *fakeRoster {
+	r.Index = reference.NewIndex(&reference.Data{Relationships: rels, SharingAgreements: agreements})
+	return r
 }
 
 func newFakeRoster(staff []reference.Staff, shifts []reference.Shift) *fakeRoster {
-	r := &fakeRoster{staff: map[string]reference.Staff{}, shifts: map[string][]reference.Shift{}}
+	r := &fakeRoster{staff: map[string]reference.Staff{}, shifts: map[string][]reference.Shift{}, Index: reference.NewIndex(&reference.Data{})}
 	for _, s := range staff {
 		r.staff[s.ActorID] = s
 	}

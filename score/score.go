@@ -113,17 +113,18 @@ func (t *Truth) Add(e LabelledEvent) error {
 		return errors.New("score: labelled event lacks its org, event id, check or episode")
 	}
 	ep, ok := t.episodes[epKey{e.Org, e.Episode}]
-	if !ok {
-		ep = &episode{org: e.Org, id: e.Episode, check: e.Check, pattern: e.Pattern, first: e.Time, last: e.Time}
-		t.episodes[epKey{e.Org, e.Episode}] = ep
-	} else if ep.check != e.Check || ep.pattern != e.Pattern {
+	if ok && (ep.check != e.Check || ep.pattern != e.Pattern) {
 		return fmt.Errorf("score: episode %s is labelled both %s/%s and %s/%s", e.Episode, ep.check, ep.pattern, e.Check, e.Pattern)
 	}
 	if old, dup := t.events[evKey{e.Org, e.EventID}]; dup {
 		if old != ep {
-			return fmt.Errorf("score: event %s is labelled with episodes %s and %s", e.EventID, old.id, ep.id)
+			return fmt.Errorf("score: event %s is labelled with episodes %s and %s", e.EventID, old.id, e.Episode)
 		}
 		return nil
+	}
+	if !ok {
+		ep = &episode{org: e.Org, id: e.Episode, check: e.Check, pattern: e.Pattern, first: e.Time, last: e.Time}
+		t.episodes[epKey{e.Org, e.Episode}] = ep
 	}
 	t.events[evKey{e.Org, e.EventID}] = ep
 	ep.events++

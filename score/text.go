@@ -15,10 +15,19 @@ import (
 // of it, indented. With details, the alerts and episodes to investigate
 // follow the table.
 func (r *Report) WriteText(w io.Writer, details bool) error {
+	// The first column is padded here so that it reads left-aligned while
+	// the numbers are right-aligned.
+	width := len("check / pattern")
+	for _, c := range r.Checks {
+		width = max(width, len(c.Check))
+		for _, p := range c.Patterns {
+			width = max(width, 2+len(p.Pattern))
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "check / pattern\tepisodes\tfound\tfound-as-other\tmissed\trecall\talerts\tTP\twrong-pattern\tFP\tprecision\t")
+	fmt.Fprintf(tw, "%-*s\tepisodes\tfound\tfound-as-other\tmissed\trecall\talerts\tTP\twrong-pattern\tFP\tprecision\t\n", width, "check / pattern")
 	line := func(name string, c Counts) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t\n", name,
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t\n", width, name,
 			c.Episodes, c.Found, c.FoundWrongPattern, c.Missed, ratio(c.Recall),
 			c.Alerts, c.TP, c.WrongPattern, c.FP, ratio(c.Precision))
 	}

@@ -332,7 +332,7 @@ func buildWiltshire(o Options) *world {
 	var edt []*actor
 	for range scaled(30, o.Scale) {
 		n++
-		a := &actor{n: n, id: "wc-" + pad(n, 5), role: "emergency-duty-worker", team: "emergency-duty", org: OrgWiltshire, rostered: true,
+		a := &actor{n: n, id: "wc-" + pad(n, 5), role: "emergency-duty-team", team: "emergency-duty", org: OrgWiltshire, rostered: true,
 			loc: "trowbridge", activeFrom: daysBefore(w, rng, 30, 3000), teamSubjects: edtCases, recordTypes: []string{"case-note", "strategy-discussion", "referral"}, actions: internalActions}
 		a.dev = w.addDevice("lt-"+pad(n, 5), reference.DeviceLaptop, "10.10."+strconv.Itoa(n/250)+"."+strconv.Itoa(n%250+2), "trowbridge", a.id, false)
 		edt = append(edt, a)

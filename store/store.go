@@ -102,3 +102,120 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// The interfaces below serve alert delivery (package alerting): Slack
+// message references, triage, silences and their audit trail. They stand
+// beside Store so that a store can offer them without every store having to.
+
+// MessageRef is where a receiver posted its message about an alert (for
+// Slack: channel and ts), so that later versions update that message and
+// reply in its thread instead of posting again. Version is the newest alert
+// version the message shows; a ref at or above a version is the proof that
+// this version was sent, even if the outbox mark was lost to a crash.
+type MessageRef struct {
+	Receiver string
+	AlertID  string
+	Channel  string
+	TS       string
+	Version  int64
+	// Digest: the message is a digest listing several alerts; it is never
+	// rewritten for one of them, later versions reply in its thread.
+	Digest bool
+}
+
+// Messages keeps MessageRefs by (receiver, alert id).
+type Messages interface {
+	// MessageRef returns the ref, or ErrNotFound.
+	MessageRef(ctx context.Context, receiver, alertID string) (MessageRef, error)
+	// PutMessageRef inserts or replaces the ref; a lower Version never
+	// replaces a higher one.
+	PutMessageRef(ctx context.Context, ref MessageRef) error
+}
+
+// Triage outcomes: what the IG team decided about an alert.
+const (
+	TriageAcknowledged    = "acknowledged"     // seen, being looked at
+	TriageExplained       = "explained"        // a legitimate reason exists
+	TriageConfirmedMisuse = "confirmed-misuse" // inappropriate access
+	TriageFalsePositive   = "false-positive"   // the check was wrong
+)
+
+// TriageOutcomes lists the outcomes (also the fixed metric label set).
+var TriageOutcomes = []string{TriageAcknowledged, TriageExplained, TriageConfirmedMisuse, TriageFalsePositive}
+
+// Triage is one decision about an alert. Seq orders triages (assigned by
+// the store); the newest one is the alert's status.
+type Triage struct {
+	Seq     int64     `json:"seq"`
+	AlertID string    `json:"alert_id"`
+	Outcome string    `json:"outcome"`
+	Actor   string    `json:"actor"`
+	At      time.Time `json:"at"`
+	Note    string    `json:"note,omitempty"`
+	Source  string    `json:"source"` // "slack" or "api"
+}
+
+// Triages stores triage decisions and tracks, like Outbox does for alerts,
+// which receivers have been told of each.
+type Triages interface {
+	// AddTriage stores t (and its audit entry) and returns it with Seq set.
+	AddTriage(ctx context.Context, t Triage) (Triage, error)
+	// Triages returns the triages of one alert, oldest first.
+	Triages(ctx context.Context, alertID string) ([]Triage, error)
+	// PendingTriages returns up to limit triages not yet delivered to
+	// receiver, oldest first.
+	PendingTriages(ctx context.Context, receiver string, limit int) ([]Triage, error)
+	// MarkTriageDelivered records that receiver was told of triage seq.
+	MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error
+}
+
+// Silence mutes notifications of the alerts its matchers select between
+// StartsAt and EndsAt. Matchers use alerting's syntax (`check="x"`,
+// `severity=~"high|critical"`). A silence is never deleted, only expired
+// (EndsAt moved to now), so that the audit trail stays whole.
+type Silence struct {
+	ID        string    `json:"id"`
+	Matchers  []string  `json:"matchers"`
+	StartsAt  time.Time `json:"starts_at"`
+	EndsAt    time.Time `json:"ends_at"`
+	CreatedBy string    `json:"created_by"`
+	Comment   string    `json:"comment"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AuditEntry is one change made by a person: who, what, when.
+type AuditEntry struct {
+	Seq    int64     `json:"seq"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"` // e.g. "silence.create", "silence.expire", "triage.explained"
+	Object string    `json:"object"` // the silence or alert id
+	Detail string    `json:"detail"` // JSON of the change; never subject data
+}
+
+// Silences stores silences; every change is audited in the same transaction.
+type Silences interface {
+	// PutSilence inserts or replaces s (by ID) and records audit.
+	PutSilence(ctx context.Context, s Silence, audit AuditEntry) error
+	// Silence returns one silence, or ErrNotFound.
+	Silence(ctx context.Context, id string) (Silence, error)
+	// ListSilences returns every silence whose EndsAt is after since
+	// (zero: all), by StartsAt then ID.
+	ListSilences(ctx context.Context, since time.Time) ([]Silence, error)
+}
+
+// Audit reads the audit trail.
+type Audit interface {
+	// AuditLog returns up to limit entries (0: all) from the newest back.
+	AuditLog(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// AlertingStore is everything alert delivery needs from a store.
+type AlertingStore interface {
+	Outbox
+	Messages
+	Triages
+	Silences
+	Audit
+	Alert(ctx context.Context, id string) (alert.Alert, error)
+}

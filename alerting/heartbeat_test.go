@@ -1,0 +1,51 @@
+package alerting
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+func TestHeartbeatRaisesAndResolvesFeedSilent(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/s.db"
+	st := openStore(t, path)
+	clock := newFakeClock()
+	src := HeartbeatSource{Org: "st-martins", System: "logmycare", MaxSilence: 2 * time.Hour, DPIA: "st-martins-webster-court", Risks: []string{"R4"}}
+	h, err := NewHeartbeat(ctx, HeartbeatOptions{Sources: []HeartbeatSource{src}, Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Observe("st-martins", "logmycare", clock.Now().Add(-time.Minute), clock.Now())
+	h.Observe("elsewhere", "x", clock.Now(), clock.Now()) // not configured: ignored
+	clock.Advance(time.Hour)
+	if got, _ := h.Check(ctx); len(got) != 0 {
+		t.Fatalf("raised within max silence: %v", got)
+	}
+	clock.Advance(90 * time.Minute)
+	got, err := h.Check(ctx)
+	if err != nil || len(got) != 1 || got[0].Check != CheckFeedSilent || got[0].Severity != alert.SeverityHigh || got[0].Risks[0] != "R4" {
+		t.Fatalf("raise: %+v %v", got, err)
+	}
+	if again, _ := h.Check(ctx); len(again) != 0 {
+		t.Fatalf("raised twice: %v", again)
+	}
+	// A restart remembers the open alert.
+	h2, err := NewHeartbeat(ctx, HeartbeatOptions{Sources: []HeartbeatSource{src}, Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	h2.Observe("st-martins", "logmycare", clock.Now(), clock.Now())
+	res, err := h2.Check(ctx)
+	if err != nil || len(res) != 1 || res[0].ID != got[0].ID || !strings.HasPrefix(res[0].Explanation, "Resolved") {
+		t.Fatalf("resolve: %+v %v", res, err)
+	}
+	stored, err := st.Alert(ctx, got[0].ID)
+	if err != nil || stored.Version != 2 || pendingCount(t, st, "any") != 1 {
+		t.Fatalf("stored: %+v %v", stored, err)
+	}
+}

@@ -1,0 +1,559 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/slack-go/slack"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Pipeline outcomes beside OutcomeSuccess, OutcomeRetry and OutcomeFailed.
+const (
+	OutcomeSilenced = "silenced" // muted by a silence; recorded, not sent
+	OutcomeUnrouted = "unrouted" // no route sends it to this receiver
+)
+
+var pipelineOutcomes = []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed, OutcomeSilenced, OutcomeUnrouted}
+
+// Digester is a Notifier that can send many alerts as one digest message.
+type Digester interface {
+	NotifyDigest(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
+}
+
+// TriageNotifier is a Notifier that shows triage decisions (Slack: a reply
+// in the alert's thread and its status in the message).
+type TriageNotifier interface {
+	NotifyTriage(ctx context.Context, t store.Triage) (retry bool, err error)
+}
+
+// Reminder is a Notifier that can remind people of alerts still untriaged
+// after a route's repeat_interval.
+type Reminder interface {
+	Remind(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
+}
+
+// PipelineOptions configures NewPipeline.
+type PipelineOptions struct {
+	Store     store.AlertingStore
+	Tree      *Tree
+	Notifiers []Notifier // by Name, the receivers the tree names
+	// DigestThreshold: when a flush would bring one receiver more than
+	// this many alerts within its group_interval, they go as one digest
+	// (receivers that are Digesters). Default 10; negative: never.
+	DigestThreshold int
+	PollInterval    time.Duration // default 1s
+	Backoff         Backoff
+	Clock           Clock // default RealClock
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+}
+
+// Pipeline delivers the outbox in stages, as Alertmanager does: route →
+// group (group_wait, group_interval, repeat_interval) → dedup → silence →
+// notify with retry. Groups live in memory only; the outbox is the truth:
+// an alert version is marked delivered (or silenced, or unrouted) only
+// after its stage is done, so a restart regroups what was pending and
+// sends nothing twice.
+type Pipeline struct {
+	opts  PipelineOptions
+	m     *pipelineMetrics
+	loops []*receiverLoop
+	wakes []chan struct{}
+}
+
+type pipelineMetrics struct {
+	notifications *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	digests       *prometheus.CounterVec
+	triages       *prometheus.CounterVec
+	held          *prometheus.GaugeVec
+}
+
+func newPipelineMetrics(reg prometheus.Registerer, receivers []string) *pipelineMetrics {
+	f := promauto.With(reg)
+	m := &pipelineMetrics{
+		notifications: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_alerting_notifications_total",
+			Help: "Alert versions by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: given up, silenced, unrouted).",
+		}, []string{"receiver", "outcome"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dpiawatch_alerting_notification_duration_seconds",
+			Help:    "Time taken by one notification call, by receiver.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"receiver"}),
+		digests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_alerting_digests_total",
+			Help: "Digest messages sent instead of a burst of single alerts, by receiver.",
+		}, []string{"receiver"}),
+		triages: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_alerting_triage_notifications_total",
+			Help: "Triage decisions shown to receivers, by receiver and outcome (success, retry, failed).",
+		}, []string{"receiver", "outcome"}),
+		held: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_alerting_grouped_alerts",
+			Help: "Alert versions waiting in a group for its group_wait or group_interval, by receiver.",
+		}, []string{"receiver"}),
+	}
+	for _, r := range receivers {
+		for _, o := range pipelineOutcomes {
+			m.notifications.WithLabelValues(r, o)
+		}
+		for _, o := range []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed} {
+			m.triages.WithLabelValues(r, o)
+		}
+		m.duration.WithLabelValues(r)
+		m.digests.WithLabelValues(r)
+		m.held.WithLabelValues(r)
+	}
+	return m
+}
+
+// NewPipeline checks that every receiver the tree names exists and
+// registers the metrics.
+func NewPipeline(o PipelineOptions) (*Pipeline, error) {
+	if o.Store == nil || o.Tree == nil {
+		return nil, errors.New("alerting: pipeline needs a store and a routing tree")
+	}
+	if o.DigestThreshold == 0 {
+		o.DigestThreshold = 10
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	o.Backoff.Initial = orDuration(o.Backoff.Initial, time.Second)
+	o.Backoff.Max = max(orDuration(o.Backoff.Max, 5*time.Minute), o.Backoff.Initial)
+	if o.Clock == nil {
+		o.Clock = RealClock
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	byName := map[string]Notifier{}
+	var names []string
+	for _, n := range o.Notifiers {
+		if n.Name() == "" || byName[n.Name()] != nil {
+			return nil, fmt.Errorf("alerting: receiver name %q is empty or not unique", n.Name())
+		}
+		byName[n.Name()] = n
+		names = append(names, n.Name())
+	}
+	for _, r := range o.Tree.Receivers() {
+		if byName[r] == nil {
+			return nil, fmt.Errorf("alerting: route names receiver %q, which is not configured", r)
+		}
+	}
+	p := &Pipeline{opts: o, m: newPipelineMetrics(o.Registerer, names)}
+	for _, n := range o.Notifiers {
+		p.loops = append(p.loops, &receiverLoop{p: p, n: n, name: n.Name(), log: o.Logger.With("receiver", n.Name()),
+			groups: map[string]*group{}, held: map[string]int64{}})
+		p.wakes = append(p.wakes, make(chan struct{}, 1))
+	}
+	return p, nil
+}
+
+// Wake makes every receiver read the outbox now. It never blocks.
+func (p *Pipeline) Wake() {
+	for _, w := range p.wakes {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run delivers until ctx is cancelled: one loop per receiver, so a slow or
+// failing receiver (or a rate-limited Slack channel) never delays another.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for i, l := range p.loops {
+		wg.Go(func() { l.run(ctx, p.wakes[i]) })
+	}
+	wg.Wait()
+	<-ctx.Done()
+	return nil
+}
+
+// group is one Alertmanager aggregation group of one receiver.
+type group struct {
+	key       string
+	opts      RouteOpts
+	pending   []alert.Alert // latest version of each, outbox order
+	next      time.Time     // when pending flushes
+	lastFlush time.Time
+	sent      []string // alert ids notified, for reminders
+}
+
+type receiverLoop struct {
+	p      *Pipeline
+	n      Notifier
+	name   string
+	log    *slog.Logger
+	groups map[string]*group
+	held   map[string]int64 // alert id → version waiting in a group (dedup)
+	recent []time.Time      // when alerts were sent, for the digest window
+}
+
+// pendingLimit bounds one read of the outbox. Alerts held in groups are
+// read again on every step until their group flushes, so it is generous.
+const pendingLimit = 5000
+
+func (l *receiverLoop) run(ctx context.Context, wake <-chan struct{}) {
+	failures := 0
+	for {
+		next, err := l.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := l.p.opts.PollInterval
+		if err != nil {
+			l.log.Error("alert pipeline step failed", "err", err)
+			wait = backoffWait(l.p.opts.Backoff, failures)
+			failures++
+		} else {
+			failures = 0
+			if !next.IsZero() {
+				wait = min(wait, max(next.Sub(l.p.opts.Clock.Now()), 0))
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// step runs every stage once and returns when it next has work on a timer
+// (zero: none).
+func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
+	st, clock := l.p.opts.Store, l.p.opts.Clock
+	batch, err := st.Pending(ctx, l.name, pendingLimit)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("pending for %s: %w", l.name, err)
+	}
+	now := clock.Now()
+	for _, a := range batch {
+		if l.held[a.ID] == a.Version {
+			continue // dedup: already waiting in its group
+		}
+		var opts *RouteOpts
+		for _, r := range l.p.opts.Tree.Match(a) {
+			if r.Receiver == l.name {
+				opts = &r
+				break // one notification per receiver, however many routes name it
+			}
+		}
+		if opts == nil {
+			if err := l.mark(ctx, []alert.Alert{a}, OutcomeUnrouted); err != nil {
+				return time.Time{}, err
+			}
+			continue
+		}
+		key := groupKey(*opts, a)
+		g := l.groups[key]
+		if g == nil {
+			g = &group{key: key, opts: *opts, next: now.Add(opts.GroupWait)}
+			l.groups[key] = g
+		} else if len(g.pending) == 0 {
+			g.next = latest(g.lastFlush.Add(g.opts.GroupInterval), now)
+		}
+		if i := slices.IndexFunc(g.pending, func(p alert.Alert) bool { return p.ID == a.ID }); i >= 0 {
+			g.pending = slices.Delete(g.pending, i, i+1)
+		}
+		g.pending = append(g.pending, a)
+		l.held[a.ID] = a.Version
+	}
+	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
+
+	if err := l.triages(ctx); err != nil {
+		return time.Time{}, err
+	}
+
+	var silences []compiledSilence
+	silencesRead := false
+	keys := make([]string, 0, len(l.groups))
+	for k := range l.groups {
+		keys = append(keys, k)
+	}
+	// Flush the group that has waited longest first: delivery follows the outbox order.
+	slices.SortFunc(keys, func(a, b string) int { return l.groups[a].next.Compare(l.groups[b].next) })
+	for _, k := range keys {
+		g := l.groups[k]
+		now = clock.Now()
+		if len(g.pending) > 0 && !g.next.After(now) {
+			if !silencesRead {
+				if silences, err = activeSilences(ctx, st, now); err != nil {
+					return time.Time{}, err
+				}
+				silencesRead = true
+			}
+			if err := l.flush(ctx, g, silences); err != nil {
+				return time.Time{}, err
+			}
+			continue
+		}
+		if len(g.pending) == 0 && !g.lastFlush.Add(g.opts.RepeatInterval).After(now) {
+			if err := l.remind(ctx, g); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
+
+	var next time.Time
+	for _, g := range l.groups {
+		t := g.next
+		if len(g.pending) == 0 {
+			t = g.lastFlush.Add(g.opts.RepeatInterval)
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// flush sends a group's pending alerts: silenced ones are recorded as such,
+// the rest go as single notifications or, in a burst, as one digest.
+func (l *receiverLoop) flush(ctx context.Context, g *group, silences []compiledSilence) error {
+	now := l.p.opts.Clock.Now()
+	var send, muted []alert.Alert
+	for _, a := range g.pending {
+		if silenced(silences, a, now) {
+			muted = append(muted, a)
+		} else {
+			send = append(send, a)
+		}
+	}
+	if err := l.mark(ctx, muted, OutcomeSilenced); err != nil {
+		return err
+	}
+	window := g.opts.GroupInterval
+	l.recent = slices.DeleteFunc(l.recent, func(t time.Time) bool { return !t.After(now.Add(-window)) })
+	d, isDigester := l.n.(Digester)
+	digest := isDigester && l.p.opts.DigestThreshold > 0 && len(send) > 1 && len(l.recent)+len(send) > l.p.opts.DigestThreshold
+	var err error
+	if digest {
+		err = l.deliver(ctx, send, true, d.NotifyDigest)
+	} else {
+		err = l.deliver(ctx, send, false, l.n.Notify)
+	}
+	if err != nil {
+		return err // ctx done or the outbox failed: the group stays pending
+	}
+	for _, a := range g.pending {
+		delete(l.held, a.ID)
+		if !slices.Contains(g.sent, a.ID) {
+			g.sent = append(g.sent, a.ID)
+		}
+	}
+	for range send {
+		l.recent = append(l.recent, now)
+	}
+	g.pending = nil
+	g.lastFlush = l.p.opts.Clock.Now()
+	g.next = g.lastFlush.Add(g.opts.GroupInterval)
+	return nil
+}
+
+// remind re-notifies a group's untriaged alerts after repeat_interval, or
+// forgets the group when there is nothing to remind of.
+func (l *receiverLoop) remind(ctx context.Context, g *group) error {
+	r, ok := l.n.(Reminder)
+	var due []alert.Alert
+	if ok {
+		for _, id := range g.sent {
+			ts, err := l.p.opts.Store.Triages(ctx, id)
+			if err != nil {
+				return err
+			}
+			if len(ts) > 0 {
+				continue
+			}
+			a, err := l.p.opts.Store.Alert(ctx, id)
+			if err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			due = append(due, a)
+		}
+	}
+	if len(due) == 0 {
+		delete(l.groups, g.key)
+		return nil
+	}
+	if _, err := r.Remind(ctx, due...); err != nil {
+		// A reminder is not a promise of the outbox: log and carry on.
+		l.log.Warn("alert reminder failed", "alerts", len(due), "err", err)
+	}
+	g.lastFlush = l.p.opts.Clock.Now()
+	return nil
+}
+
+// triages shows pending triage decisions, in order, to a TriageNotifier;
+// other receivers just record them as seen.
+func (l *receiverLoop) triages(ctx context.Context) error {
+	st := l.p.opts.Store
+	ts, err := st.PendingTriages(ctx, l.name, 100)
+	if err != nil {
+		return fmt.Errorf("pending triages for %s: %w", l.name, err)
+	}
+	tn, ok := l.n.(TriageNotifier)
+	for _, t := range ts {
+		if l.held[t.AlertID] != 0 {
+			return nil // its alert is still waiting to be sent; show the triage after it
+		}
+		if ok {
+			attempt := 0
+			for {
+				retry, err := tn.NotifyTriage(ctx, t)
+				if err == nil {
+					l.p.m.triages.WithLabelValues(l.name, OutcomeSuccess).Inc()
+					break
+				}
+				if !retry || ctx.Err() != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					l.p.m.triages.WithLabelValues(l.name, OutcomeFailed).Inc()
+					l.log.Error("triage notification failed, giving up", "alert_id", t.AlertID, "err", err)
+					break
+				}
+				l.p.m.triages.WithLabelValues(l.name, OutcomeRetry).Inc()
+				if err := l.p.opts.Clock.Sleep(ctx, l.retryWait(err, attempt)); err != nil {
+					return err
+				}
+				attempt++
+			}
+		}
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+		err := st.MarkTriageDelivered(mctx, l.name, t.Seq)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("mark triage %d delivered to %s: %w", t.Seq, l.name, err)
+		}
+	}
+	return nil
+}
+
+// deliver sends alerts until every one is delivered or given up, retrying
+// after retryable errors with backoff (or the receiver's Retry-After). A
+// digest is all or nothing; single notifications may be partly delivered.
+func (l *receiverLoop) deliver(ctx context.Context, alerts []alert.Alert, digest bool,
+	notify func(context.Context, ...alert.Alert) (bool, error)) error {
+	attempt := 0
+	for len(alerts) > 0 {
+		start := time.Now()
+		retry, err := notify(ctx, alerts...)
+		l.p.m.duration.WithLabelValues(l.name).Observe(time.Since(start).Seconds())
+		sent := len(alerts)
+		if err != nil {
+			sent = 0
+			if pe, ok := errors.AsType[*PartialError](err); ok && !digest {
+				sent = min(max(pe.Sent, 0), len(alerts))
+			}
+		}
+		if digest && err == nil {
+			l.p.m.digests.WithLabelValues(l.name).Inc()
+		}
+		if err := l.mark(ctx, alerts[:sent], OutcomeSuccess); err != nil {
+			return err
+		}
+		alerts = alerts[sent:]
+		if err == nil || len(alerts) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if sent > 0 {
+			attempt = 0
+		}
+		if retry {
+			wait := l.retryWait(err, attempt)
+			l.p.m.notifications.WithLabelValues(l.name, OutcomeRetry).Add(float64(len(alerts)))
+			l.log.Warn("alert notification failed, will retry", "alerts", len(alerts), "attempt", attempt+1, "wait", wait, "err", err)
+			if err := l.p.opts.Clock.Sleep(ctx, wait); err != nil {
+				return err
+			}
+			attempt++
+			continue
+		}
+		n := 1
+		if digest {
+			n = len(alerts) // a digest that cannot be sent fails as a whole
+		}
+		l.log.Error("alert notification failed, giving up", "alerts", n, "alert_id", alerts[0].ID, "err", err)
+		if err := l.mark(ctx, alerts[:n], OutcomeFailed); err != nil {
+			return err
+		}
+		alerts = alerts[n:]
+	}
+	return nil
+}
+
+// retryWait is the receiver's Retry-After when it gave one, else backoff.
+func (l *receiverLoop) retryWait(err error, attempt int) time.Duration {
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
+		return rl.RetryAfter
+	}
+	return backoffWait(l.p.opts.Backoff, attempt)
+}
+
+// mark records alerts as done for this receiver, even during shutdown
+// (bounded by markTimeout): the stage it records has happened.
+func (l *receiverLoop) mark(ctx context.Context, alerts []alert.Alert, outcome string) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	for _, a := range alerts {
+		if err := l.p.opts.Store.MarkDelivered(mctx, l.name, a.ID, a.Version); err != nil {
+			return fmt.Errorf("mark alert %s delivered to %s: %w", a.ID, l.name, err)
+		}
+		l.p.m.notifications.WithLabelValues(l.name, outcome).Inc()
+	}
+	return nil
+}
+
+// backoffWait is uniform in [0, min(Max, Initial·2^attempt)) (full jitter).
+func backoffWait(b Backoff, attempt int) time.Duration {
+	ceiling := b.Initial
+	for i := 0; i < attempt && ceiling < b.Max; i++ {
+		if ceiling > b.Max/2 {
+			ceiling = b.Max
+			break
+		}
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, b.Max)
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling)
+}

@@ -1,0 +1,271 @@
+package alerting
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+// Labels an alert can be matched and grouped on. risk is many-valued: a
+// matcher on it holds when any of the alert's risks satisfies it (negative
+// matchers: when none of them matches the positive form).
+var Labels = []string{"org", "check", "pattern", "severity", "dpia", "risk"}
+
+// labelValues returns the values of label for a.
+func labelValues(a alert.Alert, label string) []string {
+	switch label {
+	case "org":
+		return []string{a.Org}
+	case "check":
+		return []string{a.Check}
+	case "pattern":
+		return []string{a.Pattern}
+	case "severity":
+		return []string{string(a.Severity)}
+	case "dpia":
+		return []string{a.DPIA}
+	case "risk":
+		if len(a.Risks) == 0 {
+			return []string{""}
+		}
+		return a.Risks
+	}
+	return nil
+}
+
+// MatchType is one of =, !=, =~, !~ (Alertmanager's matcher syntax).
+type MatchType string
+
+// Match types.
+const (
+	MatchEqual     MatchType = "="
+	MatchNotEqual  MatchType = "!="
+	MatchRegexp    MatchType = "=~"
+	MatchNotRegexp MatchType = "!~"
+)
+
+// Matcher selects alerts by one label, written `name="value"`,
+// `name!="value"`, `name=~"regexp"` or `name!~"regexp"` (quotes optional).
+// Regular expressions are anchored, as in Alertmanager.
+type Matcher struct {
+	Name  string
+	Type  MatchType
+	Value string
+	re    *regexp.Regexp
+}
+
+var matcherSyntax = regexp.MustCompile(`^\s*([a-z_]+)\s*(=~|!~|!=|=)\s*(.*?)\s*$`)
+
+// ParseMatcher parses one matcher.
+func ParseMatcher(s string) (Matcher, error) {
+	m := matcherSyntax.FindStringSubmatch(s)
+	if m == nil {
+		return Matcher{}, fmt.Errorf("%q is not a matcher (e.g. check=\"out-of-hours\" or severity=~\"high|critical\")", s)
+	}
+	if !slices.Contains(Labels, m[1]) {
+		return Matcher{}, fmt.Errorf("unknown label %q in matcher %q (%s)", m[1], s, strings.Join(Labels, ", "))
+	}
+	val := m[3]
+	if strings.HasPrefix(val, `"`) {
+		u, err := strconv.Unquote(val)
+		if err != nil {
+			return Matcher{}, fmt.Errorf("bad quoting in matcher %q", s)
+		}
+		val = u
+	}
+	mt := Matcher{Name: m[1], Type: MatchType(m[2]), Value: val}
+	if mt.Type == MatchRegexp || mt.Type == MatchNotRegexp {
+		re, err := regexp.Compile("^(?:" + val + ")$")
+		if err != nil {
+			return Matcher{}, fmt.Errorf("bad regular expression in matcher %q: %v", s, err)
+		}
+		mt.re = re
+	}
+	return mt, nil
+}
+
+// ParseMatchers parses each of ss.
+func ParseMatchers(ss []string) ([]Matcher, error) {
+	out := make([]Matcher, 0, len(ss))
+	for _, s := range ss {
+		m, err := ParseMatcher(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (m Matcher) String() string { return m.Name + string(m.Type) + strconv.Quote(m.Value) }
+
+// Matches reports whether a satisfies m.
+func (m Matcher) Matches(a alert.Alert) bool {
+	positive := func(v string) bool {
+		if m.re != nil {
+			return m.re.MatchString(v)
+		}
+		return v == m.Value
+	}
+	any := slices.ContainsFunc(labelValues(a, m.Name), positive)
+	if m.Type == MatchNotEqual || m.Type == MatchNotRegexp {
+		return !any
+	}
+	return any
+}
+
+// matchAll reports whether a satisfies every matcher (none: true).
+func matchAll(ms []Matcher, a alert.Alert) bool {
+	for _, m := range ms {
+		if !m.Matches(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// Timing defaults (Alertmanager's own).
+const (
+	DefaultGroupWait      = 30 * time.Second
+	DefaultGroupInterval  = 5 * time.Minute
+	DefaultRepeatInterval = 4 * time.Hour
+)
+
+// Route is one node of the routing tree, as in Alertmanager: an alert
+// enters at the root and descends into the first child whose matchers it
+// satisfies (and on into further siblings while a matched child has
+// Continue); the deepest matching nodes decide its receiver and grouping.
+// Zero fields inherit from the parent (the root's from the defaults).
+type Route struct {
+	Receiver       string
+	Matchers       []Matcher
+	GroupBy        []string // labels; empty: one group per route
+	GroupWait      time.Duration
+	GroupInterval  time.Duration
+	RepeatInterval time.Duration
+	Continue       bool
+	Routes         []*Route
+
+	id string // path in the tree, part of the group key
+}
+
+// RouteOpts are the settings a matched route hands an alert.
+type RouteOpts struct {
+	ID             string // the route's path, e.g. "0/1"
+	Receiver       string
+	GroupBy        []string
+	GroupWait      time.Duration
+	GroupInterval  time.Duration
+	RepeatInterval time.Duration
+}
+
+// Tree is a routing tree ready for matching.
+type Tree struct{ root *Route }
+
+// NewTree completes inherited settings and checks that every route has a
+// receiver and groups by known labels.
+func NewTree(root *Route) (*Tree, error) {
+	if root == nil {
+		return nil, fmt.Errorf("alerting: no root route")
+	}
+	if err := complete(root, nil, "0"); err != nil {
+		return nil, err
+	}
+	return &Tree{root: root}, nil
+}
+
+func complete(r, parent *Route, id string) error {
+	r.id = id
+	if parent != nil {
+		if r.Receiver == "" {
+			r.Receiver = parent.Receiver
+		}
+		if r.GroupBy == nil {
+			r.GroupBy = parent.GroupBy
+		}
+		r.GroupWait = orDuration(r.GroupWait, parent.GroupWait)
+		r.GroupInterval = orDuration(r.GroupInterval, parent.GroupInterval)
+		r.RepeatInterval = orDuration(r.RepeatInterval, parent.RepeatInterval)
+	} else {
+		r.GroupWait = orDuration(r.GroupWait, DefaultGroupWait)
+		r.GroupInterval = orDuration(r.GroupInterval, DefaultGroupInterval)
+		r.RepeatInterval = orDuration(r.RepeatInterval, DefaultRepeatInterval)
+	}
+	if r.Receiver == "" {
+		return fmt.Errorf("alerting: route %s has no receiver", id)
+	}
+	for _, l := range r.GroupBy {
+		if !slices.Contains(Labels, l) {
+			return fmt.Errorf("alerting: route %s groups by unknown label %q", id, l)
+		}
+	}
+	for i, c := range r.Routes {
+		if err := complete(c, r, id+"/"+strconv.Itoa(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Match returns the settings of every route a selects, in tree order.
+func (t *Tree) Match(a alert.Alert) []RouteOpts {
+	return t.root.match(a)
+}
+
+func (r *Route) match(a alert.Alert) []RouteOpts {
+	if !matchAll(r.Matchers, a) {
+		return nil
+	}
+	var out []RouteOpts
+	for _, c := range r.Routes {
+		m := c.match(a)
+		out = append(out, m...)
+		if len(m) > 0 && !c.Continue {
+			break
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, RouteOpts{ID: r.id, Receiver: r.Receiver, GroupBy: r.GroupBy,
+			GroupWait: r.GroupWait, GroupInterval: r.GroupInterval, RepeatInterval: r.RepeatInterval})
+	}
+	return out
+}
+
+// Receivers lists every receiver the tree can route to.
+func (t *Tree) Receivers() []string {
+	var out []string
+	var walk func(*Route)
+	walk = func(r *Route) {
+		if !slices.Contains(out, r.Receiver) {
+			out = append(out, r.Receiver)
+		}
+		for _, c := range r.Routes {
+			walk(c)
+		}
+	}
+	walk(t.root)
+	return out
+}
+
+// groupKey is the group an alert joins under opts: the route and the
+// values of its group_by labels.
+func groupKey(opts RouteOpts, a alert.Alert) string {
+	var b strings.Builder
+	b.WriteString(opts.ID)
+	for _, l := range opts.GroupBy {
+		b.WriteString("\x00" + l + "=" + strings.Join(labelValues(a, l), ","))
+	}
+	return b.String()
+}

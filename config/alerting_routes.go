@@ -1,0 +1,263 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/dpiawatch/dpiawatch/alerting"
+)
+
+// Privacy levels of notifications (alerting.Privacy).
+const (
+	PrivacyMinimal  = "minimal"
+	PrivacyStandard = "standard"
+)
+
+// DefaultDigestThreshold: more alerts than this for one receiver within a
+// group_interval go as one digest.
+const DefaultDigestThreshold = 10
+
+// Built-in receivers a route may name besides alerting.receivers: the
+// legacy console, jsonl and slack sections.
+var builtinReceivers = []string{"console", "jsonl", "slack"}
+
+// AlertingAPI configures the triage and silences API and Slack interactivity.
+type AlertingAPI struct {
+	// Token is the bearer token of /api/v1; unset: the API is off.
+	Token Secret `yaml:"token"`
+	// SlackSigningSecret verifies Slack interactivity requests (the triage
+	// buttons); unset: /slack/interactions is off.
+	SlackSigningSecret Secret `yaml:"slack_signing_secret"`
+}
+
+// Receiver is one named destination; exactly one of its kinds is set.
+type Receiver struct {
+	Name         string        `yaml:"name"`
+	Slack        *SlackApp     `yaml:"slack"`
+	SlackWebhook *SlackWebhook `yaml:"slack_webhook"`
+	Webhook      *Webhook      `yaml:"webhook"`
+}
+
+// SlackApp posts through the Web API with a bot token: threads, updates and
+// (with interactive) triage buttons.
+type SlackApp struct {
+	Channel     string `yaml:"channel"`
+	Token       Secret `yaml:"token"`
+	APIURL      string `yaml:"api_url"`
+	Interactive bool   `yaml:"interactive"`
+}
+
+// SlackWebhook posts through an incoming webhook; its URL is the credential.
+type SlackWebhook struct {
+	URL Secret `yaml:"url"`
+}
+
+// Webhook POSTs signed JSON.
+type Webhook struct {
+	URL    string `yaml:"url"`
+	Secret Secret `yaml:"secret"` // HMAC-SHA256 key
+}
+
+// Route is one node of the routing tree (Alertmanager's semantics).
+type Route struct {
+	Receiver       string   `yaml:"receiver"`
+	Matchers       []string `yaml:"matchers"`
+	GroupBy        []string `yaml:"group_by"`
+	GroupWait      Duration `yaml:"group_wait"`
+	GroupInterval  Duration `yaml:"group_interval"`
+	RepeatInterval Duration `yaml:"repeat_interval"`
+	Continue       bool     `yaml:"continue"`
+	Routes         []Route  `yaml:"routes"`
+}
+
+// Heartbeat expects events from one source at least every MaxSilence.
+type Heartbeat struct {
+	Org        string   `yaml:"org"`
+	System     string   `yaml:"system"`
+	MaxSilence Duration `yaml:"max_silence"`
+	Severity   string   `yaml:"severity"` // default high
+	Risks      []string `yaml:"risks"`    // of the org's DPIA
+}
+
+func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
+	switch a.Privacy {
+	case "", PrivacyMinimal, PrivacyStandard:
+	default:
+		v.errorf(p+".privacy", "unknown privacy level %q (minimal or standard)", a.Privacy)
+	}
+	if v.set(p+".digest_threshold") && a.DigestThreshold < 0 {
+		v.errorf(p+".digest_threshold", "%d is negative (0 means the default, %d)", a.DigestThreshold, DefaultDigestThreshold)
+	}
+	a.API.Token.validate(v, p+".api.token")
+	a.API.SlackSigningSecret.validate(v, p+".api.slack_signing_secret")
+
+	names := map[string]bool{}
+	for i, r := range a.Receivers {
+		rp := fmt.Sprintf("%s.receivers[%d]", p, i)
+		switch {
+		case r.Name == "":
+			v.errorf(rp+".name", "name is required")
+		case !idPattern.MatchString(r.Name):
+			v.errorf(rp+".name", "%q is not a valid receiver name (lower-case letters, digits and hyphens)", r.Name)
+		case names[r.Name] || slices.Contains(builtinReceivers, r.Name):
+			v.errorf(rp+".name", "receiver name %q is already taken (%s are built in)", r.Name, strings.Join(builtinReceivers, ", "))
+		}
+		names[r.Name] = true
+		kinds := 0
+		if r.Slack != nil {
+			kinds++
+			if r.Slack.Channel == "" {
+				v.errorf(rp+".slack.channel", "channel is required")
+			}
+			if r.Slack.Token.IsZero() && !v.set(rp+".slack.token") {
+				v.errorf(rp+".slack.token", "token is required ({env: NAME} or {file: PATH})")
+			}
+			r.Slack.Token.validate(v, rp+".slack.token")
+			validHTTPURL(v, rp+".slack.api_url", r.Slack.APIURL)
+		}
+		if r.SlackWebhook != nil {
+			kinds++
+			if r.SlackWebhook.URL.IsZero() && !v.set(rp+".slack_webhook.url") {
+				v.errorf(rp+".slack_webhook.url", "url is required: a secret, as the URL is the credential ({env: NAME} or {file: PATH})")
+			}
+			r.SlackWebhook.URL.validate(v, rp+".slack_webhook.url")
+		}
+		if r.Webhook != nil {
+			kinds++
+			if r.Webhook.URL == "" {
+				v.errorf(rp+".webhook.url", "url is required")
+			}
+			validHTTPURL(v, rp+".webhook.url", r.Webhook.URL)
+			if r.Webhook.Secret.IsZero() && !v.set(rp+".webhook.secret") {
+				v.errorf(rp+".webhook.secret", "secret is required: it signs every request ({env: NAME} or {file: PATH})")
+			}
+			r.Webhook.Secret.validate(v, rp+".webhook.secret")
+		}
+		if kinds != 1 {
+			v.errorf(rp, "give exactly one of slack, slack_webhook or webhook")
+		}
+	}
+	if a.Route != nil {
+		if a.Route.Receiver == "" {
+			v.errorf(p+".route.receiver", "the root route needs a receiver")
+		}
+		if len(a.Route.Matchers) > 0 {
+			v.errorf(p+".route.matchers", "the root route matches every alert; put matchers on its routes")
+		}
+		a.Route.validate(v, p+".route", names)
+	} else if len(a.Receivers) > 0 {
+		v.warnf(p+".receivers", "receivers are configured but no route sends alerts to them")
+	}
+	for i, h := range a.Heartbeats {
+		h.validate(v, fmt.Sprintf("%s.heartbeats[%d]", p, i), c)
+	}
+}
+
+func validHTTPURL(v *validator, p, s string) {
+	if s == "" {
+		return
+	}
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf(p, "%q is not an http(s) URL", s)
+	}
+}
+
+func (r *Route) validate(v *validator, p string, receivers map[string]bool) {
+	if r.Receiver != "" && !receivers[r.Receiver] && !slices.Contains(builtinReceivers, r.Receiver) {
+		v.errorf(p+".receiver", "unknown receiver %q (define it under alerting.receivers, or use %s)", r.Receiver, strings.Join(builtinReceivers, ", "))
+	}
+	for i, m := range r.Matchers {
+		if _, err := alerting.ParseMatcher(m); err != nil {
+			v.errorf(fmt.Sprintf("%s.matchers[%d]", p, i), "%v", err)
+		}
+	}
+	for i, l := range r.GroupBy {
+		if !slices.Contains(alerting.Labels, l) {
+			v.errorf(fmt.Sprintf("%s.group_by[%d]", p, i), "unknown label %q (%s)", l, strings.Join(alerting.Labels, ", "))
+		}
+	}
+	for _, k := range []string{"group_wait", "group_interval", "repeat_interval"} {
+		d := map[string]Duration{"group_wait": r.GroupWait, "group_interval": r.GroupInterval, "repeat_interval": r.RepeatInterval}[k]
+		if k != "group_wait" && v.set(p+"."+k) && d <= 0 {
+			v.errorf(p+"."+k, "must be longer than 0s")
+		}
+	}
+	for i := range r.Routes {
+		r.Routes[i].validate(v, fmt.Sprintf("%s.routes[%d]", p, i), receivers)
+	}
+}
+
+func (h *Heartbeat) validate(v *validator, p string, c *Config) {
+	org, ok := c.Org(h.Org)
+	switch {
+	case h.Org == "":
+		v.errorf(p+".org", "org is required")
+	case !ok:
+		v.errorf(p+".org", "unknown org %q", h.Org)
+	}
+	if h.System == "" {
+		v.errorf(p+".system", "system is required: the CRM/CMS whose feed is watched")
+	}
+	if h.MaxSilence <= 0 && !v.hasFailed(p+".max_silence") {
+		v.errorf(p+".max_silence", "max_silence is required: how long the feed may be quiet (e.g. 2h)")
+	}
+	if h.Severity != "" && !validSeverity(h.Severity) {
+		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", h.Severity)
+	}
+	if ok && c.Registers != nil {
+		if r := c.Registers[org.DPIA]; r != nil {
+			for i, risk := range h.Risks {
+				if _, found := r.Risk(risk); !found {
+					v.errorf(fmt.Sprintf("%s.risks[%d]", p, i), "unknown risk %q (DPIA %s has %s)", risk, org.DPIA, strings.Join(r.RiskIDs(), ", "))
+				}
+			}
+		}
+	}
+	if len(h.Risks) == 0 {
+		v.errorf(p+".risks", "risks is required: every alert points to a DPIA risk")
+	}
+}
+
+func (a *Alerting) setRouteDefaults(c *Config) {
+	a.Privacy = cmp.Or(a.Privacy, PrivacyStandard)
+	a.DigestThreshold = cmp.Or(a.DigestThreshold, DefaultDigestThreshold)
+	a.API.Token.File = c.abs(a.API.Token.File)
+	a.API.SlackSigningSecret.File = c.abs(a.API.SlackSigningSecret.File)
+	for i := range a.Receivers {
+		r := &a.Receivers[i]
+		if r.Slack != nil {
+			r.Slack.Token.File = c.abs(r.Slack.Token.File)
+		}
+		if r.SlackWebhook != nil {
+			r.SlackWebhook.URL.File = c.abs(r.SlackWebhook.URL.File)
+		}
+		if r.Webhook != nil {
+			r.Webhook.Secret.File = c.abs(r.Webhook.Secret.File)
+		}
+	}
+	for i := range a.Heartbeats {
+		a.Heartbeats[i].Severity = cmp.Or(a.Heartbeats[i].Severity, "high")
+	}
+}
+
+// Tree builds the routing tree of a validated configuration (nil Route:
+// nil tree, meaning the plain dispatcher).
+func (a *Alerting) Tree() (*alerting.Tree, error) {
+	if a.Route == nil {
+		return nil, nil
+	}
+	var conv func(r Route) *alerting.Route
+	conv = func(r Route) *alerting.Route {
+		ms, _ := alerting.ParseMatchers(r.Matchers) // validated by Load
+		out := &alerting.Route{Receiver: r.Receiver, Matchers: ms, GroupBy: r.GroupBy, GroupWait: r.GroupWait.D(),
+			GroupInterval: r.GroupInterval.D(), RepeatInterval: r.RepeatInterval.D(), Continue: r.Continue}
+		for _, c := range r.Routes {
+			out.Routes = append(out.Routes, conv(c))
+		}
+		return out
+	}
+	return alerting.NewTree(conv(*a.Route))
+}

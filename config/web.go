@@ -1,0 +1,134 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// Web configures the web UI (package web), served on the http.listen
+// address beside /metrics. It is off unless enabled: the UI shows access to
+// care records and must not appear by accident.
+type Web struct {
+	Enabled bool `yaml:"enabled"`
+	// ExternalURL is how browsers reach the UI (https://… behind a TLS
+	// proxy). It decides the OIDC redirect URL and whether cookies are
+	// marked Secure and HSTS is sent. Default: http://<http.listen>.
+	ExternalURL string `yaml:"external_url"`
+	// AccountsFile holds local accounts (argon2id hashes), written by
+	// `dpiawatch user add`. Empty: no local accounts.
+	AccountsFile string   `yaml:"accounts_file"`
+	SessionTTL   Duration `yaml:"session_ttl"`  // default 8h: absolute lifetime of a login
+	IdleTimeout  Duration `yaml:"idle_timeout"` // default 30m: a session unused this long ends
+	// PseudonymKey keys the pseudonyms shown to roles that may not see
+	// subject ids; default: alerting.pseudonym_key, so that the UI and Slack
+	// show the same pseudonym for one person.
+	PseudonymKey Secret   `yaml:"pseudonym_key"`
+	OIDC         *WebOIDC `yaml:"oidc"` // nil: no single sign-on
+	// ActivityDays is how far back actor pages look. Default 28.
+	ActivityDays int `yaml:"activity_days"`
+}
+
+// WebOIDC configures login through the organisation's OpenID Connect
+// identity provider (authorisation code flow with PKCE).
+type WebOIDC struct {
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret Secret   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"` // default [openid, profile, email]
+	// RolesClaim names the ID-token claim (a string or a list) whose values
+	// RoleMap translates into dpiawatch roles. Default "groups".
+	RolesClaim string `yaml:"roles_claim"`
+	// TeamsClaim names the claim listing a manager's teams. Default "teams".
+	TeamsClaim string `yaml:"teams_claim"`
+	// OrgsClaim names the claim listing the orgs a user may see; absent from
+	// the token: OrgsDefault.
+	OrgsClaim   string   `yaml:"orgs_claim"` // default "orgs"
+	OrgsDefault []string `yaml:"orgs_default"`
+	// RoleMap maps a claim value (an IdP group) to a role: ig-team,
+	// manager, dpo or admin. A user none of whose values map is refused.
+	RoleMap map[string]string `yaml:"role_map"`
+}
+
+// Web defaults.
+const (
+	DefaultWebSessionTTL   = Duration(8 * time.Hour)
+	DefaultWebIdleTimeout  = Duration(30 * time.Minute)
+	DefaultWebActivityDays = 28
+)
+
+// WebRoles are the roles of the web UI.
+var WebRoles = []string{"ig-team", "manager", "dpo", "admin"}
+
+func (w *Web) validate(v *validator, p string, c *Config) {
+	if w.ExternalURL != "" {
+		if u, err := url.Parse(w.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf(p+".external_url", "%q is not an http(s) URL", w.ExternalURL)
+		} else if u.Scheme == "http" && w.Enabled && !loopbackHost(u.Hostname()) {
+			v.warnf(p+".external_url", "plain http beyond loopback: session cookies and care-record data would cross the network unencrypted")
+		}
+	}
+	w.PseudonymKey.validate(v, p+".pseudonym_key")
+	if w.ActivityDays < 0 || w.ActivityDays > 366 {
+		v.errorf(p+".activity_days", "%d is out of range (1–366)", w.ActivityDays)
+	}
+	if w.SessionTTL != 0 && w.IdleTimeout > w.SessionTTL {
+		v.warnf(p+".idle_timeout", "longer than session_ttl, so it never applies")
+	}
+	if o := w.OIDC; o != nil {
+		op := p + ".oidc"
+		if u, err := url.Parse(o.Issuer); o.Issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.errorf(op+".issuer", "issuer is required: the identity provider's https URL")
+		} else if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			v.errorf(op+".issuer", "%q must use https", o.Issuer)
+		}
+		if o.ClientID == "" {
+			v.errorf(op+".client_id", "client_id is required")
+		}
+		o.ClientSecret.validate(v, op+".client_secret")
+		if len(o.RoleMap) == 0 {
+			v.errorf(op+".role_map", "role_map is required: which identity-provider groups hold which role")
+		}
+		for _, k := range sortedKeys(o.RoleMap) {
+			if !slices.Contains(WebRoles, o.RoleMap[k]) {
+				v.errorf(op+".role_map."+k, "unknown role %q (ig-team, manager, dpo or admin)", o.RoleMap[k])
+			}
+		}
+		for i, org := range o.OrgsDefault {
+			if _, ok := c.Org(org); !ok {
+				v.errorf(fmt.Sprintf("%s.orgs_default[%d]", op, i), "unknown org %q", org)
+			}
+		}
+	}
+	if w.Enabled && w.AccountsFile == "" && w.OIDC == nil {
+		v.errorf(p, "the web UI is enabled but nobody can log in: set accounts_file or oidc")
+	}
+}
+
+func loopbackHost(h string) bool {
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+func (w *Web) setDefaults(c *Config) {
+	w.ExternalURL = cmp.Or(w.ExternalURL, "http://"+c.HTTP.Listen)
+	w.AccountsFile = c.abs(w.AccountsFile)
+	w.SessionTTL = cmp.Or(w.SessionTTL, DefaultWebSessionTTL)
+	w.IdleTimeout = cmp.Or(w.IdleTimeout, DefaultWebIdleTimeout)
+	w.ActivityDays = cmp.Or(w.ActivityDays, DefaultWebActivityDays)
+	if w.PseudonymKey.IsZero() {
+		w.PseudonymKey = c.Alerting.PseudonymKey
+	} else {
+		w.PseudonymKey.File = c.abs(w.PseudonymKey.File)
+	}
+	if o := w.OIDC; o != nil {
+		o.ClientSecret.File = c.abs(o.ClientSecret.File)
+		if len(o.Scopes) == 0 {
+			o.Scopes = []string{"openid", "profile", "email"}
+		}
+		o.RolesClaim = cmp.Or(o.RolesClaim, "groups")
+		o.TeamsClaim = cmp.Or(o.TeamsClaim, "teams")
+		o.OrgsClaim = cmp.Or(o.OrgsClaim, "orgs")
+	}
+}

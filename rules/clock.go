@@ -1,0 +1,249 @@
+package rules
+
+import (
+	"container/heap"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Defaults of the event-time bounds (see the comment at the top of state.go).
+const (
+	DefaultLateness = 5 * time.Minute
+	DefaultMaxAhead = 24 * time.Hour
+	// NoLateness, as Options.Lateness, judges every event on arrival.
+	NoLateness time.Duration = -1
+	// aheadConfirm consecutive events beyond the future bound move the
+	// watermark when there is no wall clock to tell a jump from a bad clock.
+	aheadConfirm = 10
+)
+
+// Where the Engine keeps its event-time state: one entry per org clock and
+// one per batch that left events waiting.
+const (
+	watermarkPrefix = StatePrefix + "watermark/"
+	pendingPrefix   = StatePrefix + "pending/"
+)
+
+func watermarkKey(org string) string { return watermarkPrefix + url.PathEscape(org) }
+func unescapeKey(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// orgClock is one org's event time: its watermark, its evaluation frontier
+// and the events waiting for the frontier to pass them.
+type orgClock struct {
+	wm       time.Time // newest event time accepted
+	frontier time.Time // events at or before it have been evaluated
+	// judged is the newest time of an event evaluated (far-future ones
+	// aside): the "now" of the checks, against which episodes and state
+	// expire, as it would be had every event come in order.
+	judged   time.Time
+	aheadN   int       // consecutive events beyond the future bound
+	aheadMin time.Time // the earliest of them
+	dirty    bool      // the clock entry changed in this batch
+
+	wait   pendingHeap    // events after the frontier, earliest first
+	batch  []*event.Event // events buffered in this batch
+	chunks []chunk        // checkpointed batches of waiting events
+}
+
+// chunk is one checkpoint entry of waiting events; it is deleted once the
+// frontier has passed its latest event.
+type chunk struct {
+	key  string
+	last time.Time
+}
+
+// clockState is an org clock's checkpoint.
+type clockState struct {
+	Watermark time.Time `json:"watermark"`
+	Frontier  time.Time `json:"frontier,omitzero"`
+	Judged    time.Time `json:"judged,omitzero"`
+	Ahead     int       `json:"ahead,omitempty"`
+	AheadMin  time.Time `json:"ahead_min,omitzero"`
+}
+
+func (c *orgClock) encode() ([]byte, error) {
+	b, err := json.Marshal(clockState{Watermark: c.wm, Frontier: c.frontier, Judged: c.judged, Ahead: c.aheadN, AheadMin: c.aheadMin})
+	if err != nil {
+		return nil, fmt.Errorf("encode watermark: %w", err)
+	}
+	return b, nil
+}
+
+// decodeClock reads a clock entry; a bare RFC 3339 time (the first format)
+// is a watermark that is also the frontier.
+func decodeClock(b []byte) (clockState, error) {
+	var st clockState
+	if len(b) > 0 && b[0] == '{' {
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("decode watermark: %w", err)
+		}
+	} else if err := st.Watermark.UnmarshalText(b); err != nil {
+		return st, fmt.Errorf("decode watermark: %w", err)
+	} else {
+		st.Frontier, st.Judged = st.Watermark, st.Watermark
+	}
+	switch {
+	case st.Watermark.IsZero():
+		return st, fmt.Errorf("decode watermark: no time")
+	case st.Frontier.After(st.Watermark) || st.Judged.After(st.Watermark) || st.Ahead < 0:
+		return st, fmt.Errorf("decode watermark: frontier after watermark")
+	}
+	st.Watermark, st.Frontier, st.Judged, st.AheadMin = st.Watermark.UTC(), st.Frontier.UTC(), st.Judged.UTC(), st.AheadMin.UTC()
+	return st, nil
+}
+
+// pendingKey names the chunk whose earliest event is ev.
+func pendingKey(ev *event.Event) string {
+	return pendingPrefix + url.PathEscape(ev.Org) + "/" + strconv.FormatInt(ev.Time.UnixNano(), 10) + "-" +
+		url.PathEscape(ev.System) + "-" + url.PathEscape(ev.ID)
+}
+
+// orgOfPending returns the org of a chunk key.
+func orgOfPending(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, pendingPrefix)
+	org, _, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || org == "" {
+		return "", false
+	}
+	return unescapeKey(org), true
+}
+
+// eventBefore orders waiting events: time, then system and id, so that
+// simultaneous events are released in the same order whatever order they
+// came in.
+func eventBefore(a, b *event.Event) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	if a.System != b.System {
+		return a.System < b.System
+	}
+	return a.ID < b.ID
+}
+
+type pendingHeap []*event.Event
+
+func (h pendingHeap) Len() int           { return len(h) }
+func (h pendingHeap) Less(i, j int) bool { return eventBefore(h[i], h[j]) }
+func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(*event.Event)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	x := old[n]
+	old[n] = nil
+	*h = old[:n]
+	return x
+}
+
+// push buffers a copy of ev. Its strings and slices are shared, read-only.
+func (c *orgClock) push(ev *event.Event) {
+	cp := *ev
+	cp.Time = cp.Time.UTC()
+	heap.Push(&c.wait, &cp)
+	c.batch = append(c.batch, &cp)
+}
+
+// next pops the earliest waiting event if the frontier has passed it.
+func (c *orgClock) next() (*event.Event, bool) {
+	if len(c.wait) == 0 || c.wait[0].Time.After(c.frontier) {
+		return nil, false
+	}
+	return heap.Pop(&c.wait).(*event.Event), true
+}
+
+// checkpoint returns the state entries of c changed in this batch: a chunk
+// of this batch's events still waiting, deletions of chunks the frontier
+// has passed, and the clock itself.
+func (c *orgClock) checkpoint(org string, out []store.StateEntry) ([]store.StateEntry, error) {
+	var still []*event.Event
+	for _, ev := range c.batch {
+		if ev.Time.After(c.frontier) {
+			still = append(still, ev)
+		}
+	}
+	clear(c.batch)
+	c.batch = c.batch[:0]
+	if len(still) > 0 {
+		first, last := still[0], still[0].Time
+		evs := make([]event.Event, len(still))
+		for i, ev := range still {
+			evs[i] = *ev
+			if eventBefore(ev, first) {
+				first = ev
+			}
+			if ev.Time.After(last) {
+				last = ev.Time
+			}
+		}
+		b, err := json.Marshal(evs)
+		if err != nil {
+			return out, fmt.Errorf("encode waiting events: %w", err)
+		}
+		k := pendingKey(first)
+		out = append(out, store.StateEntry{Key: k, Value: b})
+		c.chunks = append(c.chunks, chunk{key: k, last: last})
+	}
+	kept := c.chunks[:0]
+	for _, ch := range c.chunks {
+		if ch.last.After(c.frontier) {
+			kept = append(kept, ch)
+			continue
+		}
+		out = append(out, store.StateEntry{Key: ch.key})
+	}
+	c.chunks = kept
+	if c.dirty {
+		b, err := c.encode()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, store.StateEntry{Key: watermarkKey(org), Value: b})
+		c.dirty = false
+	}
+	return out, nil
+}
+
+// restoreChunk loads a checkpointed chunk: the events the frontier has not
+// yet passed wait again.
+func (c *orgClock) restoreChunk(org, key string, value []byte) error {
+	var evs []event.Event
+	if err := json.Unmarshal(value, &evs); err != nil {
+		return fmt.Errorf("decode waiting events: %w", err)
+	}
+	var last time.Time
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Org != org || ev.ID == "" || ev.Time.IsZero() {
+			return fmt.Errorf("waiting event of another org or without id or time")
+		}
+		if !ev.Time.After(c.frontier) {
+			continue // evaluated before the checkpoint
+		}
+		ev.Time = ev.Time.UTC()
+		heap.Push(&c.wait, ev)
+		last = maxTime(last, ev.Time)
+	}
+	// A chunk with nothing left is deleted at the end of the next batch.
+	c.chunks = append(c.chunks, chunk{key: key, last: last})
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

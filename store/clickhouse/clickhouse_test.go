@@ -1,0 +1,72 @@
+package clickhouse_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/clickhouse"
+	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
+	"github.com/dpiawatch/dpiawatch/store/storetest"
+)
+
+// dbName gives each test its own database: the same name when a test
+// reopens its store (a restart), another for every other test.
+func dbName(t *testing.T) string {
+	h := sha256.Sum256([]byte(t.Name()))
+	return "dpiawatch_test_" + hex.EncodeToString(h[:8])
+}
+
+func openStore(t *testing.T, srv *chtest.Server, o clickhouse.Options) *clickhouse.Store {
+	t.Helper()
+	o.Addr, o.Username, o.Password = []string{srv.Addr}, srv.Username, srv.Password
+	o.Protocol = "native"
+	if srv.Engine == "chdb" {
+		o.Protocol = "http"
+	}
+	if o.Schema.Database == "" {
+		o.Schema.Database = dbName(t)
+	}
+	s, err := clickhouse.Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// TestClickHouseContract runs the store contract suite against a real
+// ClickHouse engine: chDB through scripts/chdb-http (clickhouse-go over
+// HTTP), or the server at CLICKHOUSE_ADDR (native protocol).
+func TestClickHouseContract(t *testing.T) {
+	srv := chtest.Shared(t)
+	t.Cleanup(func() { dropTestDatabases(t, srv) })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openStore(t, srv, clickhouse.Options{})
+	})
+}
+
+func dropTestDatabases(t *testing.T, srv *chtest.Server) {
+	if srv.Engine == "chdb" {
+		return // the chDB data directory goes with the test binary's temp dir
+	}
+	conn := srv.Open(t, "")
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, 'dpiawatch_test_')")
+	if err != nil {
+		t.Logf("list test databases: %v", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+n)
+	}
+}

@@ -1,0 +1,210 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// timeLit renders t (clamped to the column's range) as a DateTime64(9)
+// literal; instants compare exactly whatever zone t is in.
+func timeLit(t interface{ UnixNano() int64 }) string {
+	return "fromUnixTimestamp64Nano(toInt64(" + strconv.FormatInt(t.UnixNano(), 10) + "), 'UTC')"
+}
+
+// Alert returns the latest version of the alert with id, or store.ErrNotFound.
+func (s *Store) Alert(ctx context.Context, id string) (alert.Alert, error) {
+	as, err := s.queryAlerts(ctx, `SELECT max(version), argMax(body, version) FROM `+s.db+`.alerts WHERE id = `+quote(id)+` GROUP BY id`)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("clickhouse: alert: %w", err)
+	}
+	if len(as) == 0 {
+		return alert.Alert{}, fmt.Errorf("clickhouse: alert %s: %w", id, store.ErrNotFound)
+	}
+	return as[0], nil
+}
+
+// latestAlerts is the latest version of every alert, with the columns
+// filters use; org is pushed inside to use the table's key.
+func (s *Store) latestAlerts(org string) string {
+	where := ""
+	if org != "" {
+		where = ` WHERE org = ` + quote(org)
+	}
+	// Aliases differ from column names: ClickHouse would otherwise read
+	// "version" inside argMax as the max(version) alias.
+	return `SELECT id, max(version) AS cur_version, argMax(body, version) AS cur_body, argMax(check_name, version) AS cur_check,
+	argMax(first_seen, version) AS cur_first, argMax(last_seen, version) AS cur_last, argMax(change_seq, version) AS cur_seq
+FROM ` + s.db + `.alerts` + where + ` GROUP BY id`
+}
+
+// Alerts returns matching alerts ordered by FirstSeen, then ID.
+func (s *Store) Alerts(ctx context.Context, f store.AlertFilter) ([]alert.Alert, error) {
+	var where []string
+	if f.Check != "" {
+		where = append(where, "cur_check = "+quote(f.Check))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "cur_last >= "+timeLit(clampTime(f.Since)))
+	}
+	q := `SELECT cur_version, cur_body FROM (` + s.latestAlerts(f.Org) + `)` + whereClause(where) + ` ORDER BY cur_first, id`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(f.Limit)
+	}
+	out, err := s.queryAlerts(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: alerts: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) queryAlerts(ctx context.Context, q string) ([]alert.Alert, error) {
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []alert.Alert
+	for rows.Next() {
+		var (
+			version uint64
+			body    string
+		)
+		if err := rows.Scan(&version, &body); err != nil {
+			return nil, err
+		}
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			return nil, fmt.Errorf("decode stored alert: %w", err)
+		}
+		a.Version = int64(version)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func eventWhere(f store.EventFilter) string {
+	var where []string
+	if f.Org != "" {
+		where = append(where, "org = "+quote(f.Org))
+	}
+	if f.ActorID != "" {
+		where = append(where, "actor = "+quote(f.ActorID))
+	}
+	if !f.From.IsZero() {
+		where = append(where, "t >= "+timeLit(clampTime(f.From)))
+	}
+	if !f.To.IsZero() {
+		where = append(where, "t < "+timeLit(clampTime(f.To)))
+	}
+	return whereClause(where)
+}
+
+// ScanEvents calls fn for each matching event, ordered by time then key
+// (org, system, id). An error from fn stops the scan and is returned.
+// FINAL folds the duplicate rows a retried batch may have left.
+func (s *Store) ScanEvents(ctx context.Context, f store.EventFilter, fn func(event.Event) error) error {
+	rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL`+eventWhere(f)+
+		` ORDER BY t, far_sec, far_nsec, org, system, id`)
+	if err != nil {
+		return fmt.Errorf("clickhouse: scan events: %w", err)
+	}
+	defer rows.Close()
+	var r eventRow
+	dest := r.dest()
+	for rows.Next() {
+		r = eventRow{}
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("clickhouse: scan events: %w", err)
+		}
+		if err := fn(decodeEvent(&r)); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("clickhouse: scan events: %w", err)
+	}
+	return nil
+}
+
+// CountEvents counts matching events.
+func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int64, error) {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.events+` FINAL`+eventWhere(f)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("clickhouse: count events: %w", err)
+	}
+	return int64(n), nil
+}
+
+// LoadState returns every saved state entry whose key starts with prefix,
+// ordered by key: the latest write of each key, deletions dropped.
+func (s *Store) LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
+	rows, err := s.conn.Query(ctx, `SELECT key, argMax(value, seq) AS v, argMax(deleted, seq) AS d FROM `+s.db+
+		`.checkpoint WHERE kind = 'state' AND startsWith(key, `+quote(prefix)+`) GROUP BY key HAVING NOT d ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: load state: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StateEntry
+	for rows.Next() {
+		var (
+			key, value string
+			deleted    bool
+		)
+		if err := rows.Scan(&key, &value, &deleted); err != nil {
+			return nil, fmt.Errorf("clickhouse: load state: %w", err)
+		}
+		out = append(out, store.StateEntry{Key: key, Value: []byte(value)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: load state: %w", err)
+	}
+	return out, nil
+}
+
+// Pending returns up to limit alerts (limit <= 0: all) whose latest version
+// receiver has not been given, oldest change first.
+func (s *Store) Pending(ctx context.Context, receiver string, limit int) ([]alert.Alert, error) {
+	q := `SELECT a.cur_version, a.cur_body FROM (` + s.latestAlerts("") + `) AS a
+LEFT JOIN (SELECT alert_id, max(delivered_version) AS dv FROM ` + s.db + `.outbox_delivery WHERE receiver = ` + quote(receiver) + ` GROUP BY alert_id) AS d
+ON d.alert_id = a.id
+WHERE d.dv < a.cur_version
+ORDER BY a.cur_seq, a.id
+SETTINGS join_use_nulls = 0`
+	if limit > 0 {
+		q = strings.Replace(q, "\nSETTINGS", "\nLIMIT "+strconv.Itoa(limit)+"\nSETTINGS", 1)
+	}
+	out, err := s.queryAlerts(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: pending: %w", err)
+	}
+	return out, nil
+}
+
+// MarkDelivered records that receiver has been given version of alertID. A
+// late mark for an older version never lowers what is recorded: the
+// highest mark is the one read.
+func (s *Store) MarkDelivered(ctx context.Context, receiver, alertID string, version int64) error {
+	if version < 0 {
+		return fmt.Errorf("clickhouse: mark delivered: negative version %d", version)
+	}
+	if err := s.conn.Exec(ctx, `INSERT INTO `+s.db+`.outbox_delivery (receiver, alert_id, delivered_version) VALUES (`+
+		quote(receiver)+`, `+quote(alertID)+`, `+strconv.FormatInt(version, 10)+`)`); err != nil {
+		return fmt.Errorf("clickhouse: mark delivered: %w", err)
+	}
+	return nil
+}

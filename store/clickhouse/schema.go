@@ -1,0 +1,384 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// Schema says how the DDL is generated. The zero value (with a Database)
+// describes one server.
+type Schema struct {
+	// Database holds every table; default "dpiawatch".
+	Database string
+	// Cluster, when set, makes every table Replicated on that named cluster
+	// (ON CLUSTER DDL, Keeper paths from the {shard} and {replica} macros),
+	// and puts events behind a Distributed table sharded by org and actor.
+	// The small tables (alerts, check state, outbox) are replicated to
+	// every node rather than sharded, so any node can serve them.
+	Cluster string
+	// DedupWindow is how many recent insert blocks of events the server
+	// remembers to drop a retried insert with the same
+	// insert_deduplication_token; default 10000 (at 5,000 events a batch,
+	// the last 50 million events).
+	DedupWindow int
+	// Readers get row policies: each account sees its org only.
+	Readers []Reader
+}
+
+// Reader is a ClickHouse account (created by the operator) that may read
+// one org's rows only.
+type Reader struct {
+	User string
+	Org  string
+}
+
+// DefaultDatabase is used when Schema.Database is empty.
+const DefaultDatabase = "dpiawatch"
+
+// ErrSchemaTooNew is returned when the database was migrated by a newer
+// dpiawatch: writing to it could corrupt data this binary does not
+// understand.
+var ErrSchemaTooNew = errors.New("clickhouse schema is newer than this dpiawatch knows; upgrade dpiawatch")
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (s Schema) withDefaults() Schema {
+	if s.Database == "" {
+		s.Database = DefaultDatabase
+	}
+	if s.DedupWindow <= 0 {
+		s.DedupWindow = 10000
+	}
+	return s
+}
+
+// Validate reports names that cannot be used in DDL. Identifiers are
+// checked, not quoted, so that generated SQL stays readable.
+func (s Schema) Validate() error {
+	s = s.withDefaults()
+	if !identRE.MatchString(s.Database) {
+		return fmt.Errorf("clickhouse: database %q is not a plain identifier", s.Database)
+	}
+	if s.Cluster != "" && !identRE.MatchString(s.Cluster) {
+		return fmt.Errorf("clickhouse: cluster %q is not a plain identifier", s.Cluster)
+	}
+	for _, r := range s.Readers {
+		if !identRE.MatchString(r.User) {
+			return fmt.Errorf("clickhouse: reader account %q is not a plain identifier", r.User)
+		}
+		if r.Org == "" {
+			return fmt.Errorf("clickhouse: reader account %s has no org", r.User)
+		}
+	}
+	return nil
+}
+
+// migration is one schema version: statements run in order. Every
+// statement is idempotent (IF NOT EXISTS) so that a migration interrupted
+// half-way is simply run again: ClickHouse DDL is not transactional.
+type migration struct {
+	version int
+	name    string
+	stmts   func(s Schema) []string
+}
+
+// migrations are the schema's history. Never edit a released one: add the
+// next.
+var migrations = []migration{
+	{1, "init", migrateInit},
+	{2, "hourly_rollup", migrateRollup},
+}
+
+func (s Schema) onCluster() string {
+	if s.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + s.Cluster
+}
+
+// engine returns the table engine: plain on one server, Replicated on a
+// cluster. shared tables use one Keeper path for the whole cluster (every
+// node holds all of it); others one path per shard.
+func (s Schema) engine(kind, table, args string, shared bool) string {
+	if s.Cluster == "" {
+		return kind + "(" + args + ")"
+	}
+	shard := "{shard}"
+	if shared {
+		shard = "all"
+	}
+	path := fmt.Sprintf("'/clickhouse/tables/%s/%s/%s', '{replica}'", shard, s.Database, table)
+	if args != "" {
+		path += ", " + args
+	}
+	return "Replicated" + kind + "(" + path + ")"
+}
+
+// eventsTable is where events are written: the Distributed table's local
+// shard table on a cluster.
+func (s Schema) eventsLocal() string {
+	if s.Cluster == "" {
+		return "events"
+	}
+	return "events_local"
+}
+
+func migrateInit(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	dedup := "non_replicated_deduplication_window"
+	if s.Cluster != "" {
+		dedup = "replicated_deduplication_window"
+	}
+	stmts := []string{
+		// One row per access event, ordered for the dashboards' and
+		// evidence queries: org, then actor, then time. ReplacingMergeTree
+		// folds the one duplicate a failed-then-retried batch can leave (see
+		// the package doc); readers use FINAL. by_key answers "is this event
+		// stored?" by primary key; by_subject serves per-child evidence.
+		// retention_days is the org's retention schedule at write time (0:
+		// keep), which the TTL applies.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.` + s.eventsLocal() + on + ` (
+	org            LowCardinality(String),
+	system         LowCardinality(String),
+	id             String CODEC(ZSTD(1)),
+	t              DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1)),
+	far_sec        Int64 CODEC(ZSTD(1)),
+	far_nsec       UInt32 CODEC(ZSTD(1)),
+	tz_offset      Int32 CODEC(ZSTD(1)),
+	action         LowCardinality(String),
+	actor          String CODEC(ZSTD(1)),
+	actor_role     LowCardinality(String),
+	actor_team     LowCardinality(String),
+	actor_org      LowCardinality(String),
+	subject        String CODEC(ZSTD(1)),
+	sensitivity    Array(LowCardinality(String)),
+	record_type    LowCardinality(String),
+	record_id      String CODEC(ZSTD(1)),
+	session_id     String CODEC(ZSTD(1)),
+	device         LowCardinality(String),
+	ip             String CODEC(ZSTD(1)),
+	mfa            Nullable(Bool),
+	outcome        LowCardinality(String),
+	src_topic      LowCardinality(String),
+	src_partition  Int32 CODEC(ZSTD(1)),
+	src_offset     Int64 CODEC(Delta, ZSTD(1)),
+	batch          String CODEC(ZSTD(1)),
+	retention_days UInt16,
+	inserted_at    DateTime DEFAULT now() CODEC(Delta, ZSTD(1)),
+	INDEX subject_bf subject TYPE bloom_filter GRANULARITY 4,
+	PROJECTION by_key (SELECT org, system, id, batch ORDER BY org, system, id),
+	PROJECTION by_subject (SELECT _part_offset ORDER BY org, subject, t)
+) ENGINE = ` + s.engine("ReplacingMergeTree", s.eventsLocal(), "", false) + `
+PARTITION BY toYYYYMM(t)
+ORDER BY (org, actor, t, system, id)
+TTL toDateTime(t) + toIntervalDay(retention_days) WHERE retention_days > 0
+SETTINGS ` + dedup + ` = ` + fmt.Sprint(s.DedupWindow) + `, deduplicate_merge_projection_mode = 'rebuild'`,
+	}
+	if s.Cluster != "" {
+		stmts = append(stmts, `CREATE TABLE IF NOT EXISTS `+db+`.events`+on+` AS `+db+`.events_local
+ENGINE = Distributed(`+s.Cluster+`, `+db+`, events_local, cityHash64(org, actor))`)
+	}
+	stmts = append(stmts,
+		// One row per alert version; the highest version is the alert.
+		`CREATE TABLE IF NOT EXISTS `+db+`.alerts`+on+` (
+	id         String,
+	org        LowCardinality(String),
+	check_name LowCardinality(String),
+	pattern    LowCardinality(String),
+	severity   LowCardinality(String),
+	dpia       LowCardinality(String),
+	actor      String,
+	subject    String,
+	first_seen DateTime64(9, 'UTC'),
+	last_seen  DateTime64(9, 'UTC'),
+	version    UInt64,
+	change_seq UInt64,
+	updated_at DateTime64(3, 'UTC'),
+	batch      String,
+	body       String CODEC(ZSTD(3))
+) ENGINE = `+s.engine("ReplacingMergeTree", "alerts", "version", true)+`
+ORDER BY (org, id)`,
+		// Which version of each alert each receiver has been given; the
+		// highest mark wins, so a late mark never lowers it.
+		`CREATE TABLE IF NOT EXISTS `+db+`.outbox_delivery`+on+` (
+	receiver          LowCardinality(String),
+	alert_id          String,
+	delivered_version UInt64
+) ENGINE = `+s.engine("ReplacingMergeTree", "outbox_delivery", "delivered_version", true)+`
+ORDER BY (receiver, alert_id)`,
+		// Check state and batch commits. One Apply writes its state rows and
+		// its commit row in one insert into this unpartitioned table: one
+		// part, atomic. It is the commit point of the batch.
+		`CREATE TABLE IF NOT EXISTS `+db+`.checkpoint`+on+` (
+	kind       Enum8('state' = 1, 'commit' = 2),
+	key        String,
+	value      String,
+	deleted    Bool,
+	seq        UInt64,
+	written_at DateTime DEFAULT now()
+) ENGINE = `+s.engine("ReplacingMergeTree", "checkpoint", "seq", true)+`
+ORDER BY (kind, key)`,
+	)
+	return stmts
+}
+
+func migrateRollup(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	target := "events_hourly"
+	stmts := []string{
+		// Events per org, team, actor, action and hour, for dashboards that
+		// must not scan years of events.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.` + target + on + ` (
+	org            LowCardinality(String),
+	hour           DateTime('UTC'),
+	actor_team     LowCardinality(String),
+	actor          String,
+	action         LowCardinality(String),
+	outcome        LowCardinality(String),
+	events         SimpleAggregateFunction(sum, UInt64),
+	subjects       AggregateFunction(uniq, String),
+	retention_days SimpleAggregateFunction(max, UInt16)
+) ENGINE = ` + s.engine("AggregatingMergeTree", target, "", false) + `
+PARTITION BY toYYYYMM(hour)
+ORDER BY (org, hour, actor_team, actor, action, outcome)
+TTL hour + toIntervalDay(retention_days) WHERE retention_days > 0`,
+		`CREATE MATERIALIZED VIEW IF NOT EXISTS ` + db + `.events_hourly_mv` + on + ` TO ` + db + `.` + target + ` AS
+SELECT org, toStartOfHour(toDateTime(t, 'UTC')) AS hour, actor_team, actor, action, outcome,
+	toUInt64(count()) AS events, uniqState(subject) AS subjects, max(retention_days) AS retention_days
+FROM ` + db + `.` + s.eventsLocal() + `
+GROUP BY org, hour, actor_team, actor, action, outcome`,
+	}
+	return stmts
+}
+
+// Policies returns the row-policy DDL for s.Readers: each reader account
+// sees only its org's events, rollups and alerts. Policies are derived from
+// configuration, not migrations, so they are replaced on every migrate.
+func (s Schema) Policies() []string {
+	s = s.withDefaults()
+	readers := append([]Reader(nil), s.Readers...)
+	sort.Slice(readers, func(i, j int) bool { return readers[i].User < readers[j].User })
+	var out []string
+	for _, r := range readers {
+		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts"} {
+			out = append(out, fmt.Sprintf("CREATE ROW POLICY OR REPLACE dpiawatch_%s_%s ON %s.%s%s FOR SELECT USING org = %s TO %s",
+				r.User, table, s.Database, table, s.onCluster(), quote(r.Org), r.User))
+		}
+	}
+	return out
+}
+
+// Statements returns every statement of every migration, in order: what
+// `dpiawatch migrate --print` shows and the DDL tests check.
+func (s Schema) Statements() []string {
+	s = s.withDefaults()
+	out := []string{s.migrationsTable()}
+	for _, m := range migrations {
+		out = append(out, m.stmts(s)...)
+	}
+	return append(out, s.Policies()...)
+}
+
+func (s Schema) migrationsTable() string {
+	return `CREATE TABLE IF NOT EXISTS ` + s.Database + `.schema_migrations` + s.onCluster() + ` (
+	version    UInt32,
+	name       String,
+	applied_at DateTime DEFAULT now()
+) ENGINE = ` + s.engine("ReplacingMergeTree", "schema_migrations", "", true) + `
+ORDER BY version`
+}
+
+// MigrateResult reports what Migrate did.
+type MigrateResult struct {
+	Version int // the schema version now
+	Applied int // migrations applied by this call
+}
+
+// Migrate brings the schema up to date: creates the database, applies the
+// migrations not yet recorded, and replaces the row policies. A migration
+// interrupted half-way is run again whole (its statements are idempotent).
+func Migrate(ctx context.Context, conn clickhouse.Conn, s Schema) (MigrateResult, error) {
+	s = s.withDefaults()
+	if err := s.Validate(); err != nil {
+		return MigrateResult{}, err
+	}
+	if err := conn.Exec(ctx, `CREATE DATABASE IF NOT EXISTS `+s.Database+s.onCluster()); err != nil {
+		return MigrateResult{}, fmt.Errorf("clickhouse: migrate: create database: %w", err)
+	}
+	if err := conn.Exec(ctx, s.migrationsTable()); err != nil {
+		return MigrateResult{}, fmt.Errorf("clickhouse: migrate: %w", err)
+	}
+	current, err := SchemaVersion(ctx, conn, s.Database)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	if current > len(migrations) {
+		return MigrateResult{}, fmt.Errorf("%w (database at version %d, this binary knows up to %d)", ErrSchemaTooNew, current, len(migrations))
+	}
+	res := MigrateResult{Version: current}
+	for _, m := range migrations[current:] {
+		for _, stmt := range m.stmts(s) {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return res, fmt.Errorf("clickhouse: migrate: %04d_%s: %w", m.version, m.name, err)
+			}
+		}
+		if err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.schema_migrations (version, name, applied_at) VALUES (%d, %s, %d)`,
+			s.Database, m.version, quote(m.name), time.Now().Unix())); err != nil {
+			return res, fmt.Errorf("clickhouse: migrate: record %04d_%s: %w", m.version, m.name, err)
+		}
+		res.Version, res.Applied = m.version, res.Applied+1
+	}
+	for _, stmt := range s.Policies() {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return res, fmt.Errorf("clickhouse: migrate: row policy: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// SchemaVersion returns the highest migration recorded in database, 0 when
+// none (or no migrations table).
+func SchemaVersion(ctx context.Context, conn clickhouse.Conn, database string) (int, error) {
+	var exists uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM system.tables WHERE database = `+quote(database)+` AND name = 'schema_migrations'`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("clickhouse: schema version: %w", err)
+	}
+	if exists == 0 {
+		return 0, nil
+	}
+	var v uint32
+	if err := conn.QueryRow(ctx, `SELECT max(version) FROM `+database+`.schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("clickhouse: schema version: %w", err)
+	}
+	return int(v), nil
+}
+
+// LatestVersion is the schema version this binary migrates to.
+func LatestVersion() int { return len(migrations) }
+
+// quote renders s as a ClickHouse string literal.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case 0:
+			b.WriteString(`\0`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}

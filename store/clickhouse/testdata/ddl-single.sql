@@ -1,0 +1,100 @@
+CREATE TABLE IF NOT EXISTS dpiawatch.schema_migrations (
+	version    UInt32,
+	name       String,
+	applied_at DateTime DEFAULT now()
+) ENGINE = ReplacingMergeTree()
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.events (
+	org            LowCardinality(String),
+	system         LowCardinality(String),
+	id             String CODEC(ZSTD(1)),
+	t              DateTime64(9, 'UTC') CODEC(Delta, ZSTD(1)),
+	far_sec        Int64 CODEC(ZSTD(1)),
+	far_nsec       UInt32 CODEC(ZSTD(1)),
+	tz_offset      Int32 CODEC(ZSTD(1)),
+	action         LowCardinality(String),
+	actor          String CODEC(ZSTD(1)),
+	actor_role     LowCardinality(String),
+	actor_team     LowCardinality(String),
+	actor_org      LowCardinality(String),
+	subject        String CODEC(ZSTD(1)),
+	sensitivity    Array(LowCardinality(String)),
+	record_type    LowCardinality(String),
+	record_id      String CODEC(ZSTD(1)),
+	session_id     String CODEC(ZSTD(1)),
+	device         LowCardinality(String),
+	ip             String CODEC(ZSTD(1)),
+	mfa            Nullable(Bool),
+	outcome        LowCardinality(String),
+	src_topic      LowCardinality(String),
+	src_partition  Int32 CODEC(ZSTD(1)),
+	src_offset     Int64 CODEC(Delta, ZSTD(1)),
+	batch          String CODEC(ZSTD(1)),
+	retention_days UInt16,
+	inserted_at    DateTime DEFAULT now() CODEC(Delta, ZSTD(1)),
+	INDEX subject_bf subject TYPE bloom_filter GRANULARITY 4,
+	PROJECTION by_key (SELECT org, system, id, batch ORDER BY org, system, id),
+	PROJECTION by_subject (SELECT _part_offset ORDER BY org, subject, t)
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(t)
+ORDER BY (org, actor, t, system, id)
+TTL toDateTime(t) + toIntervalDay(retention_days) WHERE retention_days > 0
+SETTINGS non_replicated_deduplication_window = 10000, deduplicate_merge_projection_mode = 'rebuild';
+
+CREATE TABLE IF NOT EXISTS dpiawatch.alerts (
+	id         String,
+	org        LowCardinality(String),
+	check_name LowCardinality(String),
+	pattern    LowCardinality(String),
+	severity   LowCardinality(String),
+	dpia       LowCardinality(String),
+	actor      String,
+	subject    String,
+	first_seen DateTime64(9, 'UTC'),
+	last_seen  DateTime64(9, 'UTC'),
+	version    UInt64,
+	change_seq UInt64,
+	updated_at DateTime64(3, 'UTC'),
+	batch      String,
+	body       String CODEC(ZSTD(3))
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (org, id);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.outbox_delivery (
+	receiver          LowCardinality(String),
+	alert_id          String,
+	delivered_version UInt64
+) ENGINE = ReplacingMergeTree(delivered_version)
+ORDER BY (receiver, alert_id);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.checkpoint (
+	kind       Enum8('state' = 1, 'commit' = 2),
+	key        String,
+	value      String,
+	deleted    Bool,
+	seq        UInt64,
+	written_at DateTime DEFAULT now()
+) ENGINE = ReplacingMergeTree(seq)
+ORDER BY (kind, key);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.events_hourly (
+	org            LowCardinality(String),
+	hour           DateTime('UTC'),
+	actor_team     LowCardinality(String),
+	actor          String,
+	action         LowCardinality(String),
+	outcome        LowCardinality(String),
+	events         SimpleAggregateFunction(sum, UInt64),
+	subjects       AggregateFunction(uniq, String),
+	retention_days SimpleAggregateFunction(max, UInt16)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(hour)
+ORDER BY (org, hour, actor_team, actor, action, outcome)
+TTL hour + toIntervalDay(retention_days) WHERE retention_days > 0;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS dpiawatch.events_hourly_mv TO dpiawatch.events_hourly AS
+SELECT org, toStartOfHour(toDateTime(t, 'UTC')) AS hour, actor_team, actor, action, outcome,
+	toUInt64(count()) AS events, uniqState(subject) AS subjects, max(retention_days) AS retention_days
+FROM dpiawatch.events
+GROUP BY org, hour, actor_team, actor, action, outcome;

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+var _ store.AlertingStore = (*Store)(nil)
+
+// MessageRef returns the message a receiver posted about an alert.
+func (s *Store) MessageRef(ctx context.Context, receiver, alertID string) (store.MessageRef, error) {
+	ref := store.MessageRef{Receiver: receiver, AlertID: alertID}
+	err := s.r.QueryRowContext(ctx, `SELECT channel, ts, version, digest FROM message_refs WHERE receiver = ? AND alert_id = ?`,
+		receiver, alertID).Scan(&ref.Channel, &ref.TS, &ref.Version, &ref.Digest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.MessageRef{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.MessageRef{}, fmt.Errorf("sqlite: message ref: %w", err)
+	}
+	return ref, nil
+}
+
+// PutMessageRef inserts or replaces a ref; a lower version never replaces a
+// higher one (a late write after a retry must not make a sent version look
+// unsent).
+func (s *Store) PutMessageRef(ctx context.Context, ref store.MessageRef) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO message_refs (receiver, alert_id, channel, ts, version, digest) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (receiver, alert_id) DO UPDATE SET channel = excluded.channel, ts = excluded.ts, version = excluded.version, digest = excluded.digest
+WHERE excluded.version >= message_refs.version`,
+		ref.Receiver, ref.AlertID, ref.Channel, ref.TS, ref.Version, ref.Digest)
+	if err != nil {
+		return fmt.Errorf("sqlite: put message ref: %w", err)
+	}
+	return nil
+}
+
+// AddTriage stores t and its audit entry in one transaction.
+func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, error) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO triages (alert_id, outcome, actor, at, note, source) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.AlertID, t.Outcome, t.Actor, t.At.UnixNano(), t.Note, t.Source)
+		if err != nil {
+			return err
+		}
+		if t.Seq, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		detail, _ := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+		return insertAudit(ctx, tx, store.AuditEntry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)})
+	})
+	if err != nil {
+		return store.Triage{}, fmt.Errorf("sqlite: add triage: %w", err)
+	}
+	return t, nil
+}
+
+func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]store.Triage, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Triage
+	for rows.Next() {
+		var t store.Triage
+		var at int64
+		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Outcome, &t.Actor, &at, &t.Note, &t.Source); err != nil {
+			return nil, err
+		}
+		t.At = time.Unix(0, at).UTC()
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+const triageColumns = `t.seq, t.alert_id, t.outcome, t.actor, t.at, t.note, t.source`
+
+// Triages returns the triages of one alert, oldest first.
+func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, error) {
+	out, err := s.queryTriages(ctx, `SELECT `+triageColumns+` FROM triages t WHERE t.alert_id = ? ORDER BY t.seq`, alertID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: triages: %w", err)
+	}
+	return out, nil
+}
+
+// PendingTriages returns triages receiver has not been told of, oldest first.
+func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	out, err := s.queryTriages(ctx, `SELECT `+triageColumns+` FROM triages t
+WHERE NOT EXISTS (SELECT 1 FROM triage_delivery d WHERE d.receiver = ? AND d.seq = t.seq)
+ORDER BY t.seq LIMIT ?`, receiver, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending triages: %w", err)
+	}
+	return out, nil
+}
+
+// MarkTriageDelivered records that receiver was told of triage seq.
+func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO triage_delivery (receiver, seq) VALUES (?, ?) ON CONFLICT DO NOTHING`, receiver, seq); err != nil {
+		return fmt.Errorf("sqlite: mark triage delivered: %w", err)
+	}
+	return nil
+}
+
+// PutSilence inserts or replaces a silence and audits the change.
+func (s *Store) PutSilence(ctx context.Context, sl store.Silence, audit store.AuditEntry) error {
+	body, err := json.Marshal(sl)
+	if err != nil {
+		return fmt.Errorf("sqlite: put silence: %w", err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO silences (id, starts_at, ends_at, updated_at, body) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at, body = excluded.body`,
+			sl.ID, sl.StartsAt.UnixNano(), sl.EndsAt.UnixNano(), sl.UpdatedAt.UnixNano(), string(body)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put silence: %w", err)
+	}
+	return nil
+}
+
+// Silence returns one silence.
+func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
+	var body string
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM silences WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Silence{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Silence{}, fmt.Errorf("sqlite: silence: %w", err)
+	}
+	var sl store.Silence
+	if err := json.Unmarshal([]byte(body), &sl); err != nil {
+		return store.Silence{}, fmt.Errorf("sqlite: decode silence: %w", err)
+	}
+	return sl, nil
+}
+
+// ListSilences returns silences ending after since (zero: all).
+func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Silence, error) {
+	var after int64 = -1 << 63
+	if !since.IsZero() {
+		after = since.UnixNano()
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT body FROM silences WHERE ends_at > ? ORDER BY starts_at, id`, after)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: silences: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Silence
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, fmt.Errorf("sqlite: silences: %w", err)
+		}
+		var sl store.Silence
+		if err := json.Unmarshal([]byte(body), &sl); err != nil {
+			return nil, fmt.Errorf("sqlite: decode silence: %w", err)
+		}
+		out = append(out, sl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: silences: %w", err)
+	}
+	return out, nil
+}
+
+// AuditLog returns up to limit entries, newest first.
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, at, actor, action, object, detail FROM audit ORDER BY seq DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlite: audit: %w", err)
+		}
+		e.At = time.Unix(0, at).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit: %w", err)
+	}
+	return out, nil
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, e store.AuditEntry) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)`,
+		e.At.UnixNano(), e.Actor, e.Action, e.Object, e.Detail)
+	return err
+}
+
+// inTx runs fn in a write transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,294 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/web"
+)
+
+// webSchema holds what only the web UI writes: triage outcomes and the log of
+// who viewed which alert or actor page. It is created on demand by Web rather
+// than by a numbered migration so that a store used without the UI is
+// unchanged; IF NOT EXISTS makes it idempotent.
+const webSchema = `
+CREATE TABLE IF NOT EXISTS web_triage (
+	alert_id TEXT PRIMARY KEY,
+	outcome  TEXT NOT NULL,
+	by_user  TEXT NOT NULL,
+	at       INTEGER NOT NULL, -- unix nanoseconds
+	note     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS web_views (
+	at      INTEGER NOT NULL, -- unix nanoseconds
+	user    TEXT NOT NULL,
+	role    TEXT NOT NULL,
+	kind    TEXT NOT NULL,    -- alert | actor
+	org     TEXT NOT NULL,
+	target  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_views_at ON web_views (at);
+`
+
+// WebStore implements web.Store over the embedded store.
+type WebStore struct{ *Store }
+
+var _ web.Store = WebStore{}
+
+// Web returns the web UI's view of s, creating its tables when missing.
+func (s *Store) Web(ctx context.Context) (WebStore, error) {
+	if _, err := s.w.ExecContext(ctx, webSchema); err != nil {
+		return WebStore{}, fmt.Errorf("sqlite: web schema: %w", err)
+	}
+	return WebStore{s}, nil
+}
+
+// webAlerts is every alert with the columns the UI filters on. The team is
+// the one the actor's latest event up to the alert's last_seen names (one
+// seek on events_org_actor_t per alert): alerts do not carry a team, and a
+// worker who moved team keeps the alerts of their old one there.
+const webAlerts = `WITH x AS (
+	SELECT a.id, a.org, a.check_name, a.last_seen, a.version, a.body,
+		json_extract(a.body, '$.actor_id') AS actor,
+		json_extract(a.body, '$.severity') AS severity,
+		coalesce((SELECT json_extract(e.detail, '$.m') FROM events e
+			WHERE e.org = a.org AND e.actor = json_extract(a.body, '$.actor_id') AND e.t <= a.last_seen
+			ORDER BY e.t DESC LIMIT 1), '') AS team,
+		t.outcome, t.by_user, t.at, t.note
+	FROM alerts a LEFT JOIN web_triage t ON t.alert_id = a.id
+)`
+
+func inList(col string, vals []string, where []string, args []any) ([]string, []any) {
+	if vals == nil {
+		return where, args
+	}
+	if len(vals) == 0 {
+		return append(where, "0"), args
+	}
+	where = append(where, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
+	for _, v := range vals {
+		args = append(args, v)
+	}
+	return where, args
+}
+
+// webWhere is the WHERE clause of q over x: the scope, then the filters.
+func webWhere(q web.AlertQuery) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	where, args = inList("x.org", q.Orgs, where, args)
+	where, args = inList("x.team", q.Teams, where, args)
+	for _, f := range []struct{ col, val string }{
+		{"x.org", q.Org}, {"x.team", q.Team}, {"x.check_name", q.Check},
+		{"x.severity", string(q.Severity)}, {"x.actor", q.ActorID},
+	} {
+		if f.val != "" {
+			where, args = append(where, f.col+" = ?"), append(args, f.val)
+		}
+	}
+	if q.Risk != "" {
+		where, args = append(where, "EXISTS (SELECT 1 FROM json_each(x.body, '$.risks') r WHERE r.value = ?)"), append(args, q.Risk)
+	}
+	switch q.Status {
+	case "":
+	case web.StatusOpen:
+		where = append(where, "x.outcome IS NULL")
+	case web.StatusTriaged:
+		where = append(where, "x.outcome IS NOT NULL")
+	default:
+		where, args = append(where, "x.outcome = ?"), append(args, q.Status)
+	}
+	return whereClause(where), args
+}
+
+// WebAlerts returns the alerts matching q, most recent last_seen first.
+func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertRow, error) {
+	where, args := webWhere(q)
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note FROM x`+where+
+		` ORDER BY x.last_seen DESC, x.id LIMIT ?`, append(args, limit)...)
+}
+
+// WebAlert returns one alert with its team and triage.
+func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
+	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note FROM x WHERE x.id = ?`, id)
+	if err != nil {
+		return web.AlertRow{}, err
+	}
+	if len(rows) == 0 {
+		return web.AlertRow{}, fmt.Errorf("sqlite: alert %s: %w", id, store.ErrNotFound)
+	}
+	return rows[0], nil
+}
+
+func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.AlertRow, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []web.AlertRow
+	for rows.Next() {
+		var (
+			version         int64
+			body, team      string
+			outcome, by, nt sql.NullString
+			at              sql.NullInt64
+		)
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &nt); err != nil {
+			return nil, fmt.Errorf("sqlite: web alerts: %w", err)
+		}
+		a, err := decodeAlert(version, body)
+		if err != nil {
+			return nil, err
+		}
+		r := web.AlertRow{Alert: a, Team: team}
+		if outcome.Valid {
+			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web alerts: %w", err)
+	}
+	return out, nil
+}
+
+// WebAlertCounts counts alerts in q's scope by org, DPIA, check and risk; an
+// alert evidencing two risks counts under each.
+func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
+	where, args := webWhere(q)
+	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, coalesce(json_extract(x.body, '$.dpia'), ''), x.check_name, r.value,
+	sum(x.outcome IS NULL), sum(x.outcome IS NOT NULL), max(x.last_seen)
+FROM x, json_each(x.body, '$.risks') r`+where+`
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4, 3`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
+	}
+	defer rows.Close()
+	var out []web.AlertCount
+	for rows.Next() {
+		var (
+			c    web.AlertCount
+			last int64
+		)
+		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Open, &c.Triaged, &last); err != nil {
+			return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
+		}
+		c.LastSeen = time.Unix(0, last).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
+	}
+	return out, nil
+}
+
+const nsPerHour = int64(time.Hour)
+
+// WebHourlyActivity counts events per UTC hour for one actor (index
+// events_org_actor_t) or one team (events_org_t, then the team from detail).
+func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([]web.HourCount, int, error) {
+	if (q.ActorID == "") == (q.Team == "") {
+		return nil, 0, errors.New("sqlite: web activity: give an actor or a team")
+	}
+	where := `WHERE org = ? AND t >= ? AND t < ?`
+	args := []any{q.Org, timeKey(q.From), timeKey(q.To)}
+	if q.ActorID != "" {
+		where, args = where+` AND actor = ?`, append(args, q.ActorID)
+	} else {
+		where, args = where+` AND json_extract(detail, '$.m') = ?`, append(args, q.Team)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT t / ?, count(*) FROM events `+where+` GROUP BY 1 ORDER BY 1`, append([]any{nsPerHour}, args...)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
+	}
+	defer rows.Close()
+	var out []web.HourCount
+	for rows.Next() {
+		var h int64
+		var n int
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
+		}
+		out = append(out, web.HourCount{Hour: time.Unix(0, h*nsPerHour).UTC(), Count: n})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
+	}
+	var actors int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(DISTINCT actor) FROM events `+where, args...).Scan(&actors); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
+	}
+	return out, actors, nil
+}
+
+// WebActorTeam returns the team of the actor's most recent event in org.
+func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string, error) {
+	var team sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT json_extract(detail, '$.m') FROM events WHERE org = ? AND actor = ? ORDER BY t DESC LIMIT 1`,
+		org, actorID).Scan(&team)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: web actor team: %w", err)
+	}
+	return team.String, nil
+}
+
+// WebSetTriage records t as the alert's triage outcome.
+func (s WebStore) WebSetTriage(ctx context.Context, t web.Triage) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO web_triage (alert_id, outcome, by_user, at, note) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (alert_id) DO UPDATE SET outcome = excluded.outcome, by_user = excluded.by_user, at = excluded.at, note = excluded.note`,
+		t.AlertID, t.Outcome, t.By, t.At.UnixNano(), t.Note)
+	if err != nil {
+		return fmt.Errorf("sqlite: web triage: %w", err)
+	}
+	return nil
+}
+
+// WebRecordView appends v to the view log.
+func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO web_views (at, user, role, kind, org, target) VALUES (?, ?, ?, ?, ?, ?)`,
+		v.At.UnixNano(), v.User, v.Role, v.Kind, v.Org, v.Target)
+	if err != nil {
+		return fmt.Errorf("sqlite: web record view: %w", err)
+	}
+	return nil
+}
+
+// WebViews returns the latest views, newest first.
+func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT at, user, role, kind, org, target FROM web_views ORDER BY at DESC, rowid DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web views: %w", err)
+	}
+	defer rows.Close()
+	var out []web.View
+	for rows.Next() {
+		var (
+			v  web.View
+			at int64
+		)
+		if err := rows.Scan(&at, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target); err != nil {
+			return nil, fmt.Errorf("sqlite: web views: %w", err)
+		}
+		v.At = time.Unix(0, at).UTC()
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web views: %w", err)
+	}
+	return out, nil
+}

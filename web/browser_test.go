@@ -1,0 +1,203 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// RequireChromiumEnv makes a missing chromium a failure rather than a skip
+// (CI sets it, as does CI=true).
+const requireChromiumEnv = "DPIAWATCH_REQUIRE_CHROMIUM"
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" || os.Getenv(requireChromiumEnv) == "1" {
+		t.Fatal("chromium is not installed; run scripts/install-chromium")
+	}
+	t.Skip("chromium is not installed (scripts/install-chromium); set " + requireChromiumEnv + "=1 to fail instead")
+	return ""
+}
+
+// artifacts is where screenshots go: $DPIAWATCH_ARTIFACTS or a fresh temp
+// directory that outlives the test, so a person can look at them.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("DPIAWATCH_ARTIFACTS")
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "dpiawatch-web-screenshots-")
+	} else {
+		dir = filepath.Join(dir, "web")
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// TestBrowser drives Debian's chromium through the UI as an IG officer:
+// sign in, overview, filter the queue, open an alert, triage it, open the
+// worker's page; and checks keyboard access and that nothing the CSP
+// blocks (or any script error) shows up in the console.
+func TestBrowser(t *testing.T) {
+	exe := chromium(t)
+	f := newFixture(t, fixtureOpts{})
+	dir := artifacts(t)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	// Everything the console reports: script errors, CSP violations, failed loads.
+	cctx, ccancel := context.WithCancel(bctx)
+	var (
+		problems []string
+		done     = make(chan struct{})
+	)
+	messages := chromedp.Console(cctx)
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
+				problems = append(problems, m.String()+" "+m.URL)
+			}
+		}
+	}()
+
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatalf("%s: %v (screenshots so far in %s)", name, err, dir)
+		}
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("%s: screenshot: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return s
+	}
+	base := f.srv.URL
+
+	// Not signed in: any page lands on the login page.
+	step("01-login", chromedp.Navigate(base+"/alerts"), chromedp.WaitVisible(chromedp.ID("username")))
+	// Keyboard: the first Tab reaches the skip link.
+	if err := chromedp.Do(bctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+		t.Fatal(err)
+	}
+	focused := eval(`document.activeElement.className`)
+	step("02-overview",
+		chromedp.SendKeys(chromedp.ID("username"), "ig"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(`//h1[text()="Overview"]`),
+	)
+	bodyClass := eval(`document.body.className`)
+
+	step("03-queue-filtered",
+		chromedp.Click(`//a[text()="Alerts"]`),
+		chromedp.WaitVisible(chromedp.ID("f-check")),
+		chromedp.SetValue(chromedp.ID("f-check"), "no-business-need"),
+		chromedp.Click(`//button[text()="Apply filters"]`),
+		chromedp.WaitVisible(`//select[@id="f-check"]/option[@value="no-business-need" and @selected]`),
+	)
+	queueText := text("main")
+
+	step("04-alert",
+		chromedp.Click(`//table//a[starts-with(@href, "/alerts/a-")]`),
+		chromedp.WaitVisible(`//h2[text()="Evidence timeline"]`),
+	)
+	alertText := text("main")
+	step("05-alert-triaged",
+		chromedp.Click(`//label[text()="Confirmed misuse"]`),
+		chromedp.SendKeys(chromedp.ID("note"), "discussed with the worker's manager"),
+		chromedp.Click(`//button[text()="Record outcome"]`),
+		chromedp.WaitVisible(`//dd/strong[text()="Confirmed misuse"]`),
+	)
+	status := text("dd strong.govuk-tag")
+
+	step("06-actor",
+		chromedp.Click(`//dd/a[starts-with(@href, "/actors/")]`),
+		chromedp.WaitVisible(chromedp.CSS("svg.app-heatmap")),
+	)
+	actorText := text("main")
+	ccancel()
+	<-done
+
+	if !strings.Contains(focused, "govuk-skip-link") {
+		t.Errorf("first Tab focused %q, want the skip link", focused)
+	}
+	if !strings.Contains(bodyClass, "govuk-frontend-supported") {
+		t.Errorf("GOV.UK Frontend's script did not run under the CSP (body class %q)", bodyClass)
+	}
+	if !strings.Contains(queueText, actorB) || strings.Contains(queueText, actorA) {
+		t.Errorf("filtered queue shows the wrong alerts:\n%s", queueText)
+	}
+	for _, want := range []string{"no-business-need", subjectB, recordB, "evidence"} {
+		if !strings.Contains(alertText, want) {
+			t.Errorf("alert page lacks %q", want)
+		}
+	}
+	if status != "Confirmed misuse" {
+		t.Errorf("status after triage %q", status)
+	}
+	if got, err := f.store.WebAlert(t.Context(), alertB); err != nil || got.Triage == nil || got.Triage.By != "ig" {
+		t.Errorf("triage not stored: %+v %v", got.Triage, err)
+	}
+	if !strings.Contains(actorText, "Worker "+actorB) {
+		t.Errorf("actor page:\n%s", actorText)
+	}
+	if len(problems) > 0 {
+		t.Errorf("browser console:\n%s", strings.Join(problems, "\n"))
+	}
+}

@@ -1,0 +1,130 @@
+package web
+
+import (
+	"context"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Store is everything the web UI reads and writes: a narrow interface so that
+// each store (store/sqlite/web.go; ClickHouse later) implements only these
+// queries. Every method takes org and team scopes explicitly; the web
+// package decides the scopes from the viewer's role, and the store applies
+// them in the query, so that an out-of-scope row never reaches a handler.
+type Store interface {
+	// WebAlerts returns the alerts matching q, most recent LastSeen first.
+	WebAlerts(ctx context.Context, q AlertQuery) ([]AlertRow, error)
+	// WebAlert returns one alert with its team and triage, or an error
+	// wrapping store.ErrNotFound.
+	WebAlert(ctx context.Context, id string) (AlertRow, error)
+	// WebAlertCounts counts alerts by org, DPIA, check, risk and whether
+	// they are triaged, within the scope of q (its Orgs and Teams only).
+	WebAlertCounts(ctx context.Context, q AlertQuery) ([]AlertCount, error)
+	// WebHourlyActivity counts events in [q.From, q.To) per UTC hour, for one
+	// actor or for every actor of one team, and the number of distinct
+	// actors counted.
+	WebHourlyActivity(ctx context.Context, q ActivityQuery) (hours []HourCount, actors int, err error)
+	// WebActorTeam returns the team the actor's most recent event in org
+	// names ("" when none does).
+	WebActorTeam(ctx context.Context, org, actorID string) (string, error)
+	// WebSetTriage records a triage outcome for an alert (the latest wins).
+	WebSetTriage(ctx context.Context, t Triage) error
+	// WebRecordView records that someone looked at an alert or actor page.
+	WebRecordView(ctx context.Context, v View) error
+	// WebViews returns recorded views, newest first, at most limit.
+	WebViews(ctx context.Context, limit int) ([]View, error)
+	// ScanEvents is store.Reader's: the evidence timeline.
+	ScanEvents(ctx context.Context, f store.EventFilter, fn func(event.Event) error) error
+}
+
+// AlertQuery selects alerts. Zero fields match everything, except that a
+// non-nil empty Orgs or Teams matches nothing.
+type AlertQuery struct {
+	Orgs     []string // scope: nil = all orgs
+	Teams    []string // scope: nil = all teams (managers get their teams)
+	Org      string   // filters chosen in the queue
+	Team     string
+	Check    string
+	Risk     string // a risk id, e.g. R2
+	Severity alert.Severity
+	Status   string // open, triaged, or one TriageOutcome
+	ActorID  string
+	Limit    int // 0: 500
+}
+
+// AlertRow is an alert with what the UI adds to it.
+type AlertRow struct {
+	alert.Alert
+	// Team is the actor's team as their latest event up to the alert's
+	// LastSeen names it; managers are scoped by it.
+	Team   string
+	Triage *Triage // nil: open
+}
+
+// Status is the alert's triage status for display and filtering.
+func (r AlertRow) Status() string {
+	if r.Triage == nil {
+		return StatusOpen
+	}
+	return r.Triage.Outcome
+}
+
+// AlertCount is one row of the overview.
+type AlertCount struct {
+	Org, DPIA, Check, Risk string
+	Open, Triaged          int
+	LastSeen               time.Time
+}
+
+// ActivityQuery selects events for a heatmap: ActorID or Team (not both).
+type ActivityQuery struct {
+	Org      string
+	ActorID  string
+	Team     string
+	From, To time.Time
+}
+
+// HourCount is the number of events in the UTC hour starting at Hour.
+type HourCount struct {
+	Hour  time.Time
+	Count int
+}
+
+// Triage statuses and outcomes (the same four as the alerting API's).
+const (
+	StatusOpen    = "open"
+	StatusTriaged = "triaged" // filter only: any outcome
+
+	OutcomeAcknowledged   = "acknowledged"
+	OutcomeExplained      = "explained"
+	OutcomeConfirmed      = "confirmed-misuse"
+	OutcomeFalsePositive  = "false-positive"
+	maxTriageNoteRunes    = 2000
+	maxViewsShownToTheDPO = 500
+)
+
+// TriageOutcomes lists the outcomes an ig-team member may record.
+var TriageOutcomes = []string{OutcomeAcknowledged, OutcomeExplained, OutcomeConfirmed, OutcomeFalsePositive}
+
+// Triage is the outcome of looking into an alert.
+type Triage struct {
+	AlertID string
+	Outcome string
+	By      string // the account that recorded it
+	At      time.Time
+	Note    string
+}
+
+// View is one look at an alert or an actor's page: the access log of the
+// monitor itself, shown to the DPO.
+type View struct {
+	At     time.Time
+	User   string
+	Role   string
+	Kind   string // "alert" or "actor"
+	Org    string
+	Target string // alert id or actor id
+}

@@ -1,0 +1,232 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/web"
+)
+
+// The fixture: one org, two teams. Worker u-17 (webster-court) and worker
+// u-99 (other-house) each have one alert about a different person. Every
+// identifier below is what must never leak to the wrong viewer.
+const (
+	org        = "st-martins"
+	teamA      = "webster-court"
+	teamB      = "other-house"
+	actorA     = "u-17"
+	actorA2    = "u-18" // a peer of actorA
+	actorB     = "u-99"
+	subjectA   = "c-0042"
+	subjectB   = "c-0777"
+	recordA    = "cp-981"
+	recordB    = "cp-555"
+	password   = "correct horse battery"
+	pseudonymA = "subj-aaaaaaaaaaaa"
+)
+
+var (
+	alertA = alert.ID(org, "out-of-hours", "out-of-hours", actorA, subjectA, "logmycare", "e-a1")
+	alertB = alert.ID(org, "no-business-need", "no-relationship", actorB, subjectB, "logmycare", "e-b1")
+	t0     = time.Date(2026, 3, 2, 21, 14, 5, 0, time.UTC) // a Monday evening
+)
+
+// cheap keeps the tests fast; production uses web.DefaultPasswordParams.
+var cheap = web.PasswordParams{Memory: 64, Time: 1, Threads: 1}
+
+func ev(id, actor, team, subject, record string, at time.Time) event.Event {
+	return event.Event{ID: id, Time: at, Org: org, System: "logmycare", Action: event.ActionView,
+		Actor:   event.Actor{ID: actor, Role: "support-worker", Team: team, Org: org},
+		Subject: event.Subject{ID: subject}, Record: event.Record{Type: "care-plan", ID: record},
+		Session: event.Session{ID: "s-" + actor, Device: "tab-03", IP: "10.2.0.14"}, Outcome: event.OutcomeSuccess}
+}
+
+type fixture struct {
+	srv   *httptest.Server
+	web   *web.Server
+	store sqlite.WebStore
+	now   *clock
+	reg   *prometheus.Registry
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixtureOpts struct {
+	externalURL string
+	oidc        *web.OIDCConfig
+}
+
+func newFixture(t *testing.T, fo fixtureOpts) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "web.db"), Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	var evs []event.Event
+	for i := range 6 {
+		evs = append(evs, ev(fmt.Sprintf("e-a%d", i+1), actorA, teamA, subjectA, recordA, t0.Add(time.Duration(i)*time.Minute)))
+		evs = append(evs, ev(fmt.Sprintf("e-b%d", i+1), actorB, teamB, subjectB, recordB, t0.Add(time.Duration(i)*time.Minute)))
+		evs = append(evs, ev(fmt.Sprintf("e-p%d", i+1), actorA2, teamA, "c-0001", "cp-1", t0.Add(-10*time.Hour+time.Duration(i)*time.Minute)))
+	}
+	mk := func(id, check, pattern, actor, subject string, sev alert.Severity, risks []string, first string) alert.Alert {
+		a := alert.Alert{ID: id, Check: check, Pattern: pattern, Severity: sev, Org: org, ActorID: actor, SubjectID: subject,
+			DPIA: "st-martins-webster-court", Risks: risks, RiskTitles: []string{"Misuse by users"},
+			Explanation: "Opened a care plan at 21:14 on a Monday, outside their shifts."}
+		for i := range 3 {
+			a.AddEvent(fmt.Sprintf("%s%d", first, i+1), t0.Add(time.Duration(i)*time.Minute))
+		}
+		return a
+	}
+	as := []alert.Alert{
+		mk(alertA, "out-of-hours", "out-of-hours", actorA, subjectA, alert.SeverityMedium, []string{"R4"}, "e-a"),
+		mk(alertB, "no-business-need", "no-relationship", actorB, subjectB, alert.SeverityHigh, []string{"R3"}, "e-b"),
+	}
+	if _, err := st.Apply(ctx, evs, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: as}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := st.Web(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := web.ParseAccounts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []web.Account{
+		{Username: "ig", Role: web.RoleIGTeam},
+		{Username: "mgr-a", Role: web.RoleManager, Teams: []string{teamA}},
+		{Username: "mgr-none", Role: web.RoleManager, Teams: []string{"no-such-team"}},
+		{Username: "dpo", Role: web.RoleDPO},
+		{Username: "admin", Role: web.RoleAdmin},
+		{Username: "other-org", Role: web.RoleIGTeam, Orgs: []string{"wiltshire-council"}},
+	} {
+		if a.Password, err = web.HashPassword(password, cheap); err != nil {
+			t.Fatal(err)
+		}
+		if err := accts.Put(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fixture{store: ws, now: &clock{t: t0.Add(2 * time.Hour)}, reg: prometheus.NewRegistry()}
+	f.srv = httptest.NewUnstartedServer(nil)
+	ext := fo.externalURL
+	if ext == "" {
+		ext = "http://" + f.srv.Listener.Addr().String()
+	}
+	london, _ := time.LoadLocation("Europe/London")
+	f.web, err = web.New(ctx, web.Options{
+		Store: ws, Accounts: accts, OIDC: fo.oidc, ExternalURL: ext,
+		Orgs:       []web.Org{{ID: org, Name: "St Martins", DPIA: "st-martins-webster-court", Location: london}, {ID: "wiltshire-council", DPIA: "wiltshire-childrens-cms"}},
+		DPIAs:      []*dpia.Register{{ID: "st-martins-webster-court", Title: "Webster Court CRM", Risks: []dpia.Risk{{ID: "R3", Title: "Access with no business need"}, {ID: "R4", Title: "Misuse by users"}}}},
+		RiskChecks: map[string]map[string][]string{"st-martins-webster-court": {"R4": {"out-of-hours"}}},
+		Pseudonym: func(s string) string {
+			if s == subjectA {
+				return pseudonymA
+			}
+			return "subj-bbbbbbbbbbbb"
+		},
+		Registerer: f.reg, Now: f.now.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Config.Handler = f.web
+	f.srv.Start()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// client is a browser-like client: a cookie jar, redirects not followed so
+// that tests see them.
+func (f *fixture) client(t *testing.T) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSRF token in page:\n%s", body)
+	}
+	return m[1]
+}
+
+// login signs user in and returns the client and a page's CSRF token.
+func (f *fixture) login(t *testing.T, user string) (*http.Client, string) {
+	t.Helper()
+	c := f.client(t)
+	_, body := get(t, c, f.srv.URL+"/login")
+	resp, body := post(t, c, f.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, body)}, "username": {user}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/overview" {
+		t.Fatalf("login %s: %s\n%s", user, resp.Status, body)
+	}
+	_, body = get(t, c, f.srv.URL+"/overview")
+	return c, csrfOf(t, body)
+}
+
+func assertAbsent(t *testing.T, where, body string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if strings.Contains(body, s) {
+			t.Errorf("%s: body contains %q", where, s)
+		}
+	}
+}

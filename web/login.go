@@ -1,0 +1,324 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// loginCookie carries the login form's CSRF token (double submit: before
+// login there is no session to hold it) and the OIDC state.
+func (s *Server) loginCookie() string {
+	if s.secure {
+		return "__Host-dpiawatch_login"
+	}
+	return "dpiawatch_login"
+}
+
+func (s *Server) setLoginCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.loginCookie(), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+type loginData struct {
+	page
+	Local    bool
+	OIDC     bool
+	Username string
+	Error    string
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.renderLogin(w, r, http.StatusOK, "", "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, code int, username, msg string) {
+	token := randomToken()
+	s.setLoginCookie(w, token, 600)
+	d := loginData{page: page{Title: "Sign in", CSRF: token}, Local: s.o.Accounts != nil, OIDC: s.oidc != nil, Username: username, Error: msg}
+	s.render(w, r, code, "login", d)
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	c, err := r.Cookie(s.loginCookie())
+	form := r.PostFormValue("csrf")
+	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
+		s.m.csrfRejected.Inc()
+		http.Error(w, "Forbidden: missing or invalid CSRF token", http.StatusForbidden)
+		return
+	}
+	if s.o.Accounts == nil {
+		http.Error(w, "Local accounts are not enabled", http.StatusNotFound)
+		return
+	}
+	user, pass := r.PostFormValue("username"), r.PostFormValue("password")
+	if user == "" || pass == "" || len(user) > 64 || len(pass) > 1024 {
+		s.renderLogin(w, r, http.StatusBadRequest, "", "Enter your username and password")
+		return
+	}
+	ukey, ikey := "u:"+strings.ToLower(user), "ip:"+clientIP(r)
+	if wait := max(s.throttle.wait(ukey, accountFreeFailures), s.throttle.wait(ikey, addressFreeFailures)); wait > 0 {
+		s.m.logins.WithLabelValues("local", loginThrottled).Inc()
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		s.renderLogin(w, r, http.StatusTooManyRequests, "",
+			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
+		return
+	}
+	acct, ok := s.o.Accounts.Authenticate(user, pass)
+	if !ok {
+		s.throttle.fail(ukey)
+		s.throttle.fail(ikey)
+		s.m.logins.WithLabelValues("local", loginFailure).Inc()
+		s.log.Warn("web login failed", "method", "local", "remote", clientIP(r))
+		s.renderLogin(w, r, http.StatusUnauthorized, "", "The username or password is not right")
+		return
+	}
+	s.throttle.reset(ukey)
+	p := Principal{User: acct.Username, Role: acct.Role, Teams: acct.Teams, Method: "local"}
+	if len(acct.Orgs) > 0 {
+		p.Orgs = acct.Orgs
+	}
+	s.startSession(w, r, p)
+}
+
+func roundUp(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
+	}
+	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal) {
+	if c, err := r.Cookie(s.cookie); err == nil {
+		s.sessions.delete(c.Value) // never carry an old session across a login
+	}
+	ss := s.sessions.create(p)
+	s.setSessionCookie(w, ss.id, 0)
+	s.setLoginCookie(w, "", -1)
+	s.m.logins.WithLabelValues(p.Method, loginSuccess).Inc()
+	s.log.Info("web login", "method", p.Method, "role", p.Role)
+	http.Redirect(w, r, "/overview", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss *session) {
+	s.sessions.delete(ss.id)
+	s.setSessionCookie(w, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// OIDCConfig configures login through an OpenID Connect provider.
+type OIDCConfig struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string // default openid, profile, email
+	RolesClaim   string   // default groups
+	TeamsClaim   string   // default teams
+	OrgsClaim    string   // default orgs
+	OrgsDefault  []string
+	// RoleMap maps a RolesClaim value to a role. When a user's values map
+	// to several roles the first in Roles order wins.
+	RoleMap map[string]string
+	// HTTPClient reaches the provider; nil: http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+type oidcFlow struct {
+	cfg      OIDCConfig
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	now      func() time.Time
+
+	mu      sync.Mutex
+	pending map[string]pendingLogin // by state
+}
+
+type pendingLogin struct {
+	nonce, verifier string
+	expires         time.Time
+}
+
+func newOIDCFlow(ctx context.Context, cfg OIDCConfig, redirect string, now func() time.Time) (*oidcFlow, error) {
+	if cfg.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
+	}
+	p, err := oidc.NewProvider(ctx, cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("web: OIDC discovery: %w", err)
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
+	}
+	if !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
+		cfg.Scopes = append([]string{oidc.ScopeOpenID}, cfg.Scopes...)
+	}
+	for _, c := range []*string{&cfg.RolesClaim, &cfg.TeamsClaim, &cfg.OrgsClaim} {
+		if *c == "" {
+			*c = map[*string]string{&cfg.RolesClaim: "groups", &cfg.TeamsClaim: "teams", &cfg.OrgsClaim: "orgs"}[c]
+		}
+	}
+	return &oidcFlow{
+		cfg: cfg,
+		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
+			RedirectURL: redirect, Scopes: cfg.Scopes},
+		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
+		now:      now,
+		pending:  map[string]pendingLogin{},
+	}, nil
+}
+
+func (f *oidcFlow) ctx(ctx context.Context) context.Context {
+	if f.cfg.HTTPClient != nil {
+		return oidc.ClientContext(ctx, f.cfg.HTTPClient)
+	}
+	return ctx
+}
+
+// oidcLogin starts the authorisation code flow with PKCE; the state is bound
+// to this browser by the login cookie, so a callback carrying someone
+// else's code (login CSRF) fails.
+func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	if s.oidc == nil {
+		http.NotFound(w, r)
+		return
+	}
+	f := s.oidc
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	now := f.now()
+	f.mu.Lock()
+	for k, p := range f.pending {
+		if now.After(p.expires) {
+			delete(f.pending, k)
+		}
+	}
+	if len(f.pending) > 10_000 {
+		f.mu.Unlock()
+		http.Error(w, "Too many sign-ins in progress; try again shortly", http.StatusServiceUnavailable)
+		return
+	}
+	f.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, expires: now.Add(10 * time.Minute)}
+	f.mu.Unlock()
+	s.setLoginCookie(w, state, 600)
+	http.Redirect(w, r, f.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+}
+
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	if s.oidc == nil {
+		http.NotFound(w, r)
+		return
+	}
+	f := s.oidc
+	state := r.URL.Query().Get("state")
+	c, err := r.Cookie(s.loginCookie())
+	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
+		http.Error(w, "Sign-in failed: this sign-in was not started in this browser", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	pl, ok := f.pending[state]
+	delete(f.pending, state) // single use
+	f.mu.Unlock()
+	if !ok || f.now().After(pl.expires) {
+		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
+		http.Error(w, "Sign-in failed: it expired; start again", http.StatusBadRequest)
+		return
+	}
+	if e := r.URL.Query().Get("error"); e != "" {
+		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
+		http.Error(w, "Sign-in was refused by the identity provider", http.StatusForbidden)
+		return
+	}
+	p, err := f.exchange(r.Context(), r.URL.Query().Get("code"), pl)
+	if err != nil {
+		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
+		s.log.Warn("web login failed", "method", "oidc", "err", err)
+		http.Error(w, "Sign-in failed: your account has no dpiawatch role, or the identity provider's answer was not valid", http.StatusForbidden)
+		return
+	}
+	s.startSession(w, r, p)
+}
+
+var errNoRole = errors.New("no role maps from the token's claims")
+
+func (f *oidcFlow) exchange(ctx context.Context, code string, pl pendingLogin) (Principal, error) {
+	ctx, cancel := context.WithTimeout(f.ctx(ctx), 15*time.Second)
+	defer cancel()
+	tok, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(pl.verifier))
+	if err != nil {
+		return Principal{}, fmt.Errorf("code exchange: %w", err)
+	}
+	raw, ok := tok.Extra("id_token").(string)
+	if !ok {
+		return Principal{}, errors.New("no id_token in the token response")
+	}
+	idt, err := f.verifier.Verify(ctx, raw)
+	if err != nil {
+		return Principal{}, fmt.Errorf("id token: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
+		return Principal{}, errors.New("id token: nonce mismatch")
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return Principal{}, fmt.Errorf("id token claims: %w", err)
+	}
+	p := Principal{Method: "oidc", User: idt.Subject}
+	for _, k := range []string{"email", "preferred_username"} {
+		if v, ok := claims[k].(string); ok && v != "" {
+			p.User = v
+			break
+		}
+	}
+	mapped := map[string]bool{}
+	for _, g := range claimStrings(claims[f.cfg.RolesClaim]) {
+		if r, ok := f.cfg.RoleMap[g]; ok {
+			mapped[r] = true
+		}
+	}
+	for _, r := range Roles {
+		if mapped[r] {
+			p.Role = r
+			break
+		}
+	}
+	if p.Role == "" {
+		return Principal{}, errNoRole
+	}
+	p.Teams = claimStrings(claims[f.cfg.TeamsClaim])
+	if orgs := claimStrings(claims[f.cfg.OrgsClaim]); len(orgs) > 0 {
+		p.Orgs = orgs
+	} else if len(f.cfg.OrgsDefault) > 0 {
+		p.Orgs = f.cfg.OrgsDefault
+	}
+	return p, nil
+}
+
+// claimStrings reads a claim that is a string or a list of strings.
+func claimStrings(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,704 @@
+package web
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/csv"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// page is what every template gets.
+type page struct {
+	Title string
+	CSRF  string
+	User  *Principal
+	Nav   string
+	// CanViewLog and CanExport decide which links the header shows.
+	CanViewLog bool
+	CanExport  bool
+}
+
+func (s *Server) pageFor(ss *session, title, nav string) page {
+	p := ss.p
+	return page{Title: title, CSRF: ss.csrf, User: &p, Nav: nav, CanViewLog: p.seesViewLog(), CanExport: p.canExport()}
+}
+
+var funcs = template.FuncMap{
+	"join":   strings.Join,
+	"lower":  strings.ToLower,
+	"title":  func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
+	"pct":    func(a, b int) int { return a * 100 / max(b, 1) },
+	"add":    func(a, b int) int { return a + b },
+	"sevTag": sevTag,
+	"statusTag": func(st string) string {
+		switch st {
+		case StatusOpen:
+			return "govuk-tag--blue"
+		case OutcomeConfirmed:
+			return "govuk-tag--red"
+		case OutcomeFalsePositive, OutcomeExplained:
+			return "govuk-tag--grey"
+		}
+		return "govuk-tag--yellow"
+	},
+	"outcomeLabel": outcomeLabel,
+	"navItem": func(cur, name, href, label string) navLink {
+		return navLink{Active: cur == name, Href: href, Label: label}
+	},
+}
+
+type navLink struct {
+	Active      bool
+	Href, Label string
+}
+
+func sevTag(s alert.Severity) string {
+	switch s {
+	case alert.SeverityCritical:
+		return "govuk-tag--red"
+	case alert.SeverityHigh:
+		return "govuk-tag--orange"
+	case alert.SeverityMedium:
+		return "govuk-tag--yellow"
+	}
+	return "govuk-tag--grey"
+}
+
+func outcomeLabel(o string) string {
+	switch o {
+	case StatusOpen:
+		return "Open"
+	case OutcomeAcknowledged:
+		return "Acknowledged"
+	case OutcomeExplained:
+		return "Explained (legitimate reason)"
+	case OutcomeConfirmed:
+		return "Confirmed misuse"
+	case OutcomeFalsePositive:
+		return "False positive"
+	}
+	return o
+}
+
+func parseTemplates() (map[string]*template.Template, error) {
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(assets, n)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// render executes into a buffer first so that a template error becomes a
+// clean 500 rather than half a page.
+func (s *Server) render(w http.ResponseWriter, _ *http.Request, code int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("web template failed", "template", name, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	s.log.Error("web request failed", "err", err)
+	http.Error(w, "Internal error", http.StatusInternalServerError)
+}
+
+// notFound is also what an out-of-scope alert or actor gets: a manager
+// learns nothing about other teams, not even that an alert exists.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, ss *session) {
+	s.render(w, r, http.StatusNotFound, "notfound", s.pageFor(ss, "Page not found", ""))
+}
+
+func (s *Server) loc(org string) *time.Location {
+	if o, ok := s.orgs[org]; ok && o.Location != nil {
+		return o.Location
+	}
+	return time.UTC
+}
+
+func (s *Server) fmtTime(org string, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(s.loc(org)).Format("Mon 2 Jan 2006 15:04")
+}
+
+// subject is how p may see a subject id: as is, as a pseudonym, or hidden.
+func (s *Server) subject(p Principal, id string) string {
+	if id == "" {
+		return ""
+	}
+	if p.seesSubjects() {
+		return id
+	}
+	if s.o.Pseudonym != nil {
+		if ps := s.o.Pseudonym(id); ps != "" {
+			return ps
+		}
+	}
+	return "(hidden)"
+}
+
+// ---- overview ----
+
+type riskRow struct {
+	ID, Title     string
+	Checks        []string
+	Open, Triaged int
+	LastSeen      string
+	QueueURL      string
+}
+
+type dpiaBlock struct {
+	ID, Title, Org, OrgName string
+	Risks                   []riskRow
+	Open, Triaged           int
+}
+
+type overviewData struct {
+	page
+	DPIAs []dpiaBlock
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
+	orgs, teams := ss.p.scope()
+	counts, err := s.o.Store.WebAlertCounts(r.Context(), AlertQuery{Orgs: orgs, Teams: teams})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	type key struct{ org, risk string }
+	by := map[key][]AlertCount{}
+	for _, c := range counts {
+		by[key{c.Org, c.Risk}] = append(by[key{c.Org, c.Risk}], c)
+	}
+	var d overviewData
+	d.page = s.pageFor(ss, "Overview", "overview")
+	for _, org := range s.o.Orgs {
+		if !ss.p.allOrgs() && !slices.Contains(ss.p.Orgs, org.ID) {
+			continue
+		}
+		reg := s.register(org.DPIA)
+		b := dpiaBlock{ID: org.DPIA, Org: org.ID, OrgName: cmp.Or(org.Name, org.ID)}
+		if reg != nil {
+			b.Title = reg.Title
+		}
+		var risks []riskRow
+		if reg != nil {
+			for _, rk := range reg.Risks {
+				risks = append(risks, riskRow{ID: rk.ID, Title: rk.Title})
+			}
+		}
+		// Risks alerts name but the register lacks still show.
+		for _, c := range counts {
+			if c.Org == org.ID && !slices.ContainsFunc(risks, func(x riskRow) bool { return x.ID == c.Risk }) {
+				risks = append(risks, riskRow{ID: c.Risk, Title: "(not in the register)"})
+			}
+		}
+		for i := range risks {
+			rr := &risks[i]
+			rr.Checks = slices.Clone(s.o.RiskChecks[org.DPIA][rr.ID])
+			var last time.Time
+			for _, c := range by[key{org.ID, rr.ID}] {
+				rr.Open += c.Open
+				rr.Triaged += c.Triaged
+				if !slices.Contains(rr.Checks, c.Check) {
+					rr.Checks = append(rr.Checks, c.Check)
+				}
+				if c.LastSeen.After(last) {
+					last = c.LastSeen
+				}
+			}
+			slices.Sort(rr.Checks)
+			rr.LastSeen = s.fmtTime(org.ID, last)
+			rr.QueueURL = "/alerts?" + url.Values{"org": {org.ID}, "risk": {rr.ID}}.Encode()
+			b.Open += rr.Open
+			b.Triaged += rr.Triaged
+		}
+		b.Risks = risks
+		d.DPIAs = append(d.DPIAs, b)
+	}
+	s.render(w, r, http.StatusOK, "overview", d)
+}
+
+func (s *Server) register(id string) *dpia.Register {
+	for _, reg := range s.o.DPIAs {
+		if reg != nil && reg.ID == id {
+			return reg
+		}
+	}
+	return nil
+}
+
+// ---- queue ----
+
+type option struct {
+	Value, Label string
+	Selected     bool
+}
+
+type queueRow struct {
+	ID, Check, Pattern, Org, Team, Actor, ActorURL, Subject string
+	Severity                                                alert.Severity
+	Status, FirstSeen, LastSeen, Risks                      string
+	Events                                                  int
+}
+
+type queueData struct {
+	page
+	Filters   []filter
+	Rows      []queueRow
+	Total     int
+	Capped    bool
+	ExportURL string
+	Query     string
+}
+
+type filter struct {
+	Name, Label string
+	Options     []option
+}
+
+// queueQuery reads the filters from the URL; unknown values simply match
+// nothing (they are bound parameters, never SQL).
+func queueQuery(v url.Values, p Principal) AlertQuery {
+	orgs, teams := p.scope()
+	return AlertQuery{
+		Orgs: orgs, Teams: teams,
+		Org: v.Get("org"), Team: v.Get("team"), Check: v.Get("check"), Risk: v.Get("risk"),
+		Severity: alert.Severity(v.Get("severity")), Status: v.Get("status"),
+	}
+}
+
+func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
+	v := r.URL.Query()
+	q := queueQuery(v, ss.p)
+	const shown = 500
+	q.Limit = shown + 1
+	rows, err := s.o.Store.WebAlerts(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	// The filter options come from the alerts in scope, so a manager's
+	// drop-downs never list another team.
+	all, err := s.o.Store.WebAlertCounts(r.Context(), AlertQuery{Orgs: q.Orgs, Teams: q.Teams})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d := queueData{page: s.pageFor(ss, "Alerts", "alerts")}
+	d.Capped = len(rows) > shown
+	rows = rows[:min(len(rows), shown)]
+	d.Total = len(rows)
+	for _, a := range rows {
+		d.Rows = append(d.Rows, queueRow{
+			ID: a.ID, Check: a.Check, Pattern: a.Pattern, Org: a.Org, Team: a.Team, Actor: a.ActorID,
+			ActorURL: s.actorURL(ss.p, a.Org, a.ActorID),
+			Subject:  s.subject(ss.p, a.SubjectID), Severity: a.Severity, Status: a.Status(),
+			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
+			Risks: strings.Join(a.Risks, ", "), Events: a.EventCount,
+		})
+	}
+	set := func(f func(AlertCount) string) []string {
+		var out []string
+		for _, c := range all {
+			if x := f(c); x != "" && !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	mk := func(name, label string, values []string, labels func(string) string) filter {
+		f := filter{Name: name, Label: label, Options: []option{{Value: "", Label: "Any"}}}
+		for _, x := range values {
+			f.Options = append(f.Options, option{Value: x, Label: labels(x), Selected: v.Get(name) == x})
+		}
+		return f
+	}
+	same := func(x string) string { return x }
+	var teamsIn []string
+	if ss.p.Role == RoleManager {
+		teamsIn = slices.Clone(ss.p.Teams)
+	} else {
+		// Teams come from the alerts themselves (one query per page is
+		// cheap: at most the capped rows).
+		for _, a := range rows {
+			if a.Team != "" && !slices.Contains(teamsIn, a.Team) {
+				teamsIn = append(teamsIn, a.Team)
+			}
+		}
+		if t := v.Get("team"); t != "" && !slices.Contains(teamsIn, t) {
+			teamsIn = append(teamsIn, t)
+		}
+	}
+	slices.Sort(teamsIn)
+	var sevs []string
+	for _, sv := range alert.Severities {
+		sevs = append(sevs, string(sv))
+	}
+	d.Filters = []filter{
+		mk("org", "Organisation", set(func(c AlertCount) string { return c.Org }), func(x string) string { return cmp.Or(s.orgs[x].Name, x) }),
+		mk("team", "Team", teamsIn, same),
+		mk("check", "Check", set(func(c AlertCount) string { return c.Check }), same),
+		mk("risk", "DPIA risk", set(func(c AlertCount) string { return c.Risk }), same),
+		mk("severity", "Severity", sevs, title),
+		mk("status", "Status", append([]string{StatusOpen, StatusTriaged}, TriageOutcomes...), func(x string) string {
+			if x == StatusTriaged {
+				return "Triaged (any outcome)"
+			}
+			return outcomeLabel(x)
+		}),
+	}
+	d.Query = v.Encode()
+	d.ExportURL = "/alerts.csv?" + v.Encode()
+	s.render(w, r, http.StatusOK, "queue", d)
+}
+
+func title(x string) string { return funcs["title"].(func(string) string)(x) }
+
+func (s *Server) actorURL(p Principal, org, actor string) string {
+	if !p.seesActorPage() || actor == "" {
+		return ""
+	}
+	return "/actors/" + url.PathEscape(org) + "/" + url.PathEscape(actor)
+}
+
+// exportCSV is the DPO's export of the queue as filtered.
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) {
+	if !ss.p.canExport() {
+		s.notFound(w, r, ss)
+		return
+	}
+	q := queueQuery(r.URL.Query(), ss.p)
+	q.Limit = 100_000
+	rows, err := s.o.Store.WebAlerts(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="dpiawatch-alerts.csv"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"id", "org", "dpia", "risks", "check", "pattern", "severity", "team", "actor_id", "subject_id",
+		"first_seen", "last_seen", "event_count", "status", "triaged_by", "triaged_at", "explanation"})
+	for _, a := range rows {
+		var by, at string
+		if a.Triage != nil {
+			by, at = a.Triage.By, a.Triage.At.Format(time.RFC3339)
+		}
+		_ = cw.Write(csvSafe([]string{a.ID, a.Org, a.DPIA, strings.Join(a.Risks, ";"), a.Check, a.Pattern, string(a.Severity), a.Team,
+			a.ActorID, s.subject(ss.p, a.SubjectID), a.FirstSeen.Format(time.RFC3339), a.LastSeen.Format(time.RFC3339),
+			strconv.Itoa(a.EventCount), a.Status(), by, at, a.Explanation}))
+	}
+	cw.Flush()
+}
+
+// csvSafe defuses spreadsheet formula injection: a cell starting with = + -
+// @ gets a leading apostrophe.
+func csvSafe(row []string) []string {
+	for i, c := range row {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			row[i] = "'" + c
+		}
+	}
+	return row
+}
+
+// ---- alert page ----
+
+type timelineRow struct {
+	Time, Action, Subject, Record, Session, Device, IP, Outcome string
+	Evidence                                                    bool
+}
+
+type alertData struct {
+	page
+	A            AlertRow
+	Subject      string
+	RiskTitles   []string
+	FirstSeen    string
+	LastSeen     string
+	ActorURL     string
+	Timeline     []timelineRow
+	TimelineCap  bool
+	CanTriage    bool
+	Outcomes     []option
+	TriagedAt    string
+	TriageLabel  string
+	Pseudonymous bool
+}
+
+// timelineWindow is how much context around the episode the timeline shows:
+// the session that led to it, and what followed.
+const (
+	timelineWindow = 30 * time.Minute
+	timelineMax    = 400
+)
+
+func (s *Server) scopedAlert(ctx context.Context, ss *session, id string) (AlertRow, bool, error) {
+	a, err := s.o.Store.WebAlert(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return AlertRow{}, false, nil
+	}
+	if err != nil {
+		return AlertRow{}, false, err
+	}
+	return a, ss.p.inScope(a.Org, a.Team), nil
+}
+
+func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	a, ok, err := s.scopedAlert(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	if !s.recordView(w, r, ss, "alert", a.Org, a.ID) {
+		return
+	}
+	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
+		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
+		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
+	for i, rk := range a.Risks {
+		t := rk
+		if i < len(a.RiskTitles) && a.RiskTitles[i] != "" {
+			t = rk + ": " + a.RiskTitles[i]
+		}
+		d.RiskTitles = append(d.RiskTitles, t)
+	}
+	if a.Triage != nil {
+		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
+		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
+	}
+	for _, o := range TriageOutcomes {
+		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: a.Triage != nil && a.Triage.Outcome == o})
+	}
+	evidence := map[string]bool{}
+	for _, id := range a.EventIDs {
+		evidence[id] = true
+	}
+	err = s.o.Store.ScanEvents(r.Context(), store.EventFilter{Org: a.Org, ActorID: a.ActorID,
+		From: a.FirstSeen.Add(-timelineWindow), To: a.LastSeen.Add(timelineWindow + time.Nanosecond)}, func(e event.Event) error {
+		if len(d.Timeline) >= timelineMax {
+			d.TimelineCap = true
+			return errStop
+		}
+		d.Timeline = append(d.Timeline, s.timelineRow(ss.p, e, evidence[e.ID]))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		s.fail(w, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "alert", d)
+}
+
+var errStop = errors.New("stop")
+
+func (s *Server) timelineRow(p Principal, e event.Event, evidence bool) timelineRow {
+	t := timelineRow{Time: e.Time.In(s.loc(e.Org)).Format("Mon 2 Jan 15:04:05"), Action: string(e.Action),
+		Subject: s.subject(p, e.Subject.ID), Device: e.Session.Device, Outcome: string(e.Outcome), Evidence: evidence}
+	t.Record = e.Record.Type
+	if p.seesSubjects() && e.Record.ID != "" {
+		t.Record += " " + e.Record.ID
+	}
+	if p.seesSubjects() {
+		t.Session, t.IP = e.Session.ID, e.Session.IP
+	}
+	return t
+}
+
+// recordView writes the view log before the page is shown: a view that
+// cannot be recorded is not shown.
+func (s *Server) recordView(w http.ResponseWriter, r *http.Request, ss *session, kind, org, target string) bool {
+	err := s.o.Store.WebRecordView(r.Context(), View{At: s.o.Now().UTC(), User: ss.p.User, Role: ss.p.Role, Kind: kind, Org: org, Target: target})
+	if err != nil {
+		s.fail(w, err)
+		return false
+	}
+	s.m.views.WithLabelValues(kind).Inc()
+	return true
+}
+
+func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
+	a, ok, err := s.scopedAlert(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	if !ss.p.canTriage() {
+		http.Error(w, "Forbidden: your role cannot triage alerts", http.StatusForbidden)
+		return
+	}
+	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
+	if !slices.Contains(TriageOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
+		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
+		return
+	}
+	if err := s.o.Store.WebSetTriage(r.Context(), Triage{AlertID: a.ID, Outcome: outcome, By: ss.p.User, At: s.o.Now().UTC(), Note: note}); err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.log.Info("web triage", "alert", a.ID, "outcome", outcome)
+	http.Redirect(w, r, "/alerts/"+url.PathEscape(a.ID), http.StatusSeeOther)
+}
+
+// ---- actor page ----
+
+type actorData struct {
+	page
+	Org, OrgName, Actor, Team string
+	Days                      int
+	Events, Peers             int
+	ActorMap, PeerMap         template.HTML
+	ActorTable                [7][24]float64
+	Alerts                    []queueRow
+	Weekdays                  []string
+	OutOfHoursShare           int
+	PeerOutOfHoursShare       int
+}
+
+func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	org, actor := r.PathValue("org"), r.PathValue("actor")
+	if !ss.p.seesActorPage() {
+		s.notFound(w, r, ss)
+		return
+	}
+	team, err := s.o.Store.WebActorTeam(r.Context(), org, actor)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if _, known := s.orgs[org]; !known || !ss.p.inScope(org, team) {
+		s.notFound(w, r, ss)
+		return
+	}
+	if !s.recordView(w, r, ss, "actor", org, actor) {
+		return
+	}
+	now := s.o.Now()
+	to := now.Truncate(time.Hour).Add(time.Hour)
+	from := to.AddDate(0, 0, -s.o.ActivityDays)
+	hours, _, err := s.o.Store.WebHourlyActivity(r.Context(), ActivityQuery{Org: org, ActorID: actor, From: from, To: to})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	loc := s.loc(org)
+	mine := grid(hours, loc)
+	d := actorData{page: s.pageFor(ss, "Worker "+actor, "alerts"), Org: org, OrgName: cmp.Or(s.orgs[org].Name, org),
+		Actor: actor, Team: team, Days: s.o.ActivityDays, Weekdays: weekdayNames[:]}
+	d.Events = int(mine.total())
+	var peers heat
+	if team != "" {
+		teamHours, n, err := s.o.Store.WebHourlyActivity(r.Context(), ActivityQuery{Org: org, Team: team, From: from, To: to})
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		all := grid(teamHours, loc)
+		// Peers are the team without this worker, averaged per worker.
+		if n > 1 {
+			d.Peers = n - 1
+			for i := range all {
+				for h := range all[i] {
+					peers[i][h] = max(0, all[i][h]-mine[i][h]) / float64(n-1)
+				}
+			}
+		}
+	}
+	d.ActorMap = heatmapSVG(mine, "This worker's accesses by weekday and hour ("+loc.String()+")")
+	d.PeerMap = heatmapSVG(peers, "Average of their team's other workers by weekday and hour")
+	d.ActorTable = mine
+	d.OutOfHoursShare, d.PeerOutOfHoursShare = mine.outsideShare(), peers.outsideShare()
+	rows, err := s.o.Store.WebAlerts(r.Context(), AlertQuery{Orgs: []string{org}, ActorID: actor, Limit: 50})
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	for _, a := range rows {
+		if !ss.p.inScope(a.Org, a.Team) {
+			continue
+		}
+		d.Alerts = append(d.Alerts, queueRow{ID: a.ID, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity, Status: a.Status(),
+			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: strings.Join(a.Risks, ", ")})
+	}
+	s.render(w, r, http.StatusOK, "actor", d)
+}
+
+// ---- the DPO's view log ----
+
+type viewRow struct{ At, User, Role, Kind, Org, Target, URL string }
+
+type viewLogData struct {
+	page
+	Views []viewRow
+}
+
+func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
+	if !ss.p.seesViewLog() {
+		s.notFound(w, r, ss)
+		return
+	}
+	vs, err := s.o.Store.WebViews(r.Context(), maxViewsShownToTheDPO)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d := viewLogData{page: s.pageFor(ss, "Who viewed what", "views")}
+	for _, v := range vs {
+		if !ss.p.inScope(v.Org, "") {
+			continue
+		}
+		u := "/alerts/" + url.PathEscape(v.Target)
+		if v.Kind == "actor" {
+			u = "/actors/" + url.PathEscape(v.Org) + "/" + url.PathEscape(v.Target)
+		}
+		d.Views = append(d.Views, viewRow{At: s.fmtTime(v.Org, v.At), User: v.User, Role: v.Role, Kind: v.Kind, Org: v.Org, Target: v.Target, URL: u})
+	}
+	s.render(w, r, http.StatusOK, "views", d)
+}

@@ -1,0 +1,286 @@
+// Package web is dpiawatch's web UI: server-rendered pages (html/template,
+// GOV.UK Frontend styles, no client-side framework) for the IG team, managers
+// and the DPO, with its assets embedded in the binary.
+//
+// The Server is an http.Handler the daemon mounts at "/" beside /metrics,
+// /healthz and /readyz. Everything but the login page and static assets needs
+// a session; what a session may see is decided by its role (see Principal)
+// and applied inside the store's queries (the Store interface), so that an
+// alert outside a manager's teams is "not found" by every URL. Every look at
+// an alert or an actor page is recorded and shown to the DPO.
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dpiawatch/dpiawatch/dpia"
+)
+
+//go:embed static templates
+var assets embed.FS
+
+// Org is what the UI shows about a tenant.
+type Org struct {
+	ID       string
+	Name     string
+	DPIA     string
+	Location *time.Location // nil: Europe/London
+}
+
+// Options configure New. Store is required, and at least one way to log in
+// (Accounts or OIDC).
+type Options struct {
+	Store    Store
+	Accounts *Accounts   // local accounts; nil: none
+	OIDC     *OIDCConfig // single sign-on; nil: none
+	// ExternalURL is how browsers reach the UI; an https URL makes cookies
+	// Secure (with the __Host- prefix) and turns on HSTS.
+	ExternalURL string
+	SessionTTL  time.Duration // default 8h
+	IdleTimeout time.Duration // default 30m
+	Orgs        []Org
+	DPIAs       []*dpia.Register
+	// RiskChecks lists, per DPIA id and risk id, the checks configured to
+	// evidence it (shown on the overview even before any alert).
+	RiskChecks map[string]map[string][]string
+	// Pseudonym turns a subject id into the pseudonym shown to roles that
+	// may not see subject ids (alerting.Pseudonymizer.Subject, so Slack and
+	// the UI agree); nil hides subjects from those roles altogether.
+	Pseudonym    func(subjectID string) string
+	ActivityDays int // how far back actor pages look; default 28
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	Now          func() time.Time // default time.Now
+}
+
+// Server serves the web UI.
+type Server struct {
+	o        Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	tmpl     map[string]*template.Template
+	sessions *sessions
+	throttle *throttle
+	oidc     *oidcFlow
+	secure   bool
+	cookie   string
+	orgs     map[string]Org
+	m        *metrics
+}
+
+// New builds the Server. OIDC discovery, when configured, happens here, so
+// ctx bounds it.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("web: Options.Store is required")
+	}
+	if o.Accounts == nil && o.OIDC == nil {
+		return nil, errors.New("web: no way to log in: give Accounts or OIDC")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 8 * time.Hour
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.ActivityDays <= 0 {
+		o.ActivityDays = 28
+	}
+	if o.ExternalURL == "" {
+		o.ExternalURL = "http://127.0.0.1:9464"
+	}
+	u, err := url.Parse(o.ExternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("web: external URL %q is not an http(s) URL", o.ExternalURL)
+	}
+	s := &Server{
+		o:        o,
+		log:      o.Logger,
+		sessions: newSessions(o.SessionTTL, o.IdleTimeout, o.Now),
+		// After the free failures: 1s, 2s, 4s … up to 15 minutes.
+		throttle: newThrottle(time.Second, 15*time.Minute, time.Hour, o.Now),
+		secure:   u.Scheme == "https",
+		orgs:     map[string]Org{},
+	}
+	s.cookie = "dpiawatch_session"
+	if s.secure {
+		s.cookie = "__Host-dpiawatch_session" // Secure, Path=/, no Domain: not settable by a sibling host
+	}
+	for _, org := range o.Orgs {
+		if org.Location == nil {
+			org.Location, _ = time.LoadLocation("Europe/London")
+		}
+		s.orgs[org.ID] = org
+	}
+	if s.tmpl, err = parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.m = newMetrics(o.Registerer, s.sessions)
+	if o.OIDC != nil {
+		if s.oidc, err = newOIDCFlow(ctx, *o.OIDC, strings.TrimSuffix(o.ExternalURL, "/")+"/auth/oidc/callback", o.Now); err != nil {
+			return nil, err
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "static")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /static/", cacheStatic(http.StripPrefix("/static/", files)))
+	// GOV.UK Frontend's CSS refers to /assets/… by absolute path.
+	govuk, _ := fs.Sub(assets, "static/govuk")
+	mux.Handle("GET /assets/", cacheStatic(http.FileServerFS(govuk)))
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.loginSubmit)
+	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
+
+	mux.Handle("POST /logout", s.authed(s.logout))
+	mux.Handle("GET /{$}", s.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
+		http.Redirect(w, r, "/overview", http.StatusSeeOther)
+	}))
+	mux.Handle("GET /overview", s.authed(s.overview))
+	mux.Handle("GET /alerts", s.authed(s.queue))
+	mux.Handle("GET /alerts.csv", s.authed(s.exportCSV))
+	mux.Handle("GET /alerts/{id}", s.authed(s.alertPage))
+	mux.Handle("POST /alerts/{id}/triage", s.authed(s.triage))
+	mux.Handle("GET /actors/{org}/{actor}", s.authed(s.actorPage))
+	mux.Handle("GET /audit/views", s.authed(s.viewLog))
+	s.mux = mux
+
+	// Go's cross-origin protection refuses unsafe cross-site requests by
+	// Sec-Fetch-Site/Origin before any handler runs; the synchronizer token
+	// (checked in authed and loginSubmit) is the second, independent layer.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.m.csrfRejected.Inc()
+		http.Error(w, "Forbidden: cross-origin request", http.StatusForbidden)
+	}))
+	s.handler = s.securityHeaders(cop.Handler(s.instrument(mux)))
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// csp allows scripts, styles, fonts and images from this origin only: no
+// inline script or style anywhere (the heatmap SVG uses attributes, not
+// style), no framing, forms post only here.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+func (s *Server) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		if !canonicalPath(r.URL.Path) {
+			// ServeMux would redirect to the cleaned path, echoing it; a
+			// bare 404 says nothing and no page has such a link.
+			hd.Set("Content-Security-Policy", csp)
+			http.NotFound(w, r)
+			return
+		}
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.secure {
+			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") && !strings.HasPrefix(r.URL.Path, "/assets/") {
+			hd.Set("Cache-Control", "no-store") // pages hold personal data: keep them out of caches
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, ss *session)
+
+// authed runs h for a live session, checking the CSRF token on every
+// state-changing request; without a session it redirects to the login page
+// (and says nothing else).
+func (s *Server) authed(h authedHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(s.cookie)
+		var ss *session
+		if err == nil {
+			ss, _ = s.sessions.get(c.Value)
+		}
+		if ss == nil {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				http.Error(w, "Forbidden: not logged in", http.StatusForbidden)
+				return
+			}
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 {
+				s.m.csrfRejected.Inc()
+				http.Error(w, "Forbidden: missing or invalid CSRF token", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, ss)
+	})
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func canonicalPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// clientIP is the connection's address. X-Forwarded-For is not trusted: a
+// client could forge it to escape the per-address throttle.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
