@@ -45,7 +45,7 @@ itself and needs no command.
 				return err
 			}
 			o.Logger = e.logger()
-			o.SkipMigrate = false // this command is the manual migration
+			o.SkipMigrate = false                       // this command is the manual migration
 			s, err := clickhouse.Open(cmd.Context(), o) // migrates on open
 			if err != nil {
 				return err

@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 )
 
@@ -86,11 +88,11 @@ func TestClickHouseMigrateCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out, "dpiawatch_cli_migrate at version 2") {
+		if want := fmt.Sprintf("dpiawatch_cli_migrate at version %d", clickhouse.LatestVersion()); !strings.Contains(out, want) {
 			t.Fatalf("output %q", out)
 		}
 	}
-	if _, err := runMigrate(t, "--config", writeClickHouseConfig(t, srv.Addr, protocol)[:0]+"/nonexistent.yaml"); err == nil {
+	if _, err := runMigrate(t, "--config", filepath.Join(t.TempDir(), "nonexistent.yaml")); err == nil {
 		t.Fatal("a missing configuration must fail")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,15 +50,16 @@ type Options struct {
 
 // Daemon is one running dpiawatch.
 type Daemon struct {
-	o          Options
-	log        *slog.Logger
-	store      store.Store
-	engine     *rules.Engine
-	pipeline   *pipeline
-	consumer   *ingest.Consumer
-	dispatcher *alerting.Dispatcher
-	reference  *referenceLoader
-	ops        *opsServer
+	o         Options
+	log       *slog.Logger
+	store     store.Store
+	engine    *rules.Engine
+	pipeline  *pipeline
+	consumer  *ingest.Consumer
+	delivery  delivery
+	heartbeat *alerting.Heartbeat
+	reference *referenceLoader
+	ops       *opsServer
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -125,13 +127,19 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		cfg = &acfg
 	}
 
-	notifiers, err := Notifiers(cfg, o.Stdout, o.Logger)
-	if err != nil {
+	var api http.Handler
+	if d.delivery, api, d.heartbeat, err = buildDelivery(ctx, cfg, st, o.Stdout, o.Logger, o.Registry); err != nil {
 		return nil, err
 	}
-	d.dispatcher = alerting.NewDispatcher(alerting.DispatcherOptions{Outbox: st, Notifiers: notifiers, Logger: o.Logger, Registerer: o.Registry})
+	if api != nil {
+		d.ops.mux.Handle("/api/v1/", api)
+		d.ops.mux.Handle("POST /slack/interactions", api)
+	}
 
-	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.dispatcher.Wake, idleRelease: cfg.Checks.IdleRelease.D()}
+	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D()}
+	if hb := d.heartbeat; hb != nil {
+		d.pipeline.observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
+	}
 	if err := d.pipeline.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -173,7 +181,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.dispatcher.Run(ctx) }, func(error) { cancel() })
+		g.Add(func() error { return d.delivery.Run(ctx) }, func(error) { cancel() })
+	}
+	if d.heartbeat != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.heartbeat.Run(ctx) }, func(error) { cancel() })
 	}
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -253,13 +265,9 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerting.Notifier, error) {
 	a := cfg.Alerting
 	var ns []alerting.Notifier
-	var pseudo *alerting.Pseudonymizer
-	if !a.PseudonymKey.IsZero() {
-		key, err := a.PseudonymKey.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("alerting.pseudonym_key: %w", err)
-		}
-		pseudo = alerting.NewPseudonymizer([]byte(key))
+	pseudo, err := pseudonymizer(a)
+	if err != nil {
+		return nil, err
 	}
 	if a.Console.Enabled {
 		c, err := alerting.NewConsole(alerting.ConsoleOptions{W: stdout, Format: a.Console.Format, DashboardURL: a.DashboardURL, Pseudonymizer: pseudo})
@@ -269,7 +277,7 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 		ns = append(ns, c)
 	}
 	if a.JSONL.Path != "" {
-		f, err := alerting.NewFile(alerting.FileOptions{Path: a.JSONL.Path, KeepSubject: true})
+		f, err := alerting.NewFile(alerting.FileOptions{Name: "jsonl", Path: a.JSONL.Path, KeepSubject: true})
 		if err != nil {
 			return nil, err
 		}

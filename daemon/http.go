@@ -24,6 +24,7 @@ type readiness struct {
 type opsServer struct {
 	srv *http.Server
 	ln  net.Listener
+	mux *http.ServeMux // other components mount their handlers here before run
 }
 
 func newOpsServer(listen string, gatherer prometheus.Gatherer, checks []readiness) (*opsServer, error) {
@@ -57,6 +58,7 @@ func newOpsServer(listen string, gatherer prometheus.Gatherer, checks []readines
 	return &opsServer{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
 		ln:  ln,
+		mux: mux,
 	}, nil
 }
 

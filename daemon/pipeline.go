@@ -30,6 +30,8 @@ type pipeline struct {
 	engine engine
 	log    *slog.Logger
 	wake   func() // tells alert delivery that new alert versions are stored
+	// observe, if set, is told about every stored batch (feed heartbeats).
+	observe func(events []event.Event, arrival time.Time)
 
 	// idleRelease: after this long with no new events, waiting events
 	// are judged (see run).
@@ -67,6 +69,9 @@ func (p *pipeline) Process(ctx context.Context, events []event.Event) (store.Res
 	res, err := p.store.Apply(ctx, events, p.engine.Process)
 	if err == nil && res.Stored > 0 {
 		p.lastEvents, p.released = time.Now(), false
+	}
+	if err == nil && p.observe != nil && len(events) > 0 {
+		p.observe(events, time.Now())
 	}
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it

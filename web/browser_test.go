@@ -72,7 +72,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	defer acancel()
@@ -149,7 +149,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("f-check")),
 		chromedp.SetValue(chromedp.ID("f-check"), "no-business-need"),
 		chromedp.Click(`//button[text()="Apply filters"]`),
-		chromedp.WaitVisible(`//select[@id="f-check"]/option[@value="no-business-need" and @selected]`),
+		chromedp.WaitReady(`//select[@id="f-check"]/option[@value="no-business-need" and @selected]`),
 	)
 	queueText := text("main")
 
@@ -164,7 +164,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.Click(`//button[text()="Record outcome"]`),
 		chromedp.WaitVisible(`//dd/strong[text()="Confirmed misuse"]`),
 	)
-	status := text("dd strong.govuk-tag")
+	status, err := chromedp.Run(bctx, chromedp.Text(`//dt[text()="Status"]/following-sibling::dd/strong`))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	step("06-actor",
 		chromedp.Click(`//dd/a[starts-with(@href, "/actors/")]`),

@@ -1,0 +1,180 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alerting"
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// delivery takes alerts from the store's outbox to the receivers: the plain
+// dispatcher (every receiver gets every alert) or, with alerting.route, the
+// routed pipeline.
+type delivery interface {
+	Run(ctx context.Context) error
+	Wake()
+}
+
+// alertingStore is what the routed pipeline needs of the store.
+type alertingStore interface {
+	store.Store
+	store.AlertingStore
+}
+
+// buildDelivery builds alert delivery, the triage/silences API (nil when not
+// configured) and the feed heartbeat (nil when none is configured).
+func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (delivery, http.Handler, *alerting.Heartbeat, error) {
+	a := cfg.Alerting
+	pseudo, err := pseudonymizer(a)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tree, err := a.Tree()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("alerting.route: %w", err)
+	}
+	ast, routed := st.(alertingStore)
+	if tree == nil || !routed {
+		if tree != nil {
+			return nil, nil, nil, fmt.Errorf("alerting.route: the configured store does not support routing, triage and silences yet")
+		}
+		ns, err := Notifiers(cfg, stdout, log)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		d := alerting.NewDispatcher(alerting.DispatcherOptions{Outbox: st, Notifiers: ns, Logger: log, Registerer: reg})
+		return d, nil, nil, nil
+	}
+
+	ns, err := Notifiers(cfg, stdout, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	privacy := alerting.Privacy(a.Privacy)
+	limiter := alerting.NewChannelLimiter(nil)
+	for i, n := range ns {
+		// The built-in Slack receiver keeps threads when routing is on.
+		if _, ok := n.(*alerting.Slack); ok {
+			s, err := slackReceiver(a, "slack", a.Slack.Channel, a.Slack.Token, a.Slack.APIURL, false, ast, pseudo, privacy, limiter)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			ns[i] = s
+		}
+	}
+	for _, r := range a.Receivers {
+		var n alerting.Notifier
+		switch {
+		case r.Slack != nil:
+			n, err = slackReceiver(a, r.Name, r.Slack.Channel, r.Slack.Token, r.Slack.APIURL, r.Slack.Interactive, ast, pseudo, privacy, limiter)
+		case r.SlackWebhook != nil:
+			var url string
+			if url, err = r.SlackWebhook.URL.Resolve(); err == nil {
+				n, err = alerting.NewSlackWebhook(alerting.SlackWebhookOptions{Name: r.Name, URL: url, DashboardURL: a.DashboardURL, Pseudonymizer: pseudo, Privacy: privacy})
+			}
+		case r.Webhook != nil:
+			var secret string
+			if secret, err = r.Webhook.Secret.Resolve(); err == nil {
+				n, err = alerting.NewWebhook(alerting.WebhookOptions{Name: r.Name, URL: r.Webhook.URL, Secret: []byte(secret), Pseudonymizer: pseudo})
+			}
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("alerting.receivers %s: %w", r.Name, err)
+		}
+		ns = append(ns, n)
+	}
+	pl, err := alerting.NewPipeline(alerting.PipelineOptions{Store: ast, Tree: tree, Notifiers: ns, DigestThreshold: a.DigestThreshold, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+
+	var api http.Handler
+	if !a.API.Token.IsZero() || !a.API.SlackSigningSecret.IsZero() {
+		token, err := optionalSecret(a.API.Token)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("alerting.api.token: %w", err)
+		}
+		signing, err := optionalSecret(a.API.SlackSigningSecret)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("alerting.api.slack_signing_secret: %w", err)
+		}
+		api = alerting.NewAPI(alerting.APIOptions{Store: ast, Token: token, SlackSigningSecret: signing, OnChange: pl.Wake, Logger: log})
+	}
+
+	var hb *alerting.Heartbeat
+	if len(a.Heartbeats) > 0 {
+		var sources []alerting.HeartbeatSource
+		for _, h := range a.Heartbeats {
+			org, _ := cfg.Org(h.Org)
+			src := alerting.HeartbeatSource{Org: h.Org, System: h.System, MaxSilence: h.MaxSilence.D(), Severity: alert.Severity(h.Severity), Risks: h.Risks}
+			if org != nil {
+				src.DPIA = org.DPIA
+				if reg := cfg.Registers[org.DPIA]; reg != nil {
+					for _, id := range h.Risks {
+						r, _ := reg.Risk(id)
+						src.RiskTitles = append(src.RiskTitles, r.Title)
+					}
+				}
+			}
+			sources = append(sources, src)
+		}
+		if hb, err = alerting.NewHeartbeat(ctx, alerting.HeartbeatOptions{Sources: sources, Store: st, OnAlert: pl.Wake, Logger: log}); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return pl, api, hb, nil
+}
+
+func slackReceiver(a config.Alerting, name, channel string, token config.Secret, apiURL string, interactive bool, st alertingStore,
+	pseudo *alerting.Pseudonymizer, privacy alerting.Privacy, limiter *alerting.ChannelLimiter) (alerting.Notifier, error) {
+	tok, err := token.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("slack token: %w", err)
+	}
+	return alerting.NewSlack(alerting.SlackOptions{Name: name, Token: tok, Channel: channel, APIURL: apiURL, DashboardURL: a.DashboardURL,
+		Pseudonymizer: pseudo, Store: st, Privacy: privacy, Interactive: interactive, Limiter: limiter})
+}
+
+func optionalSecret(s config.Secret) (string, error) {
+	if s.IsZero() {
+		return "", nil
+	}
+	return s.Resolve()
+}
+
+func pseudonymizer(a config.Alerting) (*alerting.Pseudonymizer, error) {
+	if a.PseudonymKey.IsZero() {
+		return nil, nil
+	}
+	key, err := a.PseudonymKey.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("alerting.pseudonym_key: %w", err)
+	}
+	return alerting.NewPseudonymizer([]byte(key)), nil
+}
+
+// observeFeeds tells the heartbeat which sources a stored batch came from,
+// and the newest event time of each.
+func observeFeeds(hb *alerting.Heartbeat, events []event.Event, arrival time.Time) {
+	type source struct{ org, system string }
+	newest := map[source]time.Time{}
+	for i := range events {
+		k := source{events[i].Org, events[i].System}
+		if events[i].Time.After(newest[k]) {
+			newest[k] = events[i].Time
+		}
+	}
+	for k, t := range newest {
+		hb.Observe(k.org, k.system, t, arrival)
+	}
+}
