@@ -182,7 +182,7 @@ func TestShippedConfig(t *testing.T) {
 	if k == nil || k.Brokers[0] != "localhost:9092" || len(k.Topics) != 2 || k.Topics[1].Format != FormatFHIR {
 		t.Errorf("kafka = %+v", k)
 	}
-	if p := cfg.OutOfHoursPolicy("wiltshire-council", "emergency-duty-team", ""); !p.ShiftsOnly || p.Grace != 15*time.Minute {
+	if p := cfg.OutOfHoursPolicy("wiltshire-council", "emergency-duty-team", ""); !p.ShiftsOnly || p.Grace != 30*time.Minute {
 		t.Errorf("EDT policy = %+v", p)
 	}
 	if p := cfg.OutOfHoursPolicy("st-martins", "support-worker", ""); p.ShiftsOnly || p.Grace != 30*time.Minute {
