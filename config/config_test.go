@@ -4,13 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/dpiawatch/dpiawatch/alert"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -182,11 +181,11 @@ func TestShippedConfig(t *testing.T) {
 	if k == nil || k.Brokers[0] != "localhost:9092" || len(k.Topics) != 2 || k.Topics[1].Format != FormatFHIR {
 		t.Errorf("kafka = %+v", k)
 	}
-	if p := cfg.OutOfHoursPolicy("wiltshire-council", "emergency-duty-team", ""); !p.ShiftsOnly || p.Grace != 30*time.Minute {
-		t.Errorf("EDT policy = %+v", p)
+	if org, _ := cfg.Org("wiltshire-council"); org == nil || !slices.Contains(org.OutOfHoursRoles, "emergency-duty-team") {
+		t.Errorf("the emergency duty team is not an out-of-hours role: %+v", org)
 	}
-	if p := cfg.OutOfHoursPolicy("st-martins", "support-worker", ""); p.ShiftsOnly || p.Grace != 30*time.Minute {
-		t.Errorf("St Martins policy = %+v", p)
+	if g := cfg.Checks.OutOfHours.Grace.D(); g != 30*time.Minute || len(cfg.Checks.OutOfHours.Overrides) != 0 {
+		t.Errorf("out-of-hours grace %s with overrides %v, want CONTRACT §4's 30m and none", g, cfg.Checks.OutOfHours.Overrides)
 	}
 	abs, _ := filepath.Abs("..")
 	if got, _ := filepath.Abs(cfg.Store.Embedded.Path); got != filepath.Join(abs, "data", "dpiawatch.db") {
@@ -235,52 +234,6 @@ func TestDefaults(t *testing.T) {
 	for _, c := range checks {
 		if c.got != c.want && !(c.name == "dpia file" && strings.HasSuffix(c.got.(string), c.want.(string))) {
 			t.Errorf("%s = %v; want %v", c.name, c.got, c.want)
-		}
-	}
-}
-
-func TestOutOfHoursPolicy(t *testing.T) {
-	cfg, diags := Load("testdata/defaults.yaml")
-	if cfg == nil {
-		t.Fatalf("errors:\n%s", diags)
-	}
-	tests := []struct {
-		org, role, team string
-		grace           time.Duration
-		severity        alert.Severity
-		end             string
-	}{
-		{"st-martins", "support-worker", "day", 0, alert.SeverityLow, "20:00"},
-		{"st-martins", "support-worker", "night", 2 * time.Hour, alert.SeverityLow, "20:00"},
-		{"other-org", "", "night", time.Hour, alert.SeverityMedium, "18:00"},
-		{"other-org", "", "", 0, alert.SeverityMedium, "18:00"},
-	}
-	for _, tc := range tests {
-		p := cfg.OutOfHoursPolicy(tc.org, tc.role, tc.team)
-		if p.Grace != tc.grace || p.Severity != tc.severity || p.WorkingHours.End.String() != tc.end || p.Location.String() != "Europe/London" {
-			t.Errorf("%s/%s/%s: grace %v severity %s end %s loc %s; want %v %s %s", tc.org, tc.role, tc.team,
-				p.Grace, p.Severity, p.WorkingHours.End, p.Location, tc.grace, tc.severity, tc.end)
-		}
-	}
-}
-
-func TestWorks(t *testing.T) {
-	w := defaultWorkingHours()
-	london, _ := time.LoadLocation("Europe/London")
-	tests := []struct {
-		at   string
-		want bool
-	}{
-		{"2026-03-02T08:00:00Z", true},  // Monday 08:00 GMT
-		{"2026-03-02T07:59:00Z", false}, // before start
-		{"2026-03-02T18:00:00Z", false}, // end is exclusive
-		{"2026-07-06T07:30:00Z", true},  // 08:30 BST
-		{"2026-03-07T12:00:00Z", false}, // Saturday
-	}
-	for _, tc := range tests {
-		at, _ := time.Parse(time.RFC3339, tc.at)
-		if got := w.Works(at.In(london)); got != tc.want {
-			t.Errorf("Works(%s) = %v", tc.at, got)
 		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/dpiawatch/dpiawatch/alert"
 )
 
 // setDefaults fills what the file left out and resolves relative paths. It
@@ -114,85 +112,6 @@ func (w *WorkingHours) setDefaults(v *validator, p string, base WorkingHours) {
 		w.End = base.End
 	}
 	w.BankHolidays = cmp.Or(w.BankHolidays, base.BankHolidays)
-}
-
-// OutOfHoursPolicy is the out-of-hours policy for one actor.
-type OutOfHoursPolicy struct {
-	Location     *time.Location
-	Grace        time.Duration
-	WorkingHours WorkingHours
-	// ShiftsOnly: the role is an out-of-hours worker (an org's
-	// out_of_hours_roles), judged against its shifts only.
-	ShiftsOnly bool
-	Severity   alert.Severity
-	EpisodeGap time.Duration
-}
-
-// Works reports whether local time t falls in the working days and hours,
-// bank holidays aside (the caller owns the calendar).
-func (w WorkingHours) Works(t time.Time) bool {
-	if !slices.Contains(w.Days, Weekday(t.Weekday())) {
-		return false
-	}
-	m := t.Hour()*60 + t.Minute()
-	return m >= w.Start.Minutes() && m < w.End.Minutes()
-}
-
-// OutOfHoursPolicy resolves the policy for an actor of org with role and
-// team. Matching overrides (every field they set equals the actor's) apply
-// from least to most specific, so the most specific wins; equally specific
-// ones apply in file order.
-func (c *Config) OutOfHoursPolicy(org, role, team string) OutOfHoursPolicy {
-	o := c.Checks.OutOfHours
-	london, _ := time.LoadLocation(DefaultTimezone) // embedded tzdata
-	p := OutOfHoursPolicy{
-		Location:     london,
-		Grace:        o.Grace.D(),
-		WorkingHours: o.WorkingHours,
-		Severity:     alert.Severity(o.Severity),
-		EpisodeGap:   o.EpisodeGap.D(),
-	}
-	if og, ok := c.Org(org); ok {
-		if og.Location != nil {
-			p.Location = og.Location
-		}
-		p.ShiftsOnly = role != "" && slices.Contains(og.OutOfHoursRoles, role)
-	}
-	var match []Override
-	for _, ov := range o.Overrides {
-		if (ov.Org == "" || ov.Org == org) && (ov.Role == "" || ov.Role == role) && (ov.Team == "" || ov.Team == team) {
-			match = append(match, ov)
-		}
-	}
-	slices.SortStableFunc(match, func(a, b Override) int { return cmp.Compare(a.specificity(), b.specificity()) })
-	for _, ov := range match {
-		if ov.Grace != nil {
-			p.Grace = ov.Grace.D()
-		}
-		if ov.Severity != "" {
-			p.Severity = alert.Severity(ov.Severity)
-		}
-		if ov.WorkingHours != nil {
-			p.WorkingHours = *ov.WorkingHours
-		}
-	}
-	return p
-}
-
-// specificity orders overrides: team beats role beats org, and combinations
-// beat their parts.
-func (ov Override) specificity() int {
-	n := 0
-	if ov.Org != "" {
-		n++
-	}
-	if ov.Role != "" {
-		n += 2
-	}
-	if ov.Team != "" {
-		n += 4
-	}
-	return n
 }
 
 // String renders w compactly, e.g. "mon,tue 08:00-18:00 england-and-wales".
