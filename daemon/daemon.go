@@ -26,6 +26,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
+	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/version"
 )
@@ -88,13 +89,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 	}()
 
-	path := cfg.Store.Embedded.Path
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("create store directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: path, Synchronous: cfg.Store.Embedded.Synchronous, Logger: o.Logger, Registerer: o.Registry})
+	st, err := openStore(ctx, cfg, o.Logger, o.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
 	d.store = st
 
@@ -300,3 +297,29 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 }
 
 func alertSeverity(s string) alert.Severity { return alert.Severity(s) }
+
+// openStore opens the configured store: ClickHouse when configured, else the
+// embedded SQLite file.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {
+	if ch := cfg.Store.ClickHouse; ch != nil {
+		co, err := chstore.OptionsFromConfig(ch)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse store: %w", err)
+		}
+		co.Logger, co.Registerer = log, reg
+		st, err := chstore.Open(ctx, co) // migrates unless store.clickhouse.migrate is manual
+		if err != nil {
+			return nil, fmt.Errorf("open clickhouse store: %w", err)
+		}
+		return st, nil
+	}
+	path := cfg.Store.Embedded.Path
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: path, Synchronous: cfg.Store.Embedded.Synchronous, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return st, nil
+}

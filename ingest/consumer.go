@@ -54,11 +54,12 @@ type Consumer struct {
 }
 
 type batch struct {
-	msgs   []kafka.Message
-	events []event.Event
-	dead   []kafka.Message
-	reason []event.Reason
-	start  time.Time
+	msgs      []kafka.Message
+	events    []event.Event
+	positions []store.Position // positions[i] is events[i]'s
+	dead      []kafka.Message
+	reason    []event.Reason
+	start     time.Time
 }
 
 // New builds a Consumer; it does not contact the brokers until Run.
@@ -286,9 +287,12 @@ func (c *Consumer) decode(b *batch) {
 	}
 	wg.Wait()
 	b.events = evs[:0]
+	b.positions = make([]store.Position, 0, n)
 	for i := range n {
 		if errs[i] == nil {
 			b.events = append(b.events, evs[i])
+			m := &b.msgs[i]
+			b.positions = append(b.positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 			continue
 		}
 		var de *event.Error
@@ -336,7 +340,7 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	var res store.Result
 	err := c.retry(ctx, "apply", func() error {
 		var err error
-		res, err = c.o.Processor.Process(ctx, b.events)
+		res, err = c.o.Processor.Process(store.WithPositions(ctx, b.positions), b.events)
 		return err
 	})
 	if err != nil {

@@ -219,3 +219,30 @@ type AlertingStore interface {
 	Audit
 	Alert(ctx context.Context, id string) (alert.Alert, error)
 }
+
+// Position is where an event was read from in Kafka.
+type Position struct {
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+type positionsKey struct{}
+
+// WithPositions tells a Writer where the events it is about to be given came
+// from: positions[i] is events[i]'s. A store may keep them with the events
+// and align its deduplication with them (ClickHouse's
+// insert_deduplication_token); one that cannot use them ignores them.
+func WithPositions(ctx context.Context, positions []Position) context.Context {
+	return context.WithValue(ctx, positionsKey{}, positions)
+}
+
+// PositionsFrom returns the positions WithPositions attached for a batch of
+// n events, or nil when there are none for a batch of that size.
+func PositionsFrom(ctx context.Context, n int) []Position {
+	p, _ := ctx.Value(positionsKey{}).([]Position)
+	if len(p) != n {
+		return nil // not for this batch: better none than wrong ones
+	}
+	return p
+}

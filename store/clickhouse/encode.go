@@ -11,32 +11,18 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// Position is where an event was read from in Kafka.
-type Position struct {
-	Topic     string
-	Partition int
-	Offset    int64
-}
+// Position is where an event was read from in Kafka (see store.Position).
+type Position = store.Position
 
-type positionsKey struct{}
-
-// WithPositions tells Apply where the events it is about to be given came
-// from: positions[i] is events[i]'s. Apply stores them with the events and
-// builds the batch's insert_deduplication_token from them. Without them the
-// token is built from the events' keys alone.
+// WithPositions is store.WithPositions.
 func WithPositions(ctx context.Context, positions []Position) context.Context {
-	return context.WithValue(ctx, positionsKey{}, positions)
+	return store.WithPositions(ctx, positions)
 }
 
-func positionsFrom(ctx context.Context, n int) []Position {
-	p, _ := ctx.Value(positionsKey{}).([]Position)
-	if len(p) != n {
-		return nil // not for this batch: better none than wrong ones
-	}
-	return p
-}
+func positionsFrom(ctx context.Context, n int) []Position { return store.PositionsFrom(ctx, n) }
 
 // eventColumnList is the INSERT's column list; columns appends values in
 // this order.

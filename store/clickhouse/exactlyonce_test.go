@@ -197,7 +197,7 @@ func TestClickHouseExactlyOnceAcrossCrashes(t *testing.T) {
 
 func TestClickHouseBatchToken(t *testing.T) {
 	e := evs("a", "b")
-	tok := batchToken(e, []Position{{"access", 3, 10}, {"access", 1, 7}})
+	tok := batchToken(e, []Position{{Topic: "access", Partition: 3, Offset: 10}, {Topic: "access", Partition: 1, Offset: 7}})
 	if !strings.HasPrefix(tok, "access:1:7-7,access:3:10-10/") {
 		t.Fatalf("token %q", tok)
 	}
