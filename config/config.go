@@ -40,6 +40,8 @@ type Config struct {
 	Dir  string `yaml:"-"`
 	// Registers holds the loaded DPIAs by id.
 	Registers map[string]*dpia.Register `yaml:"-"`
+	// riskChecks: DPIA id → risk id → the enabled checks evidencing it.
+	riskChecks map[string]map[string][]string
 }
 
 // DPIAFile names one DPIA register file.
@@ -241,6 +243,10 @@ type Slack struct {
 type HTTP struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9464
 }
+
+// RiskChecks maps each DPIA id and risk id to the enabled checks that
+// evidence it, as declared by the checks' evidences.
+func (c *Config) RiskChecks() map[string]map[string][]string { return c.riskChecks }
 
 // Load reads, validates and completes the configuration at path. The
 // returned Config is nil when the diagnostics hold an error; warnings alone

@@ -393,10 +393,15 @@ func (c *Config) warnUnevidenced(v *validator) {
 		return
 	}
 	covered := map[string]bool{} // "dpia/risk"
+	c.riskChecks = map[string]map[string][]string{}
 	for _, ch := range c.Checks.evidencing(v) {
 		for id, risks := range ch.evidences {
 			for _, r := range risks {
 				covered[id+"/"+r] = true
+				if c.riskChecks[id] == nil {
+					c.riskChecks[id] = map[string][]string{}
+				}
+				c.riskChecks[id][r] = append(c.riskChecks[id][r], ch.check)
 			}
 		}
 	}

@@ -114,7 +114,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 		return nil
 	}}}
-	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks); err != nil {
+	ui, err := newWebUI(ctx, cfg, st, o.Logger, o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks, ui); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
 	}
 	if cfg.Alerting.DashboardURL == "" {

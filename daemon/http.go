@@ -27,7 +27,7 @@ type opsServer struct {
 	mux *http.ServeMux // other components mount their handlers here before run
 }
 
-func newOpsServer(listen string, gatherer prometheus.Gatherer, checks []readiness) (*opsServer, error) {
+func newOpsServer(listen string, gatherer prometheus.Gatherer, checks []readiness, ui http.Handler) (*opsServer, error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err
@@ -55,6 +55,11 @@ func newOpsServer(listen string, gatherer prometheus.Gatherer, checks []readines
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(status)
 	})
+	if ui != nil {
+		// The more specific patterns above keep /metrics, /healthz and
+		// /readyz public; everything else is the authenticated UI.
+		mux.Handle("/", ui)
+	}
 	return &opsServer{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second},
 		ln:  ln,

@@ -7,6 +7,8 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +30,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/producer"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/simulate"
+	"github.com/dpiawatch/dpiawatch/web"
 )
 
 // Topic is the demo's input topic.
@@ -124,10 +128,28 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg.Alerting.DashboardURL = "" // links point at the demo's own listener
 
+	// The web UI with one demo account (DPO: sees everything), whose
+	// password is new each run and printed once on the console.
+	login, err := demoAccount(filepath.Join(o.DataDir, "accounts.yaml"))
+	if err != nil {
+		return err
+	}
+	cfg.Web.Enabled = true
+	cfg.Web.AccountsFile = filepath.Join(o.DataDir, "accounts.yaml")
+	cfg.Web.ExternalURL = ""
+	if cfg.Alerting.PseudonymKey.IsZero() && cfg.Web.PseudonymKey.IsZero() {
+		// Pseudonyms for roles that may not see subject ids: a key for this run.
+		keyFile := filepath.Join(o.DataDir, "pseudonym.key")
+		if err := os.WriteFile(keyFile, []byte(randomToken(24)), 0o600); err != nil {
+			return err
+		}
+		cfg.Web.PseudonymKey = config.Secret{File: keyFile}
+	}
+
 	var stored, alerts atomic.Int64
 	d, err := daemon.New(ctx, daemon.Options{
 		Config: &cfg, Logger: log, Stdout: o.Stdout,
-		OnReady: func(url string) { Banner(o.Stdout, url, o) },
+		OnReady: func(url string) { Banner(o.Stdout, url, login, o) },
 		OnBatch: func(b ingest.BatchInfo) {
 			stored.Add(int64(b.Stored))
 			alerts.Add(int64(b.Alerts))
@@ -168,16 +190,45 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // Banner is what the demo prints once the daemon listens.
-func Banner(w io.Writer, url string, o Options) {
+func Banner(w io.Writer, url string, login Login, o Options) {
 	fmt.Fprintf(w, `
 dpiawatch demo
   in-process Kafka broker, simulator publishing st-martins and wiltshire-council access events
   (%d days of simulated activity, %d events/s per organisation, with injected misuse)
+  web UI    %s/   sign in as %q with password %q (role dpo; new each run)
   metrics   %s/metrics
   health    %s/healthz   %s/readyz
 Alerts appear below as the checks find them. Ctrl-C stops the demo cleanly.
 
-`, o.Days, o.Rate, url, url, url)
+`, o.Days, o.Rate, url, login.Username, login.Password, url, url, url)
+}
+
+// Login is the demo's web UI account.
+type Login struct{ Username, Password string }
+
+// demoAccount writes an accounts file with one DPO account and a fresh
+// random password, and returns the login.
+func demoAccount(path string) (Login, error) {
+	l := Login{Username: "demo", Password: randomToken(12)}
+	hash, err := web.HashPassword(l.Password, web.DefaultPasswordParams)
+	if err != nil {
+		return l, err
+	}
+	accts, err := web.ParseAccounts(nil)
+	if err != nil {
+		return l, err
+	}
+	if err := accts.Put(web.Account{Username: l.Username, Role: "dpo", Password: hash}); err != nil {
+		return l, err
+	}
+	return l, accts.Save(path)
+}
+
+// randomToken returns n random bytes as base32 text (no padding).
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand: never fails on Linux
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
 // StartBroker starts an in-process Kafka-protocol broker on a free loopback

@@ -49,6 +49,12 @@ type Stats struct {
 }
 
 // Run reads events from in and writes the final alerts to out.
+//
+// Memory: a county's month is millions of events, and a decoded Event costs
+// over a kilobyte. Run keeps each valid event re-encoded in the compact
+// native form in one arena, with a 32-byte index entry (time, key hash,
+// position) per event; it sorts the index and decodes events again, a chunk
+// at a time, as they go to the evaluator.
 func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, error) {
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
@@ -60,27 +66,24 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 		o.ChunkSize = 5000
 	}
 	st := Stats{BadReasons: map[string]int{}}
-	events, err := read(ctx, in, o, &st)
+	set, err := read(ctx, in, o, &st)
 	if err != nil {
 		return st, err
 	}
+	st.Events = len(set.index)
+	st.Duplicates = set.duplicates
 
 	// Event time drives every check; the key orders ties so that the same
 	// input always yields the same alerts, whatever order it came in.
-	slices.SortStableFunc(events, func(a, b event.Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
+	slices.SortFunc(set.index, func(a, b entry) int {
+		if c := cmp.Compare(a.t, b.t); c != 0 {
 			return c
 		}
-		return cmp.Or(cmp.Compare(a.Org, b.Org), cmp.Compare(a.System, b.System), cmp.Compare(a.ID, b.ID))
-	})
-	events = slices.CompactFunc(events, func(a, b event.Event) bool {
-		if a.Key() == b.Key() {
-			st.Duplicates++
-			return true
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
 		}
-		return false
+		return set.compareKeys(a, b)
 	})
-	st.Events = len(events)
 
 	alerts := map[string]alert.Alert{}
 	collect := func(eff store.Effects) {
@@ -88,11 +91,21 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 			alerts[a.ID] = a
 		}
 	}
-	for lo := 0; lo < len(events); lo += o.ChunkSize {
+	dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+	chunk := make([]event.Event, 0, o.ChunkSize)
+	for lo := 0; lo < len(set.index); lo += o.ChunkSize {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		eff, err := o.Evaluator.Process(events[lo:min(lo+o.ChunkSize, len(events))])
+		chunk = chunk[:0]
+		for _, e := range set.index[lo:min(lo+o.ChunkSize, len(set.index))] {
+			var ev event.Event
+			if err := dec.Decode(set.bytes(e), &ev); err != nil {
+				return st, fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
+			}
+			chunk = append(chunk, ev)
+		}
+		eff, err := o.Evaluator.Process(chunk)
 		if err != nil {
 			return st, fmt.Errorf("replay: evaluate: %w", err)
 		}
@@ -122,24 +135,101 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	return st, nil
 }
 
+// entry indexes one event of the arena.
+type entry struct {
+	t    int64  // event time, Unix nanoseconds
+	hash uint64 // of the event key: orders ties, finds duplicates
+	off  int64
+	n    int32
+}
+
+// eventSet is every valid event read, deduplicated by key: the first
+// occurrence wins, as in the daemon.
+type eventSet struct {
+	arena      []byte
+	index      []entry
+	keys       map[uint64]int32   // key hash → index position of the first event with it
+	collisions map[uint64][]int32 // further positions whose different keys share a hash
+	duplicates int
+}
+
+func (s *eventSet) bytes(e entry) []byte { return s.arena[e.off : e.off+int64(e.n)] }
+
+// key decodes the key of an indexed event; only needed on a hash match.
+func (s *eventSet) key(e entry) event.Key {
+	var ev event.Event
+	_ = nativeDecoder.Decode(s.bytes(e), &ev)
+	return ev.Key()
+}
+
+func (s *eventSet) compareKeys(a, b entry) int {
+	ka, kb := s.key(a), s.key(b)
+	return cmp.Or(cmp.Compare(ka.Org, kb.Org), cmp.Compare(ka.System, kb.System), cmp.Compare(ka.ID, kb.ID))
+}
+
+var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+
+// add keeps ev unless an event with its key is already kept.
+func (s *eventSet) add(ev *event.Event) error {
+	k := ev.Key()
+	h := keyHash(k)
+	first, seen := s.keys[h]
+	if seen {
+		for _, i := range append([]int32{first}, s.collisions[h]...) {
+			if s.key(s.index[i]) == k {
+				s.duplicates++
+				return nil
+			}
+		}
+	}
+	b, err := event.Encode(ev)
+	if err != nil {
+		return err
+	}
+	if seen {
+		s.collisions[h] = append(s.collisions[h], int32(len(s.index)))
+	} else {
+		s.keys[h] = int32(len(s.index))
+	}
+	s.index = append(s.index, entry{t: ev.Time.UnixNano(), hash: h, off: int64(len(s.arena)), n: int32(len(b))})
+	s.arena = append(s.arena, b...)
+	return nil
+}
+
+// keyHash is FNV-1a over the key's parts, NUL-separated, written out so that
+// hashing a million keys allocates nothing.
+func keyHash(k event.Key) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, part := range [...]string{k.Org, k.System, k.ID} {
+		for i := 0; i < len(part); i++ {
+			h ^= uint64(part[i])
+			h *= prime
+		}
+		h *= prime // the separator: a zero byte
+	}
+	return h
+}
+
 // read decodes every line; bad lines are reported and counted, never fatal.
-func read(ctx context.Context, in io.Reader, o Options, st *Stats) ([]event.Event, error) {
+func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, error) {
+	set := &eventSet{keys: map[uint64]int32{}, collisions: map[uint64][]int32{}}
 	r := bufio.NewReaderSize(in, 1<<20)
-	var events []event.Event
 	var line []byte
+	var ev event.Event
 	for n := 1; ; n++ {
 		var err error
 		line, err = readLine(r, line[:0], o.Decoder.MaxBytes())
 		if len(line) == 0 && err == io.EOF {
-			return events, nil
+			return set, nil
 		}
 		if err != nil && err != io.EOF && !errors.Is(err, errLineTooLong) {
-			return events, fmt.Errorf("replay: read line %d: %w", n, err)
+			return set, fmt.Errorf("replay: read line %d: %w", n, err)
 		}
 		st.Lines = n
 		if n%100000 == 0 {
 			if cerr := ctx.Err(); cerr != nil {
-				return events, cerr
+				return set, cerr
 			}
 			if o.Progress != nil {
 				o.Progress(n)
@@ -151,22 +241,21 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) ([]event.Even
 		}
 		if len(trimSpace(line)) == 0 {
 			if err == io.EOF {
-				return events, nil
+				return set, nil
 			}
 			continue
 		}
-		var ev event.Event
 		if derr := o.Decoder.Decode(line, &ev); derr != nil {
 			var de *event.Error
 			if !errors.As(derr, &de) {
 				de = &event.Error{Reason: event.ReasonMalformed, Detail: derr.Error()}
 			}
 			bad(o, st, n, de)
-		} else {
-			events = append(events, ev)
+		} else if aerr := set.add(&ev); aerr != nil {
+			bad(o, st, n, &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"})
 		}
 		if err == io.EOF {
-			return events, nil
+			return set, nil
 		}
 	}
 }

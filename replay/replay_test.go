@@ -1,0 +1,140 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// recorder is an Evaluator that records what it is given and raises one
+// alert per event, so the output shows order and deduplication.
+type recorder struct {
+	seen    []string
+	flushed bool
+}
+
+func (r *recorder) Process(fresh []event.Event) (store.Effects, error) {
+	var eff store.Effects
+	for _, ev := range fresh {
+		r.seen = append(r.seen, ev.ID)
+		eff.Alerts = append(eff.Alerts, alert.Alert{ID: "a-" + ev.ID, Check: "test", Org: ev.Org, ActorID: ev.Actor.ID,
+			FirstSeen: ev.Time, LastSeen: ev.Time, EventIDs: []string{ev.ID}})
+	}
+	return eff, nil
+}
+
+func (r *recorder) Flush() store.Effects { r.flushed = true; return store.Effects{} }
+
+func line(id string, t time.Time, actor string) string {
+	b, err := event.Encode(&event.Event{ID: id, Time: t, Org: "st-martins", System: "logmycare", Action: event.ActionLogin, Actor: event.Actor{ID: actor}})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestRunSortsDeduplicatesAndReportsBadLines(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	in := strings.Join([]string{
+		line("e3", t0.Add(3*time.Minute), "u-1"),
+		`{"id": "truncated`,
+		line("e1", t0.Add(1*time.Minute), "u-1"),
+		"",
+		line("e2", t0.Add(2*time.Minute), "u-2"),
+		line("e1", t0.Add(9*time.Minute), "u-9"), // the same event id again: absorbed, the first kept
+		line("e0", t0, "u-1"),
+		`{"id":"x","time":"2026-03-02T09:00:00Z","org":"st-martins","system":"logmycare","action":"dance","actor":{"id":"u"}}`,
+		strings.Repeat("x", 70<<10),
+		line("e4", t0.Add(2*time.Minute), "u-3"), // a tie in time with e2: ordered by key
+	}, "\n")
+	var out, errs bytes.Buffer
+	r := &recorder{}
+	st, err := Run(context.Background(), strings.NewReader(in), &out, Options{Evaluator: r, Decoder: event.NewDecoder(event.DecoderOptions{}), Errors: &errs, ChunkSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(r.seen, ","), "e0,e1,e2,e4,e3"; got != want && got != "e0,e1,e4,e2,e3" {
+		t.Errorf("evaluated %s, want event-time order %s", got, want)
+	}
+	if !r.flushed {
+		t.Error("the evaluator was not flushed at the end")
+	}
+	if st.Lines != 10 || st.Events != 5 || st.Duplicates != 1 || st.Bad != 3 || st.Alerts != 5 {
+		t.Errorf("stats %+v", st)
+	}
+	wantErrs := "line 2: malformed: "
+	if !strings.HasPrefix(errs.String(), wantErrs) || !strings.Contains(errs.String(), "line 8: unknown_action: ") || !strings.Contains(errs.String(), "line 9: too_large: ") {
+		t.Errorf("errors:\n%s", errs.String())
+	}
+	// The first e1 (u-1) was kept, not the later one.
+	var a alert.Alert
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.ID == "a-e1" && a.ActorID != "u-1" {
+			t.Errorf("duplicate kept the later event: %+v", a)
+		}
+	}
+}
+
+// TestRunIsIndependentOfInputOrder feeds the same events in many orders.
+func TestRunIsIndependentOfInputOrder(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 300 {
+		// Many ties in time, so the key decides the order.
+		lines = append(lines, line(fmt.Sprintf("e%03d", i), t0.Add(time.Duration(i/7)*time.Second), fmt.Sprintf("u-%d", i%5)))
+	}
+	var first string
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 5 {
+		rng.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+		r := &recorder{}
+		var out bytes.Buffer
+		if _, err := Run(context.Background(), strings.NewReader(strings.Join(lines, "\n")), &out, Options{Evaluator: r, Decoder: event.NewDecoder(event.DecoderOptions{})}); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(r.seen, ",")
+		if round == 0 {
+			first = got
+		} else if got != first {
+			t.Fatalf("round %d evaluated in another order", round)
+		}
+	}
+}
+
+func TestKeyHashSeparatesParts(t *testing.T) {
+	if keyHash(event.Key{Org: "ab", System: "c", ID: "d"}) == keyHash(event.Key{Org: "a", System: "bc", ID: "d"}) {
+		t.Error("keys differing only in where parts split hash alike")
+	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	for i := range 100_000 {
+		buf.WriteString(line(fmt.Sprintf("e%07d", i), t0.Add(time.Duration(i)*time.Second), fmt.Sprintf("u-%d", i%500)))
+		buf.WriteByte('\n')
+	}
+	data := buf.Bytes()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		st := Stats{BadReasons: map[string]int{}}
+		set, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}, &st)
+		if err != nil || len(set.index) != 100_000 {
+			b.Fatal(err, len(set.index))
+		}
+	}
+	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
