@@ -191,7 +191,7 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 		"Alerts by check (current version)":                      "out-of-hours 2|no-business-need 1",
 		"Most active accounts (records opened, distinct people)": "wiltshire-council u-1 mash 3 2|st-martins u-9 webster-court 1 1|wiltshire-council u-2 edt 1 1",
 	}
-	files, err := filepath.Glob("grafana/dashboards/*.json")
+	files, err := filepath.Glob("../dashboards/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dashboards: %v", err)
 	}
