@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,9 +14,9 @@ import (
 
 func benchCommand(e *env) *cobra.Command {
 	var (
-		cfgPath, brokers string
-		asJSON           bool
-		o                bench.Options
+		cfgPath, brokers, cpuProfile string
+		asJSON                       bool
+		o                            bench.Options
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -32,6 +34,17 @@ batch committed with its alerts stored.`,
 			}
 			o.Config, o.Logger, o.Progress = cfg, e.logger(), e.stderr
 			o.Brokers = splitList(brokers)
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -51,5 +64,6 @@ batch committed with its alerts stored.`,
 	c.Flags().IntVar(&o.Partitions, "partitions", 3, "partitions of the in-process broker's topic")
 	c.Flags().StringVar(&o.DataDir, "data", "", "directory for the store (default: a temporary one)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }

@@ -209,19 +209,44 @@ func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, alerts []alert.Aler
 	return written, nil
 }
 
+// stateChunk bounds one multi-row state statement (2 parameters a row).
+const stateChunk = 500
+
+// writeState applies state entries: the last entry for a key wins. Puts go in
+// as multi-row upserts and deletions as IN lists, because a batch can touch
+// thousands of keys and one statement per key was a tenth of Apply's time.
 func (s *Store) writeState(ctx context.Context, tx *sql.Tx, state []store.StateEntry) error {
 	if len(state) == 0 {
 		return nil
 	}
-	put, del := tx.StmtContext(ctx, s.putState), tx.StmtContext(ctx, s.deleteState)
-	for _, e := range state {
-		var err error
-		if e.Value == nil {
-			_, err = del.ExecContext(ctx, e.Key)
-		} else {
-			_, err = put.ExecContext(ctx, e.Key, e.Value)
+	last := make(map[string]int, len(state))
+	for i, e := range state {
+		last[e.Key] = i
+	}
+	var puts, dels []any
+	for i, e := range state {
+		if last[e.Key] != i {
+			continue
 		}
-		if err != nil {
+		if e.Value == nil {
+			dels = append(dels, e.Key)
+		} else {
+			puts = append(puts, e.Key, e.Value)
+		}
+	}
+	for lo := 0; lo < len(dels); lo += stateChunk {
+		chunk := dels[lo:min(lo+stateChunk, len(dels))]
+		q := `DELETE FROM check_state WHERE key IN (?` + strings.Repeat(`,?`, len(chunk)-1) + `)`
+		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+	}
+	for lo := 0; lo < len(puts); lo += 2 * stateChunk {
+		chunk := puts[lo:min(lo+2*stateChunk, len(puts))]
+		// coalesce: an empty value binds as NULL, and an empty value is a value.
+		q := `INSERT INTO check_state (key, value) VALUES (?, coalesce(?, x''))` + strings.Repeat(`, (?, coalesce(?, x''))`, len(chunk)/2-1) +
+			` ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
 			return fmt.Errorf("write state: %w", err)
 		}
 	}

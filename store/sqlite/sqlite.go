@@ -47,8 +47,6 @@ type Store struct {
 
 	insertEvents *sql.Stmt
 	upsertAlert  *sql.Stmt
-	putState     *sql.Stmt
-	deleteState  *sql.Stmt
 }
 
 // Open opens (creating it if needed) and migrates the database at o.Path.
@@ -132,8 +130,6 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		{&s.insertEvents, insertEventsSQL(chunkRows)},
 		{&s.upsertAlert, upsertAlertSQL},
-		{&s.putState, `INSERT INTO check_state (key, value) VALUES (?, coalesce(?, x'')) ON CONFLICT (key) DO UPDATE SET value = excluded.value`},
-		{&s.deleteState, `DELETE FROM check_state WHERE key = ?`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -157,7 +153,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // write-ahead log into the main file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertEvents, s.upsertAlert, s.putState, s.deleteState} {
+	for _, st := range []*sql.Stmt{s.insertEvents, s.upsertAlert} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
