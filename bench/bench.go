@@ -38,6 +38,8 @@ type Options struct {
 	// Brokers, when set, is an external Kafka to use instead of kfake.
 	Brokers    []string
 	Partitions int // default 3
+	// BatchEvents is the consumer's batch size; default 5000.
+	BatchEvents int
 	DataDir    string
 	Logger     *slog.Logger
 	Progress   io.Writer
@@ -84,6 +86,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = 3
+	}
+	if o.BatchEvents <= 0 {
+		o.BatchEvents = 5000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -155,7 +160,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		Brokers: brokers, ClientID: "dpiawatch-bench", GroupID: fmt.Sprintf("dpiawatch-bench-%d", time.Now().UnixNano()),
 		Topics:          []config.Topic{{Name: demo.Topic, Format: config.FormatAuto}},
 		DeadLetterTopic: "dpiawatch-dead-letter",
-		Batch:           config.Batch{MaxEvents: 5000, MaxWait: config.Duration(100 * time.Millisecond)},
+		Batch:           config.Batch{MaxEvents: o.BatchEvents, MaxWait: config.Duration(100 * time.Millisecond)},
 		QueueBatches:    4,
 	}
 

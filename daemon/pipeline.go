@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
@@ -25,6 +27,19 @@ const statePrefix = "rules/"
 // pipeline is the ingest.Processor: it stores a batch and runs the checks
 // over its new events in one durable unit, and keeps the engine's in-memory
 // state equal to what is durable.
+//
+// Speculation. Storing a batch (SQLite's inserts and fsync) and running the
+// checks over it each take about half of a batch's time, one core each. So,
+// when the store can say cheaply which events it already holds
+// (store.KeyLookup), Prepare runs the checks on batch n+1 while batch n is
+// being written, and ProcessPrepared writes n+1 with the effects computed
+// ahead. Exactly-once holds because the write checks, inside its
+// transaction, that the events it actually inserted are exactly the ones the
+// checks saw; if not (or if anything fails), the transaction is rolled back,
+// the engine is rebuilt from the durable state, and batches are evaluated
+// again one at a time, in order, until speculation can resume. The engine
+// sees every batch once and in batch order: Prepare only speculates on the
+// batch right after the last one the engine has seen.
 type pipeline struct {
 	store  store.Store
 	engine engine
@@ -37,13 +52,31 @@ type pipeline struct {
 	// are judged (see run).
 	idleRelease time.Duration
 
+	engMu sync.Mutex // serialises every use of engine
+
+	// Batches written with effects computed ahead, and those evaluated in
+	// their write (no speculation, or it was void).
+	speculated, inWrite atomic.Int64
+
 	mu         sync.Mutex
-	stale      bool      // the engine's state may be ahead of the store's
-	lastEvents time.Time // when a batch last brought new events
-	released   bool      // waiting events were judged since lastEvents
+	stale      bool                   // the engine's state may differ from the store's: restore before use
+	gen        uint64                 // bumped whenever speculative results become invalid
+	next       uint64                 // sequence number of the next batch the engine must see
+	ahead      map[uint64][]event.Key // batches the engine has seen but that are not written yet: their keys, invisible to lookups
+	lastEvents time.Time              // when a batch last brought new events
+	released   bool                   // waiting events were judged since lastEvents
 }
 
-// restore loads the durable check state into the engine.
+// prepared is the checks' result for a batch, computed ahead.
+type prepared struct {
+	gen     uint64
+	fresh   []event.Key
+	effects store.Effects
+}
+
+var errSpeculation = errors.New("the batch's new events differ from those the checks ran on ahead")
+
+// restore loads the durable check state into the engine; engMu held.
 func (p *pipeline) restore(ctx context.Context) error {
 	entries, err := p.store.LoadState(ctx, statePrefix)
 	if err != nil {
@@ -53,38 +86,166 @@ func (p *pipeline) restore(ctx context.Context) error {
 	if err := p.engine.Restore(entries); err != nil {
 		return fmt.Errorf("restore check state: %w", err)
 	}
+	p.mu.Lock()
 	p.stale = false
+	p.mu.Unlock()
 	return nil
 }
 
-// Process implements ingest.Processor.
+// invalidate marks every speculative result void after a failed write of
+// batch seq: the engine is rebuilt before its next use and batch seq is
+// evaluated again.
+func (p *pipeline) invalidate(seq uint64) {
+	p.mu.Lock()
+	p.gen++
+	p.stale = true
+	p.next = seq
+	p.mu.Unlock()
+}
+
+// Prepare runs the checks on a batch ahead of its write (ingest.Preparer).
+// It returns nil when it cannot speculate; the batch is then evaluated
+// inside its write.
+func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event) any {
+	lookup, ok := p.store.(store.KeyLookup)
+	if !ok {
+		return nil
+	}
+	stored, err := lookup.Stored(ctx, events)
+	if err != nil {
+		return nil
+	}
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	p.mu.Lock()
+	if p.stale || seq != p.next {
+		p.mu.Unlock()
+		return nil
+	}
+	gen := p.gen
+	// Batches seen ahead but not written yet are invisible to lookups.
+	seen := make(map[event.Key]bool, len(events))
+	for _, keys := range p.ahead {
+		for _, k := range keys {
+			seen[k] = true
+		}
+	}
+	all := make([]event.Key, len(events))
+	for i := range events {
+		all[i] = events[i].Key()
+	}
+	if p.ahead == nil {
+		p.ahead = map[uint64][]event.Key{}
+	}
+	p.ahead[seq] = all
+	p.next++
+	p.mu.Unlock()
+
+	fresh := make([]event.Event, 0, len(events))
+	keys := make([]event.Key, 0, len(events))
+	for i := range events {
+		k := all[i]
+		if stored[i] || seen[k] {
+			continue
+		}
+		seen[k] = true
+		fresh = append(fresh, events[i])
+		keys = append(keys, k)
+	}
+	eff, err := p.engine.Process(fresh)
+	if err != nil {
+		p.invalidate(seq)
+		return nil
+	}
+	return &prepared{gen: gen, fresh: keys, effects: eff}
+}
+
+// Process implements ingest.Processor: the batch is evaluated inside its
+// write.
 func (p *pipeline) Process(ctx context.Context, events []event.Event) (store.Result, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stale {
+	seq := p.next
+	p.mu.Unlock()
+	return p.ProcessPrepared(ctx, seq, events, nil)
+}
+
+// ProcessPrepared writes batch seq with what Prepare computed, or evaluates
+// it inside the write when that is void (ingest.Preparer).
+func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prep any) (store.Result, error) {
+	pr, _ := prep.(*prepared)
+	p.mu.Lock()
+	fast := pr != nil && pr.gen == p.gen && !p.stale
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.ahead, seq) // written, or to be evaluated again
+		p.mu.Unlock()
+	}()
+
+	var res store.Result
+	var err error
+	if fast {
+		p.speculated.Add(1)
+		res, err = p.store.Apply(ctx, events, func(fresh []event.Event) (store.Effects, error) {
+			if len(fresh) != len(pr.fresh) {
+				return store.Effects{}, errSpeculation
+			}
+			for i := range fresh {
+				if fresh[i].Key() != pr.fresh[i] {
+					return store.Effects{}, errSpeculation
+				}
+			}
+			return pr.effects, nil
+		})
+		if err != nil {
+			p.invalidate(seq)
+		}
+	} else {
+		p.inWrite.Add(1)
+		res, err = p.evaluateInWrite(ctx, seq, events)
+	}
+	if err != nil {
+		return res, err
+	}
+	p.mu.Lock()
+	if res.Stored > 0 {
+		p.lastEvents, p.released = time.Now(), false
+	}
+	p.mu.Unlock()
+	if p.observe != nil && len(events) > 0 {
+		p.observe(events, time.Now())
+	}
+	if res.Alerts > 0 && p.wake != nil {
+		p.wake()
+	}
+	return res, nil
+}
+
+// evaluateInWrite is the plain path: the engine runs inside the write.
+func (p *pipeline) evaluateInWrite(ctx context.Context, seq uint64, events []event.Event) (store.Result, error) {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
+	p.mu.Lock()
+	stale := p.stale
+	p.mu.Unlock()
+	if stale {
 		if err := p.restore(ctx); err != nil {
 			return store.Result{}, err
 		}
 	}
 	res, err := p.store.Apply(ctx, events, p.engine.Process)
-	if err == nil && res.Stored > 0 {
-		p.lastEvents, p.released = time.Now(), false
-	}
-	if err == nil && p.observe != nil && len(events) > 0 {
-		p.observe(events, time.Now())
-	}
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it
 		// from the last durable state before the batch is retried.
-		p.stale = true
+		p.invalidate(seq)
 		if rerr := p.restore(ctx); rerr != nil {
 			p.log.Warn("check state not restored yet; will retry before the next batch", "err", rerr)
 		}
 		return res, err
 	}
-	if res.Alerts > 0 && p.wake != nil {
-		p.wake()
-	}
+	p.mu.Lock()
+	p.next = seq + 1
+	p.mu.Unlock()
 	return res, nil
 }
 
@@ -112,22 +273,32 @@ func (p *pipeline) run(ctx context.Context) error {
 }
 
 func (p *pipeline) releaseIfIdle(ctx context.Context) error {
+	p.engMu.Lock()
+	defer p.engMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.released || p.lastEvents.IsZero() || time.Since(p.lastEvents) < p.idleRelease {
+	// Never while a batch the engine has seen is unwritten: the release
+	// would store effects of events that are not stored.
+	idle := !p.released && !p.lastEvents.IsZero() && time.Since(p.lastEvents) >= p.idleRelease && len(p.ahead) == 0
+	stale, seq := p.stale, p.next
+	p.mu.Unlock()
+	if !idle {
 		return nil
 	}
-	if p.stale {
+	if stale {
 		if err := p.restore(ctx); err != nil {
 			return err
 		}
 	}
 	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return p.engine.Flush(), nil })
 	if err != nil {
-		p.stale = true
+		p.invalidate(seq)
 		return err
 	}
+	p.mu.Lock()
 	p.released = true
+	// A batch prepared ahead saw the engine before this release: void it.
+	p.gen++
+	p.mu.Unlock()
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()
 	}

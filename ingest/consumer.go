@@ -24,6 +24,17 @@ type Processor interface {
 	Process(ctx context.Context, events []event.Event) (store.Result, error)
 }
 
+// Preparer is a Processor that can start work on a batch before the
+// previous one is durable — the daemon runs the checks on batch n+1 while
+// batch n is written. Prepare is called once per batch, in batch order, from
+// one goroutine, with increasing sequence numbers; ProcessPrepared then gets
+// the same sequence number and what Prepare returned, and has Process's
+// all-or-nothing contract. A retried batch keeps its sequence number.
+type Preparer interface {
+	Prepare(ctx context.Context, seq uint64, events []event.Event) any
+	ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prepared any) (store.Result, error)
+}
+
 // Dead-letter headers. Values never echo message content.
 const (
 	HeaderReason    = "dpiawatch-reason"
@@ -54,6 +65,8 @@ type Consumer struct {
 }
 
 type batch struct {
+	seq       uint64
+	prepared  any // what a Preparer made of it ahead of the write
 	msgs      []kafka.Message
 	events    []event.Event
 	positions []store.Position // positions[i] is events[i]'s
@@ -171,7 +184,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go c.pollLag(work, c.o.LagInterval)
 	go func() { errc <- c.fetch(ctx, msgs) }()
 	go func() { c.batch(msgs, raw); errc <- nil }()
-	go func() { c.decodeStage(raw, decoded); errc <- nil }()
+	go func() { c.decodeStage(work, raw, decoded); errc <- nil }()
 	err := c.applyStage(work, decoded)
 
 	// applyStage returns when decoded is closed (normal) or work is
@@ -257,11 +270,19 @@ func (c *Consumer) batch(in <-chan kafka.Message, out chan<- *batch) {
 	}
 }
 
-// decodeStage decodes each batch, splitting it across DecodeWorkers.
-func (c *Consumer) decodeStage(in <-chan *batch, out chan<- *batch) {
+// decodeStage decodes each batch, splitting it across DecodeWorkers, and
+// lets a Preparer start on it while the batch before is being applied.
+func (c *Consumer) decodeStage(ctx context.Context, in <-chan *batch, out chan<- *batch) {
 	defer close(out)
+	pp, _ := c.o.Processor.(Preparer)
+	var seq uint64
 	for b := range in {
 		c.decode(b)
+		b.seq = seq
+		seq++
+		if pp != nil {
+			b.prepared = pp.Prepare(store.WithPositions(ctx, b.positions), b.seq, b.events)
+		}
 		out <- b
 	}
 }
@@ -338,9 +359,15 @@ func (c *Consumer) applyStage(ctx context.Context, in <-chan *batch) error {
 func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	c.m.batchSize.Observe(float64(len(b.msgs)))
 	var res store.Result
+	pp, _ := c.o.Processor.(Preparer)
 	err := c.retry(ctx, "apply", func() error {
 		var err error
-		res, err = c.o.Processor.Process(store.WithPositions(ctx, b.positions), b.events)
+		pctx := store.WithPositions(ctx, b.positions)
+		if pp != nil {
+			res, err = pp.ProcessPrepared(pctx, b.seq, b.events, b.prepared)
+		} else {
+			res, err = c.o.Processor.Process(pctx, b.events)
+		}
 		return err
 	})
 	if err != nil {

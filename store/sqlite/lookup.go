@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+var _ store.KeyLookup = (*Store)(nil)
+
+// lookupChunk bounds one lookup statement (3 parameters a key).
+const lookupChunk = 300
+
+// Stored implements store.KeyLookup on a read connection, so it runs beside
+// a write in progress (WAL readers do not block the writer).
+func (s *Store) Stored(ctx context.Context, events []event.Event) ([]bool, error) {
+	out := make([]bool, len(events))
+	if len(events) == 0 {
+		return out, nil
+	}
+	found := map[event.Key]bool{}
+	args := make([]any, 0, 3*lookupChunk)
+	for lo := 0; lo < len(events); lo += lookupChunk {
+		hi := min(lo+lookupChunk, len(events))
+		args = args[:0]
+		for i := lo; i < hi; i++ {
+			args = append(args, events[i].Org, events[i].System, events[i].ID)
+		}
+		q := `SELECT org, system, id FROM events WHERE (org, system, id) IN (VALUES (?,?,?)` +
+			strings.Repeat(`,(?,?,?)`, hi-lo-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: look up stored events: %w", err)
+		}
+		for rows.Next() {
+			var k event.Key
+			if err := rows.Scan(&k.Org, &k.System, &k.ID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: look up stored events: %w", err)
+			}
+			found[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite: look up stored events: %w", err)
+		}
+	}
+	if len(found) > 0 {
+		for i := range events {
+			out[i] = found[events[i].Key()]
+		}
+	}
+	return out, nil
+}
