@@ -40,9 +40,9 @@ type Options struct {
 	Partitions int // default 3
 	// BatchEvents is the consumer's batch size; default 5000.
 	BatchEvents int
-	DataDir    string
-	Logger     *slog.Logger
-	Progress   io.Writer
+	DataDir     string
+	Logger      *slog.Logger
+	Progress    io.Writer
 }
 
 // Result is what a run measured.

@@ -17,7 +17,7 @@ const CheckSharedCredential = "shared-credential"
 
 // Defaults of the shared-credential check (CONTRACT §4 where it says).
 const (
-	DefaultSessionTimeout    = Duration(30 * time.Minute)
+	DefaultSCSessionTimeout  = Duration(30 * time.Minute)
 	DefaultFailedLogins      = 5
 	DefaultFailedLoginWindow = Duration(10 * time.Minute)
 	DefaultMaxSpeedKMH       = 120.0
@@ -73,11 +73,11 @@ type SharedCredential struct {
 // latitude and longitude (a VPN pool, mobile data) is known but never
 // judged for travel. Org empty: the site belongs to every org.
 type Site struct {
-	Org       string   `yaml:"org"`
-	Name      string   `yaml:"name"`
-	Networks  []CIDR   `yaml:"networks"`
-	Latitude  *Number  `yaml:"latitude"`
-	Longitude *Number  `yaml:"longitude"`
+	Org       string  `yaml:"org"`
+	Name      string  `yaml:"name"`
+	Networks  []CIDR  `yaml:"networks"`
+	Latitude  *Number `yaml:"latitude"`
+	Longitude *Number `yaml:"longitude"`
 }
 
 // SCOverride changes the shared-credential check for an org, role or team;
@@ -271,7 +271,7 @@ func (o *SharedCredential) setDefaults(v *validator, p string) {
 	}
 	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
-	o.SessionTimeout = cmp.Or(o.SessionTimeout, DefaultSessionTimeout)
+	o.SessionTimeout = cmp.Or(o.SessionTimeout, DefaultSCSessionTimeout)
 	o.MaxSpeedKMH = cmp.Or(o.MaxSpeedKMH, DefaultMaxSpeedKMH)
 	if !v.set(p + ".off_site_travel") {
 		o.OffSiteTravel = DefaultOffSiteTravel

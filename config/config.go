@@ -33,6 +33,7 @@ type Config struct {
 	Alerting  Alerting   `yaml:"alerting"`
 	HTTP      HTTP       `yaml:"http"`
 	Web       Web        `yaml:"web"`
+	Evidence  Evidence   `yaml:"evidence"` // config/evidence.go
 
 	// File is the path Load read; Dir its directory, against which relative
 	// paths were resolved.
@@ -158,9 +159,11 @@ type Checks struct {
 	// IdleRelease: when no new event has arrived for this long (wall
 	// clock), the events still waiting out the lateness bound are judged,
 	// so the last events before a quiet spell raise their alerts. Default 30s.
-	IdleRelease    Duration       `yaml:"idle_release"`
-	OutOfHours     OutOfHours     `yaml:"out-of-hours"`
-	NoBusinessNeed NoBusinessNeed `yaml:"no-business-need"`
+	IdleRelease      Duration         `yaml:"idle_release"`
+	OutOfHours       OutOfHours       `yaml:"out-of-hours"`
+	NoBusinessNeed   NoBusinessNeed   `yaml:"no-business-need"`
+	SharedCredential SharedCredential `yaml:"shared-credential"` // config/checks_sc.go
+	UnlockedSession  UnlockedSession  `yaml:"unlocked-session"`  // config/checks_uls.go
 }
 
 // OutOfHours configures the out-of-hours check.

@@ -58,6 +58,8 @@ func (c *Config) setDefaults(v *validator) {
 		c.Checks.IdleRelease = DefaultIdleRelease
 	}
 	c.Checks.NoBusinessNeed.setDefaults(v, "checks."+CheckNoBusinessNeed)
+	c.Checks.UnlockedSession.setDefaults(v, "checks."+CheckUnlockedSession)
+	c.Checks.SharedCredential.setDefaults(v, "checks."+CheckSharedCredential)
 	const ooh = "checks." + CheckOutOfHours
 	o := &c.Checks.OutOfHours
 	if !v.set(ooh + ".enabled") {
@@ -88,6 +90,7 @@ func (c *Config) setDefaults(v *validator) {
 	a.setRouteDefaults(c)
 	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	c.Web.setDefaults(c) // after http.listen and alerting.pseudonym_key, which it defaults from
+	c.Evidence.setDefaults(c)
 }
 
 // defaultWorkingHours is CONTRACT §4: Mon–Fri 08:00–18:00, not on bank

@@ -62,10 +62,13 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Checks.OutOfHours.validate(v, "checks."+CheckOutOfHours, c)
 	c.Checks.NoBusinessNeed.validate(v, "checks."+CheckNoBusinessNeed, c)
+	c.Checks.UnlockedSession.validate(v, "checks."+CheckUnlockedSession, c)
+	c.Checks.SharedCredential.validate(v, "checks."+CheckSharedCredential, c)
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
 	c.HTTP.validate(v, "http")
 	c.Web.validate(v, "web", c)
+	c.Evidence.validate(v, "evidence")
 	c.warnUnevidenced(v)
 }
 
@@ -434,6 +437,12 @@ func (ch *Checks) evidencing(v *validator) []evidencing {
 	}
 	if ch.NoBusinessNeed.Enabled || !v.set("checks."+CheckNoBusinessNeed+".enabled") {
 		out = append(out, evidencing{CheckNoBusinessNeed, ch.NoBusinessNeed.Evidences})
+	}
+	if ch.UnlockedSession.Enabled || !v.set("checks."+CheckUnlockedSession+".enabled") {
+		out = append(out, evidencing{CheckUnlockedSession, ch.UnlockedSession.Evidences})
+	}
+	if ch.SharedCredential.Enabled || !v.set("checks."+CheckSharedCredential+".enabled") {
+		out = append(out, evidencing{CheckSharedCredential, ch.SharedCredential.Evidences})
 	}
 	return out
 }

@@ -29,6 +29,12 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 	if !nbn.Enabled {
 		o.Disabled = append(o.Disabled, rules.CheckNoBusinessNeed)
 	}
+	if !cfg.Checks.SharedCredential.Enabled {
+		o.Disabled = append(o.Disabled, rules.CheckSharedCredential)
+	}
+	if !cfg.Checks.UnlockedSession.Enabled {
+		o.Disabled = append(o.Disabled, rules.CheckUnlockedSession)
+	}
 	for _, org := range cfg.Orgs {
 		p := rules.OrgPolicy{
 			DPIA:            org.DPIA,
@@ -73,6 +79,22 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 				return o, err
 			}
 			p.Risks[rules.CheckNoBusinessNeed] = refs
+		}
+		if sc := cfg.Checks.SharedCredential; sc.Enabled {
+			p.SharedCredential = scPolicy(sc, org.ID)
+			refs, err := riskRefs(cfg, org.DPIA, sc.Evidences[org.DPIA])
+			if err != nil {
+				return o, err
+			}
+			p.Risks[rules.CheckSharedCredential] = refs
+		}
+		if uls := cfg.Checks.UnlockedSession; uls.Enabled {
+			p.UnlockedSession = ulsPolicy(uls, org.ID)
+			refs, err := riskRefs(cfg, org.DPIA, uls.Evidences[org.DPIA])
+			if err != nil {
+				return o, err
+			}
+			p.Risks[rules.CheckUnlockedSession] = refs
 		}
 		o.Orgs[org.ID] = p
 	}
@@ -200,4 +222,158 @@ func monitoringMitigation(ms []string) string {
 		return ms[0]
 	}
 	return ""
+}
+
+// scPolicy resolves the shared-credential settings for one org: org-wide
+// overrides fold into the org's knobs, role and team ones become overrides
+// (config validation rejects an override naming both), and the org's sites
+// are those naming it or no org.
+func scPolicy(c config.SharedCredential, org string) rules.SharedCredentialPolicy {
+	off, after, req, unrep := c.DisabledPatterns, c.AfterLeaving.D(), c.ExternalRequiresMFA, c.UnreportedMFA
+	if off == nil {
+		off = []string{}
+	}
+	travel := c.OffSiteTravel.D()
+	p := rules.SharedCredentialPolicy{
+		SharedCredentialKnobs: rules.SharedCredentialKnobs{
+			DisabledPatterns: off, SessionTimeout: c.SessionTimeout.D(), MaxSpeedKMH: float64(c.MaxSpeedKMH),
+			OffSiteTravel: &travel, UnknownNetworks: c.UnknownNetworks, IgnoreAbsenceKinds: c.IgnoreAbsenceKinds,
+			AfterLeaving: &after, FailedLogins: c.FailedLogins, FailedLoginWindow: c.FailedLoginWindow.D(),
+			ExternalRequiresMFA: &req, UnreportedMFA: &unrep, EpisodeGap: c.EpisodeGap.D(), Severity: alertSeverity(c.Severity),
+		},
+		Roles:       map[string]rules.SharedCredentialKnobs{},
+		Teams:       map[string]rules.SharedCredentialKnobs{},
+		DeviceKinds: map[string]time.Duration{},
+	}
+	for k, d := range c.DeviceSessionTimeouts {
+		p.DeviceKinds[k] = d.D()
+	}
+	for _, s := range c.Sites {
+		if s.Org != "" && s.Org != org {
+			continue
+		}
+		site := rules.Site{Name: s.Name}
+		for _, n := range s.Networks {
+			site.Networks = append(site.Networks, n.Prefix)
+		}
+		if s.Latitude != nil && s.Longitude != nil {
+			site.Located, site.Lat, site.Lon = true, float64(*s.Latitude), float64(*s.Longitude)
+		}
+		p.Sites = append(p.Sites, site)
+	}
+	for _, ov := range c.Overrides {
+		if ov.Org != "" && ov.Org != org {
+			continue
+		}
+		switch {
+		case ov.Team != "":
+			p.Teams[ov.Team] = scOverride(p.Teams[ov.Team], ov)
+		case ov.Role != "":
+			p.Roles[ov.Role] = scOverride(p.Roles[ov.Role], ov)
+		default:
+			p.SharedCredentialKnobs = scOverride(p.SharedCredentialKnobs, ov)
+		}
+	}
+	return p
+}
+
+func scOverride(k rules.SharedCredentialKnobs, ov config.SCOverride) rules.SharedCredentialKnobs {
+	if ov.Exempt != nil {
+		k.Exempt = ov.Exempt
+	}
+	if ov.Severity != "" {
+		k.Severity = alertSeverity(ov.Severity)
+	}
+	if ov.DisabledPatterns != nil {
+		k.DisabledPatterns = append([]string{}, *ov.DisabledPatterns...)
+	}
+	if ov.SessionTimeout != nil {
+		k.SessionTimeout = ov.SessionTimeout.D()
+	}
+	if ov.MaxSpeedKMH != nil {
+		k.MaxSpeedKMH = float64(*ov.MaxSpeedKMH)
+	}
+	if ov.OffSiteTravel != nil {
+		d := ov.OffSiteTravel.D()
+		k.OffSiteTravel = &d
+	}
+	if ov.UnknownNetworks != "" {
+		k.UnknownNetworks = ov.UnknownNetworks
+	}
+	if ov.IgnoreAbsenceKinds != nil {
+		k.IgnoreAbsenceKinds = append([]string{}, *ov.IgnoreAbsenceKinds...)
+	}
+	if ov.AfterLeaving != nil {
+		d := ov.AfterLeaving.D()
+		k.AfterLeaving = &d
+	}
+	if ov.FailedLogins != nil {
+		k.FailedLogins = *ov.FailedLogins
+	}
+	if ov.FailedLoginWindow != nil {
+		k.FailedLoginWindow = ov.FailedLoginWindow.D()
+	}
+	if ov.ExternalRequiresMFA != nil {
+		k.ExternalRequiresMFA = ov.ExternalRequiresMFA
+	}
+	if ov.UnreportedMFA != nil {
+		k.UnreportedMFA = ov.UnreportedMFA
+	}
+	return k
+}
+
+// ulsPolicy resolves the unlocked-session settings for one org. Overrides
+// for every org apply first, then the org's own, so that the org's win;
+// those naming no role, team or device kind fold into the org's knobs.
+// (Config validation rejects an override naming more than one.)
+func ulsPolicy(c config.UnlockedSession, org string) rules.UnlockedSessionPolicy {
+	p := rules.UnlockedSessionPolicy{
+		UnlockedSessionKnobs: rules.UnlockedSessionKnobs{
+			Limit: c.Limit.D(), OpenFor: c.OpenFor.D(), NewSessionAfter: c.NewSessionAfter.D(),
+			EpisodeGap: c.EpisodeGap.D(), Severity: alertSeverity(c.Severity),
+		},
+		DeviceKinds: map[string]rules.UnlockedSessionKnobs{},
+		Roles:       map[string]rules.UnlockedSessionKnobs{},
+		Teams:       map[string]rules.UnlockedSessionKnobs{},
+	}
+	for _, own := range []bool{false, true} {
+		for _, ov := range c.Overrides {
+			if (ov.Org == org) != own || (ov.Org != "" && ov.Org != org) {
+				continue
+			}
+			switch {
+			case ov.DeviceKind != "":
+				p.DeviceKinds[ov.DeviceKind] = ulsOverride(p.DeviceKinds[ov.DeviceKind], ov)
+			case ov.Role != "":
+				p.Roles[ov.Role] = ulsOverride(p.Roles[ov.Role], ov)
+			case ov.Team != "":
+				p.Teams[ov.Team] = ulsOverride(p.Teams[ov.Team], ov)
+			default:
+				p.UnlockedSessionKnobs = ulsOverride(p.UnlockedSessionKnobs, ov)
+			}
+		}
+	}
+	return p
+}
+
+func ulsOverride(k rules.UnlockedSessionKnobs, ov config.ULSOverride) rules.UnlockedSessionKnobs {
+	if ov.Exempt != nil {
+		k.Exempt = ov.Exempt
+	}
+	if ov.UnlockedGap != nil {
+		k.UnlockedGap = ov.UnlockedGap
+	}
+	if ov.DeviceHandover != nil {
+		k.DeviceHandover = ov.DeviceHandover
+	}
+	if ov.Limit != nil {
+		k.Limit = ov.Limit.D()
+	}
+	if ov.OpenFor != nil {
+		k.OpenFor = ov.OpenFor.D()
+	}
+	if ov.Severity != "" {
+		k.Severity = alertSeverity(ov.Severity)
+	}
+	return k
 }

@@ -104,7 +104,8 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("build checks: %w", err)
 	}
 	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), d.engine.SetRoster, o.Logger, o.Registry)
-	if err := d.reference.load(); err != nil {
+	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)
+	if err := d.reference.load(ctx); err != nil {
 		return nil, err
 	}
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // referenceFiles are the CONTRACT §2 files; a change to any reloads them all.
@@ -29,6 +30,14 @@ type referenceLoader struct {
 	log      *slog.Logger
 	stamp    [32]byte
 
+	// snapshots, when the store keeps them, gets every load with its time,
+	// so that evidence can say what the reference data was when. A save
+	// that fails is retried at the next tick, with the original load time.
+	snapshots    store.ReferenceSnapshots
+	unsaved      *reference.Data
+	unsavedAt    time.Time
+	snapshotErrs prometheus.Counter
+
 	reloads *prometheus.CounterVec
 	lastOK  prometheus.Gauge
 }
@@ -42,6 +51,9 @@ func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Ros
 		}, []string{"outcome"}),
 		lastOK: f.NewGauge(prometheus.GaugeOpts{
 			Name: "dpiawatch_reference_last_load_success_timestamp_seconds", Help: "When reference data last loaded successfully.",
+		}),
+		snapshotErrs: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_reference_snapshot_save_failures_total", Help: "Failed attempts to save loaded reference data to the store (retried).",
 		}),
 	}
 	l.reloads.WithLabelValues("success")
@@ -67,7 +79,7 @@ func (l *referenceLoader) fingerprint() [32]byte {
 
 // load reads the directory now. A directory that does not exist is an
 // error: a monitor with no reference data would judge every access wrongly.
-func (l *referenceLoader) load() error {
+func (l *referenceLoader) load(ctx context.Context) error {
 	if l.dir == "" {
 		l.log.Warn("no reference directory configured: every actor is judged by default working hours")
 		return nil
@@ -84,6 +96,10 @@ func (l *referenceLoader) load() error {
 	}
 	l.apply(reference.NewIndex(d))
 	l.stamp = stamp
+	if l.snapshots != nil {
+		l.unsaved, l.unsavedAt = d, time.Now()
+		l.saveSnapshot(ctx)
+	}
 	l.reloads.WithLabelValues("success").Inc()
 	l.lastOK.SetToCurrentTime()
 	l.log.Info("reference data loaded", "dir", l.dir, "staff", len(d.Staff), "relationships", len(d.Relationships),
@@ -91,23 +107,43 @@ func (l *referenceLoader) load() error {
 	return nil
 }
 
+// saveSnapshot saves the last load to the store, if not saved yet.
+func (l *referenceLoader) saveSnapshot(ctx context.Context) {
+	if l.unsaved == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := l.snapshots.SaveReference(sctx, l.unsavedAt, l.unsaved); err != nil {
+		l.snapshotErrs.Inc()
+		l.log.Error("saving reference snapshot failed; will retry", "err", err)
+		return
+	}
+	l.unsaved = nil
+}
+
 // run reloads whenever the files change, until ctx ends.
 func (l *referenceLoader) run(ctx context.Context) error {
-	if l.dir == "" || l.interval <= 0 {
+	interval := l.interval
+	if interval <= 0 && l.snapshots != nil {
+		interval = time.Minute // no reloads, but an unsaved snapshot is retried
+	}
+	if l.dir == "" || interval <= 0 {
 		<-ctx.Done()
 		return nil
 	}
-	t := time.NewTicker(l.interval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if l.fingerprint() == l.stamp {
+			l.saveSnapshot(ctx)
+			if l.interval <= 0 || l.fingerprint() == l.stamp {
 				continue
 			}
-			if err := l.load(); err != nil {
+			if err := l.load(ctx); err != nil {
 				l.log.Error("reference data reload failed; keeping the previous data", "err", err)
 			}
 		}

@@ -64,6 +64,10 @@ type Roster interface {
 	// SharingAgreementFor returns an agreement of partnerOrg with org, in
 	// force at t, that permits recordType and action.
 	SharingAgreementFor(partnerOrg, org, recordType, action string, t time.Time) (reference.SharingAgreement, bool)
+	// Device returns the devices.csv row of a device id.
+	Device(id string) (reference.Device, bool)
+	// AbsentAt returns an absence of actorID covering t.
+	AbsentAt(actorID string, t time.Time) (reference.Absence, bool)
 }
 
 // RiskRef is one risk of a DPIA that a check evidences.
@@ -84,9 +88,12 @@ type OrgPolicy struct {
 	Timezone *time.Location // nil: Europe/London
 	// OutOfHoursRoles are roles (e.g. an emergency duty team) judged against
 	// their rostered shifts only (CONTRACT §2).
-	OutOfHoursRoles []string
-	OutOfHours      OutOfHoursPolicy
-	NoBusinessNeed  NoBusinessNeedPolicy
+	OutOfHoursRoles  []string
+	OutOfHours       OutOfHoursPolicy
+	NoBusinessNeed   NoBusinessNeedPolicy
+	UnlockedSession  UnlockedSessionPolicy
+	SharedCredential SharedCredentialPolicy
+	BulkAccess       BulkAccessPolicy
 	// Risks maps a check name to the risks of the DPIA it evidences.
 	Risks map[string][]RiskRef
 }
@@ -116,12 +123,14 @@ type Options struct {
 }
 
 // Checks lists the names of every check the Engine can run.
-func Checks() []string { return []string{CheckOutOfHours, CheckNoBusinessNeed} }
+func Checks() []string {
+	return []string{CheckOutOfHours, CheckNoBusinessNeed, CheckUnlockedSession, CheckSharedCredential, CheckBulkAccess}
+}
 
 // newChecks builds every check; each new check adds itself here (and its
 // name to Checks).
 func newChecks() []check {
-	return []check{outOfHours{}, noBusinessNeed{}}
+	return []check{outOfHours{}, noBusinessNeed{}, newUnlockedSession(), newSharedCredential(), newBulkAccess()}
 }
 
 // Engine runs the checks. Its methods are safe for concurrent use, though the
@@ -163,6 +172,9 @@ type orgRuntime struct {
 	ohRoles map[string]bool
 	ooh     *oohResolver
 	nbn     *nbnResolver
+	uls     *ulsResolver
+	sc      *scResolver
+	bulk    *bulkResolver
 	risks   map[string]riskSet // by check name
 }
 
@@ -224,6 +236,15 @@ func New(o Options) (*Engine, error) {
 		}
 		if rt.nbn, err = newNBNResolver(p.NoBusinessNeed); err != nil {
 			return nil, fmt.Errorf("org %s: no-business-need policy: %w", id, err)
+		}
+		if rt.uls, err = newULSResolver(p.UnlockedSession); err != nil {
+			return nil, fmt.Errorf("org %s: unlocked-session policy: %w", id, err)
+		}
+		if rt.sc, err = newSCResolver(p.SharedCredential); err != nil {
+			return nil, fmt.Errorf("org %s: shared-credential policy: %w", id, err)
+		}
+		if rt.bulk, err = newBulkResolver(p.BulkAccess); err != nil {
+			return nil, fmt.Errorf("org %s: bulk-access policy: %w", id, err)
 		}
 		for name, refs := range p.Risks {
 			var rs riskSet
@@ -611,6 +632,12 @@ func (e *Engine) Flush() store.Effects {
 			}
 			e.evaluate(e.orgs[id], c, w)
 		}
+		for _, r := range e.checks {
+			if h, ok := r.check.(holder); ok {
+				e.env.org, e.env.watermark = e.orgs[id], c.judged
+				h.flushHeld(&e.env, r.eps)
+			}
+		}
 	}
 	fx, err := e.finish()
 	if err != nil {
@@ -646,6 +673,13 @@ type check interface {
 	Evaluate(ev *event.Event, v *env, eps *episodes) bool
 }
 
+// holder is a check that holds findings back until the org's clock has
+// passed their instant (events of one instant come in no given order);
+// Flush, having judged every waiting event, has it report them all.
+type holder interface {
+	flushHeld(v *env, eps *episodes)
+}
+
 // emptyRoster knows nobody.
 type emptyRoster struct{}
 
@@ -658,8 +692,12 @@ func (emptyRoster) SharingAgreementFor(string, string, string, string, time.Time
 	return reference.SharingAgreement{}, false
 }
 
-func (emptyRoster) Staff(string) (reference.Staff, bool) { return reference.Staff{}, false }
-func (emptyRoster) HasShifts(string) bool                { return false }
+func (emptyRoster) Staff(string) (reference.Staff, bool)   { return reference.Staff{}, false }
+func (emptyRoster) Device(string) (reference.Device, bool) { return reference.Device{}, false }
+func (emptyRoster) HasShifts(string) bool                  { return false }
+func (emptyRoster) AbsentAt(string, time.Time) (reference.Absence, bool) {
+	return reference.Absence{}, false
+}
 func (emptyRoster) ShiftAt(string, time.Time, time.Duration) (reference.Shift, bool) {
 	return reference.Shift{}, false
 }

@@ -203,10 +203,16 @@ dpiawatch_rules_alerts_total{check="no-business-need",dpia="other-dpia",risk="no
 dpiawatch_rules_alerts_total{check="no-business-need",dpia="st-martins-webster-court",risk="none"} 0
 dpiawatch_rules_alerts_total{check="out-of-hours",dpia="other-dpia",risk="none"} 0
 dpiawatch_rules_alerts_total{check="out-of-hours",dpia="st-martins-webster-court",risk="R2"} 2
+dpiawatch_rules_alerts_total{check="shared-credential",dpia="other-dpia",risk="none"} 0
+dpiawatch_rules_alerts_total{check="shared-credential",dpia="st-martins-webster-court",risk="none"} 0
+dpiawatch_rules_alerts_total{check="unlocked-session",dpia="other-dpia",risk="none"} 0
+dpiawatch_rules_alerts_total{check="unlocked-session",dpia="st-martins-webster-court",risk="none"} 0
 # HELP dpiawatch_rules_evaluations_total Events a check judged.
 # TYPE dpiawatch_rules_evaluations_total counter
 dpiawatch_rules_evaluations_total{check="no-business-need"} 0
 dpiawatch_rules_evaluations_total{check="out-of-hours"} 3
+dpiawatch_rules_evaluations_total{check="shared-credential"} 5
+dpiawatch_rules_evaluations_total{check="unlocked-session"} 0
 `), "dpiawatch_rules_alerts_total", "dpiawatch_rules_evaluations_total"); err != nil {
 		t.Error(err)
 	}
@@ -528,7 +534,7 @@ func TestRestoreRejectsBadState(t *testing.T) {
 		ok    bool
 	}{
 		{"good", "rules/out-of-hours/ep/a-1", enc(good()), true},
-		{"unknown check skipped", "rules/shared-credential/ep/a-1", []byte("{"), true},
+		{"unknown check skipped", "rules/retired-check/ep/a-1", []byte("{"), true},
 		{"deletion skipped", "rules/out-of-hours/ep/a-1", nil, true},
 		{"not json", "rules/out-of-hours/ep/a-1", []byte("{"), false},
 		{"key mismatch", "rules/out-of-hours/ep/a-2", enc(good()), false},

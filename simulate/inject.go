@@ -40,7 +40,7 @@ import (
 //     office workers for the same reason.
 //   - shared-credential/failed-login-burst: 5–8 failures in under 7
 //     minutes, no success.
-//   - shared-credential/external-without-mfa: a portal user logs in
+//   - shared-credential/external-without-mfa (Wiltshire only: see injects): a portal user logs in
 //     without a second factor, then works within the agreement.
 //   - unlocked-session/unlocked-gap: 14–25 minutes idle on a shared tablet
 //     (36–55 elsewhere) with no lock between two actions.
@@ -68,6 +68,14 @@ func Patterns() map[string][]string {
 		m[c.check] = slices.Clone(c.patterns)
 	}
 	return m
+}
+
+// injects reports whether pattern is misuse in w's org: external users
+// without a second factor only where the DPIA requires one (Wiltshire's
+// "2 Factor authentications in place for external users"; St Martins'
+// DPIA promises none).
+func (w *world) injects(pattern string) bool {
+	return pattern != "external-without-mfa" || w.org == OrgWiltshire
 }
 
 const epMargin = 45 * time.Minute // background keeps this far from an episode
@@ -103,8 +111,9 @@ func planEpisodes(w *world, rates InjectionRates, seed int64) []*episode {
 		}
 		count := int(rate*float64(w.days) + rng.Float64())
 		off := rng.IntN(len(c.patterns))
+		pats := slices.DeleteFunc(slices.Clone(c.patterns), func(p string) bool { return !w.injects(p) })
 		for i := range count {
-			pat := c.patterns[(off+i)%len(c.patterns)]
+			pat := pats[(off+i)%len(pats)]
 			for try := 0; try < 50; try++ {
 				if e := w.planOne(rng, pat); e != nil {
 					e.label = &Label{Check: c.check, Pattern: pat}

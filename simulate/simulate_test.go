@@ -240,7 +240,7 @@ func TestInjectionsAndInnocence(t *testing.T) {
 			}
 			for c, ps := range Patterns() {
 				for _, p := range ps {
-					if !patterns[c+"/"+p] {
+					if !patterns[c+"/"+p] && s.w.injects(p) {
 						t.Errorf("pattern %s/%s never injected", c, p)
 					}
 				}

@@ -1,5 +1,6 @@
 // Package clickhouse is the store for large organisations: access events,
-// alerts, check state and outbox marks in ClickHouse, through
+// alerts, check state, outbox marks, alert delivery's triage, silences and
+// audit trail, and reference-data snapshots in ClickHouse, through
 // github.com/ClickHouse/clickhouse-go/v2 (native protocol, or HTTP), with the
 // schema kept by versioned migrations (see Schema and Migrate).
 //
@@ -174,7 +175,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// Sequence numbers must stay above those already stored, whatever the
 	// clock did since.
 	var last uint64
-	if err := s.conn.QueryRow(ctx, `SELECT greatest((SELECT max(seq) FROM `+s.db+`.checkpoint), (SELECT max(change_seq) FROM `+s.db+`.alerts))`).Scan(&last); err != nil {
+	if err := s.conn.QueryRow(ctx, `SELECT greatest((SELECT max(seq) FROM `+s.db+`.checkpoint), (SELECT max(change_seq) FROM `+s.db+`.alerts), `+
+		`(SELECT max(seq) FROM `+s.db+`.audit), (SELECT max(seq) FROM `+s.db+`.message_refs))`).Scan(&last); err != nil {
 		return fail(fmt.Errorf("clickhouse: open: %w", err))
 	}
 	s.lastSeq = last

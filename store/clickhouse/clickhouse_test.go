@@ -47,6 +47,26 @@ func TestClickHouseContract(t *testing.T) {
 	})
 }
 
+// TestClickHouseAlertingContract runs alert delivery's store contract
+// (message refs, triage, silences, audit) against ClickHouse.
+func TestClickHouseAlertingContract(t *testing.T) {
+	srv := chtest.Shared(t)
+	t.Cleanup(func() { dropTestDatabases(t, srv) })
+	storetest.RunAlerting(t, func(t *testing.T) store.Store {
+		return openStore(t, srv, clickhouse.Options{})
+	})
+}
+
+// TestClickHouseReferenceSnapshots runs the reference-snapshot contract
+// against ClickHouse.
+func TestClickHouseReferenceSnapshots(t *testing.T) {
+	srv := chtest.Shared(t)
+	t.Cleanup(func() { dropTestDatabases(t, srv) })
+	storetest.RunReferenceSnapshots(t, func(t *testing.T) store.Store {
+		return openStore(t, srv, clickhouse.Options{})
+	})
+}
+
 func dropTestDatabases(t *testing.T, srv *chtest.Server) {
 	if srv.Engine == "chdb" {
 		return // the chDB data directory goes with the test binary's temp dir

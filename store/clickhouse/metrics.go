@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, s := range applySteps {
 		m.applyErrors.WithLabelValues(s)
 	}
-	for _, t := range []string{"events", "alerts", "checkpoint"} {
+	for _, t := range []string{"events", "alerts", "checkpoint", "reference_rows"} {
 		m.rows.WithLabelValues(t)
 	}
 	if reg != nil {

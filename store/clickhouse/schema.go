@@ -94,6 +94,8 @@ type migration struct {
 var migrations = []migration{
 	{1, "init", migrateInit},
 	{2, "hourly_rollup", migrateRollup},
+	{3, "alerting", migrateAlerting},
+	{4, "reference", migrateReference},
 }
 
 func (s Schema) onCluster() string {
@@ -258,6 +260,105 @@ GROUP BY org, hour, actor_team, actor, action, outcome`,
 	return stmts
 }
 
+func migrateAlerting(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	dedup := "non_replicated_deduplication_window"
+	if s.Cluster != "" {
+		dedup = "replicated_deduplication_window"
+	}
+	return []string{
+		// Where each receiver posted its message about an alert. The highest
+		// version wins a merge, so a late write of an older version never
+		// replaces a newer one; readers take the highest (version, seq).
+		`CREATE TABLE IF NOT EXISTS ` + db + `.message_refs` + on + ` (
+	receiver LowCardinality(String),
+	alert_id String,
+	channel  String,
+	ts       String,
+	version  UInt64,
+	digest   Bool,
+	seq      UInt64
+) ENGINE = ` + s.engine("ReplacingMergeTree", "message_refs", "version", true) + `
+ORDER BY (receiver, alert_id)`,
+		// Every change a person makes, one row each: a triage decision is
+		// its own audit row (kind 'triage'), a silence change carries the
+		// whole silence (kind 'silence'). One row is one insert is one part,
+		// so a change and its audit entry land together or not at all —
+		// without transactions. seq orders the trail; a retried insert has
+		// the same seq and deduplication token, and FINAL folds any rest.
+		// org is the alert's org for triages (row policies), empty otherwise.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.audit` + on + ` (
+	seq        UInt64,
+	at         DateTime64(9, 'UTC'),
+	org        LowCardinality(String),
+	actor      String,
+	action     LowCardinality(String),
+	object     String,
+	detail     String CODEC(ZSTD(1)),
+	kind       Enum8('audit' = 0, 'triage' = 1, 'silence' = 2),
+	outcome    LowCardinality(String),
+	note       String CODEC(ZSTD(1)),
+	source     LowCardinality(String),
+	silence_id String,
+	silence    String CODEC(ZSTD(1)),
+	starts_at  DateTime64(9, 'UTC'),
+	ends_at    DateTime64(9, 'UTC'),
+	written_at DateTime DEFAULT now()
+) ENGINE = ` + s.engine("ReplacingMergeTree", "audit", "", true) + `
+ORDER BY seq
+SETTINGS ` + dedup + ` = 1000`,
+		// Which triages each receiver has been told of.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.triage_delivery` + on + ` (
+	receiver LowCardinality(String),
+	seq      UInt64
+) ENGINE = ` + s.engine("ReplacingMergeTree", "triage_delivery", "", true) + `
+ORDER BY (receiver, seq)`,
+		// Triages and silences as their own relations, for dashboards.
+		`CREATE VIEW IF NOT EXISTS ` + db + `.triages` + on + ` AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source FROM ` + db + `.audit FINAL WHERE kind = 'triage'`,
+		`CREATE VIEW IF NOT EXISTS ` + db + `.silences` + on + ` AS
+SELECT silence_id AS id, argMax(starts_at, seq) AS starts_at, argMax(ends_at, seq) AS ends_at, argMax(silence, seq) AS body,
+	max(at) AS updated_at
+FROM ` + db + `.audit WHERE kind = 'silence' GROUP BY silence_id`,
+	}
+}
+
+func migrateReference(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// Each distinct set of reference data, row by row: the item's key
+		// columns for dashboards' queries and the whole item as JSON for an
+		// exact round trip. snapshot is the content's ID, n the item's place
+		// in its file, so a retried insert folds (FINAL).
+		`CREATE TABLE IF NOT EXISTS ` + db + `.reference_rows` + on + ` (
+	snapshot   String,
+	kind       Enum8('staff' = 1, 'relationship' = 2, 'shift' = 3, 'absence' = 4, 'device' = 5, 'sharing_agreement' = 6),
+	n          UInt32,
+	org        LowCardinality(String),
+	actor      String,
+	team       LowCardinality(String),
+	subject    String,
+	valid_from DateTime64(3, 'UTC'),
+	valid_to   Nullable(DateTime64(3, 'UTC')),
+	item       String CODEC(ZSTD(3))
+) ENGINE = ` + s.engine("ReplacingMergeTree", "reference_rows", "", true) + `
+ORDER BY (snapshot, kind, org, actor, n)`,
+		// When each snapshot was put in force. A load row is written after
+		// all of its snapshot's rows: it is the snapshot's commit point.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.reference_loads` + on + ` (
+	loaded_at          DateTime64(9, 'UTC'),
+	snapshot           String,
+	staff              UInt32,
+	relationships      UInt32,
+	shifts             UInt32,
+	absences           UInt32,
+	devices            UInt32,
+	sharing_agreements UInt32
+) ENGINE = ` + s.engine("ReplacingMergeTree", "reference_loads", "", true) + `
+ORDER BY (loaded_at, snapshot)`,
+	}
+}
+
 // Policies returns the row-policy DDL for s.Readers: each reader account
 // sees only its org's events, rollups and alerts. Policies are derived from
 // configuration, not migrations, so they are replaced on every migrate.
@@ -267,7 +368,7 @@ func (s Schema) Policies() []string {
 	sort.Slice(readers, func(i, j int) bool { return readers[i].User < readers[j].User })
 	var out []string
 	for _, r := range readers {
-		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts"} {
+		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts", "audit", "reference_rows"} {
 			out = append(out, fmt.Sprintf("CREATE ROW POLICY OR REPLACE dpiawatch_%s_%s ON %s.%s%s FOR SELECT USING org = %s TO %s",
 				r.User, table, s.Database, table, s.onCluster(), quote(r.Org), r.User))
 		}

@@ -53,12 +53,19 @@ func TestClickHouseMigrations(t *testing.T) {
 	rows.Close()
 	want := []string{
 		"alerts ReplacingMergeTree [org, id] []",
+		"audit ReplacingMergeTree [seq] []",
 		"checkpoint ReplacingMergeTree [kind, key] []",
 		"events ReplacingMergeTree [org, actor, t, system, id] [toYYYYMM(t)]",
 		"events_hourly AggregatingMergeTree [org, hour, actor_team, actor, action, outcome] [toYYYYMM(hour)]",
 		"events_hourly_mv MaterializedView [] []",
+		"message_refs ReplacingMergeTree [receiver, alert_id] []",
 		"outbox_delivery ReplacingMergeTree [receiver, alert_id] []",
+		"reference_loads ReplacingMergeTree [loaded_at, snapshot] []",
+		"reference_rows ReplacingMergeTree [snapshot, kind, org, actor, n] []",
 		"schema_migrations ReplacingMergeTree [version] []",
+		"silences View [] []",
+		"triage_delivery ReplacingMergeTree [receiver, seq] []",
+		"triages View [] []",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("tables:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -14,9 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +166,39 @@ func (s *Server) Stop() error {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	return errors.New("chdb-http did not stop within 10s; killed")
+}
+
+// Fault modes of the chDB front (see scripts/chdb-http).
+const (
+	FaultOff         = "off"          // serve normally
+	FaultDown        = "down"         // refuse every request, unrun
+	FaultLoseInserts = "lose-inserts" // run the next n INSERTs, answer them with an error
+)
+
+// ErrNoFaults is returned by SetFault for a server named by CLICKHOUSE_ADDR:
+// only the chDB front has a fault switch.
+var ErrNoFaults = errors.New("chtest: fault injection needs the chDB front, not a CLICKHOUSE_ADDR server")
+
+// SetFault switches the chDB front's fault mode; n counts lost inserts.
+func (s *Server) SetFault(ctx context.Context, mode string, n int) error {
+	if s.Engine != "chdb" {
+		return ErrNoFaults
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		"http://"+s.Addr+"/dpiawatch-test/fault?mode="+url.QueryEscape(mode)+"&n="+strconv.Itoa(n), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("chtest: set fault: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("chtest: set fault %s: %s: %s", mode, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 // Open opens a connection to database db (created if missing) on s, and

@@ -2,6 +2,7 @@ package chtest_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,43 @@ func TestClickHouseFront(t *testing.T) {
 	}
 	if err := conn.Exec(ctx, "SELECT nosuch FROM smoke.t"); err == nil || !strings.Contains(err.Error(), "UNKNOWN_IDENTIFIER") {
 		t.Fatalf("a bad query: error %v, want UNKNOWN_IDENTIFIER", err)
+	}
+
+	// The front's fault switch, which the outage tests use.
+	if err := s.SetFault(ctx, chtest.FaultDown, 0); errors.Is(err, chtest.ErrNoFaults) {
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("ping answered while the front is down")
+	}
+	if err := conn.Exec(ctx, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "fault injected") {
+		t.Fatalf("query while down: %v, want the injected fault", err)
+	}
+	if err := s.SetFault(ctx, chtest.FaultLoseInserts, 1); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(v string) error {
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO smoke.t")
+		if err != nil {
+			return err
+		}
+		if err := b.Append(uint32(7), v, "lc", time.Unix(0, 0), []string{}, nil); err != nil {
+			return err
+		}
+		return b.Send()
+	}
+	if err := insert("lost"); err == nil {
+		t.Fatal("the lost insert reported success")
+	}
+	if err := insert("after"); err != nil {
+		t.Fatalf("the insert after the lost one: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT countIf(b = 'lost') + 10 * countIf(b = 'after') FROM smoke.t").Scan(&n); err != nil || n != 11 {
+		t.Fatalf("lost and later insert stored %d (%v), want 11: the lost insert must be applied, once", n, err)
+	}
+	if err := s.SetFault(ctx, "bogus", 0); err == nil {
+		t.Fatal("an unknown fault mode was accepted")
 	}
 }

@@ -102,14 +102,94 @@ SELECT org, toStartOfHour(toDateTime(t, 'UTC')) AS hour, actor_team, actor, acti
 FROM dpia.events_local
 GROUP BY org, hour, actor_team, actor, action, outcome;
 
+CREATE TABLE IF NOT EXISTS dpia.message_refs ON CLUSTER care (
+	receiver LowCardinality(String),
+	alert_id String,
+	channel  String,
+	ts       String,
+	version  UInt64,
+	digest   Bool,
+	seq      UInt64
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/message_refs', '{replica}', version)
+ORDER BY (receiver, alert_id);
+
+CREATE TABLE IF NOT EXISTS dpia.audit ON CLUSTER care (
+	seq        UInt64,
+	at         DateTime64(9, 'UTC'),
+	org        LowCardinality(String),
+	actor      String,
+	action     LowCardinality(String),
+	object     String,
+	detail     String CODEC(ZSTD(1)),
+	kind       Enum8('audit' = 0, 'triage' = 1, 'silence' = 2),
+	outcome    LowCardinality(String),
+	note       String CODEC(ZSTD(1)),
+	source     LowCardinality(String),
+	silence_id String,
+	silence    String CODEC(ZSTD(1)),
+	starts_at  DateTime64(9, 'UTC'),
+	ends_at    DateTime64(9, 'UTC'),
+	written_at DateTime DEFAULT now()
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/audit', '{replica}')
+ORDER BY seq
+SETTINGS replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS dpia.triage_delivery ON CLUSTER care (
+	receiver LowCardinality(String),
+	seq      UInt64
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/triage_delivery', '{replica}')
+ORDER BY (receiver, seq);
+
+CREATE VIEW IF NOT EXISTS dpia.triages ON CLUSTER care AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source FROM dpia.audit FINAL WHERE kind = 'triage';
+
+CREATE VIEW IF NOT EXISTS dpia.silences ON CLUSTER care AS
+SELECT silence_id AS id, argMax(starts_at, seq) AS starts_at, argMax(ends_at, seq) AS ends_at, argMax(silence, seq) AS body,
+	max(at) AS updated_at
+FROM dpia.audit WHERE kind = 'silence' GROUP BY silence_id;
+
+CREATE TABLE IF NOT EXISTS dpia.reference_rows ON CLUSTER care (
+	snapshot   String,
+	kind       Enum8('staff' = 1, 'relationship' = 2, 'shift' = 3, 'absence' = 4, 'device' = 5, 'sharing_agreement' = 6),
+	n          UInt32,
+	org        LowCardinality(String),
+	actor      String,
+	team       LowCardinality(String),
+	subject    String,
+	valid_from DateTime64(3, 'UTC'),
+	valid_to   Nullable(DateTime64(3, 'UTC')),
+	item       String CODEC(ZSTD(3))
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/reference_rows', '{replica}')
+ORDER BY (snapshot, kind, org, actor, n);
+
+CREATE TABLE IF NOT EXISTS dpia.reference_loads ON CLUSTER care (
+	loaded_at          DateTime64(9, 'UTC'),
+	snapshot           String,
+	staff              UInt32,
+	relationships      UInt32,
+	shifts             UInt32,
+	absences           UInt32,
+	devices            UInt32,
+	sharing_agreements UInt32
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/reference_loads', '{replica}')
+ORDER BY (loaded_at, snapshot);
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_alerts ON dpia.alerts ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_audit ON dpia.audit ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_reference_rows ON dpia.reference_rows ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_alerts ON dpia.alerts ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_audit ON dpia.audit ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_reference_rows ON dpia.reference_rows ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;

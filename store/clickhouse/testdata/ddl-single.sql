@@ -98,3 +98,75 @@ SELECT org, toStartOfHour(toDateTime(t, 'UTC')) AS hour, actor_team, actor, acti
 	toUInt64(count()) AS events, uniqState(subject) AS subjects, max(retention_days) AS retention_days
 FROM dpiawatch.events
 GROUP BY org, hour, actor_team, actor, action, outcome;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.message_refs (
+	receiver LowCardinality(String),
+	alert_id String,
+	channel  String,
+	ts       String,
+	version  UInt64,
+	digest   Bool,
+	seq      UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (receiver, alert_id);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.audit (
+	seq        UInt64,
+	at         DateTime64(9, 'UTC'),
+	org        LowCardinality(String),
+	actor      String,
+	action     LowCardinality(String),
+	object     String,
+	detail     String CODEC(ZSTD(1)),
+	kind       Enum8('audit' = 0, 'triage' = 1, 'silence' = 2),
+	outcome    LowCardinality(String),
+	note       String CODEC(ZSTD(1)),
+	source     LowCardinality(String),
+	silence_id String,
+	silence    String CODEC(ZSTD(1)),
+	starts_at  DateTime64(9, 'UTC'),
+	ends_at    DateTime64(9, 'UTC'),
+	written_at DateTime DEFAULT now()
+) ENGINE = ReplacingMergeTree()
+ORDER BY seq
+SETTINGS non_replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.triage_delivery (
+	receiver LowCardinality(String),
+	seq      UInt64
+) ENGINE = ReplacingMergeTree()
+ORDER BY (receiver, seq);
+
+CREATE VIEW IF NOT EXISTS dpiawatch.triages AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source FROM dpiawatch.audit FINAL WHERE kind = 'triage';
+
+CREATE VIEW IF NOT EXISTS dpiawatch.silences AS
+SELECT silence_id AS id, argMax(starts_at, seq) AS starts_at, argMax(ends_at, seq) AS ends_at, argMax(silence, seq) AS body,
+	max(at) AS updated_at
+FROM dpiawatch.audit WHERE kind = 'silence' GROUP BY silence_id;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.reference_rows (
+	snapshot   String,
+	kind       Enum8('staff' = 1, 'relationship' = 2, 'shift' = 3, 'absence' = 4, 'device' = 5, 'sharing_agreement' = 6),
+	n          UInt32,
+	org        LowCardinality(String),
+	actor      String,
+	team       LowCardinality(String),
+	subject    String,
+	valid_from DateTime64(3, 'UTC'),
+	valid_to   Nullable(DateTime64(3, 'UTC')),
+	item       String CODEC(ZSTD(3))
+) ENGINE = ReplacingMergeTree()
+ORDER BY (snapshot, kind, org, actor, n);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.reference_loads (
+	loaded_at          DateTime64(9, 'UTC'),
+	snapshot           String,
+	staff              UInt32,
+	relationships      UInt32,
+	shifts             UInt32,
+	absences           UInt32,
+	devices            UInt32,
+	sharing_agreements UInt32
+) ENGINE = ReplacingMergeTree()
+ORDER BY (loaded_at, snapshot);
