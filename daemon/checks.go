@@ -35,6 +35,9 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 	if !cfg.Checks.UnlockedSession.Enabled {
 		o.Disabled = append(o.Disabled, rules.CheckUnlockedSession)
 	}
+	if !cfg.Checks.BulkAccess.Enabled {
+		o.Disabled = append(o.Disabled, rules.CheckBulkAccess)
+	}
 	for _, org := range cfg.Orgs {
 		p := rules.OrgPolicy{
 			DPIA:            org.DPIA,
@@ -95,6 +98,14 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 				return o, err
 			}
 			p.Risks[rules.CheckUnlockedSession] = refs
+		}
+		if bulk := cfg.Checks.BulkAccess; bulk.Enabled {
+			p.BulkAccess = bulkPolicy(bulk, org.ID)
+			refs, err := riskRefs(cfg, org.DPIA, bulk.Evidences[org.DPIA])
+			if err != nil {
+				return o, err
+			}
+			p.Risks[rules.CheckBulkAccess] = refs
 		}
 		o.Orgs[org.ID] = p
 	}
@@ -374,6 +385,66 @@ func ulsOverride(k rules.UnlockedSessionKnobs, ov config.ULSOverride) rules.Unlo
 	}
 	if ov.Severity != "" {
 		k.Severity = alertSeverity(ov.Severity)
+	}
+	return k
+}
+
+// bulkPolicy resolves the bulk-access settings for one org: org-wide
+// overrides fold into the org's knobs, role and team ones become overrides
+// (config validation refuses an override naming both).
+func bulkPolicy(c config.BulkAccess, org string) rules.BulkAccessPolicy {
+	p := rules.BulkAccessPolicy{
+		BulkAccessKnobs: rules.BulkAccessKnobs{
+			Window: c.Window.D(), MinSubjects: c.MinSubjects, Multiplier: float64(c.Multiplier), BaselineDays: c.BaselineDays,
+			Quantile: float64(c.Quantile), MinHistoryDays: c.MinHistoryDays, MinTeamSamples: c.MinTeamSamples,
+			ColdStartSubjects: c.ColdStartSubjects, MaxTracked: c.MaxTracked, EpisodeGap: c.EpisodeGap.D(),
+			Severity: alertSeverity(c.Severity),
+		},
+		Roles: map[string]rules.BulkAccessKnobs{},
+		Teams: map[string]rules.BulkAccessKnobs{},
+	}
+	for _, ov := range c.Overrides {
+		if ov.Org != "" && ov.Org != org {
+			continue
+		}
+		switch {
+		case ov.Role != "":
+			p.Roles[ov.Role] = bulkOverride(p.Roles[ov.Role], ov)
+		case ov.Team != "":
+			p.Teams[ov.Team] = bulkOverride(p.Teams[ov.Team], ov)
+		default:
+			p.BulkAccessKnobs = bulkOverride(p.BulkAccessKnobs, ov)
+		}
+	}
+	return p
+}
+
+func bulkOverride(k rules.BulkAccessKnobs, ov config.BulkOverride) rules.BulkAccessKnobs {
+	if ov.Exempt != nil {
+		k.Exempt = ov.Exempt
+	}
+	if ov.Severity != "" {
+		k.Severity = alertSeverity(ov.Severity)
+	}
+	if ov.Window != nil {
+		k.Window = ov.Window.D()
+	}
+	for _, f := range []struct {
+		from *int
+		to   *int
+	}{
+		{ov.MinSubjects, &k.MinSubjects}, {ov.BaselineDays, &k.BaselineDays}, {ov.MinHistoryDays, &k.MinHistoryDays},
+		{ov.MinTeamSamples, &k.MinTeamSamples}, {ov.ColdStartSubjects, &k.ColdStartSubjects}, {ov.MaxTracked, &k.MaxTracked},
+	} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+	if ov.Multiplier != nil {
+		k.Multiplier = float64(*ov.Multiplier)
+	}
+	if ov.Quantile != nil {
+		k.Quantile = float64(*ov.Quantile)
 	}
 	return k
 }

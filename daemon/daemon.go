@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/run"
@@ -54,7 +56,8 @@ type Daemon struct {
 	o         Options
 	log       *slog.Logger
 	store     store.Store
-	engine    *rules.Engine
+	engine    *taskEngine
+	roster    atomic.Pointer[rosterBox] // the reference data every task's engine judges against
 	pipeline  *pipeline
 	consumer  *ingest.Consumer
 	delivery  delivery
@@ -99,11 +102,34 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	ro.Now = time.Now // guards the watermark against clocks far in the future
-	if d.engine, err = rules.New(ro); err != nil {
+	ro.Now = time.Now                        // guards the watermark against clocks far in the future
+	if _, err := rules.New(ro); err != nil { // validates the options once, up front
 		return nil, fmt.Errorf("build checks: %w", err)
 	}
-	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), d.engine.SetRoster, o.Logger, o.Registry)
+	var engines []*rules.Engine // every task's engine, to hand them new reference data
+	var enginesMu sync.Mutex
+	d.engine = newTaskEngine(func() (engine, error) {
+		e, err := rules.New(ro)
+		if err != nil {
+			return nil, err
+		}
+		if r := d.roster.Load(); r != nil {
+			e.SetRoster(r.Roster)
+		}
+		enginesMu.Lock()
+		engines = append(engines, e)
+		enginesMu.Unlock()
+		return e, nil
+	})
+	setRoster := func(r rules.Roster) {
+		d.roster.Store(&rosterBox{r})
+		enginesMu.Lock()
+		defer enginesMu.Unlock()
+		for _, e := range engines {
+			e.SetRoster(r)
+		}
+	}
+	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), setRoster, o.Logger, o.Registry)
 	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)
 	if err := d.reference.load(ctx); err != nil {
 		return nil, err
@@ -328,3 +354,6 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 	}
 	return st, nil
 }
+
+// rosterBox lets a Roster interface value live in an atomic.Pointer.
+type rosterBox struct{ rules.Roster }

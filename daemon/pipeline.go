@@ -21,8 +21,8 @@ type engine interface {
 	Reset()
 }
 
-// statePrefix is the key prefix of every check's saved state.
-const statePrefix = "rules/"
+// statePrefix is the key prefix of every check's saved state: the tasks'.
+const statePrefix = taskPrefix
 
 // pipeline is the ingest.Processor: it stores a batch and runs the checks
 // over its new events in one durable unit, and keeps the engine's in-memory
@@ -42,7 +42,7 @@ const statePrefix = "rules/"
 // batch right after the last one the engine has seen.
 type pipeline struct {
 	store  store.Store
-	engine engine
+	engine *taskEngine
 	log    *slog.Logger
 	wake   func() // tells alert delivery that new alert versions are stored
 	// observe, if set, is told about every stored batch (feed heartbeats).
@@ -103,6 +103,11 @@ func (p *pipeline) invalidate(seq uint64) {
 	p.mu.Unlock()
 }
 
+// Rebalanced tells the pipeline that the consumer group moved partitions
+// before batch seq (ingest.Rebalancer): tasks this daemon now owns may have
+// been advanced by another, so the engine is rebuilt from the store.
+func (p *pipeline) Rebalanced(seq uint64) { p.invalidate(seq) }
+
 // Prepare runs the checks on a batch ahead of its write (ingest.Preparer).
 // It returns nil when it cannot speculate; the batch is then evaluated
 // inside its write.
@@ -152,6 +157,7 @@ func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event
 		fresh = append(fresh, events[i])
 		keys = append(keys, k)
 	}
+	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
 	eff, err := p.engine.Process(fresh)
 	if err != nil {
 		p.invalidate(seq)
@@ -233,6 +239,7 @@ func (p *pipeline) evaluateInWrite(ctx context.Context, seq uint64, events []eve
 			return store.Result{}, err
 		}
 	}
+	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
 	res, err := p.store.Apply(ctx, events, p.engine.Process)
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it

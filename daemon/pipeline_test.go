@@ -99,7 +99,7 @@ func TestPipelineSpeculationIsExactlyOnce(t *testing.T) {
 		}
 		defer st.Close()
 		fs := &flakyStore{Store: st, rng: rand.New(rand.NewPCG(9, 9)), rate: failRate}
-		p := &pipeline{store: fs, engine: testEngine(t, sim.Reference()), log: testLogger(t)}
+		p := &pipeline{store: fs, engine: newTaskEngine(func() (engine, error) { return testEngine(t, sim.Reference()), nil }), log: testLogger(t)}
 		if err := p.restore(ctx); err != nil {
 			t.Fatal(err)
 		}

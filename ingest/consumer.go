@@ -35,6 +35,13 @@ type Preparer interface {
 	ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prepared any) (store.Result, error)
 }
 
+// Rebalancer is a Processor told when the consumer group has moved
+// partitions, before the first batch applied after the move: state it keeps
+// per partition may have been advanced elsewhere meanwhile.
+type Rebalancer interface {
+	Rebalanced(seq uint64)
+}
+
 // Dead-letter headers. Values never echo message content.
 const (
 	HeaderReason    = "dpiawatch-reason"
@@ -358,6 +365,11 @@ func (c *Consumer) applyStage(ctx context.Context, in <-chan *batch) error {
 
 func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	c.m.batchSize.Observe(float64(len(b.msgs)))
+	// Stats counts since its last call: any rebalance since the last batch.
+	if rb, ok := c.o.Processor.(Rebalancer); ok && c.reader.Stats().Rebalances > 0 {
+		c.m.rebalances.Inc()
+		rb.Rebalanced(b.seq)
+	}
 	var res store.Result
 	pp, _ := c.o.Processor.(Preparer)
 	err := c.retry(ctx, "apply", func() error {

@@ -19,6 +19,7 @@ type metrics struct {
 	retries       *prometheus.CounterVec
 	commitErrors  prometheus.Counter
 	fetchErrors   prometheus.Counter
+	rebalances    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
@@ -59,6 +60,9 @@ func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
 		}),
 		fetchErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "dpiawatch_ingest_fetch_errors_total", Help: "Failed fetches from Kafka.",
+		}),
+		rebalances: f.NewCounter(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_rebalances_total", Help: "Consumer-group rebalances seen between batches (check state is reloaded after each).",
 		}),
 	}
 	for _, t := range topics {

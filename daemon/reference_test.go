@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+type fakeSnapshots struct {
+	fail  int
+	saved []time.Time
+	data  []*reference.Data
+}
+
+func (f *fakeSnapshots) SaveReference(_ context.Context, at time.Time, d *reference.Data) error {
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("store down")
+	}
+	f.saved, f.data = append(f.saved, at), append(f.data, d)
+	return nil
+}
+
+func (f *fakeSnapshots) ReferenceAt(context.Context, time.Time) (store.ReferenceSnapshot, error) {
+	return store.ReferenceSnapshot{}, store.ErrNotFound
+}
+
+// TestReferenceLoadSavesSnapshot: each load goes to a store that keeps
+// snapshots; a failed save is retried later with the original load time.
+func TestReferenceLoadSavesSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	d := &reference.Data{Staff: []reference.Staff{{ActorID: "u-17", Org: "st-martins", Role: "support-worker", Team: "webster-court",
+		ActiveFrom: time.Date(2024, 1, 8, 0, 0, 0, 0, time.UTC)}}}
+	if err := reference.WriteDir(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	snaps := &fakeSnapshots{fail: 1}
+	applied := 0
+	l := newReferenceLoader(dir, time.Hour, func(rules.Roster) { applied++ }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	l.snapshots = snaps
+	before := time.Now()
+	if err := l.load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 1 || len(snaps.saved) != 0 || l.unsaved == nil || testutil.ToFloat64(l.snapshotErrs) != 1 {
+		t.Fatalf("after a failed save: applied %d, saved %d, unsaved %v, failures %v", applied, len(snaps.saved), l.unsaved != nil, testutil.ToFloat64(l.snapshotErrs))
+	}
+	loadedAt := l.unsavedAt
+	l.saveSnapshot(context.Background())
+	if len(snaps.saved) != 1 || !snaps.saved[0].Equal(loadedAt) || snaps.saved[0].Before(before) || l.unsaved != nil {
+		t.Fatalf("retry saved %v (load at %s), unsaved %v", snaps.saved, loadedAt, l.unsaved != nil)
+	}
+	if len(snaps.data[0].Staff) != 1 || snaps.data[0].Staff[0].ActorID != "u-17" {
+		t.Fatalf("saved data %+v", snaps.data[0])
+	}
+	l.saveSnapshot(context.Background()) // nothing left to save
+	if len(snaps.saved) != 1 {
+		t.Fatalf("saved %d times", len(snaps.saved))
+	}
+}

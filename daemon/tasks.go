@@ -1,0 +1,166 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// taskPrefix is the key prefix of every task's state: tasks/<topic>/<partition>/
+// followed by the engine's own key.
+const taskPrefix = "tasks/"
+
+// taskEngine shards check state by input partition, as Kafka Streams shards
+// it into tasks: each topic partition has an engine of its own, with its
+// own event-time watermark and its own state keys. Since the producer keys
+// every event by actor, an actor's events — and so every actor-keyed state —
+// live in exactly one partition, and when a rebalance moves the partition
+// to another daemon that daemon loads the task's state from the shared
+// store and carries on where the last owner stopped.
+//
+// It implements the pipeline's engine: Process routes each event to its
+// partition's engine (route must be set first), Restore rebuilds every task
+// found in the entries, and Flush releases only the tasks that were given
+// events since the last restore — a task restored only because another
+// daemon owns its partition is never written by this one.
+type taskEngine struct {
+	newEngine func() (engine, error)
+	tasks     map[string]*task
+	route     map[event.Key]string // event key → task id, for the batch at hand
+}
+
+type task struct {
+	id     string // <topic>/<partition>; noPosition for events read from no topic
+	eng    engine
+	active bool // given events since the last restore
+}
+
+func newTaskEngine(newEngine func() (engine, error)) *taskEngine {
+	return &taskEngine{newEngine: newEngine, tasks: map[string]*task{}}
+}
+
+// noPosition is the task of events that came with no Kafka position.
+const noPosition = "_/0"
+
+// taskID names the task of a Kafka position.
+func taskID(p store.Position) string { return p.Topic + "/" + strconv.Itoa(p.Partition) }
+
+// setRoute records which task each event of a batch belongs to.
+func (t *taskEngine) setRoute(events []event.Event, positions []store.Position) {
+	t.route = make(map[event.Key]string, len(events))
+	for i := range events {
+		id := noPosition
+		if positions != nil {
+			id = taskID(positions[i])
+		}
+		t.route[events[i].Key()] = id
+	}
+}
+
+func (t *taskEngine) task(id string) (*task, error) {
+	if tk := t.tasks[id]; tk != nil {
+		return tk, nil
+	}
+	eng, err := t.newEngine()
+	if err != nil {
+		return nil, err
+	}
+	tk := &task{id: id, eng: eng}
+	t.tasks[id] = tk
+	return tk, nil
+}
+
+// Process implements engine.
+func (t *taskEngine) Process(fresh []event.Event) (store.Effects, error) {
+	byTask := map[string][]event.Event{}
+	var ids []string
+	for i := range fresh {
+		id, ok := t.route[fresh[i].Key()]
+		if !ok {
+			id = noPosition
+		}
+		if _, ok := byTask[id]; !ok {
+			ids = append(ids, id)
+		}
+		byTask[id] = append(byTask[id], fresh[i])
+	}
+	slices.Sort(ids) // deterministic order of effects
+	var out store.Effects
+	for _, id := range ids {
+		tk, err := t.task(id)
+		if err != nil {
+			return store.Effects{}, err
+		}
+		tk.active = true
+		eff, err := tk.eng.Process(byTask[id])
+		if err != nil {
+			return store.Effects{}, fmt.Errorf("task %s: %w", id, err)
+		}
+		t.merge(&out, tk, eff)
+	}
+	return out, nil
+}
+
+// Flush implements engine, for the active tasks only.
+func (t *taskEngine) Flush() store.Effects {
+	var out store.Effects
+	for _, id := range sortedTaskIDs(t.tasks) {
+		if tk := t.tasks[id]; tk.active {
+			t.merge(&out, tk, tk.eng.Flush())
+		}
+	}
+	return out
+}
+
+func (t *taskEngine) merge(out *store.Effects, tk *task, eff store.Effects) {
+	out.Alerts = append(out.Alerts, eff.Alerts...)
+	for _, e := range eff.State {
+		out.State = append(out.State, store.StateEntry{Key: taskPrefix + tk.id + "/" + e.Key, Value: e.Value})
+	}
+}
+
+// Reset implements engine: every task is dropped.
+func (t *taskEngine) Reset() { t.tasks = map[string]*task{} }
+
+// Restore implements engine: entries are the store's entries under
+// taskPrefix; each task found gets its own.
+func (t *taskEngine) Restore(entries []store.StateEntry) error {
+	byTask := map[string][]store.StateEntry{}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Key, taskPrefix)
+		if !ok {
+			return fmt.Errorf("state key %q is not a task's", e.Key)
+		}
+		// <topic>/<partition>/<engine key>; topic names have no "/".
+		topic, rest, ok1 := strings.Cut(rest, "/")
+		part, key, ok2 := strings.Cut(rest, "/")
+		if !ok1 || !ok2 {
+			return fmt.Errorf("state key %q is not tasks/<topic>/<partition>/<key>", e.Key)
+		}
+		id := topic + "/" + part
+		byTask[id] = append(byTask[id], store.StateEntry{Key: key, Value: e.Value})
+	}
+	for _, id := range sortedTaskIDs(byTask) {
+		tk, err := t.task(id)
+		if err != nil {
+			return err
+		}
+		if err := tk.eng.Restore(byTask[id]); err != nil {
+			return fmt.Errorf("task %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func sortedTaskIDs[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
