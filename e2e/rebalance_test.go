@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/kafkatest"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// actorKeyed are the checks whose state is wholly an actor's, and so is
+// sharded with the actor's partition; the others (team baselines, devices
+// shared between accounts) need their own keyed stream.
+var actorKeyed = []string{"out-of-hours", "no-business-need", "shared-credential"}
+
+// TestKafkaTwoDaemonsAcrossARebalance runs two daemons in one consumer group
+// over a four-partition topic and one shared store: the second joins while
+// events flow, the first leaves before they end. Every event must be stored
+// once, and the actor-keyed checks' alerts must equal an uninterrupted
+// replay's: none lost, none raised twice across the moves.
+func TestKafkaTwoDaemonsAcrossARebalance(t *testing.T) {
+	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
+		dir := t.TempDir()
+		topic := c.NewTopic(t, 4)
+		cfgPath := writeConfig(t, dir, c.Brokers, topic, kafkatest.UniqueName(t, "g"))
+		values, keys, ids := simulated(t, dir, 8)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		produced := make(chan error, 1)
+		go func() {
+			const step = 50
+			for lo := 0; lo < len(values); lo += step {
+				hi := min(lo+step, len(values))
+				msgs := make([]kafka.Message, 0, hi-lo)
+				for i := lo; i < hi; i++ {
+					msgs = append(msgs, kafka.Message{Key: keys[i], Value: values[i]})
+				}
+				if err := c.Produce(ctx, topic, msgs...); err != nil {
+					produced <- err
+					return
+				}
+				time.Sleep(60 * time.Millisecond)
+			}
+			produced <- nil
+		}()
+
+		st := openStore(t, filepath.Join(dir, "dpiawatch.db"))
+		count := func() int64 {
+			n, err := st.CountEvents(ctx, store.EventFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		waitFor := func(what string, cond func() bool) {
+			deadline := time.Now().Add(90 * time.Second)
+			for !cond() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: not within 90s (%d of %d events stored)", what, count(), len(ids))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		stop := func(d *daemonProc) {
+			d.waitRunning(t)
+			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.cmd.Wait(); err != nil {
+				t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
+			}
+		}
+
+		a := startDaemon(t, cfgPath)
+		waitFor("the first daemon stores events", func() bool { return count() > 200 })
+		b := startDaemon(t, cfgPath) // joins: the group splits the partitions
+		atJoin := count()
+		waitFor("both daemons share the work", func() bool { return count() > atJoin+600 })
+		stop(a) // leaves: the second daemon takes every partition
+		atLeave := count()
+		if atLeave >= int64(len(ids)) {
+			t.Fatalf("everything was stored before the first daemon left: no rebalance under load")
+		}
+		if err := <-produced; err != nil {
+			t.Fatal(err)
+		}
+		waitFor("every event stored", func() bool { return count() == int64(len(ids)) })
+		exp := filterChecks(replayAlerts(t, cfgPath, values))
+		if len(exp) == 0 {
+			t.Fatal("the replay raised no actor-keyed alerts: the test would prove nothing")
+		}
+		// The last events wait out the lateness bound until the input is
+		// idle (idle_release); give the alerts time to settle, then judge.
+		settle := time.Now().Add(30 * time.Second)
+		for time.Now().Before(settle) {
+			got, err := st.Alerts(ctx, store.AlertFilter{})
+			if err == nil && slices.Equal(alertKeys(filterChecks(got)), alertKeys(exp)) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		stop(b)
+		t.Logf("joined at %d, left at %d of %d events", atJoin, atLeave, len(ids))
+
+		var stored []string
+		if err := st.ScanEvents(ctx, store.EventFilter{}, func(ev event.Event) error {
+			stored = append(stored, ev.ID)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(stored)
+		want := slices.Clone(ids)
+		slices.Sort(want)
+		if !slices.Equal(stored, want) {
+			t.Fatalf("stored ids differ from produced ids: %d stored, %d produced", len(stored), len(want))
+		}
+		got, err := st.Alerts(ctx, store.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareAlerts(t, filterChecks(got), exp)
+	})
+}
+
+func filterChecks(as []alert.Alert) []alert.Alert {
+	var out []alert.Alert
+	for _, a := range as {
+		if slices.Contains(actorKeyed, a.Check) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
