@@ -164,6 +164,7 @@ type Checks struct {
 	NoBusinessNeed   NoBusinessNeed   `yaml:"no-business-need"`
 	SharedCredential SharedCredential `yaml:"shared-credential"` // config/checks_sc.go
 	UnlockedSession  UnlockedSession  `yaml:"unlocked-session"`  // config/checks_uls.go
+	BulkAccess       BulkAccess       `yaml:"bulk-access"`       // config/checks_bulk.go
 }
 
 // OutOfHours configures the out-of-hours check.

@@ -60,6 +60,7 @@ func (c *Config) setDefaults(v *validator) {
 	c.Checks.NoBusinessNeed.setDefaults(v, "checks."+CheckNoBusinessNeed)
 	c.Checks.UnlockedSession.setDefaults(v, "checks."+CheckUnlockedSession)
 	c.Checks.SharedCredential.setDefaults(v, "checks."+CheckSharedCredential)
+	c.Checks.BulkAccess.setDefaults(v, "checks."+CheckBulkAccess)
 	const ooh = "checks." + CheckOutOfHours
 	o := &c.Checks.OutOfHours
 	if !v.set(ooh + ".enabled") {

@@ -64,6 +64,7 @@ func (c *Config) validate(v *validator) {
 	c.Checks.NoBusinessNeed.validate(v, "checks."+CheckNoBusinessNeed, c)
 	c.Checks.UnlockedSession.validate(v, "checks."+CheckUnlockedSession, c)
 	c.Checks.SharedCredential.validate(v, "checks."+CheckSharedCredential, c)
+	c.Checks.BulkAccess.validate(v, "checks."+CheckBulkAccess, c)
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
 	c.HTTP.validate(v, "http")
@@ -443,6 +444,9 @@ func (ch *Checks) evidencing(v *validator) []evidencing {
 	}
 	if ch.SharedCredential.Enabled || !v.set("checks."+CheckSharedCredential+".enabled") {
 		out = append(out, evidencing{CheckSharedCredential, ch.SharedCredential.Evidences})
+	}
+	if ch.BulkAccess.Enabled || !v.set("checks."+CheckBulkAccess+".enabled") {
+		out = append(out, evidencing{CheckBulkAccess, ch.BulkAccess.Evidences})
 	}
 	return out
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +55,7 @@ type Daemon struct {
 	o         Options
 	log       *slog.Logger
 	store     store.Store
-	engine    *taskEngine
+	engine    *splitEngine
 	roster    atomic.Pointer[rosterBox] // the reference data every task's engine judges against
 	pipeline  *pipeline
 	consumer  *ingest.Consumer
@@ -102,32 +101,29 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	ro.Now = time.Now                        // guards the watermark against clocks far in the future
-	if _, err := rules.New(ro); err != nil { // validates the options once, up front
-		return nil, fmt.Errorf("build checks: %w", err)
-	}
-	var engines []*rules.Engine // every task's engine, to hand them new reference data
-	var enginesMu sync.Mutex
-	d.engine = newTaskEngine(func() (engine, error) {
-		e, err := rules.New(ro)
+	ro.Now = time.Now // guards the watermark against clocks far in the future
+	actorOpts, sharedOpts := splitByKeying(ro)
+	newEngine := func(o rules.Options) (*rules.Engine, error) {
+		e, err := rules.New(o)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("build checks: %w", err)
 		}
 		if r := d.roster.Load(); r != nil {
 			e.SetRoster(r.Roster)
 		}
-		enginesMu.Lock()
-		engines = append(engines, e)
-		enginesMu.Unlock()
 		return e, nil
-	})
+	}
+	shared, err := newEngine(sharedOpts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rules.New(actorOpts); err != nil { // the tasks' options, checked up front
+		return nil, fmt.Errorf("build checks: %w", err)
+	}
+	d.engine = &splitEngine{shared: shared, tasks: newTaskEngine(func() (engine, error) { return newEngine(actorOpts) })}
 	setRoster := func(r rules.Roster) {
-		d.roster.Store(&rosterBox{r})
-		enginesMu.Lock()
-		defer enginesMu.Unlock()
-		for _, e := range engines {
-			e.SetRoster(r)
-		}
+		d.roster.Store(&rosterBox{r}) // for task engines created later
+		d.engine.SetRoster(r)
 	}
 	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), setRoster, o.Logger, o.Registry)
 	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)

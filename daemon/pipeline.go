@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -19,10 +20,8 @@ type engine interface {
 	Flush() store.Effects
 	Restore(entries []store.StateEntry) error
 	Reset()
+	SetRoster(r rules.Roster)
 }
-
-// statePrefix is the key prefix of every check's saved state: the tasks'.
-const statePrefix = taskPrefix
 
 // pipeline is the ingest.Processor: it stores a batch and runs the checks
 // over its new events in one durable unit, and keeps the engine's in-memory
@@ -42,7 +41,7 @@ const statePrefix = taskPrefix
 // batch right after the last one the engine has seen.
 type pipeline struct {
 	store  store.Store
-	engine *taskEngine
+	engine *splitEngine
 	log    *slog.Logger
 	wake   func() // tells alert delivery that new alert versions are stored
 	// observe, if set, is told about every stored batch (feed heartbeats).
@@ -78,9 +77,13 @@ var errSpeculation = errors.New("the batch's new events differ from those the ch
 
 // restore loads the durable check state into the engine; engMu held.
 func (p *pipeline) restore(ctx context.Context) error {
-	entries, err := p.store.LoadState(ctx, statePrefix)
-	if err != nil {
-		return fmt.Errorf("load check state: %w", err)
+	var entries []store.StateEntry
+	for _, prefix := range statePrefixes {
+		es, err := p.store.LoadState(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("load check state: %w", err)
+		}
+		entries = append(entries, es...)
 	}
 	p.engine.Reset()
 	if err := p.engine.Restore(entries); err != nil {

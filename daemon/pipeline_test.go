@@ -43,7 +43,7 @@ func (f *flakyStore) Apply(ctx context.Context, events []event.Event, evaluate s
 	return f.Store.Apply(ctx, events, evaluate)
 }
 
-func testEngine(t *testing.T, ref *reference.Data) *rules.Engine {
+func testEngineOptions(t *testing.T, ref *reference.Data) rules.Options {
 	t.Helper()
 	cfg, diags := config.Load("../configs/dpiawatch.yaml")
 	if diags.HasErrors() {
@@ -54,11 +54,7 @@ func testEngine(t *testing.T, ref *reference.Data) *rules.Engine {
 		t.Fatal(err)
 	}
 	o.Roster = reference.NewIndex(ref)
-	e, err := rules.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return o
 }
 
 // TestPipelineSpeculationIsExactlyOnce drives batches through Prepare and
@@ -99,7 +95,18 @@ func TestPipelineSpeculationIsExactlyOnce(t *testing.T) {
 		}
 		defer st.Close()
 		fs := &flakyStore{Store: st, rng: rand.New(rand.NewPCG(9, 9)), rate: failRate}
-		p := &pipeline{store: fs, engine: newTaskEngine(func() (engine, error) { return testEngine(t, sim.Reference()), nil }), log: testLogger(t)}
+		actor, shared := splitByKeying(testEngineOptions(t, sim.Reference()))
+		newEngine := func(o rules.Options) engine {
+			e, err := rules.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		p := &pipeline{store: fs, log: testLogger(t), engine: &splitEngine{
+			tasks:  newTaskEngine(func() (engine, error) { return newEngine(actor), nil }),
+			shared: newEngine(shared),
+		}}
 		if err := p.restore(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +138,7 @@ func TestPipelineSpeculationIsExactlyOnce(t *testing.T) {
 		for _, a := range got {
 			out = append(out, fmt.Sprintf("%s %s %s %s %d %v", a.ID, a.Check, a.Pattern, a.LastSeen.UTC(), a.EventCount, a.EventIDs))
 		}
-		state, err := st.LoadState(ctx, statePrefix)
+		state, err := st.LoadState(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -29,8 +31,11 @@ const taskPrefix = "tasks/"
 // daemon owns its partition is never written by this one.
 type taskEngine struct {
 	newEngine func() (engine, error)
-	tasks     map[string]*task
-	route     map[event.Key]string // event key → task id, for the batch at hand
+	// mu guards tasks against SetRoster from the reference reloader; the
+	// pipeline serialises everything else.
+	mu    sync.Mutex
+	tasks map[string]*task
+	route map[event.Key]string // event key → task id, for the batch at hand
 }
 
 type task struct {
@@ -62,6 +67,8 @@ func (t *taskEngine) setRoute(events []event.Event, positions []store.Position) 
 }
 
 func (t *taskEngine) task(id string) (*task, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if tk := t.tasks[id]; tk != nil {
 		return tk, nil
 	}
@@ -72,6 +79,17 @@ func (t *taskEngine) task(id string) (*task, error) {
 	tk := &task{id: id, eng: eng}
 	t.tasks[id] = tk
 	return tk, nil
+}
+
+// SetRoster implements engine: every task judges against r from its next
+// batch on. A task engine created later takes the daemon's current roster
+// from newEngine.
+func (t *taskEngine) SetRoster(r rules.Roster) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tk := range t.tasks {
+		tk.eng.SetRoster(r)
+	}
 }
 
 // Process implements engine.
@@ -124,7 +142,11 @@ func (t *taskEngine) merge(out *store.Effects, tk *task, eff store.Effects) {
 }
 
 // Reset implements engine: every task is dropped.
-func (t *taskEngine) Reset() { t.tasks = map[string]*task{} }
+func (t *taskEngine) Reset() {
+	t.mu.Lock()
+	t.tasks = map[string]*task{}
+	t.mu.Unlock()
+}
 
 // Restore implements engine: entries are the store's entries under
 // taskPrefix; each task found gets its own.
@@ -163,4 +185,89 @@ func sortedTaskIDs[V any](m map[string]V) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// sharedPrefix is the key prefix of the shared engine's state.
+const sharedPrefix = "shared/"
+
+// splitEngine runs every event through its partition's task engine and
+// through the shared engine (see keying.go), merging their effects.
+type splitEngine struct {
+	tasks  *taskEngine
+	shared engine // nil: no shared checks
+}
+
+// statePrefixes are the store key prefixes of everything splitEngine saves.
+var statePrefixes = []string{taskPrefix, sharedPrefix}
+
+func (s *splitEngine) setRoute(events []event.Event, positions []store.Position) {
+	s.tasks.setRoute(events, positions)
+}
+
+// Process implements engine.
+func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
+	out, err := s.tasks.Process(fresh)
+	if err != nil || s.shared == nil {
+		return out, err
+	}
+	eff, err := s.shared.Process(fresh)
+	if err != nil {
+		return store.Effects{}, fmt.Errorf("shared checks: %w", err)
+	}
+	mergeShared(&out, eff)
+	return out, nil
+}
+
+// Flush implements engine.
+func (s *splitEngine) Flush() store.Effects {
+	out := s.tasks.Flush()
+	if s.shared != nil {
+		mergeShared(&out, s.shared.Flush())
+	}
+	return out
+}
+
+func mergeShared(out *store.Effects, eff store.Effects) {
+	out.Alerts = append(out.Alerts, eff.Alerts...)
+	for _, e := range eff.State {
+		out.State = append(out.State, store.StateEntry{Key: sharedPrefix + e.Key, Value: e.Value})
+	}
+}
+
+// SetRoster implements engine.
+func (s *splitEngine) SetRoster(r rules.Roster) {
+	s.tasks.SetRoster(r)
+	if s.shared != nil {
+		s.shared.SetRoster(r)
+	}
+}
+
+// Reset implements engine.
+func (s *splitEngine) Reset() {
+	s.tasks.Reset()
+	if s.shared != nil {
+		s.shared.Reset()
+	}
+}
+
+// Restore implements engine: entries are the store's entries under
+// statePrefixes.
+func (s *splitEngine) Restore(entries []store.StateEntry) error {
+	var tasks, shared []store.StateEntry
+	for _, e := range entries {
+		if k, ok := strings.CutPrefix(e.Key, sharedPrefix); ok {
+			shared = append(shared, store.StateEntry{Key: k, Value: e.Value})
+		} else {
+			tasks = append(tasks, e)
+		}
+	}
+	if err := s.tasks.Restore(tasks); err != nil {
+		return err
+	}
+	if s.shared != nil {
+		if err := s.shared.Restore(shared); err != nil {
+			return fmt.Errorf("shared checks: %w", err)
+		}
+	}
+	return nil
 }

@@ -169,7 +169,7 @@ func TestEviction(t *testing.T) {
 		t.Fatalf("want one alert, got %d", len(fx.Alerts))
 	}
 	epKey := "rules/out-of-hours/ep/" + fx.Alerts[0].ID
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: true})
+	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: true, "rules/bulk-access/actors/st-martins/u-40": true})
 	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 1 {
 		t.Errorf("open episodes %v, want 1", v)
 	}
@@ -177,7 +177,7 @@ func TestEviction(t *testing.T) {
 	// Another org's clock does not evict; an in-hours event of this org at
 	// 00:00:01, past 23:00 + 1h, does.
 	fx, _ = e.Process([]event.Event{mkEvent("o1", "u-1", lt("2026-03-09 12:00:00"), event.ActionView, inOrg("other"))})
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/other": true})
+	wantKeys(t, fx.State, map[string]bool{"rules/watermark/other": true, "rules/bulk-access/actors/other/u-1": true})
 	fx, _ = e.Process([]event.Event{mkEvent("e2", "u-17", lt("2026-03-07 23:59:59"), event.ActionLogout)})
 	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
 	fx, _ = e.Process([]event.Event{mkEvent("e3", "u-17", lt("2026-03-08 00:00:01"), event.ActionLogout)})
@@ -199,6 +199,8 @@ func TestEviction(t *testing.T) {
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check to no risk).
 # TYPE dpiawatch_rules_alerts_total counter
+dpiawatch_rules_alerts_total{check="bulk-access",dpia="other-dpia",risk="none"} 0
+dpiawatch_rules_alerts_total{check="bulk-access",dpia="st-martins-webster-court",risk="none"} 0
 dpiawatch_rules_alerts_total{check="no-business-need",dpia="other-dpia",risk="none"} 0
 dpiawatch_rules_alerts_total{check="no-business-need",dpia="st-martins-webster-court",risk="none"} 0
 dpiawatch_rules_alerts_total{check="out-of-hours",dpia="other-dpia",risk="none"} 0
@@ -209,6 +211,7 @@ dpiawatch_rules_alerts_total{check="unlocked-session",dpia="other-dpia",risk="no
 dpiawatch_rules_alerts_total{check="unlocked-session",dpia="st-martins-webster-court",risk="none"} 0
 # HELP dpiawatch_rules_evaluations_total Events a check judged.
 # TYPE dpiawatch_rules_evaluations_total counter
+dpiawatch_rules_evaluations_total{check="bulk-access"} 3
 dpiawatch_rules_evaluations_total{check="no-business-need"} 0
 dpiawatch_rules_evaluations_total{check="out-of-hours"} 3
 dpiawatch_rules_evaluations_total{check="shared-credential"} 5

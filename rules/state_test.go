@@ -68,7 +68,7 @@ func burstOptions(lateness time.Duration, r Roster) func() Options {
 // uninterrupted run; and so does any batching.
 func TestRestartKeyedState(t *testing.T) {
 	roster := ulsRoster() // judgeStaff, judgeShifts, nbnRelations, nbnAgreements and devices
-	events := withSessions(stream(5, 3000), 5)
+	events := withBulkSweeps(withSessions(stream(5, 3000), 5))
 	for _, lateness := range []time.Duration{0, NoLateness, time.Hour} {
 		t.Run(fmt.Sprint(lateness), func(t *testing.T) {
 			opts := burstOptions(lateness, roster)
@@ -80,7 +80,7 @@ func TestRestartKeyedState(t *testing.T) {
 			for _, a := range single {
 				checks[a.Check]++
 			}
-			if checks[checkBurst] < 20 || checks[CheckNoBusinessNeed] < 10 || checks[CheckOutOfHours] < 10 || checks[CheckUnlockedSession] < 10 || checks[CheckSharedCredential] < 10 {
+			if checks[checkBurst] < 20 || checks[CheckNoBusinessNeed] < 10 || checks[CheckOutOfHours] < 10 || checks[CheckUnlockedSession] < 10 || checks[CheckSharedCredential] < 10 || checks[CheckBulkAccess] < 2 {
 				t.Fatalf("stream too tame: %v", checks)
 			}
 			want := jsonOf(t, sortedAlerts(single))

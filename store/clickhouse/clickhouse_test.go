@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 	"testing"
 
 	"github.com/dpiawatch/dpiawatch/store"
@@ -19,6 +20,9 @@ func dbName(t *testing.T) string {
 	return "dpiawatch_test_" + hex.EncodeToString(h[:8])
 }
 
+// opened holds the tests (*testing.T) that have opened their store.
+var opened sync.Map
+
 func openStore(t *testing.T, srv *chtest.Server, o clickhouse.Options) *clickhouse.Store {
 	t.Helper()
 	o.Addr, o.Username, o.Password = []string{srv.Addr}, srv.Username, srv.Password
@@ -28,6 +32,14 @@ func openStore(t *testing.T, srv *chtest.Server, o clickhouse.Options) *clickhou
 	}
 	if o.Schema.Database == "" {
 		o.Schema.Database = dbName(t)
+		// The first open in a test starts from an empty database, even when
+		// the test runs again in this process (-count) on the same engine.
+		if _, reopen := opened.LoadOrStore(t, true); !reopen {
+			t.Cleanup(func() { opened.Delete(t) })
+			if err := srv.Open(t, "").Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Schema.Database); err != nil {
+				t.Fatalf("drop test database: %v", err)
+			}
+		}
 	}
 	s, err := clickhouse.Open(context.Background(), o)
 	if err != nil {

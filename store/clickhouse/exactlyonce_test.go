@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 )
+
+// openedInternal holds the tests that have opened their store.
+var openedInternal sync.Map
 
 func openInternal(t testing.TB, o Options) *Store {
 	t.Helper()
@@ -27,6 +31,13 @@ func openInternal(t testing.TB, o Options) *Store {
 	}
 	if o.Schema.Database == "" {
 		o.Schema.Database = "dpiawatch_test_" + hex.EncodeToString(h[:8])
+		// A fresh database for each run of the test (-count) in this process.
+		if _, reopen := openedInternal.LoadOrStore(t, true); !reopen {
+			t.Cleanup(func() { openedInternal.Delete(t) })
+			if err := srv.Open(t, "").Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Schema.Database); err != nil {
+				t.Fatalf("drop test database: %v", err)
+			}
+		}
 	}
 	s, err := Open(context.Background(), o)
 	if err != nil {

@@ -1,0 +1,291 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/dpiawatch/dpiawatch/alerting"
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/store/clickhouse"
+	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/version"
+)
+
+// evidenceCommand is `dpiawatch evidence`: export, verify and keygen.
+func evidenceCommand(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "evidence",
+		Short: "Export and verify the DPO's signed evidence pack for a DPIA review",
+	}
+	c.AddCommand(evidenceExportCommand(e), evidenceVerifyCommand(e), evidenceKeygenCommand(e))
+	return c
+}
+
+func evidenceExportCommand(e *env) *cobra.Command {
+	var (
+		configPath, dpiaID, from, to, out, requestedBy string
+		identities                                     bool
+	)
+	c := &cobra.Command{
+		Use:   "export",
+		Short: "Write the evidence pack of one DPIA and period to a directory",
+		Long: `export writes, for each risk of the DPIA, the mitigations promised and the checks that
+evidence them, what was examined, the alerts raised, triage outcomes, confirmed misuse,
+routine audits, a comparison with the previous period of the same length, and an
+observed-likelihood indicator beside the register's residual risk score.
+
+--from and --to are the first and last day of the period (YYYY-MM-DD, both included) in
+the DPIA's timezone. OUT must be new or empty. It receives report.html and report.pdf,
+evidence.json and CSV files with the same numbers, and manifest.json with every file's
+SHA-256, signed with evidence.signing_key. Every figure is an aggregate query: no event
+is read into memory.
+
+People are pseudonymised. --identities shows account and client ids of confirmed
+misuse; the request is recorded in the store's audit trail and in the manifest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dpiaID == "" || from == "" || to == "" || out == "" {
+				return usagef("--dpia, --from, --to and --out are required")
+			}
+			cfg, err := loadConfig(e, configPath)
+			if err != nil {
+				return err
+			}
+			keyText, err := cfg.Evidence.SigningKey.Resolve()
+			if err != nil {
+				return usagef("evidence.signing_key: %v (make a key with `dpiawatch evidence keygen`)", err)
+			}
+			key, err := evidence.ParsePrivateKey(keyText)
+			if err != nil {
+				return usagef("evidence.signing_key (%s): %v", cfg.Evidence.SigningKey, err)
+			}
+			if identities && requestedBy == "" {
+				if u, err := user.Current(); err == nil {
+					requestedBy = u.Username
+				}
+			}
+			pseudo, err := evidencePseudonyms(cfg)
+			if err != nil {
+				return err
+			}
+			src, kind, closeSrc, err := openEvidenceSource(cmd.Context(), cfg, e)
+			if err != nil {
+				return err
+			}
+			defer closeSrc()
+
+			bar := newProgress(e.stderr)
+			m, err := evidence.Export(cmd.Context(), evidence.ExportOptions{
+				Options: evidence.Options{Config: cfg, DPIA: dpiaID, From: from, To: to, Source: src,
+					Identities: identities, Pseudonym: pseudo, Progress: bar.update},
+				Dir: out, Key: key, Store: kind, Generator: "dpiawatch " + version.Version, RequestedBy: requestedBy,
+			})
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "evidence pack for %s, %s to %s, written to %s (%d files, signed by key %s)\n",
+				dpiaID, from, to, out, len(m.Files)+1, m.KeyID)
+			return err
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", defaultConfigPath, "configuration file")
+	c.Flags().StringVar(&dpiaID, "dpia", "", "DPIA register id, e.g. wiltshire-childrens-cms")
+	c.Flags().StringVar(&from, "from", "", "first day of the period, YYYY-MM-DD")
+	c.Flags().StringVar(&to, "to", "", "last day of the period (included), YYYY-MM-DD")
+	c.Flags().StringVar(&out, "out", "", "directory to write the pack to (new or empty)")
+	c.Flags().BoolVar(&identities, "identities", false, "show account and client ids of confirmed misuse (recorded in the audit trail)")
+	c.Flags().StringVar(&requestedBy, "requested-by", "", "who asks for identities (default: the current user)")
+	return c
+}
+
+// openEvidenceSource opens the configured store for reading aggregates.
+func openEvidenceSource(ctx context.Context, cfg *config.Config, e *env) (evidence.Source, string, func(), error) {
+	if cfg.Store.ClickHouse != nil {
+		o, err := clickhouse.OptionsFromConfig(cfg.Store.ClickHouse)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		o.Logger, o.SkipMigrate = e.logger(), true // an export never changes the schema
+		s, err := clickhouse.Open(ctx, o)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return s, "clickhouse", func() { _ = s.Close() }, nil
+	}
+	path := cfg.Store.Embedded.Path
+	if _, err := os.Stat(path); err != nil {
+		return nil, "", nil, fmt.Errorf("embedded store %s: %w", path, err)
+	}
+	s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Logger: e.logger()})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return s, "embedded", func() { _ = s.Close() }, nil
+}
+
+// evidencePseudonyms returns the pseudonym function: subjects as alerts and
+// the web UI show them (web.pseudonym_key, which defaults to
+// alerting.pseudonym_key), accounts by the same key in their own domain.
+// Without a key, ids are withheld.
+func evidencePseudonyms(cfg *config.Config) (func(kind, id string) string, error) {
+	if cfg.Web.PseudonymKey.IsZero() {
+		return nil, nil
+	}
+	key, err := cfg.Web.PseudonymKey.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	subjects := alerting.NewPseudonymizer([]byte(key))
+	return func(kind, id string) string {
+		if kind == "subject" {
+			return subjects.Subject(id)
+		}
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte("actor\x00" + id))
+		return "acct-" + hex.EncodeToString(m.Sum(nil))[:12]
+	}, nil
+}
+
+// progress draws a bar on a terminal and nothing elsewhere.
+type progress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func newProgress(w io.Writer) *progress {
+	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		return &progress{}
+	}
+	return &progress{w: w}
+}
+
+func (p *progress) update(done, total int) {
+	if p.w == nil {
+		return
+	}
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription("evidence queries"),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	}
+	_ = p.bar.Set(done)
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+func evidenceVerifyCommand(e *env) *cobra.Command {
+	var pubFile, configPath string
+	c := &cobra.Command{
+		Use:   "verify DIR",
+		Short: "Check an evidence pack's signature and every file's SHA-256",
+		Long: `verify checks the signature of DIR/manifest.json and the SHA-256 of every file it lists,
+and names each file that was altered, is missing, or was added. It exits 1 on any problem.
+
+The signature is checked against --public-key FILE (PEM), else the evidence.public_key
+of --config when given, else only against the key the manifest carries, which shows the
+files are unchanged since signing but not who signed them.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if pubFile == "" && configPath != "" {
+				cfg, err := loadConfig(e, configPath)
+				if err != nil {
+					return err
+				}
+				pubFile = cfg.Evidence.PublicKey
+			}
+			var trusted ed25519.PublicKey
+			if pubFile != "" {
+				b, err := os.ReadFile(pubFile)
+				if err != nil {
+					return usagef("public key: %v", err)
+				}
+				if trusted, err = evidence.ParsePublicKey(string(b)); err != nil {
+					return usagef("%s: %v", pubFile, err)
+				}
+			}
+			res, err := evidence.Verify(args[0], trusted)
+			if err != nil {
+				return err
+			}
+			for _, p := range res.Problems {
+				fmt.Fprintln(e.stdout, p)
+			}
+			if !res.OK() {
+				return fmt.Errorf("evidence pack %s failed verification: %d problem(s)", args[0], len(res.Problems))
+			}
+			m := res.Manifest
+			fmt.Fprintf(e.stdout, "ok: %d files intact; %s, %s to %s, generated %s, signed by key %s\n",
+				len(m.Files), m.DPIA, m.From, m.To, m.GeneratedAt, m.KeyID)
+			if !res.Trusted {
+				fmt.Fprintln(e.stdout, "note: no trusted public key given (--public-key); the signature was checked against the key in the manifest only")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&pubFile, "public-key", "", "trusted Ed25519 public key (PEM)")
+	c.Flags().StringVar(&configPath, "config", "", "configuration file whose evidence.public_key to trust")
+	return c
+}
+
+func evidenceKeygenCommand(e *env) *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "keygen",
+		Short: "Make an Ed25519 key pair for signing evidence packs",
+		Long: `keygen writes OUT (the private key, PEM PKCS#8, mode 0600) and OUT.pub (the public key,
+PEM). Point evidence.signing_key at the private key ({file: OUT}) and give the public key
+to whoever verifies packs (evidence.public_key, or verify --public-key).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			priv, pub, err := evidence.GenerateKey()
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, os.ErrExist) {
+				return usagef("%s exists; not overwriting a key", out)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(priv); err != nil {
+				_ = f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			if err := os.WriteFile(out+".pub", pub, 0o644); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.stdout, "wrote %s (private, keep secret) and %s.pub\n", out, out)
+			return err
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "file for the private key; the public key goes to FILE.pub")
+	return c
+}

@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"slices"
+
+	"github.com/dpiawatch/dpiawatch/rules"
+)
+
+// Keying. The producer keys events by actor, so one partition holds all of
+// an actor's events and the per-partition tasks judge everything that is an
+// actor's own. Two patterns need a wider view: a device handed from one
+// account to another (device-keyed) and an actor's access against their
+// team's peers (team-keyed). They run in one shared engine that sees every
+// event this daemon consumes: exact with one daemon, whatever the number of
+// partitions. With several daemons in one group each shared engine sees
+// only its partitions' events; giving those checks their own keyed stream
+// (a repartition topic) is the open part of issue 3.
+
+// sharedChecks are the checks that run in the shared engine.
+var sharedChecks = []string{rules.CheckUnlockedSession, rules.CheckBulkAccess}
+
+// splitByKeying derives from o the options of the per-partition engines
+// (actor-keyed) and of the shared engine.
+func splitByKeying(o rules.Options) (actor, shared rules.Options) {
+	actor, shared = o, o
+	actor.Orgs, shared.Orgs = map[string]rules.OrgPolicy{}, map[string]rules.OrgPolicy{}
+	actor.Disabled = slices.Clone(o.Disabled)
+	shared.Disabled = slices.Clone(o.Disabled)
+	actor.Disabled = append(actor.Disabled, rules.CheckBulkAccess)
+	for _, c := range rules.Checks() {
+		if !slices.Contains(sharedChecks, c) && !slices.Contains(shared.Disabled, c) {
+			shared.Disabled = append(shared.Disabled, c)
+		}
+	}
+	off := false
+	for id, p := range o.Orgs {
+		a, s := p, p
+		a.UnlockedSession = withULS(p.UnlockedSession, func(k *rules.UnlockedSessionKnobs) { k.DeviceHandover = &off })
+		s.UnlockedSession = withULS(p.UnlockedSession, func(k *rules.UnlockedSessionKnobs) { k.UnlockedGap = &off })
+		actor.Orgs[id], shared.Orgs[id] = a, s
+	}
+	return actor, shared
+}
+
+// withULS returns a copy of p with set applied at every level, so that no
+// override turns the pattern back on.
+func withULS(p rules.UnlockedSessionPolicy, set func(*rules.UnlockedSessionKnobs)) rules.UnlockedSessionPolicy {
+	set(&p.UnlockedSessionKnobs)
+	for _, m := range []*map[string]rules.UnlockedSessionKnobs{&p.DeviceKinds, &p.Roles, &p.Teams} {
+		c := make(map[string]rules.UnlockedSessionKnobs, len(*m))
+		for k, v := range *m {
+			set(&v)
+			c[k] = v
+		}
+		*m = c
+	}
+	return p
+}

@@ -1,0 +1,674 @@
+package evidence
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Options configure Build. Config, DPIA, From, To and Source are required.
+type Options struct {
+	Config *config.Config
+	DPIA   string // register id
+	// From and To are the first and last local day of the period
+	// ("YYYY-MM-DD", To inclusive), in the DPIA's orgs' timezone.
+	From, To string
+	Source   Source
+	// Identities shows actor and subject ids of confirmed misuse; without
+	// it they are replaced by Pseudonym's result.
+	Identities bool
+	// Pseudonym returns the pseudonym of an actor or subject id (kind
+	// "actor" or "subject"); nil, or "" from it, withholds the id.
+	Pseudonym func(kind, id string) string
+	// Progress, when set, is told of each finished query.
+	Progress func(done, total int)
+}
+
+// MaxDays bounds a period: a year and a day covers any annual review.
+const MaxDays = 366
+
+// Observed-likelihood thresholds, in confirmed-misuse episodes per 10,000
+// active staff-days: below possibleRate is remote, below probableRate
+// possible, else probable.
+const (
+	possibleRate = 1
+	probableRate = 10
+)
+
+// period is one reporting period's day bounds.
+type period struct {
+	info  PeriodInfo
+	days  []time.Time // local midnights, len = days+1
+	dates []string
+}
+
+func newPeriod(first time.Time, n int, loc *time.Location) period {
+	p := period{days: make([]time.Time, n+1), dates: make([]string, n)}
+	for i := 0; i <= n; i++ {
+		p.days[i] = time.Date(first.Year(), first.Month(), first.Day()+i, 0, 0, 0, 0, loc)
+		if i < n {
+			p.dates[i] = p.days[i].Format(time.DateOnly)
+		}
+	}
+	p.info = PeriodInfo{From: p.dates[0], To: p.dates[n-1], Days: n, Timezone: loc.String(),
+		Start: p.days[0].Format(time.RFC3339), End: p.days[n].Format(time.RFC3339)}
+	return p
+}
+
+// Build queries the source and assembles the report.
+func Build(ctx context.Context, o Options) (*Report, error) {
+	cfg := o.Config
+	if cfg == nil || o.Source == nil {
+		return nil, errors.New("evidence: config and source are required")
+	}
+	reg, ok := cfg.Registers[o.DPIA]
+	if !ok {
+		ids := make([]string, 0, len(cfg.Registers))
+		for id := range cfg.Registers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return nil, fmt.Errorf("evidence: unknown DPIA %q (configured: %s)", o.DPIA, strings.Join(ids, ", "))
+	}
+	var orgs []*config.Org
+	for i := range cfg.Orgs {
+		if cfg.Orgs[i].DPIA == o.DPIA {
+			orgs = append(orgs, &cfg.Orgs[i])
+		}
+	}
+	if len(orgs) == 0 {
+		return nil, fmt.Errorf("evidence: no org is configured with DPIA %q", o.DPIA)
+	}
+	loc := orgs[0].Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	for _, org := range orgs[1:] {
+		if org.Location != nil && org.Location.String() != loc.String() {
+			return nil, fmt.Errorf("evidence: the orgs of DPIA %s keep different timezones (%s, %s); days would not line up", o.DPIA, loc, org.Location)
+		}
+	}
+	from, err := time.ParseInLocation(time.DateOnly, o.From, loc)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: --from %q is not a date (YYYY-MM-DD)", o.From)
+	}
+	to, err := time.ParseInLocation(time.DateOnly, o.To, loc)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: --to %q is not a date (YYYY-MM-DD)", o.To)
+	}
+	n := int(math.Round(to.Sub(from).Hours()/24)) + 1
+	if n < 1 {
+		return nil, fmt.Errorf("evidence: the period ends (%s) before it starts (%s)", o.To, o.From)
+	}
+	if n > MaxDays {
+		return nil, fmt.Errorf("evidence: the period is %d days; at most %d", n, MaxDays)
+	}
+	cur := newPeriod(from, n, loc)
+	prev := newPeriod(from.AddDate(0, 0, -n), n, loc)
+
+	b := &builder{o: o, cfg: cfg, reg: reg, orgs: orgs, loc: loc}
+	triage, hasTriage := o.Source.(TriageSource)
+	routine, hasRoutine := o.Source.(RoutineAuditSource)
+	b.total = 2 * (len(orgs) + 1)
+	if hasTriage {
+		b.total += 3
+	}
+	if hasRoutine {
+		b.total += 2
+	}
+
+	r := &Report{
+		Format: FormatVersion,
+		DPIA: DPIAInfo{ID: reg.ID, Title: reg.Title, Version: reg.Version, Controller: reg.Controller.Organisation,
+			ReviewBy: reg.Review.By, ReviewFreq: reg.Review.Frequency},
+		Period: cur.info, Previous: prev.info, Identities: o.Identities,
+		Definitions: definitions(cfg.Evidence.LateAfter.D()),
+		Checks:      checkInfos(cfg, o.DPIA),
+	}
+	for _, org := range orgs {
+		r.Orgs = append(r.Orgs, org.ID)
+	}
+
+	// Coverage, this period and the previous one.
+	covCur, err := b.coverage(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	covPrev, err := b.coverage(ctx, prev)
+	if err != nil {
+		return nil, err
+	}
+	r.Coverage = covCur
+	r.Coverage.Previous = PreviousCounts{Events: covPrev.Events, StaffDays: covPrev.StaffDays}
+
+	// Alerts.
+	qCur := AlertQuery{DPIA: o.DPIA, From: cur.days[0], To: cur.days[len(cur.days)-1]}
+	qPrev := AlertQuery{DPIA: o.DPIA, From: prev.days[0], To: prev.days[len(prev.days)-1]}
+	gCur, err := b.alerts(ctx, qCur)
+	if err != nil {
+		return nil, err
+	}
+	gPrev, err := b.alerts(ctx, qPrev)
+	if err != nil {
+		return nil, err
+	}
+
+	// Triage.
+	var tCur, tPrev []TriageGroup
+	var confirmed []ConfirmedAlert
+	if hasTriage {
+		if tCur, err = triage.EvidenceTriage(ctx, qCur); err != nil {
+			return nil, fmt.Errorf("evidence: triage: %w", err)
+		}
+		b.step()
+		if tPrev, err = triage.EvidenceTriage(ctx, qPrev); err != nil {
+			return nil, fmt.Errorf("evidence: triage: %w", err)
+		}
+		b.step()
+		if confirmed, err = triage.EvidenceConfirmed(ctx, qCur); err != nil {
+			return nil, fmt.Errorf("evidence: confirmed misuse: %w", err)
+		}
+		b.step()
+	}
+
+	for _, k := range reg.Risks {
+		r.Risks = append(r.Risks, b.risk(k, gCur, gPrev, tCur, tPrev, hasTriage, covCur.StaffDays, covPrev.StaffDays))
+	}
+	r.Alerts = totals(gCur, gPrev)
+	r.Triage = TriageReport{TriageCounts: triageCounts(tCur, hasTriage, func(AlertGroup) bool { return true })}
+	if hasTriage {
+		r.Triage.Note = "Triage decisions as recorded when the pack was exported; time to triage runs from an alert's first event to its first decision."
+	} else {
+		r.Triage.Note = "This store does not record triage decisions, so triage outcomes, confirmed misuse and the observed likelihood cannot be reported from it."
+	}
+	r.Confirmed = b.confirmed(confirmed)
+
+	// Routine audits.
+	r.Routine = RoutineReport{Note: "No routine-audit data: no store in this installation records managers' routine-audit reviews yet."}
+	if hasRoutine {
+		rc, err := routine.EvidenceRoutineAudits(ctx, qCur)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: routine audits: %w", err)
+		}
+		b.step()
+		rp, err := routine.EvidenceRoutineAudits(ctx, qPrev)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: routine audits: %w", err)
+		}
+		b.step()
+		r.Routine = routineReport(r.Orgs, rc, rp)
+	}
+	return r, nil
+}
+
+type builder struct {
+	o           Options
+	cfg         *config.Config
+	reg         *dpia.Register
+	orgs        []*config.Org
+	loc         *time.Location
+	done, total int
+}
+
+func (b *builder) step() {
+	b.done++
+	if b.o.Progress != nil {
+		b.o.Progress(b.done, b.total)
+	}
+}
+
+func (b *builder) coverage(ctx context.Context, p period) (Coverage2, error) {
+	out := Coverage2{LateDataRecorded: true, Systems: []SystemCount{}, Days: []DayRow{}, DaysWithoutData: []Gap{}, DaysWithLateData: []Gap{}}
+	for _, org := range b.orgs {
+		c, err := b.o.Source.EvidenceCoverage(ctx, CoverageQuery{Org: org.ID, Days: p.days, Location: b.loc, LateAfter: b.cfg.Evidence.LateAfter.D()})
+		if err != nil {
+			return Coverage2{}, fmt.Errorf("evidence: coverage of %s: %w", org.ID, err)
+		}
+		b.step()
+		out.LateDataRecorded = out.LateDataRecorded && c.LateRecorded
+		systems := map[string]int64{}
+		perDay := make([]map[string]DayCount, len(p.dates))
+		for _, d := range c.Days {
+			if d.Day < 0 || d.Day >= len(p.dates) {
+				continue
+			}
+			if perDay[d.Day] == nil {
+				perDay[d.Day] = map[string]DayCount{}
+			}
+			x := perDay[d.Day][d.System]
+			x.Events += d.Events
+			x.Late += d.Late
+			perDay[d.Day][d.System] = x
+			systems[d.System] += d.Events
+		}
+		names := sortedKeys(systems)
+		for _, s := range names {
+			out.Systems = append(out.Systems, SystemCount{Org: org.ID, System: s, Events: systems[s]})
+			out.Events += systems[s]
+		}
+		for i, date := range p.dates {
+			row := DayRow{Date: date, Org: org.ID, Systems: []SystemCount{}}
+			if i < len(c.Actors) {
+				row.ActiveStaff = c.Actors[i]
+			}
+			for _, s := range names {
+				x := perDay[i][s]
+				row.Events += x.Events
+				row.Late += x.Late
+				row.Systems = append(row.Systems, SystemCount{Org: org.ID, System: s, Events: x.Events})
+				if x.Events == 0 && len(names) > 1 {
+					out.DaysWithoutData = append(out.DaysWithoutData, Gap{Date: date, Org: org.ID, System: s})
+				}
+				if c.LateRecorded && x.Late > 0 {
+					out.DaysWithLateData = append(out.DaysWithLateData, Gap{Date: date, Org: org.ID, System: s, Events: x.Late})
+				}
+			}
+			if row.Events == 0 {
+				out.DaysWithoutData = append(out.DaysWithoutData, Gap{Date: date, Org: org.ID})
+			}
+			out.LateEvents += row.Late
+			out.StaffDays += row.ActiveStaff
+			out.Days = append(out.Days, row)
+		}
+	}
+	if !out.LateDataRecorded {
+		out.LateEvents = 0
+		out.DaysWithLateData = []Gap{}
+		for i := range out.Days {
+			out.Days[i].Late = 0
+		}
+	}
+	slices.SortStableFunc(out.DaysWithoutData, func(a, b Gap) int {
+		return cmp.Or(strings.Compare(a.Date, b.Date), strings.Compare(a.Org, b.Org), strings.Compare(a.System, b.System))
+	})
+	return out, nil
+}
+
+func (b *builder) alerts(ctx context.Context, q AlertQuery) ([]AlertGroup, error) {
+	g, err := b.o.Source.EvidenceAlerts(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: alerts: %w", err)
+	}
+	b.step()
+	return g, nil
+}
+
+type alertKey struct{ check, pattern, severity string }
+
+func countBy(groups []AlertGroup, keep func(AlertGroup) bool) (map[alertKey]int64, int64) {
+	m := map[alertKey]int64{}
+	var total int64
+	for _, g := range groups {
+		if keep(g) {
+			m[alertKey{g.Check, g.Pattern, g.Severity}] += g.Alerts
+			total += g.Alerts
+		}
+	}
+	return m, total
+}
+
+// alertCounts merges this period's and the previous one's counts, ordered
+// by check, pattern and severity (lowest first).
+func alertCounts(cur, prev map[alertKey]int64) []AlertCount {
+	keys := map[alertKey]bool{}
+	for k := range cur {
+		keys[k] = true
+	}
+	for k := range prev {
+		keys[k] = true
+	}
+	out := []AlertCount{}
+	for k := range keys {
+		out = append(out, AlertCount{Check: k.check, Pattern: k.pattern, Severity: k.severity, Alerts: cur[k], Previous: prev[k]})
+	}
+	slices.SortFunc(out, func(a, b AlertCount) int {
+		return cmp.Or(strings.Compare(a.Check, b.Check), strings.Compare(a.Pattern, b.Pattern),
+			cmp.Compare(severityRank(a.Severity), severityRank(b.Severity)), strings.Compare(a.Severity, b.Severity))
+	})
+	return out
+}
+
+func severityRank(s string) int {
+	for i, v := range []string{"low", "medium", "high", "critical"} {
+		if v == s {
+			return i
+		}
+	}
+	return 4
+}
+
+func totals(cur, prev []AlertGroup) AlertTotals {
+	all := func(AlertGroup) bool { return true }
+	c, ct := countBy(cur, all)
+	p, pt := countBy(prev, all)
+	return AlertTotals{Total: ct, Previous: pt, By: alertCounts(c, p)}
+}
+
+func hasRisk(id string) func(AlertGroup) bool {
+	return func(g AlertGroup) bool { return slices.Contains(g.Risks, id) }
+}
+
+// triageCounts sums the triage groups keep selects.
+func triageCounts(groups []TriageGroup, available bool, keep func(AlertGroup) bool) TriageCounts {
+	out := TriageCounts{Available: available, Outcomes: []OutcomeCount{}}
+	if !available {
+		return out
+	}
+	by := map[string]int64{}
+	var seconds int64
+	for _, g := range groups {
+		if !keep(g.AlertGroup) {
+			continue
+		}
+		by[g.Outcome] += g.Alerts
+		if g.Outcome != "" {
+			out.Time.Triaged += g.Alerts
+		}
+		out.Time.WithinHour += g.Buckets[BucketHour]
+		out.Time.WithinDay += g.Buckets[BucketDay]
+		out.Time.WithinWeek += g.Buckets[BucketWeek]
+		out.Time.Later += g.Buckets[BucketLater]
+		seconds += g.Seconds
+	}
+	for _, oc := range store.TriageOutcomes {
+		out.Outcomes = append(out.Outcomes, OutcomeCount{Outcome: oc, Alerts: by[oc]})
+		delete(by, oc)
+	}
+	// Outcomes this binary does not know still count, by name.
+	for _, oc := range sortedKeys(by) {
+		if oc != "" {
+			out.Outcomes = append(out.Outcomes, OutcomeCount{Outcome: oc, Alerts: by[oc]})
+		}
+	}
+	out.Outcomes = append(out.Outcomes, OutcomeCount{Outcome: "untriaged", Alerts: by[""]})
+	if out.Time.Triaged > 0 {
+		// Integer tenths, so that every platform prints the same digits.
+		tenths := (seconds*10 + out.Time.Triaged*1800) / (out.Time.Triaged * 3600)
+		out.Time.MeanHours = fmt.Sprintf("%d.%d", tenths/10, tenths%10)
+	}
+	return out
+}
+
+func outcome(t TriageCounts, name string) int64 {
+	for _, o := range t.Outcomes {
+		if o.Outcome == name {
+			return o.Alerts
+		}
+	}
+	return 0
+}
+
+func (b *builder) risk(k dpia.Risk, gCur, gPrev []AlertGroup, tCur, tPrev []TriageGroup, hasTriage bool, staffCur, staffPrev int64) RiskReport {
+	keep := hasRisk(k.ID)
+	c, ct := countBy(gCur, keep)
+	p, pt := countBy(gPrev, keep)
+	checks := slices.Clone(b.cfg.RiskChecks()[b.o.DPIA][k.ID])
+	slices.Sort(checks)
+	if checks == nil {
+		checks = []string{}
+	}
+	rr := RiskReport{
+		ID: k.ID, Title: k.Title,
+		Register: RegisterRisk{Likelihood: string(k.Likelihood), Severity: string(k.Severity), Score: string(k.Score),
+			Effect: k.Effect, Residual: string(k.Residual), Owner: k.Owner},
+		Mitigations: append([]string{}, k.Mitigations...),
+		Checks:      checks,
+		Alerts:      ct, AlertsBy: alertCounts(c, p),
+		Triage: triageCounts(tCur, hasTriage, keep),
+	}
+	prevTriage := triageCounts(tPrev, hasTriage, keep)
+	rr.Confirmed = outcome(rr.Triage, store.TriageConfirmedMisuse)
+	rr.Observed = observe(rr.Confirmed, staffCur, hasTriage, string(k.Residual), outcome(rr.Triage, "untriaged"), len(checks) > 0)
+	po := observe(outcome(prevTriage, store.TriageConfirmedMisuse), staffPrev, hasTriage, string(k.Residual), 0, len(checks) > 0)
+	rr.Previous = RiskPrevious{Alerts: pt, Confirmed: po.ConfirmedEpisodes, Rate: po.RatePer10k, Level: po.Level}
+	return rr
+}
+
+// Observed-likelihood levels.
+const (
+	LevelRemote        = "remote"
+	LevelPossible      = "possible"
+	LevelProbable      = "probable"
+	LevelNotAssessable = "not-assessable"
+)
+
+func levelRank(s string) int {
+	switch s {
+	case LevelRemote, string(dpia.ScoreLow):
+		return 0
+	case LevelPossible, string(dpia.ScoreMedium):
+		return 1
+	case LevelProbable, string(dpia.ScoreHigh):
+		return 2
+	}
+	return -1
+}
+
+// observe computes the observed-likelihood indicator (see definitions).
+func observe(confirmed, staffDays int64, hasTriage bool, residual string, untriaged int64, monitored bool) Observed {
+	o := Observed{ConfirmedEpisodes: confirmed, StaffDays: staffDays, Residual: residual, Level: LevelNotAssessable}
+	switch {
+	case !monitored:
+		o.Comparison = "Not assessable: no enabled check evidences this risk, so dpiawatch cannot observe it."
+		return o
+	case !hasTriage:
+		o.Comparison = "Not assessable: this store does not record triage decisions, so confirmed misuse is unknown."
+		return o
+	case staffDays == 0:
+		o.Comparison = "Not assessable: no staff activity was recorded in the period."
+		return o
+	}
+	// Two decimals by integer arithmetic, rounded half up.
+	hundredths := (confirmed*10000*100*2 + staffDays) / (2 * staffDays)
+	o.RatePer10k = fmt.Sprintf("%d.%02d", hundredths/100, hundredths%100)
+	switch {
+	case confirmed*10000 < possibleRate*staffDays:
+		o.Level = LevelRemote
+	case confirmed*10000 < probableRate*staffDays:
+		o.Level = LevelPossible
+	default:
+		o.Level = LevelProbable
+	}
+	switch lr, rr := levelRank(o.Level), levelRank(residual); {
+	case rr < 0:
+		o.Comparison = "The register gives no residual risk score to compare with; the observed level is for the review to weigh."
+	case lr > rr:
+		o.Comparison = "Observed above the register's residual risk: review whether the mitigations work as the DPIA assumes."
+	case lr == rr:
+		o.Comparison = "Observed in line with the register's residual risk."
+	default:
+		o.Comparison = "Observed below the register's residual risk."
+	}
+	if untriaged > 0 {
+		o.Comparison += fmt.Sprintf(" %d alert(s) were not yet triaged, so the rate is a lower bound.", untriaged)
+	}
+	return o
+}
+
+func (b *builder) confirmed(cs []ConfirmedAlert) []Confirmed {
+	out := []Confirmed{}
+	for _, c := range cs {
+		out = append(out, Confirmed{
+			AlertID: c.ID, Org: c.Org, Check: c.Check, Pattern: c.Pattern, Severity: c.Severity,
+			Risks: append([]string{}, c.Risks...), Actor: b.identity("actor", c.ActorID), Subject: b.identity("subject", c.SubjectID),
+			FirstSeen: c.FirstSeen.UTC().Format(time.RFC3339), LastSeen: c.LastSeen.UTC().Format(time.RFC3339),
+			Events: c.Events, DecidedAt: c.DecidedAt.UTC().Format(time.RFC3339),
+		})
+	}
+	return out
+}
+
+// identity is id itself with identities, else its pseudonym, else withheld.
+func (b *builder) identity(kind, id string) string {
+	if id == "" {
+		return ""
+	}
+	if b.o.Identities {
+		return id
+	}
+	if b.o.Pseudonym != nil {
+		if p := b.o.Pseudonym(kind, id); p != "" {
+			return p
+		}
+	}
+	return "withheld"
+}
+
+func routineReport(orgs []string, cur, prev []RoutineAuditGroup) RoutineReport {
+	out := RoutineReport{Available: true, Note: "Samples of access that managers reviewed in their routine audits.", Orgs: []RoutineOrg{}}
+	for _, org := range orgs {
+		ro := RoutineOrg{Org: org}
+		for _, g := range cur {
+			if g.Org == org {
+				ro.Samples += g.Samples
+				ro.Findings += g.Findings
+			}
+		}
+		for _, g := range prev {
+			if g.Org == org {
+				ro.Previous += g.Samples
+			}
+		}
+		out.Orgs = append(out.Orgs, ro)
+	}
+	return out
+}
+
+func definitions(lateAfter time.Duration) []Definition {
+	return []Definition{
+		{"Period", "Whole local days in the DPIA's timezone; the previous period is the same number of days just before it."},
+		{"Events examined", "Access events stored for the DPIA's orgs with an event time inside the period: every one of them went through the enabled checks."},
+		{"Days without data", "A local day on which an org (or one of its systems that logged in the period) recorded no access at all: a feed may have stopped."},
+		{"Late data", fmt.Sprintf("Events stored more than %s after their event time. Only stores that record arrival times (ClickHouse) can report it.", lateAfter)},
+		{"Alert", "One episode found by a check: the same account, check and pattern, events close in time. Counted in the period its first event falls in."},
+		{"Time to triage", "From an alert's first event to the first triage decision recorded for it."},
+		{"Confirmed misuse", "Alerts whose latest triage decision is confirmed-misuse: the IG team found the access inappropriate."},
+		{"Active staff-days", "The number of (account, local day) pairs with at least one access event: how much work the checks watched."},
+		{"Observed likelihood", fmt.Sprintf("Confirmed-misuse episodes evidencing the risk per 10,000 active staff-days in the period: under %d is remote, %d to under %d possible, %d or more probable. It is shown beside the register's residual risk score (low, medium, high read against remote, possible, probable). Alerts not yet triaged are not counted, so the rate is a lower bound while any remain.", possibleRate, possibleRate, probableRate, probableRate)},
+		{"Pseudonyms", "Accounts and people are shown as keyed pseudonyms (the same as in alerts and the web UI) unless the pack was exported with identities."},
+	}
+}
+
+// checkInfos lists every configured check (each field of config.Checks
+// that has an Enabled switch), its risks for dpiaID and its settings.
+func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
+	out := []CheckInfo{}
+	orgs := map[string]bool{}
+	for _, o := range cfg.Orgs {
+		if o.DPIA == dpiaID {
+			orgs[o.ID] = true
+		}
+	}
+	v := reflect.ValueOf(cfg.Checks)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fv := v.Field(i)
+		if name == "" || fv.Kind() != reflect.Struct {
+			continue
+		}
+		en := fv.FieldByName("Enabled")
+		if !en.IsValid() || en.Kind() != reflect.Bool {
+			continue
+		}
+		ci := CheckInfo{Name: name, Enabled: en.Bool(), Risks: []string{}, Settings: []Setting{}}
+		if ev := fv.FieldByName("Evidences"); ev.IsValid() {
+			if m, ok := ev.Interface().(map[string][]string); ok {
+				ci.Risks = append(ci.Risks, m[dpiaID]...)
+			}
+		}
+		if b, err := yaml.Marshal(fv.Interface()); err == nil {
+			var n yaml.Node
+			if yaml.Unmarshal(b, &n) == nil && len(n.Content) == 1 {
+				flatten(n.Content[0], "", orgs, &ci.Settings)
+			}
+		}
+		out = append(out, ci)
+	}
+	slices.SortFunc(out, func(a, b CheckInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// flatten writes a YAML tree as dotted keys, in document order; enabled
+// and evidences are shown apart, so they are left out, and so are list
+// items (sites, overrides) that name another DPIA's org. Kept items keep
+// their index in the configuration file.
+func flatten(n *yaml.Node, prefix string, orgs map[string]bool, out *[]Setting) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		if len(n.Content) == 0 {
+			*out = append(*out, Setting{Key: prefix, Value: "{}"})
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if prefix == "" && (k == "enabled" || k == "evidences") {
+				continue
+			}
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			flatten(n.Content[i+1], key, orgs, out)
+		}
+	case yaml.SequenceNode:
+		scalars := true
+		var vals []string
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				scalars = false
+				break
+			}
+			vals = append(vals, c.Value)
+		}
+		if scalars {
+			*out = append(*out, Setting{Key: prefix, Value: "[" + strings.Join(vals, ", ") + "]"})
+			return
+		}
+		for i, c := range n.Content {
+			if org := mappingValue(c, "org"); org != "" && !orgs[org] {
+				continue
+			}
+			flatten(c, fmt.Sprintf("%s[%d]", prefix, i), orgs, out)
+		}
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return // an optional setting left unset
+		}
+		*out = append(*out, Setting{Key: prefix, Value: n.Value})
+	}
+}
+
+// mappingValue is the scalar under key in mapping n, or "".
+func mappingValue(n *yaml.Node, key string) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

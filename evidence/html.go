@@ -1,0 +1,151 @@
+package evidence
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"strings"
+)
+
+// HTML renders the report for people: one self-contained page (inline
+// style, no scripts, fonts or images from elsewhere), written for a review
+// panel rather than engineers.
+func HTML(r *Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := htmlTmpl.Execute(&b, r); err != nil {
+		return nil, fmt.Errorf("evidence: render html: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// levelWords and outcomeWords put the indicator and outcomes in plain words.
+func levelWords(level string) string {
+	switch level {
+	case LevelNotAssessable:
+		return "not assessable"
+	case "":
+		return "—"
+	}
+	return level
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "—"
+	}
+	return s
+}
+
+func change(cur, prev int64) string {
+	switch {
+	case cur == prev:
+		return "no change"
+	case cur > prev:
+		return fmt.Sprintf("up %d", cur-prev)
+	}
+	return fmt.Sprintf("down %d", prev-cur)
+}
+
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"level": levelWords, "dash": orDash, "change": change, "join": strings.Join,
+	"outcome": outcome,
+}).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>DPIA evidence: {{.DPIA.Title}} — {{.Period.From}} to {{.Period.To}}</title>
+<style>
+body{font-family:Arial,Helvetica,sans-serif;line-height:1.45;color:#0b0c0c;max-width:60rem;margin:2rem auto;padding:0 1rem}
+h1{font-size:1.8rem;margin-bottom:.2rem}h2{font-size:1.35rem;border-bottom:2px solid #1d70b8;padding-bottom:.2rem;margin-top:2.2rem}
+h3{font-size:1.1rem;margin-top:1.6rem}
+table{border-collapse:collapse;width:100%;margin:.6rem 0 1rem}th,td{border:1px solid #b1b4b6;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f2f1}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.note{background:#f3f2f1;border-left:5px solid #1d70b8;padding:.5rem .8rem}
+.warn{background:#fff7e6;border-left:5px solid #f47738;padding:.5rem .8rem}
+.lvl-probable{color:#d4351c;font-weight:bold}.lvl-possible{color:#b35c00;font-weight:bold}.lvl-remote{color:#00703c;font-weight:bold}
+small{color:#505a5f}
+</style>
+</head>
+<body>
+<h1>DPIA evidence pack</h1>
+<p><strong>{{.DPIA.Title}}</strong> ({{.DPIA.ID}}{{with .DPIA.Version}}, {{.}}{{end}}) — {{.DPIA.Controller}}<br>
+Period: <strong>{{.Period.From}} to {{.Period.To}}</strong> ({{.Period.Days}} days, {{.Period.Timezone}}), compared with {{.Previous.From}} to {{.Previous.To}}.<br>
+Organisations: {{join .Orgs ", "}}.{{if .DPIA.ReviewFreq}} Review: {{.DPIA.ReviewFreq}}{{if .DPIA.ReviewBy}} by {{.DPIA.ReviewBy}}{{end}}.{{end}}</p>
+<p class="note">This pack shows, risk by risk, whether the mitigations the DPIA promised are working: what was watched, what the
+checks found, what the information-governance team decided, and how often misuse was confirmed.
+{{if .Identities}}<strong>It contains staff and client identifiers</strong> (exported with identities on request).{{else}}People are shown by pseudonyms only.{{end}}
+Its files are listed with their fingerprints in manifest.json, which is signed; <code>dpiawatch evidence verify</code> checks them.</p>
+
+<h2>Summary by risk</h2>
+<table>
+<thead><tr><th>Risk</th><th>Register residual risk</th><th>Checks watching it</th><th>Alerts</th><th>Confirmed misuse</th><th>Rate per 10,000 staff-days</th><th>Observed likelihood</th></tr></thead>
+<tbody>
+{{range .Risks}}<tr><td><strong>{{.ID}}</strong> {{.Title}}</td><td>{{dash .Register.Residual}}</td><td>{{if .Checks}}{{join .Checks ", "}}{{else}}none{{end}}</td>
+<td class="n">{{.Alerts}}</td><td class="n">{{if .Triage.Available}}{{.Confirmed}}{{else}}—{{end}}</td><td class="n">{{dash .Observed.RatePer10k}}</td>
+<td class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</td></tr>
+{{end}}</tbody>
+</table>
+
+<h2>What was watched</h2>
+<p>{{.Coverage.Events}} access events were examined ({{.Coverage.Previous.Events}} in the previous period), over
+{{.Coverage.StaffDays}} active staff-days ({{.Coverage.Previous.StaffDays}} before).</p>
+<table><thead><tr><th>Organisation</th><th>System</th><th>Events examined</th></tr></thead><tbody>
+{{range .Coverage.Systems}}<tr><td>{{.Org}}</td><td>{{.System}}</td><td class="n">{{.Events}}</td></tr>
+{{else}}<tr><td colspan="3">No events were recorded in the period.</td></tr>{{end}}</tbody></table>
+{{if .Coverage.DaysWithoutData}}<p class="warn"><strong>Days with no data:</strong>
+{{range $i, $g := .Coverage.DaysWithoutData}}{{if $i}}; {{end}}{{$g.Date}} ({{$g.Org}}{{if $g.System}}, {{$g.System}}{{end}}){{end}}.
+The checks could not see access on these days.</p>{{else}}<p>Every day of the period has data.</p>{{end}}
+{{if .Coverage.LateDataRecorded}}{{if .Coverage.DaysWithLateData}}<p class="warn"><strong>Late data:</strong> {{.Coverage.LateEvents}} events arrived late, on
+{{range $i, $g := .Coverage.DaysWithLateData}}{{if $i}}; {{end}}{{$g.Date}} ({{$g.Org}}, {{$g.System}}: {{$g.Events}}){{end}}.</p>{{else}}<p>No data arrived late.</p>{{end}}
+{{else}}<p><small>Late data: this store does not record when events arrived, so late data cannot be reported.</small></p>{{end}}
+
+<h3>Checks and their settings</h3>
+<table><thead><tr><th>Check</th><th>Enabled</th><th>Evidences risks</th><th>Settings</th></tr></thead><tbody>
+{{range .Checks}}<tr><td>{{.Name}}</td><td>{{if .Enabled}}yes{{else}}<strong>no</strong>{{end}}</td><td>{{if .Risks}}{{join .Risks ", "}}{{else}}—{{end}}</td>
+<td><small>{{range $i, $s := .Settings}}{{if $i}}<br>{{end}}{{$s.Key}}: {{$s.Value}}{{end}}</small></td></tr>
+{{end}}</tbody></table>
+
+<h2>Risk by risk</h2>
+{{range .Risks}}
+<h3>{{.ID}}: {{.Title}}</h3>
+<p>Register: likelihood {{dash .Register.Likelihood}}, severity {{dash .Register.Severity}}, score {{dash .Register.Score}};
+effect of measures {{dash .Register.Effect}}; residual risk <strong>{{dash .Register.Residual}}</strong>.</p>
+<p><strong>Mitigations promised:</strong></p>
+<ul>{{range .Mitigations}}<li>{{.}}</li>{{else}}<li>None recorded in the DPIA.</li>{{end}}</ul>
+<p><strong>Evidenced by:</strong> {{if .Checks}}{{join .Checks ", "}}{{else}}no enabled check — dpiawatch cannot observe this risk.{{end}}</p>
+<p><strong>Alerts:</strong> {{.Alerts}} (previous period {{.Previous.Alerts}}, {{change .Alerts .Previous.Alerts}}).</p>
+{{if .AlertsBy}}<table><thead><tr><th>Check</th><th>Pattern</th><th>Severity</th><th>Alerts</th><th>Previous period</th></tr></thead><tbody>
+{{range .AlertsBy}}<tr><td>{{.Check}}</td><td>{{.Pattern}}</td><td>{{.Severity}}</td><td class="n">{{.Alerts}}</td><td class="n">{{.Previous}}</td></tr>
+{{end}}</tbody></table>{{end}}
+{{if .Triage.Available}}<p><strong>Triage:</strong>
+{{range $i, $o := .Triage.Outcomes}}{{if $i}}, {{end}}{{$o.Outcome}} {{$o.Alerts}}{{end}}.
+{{with .Triage.Time}}{{if .Triaged}}Time to first decision: {{.WithinHour}} within an hour, {{.WithinDay}} within a day, {{.WithinWeek}} within a week, {{.Later}} later (mean {{.MeanHours}} hours).{{end}}{{end}}</p>
+{{else}}<p><strong>Triage:</strong> not recorded by this store.</p>{{end}}
+<p><strong>Observed likelihood:</strong> <span class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</span>
+{{if .Observed.RatePer10k}}({{.Observed.ConfirmedEpisodes}} confirmed episode(s) in {{.Observed.StaffDays}} active staff-days: {{.Observed.RatePer10k}} per 10,000){{end}};
+register residual risk {{dash .Register.Residual}}. {{.Observed.Comparison}}
+Previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Rate}} per 10,000){{end}}.</p>
+{{end}}
+
+<h2>Confirmed misuse</h2>
+{{if .Triage.Available}}{{if .Confirmed}}<table><thead><tr><th>Alert</th><th>Check / pattern</th><th>Risks</th><th>Account</th><th>Person</th><th>First seen</th><th>Decided</th></tr></thead><tbody>
+{{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{join .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{.FirstSeen}}</td><td>{{.DecidedAt}}</td></tr>
+{{end}}</tbody></table>{{else}}<p>No alert of the period was confirmed as misuse.</p>{{end}}
+{{else}}<p>{{.Triage.Note}}</p>{{end}}
+
+<h2>Triage across the DPIA</h2>
+<p>{{.Alerts.Total}} alerts in the period ({{.Alerts.Previous}} in the previous one). {{.Triage.Note}}</p>
+{{if .Triage.Available}}<table><thead><tr><th>Latest decision</th><th>Alerts</th></tr></thead><tbody>
+{{range .Triage.Outcomes}}<tr><td>{{.Outcome}}</td><td class="n">{{.Alerts}}</td></tr>{{end}}</tbody></table>{{end}}
+
+<h2>Routine audits</h2>
+{{if .Routine.Available}}<table><thead><tr><th>Organisation</th><th>Samples reviewed</th><th>Findings</th><th>Previous period</th></tr></thead><tbody>
+{{range .Routine.Orgs}}<tr><td>{{.Org}}</td><td class="n">{{.Samples}}</td><td class="n">{{.Findings}}</td><td class="n">{{.Previous}}</td></tr>{{end}}</tbody></table>
+{{else}}<p class="warn">{{.Routine.Note}}</p>{{end}}
+
+<h2>How to read these figures</h2>
+<dl>{{range .Definitions}}<dt><strong>{{.Term}}</strong></dt><dd>{{.Meaning}}</dd>{{end}}</dl>
+</body>
+</html>
+`))

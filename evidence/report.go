@@ -1,0 +1,233 @@
+package evidence
+
+// FormatVersion names the layout of evidence.json; a change that moves or
+// renames a field raises it.
+const FormatVersion = "dpiawatch-evidence/1"
+
+// Report is the whole evidence pack as data: evidence.json, and the source
+// of every other file. It holds no generation time, so that the same data
+// and period give the same bytes.
+type Report struct {
+	Format      string        `json:"format"`
+	DPIA        DPIAInfo      `json:"dpia"`
+	Period      PeriodInfo    `json:"period"`
+	Previous    PeriodInfo    `json:"previous_period"`
+	Orgs        []string      `json:"orgs"`
+	Identities  bool          `json:"identities"` // actor and subject ids shown (else pseudonyms)
+	Definitions []Definition  `json:"definitions"`
+	Checks      []CheckInfo   `json:"checks"`
+	Coverage    Coverage2     `json:"coverage"`
+	Risks       []RiskReport  `json:"risks"`
+	Alerts      AlertTotals   `json:"alerts"`
+	Triage      TriageReport  `json:"triage"`
+	Confirmed   []Confirmed   `json:"confirmed_misuse"`
+	Routine     RoutineReport `json:"routine_audits"`
+}
+
+// DPIAInfo is the register's heading.
+type DPIAInfo struct {
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	Version    string `json:"version"`
+	Controller string `json:"controller"`
+	ReviewBy   string `json:"review_by,omitempty"`
+	ReviewFreq string `json:"review_frequency,omitempty"`
+}
+
+// PeriodInfo is one reporting period: whole local days, To inclusive.
+type PeriodInfo struct {
+	From     string `json:"from"` // YYYY-MM-DD, first day
+	To       string `json:"to"`   // YYYY-MM-DD, last day (inclusive)
+	Days     int    `json:"days"`
+	Timezone string `json:"timezone"`
+	Start    string `json:"start"` // RFC 3339 instant of From's local midnight
+	End      string `json:"end"`   // RFC 3339 instant after the last day (exclusive)
+}
+
+// Definition explains one figure in plain words.
+type Definition struct {
+	Term    string `json:"term"`
+	Meaning string `json:"meaning"`
+}
+
+// CheckInfo is one check as configured.
+type CheckInfo struct {
+	Name     string    `json:"name"`
+	Enabled  bool      `json:"enabled"`
+	Risks    []string  `json:"risks"` // of this DPIA
+	Settings []Setting `json:"settings"`
+}
+
+// Setting is one configured value of a check, flattened to a dotted key.
+type Setting struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Coverage2 is what the checks examined (named apart from the Source's
+// Coverage, which is per query).
+type Coverage2 struct {
+	Events           int64          `json:"events"`
+	Systems          []SystemCount  `json:"systems"`
+	Days             []DayRow       `json:"days"`
+	DaysWithoutData  []Gap          `json:"days_without_data"`
+	LateDataRecorded bool           `json:"late_data_recorded"` // the store records arrival times
+	DaysWithLateData []Gap          `json:"days_with_late_data"`
+	LateEvents       int64          `json:"late_events"`
+	StaffDays        int64          `json:"active_staff_days"`
+	Previous         PreviousCounts `json:"previous_period"`
+}
+
+// PreviousCounts is the coverage of the previous period.
+type PreviousCounts struct {
+	Events    int64 `json:"events"`
+	StaffDays int64 `json:"active_staff_days"`
+}
+
+// Gap is a day with no data (or late data) from one system of an org, or
+// from the whole org when System is empty.
+type Gap struct {
+	Date   string `json:"date"`
+	Org    string `json:"org"`
+	System string `json:"system"`
+	Events int64  `json:"events,omitempty"` // late events, for DaysWithLateData
+}
+
+// SystemCount is the events of one system of one org.
+type SystemCount struct {
+	Org    string `json:"org"`
+	System string `json:"system"`
+	Events int64  `json:"events"`
+}
+
+// DayRow is one org's local day.
+type DayRow struct {
+	Date        string        `json:"date"`
+	Org         string        `json:"org"`
+	Events      int64         `json:"events"`
+	Late        int64         `json:"late"`
+	ActiveStaff int64         `json:"active_staff"`
+	Systems     []SystemCount `json:"systems"`
+}
+
+// RiskReport is one DPIA risk and its evidence.
+type RiskReport struct {
+	ID          string       `json:"id"`
+	Title       string       `json:"title"`
+	Register    RegisterRisk `json:"register"`
+	Mitigations []string     `json:"mitigations"`
+	Checks      []string     `json:"checks"` // enabled checks that evidence this risk
+	Alerts      int64        `json:"alerts"`
+	AlertsBy    []AlertCount `json:"alerts_by"`
+	Triage      TriageCounts `json:"triage"`
+	Confirmed   int64        `json:"confirmed_misuse"`
+	Observed    Observed     `json:"observed_likelihood"`
+	Previous    RiskPrevious `json:"previous_period"`
+}
+
+// RegisterRisk is what the DPIA register says of a risk.
+type RegisterRisk struct {
+	Likelihood string `json:"likelihood"`
+	Severity   string `json:"severity"`
+	Score      string `json:"score"`
+	Effect     string `json:"effect"`
+	Residual   string `json:"residual"`
+	Owner      string `json:"owner"`
+}
+
+// AlertCount is alerts of one check, pattern and severity.
+type AlertCount struct {
+	Check    string `json:"check"`
+	Pattern  string `json:"pattern"`
+	Severity string `json:"severity"`
+	Alerts   int64  `json:"alerts"`
+	Previous int64  `json:"previous_period"`
+}
+
+// TriageCounts is how alerts were triaged.
+type TriageCounts struct {
+	Available bool           `json:"available"`
+	Outcomes  []OutcomeCount `json:"outcomes"` // every outcome, then "untriaged"
+	Time      TimeToTriage   `json:"time_to_triage"`
+}
+
+// OutcomeCount is alerts whose latest decision is Outcome.
+type OutcomeCount struct {
+	Outcome string `json:"outcome"`
+	Alerts  int64  `json:"alerts"`
+}
+
+// TimeToTriage is the distribution of time from an alert's first event to
+// its first decision.
+type TimeToTriage struct {
+	Triaged    int64  `json:"triaged"`
+	WithinHour int64  `json:"within_1h"`
+	WithinDay  int64  `json:"within_24h"`
+	WithinWeek int64  `json:"within_7d"`
+	Later      int64  `json:"later"`
+	MeanHours  string `json:"mean_hours"` // one decimal; "" when none triaged
+}
+
+// Observed is the observed-likelihood indicator beside the register's score.
+type Observed struct {
+	ConfirmedEpisodes int64  `json:"confirmed_episodes"`
+	StaffDays         int64  `json:"active_staff_days"`
+	RatePer10k        string `json:"rate_per_10000_staff_days"` // two decimals; "" not assessable
+	Level             string `json:"level"`                     // remote, possible, probable or not-assessable
+	Residual          string `json:"register_residual"`
+	Comparison        string `json:"comparison"`
+}
+
+// RiskPrevious is a risk's figures for the previous period.
+type RiskPrevious struct {
+	Alerts    int64  `json:"alerts"`
+	Confirmed int64  `json:"confirmed_misuse"`
+	Rate      string `json:"rate_per_10000_staff_days"`
+	Level     string `json:"level"`
+}
+
+// AlertTotals counts distinct alerts across the DPIA (an alert evidencing
+// two risks counts once here).
+type AlertTotals struct {
+	Total    int64        `json:"total"`
+	Previous int64        `json:"previous_period"`
+	By       []AlertCount `json:"by"`
+}
+
+// TriageReport is triage across the DPIA.
+type TriageReport struct {
+	TriageCounts
+	Note string `json:"note"`
+}
+
+// Confirmed is one confirmed-misuse episode; actor and subject are
+// pseudonyms unless the pack was exported with identities.
+type Confirmed struct {
+	AlertID   string   `json:"alert_id"`
+	Org       string   `json:"org"`
+	Check     string   `json:"check"`
+	Pattern   string   `json:"pattern"`
+	Severity  string   `json:"severity"`
+	Risks     []string `json:"risks"`
+	Actor     string   `json:"actor"`
+	Subject   string   `json:"subject"`
+	FirstSeen string   `json:"first_seen"`
+	LastSeen  string   `json:"last_seen"`
+	Events    int64    `json:"events"`
+	DecidedAt string   `json:"decided_at"`
+}
+
+// RoutineReport is the managers' routine audits.
+type RoutineReport struct {
+	Available bool         `json:"available"`
+	Note      string       `json:"note"`
+	Orgs      []RoutineOrg `json:"orgs"`
+}
+
+// RoutineOrg is one org's routine audits.
+type RoutineOrg struct {
+	Org      string `json:"org"`
+	Samples  int64  `json:"samples_reviewed"`
+	Findings int64  `json:"findings"`
+	Previous int64  `json:"previous_period_samples"`
+}

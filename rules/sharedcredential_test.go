@@ -1,0 +1,571 @@
+package rules
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/reference"
+)
+
+// The roster and sites the shared-credential cases run against.
+var (
+	scStaff = append([]reference.Staff{
+		{ActorID: "u-60", Org: testOrg, Role: "administrator", Team: "office", ActiveFrom: lt("2024-01-01 00:00:00"), ActiveTo: lt("2026-03-02 00:00:00")},
+		{ActorID: "u-61", Org: testOrg, Role: "support-worker", Team: "webster-court", ActiveFrom: lt("2026-03-16 00:00:00")},
+		{ActorID: "p-01", Org: "turning-point", Role: "drug-treatment-worker", Team: "turning-point", External: true},
+		{ActorID: "u-62", Org: testOrg, Role: "agency-carer", Team: "webster-court", External: true},
+	}, judgeStaff...)
+	scAbsences = []reference.Absence{
+		{ActorID: "u-40", Start: lt("2026-03-12 00:00:00"), End: lt("2026-03-14 00:00:00"), Kind: "sickness"},
+		{ActorID: "u-41", Start: lt("2026-03-12 00:00:00"), End: lt("2026-03-13 00:00:00"), Kind: "training"},
+		{ActorID: "u-17", Start: lt("2026-03-20 00:00:00"), Kind: "leave"}, // open-ended
+	}
+	scDevices = []reference.Device{
+		{DeviceID: "tab-01", Org: testOrg, Kind: reference.DeviceSharedTablet},
+		{DeviceID: "tab-02", Org: testOrg, Kind: reference.DeviceSharedTablet},
+		{DeviceID: "dt-01", Org: testOrg, Kind: reference.DeviceDesktop},
+	}
+	scSites = []Site{
+		{Name: "webster-court", Networks: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}, Located: true, Lat: 52.628, Lon: 1.297},
+		{Name: "kings-lynn", Networks: []netip.Prefix{netip.MustParsePrefix("10.4.0.0/24")}, Located: true, Lat: 52.754, Lon: 0.398},
+		{Name: "vpn", Networks: []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}},
+		// A narrower range inside another site's wins.
+		{Name: "annexe", Networks: []netip.Prefix{netip.MustParsePrefix("10.2.0.128/25")}, Located: true, Lat: 52.628, Lon: 1.297},
+	}
+)
+
+func scRoster() *fakeRoster {
+	r := newFakeRoster(scStaff, judgeShifts)
+	r.Index = reference.NewIndex(&reference.Data{Absences: scAbsences, Devices: scDevices})
+	return r
+}
+
+func scTestPolicy() OrgPolicy {
+	p := testPolicy()
+	p.Risks = map[string][]RiskRef{}
+	p.SharedCredential.Sites = scSites
+	return p
+}
+
+// on sets the session of an event.
+func scOn(id, device, ip string) evOpt {
+	return func(e *event.Event) { e.Session.ID, e.Session.Device, e.Session.IP = id, device, ip }
+}
+func scMFA(b bool) evOpt          { return func(e *event.Event) { e.Session.MFA = &b } }
+func actorOrg(org string) evOpt   { return func(e *event.Event) { e.Actor.Org = org } }
+func loginFailure() evOpt         { return func(e *event.Event) { e.Outcome = event.OutcomeFailure } }
+func scAt(clock string) time.Time { return lt("2026-03-09 " + clock) }
+
+func TestSharedCredentialJudgement(t *testing.T) {
+	login, view, logout := event.ActionLogin, event.ActionView, event.ActionLogout
+	failedLogin := event.ActionLoginFailed
+	ev := mkEvent
+	burst := func(actor string, n int, step time.Duration, opts ...evOpt) []event.Event {
+		var out []event.Event
+		for i := range n {
+			out = append(out, ev(fmt.Sprintf("f%d", i+1), actor, scAt("10:00:00").Add(time.Duration(i)*step), failedLogin, opts...))
+		}
+		return out
+	}
+	cases := []struct {
+		name     string
+		policy   func(*OrgPolicy)
+		events   []event.Event
+		want     []string // "pattern: event ids", sorted
+		severity alert.Severity
+	}{
+		// Concurrent sessions (CONTRACT §4).
+		{name: "second device while the first is open", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:02:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e3", "u-17", scAt("10:05:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+			ev("e4", "u-17", scAt("10:06:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e5", "u-17", scAt("10:07:00"), logout, scOn("s2", "tab-02", "10.2.0.22")),
+			ev("e6", "u-17", scAt("10:08:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
+		}, want: []string{"concurrent-sessions: e2 e3 e4"}},
+		{name: "logout then another device", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:05:00"), logout, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e3", "u-17", scAt("10:05:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}},
+		{name: "timeout then another device", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:05:00"), event.ActionTimeout, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e3", "u-17", scAt("10:06:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}},
+		{name: "lock does not close a session", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:05:00"), event.ActionLock, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e3", "u-17", scAt("10:06:00"), login, scOn("s2", "dt-01", "10.2.0.11")),
+		}, want: []string{"concurrent-sessions: e2 e3"}},
+		{name: "no logout: closed exactly 30m after the last action", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e2", "u-17", scAt("10:30:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}},
+		{name: "no logout: open a second before", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e2", "u-17", scAt("10:29:59"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}, want: []string{"concurrent-sessions: e1 e2"}},
+		{name: "device kind timeout", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:15:00"), login, scOn("s2", "dt-01", "10.2.0.11")),
+		}, policy: func(p *OrgPolicy) {
+			p.SharedCredential.DeviceKinds = map[string]time.Duration{reference.DeviceSharedTablet: 10 * time.Minute}
+		}},
+		{name: "role timeout", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:15:00"), login, scOn("s2", "dt-01", "10.2.0.11")),
+		}, policy: func(p *OrgPolicy) {
+			p.SharedCredential.Roles = map[string]SharedCredentialKnobs{"support-worker": {SessionTimeout: 10 * time.Minute}}
+		}},
+		{name: "same device, new session: a re-login", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-01", "10.2.0.23")),
+			ev("e3", "u-17", scAt("10:02:00"), login, scOn("s3", "tab-02", "10.2.0.22")),
+		}, want: []string{"concurrent-sessions: e2 e3"}},
+		{name: "no device: told apart by IP", events: []event.Event{
+			ev("e1", "p-01", scAt("10:00:00"), login, scOn("s1", "", "172.20.4.10")),
+			ev("e2", "p-01", scAt("10:01:00"), login, scOn("s2", "", "172.20.4.11")),
+		}, want: []string{"concurrent-sessions: e1 e2"}},
+		{name: "no session id: keyed by device and IP", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view, scOn("", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), view, scOn("", "tab-02", "10.2.0.22")),
+		}, want: []string{"concurrent-sessions: e1 e2"}},
+		{name: "no session information", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), view),
+			ev("e2", "u-17", scAt("10:01:00"), view),
+		}},
+		{name: "failed login elsewhere is not acting", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), failedLogin, scOn("s2", "tab-02", "10.2.0.22")),
+		}},
+		{name: "sensitive subject raises severity", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), view, scOn("s2", "tab-02", "10.2.0.22"), subject("c-9", "safeguarding")),
+		}, want: []string{"concurrent-sessions: e1 e2"}, severity: alert.SeverityHigh},
+		{name: "pattern disabled", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}, policy: func(p *OrgPolicy) { p.SharedCredential.DisabledPatterns = []string{PatternConcurrentSessions} }},
+		{name: "team re-enables a pattern", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}, want: []string{"concurrent-sessions: e1 e2"}, policy: func(p *OrgPolicy) {
+			p.SharedCredential.DisabledPatterns = []string{PatternConcurrentSessions}
+			p.SharedCredential.Teams = map[string]SharedCredentialKnobs{"webster-court": {DisabledPatterns: []string{}}}
+		}},
+		{name: "exempt team", events: []event.Event{
+			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
+			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
+		}, policy: func(p *OrgPolicy) {
+			p.SharedCredential.Teams = map[string]SharedCredentialKnobs{"webster-court": {Exempt: new(true)}}
+		}},
+
+		// Impossible travel.
+		{name: "site then off-site minutes later", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:05:00"), logout, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e3", "u-40", scAt("10:11:00"), login, scOn("s2", "", "203.0.113.7")),
+			ev("e4", "u-40", scAt("10:12:00"), view, scOn("s2", "", "203.0.113.7")),
+			ev("e5", "u-40", scAt("10:40:00"), view, scOn("s2", "", "203.0.113.7")),
+		}, want: []string{"impossible-travel: e2 e3 e4"}},
+		{name: "off-site after the travel time", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e3", "u-40", scAt("10:30:00"), login, scOn("s2", "", "203.0.113.7")),
+		}},
+		{name: "off-site travel knob", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:00:30"), logout, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e3", "u-40", scAt("10:11:00"), login, scOn("s2", "", "203.0.113.7")),
+		}, policy: func(p *OrgPolicy) { p.SharedCredential.OffSiteTravel = new(10 * time.Minute) }},
+		{name: "unknown networks ignored", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:00:30"), logout, scOn("s1", "dt-01", "10.2.0.11")),
+			ev("e3", "u-40", scAt("10:06:00"), login, scOn("s2", "", "203.0.113.7")),
+		}, policy: func(p *OrgPolicy) { p.SharedCredential.UnknownNetworks = UnknownNetworksIgnore }},
+		{name: "between sites too fast", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:20:00"), view, scOn("s1", "", "10.4.0.11")), // same session, new place
+		}, want: []string{"impossible-travel: e1 e2"}},
+		{name: "between sites in time", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:40:00"), view, scOn("s1", "", "10.4.0.11")),
+		}},
+		{name: "max speed knob", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:20:00"), view, scOn("s1", "", "10.4.0.11")),
+		}, policy: func(p *OrgPolicy) { p.SharedCredential.MaxSpeedKMH = 300 }},
+		{name: "a site without a position is skipped", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:05:00"), view, scOn("s1", "", "10.9.3.4")),
+			ev("e3", "u-40", scAt("10:10:00"), view, scOn("s1", "", "10.4.0.11")),
+		}, want: []string{"impossible-travel: e1 e3"}},
+		{name: "same position, another site", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:01:00"), view, scOn("s1", "", "10.2.0.200")),
+		}},
+		{name: "two unknown networks are one place", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "198.51.100.1")),
+			ev("e2", "u-40", scAt("10:01:00"), view, scOn("s1", "", "203.0.113.7")),
+		}},
+		{name: "no site map: no travel", events: []event.Event{
+			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
+			ev("e2", "u-40", scAt("10:01:00"), view, scOn("s1", "", "203.0.113.7")),
+		}, policy: func(p *OrgPolicy) { p.SharedCredential.Sites = nil }},
+
+		// Used while absent.
+		{name: "absent", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), view)}, want: []string{"used-while-absent: e1"}},
+		{name: "absent from the first instant", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 00:00:00"), login)}, want: []string{"used-while-absent: e1"}},
+		{name: "absence over at its end", events: []event.Event{ev("e1", "u-40", lt("2026-03-14 00:00:00"), view)}},
+		{name: "open-ended absence", events: []event.Event{ev("e1", "u-17", lt("2026-05-01 10:00:00"), view)}, want: []string{"used-while-absent: e1"}},
+		{name: "ignored absence kind", events: []event.Event{ev("e1", "u-41", lt("2026-03-12 10:00:00"), view)},
+			policy: func(p *OrgPolicy) { p.SharedCredential.IgnoreAbsenceKinds = []string{"training"} }},
+		{name: "logout while absent is not use", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), logout)}},
+		{name: "failed login while absent is not use", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), failedLogin)}},
+
+		// Used after leaving (or before starting).
+		{name: "after leaving", events: []event.Event{ev("e1", "u-60", lt("2026-03-02 00:00:00"), login)}, want: []string{"used-after-leaving: e1"}},
+		{name: "last second before leaving", events: []event.Event{ev("e1", "u-60", lt("2026-03-01 23:59:59"), login)}},
+		{name: "after-leaving allowance", events: []event.Event{ev("e1", "u-60", lt("2026-03-02 23:59:59"), login)},
+			policy: func(p *OrgPolicy) { p.SharedCredential.AfterLeaving = new(24 * time.Hour) }},
+		{name: "after-leaving allowance over", events: []event.Event{ev("e1", "u-60", lt("2026-03-03 00:00:00"), login)}, want: []string{"used-after-leaving: e1"},
+			policy: func(p *OrgPolicy) { p.SharedCredential.AfterLeaving = new(24 * time.Hour) }},
+		{name: "before starting", events: []event.Event{ev("e1", "u-61", lt("2026-03-15 23:59:59"), view)}, want: []string{"used-after-leaving: e1"}},
+		{name: "from the start", events: []event.Event{ev("e1", "u-61", lt("2026-03-16 00:00:00"), view)}},
+		{name: "unknown account", events: []event.Event{ev("e1", "u-99", scAt("10:00:00"), view)}},
+
+		// Failed-login bursts (CONTRACT §4).
+		{name: "five failures in ten minutes", events: burst("u-17", 5, 150*time.Second), want: []string{"failed-login-burst: f1 f2 f3 f4 f5"}},
+		{name: "four failures", events: burst("u-17", 4, time.Minute)},
+		{name: "five failures over ten minutes and a second", events: append(burst("u-17", 4, 150*time.Second),
+			ev("f5", "u-17", scAt("10:10:01"), failedLogin))},
+		{name: "burst grows", events: burst("u-17", 7, time.Minute), want: []string{"failed-login-burst: f1 f2 f3 f4 f5 f6 f7"}},
+		{name: "failed login outcome counts", events: burst("u-17", 5, time.Minute, func(e *event.Event) { e.Action = login; e.Outcome = event.OutcomeFailure }),
+			want: []string{"failed-login-burst: f1 f2 f3 f4 f5"}},
+		{name: "threshold knob", events: burst("u-17", 3, time.Minute), want: []string{"failed-login-burst: f1 f2 f3"},
+			policy: func(p *OrgPolicy) { p.SharedCredential.FailedLogins = 3 }},
+		{name: "window knob", events: burst("u-17", 5, 5*time.Minute), want: []string{"failed-login-burst: f1 f2 f3 f4 f5"},
+			policy: func(p *OrgPolicy) { p.SharedCredential.FailedLoginWindow = 20 * time.Minute }},
+		{name: "failures of two accounts do not add up", events: append(burst("u-17", 3, time.Minute),
+			ev("g1", "u-21", scAt("10:03:00"), failedLogin), ev("g2", "u-21", scAt("10:04:00"), failedLogin))},
+
+		// External users without a second factor.
+		{name: "external without MFA", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(false))}, want: []string{"external-without-mfa: e1"},
+			policy: requireMFA},
+		{name: "external with MFA", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(true))}, policy: requireMFA},
+		{name: "MFA not reported", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login)}, policy: requireMFA},
+		{name: "MFA not reported counts as missing", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login)}, want: []string{"external-without-mfa: e1"},
+			policy: func(p *OrgPolicy) { requireMFA(p); p.SharedCredential.UnreportedMFA = new(true) }},
+		{name: "MFA not required by the org", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(false))}},
+		{name: "external by actor.org only", events: []event.Event{ev("e1", "x-01", scAt("10:00:00"), login, scMFA(false), actorOrg("police"))},
+			want: []string{"external-without-mfa: e1"}, policy: requireMFA},
+		{name: "external staff of the org itself", events: []event.Event{ev("e1", "u-62", scAt("10:00:00"), login, scMFA(false))},
+			want: []string{"external-without-mfa: e1"}, policy: requireMFA},
+		{name: "internal without MFA", events: []event.Event{ev("e1", "u-17", scAt("10:00:00"), login, scMFA(false))}, policy: requireMFA},
+		{name: "only logins need MFA", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), view, scMFA(false))}, policy: requireMFA},
+		{name: "failed login without MFA", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(false), loginFailure())}, policy: requireMFA},
+
+		// Severity from the DPIA's score.
+		{name: "DPIA score", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), view)}, want: []string{"used-while-absent: e1"}, severity: alert.SeverityHigh,
+			policy: func(p *OrgPolicy) {
+				p.SharedCredential.Severity = alert.SeverityLow
+				p.Risks[CheckSharedCredential] = []RiskRef{{ID: "R1", Title: "Inappropriate access to system", Score: "high"}}
+			}},
+		{name: "configured severity where unscored", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), login)}, want: []string{"used-while-absent: e1"}, severity: alert.SeverityLow,
+			policy: func(p *OrgPolicy) {
+				p.SharedCredential.Severity = alert.SeverityLow
+				p.Risks[CheckSharedCredential] = []RiskRef{{ID: "R2"}}
+			}},
+	}
+	var golden strings.Builder
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := scTestPolicy()
+			if tc.policy != nil {
+				tc.policy(&p)
+			}
+			for _, lateness := range []time.Duration{NoLateness, 0} {
+				e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: scRoster(), Lateness: lateness})
+				alerts := map[string]alert.Alert{}
+				run(t, e, tc.events, 1, alerts, nil)
+				flush(e, alerts, nil)
+				var got []string
+				var mine []alert.Alert
+				for _, a := range sortedAlerts(alerts) {
+					if a.Check != CheckSharedCredential {
+						continue
+					}
+					ids := slices.Clone(a.EventIDs)
+					sort.Strings(ids)
+					got = append(got, a.Pattern+": "+strings.Join(ids, " "))
+					mine = append(mine, a)
+				}
+				sort.Strings(got)
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Fatalf("lateness %v: got %q, want %q", lateness, got, tc.want)
+				}
+				want := cmp.Or(tc.severity, alert.SeverityMedium)
+				for _, a := range mine {
+					if a.Severity != want {
+						t.Errorf("%s: severity %s, want %s", a.Pattern, a.Severity, want)
+					}
+					if strings.Contains(a.Explanation, "c-9") || strings.Contains(a.Explanation, "203.0") || strings.Contains(a.Explanation, "10.2.") ||
+						strings.Contains(a.Explanation, "sickness") {
+						t.Errorf("explanation leaks a subject, an address or an absence kind: %s", a.Explanation)
+					}
+					if lateness == NoLateness {
+						fmt.Fprintf(&golden, "%s\n\t%s %s\n\t%s\n", tc.name, a.Pattern, a.Severity, a.Explanation)
+					}
+				}
+			}
+		})
+	}
+	checkGolden(t, "shared-credential.golden", golden.String())
+}
+
+func requireMFA(p *OrgPolicy) { p.SharedCredential.ExternalRequiresMFA = new(true) }
+
+// TestSharedCredentialOutOfOrder: events shuffled within the lateness
+// bound, or late beyond it, give the alerts of the ordered stream where the
+// bound allows, and are never lost.
+func TestSharedCredentialOutOfOrder(t *testing.T) {
+	events := []event.Event{
+		mkEvent("f1", "u-17", scAt("09:00:00"), event.ActionLoginFailed),
+		mkEvent("f2", "u-17", scAt("09:01:00"), event.ActionLoginFailed),
+		mkEvent("f3", "u-17", scAt("09:02:00"), event.ActionLoginFailed),
+		mkEvent("f4", "u-17", scAt("09:03:00"), event.ActionLoginFailed),
+		mkEvent("f5", "u-17", scAt("09:04:00"), event.ActionLoginFailed),
+		mkEvent("e1", "u-17", scAt("10:00:00"), event.ActionLogin, scOn("s1", "tab-01", "10.2.0.21")),
+		mkEvent("e2", "u-17", scAt("10:03:00"), event.ActionLogin, scOn("s2", "tab-02", "10.2.0.22")),
+		mkEvent("e3", "u-17", scAt("10:04:00"), event.ActionLogout, scOn("s1", "tab-01", "10.2.0.21")),
+		mkEvent("e4", "u-17", scAt("10:05:00"), event.ActionView, scOn("s2", "", "203.0.113.9")),
+	}
+	summary := func(events []event.Event, lateness time.Duration) string {
+		e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: scTestPolicy()}, Roster: scRoster(), Lateness: lateness})
+		alerts := map[string]alert.Alert{}
+		run(t, e, events, 1, alerts, nil)
+		flush(e, alerts, nil)
+		var out []string
+		for _, a := range sortedAlerts(alerts) {
+			if a.Check == CheckSharedCredential {
+				ids := slices.Clone(a.EventIDs)
+				sort.Strings(ids)
+				out = append(out, a.Pattern+" "+strings.Join(ids, " "))
+			}
+		}
+		return strings.Join(out, "; ")
+	}
+	want := summary(events, 0)
+	if want != "failed-login-burst f1 f2 f3 f4 f5; concurrent-sessions e1 e2; impossible-travel e3 e4" {
+		t.Fatalf("in order: %s", want)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		shuffled := slices.Clone(events)
+		rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		if got := summary(shuffled, 2*time.Hour); got != want {
+			t.Errorf("shuffle %d within the bound: %s", i, got)
+		}
+	}
+	// Late beyond the bound but within the episode gap: judged on
+	// arrival, against what is known, with the same outcome.
+	late := append(slices.Clone(events[:4]), events[5], events[4])
+	late = append(late, events[6:]...)
+	if got := summary(late, NoLateness); got != want {
+		t.Errorf("fifth failure late: %s", got)
+	}
+}
+
+// scStream is a seeded stream rich in sessions: workers moving between
+// tablets, desktops and the internet, failing to log in, absent, leaving.
+func scStream(seed uint64, n int) []event.Event {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	actors := []string{"u-17", "u-21", "u-40", "u-41", "u-60", "u-61", "p-01", "u-62"}
+	devices := []struct{ id, ip string }{{"tab-01", "10.2.0.21"}, {"tab-02", "10.2.0.22"}, {"dt-01", "10.2.0.11"}, {"", "203.0.113.5"}, {"", "10.4.0.7"}}
+	actions := []event.Action{event.ActionLogin, event.ActionView, event.ActionView, event.ActionUpdate, event.ActionLogout,
+		event.ActionLock, event.ActionTimeout, event.ActionLoginFailed, event.ActionLoginFailed, event.ActionLoginFailed}
+	t := lt("2026-03-12 06:00:00")
+	out := make([]event.Event, 0, n)
+	for i := range n {
+		t = t.Add(time.Duration(rng.IntN(40)) * time.Second)
+		at := t
+		if rng.IntN(10) == 0 {
+			at = t.Add(-time.Duration(rng.IntN(90)) * time.Minute)
+		}
+		a := actions[rng.IntN(len(actions))]
+		d := devices[rng.IntN(len(devices))]
+		actor := actors[rng.IntN(len(actors))]
+		opts := []evOpt{scOn(fmt.Sprintf("s-%s-%s-%d", actor, d.id, rng.IntN(3)), d.id, d.ip)}
+		if a == event.ActionLogin {
+			opts = append(opts, scMFA(rng.IntN(3) > 0))
+		}
+		ev := mkEvent(fmt.Sprintf("x%05d", i), actor, at, a, opts...)
+		if !a.IsRecordAction() {
+			ev.Subject = event.Subject{}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// TestSharedCredentialRestart: a restart anywhere, with sessions, places,
+// failures and open episodes in flight, gives the alerts of an
+// uninterrupted run, whatever the batching.
+func TestSharedCredentialRestart(t *testing.T) {
+	p := scTestPolicy()
+	requireMFA(&p)
+	opts := Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: scRoster(), Disabled: []string{CheckOutOfHours, CheckNoBusinessNeed}}
+	events := scStream(3, 2500)
+	single := map[string]alert.Alert{}
+	e := newEngine(t, opts)
+	run(t, e, events, 64, single, nil)
+	flush(e, single, nil)
+	patterns := map[string]int{}
+	for _, a := range single {
+		if a.Check == CheckSharedCredential {
+			patterns[a.Pattern]++
+		}
+	}
+	for _, pt := range SharedCredentialPatterns() {
+		if patterns[pt] == 0 {
+			t.Fatalf("stream too tame: no %s alert (%v)", pt, patterns)
+		}
+	}
+	want := jsonOf(t, sortedAlerts(single))
+	resumed := 0
+	for _, cut := range []int{1, 200, 1250, 2499} {
+		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
+		first := newEngine(t, opts)
+		run(t, first, events[:cut], 7, alerts, state)
+		keys, open := 0, map[string]bool{}
+		for k := range state {
+			keys += b2i(strings.HasPrefix(k, "rules/"+CheckSharedCredential+"/actors/"))
+			if id, ok := strings.CutPrefix(k, "rules/"+CheckSharedCredential+"/ep/"); ok {
+				open[id] = true
+			}
+		}
+		if cut > 1 && keys == 0 {
+			t.Fatalf("cut %d: no actor state in flight", cut)
+		}
+		second := newEngine(t, opts)
+		if err := second.Restore(entries(state)); err != nil {
+			t.Fatal(err)
+		}
+		later := map[string]alert.Alert{}
+		run(t, second, events[cut:], 13, later, state)
+		flush(second, later, state)
+		for id, a := range later {
+			resumed += b2i(open[id])
+			alerts[id] = a
+		}
+		if got := jsonOf(t, sortedAlerts(alerts)); got != want {
+			t.Errorf("cut %d: restored run differs from a single run", cut)
+			diffAlerts(t, single, alerts)
+		}
+	}
+	if resumed == 0 {
+		t.Error("no cut fell inside an episode that then grew")
+	}
+	for _, batch := range []int{1, 500, 2500} {
+		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
+		e := newEngine(t, opts)
+		run(t, e, events, batch, alerts, state)
+		flush(e, alerts, state)
+		if got := jsonOf(t, sortedAlerts(alerts)); got != want {
+			t.Errorf("batch %d: alerts differ", batch)
+		}
+		// Bounded: at most one state entry per actor besides episodes.
+		n := 0
+		for k := range state {
+			n += b2i(strings.HasPrefix(k, "rules/"+CheckSharedCredential+"/actors/"))
+		}
+		if n > 8 {
+			t.Errorf("batch %d: %d actor entries", batch, n)
+		}
+	}
+}
+
+// TestSharedCredentialDST: travel and session times are real durations, so
+// a clock change between two events neither hides nor invents anything.
+func TestSharedCredentialDST(t *testing.T) {
+	// 00:50 GMT then 02:05 BST on 29 March 2026: 15 minutes apart.
+	events := []event.Event{
+		mkEvent("e1", "u-40", lt("2026-03-29 00:50:00"), event.ActionView, scOn("s1", "", "10.2.0.11")),
+		mkEvent("e2", "u-40", lt("2026-03-29 02:05:00"), event.ActionView, scOn("s1", "", "203.0.113.7")),
+		// 01:40 BST then 01:20 GMT on 25 October 2026: 40 minutes later,
+		// beyond the session timeout.
+		mkEvent("e3", "u-21", at("2026-10-25T00:40:00Z"), event.ActionView, scOn("s3", "tab-01", "10.2.0.21")),
+		mkEvent("e4", "u-21", at("2026-10-25T01:20:00Z"), event.ActionLogin, scOn("s4", "tab-02", "10.2.0.22")),
+	}
+	e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: scTestPolicy()}, Roster: scRoster()})
+	alerts := map[string]alert.Alert{}
+	run(t, e, events, 10, alerts, nil)
+	flush(e, alerts, nil)
+	var got []string
+	for _, a := range sortedAlerts(alerts) {
+		if a.Check == CheckSharedCredential {
+			got = append(got, a.Pattern+" "+strings.Join(a.EventIDs, " ")+": "+a.Explanation)
+		}
+	}
+	want := []string{"impossible-travel e1 e2: u-40 (manager, office) viewed a care-plan record from a network outside every known site at 02:05 on Sun 29 Mar 2026, 15m after acting from webster-court (at 00:50): at least 30m apart, and 1 more action until 02:05."}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestSharedCredentialPolicyValidation(t *testing.T) {
+	bad := []SharedCredentialPolicy{
+		{SharedCredentialKnobs: SharedCredentialKnobs{SessionTimeout: -time.Minute}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{SessionTimeout: 25 * time.Hour}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{FailedLogins: 1}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{MaxSpeedKMH: -3}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{UnknownNetworks: "maybe"}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{DisabledPatterns: []string{"typo"}}},
+		{SharedCredentialKnobs: SharedCredentialKnobs{Severity: "urgent"}},
+		{Roles: map[string]SharedCredentialKnobs{"": {}}},
+		{DeviceKinds: map[string]time.Duration{"mobile": 0}},
+		{Sites: []Site{{Name: "a"}}},
+		{Sites: []Site{{Name: "a", Networks: scSites[0].Networks}, {Name: "a", Networks: scSites[1].Networks}}},
+		{Sites: []Site{{Name: "a", Networks: scSites[0].Networks, Located: true, Lat: 91}}},
+	}
+	for i, p := range bad {
+		if _, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {SharedCredential: p}}}); err == nil {
+			t.Errorf("%d: accepted %+v", i, p)
+		}
+	}
+	if _, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: scTestPolicy()}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkSharedCredential: every event carries a session, a quarter of
+// actors roam between sites and the internet.
+func BenchmarkSharedCredential(b *testing.B) {
+	events := scStream(7, 100_000)
+	slices.SortStableFunc(events, func(x, y event.Event) int { return x.Time.Compare(y.Time) })
+	p := scTestPolicy()
+	requireMFA(&p)
+	// This check alone.
+	others := slices.DeleteFunc(Checks(), func(c string) bool { return c == CheckSharedCredential })
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		e := newEngine(b, Options{Orgs: map[string]OrgPolicy{testOrg: p}, Roster: scRoster(), Disabled: others})
+		for i := 0; i < len(events); i += 1000 {
+			if _, err := e.Process(events[i:min(i+1000, len(events))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(events))*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+}

@@ -1,0 +1,306 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	json "github.com/goccy/go-json"
+
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Alert delivery's tables (migration 3): message refs, triage delivery
+// marks and the audit trail, which also holds triages and silences — see
+// migrateAlerting for why one row carries both a change and its audit entry.
+
+var _ store.AlertingStore = (*Store)(nil)
+
+// Audit row kinds (the audit table's kind enum; 'audit' is a plain entry).
+const (
+	kindTriage  = "triage"
+	kindSilence = "silence"
+)
+
+// MessageRef returns the message a receiver posted about an alert, or
+// store.ErrNotFound.
+func (s *Store) MessageRef(ctx context.Context, receiver, alertID string) (store.MessageRef, error) {
+	rows, err := s.conn.Query(ctx, `SELECT channel, ts, version, digest FROM `+s.db+`.message_refs WHERE receiver = `+quote(receiver)+
+		` AND alert_id = `+quote(alertID)+` ORDER BY version DESC, seq DESC LIMIT 1`)
+	if err != nil {
+		return store.MessageRef{}, fmt.Errorf("clickhouse: message ref: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return store.MessageRef{}, fmt.Errorf("clickhouse: message ref: %w", err)
+		}
+		return store.MessageRef{}, store.ErrNotFound
+	}
+	ref := store.MessageRef{Receiver: receiver, AlertID: alertID}
+	var version uint64
+	if err := rows.Scan(&ref.Channel, &ref.TS, &version, &ref.Digest); err != nil {
+		return store.MessageRef{}, fmt.Errorf("clickhouse: message ref: %w", err)
+	}
+	ref.Version = int64(version)
+	return ref, nil
+}
+
+// PutMessageRef inserts or replaces a ref; a lower version never replaces a
+// higher one (readers and merges both keep the highest version; at equal
+// versions the later write wins, as in the embedded store).
+func (s *Store) PutMessageRef(ctx context.Context, ref store.MessageRef) error {
+	if ref.Version < 0 {
+		return fmt.Errorf("clickhouse: put message ref: negative version %d", ref.Version)
+	}
+	err := s.insertRow(ctx, `INSERT INTO `+s.db+`.message_refs (receiver, alert_id, channel, ts, version, digest, seq)`, "",
+		ref.Receiver, ref.AlertID, ref.Channel, ref.TS, uint64(ref.Version), ref.Digest, s.nextSeq())
+	if err != nil {
+		return fmt.Errorf("clickhouse: put message ref: %w", err)
+	}
+	return nil
+}
+
+// auditRow is one row of the audit table.
+type auditRow struct {
+	seq                uint64
+	e                  store.AuditEntry
+	org, kind          string
+	outcome, note, src string
+	silenceID, silence string
+	startsAt, endsAt   time.Time
+}
+
+const auditColumns = `seq, at, org, actor, action, object, detail, kind, outcome, note, source, silence_id, silence, starts_at, ends_at`
+
+// insertAudit writes one audit row. Its deduplication token is its seq, so
+// that insertRow's retry after a lost answer stores it once.
+func (s *Store) insertAudit(ctx context.Context, r auditRow) error {
+	return s.insertRow(ctx, `INSERT INTO `+s.db+`.audit (`+auditColumns+`)`, "audit:"+strconv.FormatUint(r.seq, 10),
+		r.seq, clampTime(r.e.At), r.org, r.e.Actor, r.e.Action, r.e.Object, r.e.Detail, r.kind, r.outcome, r.note, r.src,
+		r.silenceID, r.silence, clampTime(r.startsAt), clampTime(r.endsAt))
+}
+
+// insertRow inserts one row (one part: atomic). With a token it retries a
+// failed insert a few times: the token makes ClickHouse drop the retry if
+// the first attempt landed and only its answer was lost.
+func (s *Store) insertRow(ctx context.Context, insert, token string, values ...any) error {
+	attempts := 1
+	if token != "" {
+		attempts = 3
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplicate": 1, "insert_deduplication_token": token}))
+	}
+	var err error
+	for i := range attempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+			}
+		}
+		if err = s.insertOnce(ctx, insert, values); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (s *Store) insertOnce(ctx context.Context, insert string, values []any) error {
+	b, err := s.conn.PrepareBatch(ctx, insert)
+	if err != nil {
+		return err
+	}
+	if err := b.Append(values...); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}
+
+// AddTriage stores t as one audit row, which is at once the triage and its
+// audit entry, and returns it with Seq set.
+func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, error) {
+	// The alert's org goes with the triage, so that a reader account's row
+	// policy shows it its own org's triages only.
+	var org string
+	if err := s.conn.QueryRow(ctx, `SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+quote(t.AlertID)).Scan(&org); err != nil {
+		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+	}
+	seq := s.nextSeq()
+	t.Seq = int64(seq)
+	detail, err := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+	if err != nil {
+		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+	}
+	r := auditRow{
+		seq: seq, org: org, kind: kindTriage, outcome: t.Outcome, note: t.Note, src: t.Source,
+		e: store.AuditEntry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)},
+	}
+	if err := s.insertAudit(ctx, r); err != nil {
+		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+	}
+	return t, nil
+}
+
+const triageSelect = `SELECT seq, object, outcome, actor, at, note, source FROM `
+
+func (s *Store) queryTriages(ctx context.Context, q string) ([]store.Triage, error) {
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Triage
+	for rows.Next() {
+		var t store.Triage
+		var seq uint64
+		if err := rows.Scan(&seq, &t.AlertID, &t.Outcome, &t.Actor, &t.At, &t.Note, &t.Source); err != nil {
+			return nil, err
+		}
+		t.Seq, t.At = int64(seq), t.At.UTC()
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Triages returns the triages of one alert, oldest first.
+func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, error) {
+	out, err := s.queryTriages(ctx, triageSelect+s.db+`.audit FINAL WHERE kind = 'triage' AND object = `+quote(alertID)+` ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: triages: %w", err)
+	}
+	return out, nil
+}
+
+// PendingTriages returns up to limit triages (limit <= 0: all) receiver has
+// not been told of, oldest first.
+func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error) {
+	q := triageSelect + s.db + `.audit FINAL WHERE kind = 'triage' AND seq NOT IN (SELECT seq FROM ` + s.db +
+		`.triage_delivery WHERE receiver = ` + quote(receiver) + `) ORDER BY seq`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	out, err := s.queryTriages(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: pending triages: %w", err)
+	}
+	return out, nil
+}
+
+// MarkTriageDelivered records that receiver was told of triage seq.
+func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error {
+	if seq < 0 {
+		return fmt.Errorf("clickhouse: mark triage delivered: negative seq %d", seq)
+	}
+	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.triage_delivery (receiver, seq)`, "", receiver, uint64(seq)); err != nil {
+		return fmt.Errorf("clickhouse: mark triage delivered: %w", err)
+	}
+	return nil
+}
+
+// PutSilence inserts or replaces a silence (by ID) with its audit entry, in
+// one row.
+func (s *Store) PutSilence(ctx context.Context, sl store.Silence, audit store.AuditEntry) error {
+	body, err := json.Marshal(sl)
+	if err != nil {
+		return fmt.Errorf("clickhouse: put silence: %w", err)
+	}
+	r := auditRow{seq: s.nextSeq(), e: audit, kind: kindSilence, silenceID: sl.ID, silence: string(body), startsAt: sl.StartsAt, endsAt: sl.EndsAt}
+	if err := s.insertAudit(ctx, r); err != nil {
+		return fmt.Errorf("clickhouse: put silence: %w", err)
+	}
+	return nil
+}
+
+// latestSilences is the newest version of every silence.
+func (s *Store) latestSilences(where string) string {
+	return `SELECT silence_id, argMax(silence, seq) AS body, argMax(starts_at, seq) AS cur_starts, argMax(ends_at, seq) AS cur_ends FROM ` +
+		s.db + `.audit FINAL WHERE kind = 'silence'` + where + ` GROUP BY silence_id`
+}
+
+func decodeSilences(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) ([]store.Silence, error) {
+	var out []store.Silence
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var sl store.Silence
+		if err := json.Unmarshal([]byte(body), &sl); err != nil {
+			return nil, fmt.Errorf("decode silence: %w", err)
+		}
+		out = append(out, sl)
+	}
+	return out, rows.Err()
+}
+
+// Silence returns one silence, or store.ErrNotFound.
+func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
+	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences(` AND silence_id = `+quote(id))+`)`)
+	if err != nil {
+		return store.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
+	}
+	defer rows.Close()
+	out, err := decodeSilences(rows)
+	if err != nil {
+		return store.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
+	}
+	if len(out) == 0 {
+		return store.Silence{}, store.ErrNotFound
+	}
+	return out[0], nil
+}
+
+// ListSilences returns every silence whose EndsAt is after since (zero:
+// all), by StartsAt then ID.
+func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Silence, error) {
+	where := ""
+	if !since.IsZero() {
+		where = ` WHERE cur_ends > ` + timeLit(clampTime(since))
+	}
+	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences("")+`)`+where+` ORDER BY cur_starts, silence_id`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: silences: %w", err)
+	}
+	defer rows.Close()
+	out, err := decodeSilences(rows)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: silences: %w", err)
+	}
+	return out, nil
+}
+
+// AuditLog returns up to limit entries (0: all), newest first.
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+	q := `SELECT seq, at, actor, action, object, detail FROM ` + s.db + `.audit FINAL ORDER BY seq DESC`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var seq uint64
+		if err := rows.Scan(&seq, &e.At, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
+			return nil, fmt.Errorf("clickhouse: audit: %w", err)
+		}
+		e.Seq, e.At = int64(seq), e.At.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: audit: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,244 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// The embedded store answers every evidence aggregate with a grouped query;
+// no event leaves the database. It records no arrival time, so late data
+// is not reported (Coverage.LateRecorded false).
+var (
+	_ evidence.Source        = (*Store)(nil)
+	_ evidence.TriageSource  = (*Store)(nil)
+	_ evidence.AuditRecorder = (*Store)(nil)
+)
+
+// evidenceDays is the days of a CoverageQuery as a table d(i, lo, hi), from
+// one bound JSON array: each day is then a range seek on events_org_t.
+const evidenceDays = `WITH d(i, lo, hi) AS (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`
+
+func daysJSON(days []time.Time) (string, error) {
+	if len(days) < 2 {
+		return "", fmt.Errorf("evidence coverage: need at least two day bounds, got %d", len(days))
+	}
+	pairs := make([][2]int64, len(days)-1)
+	for i := range pairs {
+		pairs[i] = [2]int64{timeKey(days[i]), timeKey(days[i+1])}
+	}
+	b, err := json.Marshal(pairs)
+	return string(b), err
+}
+
+// EvidenceCoverage counts q.Org's events per day and system, and distinct
+// actors per day.
+func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) (evidence.Coverage, error) {
+	days, err := daysJSON(q.Days)
+	if err != nil {
+		return evidence.Coverage{}, fmt.Errorf("sqlite: %w", err)
+	}
+	out := evidence.Coverage{Actors: make([]int64, len(q.Days)-1)}
+	rows, err := s.r.QueryContext(ctx, evidenceDays+`
+SELECT d.i, e.system, count(*) FROM d JOIN events e ON e.org = ? AND e.t >= d.lo AND e.t < d.hi
+GROUP BY d.i, e.system ORDER BY d.i, e.system`, days, q.Org)
+	if err != nil {
+		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+	}
+	for rows.Next() {
+		var c evidence.DayCount
+		if err := rows.Scan(&c.Day, &c.System, &c.Events); err != nil {
+			rows.Close()
+			return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+		}
+		out.Days = append(out.Days, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+	}
+
+	rows, err = s.r.QueryContext(ctx, evidenceDays+`
+SELECT d.i, count(DISTINCT e.actor) FROM d JOIN events e ON e.org = ? AND e.t >= d.lo AND e.t < d.hi
+GROUP BY d.i`, days, q.Org)
+	if err != nil {
+		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i int
+			n int64
+		)
+		if err := rows.Scan(&i, &n); err != nil {
+			return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+		}
+		if i >= 0 && i < len(out.Actors) {
+			out.Actors[i] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+	}
+	return out, nil
+}
+
+// evidenceAlerts is the alerts of one DPIA first seen in a period, with the
+// grouping columns; risks is the alert's risk list joined by commas.
+const evidenceAlerts = `a AS (
+	SELECT id, org, check_name AS chk,
+		coalesce(json_extract(body, '$.pattern'), '') AS pat,
+		coalesce(json_extract(body, '$.severity'), '') AS sev,
+		coalesce((SELECT group_concat(r.value, ',') FROM json_each(body, '$.risks') r), '') AS risks,
+		first_seen, last_seen, body
+	FROM alerts WHERE json_extract(body, '$.dpia') = ? AND first_seen >= ? AND first_seen < ?
+)`
+
+func splitRisks(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// EvidenceAlerts counts the alerts of q by org, check, pattern, severity
+// and risks.
+func (s *Store) EvidenceAlerts(ctx context.Context, q evidence.AlertQuery) ([]evidence.AlertGroup, error) {
+	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+`
+SELECT org, chk, pat, sev, risks, count(*) FROM a GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`,
+		q.DPIA, timeKey(q.From), timeKey(q.To))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []evidence.AlertGroup
+	for rows.Next() {
+		var (
+			g     evidence.AlertGroup
+			risks string
+		)
+		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Alerts); err != nil {
+			return nil, fmt.Errorf("sqlite: evidence alerts: %w", err)
+		}
+		g.Risks = splitRisks(risks)
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: evidence alerts: %w", err)
+	}
+	return out, nil
+}
+
+// triageDecisions is every triage decision about the alerts in a: the
+// alerting API's and Slack's (triages) and, when the web UI has created its
+// table, the UI's (web_triage). latest ranks each alert's decisions, newest
+// first; on a tie the alerting one wins.
+func (s *Store) triageDecisions(ctx context.Context) (string, error) {
+	var web int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'web_triage'`).Scan(&web); err != nil {
+		return "", err
+	}
+	t := `SELECT alert_id, outcome, at, 1 AS src, seq FROM triages WHERE alert_id IN (SELECT id FROM a)`
+	if web > 0 {
+		t += ` UNION ALL SELECT alert_id, outcome, at, 0, 0 FROM web_triage WHERE alert_id IN (SELECT id FROM a)`
+	}
+	return `, t AS (` + t + `),
+f AS (SELECT alert_id, min(at) AS first_at FROM t GROUP BY alert_id),
+l AS (SELECT alert_id, outcome, at FROM (
+	SELECT alert_id, outcome, at, row_number() OVER (PARTITION BY alert_id ORDER BY at DESC, src DESC, seq DESC) AS rn FROM t
+) WHERE rn = 1)`, nil
+}
+
+// EvidenceTriage counts the alerts of q by latest outcome and time to first
+// decision (from the alert's first event, in nanoseconds, never negative).
+func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]evidence.TriageGroup, error) {
+	dec, err := s.triageDecisions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
+	}
+	const h = int64(time.Hour)
+	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+dec+`,
+x AS (SELECT a.org, a.chk, a.pat, a.sev, a.risks, coalesce(l.outcome, '') AS outcome,
+	CASE WHEN f.first_at IS NULL THEN NULL ELSE max(f.first_at - a.first_seen, 0) END AS d
+	FROM a LEFT JOIN f ON f.alert_id = a.id LEFT JOIN l ON l.alert_id = a.id)
+SELECT org, chk, pat, sev, risks, outcome, count(*),
+	coalesce(sum(d <= ?), 0), coalesce(sum(d > ? AND d <= ?), 0), coalesce(sum(d > ? AND d <= ?), 0), coalesce(sum(d > ?), 0),
+	coalesce(sum(d / 1000000000), 0)
+FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
+		q.DPIA, timeKey(q.From), timeKey(q.To), h, h, 24*h, 24*h, 7*24*h, 7*24*h)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
+	}
+	defer rows.Close()
+	var out []evidence.TriageGroup
+	for rows.Next() {
+		var (
+			g     evidence.TriageGroup
+			risks string
+		)
+		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &g.Alerts,
+			&g.Buckets[evidence.BucketHour], &g.Buckets[evidence.BucketDay], &g.Buckets[evidence.BucketWeek], &g.Buckets[evidence.BucketLater],
+			&g.Seconds); err != nil {
+			return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
+		}
+		g.Risks = splitRisks(risks)
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
+	}
+	return out, nil
+}
+
+// EvidenceConfirmed lists the alerts of q whose latest decision is
+// confirmed misuse.
+func (s *Store) EvidenceConfirmed(ctx context.Context, q evidence.AlertQuery) ([]evidence.ConfirmedAlert, error) {
+	dec, err := s.triageDecisions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+dec+`
+SELECT a.id, a.org, a.chk, a.pat, a.sev, a.risks,
+	coalesce(json_extract(a.body, '$.actor_id'), ''), coalesce(json_extract(a.body, '$.subject_id'), ''),
+	a.first_seen, a.last_seen, coalesce(json_extract(a.body, '$.event_count'), 0), l.at
+FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.id`,
+		q.DPIA, timeKey(q.From), timeKey(q.To), store.TriageConfirmedMisuse)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
+	}
+	defer rows.Close()
+	var out []evidence.ConfirmedAlert
+	for rows.Next() {
+		var (
+			c                   evidence.ConfirmedAlert
+			risks               string
+			first, last, decide int64
+		)
+		if err := rows.Scan(&c.ID, &c.Org, &c.Check, &c.Pattern, &c.Severity, &risks, &c.ActorID, &c.SubjectID,
+			&first, &last, &c.Events, &decide); err != nil {
+			return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
+		}
+		c.Risks = splitRisks(risks)
+		c.FirstSeen, c.LastSeen, c.DecidedAt = time.Unix(0, first).UTC(), time.Unix(0, last).UTC(), time.Unix(0, decide).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
+	}
+	return out, nil
+}
+
+// EvidenceAudit appends e to the audit trail.
+func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e) }); err != nil {
+		return fmt.Errorf("sqlite: evidence audit: %w", err)
+	}
+	return nil
+}
