@@ -38,7 +38,7 @@ type Options struct {
 	// Brokers, when set, is an external Kafka to use instead of kfake.
 	Brokers    []string
 	Partitions int // default 3
-	// BatchEvents is the consumer's batch size; default 5000.
+	// BatchEvents is the consumer's batch size; default 20000.
 	BatchEvents int
 	DataDir     string
 	Logger      *slog.Logger
@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.Partitions = 3
 	}
 	if o.BatchEvents <= 0 {
-		o.BatchEvents = 5000
+		o.BatchEvents = 20000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -61,7 +61,7 @@ batch committed with its alerts stored.`,
 	c.Flags().IntVar(&o.Rate, "rate", 20_000, "events per second in the latency phase")
 	c.Flags().DurationVar(&o.LatencyFor, "for", 15*time.Second, "length of the latency phase")
 	c.Flags().StringVar(&brokers, "kafka", "", "external Kafka brokers (default: an in-process broker)")
-	c.Flags().IntVar(&o.BatchEvents, "batch", 5000, "events per consumer batch (one durable transaction each)")
+	c.Flags().IntVar(&o.BatchEvents, "batch", 20000, "events per consumer batch (one durable transaction each)")
 	c.Flags().IntVar(&o.Partitions, "partitions", 3, "partitions of the in-process broker's topic")
 	c.Flags().StringVar(&o.DataDir, "data", "", "directory for the store (default: a temporary one)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")

@@ -208,7 +208,7 @@ func TestDefaults(t *testing.T) {
 		{"client_id", k.ClientID, "dpiawatch"},
 		{"group_id", k.GroupID, "dpiawatch"},
 		{"dead_letter_topic", k.DeadLetterTopic, "dpiawatch-dead-letter"},
-		{"batch", k.Batch, Batch{5000, Duration(250 * time.Millisecond)}},
+		{"batch", k.Batch, Batch{20000, Duration(250 * time.Millisecond)}},
 		{"queue_batches", k.QueueBatches, 4},
 		{"topic format", k.Topics[0].Format, "auto"},
 		{"store path", cfg.Store.Embedded.Path, filepath.Join("testdata", "data", "dpiawatch.db")},

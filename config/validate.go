@@ -21,7 +21,7 @@ const (
 	DefaultClientID        = "dpiawatch"
 	DefaultGroupID         = "dpiawatch"
 	DefaultDeadLetterTopic = "dpiawatch-dead-letter"
-	DefaultBatchMaxEvents  = 5000
+	DefaultBatchMaxEvents  = 20000
 	DefaultBatchMaxWait    = Duration(250 * time.Millisecond)
 	DefaultQueueBatches    = 4
 	DefaultSessionTimeout  = Duration(30 * time.Second)

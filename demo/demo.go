@@ -120,7 +120,7 @@ func Run(ctx context.Context, o Options) error {
 		Brokers: brokers, ClientID: "dpiawatch-demo", GroupID: "dpiawatch-demo",
 		Topics:          []config.Topic{{Name: Topic, Format: config.FormatAuto}},
 		DeadLetterTopic: "dpiawatch-dead-letter",
-		Batch:           config.Batch{MaxEvents: 5000, MaxWait: config.Duration(200 * time.Millisecond)},
+		Batch:           config.Batch{MaxEvents: 20000, MaxWait: config.Duration(200 * time.Millisecond)},
 		QueueBatches:    4,
 	}
 	if o.Listen != "" {

@@ -63,7 +63,7 @@ type Options struct {
 	// DeadLetterTopic receives invalid messages; default "dpiawatch-dead-letter".
 	DeadLetterTopic string
 
-	MaxBatchEvents int           // default 5000
+	MaxBatchEvents int           // default 20000
 	MaxBatchWait   time.Duration // default 250ms
 	QueueBatches   int           // batches buffered between fetch and apply; default 4
 	MaxEventBytes  int           // default 64 KiB
@@ -124,7 +124,7 @@ func (o *Options) setDefaults() error {
 		o.DeadLetterTopic = "dpiawatch-dead-letter"
 	}
 	if o.MaxBatchEvents <= 0 {
-		o.MaxBatchEvents = 5000
+		o.MaxBatchEvents = 20000
 	}
 	if o.MaxBatchWait <= 0 {
 		o.MaxBatchWait = 250 * time.Millisecond
