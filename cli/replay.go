@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
 )
+
+// replayMemoryLimit is the Go heap's soft limit during a replay (GOMEMLIMIT
+// overrides it).
+const replayMemoryLimit = 900 << 20
 
 func replayCommand(e *env) *cobra.Command {
 	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem string
@@ -40,6 +45,11 @@ with --fhir-org and --fhir-system.`,
 				return usagef("--format: %v", err)
 			}
 			log := e.logger()
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// A replay holds every event until it is sorted: keep the
+				// heap, not just the live data, under 1 GiB by default.
+				debug.SetMemoryLimit(replayMemoryLimit)
+			}
 			opts, err := daemon.EngineOptions(cfg, log, nil)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
@@ -32,7 +33,8 @@ type Options struct {
 	// Errors receives one line per bad input line ("line 12: reason: detail").
 	Errors io.Writer
 	// ChunkSize is how many events go to the evaluator at once, as a daemon
-	// batch would; default 5000.
+	// batch would; default 50,000 (the checks' results do not depend on it,
+	// and fewer, larger chunks checkpoint state less often).
 	ChunkSize int
 	// Progress, if set, is called with the number of lines read so far.
 	Progress func(lines int)
@@ -63,7 +65,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 		o.Errors = io.Discard
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 5000
+		o.ChunkSize = 50_000
 	}
 	st := Stats{BadReasons: map[string]int{}}
 	set, err := read(ctx, in, o, &st)
@@ -91,21 +93,42 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 			alerts[a.ID] = a
 		}
 	}
-	dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
-	chunk := make([]event.Event, 0, o.ChunkSize)
-	for lo := 0; lo < len(set.index); lo += o.ChunkSize {
+	// Decode chunk k+1 while the evaluator judges chunk k.
+	type chunk struct {
+		events []event.Event
+		err    error
+	}
+	chunks := make(chan chunk, 1)
+	dctx, stopDecode := context.WithCancel(ctx)
+	defer stopDecode()
+	go func() {
+		defer close(chunks)
+		dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+		for lo := 0; lo < len(set.index); lo += o.ChunkSize {
+			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, len(set.index)-lo))}
+			for _, e := range set.index[lo:min(lo+o.ChunkSize, len(set.index))] {
+				var ev event.Event
+				if err := dec.Decode(set.bytes(e), &ev); err != nil {
+					c.err = fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
+					break
+				}
+				c.events = append(c.events, ev)
+			}
+			select {
+			case chunks <- c:
+			case <-dctx.Done():
+				return
+			}
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return st, c.err
+		}
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		chunk = chunk[:0]
-		for _, e := range set.index[lo:min(lo+o.ChunkSize, len(set.index))] {
-			var ev event.Event
-			if err := dec.Decode(set.bytes(e), &ev); err != nil {
-				return st, fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
-			}
-			chunk = append(chunk, ev)
-		}
-		eff, err := o.Evaluator.Process(chunk)
+		eff, err := o.Evaluator.Process(c.events)
 		if err != nil {
 			return st, fmt.Errorf("replay: evaluate: %w", err)
 		}
@@ -137,23 +160,40 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 
 // entry indexes one event of the arena.
 type entry struct {
-	t    int64  // event time, Unix nanoseconds
-	hash uint64 // of the event key: orders ties, finds duplicates
-	off  int64
-	n    int32
+	t     int64  // event time, Unix nanoseconds
+	hash  uint64 // of the event key: orders ties, finds duplicates
+	block int32  // arena block
+	off   int32  // offset in the block
+	n     int32
 }
+
+// blockSize is the arena's unit of allocation: fixed blocks, so that
+// growing never copies (and never briefly doubles) what is already held.
+const blockSize = 8 << 20
 
 // eventSet is every valid event read, deduplicated by key: the first
 // occurrence wins, as in the daemon.
 type eventSet struct {
-	arena      []byte
+	arena      [][]byte // blocks of blockSize (or one event, if larger)
 	index      []entry
 	keys       map[uint64]int32   // key hash → index position of the first event with it
 	collisions map[uint64][]int32 // further positions whose different keys share a hash
 	duplicates int
 }
 
-func (s *eventSet) bytes(e entry) []byte { return s.arena[e.off : e.off+int64(e.n)] }
+func (s *eventSet) bytes(e entry) []byte { return s.arena[e.block][e.off : e.off+e.n] }
+
+// store appends b to the arena and returns where it went.
+func (s *eventSet) store(b []byte) (block, off int32) {
+	last := len(s.arena) - 1
+	if last < 0 || len(s.arena[last])+len(b) > cap(s.arena[last]) {
+		s.arena = append(s.arena, make([]byte, 0, max(blockSize, len(b))))
+		last++
+	}
+	off = int32(len(s.arena[last]))
+	s.arena[last] = append(s.arena[last], b...)
+	return int32(last), off
+}
 
 // key decodes the key of an indexed event; only needed on a hash match.
 func (s *eventSet) key(e entry) event.Key {
@@ -169,31 +209,33 @@ func (s *eventSet) compareKeys(a, b entry) int {
 
 var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
 
-// add keeps ev unless an event with its key is already kept.
-func (s *eventSet) add(ev *event.Event) error {
-	k := ev.Key()
-	h := keyHash(k)
+// decoded is one line's outcome: an event (its key, time and native
+// encoding) or why the line was refused.
+type decoded struct {
+	line    int
+	key     event.Key
+	t       int64
+	encoded []byte
+	err     *event.Error
+}
+
+// add keeps d's event unless an event with its key is already kept.
+func (s *eventSet) add(d *decoded) {
+	h := keyHash(d.key)
 	first, seen := s.keys[h]
 	if seen {
 		for _, i := range append([]int32{first}, s.collisions[h]...) {
-			if s.key(s.index[i]) == k {
+			if s.key(s.index[i]) == d.key {
 				s.duplicates++
-				return nil
+				return
 			}
 		}
-	}
-	b, err := event.Encode(ev)
-	if err != nil {
-		return err
-	}
-	if seen {
 		s.collisions[h] = append(s.collisions[h], int32(len(s.index)))
 	} else {
 		s.keys[h] = int32(len(s.index))
 	}
-	s.index = append(s.index, entry{t: ev.Time.UnixNano(), hash: h, off: int64(len(s.arena)), n: int32(len(b))})
-	s.arena = append(s.arena, b...)
-	return nil
+	block, off := s.store(d.encoded)
+	s.index = append(s.index, entry{t: d.t, hash: h, block: block, off: off, n: int32(len(d.encoded))})
 }
 
 // keyHash is FNV-1a over the key's parts, NUL-separated, written out so that
@@ -211,17 +253,50 @@ func keyHash(k event.Key) uint64 {
 	return h
 }
 
+// readBatch is how many lines are decoded together, across decodeWorkers.
+const (
+	readBatch     = 4096
+	decodeWorkers = 2
+)
+
 // read decodes every line; bad lines are reported and counted, never fatal.
+// Lines are decoded (and re-encoded) in parallel, a batch at a time, then
+// kept in input order, so that the first of two events with one key wins.
 func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, error) {
 	set := &eventSet{keys: map[uint64]int32{}, collisions: map[uint64][]int32{}}
 	r := bufio.NewReaderSize(in, 1<<20)
+	lines := make([][]byte, 0, readBatch)
+	nums := make([]int, 0, readBatch)
+	out := make([]decoded, readBatch)
+	flush := func() {
+		n := len(lines)
+		var wg sync.WaitGroup
+		per := (n + decodeWorkers - 1) / decodeWorkers
+		for w := range decodeWorkers {
+			lo, hi := w*per, min(n, (w+1)*per)
+			wg.Go(func() {
+				var ev event.Event
+				for i := lo; i < hi; i++ {
+					out[i] = decodeLine(o.Decoder, nums[i], lines[i], &ev)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range n {
+			if out[i].err != nil {
+				bad(o, st, out[i].line, out[i].err)
+				continue
+			}
+			set.add(&out[i])
+		}
+		lines, nums = lines[:0], nums[:0]
+	}
 	var line []byte
-	var ev event.Event
 	for n := 1; ; n++ {
 		var err error
 		line, err = readLine(r, line[:0], o.Decoder.MaxBytes())
 		if len(line) == 0 && err == io.EOF {
-			return set, nil
+			break
 		}
 		if err != nil && err != io.EOF && !errors.Is(err, errLineTooLong) {
 			return set, fmt.Errorf("replay: read line %d: %w", n, err)
@@ -235,29 +310,38 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 				o.Progress(n)
 			}
 		}
-		if errors.Is(err, errLineTooLong) {
+		switch {
+		case errors.Is(err, errLineTooLong):
+			flush() // keep bad-line reports in line order
 			bad(o, st, n, &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())})
-			continue
-		}
-		if len(trimSpace(line)) == 0 {
-			if err == io.EOF {
-				return set, nil
+		case len(trimSpace(line)) > 0:
+			lines = append(lines, slices.Clone(line))
+			nums = append(nums, n)
+			if len(lines) == readBatch {
+				flush()
 			}
-			continue
-		}
-		if derr := o.Decoder.Decode(line, &ev); derr != nil {
-			var de *event.Error
-			if !errors.As(derr, &de) {
-				de = &event.Error{Reason: event.ReasonMalformed, Detail: derr.Error()}
-			}
-			bad(o, st, n, de)
-		} else if aerr := set.add(&ev); aerr != nil {
-			bad(o, st, n, &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"})
 		}
 		if err == io.EOF {
-			return set, nil
+			break
 		}
 	}
+	flush()
+	return set, nil
+}
+
+func decodeLine(dec *event.Decoder, n int, line []byte, ev *event.Event) decoded {
+	if err := dec.Decode(line, ev); err != nil {
+		var de *event.Error
+		if !errors.As(err, &de) {
+			de = &event.Error{Reason: event.ReasonMalformed, Detail: err.Error()}
+		}
+		return decoded{line: n, err: de}
+	}
+	b, err := event.Encode(ev)
+	if err != nil {
+		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}
+	}
+	return decoded{line: n, key: ev.Key(), t: ev.Time.UnixNano(), encoded: b}
 }
 
 func bad(o Options, st *Stats, line int, e *event.Error) {
