@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dpiawatch/dpiawatch/alerting"
+	"github.com/dpiawatch/dpiawatch/alerting/matcher"
 )
 
 // Privacy levels of notifications (alerting.Privacy).
@@ -170,13 +170,13 @@ func (r *Route) validate(v *validator, p string, receivers map[string]bool) {
 		v.errorf(p+".receiver", "unknown receiver %q (define it under alerting.receivers, or use %s)", r.Receiver, strings.Join(builtinReceivers, ", "))
 	}
 	for i, m := range r.Matchers {
-		if _, err := alerting.ParseMatcher(m); err != nil {
+		if _, err := matcher.Parse(m); err != nil {
 			v.errorf(fmt.Sprintf("%s.matchers[%d]", p, i), "%v", err)
 		}
 	}
 	for i, l := range r.GroupBy {
-		if !slices.Contains(alerting.Labels, l) {
-			v.errorf(fmt.Sprintf("%s.group_by[%d]", p, i), "unknown label %q (%s)", l, strings.Join(alerting.Labels, ", "))
+		if !slices.Contains(matcher.Labels, l) {
+			v.errorf(fmt.Sprintf("%s.group_by[%d]", p, i), "unknown label %q (%s)", l, strings.Join(matcher.Labels, ", "))
 		}
 	}
 	for _, k := range []string{"group_wait", "group_interval", "repeat_interval"} {
@@ -241,23 +241,4 @@ func (a *Alerting) setRouteDefaults(c *Config) {
 	for i := range a.Heartbeats {
 		a.Heartbeats[i].Severity = cmp.Or(a.Heartbeats[i].Severity, "high")
 	}
-}
-
-// Tree builds the routing tree of a validated configuration (nil Route:
-// nil tree, meaning the plain dispatcher).
-func (a *Alerting) Tree() (*alerting.Tree, error) {
-	if a.Route == nil {
-		return nil, nil
-	}
-	var conv func(r Route) *alerting.Route
-	conv = func(r Route) *alerting.Route {
-		ms, _ := alerting.ParseMatchers(r.Matchers) // validated by Load
-		out := &alerting.Route{Receiver: r.Receiver, Matchers: ms, GroupBy: r.GroupBy, GroupWait: r.GroupWait.D(),
-			GroupInterval: r.GroupInterval.D(), RepeatInterval: r.RepeatInterval.D(), Continue: r.Continue}
-		for _, c := range r.Routes {
-			out.Routes = append(out.Routes, conv(c))
-		}
-		return out
-	}
-	return alerting.NewTree(conv(*a.Route))
 }

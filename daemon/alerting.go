@@ -39,7 +39,7 @@ func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdo
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tree, err := a.Tree()
+	tree, err := routeTree(a)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("alerting.route: %w", err)
 	}
@@ -177,4 +177,34 @@ func observeFeeds(hb *alerting.Heartbeat, events []event.Event, arrival time.Tim
 	for k, t := range newest {
 		hb.Observe(k.org, k.system, t, arrival)
 	}
+}
+
+// routeTree builds the routing tree of a validated configuration (no route:
+// nil, meaning the plain dispatcher).
+func routeTree(a config.Alerting) (*alerting.Tree, error) {
+	if a.Route == nil {
+		return nil, nil
+	}
+	var conv func(r config.Route) (*alerting.Route, error)
+	conv = func(r config.Route) (*alerting.Route, error) {
+		ms, err := alerting.ParseMatchers(r.Matchers)
+		if err != nil {
+			return nil, err
+		}
+		out := &alerting.Route{Receiver: r.Receiver, Matchers: ms, GroupBy: r.GroupBy, GroupWait: r.GroupWait.D(),
+			GroupInterval: r.GroupInterval.D(), RepeatInterval: r.RepeatInterval.D(), Continue: r.Continue}
+		for _, c := range r.Routes {
+			sub, err := conv(c)
+			if err != nil {
+				return nil, err
+			}
+			out.Routes = append(out.Routes, sub)
+		}
+		return out, nil
+	}
+	root, err := conv(*a.Route)
+	if err != nil {
+		return nil, err
+	}
+	return alerting.NewTree(root)
 }
