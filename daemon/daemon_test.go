@@ -1,0 +1,163 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dpiawatch/dpiawatch/alerting"
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// TestDaemonRoutedAlertingAndTriageAPI wires a daemon with a routing tree, a
+// signed webhook receiver and the triage API, feeds it an out-of-hours
+// episode, and checks that the alert reaches the webhook signed, and that a
+// triage over the daemon's API is stored and audited.
+func TestDaemonRoutedAlertingAndTriageAPI(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var deliveries [][]byte
+	secret := "webhook-secret-for-tests"
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := alerting.VerifySignature([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		deliveries = append(deliveries, body)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	for name, v := range map[string]string{"hook.secret": secret, "api.token": "api-token-for-tests"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dpias, _ := filepath.Abs("../configs/dpia")
+	cfgText := `dpias:
+  - file: ` + dpias + `/st-martins-webster-court.yaml
+orgs:
+  - {id: st-martins, dpia: st-martins-webster-court}
+store:
+  embedded: {path: ` + filepath.Join(dir, "d.db") + `}
+reference:
+  dir: ` + dir + `
+checks:
+  lateness: 0s
+  out-of-hours:
+    evidences: {st-martins-webster-court: [R2]}
+alerting:
+  console: {enabled: false}
+  api: {token: {file: ` + filepath.Join(dir, "api.token") + `}}
+  receivers:
+    - name: ig-webhook
+      webhook: {url: ` + hook.URL + `, secret: {file: ` + filepath.Join(dir, "hook.secret") + `}}
+  route:
+    receiver: ig-webhook
+    group_wait: 10ms
+    group_interval: 10ms
+http:
+  listen: 127.0.0.1:0
+`
+	cfgPath := filepath.Join(dir, "dpiawatch.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(cfgPath)
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, Options{Config: cfg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	// An office worker (no shifts) reading records at 23:10 on a weekday.
+	at := time.Date(2026, 3, 4, 23, 10, 0, 0, time.UTC)
+	var events []event.Event
+	for i, id := range []string{"e1", "e2", "e3"} {
+		events = append(events, event.Event{ID: id, Time: at.Add(time.Duration(i) * time.Minute), Org: "st-martins", System: "logmycare",
+			Action: event.ActionView, Actor: event.Actor{ID: "u-07", Role: "support-worker", Team: "webster-court"},
+			Subject: event.Subject{ID: "c-0042"}, Record: event.Record{Type: "care-plan", ID: "cp-1"}, Outcome: event.OutcomeSuccess})
+	}
+	if _, err := d.pipeline.Process(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := d.Store().Alerts(ctx, store.AlertFilter{})
+	if err != nil || len(alerts) != 1 {
+		t.Fatalf("alerts %v, %v; want one out-of-hours alert", alerts, err)
+	}
+	id := alerts[0].ID
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(deliveries)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the routed webhook received nothing in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	body := string(deliveries[0])
+	mu.Unlock()
+	if !strings.Contains(body, id) || !strings.Contains(body, `"out-of-hours"`) || strings.Contains(body, "c-0042") {
+		t.Errorf("webhook body lacks the alert or carries the raw subject id: %s", body)
+	}
+
+	triage := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, d.URL()+"/api/v1/alerts/"+id+"/triage",
+			bytes.NewReader([]byte(`{"outcome":"explained","actor":"ig-officer-1","note":"covering a night shift swap"}`)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := triage("wrong-token"); code != http.StatusUnauthorized {
+		t.Errorf("triage with a wrong token: %d, want 401", code)
+	}
+	if code := triage("api-token-for-tests"); code/100 != 2 {
+		t.Fatalf("triage: %d", code)
+	}
+	as := d.Store().(store.AlertingStore)
+	ts, err := as.Triages(ctx, id)
+	if err != nil || len(ts) != 1 || ts[0].Outcome != store.TriageExplained || ts[0].Actor != "ig-officer-1" {
+		t.Fatalf("stored triage %+v, %v", ts, err)
+	}
+	audit, err := as.AuditLog(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(audit)
+	if !strings.Contains(string(b), id) {
+		t.Errorf("the triage is not in the audit log: %s", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
