@@ -30,6 +30,7 @@ import (
 	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/version"
+	"github.com/dpiawatch/dpiawatch/web"
 )
 
 // Options configures a Daemon. Config is required; everything else has a
@@ -154,6 +155,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	var api http.Handler
 	if d.delivery, api, d.heartbeat, err = buildDelivery(ctx, cfg, st, o.Stdout, o.Logger, o.Registry); err != nil {
 		return nil, err
+	}
+	if s, ok := ui.(*web.Server); ok {
+		s.SetOnTriage(d.delivery.Wake) // a UI triage shows in Slack at once
 	}
 	if api != nil {
 		d.ops.mux.Handle("/api/v1/", api)

@@ -107,54 +107,19 @@ type bulkPolicy struct {
 	severity                  alert.Severity
 }
 
-// bulkResolver holds every resolved combination of configured role and team.
+// bulkResolver is the bulk-access policy by role and team.
 type bulkResolver struct {
-	roles, teams map[string]bool
-	byKey        map[[2]string]*bulkPolicy
-	maxDays      int // the longest baseline period of any policy: history kept
+	*levels[bulkPolicy]
+	maxDays int // the longest baseline period of any policy: history kept
 }
 
 func newBulkResolver(p BulkAccessPolicy) (*bulkResolver, error) {
-	r := &bulkResolver{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*bulkPolicy{}}
-	roles, teams := []string{""}, []string{""}
-	for _, k := range sortedKeys(p.Roles) {
-		if k == "" {
-			return nil, fmt.Errorf("role override with an empty role")
-		}
-		r.roles[k] = true
-		roles = append(roles, k)
+	l, err := newLevels(p.BulkAccessKnobs, p.Roles, p.Teams, resolveBulk)
+	if err != nil {
+		return nil, err
 	}
-	for _, k := range sortedKeys(p.Teams) {
-		if k == "" {
-			return nil, fmt.Errorf("team override with an empty team")
-		}
-		r.teams[k] = true
-		teams = append(teams, k)
-	}
-	for _, role := range roles {
-		for _, team := range teams {
-			levels := []BulkAccessKnobs{p.BulkAccessKnobs}
-			if role != "" {
-				levels = append(levels, p.Roles[role])
-			}
-			if team != "" {
-				levels = append(levels, p.Teams[team])
-			}
-			pol, err := resolveBulk(levels)
-			if err != nil {
-				where := "org"
-				switch {
-				case team != "":
-					where = "team " + team
-				case role != "":
-					where = "role " + role
-				}
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			r.byKey[[2]string{role, team}] = pol
-			r.maxDays = max(r.maxDays, pol.days)
-		}
-	}
+	r := &bulkResolver{levels: l}
+	l.all(func(pol *bulkPolicy) { r.maxDays = max(r.maxDays, pol.days) })
 	return r, nil
 }
 
@@ -215,16 +180,6 @@ func cmpOr[T int | float64 | time.Duration](v, def T) T {
 		return v
 	}
 	return def
-}
-
-func (r *bulkResolver) get(role, team string) *bulkPolicy {
-	if !r.roles[role] {
-		role = ""
-	}
-	if !r.teams[team] {
-		team = ""
-	}
-	return r.byKey[[2]string{role, team}]
 }
 
 // threshold is the distinct-subject count a window must exceed to fire:

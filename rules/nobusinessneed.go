@@ -57,75 +57,39 @@ type nbnPolicy struct {
 	severity alert.Severity
 }
 
-// nbnResolver holds every resolved combination of configured role and team.
-type nbnResolver struct {
-	roles, teams map[string]bool
-	byKey        map[[2]string]*nbnPolicy
-}
+// nbnResolver is the no-business-need policy by role and team.
+type nbnResolver = levels[nbnPolicy]
 
 func newNBNResolver(p NoBusinessNeedPolicy) (*nbnResolver, error) {
-	r := &nbnResolver{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*nbnPolicy{}}
-	roles, teams := []string{""}, []string{""}
-	for _, k := range sortedKeys(p.Roles) {
-		if k == "" {
-			return nil, fmt.Errorf("role override with an empty role")
-		}
-		r.roles[k] = true
-		roles = append(roles, k)
-	}
-	for _, k := range sortedKeys(p.Teams) {
-		if k == "" {
-			return nil, fmt.Errorf("team override with an empty team")
-		}
-		r.teams[k] = true
-		teams = append(teams, k)
-	}
-	for _, role := range roles {
-		for _, team := range teams {
-			pol := &nbnPolicy{gap: DefaultEpisodeGap, severity: alert.SeverityMedium}
-			levels := []NoBusinessNeedKnobs{p.NoBusinessNeedKnobs}
-			if role != "" {
-				levels = append(levels, p.Roles[role])
-			}
-			if team != "" {
-				levels = append(levels, p.Teams[team])
-			}
-			for _, k := range levels {
-				if k.Exempt != nil {
-					pol.exempt = *k.Exempt
-				}
-				if k.AfterEnd != nil {
-					pol.afterEnd = *k.AfterEnd
-				}
-				if k.EpisodeGap != 0 {
-					pol.gap = k.EpisodeGap
-				}
-				if k.Severity != "" {
-					pol.severity = k.Severity
-				}
-			}
-			switch {
-			case pol.afterEnd < 0:
-				return nil, fmt.Errorf("after-end allowance must not be negative")
-			case pol.gap < 0:
-				return nil, fmt.Errorf("episode gap must not be negative")
-			case pol.severity.Rank() < 0:
-				return nil, fmt.Errorf("unknown severity %q", pol.severity)
-			}
-			r.byKey[[2]string{role, team}] = pol
-		}
-	}
-	return r, nil
+	return newLevels(p.NoBusinessNeedKnobs, p.Roles, p.Teams, resolveNBN)
 }
 
-func (r *nbnResolver) get(role, team string) *nbnPolicy {
-	if !r.roles[role] {
-		role = ""
+// resolveNBN merges levels, least specific first, over the defaults.
+func resolveNBN(levels []NoBusinessNeedKnobs) (*nbnPolicy, error) {
+	pol := &nbnPolicy{gap: DefaultEpisodeGap, severity: alert.SeverityMedium}
+	for _, k := range levels {
+		if k.Exempt != nil {
+			pol.exempt = *k.Exempt
+		}
+		if k.AfterEnd != nil {
+			pol.afterEnd = *k.AfterEnd
+		}
+		if k.EpisodeGap != 0 {
+			pol.gap = k.EpisodeGap
+		}
+		if k.Severity != "" {
+			pol.severity = k.Severity
+		}
 	}
-	if !r.teams[team] {
-		team = ""
+	switch {
+	case pol.afterEnd < 0:
+		return nil, fmt.Errorf("after-end allowance must not be negative")
+	case pol.gap < 0:
+		return nil, fmt.Errorf("episode gap must not be negative")
+	case pol.severity.Rank() < 0:
+		return nil, fmt.Errorf("unknown severity %q", pol.severity)
 	}
-	return r.byKey[[2]string{role, team}]
+	return pol, nil
 }
 
 // noBusinessNeed is the no-business-need check (CONTRACT §2, issue 3): a

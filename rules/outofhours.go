@@ -95,64 +95,11 @@ type oohPolicy struct {
 	hoursText              string // e.g. "Mon–Fri 08:00–18:00"
 }
 
-// oohResolver holds every resolved combination of configured role and team,
-// built once so that the hot path only reads.
-type oohResolver struct {
-	roles, teams map[string]bool
-	byKey        map[[2]string]*oohPolicy // [role or "", team or ""]
-}
+// oohResolver is the out-of-hours policy by role and team.
+type oohResolver = levels[oohPolicy]
 
 func newOOHResolver(p OutOfHoursPolicy) (*oohResolver, error) {
-	r := &oohResolver{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*oohPolicy{}}
-	roles, teams := []string{""}, []string{""}
-	for _, k := range sortedKeys(p.Roles) {
-		if k == "" {
-			return nil, fmt.Errorf("role override with an empty role")
-		}
-		r.roles[k] = true
-		roles = append(roles, k)
-	}
-	for _, k := range sortedKeys(p.Teams) {
-		if k == "" {
-			return nil, fmt.Errorf("team override with an empty team")
-		}
-		r.teams[k] = true
-		teams = append(teams, k)
-	}
-	for _, role := range roles {
-		for _, team := range teams {
-			levels := []OutOfHoursKnobs{p.OutOfHoursKnobs}
-			if role != "" {
-				levels = append(levels, p.Roles[role])
-			}
-			if team != "" {
-				levels = append(levels, p.Teams[team])
-			}
-			pol, err := resolve(levels)
-			if err != nil {
-				where := "org"
-				switch {
-				case team != "":
-					where = "team " + team
-				case role != "":
-					where = "role " + role
-				}
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			r.byKey[[2]string{role, team}] = pol
-		}
-	}
-	return r, nil
-}
-
-func (r *oohResolver) get(role, team string) *oohPolicy {
-	if !r.roles[role] {
-		role = ""
-	}
-	if !r.teams[team] {
-		team = ""
-	}
-	return r.byKey[[2]string{role, team}]
+	return newLevels(p.OutOfHoursKnobs, p.Roles, p.Teams, resolve)
 }
 
 // resolve merges levels, least specific first, over the defaults.

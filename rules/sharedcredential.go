@@ -154,11 +154,10 @@ type scPolicy struct {
 // scResolver holds every resolved combination of configured role and team,
 // and the org's site map.
 type scResolver struct {
-	roles, teams map[string]bool
-	byKey        map[[2]string]*scPolicy
-	kinds        map[string]time.Duration
-	sites        []Site
-	nets         []siteNet // longest prefix first
+	*levels[scPolicy]
+	kinds map[string]time.Duration
+	sites []Site
+	nets  []siteNet // longest prefix first
 }
 
 type siteNet struct {
@@ -167,23 +166,7 @@ type siteNet struct {
 }
 
 func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
-	r := &scResolver{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*scPolicy{},
-		kinds: map[string]time.Duration{}, sites: p.Sites}
-	roles, teams := []string{""}, []string{""}
-	for _, k := range sortedKeys(p.Roles) {
-		if k == "" {
-			return nil, fmt.Errorf("role override with an empty role")
-		}
-		r.roles[k] = true
-		roles = append(roles, k)
-	}
-	for _, k := range sortedKeys(p.Teams) {
-		if k == "" {
-			return nil, fmt.Errorf("team override with an empty team")
-		}
-		r.teams[k] = true
-		teams = append(teams, k)
-	}
+	r := &scResolver{kinds: map[string]time.Duration{}, sites: p.Sites}
 	for k, d := range p.DeviceKinds {
 		if d <= 0 || d > scHorizon {
 			return nil, fmt.Errorf("session timeout of device kind %q must lie in (0, %v]", k, scHorizon)
@@ -211,22 +194,11 @@ func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
 	// Longest prefix first, so that a narrower range (a VPN pool inside a
 	// site's range) wins.
 	slices.SortStableFunc(r.nets, func(a, b siteNet) int { return b.p.Bits() - a.p.Bits() })
-	for _, role := range roles {
-		for _, team := range teams {
-			levels := []SharedCredentialKnobs{p.SharedCredentialKnobs}
-			if role != "" {
-				levels = append(levels, p.Roles[role])
-			}
-			if team != "" {
-				levels = append(levels, p.Teams[team])
-			}
-			pol, err := resolveSC(levels)
-			if err != nil {
-				return nil, err
-			}
-			r.byKey[[2]string{role, team}] = pol
-		}
+	l, err := newLevels(p.SharedCredentialKnobs, p.Roles, p.Teams, resolveSC)
+	if err != nil {
+		return nil, err
 	}
+	r.levels = l
 	return r, nil
 }
 
@@ -312,16 +284,6 @@ func resolveSC(levels []SharedCredentialKnobs) (*scPolicy, error) {
 		return nil, fmt.Errorf("unknown severity %q", pol.severity)
 	}
 	return pol, nil
-}
-
-func (r *scResolver) get(role, team string) *scPolicy {
-	if !r.roles[role] {
-		role = ""
-	}
-	if !r.teams[team] {
-		team = ""
-	}
-	return r.byKey[[2]string{role, team}]
 }
 
 // Where an address is, for travel.
