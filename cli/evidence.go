@@ -167,8 +167,16 @@ type progress struct {
 	bar *progressbar.ProgressBar
 }
 
+// isTerminal says whether w is a terminal; tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newProgress returns a bar drawn on w when w is a terminal: redirected to
+// a file or a pipe (cron, CI), the export stays quiet.
 func newProgress(w io.Writer) *progress {
-	if f, ok := w.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(w) {
 		return &progress{}
 	}
 	return &progress{w: w}

@@ -29,6 +29,15 @@ type Web struct {
 	OIDC         *WebOIDC `yaml:"oidc"` // nil: no single sign-on
 	// ActivityDays is how far back actor pages look. Default 28.
 	ActivityDays int `yaml:"activity_days"`
+	// RoutineAudit configures managers' routine audits.
+	RoutineAudit WebRoutineAudit `yaml:"routine_audit"`
+}
+
+// WebRoutineAudit configures routine audits: each period, a reproducible
+// random sample of each team's accesses for the team's manager to review.
+type WebRoutineAudit struct {
+	Period     string `yaml:"period"`      // week (default) or month
+	SampleSize int    `yaml:"sample_size"` // accesses per team and period; default 10
 }
 
 // WebOIDC configures login through the organisation's OpenID Connect
@@ -74,6 +83,12 @@ func (w *Web) validate(v *validator, p string, c *Config) {
 	if w.ActivityDays < 0 || w.ActivityDays > 366 {
 		v.errorf(p+".activity_days", "%d is out of range (1–366)", w.ActivityDays)
 	}
+	if ra := w.RoutineAudit; ra.Period != "" && ra.Period != "week" && ra.Period != "month" {
+		v.errorf(p+".routine_audit.period", "%q is neither week nor month", ra.Period)
+	}
+	if n := w.RoutineAudit.SampleSize; n < 0 || n > 1000 {
+		v.errorf(p+".routine_audit.sample_size", "%d is out of range (1–1000)", n)
+	}
 	if w.SessionTTL != 0 && w.IdleTimeout > w.SessionTTL {
 		v.warnf(p+".idle_timeout", "longer than session_ttl, so it never applies")
 	}
@@ -117,6 +132,8 @@ func (w *Web) setDefaults(c *Config) {
 	w.SessionTTL = cmp.Or(w.SessionTTL, DefaultWebSessionTTL)
 	w.IdleTimeout = cmp.Or(w.IdleTimeout, DefaultWebIdleTimeout)
 	w.ActivityDays = cmp.Or(w.ActivityDays, DefaultWebActivityDays)
+	w.RoutineAudit.Period = cmp.Or(w.RoutineAudit.Period, "week")
+	w.RoutineAudit.SampleSize = cmp.Or(w.RoutineAudit.SampleSize, 10)
 	if w.PseudonymKey.IsZero() {
 		w.PseudonymKey = c.Alerting.PseudonymKey
 	} else {

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,8 +13,11 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/version"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -22,17 +27,34 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 	if !w.Enabled {
 		return nil, nil
 	}
-	sq, ok := st.(*sqlite.Store)
-	if !ok {
-		return nil, errors.New("web: the web UI runs on the embedded store only, for now")
-	}
-	ws, err := sq.Web(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
+	var (
+		ws   web.Store
+		kind string
+		err  error
+	)
+	switch s := st.(type) {
+	case *sqlite.Store:
+		if ws, err = s.Web(ctx); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		kind = "embedded"
+	case *clickhouse.Store:
+		ws, kind = s.Web(), "clickhouse"
+	default:
+		return nil, fmt.Errorf("web: the web UI does not run on a %T store", st)
 	}
 	o := web.Options{
 		Store: ws, ExternalURL: w.ExternalURL, SessionTTL: w.SessionTTL.D(), IdleTimeout: w.IdleTimeout.D(),
 		RiskChecks: cfg.RiskChecks(), ActivityDays: w.ActivityDays, Logger: log, Registerer: reg,
+		RoutineAudit: web.RoutineAuditOptions{Period: w.RoutineAudit.Period, SampleSize: w.RoutineAudit.SampleSize},
+	}
+	if ref, ok := st.(store.ReferenceSnapshots); ok {
+		o.Reference = ref
+	}
+	if src, ok := st.(evidence.Source); ok {
+		if o.Evidence, err = webEvidence(cfg, src, kind); err != nil {
+			return nil, err
+		}
 	}
 	if w.AccountsFile != "" {
 		if o.Accounts, err = web.LoadAccounts(w.AccountsFile); err != nil {
@@ -67,4 +89,35 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 		}
 	}
 	return web.New(ctx, o)
+}
+
+// webEvidence lets the DPO export evidence packs from the UI, as
+// `dpiawatch evidence export` does (same key, same pseudonyms).
+func webEvidence(cfg *config.Config, src evidence.Source, kind string) (*web.EvidenceOptions, error) {
+	e := &web.EvidenceOptions{Config: cfg, Source: src, StoreKind: kind, Generator: "dpiawatch " + version.Version}
+	if !cfg.Evidence.SigningKey.IsZero() {
+		text, err := cfg.Evidence.SigningKey.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("evidence.signing_key: %w", err)
+		}
+		if e.Key, err = evidence.ParsePrivateKey(text); err != nil {
+			return nil, fmt.Errorf("evidence.signing_key: %w", err)
+		}
+	}
+	if !cfg.Web.PseudonymKey.IsZero() {
+		key, err := cfg.Web.PseudonymKey.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("web.pseudonym_key: %w", err)
+		}
+		subjects := alerting.NewPseudonymizer([]byte(key))
+		e.Pseudonym = func(kind, id string) string {
+			if kind == "subject" {
+				return subjects.Subject(id)
+			}
+			m := hmac.New(sha256.New, []byte(key))
+			m.Write([]byte("actor\x00" + id))
+			return "acct-" + hex.EncodeToString(m.Sum(nil))[:12]
+		}
+	}
+	return e, nil
 }

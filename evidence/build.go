@@ -196,7 +196,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	r.Confirmed = b.confirmed(confirmed)
 
 	// Routine audits.
-	r.Routine = RoutineReport{Note: "No routine-audit data: no store in this installation records managers' routine-audit reviews yet."}
+	r.Routine = RoutineReport{Note: "No routine-audit data: this installation's store does not record managers' routine-audit reviews."}
 	if hasRoutine {
 		rc, err := routine.EvidenceRoutineAudits(ctx, qCur)
 		if err != nil {
@@ -461,13 +461,13 @@ func observe(confirmed, staffDays int64, hasTriage bool, residual string, untria
 	o := Observed{ConfirmedEpisodes: confirmed, StaffDays: staffDays, Residual: residual, Level: LevelNotAssessable}
 	switch {
 	case !monitored:
-		o.Comparison = "Not assessable: no enabled check evidences this risk, so dpiawatch cannot observe it."
+		o.Comparison = "Not assessable: no enabled check looks for this risk, so dpiawatch cannot observe it."
 		return o
 	case !hasTriage:
-		o.Comparison = "Not assessable: this store does not record triage decisions, so confirmed misuse is unknown."
+		o.Comparison = "Not assessable: this installation does not record the IG team's decisions on alerts, so confirmed misuse is unknown."
 		return o
 	case staffDays == 0:
-		o.Comparison = "Not assessable: no staff activity was recorded in the period."
+		o.Comparison = "Not assessable: no staff activity was recorded in the period, so there is nothing to measure against."
 		return o
 	}
 	// Two decimals by integer arithmetic, rounded half up.
@@ -481,21 +481,37 @@ func observe(confirmed, staffDays int64, hasTriage bool, residual string, untria
 	default:
 		o.Level = LevelProbable
 	}
+	// Plain sentences for a review panel: what was seen, against what the
+	// DPIA expects, and what the panel might do about it.
 	switch lr, rr := levelRank(o.Level), levelRank(residual); {
 	case rr < 0:
-		o.Comparison = "The register gives no residual risk score to compare with; the observed level is for the review to weigh."
+		o.Comparison = fmt.Sprintf("The DPIA gives no residual risk for this risk, so there is nothing to compare the observed likelihood (%s) with; the panel should weigh it on its own.", o.Level)
 	case lr > rr:
-		o.Comparison = "Observed above the register's residual risk: review whether the mitigations work as the DPIA assumes."
+		o.Versus = VersusAbove
+		o.Comparison = fmt.Sprintf("Higher than the DPIA expects: misuse was confirmed often enough to rate the likelihood %s, against a %s residual risk in the DPIA. The panel should consider whether the mitigations work as the DPIA assumes.", o.Level, residual)
 	case lr == rr:
-		o.Comparison = "Observed in line with the register's residual risk."
+		o.Versus = VersusInLine
+		o.Comparison = fmt.Sprintf("As the DPIA expects: the observed likelihood (%s) matches the DPIA's %s residual risk.", o.Level, residual)
 	default:
-		o.Comparison = "Observed below the register's residual risk."
+		o.Versus = VersusBelow
+		o.Comparison = fmt.Sprintf("Lower than the DPIA expects: the observed likelihood (%s) is below the DPIA's %s residual risk. Few confirmed cases support the mitigations working, though misuse that no check detects cannot show here.", o.Level, residual)
 	}
-	if untriaged > 0 {
-		o.Comparison += fmt.Sprintf(" %d alert(s) were not yet triaged, so the rate is a lower bound.", untriaged)
+	switch {
+	case untriaged == 1:
+		o.Comparison += " 1 alert had not been decided when this pack was made, so the true rate may be higher."
+	case untriaged > 1:
+		o.Comparison += fmt.Sprintf(" %d alerts had not been decided when this pack was made, so the true rate may be higher.", untriaged)
 	}
 	return o
 }
+
+// Observed.Versus values: the observed likelihood against the register's
+// residual risk.
+const (
+	VersusAbove  = "above"
+	VersusInLine = "in-line"
+	VersusBelow  = "below"
+)
 
 func (b *builder) confirmed(cs []ConfirmedAlert) []Confirmed {
 	out := []Confirmed{}

@@ -48,7 +48,7 @@ func i64(n int64) string { return strconv.FormatInt(n, 10) }
 func csvTables(r *Report) []table {
 	risks := table{name: "risks.csv", header: []string{"risk", "title", "register_likelihood", "register_severity", "register_score",
 		"register_residual", "checks", "alerts", "alerts_previous", "triaged", "untriaged", "confirmed_misuse", "confirmed_misuse_previous",
-		"active_staff_days", "rate_per_10000_staff_days", "observed_likelihood", "rate_previous", "observed_likelihood_previous"}}
+		"active_staff_days", "rate_per_10000_staff_days", "observed_likelihood", "observed_versus_register", "rate_previous", "observed_likelihood_previous"}}
 	mitigations := table{name: "mitigations.csv", header: []string{"risk", "number", "mitigation"}}
 	alerts := table{name: "alerts.csv", header: []string{"scope", "check", "pattern", "severity", "alerts", "alerts_previous"}}
 	triage := table{name: "triage.csv", header: []string{"scope", "outcome", "alerts"}}
@@ -67,7 +67,7 @@ func csvTables(r *Report) []table {
 		risks.rows = append(risks.rows, []string{k.ID, k.Title, k.Register.Likelihood, k.Register.Severity, k.Register.Score,
 			k.Register.Residual, strings.Join(k.Checks, ";"), i64(k.Alerts), i64(k.Previous.Alerts), i64(k.Triage.Time.Triaged),
 			i64(outcome(k.Triage, "untriaged")), i64(k.Confirmed), i64(k.Previous.Confirmed), i64(k.Observed.StaffDays),
-			k.Observed.RatePer10k, k.Observed.Level, k.Previous.Rate, k.Previous.Level})
+			k.Observed.RatePer10k, k.Observed.Level, k.Observed.Versus, k.Previous.Rate, k.Previous.Level})
 		for i, m := range k.Mitigations {
 			mitigations.rows = append(mitigations.rows, []string{k.ID, strconv.Itoa(i + 1), m})
 		}

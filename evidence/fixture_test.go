@@ -22,7 +22,6 @@ import (
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
-	"github.com/dpiawatch/dpiawatch/web"
 )
 
 // The simulated periods: 28 days from Monday 2 March 2026, exported as the
@@ -131,11 +130,7 @@ func ingest(t testing.TB, cfg *config.Config, sim simulation, st applier) {
 }
 
 // triageAll records decisions on the stored alerts the way an IG team
-// would, deterministically: an alert over injected events of its own check
-// is confirmed misuse (some are explained instead), others are false
-// positives or explained, every fourth is left open, and every other one is
-// acknowledged first. Times vary so that every
-// time-to-triage bucket is used.
+// would (see decisions), and one later decision made in the web UI.
 func triageAll(t testing.TB, st *sqlite.Store, sim simulation) {
 	t.Helper()
 	ctx := context.Background()
@@ -143,11 +138,41 @@ func triageAll(t testing.TB, st *sqlite.Store, sim simulation) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := st.Web(ctx)
-	if err != nil {
-		t.Fatal(err)
+	ds := decisions(as, sim)
+	// A later decision in the web UI is the alert's status.
+	last := ds[0]
+	for _, d := range ds {
+		if d.AlertID == as[0].ID {
+			last = d
+		}
 	}
+	ds = append(ds, store.Triage{AlertID: as[0].ID, Outcome: store.TriageExplained, Actor: "ig-3", At: last.At.Add(time.Hour), Source: "web"})
+	addTriages(t, st, ds)
+}
+
+// triager is what recording decisions needs; both stores offer it.
+type triager interface {
+	AddTriage(ctx context.Context, t store.Triage) (store.Triage, error)
+}
+
+func addTriages(t testing.TB, st triager, ds []store.Triage) {
+	t.Helper()
+	for _, d := range ds {
+		if _, err := st.AddTriage(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// decisions returns, deterministically, the decisions an IG team would
+// record on alerts, in the order it records them: an alert over injected
+// events of its own check is confirmed misuse (some are explained instead),
+// others are false positives or explained, every fourth is left open, and
+// every other one is acknowledged first. Times vary so that every
+// time-to-triage bucket is used.
+func decisions(as []alert.Alert, sim simulation) []store.Triage {
 	delays := []time.Duration{20 * time.Minute, 5 * time.Hour, 3 * 24 * time.Hour, 9 * 24 * time.Hour}
+	var out []store.Triage
 	for i, a := range as {
 		injected := misuse(a, sim.labels)
 		if i%4 == 3 {
@@ -155,9 +180,7 @@ func triageAll(t testing.TB, st *sqlite.Store, sim simulation) {
 		}
 		at := a.FirstSeen.Add(delays[(i+i/4)%len(delays)])
 		if i%2 == 0 {
-			if _, err := st.AddTriage(ctx, store.Triage{AlertID: a.ID, Outcome: store.TriageAcknowledged, Actor: "ig-1", At: at, Source: "api"}); err != nil {
-				t.Fatal(err)
-			}
+			out = append(out, store.Triage{AlertID: a.ID, Outcome: store.TriageAcknowledged, Actor: "ig-1", At: at, Source: "api"})
 			if i%6 == 4 {
 				continue // acknowledged, still being looked at
 			}
@@ -172,16 +195,9 @@ func triageAll(t testing.TB, st *sqlite.Store, sim simulation) {
 		case injected:
 			outcome = store.TriageConfirmedMisuse
 		}
-		if _, err := st.AddTriage(ctx, store.Triage{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api"}); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			// A later decision in the web UI is the alert's status.
-			if err := ws.WebSetTriage(ctx, web.Triage{AlertID: a.ID, Outcome: web.OutcomeExplained, By: "ig-3", At: at.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		out = append(out, store.Triage{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api"})
 	}
+	return out
 }
 
 func misuse(a alert.Alert, labels map[string]simulate.Label) bool {

@@ -18,7 +18,7 @@ func HTML(r *Report) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// levelWords and outcomeWords put the indicator and outcomes in plain words.
+// levelWords, versusWords and outcomeWords put codes in plain words.
 func levelWords(level string) string {
 	switch level {
 	case LevelNotAssessable:
@@ -29,6 +29,34 @@ func levelWords(level string) string {
 	return level
 }
 
+func versusWords(v string) string {
+	switch v {
+	case VersusAbove:
+		return "higher than expected"
+	case VersusInLine:
+		return "as expected"
+	case VersusBelow:
+		return "lower than expected"
+	}
+	return "—"
+}
+
+func outcomeWords(o string) string {
+	switch o {
+	case "acknowledged":
+		return "being looked at"
+	case "explained":
+		return "explained (a legitimate reason)"
+	case "confirmed-misuse":
+		return "confirmed misuse"
+	case "false-positive":
+		return "false alarm"
+	case "untriaged":
+		return "not yet decided"
+	}
+	return o
+}
+
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "—"
@@ -36,19 +64,19 @@ func orDash(s string) string {
 	return s
 }
 
+// change compares a count with the previous period's in words.
 func change(cur, prev int64) string {
 	switch {
 	case cur == prev:
-		return "no change"
+		return "the same as"
 	case cur > prev:
-		return fmt.Sprintf("up %d", cur-prev)
+		return fmt.Sprintf("%d more than", cur-prev)
 	}
-	return fmt.Sprintf("down %d", prev-cur)
+	return fmt.Sprintf("%d fewer than", prev-cur)
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"level": levelWords, "dash": orDash, "change": change, "join": strings.Join,
-	"outcome": outcome,
+	"level": levelWords, "versus": versusWords, "outcome": outcomeWords, "dash": orDash, "change": change, "join": strings.Join,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -79,11 +107,11 @@ Its files are listed with their fingerprints in manifest.json, which is signed; 
 
 <h2>Summary by risk</h2>
 <table>
-<thead><tr><th>Risk</th><th>Register residual risk</th><th>Checks watching it</th><th>Alerts</th><th>Confirmed misuse</th><th>Rate per 10,000 staff-days</th><th>Observed likelihood</th></tr></thead>
+<thead><tr><th>Risk</th><th>Residual risk in the DPIA</th><th>Checks watching it</th><th>Alerts</th><th>Confirmed misuse</th><th>Rate per 10,000 staff-days</th><th>Observed likelihood</th><th>Against the DPIA</th></tr></thead>
 <tbody>
 {{range .Risks}}<tr><td><strong>{{.ID}}</strong> {{.Title}}</td><td>{{dash .Register.Residual}}</td><td>{{if .Checks}}{{join .Checks ", "}}{{else}}none{{end}}</td>
 <td class="n">{{.Alerts}}</td><td class="n">{{if .Triage.Available}}{{.Confirmed}}{{else}}—{{end}}</td><td class="n">{{dash .Observed.RatePer10k}}</td>
-<td class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</td></tr>
+<td class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</td><td>{{versus .Observed.Versus}}</td></tr>
 {{end}}</tbody>
 </table>
 
@@ -109,23 +137,23 @@ The checks could not see access on these days.</p>{{else}}<p>Every day of the pe
 <h2>Risk by risk</h2>
 {{range .Risks}}
 <h3>{{.ID}}: {{.Title}}</h3>
-<p>Register: likelihood {{dash .Register.Likelihood}}, severity {{dash .Register.Severity}}, score {{dash .Register.Score}};
-effect of measures {{dash .Register.Effect}}; residual risk <strong>{{dash .Register.Residual}}</strong>.</p>
+<p>In the DPIA: likelihood {{dash .Register.Likelihood}}, severity {{dash .Register.Severity}}, overall risk {{dash .Register.Score}};
+{{with .Register.Effect}}effect of the measures {{.}}; {{end}}residual risk after the measures <strong>{{dash .Register.Residual}}</strong>.</p>
 <p><strong>Mitigations promised:</strong></p>
 <ul>{{range .Mitigations}}<li>{{.}}</li>{{else}}<li>None recorded in the DPIA.</li>{{end}}</ul>
 <p><strong>Evidenced by:</strong> {{if .Checks}}{{join .Checks ", "}}{{else}}no enabled check — dpiawatch cannot observe this risk.{{end}}</p>
-<p><strong>Alerts:</strong> {{.Alerts}} (previous period {{.Previous.Alerts}}, {{change .Alerts .Previous.Alerts}}).</p>
+<p><strong>Alerts:</strong> {{.Alerts}}, {{change .Alerts .Previous.Alerts}} the previous period ({{.Previous.Alerts}}).</p>
 {{if .AlertsBy}}<table><thead><tr><th>Check</th><th>Pattern</th><th>Severity</th><th>Alerts</th><th>Previous period</th></tr></thead><tbody>
 {{range .AlertsBy}}<tr><td>{{.Check}}</td><td>{{.Pattern}}</td><td>{{.Severity}}</td><td class="n">{{.Alerts}}</td><td class="n">{{.Previous}}</td></tr>
 {{end}}</tbody></table>{{end}}
 {{if .Triage.Available}}<p><strong>Triage:</strong>
-{{range $i, $o := .Triage.Outcomes}}{{if $i}}, {{end}}{{$o.Outcome}} {{$o.Alerts}}{{end}}.
-{{with .Triage.Time}}{{if .Triaged}}Time to first decision: {{.WithinHour}} within an hour, {{.WithinDay}} within a day, {{.WithinWeek}} within a week, {{.Later}} later (mean {{.MeanHours}} hours).{{end}}{{end}}</p>
+{{range $i, $o := .Triage.Outcomes}}{{if $i}}, {{end}}{{outcome $o.Outcome}} {{$o.Alerts}}{{end}}.
+{{with .Triage.Time}}{{if .Triaged}}Time from the first event to the first decision: {{.WithinHour}} within an hour, {{.WithinDay}} within a day, {{.WithinWeek}} within a week, {{.Later}} later (on average {{.MeanHours}} hours).{{end}}{{end}}</p>
 {{else}}<p><strong>Triage:</strong> not recorded by this store.</p>{{end}}
-<p><strong>Observed likelihood:</strong> <span class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</span>
-{{if .Observed.RatePer10k}}({{.Observed.ConfirmedEpisodes}} confirmed episode(s) in {{.Observed.StaffDays}} active staff-days: {{.Observed.RatePer10k}} per 10,000){{end}};
-register residual risk {{dash .Register.Residual}}. {{.Observed.Comparison}}
-Previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Rate}} per 10,000){{end}}.</p>
+<p><strong>Observed likelihood:</strong> <span class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</span>{{if .Observed.RatePer10k}}
+({{.Observed.ConfirmedEpisodes}} confirmed in {{.Observed.StaffDays}} active staff-days: {{.Observed.RatePer10k}} per 10,000){{end}};
+residual risk in the DPIA {{dash .Register.Residual}}. {{.Observed.Comparison}}
+In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Confirmed}} confirmed; {{.Previous.Rate}} per 10,000){{end}}.</p>
 {{end}}
 
 <h2>Confirmed misuse</h2>
@@ -137,7 +165,7 @@ Previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Rat
 <h2>Triage across the DPIA</h2>
 <p>{{.Alerts.Total}} alerts in the period ({{.Alerts.Previous}} in the previous one). {{.Triage.Note}}</p>
 {{if .Triage.Available}}<table><thead><tr><th>Latest decision</th><th>Alerts</th></tr></thead><tbody>
-{{range .Triage.Outcomes}}<tr><td>{{.Outcome}}</td><td class="n">{{.Alerts}}</td></tr>{{end}}</tbody></table>{{end}}
+{{range .Triage.Outcomes}}<tr><td>{{outcome .Outcome}}</td><td class="n">{{.Alerts}}</td></tr>{{end}}</tbody></table>{{end}}
 
 <h2>Routine audits</h2>
 {{if .Routine.Available}}<table><thead><tr><th>Organisation</th><th>Samples reviewed</th><th>Findings</th><th>Previous period</th></tr></thead><tbody>

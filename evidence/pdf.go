@@ -97,14 +97,15 @@ func PDF(r *Report) ([]byte, error) {
 	para("The files of this pack are listed with their SHA-256 in manifest.json, which is signed (Ed25519); `dpiawatch evidence verify` checks them.")
 
 	h2("Summary by risk")
-	ws := []float64{18, 30, 22, 28, 40, 42}
-	row(ws, []string{"Risk", "Residual (DPIA)", "Alerts", "Confirmed", "Rate per 10k staff-days", "Observed likelihood"}, true)
+	ws := []float64{12, 24, 16, 20, 30, 30, 48}
+	row(ws, []string{"Risk", "DPIA residual", "Alerts", "Confirmed", "Rate per 10k staff-days", "Observed", "Against the DPIA"}, true)
 	for _, k := range r.Risks {
 		confirmed := "-"
 		if k.Triage.Available {
 			confirmed = fmt.Sprint(k.Confirmed)
 		}
-		row(ws, []string{k.ID, dashIfEmpty(k.Register.Residual), fmt.Sprint(k.Alerts), confirmed, dashIfEmpty(k.Observed.RatePer10k), levelWords(k.Observed.Level)}, false)
+		row(ws, []string{k.ID, dashIfEmpty(k.Register.Residual), fmt.Sprint(k.Alerts), confirmed, dashIfEmpty(k.Observed.RatePer10k),
+			levelWords(k.Observed.Level), dashIfEmpty(strings.ReplaceAll(versusWords(k.Observed.Versus), "—", ""))}, false)
 	}
 	p.Ln(2)
 	for _, k := range r.Risks {
@@ -153,9 +154,13 @@ func PDF(r *Report) ([]byte, error) {
 	h2("Risk by risk")
 	for _, k := range r.Risks {
 		h3(k.ID + ": " + k.Title)
-		para(fmt.Sprintf("Register: likelihood %s, severity %s, score %s; effect %s; residual risk %s.",
+		effect := ""
+		if k.Register.Effect != "" {
+			effect = "effect of the measures " + k.Register.Effect + "; "
+		}
+		para(fmt.Sprintf("In the DPIA: likelihood %s, severity %s, overall risk %s; %sresidual risk after the measures %s.",
 			dashIfEmpty(k.Register.Likelihood), dashIfEmpty(k.Register.Severity), dashIfEmpty(k.Register.Score),
-			dashIfEmpty(k.Register.Effect), dashIfEmpty(k.Register.Residual)))
+			effect, dashIfEmpty(k.Register.Residual)))
 		para("Mitigations promised:")
 		if len(k.Mitigations) == 0 {
 			bullet("None recorded in the DPIA.")
@@ -168,19 +173,19 @@ func PDF(r *Report) ([]byte, error) {
 		} else {
 			para("Evidenced by: no enabled check; dpiawatch cannot observe this risk.")
 		}
-		para(fmt.Sprintf("Alerts: %d (previous period %d, %s).", k.Alerts, k.Previous.Alerts, change(k.Alerts, k.Previous.Alerts)))
+		para(fmt.Sprintf("Alerts: %d, %s the previous period (%d).", k.Alerts, change(k.Alerts, k.Previous.Alerts), k.Previous.Alerts))
 		for _, a := range k.AlertsBy {
 			bullet(fmt.Sprintf("%s / %s, %s: %d (previous %d)", a.Check, a.Pattern, a.Severity, a.Alerts, a.Previous))
 		}
 		if k.Triage.Available {
 			var os []string
 			for _, o := range k.Triage.Outcomes {
-				os = append(os, fmt.Sprintf("%s %d", o.Outcome, o.Alerts))
+				os = append(os, fmt.Sprintf("%s %d", outcomeWords(o.Outcome), o.Alerts))
 			}
 			t := k.Triage.Time
 			s := "Triage: " + strings.Join(os, ", ") + "."
 			if t.Triaged > 0 {
-				s += fmt.Sprintf(" Time to first decision: %d within an hour, %d within a day, %d within a week, %d later (mean %s hours).",
+				s += fmt.Sprintf(" Time from the first event to the first decision: %d within an hour, %d within a day, %d within a week, %d later (on average %s hours).",
 					t.WithinHour, t.WithinDay, t.WithinWeek, t.Later, t.MeanHours)
 			}
 			para(s)
@@ -191,7 +196,11 @@ func PDF(r *Report) ([]byte, error) {
 		if k.Observed.RatePer10k != "" {
 			s += fmt.Sprintf(" (%d confirmed in %d active staff-days: %s per 10,000)", k.Observed.ConfirmedEpisodes, k.Observed.StaffDays, k.Observed.RatePer10k)
 		}
-		s += fmt.Sprintf("; register residual risk %s. %s Previous period: %s.", dashIfEmpty(k.Register.Residual), k.Observed.Comparison, levelWords(k.Previous.Level))
+		s += fmt.Sprintf("; residual risk in the DPIA %s. %s In the previous period: %s", dashIfEmpty(k.Register.Residual), k.Observed.Comparison, levelWords(k.Previous.Level))
+		if k.Previous.Rate != "" {
+			s += fmt.Sprintf(" (%d confirmed; %s per 10,000)", k.Previous.Confirmed, k.Previous.Rate)
+		}
+		s += "."
 		para(s)
 	}
 

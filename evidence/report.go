@@ -175,7 +175,10 @@ type Observed struct {
 	RatePer10k        string `json:"rate_per_10000_staff_days"` // two decimals; "" not assessable
 	Level             string `json:"level"`                     // remote, possible, probable or not-assessable
 	Residual          string `json:"register_residual"`
-	Comparison        string `json:"comparison"`
+	// Versus is the level against Residual: above, in-line or below; ""
+	// when either is missing.
+	Versus     string `json:"versus_register"`
+	Comparison string `json:"comparison"` // a plain sentence for the panel
 }
 
 // RiskPrevious is a risk's figures for the previous period.

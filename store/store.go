@@ -312,3 +312,86 @@ func nilIfEmpty[T any](s *[]T) {
 		*s = nil
 	}
 }
+
+// Routine-audit review outcomes: what a manager concluded about one sampled
+// access.
+const (
+	ReviewReasonable = "reasonable" // a business need is plain
+	ReviewQuery      = "query"      // the manager will ask the worker
+	ReviewRefer      = "refer"      // referred to the IG team as possible misuse
+)
+
+// ReviewOutcomes lists the outcomes (also a fixed label set).
+var ReviewOutcomes = []string{ReviewReasonable, ReviewQuery, ReviewRefer}
+
+// AuditSampleItem is one access drawn for a routine audit.
+type AuditSampleItem struct {
+	N         int // place in the sample, from 0
+	System    string
+	EventID   string
+	Time      time.Time
+	ActorID   string
+	SubjectID string
+	Action    string
+	Record    string // record type
+}
+
+// AuditSample is the accesses drawn for one team's routine audit of one
+// period. Period names it ("2026-W10", "2026-03"); From and To bound it.
+// Population is how many accesses the team made in the period, of which
+// Items were drawn.
+type AuditSample struct {
+	Org, DPIA, Team, Period string
+	From, To                time.Time
+	Population              int64
+	Seed                    string // hex: how the draw can be repeated
+	DrawnAt                 time.Time
+	Items                   []AuditSampleItem
+}
+
+// AuditReview is a manager's conclusion about one sampled access; the
+// newest review of an item is its outcome, older ones stay as its history.
+type AuditReview struct {
+	Seq               int64 // assigned by the store
+	Org, Team, Period string
+	N                 int // the item reviewed
+	Outcome           string
+	Reviewer          string
+	At                time.Time
+	Note              string
+}
+
+// AuditCoverage is how much of one team's sample for one period was
+// reviewed, and with what outcomes (the newest review of each item).
+type AuditCoverage struct {
+	Org, DPIA, Team, Period  string
+	From                     time.Time
+	Sampled, Reviewed        int
+	Reasonable, Query, Refer int
+}
+
+// RoutineAudits keeps managers' routine audits: the samples of access drawn
+// per team and period, and the reviews of them. Every review is also an
+// audit-trail entry.
+type RoutineAudits interface {
+	// ScanTeamEvents calls fn for each event in [from, to) of org whose
+	// actor's team (as the event names it) is team.
+	ScanTeamEvents(ctx context.Context, org, team string, from, to time.Time, fn func(event.Event) error) error
+	// AuditTeams returns the teams named by org's events in [from, to),
+	// sorted.
+	AuditTeams(ctx context.Context, org string, from, to time.Time) ([]string, error)
+	// PutAuditSample stores s unless a sample of its org, team and period
+	// is stored already, and returns the stored one: the first draw stands.
+	PutAuditSample(ctx context.Context, s AuditSample) (AuditSample, error)
+	// AuditSample returns a stored sample, or ErrNotFound.
+	AuditSample(ctx context.Context, org, team, period string) (AuditSample, error)
+	// AddAuditReview stores r (and its audit entry) and returns it with Seq
+	// set.
+	AddAuditReview(ctx context.Context, r AuditReview) (AuditReview, error)
+	// AuditReviews returns the reviews of one sample, oldest first.
+	AuditReviews(ctx context.Context, org, team, period string) ([]AuditReview, error)
+	// AuditCoverage returns the coverage of every stored sample of the
+	// orgs (nil: all) whose period starts in [from, to), by org, period
+	// start and team.
+	AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]AuditCoverage, error)
+}

@@ -204,3 +204,84 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("browser console:\n%s", strings.Join(problems, "\n"))
 	}
 }
+
+// TestBrowserRoutineAudit drives chromium through a manager's routine
+// audit: sign in, open the week's coverage, open their team's sample,
+// record a review, and see it counted.
+func TestBrowserRoutineAudit(t *testing.T) {
+	exe := chromium(t)
+	f := newFixture(t, fixtureOpts{})
+	f.now.Add(7 * 24 * time.Hour) // the fixture's week has ended
+	dir := artifacts(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	cctx, ccancel := context.WithCancel(bctx)
+	var (
+		problems []string
+		done     = make(chan struct{})
+	)
+	messages := chromedp.Console(cctx)
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
+				problems = append(problems, m.String()+" "+m.URL)
+			}
+		}
+	}()
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatalf("%s: %v (screenshots so far in %s)", name, err, dir)
+		}
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("%s: screenshot: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := f.srv.URL
+	step("11-manager-login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "mgr-a"), chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS("form button[type=submit]")), chromedp.WaitVisible(`//h1[text()="Overview"]`))
+	step("12-routine-audits", chromedp.Click(`//a[text()="Routine audits"]`), chromedp.WaitVisible(`//h1[text()="Routine audits"]`))
+	step("13-sample", chromedp.Click(`//table//a[text()="`+teamA+`"]`), chromedp.WaitVisible(chromedp.ID("save-0")))
+	step("14-reviewed",
+		chromedp.Click(`//label[@for="review-0-2"]`),
+		chromedp.SendKeys(chromedp.ID("note-0"), "asked the worker's supervisor"),
+		chromedp.Click(chromedp.ID("save-0")),
+		chromedp.WaitVisible(`//strong[@id="outcome-0" and normalize-space()="Refer to the IG team"]`),
+	)
+	step("15-coverage", chromedp.Click(`//a[text()="Back to routine audits"]`), chromedp.WaitVisible(chromedp.CSS("svg.app-bars")))
+	coverage, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccancel()
+	<-done
+	rs, err := f.store.AuditReviews(t.Context(), org, teamA, "2026-W10")
+	if err != nil || len(rs) != 1 || rs[0].N != 0 || rs[0].Outcome != "refer" || rs[0].Reviewer != "mgr-a" || rs[0].Note != "asked the worker's supervisor" {
+		t.Errorf("review stored: %+v %v", rs, err)
+	}
+	if !strings.Contains(coverage, "10%") {
+		t.Errorf("coverage after one review of ten:\n%s", coverage)
+	}
+	if len(problems) > 0 {
+		t.Errorf("browser console:\n%s", strings.Join(problems, "\n"))
+	}
+}

@@ -30,14 +30,29 @@ type Store interface {
 	// WebActorTeam returns the team the actor's most recent event in org
 	// names ("" when none does).
 	WebActorTeam(ctx context.Context, org, actorID string) (string, error)
-	// WebSetTriage records a triage outcome for an alert (the latest wins).
-	WebSetTriage(ctx context.Context, t Triage) error
+	// AddTriage is store.Triages': a decision made in the UI is the same
+	// record as one made in Slack or through the API (the latest wins).
+	AddTriage(ctx context.Context, t store.Triage) (store.Triage, error)
+	// WebAlertTrend counts the alerts in q's scope (its Orgs and Teams
+	// only) first seen in [from, to) per org, risk and UTC day.
+	WebAlertTrend(ctx context.Context, q AlertQuery, from, to time.Time) ([]TrendCount, error)
+	// WebFeeds reports, per org (nil: all) and system with events since
+	// since, the newest event time and the number of events since recent.
+	WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]Feed, error)
 	// WebRecordView records that someone looked at an alert or actor page.
 	WebRecordView(ctx context.Context, v View) error
 	// WebViews returns recorded views, newest first, at most limit.
 	WebViews(ctx context.Context, limit int) ([]View, error)
 	// ScanEvents is store.Reader's: the evidence timeline.
 	ScanEvents(ctx context.Context, f store.EventFilter, fn func(event.Event) error) error
+	// RoutineAudits keeps the samples managers review and their reviews.
+	store.RoutineAudits
+}
+
+// ReferenceLookup is what the alert page reads of the reference data: the
+// snapshot in force at a time (store.ReferenceSnapshots').
+type ReferenceLookup interface {
+	ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSnapshot, error)
 }
 
 // AlertQuery selects alerts. Zero fields match everything, except that a
@@ -72,19 +87,36 @@ func (r AlertRow) Status() string {
 	return r.Triage.Outcome
 }
 
-// AlertCount is one row of the overview.
+// AlertCount is one row of the overview. Team is the alerts' team ("" when
+// their worker's events name none).
 type AlertCount struct {
-	Org, DPIA, Check, Risk string
-	Open, Triaged          int
-	LastSeen               time.Time
+	Org, DPIA, Check, Risk, Team string
+	Open, Triaged                int
+	LastSeen                     time.Time
 }
 
-// ActivityQuery selects events for a heatmap: ActorID or Team (not both).
+// ActivityQuery selects events for a heatmap: ActorID or Team (not both),
+// or neither for the whole org.
 type ActivityQuery struct {
 	Org      string
 	ActorID  string
 	Team     string
 	From, To time.Time
+}
+
+// TrendCount is the number of alerts of one org and risk first seen on the
+// UTC day starting at Day.
+type TrendCount struct {
+	Org, Risk string
+	Day       time.Time
+	Count     int
+}
+
+// Feed is the health of one data feed: an org's events from one system.
+type Feed struct {
+	Org, System string
+	LastEvent   time.Time
+	Recent      int // events since the query's recent bound
 }
 
 // HourCount is the number of events in the UTC hour starting at Hour.
@@ -109,7 +141,10 @@ const (
 // TriageOutcomes lists the outcomes an ig-team member may record.
 var TriageOutcomes = []string{OutcomeAcknowledged, OutcomeExplained, OutcomeConfirmed, OutcomeFalsePositive}
 
-// Triage is the outcome of looking into an alert.
+// TriageSource is the store.Triage source of decisions made in the UI.
+const TriageSource = "web"
+
+// Triage is the latest decision about an alert, as the UI shows it.
 type Triage struct {
 	AlertID string
 	Outcome string

@@ -2,22 +2,26 @@ package web_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -65,6 +69,8 @@ type fixture struct {
 	store sqlite.WebStore
 	now   *clock
 	reg   *prometheus.Registry
+	sq    *sqlite.Store
+	wakes atomic.Int64 // OnTriage calls
 }
 
 type clock struct {
@@ -82,6 +88,29 @@ func (c *clock) Add(d time.Duration) {
 type fixtureOpts struct {
 	externalURL string
 	oidc        *web.OIDCConfig
+	evidence    bool // let the DPO export evidence packs
+}
+
+// evidenceConfig is a minimal configuration for evidence.Export: the
+// fixture's org and its DPIA register as shipped.
+func evidenceConfig(t *testing.T) *config.Config {
+	t.Helper()
+	reg, err := filepath.Abs(filepath.Join("..", "configs", "dpia", "st-martins-webster-court.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dpiawatch.yaml")
+	yaml := "dpias:\n  - file: " + reg + "\norgs:\n  - {id: " + org + ", name: St Martins, dpia: st-martins-webster-court, timezone: Europe/London}\n" +
+		"store:\n  embedded: {path: " + filepath.Join(dir, "unused.db") + "}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if cfg == nil {
+		t.Fatalf("evidence config: %v", diags)
+	}
+	return cfg
 }
 
 func newFixture(t *testing.T, fo fixtureOpts) *fixture {
@@ -137,7 +166,13 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{store: ws, now: &clock{t: t0.Add(2 * time.Hour)}, reg: prometheus.NewRegistry()}
+	f := &fixture{store: ws, now: &clock{t: t0.Add(2 * time.Hour)}, reg: prometheus.NewRegistry(), sq: st}
+	var ev *web.EvidenceOptions
+	if fo.evidence {
+		ev = &web.EvidenceOptions{Config: evidenceConfig(t), Source: st, Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
+			StoreKind: "embedded", Generator: "dpiawatch test", TempDir: t.TempDir(),
+			Pseudonym: func(kind, id string) string { return "pseud-" + kind }}
+	}
 	f.srv = httptest.NewUnstartedServer(nil)
 	ext := fo.externalURL
 	if ext == "" {
@@ -155,7 +190,8 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 			}
 			return "subj-bbbbbbbbbbbb"
 		},
-		Registerer: f.reg, Now: f.now.Now,
+		Registerer: f.reg, Now: f.now.Now, Reference: st, Evidence: ev,
+		OnTriage: func() { f.wakes.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ type metrics struct {
 	logins       *prometheus.CounterVec   // method, outcome
 	csrfRejected prometheus.Counter
 	views        *prometheus.CounterVec // kind
+	reviews      *prometheus.CounterVec // outcome (store.ReviewOutcomes)
+	exports      *prometheus.CounterVec // identities (true, false), outcome (success, failure)
 }
 
 // Label values of logins: fixed sets.
@@ -47,13 +49,21 @@ func newMetrics(reg prometheus.Registerer, ss *sessions) *metrics {
 			Name: "dpiawatch_web_record_views_total",
 			Help: "Views of alert and actor pages recorded in the view log, by kind.",
 		}, []string{"kind"}),
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_web_routine_audit_reviews_total",
+			Help: "Routine-audit reviews recorded by managers, by outcome (reasonable, query, refer).",
+		}, []string{"outcome"}),
+		exports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_web_evidence_exports_total",
+			Help: "Evidence packs the DPO exported from the UI, by whether identities were asked for and outcome (success, failure).",
+		}, []string{"identities", "outcome"}),
 	}
 	if reg != nil {
 		sessionsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dpiawatch_web_sessions",
 			Help: "Live web UI sessions.",
 		}, func() float64 { return float64(ss.len()) })
-		reg.MustRegister(m.requests, m.duration, m.logins, m.csrfRejected, m.views, sessionsGauge)
+		reg.MustRegister(m.requests, m.duration, m.logins, m.csrfRejected, m.views, m.reviews, m.exports, sessionsGauge)
 	}
 	return m
 }

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -182,13 +185,29 @@ type riskRow struct {
 	Open, Triaged int
 	LastSeen      string
 	QueueURL      string
+	Trend         template.HTML
+	TrendText     string
+}
+
+type feedRow struct {
+	System, LastEvent, AlertURL string
+	Recent                      int
+	Silent                      bool
 }
 
 type dpiaBlock struct {
 	ID, Title, Org, OrgName string
 	Risks                   []riskRow
 	Open, Triaged           int
+	TeamBars                template.HTML
+	Heatmap                 template.HTML
+	HeatDays                int
+	Feeds                   []feedRow
+	SilentAlerts            []queueRow
 }
+
+// trendWeeks is how many weeks the overview's trends show.
+const trendWeeks = 12
 
 type overviewData struct {
 	page
@@ -253,7 +272,147 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
 		b.Risks = risks
 		d.DPIAs = append(d.DPIAs, b)
 	}
+	if err := s.overviewPictures(r.Context(), ss.p, d.DPIAs, counts); err != nil {
+		s.fail(w, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "overview", d)
+}
+
+// overviewPictures adds to each org's block what reads better as a picture:
+// alert trends per risk, alerts per team, when its workers open records
+// (weekday × hour), and the health of its data feeds.
+func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpiaBlock, counts []AlertCount) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	orgs, teams := p.scope()
+	now := s.o.Now()
+	// Trends: alerts first seen per week, the current week last.
+	starts := map[string][]time.Time{}
+	from := now
+	for _, b := range blocks {
+		loc := s.loc(b.Org)
+		cur := periodOf(PeriodWeek, now, loc).From
+		ws := make([]time.Time, trendWeeks)
+		for i := range ws {
+			ws[i] = cur.AddDate(0, 0, -7*(trendWeeks-1-i))
+		}
+		starts[b.Org] = ws
+		from = minTime(from, ws[0])
+	}
+	trend, err := s.o.Store.WebAlertTrend(ctx, AlertQuery{Orgs: orgs, Teams: teams}, from, now.Add(time.Nanosecond))
+	if err != nil {
+		return err
+	}
+	feeds, err := s.o.Store.WebFeeds(ctx, orgs, now.AddDate(0, 0, -30), now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	silent, err := s.o.Store.WebAlerts(ctx, AlertQuery{Orgs: orgs, Teams: teams, Check: checkFeedSilent, Status: StatusOpen, Limit: 50})
+	if err != nil {
+		return err
+	}
+	actFrom := now.Truncate(time.Hour).Add(time.Hour).AddDate(0, 0, -s.o.ActivityDays)
+	for i := range blocks {
+		b := &blocks[i]
+		ws := starts[b.Org]
+		labels := make([]string, len(ws))
+		for j, w := range ws {
+			labels[j] = "week from " + w.Format("2 Jan")
+		}
+		for k := range b.Risks {
+			rr := &b.Risks[k]
+			n := make([]int, len(ws))
+			for _, t := range trend {
+				if t.Org != b.Org || t.Risk != rr.ID {
+					continue
+				}
+				if j := weekIndex(ws, t.Day); j >= 0 {
+					n[j] += t.Count
+				}
+			}
+			rr.Trend = sparkSVG(n, labels, fmt.Sprintf("Alerts of %s per week over %d weeks", rr.ID, trendWeeks))
+			rr.TrendText = fmt.Sprintf("%d this week, %d last week", n[len(n)-1], n[len(n)-2])
+		}
+		perTeam := map[string]int{}
+		for _, c := range counts {
+			if c.Org == b.Org {
+				perTeam[cmp.Or(c.Team, "(no team)")] += c.Open + c.Triaged
+			}
+		}
+		var bars []bar
+		for _, t := range slices.Sorted(maps.Keys(perTeam)) {
+			bars = append(bars, bar{Label: t, Value: float64(perTeam[t])})
+		}
+		b.TeamBars = barsSVG(bars, "Alerts per team (an alert evidencing two risks counts under each)", 0)
+
+		// The heatmap: the whole org, or a manager's teams only.
+		var hours []HourCount
+		q := ActivityQuery{Org: b.Org, From: actFrom, To: actFrom.AddDate(0, 0, s.o.ActivityDays)}
+		if teams == nil {
+			if hours, _, err = s.o.Store.WebHourlyActivity(ctx, q); err != nil {
+				return err
+			}
+		}
+		for _, t := range teams {
+			q.Team = t
+			h, _, err := s.o.Store.WebHourlyActivity(ctx, q)
+			if err != nil {
+				return err
+			}
+			hours = append(hours, h...)
+		}
+		b.HeatDays = s.o.ActivityDays
+		b.Heatmap = heatmapSVG(grid(hours, s.loc(b.Org)), fmt.Sprintf("Accesses to records by weekday and hour over %d days (%s)", s.o.ActivityDays, s.loc(b.Org)))
+
+		// Feed health: admins, the IG team and the DPO watch the feeds;
+		// a manager's view stays on their teams.
+		if p.Role == RoleManager {
+			continue
+		}
+		for _, a := range silent {
+			if a.Org == b.Org && !strings.HasPrefix(a.Explanation, "Resolved:") {
+				b.SilentAlerts = append(b.SilentAlerts, queueRow{ID: a.ID, Severity: a.Severity, FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: a.Explanation})
+			}
+		}
+		for _, f := range feeds {
+			if f.Org != b.Org {
+				continue
+			}
+			row := feedRow{System: f.System, LastEvent: s.fmtTime(f.Org, f.LastEvent), Recent: f.Recent}
+			for _, a := range b.SilentAlerts {
+				if strings.Contains(a.Risks, " from "+f.System+" for ") {
+					row.Silent, row.AlertURL = true, "/alerts/"+url.PathEscape(a.ID)
+				}
+			}
+			b.Feeds = append(b.Feeds, row)
+		}
+	}
+	return nil
+}
+
+// checkFeedSilent is alerting.CheckFeedSilent (not imported: the UI needs
+// only the name).
+const checkFeedSilent = "feed-silent"
+
+func weekIndex(starts []time.Time, day time.Time) int {
+	for j := len(starts) - 1; j >= 0; j-- {
+		if !day.Before(starts[j]) {
+			if day.Before(starts[j].AddDate(0, 0, 7)) {
+				return j
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (s *Server) register(id string) *dpia.Register {
@@ -463,6 +622,20 @@ type alertData struct {
 	TriagedAt    string
 	TriageLabel  string
 	Pseudonymous bool
+	// Reference is what the reference data in force said about the worker
+	// and the person ("no relationship; nearest: …" made visible).
+	Reference *referenceView
+}
+
+type referenceView struct {
+	LoadedAt      string
+	Worker        string
+	Relationships []relationRow
+}
+
+type relationRow struct {
+	Who, Relation, From, To string
+	InForce                 bool
 }
 
 // timelineWindow is how much context around the episode the timeline shows:
@@ -513,6 +686,10 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	for _, o := range TriageOutcomes {
 		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: a.Triage != nil && a.Triage.Outcome == o})
 	}
+	if d.Reference, err = s.referenceView(r.Context(), a.Alert); err != nil {
+		s.fail(w, err)
+		return
+	}
 	evidence := map[string]bool{}
 	for _, id := range a.EventIDs {
 		evidence[id] = true
@@ -534,6 +711,82 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 var errStop = errors.New("stop")
+
+// maxRelations bounds the relationships the alert page lists.
+const maxRelations = 8
+
+// referenceView looks up, in the reference data in force when the alert's
+// episode began, the worker's staff record and every relationship to the
+// person: in force or not, nearest first. nil when there is no lookup, no
+// snapshot, or nothing to say.
+func (s *Server) referenceView(ctx context.Context, a alert.Alert) (*referenceView, error) {
+	if s.o.Reference == nil || a.ActorID == "" {
+		return nil, nil
+	}
+	snap, err := s.o.Reference.ReferenceAt(ctx, a.FirstSeen)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if snap.Data == nil {
+		return nil, nil
+	}
+	loc := s.loc(a.Org)
+	day := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.In(loc).Format("2 Jan 2006")
+	}
+	v := &referenceView{LoadedAt: s.fmtTime(a.Org, snap.LoadedAt)}
+	for _, st := range snap.Data.Staff {
+		if st.ActorID != a.ActorID || (st.Org != "" && st.Org != a.Org) {
+			continue
+		}
+		v.Worker = cmp.Or(st.Role, "worker")
+		if st.Team != "" {
+			v.Worker += " in team " + st.Team
+		}
+		if st.External {
+			v.Worker += " (external" + map[bool]string{true: ", " + st.Org, false: ""}[st.Org != ""] + ")"
+		}
+		if !st.ActiveTo.IsZero() {
+			v.Worker += ", active until " + day(st.ActiveTo)
+		}
+	}
+	if a.SubjectID != "" {
+		rels := slices.Clone(snap.Data.Relationships)
+		rels = slices.DeleteFunc(rels, func(r reference.Relationship) bool { return r.SubjectID != a.SubjectID })
+		// Nearest first: in force, then by distance from the alert.
+		dist := func(r reference.Relationship) time.Duration {
+			switch {
+			case a.FirstSeen.Before(r.ValidFrom):
+				return r.ValidFrom.Sub(a.FirstSeen)
+			case !r.ValidTo.IsZero() && !a.FirstSeen.Before(r.ValidTo):
+				return a.FirstSeen.Sub(r.ValidTo)
+			}
+			return 0
+		}
+		slices.SortStableFunc(rels, func(x, y reference.Relationship) int { return cmp.Compare(dist(x), dist(y)) })
+		for _, r := range rels[:min(len(rels), maxRelations)] {
+			who := "team " + r.Team
+			if r.ActorID != "" {
+				who = "worker " + r.ActorID
+				if r.ActorID == a.ActorID {
+					who = "this worker"
+				}
+			}
+			v.Relationships = append(v.Relationships, relationRow{Who: who, Relation: cmp.Or(r.Relation, "relationship"),
+				From: day(r.ValidFrom), To: day(r.ValidTo), InForce: dist(r) == 0})
+		}
+	}
+	if v.Worker == "" && len(v.Relationships) == 0 && a.SubjectID == "" {
+		return nil, nil
+	}
+	return v, nil
+}
 
 func (s *Server) timelineRow(p Principal, e event.Event, evidence bool) timelineRow {
 	t := timelineRow{Time: e.Time.In(s.loc(e.Org)).Format("Mon 2 Jan 15:04:05"), Action: string(e.Action),
@@ -579,9 +832,13 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
 		return
 	}
-	if err := s.o.Store.WebSetTriage(r.Context(), Triage{AlertID: a.ID, Outcome: outcome, By: ss.p.User, At: s.o.Now().UTC(), Note: note}); err != nil {
+	t := store.Triage{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: TriageSource}
+	if _, err := s.o.Store.AddTriage(r.Context(), t); err != nil {
 		s.fail(w, err)
 		return
+	}
+	if f := s.onTriage.Load(); f != nil && *f != nil {
+		(*f)() // Slack threads show the decision now, not at the next poll
 	}
 	s.log.Info("web triage", "alert", a.ID, "outcome", outcome)
 	http.Redirect(w, r, "/alerts/"+url.PathEscape(a.ID), http.StatusSeeOther)
@@ -694,9 +951,16 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 		if !ss.p.inScope(v.Org, "") {
 			continue
 		}
-		u := "/alerts/" + url.PathEscape(v.Target)
-		if v.Kind == "actor" {
+		var u string
+		switch v.Kind {
+		case "alert":
+			u = "/alerts/" + url.PathEscape(v.Target)
+		case "actor":
 			u = "/actors/" + url.PathEscape(v.Org) + "/" + url.PathEscape(v.Target)
+		case "sample":
+			if i := strings.LastIndex(v.Target, "/"); i > 0 {
+				u = routineURL(v.Org, v.Target[:i], v.Target[i+1:])
+			}
 		}
 		d.Views = append(d.Views, viewRow{At: s.fmtTime(v.Org, v.At), User: v.User, Role: v.Role, Kind: v.Kind, Org: v.Org, Target: v.Target, URL: u})
 	}

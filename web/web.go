@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,9 +64,19 @@ type Options struct {
 	// the UI agree); nil hides subjects from those roles altogether.
 	Pseudonym    func(subjectID string) string
 	ActivityDays int // how far back actor pages look; default 28
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time // default time.Now
+	// OnTriage is called after a triage decision is stored: the alerting
+	// pipeline's Wake, so that Slack threads show UI decisions at once.
+	OnTriage func()
+	// Reference, when set, lets the alert page show what the reference
+	// data in force said about the worker and the person.
+	Reference ReferenceLookup
+	// RoutineAudit configures managers' routine audits.
+	RoutineAudit RoutineAuditOptions
+	// Evidence, when set, lets the DPO export evidence packs from the UI.
+	Evidence   *EvidenceOptions
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time // default time.Now
 }
 
 // Server serves the web UI.
@@ -82,7 +93,12 @@ type Server struct {
 	cookie   string
 	orgs     map[string]Org
 	m        *metrics
+	onTriage atomic.Pointer[func()]
 }
+
+// SetOnTriage replaces Options.OnTriage: the daemon builds alert delivery
+// after the UI, and hands its Wake over once it exists.
+func (s *Server) SetOnTriage(f func()) { s.onTriage.Store(&f) }
 
 // New builds the Server. OIDC discovery, when configured, happens here, so
 // ctx bounds it.
@@ -107,6 +123,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.ActivityDays <= 0 {
 		o.ActivityDays = 28
+	}
+	o.RoutineAudit = o.RoutineAudit.withDefaults()
+	if o.RoutineAudit.Period != PeriodWeek && o.RoutineAudit.Period != PeriodMonth {
+		return nil, fmt.Errorf("web: routine-audit period %q is neither %s nor %s", o.RoutineAudit.Period, PeriodWeek, PeriodMonth)
 	}
 	if o.ExternalURL == "" {
 		o.ExternalURL = "http://127.0.0.1:9464"
@@ -143,6 +163,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if o.OnTriage != nil {
+		s.SetOnTriage(o.OnTriage)
+	}
 	s.routes()
 	return s, nil
 }
@@ -176,6 +199,11 @@ func (s *Server) routes() {
 	mux.Handle("POST /alerts/{id}/triage", s.authed(s.triage))
 	mux.Handle("GET /actors/{org}/{actor}", s.authed(s.actorPage))
 	mux.Handle("GET /audit/views", s.authed(s.viewLog))
+	mux.Handle("GET /audit/routine", s.authed(s.routineIndex))
+	mux.Handle("GET /audit/routine/{org}/{team}/{period}", s.authed(s.samplePage))
+	mux.Handle("POST /audit/routine/{org}/{team}/{period}", s.authed(s.review))
+	mux.Handle("GET /evidence", s.authed(s.exportForm))
+	mux.Handle("POST /evidence", s.authed(s.export))
 	s.mux = mux
 
 	// Go's cross-origin protection refuses unsafe cross-site requests by

@@ -5,16 +5,22 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // The ClickHouse store answers the evidence aggregates with grouped queries
-// over events and the latest alert versions: a county's quarter (tens of
-// millions of events) is two scans of the period's partitions, and nothing
-// but counts leaves the server. It keeps no triage decisions, routine
-// audits or audit trail yet, so it offers evidence.Source only.
-var _ evidence.Source = (*Store)(nil)
+// over events, the latest alert versions and the audit table's triages: a
+// county's quarter (tens of millions of events) is two scans of the
+// period's partitions, and nothing but counts leaves the server (plus the
+// confirmed-misuse alerts, few by nature). It records no routine audits.
+var (
+	_ evidence.Source        = (*Store)(nil)
+	_ evidence.TriageSource  = (*Store)(nil)
+	_ evidence.AuditRecorder = (*Store)(nil)
+)
 
 // EvidenceCoverage counts q.Org's events per local day and system, late
 // events among them (stored more than q.LateAfter after their event time),
@@ -82,17 +88,35 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 	return out, nil
 }
 
+// evidenceAlerts is the latest version of each alert of q, one row per id
+// with the grouping columns; e_risks is the alert's risk list joined by
+// commas. Aliases differ from column names: inside argMax ClickHouse would
+// otherwise read an alias rather than the column.
+func (s *Store) evidenceAlerts(q evidence.AlertQuery) string {
+	return `SELECT id, e_org, e_check, e_pattern, e_severity, e_risks, e_first, e_last, e_actor, e_subject, e_events FROM (
+	SELECT id, any(org) AS e_org, argMax(check_name, version) AS e_check, argMax(pattern, version) AS e_pattern,
+		argMax(severity, version) AS e_severity, argMax(dpia, version) AS e_dpia, argMax(first_seen, version) AS e_first,
+		argMax(last_seen, version) AS e_last, argMax(body, version) AS e_body,
+		arrayStringConcat(JSONExtract(e_body, 'risks', 'Array(String)'), ',') AS e_risks,
+		JSONExtractString(e_body, 'actor_id') AS e_actor, JSONExtractString(e_body, 'subject_id') AS e_subject,
+		JSONExtractInt(e_body, 'event_count') AS e_events
+	FROM ` + s.db + `.alerts GROUP BY id
+) WHERE e_dpia = ` + quote(q.DPIA) + ` AND e_first >= ` + timeLit(clampTime(q.From)) + ` AND e_first < ` + timeLit(clampTime(q.To))
+}
+
+// evidenceTriages is each triaged alert's latest outcome (newest decision
+// time, then the later write, as the embedded store orders them), when that
+// decision was made, and when its first decision was made. Only the alerts
+// named by the CTE a are read.
+func (s *Store) evidenceTriages() string {
+	return `SELECT object AS t_alert, argMax(outcome, (at, seq)) AS t_outcome, min(at) AS t_first, max(at) AS t_decided
+	FROM ` + s.db + `.audit FINAL WHERE kind = 'triage' AND object IN (SELECT id FROM a) GROUP BY object`
+}
+
 // EvidenceAlerts counts the latest versions of the alerts of q by org,
 // check, pattern, severity and risks.
 func (s *Store) EvidenceAlerts(ctx context.Context, q evidence.AlertQuery) ([]evidence.AlertGroup, error) {
-	// Aliases differ from column names: inside argMax ClickHouse would
-	// otherwise read an alias rather than the column.
-	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (
-	SELECT id, any(org) AS e_org, argMax(check_name, version) AS e_check, argMax(pattern, version) AS e_pattern,
-		argMax(severity, version) AS e_severity, argMax(dpia, version) AS e_dpia, argMax(first_seen, version) AS e_first,
-		arrayStringConcat(JSONExtract(argMax(body, version), 'risks', 'Array(String)'), ',') AS e_risks
-	FROM `+s.db+`.alerts GROUP BY id
-) WHERE e_dpia = `+quote(q.DPIA)+` AND e_first >= `+timeLit(clampTime(q.From))+` AND e_first < `+timeLit(clampTime(q.To))+`
+	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (`+s.evidenceAlerts(q)+`)
 GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check, e_pattern, e_severity, e_risks`)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
@@ -108,9 +132,7 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check,
 		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &n); err != nil {
 			return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
 		}
-		if risks != "" {
-			g.Risks = strings.Split(risks, ",")
-		}
+		g.Risks = splitRisks(risks)
 		g.Alerts = int64(n)
 		out = append(out, g)
 	}
@@ -118,4 +140,105 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check,
 		return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
 	}
 	return out, nil
+}
+
+func splitRisks(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// EvidenceTriage counts the alerts of q by latest outcome and by time from
+// the alert's first event to its first decision (never negative), as the
+// embedded store does: whole seconds summed per alert, truncated.
+func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]evidence.TriageGroup, error) {
+	const h = int64(time.Hour)
+	d := func(lo, hi int64) string {
+		c := `t_alert != ''`
+		if lo >= 0 {
+			c += ` AND d > ` + strconv.FormatInt(lo, 10)
+		}
+		if hi >= 0 {
+			c += ` AND d <= ` + strconv.FormatInt(hi, 10)
+		}
+		return `countIf(` + c + `)`
+	}
+	// Unmatched rows of the LEFT JOIN get the column defaults: an empty
+	// alert id and outcome, which is what "untriaged" is.
+	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(q)+`)
+SELECT e_org, e_check, e_pattern, e_severity, e_risks, t_outcome, count(),
+	`+d(-1, h)+`, `+d(h, 24*h)+`, `+d(24*h, 7*24*h)+`, `+d(7*24*h, -1)+`,
+	sumIf(intDiv(d, 1000000000), t_alert != '')
+FROM (
+	SELECT a.e_org AS e_org, a.e_check AS e_check, a.e_pattern AS e_pattern, a.e_severity AS e_severity, a.e_risks AS e_risks,
+		t.t_alert AS t_alert, t.t_outcome AS t_outcome,
+		greatest(toUnixTimestamp64Nano(t.t_first) - toUnixTimestamp64Nano(a.e_first), 0) AS d
+	FROM a LEFT JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
+)
+GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
+	}
+	defer rows.Close()
+	var out []evidence.TriageGroup
+	for rows.Next() {
+		var (
+			g                 evidence.TriageGroup
+			risks             string
+			n, b0, b1, b2, b3 uint64
+			seconds           int64
+		)
+		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &n, &b0, &b1, &b2, &b3, &seconds); err != nil {
+			return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
+		}
+		g.Risks = splitRisks(risks)
+		g.Alerts, g.Seconds = int64(n), seconds
+		g.Buckets = [4]int64{int64(b0), int64(b1), int64(b2), int64(b3)}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
+	}
+	return out, nil
+}
+
+// EvidenceConfirmed lists the alerts of q whose latest decision is
+// confirmed misuse, by first seen then id.
+func (s *Store) EvidenceConfirmed(ctx context.Context, q evidence.AlertQuery) ([]evidence.ConfirmedAlert, error) {
+	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(q)+`)
+SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, a.e_actor, a.e_subject, a.e_first, a.e_last, a.e_events, t.t_decided
+FROM a INNER JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
+WHERE t.t_outcome = `+quote(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a.id`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
+	}
+	defer rows.Close()
+	var out []evidence.ConfirmedAlert
+	for rows.Next() {
+		var (
+			c     evidence.ConfirmedAlert
+			risks string
+		)
+		if err := rows.Scan(&c.ID, &c.Org, &c.Check, &c.Pattern, &c.Severity, &risks, &c.ActorID, &c.SubjectID,
+			&c.FirstSeen, &c.LastSeen, &c.Events, &c.DecidedAt); err != nil {
+			return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
+		}
+		c.Risks = splitRisks(risks)
+		c.FirstSeen, c.LastSeen, c.DecidedAt = c.FirstSeen.UTC(), c.LastSeen.UTC(), c.DecidedAt.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
+	}
+	return out, nil
+}
+
+// EvidenceAudit appends e to the audit trail as a plain entry. Its row is
+// one insert, so it lands whole; the seq is its deduplication token.
+func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+	if err := s.insertAudit(ctx, auditRow{seq: s.nextSeq(), e: e, kind: "audit"}); err != nil {
+		return fmt.Errorf("clickhouse: evidence audit: %w", err)
+	}
+	return nil
 }

@@ -96,6 +96,7 @@ var migrations = []migration{
 	{2, "hourly_rollup", migrateRollup},
 	{3, "alerting", migrateAlerting},
 	{4, "reference", migrateReference},
+	{5, "web_routine_audit", migrateWebRoutineAudit},
 }
 
 func (s Schema) onCluster() string {
@@ -359,6 +360,51 @@ ORDER BY (loaded_at, snapshot)`,
 	}
 }
 
+func migrateWebRoutineAudit(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// Who viewed which alert, worker page or routine-audit sample, and
+		// which evidence exports a DPO ran: the web UI's view log.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.web_views` + on + ` (
+	at     DateTime64(9, 'UTC'),
+	user   String,
+	role   LowCardinality(String),
+	kind   LowCardinality(String),
+	org    LowCardinality(String),
+	target String
+) ENGINE = ` + s.engine("MergeTree", "web_views", "", true) + `
+ORDER BY at`,
+		// One row per routine-audit sample, its items as parallel arrays:
+		// one insert, so a sample lands whole or not at all. Two draws of
+		// one sample (two managers at once) can both land; readers take the
+		// first drawn, so the first draw stands.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.audit_samples` + on + ` (
+	org        LowCardinality(String),
+	team       LowCardinality(String),
+	period     String,
+	dpia       LowCardinality(String),
+	from_t     DateTime64(9, 'UTC'),
+	to_t       DateTime64(9, 'UTC'),
+	population UInt64,
+	seed       String,
+	drawn_at   DateTime64(9, 'UTC'),
+	seq        UInt64,
+	item_system  Array(String),
+	item_id      Array(String),
+	item_t       Array(DateTime64(9, 'UTC')),
+	item_actor   Array(String),
+	item_subject Array(String),
+	item_action  Array(String),
+	item_record  Array(String)
+) ENGINE = ` + s.engine("ReplacingMergeTree", "audit_samples", "", true) + `
+ORDER BY (org, team, period, drawn_at, seq)`,
+		// A routine-audit review is an audit row of its own kind, as a
+		// triage is: the change and its audit entry in one row. Adding an
+		// enum value changes metadata only.
+		`ALTER TABLE ` + db + `.audit` + on + ` MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3)`,
+	}
+}
+
 // Policies returns the row-policy DDL for s.Readers: each reader account
 // sees only its org's events, rollups and alerts. Policies are derived from
 // configuration, not migrations, so they are replaced on every migrate.
@@ -368,7 +414,7 @@ func (s Schema) Policies() []string {
 	sort.Slice(readers, func(i, j int) bool { return readers[i].User < readers[j].User })
 	var out []string
 	for _, r := range readers {
-		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts", "audit", "reference_rows"} {
+		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts", "audit", "reference_rows", "web_views", "audit_samples"} {
 			out = append(out, fmt.Sprintf("CREATE ROW POLICY OR REPLACE dpiawatch_%s_%s ON %s.%s%s FOR SELECT USING org = %s TO %s",
 				r.User, table, s.Database, table, s.onCluster(), quote(r.Org), r.User))
 		}

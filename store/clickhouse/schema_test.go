@@ -54,6 +54,7 @@ func TestClickHouseMigrations(t *testing.T) {
 	want := []string{
 		"alerts ReplacingMergeTree [org, id] []",
 		"audit ReplacingMergeTree [seq] []",
+		"audit_samples ReplacingMergeTree [org, team, period, drawn_at, seq] []",
 		"checkpoint ReplacingMergeTree [kind, key] []",
 		"events ReplacingMergeTree [org, actor, t, system, id] [toYYYYMM(t)]",
 		"events_hourly AggregatingMergeTree [org, hour, actor_team, actor, action, outcome] [toYYYYMM(hour)]",
@@ -66,6 +67,7 @@ func TestClickHouseMigrations(t *testing.T) {
 		"silences View [] []",
 		"triage_delivery ReplacingMergeTree [receiver, seq] []",
 		"triages View [] []",
+		"web_views MergeTree [at] []",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("tables:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -12,55 +12,33 @@ import (
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
-// webSchema holds what only the web UI writes: triage outcomes and the log of
-// who viewed which alert or actor page. It is created on demand by Web rather
-// than by a numbered migration so that a store used without the UI is
-// unchanged; IF NOT EXISTS makes it idempotent.
-const webSchema = `
-CREATE TABLE IF NOT EXISTS web_triage (
-	alert_id TEXT PRIMARY KEY,
-	outcome  TEXT NOT NULL,
-	by_user  TEXT NOT NULL,
-	at       INTEGER NOT NULL, -- unix nanoseconds
-	note     TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS web_views (
-	at      INTEGER NOT NULL, -- unix nanoseconds
-	user    TEXT NOT NULL,
-	role    TEXT NOT NULL,
-	kind    TEXT NOT NULL,    -- alert | actor
-	org     TEXT NOT NULL,
-	target  TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS web_views_at ON web_views (at);
-`
-
-// WebStore implements web.Store over the embedded store.
+// WebStore implements web.Store over the embedded store. Its tables
+// (web_views; triages are store.Triages'; routine audits) come from the
+// numbered migrations.
 type WebStore struct{ *Store }
 
 var _ web.Store = WebStore{}
 
-// Web returns the web UI's view of s, creating its tables when missing.
-func (s *Store) Web(ctx context.Context) (WebStore, error) {
-	if _, err := s.w.ExecContext(ctx, webSchema); err != nil {
-		return WebStore{}, fmt.Errorf("sqlite: web schema: %w", err)
-	}
-	return WebStore{s}, nil
-}
+// Web returns the web UI's view of s.
+func (s *Store) Web(context.Context) (WebStore, error) { return WebStore{s}, nil }
 
 // webAlerts is every alert with the columns the UI filters on. The team is
 // the one the actor's latest event up to the alert's last_seen names (one
 // seek on events_org_actor_t per alert): alerts do not carry a team, and a
 // worker who moved team keeps the alerts of their old one there.
-const webAlerts = `WITH x AS (
-	SELECT a.id, a.org, a.check_name, a.last_seen, a.version, a.body,
+const webAlerts = `WITH latest_triage AS (
+	-- SQLite takes the bare columns from the row holding max(seq): the
+	-- newest decision, from Slack, the API or the UI alike.
+	SELECT alert_id, outcome, actor, at, note, max(seq) FROM triages GROUP BY alert_id
+), x AS (
+	SELECT a.id, a.org, a.check_name, a.first_seen, a.last_seen, a.version, a.body,
 		json_extract(a.body, '$.actor_id') AS actor,
 		json_extract(a.body, '$.severity') AS severity,
 		coalesce((SELECT json_extract(e.detail, '$.m') FROM events e
 			WHERE e.org = a.org AND e.actor = json_extract(a.body, '$.actor_id') AND e.t <= a.last_seen
 			ORDER BY e.t DESC LIMIT 1), '') AS team,
-		t.outcome, t.by_user, t.at, t.note
-	FROM alerts a LEFT JOIN web_triage t ON t.alert_id = a.id
+		t.outcome, t.actor AS by_user, t.at, t.note
+	FROM alerts a LEFT JOIN latest_triage t ON t.alert_id = a.id
 )`
 
 func inList(col string, vals []string, where []string, args []any) ([]string, []any) {
@@ -164,14 +142,14 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 	return out, nil
 }
 
-// WebAlertCounts counts alerts in q's scope by org, DPIA, check and risk; an
+// WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and team; an
 // alert evidencing two risks counts under each.
 func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
 	where, args := webWhere(q)
-	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, coalesce(json_extract(x.body, '$.dpia'), ''), x.check_name, r.value,
+	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, coalesce(json_extract(x.body, '$.dpia'), ''), x.check_name, r.value, x.team,
 	sum(x.outcome IS NULL), sum(x.outcome IS NOT NULL), max(x.last_seen)
 FROM x, json_each(x.body, '$.risks') r`+where+`
-GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4, 3`, args...)
+GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 3, 5`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
 	}
@@ -182,7 +160,7 @@ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4, 3`, args...)
 			c    web.AlertCount
 			last int64
 		)
-		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Open, &c.Triaged, &last); err != nil {
+		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Team, &c.Open, &c.Triaged, &last); err != nil {
 			return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
 		}
 		c.LastSeen = time.Unix(0, last).UTC()
@@ -197,16 +175,17 @@ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4, 3`, args...)
 const nsPerHour = int64(time.Hour)
 
 // WebHourlyActivity counts events per UTC hour for one actor (index
-// events_org_actor_t) or one team (events_org_t, then the team from detail).
+// events_org_actor_t), one team (events_org_t, then the team from detail) or
+// the whole org.
 func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([]web.HourCount, int, error) {
-	if (q.ActorID == "") == (q.Team == "") {
-		return nil, 0, errors.New("sqlite: web activity: give an actor or a team")
+	if q.ActorID != "" && q.Team != "" {
+		return nil, 0, errors.New("sqlite: web activity: give an actor or a team, not both")
 	}
 	where := `WHERE org = ? AND t >= ? AND t < ?`
 	args := []any{q.Org, timeKey(q.From), timeKey(q.To)}
 	if q.ActorID != "" {
 		where, args = where+` AND actor = ?`, append(args, q.ActorID)
-	} else {
+	} else if q.Team != "" {
 		where, args = where+` AND json_extract(detail, '$.m') = ?`, append(args, q.Team)
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT t / ?, count(*) FROM events `+where+` GROUP BY 1 ORDER BY 1`, append([]any{nsPerHour}, args...)...)
@@ -247,15 +226,13 @@ func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string
 	return team.String, nil
 }
 
-// WebSetTriage records t as the alert's triage outcome.
+// WebSetTriage records t as a triage from the UI.
+//
+// Deprecated: the UI calls AddTriage (store.Triages); this stays for callers
+// written before triage had one record.
 func (s WebStore) WebSetTriage(ctx context.Context, t web.Triage) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO web_triage (alert_id, outcome, by_user, at, note) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (alert_id) DO UPDATE SET outcome = excluded.outcome, by_user = excluded.by_user, at = excluded.at, note = excluded.note`,
-		t.AlertID, t.Outcome, t.By, t.At.UnixNano(), t.Note)
-	if err != nil {
-		return fmt.Errorf("sqlite: web triage: %w", err)
-	}
-	return nil
+	_, err := s.AddTriage(ctx, store.Triage{AlertID: t.AlertID, Outcome: t.Outcome, Actor: t.By, At: t.At, Note: t.Note, Source: web.TriageSource})
+	return err
 }
 
 // WebRecordView appends v to the view log.
@@ -289,6 +266,67 @@ func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: web views: %w", err)
+	}
+	return out, nil
+}
+
+// WebAlertTrend counts the alerts in q's scope first seen in [from, to) per
+// org, risk and UTC day.
+func (s WebStore) WebAlertTrend(ctx context.Context, q web.AlertQuery, from, to time.Time) ([]web.TrendCount, error) {
+	where, args := webWhere(q)
+	cond := " WHERE "
+	if where != "" {
+		cond = where + " AND "
+	}
+	const day = int64(24 * time.Hour)
+	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, r.value, x.first_seen / ?, count(*)
+FROM x, json_each(x.body, '$.risks') r`+cond+`x.first_seen >= ? AND x.first_seen < ?
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append([]any{day}, args...), timeKey(from), timeKey(to))...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web alert trend: %w", err)
+	}
+	defer rows.Close()
+	var out []web.TrendCount
+	for rows.Next() {
+		var (
+			c web.TrendCount
+			d int64
+		)
+		if err := rows.Scan(&c.Org, &c.Risk, &d, &c.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: web alert trend: %w", err)
+		}
+		c.Day = time.Unix(0, d*day).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web alert trend: %w", err)
+	}
+	return out, nil
+}
+
+// WebFeeds reports, per org (nil: all) and system with events since since,
+// the newest event time and the events since recent (index events_org_t).
+func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]web.Feed, error) {
+	where, args := inList("org", orgs, []string{"t >= ?"}, []any{timeKey(recent), timeKey(since)})
+	rows, err := s.r.QueryContext(ctx, `SELECT org, system, max(t), sum(t >= ?) FROM events`+whereClause(where)+` GROUP BY 1, 2 ORDER BY 1, 2`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web feeds: %w", err)
+	}
+	defer rows.Close()
+	var out []web.Feed
+	for rows.Next() {
+		var (
+			f    web.Feed
+			last int64
+		)
+		if err := rows.Scan(&f.Org, &f.System, &last, &f.Recent); err != nil {
+			return nil, fmt.Errorf("sqlite: web feeds: %w", err)
+		}
+		f.LastEvent = time.Unix(0, last).UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web feeds: %w", err)
 	}
 	return out, nil
 }

@@ -174,6 +174,39 @@ CREATE TABLE IF NOT EXISTS dpia.reference_loads ON CLUSTER care (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/reference_loads', '{replica}')
 ORDER BY (loaded_at, snapshot);
 
+CREATE TABLE IF NOT EXISTS dpia.web_views ON CLUSTER care (
+	at     DateTime64(9, 'UTC'),
+	user   String,
+	role   LowCardinality(String),
+	kind   LowCardinality(String),
+	org    LowCardinality(String),
+	target String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/dpia/web_views', '{replica}')
+ORDER BY at;
+
+CREATE TABLE IF NOT EXISTS dpia.audit_samples ON CLUSTER care (
+	org        LowCardinality(String),
+	team       LowCardinality(String),
+	period     String,
+	dpia       LowCardinality(String),
+	from_t     DateTime64(9, 'UTC'),
+	to_t       DateTime64(9, 'UTC'),
+	population UInt64,
+	seed       String,
+	drawn_at   DateTime64(9, 'UTC'),
+	seq        UInt64,
+	item_system  Array(String),
+	item_id      Array(String),
+	item_t       Array(DateTime64(9, 'UTC')),
+	item_actor   Array(String),
+	item_subject Array(String),
+	item_action  Array(String),
+	item_record  Array(String)
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/audit_samples', '{replica}')
+ORDER BY (org, team, period, drawn_at, seq);
+
+ALTER TABLE dpia.audit ON CLUSTER care MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
@@ -184,6 +217,10 @@ CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_audit ON dpia.audit ON CLUSTE
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_reference_rows ON dpia.reference_rows ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_web_views ON dpia.web_views ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_audit_samples ON dpia.audit_samples ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
@@ -193,3 +230,7 @@ CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_alerts ON dpia.alerts ON CL
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_audit ON dpia.audit ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_reference_rows ON dpia.reference_rows ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_web_views ON dpia.web_views ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;
+
+CREATE ROW POLICY OR REPLACE dpiawatch_grafana_wilts_audit_samples ON dpia.audit_samples ON CLUSTER care FOR SELECT USING org = 'wiltshire-council' TO grafana_wilts;

@@ -170,3 +170,36 @@ CREATE TABLE IF NOT EXISTS dpiawatch.reference_loads (
 	sharing_agreements UInt32
 ) ENGINE = ReplacingMergeTree()
 ORDER BY (loaded_at, snapshot);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.web_views (
+	at     DateTime64(9, 'UTC'),
+	user   String,
+	role   LowCardinality(String),
+	kind   LowCardinality(String),
+	org    LowCardinality(String),
+	target String
+) ENGINE = MergeTree()
+ORDER BY at;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.audit_samples (
+	org        LowCardinality(String),
+	team       LowCardinality(String),
+	period     String,
+	dpia       LowCardinality(String),
+	from_t     DateTime64(9, 'UTC'),
+	to_t       DateTime64(9, 'UTC'),
+	population UInt64,
+	seed       String,
+	drawn_at   DateTime64(9, 'UTC'),
+	seq        UInt64,
+	item_system  Array(String),
+	item_id      Array(String),
+	item_t       Array(DateTime64(9, 'UTC')),
+	item_actor   Array(String),
+	item_subject Array(String),
+	item_action  Array(String),
+	item_record  Array(String)
+) ENGINE = ReplacingMergeTree()
+ORDER BY (org, team, period, drawn_at, seq);
+
+ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);

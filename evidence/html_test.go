@@ -1,0 +1,317 @@
+package evidence_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dpiawatch/dpiawatch/evidence"
+)
+
+// htmlTable is one table of report.html, its cells' text with spaces
+// collapsed, and the heading (h2 or h3) it falls under.
+type htmlTable struct {
+	heading string
+	rows    [][]string // body rows only
+}
+
+// htmlDoc is report.html as the tests read it: its tables, and the text of
+// each paragraph under its heading.
+type htmlDoc struct {
+	tables []htmlTable
+	paras  map[string][]string
+}
+
+// parseHTML reads report.html with encoding/xml in its HTML mode (void
+// elements closed, HTML entities known).
+func parseHTML(t *testing.T, b []byte) htmlDoc {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
+	doc := htmlDoc{paras: map[string][]string{}}
+	var (
+		heading            strings.Builder
+		inHeading, inTable bool
+		inHead             bool
+		cur                string
+		tbl                *htmlTable
+		row                []string
+		cell, para         *strings.Builder
+	)
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("report.html does not parse: %v", err)
+		}
+		switch x := tok.(type) {
+		case xml.StartElement:
+			switch x.Name.Local {
+			case "h2", "h3":
+				inHeading = true
+				heading.Reset()
+			case "table":
+				inTable, tbl = true, &htmlTable{heading: cur}
+			case "thead":
+				inHead = true
+			case "tr":
+				row = nil
+			case "td", "th":
+				cell = &strings.Builder{}
+			case "p":
+				if !inTable {
+					para = &strings.Builder{}
+				}
+			case "br":
+				for _, w := range []*strings.Builder{cell, para} {
+					if w != nil {
+						w.WriteByte(' ')
+					}
+				}
+			}
+		case xml.EndElement:
+			switch x.Name.Local {
+			case "h2", "h3":
+				inHeading, cur = false, collapse(heading.String())
+			case "table":
+				doc.tables = append(doc.tables, *tbl)
+				inTable, tbl = false, nil
+			case "thead":
+				inHead = false
+			case "tr":
+				if inTable && !inHead {
+					tbl.rows = append(tbl.rows, row)
+				}
+			case "td", "th":
+				row = append(row, collapse(cell.String()))
+				cell = nil
+			case "p":
+				if para != nil {
+					doc.paras[cur] = append(doc.paras[cur], collapse(para.String()))
+					para = nil
+				}
+			}
+		case xml.CharData:
+			switch {
+			case inHeading:
+				heading.Write(x)
+			case cell != nil:
+				cell.Write(x)
+			case para != nil:
+				para.Write(x)
+			}
+		}
+	}
+	return doc
+}
+
+func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// table returns the tables under heading, failing when there are not n.
+func (d htmlDoc) table(t *testing.T, heading string, n int) []htmlTable {
+	t.Helper()
+	var out []htmlTable
+	for _, tb := range d.tables {
+		if tb.heading == heading {
+			out = append(out, tb)
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("%d tables under %q, want %d", len(out), heading, n)
+	}
+	return out
+}
+
+func equalRows(t *testing.T, what string, got, want [][]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d rows in the HTML, %d in the JSON:\nhtml %q\njson %q", what, len(got), len(want), got, want)
+		return
+	}
+	for i := range got {
+		if strings.Join(got[i], " | ") != strings.Join(want[i], " | ") {
+			t.Errorf("%s row %d:\nhtml %q\njson %q", what, i, got[i], want[i])
+		}
+	}
+}
+
+func htmlDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+var htmlOutcome = map[string]string{"acknowledged": "being looked at", "explained": "explained (a legitimate reason)",
+	"confirmed-misuse": "confirmed misuse", "false-positive": "false alarm", "untriaged": "not yet decided"}
+
+var htmlVersus = map[string]string{evidence.VersusAbove: "higher than expected", evidence.VersusInLine: "as expected",
+	evidence.VersusBelow: "lower than expected", "": "—"}
+
+// TestHTMLMatchesJSON parses report.html and checks every table, and the
+// figures in the prose about coverage, alerts, triage and the observed
+// likelihood, against evidence.json.
+func TestHTMLMatchesJSON(t *testing.T) {
+	cfg := loadConfig(t)
+	for _, c := range orgCases {
+		t.Run(c.org, func(t *testing.T) {
+			st := embeddedStore(t, cfg, c)
+			dir, _ := export(t, cfg, st, c.dpia, false)
+			b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := parseHTML(t, b)
+			r := readReport(t, dir)
+
+			var want [][]string
+			for _, k := range r.Risks {
+				checks := strings.Join(k.Checks, ", ")
+				if checks == "" {
+					checks = "none"
+				}
+				confirmed := "—"
+				if k.Triage.Available {
+					confirmed = itoa(k.Confirmed)
+				}
+				level := strings.ReplaceAll(k.Observed.Level, "-", " ")
+				want = append(want, []string{k.ID + " " + k.Title, htmlDash(k.Register.Residual), checks, itoa(k.Alerts), confirmed,
+					htmlDash(k.Observed.RatePer10k), level, htmlVersus[k.Observed.Versus]})
+			}
+			equalRows(t, "summary by risk", doc.table(t, "Summary by risk", 1)[0].rows, want)
+
+			want = nil
+			for _, s := range r.Coverage.Systems {
+				want = append(want, []string{s.Org, s.System, itoa(s.Events)})
+			}
+			watched := doc.table(t, "What was watched", 1)[0].rows
+			equalRows(t, "events by system", watched, want)
+			wantWatched := itoa(r.Coverage.Events) + " access events were examined (" + itoa(r.Coverage.Previous.Events) +
+				" in the previous period), over " + itoa(r.Coverage.StaffDays) + " active staff-days (" + itoa(r.Coverage.Previous.StaffDays) + " before)."
+			if ps := doc.paras["What was watched"]; len(ps) == 0 || ps[0] != wantWatched {
+				t.Errorf("coverage sentence %q, want %q", ps, wantWatched)
+			}
+
+			want = nil
+			for _, ck := range r.Checks {
+				enabled := "no"
+				if ck.Enabled {
+					enabled = "yes"
+				}
+				risks := strings.Join(ck.Risks, ", ")
+				var set []string
+				for _, s := range ck.Settings {
+					set = append(set, s.Key+": "+s.Value)
+				}
+				want = append(want, []string{ck.Name, enabled, htmlDash(risks), collapse(strings.Join(set, " "))})
+			}
+			equalRows(t, "checks", doc.table(t, "Checks and their settings", 1)[0].rows, want)
+
+			alertsLine := regexp.MustCompile(`^Alerts: (\d+), (?:the same as|(\d+) (more|fewer) than) the previous period \((\d+)\)\.$`)
+			for _, k := range r.Risks {
+				h := k.ID + ": " + k.Title
+				if len(k.AlertsBy) > 0 {
+					want = nil
+					for _, a := range k.AlertsBy {
+						want = append(want, []string{a.Check, a.Pattern, a.Severity, itoa(a.Alerts), itoa(a.Previous)})
+					}
+					equalRows(t, k.ID+" alerts", doc.table(t, h, 1)[0].rows, want)
+				}
+				var found int
+				for _, p := range doc.paras[h] {
+					switch {
+					case strings.HasPrefix(p, "Alerts:"):
+						found++
+						m := alertsLine.FindStringSubmatch(p)
+						if m == nil || m[1] != itoa(k.Alerts) || m[4] != itoa(k.Previous.Alerts) || m[2] != diffText(k.Alerts, k.Previous.Alerts, m[3]) {
+							t.Errorf("%s: %q, JSON %d alerts, %d before", k.ID, p, k.Alerts, k.Previous.Alerts)
+						}
+					case strings.HasPrefix(p, "Triage:") && k.Triage.Available:
+						found++
+						var os []string
+						for _, o := range k.Triage.Outcomes {
+							os = append(os, htmlOutcome[o.Outcome]+" "+itoa(o.Alerts))
+						}
+						w := "Triage: " + strings.Join(os, ", ") + "."
+						if tt := k.Triage.Time; tt.Triaged > 0 {
+							w += " Time from the first event to the first decision: " + itoa(tt.WithinHour) + " within an hour, " + itoa(tt.WithinDay) +
+								" within a day, " + itoa(tt.WithinWeek) + " within a week, " + itoa(tt.Later) + " later (on average " + tt.MeanHours + " hours)."
+						}
+						if p != w {
+							t.Errorf("%s: %q\nwant %q", k.ID, p, w)
+						}
+					case strings.HasPrefix(p, "Observed likelihood:"):
+						found++
+						o := k.Observed
+						w := "Observed likelihood: " + strings.ReplaceAll(o.Level, "-", " ")
+						if o.RatePer10k != "" {
+							w += " (" + itoa(o.ConfirmedEpisodes) + " confirmed in " + itoa(o.StaffDays) + " active staff-days: " + o.RatePer10k + " per 10,000)"
+						}
+						w += "; residual risk in the DPIA " + htmlDash(k.Register.Residual) + ". " + o.Comparison +
+							" In the previous period: " + strings.ReplaceAll(htmlDash(k.Previous.Level), "-", " ")
+						if k.Previous.Rate != "" {
+							w += " (" + itoa(k.Previous.Confirmed) + " confirmed; " + k.Previous.Rate + " per 10,000)"
+						}
+						if w += "."; p != w {
+							t.Errorf("%s: %q\nwant %q", k.ID, p, w)
+						}
+					}
+				}
+				if want := 2 + btoi(k.Triage.Available); found != want {
+					t.Errorf("%s: %d of the alerts, triage and observed-likelihood paragraphs found, want %d", k.ID, found, want)
+				}
+			}
+
+			want = nil
+			for _, cm := range r.Confirmed {
+				want = append(want, []string{cm.AlertID, cm.Check + " / " + cm.Pattern, strings.Join(cm.Risks, ", "), htmlDash(cm.Actor),
+					htmlDash(cm.Subject), cm.FirstSeen, cm.DecidedAt})
+			}
+			equalRows(t, "confirmed misuse", doc.table(t, "Confirmed misuse", 1)[0].rows, want)
+
+			want = nil
+			for _, o := range r.Triage.Outcomes {
+				want = append(want, []string{htmlOutcome[o.Outcome], itoa(o.Alerts)})
+			}
+			equalRows(t, "triage across the DPIA", doc.table(t, "Triage across the DPIA", 1)[0].rows, want)
+
+			if r.Routine.Available {
+				want = nil
+				for _, o := range r.Routine.Orgs {
+					want = append(want, []string{o.Org, itoa(o.Samples), itoa(o.Findings), itoa(o.Previous)})
+				}
+				equalRows(t, "routine audits", doc.table(t, "Routine audits", 1)[0].rows, want)
+			} else {
+				doc.table(t, "Routine audits", 0)
+			}
+		})
+	}
+}
+
+// diffText is the difference the alerts sentence shows ("" when equal).
+func diffText(cur, prev int64, dir string) string {
+	switch {
+	case cur > prev && dir == "more":
+		return itoa(cur - prev)
+	case cur < prev && dir == "fewer":
+		return itoa(prev - cur)
+	case cur == prev && dir == "":
+		return ""
+	}
+	return "inconsistent"
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

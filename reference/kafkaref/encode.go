@@ -1,0 +1,136 @@
+package kafkaref
+
+import (
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json/v2"
+
+	"github.com/dpiawatch/dpiawatch/reference"
+)
+
+// Message is one row as it goes on its kind's topic.
+type Message struct {
+	Kind  Kind
+	Key   []byte
+	Value []byte // nil: a tombstone
+}
+
+// Messages calls fn with every row of d as a message of its kind, kinds in
+// CONTRACT §2 order: the producer side of the loader, used by `dpiawatch
+// simulate --reference-kafka` and the tests. Keys follow Key.
+func Messages(d *reference.Data, fn func(Message) error) error {
+	emit := func(k Kind, key []byte, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("kafkaref: encode %s row: %w", k, err)
+		}
+		return fn(Message{Kind: k, Key: key, Value: b})
+	}
+	for _, s := range d.Staff {
+		if err := emit(KindStaff, StaffKey(s), staffOut{s.ActorID, s.Org, s.Role, s.Team, s.External, ftime(s.ActiveFrom), ftime(s.ActiveTo)}); err != nil {
+			return err
+		}
+	}
+	for _, r := range d.Relationships {
+		if err := emit(KindRelationships, RelationshipKey(r), relationshipWire{r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom), ftime(r.ValidTo)}); err != nil {
+			return err
+		}
+	}
+	for _, s := range d.Shifts {
+		if err := emit(KindShifts, ShiftKey(s), shiftOut{s.ActorID, ftime(s.Start), ftime(s.End)}); err != nil {
+			return err
+		}
+	}
+	for _, a := range d.Absences {
+		if err := emit(KindAbsences, AbsenceKey(a), intervalWire{a.ActorID, ftime(a.Start), ftime(a.End), a.Kind}); err != nil {
+			return err
+		}
+	}
+	for _, v := range d.Devices {
+		if err := emit(KindDevices, DeviceKey(v), deviceWire{v.DeviceID, v.Org, v.Kind, v.AssignedTo, v.Location}); err != nil {
+			return err
+		}
+	}
+	for _, a := range d.SharingAgreements {
+		out := sharingOut{a.PartnerOrg, a.Org, a.RecordTypes, a.Actions, ftime(a.ValidFrom), ftime(a.ValidTo)}
+		if out.RecordTypes == nil {
+			out.RecordTypes = []string{}
+		}
+		if out.Actions == nil {
+			out.Actions = []string{}
+		}
+		if err := emit(KindSharingAgreements, SharingAgreementKey(a), out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type (
+	staffOut struct {
+		ActorID    string `json:"actor_id"`
+		Org        string `json:"org"`
+		Role       string `json:"role"`
+		Team       string `json:"team"`
+		External   bool   `json:"external"`
+		ActiveFrom string `json:"active_from"`
+		ActiveTo   string `json:"active_to"`
+	}
+	shiftOut struct {
+		ActorID string `json:"actor_id"`
+		Start   string `json:"start"`
+		End     string `json:"end"`
+	}
+	sharingOut struct {
+		PartnerOrg  string   `json:"partner_org"`
+		Org         string   `json:"org"`
+		RecordTypes []string `json:"record_types"`
+		Actions     []string `json:"actions"`
+		ValidFrom   string   `json:"valid_from"`
+		ValidTo     string   `json:"valid_to"`
+	}
+)
+
+// Keys. A message's key is its row's identity: a later message with the
+// same key replaces the row, a tombstone deletes it, and compaction keeps
+// only the latest. Staff and devices are keyed by their id alone (the loader
+// rejects a row whose key differs, which keeps ids unique as in the CSV);
+// the other kinds by a JSON array of the fields that identify the row, so
+// that, for example, ending a relationship (setting valid_to) replaces it.
+// For those kinds the loader treats the key as opaque: any scheme works as
+// long as one row always gets the same key.
+
+// StaffKey is actor_id.
+func StaffKey(s reference.Staff) []byte { return []byte(s.ActorID) }
+
+// DeviceKey is device_id.
+func DeviceKey(v reference.Device) []byte { return []byte(v.DeviceID) }
+
+// RelationshipKey is [actor_id, team, subject_id, relation, valid_from].
+func RelationshipKey(r reference.Relationship) []byte {
+	return arrayKey(r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom))
+}
+
+// ShiftKey is [actor_id, start].
+func ShiftKey(s reference.Shift) []byte { return arrayKey(s.ActorID, ftime(s.Start)) }
+
+// AbsenceKey is [actor_id, start, kind].
+func AbsenceKey(a reference.Absence) []byte { return arrayKey(a.ActorID, ftime(a.Start), a.Kind) }
+
+// SharingAgreementKey is [partner_org, org, valid_from].
+func SharingAgreementKey(a reference.SharingAgreement) []byte {
+	return arrayKey(a.PartnerOrg, a.Org, ftime(a.ValidFrom))
+}
+
+func arrayKey(fields ...string) []byte {
+	b, _ := json.Marshal(fields) // strings always encode
+	return b
+}
+
+func ftime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}

@@ -1,0 +1,317 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/web"
+)
+
+// WebStore implements web.Store over ClickHouse. Triage decisions are
+// store.Triages' (audit rows of kind 'triage'), so Slack, the API and the UI
+// share them; the view log is web_views (migration 5).
+type WebStore struct{ *Store }
+
+var _ web.Store = WebStore{}
+
+// Web returns the web UI's view of s.
+func (s *Store) Web() WebStore { return WebStore{s} }
+
+// webAlerts is every alert (latest version) with the columns the UI filters
+// on: its team — the one its worker's latest event up to the alert's
+// last_seen names, found by one join on events restricted by primary key to
+// the alerts' (org, actor) — and its latest triage.
+func (s WebStore) webAlerts() string {
+	db := s.db
+	return `WITH latest AS (
+	SELECT id, argMax(org, version) AS a_org, max(version) AS a_version, argMax(body, version) AS a_body,
+		argMax(check_name, version) AS a_check, argMax(severity, version) AS a_sev, argMax(actor, version) AS a_actor,
+		argMax(dpia, version) AS a_dpia, argMax(first_seen, version) AS a_first, argMax(last_seen, version) AS a_last
+	FROM ` + db + `.alerts GROUP BY id
+), teams AS (
+	SELECT l.id AS tid, argMax(e.actor_team, e.t) AS team
+	FROM ` + s.events + ` AS e INNER JOIN latest AS l ON e.org = l.a_org AND e.actor = l.a_actor
+	WHERE (e.org, e.actor) IN (SELECT a_org, a_actor FROM latest) AND e.t <= l.a_last
+	GROUP BY l.id
+), tri AS (
+	SELECT object AS alert_id, argMax(outcome, seq) AS t_outcome, argMax(actor, seq) AS t_by, argMax(at, seq) AS t_at, argMax(note, seq) AS t_note
+	FROM ` + db + `.audit FINAL WHERE kind = 'triage' GROUP BY object
+), x AS (
+	SELECT l.id AS id, l.a_org AS org, l.a_version AS version, l.a_body AS body, l.a_check AS check_name, l.a_sev AS severity,
+		l.a_actor AS actor, l.a_dpia AS dpia, l.a_first AS first_seen, l.a_last AS last_seen,
+		toString(tm.team) AS team, tr.t_outcome AS outcome, tr.t_by AS by_user, tr.t_at AS triaged_at, tr.t_note AS note,
+		JSONExtract(l.a_body, 'risks', 'Array(String)') AS risks
+	FROM latest AS l LEFT JOIN teams AS tm ON tm.tid = l.id LEFT JOIN tri AS tr ON tr.alert_id = l.id
+)`
+}
+
+const webSettings = ` SETTINGS join_use_nulls = 0`
+
+func inList(col string, vals []string, where []string) []string {
+	if vals == nil {
+		return where
+	}
+	if len(vals) == 0 {
+		return append(where, "0")
+	}
+	return append(where, col+" IN ("+quoteList(vals)+")")
+}
+
+// webWhere is q's scope and filters over x.
+func webWhere(q web.AlertQuery) []string {
+	var where []string
+	where = inList("x.org", q.Orgs, where)
+	where = inList("x.team", q.Teams, where)
+	for _, f := range []struct{ col, val string }{
+		{"x.org", q.Org}, {"x.team", q.Team}, {"x.check_name", q.Check}, {"x.severity", string(q.Severity)}, {"x.actor", q.ActorID},
+	} {
+		if f.val != "" {
+			where = append(where, f.col+" = "+quote(f.val))
+		}
+	}
+	if q.Risk != "" {
+		where = append(where, "has(x.risks, "+quote(q.Risk)+")")
+	}
+	switch q.Status {
+	case "":
+	case web.StatusOpen:
+		where = append(where, "x.outcome = ''")
+	case web.StatusTriaged:
+		where = append(where, "x.outcome != ''")
+	default:
+		where = append(where, "x.outcome = "+quote(q.Status))
+	}
+	return where
+}
+
+// WebAlerts returns the alerts matching q, most recent last_seen first.
+func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertRow, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 500
+	}
+	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note FROM x`+
+		whereClause(webWhere(q))+` ORDER BY x.last_seen DESC, x.id LIMIT `+strconv.Itoa(limit)+webSettings)
+}
+
+// WebAlert returns one alert with its team and triage.
+func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
+	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note FROM x WHERE x.id = `+
+		quote(id)+webSettings)
+	if err != nil {
+		return web.AlertRow{}, err
+	}
+	if len(rows) == 0 {
+		return web.AlertRow{}, fmt.Errorf("clickhouse: alert %s: %w", id, store.ErrNotFound)
+	}
+	return rows[0], nil
+}
+
+func (s WebStore) webRows(ctx context.Context, q string) ([]web.AlertRow, error) {
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []web.AlertRow
+	for rows.Next() {
+		var (
+			version                    uint64
+			body, team, outcome, by, n string
+			at                         time.Time
+		)
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &n); err != nil {
+			return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
+		}
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			return nil, fmt.Errorf("clickhouse: decode stored alert: %w", err)
+		}
+		a.Version = int64(version)
+		r := web.AlertRow{Alert: a, Team: team}
+		if outcome != "" {
+			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n}
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
+	}
+	return out, nil
+}
+
+// WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and
+// team; an alert evidencing two risks counts under each.
+func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
+	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, x.dpia, x.check_name, risk, x.team,
+	toInt64(countIf(x.outcome = '')), toInt64(countIf(x.outcome != '')), max(x.last_seen)
+FROM x ARRAY JOIN x.risks AS risk`+whereClause(webWhere(q))+`
+GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSettings)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web alert counts: %w", err)
+	}
+	defer rows.Close()
+	var out []web.AlertCount
+	for rows.Next() {
+		var (
+			c             web.AlertCount
+			open, triaged int64
+		)
+		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Team, &open, &triaged, &c.LastSeen); err != nil {
+			return nil, fmt.Errorf("clickhouse: web alert counts: %w", err)
+		}
+		c.Open, c.Triaged, c.LastSeen = int(open), int(triaged), c.LastSeen.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web alert counts: %w", err)
+	}
+	return out, nil
+}
+
+// WebAlertTrend counts the alerts in q's scope first seen in [from, to) per
+// org, risk and UTC day.
+func (s WebStore) WebAlertTrend(ctx context.Context, q web.AlertQuery, from, to time.Time) ([]web.TrendCount, error) {
+	where := append(webWhere(q), "x.first_seen >= "+timeLit(clampTime(from)), "x.first_seen < "+timeLit(clampTime(to)))
+	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, risk, toStartOfDay(x.first_seen, 'UTC') AS d, toInt64(count())
+FROM x ARRAY JOIN x.risks AS risk`+whereClause(where)+` GROUP BY x.org, risk, d ORDER BY 1, 2, 3`+webSettings)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web alert trend: %w", err)
+	}
+	defer rows.Close()
+	var out []web.TrendCount
+	for rows.Next() {
+		var (
+			c web.TrendCount
+			n int64
+		)
+		if err := rows.Scan(&c.Org, &c.Risk, &c.Day, &n); err != nil {
+			return nil, fmt.Errorf("clickhouse: web alert trend: %w", err)
+		}
+		c.Count, c.Day = int(n), c.Day.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web alert trend: %w", err)
+	}
+	return out, nil
+}
+
+// WebHourlyActivity counts events per UTC hour for one actor, one team or
+// the whole org from the hourly rollup (dashboards' numbers: a rare
+// re-insert under another token counts twice there).
+func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([]web.HourCount, int, error) {
+	if q.ActorID != "" && q.Team != "" {
+		return nil, 0, errors.New("clickhouse: web activity: give an actor or a team, not both")
+	}
+	where := []string{"org = " + quote(q.Org), "hour >= toStartOfHour(" + timeLit(clampTime(q.From)) + ")", "hour < " + timeLit(clampTime(q.To))}
+	if q.ActorID != "" {
+		where = append(where, "actor = "+quote(q.ActorID))
+	} else if q.Team != "" {
+		where = append(where, "actor_team = "+quote(q.Team))
+	}
+	rows, err := s.conn.Query(ctx, `SELECT hour, toInt64(sum(events)) FROM `+s.db+`.events_hourly`+whereClause(where)+` GROUP BY hour ORDER BY hour`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
+	}
+	defer rows.Close()
+	var out []web.HourCount
+	for rows.Next() {
+		var (
+			h time.Time
+			n int64
+		)
+		if err := rows.Scan(&h, &n); err != nil {
+			return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
+		}
+		out = append(out, web.HourCount{Hour: h.UTC(), Count: int(n)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
+	}
+	var actors uint64
+	if err := s.conn.QueryRow(ctx, `SELECT uniqExact(actor) FROM `+s.db+`.events_hourly`+whereClause(where)).Scan(&actors); err != nil {
+		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
+	}
+	return out, int(actors), nil
+}
+
+// WebActorTeam returns the team of the actor's most recent event in org.
+func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string, error) {
+	var team string
+	if err := s.conn.QueryRow(ctx, `SELECT toString(argMax(actor_team, t)) FROM `+s.events+` WHERE org = `+quote(org)+
+		` AND actor = `+quote(actorID)).Scan(&team); err != nil {
+		return "", fmt.Errorf("clickhouse: web actor team: %w", err)
+	}
+	return team, nil
+}
+
+// WebFeeds reports, per org and system with events since since, the
+// newest event time and the events since recent.
+func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]web.Feed, error) {
+	where := inList("org", orgs, []string{"t >= " + timeLit(clampTime(since))})
+	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(system), max(t), toInt64(countIf(t >= `+timeLit(clampTime(recent))+`)) FROM `+
+		s.events+` FINAL`+whereClause(where)+` GROUP BY org, system ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web feeds: %w", err)
+	}
+	defer rows.Close()
+	var out []web.Feed
+	for rows.Next() {
+		var (
+			f web.Feed
+			n int64
+		)
+		if err := rows.Scan(&f.Org, &f.System, &f.LastEvent, &n); err != nil {
+			return nil, fmt.Errorf("clickhouse: web feeds: %w", err)
+		}
+		f.Recent, f.LastEvent = int(n), f.LastEvent.UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web feeds: %w", err)
+	}
+	return out, nil
+}
+
+// WebRecordView appends v to the view log.
+func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
+	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.web_views (at, user, role, kind, org, target)`, "",
+		clampTime(v.At), v.User, v.Role, v.Kind, v.Org, v.Target); err != nil {
+		return fmt.Errorf("clickhouse: web record view: %w", err)
+	}
+	return nil
+}
+
+// WebViews returns the latest views, newest first.
+func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
+	q := `SELECT at, user, toString(role), toString(kind), toString(org), target FROM ` + s.db + `.web_views ORDER BY at DESC`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web views: %w", err)
+	}
+	defer rows.Close()
+	var out []web.View
+	for rows.Next() {
+		var v web.View
+		if err := rows.Scan(&v.At, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target); err != nil {
+			return nil, fmt.Errorf("clickhouse: web views: %w", err)
+		}
+		v.At = v.At.UTC()
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web views: %w", err)
+	}
+	return out, nil
+}

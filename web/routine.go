@@ -1,0 +1,457 @@
+package web
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Routine audits: the DPIAs promise that "routine audits look for evidence
+// of workers accessing records inappropriately". Each period, each team's
+// accesses are sampled at random — reproducibly, seeded by org, team and
+// period — and the team's manager reviews each sampled access: reasonable,
+// query (they will ask the worker) or refer (to the IG team). Coverage is
+// the share of the sample reviewed.
+
+// Routine-audit periods.
+const (
+	PeriodWeek  = "week"
+	PeriodMonth = "month"
+)
+
+// RoutineAuditOptions configure routine audits; the zero value samples 10
+// accesses per team and ISO week.
+type RoutineAuditOptions struct {
+	Period     string // PeriodWeek (default) or PeriodMonth
+	SampleSize int    // accesses per team and period; default 10
+	// Periods is how many past periods the routine-audit page lists;
+	// default 8.
+	Periods int
+}
+
+func (o RoutineAuditOptions) withDefaults() RoutineAuditOptions {
+	o.Period = cmp.Or(o.Period, PeriodWeek)
+	o.SampleSize = cmp.Or(o.SampleSize, 10)
+	o.Periods = cmp.Or(o.Periods, 8)
+	return o
+}
+
+// auditPeriod is one period in an org's zone.
+type auditPeriod struct {
+	Name     string // 2026-W10 or 2026-03
+	From, To time.Time
+}
+
+// periodOf returns the period holding t.
+func periodOf(kind string, t time.Time, loc *time.Location) auditPeriod {
+	t = t.In(loc)
+	if kind == PeriodMonth {
+		from := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+		return auditPeriod{Name: from.Format("2006-01"), From: from, To: from.AddDate(0, 1, 0)}
+	}
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	from := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7)) // Monday
+	y, w := from.ISOWeek()
+	return auditPeriod{Name: fmt.Sprintf("%04d-W%02d", y, w), From: from, To: from.AddDate(0, 0, 7)}
+}
+
+// parsePeriod reads a period name of the configured kind.
+func parsePeriod(kind, name string, loc *time.Location) (auditPeriod, bool) {
+	if kind == PeriodMonth {
+		t, err := time.ParseInLocation("2006-01", name, loc)
+		if err != nil {
+			return auditPeriod{}, false
+		}
+		p := periodOf(kind, t, loc)
+		return p, p.Name == name
+	}
+	ys, ws, ok := strings.Cut(name, "-W")
+	y, err1 := strconv.Atoi(ys)
+	w, err2 := strconv.Atoi(ws)
+	if !ok || err1 != nil || err2 != nil || y < 1970 || y > 9999 || w < 1 || w > 53 {
+		return auditPeriod{}, false
+	}
+	// 4 January is always in week 1.
+	jan4 := time.Date(y, 1, 4, 12, 0, 0, 0, loc)
+	p := periodOf(kind, jan4.AddDate(0, 0, 7*(w-1)), loc)
+	return p, p.Name == name
+}
+
+// SampleSeed is the seed of one team's draw for one period: anyone holding
+// the same events can repeat the draw and get the same sample.
+func SampleSeed(org, team, period string) [32]byte {
+	return sha256.Sum256([]byte("dpiawatch routine audit\x00" + org + "\x00" + team + "\x00" + period))
+}
+
+// sampleRank is an event's place in the draw: the lowest ranks are drawn.
+func sampleRank(seed [32]byte, system, id string) uint64 {
+	h := sha256.New()
+	h.Write(seed[:])
+	h.Write([]byte(system + "\x00" + id))
+	var sum [32]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
+}
+
+type ranked struct {
+	rank uint64
+	e    event.Event
+}
+
+// topK keeps the k lowest ranks (a max-heap on rank).
+type topK []ranked
+
+func (h topK) Len() int { return len(h) }
+func (h topK) Less(i, j int) bool {
+	if h[i].rank != h[j].rank {
+		return h[i].rank > h[j].rank
+	}
+	return h[i].e.System+"\x00"+h[i].e.ID > h[j].e.System+"\x00"+h[j].e.ID
+}
+func (h topK) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *topK) Push(x any)   { *h = append(*h, x.(ranked)) }
+func (h *topK) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// DrawSample draws up to size of the team's accesses in [from, to): those
+// whose keyed hash (SampleSeed, system, event id) ranks lowest. The draw
+// streams the events once and keeps only size of them; it depends on the
+// events alone, not on their order or on which store holds them.
+func DrawSample(ctx context.Context, st store.RoutineAudits, org, dpiaID, team, period string, from, to time.Time, size int) (store.AuditSample, error) {
+	seed := SampleSeed(org, team, period)
+	s := store.AuditSample{Org: org, DPIA: dpiaID, Team: team, Period: period, From: from.UTC(), To: to.UTC(), Seed: hex.EncodeToString(seed[:])}
+	h := make(topK, 0, size+1)
+	err := st.ScanTeamEvents(ctx, org, team, from, to, func(e event.Event) error {
+		s.Population++
+		r := ranked{rank: sampleRank(seed, e.System, e.ID), e: e}
+		if len(h) < size {
+			heap.Push(&h, r)
+		} else if size > 0 && topK([]ranked{h[0], r}).Less(0, 1) {
+			h[0] = r
+			heap.Fix(&h, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AuditSample{}, fmt.Errorf("draw routine-audit sample: %w", err)
+	}
+	slices.SortFunc(h, func(a, b ranked) int {
+		return cmp.Or(a.e.Time.Compare(b.e.Time), cmp.Compare(a.e.System, b.e.System), cmp.Compare(a.e.ID, b.e.ID))
+	})
+	for i, r := range h {
+		s.Items = append(s.Items, store.AuditSampleItem{N: i, System: r.e.System, EventID: r.e.ID, Time: r.e.Time.UTC(),
+			ActorID: r.e.Actor.ID, SubjectID: r.e.Subject.ID, Action: string(r.e.Action), Record: r.e.Record.Type})
+	}
+	return s, nil
+}
+
+// ---- pages ----
+
+func reviewLabel(o string) string {
+	switch o {
+	case store.ReviewReasonable:
+		return "Reasonable"
+	case store.ReviewQuery:
+		return "Query with the worker"
+	case store.ReviewRefer:
+		return "Refer to the IG team"
+	case "":
+		return "Not reviewed"
+	}
+	return o
+}
+
+type coverageRow struct {
+	Org, OrgName, Team, Period, URL string
+	Sampled, Reviewed, Pct          int
+	Reasonable, Query, Refer        int
+	Drawn                           bool
+}
+
+type routineData struct {
+	page
+	Period   string
+	Periods  []option
+	Rows     []coverageRow
+	History  []coverageRow
+	Bars     []bar
+	BarChart any
+}
+
+// routineOrgs are the orgs of p's scope the UI knows.
+func (s *Server) routineOrgs(p Principal) []Org {
+	var out []Org
+	for _, o := range s.o.Orgs {
+		if p.allOrgs() || slices.Contains(p.Orgs, o.ID) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (s *Server) routineTeams(ctx context.Context, p Principal, org string, per auditPeriod) ([]string, error) {
+	if p.Role == RoleManager {
+		return slices.Sorted(slices.Values(p.Teams)), nil
+	}
+	return s.o.Store.AuditTeams(ctx, org, per.From, per.To)
+}
+
+// routineIndex lists, for one period, every team in scope with its sample's
+// coverage, and the coverage of past periods.
+func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *session) {
+	ra := s.o.RoutineAudit
+	now := s.o.Now()
+	d := routineData{page: s.pageFor(ss, "Routine audits", "routine")}
+	orgs := s.routineOrgs(ss.p)
+	if len(orgs) == 0 {
+		s.render(w, r, http.StatusOK, "routine", d)
+		return
+	}
+	// Periods are named in the first org's zone (all of the UK's agree).
+	loc := s.loc(orgs[0].ID)
+	last := periodOf(ra.Period, periodOf(ra.Period, now, loc).From.Add(-time.Hour), loc) // the latest ended period
+	per, listed := last, false
+	want := cmp.Or(r.URL.Query().Get("period"), last.Name)
+	p := last
+	for range ra.Periods {
+		if p.Name == want {
+			per, listed = p, true
+		}
+		d.Periods = append(d.Periods, option{Value: p.Name, Label: p.Name + " (from " + p.From.Format("2 Jan 2006") + ")", Selected: p.Name == want})
+		p = periodOf(ra.Period, p.From.Add(-time.Hour), loc)
+	}
+	if !listed {
+		s.notFound(w, r, ss)
+		return
+	}
+	d.Period = per.Name
+	orgIDs := make([]string, len(orgs))
+	for i, o := range orgs {
+		orgIDs[i] = o.ID
+	}
+	cov, err := s.o.Store.AuditCoverage(r.Context(), orgIDs, p.To, last.To)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	for _, o := range orgs {
+		teams, err := s.routineTeams(r.Context(), ss.p, o.ID, per)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		for _, c := range cov {
+			if c.Org == o.ID && c.Period == per.Name && !slices.Contains(teams, c.Team) {
+				teams = append(teams, c.Team)
+			}
+		}
+		slices.Sort(teams)
+		for _, team := range teams {
+			if !ss.p.inScope(o.ID, team) {
+				continue
+			}
+			row := coverageRow{Org: o.ID, OrgName: cmp.Or(o.Name, o.ID), Team: team, Period: per.Name, URL: routineURL(o.ID, team, per.Name)}
+			for _, c := range cov {
+				if c.Org == o.ID && c.Team == team && c.Period == per.Name {
+					row = coverageFrom(row, c)
+				}
+			}
+			d.Rows = append(d.Rows, row)
+			d.Bars = append(d.Bars, bar{Label: team, Value: float64(row.Pct), Text: fmt.Sprintf("%d%% (%d of %d)", row.Pct, row.Reviewed, row.Sampled)})
+		}
+		for _, c := range cov {
+			if c.Org == o.ID && ss.p.inScope(c.Org, c.Team) {
+				d.History = append(d.History, coverageFrom(coverageRow{Org: o.ID, OrgName: cmp.Or(o.Name, o.ID), Team: c.Team, Period: c.Period,
+					URL: routineURL(o.ID, c.Team, c.Period)}, c))
+			}
+		}
+	}
+	slices.SortStableFunc(d.History, func(a, b coverageRow) int { return cmp.Compare(b.Period, a.Period) })
+	d.BarChart = barsSVG(d.Bars, "Share of each team's sample reviewed, "+per.Name, 100)
+	s.render(w, r, http.StatusOK, "routine", d)
+}
+
+func coverageFrom(row coverageRow, c store.AuditCoverage) coverageRow {
+	row.Drawn = true
+	row.Sampled, row.Reviewed = c.Sampled, c.Reviewed
+	row.Reasonable, row.Query, row.Refer = c.Reasonable, c.Query, c.Refer
+	if c.Sampled > 0 {
+		row.Pct = c.Reviewed * 100 / c.Sampled
+	} else {
+		row.Pct = 100 // nothing to review: nothing left undone
+	}
+	return row
+}
+
+func routineURL(org, team, period string) string {
+	return "/audit/routine/" + url.PathEscape(org) + "/" + url.PathEscape(team) + "/" + url.PathEscape(period)
+}
+
+type sampleRow struct {
+	N                                         int
+	Time, Worker, WorkerURL, Subject          string
+	Action, Record, System                    string
+	Outcome, OutcomeLabel, Reviewer, At, Note string
+	History                                   []string
+	Options                                   []option
+}
+
+type sampleData struct {
+	page
+	Org, OrgName, Team, Period, From, To string
+	Population                           int64
+	Seed                                 string
+	Rows                                 []sampleRow
+	CanReview                            bool
+	Reviewed                             int
+	Pct                                  int
+	Pending                              bool // the period has not ended yet
+	Action                               string
+}
+
+// canReview: the team's own manager records reviews.
+func (p Principal) canReview(org, team string) bool {
+	return p.Role == RoleManager && p.inScope(org, team)
+}
+
+// seesSamples: who may open a sample (it names workers and, as pseudonyms,
+// people): the team's managers, the IG team and the DPO; not admins.
+func (p Principal) seesSamples(org, team string) bool {
+	return p.Role != RoleAdmin && p.inScope(org, team)
+}
+
+// sample returns the stored sample, drawing it first when the period has
+// ended and none is stored. ok is false for a period not yet ended.
+func (s *Server) sample(ctx context.Context, org Org, team string, per auditPeriod) (store.AuditSample, bool, error) {
+	a, err := s.o.Store.AuditSample(ctx, org.ID, team, per.Name)
+	if err == nil {
+		return a, true, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.AuditSample{}, false, err
+	}
+	if s.o.Now().Before(per.To) {
+		return store.AuditSample{}, false, nil // drawn once the period is over, when all of it is in
+	}
+	a, err = DrawSample(ctx, s.o.Store, org.ID, org.DPIA, team, per.Name, per.From, per.To, s.o.RoutineAudit.SampleSize)
+	if err != nil {
+		return store.AuditSample{}, false, err
+	}
+	a.DrawnAt = s.o.Now().UTC()
+	a, err = s.o.Store.PutAuditSample(ctx, a)
+	if err != nil {
+		return store.AuditSample{}, false, err
+	}
+	s.log.Info("routine-audit sample drawn", "org", org.ID, "period", per.Name, "items", len(a.Items))
+	return a, true, nil
+}
+
+// scopedSample resolves the path of a sample page within p's scope.
+func (s *Server) scopedSample(r *http.Request, p Principal) (Org, string, auditPeriod, bool) {
+	o, known := s.orgs[r.PathValue("org")]
+	team := r.PathValue("team")
+	if !known || team == "" || !p.seesSamples(o.ID, team) {
+		return Org{}, "", auditPeriod{}, false
+	}
+	per, ok := parsePeriod(s.o.RoutineAudit.Period, r.PathValue("period"), s.loc(o.ID))
+	return o, team, per, ok
+}
+
+func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session) {
+	o, team, per, ok := s.scopedSample(r, ss.p)
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	a, drawn, err := s.sample(r.Context(), o, team, per)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if drawn && !s.recordView(w, r, ss, "sample", o.ID, team+"/"+per.Name) {
+		return
+	}
+	reviews, err := s.o.Store.AuditReviews(r.Context(), o.ID, team, per.Name)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	loc := s.loc(o.ID)
+	d := sampleData{page: s.pageFor(ss, "Routine audit: "+team+", "+per.Name, "routine"), Org: o.ID, OrgName: cmp.Or(o.Name, o.ID),
+		Team: team, Period: per.Name, From: per.From.In(loc).Format("Mon 2 Jan 2006"), To: per.To.Add(-time.Nanosecond).In(loc).Format("Mon 2 Jan 2006"),
+		Population: a.Population, Seed: a.Seed, CanReview: ss.p.canReview(o.ID, team), Pending: !drawn, Action: routineURL(o.ID, team, per.Name)}
+	latest := map[int]store.AuditReview{}
+	history := map[int][]string{}
+	for _, rv := range reviews {
+		latest[rv.N] = rv
+		history[rv.N] = append(history[rv.N], fmt.Sprintf("%s: %s by %s", s.fmtTime(o.ID, rv.At), reviewLabel(rv.Outcome), rv.Reviewer))
+	}
+	for _, it := range a.Items {
+		row := sampleRow{N: it.N, Time: s.fmtTime(o.ID, it.Time), Worker: it.ActorID, WorkerURL: s.actorURL(ss.p, o.ID, it.ActorID),
+			Subject: s.subject(ss.p, it.SubjectID), Action: it.Action, Record: it.Record, System: it.System, OutcomeLabel: reviewLabel("")}
+		if rv, ok := latest[it.N]; ok {
+			d.Reviewed++
+			row.Outcome, row.OutcomeLabel, row.Reviewer, row.At, row.Note = rv.Outcome, reviewLabel(rv.Outcome), rv.Reviewer, s.fmtTime(o.ID, rv.At), rv.Note
+			if h := history[it.N]; len(h) > 1 {
+				row.History = h[:len(h)-1]
+			}
+		}
+		for _, oc := range store.ReviewOutcomes {
+			row.Options = append(row.Options, option{Value: oc, Label: reviewLabel(oc), Selected: row.Outcome == oc})
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	if len(a.Items) > 0 {
+		d.Pct = d.Reviewed * 100 / len(a.Items)
+	}
+	s.render(w, r, http.StatusOK, "sample", d)
+}
+
+// review records a manager's review of one sampled access.
+func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
+	o, team, per, ok := s.scopedSample(r, ss.p)
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	if !ss.p.canReview(o.ID, team) {
+		http.Error(w, "Forbidden: only the team's manager records routine-audit reviews", http.StatusForbidden)
+		return
+	}
+	n, err := strconv.Atoi(r.PostFormValue("item"))
+	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
+	if err != nil || n < 0 || !slices.Contains(store.ReviewOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
+		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
+		return
+	}
+	_, err = s.o.Store.AddAuditReview(r.Context(), store.AuditReview{Org: o.ID, Team: team, Period: per.Name, N: n, Outcome: outcome,
+		Reviewer: ss.p.User, At: s.o.Now().UTC(), Note: note})
+	if errors.Is(err, store.ErrNotFound) {
+		s.notFound(w, r, ss) // no such item (or no sample yet)
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	s.m.reviews.WithLabelValues(outcome).Inc()
+	http.Redirect(w, r, routineURL(o.ID, team, per.Name)+"#item-"+strconv.Itoa(n), http.StatusSeeOther)
+}
