@@ -33,6 +33,7 @@ func simulateCommand(e *env) *cobra.Command {
 		scale                          float64
 		noInjections                   bool
 		sc                             scoreFlags
+		rk                             simReferenceKafka
 	)
 	c := &cobra.Command{
 		Use:   "simulate --org ORG --from DATE --days N --out DIR",
@@ -56,8 +57,8 @@ a check falls below them.`,
 			if err := sc.validate(cmd, brokers); err != nil {
 				return err
 			}
-			if out == "" && brokers == "" && !sc.on {
-				return usagef("give --out DIR, --kafka BROKERS, or both")
+			if out == "" && brokers == "" && rk.brokers == "" && !sc.on {
+				return usagef("give --out DIR, --kafka BROKERS, --reference-kafka BROKERS, or several")
 			}
 			o := simulate.Options{Org: org, From: start, Days: days, Seed: seed, Scale: scale}
 			if noInjections {
@@ -69,6 +70,9 @@ a check falls below them.`,
 			}
 			if sc.on {
 				return runScore(cmd.Context(), e, sim, o, out, &sc)
+			}
+			if err := rk.publish(cmd.Context(), e, sim.Reference()); err != nil {
+				return err
 			}
 			log := e.logger()
 			var events, labels *bufio.Writer
@@ -155,6 +159,7 @@ a check falls below them.`,
 	c.Flags().StringVar(&topic, "topic", "access-events", "topic to publish to")
 	c.Flags().IntVar(&rate, "rate", 0, "events per second when publishing (0: unpaced)")
 	sc.register(c)
+	rk.register(c)
 	return c
 }
 

@@ -148,6 +148,9 @@ type Embedded struct {
 type Reference struct {
 	Dir            string   `yaml:"dir"`             // default reference
 	ReloadInterval Duration `yaml:"reload_interval"` // default 1m
+	// Kafka, when set, reads reference rows from compacted topics
+	// (config/reference_kafka.go).
+	Kafka *ReferenceKafka `yaml:"kafka"`
 }
 
 // Checks configures each check.
@@ -286,11 +289,13 @@ func parse(path string, b []byte) (*Config, Diagnostics) {
 	}
 	v.decode(doc, "", reflect.ValueOf(cfg).Elem())
 	cfg.validate(v)
+	cfg.Reference.Kafka.validate(v, "reference.kafka", cfg)
 	if v.diags.HasErrors() {
 		v.diags.sort()
 		return nil, v.diags
 	}
 	cfg.setDefaults(v)
+	cfg.Reference.Kafka.setDefaults(v, "reference.kafka", cfg)
 	v.diags.sort()
 	return cfg, v.diags
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
@@ -63,6 +64,7 @@ type Daemon struct {
 	delivery  delivery
 	heartbeat *alerting.Heartbeat
 	reference *referenceLoader
+	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
 	ops       *opsServer
 }
 
@@ -128,6 +130,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), setRoster, o.Logger, o.Registry)
 	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)
+	if d.refTopics, err = referenceTopics(cfg, d.reference, o.Logger, o.Registry); err != nil {
+		return nil, err
+	}
 	if err := d.reference.load(ctx); err != nil {
 		return nil, err
 	}
@@ -135,6 +140,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	checks := []readiness{{"store", st.Ping}, {"kafka", func(context.Context) error {
 		if d.consumer != nil && !d.consumer.Ready() {
 			return errors.New("no fetch from the brokers yet")
+		}
+		return nil
+	}}, {"reference", func(context.Context) error {
+		if d.refTopics != nil && !d.refTopics.Ready() {
+			return errors.New("reference topics not read to their end yet")
 		}
 		return nil
 	}}}
@@ -210,6 +220,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.delivery.Run(ctx) }, func(error) { cancel() })
+	}
+	if d.refTopics != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.refTopics.Run(ctx) }, func(error) { cancel() })
 	}
 	if d.heartbeat != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -357,3 +371,38 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 
 // rosterBox lets a Roster interface value live in an atomic.Pointer.
 type rosterBox struct{ rules.Roster }
+
+// referenceTopics builds the loader of reference data from compacted Kafka
+// topics, when configured; its kinds then come from Kafka, the rest from the
+// reference directory.
+func referenceTopics(cfg *config.Config, l *referenceLoader, log *slog.Logger, reg prometheus.Registerer) (*kafkaref.Loader, error) {
+	rk := cfg.Reference.Kafka
+	if rk == nil || !rk.Enabled {
+		return nil, nil
+	}
+	topics := map[kafkaref.Kind]string{}
+	for kind, topic := range rk.Topics.ByKind() {
+		topics[kafkaref.Kind(kind)] = topic
+	}
+	o := kafkaref.Options{
+		Brokers: rk.Brokers, ClientID: rk.ClientID, Topics: topics, PublishInterval: rk.PublishInterval.D(),
+		TLS: ingest.TLS{Enabled: rk.TLS.Enabled, CAFile: rk.TLS.CAFile, CertFile: rk.TLS.CertFile, KeyFile: rk.TLS.KeyFile,
+			ServerName: rk.TLS.ServerName, InsecureSkipVerify: rk.TLS.InsecureSkipVerify},
+		Apply: l.applyKafka, Logger: log, Registerer: reg,
+	}
+	if rk.SASL.Mechanism != "" {
+		pw, err := rk.SASL.Password.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("reference.kafka.sasl.password: %w", err)
+		}
+		o.SASL = ingest.SASL{Mechanism: rk.SASL.Mechanism, Username: rk.SASL.Username, Password: pw}
+	}
+	loader, err := kafkaref.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("reference.kafka: %w", err)
+	}
+	l.mu.Lock()
+	l.kafkaKinds = loader.Kinds()
+	l.mu.Unlock()
+	return loader, nil
+}

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -40,6 +42,12 @@ type referenceLoader struct {
 
 	reloads *prometheus.CounterVec
 	lastOK  prometheus.Gauge
+
+	// With reference topics on Kafka (reference/kafkaref), the kinds they
+	// carry come from there and the rest from the directory.
+	mu         sync.Mutex
+	csv, kafka *reference.Data
+	kafkaKinds []kafkaref.Kind
 }
 
 func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Roster), log *slog.Logger, reg prometheus.Registerer) *referenceLoader {
@@ -94,12 +102,8 @@ func (l *referenceLoader) load(ctx context.Context) error {
 		l.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("load reference data from %s: %w", l.dir, err)
 	}
-	l.apply(reference.NewIndex(d))
+	l.publish(ctx, d, nil)
 	l.stamp = stamp
-	if l.snapshots != nil {
-		l.unsaved, l.unsavedAt = d, time.Now()
-		l.saveSnapshot(ctx)
-	}
 	l.reloads.WithLabelValues("success").Inc()
 	l.lastOK.SetToCurrentTime()
 	l.log.Info("reference data loaded", "dir", l.dir, "staff", len(d.Staff), "relationships", len(d.Relationships),
@@ -107,7 +111,35 @@ func (l *referenceLoader) load(ctx context.Context) error {
 	return nil
 }
 
-// saveSnapshot saves the last load to the store, if not saved yet.
+// applyKafka takes a snapshot of the reference topics (kafkaref.Options.Apply).
+func (l *referenceLoader) applyKafka(ctx context.Context, d *reference.Data) { l.publish(ctx, nil, d) }
+
+// publish puts the newest directory and topic data in force, together, and
+// snapshots the result to the store.
+func (l *referenceLoader) publish(ctx context.Context, csv, kafka *reference.Data) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if csv != nil {
+		l.csv = csv
+	}
+	if kafka != nil {
+		l.kafka = kafka
+	}
+	all := l.csv
+	if all == nil {
+		all = &reference.Data{}
+	}
+	if l.kafka != nil {
+		all = kafkaref.Overlay(all, l.kafka, l.kafkaKinds)
+	}
+	l.apply(reference.NewIndex(all))
+	if l.snapshots != nil {
+		l.unsaved, l.unsavedAt = all, time.Now()
+		l.saveSnapshot(ctx)
+	}
+}
+
+// saveSnapshot saves the last load to the store, if not saved yet; l.mu held.
 func (l *referenceLoader) saveSnapshot(ctx context.Context) {
 	if l.unsaved == nil {
 		return
@@ -139,7 +171,9 @@ func (l *referenceLoader) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			l.mu.Lock()
 			l.saveSnapshot(ctx)
+			l.mu.Unlock()
 			if l.interval <= 0 || l.fingerprint() == l.stamp {
 				continue
 			}

@@ -87,11 +87,11 @@ func New(o Options) (*Consumer, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := o.TLS.tlsConfig()
+	tlsCfg, err := o.TLS.Config()
 	if err != nil {
 		return nil, err
 	}
-	mech, err := o.SASL.mechanism()
+	mech, err := o.SASL.SASLMechanism()
 	if err != nil {
 		return nil, err
 	}

@@ -169,8 +169,9 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// tlsConfig builds the TLS configuration, or nil when TLS is off.
-func (t TLS) tlsConfig() (*tls.Config, error) {
+// Config builds the TLS configuration, or nil when TLS is off. Every Kafka
+// client of dpiawatch (consumer, dead letters, reference topics) uses it.
+func (t TLS) Config() (*tls.Config, error) {
 	if !t.Enabled {
 		return nil, nil
 	}
@@ -196,8 +197,8 @@ func (t TLS) tlsConfig() (*tls.Config, error) {
 	return c, nil
 }
 
-// mechanism builds the SASL mechanism, or nil when SASL is off.
-func (s SASL) mechanism() (sasl.Mechanism, error) {
+// SASLMechanism builds the SASL mechanism, or nil when SASL is off.
+func (s SASL) SASLMechanism() (sasl.Mechanism, error) {
 	switch s.Mechanism {
 	case "":
 		return nil, nil

@@ -68,11 +68,11 @@ func TestKafkaConsumerTLSAndSASL(t *testing.T) {
 			defer c.Close()
 			tlsOpt := TLS{Enabled: true, CAFile: caFile}
 			good := SASL{Mechanism: mech, Username: "dpiawatch", Password: "s3cret-" + mech}
-			tlsCfg, err := tlsOpt.tlsConfig()
+			tlsCfg, err := tlsOpt.Config()
 			if err != nil {
 				t.Fatal(err)
 			}
-			sm, err := good.mechanism()
+			sm, err := good.SASLMechanism()
 			if err != nil {
 				t.Fatal(err)
 			}

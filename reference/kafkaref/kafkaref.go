@@ -18,12 +18,9 @@ package kafkaref
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,9 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -128,11 +122,11 @@ func New(o Options) (*Loader, error) {
 	if l.o.Logger == nil {
 		l.o.Logger = slog.New(slog.DiscardHandler)
 	}
-	tlsCfg, err := tlsConfig(o.TLS)
+	tlsCfg, err := o.TLS.Config()
 	if err != nil {
 		return nil, err
 	}
-	mech, err := mechanism(o.SASL)
+	mech, err := o.SASL.SASLMechanism()
 	if err != nil {
 		return nil, err
 	}
@@ -408,49 +402,5 @@ func (l *Loader) consume(ctx context.Context, msgs <-chan msg, pending map[parti
 			}
 			schedule()
 		}
-	}
-}
-
-// tlsConfig builds the TLS configuration as package ingest does, or nil
-// when TLS is off.
-func tlsConfig(t ingest.TLS) (*tls.Config, error) {
-	if !t.Enabled {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafkaref: tls ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafkaref: tls ca_file %s: no PEM certificates", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafkaref: tls client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
-
-// mechanism builds the SASL mechanism, or nil when SASL is off.
-func mechanism(s ingest.SASL) (sasl.Mechanism, error) {
-	switch s.Mechanism {
-	case "":
-		return nil, nil
-	case "PLAIN":
-		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
-	case "SCRAM-SHA-256":
-		return scram.Mechanism(scram.SHA256, s.Username, s.Password)
-	case "SCRAM-SHA-512":
-		return scram.Mechanism(scram.SHA512, s.Username, s.Password)
-	default:
-		return nil, fmt.Errorf("kafkaref: unknown SASL mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", s.Mechanism)
 	}
 }

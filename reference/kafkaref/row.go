@@ -256,8 +256,10 @@ func (d *decoder) relationship(value []byte) (reference.Relationship, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Relationship{}, err
 	}
-	r := reference.Relationship{ActorID: strings.TrimSpace(w.ActorID), Team: d.intern(strings.TrimSpace(w.Team)),
-		SubjectID: strings.TrimSpace(w.SubjectID), Relation: d.intern(strings.TrimSpace(w.Relation))}
+	// Ids repeat too (ten rows a subject in a county): interned, a
+	// row's strings are shared with every other row and with the Index.
+	r := reference.Relationship{ActorID: d.intern(strings.TrimSpace(w.ActorID)), Team: d.intern(strings.TrimSpace(w.Team)),
+		SubjectID: d.intern(strings.TrimSpace(w.SubjectID)), Relation: d.intern(strings.TrimSpace(w.Relation))}
 	var errs [4]error
 	errs[0] = required("subject_id", r.SubjectID)
 	if (r.ActorID == "") == (r.Team == "") {

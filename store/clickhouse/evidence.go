@@ -164,15 +164,15 @@ func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]ev
 		}
 		return `countIf(` + c + `)`
 	}
-	// Unmatched rows of the LEFT JOIN get the column defaults: an empty
-	// alert id and outcome, which is what "untriaged" is.
+	// Unmatched rows of the LEFT JOIN get an empty alert id and outcome
+	// (column defaults, or NULLs under join_use_nulls): "untriaged".
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(q)+`)
 SELECT e_org, e_check, e_pattern, e_severity, e_risks, t_outcome, count(),
 	`+d(-1, h)+`, `+d(h, 24*h)+`, `+d(24*h, 7*24*h)+`, `+d(7*24*h, -1)+`,
 	sumIf(intDiv(d, 1000000000), t_alert != '')
 FROM (
 	SELECT a.e_org AS e_org, a.e_check AS e_check, a.e_pattern AS e_pattern, a.e_severity AS e_severity, a.e_risks AS e_risks,
-		t.t_alert AS t_alert, t.t_outcome AS t_outcome,
+		ifNull(t.t_alert, '') AS t_alert, ifNull(t.t_outcome, '') AS t_outcome,
 		greatest(toUnixTimestamp64Nano(t.t_first) - toUnixTimestamp64Nano(a.e_first), 0) AS d
 	FROM a LEFT JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
 )
