@@ -81,9 +81,9 @@ func toRow(e *event.Event) row {
 
 // eventArgs flattens events into the bound values of insertEventsSQL,
 // eventColumns per event.
-func eventArgs(events []event.Event, order []int) ([]any, error) {
-	args := make([]any, 0, len(order)*eventColumns)
-	for _, i := range order {
+func eventArgs(events []event.Event) ([]any, error) {
+	args := make([]any, 0, len(events)*eventColumns)
+	for i := range events {
 		r := toRow(&events[i])
 		d, err := json.Marshal(&r.Detail)
 		if err != nil {

@@ -35,7 +35,7 @@ func FuzzEventCodec(f *testing.F) {
 			b := mfa%3 == 1
 			in.Session.MFA = &b
 		}
-		args, err := eventArgs([]event.Event{in}, []int{0})
+		args, err := eventArgs([]event.Event{in})
 		if err != nil {
 			t.Fatal(err)
 		}
