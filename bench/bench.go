@@ -160,7 +160,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		Brokers: brokers, ClientID: "dpiawatch-bench", GroupID: fmt.Sprintf("dpiawatch-bench-%d", time.Now().UnixNano()),
 		Topics:          []config.Topic{{Name: demo.Topic, Format: config.FormatAuto}},
 		DeadLetterTopic: "dpiawatch-dead-letter",
-		Batch:           config.Batch{MaxEvents: o.BatchEvents, MaxWait: config.Duration(100 * time.Millisecond)},
+		Batch:           config.Batch{MaxEvents: o.BatchEvents, MaxWait: config.DefaultBatchMaxWait},
 		QueueBatches:    4,
 	}
 
