@@ -83,6 +83,10 @@ type Kafka struct {
 	SessionTimeout Duration `yaml:"session_timeout"` // default 30s
 	TLS            TLS      `yaml:"tls"`
 	SASL           SASL     `yaml:"sasl"`
+	// Repartition gives the device- and team-keyed checks keyed streams of
+	// their own (topics <group_id>-by-device and -by-team), so that several
+	// daemons in one group judge them exactly. Default false.
+	Repartition bool `yaml:"repartition"`
 }
 
 // Topic formats.

@@ -66,6 +66,9 @@ type Daemon struct {
 	reference *referenceLoader
 	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
 	ops       *opsServer
+	// Repartitioning (repartition.go); nil and empty when off.
+	forwarder *forwarder
+	streams   []repartStream
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -116,17 +119,22 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 		return e, nil
 	}
-	shared, err := newEngine(sharedOpts)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := rules.New(actorOpts); err != nil { // the tasks' options, checked up front
 		return nil, fmt.Errorf("build checks: %w", err)
 	}
-	d.engine = &splitEngine{shared: shared, tasks: newTaskEngine(func() (engine, error) { return newEngine(actorOpts) })}
+	d.engine = &splitEngine{tasks: newTaskEngine(func() (engine, error) { return newEngine(actorOpts) })}
+	repartition := cfg.Ingest.Kafka != nil && cfg.Ingest.Kafka.Repartition
+	if !repartition {
+		if d.engine.shared, err = newEngine(sharedOpts); err != nil {
+			return nil, err
+		}
+	}
 	setRoster := func(r rules.Roster) {
 		d.roster.Store(&rosterBox{r}) // for task engines created later
 		d.engine.SetRoster(r)
+		for _, s := range d.streams {
+			s.processor.SetRoster(r)
+		}
 	}
 	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), setRoster, o.Logger, o.Registry)
 	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)
@@ -188,6 +196,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 			return nil, err
 		}
 		io.Processor, io.Logger, io.Registerer, io.OnBatch = d.pipeline, o.Logger, o.Registry, o.OnBatch
+		if repartition {
+			if err := d.setupRepartition(ctx, io, sharedOpts, newEngine, cfg.Checks.IdleRelease.D()); err != nil {
+				return nil, err
+			}
+		}
 		if d.consumer, err = ingest.New(io); err != nil {
 			return nil, err
 		}
@@ -237,12 +250,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.pipeline.run(ctx) }, func(error) { cancel() })
 	}
+	if d.forwarder != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.forwarder.run(ctx) }, func(error) { cancel() })
+	}
+	for _, s := range d.streams {
+		cctx, ccancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return s.consumer.Run(cctx) }, func(error) { ccancel() })
+		pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return s.processor.run(pctx) }, func(error) { pcancel() })
+	}
 	g.Add(d.ops.run, func(error) { d.ops.stop() })
 	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)
 	if d.o.OnReady != nil {
 		d.o.OnReady(d.ops.URL())
 	}
 	err := g.Run()
+	if d.forwarder != nil {
+		// The consumer has applied its last batches: forward their events now.
+		d.forwarder.final(context.WithoutCancel(ctx))
+	}
 	d.log.Info("dpiawatch stopped")
 	return err
 }

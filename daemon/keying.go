@@ -13,8 +13,8 @@ import (
 // team's peers (team-keyed). They run in one shared engine that sees every
 // event this daemon consumes: exact with one daemon, whatever the number of
 // partitions. With several daemons in one group each shared engine sees
-// only its partitions' events; giving those checks their own keyed stream
-// (a repartition topic) is the open part of issue 3.
+// only its partitions' events, unless ingest.kafka.repartition gives those
+// checks keyed streams of their own (repartition.go).
 
 // sharedChecks are the checks that run in the shared engine.
 var sharedChecks = []string{rules.CheckUnlockedSession, rules.CheckBulkAccess}

@@ -31,6 +31,8 @@ const taskPrefix = "tasks/"
 // daemon owns its partition is never written by this one.
 type taskEngine struct {
 	newEngine func() (engine, error)
+	// prefix is the key prefix of the tasks' state; empty: taskPrefix.
+	prefix string
 	// mu guards tasks against SetRoster from the reference reloader; the
 	// pipeline serialises everything else.
 	mu    sync.Mutex
@@ -137,8 +139,15 @@ func (t *taskEngine) Flush() store.Effects {
 func (t *taskEngine) merge(out *store.Effects, tk *task, eff store.Effects) {
 	out.Alerts = append(out.Alerts, eff.Alerts...)
 	for _, e := range eff.State {
-		out.State = append(out.State, store.StateEntry{Key: taskPrefix + tk.id + "/" + e.Key, Value: e.Value})
+		out.State = append(out.State, store.StateEntry{Key: t.keyPrefix() + tk.id + "/" + e.Key, Value: e.Value})
 	}
+}
+
+func (t *taskEngine) keyPrefix() string {
+	if t.prefix == "" {
+		return taskPrefix
+	}
+	return t.prefix
 }
 
 // Reset implements engine: every task is dropped.
@@ -153,7 +162,7 @@ func (t *taskEngine) Reset() {
 func (t *taskEngine) Restore(entries []store.StateEntry) error {
 	byTask := map[string][]store.StateEntry{}
 	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Key, taskPrefix)
+		rest, ok := strings.CutPrefix(e.Key, t.keyPrefix())
 		if !ok {
 			return fmt.Errorf("state key %q is not a task's", e.Key)
 		}
@@ -195,6 +204,9 @@ const sharedPrefix = "shared/"
 type splitEngine struct {
 	tasks  *taskEngine
 	shared engine // nil: no shared checks
+	// forward, if set, adds to a batch's effects the outbox rows that
+	// forward its fresh events to the repartition topics (repartition.go).
+	forward func(fresh []event.Event) ([]store.StateEntry, error)
 }
 
 // statePrefixes are the store key prefixes of everything splitEngine saves.
@@ -207,8 +219,18 @@ func (s *splitEngine) setRoute(events []event.Event, positions []store.Position)
 // Process implements engine.
 func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 	out, err := s.tasks.Process(fresh)
-	if err != nil || s.shared == nil {
+	if err != nil {
 		return out, err
+	}
+	if s.forward != nil {
+		rows, err := s.forward(fresh)
+		if err != nil {
+			return store.Effects{}, fmt.Errorf("repartition outbox: %w", err)
+		}
+		out.State = append(out.State, rows...)
+	}
+	if s.shared == nil {
+		return out, nil
 	}
 	eff, err := s.shared.Process(fresh)
 	if err != nil {

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/kafkatest"
+	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -27,11 +31,31 @@ var actorKeyed = []string{"out-of-hours", "no-business-need", "shared-credential
 // once, and the actor-keyed checks' alerts must equal an uninterrupted
 // replay's: none lost, none raised twice across the moves.
 func TestKafkaTwoDaemonsAcrossARebalance(t *testing.T) {
+	twoDaemonsAcrossARebalance(t, false)
+}
+
+// TestKafkaTwoDaemonsRepartitionAcrossARebalance is the same with
+// ingest.kafka.repartition on: the device- and team-keyed checks run on
+// their own keyed streams, so every check's alerts must equal the replay's.
+func TestKafkaTwoDaemonsRepartitionAcrossARebalance(t *testing.T) {
+	twoDaemonsAcrossARebalance(t, true)
+}
+
+func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
 		dir := t.TempDir()
 		topic := c.NewTopic(t, 4)
 		cfgPath := writeConfig(t, dir, c.Brokers, topic, kafkatest.UniqueName(t, "g"))
-		values, keys, ids := simulated(t, dir, 8)
+		filterChecks := filterActorKeyed
+		var values, keys [][]byte
+		var ids []string
+		if repartition {
+			enableRepartition(t, cfgPath)
+			filterChecks = func(as []alert.Alert) []alert.Alert { return as }
+			values, keys, ids = simulatedWith(t, dir, 8, simulate.InjectionRates{OutOfHours: 3, UnlockedSession: 3, BulkAccess: 2})
+		} else {
+			values, keys, ids = simulated(t, dir, 8)
+		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
@@ -84,7 +108,13 @@ func TestKafkaTwoDaemonsAcrossARebalance(t *testing.T) {
 		waitFor("the first daemon stores events", func() bool { return count() > 200 })
 		b := startDaemon(t, cfgPath) // joins: the group splits the partitions
 		atJoin := count()
-		waitFor("both daemons share the work", func() bool { return count() > atJoin+600 })
+		// With repartition the daemons share the work for most of the
+		// events, so that team and device episodes span both.
+		shareFor := int64(600)
+		if repartition {
+			shareFor = int64(len(ids)) / 2
+		}
+		waitFor("both daemons share the work", func() bool { return count() > atJoin+shareFor })
 		stop(a) // leaves: the second daemon takes every partition
 		atLeave := count()
 		if atLeave >= int64(len(ids)) {
@@ -96,7 +126,19 @@ func TestKafkaTwoDaemonsAcrossARebalance(t *testing.T) {
 		waitFor("every event stored", func() bool { return count() == int64(len(ids)) })
 		exp := filterChecks(replayAlerts(t, cfgPath, values))
 		if len(exp) == 0 {
-			t.Fatal("the replay raised no actor-keyed alerts: the test would prove nothing")
+			t.Fatal("the replay raised no alerts of the checks compared: the test would prove nothing")
+		}
+		if repartition {
+			var keyed int
+			for _, a := range exp {
+				if !slices.Contains(actorKeyed, a.Check) {
+					keyed++
+				}
+			}
+			if keyed == 0 {
+				t.Fatal("the replay raised no device- or team-keyed alerts: the test would prove nothing")
+			}
+			t.Logf("%d device- or team-keyed alerts expected", keyed)
 		}
 		// The last events wait out the lateness bound until the input is
 		// idle (idle_release); give the alerts time to settle, then judge.
@@ -132,7 +174,29 @@ func TestKafkaTwoDaemonsAcrossARebalance(t *testing.T) {
 	})
 }
 
-func filterChecks(as []alert.Alert) []alert.Alert {
+// enableRepartition sets ingest.kafka.repartition in the config at path.
+func enableRepartition(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test compresses days of event time into seconds, so events of
+	// different source partitions meet in a repartition topic hours of
+	// event time apart; the lateness bound is scaled to match (the engine
+	// judges events within it as if in order), and idle release waits out
+	// a rebalance's pause.
+	out := strings.NewReplacer("  kafka:\n", "  kafka:\n    repartition: true\n",
+		"  idle_release: 500ms\n", "  idle_release: 3s\n  lateness: 72h\n").Replace(string(b))
+	if !strings.Contains(out, "repartition: true") || !strings.Contains(out, "lateness: 72h") {
+		t.Fatal("no ingest.kafka or checks.idle_release in the config")
+	}
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func filterActorKeyed(as []alert.Alert) []alert.Alert {
 	var out []alert.Alert
 	for _, a := range as {
 		if slices.Contains(actorKeyed, a.Check) {
@@ -140,4 +204,29 @@ func filterChecks(as []alert.Alert) []alert.Alert {
 		}
 	}
 	return out
+}
+
+// simulatedWith is simulated with the given injection rates.
+func simulatedWith(t *testing.T, dir string, days int, rates simulate.InjectionRates) (values [][]byte, keys [][]byte, ids []string) {
+	t.Helper()
+	loc, _ := time.LoadLocation("Europe/London")
+	sim, err := simulate.New(simulate.Options{Org: simulate.OrgStMartins, From: time.Date(2026, 3, 23, 0, 0, 0, 0, loc), Days: days, Seed: 11,
+		Injections: rates})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reference.WriteDir(filepath.Join(dir, "reference"), sim.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	err = sim.Run(context.Background(), func(ev *event.Event, _ *simulate.Label) error {
+		b, err := event.Encode(ev)
+		values = append(values, b)
+		keys = append(keys, []byte(ev.Actor.ID))
+		ids = append(ids, ev.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return values, keys, ids
 }

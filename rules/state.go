@@ -68,12 +68,13 @@ package rules
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/store"
 )

@@ -79,19 +79,44 @@ func toRow(e *event.Event) row {
 	return r
 }
 
-// eventArgs flattens events into the bound values of insertEventsSQL,
-// eventColumns per event.
-func eventArgs(events []event.Event) ([]any, error) {
-	args := make([]any, 0, len(events)*eventColumns)
+// encoded is a batch being flattened into the bound values of
+// insertEventsSQL, eventColumns per event, by encodeChunks.
+type encoded struct {
+	args []any
+	// ready yields once per chunkRows events, in order: nil when that
+	// chunk's values are in args, or the error that stopped encoding.
+	ready chan error
+}
+
+// encodeChunks flattens events on its own goroutine. ready has room for
+// every chunk, so the goroutine never blocks and ends even if nobody reads.
+func encodeChunks(events []event.Event) *encoded {
+	chunks := (len(events) + chunkRows - 1) / chunkRows
+	e := &encoded{args: make([]any, len(events)*eventColumns), ready: make(chan error, chunks)}
+	go func() {
+		for lo := 0; lo < len(events); lo += chunkRows {
+			if err := encodeEvents(e.args[lo*eventColumns:], events[lo:min(lo+chunkRows, len(events))]); err != nil {
+				e.ready <- err
+				return
+			}
+			e.ready <- nil
+		}
+	}()
+	return e
+}
+
+// encodeEvents writes the bound values of events into args.
+func encodeEvents(args []any, events []event.Event) error {
 	for i := range events {
 		r := toRow(&events[i])
 		d, err := json.Marshal(&r.Detail)
 		if err != nil {
-			return nil, fmt.Errorf("encode event detail: %w", err)
+			return fmt.Errorf("encode event detail: %w", err)
 		}
-		args = append(args, r.Org, r.System, r.ID, r.T, r.Action, r.Actor, r.Subject, string(d))
+		a := args[i*eventColumns : (i+1)*eventColumns]
+		a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7] = r.Org, r.System, r.ID, r.T, r.Action, r.Actor, r.Subject, string(d)
 	}
-	return args, nil
+	return nil
 }
 
 // decodeEvent rebuilds an event from its stored columns.

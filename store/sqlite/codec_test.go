@@ -35,8 +35,8 @@ func FuzzEventCodec(f *testing.F) {
 			b := mfa%3 == 1
 			in.Session.MFA = &b
 		}
-		args, err := eventArgs([]event.Event{in})
-		if err != nil {
+		args := make([]any, eventColumns)
+		if err := encodeEvents(args, []event.Event{in}); err != nil {
 			t.Fatal(err)
 		}
 		out, err := decodeEvent(args[0].(string), args[1].(string), args[2].(string), args[3].(int64),

@@ -42,11 +42,14 @@ type Options struct {
 type Store struct {
 	w   *sql.DB // the single writer connection
 	r   *sql.DB // readers; WAL lets them run beside the writer
+	ck  *checkpointer
 	log *slog.Logger
 	m   *metrics
 
 	insertEvents *sql.Stmt
 	upsertAlert  *sql.Stmt
+	upsertState  *chunked
+	deleteState  *chunked
 }
 
 // Open opens (creating it if needed) and migrates the database at o.Path.
@@ -82,8 +85,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cache*1024))
 	q.Add("_pragma", "temp_store(MEMORY)")
-	// Fewer, larger checkpoints: each one rewrites pages into the main file.
-	q.Add("_pragma", "wal_autocheckpoint(8192)")
+	// A backstop only: the checkpointer (checkpoint.go) keeps the log short.
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autoCheckpointPages))
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
 	w, err := sql.Open("sqlite", o.Path+"?"+q.Encode())
 	if err != nil {
@@ -118,6 +121,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	cq := url.Values{}
+	cq.Add("_pragma", "busy_timeout(10000)")
+	cq.Add("_pragma", "synchronous("+sync+")")
+	ck, err := sql.Open("sqlite", o.Path+"?"+cq.Encode())
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s for checkpoints: %w", o.Path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxLifetime(0)
+	ck.SetConnMaxIdleTime(0)
+	s.ck = startCheckpointer(ck, log)
 	s.m = newMetrics(o.Registerer)
 	log.Info("store opened", "path", o.Path, "schema_version", version, "migrations_applied", applied, "synchronous", strings.ToLower(sync))
 	return s, nil
@@ -136,6 +152,13 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
 		*p.dst = st
+	}
+	var err error
+	if s.upsertState, err = prepareChunked(ctx, s.w, 2, upsertStateSQL); err != nil {
+		return err
+	}
+	if s.deleteState, err = prepareChunked(ctx, s.w, 1, deleteStateSQL); err != nil {
+		return err
 	}
 	return nil
 }
@@ -157,6 +180,11 @@ func (s *Store) Close() error {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
+	}
+	errs = append(errs, s.upsertState.close(), s.deleteState.close())
+	if s.ck != nil {
+		s.ck.close()
+		errs = append(errs, s.ck.db.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
