@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 func decodeAlerts(t *testing.T, b []byte) []alert.Alert {
@@ -41,4 +45,23 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// assertStoredOnce checks that the store holds exactly the produced events,
+// each once.
+func assertStoredOnce(ctx context.Context, t *testing.T, st store.Store, ids []string) {
+	t.Helper()
+	var stored []string
+	if err := st.ScanEvents(ctx, store.EventFilter{}, func(ev event.Event) error {
+		stored = append(stored, ev.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(stored)
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	if !slices.Equal(stored, want) {
+		t.Fatalf("stored ids differ from produced ids: %d stored, %d produced", len(stored), len(want))
+	}
 }

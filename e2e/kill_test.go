@@ -269,20 +269,7 @@ func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
 			t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
 		}
 
-		// Every event exactly once.
-		var stored []string
-		if err := st.ScanEvents(ctx, store.EventFilter{}, func(ev event.Event) error {
-			stored = append(stored, ev.ID)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(stored)
-		want := slices.Clone(ids)
-		slices.Sort(want)
-		if !slices.Equal(stored, want) {
-			t.Fatalf("stored ids differ from produced ids: %d stored, %d produced", len(stored), len(want))
-		}
+		assertStoredOnce(ctx, t, st, ids)
 
 		// Alerts exactly as an uninterrupted replay raises them.
 		got, err := st.Alerts(ctx, store.AlertFilter{})

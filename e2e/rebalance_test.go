@@ -153,19 +153,7 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 		stop(b)
 		t.Logf("joined at %d, left at %d of %d events", atJoin, atLeave, len(ids))
 
-		var stored []string
-		if err := st.ScanEvents(ctx, store.EventFilter{}, func(ev event.Event) error {
-			stored = append(stored, ev.ID)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(stored)
-		want := slices.Clone(ids)
-		slices.Sort(want)
-		if !slices.Equal(stored, want) {
-			t.Fatalf("stored ids differ from produced ids: %d stored, %d produced", len(stored), len(want))
-		}
+		assertStoredOnce(ctx, t, st, ids)
 		got, err := st.Alerts(ctx, store.AlertFilter{})
 		if err != nil {
 			t.Fatal(err)
