@@ -273,17 +273,8 @@ func scPolicy(c config.SharedCredential, org string) rules.SharedCredentialPolic
 		p.Sites = append(p.Sites, site)
 	}
 	for _, ov := range c.Overrides {
-		if ov.Org != "" && ov.Org != org {
-			continue
-		}
-		switch {
-		case ov.Team != "":
-			p.Teams[ov.Team] = scOverride(p.Teams[ov.Team], ov)
-		case ov.Role != "":
-			p.Roles[ov.Role] = scOverride(p.Roles[ov.Role], ov)
-		default:
-			p.SharedCredentialKnobs = scOverride(p.SharedCredentialKnobs, ov)
-		}
+		placeOverride(org, ov.Org, ov.Role, ov.Team, &p.SharedCredentialKnobs, p.Roles, p.Teams,
+			func(k rules.SharedCredentialKnobs) rules.SharedCredentialKnobs { return scOverride(k, ov) })
 	}
 	return p
 }
@@ -404,17 +395,8 @@ func bulkPolicy(c config.BulkAccess, org string) rules.BulkAccessPolicy {
 		Teams: map[string]rules.BulkAccessKnobs{},
 	}
 	for _, ov := range c.Overrides {
-		if ov.Org != "" && ov.Org != org {
-			continue
-		}
-		switch {
-		case ov.Role != "":
-			p.Roles[ov.Role] = bulkOverride(p.Roles[ov.Role], ov)
-		case ov.Team != "":
-			p.Teams[ov.Team] = bulkOverride(p.Teams[ov.Team], ov)
-		default:
-			p.BulkAccessKnobs = bulkOverride(p.BulkAccessKnobs, ov)
-		}
+		placeOverride(org, ov.Org, ov.Role, ov.Team, &p.BulkAccessKnobs, p.Roles, p.Teams,
+			func(k rules.BulkAccessKnobs) rules.BulkAccessKnobs { return bulkOverride(k, ov) })
 	}
 	return p
 }
@@ -447,4 +429,20 @@ func bulkOverride(k rules.BulkAccessKnobs, ov config.BulkOverride) rules.BulkAcc
 		k.Quantile = float64(*ov.Quantile)
 	}
 	return k
+}
+
+// placeOverride applies an override of org (ovOrg empty: of every org) at
+// its level — a role's knobs, a team's, or the org's own — by apply; an
+// override of another org is skipped. Configuration refuses an override
+// naming both a role and a team.
+func placeOverride[K any](org, ovOrg, role, team string, base *K, roles, teams map[string]K, apply func(K) K) {
+	switch {
+	case ovOrg != "" && ovOrg != org:
+	case role != "":
+		roles[role] = apply(roles[role])
+	case team != "":
+		teams[team] = apply(teams[team])
+	default:
+		*base = apply(*base)
+	}
 }
