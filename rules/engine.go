@@ -113,6 +113,12 @@ type Options struct {
 	// MaxAhead bounds how far ahead of an org's watermark (and of Now) an
 	// event may be and still move it. 0: DefaultMaxAhead.
 	MaxAhead time.Duration
+	// ExternalFrontier hands the evaluation frontier to the caller: events
+	// wait until ProcessUntil moves their org's frontier past them, instead
+	// of until the watermark less Lateness does. A keyed stream merged from
+	// several inputs (the daemon's repartition topics) uses it to wait for
+	// its slowest input, whatever the skew between them.
+	ExternalFrontier bool
 	// Now is the wall clock, for the daemon only: replays must not depend
 	// on when they run. nil: no wall clock.
 	Now        func() time.Time
@@ -144,6 +150,7 @@ type Engine struct {
 	lateness time.Duration
 	maxAhead time.Duration
 	now      func() time.Time
+	external bool // Options.ExternalFrontier
 
 	mu        sync.Mutex
 	checks    []*checkRun
@@ -196,6 +203,7 @@ func New(o Options) (*Engine, error) {
 		lateness:  o.Lateness,
 		maxAhead:  o.MaxAhead,
 		now:       o.Now,
+		external:  o.ExternalFrontier,
 	}
 	switch {
 	case e.lateness == 0:
@@ -356,6 +364,15 @@ func (e *Engine) SetRoster(r Roster) {
 // apply the batch, the caller must Reset and Restore from the store before
 // retrying.
 func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
+	return e.ProcessUntil(fresh, nil)
+}
+
+// ProcessUntil is Process, then, with Options.ExternalFrontier, moves each
+// org's frontier to frontiers[org] (never back) and judges, in event time,
+// every waiting event it passes. An event arriving at or before its org's
+// frontier is late: judged at once and counted, as in Process. Without
+// ExternalFrontier, frontiers is ignored.
+func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Time) (store.Effects, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.env = env{roster: e.roster.Load().Roster, holidays: e.holidays}
@@ -367,6 +384,23 @@ func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
 			continue
 		}
 		e.accept(org, ev)
+	}
+	if e.external {
+		for _, id := range e.orgIDs {
+			f, ok := frontiers[id]
+			c := e.clocks[id]
+			if !ok || c == nil {
+				continue
+			}
+			e.moveFrontier(c, f)
+			for {
+				w, ok := c.next()
+				if !ok {
+					break
+				}
+				e.evaluate(e.orgs[id], c, w)
+			}
+		}
 	}
 	return e.finish()
 }
@@ -386,6 +420,10 @@ func (e *Engine) accept(org *orgRuntime, ev *event.Event) {
 	if !ev.Time.After(c.frontier) {
 		e.metrics.late.Inc()
 		e.evaluate(org, c, ev)
+		return
+	}
+	if e.external {
+		c.push(ev) // until ProcessUntil moves the frontier past it
 		return
 	}
 	f := c.wm.Add(-e.lateness)
