@@ -77,6 +77,7 @@ type batch struct {
 	msgs      []kafka.Message
 	events    []event.Event
 	positions []store.Position // positions[i] is events[i]'s
+	marks     []Mark
 	dead      []kafka.Message
 	reason    []event.Reason
 	start     time.Time
@@ -288,7 +289,7 @@ func (c *Consumer) decodeStage(ctx context.Context, in <-chan *batch, out chan<-
 		b.seq = seq
 		seq++
 		if pp != nil {
-			b.prepared = pp.Prepare(store.WithPositions(ctx, b.positions), b.seq, b.events)
+			b.prepared = pp.Prepare(b.context(ctx), b.seq, b.events)
 		}
 		out <- b
 	}
@@ -298,6 +299,12 @@ func (c *Consumer) decode(b *batch) {
 	n := len(b.msgs)
 	evs := make([]event.Event, n)
 	errs := make([]error, n)
+	isMark := make([]bool, n)
+	if c.o.MarkHeader != "" {
+		for i := range b.msgs {
+			isMark[i] = hasHeader(&b.msgs[i], c.o.MarkHeader)
+		}
+	}
 	workers := min(c.o.DecodeWorkers, max(1, n/512))
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
@@ -306,6 +313,9 @@ func (c *Consumer) decode(b *batch) {
 		wg.Go(func() {
 			for i := lo; i < hi; i++ {
 				m := &b.msgs[i]
+				if isMark[i] {
+					continue
+				}
 				errs[i] = c.decoders[m.Topic].Decode(m.Value, &evs[i])
 				if errs[i] == nil && c.o.KnownOrgs != nil && !c.o.KnownOrgs[evs[i].Org] {
 					errs[i] = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
@@ -316,7 +326,13 @@ func (c *Consumer) decode(b *batch) {
 	wg.Wait()
 	b.events = evs[:0]
 	b.positions = make([]store.Position, 0, n)
+	b.marks = nil
 	for i := range n {
+		if isMark[i] {
+			m := &b.msgs[i]
+			b.marks = append(b.marks, Mark{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Value: m.Value})
+			continue
+		}
 		if errs[i] == nil {
 			b.events = append(b.events, evs[i])
 			m := &b.msgs[i]
@@ -330,6 +346,41 @@ func (c *Consumer) decode(b *batch) {
 		b.dead = append(b.dead, deadLetter(b.msgs[i], de))
 		b.reason = append(b.reason, de.Reason)
 	}
+}
+
+// context carries the batch's positions and marks to the Processor.
+func (b *batch) context(ctx context.Context) context.Context {
+	ctx = store.WithPositions(ctx, b.positions)
+	if b.marks != nil {
+		ctx = context.WithValue(ctx, marksKey{}, b.marks)
+	}
+	return ctx
+}
+
+func hasHeader(m *kafka.Message, key string) bool {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Mark is a control message of a batch (Options.MarkHeader).
+type Mark struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Value     []byte
+}
+
+type marksKey struct{}
+
+// MarksFrom returns the marks of the batch a Processor was given, in
+// offset order per partition; nil when it had none.
+func MarksFrom(ctx context.Context) []Mark {
+	m, _ := ctx.Value(marksKey{}).([]Mark)
+	return m
 }
 
 func deadLetter(m kafka.Message, e *event.Error) kafka.Message {
@@ -374,7 +425,7 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	pp, _ := c.o.Processor.(Preparer)
 	err := c.retry(ctx, "apply", func() error {
 		var err error
-		pctx := store.WithPositions(ctx, b.positions)
+		pctx := b.context(ctx)
 		if pp != nil {
 			res, err = pp.ProcessPrepared(pctx, b.seq, b.events, b.prepared)
 		} else {

@@ -317,3 +317,76 @@ func TestKafkaConsumerBoundedUnderBackpressure(t *testing.T) {
 		}
 	})
 }
+
+// markProcessor records the marks each batch brings beside its events.
+type markProcessor struct {
+	*memProcessor
+	marks []string
+}
+
+func (p *markProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
+	r, err := p.memProcessor.Process(ctx, evs)
+	if err == nil {
+		p.mu.Lock()
+		for _, m := range MarksFrom(ctx) {
+			p.marks = append(p.marks, string(m.Value))
+		}
+		p.mu.Unlock()
+	}
+	return r, err
+}
+
+func (p *markProcessor) markCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.marks)
+}
+
+// TestKafkaConsumerHandsMarksToTheProcessor: messages with the mark header
+// are neither decoded nor dead-lettered, even when they are no event at
+// all; they reach the Processor with their batch, also a batch of marks
+// only, and are committed with it.
+func TestKafkaConsumerHandsMarksToTheProcessor(t *testing.T) {
+	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
+		topic := c.NewTopic(t, 2)
+		group := kafkatest.UniqueName(t, "g")
+		const valid = 500
+		produceEvents(t, c, topic, 0, valid)
+		var marks []kafka.Message
+		for i := range 20 {
+			marks = append(marks, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: fmt.Appendf(nil, "mark %d", i),
+				Headers: []kafka.Header{{Key: "x-mark", Value: []byte("1")}}})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Produce(ctx, topic, marks...); err != nil {
+			t.Fatal(err)
+		}
+		p := &markProcessor{memProcessor: newMemProcessor()}
+		cons, err := New(Options{
+			Brokers: c.Brokers, GroupID: group, Topics: []Topic{{Name: topic, Format: event.FormatNative}},
+			DeadLetterTopic: topic + "-dlq", MaxBatchEvents: 300, MaxBatchWait: 50 * time.Millisecond,
+			SessionTimeout: 6 * time.Second, MarkHeader: "x-mark", Processor: p, Registerer: prometheus.NewRegistry(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := int64(valid + len(marks))
+		runUntil(t, cons, 90*time.Second, func() bool {
+			return p.unique() == valid && p.markCount() == len(marks) && committedTotal(t, c, group, topic) == total
+		})
+		got := slices.Clone(p.marks)
+		slices.Sort(got)
+		want := make([]string, len(marks))
+		for i, m := range marks {
+			want[i] = string(m.Value)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("marks %v, want %v", got, want)
+		}
+		if n := testutil.ToFloat64(cons.m.deadLettered.WithLabelValues("malformed")); n != 0 {
+			t.Errorf("%v marks dead-lettered as malformed", n)
+		}
+	})
+}

@@ -71,6 +71,12 @@ type Options struct {
 	// KnownOrgs, when set, dead-letters events of any other org: with no
 	// DPIA configured for them there is nothing to check them against.
 	KnownOrgs map[string]bool
+	// MarkHeader, when set, names a header that makes a message a control
+	// mark, not an event: it is neither decoded nor dead-lettered, but
+	// handed to the Processor with its batch (MarksFrom) and committed with
+	// it. The daemon's repartition topics carry their inputs' event-time
+	// progress this way.
+	MarkHeader string
 
 	TLS  TLS
 	SASL SASL
