@@ -195,7 +195,10 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		io.Processor, io.Logger, io.Registerer, io.OnBatch = d.pipeline, o.Logger, o.Registry, o.OnBatch
+		io.Processor, io.Logger, io.OnBatch = d.pipeline, o.Logger, o.OnBatch
+		// The repartition streams' consumers export the same metrics:
+		// "stream" tells them apart.
+		io.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stream": streamInput}, o.Registry)
 		if repartition {
 			if err := d.setupRepartition(ctx, io, sharedOpts, newEngine, cfg.Checks.IdleRelease.D()); err != nil {
 				return nil, err

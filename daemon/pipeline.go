@@ -46,6 +46,9 @@ type pipeline struct {
 	wake   func() // tells alert delivery that new alert versions are stored
 	// observe, if set, is told about every stored batch (feed heartbeats).
 	observe func(events []event.Event, arrival time.Time)
+	// rebalanced, if set, is told when the consumer group has moved
+	// partitions (the repartition forwarder).
+	rebalanced func()
 
 	// idleRelease: after this long with no new events, waiting events
 	// are judged (see run).
@@ -109,7 +112,12 @@ func (p *pipeline) invalidate(seq uint64) {
 // Rebalanced tells the pipeline that the consumer group moved partitions
 // before batch seq (ingest.Rebalancer): tasks this daemon now owns may have
 // been advanced by another, so the engine is rebuilt from the store.
-func (p *pipeline) Rebalanced(seq uint64) { p.invalidate(seq) }
+func (p *pipeline) Rebalanced(seq uint64) {
+	p.invalidate(seq)
+	if p.rebalanced != nil {
+		p.rebalanced()
+	}
+}
 
 // Prepare runs the checks on a batch ahead of its write (ingest.Preparer).
 // It returns nil when it cannot speculate; the batch is then evaluated

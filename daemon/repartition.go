@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,10 +36,28 @@ import (
 // Nothing is lost: the forwarded events are written as outbox rows in the
 // batch's own transaction, produced after the commit, and deleted once the
 // brokers have them; what an outbox still holds (a crash between produce and
-// delete, or a daemon that stopped) is produced again. The repartition
-// topics may therefore hold an event twice; each task absorbs that by
-// remembering the highest offset it processed (a redelivery) and the event
-// keys of its last batches (an outbox re-send).
+// delete, or a daemon that stopped) is produced again, before the rows of
+// the daemon that took the partitions over. The repartition topics may
+// therefore hold an event twice; each task absorbs that by remembering the
+// highest offset it processed (a redelivery) and the event keys of its last
+// batches (an outbox re-send).
+//
+// Event time across the shuffle. A repartition partition mixes events of
+// every input partition, and input partitions are consumed at their own
+// pace: during a catch-up, or across a rebalance, one may be hours of event
+// time ahead of another. So, as Dataflow and Flink carry watermarks through
+// a shuffle, each forwarded batch is followed by a progress mark sent to
+// every partition of both topics: for each input partition (source) of the
+// batch and each org, the newest event time it held. A task's engine runs
+// with an external frontier (rules.Options.ExternalFrontier): per org, the
+// slowest source's progress less the lateness bound, so an event waits until
+// every source has passed it and is judged as if the whole stream had come
+// in order, however far apart the sources are. A source that has sent no
+// progress for idle_release (wall clock) — a partition with no traffic, a
+// daemon that died and whose partitions wait for the group's session
+// timeout — is left out, as Flink's idle sources are, so that it cannot
+// stall the others; its events arriving later behind the frontier are
+// judged at once (counted as late), never dropped.
 
 // outboxPrefix is the key prefix of outbox rows: outbox/<instance>/<seq>.
 const outboxPrefix = "outbox/"
@@ -48,15 +68,53 @@ const recentBatches = 32
 
 // Stream names: the suffix of the topic and group, and the state prefix.
 const (
+	streamInput  = "input" // the main consumer's, in metrics
 	streamDevice = "by-device"
 	streamTeam   = "by-team"
 )
 
+// Headers of repartition messages: a progress mark, and the partition a
+// message is addressed to (marks go to every partition).
+const (
+	headerMark      = "dpiawatch-mark"
+	headerPartition = "dpiawatch-partition"
+)
+
 // outboxMsg is one message an outbox row holds.
 type outboxMsg struct {
-	Topic string          `json:"t"`
-	Key   string          `json:"k"`
-	Value json.RawMessage `json:"v"`
+	Topic     string          `json:"t"`
+	Key       string          `json:"k,omitempty"`
+	Value     json.RawMessage `json:"v"`
+	Partition *int            `json:"p,omitempty"` // set: to this partition
+	Mark      bool            `json:"m,omitempty"` // a progressMark
+}
+
+// progressMark tells a repartition task how far each input partition of a
+// forwarded batch had got in event time.
+type progressMark struct {
+	Sources []sourceProgress `json:"s"`
+}
+
+// sourceProgress is one input partition's newest event time in a batch, per
+// org.
+type sourceProgress struct {
+	Source string               `json:"src"` // <topic>/<partition>
+	Max    map[string]time.Time `json:"max"`
+}
+
+// partitionBalancer sends a message that names its partition
+// (headerPartition) there and hashes the key of any other.
+type partitionBalancer struct{ hash kafka.Hash }
+
+func (b *partitionBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	for _, h := range msg.Headers {
+		if h.Key == headerPartition {
+			if p, err := strconv.Atoi(string(h.Value)); err == nil && slices.Contains(partitions, p) {
+				return p
+			}
+		}
+	}
+	return b.hash.Balance(msg, partitions...)
 }
 
 // forwarder writes the outbox rows of the main pipeline and produces them.
@@ -67,10 +125,12 @@ type forwarder struct {
 	deviceTopic string
 	teamTopic   string
 	roster      func() rules.Roster // nil result: none loaded yet
+	parts       map[string]int      // partitions of each repartition topic, for marks
 	instance    string              // this daemon's outbox: outbox/<instance>/
 	seq         atomic.Uint64
 	kick        chan struct{}
-	mu          sync.Mutex // one drain at a time
+	drainAll    atomic.Bool // a rebalance: produce other daemons' rows first
+	mu          sync.Mutex  // one drain at a time
 }
 
 func newInstanceID() string {
@@ -90,16 +150,27 @@ func teamOf(r rules.Roster, ev *event.Event) string {
 	return ev.Actor.Team
 }
 
-// rows returns the outbox row forwarding fresh; it is called by the
-// pipeline's engine, so the row joins the batch's transaction.
-func (f *forwarder) rows(fresh []event.Event) ([]store.StateEntry, error) {
+// rows returns the outbox row forwarding fresh, then the progress of each
+// of their input partitions (sourceOf); it is called by the pipeline's
+// engine, so the row joins the batch's transaction.
+func (f *forwarder) rows(fresh []event.Event, sourceOf func(event.Key) string) ([]store.StateEntry, error) {
 	var r rules.Roster
 	if f.roster != nil {
 		r = f.roster()
 	}
 	var msgs []outboxMsg
+	progress := map[string]map[string]time.Time{}
 	for i := range fresh {
 		ev := &fresh[i]
+		src := sourceOf(ev.Key())
+		pm := progress[src]
+		if pm == nil {
+			pm = map[string]time.Time{}
+			progress[src] = pm
+		}
+		if ev.Time.After(pm[ev.Org]) {
+			pm[ev.Org] = ev.Time.UTC()
+		}
 		dev := f.deviceTopic != "" && ev.Session.Device != ""
 		team := ""
 		if f.teamTopic != "" {
@@ -117,6 +188,21 @@ func (f *forwarder) rows(fresh []event.Event) ([]store.StateEntry, error) {
 		}
 		if team != "" {
 			msgs = append(msgs, outboxMsg{Topic: f.teamTopic, Key: ev.Org + "\x00" + team, Value: b})
+		}
+	}
+	if len(progress) > 0 && len(f.parts) > 0 {
+		var mark progressMark
+		for _, src := range sortedTaskIDs(progress) {
+			mark.Sources = append(mark.Sources, sourceProgress{Source: src, Max: progress[src]})
+		}
+		b, err := json.Marshal(mark)
+		if err != nil {
+			return nil, fmt.Errorf("encode progress mark: %w", err)
+		}
+		for _, topic := range []string{f.deviceTopic, f.teamTopic} {
+			for p := range f.parts[topic] {
+				msgs = append(msgs, outboxMsg{Topic: topic, Value: b, Partition: &p, Mark: true})
+			}
 		}
 	}
 	if len(msgs) == 0 {
@@ -138,8 +224,16 @@ func (f *forwarder) committed() {
 	}
 }
 
-// drain produces every outbox row under prefix, in key order, then deletes
-// them.
+// rebalanced tells the forwarder that the main consumer group moved
+// partitions: rows another daemon left for them are produced before this
+// daemon's own, so that each input partition's events reach the topics in
+// the order they were consumed.
+func (f *forwarder) rebalanced() {
+	f.drainAll.Store(true)
+}
+
+// drain produces every outbox row under prefix — other daemons' first, then
+// this one's, each in key (batch) order — then deletes them.
 func (f *forwarder) drain(ctx context.Context, prefix string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -150,7 +244,16 @@ func (f *forwarder) drain(ctx context.Context, prefix string) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	slices.SortFunc(rows, func(a, b store.StateEntry) int { return strings.Compare(a.Key, b.Key) })
+	own := outboxPrefix + f.instance + "/"
+	slices.SortFunc(rows, func(a, b store.StateEntry) int {
+		if ao, bo := strings.HasPrefix(a.Key, own), strings.HasPrefix(b.Key, own); ao != bo {
+			if ao {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
 	var out []kafka.Message
 	del := make([]store.StateEntry, 0, len(rows))
 	for _, row := range rows {
@@ -159,7 +262,17 @@ func (f *forwarder) drain(ctx context.Context, prefix string) error {
 			return fmt.Errorf("outbox row %s: %w", row.Key, err)
 		}
 		for _, m := range msgs {
-			out = append(out, kafka.Message{Topic: m.Topic, Key: []byte(m.Key), Value: m.Value})
+			km := kafka.Message{Topic: m.Topic, Value: m.Value}
+			if m.Key != "" {
+				km.Key = []byte(m.Key)
+			}
+			if m.Partition != nil {
+				km.Headers = append(km.Headers, kafka.Header{Key: headerPartition, Value: []byte(strconv.Itoa(*m.Partition))})
+			}
+			if m.Mark {
+				km.Headers = append(km.Headers, kafka.Header{Key: headerMark, Value: []byte("1")})
+			}
+			out = append(out, km)
 		}
 		del = append(del, store.StateEntry{Key: row.Key})
 	}
@@ -185,6 +298,9 @@ func (f *forwarder) run(ctx context.Context) error {
 	defer own.Stop()
 	prefix := outboxPrefix // everyone's first
 	for {
+		if f.drainAll.Swap(false) {
+			prefix = outboxPrefix
+		}
 		if err := f.drain(ctx, prefix); err != nil && ctx.Err() == nil {
 			f.log.Warn("producing the repartition outbox failed; will retry", "err", err)
 		}
@@ -214,36 +330,66 @@ func (f *forwarder) final(ctx context.Context) {
 }
 
 // ensureTopics creates the repartition topics, with as many partitions as
-// the widest input topic, unless they exist.
-func ensureTopics(ctx context.Context, admin *kafka.Client, inputs, topics []string) error {
-	parts := -1
+// the widest input topic, unless they exist. It returns the input
+// partitions (the sources a task waits for) and each repartition topic's
+// partition count (where marks go).
+func ensureTopics(ctx context.Context, admin *kafka.Client, inputs, topics []string) (sources []string, parts map[string]int, err error) {
+	width := -1
 	meta, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: inputs})
 	if err == nil {
 		for _, t := range meta.Topics {
 			if t.Error == nil {
-				parts = max(parts, len(t.Partitions))
+				width = max(width, len(t.Partitions))
+				for _, p := range t.Partitions {
+					sources = append(sources, taskID(store.Position{Topic: t.Name, Partition: p.ID}))
+				}
 			}
 		}
 	}
+	slices.Sort(sources)
 	var cfgs []kafka.TopicConfig
 	for _, t := range topics {
-		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: parts, ReplicationFactor: -1})
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: width, ReplicationFactor: -1})
 	}
 	res, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
 	if err != nil {
-		return fmt.Errorf("create repartition topics: %w", err)
+		return nil, nil, fmt.Errorf("create repartition topics: %w", err)
 	}
 	for t, err := range res.Errors {
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("create repartition topic %s: %w", t, err)
+			return nil, nil, fmt.Errorf("create repartition topic %s: %w", t, err)
 		}
 	}
-	return nil
+	// Existing topics keep their own partition count: read it back.
+	parts = map[string]int{}
+	for attempt := 0; ; attempt++ {
+		meta, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		if err == nil {
+			for _, t := range meta.Topics {
+				if t.Error == nil && len(t.Partitions) > 0 {
+					parts[t.Name] = len(t.Partitions)
+				}
+			}
+		}
+		if len(parts) == len(topics) {
+			return sources, parts, nil
+		}
+		if attempt == 50 {
+			return nil, nil, fmt.Errorf("repartition topics %v: no partitions in the metadata: %v", topics, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // repartProcessor is the ingest.Processor of a repartition topic: it runs
 // its checks in per-partition tasks over events the main pipeline already
-// stored, so it writes only alerts and state.
+// stored, so it writes only alerts and state. Each task's engine judges in
+// event time up to the frontier its sources' progress marks allow (see the
+// top of this file).
 type repartProcessor struct {
 	store       store.Store
 	tasks       *taskEngine // state under <stream>/tasks/
@@ -251,24 +397,46 @@ type repartProcessor struct {
 	log         *slog.Logger
 	wake        func()
 	idleRelease time.Duration
+	// lateness is how far out of order a source's events may be: the
+	// frontier trails the slowest source's progress by it.
+	lateness time.Duration
+	// expected are the input partitions every task waits for, even before
+	// their first mark; empty: those that sent one.
+	expected []string
+	now      func() time.Time
 
 	mu         sync.Mutex
 	stale      bool
-	dedup      map[string]*dedupState // task id → its dedup state, as durable
+	dedup      map[string]*dedupState          // task id → its dedup state and sources' progress, as durable
+	active     map[string]bool                 // tasks given events or marks since the last restore
+	progressed map[string]map[string]time.Time // task → source → wall time its progress last moved
+	sent       map[string]map[string]time.Time // task → the org frontiers its engine was last given
+	restored   time.Time                       // wall time of the last restore
 	lastEvents time.Time
 	released   bool
 }
 
-// dedupState is what a task remembers to absorb duplicates.
+// dedupState is what a task remembers to absorb duplicates, and how far in
+// event time each source has got (source → org → newest event time).
 type dedupState struct {
-	Offset int64      `json:"o"` // highest offset processed; -1: none
-	Recent [][]uint64 `json:"r"` // event key hashes of the last batches
+	Offset  int64                           `json:"o"` // highest offset processed; -1: none
+	Recent  [][]uint64                      `json:"r"` // event key hashes of the last batches
+	Sources map[string]map[string]time.Time `json:"s,omitempty"`
+}
+
+func (d *dedupState) clone() *dedupState {
+	c := &dedupState{Offset: d.Offset, Recent: slices.Clone(d.Recent), Sources: make(map[string]map[string]time.Time, len(d.Sources))}
+	for src, m := range d.Sources {
+		c.Sources[src] = maps.Clone(m)
+	}
+	return c
 }
 
 func newRepartProcessor(st store.Store, stream string, newEngine func() (engine, error), log *slog.Logger, wake func(), idle time.Duration) *repartProcessor {
 	t := newTaskEngine(newEngine)
 	t.prefix = stream + "/tasks/"
-	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", log: log, wake: wake, idleRelease: idle, stale: true}
+	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", log: log, wake: wake, idleRelease: idle,
+		lateness: rules.DefaultLateness, now: time.Now, stale: true}
 }
 
 func keyHash(k event.Key) uint64 {
@@ -304,6 +472,9 @@ func (p *repartProcessor) restore(ctx context.Context) error {
 		}
 		p.dedup[strings.TrimPrefix(e.Key, p.dedupPrefix)] = &s
 	}
+	// Every source gets idle_release from now to show progress again.
+	p.restored = p.now()
+	p.active, p.progressed, p.sent = map[string]bool{}, map[string]map[string]time.Time{}, map[string]map[string]time.Time{}
 	p.stale = false
 	return nil
 }
@@ -315,6 +486,64 @@ func (p *repartProcessor) Rebalanced(uint64) {
 	p.mu.Unlock()
 }
 
+// frontiers returns task id's org frontiers: per org, the progress of its
+// slowest live source less the lateness bound. A source is live unless it
+// has shown no progress for idle_release; a live source that has never
+// reported holds every org back. nil: no frontier can be set yet.
+func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress func(src string) time.Time) map[string]time.Time {
+	sources := slices.Clone(p.expected)
+	for src := range ds.Sources {
+		if !slices.Contains(sources, src) {
+			sources = append(sources, src)
+		}
+	}
+	orgs := map[string]bool{}
+	var live []map[string]time.Time
+	for _, src := range sources {
+		last := maxTime(p.restored, lastProgress(src))
+		if p.idleRelease > 0 && now.Sub(last) > p.idleRelease {
+			continue // idle: it cannot hold the others back
+		}
+		prog := ds.Sources[src]
+		if len(prog) == 0 {
+			return nil // not heard from yet
+		}
+		live = append(live, prog)
+		for org := range prog {
+			orgs[org] = true
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(orgs))
+	for org := range orgs {
+		var f time.Time
+		for i, prog := range live {
+			t, ok := prog[org]
+			if !ok {
+				// A source that has carried none of the org's events yet:
+				// its progress in any org stands for it.
+				for _, v := range prog {
+					t = maxTime(t, v)
+				}
+			}
+			if i == 0 || t.Before(f) {
+				f = t
+			}
+		}
+		out[org] = f.Add(-p.lateness)
+	}
+	return out
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // Process implements ingest.Processor.
 func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (store.Result, error) {
 	p.mu.Lock()
@@ -324,22 +553,17 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 			return store.Result{}, err
 		}
 	}
+	now := p.now()
 	positions := store.PositionsFrom(ctx, len(events))
 	touched := map[string]*dedupState{}
 	batchKeys := map[string][]uint64{}
 	seen := map[string]map[uint64]bool{}
-	var keep []event.Event
-	var keepPos []store.Position
-	for i := range events {
-		id, off := noPosition, int64(-1)
-		if positions != nil {
-			id, off = taskID(positions[i]), positions[i].Offset
-		}
+	state := func(id string) *dedupState {
 		ds := touched[id]
 		if ds == nil {
 			ds = &dedupState{Offset: -1}
 			if old := p.dedup[id]; old != nil {
-				ds.Offset, ds.Recent = old.Offset, slices.Clone(old.Recent)
+				ds = old.clone()
 			}
 			touched[id] = ds
 			s := map[uint64]bool{}
@@ -350,6 +574,16 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 			}
 			seen[id] = s
 		}
+		return ds
+	}
+	var keep []event.Event
+	var keepPos []store.Position
+	for i := range events {
+		id, off := noPosition, int64(-1)
+		if positions != nil {
+			id, off = taskID(positions[i]), positions[i].Offset
+		}
+		ds := state(id)
 		if off >= 0 && off <= ds.Offset {
 			continue // redelivered
 		}
@@ -365,7 +599,51 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 			keepPos = append(keepPos, positions[i])
 		}
 	}
+	// Marks after the batch's events: a mark only ever follows the events
+	// it reports on, and taking progress as the batch's end holds events
+	// back no less than taking it where the mark stood. A redelivered mark
+	// is applied again, harmlessly: progress only grows.
+	progressed := map[string]map[string]bool{}
+	for _, m := range ingest.MarksFrom(ctx) {
+		id := taskID(store.Position{Topic: m.Topic, Partition: m.Partition})
+		ds := state(id)
+		ds.Offset = max(ds.Offset, m.Offset)
+		var mark progressMark
+		if err := json.Unmarshal(m.Value, &mark); err != nil {
+			p.log.Warn("ignoring an unreadable repartition progress mark", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err)
+			continue
+		}
+		for _, sp := range mark.Sources {
+			if ds.Sources == nil {
+				ds.Sources = map[string]map[string]time.Time{}
+			}
+			prog := ds.Sources[sp.Source]
+			if prog == nil {
+				prog = map[string]time.Time{}
+				ds.Sources[sp.Source] = prog
+			}
+			for org, t := range sp.Max {
+				if t.After(prog[org]) {
+					prog[org] = t.UTC()
+					if progressed[id] == nil {
+						progressed[id] = map[string]bool{}
+					}
+					progressed[id][sp.Source] = true
+				}
+			}
+		}
+	}
+	if len(touched) == 0 {
+		return store.Result{}, nil
+	}
 	var dedupRows []store.StateEntry
+	fronts := map[string]map[string]time.Time{}
+	progressedAt := func(id, src string) time.Time {
+		if progressed[id][src] {
+			return now
+		}
+		return p.progressed[id][src]
+	}
 	for _, id := range sortedTaskIDs(touched) {
 		ds := touched[id]
 		if hs := batchKeys[id]; len(hs) > 0 {
@@ -379,16 +657,17 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 			return store.Result{}, err
 		}
 		dedupRows = append(dedupRows, store.StateEntry{Key: p.dedupPrefix + id, Value: v})
-	}
-	if len(dedupRows) == 0 {
-		return store.Result{}, nil
+		// The frontier as it will stand once this batch is durable.
+		if f := p.frontiers(ds, now, func(src string) time.Time { return progressedAt(id, src) }); f != nil {
+			fronts[id] = f
+		}
 	}
 	if positions == nil {
 		keepPos = nil
 	}
 	p.tasks.setRoute(keep, keepPos)
 	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
-		eff, err := p.tasks.Process(keep)
+		eff, err := p.tasks.ProcessUntil(keep, fronts)
 		if err != nil {
 			return store.Effects{}, err
 		}
@@ -401,9 +680,19 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	}
 	for id, ds := range touched {
 		p.dedup[id] = ds
+		p.active[id] = true
+		if p.progressed[id] == nil {
+			p.progressed[id] = map[string]time.Time{}
+		}
+		for src := range progressed[id] {
+			p.progressed[id][src] = now
+		}
+		if f := fronts[id]; f != nil {
+			p.sent[id] = f
+		}
 	}
 	if len(keep) > 0 {
-		p.lastEvents, p.released = time.Now(), false
+		p.lastEvents, p.released = now, false
 	}
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()
@@ -414,7 +703,9 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 // SetRoster passes the reference data on to every task.
 func (p *repartProcessor) SetRoster(r rules.Roster) { p.tasks.SetRoster(r) }
 
-// run judges waiting events once the stream has been idle (see pipeline.run).
+// run, every quarter of idle_release, moves the frontier of tasks whose
+// slow sources have gone idle, and judges every waiting event once the
+// whole stream has been idle (see pipeline.run).
 func (p *repartProcessor) run(ctx context.Context) error {
 	if p.idleRelease <= 0 {
 		<-ctx.Done()
@@ -427,11 +718,55 @@ func (p *repartProcessor) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if err := p.advanceIdle(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn("advancing repartitioned tasks past idle sources failed; will retry", "err", err)
+			}
 			if err := p.releaseIfIdle(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("releasing waiting repartitioned events failed; will retry", "err", err)
 			}
 		}
 	}
+}
+
+// advanceIdle moves the frontier of this daemon's tasks where a source has
+// gone idle since their last batch.
+func (p *repartProcessor) advanceIdle(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stale {
+		return nil // restored with the next batch
+	}
+	now := p.now()
+	fronts := map[string]map[string]time.Time{}
+	for id := range p.active {
+		ds := p.dedup[id]
+		if ds == nil {
+			continue
+		}
+		f := p.frontiers(ds, now, func(src string) time.Time { return p.progressed[id][src] })
+		for org, t := range f {
+			if t.After(p.sent[id][org]) {
+				fronts[id] = f
+				break
+			}
+		}
+	}
+	if len(fronts) == 0 {
+		return nil
+	}
+	p.tasks.setRoute(nil, nil)
+	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return p.tasks.ProcessUntil(nil, fronts) })
+	if err != nil {
+		p.stale = true
+		return err
+	}
+	for id, f := range fronts {
+		p.sent[id] = f
+	}
+	if res.Alerts > 0 && p.wake != nil {
+		p.wake()
+	}
+	return nil
 }
 
 func (p *repartProcessor) releaseIfIdle(ctx context.Context) error {
@@ -504,10 +839,11 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 			}
 			return nil
 		},
-		writer: &kafka.Writer{Addr: kafka.TCP(io.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		writer: &kafka.Writer{Addr: kafka.TCP(io.Brokers...), Balancer: &partitionBalancer{}, RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond, BatchSize: 5000, Transport: transport},
 	}
 	var topics, inputs []string
+	var processors []*repartProcessor
 	for _, t := range io.Topics {
 		inputs = append(inputs, t.Name)
 	}
@@ -525,14 +861,19 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 		*s.topic = group + "-" + s.name
 		topics = append(topics, *s.topic)
 		opts := s.opts
+		opts.ExternalFrontier = true // the slowest source's progress moves it
 		p := newRepartProcessor(d.store, s.name, func() (engine, error) { return newEngine(opts) }, d.log, d.delivery.Wake, idle)
+		switch {
+		case opts.Lateness < 0: // rules.NoLateness
+			p.lateness = 0
+		case opts.Lateness > 0:
+			p.lateness = opts.Lateness
+		}
+		processors = append(processors, p)
 		co := io
-		co.GroupID, co.Processor, co.OnBatch = *s.topic, p, nil
+		co.GroupID, co.Processor, co.OnBatch, co.MarkHeader = *s.topic, p, nil, headerMark
 		co.Topics = []ingest.Topic{{Name: *s.topic, Format: event.FormatNative}}
-		// The ingest metrics have no stream label, and the same names
-		// registered twice would clash: these consumers' metrics are not
-		// exported yet.
-		co.Registerer = prometheus.NewRegistry()
+		co.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stream": s.name}, d.o.Registry)
 		c, err := ingest.New(co)
 		if err != nil {
 			return fmt.Errorf("%s consumer: %w", s.name, err)
@@ -543,11 +884,17 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 		return nil
 	}
 	admin := &kafka.Client{Addr: kafka.TCP(io.Brokers...), Transport: transport, Timeout: 30 * time.Second}
-	if err := ensureTopics(ctx, admin, inputs, topics); err != nil {
+	sources, parts, err := ensureTopics(ctx, admin, inputs, topics)
+	if err != nil {
 		return err
 	}
+	for _, p := range processors {
+		p.expected = sources
+	}
+	f.parts = parts
 	d.forwarder = f
 	d.engine.forward = f.rows
+	d.pipeline.rebalanced = f.rebalanced
 	prev := d.pipeline.observe
 	d.pipeline.observe = func(events []event.Event, arrival time.Time) {
 		if prev != nil {

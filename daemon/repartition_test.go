@@ -3,13 +3,18 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -90,7 +95,7 @@ func TestForwarderRows(t *testing.T) {
 		{ID: "3", Org: "o", Actor: event.Actor{ID: "u", Team: "t"}},
 		{ID: "4", Org: "o", Actor: event.Actor{ID: "u"}},
 	}
-	rows, err := f.rows(evs)
+	rows, err := f.rows(evs, func(event.Key) string { return "in/0" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,129 @@ func TestForwarderRows(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	if rows, _ := f.rows(evs[3:]); rows != nil {
+	if rows, _ := f.rows(evs[3:], func(event.Key) string { return "in/0" }); rows != nil {
 		t.Errorf("an event with neither device nor team: rows %v", rows)
+	}
+}
+
+// TestForwarderMarks: after a batch's events, every partition of both
+// topics gets one mark with each input partition's newest event time per
+// org — also from events that are forwarded nowhere.
+func TestForwarderMarks(t *testing.T) {
+	f := &forwarder{deviceTopic: "g-by-device", teamTopic: "g-by-team", instance: "i", parts: map[string]int{"g-by-device": 2, "g-by-team": 1}}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	evs := []event.Event{
+		{ID: "1", Org: "o", Time: t0, Actor: event.Actor{ID: "u"}, Session: event.Session{Device: "d"}},
+		{ID: "2", Org: "o", Time: t0.Add(-time.Hour), Actor: event.Actor{ID: "v"}},
+		{ID: "3", Org: "p", Time: t0.Add(time.Hour), Actor: event.Actor{ID: "w"}},
+	}
+	src := map[string]string{"1": "in/0", "2": "in/1", "3": "in/1"}
+	byKey := map[event.Key]string{}
+	for i := range evs {
+		byKey[evs[i].Key()] = src[evs[i].ID]
+	}
+	rows, err := f.rows(evs, func(k event.Key) string { return byKey[k] })
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+	var msgs []outboxMsg
+	if err := json.Unmarshal(rows[0].Value, &msgs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		p := -1
+		if m.Partition != nil {
+			p = *m.Partition
+		}
+		got = append(got, fmt.Sprintf("%s p=%d mark=%v %s", m.Topic, p, m.Mark, m.Value))
+	}
+	mark := `{"s":[{"src":"in/0","max":{"o":"2026-03-02T09:00:00Z"}},{"src":"in/1","max":{"o":"2026-03-02T08:00:00Z","p":"2026-03-02T10:00:00Z"}}]}`
+	want := []string{
+		"g-by-device p=-1 mark=false " + string(msgs[0].Value),
+		"g-by-device p=0 mark=true " + mark,
+		"g-by-device p=1 mark=true " + mark,
+		"g-by-team p=0 mark=true " + mark,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	b := &partitionBalancer{}
+	for p := range 3 {
+		m := kafka.Message{Key: []byte("k"), Headers: []kafka.Header{{Key: headerPartition, Value: []byte(fmt.Sprint(p))}}}
+		if got := b.Balance(m, 0, 1, 2); got != p {
+			t.Errorf("a message to partition %d went to %d", p, got)
+		}
+	}
+}
+
+// frontierRecorder is an engine that records the frontiers it is given.
+type frontierRecorder struct {
+	seenEngine
+	got *[]map[string]time.Time
+}
+
+func (e frontierRecorder) ProcessUntil(fresh []event.Event, f map[string]time.Time) (store.Effects, error) {
+	*e.got = append(*e.got, f)
+	return e.Process(fresh)
+}
+
+// TestRepartProcessorWaitsForTheSlowestSource: a task's frontier is its
+// slowest live source's progress less the lateness bound; a source never
+// heard from holds it, an idle one does not, and progress survives a
+// restart.
+func TestRepartProcessorWaitsForTheSlowestSource(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var seen []string
+	var fronts []map[string]time.Time
+	wall := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	newProc := func() *repartProcessor {
+		p := newRepartProcessor(st, streamDevice, func() (engine, error) { return frontierRecorder{seenEngine{&seen}, &fronts}, nil }, testLogger(t), nil, 10*time.Second)
+		p.lateness, p.expected, p.now = 5*time.Minute, []string{"in/0", "in/1"}, func() time.Time { return wall }
+		return p
+	}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	off := int64(0)
+	mark := func(src string, at time.Time) ingest.Mark {
+		b, _ := json.Marshal(progressMark{Sources: []sourceProgress{{Source: src, Max: map[string]time.Time{"o": at}}}})
+		off++
+		return ingest.Mark{Topic: "g-by-device", Partition: 0, Offset: off, Value: b}
+	}
+	p := newProc()
+	step := func(name string, marks []ingest.Mark, want map[string]time.Time) {
+		t.Helper()
+		fronts = nil
+		if _, err := p.Process(ingest.WithMarks(ctx, marks), nil); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got map[string]time.Time
+		if len(fronts) > 0 {
+			got = fronts[len(fronts)-1]
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: frontier %v, want %v", name, got, want)
+		}
+	}
+	step("one source not heard from", []ingest.Mark{mark("in/0", t0.Add(3*time.Hour))}, nil)
+	step("both heard from", []ingest.Mark{mark("in/1", t0)}, map[string]time.Time{"o": t0.Add(-5 * time.Minute)})
+	wall = wall.Add(5 * time.Second)
+	step("the slow one moves", []ingest.Mark{mark("in/1", t0.Add(time.Hour))}, map[string]time.Time{"o": t0.Add(55 * time.Minute)})
+	p = newProc() // a restart: progress is durable
+	step("restart", []ingest.Mark{mark("in/0", t0.Add(4*time.Hour))}, map[string]time.Time{"o": t0.Add(55 * time.Minute)})
+	wall = wall.Add(6 * time.Second)
+	step("the fast one moves on", []ingest.Mark{mark("in/0", t0.Add(5*time.Hour))}, map[string]time.Time{"o": t0.Add(55 * time.Minute)})
+	// in/1 shows no progress for longer than idle_release: left out.
+	wall = wall.Add(6 * time.Second)
+	fronts = nil
+	if err := p.advanceIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(fronts) != 1 || !maps.Equal(fronts[0], map[string]time.Time{"o": t0.Add(5*time.Hour - 5*time.Minute)}) {
+		t.Errorf("idle source: frontiers %v, want in/0's progress less lateness", fronts)
 	}
 }

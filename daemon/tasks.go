@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/rules"
@@ -68,6 +69,14 @@ func (t *taskEngine) setRoute(events []event.Event, positions []store.Position) 
 	}
 }
 
+// sourceOf returns the task of an event of the batch at hand.
+func (t *taskEngine) sourceOf(k event.Key) string {
+	if id, ok := t.route[k]; ok {
+		return id
+	}
+	return noPosition
+}
+
 func (t *taskEngine) task(id string) (*task, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -94,8 +103,22 @@ func (t *taskEngine) SetRoster(r rules.Roster) {
 	}
 }
 
+// frontierEngine is an engine whose evaluation frontier the caller moves
+// (rules.Options.ExternalFrontier): the repartition tasks'.
+type frontierEngine interface {
+	ProcessUntil(fresh []event.Event, frontiers map[string]time.Time) (store.Effects, error)
+}
+
 // Process implements engine.
 func (t *taskEngine) Process(fresh []event.Event) (store.Effects, error) {
+	return t.ProcessUntil(fresh, nil)
+}
+
+// ProcessUntil routes fresh to their tasks and hands each task's engine the
+// org frontiers frontiers holds for it (a frontierEngine; others ignore
+// them). A task named in frontiers runs even when given no events, so that
+// its waiting events are judged as the frontier passes them.
+func (t *taskEngine) ProcessUntil(fresh []event.Event, frontiers map[string]map[string]time.Time) (store.Effects, error) {
 	byTask := map[string][]event.Event{}
 	var ids []string
 	for i := range fresh {
@@ -108,6 +131,11 @@ func (t *taskEngine) Process(fresh []event.Event) (store.Effects, error) {
 		}
 		byTask[id] = append(byTask[id], fresh[i])
 	}
+	for id := range frontiers {
+		if _, ok := byTask[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
 	slices.Sort(ids) // deterministic order of effects
 	var out store.Effects
 	for _, id := range ids {
@@ -116,7 +144,12 @@ func (t *taskEngine) Process(fresh []event.Event) (store.Effects, error) {
 			return store.Effects{}, err
 		}
 		tk.active = true
-		eff, err := tk.eng.Process(byTask[id])
+		var eff store.Effects
+		if fe, ok := tk.eng.(frontierEngine); ok {
+			eff, err = fe.ProcessUntil(byTask[id], frontiers[id])
+		} else {
+			eff, err = tk.eng.Process(byTask[id])
+		}
 		if err != nil {
 			return store.Effects{}, fmt.Errorf("task %s: %w", id, err)
 		}
@@ -205,8 +238,10 @@ type splitEngine struct {
 	tasks  *taskEngine
 	shared engine // nil: no shared checks
 	// forward, if set, adds to a batch's effects the outbox rows that
-	// forward its fresh events to the repartition topics (repartition.go).
-	forward func(fresh []event.Event) ([]store.StateEntry, error)
+	// forward its fresh events, and each input partition's progress, to
+	// the repartition topics (repartition.go); sourceOf names the input
+	// partition (task) of an event.
+	forward func(fresh []event.Event, sourceOf func(event.Key) string) ([]store.StateEntry, error)
 }
 
 // statePrefixes are the store key prefixes of everything splitEngine saves.
@@ -223,7 +258,7 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 		return out, err
 	}
 	if s.forward != nil {
-		rows, err := s.forward(fresh)
+		rows, err := s.forward(fresh, s.tasks.sourceOf)
 		if err != nil {
 			return store.Effects{}, fmt.Errorf("repartition outbox: %w", err)
 		}

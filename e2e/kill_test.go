@@ -346,7 +346,18 @@ func compareAlerts(t *testing.T, got, want []alert.Alert) {
 	t.Helper()
 	g, w := alertKeys(got), alertKeys(want)
 	if !slices.Equal(g, w) {
-		t.Errorf("alerts differ from an uninterrupted replay:\n got %d: %v\nwant %d: %v", len(g), g, len(w), w)
+		var missing, extra []string
+		for _, k := range w {
+			if !slices.Contains(g, k) {
+				missing = append(missing, k)
+			}
+		}
+		for _, k := range g {
+			if !slices.Contains(w, k) {
+				extra = append(extra, k)
+			}
+		}
+		t.Errorf("alerts differ from an uninterrupted replay: got %d, want %d\nmissing or different: %v\nextra or different: %v", len(g), len(w), missing, extra)
 	}
 	t.Logf("%d alerts, identical to the replay", len(g))
 }

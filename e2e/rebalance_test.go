@@ -159,6 +159,15 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 			t.Fatal(err)
 		}
 		compareAlerts(t, filterChecks(got), exp)
+		if t.Failed() {
+			for _, d := range []*daemonProc{a, b} {
+				for _, l := range strings.Split(d.stderr.String(), "\n") {
+					if strings.Contains(l, "WARN") || strings.Contains(l, "ERROR") {
+						t.Log(l)
+					}
+				}
+			}
+		}
 	})
 }
 
@@ -171,12 +180,12 @@ func enableRepartition(t *testing.T, path string) {
 	}
 	// The test compresses days of event time into seconds, so events of
 	// different source partitions meet in a repartition topic hours of
-	// event time apart; the lateness bound is scaled to match (the engine
-	// judges events within it as if in order), and idle release waits out
-	// a rebalance's pause.
+	// event time apart: the default lateness bound (5m) could not absorb
+	// that, the tasks' wait for their slowest source does. Idle release
+	// (and so a source's idleness) waits out a rebalance's pause.
 	out := strings.NewReplacer("  kafka:\n", "  kafka:\n    repartition: true\n",
-		"  idle_release: 500ms\n", "  idle_release: 3s\n  lateness: 72h\n").Replace(string(b))
-	if !strings.Contains(out, "repartition: true") || !strings.Contains(out, "lateness: 72h") {
+		"  idle_release: 500ms\n", "  idle_release: 10s\n").Replace(string(b))
+	if !strings.Contains(out, "repartition: true") || !strings.Contains(out, "idle_release: 10s") {
 		t.Fatal("no ingest.kafka or checks.idle_release in the config")
 	}
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {

@@ -352,7 +352,7 @@ func (c *Consumer) decode(b *batch) {
 func (b *batch) context(ctx context.Context) context.Context {
 	ctx = store.WithPositions(ctx, b.positions)
 	if b.marks != nil {
-		ctx = context.WithValue(ctx, marksKey{}, b.marks)
+		ctx = WithMarks(ctx, b.marks)
 	}
 	return ctx
 }
@@ -375,6 +375,11 @@ type Mark struct {
 }
 
 type marksKey struct{}
+
+// WithMarks returns ctx carrying marks, as a Processor gets them (tests).
+func WithMarks(ctx context.Context, marks []Mark) context.Context {
+	return context.WithValue(ctx, marksKey{}, marks)
+}
 
 // MarksFrom returns the marks of the batch a Processor was given, in
 // offset order per partition; nil when it had none.

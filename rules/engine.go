@@ -393,6 +393,11 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 				continue
 			}
 			e.moveFrontier(c, f)
+			if c.frontier.After(c.wm) {
+				// The other inputs are further on than this stream's own
+				// events: everything up to the frontier has been accepted.
+				c.wm, c.dirty = c.frontier, true
+			}
 			for {
 				w, ok := c.next()
 				if !ok {

@@ -815,3 +815,31 @@ func TestExternalFrontier(t *testing.T) {
 		t.Error("the skewed merge is judged right without an external frontier too: the test proves nothing")
 	}
 }
+
+// TestExternalFrontierAheadOfEvents: a frontier beyond the newest event the
+// engine has seen (its other inputs are further on) is checkpointed and
+// restored, and an event behind it then counts as late.
+func TestExternalFrontierAheadOfEvents(t *testing.T) {
+	o := Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, ExternalFrontier: true}
+	state := map[string][]byte{}
+	e := newEngine(t, o)
+	fx, err := e.ProcessUntil([]event.Event{mkEvent("e1", "u-40", sat("23:00"), event.ActionView)}, map[string]time.Time{testOrg: sat("23:30")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.Alerts) != 1 {
+		t.Fatalf("the frontier passed e1: want its alert, got %d", len(fx.Alerts))
+	}
+	apply(fx, nil, state)
+	e = newEngine(t, o)
+	if err := e.Restore(entries(state)); err != nil {
+		t.Fatalf("restore a frontier ahead of the events: %v", err)
+	}
+	before := testutil.ToFloat64(e.metrics.late)
+	if _, err := e.ProcessUntil([]event.Event{mkEvent("e2", "u-40", sat("23:10"), event.ActionView)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(e.metrics.late) - before; got != 1 {
+		t.Errorf("an event behind the restored frontier: %v late, want 1", got)
+	}
+}
