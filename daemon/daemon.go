@@ -257,6 +257,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.forwarder.run(ctx) }, func(error) { cancel() })
 	}
+	if d.consumer != nil && d.engine.shared != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.watchKeying(ctx, d.consumer.Members, time.Second) }, func(error) { cancel() })
+	}
 	for _, s := range d.streams {
 		cctx, ccancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return s.consumer.Run(cctx) }, func(error) { ccancel() })

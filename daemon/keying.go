@@ -1,7 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dpiawatch/dpiawatch/rules"
 )
@@ -55,4 +60,38 @@ func withULS(p rules.UnlockedSessionPolicy, set func(*rules.UnlockedSessionKnobs
 		*m = c
 	}
 	return p
+}
+
+// watchKeying tells the operator when several daemons share the consumer
+// group while the device- and team-keyed checks run in each daemon's shared
+// engine: each then sees only its own partitions' events, and device
+// handovers or team baselines that span partitions go unseen until
+// ingest.kafka.repartition is set.
+func (d *Daemon) watchKeying(ctx context.Context, members func() int, every time.Duration) error {
+	g := promauto.With(d.o.Registry).NewGauge(prometheus.GaugeOpts{
+		Name: "dpiawatch_rules_keyed_checks_partial",
+		Help: "1 while several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see part of the events.",
+	})
+	t := time.NewTicker(every)
+	defer t.Stop()
+	partial := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n := members()
+		if now := n > 1; now != partial {
+			partial = now
+			if now {
+				g.Set(1)
+				d.log.Warn("several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see only this daemon's partitions",
+					"members", n, "checks", sharedChecks)
+			} else {
+				g.Set(0)
+				d.log.Info("this daemon is alone in its consumer group again: the device- and team-keyed checks see every event", "members", n)
+			}
+		}
+	}
 }

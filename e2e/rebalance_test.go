@@ -115,6 +115,15 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 			shareFor = int64(len(ids)) / 2
 		}
 		waitFor("both daemons share the work", func() bool { return count() > atJoin+shareFor })
+		if !repartition {
+			// Without repartitioning the device- and team-keyed checks
+			// see part of the events now: the daemons must say so.
+			warned := func() bool {
+				return strings.Contains(a.stderr.String(), "without ingest.kafka.repartition") &&
+					strings.Contains(b.stderr.String(), "without ingest.kafka.repartition")
+			}
+			waitFor("both daemons warn that the keyed checks are partial", warned)
+		}
 		stop(a) // leaves: the second daemon takes every partition
 		atLeave := count()
 		if atLeave >= int64(len(ids)) {
@@ -159,6 +168,9 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 			t.Fatal(err)
 		}
 		compareAlerts(t, filterChecks(got), exp)
+		if repartition && strings.Contains(a.stderr.String()+b.stderr.String(), "without ingest.kafka.repartition") {
+			t.Error("a daemon warned that the keyed checks are partial although they are repartitioned")
+		}
 		if t.Failed() {
 			for _, d := range []*daemonProc{a, b} {
 				for _, l := range strings.Split(d.stderr.String(), "\n") {

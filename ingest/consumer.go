@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -69,6 +70,7 @@ type Consumer struct {
 
 	readyMu sync.Mutex
 	ready   bool
+	members atomic.Int64 // of the consumer group, as last measured
 }
 
 type batch struct {
@@ -425,6 +427,13 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	if rb, ok := c.o.Processor.(Rebalancer); ok && c.reader.Stats().Rebalances > 0 {
 		c.m.rebalances.Inc()
 		rb.Rebalanced(b.seq)
+		go func() { // who shares the group now, without waiting for the lag poll
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := c.measureMembers(ctx); err != nil {
+				c.o.Logger.Debug("consumer group members not counted", "err", err)
+			}
+		}()
 	}
 	var res store.Result
 	pp, _ := c.o.Processor.(Preparer)

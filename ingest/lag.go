@@ -30,9 +30,32 @@ func (c *Consumer) pollLag(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Members returns how many members the consumer group had when last
+// measured (every LagInterval); 0 before the first measurement.
+func (c *Consumer) Members() int { return int(c.members.Load()) }
+
+// measureMembers counts the group's members: with several daemons in one
+// group, checks that are not keyed by the partition key need repartitioning.
+func (c *Consumer) measureMembers(ctx context.Context) error {
+	res, err := c.admin.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.o.GroupID}})
+	if err != nil {
+		return fmt.Errorf("describe group: %w", err)
+	}
+	for _, g := range res.Groups {
+		if g.GroupID == c.o.GroupID && g.Error == nil {
+			c.members.Store(int64(len(g.Members)))
+			c.m.members.Set(float64(len(g.Members)))
+		}
+	}
+	return nil
+}
+
 func (c *Consumer) measureLag(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := c.measureMembers(ctx); err != nil {
+		c.o.Logger.Debug("consumer group members not counted", "err", err)
+	}
 	topics := make([]string, len(c.o.Topics))
 	for i, t := range c.o.Topics {
 		topics[i] = t.Name

@@ -20,6 +20,7 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 	fetchErrors   prometheus.Counter
 	rebalances    prometheus.Counter
+	members       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
@@ -60,6 +61,9 @@ func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
 		}),
 		fetchErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "dpiawatch_ingest_fetch_errors_total", Help: "Failed fetches from Kafka.",
+		}),
+		members: f.NewGauge(prometheus.GaugeOpts{
+			Name: "dpiawatch_ingest_group_members", Help: "Members of the consumer group (daemons sharing the input), as last measured.",
 		}),
 		rebalances: f.NewCounter(prometheus.CounterOpts{
 			Name: "dpiawatch_ingest_rebalances_total", Help: "Consumer-group rebalances seen between batches (check state is reloaded after each).",
