@@ -165,18 +165,47 @@ func startDaemon(t *testing.T, cfgPath string) *daemonProc {
 // those an uninterrupted offline replay of the same events raises: no
 // alert lost, none raised twice.
 func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
+	kill9(t, false)
+}
+
+// TestKafkaKill9RepartitionNothingLostNothingTwice is the same over two
+// partitions with ingest.kafka.repartition on: the outbox rows a killed
+// daemon leaves are produced by its successor before its own, and every
+// check's alerts — the device- and team-keyed ones too — must equal the
+// replay's.
+func TestKafkaKill9RepartitionNothingLostNothingTwice(t *testing.T) {
+	kill9(t, true)
+}
+
+func kill9(t *testing.T, repartition bool) {
 	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
 		dir := t.TempDir()
 		// One partition: events reach the checks in the order produced, so
-		// the streaming result must equal the replay exactly.
+		// the streaming result must equal the replay exactly. With
+		// repartitioning, two: the actor-keyed checks' tasks each see one
+		// partition in order, the repartitioned ones wait for both.
 		topic := c.NewTopic(t, 1)
+		if repartition {
+			topic = c.NewTopic(t, 2)
+		}
 		cfgPath := writeConfig(t, dir, c.Brokers, topic, kafkatest.UniqueName(t, "g"))
-		values, keys, ids := simulated(t, dir, 8)
+		var values, keys [][]byte
+		var ids []string
+		if repartition {
+			enableRepartition(t, cfgPath)
+			values, keys, ids = simulatedWith(t, dir, 8, simulate.InjectionRates{OutOfHours: 3, UnlockedSession: 3, BulkAccess: 2})
+		} else {
+			values, keys, ids = simulated(t, dir, 8)
+		}
 		bad := [][]byte{[]byte(`{"id":`), []byte(`{"id":"x","time":"2026-03-24T10:00:00Z","org":"st-martins","system":"logmycare","action":"fly","actor":{"id":"u-01"}}`)}
 		t.Logf("%d events, %d invalid messages", len(values), len(bad))
 
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
+		// A restarted daemon waits out the killed one's group session
+		// (6s) before it gets the partitions: events flow long enough
+		// for every kill to fall while they do.
+		const pace = 200 * time.Millisecond
 		produced := make(chan error, 1)
 		go func() {
 			// Events flow while the daemon is killed: a steady stream in
@@ -197,7 +226,7 @@ func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
 					produced <- err
 					return
 				}
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(pace)
 			}
 			produced <- nil
 		}()
@@ -205,9 +234,16 @@ func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
 		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		st := openStore(t, filepath.Join(dir, "dpiawatch.db"))
 		interrupted := 0 // kills that fell after some events were stored and before all
+		var last int64
 		for kill := range 4 {
 			d := startDaemon(t, cfgPath)
-			wait := time.Duration(800+rng.IntN(2500)) * time.Millisecond
+			// Kill once this run has stored something, at a random point.
+			for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
+				if n, err := st.CountEvents(ctx, store.EventFilter{}); err == nil && n > last {
+					break
+				}
+			}
+			wait := time.Duration(100+rng.IntN(1500)) * time.Millisecond
 			time.Sleep(wait)
 			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -217,13 +253,14 @@ func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n > 0 && n < int64(len(ids)) {
+			if n > last && n < int64(len(ids)) {
 				interrupted++
 			}
+			last = n
 			t.Logf("kill %d after %s: %d of %d events stored", kill+1, wait, n, len(ids))
 		}
-		if interrupted == 0 {
-			t.Fatal("no kill fell while events were flowing: the test proved nothing")
+		if interrupted < 2 {
+			t.Fatalf("%d kills fell while events were flowing: the test proved too little", interrupted)
 		}
 		if err := <-produced; err != nil {
 			t.Fatal(err)
@@ -250,6 +287,9 @@ func TestKafkaKill9NothingLostNothingTwice(t *testing.T) {
 		exp := replayAlerts(t, cfgPath, values)
 		if len(exp) == 0 {
 			t.Fatal("the replay raised no alerts: the test would prove nothing")
+		}
+		if repartition && !slices.ContainsFunc(exp, func(a alert.Alert) bool { return !slices.Contains(actorKeyed, a.Check) }) {
+			t.Fatal("the replay raised no device- or team-keyed alerts: the test would prove nothing")
 		}
 		for settle := time.Now().Add(60 * time.Second); ; {
 			got, err := st.Alerts(ctx, store.AlertFilter{})
