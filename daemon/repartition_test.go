@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
-	"github.com/dpiawatch/dpiawatch/store/sqlite"
 )
 
 // seenEngine records the ids of the events it is given.
@@ -39,11 +37,7 @@ func (seenEngine) SetRoster(rules.Roster)                   {}
 // re-sends it (new offsets), also after a restart.
 func TestRepartProcessorDedup(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "s.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTestStore(t)
 	var seen []string
 	newProc := func() *repartProcessor {
 		return newRepartProcessor(st, streamTeam, func() (engine, error) { return seenEngine{&seen}, nil }, testLogger(t), nil, 0)
@@ -193,11 +187,7 @@ func (e frontierRecorder) ProcessUntil(fresh []event.Event, f map[string]time.Ti
 // restart.
 func TestRepartProcessorWaitsForTheSlowestSource(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "s.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openTestStore(t)
 	var seen []string
 	var fronts []map[string]time.Time
 	wall := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
