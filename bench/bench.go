@@ -40,6 +40,10 @@ type Options struct {
 	Partitions int // default 3
 	// BatchEvents is the consumer's batch size; default 20000.
 	BatchEvents int
+	// Repartition runs the device- and team-keyed checks on repartition
+	// topics (ingest.kafka.repartition); the throughput counts the main
+	// pipeline, which writes their outbox.
+	Repartition bool
 	DataDir     string
 	Logger      *slog.Logger
 	Progress    io.Writer
@@ -162,6 +166,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		DeadLetterTopic: "dpiawatch-dead-letter",
 		Batch:           config.Batch{MaxEvents: o.BatchEvents, MaxWait: config.DefaultBatchMaxWait},
 		QueueBatches:    4,
+		Repartition:     o.Repartition,
 	}
 
 	var (

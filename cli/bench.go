@@ -63,6 +63,7 @@ batch committed with its alerts stored.`,
 	c.Flags().StringVar(&brokers, "kafka", "", "external Kafka brokers (default: an in-process broker)")
 	c.Flags().IntVar(&o.BatchEvents, "batch", 20000, "events per consumer batch (one durable transaction each)")
 	c.Flags().IntVar(&o.Partitions, "partitions", 3, "partitions of the in-process broker's topic")
+	c.Flags().BoolVar(&o.Repartition, "repartition", false, "run the device- and team-keyed checks on repartition topics (ingest.kafka.repartition)")
 	c.Flags().StringVar(&o.DataDir, "data", "", "directory for the store (default: a temporary one)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
