@@ -22,7 +22,7 @@ import (
 const replayMemoryLimit = 900 << 20
 
 func replayCommand(e *env) *cobra.Command {
-	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem string
+	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile string
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
 		Short: "Run the daemon's checks offline over a file of events and write the alerts",
@@ -45,6 +45,11 @@ with --fhir-org and --fhir-system.`,
 				return usagef("--format: %v", err)
 			}
 			log := e.logger()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// A replay holds every event until it is sorted: keep the
 				// heap, not just the live data, under 1 GiB by default.
@@ -115,5 +120,6 @@ with --fhir-org and --fhir-system.`,
 	c.Flags().StringVar(&format, "format", "auto", "event format: auto, native or fhir")
 	c.Flags().StringVar(&fhirOrg, "fhir-org", "", "org of FHIR AuditEvents in the file")
 	c.Flags().StringVar(&fhirSystem, "fhir-system", "", "system of FHIR AuditEvents in the file")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }

@@ -73,7 +73,11 @@ func LoadDir(dir string) (*Data, error) {
 			errs = append(errs, fmt.Errorf("reference: %w", err))
 			continue
 		}
-		err = l.load(newTable(l.name, f))
+		t := newTable(l.name, f)
+		if fi, err := f.Stat(); err == nil {
+			t.size = fi.Size()
+		}
+		err = l.load(t)
 		f.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -95,6 +99,13 @@ type table struct {
 	line    int
 	errs    []error
 	dropped int
+	size    int64 // bytes of the file, when known: a capacity hint
+}
+
+// rowsHint estimates how many rows of at least minRow bytes the file holds,
+// so that a county's millions of rows are not copied as a slice grows.
+func (t *table) rowsHint(minRow int64) int {
+	return int(min(t.size/minRow, 1<<26))
 }
 
 func newTable(name string, r io.Reader) *table {
@@ -293,6 +304,11 @@ func loadRelationships(t *table, d *Data, in interner) error {
 	if t.header("subject_id", "valid_from") {
 		if !t.has("actor_id") && !t.has("team") {
 			t.errorf(1, "", "one of the columns \"actor_id\" and \"team\" is required")
+		}
+		if d.Relationships == nil {
+			// A row is at least a subject id, a team or actor and a
+			// valid_from: about 50 bytes.
+			d.Relationships = make([]Relationship, 0, t.rowsHint(50))
 		}
 		for t.next() {
 			r := Relationship{

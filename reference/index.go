@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -30,11 +31,43 @@ type shiftList struct {
 }
 
 // relEntry is one relationship row reduced to what the lookups need: 40
-// bytes a row, so two million rows cost tens of megabytes.
+// bytes a row, so two million rows cost tens of megabytes. An owner's rows
+// are sorted by (hash, subject): the binary search compares the inline
+// hash, not strings scattered over the heap, which on a county's two
+// million rows made cache misses the lookup's whole cost.
 type relEntry struct {
 	subject  string
 	from, to int64  // unix nanoseconds; to is math.MaxInt64 when open-ended
 	kind     uint32 // index of its Relation in Index.relKinds
+	hash     uint32 // subjectHash(subject)
+}
+
+// subjectHash is FNV-1a, 32 bits.
+func subjectHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// subjectRows returns the rows of subject among rows (one owner's).
+func subjectRows(rows []relEntry, subject string) []relEntry {
+	h := subjectHash(subject)
+	i, _ := slices.BinarySearchFunc(rows, h, func(e relEntry, h uint32) int { return cmp.Compare(e.hash, h) })
+	j := i
+	for j < len(rows) && rows[j].hash == h {
+		j++
+	}
+	run := rows[i:j]
+	// Within a hash, rows are sorted by subject; collisions are rare.
+	lo, _ := slices.BinarySearchFunc(run, subject, func(e relEntry, s string) int { return strings.Compare(e.subject, s) })
+	hi := lo
+	for hi < len(run) && run[hi].subject == subject {
+		hi++
+	}
+	return run[lo:hi]
 }
 
 const openEnd = math.MaxInt64
@@ -106,7 +139,7 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 			kindOf[r.Relation] = kind
 			kinds = append(kinds, r.Relation)
 		}
-		k := keyed{owner: r.ActorID, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd, kind: kind}}
+		k := keyed{owner: r.ActorID, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd, kind: kind, hash: subjectHash(r.SubjectID)}}
 		if r.ActorID == "" {
 			k.team, k.owner = true, r.Team
 		}
@@ -127,6 +160,8 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 			return -1
 		case a.owner != b.owner:
 			return strings.Compare(a.owner, b.owner)
+		case a.e.hash != b.e.hash:
+			return cmp.Compare(a.e.hash, b.e.hash)
 		}
 		return strings.Compare(a.e.subject, b.e.subject)
 	})
@@ -272,9 +307,7 @@ func (x *Index) NearestRelationship(actorID, team, subjectID string, t time.Time
 		return e.from < best.from
 	}
 	scan := func(rows []relEntry, isTeam bool) {
-		i, _ := slices.BinarySearchFunc(rows, subjectID, func(e relEntry, s string) int { return strings.Compare(e.subject, s) })
-		for ; i < len(rows) && rows[i].subject == subjectID; i++ {
-			e := rows[i]
+		for _, e := range subjectRows(rows, subjectID) {
 			if e.from <= tn && tn < e.to {
 				continue
 			}
@@ -306,9 +339,8 @@ func (x *Index) NearestRelationship(actorID, team, subjectID string, t time.Time
 }
 
 func validAt(rows []relEntry, subject string, tn int64) bool {
-	i, _ := slices.BinarySearchFunc(rows, subject, func(e relEntry, s string) int { return strings.Compare(e.subject, s) })
-	for ; i < len(rows) && rows[i].subject == subject; i++ {
-		if rows[i].from <= tn && tn < rows[i].to {
+	for _, e := range subjectRows(rows, subject) {
+		if e.from <= tn && tn < e.to {
 			return true
 		}
 	}
