@@ -158,6 +158,7 @@ type Engine struct {
 	clocks    map[string]*orgClock // by org
 	frontiers map[string]time.Time // org → evaluation frontier, for eviction
 	env       env                  // reused across events
+	queue     []evaluation         // events to judge (judgeQueued)
 }
 
 // rosterBox lets an interface value live in an atomic.Pointer.
@@ -169,6 +170,7 @@ type checkRun struct {
 	eps       *episodes
 	tables    []StateTable
 	evaluated prometheus.Counter
+	holidays  *cal.Calendar // its own: a calendar's cache is a plain map, and checks run side by side
 }
 
 // orgRuntime is an OrgPolicy made ready for the hot path.
@@ -282,7 +284,8 @@ func New(o Options) (*Engine, error) {
 	}
 	sort.Strings(e.orgIDs)
 	for _, c := range checks {
-		run := &checkRun{check: c, eps: newEpisodes(c.Name())}
+		run := &checkRun{check: c, eps: newEpisodes(c.Name()), holidays: &cal.Calendar{Name: "England and Wales", Cacheable: true}}
+		run.holidays.AddHoliday(gb.Holidays...)
 		if sc, ok := c.(statefulCheck); ok {
 			seen := map[string]bool{}
 			for _, t := range sc.States() {
@@ -494,20 +497,64 @@ func (e *Engine) evaluate(org *orgRuntime, c *orgClock, ev *event.Event) {
 	e.evaluateAt(org, c, ev, c.judged)
 }
 
-func (e *Engine) evaluateAt(org *orgRuntime, c *orgClock, ev *event.Event, now time.Time) {
-	v := &e.env
-	v.org, v.watermark = org, now
-	for _, r := range e.checks {
-		if r.check.Evaluate(ev, v, r.eps) {
-			r.evaluated.Inc()
-		}
+// evaluateAt queues ev to be judged by every check at its org's time now;
+// judgeQueued runs the queue.
+func (e *Engine) evaluateAt(org *orgRuntime, _ *orgClock, ev *event.Event, now time.Time) {
+	e.queue = append(e.queue, evaluation{org: org, ev: ev, now: now})
+}
+
+// evaluation is one event to judge, at its org's judged time.
+type evaluation struct {
+	org *orgRuntime
+	ev  *event.Event
+	now time.Time
+}
+
+// parallelFrom is the queue length from which the checks run side by side.
+const parallelFrom = 1024
+
+// judgeQueued runs every check over the queued evaluations, in order, and
+// empties the queue. Each check reads only the event, the env and its own
+// episodes and tables (see check), so the checks are independent of each
+// other: with a long queue each runs on a goroutine of its own, with an env
+// and a holiday calendar of its own, and the results are those of running
+// them one after another.
+func (e *Engine) judgeQueued() {
+	q := e.queue
+	if len(q) == 0 {
+		return
 	}
+	run := func(r *checkRun) {
+		v := env{roster: e.env.roster, holidays: r.holidays}
+		n := 0
+		for i := range q {
+			v.org, v.watermark = q[i].org, q[i].now
+			if r.check.Evaluate(q[i].ev, &v, r.eps) {
+				n++
+			}
+		}
+		r.evaluated.Add(float64(n))
+	}
+	if len(q) < parallelFrom || len(e.checks) < 2 {
+		for _, r := range e.checks {
+			run(r)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for _, r := range e.checks {
+			wg.Go(func() { run(r) })
+		}
+		wg.Wait()
+	}
+	clear(q)
+	e.queue = q[:0]
 }
 
 // finish collects the effects of a batch: waiting events and clocks, then
 // each check's episodes and tables, after evicting what the frontiers have
 // left behind.
 func (e *Engine) finish() (store.Effects, error) {
+	e.judgeQueued()
 	var fx store.Effects
 	var err error
 	pending := 0
@@ -675,6 +722,7 @@ func (e *Engine) Flush() store.Effects {
 			}
 			e.evaluate(e.orgs[id], c, w)
 		}
+		e.judgeQueued() // the org's events are judged before what they held is reported
 		for _, r := range e.checks {
 			if h, ok := r.check.(holder); ok {
 				e.env.org, e.env.watermark = e.orgs[id], c.judged

@@ -434,6 +434,8 @@ func TestDeterminism(t *testing.T) {
 	events := stream(2, 2000)
 	var outs []string
 	var states []string
+	// Batches of 1 and 64 run the checks one after another, 2000 side by
+	// side (parallelFrom): the same alerts and state either way.
 	for _, batch := range []int{1, 64, 2000} {
 		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
 		e := newTestEngine(t, testPolicy(), roster)
