@@ -130,8 +130,18 @@ type forwarder struct {
 	seq         atomic.Uint64
 	kick        chan struct{}
 	drainAll    atomic.Bool // a rebalance: produce other daemons' rows first
-	mu          sync.Mutex  // one drain at a time
+	holdUntil   atomic.Int64 // unix nanoseconds: after a rebalance, produce nothing before then
+	// handover is how long a rebalance holds this daemon's rows back
+	// (default handoverGrace).
+	handover time.Duration
+	mu       sync.Mutex // one drain at a time
 }
+
+// handoverGrace is how long, after a rebalance, a daemon waits before
+// producing: the previous owner of a partition may still be writing its
+// last batch, whose outbox row must reach the topics before the new
+// owner's rows for the same partition.
+const handoverGrace = 2 * time.Second
 
 func newInstanceID() string {
 	var b [8]byte
@@ -225,10 +235,16 @@ func (f *forwarder) committed() {
 }
 
 // rebalanced tells the forwarder that the main consumer group moved
-// partitions: rows another daemon left for them are produced before this
-// daemon's own, so that each input partition's events reach the topics in
-// the order they were consumed.
+// partitions: after handoverGrace, by which time the previous owner's last
+// batch is written, rows another daemon left for them are produced before
+// this daemon's own, so that each input partition's events reach the topics
+// in the order they were consumed.
 func (f *forwarder) rebalanced() {
+	grace := f.handover
+	if grace == 0 {
+		grace = handoverGrace
+	}
+	f.holdUntil.Store(time.Now().Add(grace).UnixNano())
 	f.drainAll.Store(true)
 }
 
@@ -298,6 +314,14 @@ func (f *forwarder) run(ctx context.Context) error {
 	defer own.Stop()
 	prefix := outboxPrefix // everyone's first
 	for {
+		if wait := time.Until(time.Unix(0, f.holdUntil.Load())); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue // the hold may have been extended meanwhile
+		}
 		if f.drainAll.Swap(false) {
 			prefix = outboxPrefix
 		}

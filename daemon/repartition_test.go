@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -234,5 +235,85 @@ func TestRepartProcessorWaitsForTheSlowestSource(t *testing.T) {
 	}
 	if len(fronts) != 1 || !maps.Equal(fronts[0], map[string]time.Time{"o": t0.Add(5*time.Hour - 5*time.Minute)}) {
 		t.Errorf("idle source: frontiers %v, want in/0's progress less lateness", fronts)
+	}
+}
+
+// TestForwarderHandover: after a rebalance the forwarder produces nothing
+// for the handover grace — the previous owner may still be writing its last
+// batch — then another daemon's outbox rows before its own, each in batch
+// order, marks to the partition they name, and deletes what it produced.
+func TestForwarderHandover(t *testing.T) {
+	c := kafkatest.StartKFake(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := c.NewTopic(t, 2)
+	st := openTestStore(t)
+	row := func(instance string, seq int, ids ...string) store.StateEntry {
+		var msgs []outboxMsg
+		for _, id := range ids {
+			msgs = append(msgs, outboxMsg{Topic: topic, Key: "o\x00d", Value: json.RawMessage(`"` + id + `"`)})
+		}
+		p := 1
+		msgs = append(msgs, outboxMsg{Topic: topic, Value: json.RawMessage(`"mark-` + instance + `"`), Partition: &p, Mark: true})
+		b, err := json.Marshal(msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store.StateEntry{Key: fmt.Sprintf("%s%s/%016x", outboxPrefix, instance, seq), Value: b}
+	}
+	// "b" is this daemon; the other daemon's "z" sorts after it, and its
+	// rows must go first all the same.
+	rows := []store.StateEntry{row("b", 1, "b1"), row("z", 7, "z7"), row("b", 2, "b2"), row("z", 8, "z8")}
+	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: rows}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{store: st, log: testLogger(t), instance: "b", kick: make(chan struct{}, 1), handover: 700 * time.Millisecond,
+		writer: &kafka.Writer{Addr: c.Addr(), Balancer: &partitionBalancer{}, BatchTimeout: time.Millisecond}}
+	f.rebalanced()
+	start := time.Now()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.run(runCtx) }()
+	msgs, err := c.ReadAll(ctx, topic, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 700*time.Millisecond {
+		t.Errorf("produced %s after the rebalance, before the handover grace", waited)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var p0, p1 []string
+	for _, m := range msgs {
+		mark := false
+		for _, h := range m.Headers {
+			mark = mark || h.Key == headerMark
+		}
+		v := string(m.Value)
+		switch {
+		case m.Partition == 1 && mark:
+			p1 = append(p1, v)
+		case mark:
+			t.Errorf("mark %s on partition %d, want 1", v, m.Partition)
+		default:
+			p0 = append(p0, v)
+		}
+	}
+	// The events' key hashes to one partition, whichever: their order is
+	// what counts.
+	if want := []string{`"z7"`, `"z8"`, `"b1"`, `"b2"`}; !slices.Equal(p0, want) {
+		t.Errorf("events in order %v, want %v", p0, want)
+	}
+	if want := []string{`"mark-z"`, `"mark-z"`, `"mark-b"`, `"mark-b"`}; !slices.Equal(p1, want) {
+		t.Errorf("marks in order %v, want %v", p1, want)
+	}
+	left, err := st.LoadState(ctx, outboxPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("%d outbox rows left after producing them", len(left))
 	}
 }
