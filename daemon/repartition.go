@@ -129,7 +129,7 @@ type forwarder struct {
 	instance    string              // this daemon's outbox: outbox/<instance>/
 	seq         atomic.Uint64
 	kick        chan struct{}
-	drainAll    atomic.Bool // a rebalance: produce other daemons' rows first
+	drainAll    atomic.Bool  // a rebalance: produce other daemons' rows first
 	holdUntil   atomic.Int64 // unix nanoseconds: after a rebalance, produce nothing before then
 	// handover is how long a rebalance holds this daemon's rows back
 	// (default handoverGrace).
