@@ -170,8 +170,13 @@ func TestKafka(t *testing.T) {
 		// The first snapshot is the whole data set: only published once
 		// every partition is read to its end.
 		first := h.next(t)
+		// Ready is set once Apply has returned: the snapshot reaches this
+		// test from inside Apply, an instant before.
+		for deadline := time.Now().Add(5 * time.Second); !h.loader.Ready() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		if !h.loader.Ready() {
-			t.Error("Ready() is false after the first snapshot")
+			t.Error("Ready() is false 5s after the first snapshot was applied")
 		}
 		gotDir := t.TempDir()
 		if err := reference.WriteDir(gotDir, first); err != nil {
