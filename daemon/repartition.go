@@ -432,6 +432,7 @@ type repartProcessor struct {
 	mu         sync.Mutex
 	stale      bool
 	dedup      map[string]*dedupState          // task id → its dedup state and sources' progress, as durable
+	recent     map[string]*recentKeys          // task id → its last batches' event keys, as durable
 	active     map[string]bool                 // tasks given events or marks since the last restore
 	progressed map[string]map[string]time.Time // task → source → wall time its progress last moved
 	sent       map[string]map[string]time.Time // task → the org frontiers its engine was last given
@@ -440,20 +441,71 @@ type repartProcessor struct {
 	released   bool
 }
 
-// dedupState is what a task remembers to absorb duplicates, and how far in
-// event time each source has got (source → org → newest event time).
+// dedupState is what a task remembers to absorb redeliveries, and how far
+// in event time each source has got (source → org → newest event time).
+// The event keys of its last batches are kept apart (recentKeys), one
+// entry per batch, so that a batch writes only its own.
 type dedupState struct {
-	Offset  int64                           `json:"o"` // highest offset processed; -1: none
-	Recent  [][]uint64                      `json:"r"` // event key hashes of the last batches
+	Offset  int64                           `json:"o"`           // highest offset processed; -1: none
+	Seq     uint64                          `json:"q,omitempty"` // the newest batch's number in recentKeys
 	Sources map[string]map[string]time.Time `json:"s,omitempty"`
 }
 
 func (d *dedupState) clone() *dedupState {
-	c := &dedupState{Offset: d.Offset, Recent: slices.Clone(d.Recent), Sources: make(map[string]map[string]time.Time, len(d.Sources))}
+	c := &dedupState{Offset: d.Offset, Seq: d.Seq, Sources: make(map[string]map[string]time.Time, len(d.Sources))}
 	for src, m := range d.Sources {
 		c.Sources[src] = maps.Clone(m)
 	}
 	return c
+}
+
+// recentKeys are the event key hashes of a task's last recentBatches
+// batches, to absorb an outbox produced twice. Each batch's hashes are one
+// state entry, <stream>/recent/<task>/<seq>, written with the batch and
+// deleted recentBatches batches later.
+type recentKeys struct {
+	seqs  []uint64   // oldest first
+	keys  [][]uint64 // keys[i]: batch seqs[i]'s hashes
+	count map[uint64]int32
+}
+
+func newRecentKeys() *recentKeys { return &recentKeys{count: map[uint64]int32{}} }
+
+func (r *recentKeys) has(h uint64) bool { return r.count[h] > 0 }
+
+// add records batch seq's hashes, forgetting batches beyond recentBatches.
+func (r *recentKeys) add(seq uint64, hs []uint64) {
+	r.seqs, r.keys = append(r.seqs, seq), append(r.keys, hs)
+	for _, h := range hs {
+		r.count[h]++
+	}
+	for len(r.seqs) > recentBatches {
+		for _, h := range r.keys[0] {
+			if r.count[h]--; r.count[h] <= 0 {
+				delete(r.count, h)
+			}
+		}
+		r.seqs, r.keys = r.seqs[1:], r.keys[1:]
+	}
+}
+
+func encodeHashes(hs []uint64) []byte {
+	b := make([]byte, 8*len(hs))
+	for i, h := range hs {
+		binary.LittleEndian.PutUint64(b[8*i:], h)
+	}
+	return b
+}
+
+func decodeHashes(b []byte) ([]uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("%d bytes is no list of 8-byte hashes", len(b))
+	}
+	hs := make([]uint64, len(b)/8)
+	for i := range hs {
+		hs[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return hs, nil
 }
 
 func newRepartProcessor(st store.Store, stream string, newEngine func() (engine, error), log *slog.Logger, wake func(), idle time.Duration) *repartProcessor {
@@ -461,6 +513,14 @@ func newRepartProcessor(st store.Store, stream string, newEngine func() (engine,
 	t.prefix = stream + "/tasks/"
 	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", log: log, wake: wake, idleRelease: idle,
 		lateness: rules.DefaultLateness, now: time.Now, stale: true}
+}
+
+func (p *repartProcessor) recentPrefix() string {
+	return strings.TrimSuffix(p.dedupPrefix, "dedup/") + "recent/"
+}
+
+func (p *repartProcessor) recentKey(task string, seq uint64) string {
+	return fmt.Sprintf("%s%s/%016x", p.recentPrefix(), task, seq)
 }
 
 func keyHash(k event.Key) uint64 {
@@ -484,6 +544,10 @@ func (p *repartProcessor) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load dedup state: %w", err)
 	}
+	rk, err := p.store.LoadState(ctx, p.recentPrefix())
+	if err != nil {
+		return fmt.Errorf("load recent event keys: %w", err)
+	}
 	p.tasks.Reset()
 	if err := p.tasks.Restore(entries); err != nil {
 		return fmt.Errorf("restore check state: %w", err)
@@ -495,6 +559,29 @@ func (p *repartProcessor) restore(ctx context.Context) error {
 			return fmt.Errorf("dedup state %s: %w", e.Key, err)
 		}
 		p.dedup[strings.TrimPrefix(e.Key, p.dedupPrefix)] = &s
+	}
+	// <task id>/<seq>; a task id is <topic>/<partition>.
+	slices.SortFunc(rk, func(a, b store.StateEntry) int { return strings.Compare(a.Key, b.Key) })
+	p.recent = map[string]*recentKeys{}
+	for _, e := range rk {
+		rest := strings.TrimPrefix(e.Key, p.recentPrefix())
+		i := strings.LastIndexByte(rest, '/')
+		if i < 0 {
+			return fmt.Errorf("recent event keys %s: malformed key", e.Key)
+		}
+		seq, err := strconv.ParseUint(rest[i+1:], 16, 64)
+		if err != nil {
+			return fmt.Errorf("recent event keys %s: malformed key", e.Key)
+		}
+		hs, err := decodeHashes(e.Value)
+		if err != nil {
+			return fmt.Errorf("recent event keys %s: %w", e.Key, err)
+		}
+		id := rest[:i]
+		if p.recent[id] == nil {
+			p.recent[id] = newRecentKeys()
+		}
+		p.recent[id].add(seq, hs)
 	}
 	// Every source gets idle_release from now to show progress again.
 	p.restored = p.now()
@@ -581,7 +668,7 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	positions := store.PositionsFrom(ctx, len(events))
 	touched := map[string]*dedupState{}
 	batchKeys := map[string][]uint64{}
-	seen := map[string]map[uint64]bool{}
+	seen := map[string]map[uint64]bool{} // this batch's, per task
 	state := func(id string) *dedupState {
 		ds := touched[id]
 		if ds == nil {
@@ -590,13 +677,7 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 				ds = old.clone()
 			}
 			touched[id] = ds
-			s := map[uint64]bool{}
-			for _, b := range ds.Recent {
-				for _, h := range b {
-					s[h] = true
-				}
-			}
-			seen[id] = s
+			seen[id] = map[uint64]bool{}
 		}
 		return ds
 	}
@@ -613,7 +694,7 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 		}
 		ds.Offset = max(ds.Offset, off)
 		h := keyHash(events[i].Key())
-		if seen[id][h] {
+		if seen[id][h] || (p.recent[id] != nil && p.recent[id].has(h)) {
 			continue // re-sent from an outbox
 		}
 		seen[id][h] = true
@@ -671,9 +752,10 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	for _, id := range sortedTaskIDs(touched) {
 		ds := touched[id]
 		if hs := batchKeys[id]; len(hs) > 0 {
-			ds.Recent = append(ds.Recent, hs)
-			if n := len(ds.Recent); n > recentBatches {
-				ds.Recent = ds.Recent[n-recentBatches:]
+			ds.Seq++
+			dedupRows = append(dedupRows, store.StateEntry{Key: p.recentKey(id, ds.Seq), Value: encodeHashes(hs)})
+			if ds.Seq > recentBatches {
+				dedupRows = append(dedupRows, store.StateEntry{Key: p.recentKey(id, ds.Seq-recentBatches)})
 			}
 		}
 		v, err := json.Marshal(ds)
@@ -704,6 +786,12 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	}
 	for id, ds := range touched {
 		p.dedup[id] = ds
+		if hs := batchKeys[id]; len(hs) > 0 {
+			if p.recent[id] == nil {
+				p.recent[id] = newRecentKeys()
+			}
+			p.recent[id].add(ds.Seq, hs)
+		}
 		p.active[id] = true
 		if p.progressed[id] == nil {
 			p.progressed[id] = map[string]time.Time{}
