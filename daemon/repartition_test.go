@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/sqlite"
 )
 
 // seenEngine records the ids of the events it is given.
@@ -316,4 +321,48 @@ func TestForwarderHandover(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("%d outbox rows left after producing them", len(left))
 	}
+}
+
+// FuzzRepartitionInput: whatever a repartition topic holds — a progress
+// mark of any bytes, a state entry of recent keys of any bytes — the task
+// neither panics nor lets a mark it cannot read move any progress.
+func FuzzRepartitionInput(f *testing.F) {
+	good, _ := json.Marshal(progressMark{Sources: []sourceProgress{{Source: "in/0", Max: map[string]time.Time{"o": time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}}}})
+	f.Add(good, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte(`{"s":[{"src":"in/0","max":{"o":"not a time"}}]}`), []byte{1, 2, 3})
+	f.Add([]byte(`{"s":null}`), []byte{})
+	// One store for every input (the fuzzer's test names hold '#', which
+	// SQLite paths may not); each input gets a task of its own.
+	dir, err := os.MkdirTemp("", "fuzz-repartition-")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { os.RemoveAll(dir) })
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, "s.db")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	var n atomic.Int64
+	f.Fuzz(func(t *testing.T, mark, hashes []byte) {
+		if hs, err := decodeHashes(hashes); err == nil {
+			if !bytes.Equal(encodeHashes(hs), hashes) {
+				t.Fatalf("hashes do not round-trip: %x", hashes)
+			}
+		} else if len(hashes)%8 == 0 {
+			t.Fatalf("a whole number of hashes refused: %v", err)
+		}
+		var seen []string
+		var fronts []map[string]time.Time
+		p := newRepartProcessor(st, streamDevice, func() (engine, error) { return frontierRecorder{seenEngine{&seen}, &fronts}, nil }, testLogger(t), nil, time.Second)
+		part := int(n.Add(1))
+		ctx := ingest.WithMarks(context.Background(), []ingest.Mark{{Topic: "g-by-device", Partition: part, Offset: 1, Value: mark}})
+		if _, err := p.Process(ctx, nil); err != nil {
+			t.Fatalf("a mark made the batch fail: %v", err)
+		}
+		var m progressMark
+		if ds := p.dedup[fmt.Sprintf("g-by-device/%d", part)]; json.Unmarshal(mark, &m) != nil && ds != nil && len(ds.Sources) > 0 {
+			t.Errorf("an unreadable mark moved progress: %v", ds.Sources)
+		}
+	})
 }
