@@ -87,6 +87,34 @@ type outboxMsg struct {
 	Value     json.RawMessage `json:"v"`
 	Partition *int            `json:"p,omitempty"` // set: to this partition
 	Mark      bool            `json:"m,omitempty"` // a progressMark
+	// Also are more destinations of the same value: an event forwarded
+	// to both topics is stored in the outbox once.
+	Also []outboxDest `json:"a,omitempty"`
+}
+
+// outboxDest is a topic and key an outbox message also goes to.
+type outboxDest struct {
+	Topic string `json:"t"`
+	Key   string `json:"k"`
+}
+
+// messages are the Kafka messages m stands for.
+func (m *outboxMsg) messages() []kafka.Message {
+	km := kafka.Message{Topic: m.Topic, Value: m.Value}
+	if m.Key != "" {
+		km.Key = []byte(m.Key)
+	}
+	if m.Partition != nil {
+		km.Headers = append(km.Headers, kafka.Header{Key: headerPartition, Value: []byte(strconv.Itoa(*m.Partition))})
+	}
+	if m.Mark {
+		km.Headers = append(km.Headers, kafka.Header{Key: headerMark, Value: []byte("1")})
+	}
+	out := []kafka.Message{km}
+	for _, d := range m.Also {
+		out = append(out, kafka.Message{Topic: d.Topic, Key: []byte(d.Key), Value: m.Value})
+	}
+	return out
 }
 
 // progressMark tells a repartition task how far each input partition of a
@@ -193,11 +221,14 @@ func (f *forwarder) rows(fresh []event.Event, sourceOf func(event.Key) string) (
 		if err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
-		if dev {
+		teamDest := outboxDest{Topic: f.teamTopic, Key: ev.Org + "\x00" + team}
+		switch {
+		case dev && team != "":
+			msgs = append(msgs, outboxMsg{Topic: f.deviceTopic, Key: ev.Org + "\x00" + ev.Session.Device, Value: b, Also: []outboxDest{teamDest}})
+		case dev:
 			msgs = append(msgs, outboxMsg{Topic: f.deviceTopic, Key: ev.Org + "\x00" + ev.Session.Device, Value: b})
-		}
-		if team != "" {
-			msgs = append(msgs, outboxMsg{Topic: f.teamTopic, Key: ev.Org + "\x00" + team, Value: b})
+		default:
+			msgs = append(msgs, outboxMsg{Topic: teamDest.Topic, Key: teamDest.Key, Value: b})
 		}
 	}
 	if len(progress) > 0 && len(f.parts) > 0 {
@@ -277,18 +308,8 @@ func (f *forwarder) drain(ctx context.Context, prefix string) error {
 		if err := json.Unmarshal(row.Value, &msgs); err != nil {
 			return fmt.Errorf("outbox row %s: %w", row.Key, err)
 		}
-		for _, m := range msgs {
-			km := kafka.Message{Topic: m.Topic, Value: m.Value}
-			if m.Key != "" {
-				km.Key = []byte(m.Key)
-			}
-			if m.Partition != nil {
-				km.Headers = append(km.Headers, kafka.Header{Key: headerPartition, Value: []byte(strconv.Itoa(*m.Partition))})
-			}
-			if m.Mark {
-				km.Headers = append(km.Headers, kafka.Header{Key: headerMark, Value: []byte("1")})
-			}
-			out = append(out, km)
+		for i := range msgs {
+			out = append(out, msgs[i].messages()...)
 		}
 		del = append(del, store.StateEntry{Key: row.Key})
 	}

@@ -107,14 +107,19 @@ func TestForwarderRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, m := range msgs {
-		var ev struct {
-			ID string `json:"id"`
+	for _, om := range msgs {
+		for _, m := range om.messages() {
+			var ev struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(m.Value, &ev); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Topic+" "+strings.ReplaceAll(string(m.Key), "\x00", "|")+" "+ev.ID)
 		}
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, m.Topic+" "+strings.ReplaceAll(m.Key, "\x00", "|")+" "+ev.ID)
+	}
+	if len(msgs) != 3 {
+		t.Errorf("%d outbox messages for three forwarded events, want each stored once", len(msgs))
 	}
 	want := []string{"g-by-device o|d 1", "g-by-team o|t 1", "g-by-device o|d 2", "g-by-team o|t 3"}
 	if !slices.Equal(got, want) {
