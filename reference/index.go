@@ -2,6 +2,7 @@ package reference
 
 import (
 	"cmp"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -42,15 +43,11 @@ type relEntry struct {
 	hash     uint32 // subjectHash(subject)
 }
 
-// subjectHash is FNV-1a, 32 bits.
-func subjectHash(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
+// subjectSeed seeds subjectHash: the order it gives only has to hold
+// within one process.
+var subjectSeed = maphash.MakeSeed()
+
+func subjectHash(s string) uint32 { return uint32(maphash.String(subjectSeed, s)) }
 
 // subjectRows returns the rows of subject among rows (one owner's).
 func subjectRows(rows []relEntry, subject string) []relEntry {
