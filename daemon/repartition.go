@@ -348,6 +348,11 @@ func (f *forwarder) run(ctx context.Context) error {
 		}
 		if err := f.drain(ctx, prefix); err != nil && ctx.Err() == nil {
 			f.log.Warn("producing the repartition outbox failed; will retry", "err", err)
+			if prefix == outboxPrefix {
+				// Everyone's again, other daemons' first: retrying only
+				// this daemon's rows would put them ahead.
+				f.drainAll.Store(true)
+			}
 		}
 		prefix = outboxPrefix + f.instance + "/"
 		select {

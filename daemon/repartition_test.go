@@ -41,9 +41,10 @@ func (seenEngine) SetRoster(rules.Roster)                   {}
 // TestRepartProcessorDedup: a repartition task skips what it already
 // processed, whether the consumer redelivers it (same offsets) or an outbox
 // re-sends it (new offsets), also after a restart.
-func TestRepartProcessorDedup(t *testing.T) {
+func TestRepartProcessorDedup(t *testing.T) { forEachStore(t, repartProcessorDedup) }
+
+func repartProcessorDedup(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	st := openTestStore(t)
 	var seen []string
 	newProc := func() *repartProcessor {
 		return newRepartProcessor(st, streamTeam, func() (engine, error) { return seenEngine{&seen}, nil }, testLogger(t), nil, 0)
@@ -197,8 +198,11 @@ func (e frontierRecorder) ProcessUntil(fresh []event.Event, f map[string]time.Ti
 // heard from holds it, an idle one does not, and progress survives a
 // restart.
 func TestRepartProcessorWaitsForTheSlowestSource(t *testing.T) {
+	forEachStore(t, repartProcessorWaitsForTheSlowestSource)
+}
+
+func repartProcessorWaitsForTheSlowestSource(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	st := openTestStore(t)
 	var seen []string
 	var fronts []map[string]time.Time
 	wall := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
@@ -252,12 +256,17 @@ func TestRepartProcessorWaitsForTheSlowestSource(t *testing.T) {
 // for the handover grace — the previous owner may still be writing its last
 // batch — then another daemon's outbox rows before its own, each in batch
 // order, marks to the partition they name, and deletes what it produced.
+// The topic appears only after the first attempt: a failed attempt is
+// retried with everyone's rows again, not with this daemon's alone.
 func TestForwarderHandover(t *testing.T) {
 	c := kafkatest.StartKFake(t, 1)
+	forEachStore(t, func(t *testing.T, st store.Store) { forwarderHandover(t, c, st) })
+}
+
+func forwarderHandover(t *testing.T, c *kafkatest.Cluster, st store.Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topic := c.NewTopic(t, 2)
-	st := openTestStore(t)
+	topic := kafkatest.UniqueName(t, "t")
 	row := func(instance string, seq int, ids ...string) store.StateEntry {
 		var msgs []outboxMsg
 		for _, id := range ids {
@@ -284,6 +293,10 @@ func TestForwarderHandover(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- f.run(runCtx) }()
+	time.Sleep(1200 * time.Millisecond) // the first attempt, after the grace, fails
+	if err := c.CreateTopic(ctx, topic, 2); err != nil {
+		t.Fatal(err)
+	}
 	msgs, err := c.ReadAll(ctx, topic, 6)
 	if err != nil {
 		t.Fatal(err)
