@@ -199,7 +199,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		logger:    o.Logger,
 		orgs:      make(map[string]*orgRuntime, len(o.Orgs)),
-		holidays:  &cal.Calendar{Name: "England and Wales", Cacheable: true},
+		holidays:  newHolidays(),
 		clocks:    make(map[string]*orgClock),
 		frontiers: make(map[string]time.Time),
 		lateness:  o.Lateness,
@@ -219,7 +219,6 @@ func New(o Options) (*Engine, error) {
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
-	e.holidays.AddHoliday(gb.Holidays...)
 	e.SetRoster(o.Roster)
 
 	london, err := time.LoadLocation("Europe/London")
@@ -284,8 +283,7 @@ func New(o Options) (*Engine, error) {
 	}
 	sort.Strings(e.orgIDs)
 	for _, c := range checks {
-		run := &checkRun{check: c, eps: newEpisodes(c.Name()), holidays: &cal.Calendar{Name: "England and Wales", Cacheable: true}}
-		run.holidays.AddHoliday(gb.Holidays...)
+		run := &checkRun{check: c, eps: newEpisodes(c.Name()), holidays: newHolidays()}
 		if sc, ok := c.(statefulCheck); ok {
 			seen := map[string]bool{}
 			for _, t := range sc.States() {
@@ -306,6 +304,13 @@ func New(o Options) (*Engine, error) {
 		c.evaluated = e.metrics.evaluations.WithLabelValues(c.check.Name())
 	}
 	return e, nil
+}
+
+// newHolidays returns a calendar of the bank holidays of England and Wales.
+func newHolidays() *cal.Calendar {
+	c := &cal.Calendar{Name: "England and Wales", Cacheable: true}
+	c.AddHoliday(gb.Holidays...)
+	return c
 }
 
 // selectChecks drops the disabled checks; naming an unknown one is an error,
@@ -395,19 +400,12 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 			if !ok || c == nil {
 				continue
 			}
-			e.moveFrontier(c, f)
-			if c.frontier.After(c.wm) {
+			if f.After(c.wm) {
 				// The other inputs are further on than this stream's own
 				// events: everything up to the frontier has been accepted.
-				c.wm, c.dirty = c.frontier, true
+				c.wm, c.dirty = f.UTC(), true
 			}
-			for {
-				w, ok := c.next()
-				if !ok {
-					break
-				}
-				e.evaluate(e.orgs[id], c, w)
-			}
+			e.releaseUntil(e.orgs[id], c, f)
 		}
 	}
 	return e.finish()
@@ -422,7 +420,7 @@ func (e *Engine) accept(org *orgRuntime, ev *event.Event) {
 	}
 	if !e.advance(c, ev.Time) {
 		e.metrics.future.Inc()
-		e.evaluateAt(org, c, ev, c.judged)
+		e.evaluateAt(org, ev, c.judged)
 		return
 	}
 	if !ev.Time.After(c.frontier) {
@@ -483,6 +481,19 @@ func (e *Engine) advance(c *orgClock, t time.Time) bool {
 	return true
 }
 
+// releaseUntil moves c's frontier to f and judges, in event time, every
+// waiting event it passes.
+func (e *Engine) releaseUntil(org *orgRuntime, c *orgClock, f time.Time) {
+	e.moveFrontier(c, f)
+	for {
+		w, ok := c.next()
+		if !ok {
+			return
+		}
+		e.evaluate(org, c, w)
+	}
+}
+
 func (e *Engine) moveFrontier(c *orgClock, f time.Time) {
 	if f.After(c.frontier) {
 		c.frontier, c.dirty = f.UTC(), true
@@ -494,12 +505,12 @@ func (e *Engine) evaluate(org *orgRuntime, c *orgClock, ev *event.Event) {
 	if ev.Time.After(c.judged) {
 		c.judged, c.dirty = ev.Time.UTC(), true
 	}
-	e.evaluateAt(org, c, ev, c.judged)
+	e.evaluateAt(org, ev, c.judged)
 }
 
 // evaluateAt queues ev to be judged by every check at its org's time now;
 // judgeQueued runs the queue.
-func (e *Engine) evaluateAt(org *orgRuntime, _ *orgClock, ev *event.Event, now time.Time) {
+func (e *Engine) evaluateAt(org *orgRuntime, ev *event.Event, now time.Time) {
 	e.queue = append(e.queue, evaluation{org: org, ev: ev, now: now})
 }
 
@@ -714,15 +725,8 @@ func (e *Engine) Flush() store.Effects {
 		if c == nil {
 			continue
 		}
-		e.moveFrontier(c, c.wm)
-		for {
-			w, ok := c.next() // every waiting event is at or before the watermark
-			if !ok {
-				break
-			}
-			e.evaluate(e.orgs[id], c, w)
-		}
-		e.judgeQueued() // the org's events are judged before what they held is reported
+		e.releaseUntil(e.orgs[id], c, c.wm) // every waiting event is at or before the watermark
+		e.judgeQueued()                     // the org's events are judged before what they held is reported
 		for _, r := range e.checks {
 			if h, ok := r.check.(holder); ok {
 				e.env.org, e.env.watermark = e.orgs[id], c.judged
