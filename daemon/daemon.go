@@ -68,7 +68,11 @@ type Daemon struct {
 	ops       *opsServer
 	// Repartitioning (repartition.go); nil and empty when off.
 	forwarder *forwarder
-	streams   []repartStream
+	// keyedPartial is set while several daemons share the group without
+	// repartitioning (keying.go); nil when there is no consumer or the
+	// keyed checks are repartitioned.
+	keyedPartial prometheus.Gauge
+	streams      []repartStream
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -207,6 +211,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		if d.consumer, err = ingest.New(io); err != nil {
 			return nil, err
 		}
+		if d.engine.shared != nil {
+			d.keyedPartial = newKeyedPartialGauge(o.Registry)
+		}
 	}
 
 	ok = true
@@ -257,9 +264,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.forwarder.run(ctx) }, func(error) { cancel() })
 	}
-	if d.consumer != nil && d.engine.shared != nil {
+	if d.keyedPartial != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.watchKeying(ctx, d.consumer.Members, time.Second) }, func(error) { cancel() })
+		g.Add(func() error { return d.watchKeying(ctx, d.consumer.Members, d.keyedPartial) }, func(error) { cancel() })
 	}
 	for _, s := range d.streams {
 		cctx, ccancel := context.WithCancel(context.WithoutCancel(ctx))

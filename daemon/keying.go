@@ -67,12 +67,8 @@ func withULS(p rules.UnlockedSessionPolicy, set func(*rules.UnlockedSessionKnobs
 // engine: each then sees only its own partitions' events, and device
 // handovers or team baselines that span partitions go unseen until
 // ingest.kafka.repartition is set.
-func (d *Daemon) watchKeying(ctx context.Context, members func() int, every time.Duration) error {
-	g := promauto.With(d.o.Registry).NewGauge(prometheus.GaugeOpts{
-		Name: "dpiawatch_rules_keyed_checks_partial",
-		Help: "1 while several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see part of the events.",
-	})
-	t := time.NewTicker(every)
+func (d *Daemon) watchKeying(ctx context.Context, members func() int, g prometheus.Gauge) error {
+	t := time.NewTicker(time.Second) // Members is measured after each rebalance
 	defer t.Stop()
 	partial := false
 	for {
@@ -94,4 +90,12 @@ func (d *Daemon) watchKeying(ctx context.Context, members func() int, every time
 			}
 		}
 	}
+}
+
+// newKeyedPartialGauge registers dpiawatch_rules_keyed_checks_partial.
+func newKeyedPartialGauge(reg prometheus.Registerer) prometheus.Gauge {
+	return promauto.With(reg).NewGauge(prometheus.GaugeOpts{
+		Name: "dpiawatch_rules_keyed_checks_partial",
+		Help: "1 while several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see part of the events.",
+	})
 }

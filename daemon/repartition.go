@@ -221,15 +221,14 @@ func (f *forwarder) rows(fresh []event.Event, sourceOf func(event.Key) string) (
 		if err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
-		teamDest := outboxDest{Topic: f.teamTopic, Key: ev.Org + "\x00" + team}
-		switch {
-		case dev && team != "":
-			msgs = append(msgs, outboxMsg{Topic: f.deviceTopic, Key: ev.Org + "\x00" + ev.Session.Device, Value: b, Also: []outboxDest{teamDest}})
-		case dev:
-			msgs = append(msgs, outboxMsg{Topic: f.deviceTopic, Key: ev.Org + "\x00" + ev.Session.Device, Value: b})
-		default:
-			msgs = append(msgs, outboxMsg{Topic: teamDest.Topic, Key: teamDest.Key, Value: b})
+		var to []outboxDest
+		if dev {
+			to = append(to, outboxDest{Topic: f.deviceTopic, Key: ev.Org + "\x00" + ev.Session.Device})
 		}
+		if team != "" {
+			to = append(to, outboxDest{Topic: f.teamTopic, Key: ev.Org + "\x00" + team})
+		}
+		msgs = append(msgs, outboxMsg{Topic: to[0].Topic, Key: to[0].Key, Value: b, Also: to[1:]})
 	}
 	if len(progress) > 0 && len(f.parts) > 0 {
 		var mark progressMark
@@ -444,9 +443,11 @@ type repartProcessor struct {
 	store       store.Store
 	tasks       *taskEngine // state under <stream>/tasks/
 	dedupPrefix string      // <stream>/dedup/<task id>
-	log         *slog.Logger
-	wake        func()
-	idleRelease time.Duration
+	// recentPrefix holds the recent event keys: <stream>/recent/<task id>/<seq>.
+	recentPrefix string
+	log          *slog.Logger
+	wake         func()
+	idleRelease  time.Duration
 	// lateness is how far out of order a source's events may be: the
 	// frontier trails the slowest source's progress by it.
 	lateness time.Duration
@@ -537,16 +538,12 @@ func decodeHashes(b []byte) ([]uint64, error) {
 func newRepartProcessor(st store.Store, stream string, newEngine func() (engine, error), log *slog.Logger, wake func(), idle time.Duration) *repartProcessor {
 	t := newTaskEngine(newEngine)
 	t.prefix = stream + "/tasks/"
-	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", log: log, wake: wake, idleRelease: idle,
-		lateness: rules.DefaultLateness, now: time.Now, stale: true}
-}
-
-func (p *repartProcessor) recentPrefix() string {
-	return strings.TrimSuffix(p.dedupPrefix, "dedup/") + "recent/"
+	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", recentPrefix: stream + "/recent/", log: log,
+		wake: wake, idleRelease: idle, lateness: rules.DefaultLateness, now: time.Now, stale: true}
 }
 
 func (p *repartProcessor) recentKey(task string, seq uint64) string {
-	return fmt.Sprintf("%s%s/%016x", p.recentPrefix(), task, seq)
+	return fmt.Sprintf("%s%s/%016x", p.recentPrefix, task, seq)
 }
 
 func keyHash(k event.Key) uint64 {
@@ -570,7 +567,7 @@ func (p *repartProcessor) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load dedup state: %w", err)
 	}
-	rk, err := p.store.LoadState(ctx, p.recentPrefix())
+	rk, err := p.store.LoadState(ctx, p.recentPrefix)
 	if err != nil {
 		return fmt.Errorf("load recent event keys: %w", err)
 	}
@@ -590,7 +587,7 @@ func (p *repartProcessor) restore(ctx context.Context) error {
 	slices.SortFunc(rk, func(a, b store.StateEntry) int { return strings.Compare(a.Key, b.Key) })
 	p.recent = map[string]*recentKeys{}
 	for _, e := range rk {
-		rest := strings.TrimPrefix(e.Key, p.recentPrefix())
+		rest := strings.TrimPrefix(e.Key, p.recentPrefix)
 		i := strings.LastIndexByte(rest, '/')
 		if i < 0 {
 			return fmt.Errorf("recent event keys %s: malformed key", e.Key)
@@ -637,7 +634,10 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 	orgs := map[string]bool{}
 	var live []map[string]time.Time
 	for _, src := range sources {
-		last := maxTime(p.restored, lastProgress(src))
+		last := p.restored
+		if t := lastProgress(src); t.After(last) {
+			last = t
+		}
 		if p.idleRelease > 0 && now.Sub(last) > p.idleRelease {
 			continue // idle: it cannot hold the others back
 		}
@@ -662,7 +662,9 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 				// A source that has carried none of the org's events yet:
 				// its progress in any org stands for it.
 				for _, v := range prog {
-					t = maxTime(t, v)
+					if v.After(t) {
+						t = v
+					}
 				}
 			}
 			if i == 0 || t.Before(f) {
@@ -672,13 +674,6 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 		out[org] = f.Add(-p.lateness)
 	}
 	return out
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // Process implements ingest.Processor.
