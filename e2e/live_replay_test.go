@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"context"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/kafkatest"
+	"github.com/dpiawatch/dpiawatch/simulate"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// Live equals replay. The live daemon's alerts must be exactly those of
+// `dpiawatch replay` over the events it stored, with the same reference
+// data, whatever Kafka did on the way: several partitions drifting hours
+// apart in event time, a whole backlog read at once, a kill -9 in the
+// middle. These tests produce a simulated organisation's events to a
+// three-partition topic (keyed by actor, as producers do) in ways that make
+// the partitions drift, run the real binary against it, and compare every
+// check's alerts with the replay's, alert by alert.
+
+// liveScenario is one way of feeding the topic.
+type liveScenario struct {
+	// skew holds partition heldBack this far behind the others in event
+	// time for the first two thirds of the stream, then releases it.
+	skew time.Duration
+	// catchUp produces everything before the daemon starts.
+	catchUp bool
+	// kill SIGKILLs the daemon once while events flow, and restarts it.
+	kill bool
+}
+
+const (
+	livePartitions = 3
+	heldBack       = 2
+)
+
+// TestKafkaLiveEqualsReplayHeldBackPartition holds one partition six hours
+// of event time behind the other two, then releases it, with a kill -9 in
+// the middle.
+func TestKafkaLiveEqualsReplayHeldBackPartition(t *testing.T) {
+	liveVersusReplay(t, liveScenario{skew: 6 * time.Hour, kill: true})
+}
+
+// TestKafkaLiveEqualsReplayCatchUp reads a whole backlog: the consumer takes
+// the partitions at its own pace, days of event time apart.
+func TestKafkaLiveEqualsReplayCatchUp(t *testing.T) {
+	liveVersusReplay(t, liveScenario{catchUp: true})
+}
+
+// partitionOf is the partition of an actor's events: every event of an
+// actor in one partition, as producers key them.
+func partitionOf(key []byte) int {
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % livePartitions)
+}
+
+func liveVersusReplay(t *testing.T, sc liveScenario) {
+	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
+		dir := t.TempDir()
+		topic := c.NewTopic(t, livePartitions)
+		cfgPath := writeConfig(t, dir, c.Brokers, topic, kafkatest.UniqueName(t, "g"))
+		// Idle release as a deployment would set it: far longer than any
+		// pause between two of a partition's messages here, so that only
+		// the watermark, never a timeout, decides when events are judged.
+		setConfig(t, cfgPath, "  idle_release: 500ms\n", "  idle_release: 5s\n")
+		values, keys, ids := simulatedWith(t, dir, 8, simulate.InjectionRates{OutOfHours: 3, UnlockedSession: 4, BulkAccess: 2})
+		exp := replayAlerts(t, cfgPath, values)
+		requireEveryKind(t, exp)
+
+		order := produceOrder(t, values, keys, sc.skew)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		produce := func(pace time.Duration) error {
+			const step = 60
+			for lo := 0; lo < len(order); lo += step {
+				byPart := map[int][]kafka.Message{}
+				for _, i := range order[lo:min(lo+step, len(order))] {
+					p := partitionOf(keys[i])
+					byPart[p] = append(byPart[p], kafka.Message{Key: keys[i], Value: values[i]})
+				}
+				for p := range livePartitions {
+					if err := c.ProduceTo(ctx, topic, p, byPart[p]...); err != nil {
+						return err
+					}
+				}
+				if pace > 0 {
+					time.Sleep(pace)
+				}
+			}
+			return nil
+		}
+		produced := make(chan error, 1)
+		if sc.catchUp {
+			produced <- produce(0)
+		} else {
+			go func() { produced <- produce(100 * time.Millisecond) }()
+		}
+
+		st := openStore(t, filepath.Join(dir, "dpiawatch.db"))
+		count := func() int64 {
+			n, err := st.CountEvents(ctx, store.EventFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		d := startDaemon(t, cfgPath)
+		if sc.kill {
+			seed := uint64(time.Now().UnixNano())
+			rng := rand.New(rand.NewPCG(seed, 11))
+			at := int64(len(ids)/4 + rng.IntN(len(ids)/3))
+			t.Logf("kill -9 once %d of %d events are stored (seed %d)", at, len(ids), seed)
+			for deadline := time.Now().Add(2 * time.Minute); count() < at; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
+				}
+			}
+			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = d.cmd.Wait()
+			t.Logf("killed with %d of %d events stored", count(), len(ids))
+			d = startDaemon(t, cfgPath)
+		}
+		if err := <-produced; err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(2 * time.Minute); count() < int64(len(ids)); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
+			}
+		}
+		// The last events wait out the lateness bound until the input has
+		// been idle for idle_release: wait for the alerts to settle.
+		for settle := time.Now().Add(45 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			got, err := st.Alerts(ctx, store.AlertFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Equal(alertKeys(got), alertKeys(exp)) || time.Now().After(settle) {
+				break
+			}
+		}
+		d.waitRunning(t)
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Wait(); err != nil {
+			t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
+		}
+		assertStoredOnce(ctx, t, st, ids)
+		got, err := st.Alerts(ctx, store.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareAlerts(t, got, exp)
+		compareExplanations(t, got, exp)
+	})
+}
+
+// produceOrder is the order to produce events in: event time, with the
+// held-back partition's events delayed by skew until two thirds of the
+// stream, after which it catches up.
+func produceOrder(t *testing.T, values, keys [][]byte, skew time.Duration) []int {
+	t.Helper()
+	times := make([]time.Time, len(values))
+	dec := event.NewDecoder(event.DecoderOptions{})
+	for i, v := range values {
+		var ev event.Event
+		if err := dec.Decode(v, &ev); err != nil {
+			t.Fatal(err)
+		}
+		times[i] = ev.Time
+	}
+	order := make([]int, len(values))
+	for i := range order {
+		order[i] = i
+	}
+	if skew == 0 {
+		return order
+	}
+	release := times[len(times)*2/3]
+	at := func(i int) time.Time {
+		if partitionOf(keys[i]) == heldBack && times[i].Before(release) {
+			return times[i].Add(skew)
+		}
+		return times[i]
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return at(a).Compare(at(b)) })
+	return order
+}
+
+// requireEveryKind fails unless the replay raised alerts of the device-
+// and team-keyed patterns, which partitions drifting apart put at risk:
+// without them the comparison would prove little.
+func requireEveryKind(t *testing.T, exp []alert.Alert) {
+	t.Helper()
+	byCheck := map[string]int{}
+	for _, a := range exp {
+		k := a.Check
+		if a.Pattern == "device-handover" {
+			k += "/" + a.Pattern
+		}
+		byCheck[k]++
+	}
+	t.Logf("the replay raised %d alerts: %v", len(exp), byCheck)
+	for _, k := range []string{"unlocked-session/device-handover", "bulk-access"} {
+		if byCheck[k] == 0 {
+			t.Fatalf("the replay raised no %s alert: the test would prove nothing", k)
+		}
+	}
+}
+
+// compareExplanations checks that each alert's "why" is the replay's: the
+// sentence a manager reads must not depend on how Kafka delivered.
+func compareExplanations(t *testing.T, got, exp []alert.Alert) {
+	t.Helper()
+	want := map[string]string{}
+	for _, a := range exp {
+		want[a.ID] = a.Explanation
+	}
+	for _, a := range got {
+		if w, ok := want[a.ID]; ok && w != a.Explanation {
+			t.Errorf("alert %s (%s/%s): explanation %q, the replay's %q", a.ID, a.Check, a.Pattern, a.Explanation, w)
+		}
+	}
+}
+
+// setConfig replaces old with new in the configuration file at path.
+func setConfig(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("configuration has no %q", old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
