@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,18 @@ import (
 // nothing is sampled or scored over a period the feed has not completed.
 const CompletenessPrefix = "completeness/"
 
+// ErrFeedIncomplete is returned when something needs an org's feed to be
+// complete up to a time it has not reached (a routine-audit sample of a
+// period the feed has not completed).
+var ErrFeedIncomplete = errors.New("the feed is not complete for the period")
+
+// StateLoader reads saved state entries: Reader's LoadState, which is all
+// completeness needs (the web UI's and evidence's narrower store views
+// offer it too).
+type StateLoader interface {
+	LoadState(ctx context.Context, prefix string) ([]StateEntry, error)
+}
+
 // CompletenessEntry is the state entry recording that org's feed is complete
 // up to t.
 func CompletenessEntry(org string, t time.Time) StateEntry {
@@ -25,8 +38,41 @@ func CompletenessEntry(org string, t time.Time) StateEntry {
 // LoadCompleteness returns each org's completeness point as last recorded;
 // an org the daemon has recorded nothing for is absent (its feed has not
 // completed any period yet).
-func LoadCompleteness(ctx context.Context, r Reader) (map[string]time.Time, error) {
-	entries, err := r.LoadState(ctx, CompletenessPrefix)
+func LoadCompleteness(ctx context.Context, r StateLoader) (map[string]time.Time, error) {
+	return loadCompleteness(ctx, r, CompletenessPrefix)
+}
+
+// OrgCompleteness returns org's completeness point; ok is false when none
+// is recorded (the feed has not completed any period yet).
+func OrgCompleteness(ctx context.Context, r StateLoader, org string) (t time.Time, ok bool, err error) {
+	// The prefix of one org is also the prefix of every org whose id
+	// extends it (st-martins, st-martins-north): only the exact key counts.
+	m, err := loadCompleteness(ctx, r, CompletenessPrefix+org)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	t, ok = m[org]
+	return t, ok, nil
+}
+
+// CheckComplete returns nil when org's feed is complete up to end (every
+// event before end is in), else an error wrapping ErrFeedIncomplete that
+// says how far it is.
+func CheckComplete(ctx context.Context, r StateLoader, org string, end time.Time) error {
+	t, ok, err := OrgCompleteness(ctx, r, org)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%s: not yet complete for any period, needed up to %s: %w", org, end.UTC().Format(time.RFC3339), ErrFeedIncomplete)
+	case end.After(t):
+		return fmt.Errorf("%s: complete up to %s, needed up to %s: %w", org, t.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339), ErrFeedIncomplete)
+	}
+	return nil
+}
+
+func loadCompleteness(ctx context.Context, r StateLoader, prefix string) (map[string]time.Time, error) {
+	entries, err := r.LoadState(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("load feed completeness: %w", err)
 	}

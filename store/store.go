@@ -363,9 +363,13 @@ type AuditReview struct {
 
 // AuditCoverage is how much of one team's sample for one period was
 // reviewed, and with what outcomes (the newest review of each item).
+// Population is the sample's: a sample with no accesses (Sampled 0) has
+// nothing reviewed and is never coverage — it is shown apart ("no accesses
+// in the period"), not as 100% reviewed.
 type AuditCoverage struct {
 	Org, DPIA, Team, Period  string
 	From                     time.Time
+	Population               int64
 	Sampled, Reviewed        int
 	Reasonable, Query, Refer int
 }
@@ -382,6 +386,10 @@ type RoutineAudits interface {
 	AuditTeams(ctx context.Context, org string, from, to time.Time) ([]string, error)
 	// PutAuditSample stores s unless a sample of its org, team and period
 	// is stored already, and returns the stored one: the first draw stands.
+	// A new sample whose period ends after its org's completeness point
+	// (CheckComplete; none recorded counts as not complete) is refused with
+	// an error wrapping ErrFeedIncomplete: a draw over accesses not yet
+	// all stored would stand for ever with some of them missing.
 	PutAuditSample(ctx context.Context, s AuditSample) (AuditSample, error)
 	// AuditSample returns a stored sample, or ErrNotFound.
 	AuditSample(ctx context.Context, org, team, period string) (AuditSample, error)

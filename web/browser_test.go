@@ -212,6 +212,7 @@ func TestBrowserRoutineAudit(t *testing.T) {
 	exe := chromium(t)
 	f := newFixture(t, fixtureOpts{})
 	f.now.Add(7 * 24 * time.Hour) // the fixture's week has ended
+	f.complete(t, f.now.Now())    // and the feed is complete up to its end
 	dir := artifacts(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),

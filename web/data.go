@@ -45,6 +45,10 @@ type Store interface {
 	WebViews(ctx context.Context, limit int) ([]View, error)
 	// ScanEvents is store.Reader's: the evidence timeline.
 	ScanEvents(ctx context.Context, f store.EventFilter, fn func(event.Event) error) error
+	// LoadState is store.Reader's: how far each org's feed is complete
+	// (store.LoadCompleteness), shown on the overview and required before
+	// a routine-audit sample is drawn.
+	LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error)
 	// RoutineAudits keeps the samples managers review and their reviews.
 	store.RoutineAudits
 }

@@ -266,3 +266,14 @@ func assertAbsent(t *testing.T, where, body string, secrets ...string) {
 		}
 	}
 }
+
+// complete records the fixture org's feed as complete up to at, as the
+// daemon does with a batch.
+func (f *fixture) complete(t *testing.T, at time.Time) {
+	t.Helper()
+	if _, err := f.sq.Apply(t.Context(), nil, func([]event.Event) (store.Effects, error) {
+		return store.Effects{State: []store.StateEntry{store.CompletenessEntry(org, at)}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -204,6 +204,7 @@ type dpiaBlock struct {
 	HeatDays                int
 	Feeds                   []feedRow
 	SilentAlerts            []queueRow
+	Complete                completenessView
 }
 
 // trendWeeks is how many weeks the overview's trends show.
@@ -313,6 +314,10 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 	if err != nil {
 		return err
 	}
+	complete, err := store.LoadCompleteness(ctx, s.o.Store)
+	if err != nil {
+		return err
+	}
 	actFrom := now.Truncate(time.Hour).Add(time.Hour).AddDate(0, 0, -s.o.ActivityDays)
 	for i := range blocks {
 		b := &blocks[i]
@@ -365,6 +370,17 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 		}
 		b.HeatDays = s.o.ActivityDays
 		b.Heatmap = heatmapSVG(grid(hours, s.loc(b.Org)), fmt.Sprintf("Accesses to records by weekday and hour over %d days (%s)", s.o.ActivityDays, s.loc(b.Org)))
+
+		// Completeness is the org's, not a team's: every role sees it,
+		// since every role judges figures that depend on it.
+		var newest time.Time
+		for _, f := range feeds {
+			if f.Org == b.Org && f.LastEvent.After(newest) {
+				newest = f.LastEvent
+			}
+		}
+		at, recorded := complete[b.Org]
+		b.Complete = s.completeness(b.Org, at, recorded, newest)
 
 		// Feed health: admins, the IG team and the DPO watch the feeds;
 		// a manager's view stays on their teams.

@@ -184,6 +184,14 @@ type coverageRow struct {
 	Sampled, Reviewed, Pct          int
 	Reasonable, Query, Refer        int
 	Drawn                           bool
+	// Empty: drawn with no accesses in it. Nothing was reviewed, so it is
+	// shown apart, never as coverage.
+	Empty bool
+	// Waiting: not drawn because the feed is not complete up to the
+	// period's end; CompleteUpTo is how far it is ("" when not complete
+	// for any period).
+	Waiting      bool
+	CompleteUpTo string
 }
 
 type routineData struct {
@@ -252,7 +260,14 @@ func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *sessio
 		s.fail(w, err)
 		return
 	}
+	complete, err := store.LoadCompleteness(r.Context(), s.o.Store)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
 	for _, o := range orgs {
+		at, recorded := complete[o.ID]
+		waiting := !recorded || per.To.After(at)
 		teams, err := s.routineTeams(r.Context(), ss.p, o.ID, per)
 		if err != nil {
 			s.fail(w, err)
@@ -274,8 +289,23 @@ func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *sessio
 					row = coverageFrom(row, c)
 				}
 			}
+			if !row.Drawn && waiting {
+				row.Waiting = true
+				if recorded {
+					row.CompleteUpTo = s.fmtTime(o.ID, at)
+				}
+			}
 			d.Rows = append(d.Rows, row)
-			d.Bars = append(d.Bars, bar{Label: team, Value: float64(row.Pct), Text: fmt.Sprintf("%d%% (%d of %d)", row.Pct, row.Reviewed, row.Sampled)})
+			text := fmt.Sprintf("%d%% (%d of %d)", row.Pct, row.Reviewed, row.Sampled)
+			switch {
+			case row.Empty:
+				text = "no accesses in the period"
+			case row.Waiting:
+				text = "waiting for the feed"
+			case !row.Drawn:
+				text = "not drawn yet"
+			}
+			d.Bars = append(d.Bars, bar{Label: team, Value: float64(row.Pct), Text: text})
 		}
 		for _, c := range cov {
 			if c.Org == o.ID && ss.p.inScope(c.Org, c.Team) {
@@ -289,14 +319,17 @@ func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *sessio
 	s.render(w, r, http.StatusOK, "routine", d)
 }
 
+// coverageFrom fills row from a stored sample's coverage. An empty sample
+// has Pct 0 and Empty set: it reviewed nothing, so counting it as 100%
+// would report an audit that never happened (and one drawn while the feed
+// was behind would hide every access that came later).
 func coverageFrom(row coverageRow, c store.AuditCoverage) coverageRow {
 	row.Drawn = true
 	row.Sampled, row.Reviewed = c.Sampled, c.Reviewed
 	row.Reasonable, row.Query, row.Refer = c.Reasonable, c.Query, c.Refer
-	if c.Sampled > 0 {
+	row.Empty = c.Sampled == 0
+	if !row.Empty {
 		row.Pct = c.Reviewed * 100 / c.Sampled
-	} else {
-		row.Pct = 100 // nothing to review: nothing left undone
 	}
 	return row
 }
@@ -318,13 +351,18 @@ type sampleData struct {
 	page
 	Org, OrgName, Team, Period, From, To string
 	Population                           int64
-	Seed                                 string
+	Seed, DrawnAt                        string
 	Rows                                 []sampleRow
 	CanReview                            bool
 	Reviewed                             int
 	Pct                                  int
 	Pending                              bool // the period has not ended yet
-	Action                               string
+	// Waiting: the period has ended but the feed is not complete up to
+	// End; CompleteUpTo is how far it is ("" when not complete for any
+	// period).
+	Waiting           bool
+	End, CompleteUpTo string
+	Action            string
 }
 
 // canReview: the team's own manager records reviews.
@@ -338,30 +376,52 @@ func (p Principal) seesSamples(org, team string) bool {
 	return p.Role != RoleAdmin && p.inScope(org, team)
 }
 
-// sample returns the stored sample, drawing it first when the period has
-// ended and none is stored. ok is false for a period not yet ended.
-func (s *Server) sample(ctx context.Context, org Org, team string, per auditPeriod) (store.AuditSample, bool, error) {
+// sampleState is whether a sample is there to show, and if not, why.
+type sampleState int
+
+const (
+	sampleDrawn      sampleState = iota
+	samplePeriodOpen             // the period has not ended
+	sampleFeedBehind             // it has, but the feed is not complete up to its end
+)
+
+// sample returns the stored sample, drawing it first when none is stored,
+// the period has ended and the feed is complete up to its end: the draw
+// stands for ever, so it must not be made while accesses of the period
+// may still be on their way.
+func (s *Server) sample(ctx context.Context, org Org, team string, per auditPeriod) (store.AuditSample, sampleState, error) {
 	a, err := s.o.Store.AuditSample(ctx, org.ID, team, per.Name)
 	if err == nil {
-		return a, true, nil
+		return a, sampleDrawn, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.AuditSample{}, false, err
+		return store.AuditSample{}, 0, err
 	}
 	if s.o.Now().Before(per.To) {
-		return store.AuditSample{}, false, nil // drawn once the period is over, when all of it is in
+		return store.AuditSample{}, samplePeriodOpen, nil
+	}
+	// Checked before the draw to spare its scan; the store checks again.
+	err = store.CheckComplete(ctx, s.o.Store, org.ID, per.To)
+	if errors.Is(err, store.ErrFeedIncomplete) {
+		return store.AuditSample{}, sampleFeedBehind, nil
+	}
+	if err != nil {
+		return store.AuditSample{}, 0, err
 	}
 	a, err = DrawSample(ctx, s.o.Store, org.ID, org.DPIA, team, per.Name, per.From, per.To, s.o.RoutineAudit.SampleSize)
 	if err != nil {
-		return store.AuditSample{}, false, err
+		return store.AuditSample{}, 0, err
 	}
 	a.DrawnAt = s.o.Now().UTC()
 	a, err = s.o.Store.PutAuditSample(ctx, a)
+	if errors.Is(err, store.ErrFeedIncomplete) {
+		return store.AuditSample{}, sampleFeedBehind, nil
+	}
 	if err != nil {
-		return store.AuditSample{}, false, err
+		return store.AuditSample{}, 0, err
 	}
 	s.log.Info("routine-audit sample drawn", "org", org.ID, "period", per.Name, "items", len(a.Items))
-	return a, true, nil
+	return a, sampleDrawn, nil
 }
 
 // scopedSample resolves the path of a sample page within p's scope.
@@ -381,11 +441,12 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		s.notFound(w, r, ss)
 		return
 	}
-	a, drawn, err := s.sample(r.Context(), o, team, per)
+	a, state, err := s.sample(r.Context(), o, team, per)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
+	drawn := state == sampleDrawn
 	if drawn && !s.recordView(w, r, ss, "sample", o.ID, team+"/"+per.Name) {
 		return
 	}
@@ -397,7 +458,18 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 	loc := s.loc(o.ID)
 	d := sampleData{page: s.pageFor(ss, "Routine audit: "+team+", "+per.Name, "routine"), Org: o.ID, OrgName: cmp.Or(o.Name, o.ID),
 		Team: team, Period: per.Name, From: per.From.In(loc).Format("Mon 2 Jan 2006"), To: per.To.Add(-time.Nanosecond).In(loc).Format("Mon 2 Jan 2006"),
-		Population: a.Population, Seed: a.Seed, CanReview: ss.p.canReview(o.ID, team), Pending: !drawn, Action: routineURL(o.ID, team, per.Name)}
+		Population: a.Population, Seed: a.Seed, DrawnAt: s.fmtTime(o.ID, a.DrawnAt), CanReview: ss.p.canReview(o.ID, team),
+		Pending: state == samplePeriodOpen, Waiting: state == sampleFeedBehind, End: s.fmtTime(o.ID, per.To), Action: routineURL(o.ID, team, per.Name)}
+	if d.Waiting {
+		at, recorded, err := store.OrgCompleteness(r.Context(), s.o.Store, o.ID)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if recorded {
+			d.CompleteUpTo = s.fmtTime(o.ID, at)
+		}
+	}
 	latest := map[int]store.AuditReview{}
 	history := map[int][]string{}
 	for _, rv := range reviews {

@@ -38,6 +38,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 	}
 
 	f.now.Add(7 * 24 * time.Hour)
+	f.complete(t, f.now.Now()) // the feed has caught up with the week's end
 	mgr, csrf := f.login(t, "mgr-a")
 	resp, body = get(t, mgr, f.srv.URL+"/audit/routine")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, sampleURL(teamA)) || strings.Contains(body, teamB) {

@@ -79,6 +79,17 @@ func TestClickHouseReferenceSnapshots(t *testing.T) {
 	})
 }
 
+// TestClickHouseRoutineAuditContract runs the routine-audit contract
+// (samples wait for the feed; an empty sample is not coverage) against
+// ClickHouse.
+func TestClickHouseRoutineAuditContract(t *testing.T) {
+	srv := chtest.Shared(t)
+	t.Cleanup(func() { dropTestDatabases(t, srv) })
+	storetest.RunRoutineAudits(t, func(t *testing.T) store.Store {
+		return openStore(t, srv, clickhouse.Options{})
+	})
+}
+
 func dropTestDatabases(t *testing.T, srv *chtest.Server) {
 	if srv.Engine == "chdb" {
 		return // the chDB data directory goes with the test binary's temp dir

@@ -76,12 +76,16 @@ func (s *Store) AuditTeams(ctx context.Context, org string, from, to time.Time) 
 }
 
 // PutAuditSample stores a sample unless one is stored, and returns the
-// stored one (the first drawn).
+// stored one (the first drawn). A new sample of a period its org's feed
+// has not completed is refused (store.ErrFeedIncomplete).
 func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.AuditSample, error) {
 	if got, err := s.AuditSample(ctx, a.Org, a.Team, a.Period); err == nil {
 		return got, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.AuditSample{}, err
+	}
+	if err := store.CheckComplete(ctx, s, a.Org, a.To); err != nil {
+		return store.AuditSample{}, fmt.Errorf("clickhouse: put audit sample: %w", err)
 	}
 	n := len(a.Items)
 	sys, ids, acts, subs, actions, recs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -193,7 +197,7 @@ func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]s
 // review of every reviewed item.
 func (s *Store) firstSamples(where string) string {
 	return `SELECT org, team, period, argMin(dpia, (drawn_at, seq)) AS s_dpia, argMin(from_t, (drawn_at, seq)) AS s_from,
-	argMin(item_t, (drawn_at, seq)) AS s_items
+	argMin(population, (drawn_at, seq)) AS s_pop, argMin(item_t, (drawn_at, seq)) AS s_items
 FROM ` + s.db + `.audit_samples FINAL` + where + ` GROUP BY org, team, period`
 }
 
@@ -212,13 +216,13 @@ func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.
 	if orgs != nil {
 		where += ` AND org IN (` + quoteList(orgs) + `)`
 	}
-	rows, err := s.conn.Query(ctx, `SELECT sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, toInt64(length(sm.s_items)),
+	rows, err := s.conn.Query(ctx, `SELECT sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, toInt64(sm.s_pop), toInt64(length(sm.s_items)),
 	toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+quote(store.ReviewReasonable)+`)),
 	toInt64(countIf(rv.r_outcome = `+quote(store.ReviewQuery)+`)), toInt64(countIf(rv.r_outcome = `+quote(store.ReviewRefer)+`))
 FROM (`+s.firstSamples(where)+`) AS sm
 LEFT JOIN (`+s.reviewsLatest()+`) AS rv ON rv.org = sm.org AND rv.r_team = sm.team AND rv.r_period = sm.period
 	AND rv.r_item < length(sm.s_items)
-GROUP BY sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, sm.s_items
+GROUP BY sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, sm.s_pop, sm.s_items
 ORDER BY sm.org, sm.s_from, sm.team
 SETTINGS join_use_nulls = 0`)
 	if err != nil {
@@ -231,7 +235,7 @@ SETTINGS join_use_nulls = 0`)
 			c                          store.AuditCoverage
 			n, rev, reas, query, refer int64
 		)
-		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &c.From, &n, &rev, &reas, &query, &refer); err != nil {
+		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &c.From, &c.Population, &n, &rev, &reas, &query, &refer); err != nil {
 			return nil, fmt.Errorf("clickhouse: audit coverage: %w", err)
 		}
 		c.From = c.From.UTC()

@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -71,8 +72,10 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	}
 	stores := map[string]webRoutineStore{"clickhouse": ch.Web(), "sqlite": sqw}
 	evs, as := webFixture()
+	// The feed is complete up to its newest event, past the sampled week.
+	done := store.Effects{Alerts: as, State: []store.StateEntry{store.CompletenessEntry("st-martins", evs[len(evs)-1].Time)}}
 	for _, st := range []store.Writer{ch, sq} {
-		if _, err := st.Apply(ctx, evs, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: as}, nil }); err != nil {
+		if _, err := st.Apply(ctx, evs, func([]event.Event) (store.Effects, error) { return done, nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,6 +109,23 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			if _, err := st.PutAuditSample(ctx, s); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
+		}
+		// A team with no accesses in the week: an empty sample.
+		empty, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "empty-team", "2026-W10", w0, w1, 5)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		empty.DrawnAt = at
+		if _, err := st.PutAuditSample(ctx, empty); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// The next week ends after the feed's completeness point: no draw.
+		next, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "webster-court", "2026-W11", w1, w1.AddDate(0, 0, 7), 5)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := st.PutAuditSample(ctx, next); !errors.Is(err, store.ErrFeedIncomplete) {
+			t.Errorf("%s: a sample of a week the feed has not completed: %v", name, err)
 		}
 		for i, o := range []string{store.ReviewQuery, store.ReviewReasonable, store.ReviewRefer} {
 			if _, err := st.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: []int{0, 1, 0}[i],
@@ -182,7 +202,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		must(err)
 		a.Teams, err = st.AuditTeams(ctx, "st-martins", w0, w1)
 		must(err)
-		for _, team := range []string{"webster-court", "other-house"} {
+		for _, team := range []string{"webster-court", "other-house", "empty-team"} {
 			s, err := st.AuditSample(ctx, "st-martins", team, "2026-W10")
 			must(err)
 			a.Samples = append(a.Samples, s)
@@ -214,10 +234,12 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	if len(s.Alerts[1]) != 2 || len(s.Alerts[2]) != 0 || len(s.Alerts[5]) != 1 || len(s.Alerts[7]) != 1 {
 		t.Errorf("scoped alerts: %d %d %d %d", len(s.Alerts[1]), len(s.Alerts[2]), len(s.Alerts[5]), len(s.Alerts[7]))
 	}
-	if len(s.Samples) != 2 || len(s.Samples[0].Items) != 5 || s.Samples[0].Population == 0 || s.Samples[0].DrawnAt != at {
+	if len(s.Samples) != 3 || len(s.Samples[0].Items) != 5 || s.Samples[0].Population == 0 || s.Samples[0].DrawnAt != at ||
+		len(s.Samples[2].Items) != 0 || s.Samples[2].Population != 0 {
 		t.Errorf("samples: %+v", s.Samples)
 	}
-	if len(s.Coverage) != 2 || s.Coverage[1].Team != "webster-court" || s.Coverage[1].Reviewed != 2 || s.Coverage[1].Refer != 1 || s.Coverage[1].Query != 0 {
+	if len(s.Coverage) != 3 || s.Coverage[2].Team != "webster-court" || s.Coverage[2].Reviewed != 2 || s.Coverage[2].Refer != 1 || s.Coverage[2].Query != 0 ||
+		s.Coverage[2].Population != s.Samples[0].Population || s.Coverage[0].Team != "empty-team" || s.Coverage[0].Population != 0 || s.Coverage[0].Sampled != 0 || s.Coverage[0].Reviewed != 0 {
 		t.Errorf("coverage: %+v", s.Coverage)
 	}
 	if len(s.Evidence) != 1 || s.Evidence[0].Samples != 2 || s.Evidence[0].Findings != 1 || len(s.Evidence2) != 0 {

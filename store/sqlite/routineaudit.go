@@ -77,8 +77,19 @@ WHERE org = ? AND t >= ? AND t < ? AND coalesce(team, '') != '' ORDER BY 1`, org
 }
 
 // PutAuditSample stores a sample unless one is stored for its org, team and
-// period, and returns the stored one.
+// period, and returns the stored one. A new sample of a period its org's
+// feed has not completed is refused (store.ErrFeedIncomplete).
 func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.AuditSample, error) {
+	if got, err := s.AuditSample(ctx, a.Org, a.Team, a.Period); err == nil {
+		return got, nil // drawn before: that draw stands, whatever the feed does now
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.AuditSample{}, err
+	}
+	// Outside the transaction: completeness only moves forward, so a point
+	// read a moment early can only refuse a draw that was already allowed.
+	if err := store.CheckComplete(ctx, s, a.Org, a.To); err != nil {
+		return store.AuditSample{}, fmt.Errorf("sqlite: put audit sample: %w", err)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO audit_samples (org, team, period, dpia, from_t, to_t, population, seed, drawn_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -218,11 +229,11 @@ func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.
 	for _, w := range where {
 		cond += " AND " + w
 	}
-	rows, err := s.r.QueryContext(ctx, `WITH s AS (SELECT org, team, period, dpia, from_t FROM audit_samples WHERE from_t >= ? AND from_t < ?`+cond+`),
+	rows, err := s.r.QueryContext(ctx, `WITH s AS (SELECT org, team, period, dpia, from_t, population FROM audit_samples WHERE from_t >= ? AND from_t < ?`+cond+`),
 `+latestReviews+`
-SELECT s.org, s.dpia, s.team, s.period, s.from_t, count(i.org), count(i.outcome),
+SELECT s.org, s.dpia, s.team, s.period, s.from_t, s.population, count(i.org), count(i.outcome),
 	coalesce(sum(i.outcome = ?), 0), coalesce(sum(i.outcome = ?), 0), coalesce(sum(i.outcome = ?), 0)
-FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5 ORDER BY s.org, s.from_t, s.team`,
+FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY s.org, s.from_t, s.team`,
 		append(args, store.ReviewReasonable, store.ReviewQuery, store.ReviewRefer)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit coverage: %w", err)
@@ -234,7 +245,7 @@ FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5 ORDER BY s.o
 			c    store.AuditCoverage
 			from int64
 		)
-		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &from, &c.Sampled, &c.Reviewed, &c.Reasonable, &c.Query, &c.Refer); err != nil {
+		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &from, &c.Population, &c.Sampled, &c.Reviewed, &c.Reasonable, &c.Query, &c.Refer); err != nil {
 			return nil, fmt.Errorf("sqlite: audit coverage: %w", err)
 		}
 		c.From = time.Unix(0, from).UTC()

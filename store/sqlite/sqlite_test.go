@@ -37,3 +37,7 @@ func opener() func(t *testing.T) store.Store {
 func TestContract(t *testing.T) {
 	storetest.Run(t, opener())
 }
+
+func TestRoutineAuditContract(t *testing.T) {
+	storetest.RunRoutineAudits(t, opener())
+}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AlertUpsertVersions", testAlertVersions},
 		{"AlertNotFound", testAlertNotFound},
 		{"State", testState},
+		{"Completeness", testCompleteness},
 		{"Outbox", testOutbox},
 		{"OutboxResumesAfterReopen", testOutboxReopen},
 		{"ScanEventsOrderAndFilters", testScanEvents},
