@@ -495,9 +495,10 @@ func TestBulkAccessRestart(t *testing.T) {
 			t.Errorf("batch %d: alerts or state differ", batch)
 		}
 	}
-	// The state holds hashes, not subject ids.
+	// The check's tables hold hashes, not subject ids (an episode holds
+	// its alert, subject included).
 	for k, v := range singleState {
-		if strings.Contains(string(v), "c-") {
+		if !strings.Contains(k, "/ep/") && strings.Contains(string(v), "c-") {
 			t.Errorf("%s holds a subject id: %s", k, v)
 		}
 	}

@@ -501,11 +501,18 @@ func (e *Engine) moveFrontier(c *orgClock, f time.Time) {
 }
 
 // evaluate runs every check over one event, moving the org's judged time.
+// A late event (before the judged time) is judged against the org's clock
+// as it stands, but its findings join episodes as they would have had it
+// come on time.
 func (e *Engine) evaluate(org *orgRuntime, c *orgClock, ev *event.Event) {
 	if ev.Time.After(c.judged) {
 		c.judged, c.dirty = ev.Time.UTC(), true
 	}
-	e.evaluateAt(org, ev, c.judged)
+	q := evaluation{org: org, ev: ev, now: c.judged}
+	if ev.Time.Before(c.judged) {
+		q.episodeNow = ev.Time
+	}
+	e.queue = append(e.queue, q)
 }
 
 // evaluateAt queues ev to be judged by every check at its org's time now;
@@ -519,6 +526,9 @@ type evaluation struct {
 	org *orgRuntime
 	ev  *event.Event
 	now time.Time
+	// episodeNow, when set, is the time a late event's findings are
+	// matched to episodes at: its own (env.episodeNow).
+	episodeNow time.Time
 }
 
 // parallelFrom is the queue length from which the checks run side by side.
@@ -539,7 +549,7 @@ func (e *Engine) judgeQueued() {
 		v := env{roster: e.env.roster, holidays: r.holidays}
 		n := 0
 		for i := range q {
-			v.org, v.watermark = q[i].org, q[i].now
+			v.org, v.watermark, v.episodeNow = q[i].org, q[i].now, q[i].episodeNow
 			if r.check.Evaluate(q[i].ev, &v, r.eps) {
 				n++
 			}
@@ -729,7 +739,7 @@ func (e *Engine) Flush() store.Effects {
 		e.judgeQueued()                     // the org's events are judged before what they held is reported
 		for _, r := range e.checks {
 			if h, ok := r.check.(holder); ok {
-				e.env.org, e.env.watermark = e.orgs[id], c.judged
+				e.env.org, e.env.watermark, e.env.episodeNow = e.orgs[id], c.judged, time.Time{}
 				h.flushHeld(&e.env, r.eps)
 			}
 		}
@@ -747,6 +757,9 @@ type env struct {
 	roster    Roster
 	holidays  *cal.Calendar
 	watermark time.Time
+	// episodeNow, when not zero, is the clock episodes are matched at: a
+	// late event's own time (see episodes.add).
+	episodeNow time.Time
 }
 
 // isHoliday reports whether the local date of t (already in the org's

@@ -175,13 +175,22 @@ func TestEviction(t *testing.T) {
 		t.Errorf("open episodes %v, want 1", v)
 	}
 
-	// Another org's clock does not evict; an in-hours event of this org at
-	// 00:00:01, past 23:00 + 1h, does.
+	// Another org's clock does not evict. An in-hours event of this org at
+	// 00:00:01, past 23:00 + 1h, closes the episode but keeps it lateJoin
+	// longer: a late event within its gap still joins it, as on time.
 	fx, _ = e.Process([]event.Event{mkEvent("o1", "u-1", lt("2026-03-09 12:00:00"), event.ActionView, inOrg("other"))})
 	wantKeys(t, fx.State, map[string]bool{"rules/watermark/other": true, "rules/bulk-access/actors/other/u-1": true})
 	fx, _ = e.Process([]event.Event{mkEvent("e2", "u-17", lt("2026-03-07 23:59:59"), event.ActionLogout)})
 	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
 	fx, _ = e.Process([]event.Event{mkEvent("e3", "u-17", lt("2026-03-08 00:00:01"), event.ActionLogout)})
+	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
+	fx, _ = e.Process([]event.Event{mkEvent("e3b", "u-40", sat("23:05"), event.ActionView)})
+	if len(fx.Alerts) != 1 || fx.Alerts[0].ID != strings.TrimPrefix(epKey, "rules/out-of-hours/ep/") || fx.Alerts[0].EventCount != 2 {
+		t.Fatalf("late event within the closed episode's gap: want it to grow %s, got %s", epKey, jsonOf(t, fx.Alerts))
+	}
+	// lateJoin after the episode closed (23:05 + 1h + 24h) it is evicted.
+	_, _ = e.Process([]event.Event{mkEvent("e4a", "u-17", lt("2026-03-08 12:00:00"), event.ActionLogout)})
+	fx, _ = e.Process([]event.Event{mkEvent("e5", "u-17", lt("2026-03-09 00:05:01"), event.ActionLogout)})
 	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: false})
 	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 0 {
 		t.Errorf("open episodes %v, want 0", v)
@@ -193,7 +202,7 @@ func TestEviction(t *testing.T) {
 	if len(fx.Alerts) != 1 || fx.Alerts[0].ID == strings.TrimPrefix(epKey, "rules/out-of-hours/ep/") {
 		t.Fatalf("late event: want a new alert, got %s", jsonOf(t, fx.Alerts))
 	}
-	// Its episode stays open: 23:10 + 1h is still ahead of the watermark.
+	// It is kept until lateJoin after it closes.
 	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 1 {
 		t.Errorf("open episodes %v, want 1", v)
 	}
@@ -212,10 +221,10 @@ dpiawatch_rules_alerts_total{check="unlocked-session",dpia="other-dpia",risk="no
 dpiawatch_rules_alerts_total{check="unlocked-session",dpia="st-martins-webster-court",risk="none"} 0
 # HELP dpiawatch_rules_evaluations_total Events a check judged.
 # TYPE dpiawatch_rules_evaluations_total counter
-dpiawatch_rules_evaluations_total{check="bulk-access"} 3
+dpiawatch_rules_evaluations_total{check="bulk-access"} 4
 dpiawatch_rules_evaluations_total{check="no-business-need"} 0
-dpiawatch_rules_evaluations_total{check="out-of-hours"} 3
-dpiawatch_rules_evaluations_total{check="shared-credential"} 5
+dpiawatch_rules_evaluations_total{check="out-of-hours"} 4
+dpiawatch_rules_evaluations_total{check="shared-credential"} 8
 dpiawatch_rules_evaluations_total{check="unlocked-session"} 0
 `), "dpiawatch_rules_alerts_total", "dpiawatch_rules_evaluations_total"); err != nil {
 		t.Error(err)
@@ -374,9 +383,10 @@ func TestRestoreWatermark(t *testing.T) {
 		lateness time.Duration
 		want     int
 	}{
-		// Judged on arrival against a watermark of 00:30: e1's episode
-		// (23:00 + 1h) is closed, so e3 and e4 each open a new alert.
-		{"on arrival", NoLateness, 4},
+		// Judged on arrival against a watermark of 00:30, e3 and e4 are
+		// late; their findings are matched to episodes as on time, so they
+		// join e1's (23:00 + 1h) rather than open alerts of their own.
+		{"on arrival", NoLateness, 2},
 		// e2 waits; the checks' clock stands at 23:00 (e1), so e3 and e4
 		// join e1's episode, as they would have in order.
 		{"default lateness", 0, 2},
@@ -443,10 +453,25 @@ func TestDeterminism(t *testing.T) {
 		flush(e, alerts, state)
 		outs = append(outs, jsonOf(t, sortedAlerts(alerts)))
 		states = append(states, jsonOf(t, entries(state)))
-		// The state is bounded: only the watermark and episodes it has not
-		// passed remain, at most one or two per actor and pattern.
-		if len(state) > 1+2*8*3 {
-			t.Errorf("batch %d: %d state entries left", batch, len(state))
+		// The state is bounded: only the watermark and episodes that closed
+		// less than lateJoin before the last event remain.
+		last := events[0].Time
+		for _, ev := range events {
+			if ev.Time.After(last) {
+				last = ev.Time
+			}
+		}
+		for k, v := range state {
+			if !strings.Contains(k, "/ep/") {
+				continue
+			}
+			var st episodeState
+			if err := json.Unmarshal(v, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Alert.LastSeen.Add(time.Duration(st.GapNS) + lateJoin).Before(last) {
+				t.Errorf("batch %d: episode %s (last seen %s) kept past lateJoin", batch, k, st.Alert.LastSeen)
+			}
 		}
 	}
 	for i := 1; i < len(outs); i++ {
@@ -843,5 +868,37 @@ func TestExternalFrontierAheadOfEvents(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.metrics.late) - before; got != 1 {
 		t.Errorf("an event behind the restored frontier: %v late, want 1", got)
+	}
+}
+
+// TestLateEventsJoinTheirEpisode: three views at 03:00–03:02 that arrive
+// after the org's stream has reached 05:12 (late beyond the bound, one per
+// batch) make one alert, as they do on time — not three.
+func TestLateEventsJoinTheirEpisode(t *testing.T) {
+	late := []event.Event{
+		mkEvent("l1", "u-40", sat("03:00"), event.ActionView),
+		mkEvent("l2", "u-40", sat("03:01"), event.ActionView),
+		mkEvent("l3", "u-40", sat("03:02"), event.ActionView),
+	}
+	// The org's checks have judged 05:12 (05:20 less the lateness bound
+	// has passed it).
+	ahead := []event.Event{mkEvent("a1", "u-17", sat("05:12"), event.ActionLogout), mkEvent("a2", "u-17", sat("05:20"), event.ActionLogout)}
+	onTime := map[string]alert.Alert{}
+	e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}})
+	run(t, e, append(slices.Clone(late), ahead...), 1, onTime, nil)
+	flush(e, onTime, nil)
+
+	got := map[string]alert.Alert{}
+	e = newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}})
+	run(t, e, append(slices.Clone(ahead), late...), 1, got, nil)
+	flush(e, got, nil)
+	if len(onTime) != 1 {
+		t.Fatalf("on time: want one alert, got %s", jsonOf(t, sortedAlerts(onTime)))
+	}
+	if jsonOf(t, sortedAlerts(got)) != jsonOf(t, sortedAlerts(onTime)) {
+		t.Errorf("late events: got %s\nwant %s", jsonOf(t, sortedAlerts(got)), jsonOf(t, sortedAlerts(onTime)))
+	}
+	if v := testutil.ToFloat64(e.metrics.late); v != 3 {
+		t.Errorf("late events counted %v, want 3", v)
 	}
 }

@@ -61,13 +61,16 @@ type episodeState struct {
 // episodes tracks the open episodes of one check, bounded by the org
 // watermarks, and what changed since the last drain.
 //
-// An episode is open while its LastSeen plus its gap is not before the
-// org's watermark (the newest event time seen for the org); the test is
-// made on every lookup and the expired ones are dropped at the end of each
-// batch, so that the outcome does not depend on how events were batched.
-// An event later than that (older than the watermark by more than the
-// gap, counting from the episode's last event) cannot join the closed
-// episode: it opens a new alert of its own, which is kept, never dropped.
+// An event joins an episode when its time lies within the gap of it and the
+// episode was still open when the checks' clock stood at the event being
+// judged: in event order, an episode whose LastSeen plus gap that clock has
+// passed can gain nothing more. An event that arrives late — behind the
+// frontier, judged on arrival — is matched as if it had been judged on time
+// (env.episodeNow), so it still joins the episode it belongs to: closed
+// episodes are kept for lateJoin more of event time before they are
+// evicted, and the alert grows (last_seen and event ids; its notification
+// is updated, not sent again) exactly as it would have on time. An event
+// later still opens an alert of its own, which is kept, never dropped.
 type episodes struct {
 	check   string
 	prefix  string // state key prefix of this check
@@ -85,10 +88,22 @@ func (s *episodes) len() int { return s.n }
 
 func (s *episodes) stateKey(id string) string { return s.prefix + episodeTable + id }
 
-// expired reports whether the org's watermark has left ep behind: no event
-// at or after the watermark can join it any more.
-func (ep *episode) expired(watermark time.Time) bool {
-	return ep.alert.LastSeen.Add(ep.gap).Before(watermark)
+// lateJoin is how long, in event time, an episode is kept after the org's
+// judged time has passed its LastSeen plus gap, so that late events can
+// still join it. A day covers a producer's or a partition's outage of
+// hours; alerts are few, so the memory it costs is small.
+const lateJoin = 24 * time.Hour
+
+// expired reports whether ep was closed when the checks' clock stood at
+// now: no event judged at or after now can join it.
+func (ep *episode) expired(now time.Time) bool {
+	return ep.alert.LastSeen.Add(ep.gap).Before(now)
+}
+
+// evictable reports whether the org's judged time has left ep so far behind
+// that not even a late event may join it any more.
+func (ep *episode) evictable(judged time.Time) bool {
+	return ep.alert.LastSeen.Add(ep.gap + lateJoin).Before(judged)
 }
 
 // add records that ev matched f: it joins an open episode of the same org,
@@ -97,9 +112,14 @@ func (ep *episode) expired(watermark time.Time) bool {
 func (s *episodes) add(v *env, ev *event.Event, f finding) {
 	k := episodeKey{v.org.id, ev.Actor.ID, f.Pattern}
 	t := ev.Time.UTC()
+	// A late event is matched as if it had been judged on time.
+	now := v.watermark
+	if !v.episodeNow.IsZero() {
+		now = v.episodeNow
+	}
 	var ep *episode
 	for _, c := range s.open[k] {
-		if c.expired(v.watermark) || t.Before(c.alert.FirstSeen.Add(-c.gap)) || t.After(c.alert.LastSeen.Add(c.gap)) {
+		if c.expired(now) || t.Before(c.alert.FirstSeen.Add(-c.gap)) || t.After(c.alert.LastSeen.Add(c.gap)) {
 			continue
 		}
 		// An event bridging two episodes joins the older one: a choice that
@@ -202,7 +222,7 @@ func (s *episodes) evict(marks map[string]time.Time) {
 		}
 		kept := list[:0]
 		for _, ep := range list {
-			if ep.expired(wm) {
+			if ep.evictable(wm) {
 				ep.evicted = true
 				s.gone = append(s.gone, s.stateKey(ep.alert.ID))
 				s.n--

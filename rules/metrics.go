@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 		}, []string{"reason"}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dpiawatch_rules_open_episodes",
-			Help: "Episodes still open to growth (held in memory and in checkpointed state).",
+			Help: "Episodes that may still grow, on time or from late events (held in memory and in checkpointed state).",
 		}, []string{"check"}),
 		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dpiawatch_rules_state_keys",
