@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -98,9 +99,11 @@ misuse; the request is recorded in the store's audit trail and in the manifest.`
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(e.stdout, "evidence pack for %s, %s to %s, written to %s (%d files, signed by key %s)\n",
-				dpiaID, from, to, out, len(m.Files)+1, m.KeyID)
-			return err
+			if _, err = fmt.Fprintf(e.stdout, "evidence pack for %s, %s to %s, written to %s (%d files, signed by key %s)\n",
+				dpiaID, from, to, out, len(m.Files)+1, m.KeyID); err != nil {
+				return err
+			}
+			return printUncovered(e.stdout, out)
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", defaultConfigPath, "configuration file")
@@ -111,6 +114,49 @@ misuse; the request is recorded in the store's audit trail and in the manifest.`
 	c.Flags().BoolVar(&identities, "identities", false, "show account and client ids of confirmed misuse (recorded in the audit trail)")
 	c.Flags().StringVar(&requestedBy, "requested-by", "", "who asks for identities (default: the current user)")
 	return c
+}
+
+// maxUncoveredShown is how many uncovered ranges per org the export
+// prints; the pack lists them all.
+const maxUncoveredShown = 10
+
+// printUncovered tells the DPO at once, per org, the ranges of days the
+// pack's data does not cover (from the pack's own evidence.json, so the
+// terminal says what the pack says): a pack made while a feed is behind
+// must not pass for a complete one.
+func printUncovered(w io.Writer, dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "evidence.json"))
+	if err != nil {
+		return fmt.Errorf("read the pack back: %w", err)
+	}
+	var r evidence.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("read the pack back: %w", err)
+	}
+	for _, o := range r.Coverage.Orgs {
+		if len(o.Uncovered) == 0 {
+			continue
+		}
+		if _, err := fmt.Fprintf(w, "%s: the data does not cover\n", o.Org); err != nil {
+			return err
+		}
+		for i, u := range o.Uncovered {
+			line := fmt.Sprintf("  %s – %s (%d days): %s\n", u.From, u.To, u.Days, u.Detail)
+			if u.From == u.To {
+				line = fmt.Sprintf("  %s (1 day): %s\n", u.From, u.Detail)
+			}
+			if i == maxUncoveredShown {
+				line = fmt.Sprintf("  … and %d more ranges (report.html, coverage_ranges.csv)\n", len(o.Uncovered)-i)
+			}
+			if _, err := io.WriteString(w, line); err != nil {
+				return err
+			}
+			if i == maxUncoveredShown {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // openEvidenceSource opens the configured store for reading aggregates.

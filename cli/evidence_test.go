@@ -3,11 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 )
 
@@ -62,7 +65,10 @@ evidence:
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}
-	if !strings.Contains(out, "evidence pack for wiltshire-childrens-cms") {
+	// The store holds no completeness point: the feed has completed no
+	// period, and the export says so.
+	if !strings.Contains(out, "evidence pack for wiltshire-childrens-cms") ||
+		!strings.Contains(out, "wiltshire-council: the data does not cover\n  2026-01-01 – 2026-03-31 (90 days): feed not complete for any period\n") {
 		t.Errorf("export said %q", out)
 	}
 	if _, err := runEvidence(t, "export", "--config", cfgPath, "--dpia", "wiltshire-childrens-cms", "--from", "2026-01-01", "--to", "2026-03-31", "--out", pack); err == nil {
@@ -81,5 +87,54 @@ evidence:
 	}
 	if _, err := runEvidence(t, "export", "--config", cfgPath, "--dpia", "wiltshire-childrens-cms"); err == nil {
 		t.Error("export without a period was accepted")
+	}
+}
+
+// TestPrintUncovered: the export prints, per org, the ranges of days the
+// pack does not cover, as the pack states them, at most ten per org.
+func TestPrintUncovered(t *testing.T) {
+	day := func(i int) string { return fmt.Sprintf("2026-03-%02d", i) }
+	var many []evidence.DateRange
+	for i := range 12 {
+		many = append(many, evidence.DateRange{From: day(1 + 2*i), To: day(1 + 2*i), Days: 1, Reason: evidence.UncoveredNoData, Detail: "no data"})
+	}
+	cases := []struct {
+		name string
+		orgs []evidence.OrgCoverage
+		want string
+	}{
+		{name: "covered", orgs: []evidence.OrgCoverage{{Org: "st-martins", CompleteUpTo: "2026-04-01T00:00:00Z", Uncovered: []evidence.DateRange{}}}},
+		{name: "a day and the tail", orgs: []evidence.OrgCoverage{{Org: "st-martins", CompleteUpTo: "2026-03-28T12:00:00Z", Uncovered: []evidence.DateRange{
+			{From: day(3), To: day(3), Days: 1, System: "pcs", Reason: evidence.UncoveredNoData, Detail: "no data from pcs"},
+			{From: day(28), To: day(31), Days: 4, Reason: evidence.UncoveredFeedIncomplete, Detail: "feed not complete after 2026-03-28T12:00:00Z"}}}},
+			want: "st-martins: the data does not cover\n  2026-03-03 (1 day): no data from pcs\n" +
+				"  2026-03-28 – 2026-03-31 (4 days): feed not complete after 2026-03-28T12:00:00Z\n"},
+		{name: "more than ten", orgs: []evidence.OrgCoverage{{Org: "wiltshire-council", Uncovered: many}},
+			want: "wiltshire-council: the data does not cover\n" + func() string {
+				var b strings.Builder
+				for _, u := range many[:10] {
+					b.WriteString("  " + u.From + " (1 day): no data\n")
+				}
+				return b.String()
+			}() + "  … and 2 more ranges (report.html, coverage_ranges.csv)\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			b, err := json.Marshal(evidence.Report{Coverage: evidence.Coverage2{CompletenessRecorded: true, Orgs: c.orgs}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "evidence.json"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if err := printUncovered(&out, dir); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != c.want {
+				t.Errorf("printed %q\nwant    %q", out.String(), c.want)
+			}
+		})
 	}
 }

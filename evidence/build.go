@@ -128,6 +128,9 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if hasRoutine {
 		b.total += 2
 	}
+	if _, ok := o.Source.(store.StateLoader); ok {
+		b.total++
+	}
 
 	r := &Report{
 		Format: FormatVersion,
@@ -152,6 +155,12 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Coverage = covCur
 	r.Coverage.Previous = PreviousCounts{Events: covPrev.Events, StaffDays: covPrev.StaffDays}
+	complete, recorded, err := b.completeness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Coverage.CompletenessRecorded = recorded
+	r.Coverage.Orgs = b.uncovered(cur, covCur.DaysWithoutData, complete, recorded)
 
 	// Alerts.
 	qCur := AlertQuery{DPIA: o.DPIA, From: cur.days[0], To: cur.days[len(cur.days)-1]}
@@ -294,6 +303,91 @@ func (b *builder) coverage(ctx context.Context, p period) (Coverage2, error) {
 		return cmp.Or(strings.Compare(a.Date, b.Date), strings.Compare(a.Org, b.Org), strings.Compare(a.System, b.System))
 	})
 	return out, nil
+}
+
+// completeness reads how far each org's feed is complete, from a source
+// that keeps the daemon's state (every store does); recorded is false for
+// one that does not.
+func (b *builder) completeness(ctx context.Context) (complete map[string]time.Time, recorded bool, err error) {
+	sl, ok := b.o.Source.(store.StateLoader)
+	if !ok {
+		return nil, false, nil
+	}
+	if complete, err = store.LoadCompleteness(ctx, sl); err != nil {
+		return nil, false, fmt.Errorf("evidence: %w", err)
+	}
+	b.step()
+	return complete, true, nil
+}
+
+// uncovered states, per org, the ranges of days of p its data does not
+// cover: runs of days without data (whole org, then per system) before the
+// feed's completeness point, and every day from the one holding that point
+// on — there a missing access may be one still to come, so those days are
+// "feed not complete" whatever they hold.
+func (b *builder) uncovered(p period, gaps []Gap, complete map[string]time.Time, recorded bool) []OrgCoverage {
+	n := len(p.dates)
+	index := make(map[string]int, n)
+	for i, d := range p.dates {
+		index[d] = i
+	}
+	out := []OrgCoverage{}
+	for _, org := range b.orgs {
+		oc := OrgCoverage{Org: org.ID, Uncovered: []DateRange{}}
+		first := n // the first day the feed has not completed
+		if recorded {
+			first = 0
+			if t, ok := complete[org.ID]; ok {
+				oc.CompleteUpTo = t.In(b.loc).Format(time.RFC3339)
+				for first < n && !p.days[first+1].After(t) {
+					first++
+				}
+			}
+		}
+		bySystem := map[string][]int{}
+		for _, g := range gaps {
+			if i, ok := index[g.Date]; ok && g.Org == org.ID && i < first {
+				bySystem[g.System] = append(bySystem[g.System], i)
+			}
+		}
+		for _, sys := range sortedKeys(bySystem) {
+			detail := "no data"
+			if sys != "" {
+				detail = "no data from " + sys
+			}
+			for _, r := range runs(bySystem[sys]) {
+				oc.Uncovered = append(oc.Uncovered, DateRange{From: p.dates[r[0]], To: p.dates[r[1]], Days: r[1] - r[0] + 1,
+					System: sys, Reason: UncoveredNoData, Detail: detail})
+			}
+		}
+		if first < n {
+			detail := "feed not complete for any period"
+			if oc.CompleteUpTo != "" {
+				detail = "feed not complete after " + oc.CompleteUpTo
+			}
+			oc.Uncovered = append(oc.Uncovered, DateRange{From: p.dates[first], To: p.dates[n-1], Days: n - first,
+				Reason: UncoveredFeedIncomplete, Detail: detail})
+		}
+		slices.SortStableFunc(oc.Uncovered, func(x, y DateRange) int {
+			return cmp.Or(strings.Compare(x.From, y.From), strings.Compare(x.System, y.System)) // "": the whole org first
+		})
+		out = append(out, oc)
+	}
+	return out
+}
+
+// runs merges ascending day indices into [first, last] runs of
+// consecutive days.
+func runs(days []int) [][2]int {
+	var out [][2]int
+	for _, d := range days {
+		if k := len(out) - 1; k >= 0 && out[k][1]+1 >= d {
+			out[k][1] = max(out[k][1], d)
+			continue
+		}
+		out = append(out, [2]int{d, d})
+	}
+	return out
 }
 
 func (b *builder) alerts(ctx context.Context, q AlertQuery) ([]AlertGroup, error) {
@@ -567,6 +661,8 @@ func definitions(lateAfter time.Duration) []Definition {
 		{"Period", "Whole local days in the DPIA's timezone; the previous period is the same number of days just before it."},
 		{"Events examined", "Access events stored for the DPIA's orgs with an event time inside the period: every one of them went through the enabled checks."},
 		{"Days without data", "A local day on which an org (or one of its systems that logged in the period) recorded no access at all: a feed may have stopped."},
+		{"Feed complete up to", "The event time up to which every access of an org had been stored and judged when the pack was made, as the daemon records it with each batch. Accesses after it may still arrive, so the figures of the days from it on may still grow."},
+		{"Data not covered", "Per org, the ranges of consecutive days the data does not cover: days without data (of the whole org, or of one of its systems) up to the feed's completeness point, and every day from that point on (feed not complete)."},
 		{"Late data", fmt.Sprintf("Events stored more than %s after their event time. Only stores that record arrival times (ClickHouse) can report it.", lateAfter)},
 		{"Alert", "One episode found by a check: the same account, check and pattern, events close in time. Counted in the period its first event falls in."},
 		{"Time to triage", "From an alert's first event to the first triage decision recorded for it."},

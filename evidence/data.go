@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -29,13 +30,38 @@ func DataFiles(r *Report) ([]File, error) {
 		if err := w.Write(t.header); err != nil {
 			return nil, err
 		}
-		if err := w.WriteAll(t.rows); err != nil {
-			return nil, fmt.Errorf("evidence: %s: %w", t.name, err)
+		for _, row := range t.rows {
+			if err := w.Write(csvSafe(row)); err != nil {
+				return nil, fmt.Errorf("evidence: %s: %w", t.name, err)
+			}
+		}
+		if w.Flush(); w.Error() != nil {
+			return nil, fmt.Errorf("evidence: %s: %w", t.name, w.Error())
 		}
 		files = append(files, File{Name: t.name, Data: b.Bytes()})
 	}
 	return files, nil
 }
+
+// csvSafe neutralises spreadsheet formulas: cells come from producers
+// (system names) and configuration (org ids, mitigations), and a cell a
+// spreadsheet would run as a formula (= + - @, or a tab or carriage return
+// before one) gets a leading apostrophe, which spreadsheets show as text.
+// A plain decimal number (a negative longitude in checks.csv) is left as
+// it is: a spreadsheet reads it as that number and runs nothing, and an
+// apostrophe would make it text to every program reading the file.
+func csvSafe(row []string) []string {
+	out := make([]string, len(row))
+	for i, c := range row {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) && !plainNumber.MatchString(c) {
+			c = "'" + c
+		}
+		out[i] = c
+	}
+	return out
+}
+
+var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 
 type table struct {
 	name   string
@@ -117,6 +143,13 @@ func csvTables(r *Report) []table {
 		gaps.rows = append(gaps.rows, []string{"late-data", g.Date, g.Org, g.System, i64(g.Events)})
 	}
 
+	ranges := table{name: "coverage_ranges.csv", header: []string{"org", "from", "to", "days", "system", "reason", "detail"}}
+	for _, o := range r.Coverage.Orgs {
+		for _, u := range o.Uncovered {
+			ranges.rows = append(ranges.rows, []string{o.Org, u.From, u.To, strconv.Itoa(u.Days), u.System, u.Reason, u.Detail})
+		}
+	}
+
 	confirmed := table{name: "confirmed_misuse.csv", header: []string{"alert_id", "org", "check", "pattern", "severity", "risks",
 		"actor", "subject", "first_seen", "last_seen", "events", "decided_at"}}
 	for _, c := range r.Confirmed {
@@ -127,5 +160,5 @@ func csvTables(r *Report) []table {
 	for _, o := range r.Routine.Orgs {
 		routine.rows = append(routine.rows, []string{o.Org, i64(o.Samples), i64(o.Findings), i64(o.Previous)})
 	}
-	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, confirmed, routine}
+	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, ranges, confirmed, routine}
 }

@@ -71,6 +71,7 @@ func loadConfig(t testing.TB) *config.Config {
 
 // simulation is one org's events, labels and reference data.
 type simulation struct {
+	org    string
 	events []event.Event
 	labels map[string]simulate.Label // event id → label of injected events
 	ref    *reference.Data
@@ -82,7 +83,7 @@ func simulateOrg(t testing.TB, c orgCase) simulation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := simulation{labels: map[string]simulate.Label{}, ref: s.Reference()}
+	out := simulation{org: c.org, labels: map[string]simulate.Label{}, ref: s.Reference()}
 	err = s.Run(context.Background(), func(ev *event.Event, l *simulate.Label) error {
 		e := *ev
 		e.Subject.Sensitivity = slices.Clone(ev.Subject.Sensitivity)
@@ -127,7 +128,19 @@ func ingest(t testing.TB, cfg *config.Config, sim simulation, st applier) {
 	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eng.Flush(), nil }); err != nil {
 		t.Fatal(err)
 	}
+	// The daemon records how far the feed is complete; the export is made
+	// while it is a day and a half behind the simulation's end, so the
+	// period's last two days are not complete.
+	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+		return store.Effects{State: []store.StateEntry{store.CompletenessEntry(sim.org, fixtureComplete)}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
+
+// fixtureComplete is the fixtures' completeness point: Saturday 28 March
+// 2026 12:00 in London (still GMT), inside the exported period.
+var fixtureComplete = simFrom.AddDate(0, 0, simDays).Add(-36 * time.Hour)
 
 // triageAll records decisions on the stored alerts the way an IG team
 // would (see decisions), and one later decision made in the web UI.

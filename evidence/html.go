@@ -64,6 +64,33 @@ func orDash(s string) string {
 	return s
 }
 
+// rangeText is a range of days as the reports write it: "2026-03-02 –
+// 2026-03-05", or the day alone.
+func rangeText(r DateRange) string {
+	if r.From == r.To {
+		return r.From
+	}
+	return r.From + " – " + r.To
+}
+
+// anyUncovered reports whether some org's data leaves days uncovered.
+func anyUncovered(orgs []OrgCoverage) bool {
+	for _, o := range orgs {
+		if len(o.Uncovered) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// completeText is an org's completeness point in words.
+func completeText(o OrgCoverage) string {
+	if o.CompleteUpTo == "" {
+		return "not complete for any period"
+	}
+	return "complete up to " + o.CompleteUpTo
+}
+
 // change compares a count with the previous period's in words.
 func change(cur, prev int64) string {
 	switch {
@@ -77,6 +104,7 @@ func change(cur, prev int64) string {
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"level": levelWords, "versus": versusWords, "outcome": outcomeWords, "dash": orDash, "change": change, "join": strings.Join,
+	"span": rangeText, "anyUncovered": anyUncovered, "complete": completeText,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -127,6 +155,15 @@ The checks could not see access on these days.</p>{{else}}<p>Every day of the pe
 {{if .Coverage.LateDataRecorded}}{{if .Coverage.DaysWithLateData}}<p class="warn"><strong>Late data:</strong> {{.Coverage.LateEvents}} events arrived late, on
 {{range $i, $g := .Coverage.DaysWithLateData}}{{if $i}}; {{end}}{{$g.Date}} ({{$g.Org}}, {{$g.System}}: {{$g.Events}}){{end}}.</p>{{else}}<p>No data arrived late.</p>{{end}}
 {{else}}<p><small>Late data: this store does not record when events arrived, so late data cannot be reported.</small></p>{{end}}
+
+<h3>Data not covered</h3>
+{{if .Coverage.CompletenessRecorded}}<p>Feeds when this pack was made: {{range $i, $o := .Coverage.Orgs}}{{if $i}}; {{end}}{{$o.Org}} {{complete $o}}{{end}}.</p>
+{{else}}<p><small>This store does not record how far each feed is complete, so days a feed had not yet completed cannot be told apart from days it had.</small></p>{{end}}
+{{if anyUncovered .Coverage.Orgs}}<table><thead><tr><th>Organisation</th><th>Dates</th><th>Days</th><th>Why</th></tr></thead><tbody>
+{{range .Coverage.Orgs}}{{$org := .Org}}{{range .Uncovered}}<tr><td>{{$org}}</td><td>{{span .}}</td><td class="n">{{.Days}}</td><td>{{.Detail}}</td></tr>
+{{end}}{{end}}</tbody></table>
+<p class="warn">The checks could not see all access on these days: the figures of this pack do not cover them, and those after a feed's completeness point may still grow.</p>
+{{else}}<p>The data covers every day of the period.</p>{{end}}
 
 <h3>Checks and their settings</h3>
 <table><thead><tr><th>Check</th><th>Enabled</th><th>Evidences risks</th><th>Settings</th></tr></thead><tbody>

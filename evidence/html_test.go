@@ -201,6 +201,26 @@ func TestHTMLMatchesJSON(t *testing.T) {
 			}
 
 			want = nil
+			var feeds []string
+			for _, o := range r.Coverage.Orgs {
+				for _, u := range o.Uncovered {
+					want = append(want, []string{o.Org, rangeSpan(u), itoa(int64(u.Days)), u.Detail})
+				}
+				feed := o.Org + " complete up to " + o.CompleteUpTo
+				if o.CompleteUpTo == "" {
+					feed = o.Org + " not complete for any period"
+				}
+				feeds = append(feeds, feed)
+			}
+			if len(r.Coverage.Orgs) != len(r.Orgs) || len(want) == 0 {
+				t.Errorf("the fixture should leave days uncovered for every org: %+v", r.Coverage.Orgs)
+			}
+			equalRows(t, "data not covered", doc.table(t, "Data not covered", 1)[0].rows, want)
+			if ps := doc.paras["Data not covered"]; len(ps) == 0 || ps[0] != "Feeds when this pack was made: "+strings.Join(feeds, "; ")+"." {
+				t.Errorf("feeds sentence %q, want it to name %q", ps, feeds)
+			}
+
+			want = nil
 			for _, ck := range r.Checks {
 				enabled := "no"
 				if ck.Enabled {
@@ -294,6 +314,14 @@ func TestHTMLMatchesJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rangeSpan is a range of days as the reports write it.
+func rangeSpan(r evidence.DateRange) string {
+	if r.From == r.To {
+		return r.From
+	}
+	return r.From + " – " + r.To
 }
 
 // diffText is the difference the alerts sentence shows ("" when equal).

@@ -134,6 +134,26 @@ func PDF(r *Report) ([]byte, error) {
 	} else {
 		para("No data arrived late.")
 	}
+	h3("Data not covered")
+	if r.Coverage.CompletenessRecorded {
+		var fs []string
+		for _, o := range r.Coverage.Orgs {
+			fs = append(fs, o.Org+" "+completeText(o))
+		}
+		para("Feeds when this pack was made: " + strings.Join(fs, "; ") + ".")
+	} else {
+		para("This store does not record how far each feed is complete, so days a feed had not yet completed cannot be told apart from days it had.")
+	}
+	if anyUncovered(r.Coverage.Orgs) {
+		for _, o := range r.Coverage.Orgs {
+			for _, u := range o.Uncovered {
+				bullet(fmt.Sprintf("%s: %s (%s): %s", o.Org, rangeText(u), plural(u.Days, "day"), u.Detail))
+			}
+		}
+		para("The checks could not see all access on these days: the figures of this pack do not cover them, and those after a feed's completeness point may still grow.")
+	} else {
+		para("The data covers every day of the period.")
+	}
 	h3("Checks and their settings")
 	for _, c := range r.Checks {
 		state := "enabled"
@@ -236,6 +256,13 @@ func PDF(r *Report) ([]byte, error) {
 		return nil, fmt.Errorf("evidence: render pdf: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 func dashIfEmpty(s string) string {

@@ -76,6 +76,49 @@ type Coverage2 struct {
 	LateEvents       int64          `json:"late_events"`
 	StaffDays        int64          `json:"active_staff_days"`
 	Previous         PreviousCounts `json:"previous_period"`
+	// CompletenessRecorded: the store keeps the daemon's record of how far
+	// each org's feed is complete (store.CompletenessPrefix), so
+	// OrgCoverage.CompleteUpTo and feed-incomplete ranges are meaningful.
+	CompletenessRecorded bool `json:"completeness_recorded"`
+	// Orgs states, per org, how far its feed was complete when the pack
+	// was made and the date ranges of the period its data does not cover.
+	Orgs []OrgCoverage `json:"orgs"`
+}
+
+// OrgCoverage is what one org's data covers of the period.
+type OrgCoverage struct {
+	Org string `json:"org"`
+	// CompleteUpTo is the org's feed completeness point when the pack was
+	// made (RFC 3339 in the period's timezone): every access up to it is
+	// stored and judged. "" when the feed had not completed any period,
+	// or the store does not record it.
+	CompleteUpTo string `json:"complete_up_to"`
+	// Uncovered are the ranges of consecutive days the data does not
+	// cover, by first day (the whole org before its systems).
+	Uncovered []DateRange `json:"uncovered"`
+}
+
+// Why a range of days is not covered.
+const (
+	// UncoveredNoData: no access at all was recorded (by the org, or by
+	// one of its systems when System is set) on days the feed had
+	// completed: a feed may have stopped.
+	UncoveredNoData = "no-data"
+	// UncoveredFeedIncomplete: days after the org's completeness point
+	// (or every day, when the feed had completed no period): accesses
+	// may still arrive, so their figures may still grow.
+	UncoveredFeedIncomplete = "feed-incomplete"
+)
+
+// DateRange is a run of consecutive local days of the period, both ends
+// included.
+type DateRange struct {
+	From   string `json:"from"` // YYYY-MM-DD, first day
+	To     string `json:"to"`   // YYYY-MM-DD, last day (inclusive)
+	Days   int    `json:"days"`
+	System string `json:"system"` // "" the whole org
+	Reason string `json:"reason"` // UncoveredNoData or UncoveredFeedIncomplete
+	Detail string `json:"detail"` // the reason in words
 }
 
 // PreviousCounts is the coverage of the previous period.
