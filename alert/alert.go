@@ -58,6 +58,11 @@ type Alert struct {
 	EventCount int      `json:"event_count"`
 	RiskTitles []string `json:"risk_titles,omitempty"` // the DPIA's own words, parallel to Risks
 	Mitigation string   `json:"mitigation,omitempty"`  // the DPIA mitigation this alert evidences
+	// ReferenceID names the reference data the check judged against (the
+	// content hash store.ReferenceID gives it, also a snapshot's ID), so
+	// that the alert can show what that data said. Empty when the checks ran
+	// without named reference data, and on alerts stored before it existed.
+	ReferenceID string `json:"reference_id,omitempty"`
 	// Version grows by one each time the stored alert changes; the outbox
 	// delivers each version to each receiver at most once.
 	Version int64 `json:"-"`

@@ -15,6 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // replayMemoryLimit is the Go heap's soft limit during a replay (GOMEMLIMIT
@@ -64,7 +65,13 @@ with --fhir-org and --fhir-system.`,
 				if err != nil {
 					return usagef("--reference: %v", err)
 				}
-				opts.Roster = reference.NewIndex(d)
+				// Named as the daemon names it, so that each alert says
+				// which reference data it was judged against.
+				id, err := store.ReferenceID(d)
+				if err != nil {
+					return fmt.Errorf("--reference: %w", err)
+				}
+				opts.Roster = reference.NewNamedIndex(d, id)
 			}
 			eng, err := rules.New(opts)
 			if err != nil {

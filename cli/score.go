@@ -23,6 +23,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/score"
 	"github.com/dpiawatch/dpiawatch/simulate"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // scoreFlags are the flags of simulate --score.
@@ -79,18 +80,28 @@ func runScore(ctx context.Context, e *env, sim *simulate.Simulation, o simulate.
 	if err != nil {
 		return err
 	}
-	opts.Roster = reference.NewIndex(sim.Reference())
-	eng, err := rules.New(opts)
-	if err != nil {
-		return err
-	}
-
+	ref := sim.Reference()
 	var files *scoreFiles
 	if out != "" {
-		if files, err = createScoreFiles(out, sim.Reference()); err != nil {
+		if files, err = createScoreFiles(out, ref); err != nil {
 			return err
 		}
 		defer files.close()
+		// --out's alerts are what replay gives over --out's files, and
+		// name the reference data as replay reads it back (rows sorted, so
+		// another content hash than the simulator's order gives).
+		if ref, err = reference.LoadDir(filepath.Join(out, "reference")); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	id, err := store.ReferenceID(ref)
+	if err != nil {
+		return err
+	}
+	opts.Roster = reference.NewNamedIndex(ref, id)
+	eng, err := rules.New(opts)
+	if err != nil {
+		return err
 	}
 
 	// The simulator writes native JSON into the pipe as it goes; replay

@@ -132,7 +132,14 @@ func (l *referenceLoader) publish(ctx context.Context, csv, kafka *reference.Dat
 	if l.kafka != nil {
 		all = kafkaref.Overlay(all, l.kafka, l.kafkaKinds)
 	}
-	l.apply(reference.NewIndex(all))
+	// Named by content, as its snapshot is, so that each alert can say
+	// which data it was judged against. Unnamed if it cannot be hashed:
+	// the checks still run, the alerts just cannot point at a snapshot.
+	id, err := store.ReferenceID(all)
+	if err != nil {
+		l.log.Error("naming reference data failed; alerts will not name it", "err", err)
+	}
+	l.apply(reference.NewNamedIndex(all, id))
 	if l.snapshots != nil {
 		l.unsaved, l.unsavedAt = all, time.Now()
 		l.saveSnapshot(ctx)

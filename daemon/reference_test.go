@@ -34,6 +34,10 @@ func (f *fakeSnapshots) ReferenceAt(context.Context, time.Time) (store.Reference
 	return store.ReferenceSnapshot{}, store.ErrNotFound
 }
 
+func (f *fakeSnapshots) ReferenceByID(context.Context, string) (store.ReferenceSnapshot, error) {
+	return store.ReferenceSnapshot{}, store.ErrNotFound
+}
+
 // TestReferenceLoadSavesSnapshot: each load goes to a store that keeps
 // snapshots; a failed save is retried later with the original load time.
 func TestReferenceLoadSavesSnapshot(t *testing.T) {
@@ -45,7 +49,8 @@ func TestReferenceLoadSavesSnapshot(t *testing.T) {
 	}
 	snaps := &fakeSnapshots{fail: 1}
 	applied := 0
-	l := newReferenceLoader(dir, time.Hour, func(rules.Roster) { applied++ }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	var roster rules.Roster
+	l := newReferenceLoader(dir, time.Hour, func(r rules.Roster) { applied, roster = applied+1, r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	l.snapshots = snaps
 	before := time.Now()
 	if err := l.load(context.Background()); err != nil {
@@ -61,6 +66,15 @@ func TestReferenceLoadSavesSnapshot(t *testing.T) {
 	}
 	if len(snaps.data[0].Staff) != 1 || snaps.data[0].Staff[0].ActorID != "u-17" {
 		t.Fatalf("saved data %+v", snaps.data[0])
+	}
+	// The data put in force is named as its snapshot is, so that alerts
+	// judged against it can find the snapshot again.
+	got := ""
+	if named, ok := roster.(interface{ ReferenceID() string }); ok {
+		got = named.ReferenceID()
+	}
+	if want, err := store.ReferenceID(snaps.data[0]); err != nil || got == "" || got != want {
+		t.Fatalf("the roster put in force (%T) is named %q, want the snapshot's ID %q (%v)", roster, got, want, err)
 	}
 	l.saveSnapshot(context.Background()) // nothing left to save
 	if len(snaps.saved) != 1 {

@@ -22,6 +22,7 @@ type Index struct {
 	teamRel  map[string][]relEntry
 	relKinds []string // distinct Relation values, indexed by relEntry.kind
 	sharing  []SharingAgreement
+	id       string // names the data (NewNamedIndex); empty when unnamed
 }
 
 // shiftList is one actor's shifts sorted by start, with the running maximum
@@ -118,6 +119,19 @@ func NewIndex(d *Data) *Index {
 	x.sharing = slices.Clone(d.SharingAgreements)
 	return x
 }
+
+// NewNamedIndex builds an Index over d that names d by id: the content
+// hash the store gives the same data (store.ReferenceID; computed by the
+// caller, since store imports this package), so that what the checks
+// judge against can be found again among the stored snapshots.
+func NewNamedIndex(d *Data, id string) *Index {
+	x := NewIndex(d)
+	x.id = id
+	return x
+}
+
+// ReferenceID returns the name NewNamedIndex gave the data, or "".
+func (x *Index) ReferenceID() string { return x.id }
 
 // buildRelations groups relationship rows by owner (actor or team) into
 // subslices of one backing array, each sorted by subject for binary search.

@@ -597,6 +597,12 @@ func (e *Engine) finish() (store.Effects, error) {
 			return store.Effects{}, err
 		}
 		for i := range alerts {
+			// The data this batch judged against (e.env, taken when the
+			// batch began). An episode that grows under newer data carries
+			// the newest judgement's id: each change is a new judgement.
+			if named, ok := e.env.roster.(interface{ ReferenceID() string }); ok {
+				alerts[i].ReferenceID = named.ReferenceID()
+			}
 			if opened[i] {
 				a := &alerts[i]
 				e.countAlert(a)

@@ -285,6 +285,10 @@ type ReferenceSnapshots interface {
 	// ReferenceAt returns the snapshot in force at t: the newest loaded at
 	// or before t, or ErrNotFound.
 	ReferenceAt(ctx context.Context, t time.Time) (ReferenceSnapshot, error)
+	// ReferenceByID returns the snapshot whose content has ID id (what an
+	// alert's ReferenceID names), with LoadedAt its first load, or
+	// ErrNotFound.
+	ReferenceByID(ctx context.Context, id string) (ReferenceSnapshot, error)
 }
 
 // ReferenceID names reference data by its content: a hash of its JSON

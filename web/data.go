@@ -54,8 +54,10 @@ type Store interface {
 }
 
 // ReferenceLookup is what the alert page reads of the reference data: the
-// snapshot in force at a time (store.ReferenceSnapshots').
+// snapshot an alert was judged against, or the one in force at a time
+// (store.ReferenceSnapshots').
 type ReferenceLookup interface {
+	ReferenceByID(ctx context.Context, id string) (store.ReferenceSnapshot, error)
 	ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSnapshot, error)
 }
 

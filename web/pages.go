@@ -644,9 +644,17 @@ type alertData struct {
 }
 
 type referenceView struct {
-	LoadedAt      string
+	LoadedAt string
+	// Judged: the snapshot is the data the check judged against (the
+	// alert's ReferenceID); otherwise the one in force at the episode's
+	// start, for alerts stored before alerts named their data.
+	Judged        bool
 	Worker        string
 	Relationships []relationRow
+	// Shifts and Absences are the worker's rows in force when the episode
+	// began.
+	Shifts   []string
+	Absences []string
 }
 
 type relationRow struct {
@@ -731,15 +739,30 @@ var errStop = errors.New("stop")
 // maxRelations bounds the relationships the alert page lists.
 const maxRelations = 8
 
-// referenceView looks up, in the reference data in force when the alert's
-// episode began, the worker's staff record and every relationship to the
-// person: in force or not, nearest first. nil when there is no lookup, no
-// snapshot, or nothing to say.
+// referenceView looks up, in the reference data the alert was judged
+// against, the worker's staff record, every relationship to the person (in
+// force or not, nearest first) and the worker's shifts and absences in
+// force when the episode began. The snapshot is the one the alert names;
+// for an alert that names none (stored before alerts did), or one the store
+// no longer has, the one loaded at or before the episode's start. nil when
+// there is no lookup, no snapshot, or nothing to say.
 func (s *Server) referenceView(ctx context.Context, a alert.Alert) (*referenceView, error) {
 	if s.o.Reference == nil || a.ActorID == "" {
 		return nil, nil
 	}
-	snap, err := s.o.Reference.ReferenceAt(ctx, a.FirstSeen)
+	// Events are judged after they happen (in a catch-up or the demo, long
+	// after): the snapshot loaded at the event's time is often none at all,
+	// or not the data the check used.
+	judged := a.ReferenceID != ""
+	var snap store.ReferenceSnapshot
+	err := store.ErrNotFound
+	if judged {
+		snap, err = s.o.Reference.ReferenceByID(ctx, a.ReferenceID)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		judged = false
+		snap, err = s.o.Reference.ReferenceAt(ctx, a.FirstSeen)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -756,7 +779,7 @@ func (s *Server) referenceView(ctx context.Context, a alert.Alert) (*referenceVi
 		}
 		return t.In(loc).Format("2 Jan 2006")
 	}
-	v := &referenceView{LoadedAt: s.fmtTime(a.Org, snap.LoadedAt)}
+	v := &referenceView{LoadedAt: s.fmtTime(a.Org, snap.LoadedAt), Judged: judged}
 	for _, st := range snap.Data.Staff {
 		if st.ActorID != a.ActorID || (st.Org != "" && st.Org != a.Org) {
 			continue
@@ -798,7 +821,24 @@ func (s *Server) referenceView(ctx context.Context, a alert.Alert) (*referenceVi
 				From: day(r.ValidFrom), To: day(r.ValidTo), InForce: dist(r) == 0})
 		}
 	}
-	if v.Worker == "" && len(v.Relationships) == 0 && a.SubjectID == "" {
+	// The worker's rota and absences at the episode's start: what the
+	// out-of-hours and used-while-absent checks weighed.
+	at := a.FirstSeen
+	for _, sh := range snap.Data.Shifts {
+		if sh.ActorID == a.ActorID && !at.Before(sh.Start) && at.Before(sh.End) && len(v.Shifts) < maxRelations {
+			v.Shifts = append(v.Shifts, s.fmtTime(a.Org, sh.Start)+" to "+s.fmtTime(a.Org, sh.End))
+		}
+	}
+	for _, ab := range snap.Data.Absences {
+		if ab.ActorID == a.ActorID && !at.Before(ab.Start) && (ab.End.IsZero() || at.Before(ab.End)) && len(v.Absences) < maxRelations {
+			r := cmp.Or(ab.Kind, "absence") + " from " + day(ab.Start)
+			if !ab.End.IsZero() {
+				r += " until " + day(ab.End)
+			}
+			v.Absences = append(v.Absences, r)
+		}
+	}
+	if v.Worker == "" && len(v.Relationships) == 0 && len(v.Shifts) == 0 && len(v.Absences) == 0 && a.SubjectID == "" {
 		return nil, nil
 	}
 	return v, nil

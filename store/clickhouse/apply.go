@@ -295,7 +295,7 @@ func (s *Store) writeAlerts(ctx context.Context, alerts []alert.Alert, token str
 			return 0, err
 		}
 	}
-	b, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+s.db+`.alerts (id, org, check_name, pattern, severity, dpia, actor, subject, first_seen, last_seen, version, change_seq, updated_at, batch, body)`)
+	b, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+s.db+`.alerts (id, org, check_name, pattern, severity, dpia, actor, subject, first_seen, last_seen, version, change_seq, updated_at, batch, reference_id, body)`)
 	if err != nil {
 		return 0, err
 	}
@@ -317,7 +317,7 @@ func (s *Store) writeAlerts(ctx context.Context, alerts []alert.Alert, token str
 		}
 		next := storedAlert{version: prev.version + 1, body: string(body), batch: token}
 		if err := b.Append(a.ID, a.Org, a.Check, a.Pattern, string(a.Severity), a.DPIA, a.ActorID, a.SubjectID,
-			clampTime(a.FirstSeen), clampTime(a.LastSeen), next.version, s.nextSeq(), now, token, next.body); err != nil {
+			clampTime(a.FirstSeen), clampTime(a.LastSeen), next.version, s.nextSeq(), now, token, a.ReferenceID, next.body); err != nil {
 			_ = b.Abort()
 			return 0, err
 		}

@@ -180,6 +180,26 @@ func (s *Store) ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSn
 	return snap, nil
 }
 
+// ReferenceByID returns the snapshot with id, loaded when first put in
+// force, or store.ErrNotFound. Only a snapshot with a load row is found:
+// the load row is its commit point.
+func (s *Store) ReferenceByID(ctx context.Context, id string) (store.ReferenceSnapshot, error) {
+	snap := store.ReferenceSnapshot{ID: id}
+	var loads uint64
+	err := s.conn.QueryRow(ctx, `SELECT count(), min(loaded_at) FROM `+s.db+`.reference_loads WHERE snapshot = `+quote(id)).Scan(&loads, &snap.LoadedAt)
+	if err != nil {
+		return store.ReferenceSnapshot{}, fmt.Errorf("clickhouse: reference %s: %w", id, err)
+	}
+	if loads == 0 {
+		return store.ReferenceSnapshot{}, fmt.Errorf("clickhouse: reference %s: %w", id, store.ErrNotFound)
+	}
+	snap.LoadedAt = snap.LoadedAt.UTC()
+	if snap.Data, err = s.referenceData(ctx, id); err != nil {
+		return store.ReferenceSnapshot{}, fmt.Errorf("clickhouse: reference %s: %w", id, err)
+	}
+	return snap, nil
+}
+
 func (s *Store) referenceData(ctx context.Context, id string) (*reference.Data, error) {
 	rows, err := s.conn.Query(ctx, `SELECT toString(kind), item FROM `+s.db+`.reference_rows FINAL WHERE snapshot = `+quote(id)+` ORDER BY kind, n`)
 	if err != nil {

@@ -97,6 +97,7 @@ var migrations = []migration{
 	{3, "alerting", migrateAlerting},
 	{4, "reference", migrateReference},
 	{5, "web_routine_audit", migrateWebRoutineAudit},
+	{6, "alert_reference", migrateAlertReference},
 }
 
 func (s Schema) onCluster() string {
@@ -402,6 +403,18 @@ ORDER BY (org, team, period, drawn_at, seq)`,
 		// triage is: the change and its audit entry in one row. Adding an
 		// enum value changes metadata only.
 		`ALTER TABLE ` + db + `.audit` + on + ` MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3)`,
+	}
+}
+
+func migrateAlertReference(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// The reference data each alert version was judged against (its
+		// snapshot in reference_rows and reference_loads), as a column
+		// beside the body so that SQL readers (dashboards, reader
+		// accounts) can join an alert to what the data said without
+		// parsing JSON. Older versions read as ''. Metadata only.
+		`ALTER TABLE ` + db + `.alerts` + on + ` ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch`,
 	}
 }
 

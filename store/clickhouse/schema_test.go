@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
@@ -211,5 +212,54 @@ func TestClickHouseSchemaValidate(t *testing.T) {
 	}
 	if err := (Schema{Cluster: "care", Readers: []Reader{{User: "r1", Org: "o'1"}}}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestClickHouseAlertReferenceColumn: migration 6 upgrades a database that
+// already holds alerts (their rows read as judged against no named data),
+// and each alert version written afterwards carries its ReferenceID in the
+// reference_id column as well as in its body, for SQL readers to join on.
+func TestClickHouseAlertReferenceColumn(t *testing.T) {
+	srv := chtest.Shared(t)
+	conn := srv.Open(t, "")
+	ctx := context.Background()
+	sc := Schema{Database: "dpiawatch_test_alert_reference"}.withDefaults()
+	t.Cleanup(func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+sc.Database) })
+	_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+sc.Database)
+
+	// A database as version 5 left it, with one alert in it.
+	stmts := []string{`CREATE DATABASE ` + sc.Database, sc.migrationsTable()}
+	for _, m := range migrations[:5] {
+		stmts = append(stmts, m.stmts(sc)...)
+		stmts = append(stmts, `INSERT INTO `+sc.Database+`.schema_migrations (version, name) VALUES (`+strconv.Itoa(m.version)+`, `+quote(m.name)+`)`)
+	}
+	stmts = append(stmts, `INSERT INTO `+sc.Database+`.alerts (id, org, check_name, version, body) VALUES ('a-old', 'st-martins', 'out-of-hours', 1, '{"id":"a-old","org":"st-martins"}')`)
+	for _, q := range stmts {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	s := openInternal(t, Options{Schema: sc})
+	if v, err := SchemaVersion(ctx, conn, sc.Database); err != nil || v != LatestVersion() {
+		t.Fatalf("schema version after Open: %d, %v; want %d", v, err, LatestVersion())
+	}
+	a := alert.Alert{ID: "a-new", Check: "no-business-need", Org: "st-martins", ActorID: "u-17", FirstSeen: time.Unix(0, 0), LastSeen: time.Unix(0, 0),
+		EventIDs: []string{"e-1"}, EventCount: 1, ReferenceID: "0123456789abcdef0123456789abcdef"}
+	if _, err := s.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{a}}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ id, want string }{{"a-old", ""}, {"a-new", a.ReferenceID}} {
+		var got string
+		if err := conn.QueryRow(ctx, `SELECT argMax(reference_id, version) FROM `+sc.Database+`.alerts WHERE id = `+quote(c.id)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: reference_id column %q, want %q", c.id, got, c.want)
+		}
+		stored, err := s.Alert(ctx, c.id)
+		if err != nil || stored.ReferenceID != c.want {
+			t.Errorf("%s: read back with ReferenceID %q (%v), want %q", c.id, stored.ReferenceID, err, c.want)
+		}
 	}
 }

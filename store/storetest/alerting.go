@@ -219,6 +219,7 @@ func testSilenceReplaced(t *testing.T, open Opener) {
 // against stores open returns, which must implement it.
 func RunReferenceSnapshots(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SnapshotsByLoadTime", func(t *testing.T) { testReferenceSnapshots(t, open) })
+	t.Run("SnapshotsByID", func(t *testing.T) { testReferenceByID(t, open) })
 }
 
 // referenceData is a small but complete set: every kind, open and closed
@@ -316,5 +317,63 @@ func testReferenceSnapshots(t *testing.T, open func(t *testing.T) store.Store) {
 	idEmpty, _ := store.ReferenceID(empty)
 	if err != nil || snap.ID != idEmpty || len(snap.Data.Staff)+len(snap.Data.Shifts) != 0 {
 		t.Fatalf("empty snapshot: %+v, %v", snap, err)
+	}
+}
+
+// testReferenceByID: a snapshot is found by its content's ID (what an
+// alert's ReferenceID names), whenever it was loaded, with its first load
+// time; an ID never saved is not found.
+func testReferenceByID(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	st := openClose(t, open)
+	s, ok := st.(store.ReferenceSnapshots)
+	if !ok {
+		t.Fatalf("%T does not implement store.ReferenceSnapshots", st)
+	}
+	v1 := referenceData()
+	v2 := referenceData()
+	v2.Absences = append(v2.Absences, reference.Absence{ActorID: "u-17", Start: time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), Kind: "sickness"})
+	id1, _ := store.ReferenceID(v1)
+	id2, _ := store.ReferenceID(v2)
+	if _, err := s.ReferenceByID(ctx, id1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("before any load: %v, want ErrNotFound", err)
+	}
+	t1 := time.Date(2026, 3, 1, 6, 0, 0, 123456789, time.UTC)
+	t2, t3 := t1.Add(time.Hour), t1.Add(2*time.Hour)
+	for _, l := range []struct {
+		at time.Time
+		d  *reference.Data
+	}{{t1, v1}, {t2, v2}, {t3, v1}} { // v1 put in force twice
+		if err := s.SaveReference(ctx, l.at, l.d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		id     string
+		loaded time.Time
+		want   *reference.Data
+	}{
+		{"loaded twice: the first load", id1, t1, v1},
+		{"loaded once", id2, t2, v2},
+		{"never saved", "ffffffffffffffffffffffffffffffff", time.Time{}, nil},
+		{"empty id", "", time.Time{}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			snap, err := s.ReferenceByID(ctx, c.id)
+			if c.want == nil {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("ReferenceByID(%q) = %+v, %v; want ErrNotFound", c.id, snap, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ReferenceByID(%s): %v", c.id, err)
+			}
+			if snap.ID != c.id || !snap.LoadedAt.Equal(c.loaded) {
+				t.Fatalf("ReferenceByID(%s) = %s loaded %s, want loaded %s", c.id, snap.ID, snap.LoadedAt, c.loaded)
+			}
+			sameReference(t, snap.Data, c.want)
+		})
 	}
 }

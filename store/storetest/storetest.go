@@ -256,6 +256,7 @@ func sampleAlert(id string) alert.Alert {
 		FirstSeen: t0, LastSeen: t0, EventIDs: []string{"lmc-1"}, EventCount: 1,
 		DPIA: "st-martins-webster-court", Risks: []string{"R2"}, Explanation: "Viewed a record outside rostered hours.",
 		RiskTitles: []string{"Access with no business need"}, Mitigation: "routine audits",
+		ReferenceID: "0123456789abcdef0123456789abcdef",
 	}
 }
 
@@ -297,6 +298,13 @@ func testAlertVersions(t *testing.T, open Opener) {
 	}
 	if !slices.Equal(got.EventIDs, []string{"lmc-1", "lmc-2", "lmc-3"}) || got.EventCount != 3 || !got.LastSeen.Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("whole-row replace lost the growth: %+v", got)
+	}
+	// Grown under newer reference data: the alert names the newest.
+	a.AddEvent("lmc-4", t0.Add(3*time.Minute))
+	a.ReferenceID = "fedcba9876543210fedcba9876543210"
+	apply(t, s, []event.Event{ev("e3", 2)}, withAlerts(a))
+	if got, err = s.Alert(ctx, "a-1"); err != nil || got.Version != 4 || got.ReferenceID != a.ReferenceID {
+		t.Fatalf("grown under newer reference data: version %d, reference %q, %v; want 4, %q", got.Version, got.ReferenceID, err, a.ReferenceID)
 	}
 }
 

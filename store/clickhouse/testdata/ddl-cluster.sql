@@ -207,6 +207,8 @@ ORDER BY (org, team, period, drawn_at, seq);
 
 ALTER TABLE dpia.audit ON CLUSTER care MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
 
+ALTER TABLE dpia.alerts ON CLUSTER care ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

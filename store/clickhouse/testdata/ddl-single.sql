@@ -203,3 +203,5 @@ CREATE TABLE IF NOT EXISTS dpiawatch.audit_samples (
 ORDER BY (org, team, period, drawn_at, seq);
 
 ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
+
+ALTER TABLE dpiawatch.alerts ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
