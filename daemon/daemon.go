@@ -151,7 +151,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 
 	checks := []readiness{{"store", st.Ping}, {"kafka", func(context.Context) error {
 		if d.consumer != nil && !d.consumer.Ready() {
-			return errors.New("no fetch from the brokers yet")
+			return errors.New("consumer group not joined yet, or its committed positions not known")
 		}
 		return nil
 	}}, {"reference", func(context.Context) error {

@@ -151,8 +151,10 @@ func New(o Options) (*Consumer, error) {
 	return &Consumer{o: o, reader: reader, dlq: dlq, admin: admin, decoders: decoders, m: newMetrics(o.Registerer, topics)}, nil
 }
 
-// Ready reports whether the consumer has fetched from or committed to the
-// brokers since it started: the group is joined and the brokers answer.
+// Ready reports whether, since it started, the consumer's group has joined
+// with the committed positions of its partitions known (measureReady), or
+// the consumer has fetched from or committed to the brokers: the brokers
+// answer and the group consumes, also from an empty topic. It stays true.
 func (c *Consumer) Ready() bool {
 	c.readyMu.Lock()
 	defer c.readyMu.Unlock()

@@ -16,6 +16,7 @@ import (
 // consumer last fetched, lag keeps growing while the consumer is paused —
 // a store outage shows on the dashboards as it happens.
 func (c *Consumer) pollLag(ctx context.Context, interval time.Duration) {
+	go c.pollReady(ctx)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -28,6 +29,91 @@ func (c *Consumer) pollLag(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// readyPoll is how often the group is asked whether it has joined, until
+// it has: ready within moments of the join, whatever LagInterval is.
+const readyPoll = 250 * time.Millisecond
+
+// pollReady measures readiness right after start and then every readyPoll
+// until the consumer is ready (it stays ready) or ctx ends.
+func (c *Consumer) pollReady(ctx context.Context) {
+	t := time.NewTicker(readyPoll)
+	defer t.Stop()
+	for !c.Ready() {
+		if err := c.measureReady(ctx); err != nil && ctx.Err() == nil {
+			c.o.Logger.Debug("consumer readiness not measured", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// measureReady marks the consumer ready once the brokers say that the
+// group has joined (state Stable, a member of this client assigned
+// partitions of the input topics) and answer for the committed positions
+// of those partitions (none committed is an answer: the group starts at the
+// beginning). Unlike the first fetch or commit, this holds on an empty
+// topic too. kafka-go does not tell a reader's own member id, so with
+// several daemons under one client id a member is any of theirs: a daemon
+// joining a group that is already stable may be called ready a moment
+// before its own join completes.
+func (c *Consumer) measureReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := c.admin.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.o.GroupID}})
+	if err != nil {
+		return fmt.Errorf("describe group: %w", err)
+	}
+	ours := make(map[string]bool, len(c.o.Topics))
+	for _, t := range c.o.Topics {
+		ours[t.Name] = true
+	}
+	assigned := map[string][]int{}
+	for _, g := range res.Groups {
+		if g.GroupID != c.o.GroupID || g.Error != nil || g.GroupState != "Stable" {
+			continue
+		}
+		for _, m := range g.Members {
+			if m.ClientID != c.o.ClientID {
+				continue
+			}
+			for _, t := range m.MemberAssignments.Topics {
+				if ours[t.Topic] && len(t.Partitions) > 0 {
+					assigned[t.Topic] = append(assigned[t.Topic], t.Partitions...)
+				}
+			}
+		}
+	}
+	if len(assigned) == 0 {
+		return nil // not joined yet
+	}
+	committed, err := c.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: c.o.GroupID, Topics: assigned})
+	if err != nil {
+		return fmt.Errorf("committed offsets: %w", err)
+	}
+	if committed.Error != nil {
+		return fmt.Errorf("committed offsets: %w", committed.Error)
+	}
+	for topic, ps := range assigned {
+		known := map[int]bool{}
+		for _, p := range committed.Topics[topic] {
+			if p.Error != nil {
+				return fmt.Errorf("committed offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			known[p.Partition] = true
+		}
+		for _, p := range ps {
+			if !known[p] {
+				return fmt.Errorf("committed offset of %s/%d not answered", topic, p)
+			}
+		}
+	}
+	c.setReady()
+	return nil
 }
 
 // Members returns how many members the consumer group had when last
