@@ -128,8 +128,21 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.engine = &splitEngine{tasks: newTaskEngine(func() (engine, error) { return newEngine(actorOpts) })}
 	repartition := cfg.Ingest.Kafka != nil && cfg.Ingest.Kafka.Repartition
+	consuming := cfg.Ingest.Kafka != nil || len(o.Brokers) > 0
+	if consuming {
+		// Every org is judged behind the slowest live input partition, and
+		// its completeness recorded (frontier.go).
+		d.engine.frontier = newInputFrontier(max(cfg.Checks.Lateness.D(), 0), cfg.Checks.IdleRelease.D(), o.Logger)
+		orgIDs := make([]string, 0, len(cfg.Orgs))
+		for _, org := range cfg.Orgs {
+			orgIDs = append(orgIDs, org.ID)
+		}
+		d.engine.feed = newFeedMetrics(o.Registry, orgIDs)
+	}
 	if !repartition {
-		if d.engine.shared, err = newEngine(sharedOpts); err != nil {
+		opts := sharedOpts
+		opts.ExternalFrontier = consuming
+		if d.engine.shared, err = newEngine(opts); err != nil {
 			return nil, err
 		}
 	}
@@ -211,6 +224,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		if d.consumer, err = ingest.New(io); err != nil {
 			return nil, err
 		}
+		d.engine.frontier.partitions = d.consumer.Partitions
 		if d.engine.shared != nil {
 			d.keyedPartial = newKeyedPartialGauge(o.Registry)
 		}

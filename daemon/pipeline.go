@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -114,6 +115,9 @@ func (p *pipeline) invalidate(seq uint64) {
 // been advanced by another, so the engine is rebuilt from the store.
 func (p *pipeline) Rebalanced(seq uint64) {
 	p.invalidate(seq)
+	if f := p.engine.frontier; f != nil {
+		f.rebalanced()
+	}
 	if p.rebalanced != nil {
 		p.rebalanced()
 	}
@@ -169,6 +173,7 @@ func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event
 		keys = append(keys, k)
 	}
 	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
+	p.engine.setFetched(ingest.FetchedFrom(ctx), time.Now())
 	eff, err := p.engine.Process(fresh)
 	if err != nil {
 		p.invalidate(seq)
@@ -251,6 +256,7 @@ func (p *pipeline) evaluateInWrite(ctx context.Context, seq uint64, events []eve
 		}
 	}
 	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
+	p.engine.setFetched(ingest.FetchedFrom(ctx), time.Now())
 	res, err := p.store.Apply(ctx, events, p.engine.Process)
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it

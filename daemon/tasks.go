@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -158,6 +159,20 @@ func (t *taskEngine) ProcessUntil(fresh []event.Event, frontiers map[string]map[
 	return out, nil
 }
 
+// progress returns every task's watermarks: task id → org → the newest
+// event time its engine has accepted.
+func (t *taskEngine) progress() map[string]map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]map[string]time.Time, len(t.tasks))
+	for id, tk := range t.tasks {
+		if w, ok := tk.eng.(interface{ Watermarks() map[string]time.Time }); ok {
+			out[id] = w.Watermarks()
+		}
+	}
+	return out
+}
+
 // Flush implements engine, for the active tasks only.
 func (t *taskEngine) Flush() store.Effects {
 	var out store.Effects
@@ -237,6 +252,13 @@ const sharedPrefix = "shared/"
 type splitEngine struct {
 	tasks  *taskEngine
 	shared engine // nil: no shared checks
+	// frontier, when set, holds the shared engine (a frontierEngine) back
+	// to the slowest live input partition, and each org's completeness
+	// point is recorded with every batch (frontier.go); feed exports it.
+	frontier *inputFrontier
+	feed     *feedMetrics
+	now      time.Time            // the batch at hand's wall clock (setFetched)
+	complete map[string]time.Time // completeness last recorded, per org
 	// forward, if set, adds to a batch's effects the outbox rows that
 	// forward its fresh events, and each input partition's progress, to
 	// the repartition topics (repartition.go); sourceOf names the input
@@ -245,10 +267,19 @@ type splitEngine struct {
 }
 
 // statePrefixes are the store key prefixes of everything splitEngine saves.
-var statePrefixes = []string{taskPrefix, sharedPrefix}
+var statePrefixes = []string{taskPrefix, sharedPrefix, store.CompletenessPrefix}
 
 func (s *splitEngine) setRoute(events []event.Event, positions []store.Position) {
 	s.tasks.setRoute(events, positions)
+}
+
+// setFetched records where the batch at hand's partitions stood when
+// fetched, at wall clock now.
+func (s *splitEngine) setFetched(fetched []ingest.PartitionFetch, now time.Time) {
+	s.now = now
+	if s.frontier != nil {
+		s.frontier.observe(fetched, now)
+	}
 }
 
 // Process implements engine.
@@ -264,10 +295,22 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 		}
 		out.State = append(out.State, rows...)
 	}
+	var fronts map[string]time.Time
+	if s.frontier != nil {
+		res := s.frontier.compute(s.tasks.progress(), s.now)
+		fronts = res.orgs
+		out.State = s.recordComplete(out.State, fronts)
+		s.feed.set(res, s.complete)
+	}
 	if s.shared == nil {
 		return out, nil
 	}
-	eff, err := s.shared.Process(fresh)
+	var eff store.Effects
+	if fe, ok := s.shared.(frontierEngine); ok && s.frontier != nil {
+		eff, err = fe.ProcessUntil(fresh, fronts)
+	} else {
+		eff, err = s.shared.Process(fresh)
+	}
 	if err != nil {
 		return store.Effects{}, fmt.Errorf("shared checks: %w", err)
 	}
@@ -275,9 +318,40 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 	return out, nil
 }
 
-// Flush implements engine.
+// recordComplete appends the completeness entries of the orgs whose point
+// moved on; it never moves back (a partition back from idleness, or a new
+// one, can lower the frontier, not what was complete).
+func (s *splitEngine) recordComplete(state []store.StateEntry, points map[string]time.Time) []store.StateEntry {
+	for _, org := range sortedTaskIDs(points) {
+		t := points[org]
+		if !t.After(s.complete[org]) {
+			continue
+		}
+		if s.complete == nil {
+			s.complete = map[string]time.Time{}
+		}
+		s.complete[org] = t
+		state = append(state, store.CompletenessEntry(org, t))
+	}
+	return state
+}
+
+// Flush implements engine: every waiting event is judged, so each org is
+// complete up to the newest event any partition brought.
 func (s *splitEngine) Flush() store.Effects {
 	out := s.tasks.Flush()
+	if s.frontier != nil {
+		all := map[string]time.Time{}
+		for _, prog := range s.tasks.progress() {
+			for org, t := range prog {
+				if t.After(all[org]) {
+					all[org] = t
+				}
+			}
+		}
+		out.State = s.recordComplete(out.State, all)
+		s.feed.set(frontierResult{}, s.complete)
+	}
 	if s.shared != nil {
 		mergeShared(&out, s.shared.Flush())
 	}
@@ -301,6 +375,7 @@ func (s *splitEngine) SetRoster(r rules.Roster) {
 
 // Reset implements engine.
 func (s *splitEngine) Reset() {
+	s.complete = nil // recorded again as it moves: nothing durable is lost
 	s.tasks.Reset()
 	if s.shared != nil {
 		s.shared.Reset()
@@ -312,6 +387,17 @@ func (s *splitEngine) Reset() {
 func (s *splitEngine) Restore(entries []store.StateEntry) error {
 	var tasks, shared []store.StateEntry
 	for _, e := range entries {
+		if org, ok := strings.CutPrefix(e.Key, store.CompletenessPrefix); ok {
+			t, err := time.Parse(time.RFC3339Nano, string(e.Value))
+			if err != nil {
+				return fmt.Errorf("completeness of %s: %w", org, err)
+			}
+			if s.complete == nil {
+				s.complete = map[string]time.Time{}
+			}
+			s.complete[org] = t
+			continue
+		}
 		if k, ok := strings.CutPrefix(e.Key, sharedPrefix); ok {
 			shared = append(shared, store.StateEntry{Key: k, Value: e.Value})
 		} else {

@@ -398,6 +398,7 @@ func compareAlerts(t *testing.T, got, want []alert.Alert) {
 			}
 		}
 		t.Errorf("alerts differ from an uninterrupted replay: got %d, want %d\nmissing or different: %v\nextra or different: %v", len(g), len(w), missing, extra)
+		return
 	}
 	t.Logf("%d alerts, identical to the replay", len(g))
 }

@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"hash/fnv"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -155,6 +158,7 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 			}
 		}
 		d.waitRunning(t)
+		logFeedMetrics(t, d)
 		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -168,12 +172,44 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 		}
 		compareAlerts(t, got, exp)
 		compareExplanations(t, got, exp)
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.stderr.String())
+		}
 	})
+}
+
+// logFeedMetrics logs what the daemon says of late events and its input
+// partitions: a failure is easier to read with them.
+// No event is late in these scenarios (each partition is in event order):
+// any counted late means the daemon judged past a partition it had not
+// heard from.
+func logFeedMetrics(t *testing.T, d *daemonProc) {
+	t.Helper()
+	m := regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(d.stderr.String())
+	if m == nil {
+		return
+	}
+	resp, err := http.Get(m[1] + "/metrics")
+	if err != nil {
+		t.Logf("metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "dpiawatch_rules_late_events_total") || strings.HasPrefix(line, "dpiawatch_feed_") {
+			t.Log(line)
+		}
+		if strings.HasPrefix(line, "dpiawatch_rules_late_events_total ") && line != "dpiawatch_rules_late_events_total 0" {
+			t.Errorf("events judged late: %s", line)
+		}
+	}
 }
 
 // produceOrder is the order to produce events in: event time, with the
 // held-back partition's events delayed by skew until two thirds of the
-// stream, after which it catches up.
+// stream, after which it catches up. Each partition's own events stay in
+// event order, as a producer writes them.
 func produceOrder(t *testing.T, values, keys [][]byte, skew time.Duration) []int {
 	t.Helper()
 	times := make([]time.Time, len(values))
@@ -192,10 +228,18 @@ func produceOrder(t *testing.T, values, keys [][]byte, skew time.Duration) []int
 	if skew == 0 {
 		return order
 	}
+	// The held-back partition's events stay in order: skew behind until
+	// the others reach release, then what it held back in one burst.
 	release := times[len(times)*2/3]
 	at := func(i int) time.Time {
-		if partitionOf(keys[i]) == heldBack && times[i].Before(release) {
-			return times[i].Add(skew)
+		if partitionOf(keys[i]) != heldBack {
+			return times[i]
+		}
+		if t := times[i].Add(skew); !t.After(release) {
+			return t
+		}
+		if times[i].Before(release) {
+			return release
 		}
 		return times[i]
 	}

@@ -68,6 +68,8 @@ type Consumer struct {
 	admin      *kafka.Client
 	dlqCreated bool // the dead-letter topic is known to exist
 
+	parts partitionList // the input topics' partitions (partitions.go)
+
 	readyMu sync.Mutex
 	ready   bool
 	members atomic.Int64 // of the consumer group, as last measured
@@ -80,6 +82,7 @@ type batch struct {
 	events    []event.Event
 	positions []store.Position // positions[i] is events[i]'s
 	marks     []Mark
+	fetched   []PartitionFetch // each partition's last message
 	dead      []kafka.Message
 	reason    []event.Reason
 	start     time.Time
@@ -194,6 +197,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 
 	go c.pollLag(work, c.o.LagInterval)
+	// The partitions are known before the first message is fetched: a
+	// Processor must not judge past a partition it has not heard from.
+	c.watchPartitions(ctx, c.o.LagInterval)
 	go func() { errc <- c.fetch(ctx, msgs) }()
 	go func() { c.batch(msgs, raw); errc <- nil }()
 	go func() { c.decodeStage(work, raw, decoded); errc <- nil }()
@@ -328,6 +334,7 @@ func (c *Consumer) decode(b *batch) {
 		})
 	}
 	wg.Wait()
+	b.fetched = fetchedOf(b.msgs)
 	b.events = evs[:0]
 	b.positions = make([]store.Position, 0, n)
 	b.marks = nil
@@ -355,6 +362,9 @@ func (c *Consumer) decode(b *batch) {
 // context carries the batch's positions and marks to the Processor.
 func (b *batch) context(ctx context.Context) context.Context {
 	ctx = store.WithPositions(ctx, b.positions)
+	if b.fetched != nil {
+		ctx = WithFetched(ctx, b.fetched)
+	}
 	if b.marks != nil {
 		ctx = WithMarks(ctx, b.marks)
 	}

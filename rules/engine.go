@@ -411,6 +411,21 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 	return e.finish()
 }
 
+// Watermarks returns each org's watermark: the newest event time the Engine
+// has accepted (not necessarily judged yet). An org the Engine has seen no
+// event of is absent.
+func (e *Engine) Watermarks() map[string]time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]time.Time, len(e.clocks))
+	for org, c := range e.clocks {
+		if !c.wm.IsZero() {
+			out[org] = c.wm
+		}
+	}
+	return out
+}
+
 // accept takes one event of a known org.
 func (e *Engine) accept(org *orgRuntime, ev *event.Event) {
 	c := e.clocks[org.id]

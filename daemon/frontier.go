@@ -1,0 +1,251 @@
+package daemon
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/store"
+)
+
+// The input frontier. The per-partition tasks judge an actor's events in
+// the order of the actor's partition. The shared engine (keying.go) sees
+// the events of every partition this daemon consumes, and partitions are
+// consumed at their own pace: in a catch-up after downtime, in a first
+// deployment that reads history, or whenever one producer or broker lags,
+// one partition may be hours of event time behind another. Judging in the
+// order events arrive would then raise alerts the data contradicts (a
+// device "handed over" whose holder logged out in the slower partition).
+// So the shared engine judges, per org, only up to the slowest live input
+// partition's progress less the lateness bound, as Flink and Dataflow
+// judge behind a watermark: its verdicts are those of the replay whatever
+// the skew, and that same point is the org's completeness, shown wherever
+// people judge.
+//
+// A partition's progress in an org is the newest event time of the org its
+// task has accepted (durable task state, so restarts resume it exactly);
+// one that has carried none of the org's events stands in with its
+// progress in any org. A partition is idle — left out, so that it cannot
+// hold the others back — once it has been caught up with its high
+// watermark and has brought nothing for idle_release (wall clock); a
+// partition with a backlog is never idle, however long it takes to reach.
+// A partition never heard from since the last rebalance or restore holds
+// every org back until it is, or until idle_release has passed since the
+// first batch: an empty partition, or one another daemon of the group
+// consumes.
+
+// inputFrontier tracks the input partitions' liveness and computes the
+// frontiers.
+type inputFrontier struct {
+	lateness, idleRelease time.Duration
+	// partitions lists the input topics' partitions (the consumer's);
+	// nil: those heard from.
+	partitions func() ([]ingest.TopicPartition, bool)
+
+	log *slog.Logger
+
+	mu     sync.Mutex
+	since  time.Time                 // the first batch since the last reset
+	seen   map[string]fetchState     // task id → its last fetch
+	states map[string]partitionState // task id → as last computed, to log changes
+}
+
+// fetchState is where a partition stood at its last message.
+type fetchState struct {
+	caughtUp bool
+	at       time.Time // wall clock, when its batch was processed
+}
+
+func newInputFrontier(lateness, idleRelease time.Duration, log *slog.Logger) *inputFrontier {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &inputFrontier{lateness: lateness, idleRelease: idleRelease, log: log,
+		seen: map[string]fetchState{}, states: map[string]partitionState{}}
+}
+
+// observe records a batch's fetch positions at now.
+func (f *inputFrontier) observe(fetched []ingest.PartitionFetch, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.since.IsZero() {
+		f.since = now
+	}
+	for _, p := range fetched {
+		f.seen[taskIDOf(p.Topic, p.Partition)] = fetchState{caughtUp: p.CaughtUp(), at: now}
+	}
+}
+
+// rebalanced forgets which partitions were heard from: the group may have
+// given them to another daemon.
+func (f *inputFrontier) rebalanced() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.since = time.Time{}
+	clear(f.seen)
+}
+
+// partitionState is how a partition stands for the frontier.
+type partitionState int
+
+const (
+	partitionLive partitionState = iota
+	partitionIdle
+	partitionWaiting // live, but not heard from: holds every org back
+)
+
+func (s partitionState) String() string {
+	switch s {
+	case partitionIdle:
+		return "idle"
+	case partitionWaiting:
+		return "waiting"
+	}
+	return "live"
+}
+
+// frontierResult is the outcome of a frontier computation.
+type frontierResult struct {
+	// orgs is each org's frontier; nil: none can be set yet.
+	orgs map[string]time.Time
+	// states counts the partitions by state, for the metrics.
+	states map[partitionState]int
+}
+
+// compute returns each org's frontier given every partition's progress
+// (task id → org → newest event time accepted).
+func (f *inputFrontier) compute(progress map[string]map[string]time.Time, now time.Time) frontierResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := map[string]bool{}
+	if f.partitions != nil {
+		if ps, ok := f.partitions(); ok {
+			for _, p := range ps {
+				ids[taskIDOf(p.Topic, p.Partition)] = true
+			}
+		}
+	}
+	for id := range progress {
+		ids[id] = true
+	}
+	for id := range f.seen {
+		ids[id] = true
+	}
+	res := frontierResult{states: map[partitionState]int{}}
+	var live []map[string]time.Time
+	waiting := false
+	for _, id := range sortedTaskIDs(ids) {
+		st, heard := f.seen[id]
+		prog := progress[id]
+		state := partitionLive
+		switch {
+		case heard && st.caughtUp && now.Sub(st.at) >= f.idleRelease,
+			!heard && !f.since.IsZero() && now.Sub(f.since) >= f.idleRelease:
+			state = partitionIdle
+		case len(prog) == 0:
+			// Live, and nothing known of how far it has got.
+			state = partitionWaiting
+		}
+		if old, ok := f.states[id]; !ok || old != state {
+			f.states[id] = state
+			f.log.Info("input partition", "partition", id, "state", state.String(), "heard_from", heard)
+		}
+		res.states[state]++
+		switch state {
+		case partitionWaiting:
+			waiting = true
+		case partitionLive:
+			live = append(live, prog)
+		}
+	}
+	if waiting {
+		return res
+	}
+	res.orgs = map[string]time.Time{}
+	if len(live) == 0 {
+		// Every partition idle: everything received can be judged.
+		for _, prog := range progress {
+			for org, t := range prog {
+				if t.After(res.orgs[org]) {
+					res.orgs[org] = t
+				}
+			}
+		}
+		return res
+	}
+	orgs := map[string]bool{}
+	for _, prog := range live {
+		for org := range prog {
+			orgs[org] = true
+		}
+	}
+	for org := range orgs {
+		var fr time.Time
+		for i, prog := range live {
+			t, ok := prog[org]
+			if !ok {
+				// A partition that has carried none of the org's events:
+				// its progress in any org stands for it.
+				for _, v := range prog {
+					if v.After(t) {
+						t = v
+					}
+				}
+			}
+			if i == 0 || t.Before(fr) {
+				fr = t
+			}
+		}
+		res.orgs[org] = fr.Add(-f.lateness)
+	}
+	return res
+}
+
+func taskIDOf(topic string, partition int) string {
+	return taskID(store.Position{Topic: topic, Partition: partition})
+}
+
+// feedMetrics are the input frontier's metrics.
+type feedMetrics struct {
+	complete   *prometheus.GaugeVec
+	partitions *prometheus.GaugeVec
+}
+
+func newFeedMetrics(reg prometheus.Registerer, orgs []string) *feedMetrics {
+	m := &feedMetrics{
+		complete: promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_feed_complete_until_timestamp_seconds",
+			Help: "Each org's completeness point in event time: every event of the org up to it has been stored and judged (later ones arriving after it are late). 0 until the feed has completed anything.",
+		}, []string{"org"}),
+		partitions: promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpiawatch_feed_partitions",
+			Help: "Input partitions by how they stand for the completeness point: live (holding it), idle (caught up and quiet for idle_release, left out), waiting (live but not heard from yet: holding every org back).",
+		}, []string{"state"}),
+	}
+	for _, org := range orgs {
+		m.complete.WithLabelValues(org)
+	}
+	for _, s := range []string{"live", "idle", "waiting"} {
+		m.partitions.WithLabelValues(s)
+	}
+	return m
+}
+
+func (m *feedMetrics) set(res frontierResult, complete map[string]time.Time) {
+	if m == nil {
+		return
+	}
+	for org, t := range complete {
+		m.complete.WithLabelValues(org).Set(float64(t.UnixNano()) / 1e9)
+	}
+	if res.states == nil {
+		return
+	}
+	m.partitions.WithLabelValues("live").Set(float64(res.states[partitionLive]))
+	m.partitions.WithLabelValues("idle").Set(float64(res.states[partitionIdle]))
+	m.partitions.WithLabelValues("waiting").Set(float64(res.states[partitionWaiting]))
+}
