@@ -35,5 +35,6 @@ alerts here. /metrics, /healthz and /readyz are served on the URL it prints. Ctr
 	c.Flags().StringVar(&o.Listen, "listen", "", "address for /metrics, /healthz and /readyz (default: the configuration's)")
 	c.Flags().Int64Var(&o.Seed, "seed", 1, "simulation seed")
 	c.Flags().Float64Var(&o.Scale, "scale", 0.25, "size of the county relative to its DPIA")
+	c.Flags().IntVar(&o.Events, "events", 0, "stop publishing after this many events per organisation and keep running, so that every alert settles (0: publish until stopped)")
 	return c
 }

@@ -47,6 +47,9 @@ type Options struct {
 	Listen  string // operations endpoint; default the configuration's
 	Seed    int64
 	Scale   float64 // the county's size relative to its DPIA; default 0.25
+	// Events, when above 0, stops each organisation's publisher after that
+	// many events; the daemon runs on, so the last alerts settle.
+	Events int
 	Logger  *slog.Logger
 	Stdout  io.Writer // alerts and the banner
 }
@@ -165,7 +168,7 @@ func Run(ctx context.Context, o Options) error {
 	var published atomic.Int64
 	for _, sim := range sims {
 		wg.Go(func() {
-			if err := publish(ctx, sim, brokers, o.Rate, &published); err != nil && ctx.Err() == nil {
+			if err := publish(ctx, sim, brokers, o.Rate, o.Events, &published); err != nil && ctx.Err() == nil {
 				log.Error("demo publisher stopped", "err", err)
 			}
 		})
@@ -247,16 +250,28 @@ func StartBroker(partitions int32) (*kfake.Cluster, error) {
 	return c, nil
 }
 
-func publish(ctx context.Context, sim *simulate.Simulation, brokers []string, rate int, published *atomic.Int64) error {
+// errEnough stops a publisher that has published Options.Events.
+var errEnough = errors.New("enough events published")
+
+func publish(ctx context.Context, sim *simulate.Simulation, brokers []string, rate, limit int, published *atomic.Int64) error {
 	p, err := producer.New(producer.Options{Brokers: brokers, Topic: Topic, Rate: rate})
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	return sim.Run(ctx, func(ev *event.Event, _ *simulate.Label) error {
+	n := 0
+	err = sim.Run(ctx, func(ev *event.Event, _ *simulate.Label) error {
+		if limit > 0 && n >= limit {
+			return errEnough
+		}
+		n++
 		published.Add(1)
 		return p.Publish(ctx, ev)
 	})
+	if errors.Is(err, errEnough) {
+		return nil
+	}
+	return err
 }
 
 func appendData(dst *reference.Data, src *reference.Data) {
