@@ -225,6 +225,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.engine.frontier.partitions = d.consumer.Partitions
+		d.engine.alone = func() bool { return d.consumer.Members() <= 1 }
 		if d.engine.shared != nil {
 			d.keyedPartial = newKeyedPartialGauge(o.Registry)
 		}

@@ -259,6 +259,11 @@ type splitEngine struct {
 	feed     *feedMetrics
 	now      time.Time            // the batch at hand's wall clock (setFetched)
 	complete map[string]time.Time // completeness last recorded, per org
+	// alone reports whether this daemon is the only member of its consumer
+	// group; nil: it is. With several, each sees only its own partitions,
+	// and a completeness point computed from them could overstate the
+	// feed's: it is then not recorded (see docs/event-time.md).
+	alone func() bool
 	// forward, if set, adds to a batch's effects the outbox rows that
 	// forward its fresh events, and each input partition's progress, to
 	// the repartition topics (repartition.go); sourceOf names the input
@@ -322,6 +327,9 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 // moved on; it never moves back (a partition back from idleness, or a new
 // one, can lower the frontier, not what was complete).
 func (s *splitEngine) recordComplete(state []store.StateEntry, points map[string]time.Time) []store.StateEntry {
+	if s.alone != nil && !s.alone() {
+		return state
+	}
 	for _, org := range sortedTaskIDs(points) {
 		t := points[org]
 		if !t.After(s.complete[org]) {
