@@ -50,8 +50,8 @@ type Options struct {
 	// Events, when above 0, stops each organisation's publisher after that
 	// many events; the daemon runs on, so the last alerts settle.
 	Events int
-	Logger  *slog.Logger
-	Stdout  io.Writer // alerts and the banner
+	Logger *slog.Logger
+	Stdout io.Writer // alerts and the banner
 }
 
 // Run runs the demo until ctx ends.
