@@ -118,7 +118,11 @@ func New(o Options) (*Consumer, error) {
 		// QueueCapacity messages, we at most QueueBatches batches.
 		QueueCapacity:  o.MaxBatchEvents,
 		MinBytes:       1,
-		MaxBytes:       8 << 20,
+		// 1 MiB per partition fetch (about 2,500 events) rather than
+		// kafka-go's usual 8: in a catch-up the partitions then interleave
+		// finely, so fewer events wait for the slowest one (and are
+		// checkpointed while they wait). Measured with dpiawatch bench.
+		MaxBytes:       1 << 20,
 		MaxWait:        250 * time.Millisecond,
 		CommitInterval: 0, // synchronous commits, only when we call CommitMessages
 		StartOffset:    kafka.FirstOffset,

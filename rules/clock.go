@@ -2,8 +2,8 @@ package rules
 
 import (
 	"container/heap"
-	"encoding/json"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"net/url"
 	"strconv"
 	"strings"
