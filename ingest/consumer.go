@@ -116,8 +116,8 @@ func New(o Options) (*Consumer, error) {
 		Dialer:      dialer,
 		// Bounded memory under backpressure: kafka-go buffers at most
 		// QueueCapacity messages, we at most QueueBatches batches.
-		QueueCapacity:  o.MaxBatchEvents,
-		MinBytes:       1,
+		QueueCapacity: o.MaxBatchEvents,
+		MinBytes:      1,
 		// 1 MiB per partition fetch (about 2,500 events) rather than
 		// kafka-go's usual 8: in a catch-up the partitions then interleave
 		// finely, so fewer events wait for the slowest one (and are
