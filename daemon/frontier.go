@@ -165,9 +165,9 @@ func (f *inputFrontier) compute(progress map[string]map[string]time.Time, now ti
 	if waiting {
 		return res
 	}
-	res.orgs = map[string]time.Time{}
 	if len(live) == 0 {
 		// Every partition idle: everything received can be judged.
+		res.orgs = map[string]time.Time{}
 		for _, prog := range progress {
 			for org, t := range prog {
 				if t.After(res.orgs[org]) {
@@ -177,19 +177,27 @@ func (f *inputFrontier) compute(progress map[string]map[string]time.Time, now ti
 		}
 		return res
 	}
+	res.orgs = slowestLive(live, f.lateness)
+	return res
+}
+
+// slowestLive returns, per org any of live has carried, the progress of the
+// slowest of live less lateness. A partition (or repartition source) that
+// has carried none of an org's events stands in with its progress in any
+// org: it has got that far, and the org's next event there is newer.
+func slowestLive(live []map[string]time.Time, lateness time.Duration) map[string]time.Time {
 	orgs := map[string]bool{}
 	for _, prog := range live {
 		for org := range prog {
 			orgs[org] = true
 		}
 	}
+	out := make(map[string]time.Time, len(orgs))
 	for org := range orgs {
 		var fr time.Time
 		for i, prog := range live {
 			t, ok := prog[org]
 			if !ok {
-				// A partition that has carried none of the org's events:
-				// its progress in any org stands for it.
 				for _, v := range prog {
 					if v.After(t) {
 						t = v
@@ -200,9 +208,9 @@ func (f *inputFrontier) compute(progress map[string]map[string]time.Time, now ti
 				fr = t
 			}
 		}
-		res.orgs[org] = fr.Add(-f.lateness)
+		out[org] = fr.Add(-lateness)
 	}
-	return res
+	return out
 }
 
 func taskIDOf(topic string, partition int) string {

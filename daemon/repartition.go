@@ -631,7 +631,6 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 			sources = append(sources, src)
 		}
 	}
-	orgs := map[string]bool{}
 	var live []map[string]time.Time
 	for _, src := range sources {
 		last := p.restored
@@ -646,34 +645,11 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 			return nil // not heard from yet
 		}
 		live = append(live, prog)
-		for org := range prog {
-			orgs[org] = true
-		}
 	}
 	if len(live) == 0 {
 		return nil
 	}
-	out := make(map[string]time.Time, len(orgs))
-	for org := range orgs {
-		var f time.Time
-		for i, prog := range live {
-			t, ok := prog[org]
-			if !ok {
-				// A source that has carried none of the org's events yet:
-				// its progress in any org stands for it.
-				for _, v := range prog {
-					if v.After(t) {
-						t = v
-					}
-				}
-			}
-			if i == 0 || t.Before(f) {
-				f = t
-			}
-		}
-		out[org] = f.Add(-p.lateness)
-	}
-	return out
+	return slowestLive(live, p.lateness)
 }
 
 // Process implements ingest.Processor.

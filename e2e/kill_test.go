@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -18,12 +17,9 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/reference"
-	"github.com/dpiawatch/dpiawatch/replay"
-	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -143,6 +139,18 @@ func (p *daemonProc) waitRunning(t *testing.T) {
 			t.Fatalf("daemon not running after 30s:\n%s", p.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop stops the daemon with SIGTERM and fails unless it stops cleanly.
+func (p *daemonProc) stop(t *testing.T) {
+	t.Helper()
+	p.waitRunning(t)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("daemon did not stop cleanly: %v\n%s", err, p.stderr.String())
 	}
 }
 
@@ -301,13 +309,7 @@ func kill9(t *testing.T, repartition bool) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		d.waitRunning(t)
-		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.cmd.Wait(); err != nil {
-			t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
-		}
+		d.stop(t)
 
 		assertStoredOnce(ctx, t, st, ids)
 
@@ -351,25 +353,7 @@ func replayAlerts(t *testing.T, cfgPath string, values [][]byte) []alert.Alert {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	opts, err := daemon.EngineOptions(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := reference.LoadDir(cfg.Reference.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Roster = reference.NewIndex(ref)
-	eng, err := rules.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if _, err := replay.Run(context.Background(), bytes.NewReader(bytes.Join(values, []byte("\n"))), &out,
-		replay.Options{Evaluator: eng, Decoder: event.NewDecoder(event.DecoderOptions{})}); err != nil {
-		t.Fatal(err)
-	}
-	return decodeAlerts(t, out.Bytes())
+	return replayWith(t, cfgPath, cfg.Reference.Dir, values)
 }
 
 // alertKeys renders alerts comparably, sorted.

@@ -42,6 +42,9 @@ type liveScenario struct {
 	catchUp bool
 	// kill SIGKILLs the daemon once while events flow, and restarts it.
 	kill bool
+	// restart stops the daemon with SIGTERM once while events flow, and
+	// starts it again.
+	restart bool
 }
 
 const (
@@ -57,9 +60,10 @@ func TestKafkaLiveEqualsReplayHeldBackPartition(t *testing.T) {
 }
 
 // TestKafkaLiveEqualsReplayCatchUp reads a whole backlog: the consumer takes
-// the partitions at its own pace, days of event time apart.
+// the partitions at its own pace, days of event time apart, and is stopped
+// and started again half way.
 func TestKafkaLiveEqualsReplayCatchUp(t *testing.T) {
-	liveVersusReplay(t, liveScenario{catchUp: true})
+	liveVersusReplay(t, liveScenario{catchUp: true, restart: true})
 }
 
 // partitionOf is the partition of an actor's events: every event of an
@@ -121,21 +125,28 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 			return n
 		}
 		d := startDaemon(t, cfgPath)
-		if sc.kill {
+		if sc.kill || sc.restart {
 			seed := uint64(time.Now().UnixNano())
 			rng := rand.New(rand.NewPCG(seed, 11))
 			at := int64(len(ids)/4 + rng.IntN(len(ids)/3))
-			t.Logf("kill -9 once %d of %d events are stored (seed %d)", at, len(ids), seed)
+			sig, how := syscall.SIGKILL, "kill -9"
+			if sc.restart {
+				sig, how = syscall.SIGTERM, "stop (SIGTERM)"
+			}
+			t.Logf("%s once %d of %d events are stored (seed %d)", how, at, len(ids), seed)
 			for deadline := time.Now().Add(2 * time.Minute); count() < at; time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
 				}
 			}
-			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			d.waitRunning(t)
+			if err := d.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			_ = d.cmd.Wait()
-			t.Logf("killed with %d of %d events stored", count(), len(ids))
+			if err := d.cmd.Wait(); err != nil && sc.restart {
+				t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
+			}
+			t.Logf("%d of %d events stored when it stopped", count(), len(ids))
 			d = startDaemon(t, cfgPath)
 		}
 		if err := <-produced; err != nil {
@@ -159,12 +170,7 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 		}
 		d.waitRunning(t)
 		logFeedMetrics(t, d)
-		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.cmd.Wait(); err != nil {
-			t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
-		}
+		d.stop(t)
 		assertStoredOnce(ctx, t, st, ids)
 		got, err := st.Alerts(ctx, store.AlertFilter{})
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -94,15 +93,7 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
-		stop := func(d *daemonProc) {
-			d.waitRunning(t)
-			if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.cmd.Wait(); err != nil {
-				t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
-			}
-		}
+		stop := func(d *daemonProc) { d.stop(t) }
 
 		a := startDaemon(t, cfgPath)
 		waitFor("the first daemon stores events", func() bool { return count() > 200 })

@@ -142,11 +142,7 @@ func (c *Consumer) measureLag(ctx context.Context) error {
 	if err := c.measureMembers(ctx); err != nil {
 		c.o.Logger.Debug("consumer group members not counted", "err", err)
 	}
-	topics := make([]string, len(c.o.Topics))
-	for i, t := range c.o.Topics {
-		topics[i] = t.Name
-	}
-	md, err := c.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	md, err := c.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: c.topicNames()})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}

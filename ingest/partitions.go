@@ -103,11 +103,7 @@ func (c *Consumer) Partitions() ([]TopicPartition, bool) {
 func (c *Consumer) readPartitions(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	topics := make([]string, len(c.o.Topics))
-	for i, t := range c.o.Topics {
-		topics[i] = t.Name
-	}
-	md, err := c.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	md, err := c.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: c.topicNames()})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
 	}
@@ -163,4 +159,13 @@ func (c *Consumer) watchPartitions(ctx context.Context, interval time.Duration) 
 			}
 		}
 	}()
+}
+
+// topicNames are the input topics' names.
+func (c *Consumer) topicNames() []string {
+	names := make([]string, len(c.o.Topics))
+	for i, t := range c.o.Topics {
+		names[i] = t.Name
+	}
+	return names
 }
