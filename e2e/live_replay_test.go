@@ -42,9 +42,6 @@ type liveScenario struct {
 	catchUp bool
 	// kill SIGKILLs the daemon once while events flow, and restarts it.
 	kill bool
-	// restart stops the daemon with SIGTERM once while events flow, and
-	// starts it again.
-	restart bool
 }
 
 const (
@@ -60,10 +57,11 @@ func TestKafkaLiveEqualsReplayHeldBackPartition(t *testing.T) {
 }
 
 // TestKafkaLiveEqualsReplayCatchUp reads a whole backlog: the consumer takes
-// the partitions at its own pace, days of event time apart, and is stopped
-// and started again half way.
+// the partitions at its own pace, days of event time apart, and is killed
+// (SIGKILL: nothing drained) and started again part way. (A SIGTERM would
+// drain everything already fetched: the whole backlog here.)
 func TestKafkaLiveEqualsReplayCatchUp(t *testing.T) {
-	liveVersusReplay(t, liveScenario{catchUp: true, restart: true})
+	liveVersusReplay(t, liveScenario{catchUp: true, kill: true})
 }
 
 // partitionOf is the partition of an actor's events: every event of an
@@ -125,28 +123,21 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 			return n
 		}
 		d := startDaemon(t, cfgPath)
-		if sc.kill || sc.restart {
+		if sc.kill {
 			seed := uint64(time.Now().UnixNano())
 			rng := rand.New(rand.NewPCG(seed, 11))
 			at := int64(len(ids)/4 + rng.IntN(len(ids)/3))
-			sig, how := syscall.SIGKILL, "kill -9"
-			if sc.restart {
-				sig, how = syscall.SIGTERM, "stop (SIGTERM)"
-			}
-			t.Logf("%s once %d of %d events are stored (seed %d)", how, at, len(ids), seed)
+			t.Logf("kill -9 once %d of %d events are stored (seed %d)", at, len(ids), seed)
 			for deadline := time.Now().Add(2 * time.Minute); count() < at; time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
 				}
 			}
-			d.waitRunning(t)
-			if err := d.cmd.Process.Signal(sig); err != nil {
+			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.cmd.Wait(); err != nil && sc.restart {
-				t.Fatalf("daemon did not stop cleanly: %v\n%s", err, d.stderr.String())
-			}
-			t.Logf("%d of %d events stored when it stopped", count(), len(ids))
+			_ = d.cmd.Wait()
+			t.Logf("%d of %d events stored when it was killed", count(), len(ids))
 			d = startDaemon(t, cfgPath)
 		}
 		if err := <-produced; err != nil {
