@@ -112,6 +112,15 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	ro.Now = time.Now // guards the watermark against clocks far in the future
+	if loader, ok := st.(store.EventLoader); ok {
+		// Events waiting for a slower partition are stored already:
+		// checkpoint their keys, read them back on restart.
+		ro.LoadEvents = func(keys []event.Key) ([]event.Event, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			return loader.EventsByKey(ctx, keys)
+		}
+	}
 	actorOpts, sharedOpts := splitByKeying(ro)
 	newEngine := func(o rules.Options) (*rules.Engine, error) {
 		e, err := rules.New(o)

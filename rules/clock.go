@@ -164,10 +164,17 @@ func (c *orgClock) next() (*event.Event, bool) {
 	return heap.Pop(&c.wait).(*event.Event), true
 }
 
+// waitingKeys is a chunk of waiting events checkpointed as their keys only
+// (Options.LoadEvents): the events are stored in the same transaction.
+type waitingKeys struct {
+	Keys [][2]string `json:"keys"` // system, id; the org is the chunk's
+}
+
 // checkpoint returns the state entries of c changed in this batch: a chunk
-// of this batch's events still waiting, deletions of chunks the frontier
-// has passed, and the clock itself.
-func (c *orgClock) checkpoint(org string, out []store.StateEntry) ([]store.StateEntry, error) {
+// of this batch's events still waiting (whole, or their keys only when
+// keysOnly), deletions of chunks the frontier has passed, and the clock
+// itself.
+func (c *orgClock) checkpoint(org string, out []store.StateEntry, keysOnly bool) ([]store.StateEntry, error) {
 	var still []*event.Event
 	for _, ev := range c.batch {
 		if ev.Time.After(c.frontier) {
@@ -178,9 +185,7 @@ func (c *orgClock) checkpoint(org string, out []store.StateEntry) ([]store.State
 	c.batch = c.batch[:0]
 	if len(still) > 0 {
 		first, last := still[0], still[0].Time
-		evs := make([]event.Event, len(still))
-		for i, ev := range still {
-			evs[i] = *ev
+		for _, ev := range still {
 			if eventBefore(ev, first) {
 				first = ev
 			}
@@ -188,7 +193,21 @@ func (c *orgClock) checkpoint(org string, out []store.StateEntry) ([]store.State
 				last = ev.Time
 			}
 		}
-		b, err := json.Marshal(evs)
+		var v any
+		if keysOnly {
+			ks := waitingKeys{Keys: make([][2]string, len(still))}
+			for i, ev := range still {
+				ks.Keys[i] = [2]string{ev.System, ev.ID}
+			}
+			v = ks
+		} else {
+			evs := make([]event.Event, len(still))
+			for i, ev := range still {
+				evs[i] = *ev
+			}
+			v = evs
+		}
+		b, err := json.Marshal(v)
 		if err != nil {
 			return out, fmt.Errorf("encode waiting events: %w", err)
 		}
@@ -217,10 +236,29 @@ func (c *orgClock) checkpoint(org string, out []store.StateEntry) ([]store.State
 }
 
 // restoreChunk loads a checkpointed chunk: the events the frontier has not
-// yet passed wait again.
-func (c *orgClock) restoreChunk(org, key string, value []byte) error {
+// yet passed wait again. A chunk of keys is read back through load.
+func (c *orgClock) restoreChunk(org, key string, value []byte, load func([]event.Key) ([]event.Event, error)) error {
 	var evs []event.Event
-	if err := json.Unmarshal(value, &evs); err != nil {
+	if len(value) > 0 && value[0] == '{' {
+		var ks waitingKeys
+		if err := json.Unmarshal(value, &ks); err != nil {
+			return fmt.Errorf("decode waiting event keys: %w", err)
+		}
+		if load == nil {
+			return fmt.Errorf("waiting events checkpointed as keys, and no store to read them from")
+		}
+		keys := make([]event.Key, len(ks.Keys))
+		for i, k := range ks.Keys {
+			keys[i] = event.Key{Org: org, System: k[0], ID: k[1]}
+		}
+		var err error
+		if evs, err = load(keys); err != nil {
+			return fmt.Errorf("read waiting events back: %w", err)
+		}
+		if len(evs) != len(keys) {
+			return fmt.Errorf("read waiting events back: %d of %d found in the store", len(evs), len(keys))
+		}
+	} else if err := json.Unmarshal(value, &evs); err != nil {
 		return fmt.Errorf("decode waiting events: %w", err)
 	}
 	var last time.Time

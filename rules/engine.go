@@ -119,6 +119,11 @@ type Options struct {
 	// several inputs (the daemon's repartition topics) uses it to wait for
 	// its slowest input, whatever the skew between them.
 	ExternalFrontier bool
+	// LoadEvents, when set, reads stored events back by key: the events
+	// waiting for the frontier are then checkpointed as keys only (they are
+	// stored in the same durable unit) and read back on Restore. nil: they
+	// are checkpointed whole.
+	LoadEvents func(keys []event.Key) ([]event.Event, error)
 	// Now is the wall clock, for the daemon only: replays must not depend
 	// on when they run. nil: no wall clock.
 	Now        func() time.Time
@@ -150,7 +155,8 @@ type Engine struct {
 	lateness time.Duration
 	maxAhead time.Duration
 	now      func() time.Time
-	external bool // Options.ExternalFrontier
+	external bool                                     // Options.ExternalFrontier
+	load     func([]event.Key) ([]event.Event, error) // Options.LoadEvents
 
 	mu        sync.Mutex
 	checks    []*checkRun
@@ -206,6 +212,7 @@ func New(o Options) (*Engine, error) {
 		maxAhead:  o.MaxAhead,
 		now:       o.Now,
 		external:  o.ExternalFrontier,
+		load:      o.LoadEvents,
 	}
 	switch {
 	case e.lateness == 0:
@@ -599,7 +606,7 @@ func (e *Engine) finish() (store.Effects, error) {
 		if c == nil {
 			continue
 		}
-		if fx.State, err = c.checkpoint(id, fx.State); err != nil {
+		if fx.State, err = c.checkpoint(id, fx.State, e.load != nil); err != nil {
 			return store.Effects{}, err
 		}
 		e.frontiers[id] = c.judged
@@ -698,7 +705,7 @@ func (e *Engine) Restore(entries []store.StateEntry) error {
 				return fmt.Errorf("restore %s: waiting events of an org without a watermark", s.Key)
 			}
 			n := len(c.wait)
-			if err := c.restoreChunk(org, s.Key, s.Value); err != nil {
+			if err := c.restoreChunk(org, s.Key, s.Value, e.load); err != nil {
 				return fmt.Errorf("restore %s: %w", s.Key, err)
 			}
 			waiting += len(c.wait) - n

@@ -236,6 +236,16 @@ type KeyLookup interface {
 	Stored(ctx context.Context, events []event.Event) ([]bool, error)
 }
 
+// EventLoader is implemented by stores that can read events back by key.
+// The checks checkpoint the events they hold back (waiting for a slower
+// partition) as keys only, since the events themselves are stored in the
+// same transaction, and read them back on restart.
+type EventLoader interface {
+	// EventsByKey returns the stored events with the given keys, in no
+	// particular order; keys not stored are left out.
+	EventsByKey(ctx context.Context, keys []event.Key) ([]event.Event, error)
+}
+
 // Position is where an event was read from in Kafka.
 type Position struct {
 	Topic     string

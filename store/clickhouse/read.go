@@ -141,6 +141,56 @@ func (s *Store) ScanEvents(ctx context.Context, f store.EventFilter, fn func(eve
 	return nil
 }
 
+var _ store.EventLoader = (*Store)(nil)
+
+// eventsByKeyChunk bounds the ids of one EventsByKey query.
+const eventsByKeyChunk = 1000
+
+// EventsByKey implements store.EventLoader: per org, the events whose id is
+// one of the keys', kept where the system matches too.
+func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Event, error) {
+	byOrg := map[string][]event.Key{}
+	for _, k := range keys {
+		byOrg[k.Org] = append(byOrg[k.Org], k)
+	}
+	var out []event.Event
+	for org, ks := range byOrg {
+		want := make(map[event.Key]bool, len(ks))
+		for _, k := range ks {
+			want[k] = true
+		}
+		for lo := 0; lo < len(ks); lo += eventsByKeyChunk {
+			ids := make([]string, 0, eventsByKeyChunk)
+			for _, k := range ks[lo:min(lo+eventsByKeyChunk, len(ks))] {
+				ids = append(ids, quote(k.ID))
+			}
+			rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL WHERE org = `+quote(org)+
+				` AND id IN (`+strings.Join(ids, ",")+`)`)
+			if err != nil {
+				return nil, fmt.Errorf("clickhouse: events by key: %w", err)
+			}
+			var r eventRow
+			dest := r.dest()
+			for rows.Next() {
+				r = eventRow{}
+				if err := rows.Scan(dest...); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("clickhouse: events by key: %w", err)
+				}
+				if ev := decodeEvent(&r); want[ev.Key()] {
+					out = append(out, ev)
+				}
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("clickhouse: events by key: %w", err)
+			}
+			rows.Close()
+		}
+	}
+	return out, nil
+}
+
 // CountEvents counts matching events.
 func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int64, error) {
 	var n uint64

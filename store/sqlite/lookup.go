@@ -9,7 +9,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-var _ store.KeyLookup = (*Store)(nil)
+var (
+	_ store.KeyLookup   = (*Store)(nil)
+	_ store.EventLoader = (*Store)(nil)
+)
 
 // lookupChunk bounds one lookup statement (3 parameters a key).
 const lookupChunk = 300
@@ -50,6 +53,45 @@ func (s *Store) Stored(ctx context.Context, events []event.Event) ([]bool, error
 	if len(found) > 0 {
 		for i := range events {
 			out[i] = found[events[i].Key()]
+		}
+	}
+	return out, nil
+}
+
+// EventsByKey implements store.EventLoader.
+func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Event, error) {
+	var out []event.Event
+	args := make([]any, 0, 3*lookupChunk)
+	for lo := 0; lo < len(keys); lo += lookupChunk {
+		hi := min(lo+lookupChunk, len(keys))
+		args = args[:0]
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.Org, k.System, k.ID)
+		}
+		q := `SELECT org, system, id, t, action, actor, subject, detail FROM events WHERE (org, system, id) IN (VALUES (?,?,?)` +
+			strings.Repeat(`,(?,?,?)`, hi-lo-1) + `)`
+		rows, err := s.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: events by key: %w", err)
+		}
+		for rows.Next() {
+			var (
+				org, system, id, action, actor, subject, det string
+				t                                            int64
+			)
+			if err := rows.Scan(&org, &system, &id, &t, &action, &actor, &subject, &det); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: events by key: %w", err)
+			}
+			e, err := decodeEvent(org, system, id, t, action, actor, subject, det)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: events by key: %w", err)
+			}
+			out = append(out, e)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite: events by key: %w", err)
 		}
 	}
 	return out, nil

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScanEventsOrderAndFilters", testScanEvents},
 		{"AlertsFiltersAndOrder", testAlertsFilters},
 		{"EventRoundTrip", testRoundTrip},
+		{"EventsByKey", testEventsByKey},
 		{"ContextCancelled", testContextCancelled},
 		{"EmptyBatch", testEmptyBatch},
 	}
