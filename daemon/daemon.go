@@ -288,6 +288,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.forwarder.run(ctx) }, func(error) { cancel() })
 	}
+	if d.consumer != nil && d.engine.frontier != nil {
+		f := d.engine.frontier
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error {
+			return d.watchGroupCompleteness(ctx, max(f.idleRelease/4, time.Second), f.idleRelease, f.lateness)
+		}, func(error) { cancel() })
+	}
 	if d.keyedPartial != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.watchKeying(ctx, d.consumer.Members, d.keyedPartial) }, func(error) { cancel() })

@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -256,4 +260,129 @@ func (m *feedMetrics) set(res frontierResult, complete map[string]time.Time) {
 	m.partitions.WithLabelValues("live").Set(float64(res.states[partitionLive]))
 	m.partitions.WithLabelValues("idle").Set(float64(res.states[partitionIdle]))
 	m.partitions.WithLabelValues("waiting").Set(float64(res.states[partitionWaiting]))
+}
+
+// Completeness with several daemons. Each daemon sees only the partitions
+// the group gave it, so the point one computes from them could overstate
+// the feed's. So every batch also records, per partition it carried, how
+// far the partition had got (progressPrefix), and while the group has more
+// than one member each daemon combines every partition's record, whoever
+// wrote it, by the same rule as the input frontier: the slowest partition
+// that is not idle, less the lateness bound.
+
+// progressPrefix is the key prefix of the partitions' progress records:
+// progress/<topic>/<partition>.
+const progressPrefix = "progress/"
+
+// partitionProgress is one partition's progress record.
+type partitionProgress struct {
+	Orgs     map[string]time.Time `json:"orgs"`
+	CaughtUp bool                 `json:"caught_up,omitempty"`
+	At       time.Time            `json:"at"` // wall clock of the batch that wrote it
+}
+
+// groupCompleteness combines the partitions' progress records into each
+// org's completeness point; nil when no record has any progress yet.
+func groupCompleteness(records []partitionProgress, now time.Time, idleRelease, lateness time.Duration) map[string]time.Time {
+	var live, all []map[string]time.Time
+	for _, r := range records {
+		if len(r.Orgs) == 0 {
+			continue
+		}
+		all = append(all, r.Orgs)
+		if r.CaughtUp && now.Sub(r.At) >= idleRelease {
+			continue // idle: it cannot hold the others back
+		}
+		live = append(live, r.Orgs)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if len(live) == 0 {
+		out := map[string]time.Time{}
+		for _, prog := range all {
+			for org, t := range prog {
+				if t.After(out[org]) {
+					out[org] = t
+				}
+			}
+		}
+		return out
+	}
+	return slowestLive(live, lateness)
+}
+
+// watchGroupCompleteness records, while several daemons share the consumer
+// group, each org's completeness point combined from every partition's
+// progress record (while alone, each batch records it: splitEngine).
+func (d *Daemon) watchGroupCompleteness(ctx context.Context, every, idleRelease, lateness time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	grouped := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n := d.consumer.Members(); n <= 1 {
+			grouped = false
+			continue
+		} else if !grouped {
+			grouped = true
+			d.log.Info("several daemons share the consumer group: completeness combined from every partition's progress record", "members", n)
+		}
+		if err := d.recordGroupCompleteness(ctx, time.Now(), idleRelease, lateness); err != nil && ctx.Err() == nil {
+			d.log.Warn("group completeness not recorded; will retry", "err", err)
+		}
+	}
+}
+
+// recordGroupCompleteness records the orgs whose combined completeness point
+// has moved on since the store last said.
+func (d *Daemon) recordGroupCompleteness(ctx context.Context, now time.Time, idleRelease, lateness time.Duration) error {
+	entries, err := d.store.LoadState(ctx, progressPrefix)
+	if err != nil {
+		return fmt.Errorf("load partition progress: %w", err)
+	}
+	records := make([]partitionProgress, 0, len(entries))
+	for _, e := range entries {
+		var r partitionProgress
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return fmt.Errorf("partition progress %s: %w", e.Key, err)
+		}
+		records = append(records, r)
+	}
+	points := groupCompleteness(records, now, idleRelease, lateness)
+	current, err := store.LoadCompleteness(ctx, d.store)
+	if err != nil {
+		return err
+	}
+	var state []store.StateEntry
+	for _, org := range sortedTaskIDs(points) {
+		if t := points[org]; t.After(current[org]) {
+			state = append(state, store.CompletenessEntry(org, t))
+			current[org] = t
+		}
+	}
+	if len(state) == 0 {
+		return nil
+	}
+	if _, err := d.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
+		return fmt.Errorf("record completeness: %w", err)
+	}
+	// The batches' own record, should this daemon be alone again, starts
+	// from here: the point never moves back.
+	d.pipeline.engMu.Lock()
+	for org, t := range current {
+		if d.engine.complete == nil {
+			d.engine.complete = map[string]time.Time{}
+		}
+		if t.After(d.engine.complete[org]) {
+			d.engine.complete[org] = t
+		}
+	}
+	d.engine.feed.set(frontierResult{}, d.engine.complete)
+	d.pipeline.engMu.Unlock()
+	return nil
 }

@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 func TestInputFrontier(t *testing.T) {
@@ -105,4 +109,59 @@ func TestInputFrontierRebalanced(t *testing.T) {
 	if got := f.compute(progress, start.Add(3*time.Second)).orgs["a"]; !got.Equal(t0) {
 		t.Fatalf("after a rebalance: frontier %s, want ev/1's %s", got, t0)
 	}
+}
+
+// TestGroupCompleteness: with several daemons, each org's completeness point
+// is combined from every partition's progress record, whoever wrote it, and
+// never moves back.
+func TestGroupCompleteness(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	const idle, lateness = 30 * time.Second, 5 * time.Minute
+	st := openTestStore(t)
+	ctx := context.Background()
+	put := func(id string, r partitionProgress) {
+		t.Helper()
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+			return store.Effects{State: []store.StateEntry{{Key: progressPrefix + id, Value: b}}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &Daemon{store: st, log: testLogger(t), pipeline: &pipeline{}, engine: &splitEngine{}}
+	check := func(want map[string]time.Time) {
+		t.Helper()
+		if err := d.recordGroupCompleteness(ctx, now, idle, lateness); err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.LoadCompleteness(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("completeness %v, want %v", got, want)
+		}
+		for org, w := range want {
+			if !got[org].Equal(w) {
+				t.Errorf("org %s: complete up to %s, want %s", org, got[org], w)
+			}
+		}
+	}
+	// Written by two daemons: ev/0 and ev/1 by one, ev/2 by the other.
+	put("ev/0", partitionProgress{Orgs: map[string]time.Time{"a": at(6)}, At: now})
+	put("ev/1", partitionProgress{Orgs: map[string]time.Time{"a": at(4), "b": at(9)}, At: now})
+	put("ev/2", partitionProgress{Orgs: map[string]time.Time{"a": at(2)}, At: now.Add(-time.Second)})
+	// ev/2 has carried none of b's events: its progress in a stands in.
+	check(map[string]time.Time{"a": at(2).Add(-lateness), "b": at(2).Add(-lateness)})
+	// ev/2 caught up and quiet for idle_release: left out.
+	put("ev/2", partitionProgress{Orgs: map[string]time.Time{"a": at(3)}, CaughtUp: true, At: now.Add(-idle)})
+	check(map[string]time.Time{"a": at(4).Add(-lateness), "b": at(6).Add(-lateness)})
+	// A partition back from idleness with older progress: the point holds.
+	put("ev/2", partitionProgress{Orgs: map[string]time.Time{"a": at(3)}, At: now})
+	check(map[string]time.Time{"a": at(4).Add(-lateness), "b": at(6).Add(-lateness)})
 }

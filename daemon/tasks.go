@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -257,8 +258,9 @@ type splitEngine struct {
 	// point is recorded with every batch (frontier.go); feed exports it.
 	frontier *inputFrontier
 	feed     *feedMetrics
-	now      time.Time            // the batch at hand's wall clock (setFetched)
-	complete map[string]time.Time // completeness last recorded, per org
+	now      time.Time               // the batch at hand's wall clock (setFetched)
+	fetched  []ingest.PartitionFetch // and its partitions' fetch positions
+	complete map[string]time.Time    // completeness last recorded, per org
 	// alone reports whether this daemon is the only member of its consumer
 	// group; nil: it is. With several, each sees only its own partitions,
 	// and a completeness point computed from them could overstate the
@@ -281,7 +283,7 @@ func (s *splitEngine) setRoute(events []event.Event, positions []store.Position)
 // setFetched records where the batch at hand's partitions stood when
 // fetched, at wall clock now.
 func (s *splitEngine) setFetched(fetched []ingest.PartitionFetch, now time.Time) {
-	s.now = now
+	s.now, s.fetched = now, fetched
 	if s.frontier != nil {
 		s.frontier.observe(fetched, now)
 	}
@@ -302,10 +304,14 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 	}
 	var fronts map[string]time.Time
 	if s.frontier != nil {
-		res := s.frontier.compute(s.tasks.progress(), s.now)
+		progress := s.tasks.progress()
+		res := s.frontier.compute(progress, s.now)
 		fronts = res.orgs
 		out.State = s.recordComplete(out.State, fronts)
 		s.feed.set(res, s.complete)
+		if out.State, err = s.recordProgress(out.State, progress); err != nil {
+			return store.Effects{}, err
+		}
 	}
 	if s.shared == nil {
 		return out, nil
@@ -321,6 +327,20 @@ func (s *splitEngine) Process(fresh []event.Event) (store.Effects, error) {
 	}
 	mergeShared(&out, eff)
 	return out, nil
+}
+
+// recordProgress appends the progress records of the batch's partitions
+// (frontier.go: completeness with several daemons).
+func (s *splitEngine) recordProgress(state []store.StateEntry, progress map[string]map[string]time.Time) ([]store.StateEntry, error) {
+	for _, f := range s.fetched {
+		id := taskIDOf(f.Topic, f.Partition)
+		b, err := json.Marshal(partitionProgress{Orgs: progress[id], CaughtUp: f.CaughtUp(), At: s.now.UTC()})
+		if err != nil {
+			return state, fmt.Errorf("encode partition progress: %w", err)
+		}
+		state = append(state, store.StateEntry{Key: progressPrefix + id, Value: b})
+	}
+	return state, nil
 }
 
 // recordComplete appends the completeness entries of the orgs whose point

@@ -103,13 +103,7 @@ func complete(ctx context.Context, t *testing.T, st store.Store) bool {
 		t.Fatal(err)
 	}
 	for _, org := range []string{"st-martins", "wiltshire-council"} {
-		var newest time.Time
-		if err := st.ScanEvents(ctx, store.EventFilter{Org: org}, func(ev event.Event) error {
-			newest = ev.Time
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		newest := newestStored(ctx, t, st, org)
 		if newest.IsZero() || points[org].Before(newest) {
 			return false
 		}

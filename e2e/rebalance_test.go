@@ -99,6 +99,7 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 		waitFor("the first daemon stores events", func() bool { return count() > 200 })
 		b := startDaemon(t, cfgPath) // joins: the group splits the partitions
 		atJoin := count()
+		completeAtJoin := completeUntil(ctx, t, st, "st-martins")
 		// With repartition the daemons share the work for most of the
 		// events, so that team and device episodes span both.
 		shareFor := int64(600)
@@ -114,6 +115,15 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 					strings.Contains(b.stderr.String(), "without ingest.kafka.repartition")
 			}
 			waitFor("both daemons warn that the keyed checks are partial", warned)
+		}
+		// While both share the group, the completeness point is combined
+		// from every partition's progress, whichever daemon consumes it.
+		waitFor("the completeness point moves on, combined from both daemons' partitions", func() bool {
+			combined := strings.Contains(a.stderr.String()+b.stderr.String(), "completeness combined from every partition")
+			return combined && completeUntil(ctx, t, st, "st-martins").After(completeAtJoin)
+		})
+		if c, n := completeUntil(ctx, t, st, "st-martins"), newestStored(ctx, t, st, "st-martins"); c.After(n) {
+			t.Fatalf("complete up to %s, after the newest stored event %s", c, n)
 		}
 		stop(a) // leaves: the second daemon takes every partition
 		atLeave := count()
@@ -229,4 +239,27 @@ func simulatedWith(t *testing.T, dir string, days int, rates simulate.InjectionR
 		t.Fatal(err)
 	}
 	return values, keys, ids
+}
+
+// completeUntil is org's completeness point as the store has it.
+func completeUntil(ctx context.Context, t *testing.T, st store.Store, org string) time.Time {
+	t.Helper()
+	points, err := store.LoadCompleteness(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return points[org]
+}
+
+// newestStored is the time of org's newest stored event.
+func newestStored(ctx context.Context, t *testing.T, st store.Store, org string) time.Time {
+	t.Helper()
+	var newest time.Time
+	if err := st.ScanEvents(ctx, store.EventFilter{Org: org}, func(ev event.Event) error {
+		newest = ev.Time
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return newest
 }
