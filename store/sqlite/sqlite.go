@@ -13,8 +13,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +79,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+
+	if err := createPrivate(o.Path, log); err != nil {
+		return nil, err
 	}
 
 	q := url.Values{}
@@ -194,4 +200,29 @@ func (s *Store) Close() error {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// createPrivate creates the database file, empty and readable by its owner
+// only (0600), when it does not exist yet: SQLite would create it 0644
+// (less the umask), and it creates the -wal and -shm files with the
+// database file's mode, so they are 0600 too. An existing database keeps
+// its mode (someone may have chosen it), with a warning when others can
+// read it.
+func createPrivate(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the embedded store's database file is readable by others than its owner; chmod 600 it (and its -wal and -shm files)",
+				"path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+		}
+		return nil
+	default:
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
 }
