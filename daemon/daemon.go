@@ -180,7 +180,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		if d.refTopics != nil && !d.refTopics.Ready() {
 			return errors.New("reference topics not read to their end yet")
 		}
-		return nil
+		return d.reference.ready()
 	}}}
 	ui, err := newWebUI(ctx, cfg, st, o.Logger, o.Registry)
 	if err != nil {

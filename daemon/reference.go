@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,9 +26,41 @@ import (
 // referenceFiles are the CONTRACT §2 files; a change to any reloads them all.
 var referenceFiles = []string{"staff.csv", "relationships.csv", "shifts.csv", "absences.csv", "devices.csv", "sharing_agreements.csv"}
 
+// A reload that would take most of a table away is far more often a file
+// deleted, truncated or half copied than a real change, and the checks
+// would judge every access against the hole: without shifts.csv a week of
+// St Martins raised 155 alerts instead of 13; without relationships.csv
+// no-business-need fell silent. So a reload (never the first load) is
+// refused, and the data in force kept, when a kind that had rows has none
+// now (its file missing or empty), or when a table of at least
+// shrinkGuardMinRows rows loses more than maxReferenceShrink of them. A
+// deliberate change that large is accepted by a restart.
+const (
+	maxReferenceShrink = 0.5
+	// shrinkGuardMinRows: a smaller table (a handful of sharing agreements
+	// or devices) may well halve in one honest edit; losing every row is
+	// still refused.
+	shrinkGuardMinRows = 10
+)
+
+// referenceTables are the kinds of CONTRACT §2 the reload guard compares.
+var referenceTables = []struct {
+	kind kafkaref.Kind
+	file string
+	rows func(*reference.Data) int
+}{
+	{kafkaref.KindStaff, reference.FileStaff, func(d *reference.Data) int { return len(d.Staff) }},
+	{kafkaref.KindRelationships, reference.FileRelationships, func(d *reference.Data) int { return len(d.Relationships) }},
+	{kafkaref.KindShifts, reference.FileShifts, func(d *reference.Data) int { return len(d.Shifts) }},
+	{kafkaref.KindAbsences, reference.FileAbsences, func(d *reference.Data) int { return len(d.Absences) }},
+	{kafkaref.KindDevices, reference.FileDevices, func(d *reference.Data) int { return len(d.Devices) }},
+	{kafkaref.KindSharingAgreements, reference.FileSharingAgreements, func(d *reference.Data) int { return len(d.SharingAgreements) }},
+}
+
 // referenceLoader loads the reference directory and reloads it, without a
-// restart, when its files change. A directory that fails to load keeps the
-// last good data in force.
+// restart, when its files change. A directory that fails to load, or whose
+// reload the guard above refuses, keeps the last good data in force and
+// fails readiness until a reload succeeds.
 type referenceLoader struct {
 	dir      string
 	interval time.Duration
@@ -41,7 +77,14 @@ type referenceLoader struct {
 	snapshotErrs prometheus.Counter
 
 	reloads *prometheus.CounterVec
+	refused *prometheus.CounterVec
 	lastOK  prometheus.Gauge
+	okAt    time.Time // when the data in force loaded
+
+	// problem, while set, is why the directory's data in force is not its
+	// current content (a failed or refused reload): readiness fails with it.
+	problemMu sync.Mutex
+	problem   error
 
 	// With reference topics on Kafka (reference/kafkaref), the kinds they
 	// carry come from there and the rest from the directory.
@@ -57,6 +100,10 @@ func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Ros
 		reloads: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_reference_loads_total", Help: "Reference data loads, by outcome.",
 		}, []string{"outcome"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_reference_reloads_refused_total",
+			Help: "Reference reloads refused, keeping the previous data, because a kind that had rows would have lost them all or most of them; by kind.",
+		}, []string{"kind"}),
 		lastOK: f.NewGauge(prometheus.GaugeOpts{
 			Name: "dpiawatch_reference_last_load_success_timestamp_seconds", Help: "When reference data last loaded successfully.",
 		}),
@@ -66,7 +113,87 @@ func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Ros
 	}
 	l.reloads.WithLabelValues("success")
 	l.reloads.WithLabelValues("failure")
+	l.reloads.WithLabelValues("refused")
+	for _, t := range referenceTables {
+		l.refused.WithLabelValues(string(t.kind))
+	}
 	return l
+}
+
+// ready fails while the last reload of the directory failed or was refused.
+func (l *referenceLoader) ready() error {
+	l.problemMu.Lock()
+	defer l.problemMu.Unlock()
+	return l.problem
+}
+
+func (l *referenceLoader) setProblem(err error) {
+	l.problemMu.Lock()
+	l.problem = err
+	l.problemMu.Unlock()
+}
+
+// errReloadRefused marks the error of a reload the guard refused (logged
+// already, kind by kind).
+var errReloadRefused = errors.New("reference reload refused")
+
+// refusals says which kinds the reload from prev to next would empty or
+// shrink sharply: one line each, with counts but never a row. Kinds that
+// come from Kafka are not the directory's to lose.
+func (l *referenceLoader) refusals(prev, next *reference.Data) []string {
+	var out []string
+	for _, t := range referenceTables {
+		if slices.Contains(l.kafkaKinds, t.kind) {
+			continue
+		}
+		had, has := t.rows(prev), t.rows(next)
+		var why string
+		switch {
+		case had == 0 || has >= had:
+		case has == 0:
+			why = "is empty"
+			if _, err := os.Stat(filepath.Join(l.dir, t.file)); errors.Is(err, os.ErrNotExist) {
+				why = "is missing"
+			}
+		case had >= shrinkGuardMinRows && float64(had-has) > maxReferenceShrink*float64(had):
+			why = fmt.Sprintf("lost more than %.0f%% of its rows", maxReferenceShrink*100)
+		}
+		if why == "" {
+			continue
+		}
+		l.refused.WithLabelValues(string(t.kind)).Inc()
+		l.log.Warn("reference reload refused; keeping the previous data", "kind", string(t.kind), "file", t.file,
+			"why", why, "rows_in_force", had, "rows_now", has)
+		out = append(out, fmt.Sprintf("%s %s (%d rows in force, %d now)", t.file, why, had, has))
+	}
+	return out
+}
+
+// loadProblems summarises a failed load for readiness: the files with bad
+// rows and how many, never a cell's value (the log has the details).
+func loadProblems(err error) string {
+	bad := map[string]int{}
+	var other []string
+	var walk func(error)
+	walk = func(e error) {
+		if pe, ok := e.(*reference.ParseError); ok {
+			bad[pe.File]++
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		other = append(other, e.Error())
+	}
+	walk(err)
+	var parts []string
+	for _, f := range slices.Sorted(maps.Keys(bad)) {
+		parts = append(parts, fmt.Sprintf("%d bad rows or cells in %s", bad[f], f))
+	}
+	return strings.Join(append(parts, other...), "; ")
 }
 
 // fingerprint summarises the files' names, sizes and modification times.
@@ -92,18 +219,43 @@ func (l *referenceLoader) load(ctx context.Context) error {
 		l.log.Warn("no reference directory configured: every actor is judged by default working hours")
 		return nil
 	}
+	l.mu.Lock()
+	prev := l.csv // nil: the first load, which takes whatever is there
+	l.mu.Unlock()
+	keeping := func() string {
+		return "keeping the data loaded at " + l.okAt.UTC().Format(time.RFC3339)
+	}
 	if _, err := os.Stat(l.dir); err != nil {
-		return fmt.Errorf("reference directory: %w", err)
+		err = fmt.Errorf("reference directory: %w", err)
+		if prev != nil {
+			l.setProblem(fmt.Errorf("reload failed at %s: %w; %s", time.Now().UTC().Format(time.RFC3339), err, keeping()))
+		}
+		return err
 	}
 	stamp := l.fingerprint()
 	start := time.Now()
 	d, err := reference.LoadDir(l.dir)
 	if err != nil {
 		l.reloads.WithLabelValues("failure").Inc()
+		if prev != nil {
+			l.setProblem(fmt.Errorf("reload failed at %s: %s (details in the log); %s", start.UTC().Format(time.RFC3339), loadProblems(err), keeping()))
+		}
 		return fmt.Errorf("load reference data from %s: %w", l.dir, err)
+	}
+	if prev != nil {
+		if why := l.refusals(prev, d); len(why) > 0 {
+			// These files are judged: not reloaded again until they change.
+			l.stamp = stamp
+			l.reloads.WithLabelValues("refused").Inc()
+			l.setProblem(fmt.Errorf("reload refused at %s: %s; %s until a reload without this succeeds (restore the file, or restart to accept the change)",
+				start.UTC().Format(time.RFC3339), strings.Join(why, "; "), keeping()))
+			return fmt.Errorf("%w: %s", errReloadRefused, strings.Join(why, "; "))
+		}
 	}
 	l.publish(ctx, d, nil)
 	l.stamp = stamp
+	l.okAt = time.Now()
+	l.setProblem(nil)
 	l.reloads.WithLabelValues("success").Inc()
 	l.lastOK.SetToCurrentTime()
 	l.log.Info("reference data loaded", "dir", l.dir, "staff", len(d.Staff), "relationships", len(d.Relationships),
@@ -184,7 +336,7 @@ func (l *referenceLoader) run(ctx context.Context) error {
 			if l.interval <= 0 || l.fingerprint() == l.stamp {
 				continue
 			}
-			if err := l.load(ctx); err != nil {
+			if err := l.load(ctx); err != nil && !errors.Is(err, errReloadRefused) {
 				l.log.Error("reference data reload failed; keeping the previous data", "err", err)
 			}
 		}
