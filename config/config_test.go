@@ -66,6 +66,10 @@ func TestExactMessages(t *testing.T) {
 			File: "testdata/unknown_key.yaml", Line: 11, Column: 5, Path: "checks.out-of-hours.gace", Value: "gace",
 			Message: `unknown key "gace" (known: enabled, evidences, severity, grace, working_hours, episode_gap, overrides)`,
 		}},
+		{"testdata/bad_trusted_proxy.yaml", Diagnostic{
+			File: "testdata/bad_trusted_proxy.yaml", Line: 9, Column: 46, Path: "web.trusted_proxies[2]",
+			Value: "10.1.0.0/33", Message: `"10.1.0.0/33" is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)`,
+		}},
 	}
 	for _, tc := range tests {
 		_, diags := Load(tc.file)
@@ -302,5 +306,16 @@ func BenchmarkLoadShipped(b *testing.B) {
 		if cfg, _ := Load("../configs/dpiawatch.yaml"); cfg == nil {
 			b.Fatal("errors")
 		}
+	}
+}
+
+func TestTrustedProxyPrefixes(t *testing.T) {
+	w := Web{TrustedProxies: []string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8", "2001:db8::/32", "bad"}}
+	var got []string
+	for _, p := range w.TrustedProxyPrefixes() {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 192.0.2.7/32 192.0.2.8/32 2001:db8::/32"; strings.Join(got, " ") != want {
+		t.Errorf("prefixes = %v, want %s", got, want)
 	}
 }

@@ -3,8 +3,10 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -31,6 +33,36 @@ type Web struct {
 	ActivityDays int `yaml:"activity_days"`
 	// RoutineAudit configures managers' routine audits.
 	RoutineAudit WebRoutineAudit `yaml:"routine_audit"`
+	// TrustedProxies lists the reverse proxies (addresses or CIDR
+	// prefixes) whose X-Forwarded-For the UI believes when it throttles
+	// logins per client. Empty: the connection's address is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (a bare address is a
+// single-address prefix); entries that do not parse, which validation
+// reports, are left out.
+func (w *Web) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range w.TrustedProxies {
+		if p, ok := parsePrefix(s); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err == nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
 }
 
 // WebRoutineAudit configures routine audits: each period, a reproducible
@@ -88,6 +120,11 @@ func (w *Web) validate(v *validator, p string, c *Config) {
 	}
 	if n := w.RoutineAudit.SampleSize; n < 0 || n > 1000 {
 		v.errorf(p+".routine_audit.sample_size", "%d is out of range (1–1000)", n)
+	}
+	for i, tp := range w.TrustedProxies {
+		if _, ok := parsePrefix(tp); !ok {
+			v.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", p, i), "%q is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)", tp)
+		}
 	}
 	if w.SessionTTL != 0 && w.IdleTimeout > w.SessionTTL {
 		v.warnf(p+".idle_timeout", "longer than session_ttl, so it never applies")

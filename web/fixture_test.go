@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -89,6 +90,9 @@ type fixtureOpts struct {
 	externalURL string
 	oidc        *web.OIDCConfig
 	evidence    bool // let the DPO export evidence packs
+	// trustedProxies: X-Forwarded-For from these is believed.
+	trustedProxies []netip.Prefix
+	accounts       []web.Account // more accounts, their passwords already hashed
 }
 
 // evidenceConfig is a minimal configuration for evidence.Export: the
@@ -166,6 +170,11 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 			t.Fatal(err)
 		}
 	}
+	for _, a := range fo.accounts {
+		if err := accts.Put(a); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f := &fixture{store: ws, now: &clock{t: t0.Add(2 * time.Hour)}, reg: prometheus.NewRegistry(), sq: st}
 	var ev *web.EvidenceOptions
 	if fo.evidence {
@@ -191,7 +200,8 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 			return "subj-bbbbbbbbbbbb"
 		},
 		Registerer: f.reg, Now: f.now.Now, Reference: st, Evidence: ev,
-		OnTriage: func() { f.wakes.Add(1) },
+		OnTriage:       func() { f.wakes.Add(1) },
+		TrustedProxies: fo.trustedProxies,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -68,29 +68,69 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusBadRequest, "", "Enter your username and password")
 		return
 	}
-	ukey, ikey := "u:"+strings.ToLower(user), "ip:"+clientIP(r)
-	if wait := max(s.throttle.wait(ukey, accountFreeFailures), s.throttle.wait(ikey, addressFreeFailures)); wait > 0 {
-		s.m.logins.WithLabelValues("local", loginThrottled).Inc()
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		s.renderLogin(w, r, http.StatusTooManyRequests, "",
-			fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
+	remote := s.clientIP(r)
+	account, client := strings.ToLower(user), throttleClient(remote)
+	keys := []throttleKey{
+		{"p:" + account + "\x00" + client, pairLimit},
+		{"c:" + client, clientLimit},
+		{"a:" + account, accountLimit},
+	}
+	if wait := s.throttle.reserve(keys...); wait > 0 {
+		s.tooMany(w, r, wait, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", roundUp(wait)))
 		return
 	}
-	acct, ok := s.o.Accounts.Authenticate(user, pass)
+	acct, ok, busy := s.authenticate(r.Context(), user, pass)
+	if busy {
+		s.throttle.refund(keys...) // the password was not checked
+		s.tooMany(w, r, time.Second, "Too many people are signing in at once. Try again in a few seconds.")
+		return
+	}
 	if !ok {
-		s.throttle.fail(ukey)
-		s.throttle.fail(ikey)
 		s.m.logins.WithLabelValues("local", loginFailure).Inc()
-		s.log.Warn("web login failed", "method", "local", "remote", clientIP(r))
+		s.log.Warn("web login failed", "method", "local", "remote", remote)
 		s.renderLogin(w, r, http.StatusUnauthorized, "", "The username or password is not right")
 		return
 	}
-	s.throttle.reset(ukey)
+	s.throttle.reset(keys[0], keys[2])
+	s.throttle.refund(keys[1]) // an office's sign-ins do not use up its address's budget
 	p := Principal{User: acct.Username, Role: acct.Role, Teams: acct.Teams, Method: "local"}
 	if len(acct.Orgs) > 0 {
 		p.Orgs = acct.Orgs
 	}
 	s.startSession(w, r, p)
+}
+
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
+	s.m.logins.WithLabelValues("local", loginThrottled).Inc()
+	w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+	s.renderLogin(w, r, http.StatusTooManyRequests, "", msg)
+}
+
+// authenticate checks the password holding one of the hashing slots: each
+// argon2id verification takes 64 MiB, so at most cap(s.hashSlots) run at
+// once whatever arrives. A request that gets no slot within
+// Options.LoginWait, or finds too many already waiting, is busy: it is not
+// checked, and never queues without bound.
+func (s *Server) authenticate(ctx context.Context, user, pass string) (acct Account, ok, busy bool) {
+	if s.hashWaiters.Add(1) > int64(4*cap(s.hashSlots)) {
+		s.hashWaiters.Add(-1)
+		return Account{}, false, true
+	}
+	t := time.NewTimer(s.o.LoginWait)
+	defer t.Stop()
+	select {
+	case s.hashSlots <- struct{}{}:
+		s.hashWaiters.Add(-1)
+	case <-t.C:
+		s.hashWaiters.Add(-1)
+		return Account{}, false, true
+	case <-ctx.Done():
+		s.hashWaiters.Add(-1)
+		return Account{}, false, true
+	}
+	defer func() { <-s.hashSlots }()
+	acct, ok = s.verify(user, pass)
+	return acct, ok, false
 }
 
 func roundUp(d time.Duration) string {

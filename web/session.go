@@ -3,7 +3,6 @@ package web
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -138,82 +137,4 @@ func (s *sessions) sweepLocked(now time.Time) {
 			delete(s.m, id)
 		}
 	}
-}
-
-// Free failures before the throttle applies: an office behind one NAT
-// address has many honest users, so an address gets more than an account.
-const (
-	accountFreeFailures = 5
-	addressFreeFailures = 20
-)
-
-// throttle slows password guessing per account and per client address:
-// after free failures within window each further attempt must wait
-// base·2^(n−free), up to max. Failures are forgotten window after the last.
-type throttle struct {
-	mu     sync.Mutex
-	m      map[string]*failures
-	base   time.Duration
-	max    time.Duration
-	window time.Duration
-	now    func() time.Time
-}
-
-type failures struct {
-	n    int
-	last time.Time
-}
-
-func newThrottle(base, max, window time.Duration, now func() time.Time) *throttle {
-	return &throttle{m: map[string]*failures{}, base: base, max: max, window: window, now: now}
-}
-
-// wait returns how long key must still wait before its next attempt.
-func (t *throttle) wait(key string, free int) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	f, ok := t.m[key]
-	if !ok {
-		return 0
-	}
-	if now.Sub(f.last) >= t.window {
-		delete(t.m, key)
-		return 0
-	}
-	if f.n < free {
-		return 0
-	}
-	d := t.base * time.Duration(math.Pow(2, float64(min(f.n-free, 20))))
-	d = min(d, t.max)
-	if left := f.last.Add(d).Sub(now); left > 0 {
-		return left
-	}
-	return 0
-}
-
-func (t *throttle) fail(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.m) > 100_000 { // bound memory under a spray of addresses
-		for k, f := range t.m {
-			if now.Sub(f.last) >= t.window {
-				delete(t.m, k)
-			}
-		}
-	}
-	f, ok := t.m[key]
-	if !ok || now.Sub(f.last) >= t.window {
-		f = &failures{}
-		t.m[key] = f
-	}
-	f.n++
-	f.last = now
-}
-
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.m, key)
 }

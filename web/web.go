@@ -19,8 +19,8 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -73,7 +73,18 @@ type Options struct {
 	// RoutineAudit configures managers' routine audits.
 	RoutineAudit RoutineAuditOptions
 	// Evidence, when set, lets the DPO export evidence packs from the UI.
-	Evidence   *EvidenceOptions
+	Evidence *EvidenceOptions
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: a request from one of them is throttled by the right-most
+	// forwarded address not itself a trusted proxy. Empty: the connection's
+	// address is the client.
+	TrustedProxies []netip.Prefix
+	// LoginConcurrency bounds the password hashes (argon2id, 64 MiB each)
+	// running at once; default 2.
+	LoginConcurrency int
+	// LoginWait is how long a login waits for a hashing slot before it is
+	// refused with 429; default 2s.
+	LoginWait  time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time // default time.Now
@@ -88,12 +99,17 @@ type Server struct {
 	tmpl     map[string]*template.Template
 	sessions *sessions
 	throttle *throttle
-	oidc     *oidcFlow
-	secure   bool
-	cookie   string
-	orgs     map[string]Org
-	m        *metrics
-	onTriage atomic.Pointer[func()]
+	// hashSlots bounds concurrent password hashing; hashWaiters counts
+	// logins waiting for a slot.
+	hashSlots   chan struct{}
+	hashWaiters atomic.Int64
+	verify      func(user, pass string) (Account, bool)
+	oidc        *oidcFlow
+	secure      bool
+	cookie      string
+	orgs        map[string]Org
+	m           *metrics
+	onTriage    atomic.Pointer[func()]
 }
 
 // SetOnTriage replaces Options.OnTriage: the daemon builds alert delivery
@@ -128,6 +144,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.RoutineAudit.Period != PeriodWeek && o.RoutineAudit.Period != PeriodMonth {
 		return nil, fmt.Errorf("web: routine-audit period %q is neither %s nor %s", o.RoutineAudit.Period, PeriodWeek, PeriodMonth)
 	}
+	if o.LoginConcurrency <= 0 {
+		o.LoginConcurrency = 2
+	}
+	if o.LoginWait <= 0 {
+		o.LoginWait = 2 * time.Second
+	}
 	if o.ExternalURL == "" {
 		o.ExternalURL = "http://127.0.0.1:9464"
 	}
@@ -136,13 +158,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("web: external URL %q is not an http(s) URL", o.ExternalURL)
 	}
 	s := &Server{
-		o:        o,
-		log:      o.Logger,
-		sessions: newSessions(o.SessionTTL, o.IdleTimeout, o.Now),
-		// After the free failures: 1s, 2s, 4s … up to 15 minutes.
-		throttle: newThrottle(time.Second, 15*time.Minute, time.Hour, o.Now),
-		secure:   u.Scheme == "https",
-		orgs:     map[string]Org{},
+		o:         o,
+		log:       o.Logger,
+		sessions:  newSessions(o.SessionTTL, o.IdleTimeout, o.Now),
+		throttle:  newThrottle(throttleBase, throttleWindow, o.Now),
+		hashSlots: make(chan struct{}, o.LoginConcurrency),
+		secure:    u.Scheme == "https",
+		orgs:      map[string]Org{},
 	}
 	s.cookie = "dpiawatch_session"
 	if s.secure {
@@ -162,6 +184,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		if s.oidc, err = newOIDCFlow(ctx, *o.OIDC, strings.TrimSuffix(o.ExternalURL, "/")+"/auth/oidc/callback", o.Now); err != nil {
 			return nil, err
 		}
+	}
+	if o.Accounts != nil {
+		s.verify = o.Accounts.Authenticate
 	}
 	if o.OnTriage != nil {
 		s.SetOnTriage(o.OnTriage)
@@ -303,12 +328,65 @@ func canonicalPath(p string) bool {
 	return c == p
 }
 
-// clientIP is the connection's address. X-Forwarded-For is not trusted: a
-// client could forge it to escape the per-address throttle.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+// clientIP is the client's address: the connection's, unless that is one
+// of Options.TrustedProxies, in which case it is the right-most
+// X-Forwarded-For entry that is not a trusted proxy (entries to its left
+// are whatever the client chose to send). A malformed entry ends the walk
+// at the last trusted hop. Without trusted proxies X-Forwarded-For is
+// ignored: a client could forge it to escape the per-client throttle.
+func (s *Server) clientIP(r *http.Request) string {
+	a := parseHop(r.RemoteAddr)
+	if !a.IsValid() {
 		return r.RemoteAddr
 	}
-	return host
+	if !s.trustedProxy(a) {
+		return a.String()
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := parseHop(strings.TrimSpace(hops[i]))
+		if !h.IsValid() {
+			break
+		}
+		a = h
+		if !s.trustedProxy(h) {
+			break
+		}
+	}
+	return a.String()
+}
+
+func (s *Server) trustedProxy(a netip.Addr) bool {
+	for _, p := range s.o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseHop reads an address with or without a port ("192.0.2.1",
+// "192.0.2.1:443", "[2001:db8::1]:443"); invalid when it is neither.
+func parseHop(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone("")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap().WithZone("")
+}
+
+// throttleClient is the throttle's key for a client address: an IPv6
+// client commonly holds a whole /64, so that is what is counted.
+func throttleClient(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() {
+		return addr
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
