@@ -46,7 +46,8 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 	o := web.Options{
 		Store: ws, ExternalURL: w.ExternalURL, SessionTTL: w.SessionTTL.D(), IdleTimeout: w.IdleTimeout.D(),
 		RiskChecks: cfg.RiskChecks(), ActivityDays: w.ActivityDays, Logger: log, Registerer: reg,
-		RoutineAudit: web.RoutineAuditOptions{Period: w.RoutineAudit.Period, SampleSize: w.RoutineAudit.SampleSize},
+		RoutineAudit:   web.RoutineAuditOptions{Period: w.RoutineAudit.Period, SampleSize: w.RoutineAudit.SampleSize},
+		TrustedProxies: w.TrustedProxyPrefixes(),
 	}
 	if ref, ok := st.(store.ReferenceSnapshots); ok {
 		o.Reference = ref
