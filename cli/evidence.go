@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -245,17 +244,26 @@ func (p *progress) finish() {
 	}
 }
 
+// errNoTrustedKey is verify's answer without a trusted public key: the
+// key a manifest carries proves nothing, since whoever alters a pack can
+// sign it again with a key of their own.
+var errNoTrustedKey = errors.New("no trusted public key given, so the pack's authenticity cannot be checked " +
+	"(a pack altered and signed again with another key carries that key): give the signer's public key " +
+	"with --public-key FILE (the .pub file `dpiawatch evidence keygen` wrote), or --config FILE whose evidence.public_key names it")
+
 func evidenceVerifyCommand(e *env) *cobra.Command {
 	var pubFile, configPath string
 	c := &cobra.Command{
 		Use:   "verify DIR",
 		Short: "Check an evidence pack's signature and every file's SHA-256",
-		Long: `verify checks the signature of DIR/manifest.json and the SHA-256 of every file it lists,
-and names each file that was altered, is missing, or was added. It exits 1 on any problem.
+		Long: `verify checks DIR/manifest.sig, the Ed25519 signature of the exact bytes of
+DIR/manifest.json, against a trusted public key, then the SHA-256 of every file the
+manifest lists, and names each file that was altered, is missing, or was added. It
+exits 1 on any problem.
 
-The signature is checked against --public-key FILE (PEM), else the evidence.public_key
-of --config when given, else only against the key the manifest carries, which shows the
-files are unchanged since signing but not who signed them.`,
+The trusted key is --public-key FILE (PEM, as ` + "`evidence keygen`" + ` writes it to OUT.pub), else
+the evidence.public_key of --config. Without either, verify exits 1 and checks nothing:
+the key a manifest carries shows no more than that someone signed it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if pubFile == "" && configPath != "" {
@@ -265,15 +273,16 @@ files are unchanged since signing but not who signed them.`,
 				}
 				pubFile = cfg.Evidence.PublicKey
 			}
-			var trusted ed25519.PublicKey
-			if pubFile != "" {
-				b, err := os.ReadFile(pubFile)
-				if err != nil {
-					return usagef("public key: %v", err)
-				}
-				if trusted, err = evidence.ParsePublicKey(string(b)); err != nil {
-					return usagef("%s: %v", pubFile, err)
-				}
+			if pubFile == "" {
+				return errNoTrustedKey
+			}
+			b, err := os.ReadFile(pubFile)
+			if err != nil {
+				return usagef("public key: %v", err)
+			}
+			trusted, err := evidence.ParsePublicKey(string(b))
+			if err != nil {
+				return usagef("%s: %v", pubFile, err)
 			}
 			res, err := evidence.Verify(args[0], trusted)
 			if err != nil {
@@ -282,19 +291,16 @@ files are unchanged since signing but not who signed them.`,
 			for _, p := range res.Problems {
 				fmt.Fprintln(e.stdout, p)
 			}
-			if !res.OK() {
+			if !res.OK() || !res.Trusted {
 				return fmt.Errorf("evidence pack %s failed verification: %d problem(s)", args[0], len(res.Problems))
 			}
 			m := res.Manifest
-			fmt.Fprintf(e.stdout, "ok: %d files intact; %s, %s to %s, generated %s, signed by key %s\n",
+			_, err = fmt.Fprintf(e.stdout, "ok: %d files intact; %s, %s to %s, generated %s, signed by the trusted key %s\n",
 				len(m.Files), m.DPIA, m.From, m.To, m.GeneratedAt, m.KeyID)
-			if !res.Trusted {
-				fmt.Fprintln(e.stdout, "note: no trusted public key given (--public-key); the signature was checked against the key in the manifest only")
-			}
-			return nil
+			return err
 		},
 	}
-	c.Flags().StringVar(&pubFile, "public-key", "", "trusted Ed25519 public key (PEM)")
+	c.Flags().StringVar(&pubFile, "public-key", "", "trusted Ed25519 public key (PEM); required unless --config names one")
 	c.Flags().StringVar(&configPath, "config", "", "configuration file whose evidence.public_key to trust")
 	return c
 }

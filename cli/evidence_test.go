@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -78,6 +81,47 @@ evidence:
 	if err != nil || !strings.Contains(out, "ok: ") || strings.Contains(out, "no trusted public key") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
+	pub := filepath.Join(dir, "keys", "evidence.key.pub")
+	verifyExit := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		code := Main(append([]string{"evidence", "verify"}, args...), strings.NewReader(""), &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	// Without a trusted key, even an intact pack is not declared ok.
+	if code, out := verifyExit(pack); code != exitFailure || strings.Contains(out, "ok: ") || !strings.Contains(out, "no trusted public key given") ||
+		!strings.Contains(out, "--public-key FILE") {
+		t.Errorf("verify without a trusted key: exit %d\n%s", code, out)
+	}
+	if code, out := verifyExit("--public-key", pub, pack); code != exitOK || !strings.Contains(out, "ok: ") {
+		t.Errorf("verify of the intact pack: exit %d\n%s", code, out)
+	}
+	// Altered and signed again with another key: refused without a
+	// trusted key, and against the right one.
+	resigned := copyPack(t, pack)
+	if err := os.WriteFile(filepath.Join(resigned, "risks.csv"), []byte("forged\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resignPack(t, resigned, "risks.csv")
+	if code, out := verifyExit(resigned); code != exitFailure || strings.Contains(out, "ok: ") {
+		t.Errorf("verify of a re-signed pack without a trusted key: exit %d\n%s", code, out)
+	}
+	if code, out := verifyExit("--public-key", pub, resigned); code != exitFailure || !strings.Contains(out, "key: manifest.json: signed with key") {
+		t.Errorf("verify of a re-signed pack against the trusted key: exit %d\n%s", code, out)
+	}
+	// A manifest edit that keeps its meaning (a duplicate key) breaks the signature.
+	dup := copyPack(t, pack)
+	mp := filepath.Join(dup, evidence.ManifestName)
+	b, err := os.ReadFile(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mp, bytes.Replace(b, []byte("{\n"), []byte("{\n  \"identities\": true,\n"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verifyExit("--public-key", pub, dup); code != exitFailure || !strings.Contains(out, "signature: manifest.json") {
+		t.Errorf("verify of a manifest with a duplicate key: exit %d\n%s", code, out)
+	}
+
 	if err := os.WriteFile(filepath.Join(pack, "risks.csv"), []byte("changed\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -136,5 +180,62 @@ func TestPrintUncovered(t *testing.T) {
 				t.Errorf("printed %q\nwant    %q", out.String(), c.want)
 			}
 		})
+	}
+}
+
+func copyPack(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// resignPack does what a forger would: puts file's new SHA-256 in the
+// manifest and signs it again with a key of their own.
+func resignPack(t *testing.T, dir, file string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, evidence.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m evidence.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	for i := range m.Files {
+		if m.Files[i].Path == file {
+			m.Files[i].SHA256, m.Files[i].Bytes = hex.EncodeToString(sum[:]), int64(len(data))
+		}
+	}
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, sig, err := m.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, evidence.ManifestName), manifest, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, evidence.SignatureName), sig, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -213,6 +213,31 @@ func TestVerify(t *testing.T) {
 			b, _ = m.Encode()
 			write(t, mp, b)
 		}, []string{"signature: manifest.json", "altered: risks.csv"}},
+		// The signature covers the manifest's exact bytes: edits that keep
+		// its meaning to a JSON decoder fail all the same.
+		{"duplicate key in manifest", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, evidence.ManifestName)
+			b, _ := os.ReadFile(p)
+			write(t, p, bytes.Replace(b, []byte("{\n"), []byte("{\n  \"dpia\": \"another-dpia\",\n"), 1))
+		}, []string{"signature: manifest.json"}},
+		{"changed case of a key in manifest", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, evidence.ManifestName)
+			b, _ := os.ReadFile(p)
+			write(t, p, bytes.Replace(b, []byte(`"dpia":`), []byte(`"DPIA":`), 1))
+		}, []string{"signature: manifest.json"}},
+		{"space added to manifest", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, evidence.ManifestName)
+			b, _ := os.ReadFile(p)
+			write(t, p, append(b, ' '))
+		}, []string{"signature: manifest.json"}},
+		{"re-signed with another key", func(t *testing.T, dir string) {
+			resign(t, dir, otherKey(t))
+		}, []string{"key: manifest.json"}},
+		{"signature removed", func(t *testing.T, dir string) {
+			if err := os.Remove(filepath.Join(dir, evidence.SignatureName)); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"signature: manifest.json"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -244,6 +269,22 @@ func TestVerify(t *testing.T) {
 		})
 	}
 
+	// Without a trusted key no pack verifies, not even an intact one: the
+	// key a manifest carries is whoever signed it last.
+	t.Run("no trusted key", func(t *testing.T) {
+		resigned := copyDir(t, dir)
+		resign(t, resigned, otherKey(t))
+		for _, d := range []string{dir, resigned} {
+			res, err := evidence.Verify(d, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK() || res.Trusted || len(res.Problems) != 1 || res.Problems[0].Kind != "key" {
+				t.Errorf("%s verified without a trusted key: %v", filepath.Base(d), res.Problems)
+			}
+		}
+	})
+
 	t.Run("foreign key", func(t *testing.T) {
 		_, pubPEM, err := evidence.GenerateKey()
 		if err != nil {
@@ -261,6 +302,36 @@ func TestVerify(t *testing.T) {
 			t.Errorf("verified against a foreign key: %v", res.Problems)
 		}
 	})
+}
+
+// otherKey is a signing key other than testKey.
+func otherKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// resign does what someone who altered a pack would: sign its manifest
+// again with a key of their own.
+func resign(t *testing.T, dir string, key ed25519.PrivateKey) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, evidence.ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m evidence.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	b, sig, err := m.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, evidence.ManifestName), b)
+	write(t, filepath.Join(dir, evidence.SignatureName), sig)
 }
 
 func write(t *testing.T, path string, b []byte) {

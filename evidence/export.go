@@ -11,7 +11,8 @@
 //
 // A pack is a directory: report.html and report.pdf for people;
 // evidence.json and CSV files with the same numbers; and manifest.json
-// listing each file's SHA-256, signed with Ed25519. The data files and the
+// listing each file's SHA-256, with manifest.sig, the Ed25519 signature of
+// manifest.json's exact bytes. The data files and the
 // reports are byte-identical for the same data and period; only the
 // manifest carries the generation time. People appear as keyed pseudonyms
 // unless identities are asked for, and that request is recorded in the
@@ -102,14 +103,14 @@ func Export(ctx context.Context, o ExportOptions) (Manifest, error) {
 		m.Files = append(m.Files, hashFile(f))
 	}
 	m.GeneratedAt = now().UTC().Format(time.RFC3339)
-	if err := m.Sign(o.Key); err != nil {
-		return Manifest{}, err
-	}
-	b, err := m.Encode()
+	b, sig, err := m.Sign(o.Key)
 	if err != nil {
 		return Manifest{}, err
 	}
 	if err := os.WriteFile(filepath.Join(o.Dir, ManifestName), b, 0o600); err != nil {
+		return Manifest{}, fmt.Errorf("evidence: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, SignatureName), sig, 0o600); err != nil {
 		return Manifest{}, fmt.Errorf("evidence: %w", err)
 	}
 	return m, nil

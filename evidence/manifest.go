@@ -22,12 +22,22 @@ import (
 // ManifestName is the manifest's file name in a pack.
 const ManifestName = "manifest.json"
 
-// ManifestFormat names the manifest's layout.
-const ManifestFormat = "dpiawatch-evidence-manifest/1"
+// SignatureName is the file, beside the manifest, that holds its Ed25519
+// signature: the base64 of the signature of manifest.json's exact bytes, on
+// one line.
+const SignatureName = "manifest.sig"
 
-// Manifest lists every file of a pack with its SHA-256, and is signed with
-// Ed25519 over its own JSON encoding without the signature (see
-// signedBytes). It is the only file that holds the generation time.
+// ManifestFormat names the manifest's layout. Format /1 embedded its
+// signature, made over a re-encoding of the manifest, so that edits which
+// kept its meaning (a duplicate key, a key's case) still verified; /2 is
+// signed as written, in SignatureName.
+const ManifestFormat = "dpiawatch-evidence-manifest/2"
+
+const legacyManifestFormat = "dpiawatch-evidence-manifest/1"
+
+// Manifest lists every file of a pack with its SHA-256. It is the only file
+// that holds the generation time. It is signed with Ed25519 over its exact
+// bytes as written (Sign), and the signature is kept in SignatureName.
 type Manifest struct {
 	Format      string         `json:"format"`
 	DPIA        string         `json:"dpia"`
@@ -42,7 +52,6 @@ type Manifest struct {
 	Files       []ManifestFile `json:"files"`
 	PublicKey   string         `json:"public_key"` // base64 of the 32-byte Ed25519 key
 	KeyID       string         `json:"key_id"`     // first 16 hex digits of SHA-256(public key)
-	Signature   string         `json:"signature,omitempty"`
 }
 
 // ManifestFile is one file of the pack.
@@ -52,33 +61,26 @@ type ManifestFile struct {
 	Bytes  int64  `json:"bytes"`
 }
 
-// signedBytes is what the signature covers: the manifest's JSON without
-// its signature. Verify decodes strictly (unknown fields refused), so
-// re-encoding reproduces exactly what was signed.
-func (m Manifest) signedBytes() ([]byte, error) {
-	m.Signature = ""
-	return json.MarshalIndent(m, "", "  ")
-}
-
 // KeyID is a short fingerprint of a public key.
 func KeyID(pub ed25519.PublicKey) string {
 	h := sha256.Sum256(pub)
 	return hex.EncodeToString(h[:8])
 }
 
-// Sign fills in the key and signature.
-func (m *Manifest) Sign(key ed25519.PrivateKey) error {
+// Sign fills in the key and returns the two files to write: manifest.json
+// (as Encode renders it) and SignatureName, the signature of exactly those
+// bytes.
+func (m *Manifest) Sign(key ed25519.PrivateKey) (manifest, signature []byte, err error) {
 	pub, ok := key.Public().(ed25519.PublicKey)
 	if !ok {
-		return errors.New("evidence: not an Ed25519 key")
+		return nil, nil, errors.New("evidence: not an Ed25519 key")
 	}
 	m.PublicKey, m.KeyID = base64.StdEncoding.EncodeToString(pub), KeyID(pub)
-	b, err := m.signedBytes()
-	if err != nil {
-		return err
+	if manifest, err = m.Encode(); err != nil {
+		return nil, nil, err
 	}
-	m.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, b))
-	return nil
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(key, manifest))
+	return manifest, []byte(sig + "\n"), nil
 }
 
 // Encode renders the manifest as written to manifest.json.
@@ -192,36 +194,36 @@ type VerifyResult struct {
 	Trusted bool
 }
 
-// OK reports whether the pack is intact and its signature valid.
+// OK reports whether the pack is intact and signed by the trusted key.
 func (r VerifyResult) OK() bool { return len(r.Problems) == 0 }
 
-// Verify checks the pack in dir: the manifest's signature (against trusted
-// when not nil, else against the key the manifest names), then every
-// file's SHA-256; files missing from dir, changed, or present but not in
-// the manifest are each named.
+// Verify checks the pack in dir: the signature in SignatureName over the
+// exact bytes of the manifest, against trusted, then every file's SHA-256;
+// files missing from dir, changed, or present but not in the manifest are
+// each named. Without a trusted key (nil) the signature can only be checked
+// against the key the manifest carries, which whoever altered the pack can
+// replace: that is a problem too, so such a pack is never OK.
 func Verify(dir string, trusted ed25519.PublicKey) (VerifyResult, error) {
-	var res VerifyResult
+	res := VerifyResult{Trusted: trusted != nil}
 	raw, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
 		return res, fmt.Errorf("evidence: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&res.Manifest); err != nil {
-		res.Problems = append(res.Problems, Problem{Kind: "manifest", Path: ManifestName, Text: "not a valid manifest: " + err.Error()})
+	sig, err := os.ReadFile(filepath.Join(dir, SignatureName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("evidence: %w", err)
+	}
+	var parsed bool
+	res.Manifest, parsed, res.Problems = verifyManifest(raw, sig, trusted)
+	if !parsed {
 		return res, nil
 	}
 	m := res.Manifest
-	if m.Format != ManifestFormat {
-		res.Problems = append(res.Problems, Problem{Kind: "manifest", Path: ManifestName, Text: fmt.Sprintf("unknown format %q", m.Format)})
-	}
-	res.Problems = append(res.Problems, checkSignature(m, trusted)...)
-	res.Trusted = trusted != nil
 
-	listed := map[string]bool{ManifestName: true}
+	listed := map[string]bool{ManifestName: true, SignatureName: true}
 	for _, f := range m.Files {
 		listed[f.Path] = true
-		if !fs.ValidPath(f.Path) || strings.Contains(f.Path, "/") {
+		if !fs.ValidPath(f.Path) || strings.Contains(f.Path, "/") || f.Path == ManifestName || f.Path == SignatureName {
 			res.Problems = append(res.Problems, Problem{Kind: "manifest", Path: f.Path, Text: "not a plain file name"})
 			continue
 		}
@@ -251,25 +253,76 @@ func Verify(dir string, trusted ed25519.PublicKey) (VerifyResult, error) {
 	return res, nil
 }
 
-func checkSignature(m Manifest, trusted ed25519.PublicKey) []Problem {
-	if m.Signature == "" {
-		return []Problem{{Kind: "signature", Path: ManifestName, Text: "the manifest is not signed"}}
+// VerifyManifest checks a manifest's bytes (manifest.json as read) and its
+// signature file (SignatureName as read, nil when absent) against trusted,
+// and decodes the manifest. No problems means: the signature is trusted's,
+// over exactly these bytes, and they are the manifest as dpiawatch writes
+// it. A nil trusted key is itself a problem (see Verify).
+func VerifyManifest(raw, sig []byte, trusted ed25519.PublicKey) (Manifest, []Problem) {
+	m, _, problems := verifyManifest(raw, sig, trusted)
+	return m, problems
+}
+
+// verifyManifest is VerifyManifest; parsed says the manifest decoded, so
+// that its file list can be checked.
+func verifyManifest(raw, sig []byte, trusted ed25519.PublicKey) (m Manifest, parsed bool, problems []Problem) {
+	bad := func(kind, text string) Problem { return Problem{Kind: kind, Path: ManifestName, Text: text} }
+	var head struct {
+		Format string `json:"format"`
 	}
-	pubBytes, err := base64.StdEncoding.DecodeString(m.PublicKey)
+	if json.Unmarshal(raw, &head) == nil && head.Format == legacyManifestFormat {
+		return m, false, []Problem{bad("manifest", "format "+legacyManifestFormat+" was signed over a re-encoding of the manifest, "+
+			"which edits can keep valid; it is no longer accepted: export the pack again")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, false, []Problem{bad("manifest", "not a valid manifest: "+err.Error())}
+	}
+	if m.Format != ManifestFormat {
+		problems = append(problems, bad("manifest", fmt.Sprintf("unknown format %q", m.Format)))
+	}
+	if p := checkSignature(raw, m, sig, trusted); p != nil {
+		return m, true, append(problems, *p)
+	}
+	if trusted == nil {
+		problems = append(problems, bad("key", "no trusted public key was given: the signature was checked only against "+
+			"the key the manifest carries, which whoever altered the pack can replace"))
+	}
+	// Signed as written; still, a manifest whose bytes are not what Encode
+	// makes of them (duplicate or differently-cased keys, trailing data)
+	// could be read differently by another reader than by this one.
+	if enc, err := m.Encode(); err != nil || !bytes.Equal(enc, raw) {
+		problems = append(problems, bad("manifest", "signed, but not in the form dpiawatch writes (duplicate or differently-cased keys, or other changes)"))
+	}
+	return m, true, problems
+}
+
+// checkSignature checks sig, the signature file, over raw, the manifest's
+// exact bytes: against trusted when given (and the manifest must name that
+// key), else against the key the manifest carries.
+func checkSignature(raw []byte, m Manifest, sig []byte, trusted ed25519.PublicKey) *Problem {
+	bad := func(kind, text string) *Problem { return &Problem{Kind: kind, Path: ManifestName, Text: text} }
+	pubBytes, err := base64.StdEncoding.Strict().DecodeString(m.PublicKey)
 	if err != nil || len(pubBytes) != ed25519.PublicKeySize {
-		return []Problem{{Kind: "signature", Path: ManifestName, Text: "the manifest's public key is malformed"}}
+		return bad("signature", "the manifest's public key is malformed")
 	}
 	pub := ed25519.PublicKey(pubBytes)
-	if trusted != nil && !pub.Equal(trusted) {
-		return []Problem{{Kind: "key", Path: ManifestName, Text: fmt.Sprintf("signed with key %s, not the trusted key %s", KeyID(pub), KeyID(trusted))}}
+	if trusted != nil {
+		if !pub.Equal(trusted) {
+			return bad("key", fmt.Sprintf("signed with key %s, not the trusted key %s", KeyID(pub), KeyID(trusted)))
+		}
+		pub = trusted
 	}
-	sig, err := base64.StdEncoding.DecodeString(m.Signature)
-	if err != nil {
-		return []Problem{{Kind: "signature", Path: ManifestName, Text: "the signature is malformed"}}
+	if len(sig) == 0 {
+		return bad("signature", "the manifest is not signed: "+SignatureName+" is missing or empty")
 	}
-	b, err := m.signedBytes()
-	if err != nil || !ed25519.Verify(pub, b, sig) {
-		return []Problem{{Kind: "signature", Path: ManifestName, Text: "the signature does not match the manifest: it was changed after signing"}}
+	s, err := base64.StdEncoding.Strict().DecodeString(string(bytes.TrimSuffix(sig, []byte("\n"))))
+	if err != nil || len(s) != ed25519.SignatureSize {
+		return bad("signature", "the signature in "+SignatureName+" is malformed")
+	}
+	if !ed25519.Verify(pub, raw, s) {
+		return bad("signature", "the signature does not match the manifest: it was changed after signing")
 	}
 	return nil
 }
