@@ -17,8 +17,9 @@ type Evidence struct {
 	SigningKey Secret `yaml:"signing_key"`
 	// PublicKey is the PEM public key that `dpiawatch evidence verify`
 	// checks signatures against when no --public-key is given. Relative to
-	// this file. Empty: the key in the manifest is used (which proves the
-	// files are unchanged since signing, not who signed them).
+	// this file. Empty and no --public-key: verify checks nothing and
+	// exits 1, because the key a manifest carries proves only that the
+	// files are unchanged since someone signed them, not who signed them.
 	PublicKey string `yaml:"public_key"`
 	// LateAfter: an event stored more than this after its event time is
 	// late data in the coverage section. Default 1h. Only stores that
