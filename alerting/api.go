@@ -224,15 +224,14 @@ func (a *API) postTriage(w http.ResponseWriter, r *http.Request, actor string) {
 	writeJSON(w, http.StatusCreated, t)
 }
 
-// triage validates and stores one decision; req.Actor is who decided.
+// triage validates and stores one decision; req.Actor is who decided, and
+// the caller has bounded req.Note.
 func (a *API) triage(ctx context.Context, id string, req TriageRequest, source string) (store.Triage, int, error) {
 	switch {
 	case !slices.Contains(store.TriageOutcomes, req.Outcome):
 		return store.Triage{}, http.StatusBadRequest, fmt.Errorf("unknown outcome %q (%s)", req.Outcome, strings.Join(store.TriageOutcomes, ", "))
 	case strings.TrimSpace(req.Actor) == "":
 		return store.Triage{}, http.StatusBadRequest, errors.New("actor is required: who decided")
-	case utf8.RuneCountInString(req.Note) > maxNote+maxStated+64: // with its attribution
-		return store.Triage{}, http.StatusBadRequest, fmt.Errorf("note is longer than %d characters", maxNote)
 	}
 	if _, err := a.o.Store.Alert(ctx, id); errors.Is(err, store.ErrNotFound) {
 		return store.Triage{}, http.StatusNotFound, errors.New("no such alert")

@@ -166,3 +166,11 @@ http:
 		t.Fatal(err)
 	}
 }
+
+// TestAlertingDefaultsAgree: config documents the defaults the alerting
+// package applies to a zero value; the two must not drift apart.
+func TestAlertingDefaultsAgree(t *testing.T) {
+	if config.DefaultSilenceMaxDuration.D() != alerting.DefaultSilenceMaxDuration || config.SharedTokenClient != alerting.SharedTokenClient {
+		t.Errorf("config %v %q, alerting %v %q", config.DefaultSilenceMaxDuration.D(), config.SharedTokenClient, alerting.DefaultSilenceMaxDuration, alerting.SharedTokenClient)
+	}
+}
