@@ -33,7 +33,20 @@ const SharedTokenClient = "shared"
 type APIClient struct {
 	Name  string
 	Token string
+	// Permissions are what the client may do, of APIPermissions; none:
+	// all of them.
+	Permissions []string
 }
+
+// What an API client may do.
+const (
+	PermissionRead     = "read"     // GET triage, silences and the audit log
+	PermissionTriage   = "triage"   // POST a triage decision
+	PermissionSilences = "silences" // create, change and expire silences
+)
+
+// APIPermissions lists every permission, the default of a client.
+var APIPermissions = []string{PermissionRead, PermissionTriage, PermissionSilences}
 
 // APIOptions configures NewAPI.
 type APIOptions struct {
@@ -84,6 +97,7 @@ type API struct {
 type apiClient struct {
 	actor string
 	sum   [sha256.Size]byte
+	may   []string
 }
 
 // NewAPI returns the API handler.
@@ -104,17 +118,21 @@ func NewAPI(o APIOptions) *API {
 	}
 	for _, c := range clients {
 		if c.Token != "" {
-			a.clients = append(a.clients, apiClient{actor: "api:" + c.Name, sum: sha256.Sum256([]byte(c.Token))})
+			may := c.Permissions
+			if len(may) == 0 {
+				may = APIPermissions
+			}
+			a.clients = append(a.clients, apiClient{actor: "api:" + c.Name, sum: sha256.Sum256([]byte(c.Token)), may: may})
 		}
 	}
-	a.mux.Handle("POST /api/v1/alerts/{id}/triage", a.auth(a.postTriage))
-	a.mux.Handle("GET /api/v1/alerts/{id}/triage", a.auth(a.getTriage))
-	a.mux.Handle("GET /api/v1/silences", a.auth(a.listSilences))
-	a.mux.Handle("POST /api/v1/silences", a.auth(a.createSilence))
-	a.mux.Handle("GET /api/v1/silences/{id}", a.auth(a.getSilence))
-	a.mux.Handle("PUT /api/v1/silences/{id}", a.auth(a.updateSilence))
-	a.mux.Handle("DELETE /api/v1/silences/{id}", a.auth(a.expireSilence))
-	a.mux.Handle("GET /api/v1/audit", a.auth(a.audit))
+	a.mux.Handle("POST /api/v1/alerts/{id}/triage", a.auth(PermissionTriage, a.postTriage))
+	a.mux.Handle("GET /api/v1/alerts/{id}/triage", a.auth(PermissionRead, a.getTriage))
+	a.mux.Handle("GET /api/v1/silences", a.auth(PermissionRead, a.listSilences))
+	a.mux.Handle("POST /api/v1/silences", a.auth(PermissionSilences, a.createSilence))
+	a.mux.Handle("GET /api/v1/silences/{id}", a.auth(PermissionRead, a.getSilence))
+	a.mux.Handle("PUT /api/v1/silences/{id}", a.auth(PermissionSilences, a.updateSilence))
+	a.mux.Handle("DELETE /api/v1/silences/{id}", a.auth(PermissionSilences, a.expireSilence))
+	a.mux.Handle("GET /api/v1/audit", a.auth(PermissionRead, a.audit))
 	a.mux.HandleFunc("POST /slack/interactions", a.slackInteraction)
 	return a
 }
@@ -127,38 +145,43 @@ const maxBody = 1 << 20
 // ("api:<name>").
 type clientHandler func(w http.ResponseWriter, r *http.Request, actor string)
 
-func (a *API) auth(h clientHandler) http.Handler {
+// auth serves h to a client holding permission.
+func (a *API) auth(permission string, h clientHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(a.clients) == 0 {
 			http.NotFound(w, r)
 			return
 		}
-		actor := a.client(r)
-		if actor == "" {
+		c := a.client(r)
+		if c == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dpiawatch"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
+		if !slices.Contains(c.may, permission) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("API client %s lacks the permission %q", strings.TrimPrefix(c.actor, "api:"), permission))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		h(w, r, actor)
+		h(w, r, c.actor)
 	})
 }
 
-// client returns the actor of the client whose token r carries, or "".
-// Every client's digest is compared, in constant time, whichever matches.
-func (a *API) client(r *http.Request) string {
+// client returns the client whose token r carries, or nil. Every client's
+// digest is compared, in constant time, whichever matches.
+func (a *API) client(r *http.Request) *apiClient {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || got == "" {
-		return ""
+		return nil
 	}
 	sum := sha256.Sum256([]byte(got))
-	actor := ""
-	for _, c := range a.clients {
-		if subtle.ConstantTimeCompare(sum[:], c.sum[:]) == 1 {
-			actor = c.actor // tokens are unique: at most one matches
+	var found *apiClient
+	for i := range a.clients {
+		if subtle.ConstantTimeCompare(sum[:], a.clients[i].sum[:]) == 1 {
+			found = &a.clients[i] // tokens are unique: at most one matches
 		}
 	}
-	return actor
+	return found
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -165,3 +165,44 @@ func TestStoredSilencesOutOfBoundsAreReported(t *testing.T) {
 		t.Errorf("stored silence rewritten: %+v", s)
 	}
 }
+
+// TestAPIClientPermissions: a client may do only what its permissions name
+// (none named: all); anything else is 403 with a JSON reason.
+func TestAPIClientPermissions(t *testing.T) {
+	st := openStore(t, "")
+	clock := newFakeClock()
+	a := numbered(1)
+	putAlerts(t, st, a)
+	api := NewAPI(APIOptions{Store: st, Clock: clock, Clients: []APIClient{
+		{Name: "reader", Token: "tok-read", Permissions: []string{PermissionRead}},
+		{Name: "triager", Token: "tok-triage", Permissions: []string{PermissionTriage}},
+		{Name: "all", Token: "tok-all"},
+	}})
+	ends := clock.Now().Add(time.Hour).Format(time.RFC3339)
+	silence := `{"matchers":["check=\"out-of-hours\""],"ends_at":"` + ends + `","comment":"rota"}`
+	requests := []struct{ method, path, body string }{
+		{http.MethodGet, "/api/v1/audit", ""},
+		{http.MethodGet, "/api/v1/silences", ""},
+		{http.MethodGet, "/api/v1/alerts/" + a.ID + "/triage", ""},
+		{http.MethodPost, "/api/v1/alerts/" + a.ID + "/triage", `{"outcome":"acknowledged"}`},
+		{http.MethodPost, "/api/v1/silences", silence},
+	}
+	for _, tc := range []struct {
+		token string
+		want  []int // per request
+	}{
+		{"tok-read", []int{200, 200, 200, 403, 403}},
+		{"tok-triage", []int{403, 403, 403, 201, 403}},
+		{"tok-all", []int{200, 200, 200, 201, 201}},
+	} {
+		for i, req := range requests {
+			resp, body := apiAs(t, api, tc.token, req.method, req.path, req.body)
+			if resp.StatusCode != tc.want[i] {
+				t.Errorf("%s %s %s: %d %s, want %d", tc.token, req.method, req.path, resp.StatusCode, body, tc.want[i])
+			}
+			if resp.StatusCode == http.StatusForbidden && !strings.Contains(body, `"error":"API client `) {
+				t.Errorf("403 without a JSON reason: %s", body)
+			}
+		}
+	}
+}

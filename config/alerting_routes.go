@@ -43,7 +43,13 @@ type AlertingAPI struct {
 type APIClient struct {
 	Name  string `yaml:"name"`
 	Token Secret `yaml:"token"`
+	// Permissions are what it may do: read, triage, silences. Absent: all.
+	Permissions []string `yaml:"permissions"`
 }
+
+// APIPermissions are the permissions an API client may be given (as
+// alerting.APIPermissions).
+var APIPermissions = []string{"read", "triage", "silences"}
 
 // SharedTokenClient is the client name of alerting.api.token.
 const SharedTokenClient = "shared"
@@ -216,6 +222,14 @@ func (a *Alerting) validateAPI(v *validator, p string) {
 		if c.Token.IsZero() && !v.set(cp+".token") {
 			v.errorf(cp+".token", "token is required ({env: NAME} or {file: PATH})")
 			continue
+		}
+		for j, perm := range c.Permissions {
+			if !slices.Contains(APIPermissions, perm) {
+				v.errorf(fmt.Sprintf("%s.permissions[%d]", cp, j), "unknown permission %q (%s)", perm, strings.Join(APIPermissions, ", "))
+			}
+		}
+		if v.set(cp+".permissions") && len(c.Permissions) == 0 {
+			v.errorf(cp+".permissions", "give at least one permission (%s), or leave the key out for all", strings.Join(APIPermissions, ", "))
 		}
 		c.Token.validate(v, cp+".token")
 		if first, ok := sources[c.Token]; ok && !c.Token.IsZero() {

@@ -170,7 +170,7 @@ func apiClients(cs []config.APIClient, shared string) ([]alerting.APIClient, err
 			return nil, fmt.Errorf("alerting.api.clients %s: the same token as %s", c.Name, first)
 		}
 		seen[tok] = "alerting.api.clients " + c.Name
-		out = append(out, alerting.APIClient{Name: c.Name, Token: tok})
+		out = append(out, alerting.APIClient{Name: c.Name, Token: tok, Permissions: c.Permissions})
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,7 @@ alerting:
   console: {enabled: false}
   api:
     token: {file: ` + filepath.Join(dir, "api.token") + `}
-    clients: [{name: soc-bot, token: {file: ` + filepath.Join(dir, "soc.token") + `}}]
+    clients: [{name: soc-bot, token: {file: ` + filepath.Join(dir, "soc.token") + `}, permissions: [triage]}]
   receivers:
     - name: ig-webhook
       webhook: {url: ` + hook.URL + `, secret: {file: ` + filepath.Join(dir, "hook.secret") + `}}
@@ -147,6 +148,17 @@ http:
 			t.Fatalf("triage: %d", code)
 		}
 	}
+	// soc-bot may triage, not read the audit log.
+	req, _ := http.NewRequest(http.MethodGet, d.URL()+"/api/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer soc-bot-token-for-tests")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("soc-bot reading the audit log: %s, want 403", resp.Status)
+	}
 	// Each token is recorded as its client, whatever the body says.
 	as := d.Store().(store.AlertingStore)
 	ts, err := as.Triages(ctx, id)
@@ -170,6 +182,9 @@ http:
 // TestAlertingDefaultsAgree: config documents the defaults the alerting
 // package applies to a zero value; the two must not drift apart.
 func TestAlertingDefaultsAgree(t *testing.T) {
+	if !slices.Equal(config.APIPermissions, alerting.APIPermissions) {
+		t.Errorf("config permissions %v, alerting %v", config.APIPermissions, alerting.APIPermissions)
+	}
 	if config.DefaultSilenceMaxDuration.D() != alerting.DefaultSilenceMaxDuration || config.SharedTokenClient != alerting.SharedTokenClient {
 		t.Errorf("config %v %q, alerting %v %q", config.DefaultSilenceMaxDuration.D(), config.SharedTokenClient, alerting.DefaultSilenceMaxDuration, alerting.SharedTokenClient)
 	}
