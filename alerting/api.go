@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -23,12 +24,42 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
+// SharedTokenClient is the client name of the single shared token
+// (alerting.api.token): what it does is recorded as "api:shared".
+const SharedTokenClient = "shared"
+
+// APIClient is one API client: its requests carry Token and are recorded
+// as made by "api:<Name>".
+type APIClient struct {
+	Name  string
+	Token string
+	// Permissions are what the client may do, of APIPermissions; none:
+	// all of them.
+	Permissions []string
+}
+
+// What an API client may do.
+const (
+	PermissionRead     = "read"     // GET triage, silences and the audit log
+	PermissionTriage   = "triage"   // POST a triage decision
+	PermissionSilences = "silences" // create, change and expire silences
+)
+
+// APIPermissions lists every permission, the default of a client.
+var APIPermissions = []string{PermissionRead, PermissionTriage, PermissionSilences}
+
 // APIOptions configures NewAPI.
 type APIOptions struct {
 	Store store.AlertingStore
-	// Token is the bearer token of /api/v1 (from a configured secret);
-	// empty: /api/v1 answers 404 (the API is off).
+	// Clients are the API's clients (alerting.api.clients), with unique
+	// names and tokens; none and no Token: /api/v1 answers 404 (the API is
+	// off).
+	Clients []APIClient
+	// Token is the single shared token (alerting.api.token), served as the
+	// client SharedTokenClient.
 	Token string
+	// Silences bounds the silences clients create or change.
+	Silences SilenceLimits
 	// SlackSigningSecret verifies /slack/interactions; empty: it answers 404.
 	SlackSigningSecret string
 	// OnChange is called after a triage or silence is stored (the
@@ -41,18 +72,32 @@ type APIOptions struct {
 // API serves triage and silences over HTTP, and Slack's interactivity
 // requests (the triage buttons). The daemon mounts it at its root:
 //
-//	POST   /api/v1/alerts/{id}/triage   {"outcome", "actor", "note"}
+//	POST   /api/v1/alerts/{id}/triage   {"outcome", "note", "actor"}
 //	GET    /api/v1/alerts/{id}/triage
 //	GET    /api/v1/silences             ?all=true for expired ones too
-//	POST   /api/v1/silences             {"matchers", "starts_at", "ends_at", "created_by", "comment"}
+//	POST   /api/v1/silences             {"matchers", "starts_at", "ends_at", "comment", "created_by"}
 //	GET    /api/v1/silences/{id}
 //	PUT    /api/v1/silences/{id}        same body as POST, plus "actor"
-//	DELETE /api/v1/silences/{id}?actor=NAME   expires it
+//	DELETE /api/v1/silences/{id}        expires it
 //	GET    /api/v1/audit?limit=N
 //	POST   /slack/interactions
+//
+// Everything a client does is recorded as "api:<client name>", the client
+// whose token the request carries. A person named in the body ("actor",
+// "created_by") is kept only as text the client stated, in the note or
+// comment, never as who decided.
 type API struct {
-	o   APIOptions
-	mux *http.ServeMux
+	o       APIOptions
+	clients []apiClient
+	mux     *http.ServeMux
+}
+
+// apiClient holds a digest of the token: comparing digests takes the same
+// time whatever the lengths of the presented and the configured tokens.
+type apiClient struct {
+	actor string
+	sum   [sha256.Size]byte
+	may   []string
 }
 
 // NewAPI returns the API handler.
@@ -67,14 +112,27 @@ func NewAPI(o APIOptions) *API {
 		o.OnChange = func() {}
 	}
 	a := &API{o: o, mux: http.NewServeMux()}
-	a.mux.Handle("POST /api/v1/alerts/{id}/triage", a.auth(a.postTriage))
-	a.mux.Handle("GET /api/v1/alerts/{id}/triage", a.auth(a.getTriage))
-	a.mux.Handle("GET /api/v1/silences", a.auth(a.listSilences))
-	a.mux.Handle("POST /api/v1/silences", a.auth(a.createSilence))
-	a.mux.Handle("GET /api/v1/silences/{id}", a.auth(a.getSilence))
-	a.mux.Handle("PUT /api/v1/silences/{id}", a.auth(a.updateSilence))
-	a.mux.Handle("DELETE /api/v1/silences/{id}", a.auth(a.expireSilence))
-	a.mux.Handle("GET /api/v1/audit", a.auth(a.audit))
+	clients := o.Clients
+	if o.Token != "" {
+		clients = append(slices.Clip(clients), APIClient{Name: SharedTokenClient, Token: o.Token})
+	}
+	for _, c := range clients {
+		if c.Token != "" {
+			may := c.Permissions
+			if len(may) == 0 {
+				may = APIPermissions
+			}
+			a.clients = append(a.clients, apiClient{actor: "api:" + c.Name, sum: sha256.Sum256([]byte(c.Token)), may: may})
+		}
+	}
+	a.mux.Handle("POST /api/v1/alerts/{id}/triage", a.auth(PermissionTriage, a.postTriage))
+	a.mux.Handle("GET /api/v1/alerts/{id}/triage", a.auth(PermissionRead, a.getTriage))
+	a.mux.Handle("GET /api/v1/silences", a.auth(PermissionRead, a.listSilences))
+	a.mux.Handle("POST /api/v1/silences", a.auth(PermissionSilences, a.createSilence))
+	a.mux.Handle("GET /api/v1/silences/{id}", a.auth(PermissionRead, a.getSilence))
+	a.mux.Handle("PUT /api/v1/silences/{id}", a.auth(PermissionSilences, a.updateSilence))
+	a.mux.Handle("DELETE /api/v1/silences/{id}", a.auth(PermissionSilences, a.expireSilence))
+	a.mux.Handle("GET /api/v1/audit", a.auth(PermissionRead, a.audit))
 	a.mux.HandleFunc("POST /slack/interactions", a.slackInteraction)
 	return a
 }
@@ -83,21 +141,47 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 const maxBody = 1 << 20
 
-func (a *API) auth(h http.HandlerFunc) http.Handler {
+// clientHandler serves a request of the authenticated client actor
+// ("api:<name>").
+type clientHandler func(w http.ResponseWriter, r *http.Request, actor string)
+
+// auth serves h to a client holding permission.
+func (a *API) auth(permission string, h clientHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.o.Token == "" {
+		if len(a.clients) == 0 {
 			http.NotFound(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.o.Token)) != 1 {
+		c := a.client(r)
+		if c == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dpiawatch"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
+		if !slices.Contains(c.may, permission) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("API client %s lacks the permission %q", strings.TrimPrefix(c.actor, "api:"), permission))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		h(w, r)
+		h(w, r, c.actor)
 	})
+}
+
+// client returns the client whose token r carries, or nil. Every client's
+// digest is compared, in constant time, whichever matches.
+func (a *API) client(r *http.Request) *apiClient {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || got == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(got))
+	var found *apiClient
+	for i := range a.clients {
+		if subtle.ConstantTimeCompare(sum[:], a.clients[i].sum[:]) == 1 {
+			found = &a.clients[i] // tokens are unique: at most one matches
+		}
+	}
+	return found
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -113,18 +197,48 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // TriageRequest is the body of POST /api/v1/alerts/{id}/triage.
 type TriageRequest struct {
 	Outcome string `json:"outcome"`
-	Actor   string `json:"actor"`
-	Note    string `json:"note"`
+	// Actor, optional, names the person the client acts for: kept in the
+	// note as the client's statement, never as who decided.
+	Actor string `json:"actor"`
+	Note  string `json:"note"`
 }
 
-const maxNote = 2000
+const (
+	maxNote = 2000
+	// maxStated bounds a person named in a body ("actor", "created_by").
+	maxStated = 200
+)
 
-func (a *API) postTriage(w http.ResponseWriter, r *http.Request) {
+// attributed prefixes text with the person a client says it acts for, as
+// the client's statement: the identity recorded stays the client's.
+func attributed(text, stated, actor string) string {
+	stated = strings.TrimSpace(stated)
+	if stated == "" || stated == actor {
+		return text
+	}
+	s := fmt.Sprintf("[on behalf of %q, as stated by %s]", stated, actor)
+	if text == "" {
+		return s
+	}
+	return s + " " + text
+}
+
+func (a *API) postTriage(w http.ResponseWriter, r *http.Request, actor string) {
 	var req TriageRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "body is not JSON: "+err.Error())
 		return
 	}
+	if utf8.RuneCountInString(req.Actor) > maxStated {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("actor is longer than %d characters", maxStated))
+		return
+	}
+	if utf8.RuneCountInString(req.Note) > maxNote {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("note is longer than %d characters", maxNote))
+		return
+	}
+	req.Note = attributed(req.Note, req.Actor, actor)
+	req.Actor = actor
 	t, code, err := a.triage(r.Context(), r.PathValue("id"), req, "api")
 	if err != nil {
 		writeError(w, code, err.Error())
@@ -133,15 +247,14 @@ func (a *API) postTriage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, t)
 }
 
-// triage validates and stores one decision.
+// triage validates and stores one decision; req.Actor is who decided, and
+// the caller has bounded req.Note.
 func (a *API) triage(ctx context.Context, id string, req TriageRequest, source string) (store.Triage, int, error) {
 	switch {
 	case !slices.Contains(store.TriageOutcomes, req.Outcome):
 		return store.Triage{}, http.StatusBadRequest, fmt.Errorf("unknown outcome %q (%s)", req.Outcome, strings.Join(store.TriageOutcomes, ", "))
 	case strings.TrimSpace(req.Actor) == "":
 		return store.Triage{}, http.StatusBadRequest, errors.New("actor is required: who decided")
-	case utf8.RuneCountInString(req.Note) > maxNote:
-		return store.Triage{}, http.StatusBadRequest, fmt.Errorf("note is longer than %d characters", maxNote)
 	}
 	if _, err := a.o.Store.Alert(ctx, id); errors.Is(err, store.ErrNotFound) {
 		return store.Triage{}, http.StatusNotFound, errors.New("no such alert")
@@ -158,7 +271,7 @@ func (a *API) triage(ctx context.Context, id string, req TriageRequest, source s
 	return t, 0, nil
 }
 
-func (a *API) getTriage(w http.ResponseWriter, r *http.Request) {
+func (a *API) getTriage(w http.ResponseWriter, r *http.Request, _ string) {
 	ts, err := a.o.Store.Triages(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "store unavailable")
@@ -176,38 +289,48 @@ func nonNil[T any](s []T) []T {
 
 // SilenceRequest is the body of POST and PUT /api/v1/silences.
 type SilenceRequest struct {
-	Matchers  []string  `json:"matchers"`
-	StartsAt  time.Time `json:"starts_at"` // zero: now
-	EndsAt    time.Time `json:"ends_at"`
-	CreatedBy string    `json:"created_by"`
-	Comment   string    `json:"comment"`
-	Actor     string    `json:"actor"` // PUT: who changes it (default created_by)
+	Matchers []string  `json:"matchers"`
+	StartsAt time.Time `json:"starts_at"` // zero: now
+	EndsAt   time.Time `json:"ends_at"`
+	Comment  string    `json:"comment"` // required: why
+	// CreatedBy (POST) and Actor (PUT), optional, name the person the
+	// client acts for: kept in the comment as the client's statement.
+	CreatedBy string `json:"created_by"`
+	Actor     string `json:"actor"`
 }
 
-func (a *API) silenceFrom(r *http.Request) (store.Silence, string, error) {
+// silenceFrom reads a silence that actor creates or changes: 400 when the
+// request is malformed, 422 when the silence is outside the limits.
+func (a *API) silenceFrom(r *http.Request, actor string) (store.Silence, int, error) {
 	var req SilenceRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return store.Silence{}, "", fmt.Errorf("body is not JSON: %v", err)
+		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("body is not JSON: %v", err)
 	}
 	now := a.o.Clock.Now().UTC()
 	if req.StartsAt.IsZero() {
 		req.StartsAt = now
 	}
+	stated := cmpOr(strings.TrimSpace(req.Actor), strings.TrimSpace(req.CreatedBy))
 	switch {
 	case len(req.Matchers) == 0:
-		return store.Silence{}, "", errors.New("at least one matcher is required")
-	case strings.TrimSpace(req.CreatedBy) == "":
-		return store.Silence{}, "", errors.New("created_by is required")
-	case strings.TrimSpace(req.Comment) == "":
-		return store.Silence{}, "", errors.New("comment is required: why the silence")
+		return store.Silence{}, http.StatusBadRequest, errors.New("at least one matcher is required")
 	case !req.EndsAt.After(req.StartsAt):
-		return store.Silence{}, "", errors.New("ends_at must be after starts_at")
+		return store.Silence{}, http.StatusBadRequest, errors.New("ends_at must be after starts_at")
+	case utf8.RuneCountInString(stated) > maxStated:
+		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("created_by is longer than %d characters", maxStated)
+	case utf8.RuneCountInString(req.Comment) > maxNote:
+		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("comment is longer than %d characters", maxNote)
 	}
 	if _, err := ParseMatchers(req.Matchers); err != nil {
-		return store.Silence{}, "", err
+		return store.Silence{}, http.StatusBadRequest, err
 	}
-	return store.Silence{Matchers: req.Matchers, StartsAt: req.StartsAt.UTC(), EndsAt: req.EndsAt.UTC(),
-		CreatedBy: strings.TrimSpace(req.CreatedBy), Comment: req.Comment, UpdatedAt: now}, cmpOr(strings.TrimSpace(req.Actor), strings.TrimSpace(req.CreatedBy)), nil
+	s := store.Silence{Matchers: req.Matchers, StartsAt: req.StartsAt.UTC(), EndsAt: req.EndsAt.UTC(),
+		CreatedBy: actor, Comment: req.Comment, UpdatedAt: now}
+	if err := a.o.Silences.Check(s, now); err != nil {
+		return store.Silence{}, http.StatusUnprocessableEntity, err
+	}
+	s.Comment = attributed(s.Comment, stated, actor)
+	return s, 0, nil
 }
 
 func (a *API) putSilence(ctx context.Context, s store.Silence, actor, action string) error {
@@ -219,10 +342,10 @@ func (a *API) putSilence(ctx context.Context, s store.Silence, actor, action str
 	return err
 }
 
-func (a *API) createSilence(w http.ResponseWriter, r *http.Request) {
-	s, actor, err := a.silenceFrom(r)
+func (a *API) createSilence(w http.ResponseWriter, r *http.Request, actor string) {
+	s, code, err := a.silenceFrom(r, actor)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, code, err.Error())
 		return
 	}
 	var id [8]byte
@@ -235,14 +358,14 @@ func (a *API) createSilence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, s)
 }
 
-func (a *API) updateSilence(w http.ResponseWriter, r *http.Request) {
+func (a *API) updateSilence(w http.ResponseWriter, r *http.Request, actor string) {
 	old, ok := a.lookupSilence(w, r)
 	if !ok {
 		return
 	}
-	s, actor, err := a.silenceFrom(r)
+	s, code, err := a.silenceFrom(r, actor)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, code, err.Error())
 		return
 	}
 	s.ID, s.CreatedBy = old.ID, old.CreatedBy
@@ -253,14 +376,14 @@ func (a *API) updateSilence(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
-func (a *API) expireSilence(w http.ResponseWriter, r *http.Request) {
+func (a *API) expireSilence(w http.ResponseWriter, r *http.Request, actor string) {
 	s, ok := a.lookupSilence(w, r)
 	if !ok {
 		return
 	}
-	actor := strings.TrimSpace(r.URL.Query().Get("actor"))
-	if actor == "" {
-		writeError(w, http.StatusBadRequest, "actor is required: who expires it")
+	stated := strings.TrimSpace(r.URL.Query().Get("actor"))
+	if utf8.RuneCountInString(stated) > maxStated {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("actor is longer than %d characters", maxStated))
 		return
 	}
 	now := a.o.Clock.Now().UTC()
@@ -271,6 +394,9 @@ func (a *API) expireSilence(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.UpdatedAt = now
+	if stated != "" && stated != actor {
+		s.Comment = attributed("expired", stated, actor) + "; " + s.Comment
+	}
 	if err := a.putSilence(r.Context(), s, actor, "silence.expire"); err != nil {
 		writeError(w, http.StatusInternalServerError, "store unavailable")
 		return
@@ -291,13 +417,13 @@ func (a *API) lookupSilence(w http.ResponseWriter, r *http.Request) (store.Silen
 	return s, true
 }
 
-func (a *API) getSilence(w http.ResponseWriter, r *http.Request) {
+func (a *API) getSilence(w http.ResponseWriter, r *http.Request, _ string) {
 	if s, ok := a.lookupSilence(w, r); ok {
 		writeJSON(w, http.StatusOK, s)
 	}
 }
 
-func (a *API) listSilences(w http.ResponseWriter, r *http.Request) {
+func (a *API) listSilences(w http.ResponseWriter, r *http.Request, _ string) {
 	since := a.o.Clock.Now()
 	if r.URL.Query().Get("all") == "true" {
 		since = time.Time{}
@@ -310,7 +436,7 @@ func (a *API) listSilences(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nonNil(ss))
 }
 
-func (a *API) audit(w http.ResponseWriter, r *http.Request) {
+func (a *API) audit(w http.ResponseWriter, r *http.Request, _ string) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	if limit <= 0 || limit > 1000 {
 		limit = 100

@@ -102,7 +102,8 @@ func TestTriageRoundTripSlackSignature(t *testing.T) {
 	drive(t, p, clock, 2)
 
 	ts, _ := st.Triages(ctx, a.ID)
-	if len(ts) != 2 || ts[0].Actor != "slack:U0IG1" || ts[0].Outcome != store.TriageAcknowledged || ts[1].Note != "covering a colleague's shift" {
+	if len(ts) != 2 || ts[0].Actor != "slack:U0IG1" || ts[0].Outcome != store.TriageAcknowledged || ts[1].Actor != "api:shared" ||
+		ts[1].Note != `[on behalf of "ig-jo", as stated by api:shared] covering a colleague's shift` {
 		t.Fatalf("stored triages: %+v", ts)
 	}
 	var replies, updates []slackCall
@@ -118,16 +119,17 @@ func TestTriageRoundTripSlackSignature(t *testing.T) {
 		!strings.Contains(replies[1].Values.Get("text"), "covering a colleague") {
 		t.Errorf("thread replies: %+v", replies)
 	}
-	if len(updates) != 2 || updates[1].Values.Get("ts") != posts[0].TS || !strings.Contains(updates[1].Values.Get("blocks"), "Explained (legitimate reason) by ig-jo") {
+	if len(updates) != 2 || updates[1].Values.Get("ts") != posts[0].TS || !strings.Contains(updates[1].Values.Get("blocks"), "Explained (legitimate reason) by api:shared") {
 		t.Errorf("message updates: %+v", updates)
 	}
 	log, _ := st.AuditLog(ctx, 0)
-	if len(log) != 2 || log[1].Action != "triage.acknowledged" || log[0].Actor != "ig-jo" {
+	if len(log) != 2 || log[1].Action != "triage.acknowledged" || log[0].Actor != "api:shared" {
 		t.Errorf("audit: %+v", log)
 	}
 	for _, bad := range []struct{ path, body string }{
 		{"/api/v1/alerts/" + a.ID + "/triage", `{"outcome":"maybe","actor":"x"}`},
-		{"/api/v1/alerts/" + a.ID + "/triage", `{"outcome":"explained"}`},
+		{"/api/v1/alerts/" + a.ID + "/triage", `{"outcome":"explained","actor":"` + strings.Repeat("x", 201) + `"}`},
+		{"/api/v1/alerts/" + a.ID + "/triage", `{"outcome":"explained","note":"` + strings.Repeat("x", 2001) + `"}`},
 	} {
 		if resp, _ := apiDo(t, api, http.MethodPost, bad.path, bad.body); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %d", bad.body, resp.StatusCode)
@@ -182,16 +184,24 @@ func TestSilenceCRUDOverAPIIsAudited(t *testing.T) {
 	for _, e := range log {
 		actions = append(actions, e.Actor+" "+e.Action)
 	}
-	if got := strings.Join(actions, ", "); got != "ig-jo silence.expire, ig-sam silence.update, ig-jo silence.create" {
+	// The client is who acts; the people named in the bodies are its statements.
+	if got := strings.Join(actions, ", "); got != "api:shared silence.expire, api:shared silence.update, api:shared silence.create" {
 		t.Errorf("audit = %s", got)
 	}
-	for _, bad := range []string{
-		`{"matchers":["subject=\"c-1\""],"ends_at":"` + ends + `","created_by":"x","comment":"y"}`,
-		`{"matchers":["check=\"x\""],"ends_at":"2000-01-01T00:00:00Z","created_by":"x","comment":"y"}`,
-		`{"matchers":["check=\"x\""],"ends_at":"` + ends + `","created_by":"x"}`,
+	if !strings.Contains(log[0].Detail, `[on behalf of \"ig-jo\", as stated by api:shared] expired; [on behalf of \"ig-sam\", as stated by api:shared] narrowed`) {
+		t.Errorf("expire audit detail lacks the stated people: %s", log[0].Detail)
+	}
+	for _, bad := range []struct {
+		body string
+		code int
+	}{
+		{`{"matchers":["subject=\"c-1\""],"ends_at":"` + ends + `","created_by":"x","comment":"y"}`, http.StatusBadRequest},
+		{`{"matchers":["check=\"x\""],"ends_at":"2000-01-01T00:00:00Z","created_by":"x","comment":"y"}`, http.StatusBadRequest},
+		{`{"matchers":["check=\"x\""],"ends_at":"` + ends + `","created_by":"x"}`, http.StatusUnprocessableEntity},
+		{`{"matchers":["check=\"x\""]`, http.StatusBadRequest},
 	} {
-		if resp, _ := apiDo(t, api, http.MethodPost, "/api/v1/silences", bad); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("accepted %s", bad)
+		if resp, _ := apiDo(t, api, http.MethodPost, "/api/v1/silences", bad.body); resp.StatusCode != bad.code {
+			t.Errorf("%s: %d, want %d", bad.body, resp.StatusCode, bad.code)
 		}
 	}
 }

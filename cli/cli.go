@@ -97,7 +97,12 @@ Start with:  dpiawatch demo`,
 // loadConfig loads and validates the configuration, printing warnings; any
 // error makes it a usage error with every problem listed.
 func loadConfig(e *env, path string) (*config.Config, error) {
-	cfg, diags := config.Load(path)
+	return loadConfigWith(e, path, config.LoadOptions{})
+}
+
+// loadConfigWith is loadConfig with options (run resolves every secret).
+func loadConfigWith(e *env, path string, o config.LoadOptions) (*config.Config, error) {
+	cfg, diags := config.LoadWith(path, o)
 	for _, d := range diags.Warnings() {
 		fmt.Fprintln(e.stderr, d)
 	}

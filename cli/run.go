@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/daemon"
 )
 
@@ -17,7 +18,9 @@ and serves /metrics, /healthz and /readyz. SIGTERM or Ctrl-C stops it cleanly: w
 fetched is stored and committed first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(e, cfgPath)
+			// Every secret is read before anything starts, so that a missing
+			// one is reported at its key, as check-config does.
+			cfg, err := loadConfigWith(e, cfgPath, config.LoadOptions{ResolveSecrets: true})
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/alerting/matcher"
 )
@@ -25,12 +26,46 @@ const DefaultDigestThreshold = 10
 var builtinReceivers = []string{"console", "jsonl", "slack"}
 
 // AlertingAPI configures the triage and silences API and Slack interactivity.
+// Neither token nor clients: /api/v1 is off.
 type AlertingAPI struct {
-	// Token is the bearer token of /api/v1; unset: the API is off.
+	// Token is one bearer token shared by whoever holds it, recorded as the
+	// client "shared" (api:shared); clients are preferred.
 	Token Secret `yaml:"token"`
+	// Clients are the API's clients, each with a token of its own, recorded
+	// as api:<name> in triage, silences and the audit log.
+	Clients []APIClient `yaml:"clients"`
 	// SlackSigningSecret verifies Slack interactivity requests (the triage
 	// buttons); unset: /slack/interactions is off.
 	SlackSigningSecret Secret `yaml:"slack_signing_secret"`
+}
+
+// APIClient is one client of the triage and silences API.
+type APIClient struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
+	// Permissions are what it may do: read, triage, silences. Absent: all.
+	Permissions []string `yaml:"permissions"`
+}
+
+// APIPermissions are the permissions an API client may be given (as
+// alerting.APIPermissions).
+var APIPermissions = []string{"read", "triage", "silences"}
+
+// SharedTokenClient is the client name of alerting.api.token.
+const SharedTokenClient = "shared"
+
+// DefaultSilenceMaxDuration is alerting.silences.max_duration's default (as
+// alerting.DefaultSilenceMaxDuration).
+const DefaultSilenceMaxDuration = Duration(30 * 24 * time.Hour)
+
+// Silences bounds the silences people and API clients create.
+type Silences struct {
+	// MaxDuration is the longest a silence may last and how far ahead it
+	// may start. Default 720h (30 days).
+	MaxDuration Duration `yaml:"max_duration"`
+	// AllowMatchAll permits silences whose matchers all match an empty
+	// label, i.e. every alert. Default false.
+	AllowMatchAll bool `yaml:"allow_match_all"`
 }
 
 // Receiver is one named destination; exactly one of its kinds is set.
@@ -91,8 +126,10 @@ func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
 	if v.set(p+".digest_threshold") && a.DigestThreshold < 0 {
 		v.errorf(p+".digest_threshold", "%d is negative (0 means the default, %d)", a.DigestThreshold, DefaultDigestThreshold)
 	}
-	a.API.Token.validate(v, p+".api.token")
-	a.API.SlackSigningSecret.validate(v, p+".api.slack_signing_secret")
+	a.validateAPI(v, p)
+	if v.set(p+".silences.max_duration") && a.Silences.MaxDuration <= 0 {
+		v.errorf(p+".silences.max_duration", "must be longer than 0s")
+	}
 
 	names := map[string]bool{}
 	for i, r := range a.Receivers {
@@ -153,6 +190,64 @@ func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
 	}
 	for i, h := range a.Heartbeats {
 		h.validate(v, fmt.Sprintf("%s.heartbeats[%d]", p, i), c)
+	}
+}
+
+// validateAPI checks the API's clients: unique names and token sources
+// (identical tokens are found when secrets are resolved), and that the API
+// is served at all.
+func (a *Alerting) validateAPI(v *validator, p string) {
+	p += ".api"
+	a.API.Token.validate(v, p+".token")
+	a.API.SlackSigningSecret.validate(v, p+".slack_signing_secret")
+	names := map[string]string{}
+	sources := map[Secret]string{}
+	if !a.API.Token.IsZero() {
+		names[SharedTokenClient] = p + ".token"
+		sources[a.API.Token] = p + ".token"
+		v.warnf(p+".token", "one token shared by every client: all it does is recorded as api:%s; give each client a token of its own under %s.clients", SharedTokenClient, p)
+	}
+	for i, c := range a.API.Clients {
+		cp := fmt.Sprintf("%s.clients[%d]", p, i)
+		switch first, taken := names[c.Name]; {
+		case c.Name == "":
+			v.errorf(cp+".name", "name is required: it is recorded as api:<name> for all the client does")
+		case !idPattern.MatchString(c.Name):
+			v.errorf(cp+".name", "%q is not a valid client name (lower-case letters, digits and hyphens)", c.Name)
+		case taken:
+			v.errorf(cp+".name", "client name %q is already taken by %s", c.Name, first)
+		default:
+			names[c.Name] = cp + ".name"
+		}
+		if c.Token.IsZero() && !v.set(cp+".token") {
+			v.errorf(cp+".token", "token is required ({env: NAME} or {file: PATH})")
+			continue
+		}
+		for j, perm := range c.Permissions {
+			if !slices.Contains(APIPermissions, perm) {
+				v.errorf(fmt.Sprintf("%s.permissions[%d]", cp, j), "unknown permission %q (%s)", perm, strings.Join(APIPermissions, ", "))
+			}
+		}
+		if v.set(cp+".permissions") && len(c.Permissions) == 0 {
+			v.errorf(cp+".permissions", "give at least one permission (%s), or leave the key out for all", strings.Join(APIPermissions, ", "))
+		}
+		c.Token.validate(v, cp+".token")
+		if first, ok := sources[c.Token]; ok && !c.Token.IsZero() {
+			v.errorf(cp+".token", "same source (%s) as %s: each client needs a token of its own", c.Token, first)
+		} else {
+			sources[c.Token] = cp + ".token"
+		}
+	}
+	if a.Route == nil {
+		// The API's silences and triage act in the routed pipeline; the
+		// plain dispatcher (no route) neither mutes nor threads, so an API
+		// served without it would accept silences that silence nothing.
+		for _, k := range []string{".token", ".clients", ".slack_signing_secret"} {
+			if v.set(p + k) {
+				v.errorf(p+k, "the triage and silences API is served only with alerting.route, which applies silences and triage; add a route (e.g. route: {receiver: console}) or remove %s", p)
+				break
+			}
+		}
 	}
 }
 
@@ -225,6 +320,10 @@ func (a *Alerting) setRouteDefaults(c *Config) {
 	a.Privacy = cmp.Or(a.Privacy, PrivacyStandard)
 	a.DigestThreshold = cmp.Or(a.DigestThreshold, DefaultDigestThreshold)
 	a.API.Token.File = c.abs(a.API.Token.File)
+	for i := range a.API.Clients {
+		a.API.Clients[i].Token.File = c.abs(a.API.Clients[i].Token.File)
+	}
+	a.Silences.MaxDuration = cmp.Or(a.Silences.MaxDuration, DefaultSilenceMaxDuration)
 	a.API.SlackSigningSecret.File = c.abs(a.API.SlackSigningSecret.File)
 	for i := range a.Receivers {
 		r := &a.Receivers[i]

@@ -44,3 +44,44 @@ func TestAlertingRoutesLoadWithDefaults(t *testing.T) {
 		t.Errorf("signing secret file = %q", a.API.SlackSigningSecret.File)
 	}
 }
+
+// TestAPIWithoutRoute: an API token where the API would not be served is an
+// error at the key, not silently ignored (issue 16, item 11).
+func TestAPIWithoutRoute(t *testing.T) {
+	f := "testdata/api_without_route.yaml"
+	cfg, diags := Load(f)
+	want := Diagnostic{File: f, Line: 10, Column: 12, Path: "alerting.api.token",
+		Message: "the triage and silences API is served only with alerting.route, which applies silences and triage; add a route (e.g. route: {receiver: console}) or remove alerting.api"}
+	if cfg != nil || len(diags.Errors()) != 1 || diags.Errors()[0] != want {
+		t.Errorf("loaded %v, errors:\n%s\nwant %s", cfg != nil, diags.Errors(), want)
+	}
+}
+
+// TestAPIClientsAndSilences: named clients and the silence bounds load with
+// their defaults.
+func TestAPIClientsAndSilences(t *testing.T) {
+	cfg, diags := parse("testdata/x.yaml", []byte(`dpias:
+  - file: ../../configs/dpia/st-martins-webster-court.yaml
+orgs:
+  - {id: st-martins, dpia: st-martins-webster-court}
+checks:
+  out-of-hours:
+    evidences: {st-martins-webster-court: [R1, R2, R3, R4]}
+alerting:
+  api:
+    clients:
+      - {name: soc-bot, token: {file: secrets/soc-bot}}
+      - {name: siem, token: {env: SIEM_TOKEN}}
+  route: {receiver: console}
+`))
+	if diags.HasErrors() {
+		t.Fatalf("errors:\n%s", diags)
+	}
+	a := cfg.Alerting
+	if len(a.API.Clients) != 2 || a.API.Clients[1].Name != "siem" || a.API.Clients[0].Token.File != filepath.Join("testdata", "secrets/soc-bot") {
+		t.Errorf("clients = %+v", a.API.Clients)
+	}
+	if a.Silences.MaxDuration.D() != 30*24*time.Hour || a.Silences.AllowMatchAll {
+		t.Errorf("silences = %+v", a.Silences)
+	}
+}

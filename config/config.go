@@ -227,6 +227,7 @@ type Alerting struct {
 	Privacy         string      `yaml:"privacy"`          // minimal or standard (default)
 	DigestThreshold int         `yaml:"digest_threshold"` // default 10
 	API             AlertingAPI `yaml:"api"`
+	Silences        Silences    `yaml:"silences"`
 	Receivers       []Receiver  `yaml:"receivers"`
 	Route           *Route      `yaml:"route"` // nil: every receiver gets every alert (the plain dispatcher)
 	Heartbeats      []Heartbeat `yaml:"heartbeats"`
@@ -262,17 +263,32 @@ func (c *Config) RiskChecks() map[string]map[string][]string { return c.riskChec
 // Load reads, validates and completes the configuration at path. The
 // returned Config is nil when the diagnostics hold an error; warnings alone
 // leave it usable.
-func Load(path string) (*Config, Diagnostics) {
+func Load(path string) (*Config, Diagnostics) { return LoadWith(path, LoadOptions{}) }
+
+// LoadOptions widens what LoadWith checks beyond the file itself.
+type LoadOptions struct {
+	// ResolveSecrets reads every configured secret as the daemon will at
+	// start (config/secrets.go): an unset or empty variable, a missing,
+	// unreadable or empty file is an error at the secret's key, a file
+	// others may read a warning. check-config and run set it; commands
+	// that need no secrets, and tests of the file alone, do not.
+	ResolveSecrets bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Config, Diagnostics) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Diagnostics{{File: path, Message: fmt.Sprintf("cannot read configuration: %v", errors.Unwrap(err))}}
 	}
-	return parse(path, b)
+	return parseWith(path, b, o)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func parse(path string, b []byte) (*Config, Diagnostics) {
+func parse(path string, b []byte) (*Config, Diagnostics) { return parseWith(path, b, LoadOptions{}) }
+
+func parseWith(path string, b []byte, o LoadOptions) (*Config, Diagnostics) {
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil {
 		d := Diagnostic{File: path, Message: err.Error()}
@@ -294,6 +310,9 @@ func parse(path string, b []byte) (*Config, Diagnostics) {
 	v.decode(doc, "", reflect.ValueOf(cfg).Elem())
 	cfg.validate(v)
 	cfg.Reference.Kafka.validate(v, "reference.kafka", cfg)
+	if o.ResolveSecrets {
+		v.resolveSecrets(cfg)
+	}
 	if v.diags.HasErrors() {
 		v.diags.sort()
 		return nil, v.diags

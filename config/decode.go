@@ -31,6 +31,9 @@ func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 			return
 		}
 		v.decodeStruct(n, path, dst)
+		// dst stays where it is: secrets live in structs, pointers and
+		// slices, never in maps, whose values are copied.
+		v.secrets = append(v.secrets, secretRef{path: path, s: dst.Addr().Interface().(*Secret)})
 		return
 	}
 	if t.Kind() == reflect.Pointer {

@@ -123,7 +123,10 @@ type validator struct {
 	failed map[string]bool
 	// secret holds paths whose written value must never be echoed.
 	secret map[string]bool
-	diags  Diagnostics
+	// secrets are the Secret fields written in the file, in file order,
+	// for resolveSecrets.
+	secrets []secretRef
+	diags   Diagnostics
 }
 
 // node finds the node of path, or of its nearest written ancestor when the

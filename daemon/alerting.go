@@ -98,17 +98,24 @@ func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdo
 		return nil, nil, nil, err
 	}
 
+	limits := alerting.SilenceLimits{MaxDuration: a.Silences.MaxDuration.D(), AllowMatchAll: a.Silences.AllowMatchAll}
+	reportSilences(ctx, ast, limits, log)
 	var api http.Handler
-	if !a.API.Token.IsZero() || !a.API.SlackSigningSecret.IsZero() {
+	if !a.API.Token.IsZero() || len(a.API.Clients) > 0 || !a.API.SlackSigningSecret.IsZero() {
 		token, err := optionalSecret(a.API.Token)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("alerting.api.token: %w", err)
+		}
+		clients, err := apiClients(a.API.Clients, token)
+		if err != nil {
+			return nil, nil, nil, err
 		}
 		signing, err := optionalSecret(a.API.SlackSigningSecret)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("alerting.api.slack_signing_secret: %w", err)
 		}
-		api = alerting.NewAPI(alerting.APIOptions{Store: ast, Token: token, SlackSigningSecret: signing, OnChange: pl.Wake, Logger: log})
+		api = alerting.NewAPI(alerting.APIOptions{Store: ast, Clients: clients, Token: token, Silences: limits,
+			SlackSigningSecret: signing, OnChange: pl.Wake, Logger: log})
 	}
 
 	var hb *alerting.Heartbeat
@@ -143,6 +150,45 @@ func slackReceiver(a config.Alerting, name, channel string, token config.Secret,
 	}
 	return alerting.NewSlack(alerting.SlackOptions{Name: name, Token: tok, Channel: channel, APIURL: apiURL, DashboardURL: a.DashboardURL,
 		Pseudonymizer: pseudo, Store: st, Privacy: privacy, Interactive: interactive, Limiter: limiter})
+}
+
+// apiClients resolves the clients' tokens; two clients (or a client and the
+// shared token) with one token could not be told apart, so that is refused
+// (config.LoadWith reports it too, positioned, when run resolves secrets).
+func apiClients(cs []config.APIClient, shared string) ([]alerting.APIClient, error) {
+	seen := map[string]string{}
+	if shared != "" {
+		seen[shared] = "alerting.api.token"
+	}
+	out := make([]alerting.APIClient, 0, len(cs))
+	for _, c := range cs {
+		tok, err := c.Token.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("alerting.api.clients %s: %w", c.Name, err)
+		}
+		if first, dup := seen[tok]; dup {
+			return nil, fmt.Errorf("alerting.api.clients %s: the same token as %s", c.Name, first)
+		}
+		seen[tok] = "alerting.api.clients " + c.Name
+		out = append(out, alerting.APIClient{Name: c.Name, Token: tok, Permissions: c.Permissions})
+	}
+	return out, nil
+}
+
+// reportSilences warns of stored silences outside the limits, e.g. made
+// before they existed: they are reported, not rewritten, since ending one
+// is a person's audited decision. Matchers are not logged: they may name
+// staff.
+func reportSilences(ctx context.Context, st store.Silences, limits alerting.SilenceLimits, log *slog.Logger) {
+	problems, err := alerting.SilencesOutOfBounds(ctx, st, limits, time.Now())
+	if err != nil {
+		log.Warn("stored silences not checked against alerting.silences", "err", err)
+		return
+	}
+	for _, p := range problems {
+		log.Warn("stored silence outside alerting.silences; expire or narrow it", "silence", p.Silence.ID,
+			"created_by", p.Silence.CreatedBy, "ends_at", p.Silence.EndsAt, "problem", p.Problem)
+	}
 }
 
 func optionalSecret(s config.Secret) (string, error) {

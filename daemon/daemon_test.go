@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func TestDaemonRoutedAlertingAndTriageAPI(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer hook.Close()
-	for name, v := range map[string]string{"hook.secret": secret, "api.token": "api-token-for-tests"} {
+	for name, v := range map[string]string{"hook.secret": secret, "api.token": "api-token-for-tests", "soc.token": "soc-bot-token-for-tests"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +61,9 @@ checks:
     evidences: {st-martins-webster-court: [R2]}
 alerting:
   console: {enabled: false}
-  api: {token: {file: ` + filepath.Join(dir, "api.token") + `}}
+  api:
+    token: {file: ` + filepath.Join(dir, "api.token") + `}
+    clients: [{name: soc-bot, token: {file: ` + filepath.Join(dir, "soc.token") + `}, permissions: [triage]}]
   receivers:
     - name: ig-webhook
       webhook: {url: ` + hook.URL + `, secret: {file: ` + filepath.Join(dir, "hook.secret") + `}}
@@ -140,12 +143,26 @@ http:
 	if code := triage("wrong-token"); code != http.StatusUnauthorized {
 		t.Errorf("triage with a wrong token: %d, want 401", code)
 	}
-	if code := triage("api-token-for-tests"); code/100 != 2 {
-		t.Fatalf("triage: %d", code)
+	for _, tok := range []string{"api-token-for-tests", "soc-bot-token-for-tests"} {
+		if code := triage(tok); code/100 != 2 {
+			t.Fatalf("triage: %d", code)
+		}
 	}
+	// soc-bot may triage, not read the audit log.
+	req, _ := http.NewRequest(http.MethodGet, d.URL()+"/api/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer soc-bot-token-for-tests")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("soc-bot reading the audit log: %s, want 403", resp.Status)
+	}
+	// Each token is recorded as its client, whatever the body says.
 	as := d.Store().(store.AlertingStore)
 	ts, err := as.Triages(ctx, id)
-	if err != nil || len(ts) != 1 || ts[0].Outcome != store.TriageExplained || ts[0].Actor != "ig-officer-1" {
+	if err != nil || len(ts) != 2 || ts[0].Outcome != store.TriageExplained || ts[0].Actor != "api:shared" || ts[1].Actor != "api:soc-bot" {
 		t.Fatalf("stored triage %+v, %v", ts, err)
 	}
 	audit, err := as.AuditLog(ctx, 0)
@@ -159,5 +176,16 @@ http:
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAlertingDefaultsAgree: config documents the defaults the alerting
+// package applies to a zero value; the two must not drift apart.
+func TestAlertingDefaultsAgree(t *testing.T) {
+	if !slices.Equal(config.APIPermissions, alerting.APIPermissions) {
+		t.Errorf("config permissions %v, alerting %v", config.APIPermissions, alerting.APIPermissions)
+	}
+	if config.DefaultSilenceMaxDuration.D() != alerting.DefaultSilenceMaxDuration || config.SharedTokenClient != alerting.SharedTokenClient {
+		t.Errorf("config %v %q, alerting %v %q", config.DefaultSilenceMaxDuration.D(), config.SharedTokenClient, alerting.DefaultSilenceMaxDuration, alerting.SharedTokenClient)
 	}
 }

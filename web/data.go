@@ -154,9 +154,10 @@ const TriageSource = "web"
 type Triage struct {
 	AlertID string
 	Outcome string
-	By      string // the account that recorded it
+	By      string // the account that recorded it: a web user, api:<client> or slack:<user id>
 	At      time.Time
 	Note    string
+	Source  string // where it was recorded: "web", "api" or "slack" (store.Triage.Source)
 }
 
 // View is one look at an alert or an actor's page: the access log of the

@@ -60,6 +60,7 @@ var funcs = template.FuncMap{
 		return "govuk-tag--yellow"
 	},
 	"outcomeLabel": outcomeLabel,
+	"triageBy":     triageBy,
 	"navItem": func(cur, name, href, label string) navLink {
 		return navLink{Active: cur == name, Href: href, Label: label}
 	},
@@ -80,6 +81,25 @@ func sevTag(s alert.Severity) string {
 		return "govuk-tag--yellow"
 	}
 	return "govuk-tag--grey"
+}
+
+// triageBy says who recorded t and through what, so that an API client or
+// a Slack user is never taken for a web user. Before API clients had names
+// (issue 16), an API decision's actor was whatever the request said: it is
+// shown as the shared token's statement, not as a person.
+func triageBy(t *Triage) string {
+	switch t.Source {
+	case "api":
+		if name, ok := strings.CutPrefix(t.By, "api:"); ok {
+			return "API client " + name
+		}
+		return fmt.Sprintf("the API (shared token) stating %q", t.By)
+	case "slack":
+		return "Slack user " + strings.TrimPrefix(t.By, "slack:")
+	case TriageSource, "":
+		return "web user " + t.By
+	}
+	return t.By + " (" + t.Source + ")"
 }
 
 func outcomeLabel(o string) string {
@@ -592,15 +612,15 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 	w.Header().Set("Content-Disposition", `attachment; filename="dpiawatch-alerts.csv"`)
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"id", "org", "dpia", "risks", "check", "pattern", "severity", "team", "actor_id", "subject_id",
-		"first_seen", "last_seen", "event_count", "status", "triaged_by", "triaged_at", "explanation"})
+		"first_seen", "last_seen", "event_count", "status", "triaged_by", "triaged_at", "explanation", "triage_source"})
 	for _, a := range rows {
-		var by, at string
+		var by, at, source string
 		if a.Triage != nil {
-			by, at = a.Triage.By, a.Triage.At.Format(time.RFC3339)
+			by, at, source = a.Triage.By, a.Triage.At.Format(time.RFC3339), a.Triage.Source
 		}
 		_ = cw.Write(csvSafe([]string{a.ID, a.Org, a.DPIA, strings.Join(a.Risks, ";"), a.Check, a.Pattern, string(a.Severity), a.Team,
 			a.ActorID, s.subject(ss.p, a.SubjectID), a.FirstSeen.Format(time.RFC3339), a.LastSeen.Format(time.RFC3339),
-			strconv.Itoa(a.EventCount), a.Status(), by, at, a.Explanation}))
+			strconv.Itoa(a.EventCount), a.Status(), by, at, a.Explanation, source}))
 	}
 	cw.Flush()
 }

@@ -179,7 +179,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, body := get(t, ig, f.srv.URL+"/alerts/"+alertA)
-	if !strings.Contains(body, "Confirmed misuse</strong> by ig-slack") {
+	if !strings.Contains(body, "Confirmed misuse</strong> by Slack user ig-slack") {
 		t.Errorf("the Slack decision is not the UI's status")
 	}
 }

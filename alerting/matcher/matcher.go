@@ -121,3 +121,20 @@ func (m Matcher) Matches(a alert.Alert) bool {
 	}
 	return any
 }
+
+// MatchesEmpty reports whether m matches a label whose value is empty. A
+// set of matchers that all do so matches (nearly) every alert: it says
+// nothing about which alerts are meant (Alertmanager refuses such silences
+// for the same reason).
+func (m Matcher) MatchesEmpty() bool {
+	var positive bool
+	if m.re != nil {
+		positive = m.re.MatchString("")
+	} else {
+		positive = m.Value == ""
+	}
+	if m.Type == MatchNotEqual || m.Type == MatchNotRegexp {
+		return !positive
+	}
+	return positive
+}

@@ -41,12 +41,12 @@ func (s WebStore) webAlerts() string {
 	WHERE (e.org, e.actor) IN (SELECT a_org, a_actor FROM latest) AND e.t <= l.a_last
 	GROUP BY l.id
 ), tri AS (
-	SELECT object AS alert_id, argMax(outcome, seq) AS t_outcome, argMax(actor, seq) AS t_by, argMax(at, seq) AS t_at, argMax(note, seq) AS t_note
+	SELECT object AS alert_id, argMax(outcome, seq) AS t_outcome, argMax(actor, seq) AS t_by, argMax(at, seq) AS t_at, argMax(note, seq) AS t_note, argMax(source, seq) AS t_source
 	FROM ` + db + `.audit FINAL WHERE kind = 'triage' GROUP BY object
 ), x AS (
 	SELECT l.id AS id, l.a_org AS org, l.a_version AS version, l.a_body AS body, l.a_check AS check_name, l.a_sev AS severity,
 		l.a_actor AS actor, l.a_dpia AS dpia, l.a_first AS first_seen, l.a_last AS last_seen,
-		toString(tm.team) AS team, tr.t_outcome AS outcome, tr.t_by AS by_user, tr.t_at AS triaged_at, tr.t_note AS note,
+		toString(tm.team) AS team, tr.t_outcome AS outcome, tr.t_by AS by_user, tr.t_at AS triaged_at, tr.t_note AS note, tr.t_source AS triage_source,
 		JSONExtract(l.a_body, 'risks', 'Array(String)') AS risks
 	FROM latest AS l LEFT JOIN teams AS tm ON tm.tid = l.id LEFT JOIN tri AS tr ON tr.alert_id = l.id
 )`
@@ -97,13 +97,13 @@ func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertR
 	if limit <= 0 {
 		limit = 500
 	}
-	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note FROM x`+
+	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x`+
 		whereClause(webWhere(q))+` ORDER BY x.last_seen DESC, x.id LIMIT `+strconv.Itoa(limit)+webSettings)
 }
 
 // WebAlert returns one alert with its team and triage.
 func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
-	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note FROM x WHERE x.id = `+
+	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x WHERE x.id = `+
 		quote(id)+webSettings)
 	if err != nil {
 		return web.AlertRow{}, err
@@ -125,9 +125,10 @@ func (s WebStore) webRows(ctx context.Context, q string) ([]web.AlertRow, error)
 		var (
 			version                    uint64
 			body, team, outcome, by, n string
+			source                     string
 			at                         time.Time
 		)
-		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &n); err != nil {
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &n, &source); err != nil {
 			return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
 		}
 		var a alert.Alert
@@ -137,7 +138,7 @@ func (s WebStore) webRows(ctx context.Context, q string) ([]web.AlertRow, error)
 		a.Version = int64(version)
 		r := web.AlertRow{Alert: a, Team: team}
 		if outcome != "" {
-			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n}
+			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n, Source: source}
 		}
 		out = append(out, r)
 	}

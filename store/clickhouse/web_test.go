@@ -228,7 +228,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 	}
 	// The answers are right, not only alike.
-	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != store.TriageConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Team != "other-house" {
+	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != store.TriageConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Triage.Source != "slack" || s.Alert.Team != "other-house" {
 		t.Errorf("alert with triage: %+v team %q", s.Alert.Triage, s.Alert.Team)
 	}
 	if len(s.Alerts[1]) != 2 || len(s.Alerts[2]) != 0 || len(s.Alerts[5]) != 1 || len(s.Alerts[7]) != 1 {

@@ -29,7 +29,7 @@ func (s *Store) Web(context.Context) (WebStore, error) { return WebStore{s}, nil
 const webAlerts = `WITH latest_triage AS (
 	-- SQLite takes the bare columns from the row holding max(seq): the
 	-- newest decision, from Slack, the API or the UI alike.
-	SELECT alert_id, outcome, actor, at, note, max(seq) FROM triages GROUP BY alert_id
+	SELECT alert_id, outcome, actor, at, note, source, max(seq) FROM triages GROUP BY alert_id
 ), x AS (
 	SELECT a.id, a.org, a.check_name, a.first_seen, a.last_seen, a.version, a.body,
 		json_extract(a.body, '$.actor_id') AS actor,
@@ -37,7 +37,7 @@ const webAlerts = `WITH latest_triage AS (
 		coalesce((SELECT json_extract(e.detail, '$.m') FROM events e
 			WHERE e.org = a.org AND e.actor = json_extract(a.body, '$.actor_id') AND e.t <= a.last_seen
 			ORDER BY e.t DESC LIMIT 1), '') AS team,
-		t.outcome, t.actor AS by_user, t.at, t.note
+		t.outcome, t.actor AS by_user, t.at, t.note, t.source AS triage_source
 	FROM alerts a LEFT JOIN latest_triage t ON t.alert_id = a.id
 )`
 
@@ -93,13 +93,13 @@ func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertR
 	if limit <= 0 {
 		limit = 500
 	}
-	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note FROM x`+where+
+	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x`+where+
 		` ORDER BY x.last_seen DESC, x.id LIMIT ?`, append(args, limit)...)
 }
 
 // WebAlert returns one alert with its team and triage.
 func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
-	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note FROM x WHERE x.id = ?`, id)
+	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x WHERE x.id = ?`, id)
 	if err != nil {
 		return web.AlertRow{}, err
 	}
@@ -121,9 +121,10 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 			version         int64
 			body, team      string
 			outcome, by, nt sql.NullString
+			source          sql.NullString
 			at              sql.NullInt64
 		)
-		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &nt); err != nil {
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &nt, &source); err != nil {
 			return nil, fmt.Errorf("sqlite: web alerts: %w", err)
 		}
 		a, err := decodeAlert(version, body)
@@ -132,7 +133,7 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 		}
 		r := web.AlertRow{Alert: a, Team: team}
 		if outcome.Valid {
-			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String}
+			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String, Source: source.String}
 		}
 		out = append(out, r)
 	}
