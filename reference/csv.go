@@ -61,20 +61,9 @@ func (e *ParseError) Error() string {
 func LoadDir(dir string) (*Data, error) {
 	d := &Data{}
 	in := newInterner()
-	loaders := []struct {
-		name string
-		load func(*table) error
-	}{
-		{FileStaff, func(t *table) error { return loadStaff(t, d, in) }},
-		{FileRelationships, func(t *table) error { return loadRelationships(t, d, in) }},
-		{FileShifts, func(t *table) error { return loadShifts(t, d, in) }},
-		{FileAbsences, func(t *table) error { return loadAbsences(t, d, in) }},
-		{FileDevices, func(t *table) error { return loadDevices(t, d, in) }},
-		{FileSharingAgreements, func(t *table) error { return loadSharingAgreements(t, d, in) }},
-	}
 	var errs []error
-	for _, l := range loaders {
-		f, err := os.Open(filepath.Join(dir, l.name))
+	for _, name := range fileNames {
+		f, err := os.Open(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -82,11 +71,11 @@ func LoadDir(dir string) (*Data, error) {
 			errs = append(errs, fmt.Errorf("reference: %w", err))
 			continue
 		}
-		t := newTable(l.name, f)
+		var size int64
 		if fi, err := f.Stat(); err == nil {
-			t.size = fi.Size()
+			size = fi.Size()
 		}
-		err = l.load(t)
+		err = loadFile(name, f, size, d, in)
 		f.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -96,6 +85,31 @@ func LoadDir(dir string) (*Data, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// fileNames are the files of CONTRACT §2, in the order LoadDir reads them.
+var fileNames = []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements}
+
+// loadFile reads the file called name (one of fileNames) from r into d;
+// size is its length when known, a capacity hint.
+func loadFile(name string, r io.Reader, size int64, d *Data, in interner) error {
+	t := newTable(name, r)
+	t.size = size
+	switch name {
+	case FileStaff:
+		return loadStaff(t, d, in)
+	case FileRelationships:
+		return loadRelationships(t, d, in)
+	case FileShifts:
+		return loadShifts(t, d, in)
+	case FileAbsences:
+		return loadAbsences(t, d, in)
+	case FileDevices:
+		return loadDevices(t, d, in)
+	case FileSharingAgreements:
+		return loadSharingAgreements(t, d, in)
+	}
+	panic("reference: loadFile: unknown file " + name)
 }
 
 // table reads one CSV file row by row, resolving columns by header name and
