@@ -22,7 +22,7 @@ func BenchmarkSlackBlocks(b *testing.B) {
 	s, _ := NewSlack(SlackOptions{Token: "xoxb-1", Channel: "C1", DashboardURL: "https://d.example", Pseudonymizer: NewPseudonymizer([]byte("k"))})
 	a := testAlert("a-1")
 	for b.Loop() {
-		_ = s.blocks(a, "")
+		_ = s.blocks(a, triageStatus{})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // Slack's Block Kit limits, in characters.
@@ -130,7 +131,7 @@ func (s *Slack) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error)
 	}
 	for i, a := range alerts {
 		err := s.post(ctx, func() error {
-			_, _, err := s.client.PostMessageContext(ctx, s.opts.Channel, s.message(a, "")...)
+			_, _, err := s.client.PostMessageContext(ctx, s.opts.Channel, s.message(a, triageStatus{})...)
 			return err
 		})
 		if err != nil {
@@ -173,32 +174,51 @@ func slackRetryable(err error) bool {
 // PRIVACY: only the pseudonymized subject, never the raw id; no event or
 // record ids; the explanation as the rules wrote it (rules write it without
 // names or subject ids).
-func (s *Slack) message(a alert.Alert, status string) []slack.MsgOption {
+func (s *Slack) message(a alert.Alert, status triageStatus) []slack.MsgOption {
 	blocks := s.blocks(a, status)
-	return []slack.MsgOption{
+	return append([]slack.MsgOption{
 		slack.MsgOptionText(s.fallback(a), false),
 		slack.MsgOptionBlocks(blocks...),
 		// Unfurling would have Slack's servers fetch the dashboard link.
 		slack.MsgOptionDisableLinkUnfurl(),
 		slack.MsgOptionDisableMediaUnfurl(),
-	}
+	}, unparsedText()...)
 }
 
-// blocks renders a; status is its triage status line ("" when untriaged).
-func (s *Slack) blocks(a alert.Alert, status string) []slack.Block {
+// unparsedText keeps a message's top-level text (the notification preview)
+// from being read as mrkdwn, linked (parse=none) or turned into mentions:
+// it carries an explanation and ids. Blocks say themselves how they are
+// read (plainText).
+func unparsedText() []slack.MsgOption {
+	return []slack.MsgOption{slack.MsgOptionDisableMarkdown(), slack.MsgOptionParse(false), slack.MsgOptionLinkNames(false)}
+}
+
+// plainText is a plain_text object — no mrkdwn formatting, no links,
+// mentions or emoji codes — for anything that is data rather than our own
+// wording: Slack has no way to escape *, _, ~ or ` inside mrkdwn, and
+// auto-links bare URLs and channel names there.
+func plainText(prefix, value string, limit int) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, slackText(prefix, value, limit), false, false)
+}
+
+// blocks renders a; status is its triage status (zero when untriaged).
+//
+// Every value is plain_text (plainText), titles included, so that a field
+// reads "Actor" over "u-17" without bold: the one mrkdwn field is the
+// triage status when it mentions a Slack triager, built only from our own
+// wording and a checked user id.
+func (s *Slack) blocks(a alert.Alert, status triageStatus) []slack.Block {
 	standard := s.opts.Privacy != PrivacyMinimal
 	var blocks []slack.Block
 	header := strings.ToUpper(string(a.Severity)) + " · " + a.Check
-	blocks = append(blocks, slack.NewHeaderBlock(
-		slack.NewTextBlockObject(slack.PlainTextType, truncate(header, slackMaxHeader), false, false)))
+	blocks = append(blocks, slack.NewHeaderBlock(plainText("", header, slackMaxHeader)))
 
 	var fields []*slack.TextBlockObject
 	field := func(title, value string) {
 		if value == "" || len(fields) == slackMaxFields {
 			return
 		}
-		fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
-			mrkdwnTruncate("*"+title+"*\n", value, slackMaxFieldText), false, false))
+		fields = append(fields, plainText(title+"\n", value, slackMaxFieldText))
 	}
 	field("DPIA", a.DPIA)
 	field("Risks", riskLines(a))
@@ -210,18 +230,22 @@ func (s *Slack) blocks(a alert.Alert, status string) []slack.Block {
 		field("Subject", s.opts.Pseudonymizer.Subject(a.SubjectID))
 	}
 	field("Org", a.Org)
-	if s.opts.Store != nil {
-		field("Triage", cmp.Or(status, "untriaged"))
+	if s.opts.Store != nil && len(fields) < slackMaxFields {
+		switch {
+		case status.mrkdwn:
+			fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType,
+				truncate("*Triage*\n"+status.text, slackMaxFieldText), false, true))
+		default:
+			field("Triage", cmp.Or(status.text, "untriaged"))
+		}
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
 	if a.Explanation != "" && standard {
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
-			mrkdwnTruncate("", a.Explanation, slackMaxSectionText), false, false), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(plainText("", a.Explanation, slackMaxSectionText), nil, nil))
 	}
 	if a.Mitigation != "" {
-		blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType,
-			mrkdwnTruncate("DPIA mitigation: ", a.Mitigation, slackMaxContextText), false, false)))
+		blocks = append(blocks, slack.NewContextBlock("", plainText("DPIA mitigation: ", a.Mitigation, slackMaxContextText)))
 	}
 	var buttons []slack.BlockElement
 	if link := dashboardLink(s.opts.DashboardURL, a.ID); link != "" && len(link) <= slackMaxButtonURL {
@@ -275,15 +299,17 @@ func (s *Slack) fallback(a alert.Alert) string {
 	if s.opts.Privacy != PrivacyMinimal {
 		text += ": " + a.Explanation
 	}
-	return mrkdwnTruncate("", text, slackMaxFallback)
+	return slackText("", text, slackMaxFallback)
 }
 
-// mrkdwnTruncate returns prefix (trusted mrkdwn) followed by value escaped
-// for Slack (&, <, > — so text from events cannot form links or @-mentions),
-// all within limit characters. Escaping goes rune by rune so a cut never
-// splits an entity such as "&amp;".
-func mrkdwnTruncate(prefix, value string, limit int) string {
-	value = strings.ToValidUTF8(value, "\uFFFD")
+// slackText returns prefix (our own wording) followed by value with its
+// hidden characters shown as [U+202E] (visible.Text) and escaped for Slack
+// (&, <, > — which Slack decodes in every text object, and which would
+// otherwise form links or @-mentions), all within limit characters.
+// Escaping goes rune by rune so a cut never splits an entity such as
+// "&amp;".
+func slackText(prefix, value string, limit int) string {
+	value = visible.Text(value)
 	var b strings.Builder
 	b.WriteString(prefix)
 	n := len([]rune(prefix))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // Privacy says what notifications outside the store may show. Neither level
@@ -134,14 +135,24 @@ func outcomeLabel(outcome string) string {
 	return outcome
 }
 
+// triageStatus is an alert's newest triage as its message shows it.
+type triageStatus struct {
+	text string // "" when untriaged
+	// mrkdwn: text is our own wording and a Slack triager's mention
+	// (triagedBy), to be sent as mrkdwn; otherwise it is plain text.
+	mrkdwn bool
+}
+
 // status renders the newest triage of an alert for its message.
-func (s *Slack) status(ctx context.Context, alertID string) (string, error) {
+func (s *Slack) status(ctx context.Context, alertID string) (triageStatus, error) {
 	ts, err := s.opts.Store.Triages(ctx, alertID)
 	if err != nil || len(ts) == 0 {
-		return "", err
+		return triageStatus{}, err
 	}
 	t := ts[len(ts)-1]
-	return fmt.Sprintf("%s by %s, %s", outcomeLabel(t.Outcome), actorLabel(t.Actor), t.At.In(s.opts.Location).Format("Mon 2 Jan 15:04")), nil
+	by, mention := triagedBy(t)
+	return triageStatus{text: fmt.Sprintf("%s by %s, %s", outcomeLabel(t.Outcome), by, t.At.In(s.opts.Location).Format("Mon 2 Jan 15:04")),
+		mrkdwn: mention}, nil
 }
 
 // notifyThreaded posts each alert's first version as a message and later
@@ -199,12 +210,16 @@ func (s *Slack) putRef(ctx context.Context, ref store.MessageRef) error {
 	return s.opts.Store.PutMessageRef(mctx, ref)
 }
 
-// reply posts text (trusted mrkdwn: callers escape what they did not write) in ref's thread.
-func (s *Slack) reply(ctx context.Context, ref store.MessageRef, text string) error {
+// reply posts text (our own wording, read as plain text) in ref's thread,
+// with blocks when given (then text is the notification's preview).
+func (s *Slack) reply(ctx context.Context, ref store.MessageRef, text string, blocks ...slack.Block) error {
+	opts := append([]slack.MsgOption{slack.MsgOptionText(truncate(text, slackMaxSectionText), false),
+		slack.MsgOptionTS(ref.TS), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}, unparsedText()...)
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
 	err := s.post(ctx, func() error {
-		_, _, err := s.client.PostMessageContext(ctx, ref.Channel,
-			slack.MsgOptionText(truncate(text, slackMaxSectionText), false),
-			slack.MsgOptionTS(ref.TS), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+		_, _, err := s.client.PostMessageContext(ctx, ref.Channel, opts...)
 		return err
 	})
 	if err != nil {
@@ -274,8 +289,8 @@ const digestLines = 40
 
 func (s *Slack) digest(alerts []alert.Alert) []slack.MsgOption {
 	fallback := fmt.Sprintf("%d dpiawatch alerts (digest)", len(alerts))
-	return []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(s.digestBlocks(alerts)...),
-		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
+	return append([]slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(s.digestBlocks(alerts)...),
+		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}, unparsedText()...)
 }
 
 func (s *Slack) digestBlocks(alerts []alert.Alert) []slack.Block {
@@ -308,13 +323,18 @@ func (s *Slack) digestBlocks(alerts []alert.Alert) []slack.Block {
 			chunk = text[:cut]
 		}
 		text = strings.TrimPrefix(text[len(chunk):], "\n")
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, chunk, false, false), nil, nil))
+		// mrkdwn for the dashboard links, verbatim so that nothing else in
+		// a line is linked; a line holds no producer data, only the names
+		// of the configuration (check, pattern, DPIA, risks), escaped.
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, chunk, false, true), nil, nil))
 	}
 	return blocks
 }
 
+// escapeMrkdwn shows hidden characters (visible.Text) and escapes &, < and
+// > as Slack's entities.
 func escapeMrkdwn(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(strings.ToValidUTF8(s, "\uFFFD"))
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(visible.Text(s))
 }
 
 // NotifyTriage implements TriageNotifier: a reply in the alert's thread
@@ -331,11 +351,19 @@ func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) 
 	if err != nil {
 		return true, err
 	}
-	text := fmt.Sprintf("*%s* by %s at %s", outcomeLabel(t.Outcome), actorLabel(t.Actor), t.At.In(s.opts.Location).Format("Mon 2 Jan 2006 15:04 MST"))
-	if t.Note != "" && s.opts.Privacy != PrivacyMinimal {
-		text += ": " + escapeMrkdwn(t.Note)
+	// The note and a web triager's name are data: plain_text. A Slack
+	// triager is mentioned, in mrkdwn built from our wording alone.
+	at := t.At.In(s.opts.Location).Format("Mon 2 Jan 2006 15:04 MST")
+	by, mention := triagedBy(t)
+	head := plainText("", fmt.Sprintf("%s by %s at %s", outcomeLabel(t.Outcome), by, at), slackMaxSectionText)
+	if mention {
+		head = slack.NewTextBlockObject(slack.MarkdownType, fmt.Sprintf("*%s* by %s at %s", outcomeLabel(t.Outcome), by, at), false, true)
 	}
-	if err := s.reply(ctx, ref, text); err != nil {
+	blocks := []slack.Block{slack.NewSectionBlock(head, nil, nil)}
+	if t.Note != "" && s.opts.Privacy != PrivacyMinimal {
+		blocks = append(blocks, slack.NewSectionBlock(plainText("Note: ", t.Note, slackMaxSectionText), nil, nil))
+	}
+	if err := s.reply(ctx, ref, fmt.Sprintf("%s at %s", outcomeLabel(t.Outcome), at), blocks...); err != nil {
 		return slackRetryable(err), fmt.Errorf("slack notifier: %w", err)
 	}
 	if ref.Digest {
@@ -368,13 +396,30 @@ func (s *Slack) Remind(ctx context.Context, alerts ...alert.Alert) (bool, error)
 	return false, nil
 }
 
-// actorLabel shows a Slack triager as a mention, anyone else by name
-// (escaped: it came from an API client).
-func actorLabel(actor string) string {
-	if id, ok := strings.CutPrefix(actor, "slack:"); ok && id != "" && !strings.ContainsAny(id, "<>&|") {
-		return "<@" + id + ">"
+// triagedBy names who triaged: a Slack triager as a mention (mrkdwn, true)
+// when the outcome is one of ours and the user id is a plain Slack id, so
+// that the text holds nothing but our wording; anyone else by name, as
+// plain text (false) for plainText to escape.
+func triagedBy(t store.Triage) (string, bool) {
+	id, ok := strings.CutPrefix(t.Actor, "slack:")
+	if ok && isSlackID(id) && outcomeLabel(t.Outcome) != t.Outcome {
+		return "<@" + id + ">", true
 	}
-	return escapeMrkdwn(actor)
+	return t.Actor, false
+}
+
+// isSlackID reports whether id looks like a Slack user id (U0123ABCD,
+// W0123ABCD): upper-case letters and digits only.
+func isSlackID(id string) bool {
+	if id == "" || len(id) > 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func cmpOr(a, b string) string {

@@ -26,7 +26,7 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func TestMrkdwnTruncate(t *testing.T) {
+func TestSlackText(t *testing.T) {
 	for _, tc := range []struct {
 		prefix, in string
 		limit      int
@@ -39,22 +39,23 @@ func TestMrkdwnTruncate(t *testing.T) {
 		{"", "abc&", 8, "abc&amp;"},
 		{"", "abc&d", 8, "abc…"}, // never "abc&am…"
 		{"", "ab&cd", 8, "ab&amp;…"},
+		{"", "u-\u202e1", 100, "u-[U+202E]1"}, // hidden characters shown (visible.Text)
 	} {
-		if got := mrkdwnTruncate(tc.prefix, tc.in, tc.limit); got != tc.want {
-			t.Errorf("mrkdwnTruncate(%q, %q, %d) = %q, want %q", tc.prefix, tc.in, tc.limit, got, tc.want)
+		if got := slackText(tc.prefix, tc.in, tc.limit); got != tc.want {
+			t.Errorf("slackText(%q, %q, %d) = %q, want %q", tc.prefix, tc.in, tc.limit, got, tc.want)
 		}
 	}
 }
 
-// FuzzMrkdwnTruncate checks the invariants Slack needs for any input: within
+// FuzzSlackText checks the invariants Slack needs for any input: within
 // the limit, valid UTF-8, no raw angle brackets, no entity cut in half.
-func FuzzMrkdwnTruncate(f *testing.F) {
+func FuzzSlackText(f *testing.F) {
 	for _, s := range []string{"", "a<b>&c", "é🙂&&&", "\xff\xfe", strings.Repeat("&", 50)} {
 		f.Add(s, 7)
 	}
 	f.Fuzz(func(t *testing.T, s string, limit int) {
 		limit = 1 + abs(limit)%3000
-		got := mrkdwnTruncate("", s, limit)
+		got := slackText("", s, limit)
 		if n := utf8.RuneCountInString(got); n > limit {
 			t.Fatalf("%d runes > limit %d", n, limit)
 		}

@@ -65,8 +65,9 @@ func (w *SlackWebhook) Name() string { return w.name }
 // Notify implements Notifier.
 func (w *SlackWebhook) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error) {
 	for i, a := range alerts {
-		blocks := w.render.blocks(a, "")
-		msg := &slack.WebhookMessage{Text: w.render.fallback(a), Blocks: &slack.Blocks{BlockSet: blocks}}
+		blocks := w.render.blocks(a, triageStatus{})
+		// parse=none: the fallback text carries the explanation (data).
+		msg := &slack.WebhookMessage{Text: w.render.fallback(a), Parse: "none", Blocks: &slack.Blocks{BlockSet: blocks}}
 		if err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.hc, msg); err != nil {
 			return slackRetryable(err), partial(i, fmt.Errorf("slack webhook notifier: %w", err))
 		}

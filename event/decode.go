@@ -10,6 +10,8 @@ import (
 
 	"github.com/goccy/go-json/jsontext"
 	json "github.com/goccy/go-json/v2"
+
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // Format is the wire format of an access event.
@@ -265,10 +267,12 @@ func isPlainName(s string) bool {
 	return true
 }
 
-// checkControl rejects control characters (an escaped "\u0000", a newline …)
-// in any text field. JSON allows them escaped, but in identifiers they only
-// serve to break logs, CSV exports and C-string based tools downstream, or to
-// make two ids look alike.
+// checkControl rejects hidden characters (visible.Hidden: control and format
+// characters, among them an escaped "\u0000", a newline and the Unicode
+// bidirectional controls) in any text field. JSON allows them escaped, but in
+// identifiers they only serve to break logs, CSV exports and C-string based
+// tools downstream, to make two ids look alike, or to make an id read
+// differently from what it is in the UI, Slack, a CSV or a PDF.
 func checkControl(ev *Event) error {
 	fields := [...]struct{ name, v string }{
 		{"id", ev.ID}, {"org", ev.Org}, {"system", ev.System}, {"actor.id", ev.Actor.ID},
@@ -277,25 +281,25 @@ func checkControl(ev *Event) error {
 		{"session.id", ev.Session.ID}, {"session.device", ev.Session.Device}, {"session.ip", ev.Session.IP},
 	}
 	for _, f := range fields {
-		if hasControl(f.v) {
-			return reject(ReasonInvalidField, "%s contains a control character", f.name)
+		if err := hiddenIn(f.name, f.v); err != nil {
+			return err
 		}
 	}
 	for _, s := range ev.Subject.Sensitivity {
-		if hasControl(s) {
-			return reject(ReasonInvalidField, "subject.sensitivity contains a control character")
+		if err := hiddenIn("subject.sensitivity", s); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
-			return true
-		}
+// hiddenIn names the first hidden character of v by its code point, which
+// tells a producer what to fix without echoing the value.
+func hiddenIn(field, v string) *Error {
+	if i, r := visible.IndexHidden(v); i >= 0 {
+		return reject(ReasonInvalidField, "%s contains the hidden character %U at byte %d", field, r, i)
 	}
-	return false
+	return nil
 }
 
 // Encode returns ev in the native format of CONTRACT §1, compact, on one

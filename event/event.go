@@ -106,8 +106,9 @@ func (e *Event) Key() Key { return Key{e.Org, e.System, e.ID} }
 // Limits that keep a hostile producer from making the monitor store or index
 // arbitrary amounts of data through one field.
 const (
-	MaxIDLen          = 256
-	MaxSensitivityLen = 32
+	MaxIDLen               = 256
+	MaxSensitivityLen      = 32
+	MaxSensitivityEntryLen = 64
 )
 
 // Reason is why an event was rejected; the fixed set keeps metric label
@@ -185,6 +186,11 @@ func (e *Event) Validate() error {
 	}
 	if len(e.Subject.Sensitivity) > MaxSensitivityLen {
 		return reject(ReasonInvalidField, "subject.sensitivity has more than %d entries", MaxSensitivityLen)
+	}
+	for _, s := range e.Subject.Sensitivity {
+		if len(s) > MaxSensitivityEntryLen {
+			return reject(ReasonInvalidField, "subject.sensitivity has an entry longer than %d bytes", MaxSensitivityEntryLen)
+		}
 	}
 	return nil
 }

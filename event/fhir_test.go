@@ -160,6 +160,7 @@ func TestFHIRMapping(t *testing.T) {
 				}
 			}},
 		{"control character in a reference id", ae("R", "", "", user, `{"what":{"reference":"Patient/c\u00001"}}`), ReasonInvalidField, nil},
+		{"right-to-left override in the requestor (issue 16, item 10)", ae("R", "", "", `{"who":{"identifier":{"value":"u-\u202e71"}},"requestor":true}`, patient), ReasonInvalidField, nil},
 		{"agent as object", strings.Replace(ae("R", "", "", user, patient), `"agent":[`+user+`]`, `"agent":`+user, 1), ReasonMalformed, nil},
 		{"requestor as string", ae("R", "", "", `{"who":{"reference":"Practitioner/u-17"},"requestor":"true"}`, patient), ReasonMalformed, nil},
 		{"recorded without offset", strings.Replace(ae("R", "", "", user, patient), "05Z", "05", 1), ReasonInvalidField, nil},

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // File is one file of a pack.
@@ -43,7 +45,8 @@ func DataFiles(r *Report) ([]File, error) {
 	return files, nil
 }
 
-// csvSafe neutralises spreadsheet formulas: cells come from producers
+// csvSafe shows hidden characters as [U+202E] (visible.Text), and
+// neutralises spreadsheet formulas: cells come from producers
 // (system names) and configuration (org ids, mitigations), and a cell a
 // spreadsheet would run as a formula (= + - @, or a tab or carriage return
 // before one) gets a leading apostrophe, which spreadsheets show as text.
@@ -53,6 +56,7 @@ func DataFiles(r *Report) ([]File, error) {
 func csvSafe(row []string) []string {
 	out := make([]string, len(row))
 	for i, c := range row {
+		c = visible.Text(c)
 		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) && !plainNumber.MatchString(c) {
 			c = "'" + c
 		}

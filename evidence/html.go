@@ -5,17 +5,21 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // HTML renders the report for people: one self-contained page (inline
 // style, no scripts, fonts or images from elsewhere), written for a review
-// panel rather than engineers.
+// panel rather than engineers. The page goes through visible.Text as a
+// whole (the template holds no hidden character): a bidirectional control
+// in a system name or an id shows as [U+202E].
 func HTML(r *Report) ([]byte, error) {
 	var b bytes.Buffer
 	if err := htmlTmpl.Execute(&b, r); err != nil {
 		return nil, fmt.Errorf("evidence: render html: %w", err)
 	}
-	return b.Bytes(), nil
+	return []byte(visible.Text(b.String())), nil
 }
 
 // levelWords, versusWords and outcomeWords put codes in plain words.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-pdf/fpdf"
+
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // PDF renders the report as an A4 document (github.com/go-pdf/fpdf, pure
@@ -24,7 +26,10 @@ func PDF(r *Report) ([]byte, error) {
 	p.SetAuthor("dpiawatch", true)
 	p.SetMargins(15, 15, 15)
 	p.SetAutoPageBreak(true, 15)
-	tr := p.UnicodeTranslatorFromDescriptor("") // cp1252: the DPIAs' quotes and dashes
+	cp1252 := p.UnicodeTranslatorFromDescriptor("") // the DPIAs' quotes and dashes
+	// tr is every text's way in: hidden characters shown as [U+202E]
+	// (visible.Text), then the core fonts' code page.
+	tr := func(s string) string { return cp1252(visible.Text(s)) }
 	p.SetFooterFunc(func() {
 		p.SetY(-12)
 		p.SetFont("Helvetica", "", 8)

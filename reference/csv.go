@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // The file names of CONTRACT §2.
@@ -32,17 +35,23 @@ const maxErrorsPerFile = 1000
 
 // ParseError is one bad cell or row of a reference file.
 type ParseError struct {
-	File   string
-	Line   int
-	Column string // empty for row-level problems
+	File string
+	Line int
+	// Col is where the cell starts on its line, counted in bytes from 1 as
+	// encoding/csv counts; 0 for row-level problems.
+	Col    int
+	Column string // the column's name; empty for row-level problems
 	Msg    string
 }
 
 func (e *ParseError) Error() string {
-	if e.Column == "" {
+	switch {
+	case e.Column == "":
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.Col == 0:
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Column, e.Msg)
 	}
-	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Column, e.Msg)
+	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Column, e.Msg)
 }
 
 // LoadDir reads the reference files of CONTRACT §2 present in dir; missing
@@ -52,20 +61,9 @@ func (e *ParseError) Error() string {
 func LoadDir(dir string) (*Data, error) {
 	d := &Data{}
 	in := newInterner()
-	loaders := []struct {
-		name string
-		load func(*table) error
-	}{
-		{FileStaff, func(t *table) error { return loadStaff(t, d, in) }},
-		{FileRelationships, func(t *table) error { return loadRelationships(t, d, in) }},
-		{FileShifts, func(t *table) error { return loadShifts(t, d, in) }},
-		{FileAbsences, func(t *table) error { return loadAbsences(t, d, in) }},
-		{FileDevices, func(t *table) error { return loadDevices(t, d, in) }},
-		{FileSharingAgreements, func(t *table) error { return loadSharingAgreements(t, d, in) }},
-	}
 	var errs []error
-	for _, l := range loaders {
-		f, err := os.Open(filepath.Join(dir, l.name))
+	for _, name := range fileNames {
+		f, err := os.Open(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -73,11 +71,11 @@ func LoadDir(dir string) (*Data, error) {
 			errs = append(errs, fmt.Errorf("reference: %w", err))
 			continue
 		}
-		t := newTable(l.name, f)
+		var size int64
 		if fi, err := f.Stat(); err == nil {
-			t.size = fi.Size()
+			size = fi.Size()
 		}
-		err = l.load(t)
+		err = loadFile(name, f, size, d, in)
 		f.Close()
 		if err != nil {
 			errs = append(errs, err)
@@ -87,6 +85,31 @@ func LoadDir(dir string) (*Data, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// fileNames are the files of CONTRACT §2, in the order LoadDir reads them.
+var fileNames = []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements}
+
+// loadFile reads the file called name (one of fileNames) from r into d;
+// size is its length when known, a capacity hint.
+func loadFile(name string, r io.Reader, size int64, d *Data, in interner) error {
+	t := newTable(name, r)
+	t.size = size
+	switch name {
+	case FileStaff:
+		return loadStaff(t, d, in)
+	case FileRelationships:
+		return loadRelationships(t, d, in)
+	case FileShifts:
+		return loadShifts(t, d, in)
+	case FileAbsences:
+		return loadAbsences(t, d, in)
+	case FileDevices:
+		return loadDevices(t, d, in)
+	case FileSharingAgreements:
+		return loadSharingAgreements(t, d, in)
+	}
+	panic("reference: loadFile: unknown file " + name)
 }
 
 // table reads one CSV file row by row, resolving columns by header name and
@@ -174,12 +197,17 @@ func (t *table) next() bool {
 	}
 }
 
+// errorf records a problem of line; col names the column of a cell problem.
 func (t *table) errorf(line int, col, format string, args ...any) {
 	if len(t.errs) >= maxErrorsPerFile {
 		t.dropped++
 		return
 	}
-	t.errs = append(t.errs, &ParseError{File: t.name, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+	pos := 0
+	if i, ok := t.cols[col]; ok && line == t.line && line > 1 && i < len(t.rec) {
+		_, pos = t.r.FieldPos(i)
+	}
+	t.errs = append(t.errs, &ParseError{File: t.name, Line: line, Col: pos, Column: col, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (t *table) err() error {
@@ -189,19 +217,52 @@ func (t *table) err() error {
 	return errors.Join(t.errs...)
 }
 
-// str returns the trimmed cell of col, or "" when the column is absent or
-// the row is short.
+// str returns the trimmed cell of col, or "" when the column is absent, the
+// row is short or the cell is refused (cell).
 func (t *table) str(col string) string {
+	v, _ := t.cell(col, MaxCellBytes)
+	return v
+}
+
+// cell returns the trimmed cell of col ("" when the column is absent or the
+// row is short) and true, or reports the cell and returns "" and false when
+// it is longer than max bytes or holds a hidden character
+// (visible.IndexHidden: a control, format or bidirectional control
+// character, or invalid UTF-8). The value is not quoted: it may be
+// megabytes long, or reorder the message it would be shown in.
+func (t *table) cell(col string, max int) (string, bool) {
 	i, ok := t.cols[col]
 	if !ok || i >= len(t.rec) {
-		return ""
+		return "", true
 	}
-	return strings.TrimSpace(t.rec[i])
+	v := strings.TrimSpace(t.rec[i])
+	if msg := CheckCell(v, max); msg != "" {
+		t.errorf(t.line, col, "%s", msg)
+		return "", false
+	}
+	return v, true
+}
+
+// CheckCell returns what is wrong with the reference value v, or "": longer
+// than max bytes (MaxCellBytes, or MaxListCellBytes for a list), or holding
+// a hidden character (visible.IndexHidden) or invalid UTF-8. The message
+// never quotes v. Rows read from Kafka are checked with it too.
+func CheckCell(v string, max int) string {
+	if len(v) > max {
+		return fmt.Sprintf("is longer than %d bytes", max)
+	}
+	if at, r := visible.IndexHidden(v); at >= 0 {
+		if r == utf8.RuneError {
+			return fmt.Sprintf("is not valid UTF-8 at byte %d", at)
+		}
+		return fmt.Sprintf("contains the hidden character %U at byte %d", r, at)
+	}
+	return ""
 }
 
 func (t *table) required(col string) string {
-	v := t.str(col)
-	if v == "" {
+	v, ok := t.cell(col, MaxCellBytes)
+	if v == "" && ok {
 		t.errorf(t.line, col, "value is required")
 	}
 	return v
@@ -210,7 +271,10 @@ func (t *table) required(col string) string {
 // time parses an RFC 3339 cell; an empty cell is the zero time, an error
 // unless optional.
 func (t *table) time(col string, optional bool) time.Time {
-	v := t.str(col)
+	v, ok := t.cell(col, MaxCellBytes)
+	if !ok {
+		return time.Time{}
+	}
 	if v == "" {
 		if !optional {
 			t.errorf(t.line, col, "value is required")
@@ -237,14 +301,18 @@ func (t *table) bool(col string) bool {
 }
 
 func (t *table) list(col string, in interner) []string {
-	v := t.str(col)
+	v, _ := t.cell(col, MaxListCellBytes)
 	if v == "" {
 		return nil
 	}
 	parts := strings.Split(v, ";")
 	out := parts[:0]
 	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
+		if p = strings.TrimSpace(p); len(p) > MaxCellBytes {
+			t.errorf(t.line, col, "has an entry longer than %d bytes", MaxCellBytes)
+			return nil
+		}
+		if p != "" {
 			out = append(out, in.intern(p))
 		}
 	}
@@ -520,3 +588,11 @@ func ftime(t time.Time) string {
 	}
 	return t.Format(time.RFC3339Nano)
 }
+
+// MaxCellBytes is the longest cell a reference file may hold (a list cell:
+// MaxListCellBytes). Ids are matched against events' ids, which are at most
+// event.MaxIDLen (256) bytes long.
+const (
+	MaxCellBytes     = 256
+	MaxListCellBytes = 4096
+)

@@ -118,8 +118,8 @@ func TestLoadDirErrors(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("errors differ from %s (-update to rewrite):\n%s", golden, got)
 	}
-	// The brief's example message, exactly.
-	if !strings.Contains(got, `staff.csv:2: active_from: "2026-13-01" is not an RFC 3339 time`) {
+	// The brief's example message, exactly, with the cell's column position (issue 16, item 10).
+	if !strings.Contains(got, `staff.csv:2:51: active_from: "2026-13-01" is not an RFC 3339 time`) {
 		t.Error("missing the active_from error")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/visible"
 )
 
 // page is what every template gets.
@@ -143,7 +145,11 @@ func parseTemplates() (map[string]*template.Template, error) {
 }
 
 // render executes into a buffer first so that a template error becomes a
-// clean 500 rather than half a page.
+// clean 500 rather than half a page. The page then goes through
+// visible.Text as a whole: the templates hold no hidden character, so every
+// one left is data (an id stored before the boundaries refused it, a triage
+// note) and is shown as [U+202E] rather than reordering the page around it
+// — one place, so that no template field can forget it.
 func (s *Server) render(w http.ResponseWriter, _ *http.Request, code int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", data); err != nil {
@@ -153,7 +159,7 @@ func (s *Server) render(w http.ResponseWriter, _ *http.Request, code int, name s
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = io.WriteString(w, visible.Text(buf.String()))
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
@@ -625,13 +631,16 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 	cw.Flush()
 }
 
-// csvSafe defuses spreadsheet formula injection: a cell starting with = + -
-// @ gets a leading apostrophe.
+// csvSafe defuses spreadsheet formula injection — a cell starting with = +
+// - @ gets a leading apostrophe — and shows hidden characters as [U+202E]
+// (visible.Text).
 func csvSafe(row []string) []string {
 	for i, c := range row {
+		c = visible.Text(c)
 		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-			row[i] = "'" + c
+			c = "'" + c
 		}
+		row[i] = c
 	}
 	return row
 }

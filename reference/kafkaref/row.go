@@ -218,9 +218,16 @@ func (d *decoder) parseList(field string, v jsontext.Value) ([]string, error) {
 	default:
 		return nil, errf(field, "not a list (an array of strings or a \";\"-separated string)")
 	}
+	if len(v) > reference.MaxListCellBytes {
+		return nil, errf(field, "is longer than %d bytes", reference.MaxListCellBytes)
+	}
 	out := parts[:0]
 	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
+		p = strings.TrimSpace(p)
+		if msg := reference.CheckCell(p, reference.MaxCellBytes); msg != "" {
+			return nil, errf(field, "%s", msg)
+		}
+		if p != "" {
 			out = append(out, d.intern(p))
 		}
 	}
@@ -233,6 +240,9 @@ func (d *decoder) parseList(field string, v jsontext.Value) ([]string, error) {
 func (d *decoder) staff(key string, value []byte) (reference.Staff, error) {
 	var w staffWire
 	if err := unmarshal(value, &w); err != nil {
+		return reference.Staff{}, err
+	}
+	if err := cells("actor_id", w.ActorID, "org", w.Org, "role", w.Role, "team", w.Team, "active_from", w.ActiveFrom, "active_to", w.ActiveTo); err != nil {
 		return reference.Staff{}, err
 	}
 	s := reference.Staff{ActorID: strings.TrimSpace(w.ActorID), Org: d.intern(strings.TrimSpace(w.Org)),
@@ -254,6 +264,9 @@ func (d *decoder) staff(key string, value []byte) (reference.Staff, error) {
 func (d *decoder) relationship(value []byte) (reference.Relationship, error) {
 	var w relationshipWire
 	if err := unmarshal(value, &w); err != nil {
+		return reference.Relationship{}, err
+	}
+	if err := cells("actor_id", w.ActorID, "team", w.Team, "subject_id", w.SubjectID, "relation", w.Relation, "valid_from", w.ValidFrom, "valid_to", w.ValidTo); err != nil {
 		return reference.Relationship{}, err
 	}
 	// Ids repeat too (ten rows a subject in a county): interned, a
@@ -278,6 +291,9 @@ func (d *decoder) shift(value []byte) (reference.Shift, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Shift{}, err
 	}
+	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End); err != nil {
+		return reference.Shift{}, err
+	}
 	s := reference.Shift{ActorID: d.intern(strings.TrimSpace(w.ActorID))}
 	var errs [3]error
 	errs[0] = required("actor_id", s.ActorID)
@@ -297,6 +313,9 @@ func (d *decoder) absence(value []byte) (reference.Absence, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Absence{}, err
 	}
+	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End, "kind", w.Kind); err != nil {
+		return reference.Absence{}, err
+	}
 	a := reference.Absence{ActorID: d.intern(strings.TrimSpace(w.ActorID)), Kind: d.intern(strings.TrimSpace(w.Kind))}
 	var errs [3]error
 	errs[0] = required("actor_id", a.ActorID)
@@ -311,6 +330,9 @@ func (d *decoder) absence(value []byte) (reference.Absence, error) {
 func (d *decoder) device(key string, value []byte) (reference.Device, error) {
 	var w deviceWire
 	if err := unmarshal(value, &w); err != nil {
+		return reference.Device{}, err
+	}
+	if err := cells("device_id", w.DeviceID, "org", w.Org, "kind", w.Kind, "assigned_to", w.AssignedTo, "location", w.Location); err != nil {
 		return reference.Device{}, err
 	}
 	v := reference.Device{DeviceID: strings.TrimSpace(w.DeviceID), Org: d.intern(strings.TrimSpace(w.Org)),
@@ -332,6 +354,9 @@ func (d *decoder) sharingAgreement(value []byte) (reference.SharingAgreement, er
 	if err := unmarshal(value, &w); err != nil {
 		return reference.SharingAgreement{}, err
 	}
+	if err := cells("partner_org", w.PartnerOrg, "org", w.Org, "valid_from", w.ValidFrom, "valid_to", w.ValidTo); err != nil {
+		return reference.SharingAgreement{}, err
+	}
 	a := reference.SharingAgreement{PartnerOrg: d.intern(strings.TrimSpace(w.PartnerOrg)), Org: d.intern(strings.TrimSpace(w.Org))}
 	var errs [6]error
 	errs[0] = required("partner_org", a.PartnerOrg)
@@ -344,6 +369,17 @@ func (d *decoder) sharingAgreement(value []byte) (reference.SharingAgreement, er
 		return a, err
 	}
 	return a, window("valid_from", a.ValidFrom, "valid_to", a.ValidTo)
+}
+
+// cells checks (name, value) pairs, trimmed, as LoadDir checks a CSV cell
+// (reference.CheckCell), before any value is interned or kept.
+func cells(nameValue ...string) error {
+	for i := 0; i+1 < len(nameValue); i += 2 {
+		if msg := reference.CheckCell(strings.TrimSpace(nameValue[i+1]), reference.MaxCellBytes); msg != "" {
+			return errf(nameValue[i], "%s", msg)
+		}
+	}
+	return nil
 }
 
 // first returns the first non-nil error: one field is reported per message,

@@ -53,6 +53,12 @@ func TestApplyRows(t *testing.T) {
 		{"not json", KindShifts, "k", `{"actor_id":"` + secret, "", 0, nil},
 		{"not an object", KindShifts, "k", `["` + secret + `"]`, "", 0, nil},
 		{"duplicate member", KindShifts, "k", `{"actor_id":"u","actor_id":"v"}`, "", 0, nil},
+		// Hidden characters and bounds, as in the CSV files (issue 16, item 10).
+		{"staff bidi id", KindStaff, "u-\u202e1", `{"actor_id":"u-\u202e1","active_from":"2026-01-01T00:00:00Z"}`, "actor_id", 0, nil},
+		{"relationship bidi subject", KindRelationships, "k", `{"actor_id":"u","subject_id":"c-\u20681","valid_from":"2026-01-01T00:00:00Z"}`, "subject_id", 0, nil},
+		{"device zero-width location", KindDevices, "tab-1", `{"device_id":"tab-1","kind":"desktop","location":"ward\u200b2"}`, "location", 0, nil},
+		{"absence 30 KB kind", KindAbsences, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","kind":"` + strings.Repeat("k", 30<<10) + `"}`, "kind", 0, nil},
+		{"sharing bidi list entry", KindSharingAgreements, "k", `{"partner_org":"p","org":"o","record_types":["care\u202eplan"],"valid_from":"2026-01-01T00:00:00Z"}`, "record_types", 0, nil},
 		{"no key", KindShifts, "", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","end":"2026-01-01T16:00:00Z"}`, "key", 0, nil},
 	}
 	for _, tc := range tests {
