@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +165,72 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	if got := f.metric(t, "dpiawatch_web_logins_total"); got != 5 {
 		t.Errorf("logins counted %v, want 5", got)
+	}
+}
+
+// TestOIDCLoginFlood (issue 16, item 2): anonymous starts of an OIDC
+// sign-in cost the server nothing, so a flood of them never refuses a real
+// sign-in, and the server's memory does not grow with them.
+func TestOIDCLoginFlood(t *testing.T) {
+	p := newProvider(t)
+	f := newFixture(t, fixtureOpts{oidc: &web.OIDCConfig{
+		Issuer: p.srv.URL, ClientID: "dpiawatch", ClientSecret: "s3cret",
+		RoleMap: map[string]string{"IG Team": web.RoleIGTeam},
+	}})
+	p.mu.Lock()
+	p.groups = []string{"IG Team"}
+	p.mu.Unlock()
+
+	// A real sign-in starts before the flood and finishes after it.
+	early := f.client(t)
+	resp, err := early.Get(f.srv.URL + "/auth/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("start a sign-in: %s", resp.Status)
+	}
+	toProvider := resp.Header.Get("Location")
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const flood = 20_000
+	codes := map[int]int{}
+	for i := range flood {
+		r := httptest.NewRequest(http.MethodGet, "/auth/oidc/login", nil)
+		r.RemoteAddr = "192.0.2.66:4000"
+		w := httptest.NewRecorder()
+		f.web.ServeHTTP(w, r)
+		codes[w.Code]++
+		if i == 0 && len(w.Result().Cookies()) == 0 {
+			t.Fatal("the sign-in start set no cookie")
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if codes[http.StatusFound] != flood {
+		t.Errorf("flood answers %v, want %d × 302", codes, flood)
+	}
+	// Each pending sign-in held on the server would take some hundreds of
+	// bytes: 20,000 of them several MiB. A stateless start holds none.
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes over %d sign-in starts", grew, flood)
+	}
+
+	// The sign-in started before the flood still completes.
+	early.CheckRedirect = nil
+	resp, body := get(t, early, toProvider)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "(ig-team") {
+		t.Fatalf("sign-in started before the flood: %s\n%s", resp.Status, body)
+	}
+	// So does one started after it.
+	c := f.client(t)
+	c.CheckRedirect = nil
+	resp, body = get(t, c, f.srv.URL+"/auth/oidc/login")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "(ig-team") {
+		t.Fatalf("sign-in after the flood: %s\n%s", resp.Status, body)
 	}
 }
