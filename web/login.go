@@ -101,7 +101,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if len(acct.Orgs) > 0 {
 		p.Orgs = acct.Orgs
 	}
-	s.startSession(w, r, p)
+	s.startSession(w, r, p, acct.stamp())
 }
 
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
@@ -144,11 +144,12 @@ func roundUp(d time.Duration) string {
 	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal) {
+// startSession signs p in; stamp is a local account's Account.stamp.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal, stamp [32]byte) {
 	if c, err := r.Cookie(s.cookie); err == nil {
 		s.sessions.delete(c.Value) // never carry an old session across a login
 	}
-	ss := s.sessions.create(p)
+	ss := s.sessions.create(p, stamp)
 	s.setSessionCookie(w, ss.id, 0)
 	s.setLoginCookie(w, "", -1)
 	s.m.logins.WithLabelValues(p.Method, loginSuccess).Inc()
@@ -355,7 +356,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Sign-in failed: your account has no dpiawatch role, or the identity provider's answer was not valid", http.StatusForbidden)
 		return
 	}
-	s.startSession(w, r, p)
+	s.startSession(w, r, p, [32]byte{})
 }
 
 var errNoRole = errors.New("no role maps from the token's claims")
