@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, ss *sessions) *metrics {
 		}),
 		views: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_web_record_views_total",
-			Help: "Views of alert and actor pages recorded in the view log, by kind.",
+			Help: "Views and exports of personal data recorded in the view log, by kind (queue, alerts-csv, alert, actor, sample, evidence, views).",
 		}, []string{"kind"}),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_web_routine_audit_reviews_total",

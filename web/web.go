@@ -6,8 +6,10 @@
 // /healthz and /readyz. Everything but the login page and static assets needs
 // a session; what a session may see is decided by its role (see Principal)
 // and applied inside the store's queries (the Store interface), so that an
-// alert outside a manager's teams is "not found" by every URL. Every look at
-// an alert or an actor page is recorded and shown to the DPO.
+// alert outside a manager's teams is "not found" by every URL. Every view or
+// export of personal data (the queue, its CSV, an alert, a worker's page, a
+// sample, an evidence pack, the view log itself) is recorded before it is
+// sent, and shown to the DPO.
 package web
 
 import (
