@@ -233,4 +233,37 @@ func TestOIDCLoginFlood(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "(ig-team") {
 		t.Fatalf("sign-in after the flood: %s\n%s", resp.Status, body)
 	}
+
+	// The cookie is the only state, so it must be the server's own, fresh,
+	// and good once.
+	start := func() (*http.Client, string) {
+		c := f.client(t)
+		resp, _ := get(t, c, f.srv.URL+"/auth/oidc/login")
+		resp, _ = get(t, c, resp.Header.Get("Location")) // the provider answers with the callback
+		return c, resp.Header.Get("Location")
+	}
+	c, callback := start()
+	u, _ := url.Parse(f.srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "dpiawatch_oidc" {
+			flip := map[bool]string{true: "B", false: "A"}[ck.Value[0] == 'A']
+			ck.Value = flip + ck.Value[1:] // tampered
+			c.Jar.SetCookies(u, []*http.Cookie{ck})
+		}
+	}
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a tampered sign-in cookie: %s", resp.Status)
+	}
+	c, callback = start()
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %s", resp.Status)
+	}
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the same callback again: %s", resp.Status)
+	}
+	c, callback = start()
+	f.now.Add(11 * time.Minute)
+	if resp, body := get(t, c, callback); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "expired") {
+		t.Errorf("a sign-in started 11 minutes ago: %s %s", resp.Status, body)
+	}
 }
