@@ -100,20 +100,35 @@ func LoadAccounts(path string) (*Accounts, error) {
 
 // ParseAccounts decodes an accounts file.
 func ParseAccounts(b []byte) (*Accounts, error) {
+	a, err := parseAccounts(b)
+	if err != nil && !errors.Is(err, errNoDocument) {
+		return nil, fmt.Errorf("web: accounts: %w", err)
+	}
+	return a, nil
+}
+
+// errNoDocument is parseAccounts' error for a file with nothing in it.
+var errNoDocument = errors.New("the file is empty")
+
+// parseAccounts decodes an accounts file; one with no YAML document at all
+// (empty, or only comments) gives an empty set and errNoDocument.
+func parseAccounts(b []byte) (*Accounts, error) {
 	var f accountsFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("web: accounts: %w", err)
+	if err := dec.Decode(&f); errors.Is(err, io.EOF) {
+		return &Accounts{users: map[string]Account{}}, errNoDocument
+	} else if err != nil {
+		return nil, err
 	}
 	a := &Accounts{users: map[string]Account{}}
 	for _, u := range f.Users {
 		if err := u.Validate(); err != nil {
-			return nil, fmt.Errorf("web: accounts: %w", err)
+			return nil, err
 		}
 		key := strings.ToLower(u.Username)
 		if _, dup := a.users[key]; dup {
-			return nil, fmt.Errorf("web: accounts: user %s appears twice", u.Username)
+			return nil, fmt.Errorf("user %s appears twice", u.Username)
 		}
 		a.users[key] = u
 	}

@@ -14,10 +14,11 @@ import (
 var missingAccountsFile = sha256.Sum256([]byte("missing\x00"))
 
 // readAccountsFile reads and parses the accounts file, returning also the
-// digest of its content. A missing file is an empty set when missingOK (the
-// first load: `dpiawatch user add` creates it) and an error otherwise: a
-// file that vanishes from a running service is more likely an unmounted
-// volume than a wish to lock everyone out (`users: []` does that).
+// digest of its content. A missing or empty file is an empty set when
+// missingOK (the first load: `dpiawatch user add` creates it) and an error
+// otherwise: a file that vanishes or empties under a running service is more
+// likely an unmounted volume or a write caught half-way than a wish to lock
+// everyone out (`users: []` does that).
 func readAccountsFile(path string, missingOK bool) (*Accounts, [32]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -25,21 +26,29 @@ func readAccountsFile(path string, missingOK bool) (*Accounts, [32]byte, error) 
 			a, err := ParseAccounts(nil)
 			return a, missingAccountsFile, err
 		}
-		return nil, missingAccountsFile, fmt.Errorf("web: accounts: %w", err)
+		return nil, missingAccountsFile, fmt.Errorf("web: accounts file: %w", err)
 	}
 	if err != nil {
-		return nil, sha256.Sum256([]byte("unreadable\x00" + err.Error())), fmt.Errorf("web: accounts: %w", err)
+		return nil, sha256.Sum256([]byte("unreadable\x00" + err.Error())), fmt.Errorf("web: accounts file: %w", err)
 	}
 	sum := sha256.Sum256(b)
-	a, err := ParseAccounts(b)
-	if err != nil {
+	a, err := parseAccounts(b)
+	switch {
+	case errors.Is(err, errNoDocument) && missingOK:
+		return a, sum, nil
+	case errors.Is(err, errNoDocument):
+		// Most likely a file caught being rewritten in place: locking
+		// everyone out takes `users: []`.
+		return nil, sum, fmt.Errorf("web: accounts file %s: %w (write `users: []` to remove every account)", path, err)
+	case err != nil:
 		return nil, sum, fmt.Errorf("web: accounts file %s: %w", path, err)
 	}
 	return a, sum, nil
 }
 
-// Run reloads Options.AccountsFile whenever its content changes, every
-// Options.AccountsReloadInterval, until ctx ends. Without an accounts file
+// Run looks at Options.AccountsFile every Options.AccountsReloadInterval,
+// reloading it when its content changed (and then held still for one
+// interval), until ctx ends. Without an accounts file
 // it only waits for ctx.
 func (s *Server) Run(ctx context.Context) error {
 	if s.o.AccountsFile == "" {
@@ -59,7 +68,8 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // ReloadAccounts reads Options.AccountsFile and, when its content changed
-// since it was last read, puts the new accounts in force: new logins use
+// since it was last taken and is the same as at the previous call, puts the
+// new accounts in force: new logins use
 // them at once, and every session of a local account that is now removed,
 // disabled, or has another password hash, role, orgs or teams is ended —
 // the safer choice over carrying a demoted session on with its new role.
@@ -74,6 +84,15 @@ func (s *Server) ReloadAccounts() error {
 	defer s.reloadMu.Unlock()
 	next, sum, err := readAccountsFile(s.o.AccountsFile, false)
 	if sum == s.accountsSum { // the same content (or the same failure) is judged once
+		s.accountsSeen = sum
+		return nil
+	}
+	if sum != s.accountsSeen {
+		// New content is taken once it is the same at two looks in a row:
+		// a file written in place (not renamed) can be read empty or half
+		// written, and half a file would end the sessions of everyone it
+		// no longer lists.
+		s.accountsSeen = sum
 		return nil
 	}
 	s.accountsSum = sum

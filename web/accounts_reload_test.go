@@ -124,17 +124,44 @@ func TestAccountsReload(t *testing.T) {
 		t.Errorf("sessions ended: %v, want 4", got)
 	}
 
-	// A broken file keeps the accounts in force, and says so.
+	// A broken file keeps the accounts in force, and says so. Written in
+	// place, not renamed: the reload may also catch it empty, which keeps
+	// them too.
 	if err := os.WriteFile(path, []byte("users:\n  - username: ig\n    role: [\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the broken file to be counted as a failed load", func() bool {
-		return f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure") == 1
+		return f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure") >= 1
 	})
 	if got := f.tryLogin(t, "192.0.2.11", "", "ig", newPassword).Code; got != http.StatusSeeOther {
 		t.Errorf("after a broken file, ig's password in force: %d", got)
 	}
 	if !open(c) {
 		t.Error("a broken file ended a session")
+	}
+
+	// An empty file is refused the same way; `users: []` is taken, and
+	// locks every local account out.
+	replace := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failures := f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure")
+	replace("# nothing here\n")
+	waitFor(t, "the empty file to be counted as a failed load", func() bool {
+		return f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure") > failures
+	})
+	if !open(c) {
+		t.Error("an empty file ended a session")
+	}
+	replace("users: []\n")
+	waitFor(t, "users: [] to end the sessions", func() bool { return !open(c) && !open(sessions["other-org"]) })
+	if got := f.tryLogin(t, "192.0.2.12", "", "ig", newPassword).Code; got != http.StatusUnauthorized {
+		t.Errorf("after users: [], ig logs in: %d", got)
 	}
 }

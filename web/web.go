@@ -107,12 +107,15 @@ type Server struct {
 	// accountsSum is the digest of the accounts file's content last read
 	// (loaded or refused), so that each content is judged once.
 	accountsSum [32]byte
-	reloadMu    sync.Mutex // one reload at a time
-	mux         *http.ServeMux
-	handler     http.Handler
-	tmpl        map[string]*template.Template
-	sessions    *sessions
-	throttle    *throttle
+	// accountsSeen is the digest at the previous look: new content is
+	// taken when it is seen twice running.
+	accountsSeen [32]byte
+	reloadMu     sync.Mutex // one reload at a time
+	mux          *http.ServeMux
+	handler      http.Handler
+	tmpl         map[string]*template.Template
+	sessions     *sessions
+	throttle     *throttle
 	// hashSlots bounds concurrent password hashing; hashWaiters counts
 	// logins waiting for a slot.
 	hashSlots   chan struct{}
@@ -196,7 +199,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		secure:    u.Scheme == "https",
 		orgs:      map[string]Org{},
 
-		accountsSum: accountsSum,
+		accountsSum: accountsSum, accountsSeen: accountsSum,
 	}
 	s.cookie = "dpiawatch_session"
 	if s.secure {
