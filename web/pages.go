@@ -1032,14 +1032,6 @@ type viewRow struct {
 	Rows                                   int
 }
 
-// listViewsOrg is the view log's org for a look at the log itself.
-func listViewsOrg(p Principal) string {
-	if len(p.Orgs) == 1 {
-		return p.Orgs[0]
-	}
-	return ""
-}
-
 type viewLogData struct {
 	page
 	Views []viewRow
@@ -1082,7 +1074,7 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	// The log lists who looked at which worker and alert: looking at it is
 	// a view too.
-	if !s.recordView(w, r, ss, ViewLog, listViewsOrg(ss.p), "", len(d.Views)) {
+	if !s.recordView(w, r, ss, ViewLog, listOrg(ss.p, AlertQuery{}, nil), "", len(d.Views)) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "views", d)

@@ -102,20 +102,13 @@ type Options struct {
 
 // Server serves the web UI.
 type Server struct {
-	o   Options
-	log *slog.Logger
-	// accountsSum is the digest of the accounts file's content last read
-	// (loaded or refused), so that each content is judged once.
-	accountsSum [32]byte
-	// accountsSeen is the digest at the previous look: new content is
-	// taken when it is seen twice running.
-	accountsSeen [32]byte
-	reloadMu     sync.Mutex // one reload at a time
-	mux          *http.ServeMux
-	handler      http.Handler
-	tmpl         map[string]*template.Template
-	sessions     *sessions
-	throttle     *throttle
+	o        Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	tmpl     map[string]*template.Template
+	sessions *sessions
+	throttle *throttle
 	// hashSlots bounds concurrent password hashing; hashWaiters counts
 	// logins waiting for a slot.
 	hashSlots   chan struct{}
@@ -127,6 +120,13 @@ type Server struct {
 	orgs        map[string]Org
 	m           *metrics
 	onTriage    atomic.Pointer[func()]
+	// accountsSum is the digest of the accounts file's content last read
+	// (loaded or refused), so that each content is judged once.
+	accountsSum [32]byte
+	// accountsSeen is the digest at the previous look: new content is
+	// taken when it is seen twice running.
+	accountsSeen [32]byte
+	reloadMu     sync.Mutex // one reload at a time
 }
 
 // SetOnTriage replaces Options.OnTriage: the daemon builds alert delivery
