@@ -66,6 +66,7 @@ type Daemon struct {
 	reference *referenceLoader
 	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
 	ops       *opsServer
+	ui        *web.Server // nil when the web UI is off
 	// Repartitioning (repartition.go); nil and empty when off.
 	forwarder *forwarder
 	// keyedPartial is set while several daemons share the group without
@@ -202,6 +203,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	if s, ok := ui.(*web.Server); ok {
 		s.SetOnTriage(d.delivery.Wake) // a UI triage shows in Slack at once
+		d.ui = s
 	}
 	if api != nil {
 		d.ops.mux.Handle("/api/v1/", api)
@@ -279,6 +281,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.reference.run(ctx) }, func(error) { cancel() })
+	}
+	if d.ui != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.ui.Run(ctx) }, func(error) { cancel() }) // reloads the accounts file
 	}
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

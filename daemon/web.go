@@ -57,11 +57,7 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 			return nil, err
 		}
 	}
-	if w.AccountsFile != "" {
-		if o.Accounts, err = web.LoadAccounts(w.AccountsFile); err != nil {
-			return nil, fmt.Errorf("web.accounts_file: %w", err)
-		}
-	}
+	o.AccountsFile = w.AccountsFile // loaded by web.New, reloaded on change by its Run
 	if oc := w.OIDC; oc != nil {
 		secret, err := optionalSecret(oc.ClientSecret)
 		if err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -37,6 +38,24 @@ type Account struct {
 	Orgs     []string `yaml:"orgs,omitempty"`  // empty: every org
 	Teams    []string `yaml:"teams,omitempty"` // a manager's teams
 	Password string   `yaml:"password"`        // argon2id PHC string, never the password
+	// Disabled refuses the account's logins and ends its sessions, keeping
+	// it in the file (`dpiawatch user disable`/`enable`).
+	Disabled bool `yaml:"disabled,omitempty"`
+}
+
+// stamp summarises what a session of a is granted by: a session started
+// under one stamp ends when the account's changes (see Server.accountChange).
+func (a Account) stamp() [32]byte {
+	h := sha256.New()
+	for _, f := range [][]string{{a.Password, a.Role}, a.Orgs, a.Teams} {
+		for _, v := range f {
+			fmt.Fprintf(h, "%d:%s,", len(v), v)
+		}
+		h.Write([]byte{0})
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
 }
 
 type accountsFile struct {
@@ -81,24 +100,87 @@ func LoadAccounts(path string) (*Accounts, error) {
 
 // ParseAccounts decodes an accounts file.
 func ParseAccounts(b []byte) (*Accounts, error) {
+	a, err := parseAccounts(b)
+	if err != nil && !errors.Is(err, errNoDocument) {
+		return nil, fmt.Errorf("web: accounts: %w", err)
+	}
+	return a, nil
+}
+
+// errNoDocument is parseAccounts' error for a file with nothing in it.
+var errNoDocument = errors.New("the file is empty")
+
+// parseAccounts decodes an accounts file; one with no YAML document at all
+// (empty, or only comments) gives an empty set and errNoDocument.
+func parseAccounts(b []byte) (*Accounts, error) {
 	var f accountsFile
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("web: accounts: %w", err)
+	if err := dec.Decode(&f); errors.Is(err, io.EOF) {
+		return &Accounts{users: map[string]Account{}}, errNoDocument
+	} else if err != nil {
+		return nil, err
 	}
 	a := &Accounts{users: map[string]Account{}}
 	for _, u := range f.Users {
 		if err := u.Validate(); err != nil {
-			return nil, fmt.Errorf("web: accounts: %w", err)
+			return nil, err
 		}
 		key := strings.ToLower(u.Username)
 		if _, dup := a.users[key]; dup {
-			return nil, fmt.Errorf("web: accounts: user %s appears twice", u.Username)
+			return nil, fmt.Errorf("user %s appears twice", u.Username)
 		}
 		a.users[key] = u
 	}
 	return a, nil
+}
+
+// ErrNoAccount is returned for a username the accounts do not hold.
+var ErrNoAccount = errors.New("no such account")
+
+// Remove deletes the account username.
+func (a *Accounts) Remove(username string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := strings.ToLower(username)
+	if _, ok := a.users[key]; !ok {
+		return fmt.Errorf("%w: %s", ErrNoAccount, username)
+	}
+	delete(a.users, key)
+	return nil
+}
+
+// SetDisabled disables or enables the account username.
+func (a *Accounts) SetDisabled(username string, disabled bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := strings.ToLower(username)
+	u, ok := a.users[key]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoAccount, username)
+	}
+	u.Disabled = disabled
+	a.users[key] = u
+	return nil
+}
+
+// Lookup returns the account username as it is now.
+func (a *Accounts) Lookup(username string) (Account, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	u, ok := a.users[strings.ToLower(username)]
+	return u, ok
+}
+
+// replace puts next's accounts in force in place of a's: whoever holds a
+// (the login handler) sees them at once.
+func (a *Accounts) replace(next *Accounts) {
+	next.mu.RLock()
+	users := next.users
+	next.mu.RUnlock()
+	a.mu.Lock()
+	a.users = users
+	a.mu.Unlock()
 }
 
 // Put adds or replaces an account.
@@ -133,7 +215,7 @@ func (a *Accounts) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("web: accounts: %w", err)
 	}
-	b = append([]byte("# dpiawatch web accounts: argon2id password hashes. Edit with `dpiawatch user add`.\n"), b...)
+	b = append([]byte("# dpiawatch web accounts: argon2id password hashes. Edit with `dpiawatch user add`, `remove`, `disable` and `enable`.\n"), b...)
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".accounts-*")
 	if err != nil {
 		return fmt.Errorf("web: accounts: %w", err)
@@ -168,17 +250,17 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// Authenticate returns the account when username and password match.
+// Authenticate returns the account when username and password match and
+// the account is not disabled. A disabled account's password is checked all
+// the same, so that the answer takes as long and says nothing more.
 func (a *Accounts) Authenticate(username, password string) (Account, bool) {
-	a.mu.RLock()
-	u, ok := a.users[strings.ToLower(username)]
-	a.mu.RUnlock()
+	u, ok := a.Lookup(username)
 	if !ok {
 		_, _ = VerifyPassword(dummyHash(), password)
 		return Account{}, false
 	}
 	match, err := VerifyPassword(u.Password, password)
-	if err != nil || !match {
+	if err != nil || !match || u.Disabled {
 		return Account{}, false
 	}
 	return u, true

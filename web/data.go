@@ -39,7 +39,8 @@ type Store interface {
 	// WebFeeds reports, per org (nil: all) and system with events since
 	// since, the newest event time and the number of events since recent.
 	WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]Feed, error)
-	// WebRecordView records that someone looked at an alert or actor page.
+	// WebRecordView appends v to the view log: someone looked at or
+	// exported personal data.
 	WebRecordView(ctx context.Context, v View) error
 	// WebViews returns recorded views, newest first, at most limit.
 	WebViews(ctx context.Context, limit int) ([]View, error)
@@ -160,13 +161,35 @@ type Triage struct {
 	Source  string // where it was recorded: "web", "api" or "slack" (store.Triage.Source)
 }
 
-// View is one look at an alert or an actor's page: the access log of the
+// View is one look at, or export of, personal data: the access log of the
 // monitor itself, shown to the DPO.
 type View struct {
-	At     time.Time
-	User   string
-	Role   string
-	Kind   string // "alert" or "actor"
-	Org    string
-	Target string // alert id or actor id
+	At   time.Time
+	User string
+	Role string
+	// Kind is what was looked at: ViewAlert, ViewActor, ViewSample,
+	// ViewEvidence, ViewQueue, ViewAlertsCSV or ViewLog.
+	Kind string
+	// Org is the org whose data was seen; "" when it was several (or none
+	// in a viewer's scope).
+	Org string
+	// Target is the alert id, actor id, team/period of a sample, or the
+	// queue's filters as a query string ("" unfiltered).
+	Target string
+	// Rows is how many rows of personal data were listed: a queue's or an
+	// export's alerts, an alert's timeline events, a worker page's alerts,
+	// a sample's accesses, the view log's entries; 0 for an evidence pack
+	// (its manifest counts what it holds).
+	Rows int
 }
+
+// View kinds: a fixed set.
+const (
+	ViewAlert     = "alert"
+	ViewActor     = "actor"
+	ViewSample    = "sample"
+	ViewEvidence  = "evidence"
+	ViewQueue     = "queue"
+	ViewAlertsCSV = "alerts-csv"
+	ViewLog       = "views"
+)

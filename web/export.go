@@ -111,7 +111,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	if identities {
 		target += " with identities"
 	}
-	if !s.recordView(w, r, ss, "evidence", "", target) {
+	if !s.recordView(w, r, ss, ViewEvidence, "", target, 0) {
 		return
 	}
 	tmp, err := os.MkdirTemp(e.TempDir, "dpiawatch-evidence-")

@@ -93,6 +93,9 @@ type fixtureOpts struct {
 	// trustedProxies: X-Forwarded-For from these is believed.
 	trustedProxies []netip.Prefix
 	accounts       []web.Account // more accounts, their passwords already hashed
+	// accountsFile: the accounts come from this file instead, reloaded
+	// every few milliseconds while Run runs.
+	accountsFile string
 }
 
 // evidenceConfig is a minimal configuration for evidence.Export: the
@@ -188,8 +191,12 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		ext = "http://" + f.srv.Listener.Addr().String()
 	}
 	london, _ := time.LoadLocation("Europe/London")
+	if fo.accountsFile != "" {
+		accts = nil
+	}
 	f.web, err = web.New(ctx, web.Options{
-		Store: ws, Accounts: accts, OIDC: fo.oidc, ExternalURL: ext,
+		Store: ws, Accounts: accts, AccountsFile: fo.accountsFile, AccountsReloadInterval: 5 * time.Millisecond,
+		OIDC: fo.oidc, ExternalURL: ext,
 		Orgs:       []web.Org{{ID: org, Name: "St Martins", DPIA: "st-martins-webster-court", Location: london}, {ID: "wiltshire-council", DPIA: "wiltshire-childrens-cms"}},
 		DPIAs:      []*dpia.Register{{ID: "st-martins-webster-court", Title: "Webster Court CRM", Risks: []dpia.Risk{{ID: "R3", Title: "Access with no business need"}, {ID: "R4", Title: "Misuse by users"}}}},
 		RiskChecks: map[string]map[string][]string{"st-martins-webster-court": {"R4": {"out-of-hours"}}},
@@ -259,13 +266,19 @@ func csrfOf(t *testing.T, body string) string {
 func (f *fixture) login(t *testing.T, user string) (*http.Client, string) {
 	t.Helper()
 	c := f.client(t)
+	return c, f.loginAs(t, c, user, password)
+}
+
+// loginAs signs user in on c with pass and returns a page's CSRF token.
+func (f *fixture) loginAs(t *testing.T, c *http.Client, user, pass string) string {
+	t.Helper()
 	_, body := get(t, c, f.srv.URL+"/login")
-	resp, body := post(t, c, f.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, body)}, "username": {user}, "password": {password}})
+	resp, body := post(t, c, f.srv.URL+"/login", url.Values{"csrf": {csrfOf(t, body)}, "username": {user}, "password": {pass}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/overview" {
 		t.Fatalf("login %s: %s\n%s", user, resp.Status, body)
 	}
 	_, body = get(t, c, f.srv.URL+"/overview")
-	return c, csrfOf(t, body)
+	return csrfOf(t, body)
 }
 
 func assertAbsent(t *testing.T, where, body string, secrets ...string) {

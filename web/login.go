@@ -2,13 +2,17 @@ package web
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -16,7 +20,7 @@ import (
 )
 
 // loginCookie carries the login form's CSRF token (double submit: before
-// login there is no session to hold it) and the OIDC state.
+// login there is no session to hold it).
 func (s *Server) loginCookie() string {
 	if s.secure {
 		return "__Host-dpiawatch_login"
@@ -97,7 +101,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if len(acct.Orgs) > 0 {
 		p.Orgs = acct.Orgs
 	}
-	s.startSession(w, r, p)
+	s.startSession(w, r, p, acct.stamp())
 }
 
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, msg string) {
@@ -140,11 +144,12 @@ func roundUp(d time.Duration) string {
 	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal) {
+// startSession signs p in; stamp is a local account's Account.stamp.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal, stamp [32]byte) {
 	if c, err := r.Cookie(s.cookie); err == nil {
 		s.sessions.delete(c.Value) // never carry an old session across a login
 	}
-	ss := s.sessions.create(p)
+	ss := s.sessions.create(p, stamp)
 	s.setSessionCookie(w, ss.id, 0)
 	s.setLoginCookie(w, "", -1)
 	s.m.logins.WithLabelValues(p.Method, loginSuccess).Inc()
@@ -180,15 +185,23 @@ type oidcFlow struct {
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	now      func() time.Time
-
-	mu      sync.Mutex
-	pending map[string]pendingLogin // by state
+	// sealer encrypts a pending sign-in into the browser's cookie: the
+	// server keeps nothing per sign-in, so anonymous starts cost it
+	// nothing and can never crowd out a real one.
+	sealer cipher.AEAD
 }
 
+// pendingLogin is a sign-in between its start and the provider's callback,
+// held sealed in the browser's OIDC cookie.
 type pendingLogin struct {
-	nonce, verifier string
-	expires         time.Time
+	State    string    `json:"s"`
+	Nonce    string    `json:"n"`
+	Verifier string    `json:"v"`
+	Expires  time.Time `json:"e"`
 }
+
+// pendingLoginTTL is how long a user has at the identity provider.
+const pendingLoginTTL = 10 * time.Minute
 
 func newOIDCFlow(ctx context.Context, cfg OIDCConfig, redirect string, now func() time.Time) (*oidcFlow, error) {
 	if cfg.HTTPClient != nil {
@@ -215,8 +228,54 @@ func newOIDCFlow(ctx context.Context, cfg OIDCConfig, redirect string, now func(
 			RedirectURL: redirect, Scopes: cfg.Scopes},
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
 		now:      now,
-		pending:  map[string]pendingLogin{},
+		sealer:   newSealer(),
 	}, nil
+}
+
+// newSealer returns AES-256-GCM under a key made for this process: a
+// sign-in started before a restart has to start again, as sessions do.
+func newSealer() cipher.AEAD {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic("web: crypto/rand failed: " + err.Error()) // never returns an error on supported platforms
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic("web: " + err.Error()) // a 32-byte key is always valid
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	return aead
+}
+
+// seal encrypts and authenticates pl, binding it to the cookie's name.
+func (f *oidcFlow) seal(pl pendingLogin, name string) string {
+	b, _ := json.Marshal(pl) // strings and a time: cannot fail
+	nonce := make([]byte, f.sealer.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("web: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(f.sealer.Seal(nonce, nonce, b, []byte(name)))
+}
+
+// open reverses seal; false for anything this process did not seal.
+func (f *oidcFlow) open(value, name string) (pendingLogin, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(b) < f.sealer.NonceSize() {
+		return pendingLogin{}, false
+	}
+	n := f.sealer.NonceSize()
+	plain, err := f.sealer.Open(nil, b[:n], b[n:], []byte(name))
+	if err != nil {
+		return pendingLogin{}, false
+	}
+	var pl pendingLogin
+	if err := json.Unmarshal(plain, &pl); err != nil {
+		return pendingLogin{}, false
+	}
+	return pl, true
 }
 
 func (f *oidcFlow) ctx(ctx context.Context) context.Context {
@@ -226,32 +285,38 @@ func (f *oidcFlow) ctx(ctx context.Context) context.Context {
 	return ctx
 }
 
-// oidcLogin starts the authorisation code flow with PKCE; the state is bound
-// to this browser by the login cookie, so a callback carrying someone
-// else's code (login CSRF) fails.
+// oidcCookie carries the pending OIDC sign-in (state, nonce and PKCE
+// verifier, sealed): its own cookie, so that opening the login page in
+// another tab does not break a sign-in under way.
+func (s *Server) oidcCookie() string {
+	if s.secure {
+		return "__Host-dpiawatch_oidc"
+	}
+	return "dpiawatch_oidc"
+}
+
+func (s *Server) setOIDCCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.oidcCookie(), Value: value, Path: "/", MaxAge: maxAge,
+		// Lax: the provider's redirect back is a top-level GET, which
+		// carries it; a cross-site POST or subresource does not.
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// oidcLogin starts the authorisation code flow with PKCE. The state, nonce
+// and verifier live only in this browser's sealed cookie, so a callback
+// carrying someone else's code (login CSRF) fails, and the server holds
+// nothing an anonymous client could fill.
 func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if s.oidc == nil {
 		http.NotFound(w, r)
 		return
 	}
 	f := s.oidc
-	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
-	now := f.now()
-	f.mu.Lock()
-	for k, p := range f.pending {
-		if now.After(p.expires) {
-			delete(f.pending, k)
-		}
-	}
-	if len(f.pending) > 10_000 {
-		f.mu.Unlock()
-		http.Error(w, "Too many sign-ins in progress; try again shortly", http.StatusServiceUnavailable)
-		return
-	}
-	f.pending[state] = pendingLogin{nonce: nonce, verifier: verifier, expires: now.Add(10 * time.Minute)}
-	f.mu.Unlock()
-	s.setLoginCookie(w, state, 600)
-	http.Redirect(w, r, f.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	pl := pendingLogin{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), Expires: f.now().Add(pendingLoginTTL)}
+	s.setOIDCCookie(w, f.seal(pl, s.oidcCookie()), int(pendingLoginTTL.Seconds()))
+	http.Redirect(w, r, f.oauth.AuthCodeURL(pl.State, oidc.Nonce(pl.Nonce), oauth2.S256ChallengeOption(pl.Verifier)), http.StatusFound)
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
@@ -261,17 +326,20 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	f := s.oidc
 	state := r.URL.Query().Get("state")
-	c, err := r.Cookie(s.loginCookie())
-	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+	var (
+		pl pendingLogin
+		ok bool
+	)
+	if c, err := r.Cookie(s.oidcCookie()); err == nil {
+		pl, ok = f.open(c.Value, s.oidcCookie())
+	}
+	s.setOIDCCookie(w, "", -1) // single use, whatever happens next
+	if state == "" || !ok || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1 {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
 		http.Error(w, "Sign-in failed: this sign-in was not started in this browser", http.StatusBadRequest)
 		return
 	}
-	f.mu.Lock()
-	pl, ok := f.pending[state]
-	delete(f.pending, state) // single use
-	f.mu.Unlock()
-	if !ok || f.now().After(pl.expires) {
+	if f.now().After(pl.Expires) {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
 		http.Error(w, "Sign-in failed: it expired; start again", http.StatusBadRequest)
 		return
@@ -288,7 +356,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Sign-in failed: your account has no dpiawatch role, or the identity provider's answer was not valid", http.StatusForbidden)
 		return
 	}
-	s.startSession(w, r, p)
+	s.startSession(w, r, p, [32]byte{})
 }
 
 var errNoRole = errors.New("no role maps from the token's claims")
@@ -296,7 +364,7 @@ var errNoRole = errors.New("no role maps from the token's claims")
 func (f *oidcFlow) exchange(ctx context.Context, code string, pl pendingLogin) (Principal, error) {
 	ctx, cancel := context.WithTimeout(f.ctx(ctx), 15*time.Second)
 	defer cancel()
-	tok, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(pl.verifier))
+	tok, err := f.oauth.Exchange(ctx, code, oauth2.VerifierOption(pl.Verifier))
 	if err != nil {
 		return Principal{}, fmt.Errorf("code exchange: %w", err)
 	}
@@ -308,7 +376,7 @@ func (f *oidcFlow) exchange(ctx context.Context, code string, pl pendingLogin) (
 	if err != nil {
 		return Principal{}, fmt.Errorf("id token: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pl.Nonce)) != 1 {
 		return Principal{}, errors.New("id token: nonce mismatch")
 	}
 	var claims map[string]any

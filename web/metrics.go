@@ -16,6 +16,11 @@ type metrics struct {
 	views        *prometheus.CounterVec // kind
 	reviews      *prometheus.CounterVec // outcome (store.ReviewOutcomes)
 	exports      *prometheus.CounterVec // identities (true, false), outcome (success, failure)
+	// accountsLoads counts reloads of the accounts file by outcome
+	// (success, failure); accountsLoaded is when one last succeeded.
+	accountsLoads  *prometheus.CounterVec
+	accountsLoaded prometheus.Gauge
+	sessionsEnded  *prometheus.CounterVec // reason (sessionEnd* below)
 }
 
 // Label values of logins: fixed sets.
@@ -23,6 +28,14 @@ const (
 	loginSuccess   = "success"
 	loginFailure   = "failure"
 	loginThrottled = "throttled"
+)
+
+// Label values of sessionsEnded: why a change to the accounts file ended a
+// session.
+const (
+	sessionEndRemoved  = "account_removed"
+	sessionEndDisabled = "account_disabled"
+	sessionEndChanged  = "account_changed" // password, role, orgs or teams
 )
 
 // newMetrics registers the UI's metrics with reg when it is not nil.
@@ -47,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, ss *sessions) *metrics {
 		}),
 		views: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_web_record_views_total",
-			Help: "Views of alert and actor pages recorded in the view log, by kind.",
+			Help: "Views and exports of personal data recorded in the view log, by kind (queue, alerts-csv, alert, actor, sample, evidence, views).",
 		}, []string{"kind"}),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_web_routine_audit_reviews_total",
@@ -57,13 +70,32 @@ func newMetrics(reg prometheus.Registerer, ss *sessions) *metrics {
 			Name: "dpiawatch_web_evidence_exports_total",
 			Help: "Evidence packs the DPO exported from the UI, by whether identities were asked for and outcome (success, failure).",
 		}, []string{"identities", "outcome"}),
+		accountsLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_web_accounts_loads_total",
+			Help: "Reloads of the web accounts file after it changed, by outcome (success; failure: the previous accounts stay in force).",
+		}, []string{"outcome"}),
+		accountsLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dpiawatch_web_accounts_last_load_success_timestamp_seconds",
+			Help: "When the web accounts file last loaded successfully.",
+		}),
+		sessionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_web_sessions_ended_total",
+			Help: "Web sessions ended because their local account was removed, disabled or changed (password, role, orgs or teams).",
+		}, []string{"reason"}),
+	}
+	for _, o := range []string{"success", "failure"} {
+		m.accountsLoads.WithLabelValues(o)
+	}
+	for _, r := range []string{sessionEndRemoved, sessionEndDisabled, sessionEndChanged} {
+		m.sessionsEnded.WithLabelValues(r)
 	}
 	if reg != nil {
 		sessionsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dpiawatch_web_sessions",
 			Help: "Live web UI sessions.",
 		}, func() float64 { return float64(ss.len()) })
-		reg.MustRegister(m.requests, m.duration, m.logins, m.csrfRejected, m.views, m.reviews, m.exports, sessionsGauge)
+		reg.MustRegister(m.requests, m.duration, m.logins, m.csrfRejected, m.views, m.reviews, m.exports, sessionsGauge,
+			m.accountsLoads, m.accountsLoaded, m.sessionsEnded)
 	}
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -164,5 +165,105 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	if got := f.metric(t, "dpiawatch_web_logins_total"); got != 5 {
 		t.Errorf("logins counted %v, want 5", got)
+	}
+}
+
+// TestOIDCLoginFlood (issue 16, item 2): anonymous starts of an OIDC
+// sign-in cost the server nothing, so a flood of them never refuses a real
+// sign-in, and the server's memory does not grow with them.
+func TestOIDCLoginFlood(t *testing.T) {
+	p := newProvider(t)
+	f := newFixture(t, fixtureOpts{oidc: &web.OIDCConfig{
+		Issuer: p.srv.URL, ClientID: "dpiawatch", ClientSecret: "s3cret",
+		RoleMap: map[string]string{"IG Team": web.RoleIGTeam},
+	}})
+	p.mu.Lock()
+	p.groups = []string{"IG Team"}
+	p.mu.Unlock()
+
+	// A real sign-in starts before the flood and finishes after it.
+	early := f.client(t)
+	resp, err := early.Get(f.srv.URL + "/auth/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("start a sign-in: %s", resp.Status)
+	}
+	toProvider := resp.Header.Get("Location")
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const flood = 20_000
+	codes := map[int]int{}
+	for i := range flood {
+		r := httptest.NewRequest(http.MethodGet, "/auth/oidc/login", nil)
+		r.RemoteAddr = "192.0.2.66:4000"
+		w := httptest.NewRecorder()
+		f.web.ServeHTTP(w, r)
+		codes[w.Code]++
+		if i == 0 && len(w.Result().Cookies()) == 0 {
+			t.Fatal("the sign-in start set no cookie")
+		}
+	}
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if codes[http.StatusFound] != flood {
+		t.Errorf("flood answers %v, want %d × 302", codes, flood)
+	}
+	// Each pending sign-in held on the server would take some hundreds of
+	// bytes: 20,000 of them several MiB. A stateless start holds none.
+	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 1<<20 {
+		t.Errorf("the heap grew by %d bytes over %d sign-in starts", grew, flood)
+	}
+
+	// The sign-in started before the flood still completes.
+	early.CheckRedirect = nil
+	resp, body := get(t, early, toProvider)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "(ig-team") {
+		t.Fatalf("sign-in started before the flood: %s\n%s", resp.Status, body)
+	}
+	// So does one started after it.
+	c := f.client(t)
+	c.CheckRedirect = nil
+	resp, body = get(t, c, f.srv.URL+"/auth/oidc/login")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "(ig-team") {
+		t.Fatalf("sign-in after the flood: %s\n%s", resp.Status, body)
+	}
+
+	// The cookie is the only state, so it must be the server's own, fresh,
+	// and good once.
+	start := func() (*http.Client, string) {
+		c := f.client(t)
+		resp, _ := get(t, c, f.srv.URL+"/auth/oidc/login")
+		resp, _ = get(t, c, resp.Header.Get("Location")) // the provider answers with the callback
+		return c, resp.Header.Get("Location")
+	}
+	c, callback := start()
+	u, _ := url.Parse(f.srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "dpiawatch_oidc" {
+			flip := map[bool]string{true: "B", false: "A"}[ck.Value[0] == 'A']
+			ck.Value = flip + ck.Value[1:] // tampered
+			c.Jar.SetCookies(u, []*http.Cookie{ck})
+		}
+	}
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a tampered sign-in cookie: %s", resp.Status)
+	}
+	c, callback = start()
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %s", resp.Status)
+	}
+	if resp, _ := get(t, c, callback); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the same callback again: %s", resp.Status)
+	}
+	c, callback = start()
+	f.now.Add(11 * time.Minute)
+	if resp, body := get(t, c, callback); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "expired") {
+		t.Errorf("a sign-in started 11 minutes ago: %s %s", resp.Status, body)
 	}
 }

@@ -527,6 +527,11 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 	d.Capped = len(rows) > shown
 	rows = rows[:min(len(rows), shown)]
 	d.Total = len(rows)
+	// Every role's queue lists workers' ids; the IG team's and the DPO's
+	// subjects' ids too.
+	if !s.recordView(w, r, ss, ViewQueue, listOrg(ss.p, q, rows), filterQuery(v), len(rows)) {
+		return
+	}
 	for _, a := range rows {
 		d.Rows = append(d.Rows, queueRow{
 			ID: a.ID, Check: a.Check, Pattern: a.Pattern, Org: a.Org, Team: a.Team, Actor: a.ActorID,
@@ -601,6 +606,40 @@ func (s *Server) actorURL(p Principal, org, actor string) string {
 	return "/actors/" + url.PathEscape(org) + "/" + url.PathEscape(actor)
 }
 
+// queueFilters are the queue's filters, in the order of its form.
+var queueFilters = []string{"org", "team", "check", "risk", "severity", "status"}
+
+// filterQuery is the view log's target for a list: the filters applied,
+// as a query string, and nothing else the URL may carry.
+func filterQuery(v url.Values) string {
+	f := url.Values{}
+	for _, k := range queueFilters {
+		if x := v.Get(k); x != "" {
+			f.Set(k, x)
+		}
+	}
+	return f.Encode()
+}
+
+// listOrg is the view log's org for a list: the org filtered on, the
+// viewer's only org, or the one org of every row; "" when several.
+func listOrg(p Principal, q AlertQuery, rows []AlertRow) string {
+	switch {
+	case q.Org != "":
+		return q.Org
+	case len(p.Orgs) == 1:
+		return p.Orgs[0]
+	case len(rows) == 0:
+		return ""
+	}
+	for _, a := range rows[1:] {
+		if a.Org != rows[0].Org {
+			return ""
+		}
+	}
+	return rows[0].Org
+}
+
 // exportCSV is the DPO's export of the queue as filtered.
 func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) {
 	if !ss.p.canExport() {
@@ -612,6 +651,9 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 	rows, err := s.o.Store.WebAlerts(r.Context(), q)
 	if err != nil {
 		s.fail(w, err)
+		return
+	}
+	if !s.recordView(w, r, ss, ViewAlertsCSV, listOrg(ss.p, q, rows), filterQuery(r.URL.Query()), len(rows)) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -719,9 +761,6 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.notFound(w, r, ss)
 		return
 	}
-	if !s.recordView(w, r, ss, "alert", a.Org, a.ID) {
-		return
-	}
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
@@ -758,6 +797,9 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		s.fail(w, err)
+		return
+	}
+	if !s.recordView(w, r, ss, ViewAlert, a.Org, a.ID, len(d.Timeline)) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "alert", d)
@@ -886,10 +928,10 @@ func (s *Server) timelineRow(p Principal, e event.Event, evidence bool) timeline
 	return t
 }
 
-// recordView writes the view log before the page is shown: a view that
-// cannot be recorded is not shown.
-func (s *Server) recordView(w http.ResponseWriter, r *http.Request, ss *session, kind, org, target string) bool {
-	err := s.o.Store.WebRecordView(r.Context(), View{At: s.o.Now().UTC(), User: ss.p.User, Role: ss.p.Role, Kind: kind, Org: org, Target: target})
+// recordView writes the view log before the page or export is sent: a
+// view that cannot be recorded is not shown. rows is View.Rows.
+func (s *Server) recordView(w http.ResponseWriter, r *http.Request, ss *session, kind, org, target string, rows int) bool {
+	err := s.o.Store.WebRecordView(r.Context(), View{At: s.o.Now().UTC(), User: ss.p.User, Role: ss.p.Role, Kind: kind, Org: org, Target: target, Rows: rows})
 	if err != nil {
 		s.fail(w, err)
 		return false
@@ -959,9 +1001,6 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.notFound(w, r, ss)
 		return
 	}
-	if !s.recordView(w, r, ss, "actor", org, actor) {
-		return
-	}
 	now := s.o.Now()
 	to := now.Truncate(time.Hour).Add(time.Hour)
 	from := to.AddDate(0, 0, -s.o.ActivityDays)
@@ -1009,12 +1048,18 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		d.Alerts = append(d.Alerts, queueRow{ID: a.ID, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity, Status: a.Status(),
 			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: strings.Join(a.Risks, ", ")})
 	}
+	if !s.recordView(w, r, ss, ViewActor, org, actor, len(d.Alerts)) {
+		return
+	}
 	s.render(w, r, http.StatusOK, "actor", d)
 }
 
 // ---- the DPO's view log ----
 
-type viewRow struct{ At, User, Role, Kind, Org, Target, URL string }
+type viewRow struct {
+	At, User, Role, Kind, Org, Target, URL string
+	Rows                                   int
+}
 
 type viewLogData struct {
 	page
@@ -1038,16 +1083,28 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		var u string
 		switch v.Kind {
-		case "alert":
+		case ViewAlert:
 			u = "/alerts/" + url.PathEscape(v.Target)
-		case "actor":
+		case ViewActor:
 			u = "/actors/" + url.PathEscape(v.Org) + "/" + url.PathEscape(v.Target)
-		case "sample":
+		case ViewSample:
 			if i := strings.LastIndex(v.Target, "/"); i > 0 {
 				u = routineURL(v.Org, v.Target[:i], v.Target[i+1:])
 			}
+		case ViewQueue, ViewAlertsCSV:
+			// The queue as then filtered (a CSV link would export again).
+			u = "/alerts"
+			if f, err := url.ParseQuery(v.Target); err == nil && len(f) > 0 {
+				u += "?" + filterQuery(f)
+			}
 		}
-		d.Views = append(d.Views, viewRow{At: s.fmtTime(v.Org, v.At), User: v.User, Role: v.Role, Kind: v.Kind, Org: v.Org, Target: v.Target, URL: u})
+		d.Views = append(d.Views, viewRow{At: s.fmtTime(v.Org, v.At), User: v.User, Role: v.Role, Kind: v.Kind, Org: v.Org,
+			Target: v.Target, URL: u, Rows: v.Rows})
+	}
+	// The log lists who looked at which worker and alert: looking at it is
+	// a view too.
+	if !s.recordView(w, r, ss, ViewLog, listOrg(ss.p, AlertQuery{}, nil), "", len(d.Views)) {
+		return
 	}
 	s.render(w, r, http.StatusOK, "views", d)
 }

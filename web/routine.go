@@ -447,7 +447,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		return
 	}
 	drawn := state == sampleDrawn
-	if drawn && !s.recordView(w, r, ss, "sample", o.ID, team+"/"+per.Name) {
+	if drawn && !s.recordView(w, r, ss, ViewSample, o.ID, team+"/"+per.Name, len(a.Items)) {
 		return
 	}
 	reviews, err := s.o.Store.AuditReviews(r.Context(), o.ID, team, per.Name)

@@ -57,6 +57,7 @@ type session struct {
 	id       string
 	csrf     string
 	p        Principal
+	stamp    [32]byte // a local account's Account.stamp at login
 	created  time.Time
 	lastSeen time.Time
 }
@@ -86,9 +87,9 @@ func randomToken() string {
 
 // create starts a session for p under a fresh id (never one the browser
 // offered: no session fixation).
-func (s *sessions) create(p Principal) *session {
+func (s *sessions) create(p Principal, stamp [32]byte) *session {
 	now := s.now()
-	ss := &session{id: randomToken(), csrf: randomToken(), p: p, created: now, lastSeen: now}
+	ss := &session{id: randomToken(), csrf: randomToken(), p: p, stamp: stamp, created: now, lastSeen: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked(now)
@@ -114,10 +115,28 @@ func (s *sessions) get(id string) (*session, bool) {
 	return &c, true
 }
 
-func (s *sessions) delete(id string) {
+// delete ends the session id, reporting whether it was live.
+func (s *sessions) delete(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, ok := s.m[id]
 	delete(s.m, id)
+	return ok
+}
+
+// endWhere ends every session for which why gives a reason, and counts
+// them by reason.
+func (s *sessions) endWhere(why func(*session) string) map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ended := map[string]int{}
+	for id, ss := range s.m {
+		if r := why(ss); r != "" {
+			delete(s.m, id)
+			ended[r]++
+		}
+	}
+	return ended
 }
 
 func (s *sessions) len() int {

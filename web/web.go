@@ -6,8 +6,10 @@
 // /healthz and /readyz. Everything but the login page and static assets needs
 // a session; what a session may see is decided by its role (see Principal)
 // and applied inside the store's queries (the Store interface), so that an
-// alert outside a manager's teams is "not found" by every URL. Every look at
-// an alert or an actor page is recorded and shown to the DPO.
+// alert outside a manager's teams is "not found" by every URL. Every view or
+// export of personal data (the queue, its CSV, an alert, a worker's page, a
+// sample, an evidence pack, the view log itself) is recorded before it is
+// sent, and shown to the DPO.
 package web
 
 import (
@@ -24,6 +26,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,8 +50,15 @@ type Org struct {
 // (Accounts or OIDC).
 type Options struct {
 	Store    Store
-	Accounts *Accounts   // local accounts; nil: none
-	OIDC     *OIDCConfig // single sign-on; nil: none
+	Accounts *Accounts // local accounts; nil: none
+	// AccountsFile, when set, is where the local accounts come from: New
+	// loads it (into Accounts, when given) and Run reloads it whenever its
+	// content changes; see ReloadAccounts.
+	AccountsFile string
+	// AccountsReloadInterval is how often Run looks at AccountsFile;
+	// default 2s.
+	AccountsReloadInterval time.Duration
+	OIDC                   *OIDCConfig // single sign-on; nil: none
 	// ExternalURL is how browsers reach the UI; an https URL makes cookies
 	// Secure (with the __Host- prefix) and turns on HSTS.
 	ExternalURL string
@@ -110,6 +120,13 @@ type Server struct {
 	orgs        map[string]Org
 	m           *metrics
 	onTriage    atomic.Pointer[func()]
+	// accountsSum is the digest of the accounts file's content last read
+	// (loaded or refused), so that each content is judged once.
+	accountsSum [32]byte
+	// accountsSeen is the digest at the previous look: new content is
+	// taken when it is seen twice running.
+	accountsSeen [32]byte
+	reloadMu     sync.Mutex // one reload at a time
 }
 
 // SetOnTriage replaces Options.OnTriage: the daemon builds alert delivery
@@ -122,8 +139,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
 	}
-	if o.Accounts == nil && o.OIDC == nil {
-		return nil, errors.New("web: no way to log in: give Accounts or OIDC")
+	if o.Accounts == nil && o.OIDC == nil && o.AccountsFile == "" {
+		return nil, errors.New("web: no way to log in: give Accounts, AccountsFile or OIDC")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -150,6 +167,22 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.LoginWait <= 0 {
 		o.LoginWait = 2 * time.Second
 	}
+	if o.AccountsReloadInterval <= 0 {
+		o.AccountsReloadInterval = 2 * time.Second
+	}
+	var accountsSum [32]byte
+	if o.AccountsFile != "" {
+		loaded, sum, err := readAccountsFile(o.AccountsFile, true)
+		if err != nil {
+			return nil, err
+		}
+		if o.Accounts == nil {
+			o.Accounts = loaded
+		} else {
+			o.Accounts.replace(loaded)
+		}
+		accountsSum = sum
+	}
 	if o.ExternalURL == "" {
 		o.ExternalURL = "http://127.0.0.1:9464"
 	}
@@ -165,6 +198,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		hashSlots: make(chan struct{}, o.LoginConcurrency),
 		secure:    u.Scheme == "https",
 		orgs:      map[string]Org{},
+
+		accountsSum: accountsSum, accountsSeen: accountsSum,
 	}
 	s.cookie = "dpiawatch_session"
 	if s.secure {
@@ -292,6 +327,16 @@ func (s *Server) authed(h authedHandler) http.Handler {
 		var ss *session
 		if err == nil {
 			ss, _ = s.sessions.get(c.Value)
+		}
+		if ss != nil {
+			if why := s.accountChange(ss); why != "" {
+				// The account changed since this login: sign in again.
+				if s.sessions.delete(ss.id) {
+					s.m.sessionsEnded.WithLabelValues(why).Inc()
+					s.log.Info("web session ended", "reason", why)
+				}
+				ss = nil
+			}
 		}
 		if ss == nil {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -172,6 +172,29 @@ func (f *fixture) metric(t *testing.T, name string) float64 {
 	return sum
 }
 
+// metricWith is metric's sum over the series whose label is value.
+func (f *fixture) metricWith(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
 func TestCSRF(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	c, csrf := f.login(t, "ig")

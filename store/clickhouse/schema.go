@@ -98,6 +98,7 @@ var migrations = []migration{
 	{4, "reference", migrateReference},
 	{5, "web_routine_audit", migrateWebRoutineAudit},
 	{6, "alert_reference", migrateAlertReference},
+	{7, "web_view_rows", migrateWebViewRows},
 }
 
 func (s Schema) onCluster() string {
@@ -415,6 +416,15 @@ func migrateAlertReference(s Schema) []string {
 		// accounts) can join an alert to what the data said without
 		// parsing JSON. Older versions read as ''. Metadata only.
 		`ALTER TABLE ` + db + `.alerts` + on + ` ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch`,
+	}
+}
+
+func migrateWebViewRows(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// How many rows of personal data each view listed (web.View.Rows):
+		// the view log covers lists too. Older views read as 0.
+		`ALTER TABLE ` + db + `.web_views` + on + ` ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0`,
 	}
 }
 

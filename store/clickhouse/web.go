@@ -284,8 +284,8 @@ func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent tim
 
 // WebRecordView appends v to the view log.
 func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
-	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.web_views (at, user, role, kind, org, target)`, "",
-		clampTime(v.At), v.User, v.Role, v.Kind, v.Org, v.Target); err != nil {
+	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.web_views (at, user, role, kind, org, target, row_count)`, "",
+		clampTime(v.At), v.User, v.Role, v.Kind, v.Org, v.Target, uint32(max(v.Rows, 0))); err != nil {
 		return fmt.Errorf("clickhouse: web record view: %w", err)
 	}
 	return nil
@@ -293,7 +293,7 @@ func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
 
 // WebViews returns the latest views, newest first.
 func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
-	q := `SELECT at, user, toString(role), toString(kind), toString(org), target FROM ` + s.db + `.web_views ORDER BY at DESC`
+	q := `SELECT at, user, toString(role), toString(kind), toString(org), target, toInt64(row_count) FROM ` + s.db + `.web_views ORDER BY at DESC`
 	if limit > 0 {
 		q += ` LIMIT ` + strconv.Itoa(limit)
 	}
@@ -304,11 +304,14 @@ func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
 	defer rows.Close()
 	var out []web.View
 	for rows.Next() {
-		var v web.View
-		if err := rows.Scan(&v.At, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target); err != nil {
+		var (
+			v web.View
+			n int64
+		)
+		if err := rows.Scan(&v.At, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target, &n); err != nil {
 			return nil, fmt.Errorf("clickhouse: web views: %w", err)
 		}
-		v.At = v.At.UTC()
+		v.At, v.Rows = v.At.UTC(), int(n)
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {

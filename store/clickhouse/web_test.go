@@ -92,7 +92,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := st.WebRecordView(ctx, web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID}); err != nil {
+		if err := st.WebRecordView(ctx, web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, team := range []string{"webster-court", "other-house"} {

@@ -238,8 +238,8 @@ func (s WebStore) WebSetTriage(ctx context.Context, t web.Triage) error {
 
 // WebRecordView appends v to the view log.
 func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO web_views (at, user, role, kind, org, target) VALUES (?, ?, ?, ?, ?, ?)`,
-		v.At.UnixNano(), v.User, v.Role, v.Kind, v.Org, v.Target)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO web_views (at, user, role, kind, org, target, row_count) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.At.UnixNano(), v.User, v.Role, v.Kind, v.Org, v.Target, v.Rows)
 	if err != nil {
 		return fmt.Errorf("sqlite: web record view: %w", err)
 	}
@@ -248,7 +248,7 @@ func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
 
 // WebViews returns the latest views, newest first.
 func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT at, user, role, kind, org, target FROM web_views ORDER BY at DESC, rowid DESC LIMIT ?`, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT at, user, role, kind, org, target, row_count FROM web_views ORDER BY at DESC, rowid DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web views: %w", err)
 	}
@@ -259,7 +259,7 @@ func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
 			v  web.View
 			at int64
 		)
-		if err := rows.Scan(&at, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target); err != nil {
+		if err := rows.Scan(&at, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target, &v.Rows); err != nil {
 			return nil, fmt.Errorf("sqlite: web views: %w", err)
 		}
 		v.At = time.Unix(0, at).UTC()

@@ -209,6 +209,8 @@ ALTER TABLE dpia.audit ON CLUSTER care MODIFY COLUMN kind Enum8('audit' = 0, 'tr
 
 ALTER TABLE dpia.alerts ON CLUSTER care ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
 
+ALTER TABLE dpia.web_views ON CLUSTER care ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

@@ -205,3 +205,5 @@ ORDER BY (org, team, period, drawn_at, seq);
 ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
 
 ALTER TABLE dpiawatch.alerts ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
+
+ALTER TABLE dpiawatch.web_views ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0;
