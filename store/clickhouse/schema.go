@@ -98,6 +98,7 @@ var migrations = []migration{
 	{4, "reference", migrateReference},
 	{5, "web_routine_audit", migrateWebRoutineAudit},
 	{6, "alert_reference", migrateAlertReference},
+	{7, "outbox_failure", migrateOutboxFailure},
 }
 
 func (s Schema) onCluster() string {
@@ -415,6 +416,27 @@ func migrateAlertReference(s Schema) []string {
 		// accounts) can join an alert to what the data said without
 		// parsing JSON. Older versions read as ''. Metadata only.
 		`ALTER TABLE ` + db + `.alerts` + on + ` ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch`,
+	}
+}
+
+func migrateOutboxFailure(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// Alert versions a receiver refused for good (Slack's msg_too_long,
+		// a webhook's 422): the outbox moved on past them (outbox_delivery
+		// holds their mark) and the web UI lists them for re-sending, which
+		// deletes the row and that mark. The newest row (seq) of a
+		// receiver and alert is the failure. reason is a short code, never
+		// alert content.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.outbox_failure` + on + ` (
+	receiver LowCardinality(String),
+	alert_id String,
+	version  UInt64,
+	reason   LowCardinality(String),
+	at       DateTime64(9, 'UTC'),
+	seq      UInt64
+) ENGINE = ` + s.engine("ReplacingMergeTree", "outbox_failure", "seq", true) + `
+ORDER BY (receiver, alert_id)`,
 	}
 }
 
