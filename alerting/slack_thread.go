@@ -150,7 +150,7 @@ func (s *Slack) status(ctx context.Context, alertID string) (string, error) {
 func (s *Slack) notifyThreaded(ctx context.Context, alerts []alert.Alert) (bool, error) {
 	for i, a := range alerts {
 		if err := s.notifyOne(ctx, a); err != nil {
-			return slackRetryable(err), partial(i, fmt.Errorf("slack notifier: %w", err))
+			return slackFailure(i, fmt.Errorf("slack notifier: %w", err))
 		}
 	}
 	return false, nil
@@ -256,7 +256,7 @@ func (s *Slack) NotifyDigest(ctx context.Context, alerts ...alert.Alert) (bool, 
 		return err
 	})
 	if err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: chat.postMessage (digest): %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: chat.postMessage (digest): %w", err))
 	}
 	if s.opts.Store != nil {
 		for _, a := range fresh {
@@ -336,7 +336,7 @@ func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) 
 		text += ": " + escapeMrkdwn(t.Note)
 	}
 	if err := s.reply(ctx, ref, text); err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: %w", err))
 	}
 	if ref.Digest {
 		return false, nil
@@ -346,7 +346,7 @@ func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) 
 		return !errors.Is(err, store.ErrNotFound), err
 	}
 	if err := s.update(ctx, ref, a); err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: %w", err))
 	}
 	return false, nil
 }
@@ -362,7 +362,7 @@ func (s *Slack) Remind(ctx context.Context, alerts ...alert.Alert) (bool, error)
 			continue
 		}
 		if err := s.reply(ctx, ref, "Still untriaged."); err != nil {
-			return slackRetryable(err), err
+			return slackFailure(0, err)
 		}
 	}
 	return false, nil
