@@ -203,7 +203,7 @@ func (d *Dispatcher) drain(ctx context.Context, n Notifier, log *slog.Logger) er
 	rcv := n.Name()
 	snd := &sender{name: rcv, outbox: d.opts.Outbox, backoff: d.opts.Backoff, now: time.Now,
 		sleep: func(ctx context.Context, w time.Duration) error { return d.sleep(ctx, w) },
-		log: log, m: &d.metrics.senderMetrics, pauses: &d.pauses}
+		log:   log, m: &d.metrics.senderMetrics, pauses: &d.pauses}
 	for {
 		batch, err := d.opts.Outbox.Pending(ctx, rcv, batchLimit)
 		if err != nil {

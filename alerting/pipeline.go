@@ -65,8 +65,8 @@ type PipelineOptions struct {
 // after its stage is done, so a restart regroups what was pending and
 // sends nothing twice.
 type Pipeline struct {
-	opts  PipelineOptions
-	m     *pipelineMetrics
+	opts   PipelineOptions
+	m      *pipelineMetrics
 	loops  []*receiverLoop
 	wakes  []chan struct{}
 	pauses Pauses
