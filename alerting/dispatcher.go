@@ -56,7 +56,7 @@ type Dispatcher struct {
 	opts    DispatcherOptions
 	metrics *metrics
 	wakes   []chan struct{}
-	pauses  Pauses
+	pauses  pausedReceivers
 
 	// sleep waits d or until ctx is done; tests replace it to observe waits.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -171,11 +171,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) loop(ctx context.Context, n Notifier, wake <-chan struct{}) {
 	rcv := n.Name()
 	log := d.opts.Logger.With("receiver", rcv)
+	snd := &sender{name: rcv, outbox: d.opts.Outbox, backoff: d.opts.Backoff, now: time.Now,
+		sleep: func(ctx context.Context, w time.Duration) error { return d.sleep(ctx, w) },
+		log:   log, m: &d.metrics.senderMetrics, pauses: &d.pauses}
 	ticker := time.NewTicker(d.opts.PollInterval)
 	defer ticker.Stop()
 	failures := 0 // consecutive outbox errors, for backoff
 	for {
-		err := d.drain(ctx, n, log)
+		err := d.drain(ctx, n, snd)
 		if ctx.Err() != nil {
 			return
 		}
@@ -199,11 +202,8 @@ func (d *Dispatcher) loop(ctx context.Context, n Notifier, wake <-chan struct{})
 
 // drain delivers pending alerts until the outbox has none for n. It
 // returns only outbox errors and ctx cancellation.
-func (d *Dispatcher) drain(ctx context.Context, n Notifier, log *slog.Logger) error {
+func (d *Dispatcher) drain(ctx context.Context, n Notifier, snd *sender) error {
 	rcv := n.Name()
-	snd := &sender{name: rcv, outbox: d.opts.Outbox, backoff: d.opts.Backoff, now: time.Now,
-		sleep: func(ctx context.Context, w time.Duration) error { return d.sleep(ctx, w) },
-		log:   log, m: &d.metrics.senderMetrics, pauses: &d.pauses}
 	for {
 		batch, err := d.opts.Outbox.Pending(ctx, rcv, batchLimit)
 		if err != nil {

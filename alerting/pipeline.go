@@ -69,7 +69,7 @@ type Pipeline struct {
 	m      *pipelineMetrics
 	loops  []*receiverLoop
 	wakes  []chan struct{}
-	pauses Pauses
+	pauses pausedReceivers
 }
 
 type pipelineMetrics struct {

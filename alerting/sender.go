@@ -33,7 +33,7 @@ type sender struct {
 	sleep   func(ctx context.Context, d time.Duration) error
 	log     *slog.Logger
 	m       *senderMetrics
-	pauses  *Pauses
+	pauses  *pausedReceivers
 }
 
 // senderMetrics are the per-receiver series both delivery paths keep.
@@ -44,7 +44,7 @@ type senderMetrics struct {
 	pauses        *prometheus.CounterVec
 }
 
-// newPauseMetrics adds the paused-receiver series to m.
+// registerPauses adds the paused-receiver series to m.
 func (m *senderMetrics) registerPauses(f promauto.Factory, receivers []string) {
 	m.paused = f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dpiawatch_alerting_receiver_paused",
@@ -60,10 +60,10 @@ func (m *senderMetrics) registerPauses(f promauto.Factory, receivers []string) {
 	}
 }
 
-// Pauses is the set of receivers paused because their set-up is broken,
-// for readiness. One Pauses may be shared by several senders; the zero
-// value is ready to use.
-type Pauses struct {
+// pausedReceivers is the set of receivers paused because their set-up is
+// broken, for readiness. The senders of one Dispatcher or Pipeline share
+// one; the zero value is ready to use.
+type pausedReceivers struct {
 	mu     sync.Mutex
 	paused map[string]pause
 }
@@ -73,7 +73,7 @@ type pause struct {
 	since  time.Time
 }
 
-func (p *Pauses) set(receiver, reason string, since time.Time) (first bool) {
+func (p *pausedReceivers) set(receiver, reason string, since time.Time) (first bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.paused == nil {
@@ -87,7 +87,7 @@ func (p *Pauses) set(receiver, reason string, since time.Time) (first bool) {
 	return !was
 }
 
-func (p *Pauses) clear(receiver string) (since time.Time, was bool) {
+func (p *pausedReceivers) clear(receiver string) (since time.Time, was bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, was := p.paused[receiver]
@@ -95,7 +95,7 @@ func (p *Pauses) clear(receiver string) (since time.Time, was bool) {
 	return old.since, was
 }
 
-func (p *Pauses) isPaused(receiver string) bool {
+func (p *pausedReceivers) isPaused(receiver string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, ok := p.paused[receiver]
@@ -104,7 +104,7 @@ func (p *Pauses) isPaused(receiver string) bool {
 
 // Ready returns nil when no receiver is paused, else an error naming each
 // paused receiver, its reason and since when (for /readyz).
-func (p *Pauses) Ready(context.Context) error {
+func (p *pausedReceivers) Ready(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.paused) == 0 {
