@@ -120,9 +120,6 @@ func (p *pausedReceivers) Ready(context.Context) error {
 
 type notifyFunc func(ctx context.Context, alerts ...alert.Alert) (bool, error)
 
-// errWholeRejected: a whole-batch send (a digest) was refused as such.
-var errWholeRejected = errors.New("alerting: the receiver refused the batch")
-
 // deliver sends alerts until each is delivered or given up. whole: the
 // batch goes as one message (a digest): all or nothing, and a refusal
 // fails every alert in it. It returns only ctx's error and outbox errors:
