@@ -205,3 +205,13 @@ ORDER BY (org, team, period, drawn_at, seq);
 ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
 
 ALTER TABLE dpiawatch.alerts ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.outbox_failure (
+	receiver LowCardinality(String),
+	alert_id String,
+	version  UInt64,
+	reason   LowCardinality(String),
+	at       DateTime64(9, 'UTC'),
+	seq      UInt64
+) ENGINE = ReplacingMergeTree(seq)
+ORDER BY (receiver, alert_id);
