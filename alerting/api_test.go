@@ -118,7 +118,7 @@ func TestTriageRoundTripSlackSignature(t *testing.T) {
 	// The mention and the note are in the replies' blocks (the note as
 	// plain_text); the top-level text is only the preview.
 	if len(replies) != 2 || !strings.Contains(textsOf(t, replies[0].Values), "Acknowledged* by <@U0IG1>") ||
-		!strings.Contains(textsOf(t, replies[1].Values), "Note: covering a colleague") {
+		!strings.Contains(textsOf(t, replies[1].Values), "Note: [on behalf of") || !strings.Contains(textsOf(t, replies[1].Values), "as stated by api:shared] covering a colleague") {
 		t.Errorf("thread replies: %+v", replies)
 	}
 	if len(updates) != 2 || updates[1].Values.Get("ts") != posts[0].TS || !strings.Contains(updates[1].Values.Get("blocks"), "Explained (legitimate reason) by api:shared") {

@@ -100,7 +100,7 @@ func (c *Console) Notify(ctx context.Context, alerts ...alert.Alert) (bool, erro
 		}
 	}
 	if renderErr != nil {
-		return false, partial(sent, renderErr)
+		return false, partial(sent, AlertRejected("render", renderErr))
 	}
 	return false, nil
 }

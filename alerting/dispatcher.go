@@ -11,9 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/slack-go/slack"
 
-	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -58,34 +56,37 @@ type Dispatcher struct {
 	opts    DispatcherOptions
 	metrics *metrics
 	wakes   []chan struct{}
+	pauses  pausedReceivers
 
 	// sleep waits d or until ctx is done; tests replace it to observe waits.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
 type metrics struct {
-	notifications *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	pending       *prometheus.GaugeVec
+	senderMetrics
+	pending *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, receivers []string) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
-		notifications: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dpiawatch_alerting_notifications_total",
-			Help: "Alert notifications by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: given up).",
-		}, []string{"receiver", "outcome"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dpiawatch_alerting_notification_duration_seconds",
-			Help:    "Time taken by one Notify call, by receiver.",
-			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"receiver"}),
+		senderMetrics: senderMetrics{
+			notifications: f.NewCounterVec(prometheus.CounterOpts{
+				Name: "dpiawatch_alerting_notifications_total",
+				Help: "Alert notifications by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: refused by the receiver and given up).",
+			}, []string{"receiver", "outcome"}),
+			duration: f.NewHistogramVec(prometheus.HistogramOpts{
+				Name:    "dpiawatch_alerting_notification_duration_seconds",
+				Help:    "Time taken by one Notify call, by receiver.",
+				Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			}, []string{"receiver"}),
+		},
 		pending: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dpiawatch_alerting_pending",
 			Help: "Alert versions read from the outbox and not yet delivered, by receiver (at most one batch of 100).",
 		}, []string{"receiver"}),
 	}
+	m.registerPauses(f, receivers)
 	for _, r := range receivers {
 		for _, o := range []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed} {
 			m.notifications.WithLabelValues(r, o)
@@ -129,6 +130,10 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 }
 
+// Ready reports the receivers paused because their set-up is broken (for
+// /readyz): nil when none is.
+func (d *Dispatcher) Ready(ctx context.Context) error { return d.pauses.Ready(ctx) }
+
 // Wake makes every loop read the outbox now rather than at its next poll.
 // It never blocks; the daemon calls it after each stored batch.
 func (d *Dispatcher) Wake() {
@@ -166,11 +171,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) loop(ctx context.Context, n Notifier, wake <-chan struct{}) {
 	rcv := n.Name()
 	log := d.opts.Logger.With("receiver", rcv)
+	snd := &sender{name: rcv, outbox: d.opts.Outbox, backoff: d.opts.Backoff, now: time.Now,
+		sleep: func(ctx context.Context, w time.Duration) error { return d.sleep(ctx, w) },
+		log:   log, m: &d.metrics.senderMetrics, pauses: &d.pauses}
 	ticker := time.NewTicker(d.opts.PollInterval)
 	defer ticker.Stop()
 	failures := 0 // consecutive outbox errors, for backoff
 	for {
-		err := d.drain(ctx, n, log)
+		err := d.drain(ctx, n, snd)
 		if ctx.Err() != nil {
 			return
 		}
@@ -194,7 +202,7 @@ func (d *Dispatcher) loop(ctx context.Context, n Notifier, wake <-chan struct{})
 
 // drain delivers pending alerts until the outbox has none for n. It
 // returns only outbox errors and ctx cancellation.
-func (d *Dispatcher) drain(ctx context.Context, n Notifier, log *slog.Logger) error {
+func (d *Dispatcher) drain(ctx context.Context, n Notifier, snd *sender) error {
 	rcv := n.Name()
 	for {
 		batch, err := d.opts.Outbox.Pending(ctx, rcv, batchLimit)
@@ -205,90 +213,14 @@ func (d *Dispatcher) drain(ctx context.Context, n Notifier, log *slog.Logger) er
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := d.deliver(ctx, n, batch, log); err != nil {
+		if err := snd.deliver(ctx, batch, false, n.Notify); err != nil {
 			return err
 		}
+		d.metrics.pending.WithLabelValues(rcv).Set(0)
 		if len(batch) < batchLimit {
 			return nil
 		}
 	}
-}
-
-// deliver sends batch until every alert in it is delivered or given up,
-// retrying the same alerts after retryable errors: nothing is dropped.
-func (d *Dispatcher) deliver(ctx context.Context, n Notifier, batch []alert.Alert, log *slog.Logger) error {
-	rcv := n.Name()
-	pending := d.metrics.pending.WithLabelValues(rcv)
-	attempt := 0
-	for len(batch) > 0 {
-		start := time.Now()
-		retry, err := n.Notify(ctx, batch...)
-		d.metrics.duration.WithLabelValues(rcv).Observe(time.Since(start).Seconds())
-
-		sent := len(batch)
-		if err != nil {
-			sent = 0
-			if pe, ok := errors.AsType[*PartialError](err); ok {
-				sent = min(max(pe.Sent, 0), len(batch))
-			}
-		}
-		if err := d.mark(ctx, rcv, batch[:sent], OutcomeSuccess); err != nil {
-			return err
-		}
-		batch = batch[sent:]
-		pending.Set(float64(len(batch)))
-		if err == nil || len(batch) == 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err() // shutting down: the rest stays pending
-		}
-		if sent > 0 {
-			attempt = 0 // progress: the receiver works again
-		}
-		if retry {
-			wait := d.backoff(attempt)
-			if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-				wait = rl.RetryAfter // the receiver said when; sooner is refused
-			}
-			d.metrics.notifications.WithLabelValues(rcv, OutcomeRetry).Add(float64(len(batch)))
-			log.Warn("alert notification failed, will retry", "alerts", len(batch), "attempt", attempt+1, "wait", wait, "err", err)
-			if err := d.sleep(ctx, wait); err != nil {
-				return err
-			}
-			attempt++
-			continue
-		}
-		// Not worth retrying: record it against the first undelivered alert
-		// and move on, so one bad alert or a broken receiver cannot hold the
-		// queue. The alert itself stays in the store.
-		bad := batch[0]
-		log.Error("alert notification failed, giving up", "alert_id", bad.ID, "version", bad.Version, "err", err)
-		if err := d.mark(ctx, rcv, batch[:1], OutcomeFailed); err != nil {
-			return err
-		}
-		batch = batch[1:]
-		pending.Set(float64(len(batch)))
-	}
-	return nil
-}
-
-// mark records alerts as delivered to rcv and counts them under outcome.
-// It runs without ctx's cancellation (bounded by markTimeout) because the
-// send it records has already happened.
-func (d *Dispatcher) mark(ctx context.Context, rcv string, alerts []alert.Alert, outcome string) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
-	defer cancel()
-	for _, a := range alerts {
-		if err := d.opts.Outbox.MarkDelivered(mctx, rcv, a.ID, a.Version); err != nil {
-			return fmt.Errorf("mark alert %s delivered to %s: %w", a.ID, rcv, err)
-		}
-		d.metrics.notifications.WithLabelValues(rcv, outcome).Inc()
-	}
-	return nil
 }
 
 // backoff returns the wait before retry number attempt (0-based):

@@ -80,7 +80,7 @@ func (f *File) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error) 
 		}
 	}
 	if renderErr != nil {
-		return false, partial(sent, renderErr)
+		return false, partial(sent, AlertRejected("render", renderErr))
 	}
 	return false, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // memOutbox is an in-memory store.Outbox with the semantics of the real
@@ -22,6 +23,7 @@ type memOutbox struct {
 	changed   map[string]int64            // alert id -> change sequence
 	delivered map[string]map[string]int64 // receiver -> alert id -> version
 	marks     map[string]int              // "receiver/id/version" -> times marked
+	failures  []store.DeliveryFailure     // MarkFailed calls, in order
 	failNext  int                         // Pending fails this many times
 }
 
@@ -77,6 +79,22 @@ func (o *memOutbox) MarkDelivered(ctx context.Context, receiver, alertID string,
 	o.delivered[receiver][alertID] = version
 	o.marks[fmt.Sprintf("%s/%s/%d", receiver, alertID, version)]++
 	return nil
+}
+
+func (o *memOutbox) MarkFailed(ctx context.Context, f store.DeliveryFailure) error {
+	if err := o.MarkDelivered(ctx, f.Receiver, f.AlertID, f.Version); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures = append(o.failures, f)
+	return nil
+}
+
+func (o *memOutbox) failed() []store.DeliveryFailure {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.failures)
 }
 
 func (o *memOutbox) pendingCount(receiver string) int {

@@ -15,6 +15,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -24,9 +25,13 @@ import (
 
 // Notifier sends alerts to one receiver.
 //
-// Notify returns nil when every alert was delivered. On error, retry says
-// whether trying the same alerts again may succeed. A notifier that can
-// deliver part of a batch before failing must wrap its error in a
+// Notify returns nil when every alert was delivered. On error, it says
+// which of three kinds the failure is (see ErrorKind): retry true for a
+// transient one; an error made by ReceiverBroken when the receiver cannot
+// work until someone fixes its set-up; an error made by AlertRejected when
+// the receiver refused the first undelivered alert itself. Any other
+// non-retryable error counts as a rejection of that alert. A notifier that
+// can deliver part of a batch before failing must wrap its error in a
 // *PartialError saying how many of the first alerts were delivered, so that
 // they are not sent again; any other error means none was delivered.
 type Notifier interface {
@@ -34,6 +39,59 @@ type Notifier interface {
 	// stable across restarts and unique within a Dispatcher.
 	Name() string
 	Notify(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
+}
+
+// ErrorKind is what a failed notification means for the queue.
+type ErrorKind int
+
+const (
+	// KindTransient: try the same alerts again after a backoff.
+	KindTransient ErrorKind = iota
+	// KindReceiver: the receiver is broken (credentials, channel, URL).
+	// Every alert would fail the same way, so none is given up: the
+	// receiver is paused, fails readiness, and is probed with backoff
+	// until it works again.
+	KindReceiver
+	// KindAlert: the receiver refused this one alert (too long, malformed);
+	// it is given up with its reason recorded, and the queue moves on.
+	KindAlert
+)
+
+// NotifyError is a classified notification failure. Reason is a short
+// machine-readable cause (a Slack error code, "http 401"), shown in
+// readiness, the outbox and the web UI; it never carries alert content.
+type NotifyError struct {
+	Kind   ErrorKind
+	Reason string
+	Err    error
+}
+
+func (e *NotifyError) Error() string { return e.Err.Error() }
+func (e *NotifyError) Unwrap() error { return e.Err }
+
+// ReceiverBroken marks err as a failure of the receiver's set-up.
+func ReceiverBroken(reason string, err error) error {
+	return &NotifyError{Kind: KindReceiver, Reason: reason, Err: err}
+}
+
+// AlertRejected marks err as a refusal of one alert by the receiver.
+func AlertRejected(reason string, err error) error {
+	return &NotifyError{Kind: KindAlert, Reason: reason, Err: err}
+}
+
+// ReasonUnclassified is recorded for a non-retryable error the notifier
+// did not classify.
+const ReasonUnclassified = "unclassified"
+
+// classify applies the Notifier contract to one Notify result.
+func classify(retry bool, err error) (ErrorKind, string) {
+	if ne, ok := errors.AsType[*NotifyError](err); ok {
+		return ne.Kind, ne.Reason
+	}
+	if retry {
+		return KindTransient, "transient"
+	}
+	return KindAlert, ReasonUnclassified
 }
 
 // PartialError reports that the first Sent alerts of a Notify call were

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/slack-go/slack"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -66,32 +65,34 @@ type PipelineOptions struct {
 // after its stage is done, so a restart regroups what was pending and
 // sends nothing twice.
 type Pipeline struct {
-	opts  PipelineOptions
-	m     *pipelineMetrics
-	loops []*receiverLoop
-	wakes []chan struct{}
+	opts   PipelineOptions
+	m      *pipelineMetrics
+	loops  []*receiverLoop
+	wakes  []chan struct{}
+	pauses pausedReceivers
 }
 
 type pipelineMetrics struct {
-	notifications *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	digests       *prometheus.CounterVec
-	triages       *prometheus.CounterVec
-	held          *prometheus.GaugeVec
+	senderMetrics
+	digests *prometheus.CounterVec
+	triages *prometheus.CounterVec
+	held    *prometheus.GaugeVec
 }
 
 func newPipelineMetrics(reg prometheus.Registerer, receivers []string) *pipelineMetrics {
 	f := promauto.With(reg)
 	m := &pipelineMetrics{
-		notifications: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dpiawatch_alerting_notifications_total",
-			Help: "Alert versions by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: given up, silenced, unrouted).",
-		}, []string{"receiver", "outcome"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "dpiawatch_alerting_notification_duration_seconds",
-			Help:    "Time taken by one notification call, by receiver.",
-			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"receiver"}),
+		senderMetrics: senderMetrics{
+			notifications: f.NewCounterVec(prometheus.CounterOpts{
+				Name: "dpiawatch_alerting_notifications_total",
+				Help: "Alert versions by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: refused by the receiver and given up, silenced, unrouted).",
+			}, []string{"receiver", "outcome"}),
+			duration: f.NewHistogramVec(prometheus.HistogramOpts{
+				Name:    "dpiawatch_alerting_notification_duration_seconds",
+				Help:    "Time taken by one notification call, by receiver.",
+				Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			}, []string{"receiver"}),
+		},
 		digests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_alerting_digests_total",
 			Help: "Digest messages sent instead of a burst of single alerts, by receiver.",
@@ -105,6 +106,7 @@ func newPipelineMetrics(reg prometheus.Registerer, receivers []string) *pipeline
 			Help: "Alert versions waiting in a group for its group_wait or group_interval, by receiver.",
 		}, []string{"receiver"}),
 	}
+	m.registerPauses(f, receivers)
 	for _, r := range receivers {
 		for _, o := range pipelineOutcomes {
 			m.notifications.WithLabelValues(r, o)
@@ -155,12 +157,19 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	p := &Pipeline{opts: o, m: newPipelineMetrics(o.Registerer, names)}
 	for _, n := range o.Notifiers {
-		p.loops = append(p.loops, &receiverLoop{p: p, n: n, name: n.Name(), log: o.Logger.With("receiver", n.Name()),
+		log := o.Logger.With("receiver", n.Name())
+		snd := &sender{name: n.Name(), outbox: o.Store, backoff: o.Backoff, now: o.Clock.Now, sleep: o.Clock.Sleep,
+			log: log, m: &p.m.senderMetrics, pauses: &p.pauses}
+		p.loops = append(p.loops, &receiverLoop{p: p, n: n, s: snd, name: n.Name(), log: log,
 			groups: map[string]*group{}, held: map[string]int64{}})
 		p.wakes = append(p.wakes, make(chan struct{}, 1))
 	}
 	return p, nil
 }
+
+// Ready reports the receivers paused because their set-up is broken (for
+// /readyz): nil when none is.
+func (p *Pipeline) Ready(ctx context.Context) error { return p.pauses.Ready(ctx) }
 
 // Wake makes every receiver read the outbox now. It never blocks.
 func (p *Pipeline) Wake() {
@@ -197,6 +206,7 @@ type group struct {
 type receiverLoop struct {
 	p      *Pipeline
 	n      Notifier
+	s      *sender
 	name   string
 	log    *slog.Logger
 	groups map[string]*group
@@ -356,9 +366,15 @@ func (l *receiverLoop) flush(ctx context.Context, g *group, silences []compiledS
 	digest := isDigester && l.p.opts.DigestThreshold > 0 && len(send) > 1 && len(l.recent)+len(send) > l.p.opts.DigestThreshold
 	var err error
 	if digest {
-		err = l.deliver(ctx, send, true, d.NotifyDigest)
+		err = l.s.deliver(ctx, send, true, func(ctx context.Context, alerts ...alert.Alert) (bool, error) {
+			retry, err := d.NotifyDigest(ctx, alerts...)
+			if err == nil {
+				l.p.m.digests.WithLabelValues(l.name).Inc()
+			}
+			return retry, err
+		})
 	} else {
-		err = l.deliver(ctx, send, false, l.n.Notify)
+		err = l.s.deliver(ctx, send, false, l.n.Notify)
 	}
 	if err != nil {
 		return err // ctx done or the outbox failed: the group stays pending
@@ -428,27 +444,22 @@ func (l *receiverLoop) triages(ctx context.Context) error {
 			return nil // its alert is still waiting to be sent; show the triage after it
 		}
 		if ok {
-			attempt := 0
-			for {
-				retry, err := tn.NotifyTriage(ctx, t)
-				if err == nil {
-					l.p.m.triages.WithLabelValues(l.name, OutcomeSuccess).Inc()
-					break
+			tries := 0
+			done, err := l.s.call(ctx, "triage", func(ctx context.Context) (bool, error) {
+				if tries > 0 {
+					l.p.m.triages.WithLabelValues(l.name, OutcomeRetry).Inc()
 				}
-				if !retry || ctx.Err() != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					l.p.m.triages.WithLabelValues(l.name, OutcomeFailed).Inc()
-					l.log.Error("triage notification failed, giving up", "alert_id", t.AlertID, "err", err)
-					break
-				}
-				l.p.m.triages.WithLabelValues(l.name, OutcomeRetry).Inc()
-				if err := l.p.opts.Clock.Sleep(ctx, l.retryWait(err, attempt)); err != nil {
-					return err
-				}
-				attempt++
+				tries++
+				return tn.NotifyTriage(ctx, t)
+			})
+			if err != nil {
+				return err
 			}
+			outcome := OutcomeSuccess
+			if !done {
+				outcome = OutcomeFailed
+			}
+			l.p.m.triages.WithLabelValues(l.name, outcome).Inc()
 		}
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 		err := st.MarkTriageDelivered(mctx, l.name, t.Seq)
@@ -460,85 +471,10 @@ func (l *receiverLoop) triages(ctx context.Context) error {
 	return nil
 }
 
-// deliver sends alerts until every one is delivered or given up, retrying
-// after retryable errors with backoff (or the receiver's Retry-After). A
-// digest is all or nothing; single notifications may be partly delivered.
-func (l *receiverLoop) deliver(ctx context.Context, alerts []alert.Alert, digest bool,
-	notify func(context.Context, ...alert.Alert) (bool, error)) error {
-	attempt := 0
-	for len(alerts) > 0 {
-		start := time.Now()
-		retry, err := notify(ctx, alerts...)
-		l.p.m.duration.WithLabelValues(l.name).Observe(time.Since(start).Seconds())
-		sent := len(alerts)
-		if err != nil {
-			sent = 0
-			if pe, ok := errors.AsType[*PartialError](err); ok && !digest {
-				sent = min(max(pe.Sent, 0), len(alerts))
-			}
-		}
-		if digest && err == nil {
-			l.p.m.digests.WithLabelValues(l.name).Inc()
-		}
-		if err := l.mark(ctx, alerts[:sent], OutcomeSuccess); err != nil {
-			return err
-		}
-		alerts = alerts[sent:]
-		if err == nil || len(alerts) == 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if sent > 0 {
-			attempt = 0
-		}
-		if retry {
-			wait := l.retryWait(err, attempt)
-			l.p.m.notifications.WithLabelValues(l.name, OutcomeRetry).Add(float64(len(alerts)))
-			l.log.Warn("alert notification failed, will retry", "alerts", len(alerts), "attempt", attempt+1, "wait", wait, "err", err)
-			if err := l.p.opts.Clock.Sleep(ctx, wait); err != nil {
-				return err
-			}
-			attempt++
-			continue
-		}
-		n := 1
-		if digest {
-			n = len(alerts) // a digest that cannot be sent fails as a whole
-		}
-		l.log.Error("alert notification failed, giving up", "alerts", n, "alert_id", alerts[0].ID, "err", err)
-		if err := l.mark(ctx, alerts[:n], OutcomeFailed); err != nil {
-			return err
-		}
-		alerts = alerts[n:]
-	}
-	return nil
-}
-
-// retryWait is the receiver's Retry-After when it gave one, else backoff.
-func (l *receiverLoop) retryWait(err error, attempt int) time.Duration {
-	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-		return rl.RetryAfter
-	}
-	return backoffWait(l.p.opts.Backoff, attempt)
-}
-
-// mark records alerts as done for this receiver, even during shutdown
-// (bounded by markTimeout): the stage it records has happened.
+// mark records alerts as done for this receiver (silenced, unrouted),
+// even during shutdown: the stage it records has happened.
 func (l *receiverLoop) mark(ctx context.Context, alerts []alert.Alert, outcome string) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
-	defer cancel()
-	for _, a := range alerts {
-		if err := l.p.opts.Store.MarkDelivered(mctx, l.name, a.ID, a.Version); err != nil {
-			return fmt.Errorf("mark alert %s delivered to %s: %w", a.ID, l.name, err)
-		}
-		l.p.m.notifications.WithLabelValues(l.name, outcome).Inc()
-	}
-	return nil
+	return l.s.mark(ctx, alerts, outcome)
 }
 
 // backoffWait is uniform in [0, min(Max, Initial·2^attempt)) (full jitter).

@@ -135,37 +135,119 @@ func (s *Slack) Notify(ctx context.Context, alerts ...alert.Alert) (bool, error)
 			return err
 		})
 		if err != nil {
-			return slackRetryable(err), partial(i, fmt.Errorf("slack notifier: chat.postMessage: %w", err))
+			return slackFailure(i, fmt.Errorf("slack notifier: chat.postMessage: %w", err))
 		}
 	}
 	return false, nil
 }
 
-// Slack API errors ("ok": false) that are about Slack, not about us: worth
-// retrying. Every other API error (invalid_auth, channel_not_found,
-// not_in_channel, invalid_blocks …) fails the same way again.
-var slackTransientErrors = map[string]bool{
-	"ratelimited":         true,
-	"rate_limited":        true,
-	"internal_error":      true,
-	"fatal_error":         true,
-	"service_unavailable": true,
-	"request_timeout":     true,
+// slackErrorKinds classifies Slack Web API errors ("ok": false) from
+// chat.postMessage, chat.update and the errors common to every method
+// (https://docs.slack.dev/reference/methods/chat.postMessage). An error
+// not listed is taken as a broken receiver: that keeps every alert pending
+// and names the error in /readyz, where a wrong guess the other way would
+// give up alerts one after another.
+var slackErrorKinds = map[string]ErrorKind{
+	// Slack's own trouble: worth retrying.
+	"ratelimited":         KindTransient,
+	"rate_limited":        KindTransient,
+	"internal_error":      KindTransient,
+	"fatal_error":         KindTransient,
+	"service_unavailable": KindTransient,
+	"request_timeout":     KindTransient,
+
+	// The set-up: token, app, workspace or channel. Nothing can be posted
+	// until someone fixes it.
+	"invalid_auth":                             KindReceiver,
+	"not_authed":                               KindReceiver,
+	"token_revoked":                            KindReceiver,
+	"token_expired":                            KindReceiver,
+	"account_inactive":                         KindReceiver,
+	"no_permission":                            KindReceiver,
+	"missing_scope":                            KindReceiver,
+	"not_allowed_token_type":                   KindReceiver,
+	"access_denied":                            KindReceiver,
+	"accesslimited":                            KindReceiver,
+	"ekm_access_denied":                        KindReceiver,
+	"team_access_not_granted":                  KindReceiver,
+	"enterprise_is_restricted":                 KindReceiver,
+	"org_login_required":                       KindReceiver,
+	"two_factor_setup_required":                KindReceiver,
+	"team_added_to_org":                        KindReceiver,
+	"channel_not_found":                        KindReceiver,
+	"not_in_channel":                           KindReceiver,
+	"is_archived":                              KindReceiver,
+	"restricted_action":                        KindReceiver,
+	"restricted_action_read_only_channel":      KindReceiver,
+	"restricted_action_thread_only_channel":    KindReceiver,
+	"restricted_action_non_threadable_channel": KindReceiver,
+	"method_deprecated":                        KindReceiver,
+	"deprecated_endpoint":                      KindReceiver,
+
+	// This one message: the others can still be posted.
+	"msg_too_long":            KindAlert,
+	"invalid_blocks":          KindAlert,
+	"invalid_blocks_format":   KindAlert,
+	"no_text":                 KindAlert,
+	"too_many_attachments":    KindAlert,
+	"invalid_attachments":     KindAlert,
+	"invalid_metadata_format": KindAlert,
+	"invalid_metadata_schema": KindAlert,
+	"metadata_too_large":      KindAlert,
+	"invalid_arguments":       KindAlert,
+	"invalid_charset":         KindAlert,
+	"invalid_form_data":       KindAlert,
+	"message_not_found":       KindAlert, // chat.update of a message someone deleted
+	"cant_update_message":     KindAlert,
+	"edit_window_closed":      KindAlert,
 }
 
-// slackRetryable classifies an error from the Slack client.
-func slackRetryable(err error) bool {
+// slackFailure classifies an error from the Slack client (see Notifier)
+// after sent alerts of a batch were delivered.
+func slackFailure(sent int, err error) (retry bool, _ error) {
+	err = classifySlack(err)
+	kind, _ := classify(true, err)
+	return kind == KindTransient, partial(sent, err)
+}
+
+// classifySlack wraps err in a *NotifyError unless it is transient.
+func classifySlack(err error) error {
+	if _, ok := errors.AsType[*NotifyError](err); ok {
+		return err
+	}
 	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
-		return true
+		return err
 	}
 	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
-		return sc.Retryable() // 5xx and 429 without Retry-After
+		return classifyHTTPStatus(sc.Code, err)
 	}
 	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
-		return slackTransientErrors[se.Err]
+		kind, known := slackErrorKinds[se.Err]
+		if !known {
+			kind = KindReceiver
+		}
+		if kind == KindTransient {
+			return err
+		}
+		return &NotifyError{Kind: kind, Reason: se.Err, Err: err}
 	}
 	// Network errors, timeouts, a garbled body from a proxy: transient.
-	return true
+	return err
+}
+
+// classifyHTTPStatus classifies a non-2xx answer of an HTTP receiver
+// (webhooks, Slack incoming webhooks): 5xx, 408 and 429 are transient; a
+// request the receiver found too big or malformed is that alert's fault;
+// anything else (401, 403, 404, 410 …) means the set-up is wrong.
+func classifyHTTPStatus(code int, err error) error {
+	reason := "http " + strconv.Itoa(code)
+	switch {
+	case code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests:
+		return err
+	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnprocessableEntity:
+		return AlertRejected(reason, err)
+	}
+	return ReceiverBroken(reason, err)
 }
 
 // message renders a as Block Kit blocks and a plain-text fallback (shown

@@ -323,20 +323,29 @@ func TestSlackRetriesAfter5xxThenSucceeds(t *testing.T) {
 	}
 }
 
-func TestSlackInvalidAuthNotRetried(t *testing.T) {
-	f := newFakeSlack(t, apiError("invalid_auth"))
+// TestSlackRejectedAlertNotRetried: an alert Slack refuses (msg_too_long)
+// is given up with its reason recorded and never posted again; the next
+// alert goes through. (invalid_auth, once given up the same way, now
+// pauses the receiver: see pause_test.go.)
+func TestSlackRejectedAlertNotRetried(t *testing.T) {
+	f := newFakeSlack(t, apiError("msg_too_long"))
 	s := newTestSlack(t, f, nil)
 	ob := newMemOutbox()
 	ob.put(testAlert("a-1"))
 	d := NewDispatcher(fastOptions(ob, s))
 	runDispatcher(t, d)
 	waitFor(t, "given up", func() bool { return ob.pendingCount("slack") == 0 })
-	time.Sleep(20 * time.Millisecond) // several polls: still no second request
-	if n := f.requests(); n != 1 {
-		t.Errorf("%d requests, want 1", n)
+	ob.put(testAlert("a-2"))
+	d.Wake()
+	waitFor(t, "next alert", func() bool { return len(f.delivered()) == 1 })
+	if n := f.requests(); n != 2 {
+		t.Errorf("%d requests, want 2 (a-1 once, a-2)", n)
 	}
 	if got := counter(d, "slack", OutcomeFailed); got != 1 {
 		t.Errorf("failed = %v, want 1", got)
+	}
+	if got := ob.failed(); len(got) != 1 || got[0].AlertID != "a-1" || got[0].Reason != "msg_too_long" || got[0].Receiver != "slack" || got[0].Version != 1 {
+		t.Errorf("failures = %+v, want a-1 v1 msg_too_long", got)
 	}
 }
 

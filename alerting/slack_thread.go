@@ -161,7 +161,7 @@ func (s *Slack) status(ctx context.Context, alertID string) (triageStatus, error
 func (s *Slack) notifyThreaded(ctx context.Context, alerts []alert.Alert) (bool, error) {
 	for i, a := range alerts {
 		if err := s.notifyOne(ctx, a); err != nil {
-			return slackRetryable(err), partial(i, fmt.Errorf("slack notifier: %w", err))
+			return slackFailure(i, fmt.Errorf("slack notifier: %w", err))
 		}
 	}
 	return false, nil
@@ -271,7 +271,7 @@ func (s *Slack) NotifyDigest(ctx context.Context, alerts ...alert.Alert) (bool, 
 		return err
 	})
 	if err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: chat.postMessage (digest): %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: chat.postMessage (digest): %w", err))
 	}
 	if s.opts.Store != nil {
 		for _, a := range fresh {
@@ -364,7 +364,7 @@ func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) 
 		blocks = append(blocks, slack.NewSectionBlock(plainText("Note: ", t.Note, slackMaxSectionText), nil, nil))
 	}
 	if err := s.reply(ctx, ref, fmt.Sprintf("%s at %s", outcomeLabel(t.Outcome), at), blocks...); err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: %w", err))
 	}
 	if ref.Digest {
 		return false, nil
@@ -374,7 +374,7 @@ func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) 
 		return !errors.Is(err, store.ErrNotFound), err
 	}
 	if err := s.update(ctx, ref, a); err != nil {
-		return slackRetryable(err), fmt.Errorf("slack notifier: %w", err)
+		return slackFailure(0, fmt.Errorf("slack notifier: %w", err))
 	}
 	return false, nil
 }
@@ -390,7 +390,7 @@ func (s *Slack) Remind(ctx context.Context, alerts ...alert.Alert) (bool, error)
 			continue
 		}
 		if err := s.reply(ctx, ref, "Still untriaged."); err != nil {
-			return slackRetryable(err), err
+			return slackFailure(0, err)
 		}
 	}
 	return false, nil

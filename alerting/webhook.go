@@ -69,7 +69,7 @@ func (w *SlackWebhook) Notify(ctx context.Context, alerts ...alert.Alert) (bool,
 		// parse=none: the fallback text carries the explanation (data).
 		msg := &slack.WebhookMessage{Text: w.render.fallback(a), Parse: "none", Blocks: &slack.Blocks{BlockSet: blocks}}
 		if err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.hc, msg); err != nil {
-			return slackRetryable(err), partial(i, fmt.Errorf("slack webhook notifier: %w", err))
+			return slackFailure(i, fmt.Errorf("slack webhook notifier: %w", err))
 		}
 	}
 	return false, nil
@@ -80,7 +80,7 @@ func (w *SlackWebhook) NotifyDigest(ctx context.Context, alerts ...alert.Alert) 
 	msg := &slack.WebhookMessage{Text: fmt.Sprintf("%d dpiawatch alerts (digest)", len(alerts))}
 	msg.Blocks = &slack.Blocks{BlockSet: w.render.digestBlocks(alerts)}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.hc, msg); err != nil {
-		return slackRetryable(err), fmt.Errorf("slack webhook notifier: digest: %w", err)
+		return slackFailure(0, fmt.Errorf("slack webhook notifier: digest: %w", err))
 	}
 	return false, nil
 }
@@ -208,8 +208,8 @@ func (w *Webhook) send(ctx context.Context, digest bool, alerts []alert.Alert) (
 			return true, fmt.Errorf("webhook notifier: %w", &slack.RateLimitedError{RetryAfter: time.Duration(s) * time.Second})
 		}
 		return true, fmt.Errorf("webhook notifier: status %d", resp.StatusCode)
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		return true, fmt.Errorf("webhook notifier: status %d", resp.StatusCode)
 	}
-	return false, fmt.Errorf("webhook notifier: status %d", resp.StatusCode)
+	err = classifyHTTPStatus(resp.StatusCode, fmt.Errorf("webhook notifier: status %d", resp.StatusCode))
+	kind, _ := classify(true, err)
+	return kind == KindTransient, err
 }

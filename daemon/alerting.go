@@ -23,6 +23,9 @@ import (
 type delivery interface {
 	Run(ctx context.Context) error
 	Wake()
+	// Ready fails while a receiver is paused because its set-up is
+	// broken, naming it and why (for /readyz).
+	Ready(ctx context.Context) error
 }
 
 // alertingStore is what the routed pipeline needs of the store.

@@ -182,6 +182,11 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 			return errors.New("reference topics not read to their end yet")
 		}
 		return d.reference.ready()
+	}}, {"alerting", func(ctx context.Context) error {
+		if d.delivery == nil {
+			return nil // built below, before anything runs
+		}
+		return d.delivery.Ready(ctx)
 	}}}
 	ui, err := newWebUI(ctx, cfg, st, o.Logger, o.Registry)
 	if err != nil {

@@ -10,8 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +102,9 @@ func TestComposeStructure(t *testing.T) {
 	}
 	if !strings.Contains(string(prom), `"dpiawatch:9464"`) {
 		t.Error("prometheus.yml does not scrape dpiawatch:9464")
+	}
+	if !strings.Contains(string(prom), "- /etc/prometheus/rules.yml") || !slices.Contains(c.Services["prometheus"].Volumes, "./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro") {
+		t.Error("Prometheus does not load deploy/prometheus/rules.yml (rule_files and the compose mount)")
 	}
 	ds, err := os.ReadFile("grafana/provisioning/datasources/datasources.yml")
 	if err != nil {
@@ -279,4 +284,36 @@ func newScan(typ string) any {
 		return new(time.Time)
 	}
 	return new(any)
+}
+
+// requirePromtoolEnv makes a missing promtool a failure rather than a skip
+// (scripts/test sets it, as does CI=true).
+const requirePromtoolEnv = "DPIAWATCH_REQUIRE_PROMTOOL"
+
+// TestPrometheusRules checks the daemon's own alerting rules with promtool
+// and runs their unit tests (prometheus/rules_test.yml): a paused alert
+// receiver must page, a short pause must not.
+func TestPrometheusRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv(requirePromtoolEnv) == "1" {
+			t.Fatal("promtool is not installed; run scripts/install-promtool")
+		}
+		t.Skip("promtool is not installed (scripts/install-promtool); set " + requirePromtoolEnv + "=1 to fail instead")
+	}
+	for _, args := range [][]string{{"check", "rules", "rules.yml"}, {"test", "rules", "rules_test.yml"}} {
+		cmd := exec.CommandContext(t.Context(), promtool, args...)
+		cmd.Dir = "prometheus"
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	rules, err := os.ReadFile("prometheus/rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rules), "dpiawatch_alerting_receiver_paused") {
+		t.Error("no rule watches dpiawatch_alerting_receiver_paused")
+	}
 }

@@ -96,6 +96,32 @@ type Outbox interface {
 	Pending(ctx context.Context, receiver string, limit int) ([]alert.Alert, error)
 	// MarkDelivered records that receiver has been given version of alertID.
 	MarkDelivered(ctx context.Context, receiver, alertID string, version int64) error
+	// MarkFailed records that f.Receiver refused f.Version of f.AlertID for
+	// good (f.Reason) and takes it out of the receiver's queue, so that
+	// the alerts behind it are sent; Resend puts it back.
+	MarkFailed(ctx context.Context, f DeliveryFailure) error
+}
+
+// DeliveryFailure is an alert version a receiver refused (Slack's
+// msg_too_long, a webhook's 422 …): given up, and shown in the web UI so
+// that someone can send it again.
+type DeliveryFailure struct {
+	Receiver string    `json:"receiver"`
+	AlertID  string    `json:"alert_id"`
+	Version  int64     `json:"version"`
+	Reason   string    `json:"reason"` // a short code, never alert content
+	At       time.Time `json:"at"`
+}
+
+// DeliveryFailures reads and clears what MarkFailed recorded.
+type DeliveryFailures interface {
+	// DeliveryFailures returns the failures of one alert by receiver.
+	DeliveryFailures(ctx context.Context, alertID string) ([]DeliveryFailure, error)
+	// Resend forgets receiver's failure of alertID and its outbox mark, so
+	// the alert's current version is pending again, and records audit in
+	// the same transaction. It returns ErrNotFound when there is no
+	// failure to resend.
+	Resend(ctx context.Context, receiver, alertID string, audit AuditEntry) error
 }
 
 // Store is a complete store.

@@ -52,6 +52,9 @@ type Store interface {
 	LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error)
 	// RoutineAudits keeps the samples managers review and their reviews.
 	store.RoutineAudits
+	// DeliveryFailures lists the receivers that refused an alert (Slack's
+	// msg_too_long …) and puts one back in their queue (Re-send).
+	store.DeliveryFailures
 }
 
 // ReferenceLookup is what the alert page reads of the reference data: the

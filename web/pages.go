@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -709,9 +710,17 @@ type alertData struct {
 	TriagedAt    string
 	TriageLabel  string
 	Pseudonymous bool
+	// Failures are the receivers that refused this alert for good (Slack's
+	// msg_too_long …), each with a Re-send action for the IG team.
+	Failures []failureRow
 	// Reference is what the reference data in force said about the worker
 	// and the person ("no relationship; nearest: …" made visible).
 	Reference *referenceView
+}
+
+type failureRow struct {
+	Receiver, Reason, At string
+	Version              int64
 }
 
 type referenceView struct {
@@ -777,6 +786,14 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	}
 	for _, o := range TriageOutcomes {
 		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: a.Triage != nil && a.Triage.Outcome == o})
+	}
+	fs, err := s.o.Store.DeliveryFailures(r.Context(), a.ID)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	for _, f := range fs {
+		d.Failures = append(d.Failures, failureRow{Receiver: f.Receiver, Reason: f.Reason, At: s.fmtTime(a.Org, f.At), Version: f.Version})
 	}
 	if d.Reference, err = s.referenceView(r.Context(), a.Alert); err != nil {
 		s.fail(w, err)
@@ -968,6 +985,41 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		(*f)() // Slack threads show the decision now, not at the next poll
 	}
 	s.log.Info("web triage", "alert", a.ID, "outcome", outcome)
+	http.Redirect(w, r, "/alerts/"+url.PathEscape(a.ID), http.StatusSeeOther)
+}
+
+// resend puts an alert a receiver refused back in that receiver's queue
+// (IG team only; audited in the store with the change).
+func (s *Server) resend(w http.ResponseWriter, r *http.Request, ss *session) {
+	a, ok, err := s.scopedAlert(r.Context(), ss, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	if !ss.p.canTriage() {
+		http.Error(w, "Forbidden: your role cannot re-send alerts", http.StatusForbidden)
+		return
+	}
+	receiver := r.PostFormValue("receiver")
+	detail, _ := json.Marshal(map[string]any{"receiver": receiver, "version": a.Version})
+	audit := store.AuditEntry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
+	err = s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "Bad request: that receiver has no failed delivery of this alert to re-send", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if f := s.onTriage.Load(); f != nil && *f != nil {
+		(*f)() // deliver now, not at the next poll
+	}
+	s.log.Info("web alert re-sent", "alert", a.ID, "receiver", receiver)
 	http.Redirect(w, r, "/alerts/"+url.PathEscape(a.ID), http.StatusSeeOther)
 }
 

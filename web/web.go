@@ -74,8 +74,9 @@ type Options struct {
 	// the UI agree); nil hides subjects from those roles altogether.
 	Pseudonym    func(subjectID string) string
 	ActivityDays int // how far back actor pages look; default 28
-	// OnTriage is called after a triage decision is stored: the alerting
-	// pipeline's Wake, so that Slack threads show UI decisions at once.
+	// OnTriage is called after a triage decision is stored or an alert is
+	// put back in a receiver's queue: alert delivery's Wake, so that Slack
+	// shows UI decisions, and re-sends, at once.
 	OnTriage func()
 	// Reference, when set, lets the alert page show what the reference
 	// data in force said about the worker and the person.
@@ -257,6 +258,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /alerts.csv", s.authed(s.exportCSV))
 	mux.Handle("GET /alerts/{id}", s.authed(s.alertPage))
 	mux.Handle("POST /alerts/{id}/triage", s.authed(s.triage))
+	mux.Handle("POST /alerts/{id}/resend", s.authed(s.resend))
 	mux.Handle("GET /actors/{org}/{actor}", s.authed(s.actorPage))
 	mux.Handle("GET /audit/views", s.authed(s.viewLog))
 	mux.Handle("GET /audit/routine", s.authed(s.routineIndex))

@@ -304,3 +304,83 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, er
 	}
 	return out, nil
 }
+
+// MarkFailed records a refused alert version, then marks it done for the
+// receiver. A crash between the two leaves the alert pending (sent again),
+// never given up without a record.
+func (s *Store) MarkFailed(ctx context.Context, f store.DeliveryFailure) error {
+	if f.Version < 0 {
+		return fmt.Errorf("clickhouse: mark failed: negative version %d", f.Version)
+	}
+	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.outbox_failure (receiver, alert_id, version, reason, at, seq)`, "",
+		f.Receiver, f.AlertID, uint64(f.Version), f.Reason, clampTime(f.At), s.nextSeq()); err != nil {
+		return fmt.Errorf("clickhouse: mark failed: %w", err)
+	}
+	return s.MarkDelivered(ctx, f.Receiver, f.AlertID, f.Version)
+}
+
+// DeliveryFailures returns the failures of one alert by receiver, leaving
+// out those a later delivered version superseded.
+func (s *Store) DeliveryFailures(ctx context.Context, alertID string) ([]store.DeliveryFailure, error) {
+	rows, err := s.conn.Query(ctx, `SELECT f.receiver, f.version, f.reason, f.at FROM `+s.db+`.outbox_failure AS f FINAL
+LEFT JOIN (SELECT receiver, max(delivered_version) AS dv FROM `+s.db+`.outbox_delivery WHERE alert_id = `+quote(alertID)+` GROUP BY receiver) AS d
+ON d.receiver = f.receiver
+WHERE f.alert_id = `+quote(alertID)+` AND d.dv <= f.version
+ORDER BY f.receiver
+SETTINGS join_use_nulls = 0`)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: delivery failures: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DeliveryFailure
+	for rows.Next() {
+		f := store.DeliveryFailure{AlertID: alertID}
+		var version uint64
+		if err := rows.Scan(&f.Receiver, &version, &f.Reason, &f.At); err != nil {
+			return nil, fmt.Errorf("clickhouse: delivery failures: %w", err)
+		}
+		f.Version, f.At = int64(version), f.At.UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: delivery failures: %w", err)
+	}
+	return out, nil
+}
+
+// Resend deletes the failure and the outbox mark it made (lightweight
+// deletes: rare, by a person), so the alert is pending again, and audits
+// it. The mark goes first: a crash before the failure row goes sends the
+// alert again and leaves a stale row, never a lost re-send.
+func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit store.AuditEntry) error {
+	rows, err := s.conn.Query(ctx, `SELECT version FROM `+s.db+`.outbox_failure FINAL WHERE receiver = `+quote(receiver)+
+		` AND alert_id = `+quote(alertID))
+	if err != nil {
+		return fmt.Errorf("clickhouse: resend: %w", err)
+	}
+	var version uint64
+	found := rows.Next()
+	if found {
+		err = rows.Scan(&version)
+	}
+	err = errors.Join(err, rows.Err(), rows.Close())
+	if err != nil {
+		return fmt.Errorf("clickhouse: resend: %w", err)
+	}
+	if !found {
+		return store.ErrNotFound
+	}
+	where := ` WHERE receiver = ` + quote(receiver) + ` AND alert_id = ` + quote(alertID)
+	for _, stmt := range []string{
+		`DELETE FROM ` + s.db + `.outbox_delivery` + where + ` AND delivered_version = ` + strconv.FormatUint(version, 10),
+		`DELETE FROM ` + s.db + `.outbox_failure` + where,
+	} {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("clickhouse: resend: %w", err)
+		}
+	}
+	if err := s.insertAudit(ctx, auditRow{seq: s.nextSeq(), e: audit, kind: "audit"}); err != nil {
+		return fmt.Errorf("clickhouse: resend: audit: %w", err)
+	}
+	return nil
+}

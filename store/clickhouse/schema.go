@@ -99,6 +99,7 @@ var migrations = []migration{
 	{5, "web_routine_audit", migrateWebRoutineAudit},
 	{6, "alert_reference", migrateAlertReference},
 	{7, "web_view_rows", migrateWebViewRows},
+	{8, "outbox_failure", migrateOutboxFailure},
 }
 
 func (s Schema) onCluster() string {
@@ -425,6 +426,27 @@ func migrateWebViewRows(s Schema) []string {
 		// How many rows of personal data each view listed (web.View.Rows):
 		// the view log covers lists too. Older views read as 0.
 		`ALTER TABLE ` + db + `.web_views` + on + ` ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0`,
+	}
+}
+
+func migrateOutboxFailure(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// Alert versions a receiver refused for good (Slack's msg_too_long,
+		// a webhook's 422): the outbox moved on past them (outbox_delivery
+		// holds their mark) and the web UI lists them for re-sending, which
+		// deletes the row and that mark. The newest row (seq) of a
+		// receiver and alert is the failure. reason is a short code, never
+		// alert content.
+		`CREATE TABLE IF NOT EXISTS ` + db + `.outbox_failure` + on + ` (
+	receiver LowCardinality(String),
+	alert_id String,
+	version  UInt64,
+	reason   LowCardinality(String),
+	at       DateTime64(9, 'UTC'),
+	seq      UInt64
+) ENGINE = ` + s.engine("ReplacingMergeTree", "outbox_failure", "seq", true) + `
+ORDER BY (receiver, alert_id)`,
 	}
 }
 

@@ -62,6 +62,7 @@ func TestClickHouseMigrations(t *testing.T) {
 		"events_hourly_mv MaterializedView [] []",
 		"message_refs ReplacingMergeTree [receiver, alert_id] []",
 		"outbox_delivery ReplacingMergeTree [receiver, alert_id] []",
+		"outbox_failure ReplacingMergeTree [receiver, alert_id] []",
 		"reference_loads ReplacingMergeTree [loaded_at, snapshot] []",
 		"reference_rows ReplacingMergeTree [snapshot, kind, org, actor, n] []",
 		"schema_migrations ReplacingMergeTree [version] []",

@@ -224,3 +224,76 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// MarkFailed records a refused alert version and marks it done for the
+// receiver, in one transaction.
+func (s *Store) MarkFailed(ctx context.Context, f store.DeliveryFailure) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox_failure (receiver, alert_id, version, reason, at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (receiver, alert_id) DO UPDATE SET version = excluded.version, reason = excluded.reason, at = excluded.at`,
+			f.Receiver, f.AlertID, f.Version, f.Reason, f.At.UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO outbox_delivery (receiver, alert_id, delivered_version) VALUES (?, ?, ?)
+ON CONFLICT (receiver, alert_id) DO UPDATE SET delivered_version = max(delivered_version, excluded.delivered_version)`,
+			f.Receiver, f.AlertID, f.Version)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: mark failed: %w", err)
+	}
+	return nil
+}
+
+// DeliveryFailures returns the failures of one alert by receiver, leaving
+// out those a later delivered version superseded.
+func (s *Store) DeliveryFailures(ctx context.Context, alertID string) ([]store.DeliveryFailure, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT f.receiver, f.version, f.reason, f.at FROM outbox_failure f
+WHERE f.alert_id = ? AND NOT EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.receiver = f.receiver AND d.alert_id = f.alert_id AND d.delivered_version > f.version)
+ORDER BY f.receiver`, alertID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delivery failures: %w", err)
+	}
+	defer rows.Close()
+	var out []store.DeliveryFailure
+	for rows.Next() {
+		f := store.DeliveryFailure{AlertID: alertID}
+		var at int64
+		if err := rows.Scan(&f.Receiver, &f.Version, &f.Reason, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: delivery failures: %w", err)
+		}
+		f.At = time.Unix(0, at).UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: delivery failures: %w", err)
+	}
+	return out, nil
+}
+
+// Resend forgets a failure and the outbox mark it made, and audits it.
+func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit store.AuditEntry) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var version int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM outbox_failure WHERE receiver = ? AND alert_id = ? RETURNING version`, receiver, alertID).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		// Only the mark the failure made: a later version sent since stays sent.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_delivery WHERE receiver = ? AND alert_id = ? AND delivered_version = ?`,
+			receiver, alertID, version); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: resend: %w", err)
+	}
+	return nil
+}

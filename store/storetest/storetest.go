@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Completeness", testCompleteness},
 		{"Outbox", testOutbox},
 		{"OutboxResumesAfterReopen", testOutboxReopen},
+		{"OutboxFailureAndResend", testOutboxFailure},
 		{"ScanEventsOrderAndFilters", testScanEvents},
 		{"AlertsFiltersAndOrder", testAlertsFilters},
 		{"EventRoundTrip", testRoundTrip},
@@ -432,6 +433,71 @@ func testOutbox(t *testing.T, open Opener) {
 	}
 	if got, _ := pendingIDs(t, s, "slack", 0); !slices.Equal(got, []string{"a-3"}) {
 		t.Fatalf("Pending = %v, want [a-3]", got)
+	}
+}
+
+// testOutboxFailure: a refused alert leaves the queue with its reason
+// recorded; Resend puts it back, once, and is audited; a later delivered
+// version supersedes an old failure.
+func testOutboxFailure(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openClose(t, open)
+	fs, ok := s.(store.DeliveryFailures)
+	if !ok {
+		t.Fatalf("%T does not implement store.DeliveryFailures", s)
+	}
+	apply(t, s, nil, withAlerts(sampleAlert("a-1"), sampleAlert("a-2")))
+	at := t0.Add(time.Hour)
+	if err := s.MarkFailed(ctx, store.DeliveryFailure{Receiver: "slack", AlertID: "a-1", Version: 1, Reason: "msg_too_long", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pendingIDs(t, s, "slack", 0); !slices.Equal(got, []string{"a-2"}) {
+		t.Fatalf("after MarkFailed Pending = %v, want [a-2]", got)
+	}
+	if got, _ := pendingIDs(t, s, "webhook", 0); len(got) != 2 {
+		t.Fatalf("another receiver's queue changed: %v", got)
+	}
+	want := []store.DeliveryFailure{{Receiver: "slack", AlertID: "a-1", Version: 1, Reason: "msg_too_long", At: at}}
+	if got, err := fs.DeliveryFailures(ctx, "a-1"); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("DeliveryFailures = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := fs.DeliveryFailures(ctx, "a-2"); err != nil || len(got) != 0 {
+		t.Fatalf("DeliveryFailures(a-2) = %+v, %v; want none", got, err)
+	}
+	if err := fs.Resend(ctx, "webhook", "a-1", store.AuditEntry{At: at, Actor: "ig", Action: "alert.resend", Object: "a-1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Resend without a failure = %v, want ErrNotFound", err)
+	}
+	audit := store.AuditEntry{At: at, Actor: "ig-lead", Action: "alert.resend", Object: "a-1", Detail: `{"receiver":"slack"}`}
+	if err := fs.Resend(ctx, "slack", "a-1", audit); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := pendingIDs(t, s, "slack", 0); !slices.Equal(got, []string{"a-2", "a-1"}) && !slices.Equal(got, []string{"a-1", "a-2"}) {
+		t.Fatalf("after Resend Pending = %v, want a-1 back", got)
+	}
+	if got, err := fs.DeliveryFailures(ctx, "a-1"); err != nil || len(got) != 0 {
+		t.Fatalf("after Resend DeliveryFailures = %+v, %v; want none", got, err)
+	}
+	if err := fs.Resend(ctx, "slack", "a-1", audit); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second Resend = %v, want ErrNotFound", err)
+	}
+	if as, ok := s.(store.Audit); ok {
+		log, err := as.AuditLog(ctx, 1)
+		if err != nil || len(log) != 1 || log[0].Action != "alert.resend" || log[0].Actor != "ig-lead" || log[0].Object != "a-1" {
+			t.Fatalf("audit = %+v, %v", log, err)
+		}
+	}
+	// A failure superseded by a later delivered version is not listed.
+	if err := s.MarkFailed(ctx, store.DeliveryFailure{Receiver: "slack", AlertID: "a-2", Version: 1, Reason: "invalid_blocks", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	b := sampleAlert("a-2")
+	b.AddEvent("lmc-9", t0.Add(2*time.Hour))
+	apply(t, s, nil, withAlerts(b))
+	if err := s.MarkDelivered(ctx, "slack", "a-2", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.DeliveryFailures(ctx, "a-2"); err != nil || len(got) != 0 {
+		t.Fatalf("superseded failure listed: %+v, %v", got, err)
 	}
 }
 

@@ -211,6 +211,16 @@ ALTER TABLE dpia.alerts ON CLUSTER care ADD COLUMN IF NOT EXISTS reference_id St
 
 ALTER TABLE dpia.web_views ON CLUSTER care ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0;
 
+CREATE TABLE IF NOT EXISTS dpia.outbox_failure ON CLUSTER care (
+	receiver LowCardinality(String),
+	alert_id String,
+	version  UInt64,
+	reason   LowCardinality(String),
+	at       DateTime64(9, 'UTC'),
+	seq      UInt64
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/outbox_failure', '{replica}', seq)
+ORDER BY (receiver, alert_id);
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

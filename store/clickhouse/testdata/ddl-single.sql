@@ -207,3 +207,13 @@ ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 
 ALTER TABLE dpiawatch.alerts ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
 
 ALTER TABLE dpiawatch.web_views ADD COLUMN IF NOT EXISTS row_count UInt32 DEFAULT 0;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.outbox_failure (
+	receiver LowCardinality(String),
+	alert_id String,
+	version  UInt64,
+	reason   LowCardinality(String),
+	at       DateTime64(9, 'UTC'),
+	seq      UInt64
+) ENGINE = ReplacingMergeTree(seq)
+ORDER BY (receiver, alert_id);
