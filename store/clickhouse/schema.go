@@ -98,6 +98,7 @@ var migrations = []migration{
 	{4, "reference", migrateReference},
 	{5, "web_routine_audit", migrateWebRoutineAudit},
 	{6, "alert_reference", migrateAlertReference},
+	{7, "retention", migrateRetention},
 }
 
 func (s Schema) onCluster() string {
@@ -415,6 +416,22 @@ func migrateAlertReference(s Schema) []string {
 		// accounts) can join an alert to what the data said without
 		// parsing JSON. Older versions read as ''. Metadata only.
 		`ALTER TABLE ` + db + `.alerts` + on + ` ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch`,
+	}
+}
+
+func migrateRetention(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// What each retention run deleted, per org and class (one row per
+		// non-zero count), and one row per run with org and class empty:
+		// the evidence pack's "last run" and "rows deleted in the period".
+		`CREATE TABLE IF NOT EXISTS ` + db + `.retention_runs` + on + ` (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = ` + s.engine("MergeTree", "retention_runs", "", true) + `
+ORDER BY at`,
 	}
 }
 
