@@ -31,6 +31,10 @@ const (
 	pendingPrefix   = StatePrefix + "pending/"
 )
 
+// PendingStatePrefix starts the state keys of events still waiting to be
+// judged: retention never deletes them (store.RetentionPolicy).
+const PendingStatePrefix = pendingPrefix
+
 func watermarkKey(org string) string { return watermarkPrefix + url.PathEscape(org) }
 func unescapeKey(s string) string {
 	if u, err := url.PathUnescape(s); err == nil {
