@@ -27,7 +27,7 @@ func RetentionPolicy(cfg *config.Config) store.RetentionPolicy {
 		Default:             periods(""),
 		Orgs:                map[string]store.RetentionPeriods{},
 		ChunkRows:           cfg.Store.Retention.ChunkRows,
-		KeepStateContaining: rules.PendingStatePrefix,
+		KeepStateContaining: []string{rules.PendingStatePrefix, rules.WatermarkStatePrefix},
 	}
 	for _, o := range cfg.Orgs {
 		p.Orgs[o.ID] = periods(o.ID)

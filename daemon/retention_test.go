@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestRetentionPolicyFromConfig(t *testing.T) {
 			t.Errorf("Period(%s, %s) = %v, want %v", tc.org, tc.class, got, tc.want)
 		}
 	}
-	if p.ChunkRows != 2000 || p.KeepStateContaining != rules.PendingStatePrefix {
+	if p.ChunkRows != 2000 || !slices.Equal(p.KeepStateContaining, []string{rules.PendingStatePrefix, rules.WatermarkStatePrefix}) {
 		t.Errorf("ChunkRows %d, KeepStateContaining %q", p.ChunkRows, p.KeepStateContaining)
 	}
 }

@@ -31,9 +31,12 @@ const (
 	pendingPrefix   = StatePrefix + "pending/"
 )
 
-// PendingStatePrefix starts the state keys of events still waiting to be
-// judged: retention never deletes them (store.RetentionPolicy).
-const PendingStatePrefix = pendingPrefix
+// Retention never deletes the state of events still waiting to be judged,
+// nor each org's clock (store.RetentionPolicy.KeepStateContaining).
+const (
+	PendingStatePrefix   = pendingPrefix
+	WatermarkStatePrefix = watermarkPrefix
+)
 
 func watermarkKey(org string) string { return watermarkPrefix + url.PathEscape(org) }
 func unescapeKey(s string) string {

@@ -29,11 +29,18 @@ type RetentionPolicy struct {
 	Orgs    map[string]RetentionPeriods
 	// ChunkRows bounds the rows one deletion transaction removes; 0: 5000.
 	ChunkRows int
-	// KeepStateContaining: check-state keys containing it are never
-	// deleted, whatever their age (rules.PendingStatePrefix: events still
-	// waiting to be judged). Empty keeps none back.
-	KeepStateContaining string
+	// KeepStateContaining: of the checks' state keys (CheckStateMarker),
+	// those containing any of these are never deleted, whatever their age
+	// (events still waiting to be judged, each org's clock).
+	KeepStateContaining []string
 }
+
+// CheckStateMarker is in every state key of the checks' own state (it is
+// rules.StatePrefix, which task prefixes put after their own): the only
+// state retention deletes, since it holds who accessed whom. Other state —
+// completeness points, heartbeats, repartition outboxes — is bookkeeping
+// the daemon needs, and is never deleted.
+const CheckStateMarker = "rules/"
 
 // DefaultRetentionChunkRows is ChunkRows' zero value.
 const DefaultRetentionChunkRows = 5000

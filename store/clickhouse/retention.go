@@ -132,14 +132,15 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	}
 
 	// Check state: keyed by task, not org, so aged by its last write
-	// against the longest period of any org; pending events never. Every
+	// against the longest period of any org; only the checks' own keys,
+	// never pending events or clocks. Every
 	// version older than the cutoff goes; a key's count is whether its
 	// newest version was live and older.
-	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
+	if d := p.LongestPeriod(store.RetainCheckState); d > 0  {
 		before := `toDateTime(` + strconv.FormatInt(now.Add(-d).Unix(), 10) + `, 'UTC')`
-		keep := ""
-		if p.KeepStateContaining != "" {
-			keep = ` AND position(key, ` + quote(p.KeepStateContaining) + `) = 0`
+		keep := ` AND position(key, ` + quote(store.CheckStateMarker) + `) > 0`
+		for _, k := range p.KeepStateContaining {
+			keep += ` AND position(key, ` + quote(k) + `) = 0`
 		}
 		var n uint64
 		if err := s.conn.QueryRow(ctx, `SELECT count() FROM (SELECT key, argMax(deleted, seq) AS d, max(written_at) AS w FROM `+s.db+
@@ -248,7 +249,8 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 		{store.RetainEvents, `SELECT toString(org), min(t) FROM ` + s.events + ` GROUP BY org`},
 		{store.RetainViewLogs, `SELECT toString(org), min(at) FROM ` + s.db + `.web_views GROUP BY org`},
 		{store.RetainAlerts, `SELECT toString(org), min(ls) FROM (SELECT org, id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts GROUP BY org, id) GROUP BY org`},
-		{store.RetainCheckState, `SELECT '', toDateTime64(min(written_at), 9, 'UTC') FROM ` + s.db + `.checkpoint WHERE kind = 'state' HAVING count() > 0`},
+		{store.RetainCheckState, `SELECT '', toDateTime64(min(written_at), 9, 'UTC') FROM ` + s.db + `.checkpoint WHERE kind = 'state' AND position(key, ` +
+			quote(store.CheckStateMarker) + `) > 0 HAVING count() > 0`},
 	} {
 		rows, err := s.conn.Query(ctx, q.query)
 		if err != nil {

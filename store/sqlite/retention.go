@@ -137,14 +137,21 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	}
 
 	// Check state: keyed by task, not org, so aged by its last write
-	// against the longest period of any org; pending events never.
-	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
+	// against the longest period of any org; only the checks' own keys,
+	// never pending events or clocks.
+	if d := p.LongestPeriod(store.RetainCheckState); d > 0  {
 		cutoff := now.Add(-d).UnixNano()
-		keep := p.KeepStateContaining
+		where := `written_at < ? AND instr(key, ?) > 0`
+		args := []any{cutoff, store.CheckStateMarker}
+		for _, k := range p.KeepStateContaining {
+			where += ` AND instr(key, ?) = 0`
+			args = append(args, k)
+		}
+		args = append(args, limit)
 		for {
 			n, err := chunk(func(tx *sql.Tx) (int64, error) {
 				return execCount(ctx, tx, `DELETE FROM check_state WHERE key IN (
-					SELECT key FROM check_state WHERE written_at < ? AND (? = '' OR instr(key, ?) = 0) LIMIT ?)`, cutoff, keep, keep, limit)
+					SELECT key FROM check_state WHERE `+where+` LIMIT ?)`, args...)
 			})
 			if err != nil {
 				return res, fmt.Errorf("sqlite: retention: check state: %w", err)
@@ -326,7 +333,7 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 		}
 	}
 	var ns sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT min(written_at) FROM check_state`).Scan(&ns); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT min(written_at) FROM check_state WHERE instr(key, ?) > 0`, store.CheckStateMarker).Scan(&ns); err != nil {
 		return st, fmt.Errorf("sqlite: retention status: oldest check state: %w", err)
 	}
 	if ns.Valid {
