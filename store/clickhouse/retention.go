@@ -136,7 +136,7 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	// never pending events or clocks. Every
 	// version older than the cutoff goes; a key's count is whether its
 	// newest version was live and older.
-	if d := p.LongestPeriod(store.RetainCheckState); d > 0  {
+	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
 		before := `toDateTime(` + strconv.FormatInt(now.Add(-d).Unix(), 10) + `, 'UTC')`
 		keep := ` AND position(key, ` + quote(store.CheckStateMarker) + `) > 0`
 		for _, k := range p.KeepStateContaining {

@@ -139,7 +139,7 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	// Check state: keyed by task, not org, so aged by its last write
 	// against the longest period of any org; only the checks' own keys,
 	// never pending events or clocks.
-	if d := p.LongestPeriod(store.RetainCheckState); d > 0  {
+	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
 		cutoff := now.Add(-d).UnixNano()
 		where := `written_at < ? AND instr(key, ?) > 0`
 		args := []any{cutoff, store.CheckStateMarker}
