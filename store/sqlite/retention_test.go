@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/storetest"
 	"github.com/dpiawatch/dpiawatch/web"
@@ -116,4 +117,45 @@ func BenchmarkRetainChunk(b *testing.B) {
 	b.ReportMetric(float64(chunks[len(chunks)/2].Microseconds())/1000, "p50-chunk-ms")
 	b.ReportMetric(float64(chunks[len(chunks)*9/10].Microseconds())/1000, "p90-chunk-ms")
 	b.ReportMetric(float64(chunks[len(chunks)-1].Microseconds())/1000, "max-chunk-ms")
+}
+
+// TestRetentionMigrationDatesExistingState: check state written before
+// migration 0005 counts as written at the upgrade, so the first retention
+// run after it does not take the whole state for ancient.
+func TestRetentionMigrationDatesExistingState(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+		return store.Effects{State: []store.StateEntry{{Key: "tasks/t/0/rules/x/s/org/u-1", Value: []byte("1")}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema 4, as an older dpiawatch left it.
+	for _, q := range []string{
+		`DROP TABLE retention_runs`, `DROP INDEX alerts_org_last_seen`, `DROP INDEX check_state_written_at`, `DROP INDEX web_views_org_at`,
+		`ALTER TABLE check_state DROP COLUMN written_at`, `DELETE FROM schema_migrations WHERE version = 5`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	upgraded := time.Now()
+	if s, err = Open(ctx, Options{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := store.RetentionPolicy{Default: store.RetentionPeriods{store.RetainCheckState: 30 * 24 * time.Hour}}
+	if res, err := s.Retain(ctx, p, upgraded.Add(29*24*time.Hour)); err != nil || res.Total(store.RetainCheckState) != 0 {
+		t.Fatalf("29 days after the upgrade: deleted %+v, %v; want nothing", res.Deleted, err)
+	}
+	if res, err := s.Retain(ctx, p, upgraded.Add(31*24*time.Hour)); err != nil || res.Total(store.RetainCheckState) != 1 {
+		t.Fatalf("31 days after the upgrade: deleted %+v, %v; want the one key", res.Deleted, err)
+	}
 }
