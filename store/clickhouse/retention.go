@@ -38,10 +38,16 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		}
 		res.Deleted[org][class] += n
 	}
-	// mutate counts the rows where selects and, when there are any, deletes them.
+	// mutate counts the rows where selects and, when there are any, deletes
+	// them. Events are counted through the Distributed table on a cluster
+	// and deleted in every shard's local one.
 	mutate := func(table, where string) (int64, error) {
+		read := table
+		if table == s.schema.eventsLocal() {
+			read = "events"
+		}
 		var n uint64
-		if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.db+`.`+table+` WHERE `+where).Scan(&n); err != nil {
+		if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.db+`.`+read+` WHERE `+where).Scan(&n); err != nil {
 			return 0, err
 		}
 		if n == 0 {
@@ -61,7 +67,11 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		{store.RetainEvents, s.schema.eventsLocal(), "t"},
 		{store.RetainViewLogs, "web_views", "at"},
 	} {
-		orgs, err := s.orgsOf(ctx, c.table)
+		read := c.table
+		if c.class == store.RetainEvents {
+			read = "events"
+		}
+		orgs, err := s.orgsOf(ctx, read)
 		if err != nil {
 			return res, err
 		}

@@ -209,6 +209,14 @@ ALTER TABLE dpia.audit ON CLUSTER care MODIFY COLUMN kind Enum8('audit' = 0, 'tr
 
 ALTER TABLE dpia.alerts ON CLUSTER care ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
 
+CREATE TABLE IF NOT EXISTS dpia.retention_runs ON CLUSTER care (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/dpia/retention_runs', '{replica}')
+ORDER BY at;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

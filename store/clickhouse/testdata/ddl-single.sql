@@ -205,3 +205,11 @@ ORDER BY (org, team, period, drawn_at, seq);
 ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3);
 
 ALTER TABLE dpiawatch.alerts ADD COLUMN IF NOT EXISTS reference_id String DEFAULT '' AFTER batch;
+
+CREATE TABLE IF NOT EXISTS dpiawatch.retention_runs (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = MergeTree()
+ORDER BY at;
