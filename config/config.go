@@ -140,6 +140,9 @@ type Store struct {
 	Embedded Embedded `yaml:"embedded"`
 	// ClickHouse, when set, is used instead of the embedded store (config/clickhouse.go).
 	ClickHouse *ClickHouse `yaml:"clickhouse"`
+	// Retention is how long either store keeps the monitor's own data
+	// (config/retention.go).
+	Retention Retention `yaml:"retention"`
 }
 
 // Embedded configures the embedded (SQLite) store.

@@ -67,6 +67,10 @@ func TestExactMessages(t *testing.T) {
 			File: "testdata/unknown_key.yaml", Line: 11, Column: 5, Path: "checks.out-of-hours.gace", Value: "gace",
 			Message: `unknown key "gace" (known: enabled, evidences, severity, grace, working_hours, episode_gap, overrides)`,
 		}},
+		{"testdata/retention_errors.yaml", Diagnostic{
+			File: "testdata/retention_errors.yaml", Line: 13, Column: 33, Path: "store.retention.orgs.st-martins.alerts_days", Value: "2",
+			Message: "2 days is shorter than the checks' longest lookback (lateness, longest check window and a day for late episode joins): at least 3 days, or 0 to keep",
+		}},
 		{"testdata/bad_trusted_proxy.yaml", Diagnostic{
 			File: "testdata/bad_trusted_proxy.yaml", Line: 9, Column: 46, Path: "web.trusted_proxies[2]",
 			Value: "10.1.0.0/33", Message: `"10.1.0.0/33" is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)`,

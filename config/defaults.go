@@ -48,6 +48,7 @@ func (c *Config) setDefaults(v *validator) {
 	e.Path = c.abs(cmp.Or(e.Path, DefaultStorePath))
 	e.Synchronous = cmp.Or(e.Synchronous, DefaultSynchronous)
 	c.Store.ClickHouse.setDefaults(c)
+	c.Store.Retention.setDefaults()
 	c.Reference.Dir = c.abs(cmp.Or(c.Reference.Dir, DefaultReferenceDir))
 	c.Reference.ReloadInterval = cmp.Or(c.Reference.ReloadInterval, DefaultReloadInterval)
 

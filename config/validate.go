@@ -53,6 +53,7 @@ func (c *Config) validate(v *validator) {
 	c.Ingest.validate(v, "ingest", c)
 	c.Store.validate(v, "store")
 	c.Store.ClickHouse.validate(v, "store.clickhouse", c)
+	c.Store.Retention.validate(v, "store.retention", c)
 	c.Reference.validate(v, "reference")
 	if v.set("checks.lateness") && c.Checks.Lateness < 0 {
 		v.errorf("checks.lateness", "must not be negative")

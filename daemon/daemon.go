@@ -74,6 +74,7 @@ type Daemon struct {
 	// keyed checks are repartitioned.
 	keyedPartial prometheus.Gauge
 	streams      []repartStream
+	retention    *retentionJob // nil: the store applies no retention
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -107,6 +108,12 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store = st
+	if r, ok := st.(store.Retainer); ok {
+		d.retention = &retentionJob{
+			store: r, policy: RetentionPolicy(cfg), interval: cfg.Store.Retention.Interval.D(),
+			now: time.Now, log: o.Logger.With("component", "retention"), m: newRetentionMetrics(o.Registry),
+		}
+	}
 
 	ro, err := EngineOptions(cfg, o.Logger, o.Registry)
 	if err != nil {
@@ -316,6 +323,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return s.processor.run(pctx) }, func(error) { pcancel() })
 	}
+	if d.retention != nil {
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.retention.run(ctx) }, func(error) { cancel() })
+	}
 	g.Add(d.ops.run, func(error) { d.ops.stop() })
 	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)
 	if d.o.OnReady != nil {
@@ -435,6 +446,14 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 			return nil, fmt.Errorf("clickhouse store: %w", err)
 		}
 		co.Logger, co.Registerer = log, reg
+		// Events carry their org's period for the TTL: the same policy
+		// the retention job applies (store.retention).
+		p := RetentionPolicy(cfg)
+		co.DefaultRetention = p.Default[store.RetainEvents]
+		co.Retention = map[string]time.Duration{}
+		for org, ps := range p.Orgs {
+			co.Retention[org] = ps[store.RetainEvents]
+		}
 		st, err := chstore.Open(ctx, co) // migrates unless store.clickhouse.migrate is manual
 		if err != nil {
 			return nil, fmt.Errorf("open clickhouse store: %w", err)

@@ -94,6 +94,47 @@ type DataSubjects struct {
 type Retention struct {
 	Statements []string `yaml:"statements"`
 	Notes      []string `yaml:"notes"`
+	// Monitor is the DPIA's retention schedule for the monitor's own data
+	// (the access events, check state, view logs and alerts dpiawatch
+	// keeps), when the DPIA sets one; nil when it is silent. It is the
+	// default of the store's retention (config store.retention).
+	Monitor *MonitorRetention `yaml:"monitor"`
+}
+
+// MonitorRetention is a DPIA's retention schedule for the monitor's data.
+type MonitorRetention struct {
+	// Section is where in the DPIA the schedule is written (e.g. "step 2"),
+	// quoted by the evidence pack.
+	Section string `yaml:"section"`
+	Periods `yaml:",inline"`
+}
+
+// Periods are retention periods in days per class of the monitor's data: nil
+// when not set, 0 to keep for ever.
+type Periods struct {
+	EventsDays     *int `yaml:"events_days"`      // access events
+	CheckStateDays *int `yaml:"check_state_days"` // the checks' saved state
+	ViewLogsDays   *int `yaml:"view_logs_days"`   // who viewed what in the web UI
+	AlertsDays     *int `yaml:"alerts_days"`      // alerts with their triage
+}
+
+// MaxRetentionDays is the longest period a store can hold (ClickHouse keeps
+// it in a UInt16 column: 179 years).
+const MaxRetentionDays = 65535
+
+// Days returns the period of each class in the order events, check state,
+// view logs, alerts, with their YAML keys.
+func (p Periods) Days() []ClassDays {
+	return []ClassDays{
+		{"events_days", p.EventsDays}, {"check_state_days", p.CheckStateDays},
+		{"view_logs_days", p.ViewLogsDays}, {"alerts_days", p.AlertsDays},
+	}
+}
+
+// ClassDays is one class's period: its YAML key and days (nil: not set).
+type ClassDays struct {
+	Key  string
+	Days *int
 }
 
 // Risk is one numbered risk of the DPIA with its agreed mitigations.
@@ -215,6 +256,16 @@ func (r *Register) Validate() error {
 	}
 	if len(r.Risks) == 0 {
 		bad("no risks")
+	}
+	if m := r.Retention.Monitor; m != nil {
+		if strings.TrimSpace(m.Section) == "" {
+			bad("retention.monitor.section is empty (say where the DPIA sets the schedule)")
+		}
+		for _, c := range m.Days() {
+			if c.Days != nil && (*c.Days < 0 || *c.Days > MaxRetentionDays) {
+				bad("retention.monitor.%s: %d is outside 0 (keep) to %d days", c.Key, *c.Days, MaxRetentionDays)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for i, k := range r.Risks {

@@ -146,6 +146,11 @@ func TestBrokenRegisters(t *testing.T) {
 			"line 4: cannot unmarshal !!str `perhaps` into bool",
 		}},
 		{"no_risks.yaml", []string{"no risks"}},
+		{"bad_monitor_retention.yaml", []string{
+			"retention.monitor.section is empty (say where the DPIA sets the schedule)",
+			"retention.monitor.events_days: -1 is outside 0 (keep) to 65535 days",
+			"retention.monitor.alerts_days: 70000 is outside 0 (keep) to 65535 days",
+		}},
 		{"not_yaml.yaml", []string{"did not find expected ',' or ']'"}},
 		{"missing.yaml", []string{"no such file"}},
 	}

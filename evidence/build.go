@@ -131,6 +131,10 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if _, ok := o.Source.(store.StateLoader); ok {
 		b.total++
 	}
+	retainer, hasRetention := o.Source.(store.Retainer)
+	if hasRetention {
+		b.total++
+	}
 
 	r := &Report{
 		Format: FormatVersion,
@@ -219,7 +223,41 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		b.step()
 		r.Routine = routineReport(r.Orgs, rc, rp)
 	}
+
+	// Retention.
+	r.Retention = RetentionReport{Note: "This store does not apply retention: it keeps the monitor's data until it is deleted by hand."}
+	if hasRetention {
+		st, err := retainer.RetentionStatus(ctx, cur.days[0], cur.days[len(cur.days)-1])
+		if err != nil {
+			return nil, fmt.Errorf("evidence: retention: %w", err)
+		}
+		b.step()
+		r.Retention = b.retention(st)
+	}
 	return r, nil
+}
+
+// retention reports each org's policy, class by class, beside what the
+// store holds and deleted.
+func (b *builder) retention(st store.RetentionStatus) RetentionReport {
+	out := RetentionReport{Available: true, Classes: []RetentionRow{},
+		Note: "The monitor's own data is deleted once its period has passed (0 days: kept). Alerts go with their triage only " +
+			"once their latest decision is final; check state, keyed by task rather than org, goes when no org's period still covers it."}
+	if !st.LastRun.IsZero() {
+		out.LastRun = st.LastRun.In(b.loc).Format(time.RFC3339)
+	}
+	for _, org := range b.orgs {
+		for _, c := range b.cfg.RetentionFor(org.ID) {
+			row := RetentionRow{Org: org.ID, Class: c.Class, Days: c.Days, Source: c.Source, Deleted: st.Deleted[org.ID][c.Class]}
+			if c.Class == store.RetainCheckState {
+				row.Deleted = st.Deleted[""][c.Class]
+			} else if t, ok := st.Oldest[org.ID][c.Class]; ok {
+				row.Oldest = t.In(b.loc).Format(time.RFC3339)
+			}
+			out.Classes = append(out.Classes, row)
+		}
+	}
+	return out
 }
 
 type builder struct {

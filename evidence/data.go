@@ -164,5 +164,9 @@ func csvTables(r *Report) []table {
 	for _, o := range r.Routine.Orgs {
 		routine.rows = append(routine.rows, []string{o.Org, i64(o.Samples), i64(o.Findings), i64(o.Previous)})
 	}
-	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, ranges, confirmed, routine}
+	retention := table{name: "retention.csv", header: []string{"org", "class", "days", "source", "oldest_held", "deleted_in_period", "last_run"}}
+	for _, c := range r.Retention.Classes {
+		retention.rows = append(retention.rows, []string{c.Org, c.Class, strconv.Itoa(c.Days), c.Source, c.Oldest, i64(c.Deleted), r.Retention.LastRun})
+	}
+	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, ranges, confirmed, routine, retention}
 }

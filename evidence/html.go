@@ -213,6 +213,13 @@ In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previ
 {{range .Routine.Orgs}}<tr><td>{{.Org}}</td><td class="n">{{.Samples}}</td><td class="n">{{.Findings}}</td><td class="n">{{.Previous}}</td></tr>{{end}}</tbody></table>
 {{else}}<p class="warn">{{.Routine.Note}}</p>{{end}}
 
+<h2>Retention of the monitor's data</h2>
+{{if .Retention.Available}}<p>{{.Retention.Note}} Last run: {{if .Retention.LastRun}}{{.Retention.LastRun}}{{else}}never{{end}}.</p>
+<table><thead><tr><th>Organisation</th><th>Data</th><th>Kept for</th><th>Set by</th><th>Oldest held</th><th>Deleted in the period</th></tr></thead><tbody>
+{{range .Retention.Classes}}<tr><td>{{.Org}}</td><td>{{.Class}}</td><td>{{if .Days}}{{.Days}} days{{else}}kept{{end}}</td><td>{{.Source}}</td><td>{{dash .Oldest}}</td><td class="n">{{.Deleted}}</td></tr>
+{{end}}</tbody></table>
+{{else}}<p class="warn">{{.Retention.Note}}</p>{{end}}
+
 <h2>How to read these figures</h2>
 <dl>{{range .Definitions}}<dt><strong>{{.Term}}</strong></dt><dd>{{.Meaning}}</dd>{{end}}</dl>
 </body>

@@ -249,6 +249,23 @@ func PDF(r *Report) ([]byte, error) {
 	} else {
 		para(r.Routine.Note)
 	}
+	h2("Retention of the monitor's data")
+	para(r.Retention.Note)
+	if r.Retention.Available {
+		last := r.Retention.LastRun
+		if last == "" {
+			last = "never"
+		}
+		para("Last run: " + last + ".")
+		for _, c := range r.Retention.Classes {
+			kept := "kept"
+			if c.Days > 0 {
+				kept = plural(c.Days, "day")
+			}
+			bullet(fmt.Sprintf("%s, %s: %s (set by %s); oldest held %s; %d deleted in the period",
+				c.Org, c.Class, kept, c.Source, dashIfEmpty(c.Oldest), c.Deleted))
+		}
+	}
 	h2("How to read these figures")
 	for _, d := range r.Definitions {
 		p.SetFont("Helvetica", "B", 10)

@@ -22,6 +22,9 @@ type Report struct {
 	Triage      TriageReport  `json:"triage"`
 	Confirmed   []Confirmed   `json:"confirmed_misuse"`
 	Routine     RoutineReport `json:"routine_audits"`
+	// Retention is how long the monitor keeps its own data (evidence of
+	// storage limitation, UK GDPR art. 5(1)(e)).
+	Retention RetentionReport `json:"retention"`
 }
 
 // DPIAInfo is the register's heading.
@@ -276,4 +279,32 @@ type RoutineOrg struct {
 	Samples  int64  `json:"samples_reviewed"`
 	Findings int64  `json:"findings"`
 	Previous int64  `json:"previous_period_samples"`
+}
+
+// RetentionReport is the monitor's retention of its own data: the policy
+// per org and class with where it comes from, what is held, and what
+// retention deleted in the period.
+type RetentionReport struct {
+	// Available: the store applies retention and records its runs.
+	Available bool   `json:"available"`
+	Note      string `json:"note"`
+	// LastRun is when retention last ran to the end (RFC 3339 in the
+	// period's timezone), "" never.
+	LastRun string         `json:"last_run"`
+	Classes []RetentionRow `json:"classes"`
+}
+
+// RetentionRow is one org's class of data.
+type RetentionRow struct {
+	Org    string `json:"org"`
+	Class  string `json:"class"` // events, check_state, view_logs or alerts
+	Days   int    `json:"days"`  // 0: kept
+	Source string `json:"source"`
+	// Oldest is the oldest data of the class held when the pack was made
+	// (RFC 3339 in the period's timezone), "" none. Not given for check
+	// state, which is the checks' working memory, aged by its last write.
+	Oldest string `json:"oldest_held"`
+	// Deleted counts rows retention deleted during the period (check
+	// state: all orgs together, on each org's row).
+	Deleted int64 `json:"deleted_in_period"`
 }

@@ -31,6 +31,13 @@ const (
 	pendingPrefix   = StatePrefix + "pending/"
 )
 
+// Retention never deletes the state of events still waiting to be judged,
+// nor each org's clock (store.RetentionPolicy.KeepStateContaining).
+const (
+	PendingStatePrefix   = pendingPrefix
+	WatermarkStatePrefix = watermarkPrefix
+)
+
 func watermarkKey(org string) string { return watermarkPrefix + url.PathEscape(org) }
 func unescapeKey(s string) string {
 	if u, err := url.PathUnescape(s); err == nil {

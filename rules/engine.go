@@ -38,7 +38,8 @@ import (
 
 // StatePrefix is the key prefix of every state entry the Engine saves; load
 // it with store.Reader.LoadState(ctx, StatePrefix) and hand it to Restore.
-const StatePrefix = "rules/"
+// Retention ages exactly these entries (store.CheckStateMarker).
+const StatePrefix = store.CheckStateMarker
 
 // Roster is the reference data the checks need. *reference.Index satisfies
 // it; tests use an in-memory fake.

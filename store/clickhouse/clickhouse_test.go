@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/storetest"
+	"github.com/dpiawatch/dpiawatch/web"
 )
 
 // dbName gives each test its own database: the same name when a test
@@ -112,4 +114,33 @@ func dropTestDatabases(t *testing.T, srv *chtest.Server) {
 	for _, n := range names {
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+n)
 	}
+}
+
+// TestClickHouseRetentionContract runs the retention contract against
+// ClickHouse: the same policy deletes the same data as in the embedded
+// store (issue 16, item 15).
+func TestClickHouseRetentionContract(t *testing.T) {
+	srv := chtest.Shared(t)
+	t.Cleanup(func() { dropTestDatabases(t, srv) })
+	storetest.RunRetention(t, func(t *testing.T) store.Store {
+		return openStore(t, srv, clickhouse.Options{})
+	}, func(t *testing.T, s store.Store, at time.Time, org, target string) {
+		t.Helper()
+		w := s.(*clickhouse.Store).Web()
+		if err := w.WebRecordView(context.Background(), web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: org, Target: target}); err != nil {
+			t.Fatal(err)
+		}
+	}, func(t *testing.T, s store.Store) []string {
+		t.Helper()
+		w := s.(*clickhouse.Store).Web()
+		vs, err := w.WebViews(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = v.Target
+		}
+		return out
+	})
 }

@@ -100,6 +100,7 @@ var migrations = []migration{
 	{6, "alert_reference", migrateAlertReference},
 	{7, "web_view_rows", migrateWebViewRows},
 	{8, "outbox_failure", migrateOutboxFailure},
+	{9, "retention", migrateRetention},
 }
 
 func (s Schema) onCluster() string {
@@ -447,6 +448,22 @@ func migrateOutboxFailure(s Schema) []string {
 	seq      UInt64
 ) ENGINE = ` + s.engine("ReplacingMergeTree", "outbox_failure", "seq", true) + `
 ORDER BY (receiver, alert_id)`,
+	}
+}
+
+func migrateRetention(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// What each retention run deleted, per org and class (one row per
+		// non-zero count), and one row per run with org and class empty:
+		// the evidence pack's "last run" and "rows deleted in the period".
+		`CREATE TABLE IF NOT EXISTS ` + db + `.retention_runs` + on + ` (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = ` + s.engine("MergeTree", "retention_runs", "", true) + `
+ORDER BY at`,
 	}
 }
 

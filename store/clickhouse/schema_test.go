@@ -65,6 +65,7 @@ func TestClickHouseMigrations(t *testing.T) {
 		"outbox_failure ReplacingMergeTree [receiver, alert_id] []",
 		"reference_loads ReplacingMergeTree [loaded_at, snapshot] []",
 		"reference_rows ReplacingMergeTree [snapshot, kind, org, actor, n] []",
+		"retention_runs MergeTree [at] []",
 		"schema_migrations ReplacingMergeTree [version] []",
 		"silences View [] []",
 		"triage_delivery ReplacingMergeTree [receiver, seq] []",

@@ -218,11 +218,13 @@ func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, alerts []alert.Aler
 	return written, nil
 }
 
-// upsertStateSQL writes n check-state entries (2 parameters each).
+// upsertStateSQL writes n check-state entries (2 parameters each), stamped
+// with the wall clock for retention (0005_retention.sql).
 // coalesce: an empty value binds as NULL, and an empty value is a value.
 func upsertStateSQL(n int) string {
-	return `INSERT INTO check_state (key, value) VALUES (?, coalesce(?, x''))` + strings.Repeat(`, (?, coalesce(?, x''))`, n-1) +
-		` ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	const row = `(?, coalesce(?, x''), CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000000)`
+	return `INSERT INTO check_state (key, value, written_at) VALUES ` + row + strings.Repeat(`, `+row, n-1) +
+		` ON CONFLICT (key) DO UPDATE SET value = excluded.value, written_at = excluded.written_at`
 }
 
 // deleteStateSQL deletes n check-state keys.

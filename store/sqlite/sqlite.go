@@ -81,11 +81,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 
-	if err := createPrivate(o.Path, log); err != nil {
+	created, err := createPrivate(o.Path, log)
+	if err != nil {
 		return nil, err
 	}
 
 	q := url.Values{}
+	if created {
+		// Only an empty database can take it, before WAL mode writes its
+		// header: retention then gives freed pages back (retention.go).
+		q.Add("_pragma", "auto_vacuum(INCREMENTAL)")
+	}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
@@ -207,22 +213,22 @@ func (s *Store) Close() error {
 // (less the umask), and it creates the -wal and -shm files with the
 // database file's mode, so they are 0600 too. An existing database keeps
 // its mode (someone may have chosen it), with a warning when others can
-// read it.
-func createPrivate(path string, log *slog.Logger) error {
+// read it. It reports whether it created the file.
+func createPrivate(path string, log *slog.Logger) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	switch {
 	case err == nil:
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("sqlite: create %s: %w", path, err)
+			return false, fmt.Errorf("sqlite: create %s: %w", path, err)
 		}
-		return nil
+		return true, nil
 	case errors.Is(err, fs.ErrExist):
 		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
 			log.Warn("the embedded store's database file is readable by others than its owner; chmod 600 it (and its -wal and -shm files)",
 				"path", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 		}
-		return nil
+		return false, nil
 	default:
-		return fmt.Errorf("sqlite: create %s: %w", path, err)
+		return false, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 }

@@ -32,8 +32,11 @@ func TestMigrateWebTriage(t *testing.T) {
 	}
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	for _, q := range []string{
+		// Undo 0007_retention.sql, then 0004 (0005 and 0006 are undone by the drops below).
+		`DROP TABLE retention_runs`, `DROP INDEX alerts_org_last_seen`, `DROP INDEX check_state_written_at`,
+		`ALTER TABLE check_state DROP COLUMN written_at`,
 		`DROP TABLE audit_reviews`, `DROP TABLE audit_sample_items`, `DROP TABLE audit_samples`, `DROP TABLE web_views`,
-		`DROP TABLE outbox_failure`, // migration 0006
+		`DROP TABLE outbox_failure`,                        // migration 0006
 		`DELETE FROM schema_migrations WHERE version >= 4`, // and every later one, applied again after it
 		`CREATE TABLE web_triage (alert_id TEXT PRIMARY KEY, outcome TEXT NOT NULL, by_user TEXT NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL) WITHOUT ROWID`,
 		`INSERT INTO web_triage VALUES ('a-1', 'explained', 'ig-jo', ` + itoa(at.UnixNano()) + `, 'rota'), ('a-2', 'confirmed-misuse', 'ig-al', ` + itoa(at.Add(time.Hour).UnixNano()) + `, '')`,

@@ -221,6 +221,14 @@ CREATE TABLE IF NOT EXISTS dpia.outbox_failure ON CLUSTER care (
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/dpia/outbox_failure', '{replica}', seq)
 ORDER BY (receiver, alert_id);
 
+CREATE TABLE IF NOT EXISTS dpia.retention_runs ON CLUSTER care (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/dpia/retention_runs', '{replica}')
+ORDER BY at;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

@@ -217,3 +217,11 @@ CREATE TABLE IF NOT EXISTS dpiawatch.outbox_failure (
 	seq      UInt64
 ) ENGINE = ReplacingMergeTree(seq)
 ORDER BY (receiver, alert_id);
+
+CREATE TABLE IF NOT EXISTS dpiawatch.retention_runs (
+	at      DateTime64(9, 'UTC'),
+	org     LowCardinality(String),
+	class   LowCardinality(String),
+	deleted UInt64
+) ENGINE = MergeTree()
+ORDER BY at;
