@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +70,7 @@ func (w *SlackWebhook) Notify(ctx context.Context, alerts ...alert.Alert) (bool,
 		// parse=none: the fallback text carries the explanation (data).
 		msg := &slack.WebhookMessage{Text: w.render.fallback(a), Parse: "none", Blocks: &slack.Blocks{BlockSet: blocks}}
 		if err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.hc, msg); err != nil {
-			return slackFailure(i, fmt.Errorf("slack webhook notifier: %w", err))
+			return slackFailure(i, fmt.Errorf("slack webhook notifier: %w", hideURL(err, w.url)))
 		}
 	}
 	return false, nil
@@ -80,7 +81,7 @@ func (w *SlackWebhook) NotifyDigest(ctx context.Context, alerts ...alert.Alert) 
 	msg := &slack.WebhookMessage{Text: fmt.Sprintf("%d dpiawatch alerts (digest)", len(alerts))}
 	msg.Blocks = &slack.Blocks{BlockSet: w.render.digestBlocks(alerts)}
 	if err := slack.PostWebhookCustomHTTPContext(ctx, w.url, w.hc, msg); err != nil {
-		return slackFailure(0, fmt.Errorf("slack webhook notifier: digest: %w", err))
+		return slackFailure(0, fmt.Errorf("slack webhook notifier: digest: %w", hideURL(err, w.url)))
 	}
 	return false, nil
 }
@@ -196,7 +197,7 @@ func (w *Webhook) send(ctx context.Context, digest bool, alerts []alert.Alert) (
 	req.Header.Set(HeaderDelivery, hex.EncodeToString(key.Sum(nil))[:32])
 	resp, err := w.hc.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("webhook notifier: %w", err)
+		return true, fmt.Errorf("webhook notifier: %w", hideURL(err, w.o.URL))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -213,3 +214,27 @@ func (w *Webhook) send(ctx context.Context, digest bool, alerts []alert.Alert) (
 	kind, _ := classify(true, err)
 	return kind == KindTransient, err
 }
+
+// hideURL returns err with every occurrence of secretURL replaced by its
+// scheme and host: an incoming webhook's path is its credential, and
+// net/http's errors (Post "https://…": dial tcp …) carry the whole URL into
+// logs and /readyz. The original error stays reachable through Unwrap for
+// classification.
+func hideURL(err error, secretURL string) error {
+	if err == nil || secretURL == "" || !strings.Contains(err.Error(), secretURL) {
+		return err
+	}
+	shown := "the configured URL"
+	if u, perr := url.Parse(secretURL); perr == nil && u.Host != "" {
+		shown = u.Scheme + "://" + u.Host + "/…"
+	}
+	return &hiddenURLError{msg: strings.ReplaceAll(err.Error(), secretURL, shown), err: err}
+}
+
+type hiddenURLError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenURLError) Error() string { return e.msg }
+func (e *hiddenURLError) Unwrap() error { return e.err }
