@@ -62,6 +62,11 @@ type APIOptions struct {
 	Silences SilenceLimits
 	// SlackSigningSecret verifies /slack/interactions; empty: it answers 404.
 	SlackSigningSecret string
+	// RecordRead writes each read of data that may name people (triage
+	// notes, silences' matchers, the audit trail) to the view log before
+	// the answer is sent; a read that cannot be recorded is refused (503).
+	// Nil: reads are not recorded.
+	RecordRead func(ctx context.Context, r APIRead) error
 	// OnChange is called after a triage or silence is stored (the
 	// pipeline's Wake), so that Slack shows it at once.
 	OnChange func()
@@ -271,10 +276,13 @@ func (a *API) triage(ctx context.Context, id string, req TriageRequest, source s
 	return t, 0, nil
 }
 
-func (a *API) getTriage(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *API) getTriage(w http.ResponseWriter, r *http.Request, actor string) {
 	ts, err := a.o.Store.Triages(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "store unavailable")
+		return
+	}
+	if !a.recordRead(w, r, actor, APIReadTriage, r.PathValue("id"), len(ts)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, nonNil(ts))
@@ -417,13 +425,13 @@ func (a *API) lookupSilence(w http.ResponseWriter, r *http.Request) (store.Silen
 	return s, true
 }
 
-func (a *API) getSilence(w http.ResponseWriter, r *http.Request, _ string) {
-	if s, ok := a.lookupSilence(w, r); ok {
+func (a *API) getSilence(w http.ResponseWriter, r *http.Request, actor string) {
+	if s, ok := a.lookupSilence(w, r); ok && a.recordRead(w, r, actor, APIReadSilences, s.ID, 1) {
 		writeJSON(w, http.StatusOK, s)
 	}
 }
 
-func (a *API) listSilences(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *API) listSilences(w http.ResponseWriter, r *http.Request, actor string) {
 	since := a.o.Clock.Now()
 	if r.URL.Query().Get("all") == "true" {
 		since = time.Time{}
@@ -433,10 +441,13 @@ func (a *API) listSilences(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusInternalServerError, "store unavailable")
 		return
 	}
+	if !a.recordRead(w, r, actor, APIReadSilences, r.URL.RawQuery, len(ss)) {
+		return
+	}
 	writeJSON(w, http.StatusOK, nonNil(ss))
 }
 
-func (a *API) audit(w http.ResponseWriter, r *http.Request, _ string) {
+func (a *API) audit(w http.ResponseWriter, r *http.Request, actor string) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	if limit <= 0 || limit > 1000 {
 		limit = 100
@@ -446,7 +457,43 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request, _ string) {
 		writeError(w, http.StatusInternalServerError, "store unavailable")
 		return
 	}
+	if !a.recordRead(w, r, actor, APIReadAudit, "", len(es)) {
+		return
+	}
 	writeJSON(w, http.StatusOK, nonNil(es))
+}
+
+// APIRead is one read over /api/v1 of data that may name people, for the
+// view log: Client is "api:<name>", Kind one of the APIRead* kinds, Target
+// the alert or silence id (or the list's query), Rows how many entries were
+// returned.
+type APIRead struct {
+	At     time.Time
+	Client string
+	Kind   string
+	Target string
+	Rows   int
+}
+
+// API read kinds: a fixed set, beside the web UI's view kinds.
+const (
+	APIReadTriage   = "api-triage"
+	APIReadSilences = "api-silences"
+	APIReadAudit    = "api-audit"
+)
+
+// recordRead writes one read to the view log; false: it could not be
+// recorded, and the answer (503) has been sent instead of the data.
+func (a *API) recordRead(w http.ResponseWriter, r *http.Request, client, kind, target string, rows int) bool {
+	if a.o.RecordRead == nil {
+		return true
+	}
+	if err := a.o.RecordRead(r.Context(), APIRead{At: a.o.Clock.Now().UTC(), Client: client, Kind: kind, Target: target, Rows: rows}); err != nil {
+		a.o.Logger.Error("api read not shown: the view log refused it", "kind", kind, "client", client, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "view log unavailable; nothing shown")
+		return false
+	}
+	return true
 }
 
 // slackMaxAge is how old an interaction may be (Slack's own advice).

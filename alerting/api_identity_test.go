@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -203,6 +204,59 @@ func TestAPIClientPermissions(t *testing.T) {
 			if resp.StatusCode == http.StatusForbidden && !strings.Contains(body, `"error":"API client `) {
 				t.Errorf("403 without a JSON reason: %s", body)
 			}
+		}
+	}
+}
+
+// TestAPIReadsAreInTheViewLog: every read of triage notes, silences or the
+// audit trail over the API is recorded, under the client's own name, before
+// the answer is sent; a read the view log refuses shows nothing.
+func TestAPIReadsAreInTheViewLog(t *testing.T) {
+	st := openStore(t, "")
+	clock := newFakeClock()
+	a := numbered(1)
+	putAlerts(t, st, a)
+	var (
+		reads  []APIRead
+		refuse bool
+	)
+	api := NewAPI(APIOptions{Store: st, Clock: clock, Clients: []APIClient{{Name: "soc-bot", Token: "tok"}},
+		RecordRead: func(_ context.Context, r APIRead) error {
+			if refuse {
+				return errors.New("disk full")
+			}
+			reads = append(reads, r)
+			return nil
+		}})
+	ends := clock.Now().Add(time.Hour).Format(time.RFC3339)
+	if resp, body := apiAs(t, api, "tok", http.MethodPost, "/api/v1/silences", `{"matchers":["check=\"out-of-hours\""],"ends_at":"`+ends+`","comment":"rota"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create silence: %d %s", resp.StatusCode, body)
+	}
+	if len(reads) != 0 {
+		t.Fatalf("a write recorded as a read: %+v", reads)
+	}
+	for _, tc := range []struct {
+		path, kind, target string
+		rows               int
+	}{
+		{"/api/v1/alerts/" + a.ID + "/triage", APIReadTriage, a.ID, 0},
+		{"/api/v1/silences?all=true", APIReadSilences, "all=true", 1},
+		{"/api/v1/audit?limit=5", APIReadAudit, "", 1},
+	} {
+		reads = nil
+		resp, body := apiAs(t, api, "tok", http.MethodGet, tc.path, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", tc.path, resp.StatusCode, body)
+		}
+		want := APIRead{At: clock.Now().UTC(), Client: "api:soc-bot", Kind: tc.kind, Target: tc.target, Rows: tc.rows}
+		if len(reads) != 1 || reads[0] != want {
+			t.Errorf("GET %s recorded %+v, want exactly %+v", tc.path, reads, want)
+		}
+		refuse = true
+		resp, body = apiAs(t, api, "tok", http.MethodGet, tc.path, "")
+		refuse = false
+		if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "rota") || strings.Contains(body, "out-of-hours") {
+			t.Errorf("GET %s with the view log refusing: %d %s, want 503 and nothing shown", tc.path, resp.StatusCode, body)
 		}
 	}
 }

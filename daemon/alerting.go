@@ -117,8 +117,12 @@ func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdo
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("alerting.api.slack_signing_secret: %w", err)
 		}
+		recordRead, err := apiReadRecorder(ctx, st)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("alerting.api: the view log: %w", err)
+		}
 		api = alerting.NewAPI(alerting.APIOptions{Store: ast, Clients: clients, Token: token, Silences: limits,
-			SlackSigningSecret: signing, OnChange: pl.Wake, Logger: log})
+			SlackSigningSecret: signing, RecordRead: recordRead, OnChange: pl.Wake, Logger: log})
 	}
 
 	var hb *alerting.Heartbeat

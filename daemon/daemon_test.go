@@ -19,6 +19,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/web"
 )
 
 // TestDaemonRoutedAlertingAndTriageAPI wires a daemon with a routing tree, a
@@ -172,6 +173,21 @@ http:
 	b, _ := json.Marshal(audit)
 	if !strings.Contains(string(b), id) {
 		t.Errorf("the triage is not in the audit log: %s", b)
+	}
+	// The shared token's read of the audit trail is in the DPO's view log.
+	req, _ = http.NewRequest(http.MethodGet, d.URL()+"/api/v1/audit?limit=10", nil)
+	req.Header.Set("Authorization", "Bearer api-token-for-tests")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ws, _, err := webStoreOf(ctx, d.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, err := ws.WebViews(ctx, 10)
+	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != web.ViewAPIAudit || views[0].Rows != 2 {
+		t.Errorf("view log after an API read of the audit trail = %+v, %v; want one api-audit entry by api:shared of 2 rows", views, err)
 	}
 	cancel()
 	if err := <-done; err != nil {

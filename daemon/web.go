@@ -22,26 +22,51 @@ import (
 )
 
 // newWebUI builds the web UI, or returns nil when it is not enabled.
+// webStoreOf returns the store's side that keeps the web UI's data, the
+// view log among it, and which kind of store it is.
+func webStoreOf(ctx context.Context, st store.Store) (web.Store, string, error) {
+	switch s := st.(type) {
+	case *sqlite.Store:
+		ws, err := s.Web(ctx)
+		if err != nil {
+			return nil, "", fmt.Errorf("web: %w", err)
+		}
+		return ws, "embedded", nil
+	case *clickhouse.Store:
+		return s.Web(), "clickhouse", nil
+	default:
+		return nil, "", fmt.Errorf("web: the web UI does not run on a %T store", st)
+	}
+}
+
+// apiReadRecorder writes the alerting API's reads into the web UI's view
+// log, so that the DPO sees every look at data that may name people,
+// whichever door it came through.
+func apiReadRecorder(ctx context.Context, st store.Store) (func(context.Context, alerting.APIRead) error, error) {
+	ws, _, err := webStoreOf(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]string{
+		alerting.APIReadTriage: web.ViewAPITriage, alerting.APIReadSilences: web.ViewAPISilences, alerting.APIReadAudit: web.ViewAPIAudit,
+	}
+	return func(ctx context.Context, r alerting.APIRead) error {
+		kind, ok := kinds[r.Kind]
+		if !ok {
+			return fmt.Errorf("unknown API read kind %q", r.Kind)
+		}
+		return ws.WebRecordView(ctx, web.View{At: r.At, User: r.Client, Role: "api", Kind: kind, Target: r.Target, Rows: r.Rows})
+	}, nil
+}
+
 func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
 	w := cfg.Web
 	if !w.Enabled {
 		return nil, nil
 	}
-	var (
-		ws   web.Store
-		kind string
-		err  error
-	)
-	switch s := st.(type) {
-	case *sqlite.Store:
-		if ws, err = s.Web(ctx); err != nil {
-			return nil, fmt.Errorf("web: %w", err)
-		}
-		kind = "embedded"
-	case *clickhouse.Store:
-		ws, kind = s.Web(), "clickhouse"
-	default:
-		return nil, fmt.Errorf("web: the web UI does not run on a %T store", st)
+	ws, kind, err := webStoreOf(ctx, st)
+	if err != nil {
+		return nil, err
 	}
 	o := web.Options{
 		Store: ws, ExternalURL: w.ExternalURL, SessionTTL: w.SessionTTL.D(), IdleTimeout: w.IdleTimeout.D(),

@@ -171,7 +171,8 @@ type View struct {
 	User string
 	Role string
 	// Kind is what was looked at: ViewAlert, ViewActor, ViewSample,
-	// ViewEvidence, ViewQueue, ViewAlertsCSV or ViewLog.
+	// ViewEvidence, ViewQueue, ViewAlertsCSV, ViewLog or one of the ViewAPI*
+	// kinds.
 	Kind string
 	// Org is the org whose data was seen; "" when it was several (or none
 	// in a viewer's scope).
@@ -195,4 +196,9 @@ const (
 	ViewQueue     = "queue"
 	ViewAlertsCSV = "alerts-csv"
 	ViewLog       = "views"
+	// Reads over the alerting API (/api/v1), recorded by the daemon with
+	// the API client as the user and "api" as the role.
+	ViewAPITriage   = "api-triage"
+	ViewAPISilences = "api-silences"
+	ViewAPIAudit    = "api-audit"
 )

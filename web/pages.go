@@ -1135,7 +1135,7 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		var u string
 		switch v.Kind {
-		case ViewAlert:
+		case ViewAlert, ViewAPITriage:
 			u = "/alerts/" + url.PathEscape(v.Target)
 		case ViewActor:
 			u = "/actors/" + url.PathEscape(v.Org) + "/" + url.PathEscape(v.Target)
