@@ -222,7 +222,8 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		d.ops.mux.Handle("POST /slack/interactions", api)
 	}
 
-	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D()}
+	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D(),
+		conflictAlert: ConflictAlerter(cfg)}
 	if hb := d.heartbeat; hb != nil {
 		d.pipeline.observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
 	}
@@ -353,6 +354,19 @@ func (d *Daemon) close() {
 	}
 }
 
+// ConflictAlerter builds the feed-integrity alert of a conflicting duplicate
+// (rules.ConflictAlert) under its org's DPIA; the daemon and replay share it
+// so that live equals replay.
+func ConflictAlerter(cfg *config.Config) func(store.Conflict) alert.Alert {
+	return func(c store.Conflict) alert.Alert {
+		dpiaID := ""
+		if org, ok := cfg.Org(c.Event.Org); ok {
+			dpiaID = org.DPIA
+		}
+		return rules.ConflictAlert(c, dpiaID)
+	}
+}
+
 // IngestOptions turns the Kafka configuration into the consumer's options;
 // brokers, when set, replaces the configured ones.
 func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error) {
@@ -370,6 +384,7 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 		QueueBatches:    k.QueueBatches,
 		SessionTimeout:  k.SessionTimeout.D(),
 		MaxEventBytes:   cfg.Ingest.MaxEventBytes,
+		EventTime:       event.TimeWindow{MaxAge: cfg.Ingest.EventTime.MaxAge.D(), MaxAhead: cfg.Ingest.EventTime.MaxAhead.D()},
 		KnownOrgs:       map[string]bool{},
 		TLS: ingest.TLS{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
 			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},

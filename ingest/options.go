@@ -71,6 +71,12 @@ type Options struct {
 	// KnownOrgs, when set, dead-letters events of any other org: with no
 	// DPIA configured for them there is nothing to check them against.
 	KnownOrgs map[string]bool
+	// EventTime dead-letters events whose time is outside this window
+	// around Now (reason event_time_out_of_range); a zero bound is the
+	// event package's default (event.DefaultMaxAge, event.DefaultMaxAhead).
+	EventTime event.TimeWindow
+	// Now is the clock EventTime is measured from; default time.Now.
+	Now func() time.Time
 	// MarkHeader, when set, names a header that makes a message a control
 	// mark, not an event: it is neither decoded nor dead-lettered, but
 	// handed to the Processor with its batch (MarksFrom) and committed with
@@ -143,6 +149,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.DecodeWorkers <= 0 {
 		o.DecodeWorkers = 2
+	}
+	if o.EventTime.MaxAge <= 0 {
+		o.EventTime.MaxAge = event.DefaultMaxAge
+	}
+	if o.EventTime.MaxAhead <= 0 {
+		o.EventTime.MaxAhead = event.DefaultMaxAhead
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond
