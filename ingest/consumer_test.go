@@ -122,7 +122,7 @@ func newTestConsumer(t *testing.T, c *kafkatest.Cluster, topic, group string, p 
 		KnownOrgs: map[string]bool{"st-martins": true}, SessionTimeout: 6 * time.Second,
 		// The test events are dated March 2026: measure their window from
 		// then, not from whenever the test runs.
-		Now: func() time.Time { return testNow },
+		Now:      func() time.Time { return testNow },
 		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond,
 		Processor: p, Registerer: reg,
 	})
