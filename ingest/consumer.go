@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -484,14 +485,10 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
-	dead, reasons := b.dead, b.reason
+	// Conflicting duplicates (Index is the position in b.events the
+	// Processor was given) go with the batch's invalid messages.
+	dead, reasons := slices.Clip(b.dead), slices.Clip(b.reason)
 	for _, cf := range res.Conflicts {
-		if cf.Index < 0 || cf.Index >= len(b.eventMsg) {
-			return fmt.Errorf("processor reported a conflict at position %d of a batch of %d events", cf.Index, len(b.eventMsg))
-		}
-		// The event id and field names only: the values may be personal data.
-		c.o.Logger.Warn("conflicting duplicate event dead-lettered: same id as a kept event, other content",
-			"org", cf.Event.Org, "system", cf.Event.System, "event_id", cf.Event.ID, "fields", strings.Join(cf.Fields, ","))
 		de := &event.Error{Reason: event.ReasonConflictingDuplicate, Detail: "same org, system and id as a kept event; differs in " + strings.Join(cf.Fields, ", ")}
 		dead = append(dead, deadLetter(b.msgs[b.eventMsg[cf.Index]], de))
 		reasons = append(reasons, de.Reason)
@@ -510,6 +507,9 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 		}
 		for _, cf := range res.Conflicts {
 			c.m.conflicts.WithLabelValues(c.orgLabel(cf.Event.Org)).Inc()
+			// The event id and field names only: the values may be personal data.
+			c.o.Logger.Warn("conflicting duplicate event dead-lettered: same id as a kept event, other content",
+				"org", cf.Event.Org, "system", cf.Event.System, "event_id", cf.Event.ID, "fields", strings.Join(cf.Fields, ","))
 		}
 	}
 	if cr, ok := c.o.Processor.(ConflictRecorder); ok && len(res.Conflicts) > 0 {
