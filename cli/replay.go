@@ -70,16 +70,16 @@ is written, as the daemon raises one.`,
 					return usagef("--now: %q is not an RFC 3339 time", nowFlag)
 				}
 			}
-			window := event.TimeWindow{MaxAge: cfg.Ingest.EventTime.MaxAge.D(), MaxAhead: cfg.Ingest.EventTime.MaxAhead.D()}
-			if cmd.Flags().Changed("event-time-max-age") {
-				window.MaxAge = maxAge
+			if !cmd.Flags().Changed("event-time-max-age") {
+				maxAge = cfg.Ingest.EventTime.MaxAge.D()
 			}
-			if cmd.Flags().Changed("event-time-max-ahead") {
-				window.MaxAhead = maxAhead
+			if !cmd.Flags().Changed("event-time-max-ahead") {
+				maxAhead = cfg.Ingest.EventTime.MaxAhead.D()
 			}
-			if window.MaxAge <= 0 || window.MaxAhead <= 0 {
+			if maxAge <= 0 || maxAhead <= 0 {
 				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
 			}
+			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
 			opts, err := daemon.EngineOptions(cfg, log, nil)
 			if err != nil {
 				return err

@@ -367,6 +367,28 @@ func ConflictAlerter(cfg *config.Config) func(store.Conflict) alert.Alert {
 	}
 }
 
+// EventTimeWindows is the event-time window of each org: maxAge and
+// maxAhead (ingest.event_time), with maxAge shortened to the org's events
+// retention (store.retention) where that is shorter: an event older than
+// that would be deleted by the next retention run, after its alerts were
+// raised. The daemon's ingest and replay share it, so that live equals
+// replay.
+func EventTimeWindows(cfg *config.Config, maxAge, maxAhead time.Duration) event.TimeWindows {
+	w := event.TimeWindows{Default: event.TimeWindow{MaxAge: maxAge, MaxAhead: maxAhead}}
+	for _, org := range cfg.Orgs {
+		for _, r := range cfg.RetentionFor(org.ID) {
+			if d := time.Duration(r.Days) * 24 * time.Hour; r.Class == "events" && r.Days > 0 && d < maxAge {
+				if w.ByOrg == nil {
+					w.ByOrg = map[string]event.TimeWindow{}
+				}
+				w.ByOrg[org.ID] = event.TimeWindow{MaxAge: d, MaxAhead: maxAhead,
+					AgeBound: fmt.Sprintf("the org's events retention of %d days", r.Days)}
+			}
+		}
+	}
+	return w
+}
+
 // IngestOptions turns the Kafka configuration into the consumer's options;
 // brokers, when set, replaces the configured ones.
 func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error) {
@@ -384,7 +406,7 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 		QueueBatches:    k.QueueBatches,
 		SessionTimeout:  k.SessionTimeout.D(),
 		MaxEventBytes:   cfg.Ingest.MaxEventBytes,
-		EventTime:       event.TimeWindow{MaxAge: cfg.Ingest.EventTime.MaxAge.D(), MaxAhead: cfg.Ingest.EventTime.MaxAhead.D()},
+		EventTime:       EventTimeWindows(cfg, cfg.Ingest.EventTime.MaxAge.D(), cfg.Ingest.EventTime.MaxAhead.D()),
 		KnownOrgs:       map[string]bool{},
 		TLS: ingest.TLS{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
 			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},

@@ -24,6 +24,9 @@ const (
 // future would move the checks' watermarks past every real event.
 type TimeWindow struct {
 	MaxAge, MaxAhead time.Duration
+	// AgeBound names what sets MaxAge in the rejection's detail; empty
+	// means "max_age" and the duration (the configuration key).
+	AgeBound string
 }
 
 // Check returns nil when t is within the window around now, else an *Error
@@ -33,7 +36,11 @@ type TimeWindow struct {
 func (w TimeWindow) Check(t, now time.Time) error {
 	switch {
 	case t.Before(now.Add(-w.MaxAge)):
-		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than max_age %s before now", formatBound(w.MaxAge))}
+		bound := w.AgeBound
+		if bound == "" {
+			bound = "max_age " + formatBound(w.MaxAge)
+		}
+		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than %s before now", bound)}
 	case t.After(now.Add(w.MaxAhead)):
 		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than max_ahead %s after now", formatBound(w.MaxAhead))}
 	}
@@ -51,4 +58,18 @@ func formatBound(d time.Duration) string {
 		return strings.TrimSuffix(s, "0s")
 	}
 	return s
+}
+
+// TimeWindows is a TimeWindow for each org, and one for the others.
+type TimeWindows struct {
+	Default TimeWindow
+	ByOrg   map[string]TimeWindow
+}
+
+// Check applies ev's org's window (TimeWindow.Check).
+func (w *TimeWindows) Check(ev *Event, now time.Time) error {
+	if ow, ok := w.ByOrg[ev.Org]; ok {
+		return ow.Check(ev.Time, now)
+	}
+	return w.Default.Check(ev.Time, now)
 }

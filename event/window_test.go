@@ -41,3 +41,19 @@ func TestTimeWindow(t *testing.T) {
 		t.Errorf("formatBound(90m) = %q", got)
 	}
 }
+
+func TestTimeWindowsByOrg(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	w := TimeWindows{
+		Default: TimeWindow{MaxAge: DefaultMaxAge, MaxAhead: DefaultMaxAhead},
+		ByOrg:   map[string]TimeWindow{"short": {MaxAge: 30 * 24 * time.Hour, MaxAhead: DefaultMaxAhead, AgeBound: "the org's events retention of 30 days"}},
+	}
+	old := now.Add(-31 * 24 * time.Hour)
+	if err := w.Check(&Event{Org: "other", Time: old}, now); err != nil {
+		t.Errorf("other org: %v, want accepted", err)
+	}
+	err := w.Check(&Event{Org: "short", Time: old}, now)
+	if e, ok := err.(*Error); !ok || e.Detail != "time is more than the org's events retention of 30 days before now" {
+		t.Errorf("short org: %v", err)
+	}
+}

@@ -349,7 +349,7 @@ func (c *Consumer) decode(b *batch) {
 					errs[i] = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
 				}
 				if errs[i] == nil {
-					errs[i] = c.o.EventTime.Check(evs[i].Time, now)
+					errs[i] = c.o.EventTime.Check(&evs[i], now)
 				}
 			}
 		})

@@ -40,10 +40,10 @@ type Options struct {
 	ChunkSize int
 	// Progress, if set, is called with the number of lines read so far.
 	Progress func(lines int)
-	// EventTime refuses events outside this window around Now, as the
-	// daemon's ingest does (reason event_time_out_of_range); a zero bound
-	// is the event package's default.
-	EventTime event.TimeWindow
+	// EventTime refuses events outside their org's window around Now, as
+	// the daemon's ingest does (reason event_time_out_of_range); a zero
+	// bound of EventTime.Default is the event package's default.
+	EventTime event.TimeWindows
 	// Now is the instant EventTime is measured from; zero means the wall
 	// clock when Run starts.
 	Now time.Time
@@ -80,11 +80,11 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 50_000
 	}
-	if o.EventTime.MaxAge <= 0 {
-		o.EventTime.MaxAge = event.DefaultMaxAge
+	if o.EventTime.Default.MaxAge <= 0 {
+		o.EventTime.Default.MaxAge = event.DefaultMaxAge
 	}
-	if o.EventTime.MaxAhead <= 0 {
-		o.EventTime.MaxAhead = event.DefaultMaxAhead
+	if o.EventTime.Default.MaxAhead <= 0 {
+		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -320,7 +320,7 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 				for i := lo; i < hi; i++ {
 					out[i] = decodeLine(o.Decoder, nums[i], lines[i], &ev)
 					if out[i].err == nil {
-						if err := o.EventTime.Check(ev.Time, o.Now); err != nil {
+						if err := o.EventTime.Check(&ev, o.Now); err != nil {
 							out[i] = decoded{line: nums[i], err: err.(*event.Error)}
 						}
 					}
