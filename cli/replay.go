@@ -23,7 +23,8 @@ import (
 const replayMemoryLimit = 900 << 20
 
 func replayCommand(e *env) *cobra.Command {
-	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile string
+	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile, nowFlag string
+	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
 		Short: "Run the daemon's checks offline over a file of events and write the alerts",
@@ -31,7 +32,14 @@ func replayCommand(e *env) *cobra.Command {
 standard input), runs exactly the checks the daemon runs, in event time, and writes the final
 alerts as JSON Lines (CONTRACT §3). Bad lines are reported on stderr with their line numbers
 and counted; they do not stop the run. FHIR AuditEvents carry no org or system: give them
-with --fhir-org and --fhir-system.`,
+with --fhir-org and --fhir-system.
+
+Event time is bounded as the daemon bounds it (ingest.event_time): an event older than
+--event-time-max-age or further ahead than --event-time-max-ahead, measured from --now (default:
+the wall clock), is a bad line (event_time_out_of_range), never judged. To replay an archive older
+than the window, set --now to when it was recorded. An event whose id was already read with other
+content is a bad line too (conflicting_duplicate): the first is kept, and a feed-integrity alert
+is written, as the daemon raises one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if eventsPath == "" || alertsOut == "" {
@@ -56,6 +64,22 @@ with --fhir-org and --fhir-system.`,
 				// heap, not just the live data, under 1 GiB by default.
 				debug.SetMemoryLimit(replayMemoryLimit)
 			}
+			now := time.Now()
+			if nowFlag != "" {
+				if now, err = time.Parse(time.RFC3339, nowFlag); err != nil {
+					return usagef("--now: %q is not an RFC 3339 time", nowFlag)
+				}
+			}
+			if !cmd.Flags().Changed("event-time-max-age") {
+				maxAge = cfg.Ingest.EventTime.MaxAge.D()
+			}
+			if !cmd.Flags().Changed("event-time-max-ahead") {
+				maxAhead = cfg.Ingest.EventTime.MaxAhead.D()
+			}
+			if maxAge <= 0 || maxAhead <= 0 {
+				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
+			}
+			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
 			opts, err := daemon.EngineOptions(cfg, log, nil)
 			if err != nil {
 				return err
@@ -95,9 +119,12 @@ with --fhir-org and --fhir-system.`,
 			defer os.Remove(tmp.Name())
 			start := time.Now()
 			st, err := replay.Run(cmd.Context(), in, tmp, replay.Options{
-				Evaluator: eng,
-				Decoder:   event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes}),
-				Errors:    e.stderr,
+				Evaluator:     eng,
+				Decoder:       event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes}),
+				Errors:        e.stderr,
+				EventTime:     window,
+				Now:           now,
+				ConflictAlert: daemon.ConflictAlerter(cfg),
 				Progress: func(lines int) {
 					log.Info("replay reading", "lines", lines)
 				},
@@ -127,6 +154,9 @@ with --fhir-org and --fhir-system.`,
 	c.Flags().StringVar(&format, "format", "auto", "event format: auto, native or fhir")
 	c.Flags().StringVar(&fhirOrg, "fhir-org", "", "org of FHIR AuditEvents in the file")
 	c.Flags().StringVar(&fhirSystem, "fhir-system", "", "system of FHIR AuditEvents in the file")
+	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: the wall clock)")
+	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before --now (default: the configuration's ingest.event_time.max_age)")
+	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after --now (default: the configuration's ingest.event_time.max_ahead)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }

@@ -65,8 +65,17 @@ type Org struct {
 
 // Ingest configures event intake.
 type Ingest struct {
-	MaxEventBytes int    `yaml:"max_event_bytes"` // default 65536
-	Kafka         *Kafka `yaml:"kafka"`           // nil: no Kafka (replay and demo bring their own)
+	MaxEventBytes int       `yaml:"max_event_bytes"` // default 65536
+	EventTime     EventTime `yaml:"event_time"`
+	Kafka         *Kafka    `yaml:"kafka"` // nil: no Kafka (replay and demo bring their own)
+}
+
+// EventTime bounds the time of accepted events around now: an event older
+// than MaxAge or further ahead than MaxAhead is dead-lettered
+// (event_time_out_of_range). Replay applies the same window.
+type EventTime struct {
+	MaxAge   Duration `yaml:"max_age"`   // default 9600h (400 days: a year's DPIA review and a month's back-fill)
+	MaxAhead Duration `yaml:"max_ahead"` // default 5m (producers' clock skew)
 }
 
 // Kafka configures the consumer.

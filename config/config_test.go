@@ -71,6 +71,10 @@ func TestExactMessages(t *testing.T) {
 			File: "testdata/retention_errors.yaml", Line: 13, Column: 33, Path: "store.retention.orgs.st-martins.alerts_days", Value: "2",
 			Message: "2 days is shorter than the checks' longest lookback (lateness, longest check window and a day for late episode joins): at least 3 days, or 0 to keep",
 		}},
+		{"testdata/bad_event_time.yaml", Diagnostic{
+			File: "testdata/bad_event_time.yaml", Line: 7, Column: 14, Path: "ingest.event_time.max_age",
+			Value: "0s", Message: "must be longer than 0s: every event time is bounded",
+		}},
 		{"testdata/bad_trusted_proxy.yaml", Diagnostic{
 			File: "testdata/bad_trusted_proxy.yaml", Line: 9, Column: 46, Path: "web.trusted_proxies[2]",
 			Value: "10.1.0.0/33", Message: `"10.1.0.0/33" is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)`,
@@ -214,6 +218,7 @@ func TestDefaults(t *testing.T) {
 		{"timezone", cfg.Orgs[0].Timezone, "Europe/London"},
 		{"location", cfg.Orgs[0].Location.String(), "Europe/London"},
 		{"max_event_bytes", cfg.Ingest.MaxEventBytes, 65536},
+		{"event_time", cfg.Ingest.EventTime, EventTime{Duration(9600 * time.Hour), Duration(5 * time.Minute)}},
 		{"client_id", k.ClientID, "dpiawatch"},
 		{"group_id", k.GroupID, "dpiawatch"},
 		{"dead_letter_topic", k.DeadLetterTopic, "dpiawatch-dead-letter"},

@@ -28,6 +28,8 @@ func (c *Config) setDefaults(v *validator) {
 	if c.Ingest.MaxEventBytes == 0 {
 		c.Ingest.MaxEventBytes = DefaultMaxEventBytes
 	}
+	c.Ingest.EventTime.MaxAge = cmp.Or(c.Ingest.EventTime.MaxAge, DefaultEventMaxAge)
+	c.Ingest.EventTime.MaxAhead = cmp.Or(c.Ingest.EventTime.MaxAhead, DefaultEventMaxAhead)
 	if k := c.Ingest.Kafka; k != nil {
 		k.ClientID = cmp.Or(k.ClientID, DefaultClientID)
 		k.GroupID = cmp.Or(k.GroupID, DefaultGroupID)

@@ -12,12 +12,15 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/event"
 )
 
 // Default values (CONTRACT §4 for the policy ones).
 const (
 	DefaultTimezone        = "Europe/London"
 	DefaultMaxEventBytes   = 65536
+	DefaultEventMaxAge     = Duration(event.DefaultMaxAge)
+	DefaultEventMaxAhead   = Duration(event.DefaultMaxAhead)
 	DefaultClientID        = "dpiawatch"
 	DefaultGroupID         = "dpiawatch"
 	DefaultDeadLetterTopic = "dpiawatch-dead-letter"
@@ -155,6 +158,14 @@ func (o *Org) validate(v *validator, p string, c *Config, seen map[string]bool) 
 func (in *Ingest) validate(v *validator, p string, c *Config) {
 	if v.set(p+".max_event_bytes") && in.MaxEventBytes <= 0 {
 		v.errorf(p+".max_event_bytes", "%d is not a positive number of bytes", in.MaxEventBytes)
+	}
+	for _, b := range []struct {
+		key string
+		d   Duration
+	}{{"max_age", in.EventTime.MaxAge}, {"max_ahead", in.EventTime.MaxAhead}} {
+		if k := p + ".event_time." + b.key; v.set(k) && b.d <= 0 {
+			v.errorf(k, "must be longer than 0s: every event time is bounded")
+		}
 	}
 	if in.Kafka != nil {
 		in.Kafka.validate(v, p+".kafka", c)

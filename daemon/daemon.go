@@ -222,7 +222,8 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		d.ops.mux.Handle("POST /slack/interactions", api)
 	}
 
-	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D()}
+	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D(),
+		conflictAlert: ConflictAlerter(cfg)}
 	if hb := d.heartbeat; hb != nil {
 		d.pipeline.observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
 	}
@@ -353,6 +354,41 @@ func (d *Daemon) close() {
 	}
 }
 
+// ConflictAlerter builds the feed-integrity alert of a conflicting duplicate
+// (rules.ConflictAlert) under its org's DPIA; the daemon and replay share it
+// so that live equals replay.
+func ConflictAlerter(cfg *config.Config) func(store.Conflict) alert.Alert {
+	return func(c store.Conflict) alert.Alert {
+		dpiaID := ""
+		if org, ok := cfg.Org(c.Event.Org); ok {
+			dpiaID = org.DPIA
+		}
+		return rules.ConflictAlert(c, dpiaID)
+	}
+}
+
+// EventTimeWindows is the event-time window of each org: maxAge and
+// maxAhead (ingest.event_time), with maxAge shortened to the org's events
+// retention (store.retention) where that is shorter: an event older than
+// that would be deleted by the next retention run, after its alerts were
+// raised. The daemon's ingest and replay share it, so that live equals
+// replay.
+func EventTimeWindows(cfg *config.Config, maxAge, maxAhead time.Duration) event.TimeWindows {
+	w := event.TimeWindows{Default: event.TimeWindow{MaxAge: maxAge, MaxAhead: maxAhead}}
+	for _, org := range cfg.Orgs {
+		for _, r := range cfg.RetentionFor(org.ID) {
+			if d := time.Duration(r.Days) * 24 * time.Hour; r.Class == "events" && r.Days > 0 && d < maxAge {
+				if w.ByOrg == nil {
+					w.ByOrg = map[string]event.TimeWindow{}
+				}
+				w.ByOrg[org.ID] = event.TimeWindow{MaxAge: d, MaxAhead: maxAhead,
+					AgeBound: fmt.Sprintf("the org's events retention of %d days", r.Days)}
+			}
+		}
+	}
+	return w
+}
+
 // IngestOptions turns the Kafka configuration into the consumer's options;
 // brokers, when set, replaces the configured ones.
 func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error) {
@@ -370,6 +406,7 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 		QueueBatches:    k.QueueBatches,
 		SessionTimeout:  k.SessionTimeout.D(),
 		MaxEventBytes:   cfg.Ingest.MaxEventBytes,
+		EventTime:       EventTimeWindows(cfg, cfg.Ingest.EventTime.MaxAge.D(), cfg.Ingest.EventTime.MaxAhead.D()),
 		KnownOrgs:       map[string]bool{},
 		TLS: ingest.TLS{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
 			ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify},

@@ -52,6 +52,9 @@ func TestDaemonRoutedAlertingAndTriageAPI(t *testing.T) {
   - file: ` + dpias + `/st-martins-webster-court.yaml
 orgs:
   - {id: st-martins, dpia: st-martins-webster-court}
+ingest:
+  # The events are dated March 2026: a window that holds them whenever the test runs.
+  event_time: {max_age: 876000h}
 store:
   embedded: {path: ` + filepath.Join(dir, "d.db") + `}
 reference:

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
@@ -50,6 +52,9 @@ type pipeline struct {
 	// rebalanced, if set, is told when the consumer group has moved
 	// partitions (the repartition forwarder).
 	rebalanced func()
+	// conflictAlert builds the alert for a conflicting duplicate
+	// (rules.ConflictAlert with the org's DPIA); nil raises none.
+	conflictAlert func(store.Conflict) alert.Alert
 
 	// idleRelease: after this long with no new events, waiting events
 	// are judged (see run).
@@ -229,6 +234,9 @@ func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []eve
 	if err != nil {
 		return res, err
 	}
+	if res.Conflicts, err = p.unrecorded(ctx, res.Conflicts); err != nil {
+		return res, err
+	}
 	p.mu.Lock()
 	if res.Stored > 0 {
 		p.lastEvents, p.released = time.Now(), false
@@ -241,6 +249,55 @@ func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []eve
 		p.wake()
 	}
 	return res, nil
+}
+
+// conflictPrefix keys the check state that records each conflicting
+// duplicate once dead-lettered and alerted: org, system, id and the
+// digest of both versions (rules.ConflictDigest).
+const conflictPrefix = "integrity/conflict/"
+
+func conflictKey(c store.Conflict) string {
+	return conflictPrefix + c.Event.Org + "\x00" + c.Event.System + "\x00" + c.Event.ID + "\x00" + rules.ConflictDigest(c)
+}
+
+// unrecorded leaves out the conflicts RecordConflicts has recorded: a batch
+// redelivered after a crash between its write and its commit reports them
+// again, and they must not be dead-lettered or alerted twice.
+func (p *pipeline) unrecorded(ctx context.Context, conflicts []store.Conflict) ([]store.Conflict, error) {
+	var out []store.Conflict
+	for _, c := range conflicts {
+		st, err := p.store.LoadState(ctx, conflictKey(c))
+		if err != nil {
+			return nil, fmt.Errorf("look up recorded conflicts: %w", err)
+		}
+		if len(st) == 0 {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// RecordConflicts stores, once the consumer has dead-lettered them, the
+// alert of each conflicting duplicate with the record that it was handled,
+// in one durable unit (ingest.ConflictRecorder). A crash before this
+// dead-letters them again on redelivery (nothing lost); after it, nothing
+// is repeated.
+func (p *pipeline) RecordConflicts(ctx context.Context, conflicts []store.Conflict) error {
+	var eff store.Effects
+	for _, c := range conflicts {
+		if p.conflictAlert != nil {
+			eff.Alerts = append(eff.Alerts, p.conflictAlert(c))
+		}
+		eff.State = append(eff.State, store.StateEntry{Key: conflictKey(c), Value: []byte(strings.Join(c.Fields, ","))})
+	}
+	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
+	if err != nil {
+		return fmt.Errorf("record conflicting duplicates: %w", err)
+	}
+	if res.Alerts > 0 && p.wake != nil {
+		p.wake()
+	}
+	return nil
 }
 
 // evaluateInWrite is the plain path: the engine runs inside the write.

@@ -69,6 +69,8 @@ orgs:
   - {id: st-martins, dpia: st-martins-webster-court}
   - {id: wiltshire-council, dpia: wiltshire-childrens-cms, out_of_hours_roles: [emergency-duty-team]}
 ingest:
+  # The events are dated March 2026: a window that holds them whenever the test runs.
+  event_time: {max_age: 876000h}
   kafka:
     brokers: [%s]
     group_id: %s

@@ -124,10 +124,17 @@ const (
 	ReasonUnknownAction Reason = "unknown_action" // action not in CONTRACT §1
 	ReasonUnsupported   Reason = "unsupported"    // a FHIR resource we cannot map
 	ReasonUnknownOrg    Reason = "unknown_org"    // org not configured
+	// ReasonEventTimeOutOfRange: time is outside the accepted window
+	// around now (TimeWindow).
+	ReasonEventTimeOutOfRange Reason = "event_time_out_of_range"
+	// ReasonConflictingDuplicate: the key of an event already kept, with
+	// other content (Diff); the first is kept.
+	ReasonConflictingDuplicate Reason = "conflicting_duplicate"
 )
 
 // Reasons lists every Reason, for pre-initialising metric label sets.
-var Reasons = []Reason{ReasonMalformed, ReasonTooLarge, ReasonMissingField, ReasonInvalidField, ReasonUnknownAction, ReasonUnsupported, ReasonUnknownOrg}
+var Reasons = []Reason{ReasonMalformed, ReasonTooLarge, ReasonMissingField, ReasonInvalidField, ReasonUnknownAction, ReasonUnsupported, ReasonUnknownOrg,
+	ReasonEventTimeOutOfRange, ReasonConflictingDuplicate}
 
 // Error is a rejected event: a fixed Reason and a human-readable detail that
 // names the field (never its value, which may be personal data).

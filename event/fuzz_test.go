@@ -45,6 +45,11 @@ func checkDecoded(t *testing.T, d *Decoder, data []byte) {
 	if !reflect.DeepEqual(again, ev) {
 		t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", again, ev)
 	}
+	// A republished event is a duplicate, never a conflict with itself
+	// (issue 16, item 5): Diff must see no difference after a round trip.
+	if diff := Diff(&ev, &again); diff != nil {
+		t.Fatalf("a round trip differs from itself in %v", diff)
+	}
 }
 
 func FuzzDecodeNative(f *testing.F) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,17 @@ type Processor interface {
 type Preparer interface {
 	Prepare(ctx context.Context, seq uint64, events []event.Event) any
 	ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prepared any) (store.Result, error)
+}
+
+// ConflictRecorder is a Processor told, once a batch's conflicting
+// duplicates (store.Result.Conflicts) are in the dead-letter topic, to
+// record them durably, before the batch's offsets are committed. A
+// Processor that records them must leave conflicts it has recorded out of
+// the Result of a redelivered batch, so that a batch replayed after a crash
+// dead-letters and alerts nothing twice; one that does not implement it gets
+// every conflict dead-lettered each time it is reported.
+type ConflictRecorder interface {
+	RecordConflicts(ctx context.Context, conflicts []store.Conflict) error
 }
 
 // Rebalancer is a Processor told when the consumer group has moved
@@ -81,6 +93,7 @@ type batch struct {
 	msgs      []kafka.Message
 	events    []event.Event
 	positions []store.Position // positions[i] is events[i]'s
+	eventMsg  []int            // eventMsg[i] is the index in msgs of events[i]
 	marks     []Mark
 	fetched   []PartitionFetch // each partition's last message
 	dead      []kafka.Message
@@ -155,7 +168,7 @@ func New(o Options) (*Consumer, error) {
 		Transport:              transport,
 	}
 	admin := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Transport: transport, Timeout: 30 * time.Second}
-	return &Consumer{o: o, reader: reader, dlq: dlq, admin: admin, decoders: decoders, m: newMetrics(o.Registerer, topics)}, nil
+	return &Consumer{o: o, reader: reader, dlq: dlq, admin: admin, decoders: decoders, m: newMetrics(o.Registerer, topics, o.KnownOrgs)}, nil
 }
 
 // Ready reports whether, since it started, the consumer's group has joined
@@ -319,6 +332,7 @@ func (c *Consumer) decode(b *batch) {
 			isMark[i] = hasHeader(&b.msgs[i], c.o.MarkHeader)
 		}
 	}
+	now := c.o.Now()
 	workers := min(c.o.DecodeWorkers, max(1, n/512))
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
@@ -334,6 +348,9 @@ func (c *Consumer) decode(b *batch) {
 				if errs[i] == nil && c.o.KnownOrgs != nil && !c.o.KnownOrgs[evs[i].Org] {
 					errs[i] = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
 				}
+				if errs[i] == nil {
+					errs[i] = c.o.EventTime.Check(&evs[i], now)
+				}
 			}
 		})
 	}
@@ -341,6 +358,7 @@ func (c *Consumer) decode(b *batch) {
 	b.fetched = fetchedOf(b.msgs)
 	b.events = evs[:0]
 	b.positions = make([]store.Position, 0, n)
+	b.eventMsg = make([]int, 0, n)
 	b.marks = nil
 	for i := range n {
 		if isMark[i] {
@@ -352,6 +370,7 @@ func (c *Consumer) decode(b *batch) {
 			b.events = append(b.events, evs[i])
 			m := &b.msgs[i]
 			b.positions = append(b.positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			b.eventMsg = append(b.eventMsg, i)
 			continue
 		}
 		var de *event.Error
@@ -466,17 +485,36 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	if err != nil {
 		return err
 	}
-	if len(b.dead) > 0 {
+	// Conflicting duplicates (Index is the position in b.events the
+	// Processor was given) go with the batch's invalid messages.
+	dead, reasons := slices.Clip(b.dead), slices.Clip(b.reason)
+	for _, cf := range res.Conflicts {
+		de := &event.Error{Reason: event.ReasonConflictingDuplicate, Detail: "same org, system and id as a kept event; differs in " + strings.Join(cf.Fields, ", ")}
+		dead = append(dead, deadLetter(b.msgs[b.eventMsg[cf.Index]], de))
+		reasons = append(reasons, de.Reason)
+	}
+	if len(dead) > 0 {
 		if err := c.retry(ctx, "dead-letter", func() error {
 			if err := c.ensureDeadLetterTopic(ctx); err != nil {
 				return err
 			}
-			return c.dlq.WriteMessages(ctx, b.dead...)
+			return c.dlq.WriteMessages(ctx, dead...)
 		}); err != nil {
 			return err
 		}
-		for _, r := range b.reason {
+		for _, r := range reasons {
 			c.m.deadLettered.WithLabelValues(string(r)).Inc()
+		}
+		for _, cf := range res.Conflicts {
+			c.m.conflicts.WithLabelValues(c.orgLabel(cf.Event.Org)).Inc()
+			// The event id and field names only: the values may be personal data.
+			c.o.Logger.Warn("conflicting duplicate event dead-lettered: same id as a kept event, other content",
+				"org", cf.Event.Org, "system", cf.Event.System, "event_id", cf.Event.ID, "fields", strings.Join(cf.Fields, ","))
+		}
+	}
+	if cr, ok := c.o.Processor.(ConflictRecorder); ok && len(res.Conflicts) > 0 {
+		if err := c.retry(ctx, "record-conflicts", func() error { return cr.RecordConflicts(ctx, res.Conflicts) }); err != nil {
+			return err
 		}
 	}
 	// A failed commit loses nothing: the batch is redelivered and absorbed
@@ -500,6 +538,15 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 		c.o.OnBatch(BatchInfo{Messages: b.msgs, Stored: res.Stored, Duplicates: res.Duplicates, DeadLetter: len(b.dead), Alerts: res.Alerts, Committed: now})
 	}
 	return nil
+}
+
+// orgLabel bounds the org label of the conflicts metric to the configured
+// orgs (KnownOrgs); without them every org is "other".
+func (c *Consumer) orgLabel(org string) string {
+	if c.o.KnownOrgs[org] {
+		return org
+	}
+	return "other"
 }
 
 // ensureDeadLetterTopic creates the dead-letter topic with the broker's

@@ -85,6 +85,8 @@ func (p *memProcessor) total() (stored, dups int) {
 	return
 }
 
+var testNow = time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)
+
 func testEvent(i int) []byte {
 	ev := event.Event{
 		ID: fmt.Sprintf("e-%06d", i), Time: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second),
@@ -118,6 +120,9 @@ func newTestConsumer(t *testing.T, c *kafkatest.Cluster, topic, group string, p 
 		Brokers: c.Brokers, GroupID: group, Topics: []Topic{{Name: topic, Format: event.FormatAuto}},
 		DeadLetterTopic: topic + "-dlq", MaxBatchEvents: 300, MaxBatchWait: 50 * time.Millisecond,
 		KnownOrgs: map[string]bool{"st-martins": true}, SessionTimeout: 6 * time.Second,
+		// The test events are dated March 2026: measure their window from
+		// then, not from whenever the test runs.
+		Now:      func() time.Time { return testNow },
 		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond,
 		Processor: p, Registerer: reg,
 	})

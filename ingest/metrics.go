@@ -12,6 +12,7 @@ type metrics struct {
 	stored        prometheus.Counter
 	duplicates    prometheus.Counter
 	deadLettered  *prometheus.CounterVec
+	conflicts     *prometheus.CounterVec
 	lag           *prometheus.GaugeVec
 	batchSize     prometheus.Histogram
 	batchDuration prometheus.Histogram
@@ -23,7 +24,7 @@ type metrics struct {
 	members       prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
+func newMetrics(reg prometheus.Registerer, topics []string, orgs map[string]bool) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
 		consumed: f.NewCounterVec(prometheus.CounterOpts{
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
 		deadLettered: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_ingest_events_dead_lettered_total", Help: "Invalid messages sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_ingest_conflicting_duplicates_total",
+			Help: "Events dead-lettered because they reuse the id of a kept event with other content (tampering or a broken producer), by org.",
+		}, []string{"org"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dpiawatch_ingest_consumer_lag_messages", Help: "Messages of the partition not yet committed by the consumer group (end offset − committed offset).",
 		}, []string{"topic", "partition"}),
@@ -75,7 +80,11 @@ func newMetrics(reg prometheus.Registerer, topics []string) *metrics {
 	for _, r := range event.Reasons {
 		m.deadLettered.WithLabelValues(string(r))
 	}
-	for _, s := range []string{"apply", "dead-letter"} {
+	for org := range orgs {
+		m.conflicts.WithLabelValues(org)
+	}
+	m.conflicts.WithLabelValues("other")
+	for _, s := range []string{"apply", "dead-letter", "record-conflicts"} {
 		m.retries.WithLabelValues(s)
 	}
 	return m

@@ -71,6 +71,13 @@ type Options struct {
 	// KnownOrgs, when set, dead-letters events of any other org: with no
 	// DPIA configured for them there is nothing to check them against.
 	KnownOrgs map[string]bool
+	// EventTime dead-letters events whose time is outside their org's
+	// window around Now (reason event_time_out_of_range); a zero bound of
+	// EventTime.Default is the event package's default
+	// (event.DefaultMaxAge, event.DefaultMaxAhead).
+	EventTime event.TimeWindows
+	// Now is the clock EventTime is measured from; default time.Now.
+	Now func() time.Time
 	// MarkHeader, when set, names a header that makes a message a control
 	// mark, not an event: it is neither decoded nor dead-lettered, but
 	// handed to the Processor with its batch (MarksFrom) and committed with
@@ -143,6 +150,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.DecodeWorkers <= 0 {
 		o.DecodeWorkers = 2
+	}
+	if o.EventTime.Default.MaxAge <= 0 {
+		o.EventTime.Default.MaxAge = event.DefaultMaxAge
+	}
+	if o.EventTime.Default.MaxAhead <= 0 {
+		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond

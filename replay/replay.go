@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
@@ -38,6 +40,17 @@ type Options struct {
 	ChunkSize int
 	// Progress, if set, is called with the number of lines read so far.
 	Progress func(lines int)
+	// EventTime refuses events outside their org's window around Now, as
+	// the daemon's ingest does (reason event_time_out_of_range); a zero
+	// bound of EventTime.Default is the event package's default.
+	EventTime event.TimeWindows
+	// Now is the instant EventTime is measured from; zero means the wall
+	// clock when Run starts.
+	Now time.Time
+	// ConflictAlert, if set, builds the alert of a conflicting duplicate
+	// (the daemon's: daemon.ConflictAlerter); the replay's alerts then
+	// include them, as the daemon's do.
+	ConflictAlert func(store.Conflict) alert.Alert
 }
 
 // Stats summarises a replay.
@@ -67,6 +80,15 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 50_000
 	}
+	if o.EventTime.Default.MaxAge <= 0 {
+		o.EventTime.Default.MaxAge = event.DefaultMaxAge
+	}
+	if o.EventTime.Default.MaxAhead <= 0 {
+		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
 	st := Stats{BadReasons: map[string]int{}}
 	set, err := read(ctx, in, o, &st)
 	if err != nil {
@@ -90,6 +112,12 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	alerts := map[string]alert.Alert{}
 	collect := func(eff store.Effects) {
 		for _, a := range eff.Alerts {
+			alerts[a.ID] = a
+		}
+	}
+	if o.ConflictAlert != nil {
+		for _, c := range set.conflicts {
+			a := o.ConflictAlert(c)
 			alerts[a.ID] = a
 		}
 	}
@@ -179,6 +207,7 @@ type eventSet struct {
 	keys       map[uint64]int32   // key hash → index position of the first event with it
 	collisions map[uint64][]int32 // further positions whose different keys share a hash
 	duplicates int
+	conflicts  []store.Conflict // events that reuse a kept key with other content, not kept
 }
 
 func (s *eventSet) bytes(e entry) []byte { return s.arena[e.block][e.off : e.off+e.n] }
@@ -219,15 +248,26 @@ type decoded struct {
 	err     *event.Error
 }
 
-// add keeps d's event unless an event with its key is already kept.
-func (s *eventSet) add(d *decoded) {
+// add keeps d's event unless an event with its key is already kept. A
+// later event under a kept key with other content (event.Diff) is a
+// conflict, as in the daemon: it is returned as the line's error and kept
+// in s.conflicts for its alert.
+func (s *eventSet) add(d *decoded) *event.Error {
 	h := keyHash(d.key)
 	first, seen := s.keys[h]
 	if seen {
 		for _, i := range append([]int32{first}, s.collisions[h]...) {
 			if s.key(s.index[i]) == d.key {
+				var kept, ev event.Event
+				_ = nativeDecoder.Decode(s.bytes(s.index[i]), &kept) // both decoded once already
+				_ = nativeDecoder.Decode(d.encoded, &ev)
+				if fields := event.Diff(&kept, &ev); fields != nil {
+					s.conflicts = append(s.conflicts, store.Conflict{Index: d.line, Event: ev, Kept: kept, Fields: fields})
+					return &event.Error{Reason: event.ReasonConflictingDuplicate,
+						Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}
+				}
 				s.duplicates++
-				return
+				return nil
 			}
 		}
 		s.collisions[h] = append(s.collisions[h], int32(len(s.index)))
@@ -236,6 +276,7 @@ func (s *eventSet) add(d *decoded) {
 	}
 	block, off := s.store(d.encoded)
 	s.index = append(s.index, entry{t: d.t, hash: h, block: block, off: off, n: int32(len(d.encoded))})
+	return nil
 }
 
 // keyHash is FNV-1a over the key's parts, NUL-separated, written out so that
@@ -278,6 +319,11 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 				var ev event.Event
 				for i := lo; i < hi; i++ {
 					out[i] = decodeLine(o.Decoder, nums[i], lines[i], &ev)
+					if out[i].err == nil {
+						if err := o.EventTime.Check(&ev, o.Now); err != nil {
+							out[i] = decoded{line: nums[i], err: err.(*event.Error)}
+						}
+					}
 				}
 			})
 		}
@@ -287,7 +333,9 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 				bad(o, st, out[i].line, out[i].err)
 				continue
 			}
-			set.add(&out[i])
+			if err := set.add(&out[i]); err != nil {
+				bad(o, st, out[i].line, err)
+			}
 		}
 		lines, nums = lines[:0], nums[:0]
 	}

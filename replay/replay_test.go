@@ -50,7 +50,7 @@ func TestRunSortsDeduplicatesAndReportsBadLines(t *testing.T) {
 		line("e1", t0.Add(1*time.Minute), "u-1"),
 		"",
 		line("e2", t0.Add(2*time.Minute), "u-2"),
-		line("e1", t0.Add(9*time.Minute), "u-9"), // the same event id again: absorbed, the first kept
+		line("e1", t0.Add(9*time.Minute), "u-9"), // the same event id, other content: a conflict, the first kept
 		line("e0", t0, "u-1"),
 		`{"id":"x","time":"2026-03-02T09:00:00Z","org":"st-martins","system":"logmycare","action":"dance","actor":{"id":"u"}}`,
 		strings.Repeat("x", 70<<10),
@@ -58,7 +58,7 @@ func TestRunSortsDeduplicatesAndReportsBadLines(t *testing.T) {
 	}, "\n")
 	var out, errs bytes.Buffer
 	r := &recorder{}
-	st, err := Run(context.Background(), strings.NewReader(in), &out, Options{Evaluator: r, Decoder: event.NewDecoder(event.DecoderOptions{}), Errors: &errs, ChunkSize: 2})
+	st, err := Run(context.Background(), strings.NewReader(in), &out, Options{Evaluator: r, Decoder: event.NewDecoder(event.DecoderOptions{}), Errors: &errs, ChunkSize: 2, Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRunSortsDeduplicatesAndReportsBadLines(t *testing.T) {
 	if !r.flushed {
 		t.Error("the evaluator was not flushed at the end")
 	}
-	if st.Lines != 10 || st.Events != 5 || st.Duplicates != 1 || st.Bad != 3 || st.Alerts != 5 {
+	if st.Lines != 10 || st.Events != 5 || st.Duplicates != 0 || st.Bad != 4 || st.Alerts != 5 {
 		t.Errorf("stats %+v", st)
 	}
 	wantErrs := "line 2: malformed: "
@@ -137,4 +137,50 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(100_000*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestRunBoundsEventTimeAndReportsConflicts (issue 16, items 5 and 10): a
+// replay refuses events outside the event-time window around its Now, and
+// reports an event that reuses a kept id with other content, with the
+// daemon's reasons and details; the conflict's alert is among the alerts,
+// and a same-content repeat is a plain duplicate.
+func TestRunBoundsEventTimeAndReportsConflicts(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	t0 := now.Add(-24 * time.Hour)
+	in := strings.Join([]string{
+		line("e1", t0, "u-1"),
+		`{"id":"old","time":"0001-03-02T21:14:05Z","org":"st-martins","system":"logmycare","action":"login","actor":{"id":"u-1"}}`,
+		`{"id":"epoch","time":"1970-01-01T00:00:00Z","org":"st-martins","system":"logmycare","action":"login","actor":{"id":"u-1"}}`,
+		line("ahead", now.Add(time.Hour), "u-1"),
+		line("e1", t0.Add(time.Hour), "u-9"), // another actor and time under e1's id
+		strings.Replace(line("e1", t0, "u-1"), `"outcome":"success"`, `"outcome":"success","extra":1`, 1), // same meaning
+	}, "\n")
+	var out, errs bytes.Buffer
+	r := &recorder{}
+	st, err := Run(context.Background(), strings.NewReader(in), &out, Options{
+		Evaluator: r, Decoder: event.NewDecoder(event.DecoderOptions{}), Errors: &errs, Now: now,
+		ConflictAlert: func(c store.Conflict) alert.Alert {
+			return alert.Alert{ID: "conflict-" + c.Event.ID, Check: "feed-integrity", FirstSeen: c.Kept.Time, EventIDs: []string{c.Event.ID}, Explanation: strings.Join(c.Fields, ",")}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs := `line 2: event_time_out_of_range: time is more than max_age 9600h before now
+line 3: event_time_out_of_range: time is more than max_age 9600h before now
+line 4: event_time_out_of_range: time is more than max_ahead 5m after now
+line 5: conflicting_duplicate: same org, system and id as a kept event; differs in time, actor.id
+`
+	if errs.String() != wantErrs {
+		t.Errorf("errors:\n%s\nwant:\n%s", errs.String(), wantErrs)
+	}
+	if got := strings.Join(r.seen, ","); got != "e1" {
+		t.Errorf("evaluated %s, want only e1", got)
+	}
+	if st.Events != 1 || st.Duplicates != 1 || st.Bad != 4 || st.BadReasons["event_time_out_of_range"] != 3 || st.BadReasons["conflicting_duplicate"] != 1 || st.Alerts != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	if !strings.Contains(out.String(), `"id":"conflict-e1"`) || !strings.Contains(out.String(), `"explanation":"time,actor.id"`) {
+		t.Errorf("alerts lack the conflict's:\n%s", out.String())
+	}
 }

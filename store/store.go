@@ -38,11 +38,27 @@ type Effects struct {
 // stored before, in the order given.
 type EvaluateFunc func(fresh []event.Event) (Effects, error)
 
-// Result reports what Apply did.
+// Result reports what Apply did. Every event of the batch is counted once:
+// Stored + Duplicates + len(Conflicts) is the batch's length.
 type Result struct {
 	Stored     int // events newly stored
-	Duplicates int // events already stored before (replays), ignored
+	Duplicates int // events already stored, or earlier in the batch, with the same content (replays): ignored
 	Alerts     int // alerts inserted or updated
+	// Conflicts are the events whose key was already stored, or came
+	// earlier in the batch, with different content (event.Diff): the
+	// first is kept, these are not stored. They are reported on every
+	// Apply that meets them, a replay too; what to do with them (dead
+	// letter, alert) is the caller's.
+	Conflicts []Conflict
+}
+
+// Conflict is one event of a batch that reuses the key of another with
+// different content.
+type Conflict struct {
+	Index  int         // its position in the batch given to Apply
+	Event  event.Event // the event not stored
+	Kept   event.Event // the event kept under its key: stored before, or earlier in the batch
+	Fields []string    // what differs: event.Diff(Kept, Event)
 }
 
 // Writer stores batches. It is the only write path for events, so that

@@ -70,16 +70,23 @@ func (s *Store) apply(ctx context.Context, events []event.Event, evaluate store.
 	}
 	fresh := make([]event.Event, 0, len(first)-len(stored))
 	var freshPos []Position
+	isNew := make([]bool, len(events))
 	for _, i := range first {
 		if stored[events[i].Key()] {
 			continue
 		}
+		isNew[i] = true
 		fresh = append(fresh, events[i])
 		if pos != nil {
 			freshPos = append(freshPos, pos[i])
 		}
 	}
-	res.Stored, res.Duplicates = len(fresh), len(events)-len(fresh)
+	res.Stored = len(fresh)
+	if len(fresh) < len(events) {
+		if res.Duplicates, res.Conflicts, err = s.splitDuplicates(ctx, events, isNew, stored); err != nil {
+			return res, stepLookup, err
+		}
+	}
 
 	var eff store.Effects
 	if evaluate != nil {
@@ -115,6 +122,35 @@ func (s *Store) apply(ctx context.Context, events []event.Event, evaluate store.
 		return res, stepCommit, err
 	}
 	return res, "", nil
+}
+
+// splitDuplicates tells the batch's duplicates from its conflicts
+// (store.SplitDuplicates): the event kept under a stored key is read back
+// from its committed batch, under any other key it is the batch's first
+// occurrence. Batches without replays never get here.
+func (s *Store) splitDuplicates(ctx context.Context, events []event.Event, isNew []bool, stored map[event.Key]bool) (int, []store.Conflict, error) {
+	kept := make(map[event.Key]event.Event)
+	keys := make([]event.Key, 0, len(stored))
+	for k := range stored {
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		evs, err := s.EventsByKey(ctx, keys)
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, e := range evs {
+			kept[e.Key()] = e
+		}
+	}
+	for i := range events {
+		if k := events[i].Key(); isNew[i] && !stored[k] {
+			if _, ok := kept[k]; !ok {
+				kept[k] = events[i]
+			}
+		}
+	}
+	return store.SplitDuplicates(events, isNew, kept)
 }
 
 func (s *Store) hook(step string) error {

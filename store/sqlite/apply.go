@@ -79,11 +79,16 @@ func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.
 		}
 	}()
 
-	fresh, err := s.insert(ctx, tx, events, enc)
+	fresh, isNew, err := s.insert(ctx, tx, events, enc)
 	if err != nil {
 		return store.Result{}, fmt.Errorf("sqlite: apply: %w", err)
 	}
-	res.Stored, res.Duplicates = len(fresh), len(events)-len(fresh)
+	res.Stored = len(fresh)
+	if len(fresh) < len(events) {
+		if res.Duplicates, res.Conflicts, err = s.splitDuplicates(ctx, tx, events, isNew); err != nil {
+			return store.Result{}, fmt.Errorf("sqlite: apply: %w", err)
+		}
+	}
 
 	if evaluate != nil {
 		eff, err := evaluate(fresh)
@@ -108,17 +113,18 @@ func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.
 	return res, nil
 }
 
-// insert stores the batch and returns the events that were new, in order.
-// New rows get rowids above the largest before the insert, so a batch that
-// held no replays (the common case) needs no lookup at all: the insert's
-// change count says so. Only a mixed batch reads its new keys back.
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []event.Event, enc *encoded) ([]event.Event, error) {
+// insert stores the batch and returns the events that were new, in order,
+// and which of the batch's they were (isNew, nil when all were). New rows
+// get rowids above the largest before the insert, so a batch that held no
+// replays (the common case) needs no lookup at all: the insert's change
+// count says so. Only a mixed batch reads its new keys back.
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []event.Event, enc *encoded) (fresh []event.Event, isNew []bool, err error) {
 	if len(events) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var maxRowid int64
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM events`).Scan(&maxRowid); err != nil {
-		return nil, fmt.Errorf("insert events: %w", err)
+		return nil, nil, fmt.Errorf("insert events: %w", err)
 	}
 	var n int64
 	full := tx.StmtContext(ctx, s.insertEvents)
@@ -129,7 +135,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []event.Event, en
 			err error
 		)
 		if err := <-enc.ready; err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		chunk := enc.args[lo*eventColumns : hi*eventColumns]
 		if hi-lo == chunkRows {
@@ -138,50 +144,76 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, events []event.Event, en
 			r, err = tx.ExecContext(ctx, insertEventsSQL(hi-lo), chunk...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("insert events: %w", err)
+			return nil, nil, fmt.Errorf("insert events: %w", err)
 		}
 		c, err := r.RowsAffected()
 		if err != nil {
-			return nil, fmt.Errorf("insert events: %w", err)
+			return nil, nil, fmt.Errorf("insert events: %w", err)
 		}
 		n += c
 	}
 	switch {
 	case int(n) == len(events):
-		return events, nil
+		return events, nil, nil
 	case n == 0:
-		return events[:0:0], nil
+		return events[:0:0], make([]bool, len(events)), nil
 	}
+	isNew = make([]bool, len(events))
 	rows, err := tx.QueryContext(ctx, `SELECT org, system, id FROM events WHERE rowid > ? ORDER BY rowid`, maxRowid)
 	if err != nil {
-		return nil, fmt.Errorf("read new event keys: %w", err)
+		return nil, nil, fmt.Errorf("read new event keys: %w", err)
 	}
 	defer rows.Close()
 	// Inserted rows keep the batch order, so one forward walk pairs them
 	// with the events: an event that matches the next new key is that row.
-	fresh := make([]event.Event, 0, n)
+	fresh = make([]event.Event, 0, n)
 	i := 0
 	for rows.Next() {
 		var k event.Key
 		if err := rows.Scan(&k.Org, &k.System, &k.ID); err != nil {
-			return nil, fmt.Errorf("read new event keys: %w", err)
+			return nil, nil, fmt.Errorf("read new event keys: %w", err)
 		}
 		for i < len(events) && events[i].Key() != k {
 			i++
 		}
 		if i == len(events) {
-			return nil, errors.New("read new event keys: a new row matches no event of the batch")
+			return nil, nil, errors.New("read new event keys: a new row matches no event of the batch")
 		}
 		fresh = append(fresh, events[i])
+		isNew[i] = true
 		i++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read new event keys: %w", err)
+		return nil, nil, fmt.Errorf("read new event keys: %w", err)
 	}
 	if len(fresh) != int(n) {
-		return nil, fmt.Errorf("read new event keys: found %d, inserted %d", len(fresh), n)
+		return nil, nil, fmt.Errorf("read new event keys: found %d, inserted %d", len(fresh), n)
 	}
-	return fresh, nil
+	return fresh, isNew, nil
+}
+
+// splitDuplicates tells the batch's duplicates from its conflicts
+// (store.SplitDuplicates) by reading, inside the transaction, the event kept
+// under each key the batch did not store: stored before, or by this insert
+// as the first occurrence. Batches without replays never get here.
+func (s *Store) splitDuplicates(ctx context.Context, tx *sql.Tx, events []event.Event, isNew []bool) (int, []store.Conflict, error) {
+	seen := map[event.Key]bool{}
+	var keys []event.Key
+	for i := range events {
+		if k := events[i].Key(); !isNew[i] && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	stored, err := eventsByKey(ctx, tx, keys)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read kept events: %w", err)
+	}
+	kept := make(map[event.Key]event.Event, len(stored))
+	for _, e := range stored {
+		kept[e.Key()] = e
+	}
+	return store.SplitDuplicates(events, isNew, kept)
 }
 
 // writeAlerts upserts alerts and returns how many were inserted or changed.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -60,6 +61,21 @@ func (s *Store) Stored(ctx context.Context, events []event.Event) ([]bool, error
 
 // EventsByKey implements store.EventLoader.
 func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Event, error) {
+	out, err := eventsByKey(ctx, s.r, keys)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events by key: %w", err)
+	}
+	return out, nil
+}
+
+// queryer is a read connection or the write transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// eventsByKey reads the events with the given keys through q: a read
+// connection sees what is committed, the write transaction its own rows too.
+func eventsByKey(ctx context.Context, q queryer, keys []event.Key) ([]event.Event, error) {
 	var out []event.Event
 	args := make([]any, 0, 3*lookupChunk)
 	for lo := 0; lo < len(keys); lo += lookupChunk {
@@ -68,11 +84,11 @@ func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Even
 		for _, k := range keys[lo:hi] {
 			args = append(args, k.Org, k.System, k.ID)
 		}
-		q := `SELECT org, system, id, t, action, actor, subject, detail FROM events WHERE (org, system, id) IN (VALUES (?,?,?)` +
+		stmt := `SELECT org, system, id, t, action, actor, subject, detail FROM events WHERE (org, system, id) IN (VALUES (?,?,?)` +
 			strings.Repeat(`,(?,?,?)`, hi-lo-1) + `)`
-		rows, err := s.r.QueryContext(ctx, q, args...)
+		rows, err := q.QueryContext(ctx, stmt, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: events by key: %w", err)
+			return nil, err
 		}
 		for rows.Next() {
 			var (
@@ -81,17 +97,17 @@ func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Even
 			)
 			if err := rows.Scan(&org, &system, &id, &t, &action, &actor, &subject, &det); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: events by key: %w", err)
+				return nil, err
 			}
 			e, err := decodeEvent(org, system, id, t, action, actor, subject, det)
 			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: events by key: %w", err)
+				return nil, err
 			}
 			out = append(out, e)
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("sqlite: events by key: %w", err)
+			return nil, err
 		}
 	}
 	return out, nil

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"DedupAcrossBatches", testDedupAcrossBatches},
 		{"DedupWithinBatch", testDedupWithinBatch},
+		{"ConflictingDuplicates", testConflictingDuplicates},
 		{"SameIDOtherOrgOrSystem", testSameIDOtherOrgOrSystem},
 		{"EvaluateSeesFreshInOrder", testEvaluateSeesFresh},
 		{"EvaluateErrorStoresNothing", testEvaluateError},
@@ -125,12 +126,13 @@ func testDedupAcrossBatches(t *testing.T, open Opener) {
 	if r.Stored != 1 || r.Duplicates != 2 {
 		t.Fatalf("replay: got %+v, want 1 stored, 2 duplicates", r)
 	}
-	// A changed body under a known id is still the same event.
+	// A changed body under a known id is not stored: the first stays, the
+	// second is a conflict (testConflictingDuplicates has the details).
 	changed := ev("a", 9)
 	changed.Action = event.ActionDelete
 	r = apply(t, s, []event.Event{changed}, nil)
-	if r.Stored != 0 || r.Duplicates != 1 {
-		t.Fatalf("same id, other content: got %+v, want a duplicate", r)
+	if r.Stored != 0 || r.Duplicates != 0 || len(r.Conflicts) != 1 {
+		t.Fatalf("same id, other content: got %+v, want a conflict", r)
 	}
 	if n := count(t, s, store.EventFilter{}); n != 3 {
 		t.Fatalf("CountEvents = %d, want 3", n)
@@ -150,8 +152,8 @@ func testDedupWithinBatch(t *testing.T, open Opener) {
 		seen = slices.Clone(fresh)
 		return store.Effects{}, nil
 	})
-	if r.Stored != 2 || r.Duplicates != 2 {
-		t.Fatalf("got %+v, want 2 stored, 2 duplicates", r)
+	if r.Stored != 2 || r.Duplicates != 1 || len(r.Conflicts) != 1 || r.Conflicts[0].Index != 2 {
+		t.Fatalf("got %+v, want 2 stored, 1 duplicate, the third event a conflict", r)
 	}
 	if want := []string{"st-martins/logmycare/a", "st-martins/logmycare/b"}; !slices.Equal(ids(seen), want) {
 		t.Fatalf("evaluate saw %v, want %v", ids(seen), want)
@@ -164,6 +166,83 @@ func testDedupWithinBatch(t *testing.T, open Opener) {
 	}
 	if got := scan(t, s, store.EventFilter{}); got[0].Action != event.ActionView {
 		t.Fatalf("stored the later occurrence: %+v", got[0])
+	}
+}
+
+// testConflictingDuplicates: the same key with the same content is a
+// duplicate; the same key with other content is a conflict, against a stored
+// event and within a batch alike. The first is kept; each conflict is
+// reported with what differs, on every Apply that meets it (a replayed batch
+// too), and never reaches evaluate.
+func testConflictingDuplicates(t *testing.T, open Opener) {
+	s := openClose(t, open)
+	apply(t, s, []event.Event{ev("a", 0)}, nil)
+
+	// An access hidden behind a reused id: another actor, action and time.
+	hidden := ev("a", 5)
+	hidden.Actor.ID = "u-99"
+	hidden.Action = event.ActionExport
+	// The same event as stored, written differently: another offset, the
+	// outcome and actor.org left to their defaults.
+	rewritten := ev("a", 0)
+	rewritten.Time = rewritten.Time.In(time.FixedZone("", 3600))
+	rewritten.Outcome = ""
+	rewritten.Actor.Org = rewritten.Org
+	// A conflict inside the batch: b is new, b' reuses its id.
+	bConflict := ev("b", 1)
+	bConflict.Record.ID = "cp-2"
+	batch := []event.Event{hidden, ev("a", 0), rewritten, ev("b", 1), bConflict, ev("c", 2)}
+
+	type conflict struct {
+		Index  int
+		Fields []string
+		Kept   string // actor of the kept event
+	}
+	want := []conflict{{0, []string{"time", "action", "actor.id"}, "u-17"}, {4, []string{"record.id"}, "u-17"}}
+	check := func(what string, r store.Result, wantStored, wantDup int, seen []event.Event, wantSeen []string) {
+		t.Helper()
+		var got []conflict
+		for _, c := range r.Conflicts {
+			got = append(got, conflict{c.Index, c.Fields, c.Kept.Actor.ID})
+			if d := event.Diff(&c.Event, &batch[c.Index]); d != nil {
+				t.Errorf("%s: conflict %d carries another event than the batch's (%v)", what, c.Index, d)
+			}
+		}
+		if r.Stored != wantStored || r.Duplicates != wantDup || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: got stored %d, duplicates %d, conflicts %+v; want %d, %d, %+v", what, r.Stored, r.Duplicates, got, wantStored, wantDup, want)
+		}
+		if !slices.Equal(ids(seen), wantSeen) {
+			t.Fatalf("%s: evaluate saw %v, want %v", what, ids(seen), wantSeen)
+		}
+	}
+	var seen []event.Event
+	eval := func(fresh []event.Event) (store.Effects, error) {
+		seen = slices.Clone(fresh)
+		return store.Effects{}, nil
+	}
+	r := apply(t, s, batch, eval)
+	check("first delivery", r, 2, 2, seen, []string{"st-martins/logmycare/b", "st-martins/logmycare/c"})
+
+	// The batch again, as Kafka redelivers it after a crash: the same
+	// conflicts, nothing stored.
+	seen = nil
+	r = apply(t, s, batch, eval)
+	check("redelivery", r, 0, 4, seen, []string{})
+
+	// And after a restart.
+	s2 := openClose(t, open)
+	seen = nil
+	r = apply(t, s2, batch, eval)
+	check("after reopen", r, 0, 4, seen, []string{})
+
+	got := scan(t, s2, store.EventFilter{})
+	if len(got) != 3 {
+		t.Fatalf("stored %d events, want 3", len(got))
+	}
+	for _, e := range got {
+		if want := ev(e.ID, int(e.Time.Sub(t0)/time.Minute)); event.Diff(&e, &want) != nil {
+			t.Errorf("stored %s differs from the first occurrence: %v", e.ID, event.Diff(&e, &want))
+		}
 	}
 }
 
@@ -751,7 +830,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 func testEmptyBatch(t *testing.T, open Opener) {
 	s := openClose(t, open)
 	r := apply(t, s, nil, nil)
-	if r != (store.Result{}) {
+	if !reflect.DeepEqual(r, store.Result{}) {
 		t.Fatalf("empty Apply = %+v", r)
 	}
 	// State may be saved with no events at all.
