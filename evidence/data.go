@@ -5,11 +5,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
-	"github.com/dpiawatch/dpiawatch/visible"
+	"github.com/dpiawatch/dpiawatch/csvsafe"
 )
 
 // File is one file of a pack.
@@ -33,7 +32,7 @@ func DataFiles(r *Report) ([]File, error) {
 			return nil, err
 		}
 		for _, row := range t.rows {
-			if err := w.Write(csvSafe(row)); err != nil {
+			if err := w.Write(csvsafe.Row(row)); err != nil {
 				return nil, fmt.Errorf("evidence: %s: %w", t.name, err)
 			}
 		}
@@ -44,28 +43,6 @@ func DataFiles(r *Report) ([]File, error) {
 	}
 	return files, nil
 }
-
-// csvSafe shows hidden characters as [U+202E] (visible.Text), and
-// neutralises spreadsheet formulas: cells come from producers
-// (system names) and configuration (org ids, mitigations), and a cell a
-// spreadsheet would run as a formula (= + - @, or a tab or carriage return
-// before one) gets a leading apostrophe, which spreadsheets show as text.
-// A plain decimal number (a negative longitude in checks.csv) is left as
-// it is: a spreadsheet reads it as that number and runs nothing, and an
-// apostrophe would make it text to every program reading the file.
-func csvSafe(row []string) []string {
-	out := make([]string, len(row))
-	for i, c := range row {
-		c = visible.Text(c)
-		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) && !plainNumber.MatchString(c) {
-			c = "'" + c
-		}
-		out[i] = c
-	}
-	return out
-}
-
-var plainNumber = regexp.MustCompile(`^[+-]?[0-9]+(\.[0-9]+)?$`)
 
 type table struct {
 	name   string

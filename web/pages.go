@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/csvsafe"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -667,25 +668,11 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 		if a.Triage != nil {
 			by, at, source = a.Triage.By, a.Triage.At.Format(time.RFC3339), a.Triage.Source
 		}
-		_ = cw.Write(csvSafe([]string{a.ID, a.Org, a.DPIA, strings.Join(a.Risks, ";"), a.Check, a.Pattern, string(a.Severity), a.Team,
+		_ = cw.Write(csvsafe.Row([]string{a.ID, a.Org, a.DPIA, strings.Join(a.Risks, ";"), a.Check, a.Pattern, string(a.Severity), a.Team,
 			a.ActorID, s.subject(ss.p, a.SubjectID), a.FirstSeen.Format(time.RFC3339), a.LastSeen.Format(time.RFC3339),
 			strconv.Itoa(a.EventCount), a.Status(), by, at, a.Explanation, source}))
 	}
 	cw.Flush()
-}
-
-// csvSafe defuses spreadsheet formula injection — a cell starting with = +
-// - @ gets a leading apostrophe — and shows hidden characters as [U+202E]
-// (visible.Text).
-func csvSafe(row []string) []string {
-	for i, c := range row {
-		c = visible.Text(c)
-		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-			c = "'" + c
-		}
-		row[i] = c
-	}
-	return row
 }
 
 // ---- alert page ----
