@@ -198,7 +198,9 @@ type OutOfHours struct {
 	Overrides    []Override          `yaml:"overrides"`
 }
 
-// Bank holiday calendars.
+// Bank holiday calendars. Scotland and Northern Ireland are named so that
+// validation can refuse them by name: the holiday library the checks use
+// (github.com/rickar/cal/v2/gb) defines England and Wales only.
 const (
 	BankHolidaysEnglandWales    = "england-and-wales"
 	BankHolidaysScotland        = "scotland"

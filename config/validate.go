@@ -339,21 +339,36 @@ func (w *WorkingHours) validate(v *validator, p string) {
 		v.errorf(p+".days", "no working days; list them (mon … sun)")
 	}
 	switch w.BankHolidays {
-	case "", BankHolidaysEnglandWales, BankHolidaysScotland, BankHolidaysNorthernIreland, BankHolidaysNone:
+	case "", BankHolidaysEnglandWales, BankHolidaysNone:
+	case BankHolidaysScotland, BankHolidaysNorthernIreland:
+		// The holiday library defines England and Wales only; refused
+		// until it defines these, rather than judged by the wrong days.
+		v.errorf(p+".bank_holidays", "bank holiday calendar %q is not available: the holiday library defines England and Wales only (england-and-wales or none)", w.BankHolidays)
 	default:
-		v.errorf(p+".bank_holidays", "unknown bank holiday calendar %q (england-and-wales, scotland, northern-ireland or none)", w.BankHolidays)
+		v.errorf(p+".bank_holidays", "unknown bank holiday calendar %q (england-and-wales or none)", w.BankHolidays)
+	}
+}
+
+// validateOverrideTarget checks whom an override applies to: an org, a
+// role or a team, where an org may go with a role or a team but a role
+// never with a team (the checks resolve a knob at one level only, and run
+// would refuse the combination).
+func (c *Config) validateOverrideTarget(v *validator, p, org, role, team string) {
+	switch {
+	case org == "" && role == "" && team == "":
+		v.errorf(p, "an override needs at least one of org, role or team")
+	case role != "" && team != "":
+		v.errorf(p, "an override for a role and a team at once is not supported; use one of them")
+	}
+	if org != "" {
+		if _, ok := c.Org(org); !ok {
+			v.errorf(p+".org", "unknown org %q", org)
+		}
 	}
 }
 
 func (o *Override) validate(v *validator, p string, c *Config) {
-	if o.Org == "" && o.Role == "" && o.Team == "" {
-		v.errorf(p, "an override needs at least one of org, role or team")
-	}
-	if o.Org != "" {
-		if _, ok := c.Org(o.Org); !ok {
-			v.errorf(p+".org", "unknown org %q", o.Org)
-		}
-	}
+	c.validateOverrideTarget(v, p, o.Org, o.Role, o.Team)
 	if o.Severity != "" && !validSeverity(o.Severity) {
 		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
 	}
