@@ -60,26 +60,8 @@ func (c *Config) setDefaults(v *validator) {
 	if !v.set("checks.idle_release") {
 		c.Checks.IdleRelease = DefaultIdleRelease
 	}
-	c.Checks.NoBusinessNeed.setDefaults(v, "checks."+CheckNoBusinessNeed)
-	c.Checks.UnlockedSession.setDefaults(v, "checks."+CheckUnlockedSession)
-	c.Checks.SharedCredential.setDefaults(v, "checks."+CheckSharedCredential)
-	c.Checks.BulkAccess.setDefaults(v, "checks."+CheckBulkAccess)
-	const ooh = "checks." + CheckOutOfHours
-	o := &c.Checks.OutOfHours
-	if !v.set(ooh + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
-	if !v.set(ooh + ".grace") {
-		o.Grace = DefaultGrace
-	}
-	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
-	o.WorkingHours.setDefaults(v, ooh+".working_hours", defaultWorkingHours())
-	for i := range o.Overrides {
-		if wh := o.Overrides[i].WorkingHours; wh != nil {
-			// An override's working hours start from the check's own.
-			wh.setDefaults(v, fmt.Sprintf("%s.overrides[%d].working_hours", ooh, i), o.WorkingHours)
-		}
+	for _, s := range c.Checks.Sections() {
+		s.Section.setDefaults(v, "checks."+s.Name)
 	}
 
 	a := &c.Alerting
@@ -95,6 +77,24 @@ func (c *Config) setDefaults(v *validator) {
 	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	c.Web.setDefaults(c) // after http.listen and alerting.pseudonym_key, which it defaults from
 	c.Evidence.setDefaults(c)
+}
+
+func (o *OutOfHours) setDefaults(v *validator, p string) {
+	if !v.set(p + ".enabled") {
+		o.Enabled = true
+	}
+	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
+	if !v.set(p + ".grace") {
+		o.Grace = DefaultGrace
+	}
+	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
+	o.WorkingHours.setDefaults(v, p+".working_hours", defaultWorkingHours())
+	for i := range o.Overrides {
+		if wh := o.Overrides[i].WorkingHours; wh != nil {
+			// An override's working hours start from the check's own.
+			wh.setDefaults(v, fmt.Sprintf("%s.overrides[%d].working_hours", p, i), o.WorkingHours)
+		}
+	}
 }
 
 // defaultWorkingHours is CONTRACT §4: Mon–Fri 08:00–18:00, not on bank

@@ -64,11 +64,9 @@ func (c *Config) validate(v *validator) {
 	if v.set("checks.idle_release") && c.Checks.IdleRelease <= 0 {
 		v.errorf("checks.idle_release", "must be longer than 0s")
 	}
-	c.Checks.OutOfHours.validate(v, "checks."+CheckOutOfHours, c)
-	c.Checks.NoBusinessNeed.validate(v, "checks."+CheckNoBusinessNeed, c)
-	c.Checks.UnlockedSession.validate(v, "checks."+CheckUnlockedSession, c)
-	c.Checks.SharedCredential.validate(v, "checks."+CheckSharedCredential, c)
-	c.Checks.BulkAccess.validate(v, "checks."+CheckBulkAccess, c)
+	for _, s := range c.Checks.Sections() {
+		s.Section.validate(v, "checks."+s.Name, c)
+	}
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
 	c.HTTP.validate(v, "http")
@@ -456,24 +454,14 @@ type evidencing struct {
 	evidences map[string][]string
 }
 
-// evidencing lists the enabled checks and what each evidences; each new
-// check adds itself here.
+// evidencing lists the enabled checks and what each evidences. It runs
+// before defaults, so a check whose enabled key is absent counts as enabled.
 func (ch *Checks) evidencing(v *validator) []evidencing {
 	var out []evidencing
-	if ch.OutOfHours.Enabled || !v.set("checks."+CheckOutOfHours+".enabled") {
-		out = append(out, evidencing{CheckOutOfHours, ch.OutOfHours.Evidences})
-	}
-	if ch.NoBusinessNeed.Enabled || !v.set("checks."+CheckNoBusinessNeed+".enabled") {
-		out = append(out, evidencing{CheckNoBusinessNeed, ch.NoBusinessNeed.Evidences})
-	}
-	if ch.UnlockedSession.Enabled || !v.set("checks."+CheckUnlockedSession+".enabled") {
-		out = append(out, evidencing{CheckUnlockedSession, ch.UnlockedSession.Evidences})
-	}
-	if ch.SharedCredential.Enabled || !v.set("checks."+CheckSharedCredential+".enabled") {
-		out = append(out, evidencing{CheckSharedCredential, ch.SharedCredential.Evidences})
-	}
-	if ch.BulkAccess.Enabled || !v.set("checks."+CheckBulkAccess+".enabled") {
-		out = append(out, evidencing{CheckBulkAccess, ch.BulkAccess.Evidences})
+	for _, s := range ch.Sections() {
+		if s.Section.IsEnabled() || !v.set("checks."+s.Name+".enabled") {
+			out = append(out, evidencing{s.Name, s.Section.EvidencedRisks()})
+		}
 	}
 	return out
 }
