@@ -44,18 +44,3 @@ func (ch *Checks) Section(name string) (CheckSection, bool) {
 	}
 	return nil, false
 }
-
-func (o *OutOfHours) IsEnabled() bool                         { return o.Enabled }
-func (o *OutOfHours) EvidencedRisks() map[string][]string     { return o.Evidences }
-func (o *NoBusinessNeed) IsEnabled() bool                     { return o.Enabled }
-func (o *NoBusinessNeed) EvidencedRisks() map[string][]string { return o.Evidences }
-func (o *UnlockedSession) IsEnabled() bool                    { return o.Enabled }
-func (o *UnlockedSession) EvidencedRisks() map[string][]string {
-	return o.Evidences
-}
-func (o *SharedCredential) IsEnabled() bool { return o.Enabled }
-func (o *SharedCredential) EvidencedRisks() map[string][]string {
-	return o.Evidences
-}
-func (o *BulkAccess) IsEnabled() bool                     { return o.Enabled }
-func (o *BulkAccess) EvidencedRisks() map[string][]string { return o.Evidences }

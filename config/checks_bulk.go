@@ -165,3 +165,9 @@ func (o *BulkAccess) setDefaults(v *validator, p string) {
 	o.MaxTracked = cmp.Or(o.MaxTracked, DefaultBulkMaxTracked)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
 }
+
+// IsEnabled implements CheckSection.
+func (o *BulkAccess) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *BulkAccess) EvidencedRisks() map[string][]string { return o.Evidences }

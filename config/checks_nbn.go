@@ -74,3 +74,9 @@ func (o *NoBusinessNeed) setDefaults(v *validator, p string) {
 	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
 }
+
+// IsEnabled implements CheckSection.
+func (o *NoBusinessNeed) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *NoBusinessNeed) EvidencedRisks() map[string][]string { return o.Evidences }

@@ -270,3 +270,9 @@ func (o *SharedCredential) setDefaults(v *validator, p string) {
 	o.FailedLogins = cmp.Or(o.FailedLogins, DefaultFailedLogins)
 	o.FailedLoginWindow = cmp.Or(o.FailedLoginWindow, DefaultFailedLoginWindow)
 }
+
+// IsEnabled implements CheckSection.
+func (o *SharedCredential) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *SharedCredential) EvidencedRisks() map[string][]string { return o.Evidences }

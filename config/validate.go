@@ -39,9 +39,6 @@ const (
 	DefaultListen          = "127.0.0.1:9464"
 )
 
-// CheckOutOfHours is the out-of-hours check's stable name (CONTRACT §3).
-const CheckOutOfHours = "out-of-hours"
-
 var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 func (c *Config) validate(v *validator) {
@@ -289,20 +286,6 @@ func (r *Reference) validate(v *validator, p string) {
 
 func validSeverity(s string) bool { return alert.Severity(s).Rank() >= 0 }
 
-func (o *OutOfHours) validate(v *validator, p string, c *Config) {
-	if o.Severity != "" && !validSeverity(o.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
-	if v.set(p+".episode_gap") && o.EpisodeGap <= 0 {
-		v.errorf(p+".episode_gap", "must be longer than 0s")
-	}
-	o.WorkingHours.validate(v, p+".working_hours")
-	c.validateEvidences(v, p+".evidences", o.Evidences)
-	for i := range o.Overrides {
-		o.Overrides[i].validate(v, fmt.Sprintf("%s.overrides[%d]", p, i), c)
-	}
-}
-
 // validateEvidences checks that every DPIA and risk a check claims to
 // evidence exists, so that no alert can point to a risk the DPIA lacks.
 func (c *Config) validateEvidences(v *validator, p string, ev map[string][]string) {
@@ -329,24 +312,6 @@ func (c *Config) validateEvidences(v *validator, p string, ev map[string][]strin
 	}
 }
 
-func (w *WorkingHours) validate(v *validator, p string) {
-	if v.set(p+".start") && v.set(p+".end") && w.Start.Minutes() >= w.End.Minutes() {
-		v.errorf(p+".end", "end %s is not after start %s", w.End, w.Start)
-	}
-	if v.set(p+".days") && len(w.Days) == 0 {
-		v.errorf(p+".days", "no working days; list them (mon … sun)")
-	}
-	switch w.BankHolidays {
-	case "", BankHolidaysEnglandWales, BankHolidaysNone:
-	case BankHolidaysScotland, BankHolidaysNorthernIreland:
-		// The holiday library defines England and Wales only; refused
-		// until it defines these, rather than judged by the wrong days.
-		v.errorf(p+".bank_holidays", "bank holiday calendar %q is not available: the holiday library defines England and Wales only (england-and-wales or none)", w.BankHolidays)
-	default:
-		v.errorf(p+".bank_holidays", "unknown bank holiday calendar %q (england-and-wales or none)", w.BankHolidays)
-	}
-}
-
 // validateOverrideTarget checks whom an override applies to: an org, a
 // role or a team, where an org may go with a role or a team but a role
 // never with a team (the checks resolve a knob at one level only, and run
@@ -362,19 +327,6 @@ func (c *Config) validateOverrideTarget(v *validator, p, org, role, team string)
 		if _, ok := c.Org(org); !ok {
 			v.errorf(p+".org", "unknown org %q", org)
 		}
-	}
-}
-
-func (o *Override) validate(v *validator, p string, c *Config) {
-	c.validateOverrideTarget(v, p, o.Org, o.Role, o.Team)
-	if o.Severity != "" && !validSeverity(o.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
-	if o.WorkingHours != nil {
-		o.WorkingHours.validate(v, p+".working_hours")
-	}
-	if o.Grace == nil && o.Severity == "" && o.WorkingHours == nil {
-		v.warnf(p, "override changes nothing (set grace, severity or working_hours)")
 	}
 }
 
