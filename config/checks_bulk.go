@@ -88,17 +88,7 @@ func (o *BulkAccess) validate(v *validator, p string, c *Config) {
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
-		switch {
-		case ov.Org == "" && ov.Role == "" && ov.Team == "":
-			v.errorf(op, "an override needs at least one of org, role or team")
-		case ov.Role != "" && ov.Team != "":
-			v.errorf(op, "an override for a role and a team at once is not supported; use one of them")
-		}
-		if ov.Org != "" {
-			if _, ok := c.Org(ov.Org); !ok {
-				v.errorf(op+".org", "unknown org %q", ov.Org)
-			}
-		}
+		c.validateOverrideTarget(v, op, ov.Org, ov.Role, ov.Team)
 		if ov.Severity != "" && !validSeverity(ov.Severity) {
 			v.errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
 		}
@@ -175,3 +165,9 @@ func (o *BulkAccess) setDefaults(v *validator, p string) {
 	o.MaxTracked = cmp.Or(o.MaxTracked, DefaultBulkMaxTracked)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
 }
+
+// IsEnabled implements CheckSection.
+func (o *BulkAccess) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *BulkAccess) EvidencedRisks() map[string][]string { return o.Evidences }

@@ -57,14 +57,7 @@ func (o *NoBusinessNeed) validate(v *validator, p string, c *Config) {
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
-		if ov.Org == "" && ov.Role == "" && ov.Team == "" {
-			v.errorf(op, "an override needs at least one of org, role or team")
-		}
-		if ov.Org != "" {
-			if _, ok := c.Org(ov.Org); !ok {
-				v.errorf(op+".org", "unknown org %q", ov.Org)
-			}
-		}
+		c.validateOverrideTarget(v, op, ov.Org, ov.Role, ov.Team)
 		if ov.Severity != "" && !validSeverity(ov.Severity) {
 			v.errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
 		}
@@ -81,3 +74,9 @@ func (o *NoBusinessNeed) setDefaults(v *validator, p string) {
 	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
 }
+
+// IsEnabled implements CheckSection.
+func (o *NoBusinessNeed) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *NoBusinessNeed) EvidencedRisks() map[string][]string { return o.Evidences }

@@ -201,17 +201,7 @@ func (o *SharedCredential) validate(v *validator, p string, c *Config) {
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
-		if ov.Org == "" && ov.Role == "" && ov.Team == "" {
-			v.errorf(op, "an override needs at least one of org, role or team")
-		}
-		if ov.Role != "" && ov.Team != "" {
-			v.errorf(op, "an override for a role and a team at once is not supported; use one of them")
-		}
-		if ov.Org != "" {
-			if _, ok := c.Org(ov.Org); !ok {
-				v.errorf(op+".org", "unknown org %q", ov.Org)
-			}
-		}
+		c.validateOverrideTarget(v, op, ov.Org, ov.Role, ov.Team)
 		if ov.Severity != "" && !validSeverity(ov.Severity) {
 			v.errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
 		}
@@ -280,3 +270,9 @@ func (o *SharedCredential) setDefaults(v *validator, p string) {
 	o.FailedLogins = cmp.Or(o.FailedLogins, DefaultFailedLogins)
 	o.FailedLoginWindow = cmp.Or(o.FailedLoginWindow, DefaultFailedLoginWindow)
 }
+
+// IsEnabled implements CheckSection.
+func (o *SharedCredential) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *SharedCredential) EvidencedRisks() map[string][]string { return o.Evidences }

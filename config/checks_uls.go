@@ -142,3 +142,9 @@ func (o *UnlockedSession) setDefaults(v *validator, p string) {
 	o.NewSessionAfter = cmp.Or(o.NewSessionAfter, DefaultNewSessionAfter)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
 }
+
+// IsEnabled implements CheckSection.
+func (o *UnlockedSession) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (o *UnlockedSession) EvidencedRisks() map[string][]string { return o.Evidences }

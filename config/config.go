@@ -186,45 +186,6 @@ type Checks struct {
 	BulkAccess       BulkAccess       `yaml:"bulk-access"`       // config/checks_bulk.go
 }
 
-// OutOfHours configures the out-of-hours check.
-type OutOfHours struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences    map[string][]string `yaml:"evidences"`
-	Severity     string              `yaml:"severity"` // default medium
-	Grace        Duration            `yaml:"grace"`    // default 30m (CONTRACT §4)
-	WorkingHours WorkingHours        `yaml:"working_hours"`
-	EpisodeGap   Duration            `yaml:"episode_gap"` // default 1h
-	Overrides    []Override          `yaml:"overrides"`
-}
-
-// Bank holiday calendars.
-const (
-	BankHolidaysEnglandWales    = "england-and-wales"
-	BankHolidaysScotland        = "scotland"
-	BankHolidaysNorthernIreland = "northern-ireland"
-	BankHolidaysNone            = "none"
-)
-
-// WorkingHours are the hours of staff with no shifts.
-type WorkingHours struct {
-	Days         []Weekday `yaml:"days"`          // default mon–fri
-	Start        Clock     `yaml:"start"`         // default 08:00
-	End          Clock     `yaml:"end"`           // default 18:00
-	BankHolidays string    `yaml:"bank_holidays"` // default england-and-wales
-}
-
-// Override changes the out-of-hours policy for an org, role or team; the most
-// specific matching override wins (see Config.OutOfHoursPolicy).
-type Override struct {
-	Org          string        `yaml:"org"`
-	Role         string        `yaml:"role"`
-	Team         string        `yaml:"team"`
-	Grace        *Duration     `yaml:"grace"`
-	Severity     string        `yaml:"severity"`
-	WorkingHours *WorkingHours `yaml:"working_hours"`
-}
-
 // Alerting configures where alerts go.
 type Alerting struct {
 	DashboardURL string `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464

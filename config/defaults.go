@@ -2,9 +2,6 @@ package config
 
 import (
 	"cmp"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -60,26 +57,8 @@ func (c *Config) setDefaults(v *validator) {
 	if !v.set("checks.idle_release") {
 		c.Checks.IdleRelease = DefaultIdleRelease
 	}
-	c.Checks.NoBusinessNeed.setDefaults(v, "checks."+CheckNoBusinessNeed)
-	c.Checks.UnlockedSession.setDefaults(v, "checks."+CheckUnlockedSession)
-	c.Checks.SharedCredential.setDefaults(v, "checks."+CheckSharedCredential)
-	c.Checks.BulkAccess.setDefaults(v, "checks."+CheckBulkAccess)
-	const ooh = "checks." + CheckOutOfHours
-	o := &c.Checks.OutOfHours
-	if !v.set(ooh + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
-	if !v.set(ooh + ".grace") {
-		o.Grace = DefaultGrace
-	}
-	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
-	o.WorkingHours.setDefaults(v, ooh+".working_hours", defaultWorkingHours())
-	for i := range o.Overrides {
-		if wh := o.Overrides[i].WorkingHours; wh != nil {
-			// An override's working hours start from the check's own.
-			wh.setDefaults(v, fmt.Sprintf("%s.overrides[%d].working_hours", ooh, i), o.WorkingHours)
-		}
+	for _, s := range c.Checks.Sections() {
+		s.Section.setDefaults(v, "checks."+s.Name)
 	}
 
 	a := &c.Alerting
@@ -95,37 +74,4 @@ func (c *Config) setDefaults(v *validator) {
 	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, DefaultListen)
 	c.Web.setDefaults(c) // after http.listen and alerting.pseudonym_key, which it defaults from
 	c.Evidence.setDefaults(c)
-}
-
-// defaultWorkingHours is CONTRACT §4: Mon–Fri 08:00–18:00, not on bank
-// holidays (England and Wales).
-func defaultWorkingHours() WorkingHours {
-	return WorkingHours{
-		Days:         []Weekday{Weekday(time.Monday), Weekday(time.Tuesday), Weekday(time.Wednesday), Weekday(time.Thursday), Weekday(time.Friday)},
-		Start:        Clock{8, 0},
-		End:          Clock{18, 0},
-		BankHolidays: BankHolidaysEnglandWales,
-	}
-}
-
-func (w *WorkingHours) setDefaults(v *validator, p string, base WorkingHours) {
-	if !v.set(p + ".days") {
-		w.Days = slices.Clone(base.Days)
-	}
-	if !v.set(p + ".start") {
-		w.Start = base.Start
-	}
-	if !v.set(p + ".end") {
-		w.End = base.End
-	}
-	w.BankHolidays = cmp.Or(w.BankHolidays, base.BankHolidays)
-}
-
-// String renders w compactly, e.g. "mon,tue 08:00-18:00 england-and-wales".
-func (w WorkingHours) String() string {
-	days := make([]string, len(w.Days))
-	for i, d := range w.Days {
-		days[i] = d.String()
-	}
-	return fmt.Sprintf("%s %s-%s %s", strings.Join(days, ","), w.Start, w.End, w.BankHolidays)
 }

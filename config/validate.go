@@ -39,9 +39,6 @@ const (
 	DefaultListen          = "127.0.0.1:9464"
 )
 
-// CheckOutOfHours is the out-of-hours check's stable name (CONTRACT §3).
-const CheckOutOfHours = "out-of-hours"
-
 var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
 func (c *Config) validate(v *validator) {
@@ -64,11 +61,9 @@ func (c *Config) validate(v *validator) {
 	if v.set("checks.idle_release") && c.Checks.IdleRelease <= 0 {
 		v.errorf("checks.idle_release", "must be longer than 0s")
 	}
-	c.Checks.OutOfHours.validate(v, "checks."+CheckOutOfHours, c)
-	c.Checks.NoBusinessNeed.validate(v, "checks."+CheckNoBusinessNeed, c)
-	c.Checks.UnlockedSession.validate(v, "checks."+CheckUnlockedSession, c)
-	c.Checks.SharedCredential.validate(v, "checks."+CheckSharedCredential, c)
-	c.Checks.BulkAccess.validate(v, "checks."+CheckBulkAccess, c)
+	for _, s := range c.Checks.Sections() {
+		s.Section.validate(v, "checks."+s.Name, c)
+	}
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
 	c.HTTP.validate(v, "http")
@@ -291,20 +286,6 @@ func (r *Reference) validate(v *validator, p string) {
 
 func validSeverity(s string) bool { return alert.Severity(s).Rank() >= 0 }
 
-func (o *OutOfHours) validate(v *validator, p string, c *Config) {
-	if o.Severity != "" && !validSeverity(o.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
-	if v.set(p+".episode_gap") && o.EpisodeGap <= 0 {
-		v.errorf(p+".episode_gap", "must be longer than 0s")
-	}
-	o.WorkingHours.validate(v, p+".working_hours")
-	c.validateEvidences(v, p+".evidences", o.Evidences)
-	for i := range o.Overrides {
-		o.Overrides[i].validate(v, fmt.Sprintf("%s.overrides[%d]", p, i), c)
-	}
-}
-
 // validateEvidences checks that every DPIA and risk a check claims to
 // evidence exists, so that no alert can point to a risk the DPIA lacks.
 func (c *Config) validateEvidences(v *validator, p string, ev map[string][]string) {
@@ -331,37 +312,21 @@ func (c *Config) validateEvidences(v *validator, p string, ev map[string][]strin
 	}
 }
 
-func (w *WorkingHours) validate(v *validator, p string) {
-	if v.set(p+".start") && v.set(p+".end") && w.Start.Minutes() >= w.End.Minutes() {
-		v.errorf(p+".end", "end %s is not after start %s", w.End, w.Start)
-	}
-	if v.set(p+".days") && len(w.Days) == 0 {
-		v.errorf(p+".days", "no working days; list them (mon … sun)")
-	}
-	switch w.BankHolidays {
-	case "", BankHolidaysEnglandWales, BankHolidaysScotland, BankHolidaysNorthernIreland, BankHolidaysNone:
-	default:
-		v.errorf(p+".bank_holidays", "unknown bank holiday calendar %q (england-and-wales, scotland, northern-ireland or none)", w.BankHolidays)
-	}
-}
-
-func (o *Override) validate(v *validator, p string, c *Config) {
-	if o.Org == "" && o.Role == "" && o.Team == "" {
+// validateOverrideTarget checks whom an override applies to: an org, a
+// role or a team, where an org may go with a role or a team but a role
+// never with a team (the checks resolve a knob at one level only, and run
+// would refuse the combination).
+func (c *Config) validateOverrideTarget(v *validator, p, org, role, team string) {
+	switch {
+	case org == "" && role == "" && team == "":
 		v.errorf(p, "an override needs at least one of org, role or team")
+	case role != "" && team != "":
+		v.errorf(p, "an override for a role and a team at once is not supported; use one of them")
 	}
-	if o.Org != "" {
-		if _, ok := c.Org(o.Org); !ok {
-			v.errorf(p+".org", "unknown org %q", o.Org)
+	if org != "" {
+		if _, ok := c.Org(org); !ok {
+			v.errorf(p+".org", "unknown org %q", org)
 		}
-	}
-	if o.Severity != "" && !validSeverity(o.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
-	if o.WorkingHours != nil {
-		o.WorkingHours.validate(v, p+".working_hours")
-	}
-	if o.Grace == nil && o.Severity == "" && o.WorkingHours == nil {
-		v.warnf(p, "override changes nothing (set grace, severity or working_hours)")
 	}
 }
 
@@ -441,24 +406,14 @@ type evidencing struct {
 	evidences map[string][]string
 }
 
-// evidencing lists the enabled checks and what each evidences; each new
-// check adds itself here.
+// evidencing lists the enabled checks and what each evidences. It runs
+// before defaults, so a check whose enabled key is absent counts as enabled.
 func (ch *Checks) evidencing(v *validator) []evidencing {
 	var out []evidencing
-	if ch.OutOfHours.Enabled || !v.set("checks."+CheckOutOfHours+".enabled") {
-		out = append(out, evidencing{CheckOutOfHours, ch.OutOfHours.Evidences})
-	}
-	if ch.NoBusinessNeed.Enabled || !v.set("checks."+CheckNoBusinessNeed+".enabled") {
-		out = append(out, evidencing{CheckNoBusinessNeed, ch.NoBusinessNeed.Evidences})
-	}
-	if ch.UnlockedSession.Enabled || !v.set("checks."+CheckUnlockedSession+".enabled") {
-		out = append(out, evidencing{CheckUnlockedSession, ch.UnlockedSession.Evidences})
-	}
-	if ch.SharedCredential.Enabled || !v.set("checks."+CheckSharedCredential+".enabled") {
-		out = append(out, evidencing{CheckSharedCredential, ch.SharedCredential.Evidences})
-	}
-	if ch.BulkAccess.Enabled || !v.set("checks."+CheckBulkAccess+".enabled") {
-		out = append(out, evidencing{CheckBulkAccess, ch.BulkAccess.Evidences})
+	for _, s := range ch.Sections() {
+		if s.Section.IsEnabled() || !v.set("checks."+s.Name+".enabled") {
+			out = append(out, evidencing{s.Name, s.Section.EvidencedRisks()})
+		}
 	}
 	return out
 }

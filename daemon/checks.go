@@ -15,28 +15,20 @@ import (
 
 // EngineOptions turns the configuration into the rules engine's options.
 // The daemon, replay and the benchmark all build their engine here, so that
-// replay runs exactly the checks the daemon runs.
+// replay runs exactly the checks the daemon runs. It walks the checks
+// registry (config.Checks.Sections): a disabled check is named in
+// Disabled, an enabled one gets, for each org, its policy (checkPolicies)
+// and the DPIA risks it evidences.
 func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (rules.Options, error) {
 	o := rules.Options{Orgs: map[string]rules.OrgPolicy{}, Logger: log, Registerer: reg, Lateness: cfg.Checks.Lateness.D()}
 	if o.Lateness == 0 {
 		o.Lateness = rules.NoLateness // written as 0s: judge on arrival
 	}
-	ooh := cfg.Checks.OutOfHours
-	nbn := cfg.Checks.NoBusinessNeed
-	if !ooh.Enabled {
-		o.Disabled = append(o.Disabled, rules.CheckOutOfHours)
-	}
-	if !nbn.Enabled {
-		o.Disabled = append(o.Disabled, rules.CheckNoBusinessNeed)
-	}
-	if !cfg.Checks.SharedCredential.Enabled {
-		o.Disabled = append(o.Disabled, rules.CheckSharedCredential)
-	}
-	if !cfg.Checks.UnlockedSession.Enabled {
-		o.Disabled = append(o.Disabled, rules.CheckUnlockedSession)
-	}
-	if !cfg.Checks.BulkAccess.Enabled {
-		o.Disabled = append(o.Disabled, rules.CheckBulkAccess)
+	sections := cfg.Checks.Sections()
+	for _, s := range sections {
+		if !s.Section.IsEnabled() {
+			o.Disabled = append(o.Disabled, s.Name)
+		}
 	}
 	for _, org := range cfg.Orgs {
 		p := rules.OrgPolicy{
@@ -45,71 +37,81 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			OutOfHoursRoles: org.OutOfHoursRoles,
 			Risks:           map[string][]rules.RiskRef{},
 		}
-		p.OutOfHours = rules.OutOfHoursPolicy{
-			OutOfHoursKnobs: oohKnobs(ooh.Grace.D(), &ooh.WorkingHours, ooh.Severity, ooh.EpisodeGap.D()),
-			Roles:           map[string]rules.OutOfHoursKnobs{},
-			Teams:           map[string]rules.OutOfHoursKnobs{},
-		}
-		for _, ov := range ooh.Overrides {
-			if ov.Org != "" && ov.Org != org.ID {
+		for _, s := range sections {
+			if !s.Section.IsEnabled() {
 				continue
 			}
-			switch {
-			case ov.Role != "" && ov.Team != "":
-				return o, fmt.Errorf("checks.out-of-hours.overrides: an override for role %q and team %q at once is not supported; use one of them", ov.Role, ov.Team)
-			case ov.Role != "":
-				p.OutOfHours.Roles[ov.Role] = overrideKnobs(ov)
-			case ov.Team != "":
-				p.OutOfHours.Teams[ov.Team] = overrideKnobs(ov)
-			default: // an org-wide override
-				applyOverride(&p.OutOfHours.OutOfHoursKnobs, ov)
+			policy, ok := checkPolicies[s.Name]
+			if !ok {
+				return o, fmt.Errorf("check %s has no engine policy (daemon/checks.go checkPolicies)", s.Name)
 			}
-		}
-		if ooh.Enabled {
-			refs, err := riskRefs(cfg, org.DPIA, ooh.Evidences[org.DPIA])
+			if err := policy(s.Section, org.ID, &p); err != nil {
+				return o, err
+			}
+			refs, err := riskRefs(cfg, org.DPIA, s.Section.EvidencedRisks()[org.DPIA])
 			if err != nil {
 				return o, err
 			}
-			p.Risks[rules.CheckOutOfHours] = refs
-		}
-		if nbn.Enabled {
-			var err error
-			if p.NoBusinessNeed, err = nbnPolicy(nbn, org.ID); err != nil {
-				return o, err
-			}
-			refs, err := riskRefs(cfg, org.DPIA, nbn.Evidences[org.DPIA])
-			if err != nil {
-				return o, err
-			}
-			p.Risks[rules.CheckNoBusinessNeed] = refs
-		}
-		if sc := cfg.Checks.SharedCredential; sc.Enabled {
-			p.SharedCredential = scPolicy(sc, org.ID)
-			refs, err := riskRefs(cfg, org.DPIA, sc.Evidences[org.DPIA])
-			if err != nil {
-				return o, err
-			}
-			p.Risks[rules.CheckSharedCredential] = refs
-		}
-		if uls := cfg.Checks.UnlockedSession; uls.Enabled {
-			p.UnlockedSession = ulsPolicy(uls, org.ID)
-			refs, err := riskRefs(cfg, org.DPIA, uls.Evidences[org.DPIA])
-			if err != nil {
-				return o, err
-			}
-			p.Risks[rules.CheckUnlockedSession] = refs
-		}
-		if bulk := cfg.Checks.BulkAccess; bulk.Enabled {
-			p.BulkAccess = bulkPolicy(bulk, org.ID)
-			refs, err := riskRefs(cfg, org.DPIA, bulk.Evidences[org.DPIA])
-			if err != nil {
-				return o, err
-			}
-			p.Risks[rules.CheckBulkAccess] = refs
+			p.Risks[s.Name] = refs
 		}
 		o.Orgs[org.ID] = p
 	}
 	return o, nil
+}
+
+// checkPolicy sets one check's policy for one org from the check's
+// configuration section.
+type checkPolicy func(sec config.CheckSection, org string, p *rules.OrgPolicy) error
+
+// checkPolicies translates each registered check's section into its engine
+// policy: one line per check.
+var checkPolicies = map[string]checkPolicy{
+	config.CheckOutOfHours: func(s config.CheckSection, org string, p *rules.OrgPolicy) (err error) {
+		p.OutOfHours, err = oohPolicy(*s.(*config.OutOfHours), org)
+		return err
+	},
+	config.CheckNoBusinessNeed: func(s config.CheckSection, org string, p *rules.OrgPolicy) (err error) {
+		p.NoBusinessNeed, err = nbnPolicy(*s.(*config.NoBusinessNeed), org)
+		return err
+	},
+	config.CheckUnlockedSession: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
+		p.UnlockedSession = ulsPolicy(*s.(*config.UnlockedSession), org)
+		return nil
+	},
+	config.CheckSharedCredential: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
+		p.SharedCredential = scPolicy(*s.(*config.SharedCredential), org)
+		return nil
+	},
+	config.CheckBulkAccess: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
+		p.BulkAccess = bulkPolicy(*s.(*config.BulkAccess), org)
+		return nil
+	},
+}
+
+// oohPolicy resolves the out-of-hours settings for one org: org-wide
+// overrides fold into the org's knobs, role and team ones become overrides.
+func oohPolicy(c config.OutOfHours, org string) (rules.OutOfHoursPolicy, error) {
+	p := rules.OutOfHoursPolicy{
+		OutOfHoursKnobs: oohKnobs(c.Grace.D(), &c.WorkingHours, c.Severity, c.EpisodeGap.D()),
+		Roles:           map[string]rules.OutOfHoursKnobs{},
+		Teams:           map[string]rules.OutOfHoursKnobs{},
+	}
+	for _, ov := range c.Overrides {
+		if ov.Org != "" && ov.Org != org {
+			continue
+		}
+		switch {
+		case ov.Role != "" && ov.Team != "":
+			return p, fmt.Errorf("checks.out-of-hours.overrides: an override for role %q and team %q at once is not supported; use one of them", ov.Role, ov.Team)
+		case ov.Role != "":
+			p.Roles[ov.Role] = overrideKnobs(ov)
+		case ov.Team != "":
+			p.Teams[ov.Team] = overrideKnobs(ov)
+		default: // an org-wide override
+			applyOverride(&p.OutOfHoursKnobs, ov)
+		}
+	}
+	return p, nil
 }
 
 // nbnPolicy resolves the no-business-need settings for one org: org-wide

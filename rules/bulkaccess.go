@@ -563,3 +563,13 @@ func ratio(n int, base int32) string {
 	}
 	return strconv.FormatFloat(math.Round(r*10)/10, 'f', -1, 64) + " times"
 }
+
+// bulkAccessRegistration registers the bulk-access check with the engine (registry).
+var bulkAccessRegistration = registration{
+	name:  CheckBulkAccess,
+	build: func() check { return newBulkAccess() },
+	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
+		rt.bulk, err = newBulkResolver(p.BulkAccess)
+		return err
+	},
+}

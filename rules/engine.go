@@ -134,17 +134,6 @@ type Options struct {
 	extraChecks []check // tests add checks here
 }
 
-// Checks lists the names of every check the Engine can run.
-func Checks() []string {
-	return []string{CheckOutOfHours, CheckNoBusinessNeed, CheckUnlockedSession, CheckSharedCredential, CheckBulkAccess}
-}
-
-// newChecks builds every check; each new check adds itself here (and its
-// name to Checks).
-func newChecks() []check {
-	return []check{outOfHours{}, noBusinessNeed{}, newUnlockedSession(), newSharedCredential(), newBulkAccess()}
-}
-
 // Engine runs the checks. Its methods are safe for concurrent use, though the
 // store calls Process from one goroutine at a time.
 type Engine struct {
@@ -248,20 +237,10 @@ func New(o Options) (*Engine, error) {
 		for _, r := range p.OutOfHoursRoles {
 			rt.ohRoles[r] = true
 		}
-		if rt.ooh, err = newOOHResolver(p.OutOfHours); err != nil {
-			return nil, fmt.Errorf("org %s: out-of-hours policy: %w", id, err)
-		}
-		if rt.nbn, err = newNBNResolver(p.NoBusinessNeed); err != nil {
-			return nil, fmt.Errorf("org %s: no-business-need policy: %w", id, err)
-		}
-		if rt.uls, err = newULSResolver(p.UnlockedSession); err != nil {
-			return nil, fmt.Errorf("org %s: unlocked-session policy: %w", id, err)
-		}
-		if rt.sc, err = newSCResolver(p.SharedCredential); err != nil {
-			return nil, fmt.Errorf("org %s: shared-credential policy: %w", id, err)
-		}
-		if rt.bulk, err = newBulkResolver(p.BulkAccess); err != nil {
-			return nil, fmt.Errorf("org %s: bulk-access policy: %w", id, err)
+		for _, r := range registry {
+			if err := r.org(p, rt); err != nil {
+				return nil, fmt.Errorf("org %s: %s policy: %w", id, r.name, err)
+			}
 		}
 		for name, refs := range p.Risks {
 			var rs riskSet

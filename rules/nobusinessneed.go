@@ -198,3 +198,13 @@ func dateText(t time.Time) string {
 	}
 	return t.Format("15:04 on 2 Jan 2006")
 }
+
+// noBusinessNeedRegistration registers the no-business-need check with the engine (registry).
+var noBusinessNeedRegistration = registration{
+	name:  CheckNoBusinessNeed,
+	build: func() check { return noBusinessNeed{} },
+	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
+		rt.nbn, err = newNBNResolver(p.NoBusinessNeed)
+		return err
+	},
+}

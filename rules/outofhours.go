@@ -413,3 +413,13 @@ func plainWord(s string) bool {
 	}
 	return true
 }
+
+// outOfHoursRegistration registers the out-of-hours check with the engine (registry).
+var outOfHoursRegistration = registration{
+	name:  CheckOutOfHours,
+	build: func() check { return outOfHours{} },
+	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
+		rt.ooh, err = newOOHResolver(p.OutOfHours)
+		return err
+	},
+}

@@ -775,3 +775,13 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 	j.addEvidence(f.Last, PatternImpossibleTravel, lead)
 	j.add(ev, PatternImpossibleTravel, lead)
 }
+
+// sharedCredentialRegistration registers the shared-credential check with the engine (registry).
+var sharedCredentialRegistration = registration{
+	name:  CheckSharedCredential,
+	build: func() check { return newSharedCredential() },
+	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
+		rt.sc, err = newSCResolver(p.SharedCredential)
+		return err
+	},
+}

@@ -581,3 +581,13 @@ func overSpan(d, limit time.Duration) string {
 	}
 	return "just over " + span(limit)
 }
+
+// unlockedSessionRegistration registers the unlocked-session check with the engine (registry).
+var unlockedSessionRegistration = registration{
+	name:  CheckUnlockedSession,
+	build: func() check { return newUnlockedSession() },
+	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
+		rt.uls, err = newULSResolver(p.UnlockedSession)
+		return err
+	},
+}
