@@ -106,6 +106,13 @@ func TestComposeStructure(t *testing.T) {
 	if !strings.Contains(string(prom), "- /etc/prometheus/rules.yml") || !slices.Contains(c.Services["prometheus"].Volumes, "./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro") {
 		t.Error("Prometheus does not load deploy/prometheus/rules.yml (rule_files and the compose mount)")
 	}
+	prov, err := os.ReadFile("grafana/provisioning/dashboards/dashboards.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(prov), "path: /var/lib/grafana/dashboards") || !slices.Contains(c.Services["grafana"].Volumes, "./dashboards:/var/lib/grafana/dashboards:ro") {
+		t.Error("Grafana does not provision dashboards/ (the provider's path and the compose mount)")
+	}
 	ds, err := os.ReadFile("grafana/provisioning/datasources/datasources.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -462,11 +469,97 @@ func TestPrometheusRules(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	rules, err := os.ReadFile("prometheus/rules.yml")
+}
+
+// TestPrometheusRulesComplete: the daemon's alerting rules cover every way
+// the monitor can fail its promise, each with a for: duration, a severity,
+// a summary that names no person and a runbook entry in docs/operations.md,
+// and each is unit-tested firing in prometheus/rules_test.yml.
+func TestPrometheusRulesComplete(t *testing.T) {
+	want := []string{
+		"DpiawatchDown", "DpiawatchNotReady", "DpiawatchConsumerLagGrowing", "DpiawatchDeadLetters",
+		"DpiawatchStoreWriteFailures", "DpiawatchDeliveryFailures", "DpiawatchAlertReceiverPaused",
+		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchFeedIncomplete",
+		"DpiawatchRetentionErrors", "DpiawatchLoginFlood",
+	}
+	docs, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(rules), "dpiawatch_alerting_receiver_paused") {
-		t.Error("no rule watches dpiawatch_alerting_receiver_paused")
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(docs), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(h))] = true
+		}
 	}
+	tested := firingTests(t)
+	// Labels a summary may print: where the fault is, never who or whose
+	// record.
+	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "stage"}
+	labelRef := regexp.MustCompile(`\$labels\.(\w+)`)
+	var got []string
+	for _, r := range loadRules(t) {
+		got = append(got, r.Alert)
+		if r.For == "" {
+			t.Errorf("%s: no for: a single bad scrape would page", r.Alert)
+		}
+		if sev := r.Labels["severity"]; sev != "critical" && sev != "warning" {
+			t.Errorf("%s: severity %q, want critical or warning", r.Alert, sev)
+		}
+		if r.Annotations["summary"] == "" {
+			t.Errorf("%s: no summary", r.Alert)
+		}
+		for _, a := range r.Annotations {
+			for _, m := range labelRef.FindAllStringSubmatch(a, -1) {
+				if !slices.Contains(allowedLabels, m[1]) {
+					t.Errorf("%s: an annotation prints label %s, which may carry personal data", r.Alert, m[1])
+				}
+			}
+		}
+		wantRunbook := "docs/operations.md#" + strings.ToLower(r.Alert)
+		if r.Annotations["runbook"] != wantRunbook {
+			t.Errorf("%s: runbook %q, want %q", r.Alert, r.Annotations["runbook"], wantRunbook)
+		}
+		if !anchors[strings.ToLower(r.Alert)] {
+			t.Errorf("%s: docs/operations.md has no heading \"### %s\" saying what to do", r.Alert, r.Alert)
+		}
+		if !tested[r.Alert] {
+			t.Errorf("%s: prometheus/rules_test.yml has no case where it fires", r.Alert)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("prometheus/rules.yml has no rule %s", w)
+		}
+	}
+}
+
+// firingTests returns the alerts that rules_test.yml expects to fire at
+// least once.
+func firingTests(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("prometheus/rules_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string           `yaml:"alertname"`
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, tc := range f.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				out[a.Alertname] = true
+			}
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/kafkatest"
+	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/web"
 )
@@ -29,11 +30,11 @@ var (
 )
 
 // TestDashboardAndRuleMetricsExist runs the daemon as docker-compose.yml
-// does (deploy/dpiawatch.yaml: Kafka, ClickHouse, Slack) with the parts
-// that configuration leaves off switched on (the web UI, a feed heartbeat),
-// against an in-process Kafka and chDB, and checks that every metric the
-// operations dashboards and the Prometheus rules name is one the daemon
-// registers. A renamed metric fails here instead of leaving a blank panel
+// does (deploy/dpiawatch.yaml: Kafka, ClickHouse, Slack), with the parts
+// that configuration leaves off switched on (the web UI, a feed heartbeat,
+// reference topics), against an in-process Kafka and chDB, and checks that
+// every metric the operations dashboard and the Prometheus rules name is
+// one the daemon registers. A renamed metric fails here instead of leaving a blank panel
 // or a rule that never fires.
 func TestDashboardAndRuleMetricsExist(t *testing.T) {
 	registered := daemonMetricNames(t)
@@ -135,7 +136,15 @@ func daemonMetricNames(t *testing.T) []string {
 		t.Setenv("CLICKHOUSE_PASSWORD", srv.Password)
 	}
 	t.Setenv("DPIAWATCH_SLACK_TOKEN", "xoxb-test-token")
+	// Reference data from compacted topics as well as the directory:
+	// its readiness is a rule's input.
 	raw["reference"].(map[string]any)["dir"] = dir
+	raw["reference"].(map[string]any)["kafka"] = map[string]any{"brokers": kafka.Brokers}
+	for _, k := range kafkaref.Kinds() {
+		if err := kafka.CreateTopic(ctx, kafkaref.DefaultTopic(k), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	raw["http"] = map[string]any{"listen": "127.0.0.1:0"}
 	raw["web"] = map[string]any{"enabled": true, "accounts_file": filepath.Join(dir, "accounts.yaml"),
 		"pseudonym_key": map[string]any{"file": filepath.Join(dir, "pseudonym.key")}}
