@@ -106,6 +106,13 @@ func TestComposeStructure(t *testing.T) {
 	if !strings.Contains(string(prom), "- /etc/prometheus/rules.yml") || !slices.Contains(c.Services["prometheus"].Volumes, "./deploy/prometheus/rules.yml:/etc/prometheus/rules.yml:ro") {
 		t.Error("Prometheus does not load deploy/prometheus/rules.yml (rule_files and the compose mount)")
 	}
+	prov, err := os.ReadFile("grafana/provisioning/dashboards/dashboards.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(prov), "path: /var/lib/grafana/dashboards") || !slices.Contains(c.Services["grafana"].Volumes, "./dashboards:/var/lib/grafana/dashboards:ro") {
+		t.Error("Grafana does not provision dashboards/ (the provider's path and the compose mount)")
+	}
 	ds, err := os.ReadFile("grafana/provisioning/datasources/datasources.yml")
 	if err != nil {
 		t.Fatal(err)
@@ -150,11 +157,117 @@ func TestDaemonConfig(t *testing.T) {
 	}
 }
 
-var timeFilter = regexp.MustCompile(`\$__timeFilter\((\w+)\)`)
+var (
+	timeFilter = regexp.MustCompile(`\$__timeFilter\(([\w.]+)\)`)
+	// tableRef is a table a panel reads: only those with row policies
+	// (clickhouse.Schema.Policies) and views over them, so a reader
+	// account sees its own org only.
+	tableRef = regexp.MustCompile(`dpiawatch\.(\w+)`)
+)
 
-// TestClickHouseGrafanaPanels runs every panel query of the provisioned
-// dashboards on a real engine, over events and alerts stored by the
-// ClickHouse store, and checks the answers.
+// policedTables are the tables and views the audit dashboards may read:
+// each has a row policy per reader account, or is a view over one that has.
+var policedTables = []string{"events_hourly", "alerts", "audit", "audit_samples", "triages"}
+
+// dashboard is the part of a Grafana dashboard the tests read.
+type dashboard struct {
+	UID        string `json:"uid"`
+	Title      string `json:"title"`
+	Templating struct {
+		List []struct {
+			Name       string `json:"name"`
+			Query      any    `json:"query"`
+			Datasource struct {
+				UID string `json:"uid"`
+			} `json:"datasource"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []struct {
+		Title      string `json:"title"`
+		Datasource struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+		Targets []struct {
+			RawSQL string `json:"rawSql"`
+			Expr   string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+func loadDashboards(t *testing.T) map[string]dashboard {
+	t.Helper()
+	files, err := filepath.Glob("../dashboards/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	out := map[string]dashboard{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[filepath.Base(f)] = d
+	}
+	return out
+}
+
+// TestDashboardsProvisioned: the compose stack provisions an operations
+// dashboard on the daemon's metrics and an audit dashboard on ClickHouse
+// with org and team variables, and every panel names a datasource the
+// stack provisions.
+func TestDashboardsProvisioned(t *testing.T) {
+	ds := loadDashboards(t)
+	for file, want := range map[string]struct {
+		datasource string
+		variables  []string
+	}{
+		"dpiawatch-operations.json": {"dpiawatch-prometheus", []string{"org"}},
+		"dpiawatch-audit.json":      {"dpiawatch-clickhouse", []string{"org", "team"}},
+	} {
+		d, ok := ds[file]
+		if !ok {
+			t.Errorf("dashboards/%s is missing", file)
+			continue
+		}
+		var vars []string
+		for _, v := range d.Templating.List {
+			vars = append(vars, v.Name)
+			if v.Datasource.UID != want.datasource {
+				t.Errorf("%s: variable %s reads %q, want %s", file, v.Name, v.Datasource.UID, want.datasource)
+			}
+		}
+		if !slices.Equal(vars, want.variables) {
+			t.Errorf("%s: variables %v, want %v", file, vars, want.variables)
+		}
+		for _, p := range d.Panels {
+			if p.Datasource.UID != want.datasource {
+				t.Errorf("%s: panel %q reads %q, want %s", file, p.Title, p.Datasource.UID, want.datasource)
+			}
+		}
+	}
+	uids := map[string]string{}
+	for file, d := range ds {
+		if other, dup := uids[d.UID]; dup {
+			t.Errorf("%s and %s share uid %q", file, other, d.UID)
+		}
+		uids[d.UID] = file
+		for _, p := range d.Panels {
+			if p.Datasource.UID != "dpiawatch-prometheus" && p.Datasource.UID != "dpiawatch-clickhouse" {
+				t.Errorf("%s: panel %q reads datasource %q, which the stack does not provision", file, p.Title, p.Datasource.UID)
+			}
+		}
+	}
+}
+
+// TestClickHouseGrafanaPanels runs every ClickHouse query of every
+// provisioned dashboard (panels and template variables, the variables
+// substituted with all their values as Grafana's "All" does) on a real
+// engine, over events, alerts, triages, routine-audit samples and reviews
+// stored by the ClickHouse store, and checks the answers.
 func TestClickHouseGrafanaPanels(t *testing.T) {
 	srv := chtest.Shared(t)
 	ctx := context.Background()
@@ -182,58 +295,105 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 		mk("wiltshire-council", "w3", "u-1", "mash", "c-2", 3), mk("wiltshire-council", "w4", "u-2", "edt", "c-3", 4),
 		mk("st-martins", "s1", "u-9", "webster-court", "r-1", 5),
 	}
-	al := func(id, check string) alert.Alert {
-		return alert.Alert{ID: id, Check: check, Org: "wiltshire-council", FirstSeen: h, LastSeen: h.Add(time.Minute), EventIDs: []string{"w1"}, EventCount: 1}
+	al := func(id, check, actor string, risks ...string) alert.Alert {
+		return alert.Alert{ID: id, Check: check, Org: "wiltshire-council", ActorID: actor, DPIA: "wiltshire-childrens-cms", Risks: risks,
+			FirstSeen: h, LastSeen: h.Add(time.Minute), EventIDs: []string{"w1"}, EventCount: 1}
 	}
 	if _, err := s.Apply(ctx, evs, func([]event.Event) (store.Effects, error) {
-		return store.Effects{Alerts: []alert.Alert{al("a1", "out-of-hours"), al("a2", "out-of-hours"), al("a3", "no-business-need")}}, nil
+		return store.Effects{
+			Alerts: []alert.Alert{al("a1", "out-of-hours", "u-1", "R1", "R4"), al("a2", "out-of-hours", "u-2", "R1"), al("a3", "no-business-need", "u-1", "R1")},
+			State:  []store.StateEntry{store.CompletenessEntry("wiltshire-council", h.Add(time.Hour))},
+		}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-
-	want := map[string]string{
-		"Record accesses per hour, by org":                       "st-martins 1|wiltshire-council 4",
-		"Alerts by check (current version)":                      "out-of-hours 2|no-business-need 1",
-		"Most active accounts (records opened, distinct people)": "wiltshire-council u-1 mash 3 2|st-martins u-9 webster-court 1 1|wiltshire-council u-2 edt 1 1",
+	if _, err := s.AddTriage(ctx, store.Triage{AlertID: "a2", Outcome: "false-positive", Actor: "ig-1", At: h.Add(2 * time.Hour), Source: "api"}); err != nil {
+		t.Fatal(err)
 	}
-	files, err := filepath.Glob("../dashboards/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no dashboards: %v", err)
+	var items []store.AuditSampleItem
+	for i, id := range []string{"w1", "w2", "w3"} {
+		items = append(items, store.AuditSampleItem{N: i, System: "crm", EventID: id, Time: h.Add(time.Duration(i+1) * time.Minute), ActorID: "u-1", SubjectID: "c-1", Action: "view"})
 	}
-	from, to := h.Add(-time.Hour).Unix(), time.Now().Unix()
-	seen := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
+	if _, err := s.PutAuditSample(ctx, store.AuditSample{Org: "wiltshire-council", DPIA: "wiltshire-childrens-cms", Team: "mash", Period: "p1",
+		From: h, To: h.Add(time.Hour), Population: 3, Seed: "00", DrawnAt: h.Add(2 * time.Hour), Items: items}); err != nil {
+		t.Fatal(err)
+	}
+	for n, outcome := range []string{store.ReviewReasonable, store.ReviewRefer} {
+		if _, err := s.AddAuditReview(ctx, store.AuditReview{Org: "wiltshire-council", Team: "mash", Period: "p1", N: n, Outcome: outcome,
+			Reviewer: "mgr-1", At: h.Add(3 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		var d struct {
-			Panels []struct {
-				Title   string `json:"title"`
-				Targets []struct {
-					RawSQL string `json:"rawSql"`
-				} `json:"targets"`
-			} `json:"panels"`
+	}
+
+	want := map[string]string{
+		"Record accesses per hour, by org":                                      "st-martins 1|wiltshire-council 4",
+		"Alerts by check (current version)":                                     "out-of-hours 2|no-business-need 1",
+		"Most active accounts (records opened, distinct people)":                "wiltshire-council u-1 mash 3 2|st-martins u-9 webster-court 1 1|wiltshire-council u-2 edt 1 1",
+		"Alerts raised per day, by org":                                         "wiltshire-council 3",
+		"Alerts by DPIA risk":                                                   "wiltshire-childrens-cms R1 3|wiltshire-childrens-cms R4 1",
+		"Alerts by team":                                                        "wiltshire-council mash 2|wiltshire-council edt 1",
+		"Open vs triaged alerts":                                                "open 2|false-positive 1",
+		"Routine-audit coverage: samples drawn vs reviewed, by team and period": "wiltshire-council mash p1 3 3 2 1",
+	}
+	// What each variable holds once its query ran: the org variable's
+	// answer feeds the team variable's query.
+	wantVars := map[string]string{"org": "st-martins|wiltshire-council", "team": "edt|mash|webster-court"}
+	from, to := h.Add(-time.Hour).Unix(), time.Now().Unix()
+	seen := map[string]bool{}
+	for file, d := range loadDashboards(t) {
+		vars := map[string]string{}
+		expand := func(q string) string {
+			q = timeFilter.ReplaceAllString(q, "$1 >= toDateTime("+strconv.FormatInt(from, 10)+") AND $1 <= toDateTime("+strconv.FormatInt(to, 10)+")")
+			for name, v := range vars {
+				q = strings.ReplaceAll(q, "${"+name+":singlequote}", v)
+			}
+			if strings.Contains(q, "$") {
+				t.Errorf("%s: a variable is left unsubstituted:\n%s", file, q)
+			}
+			for _, m := range tableRef.FindAllStringSubmatch(q, -1) {
+				if !slices.Contains(policedTables, m[1]) {
+					t.Errorf("%s: reads dpiawatch.%s, which has no row policy", file, m[1])
+				}
+			}
+			return strings.ReplaceAll(q, "dpiawatch.", db+".")
 		}
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
+		for _, v := range d.Templating.List {
+			q, ok := v.Query.(string)
+			if v.Datasource.UID != "dpiawatch-clickhouse" {
+				continue
+			}
+			if !ok {
+				t.Fatalf("%s: variable %s: query %v is not SQL", file, v.Name, v.Query)
+			}
+			got := runRows(t, srv, expand(q))
+			if got != wantVars[v.Name] {
+				t.Errorf("%s: variable %s:\n got %s\nwant %s", file, v.Name, got, wantVars[v.Name])
+			}
+			quoted := strings.Split(got, "|")
+			for i, s := range quoted {
+				quoted[i] = "'" + s + "'"
+			}
+			vars[v.Name] = strings.Join(quoted, ",")
 		}
 		for _, p := range d.Panels {
+			if p.Datasource.UID != "dpiawatch-clickhouse" {
+				continue
+			}
 			for _, tg := range p.Targets {
-				q := timeFilter.ReplaceAllString(tg.RawSQL, "$1 >= toDateTime("+strconv.FormatInt(from, 10)+") AND $1 <= toDateTime("+strconv.FormatInt(to, 10)+")")
-				q = strings.ReplaceAll(q, "dpiawatch.", db+".")
-				got := runRows(t, srv, q)
+				got := runRows(t, srv, expand(tg.RawSQL))
 				if w, ok := want[p.Title]; !ok {
-					t.Errorf("panel %q has no expected result in this test", p.Title)
+					t.Errorf("%s: panel %q has no expected result in this test", file, p.Title)
 				} else if got != w {
-					t.Errorf("panel %q:\n got %s\nwant %s", p.Title, got, w)
+					t.Errorf("%s: panel %q:\n got %s\nwant %s", file, p.Title, got, w)
 				}
-				seen++
+				seen[p.Title] = true
 			}
 		}
 	}
-	if seen != len(want) {
-		t.Errorf("ran %d panel queries, want %d", seen, len(want))
+	for title := range want {
+		if !seen[title] {
+			t.Errorf("no dashboard has the panel %q", title)
+		}
 	}
 }
 
@@ -309,11 +469,97 @@ func TestPrometheusRules(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	rules, err := os.ReadFile("prometheus/rules.yml")
+}
+
+// TestPrometheusRulesComplete: the daemon's alerting rules cover every way
+// the monitor can fail its promise, each with a for: duration, a severity,
+// a summary that names no person and a runbook entry in docs/operations.md,
+// and each is unit-tested firing in prometheus/rules_test.yml.
+func TestPrometheusRulesComplete(t *testing.T) {
+	want := []string{
+		"DpiawatchDown", "DpiawatchNotReady", "DpiawatchConsumerLagGrowing", "DpiawatchDeadLetters",
+		"DpiawatchStoreWriteFailures", "DpiawatchDeliveryFailures", "DpiawatchAlertReceiverPaused",
+		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchFeedIncomplete",
+		"DpiawatchRetentionErrors", "DpiawatchLoginFlood",
+	}
+	docs, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(rules), "dpiawatch_alerting_receiver_paused") {
-		t.Error("no rule watches dpiawatch_alerting_receiver_paused")
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(docs), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(h))] = true
+		}
 	}
+	tested := firingTests(t)
+	// Labels a summary may print: where the fault is, never who or whose
+	// record.
+	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "stage"}
+	labelRef := regexp.MustCompile(`\$labels\.(\w+)`)
+	var got []string
+	for _, r := range loadRules(t) {
+		got = append(got, r.Alert)
+		if r.For == "" {
+			t.Errorf("%s: no for: a single bad scrape would page", r.Alert)
+		}
+		if sev := r.Labels["severity"]; sev != "critical" && sev != "warning" {
+			t.Errorf("%s: severity %q, want critical or warning", r.Alert, sev)
+		}
+		if r.Annotations["summary"] == "" {
+			t.Errorf("%s: no summary", r.Alert)
+		}
+		for _, a := range r.Annotations {
+			for _, m := range labelRef.FindAllStringSubmatch(a, -1) {
+				if !slices.Contains(allowedLabels, m[1]) {
+					t.Errorf("%s: an annotation prints label %s, which may carry personal data", r.Alert, m[1])
+				}
+			}
+		}
+		wantRunbook := "docs/operations.md#" + strings.ToLower(r.Alert)
+		if r.Annotations["runbook"] != wantRunbook {
+			t.Errorf("%s: runbook %q, want %q", r.Alert, r.Annotations["runbook"], wantRunbook)
+		}
+		if !anchors[strings.ToLower(r.Alert)] {
+			t.Errorf("%s: docs/operations.md has no heading \"### %s\" saying what to do", r.Alert, r.Alert)
+		}
+		if !tested[r.Alert] {
+			t.Errorf("%s: prometheus/rules_test.yml has no case where it fires", r.Alert)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("prometheus/rules.yml has no rule %s", w)
+		}
+	}
+}
+
+// firingTests returns the alerts that rules_test.yml expects to fire at
+// least once.
+func firingTests(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("prometheus/rules_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string           `yaml:"alertname"`
+				ExpAlerts []map[string]any `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, tc := range f.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				out[a.Alertname] = true
+			}
+		}
+	}
+	return out
 }
