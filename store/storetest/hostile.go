@@ -43,6 +43,9 @@ func testHostileValues(t *testing.T, open Opener) {
 		evs = append(evs, e)
 	}
 	apply(t, s, evs, nil)
+	if r := apply(t, s, evs, nil); r.Stored != 0 || r.Duplicates != len(evs) {
+		t.Fatalf("replaying the hostile batch: %+v, want all %d duplicates", r, len(evs))
+	}
 	var state []store.StateEntry
 	for i, h := range all {
 		a := sampleAlert(h)
