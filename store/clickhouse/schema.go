@@ -556,6 +556,9 @@ func Migrate(ctx context.Context, conn clickhouse.Conn, s Schema) (MigrateResult
 // SchemaVersion returns the highest migration recorded in database, 0 when
 // none (or no migrations table).
 func SchemaVersion(ctx context.Context, conn clickhouse.Conn, database string) (int, error) {
+	if !identRE.MatchString(database) { // it names a table below: an identifier cannot be a parameter
+		return 0, fmt.Errorf("clickhouse: database %q is not a plain identifier", database)
+	}
 	var exists uint64
 	var p params
 	if err := conn.QueryRow(ctx, `SELECT count() FROM system.tables WHERE database = `+p.str(database)+` AND name = 'schema_migrations'`, p.list()...).Scan(&exists); err != nil {
