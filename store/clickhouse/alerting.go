@@ -28,8 +28,9 @@ const (
 // MessageRef returns the message a receiver posted about an alert, or
 // store.ErrNotFound.
 func (s *Store) MessageRef(ctx context.Context, receiver, alertID string) (store.MessageRef, error) {
-	rows, err := s.conn.Query(ctx, `SELECT channel, ts, version, digest FROM `+s.db+`.message_refs WHERE receiver = `+quote(receiver)+
-		` AND alert_id = `+quote(alertID)+` ORDER BY version DESC, seq DESC LIMIT 1`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT channel, ts, version, digest FROM `+s.db+`.message_refs WHERE receiver = `+p.str(receiver)+
+		` AND alert_id = `+p.str(alertID)+` ORDER BY version DESC, seq DESC LIMIT 1`, p.list()...)
 	if err != nil {
 		return store.MessageRef{}, fmt.Errorf("clickhouse: message ref: %w", err)
 	}
@@ -127,7 +128,8 @@ func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, er
 	// The alert's org goes with the triage, so that a reader account's row
 	// policy shows it its own org's triages only.
 	var org string
-	if err := s.conn.QueryRow(ctx, `SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+quote(t.AlertID)).Scan(&org); err != nil {
+	var p params
+	if err := s.conn.QueryRow(ctx, `SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+p.str(t.AlertID), p.list()...).Scan(&org); err != nil {
 		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
 	seq := s.nextSeq()
@@ -148,8 +150,8 @@ func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, er
 
 const triageSelect = `SELECT seq, object, outcome, actor, at, note, source FROM `
 
-func (s *Store) queryTriages(ctx context.Context, q string) ([]store.Triage, error) {
-	rows, err := s.conn.Query(ctx, q)
+func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]store.Triage, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +171,8 @@ func (s *Store) queryTriages(ctx context.Context, q string) ([]store.Triage, err
 
 // Triages returns the triages of one alert, oldest first.
 func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, error) {
-	out, err := s.queryTriages(ctx, triageSelect+s.db+`.audit FINAL WHERE kind = 'triage' AND object = `+quote(alertID)+` ORDER BY seq`)
+	var p params
+	out, err := s.queryTriages(ctx, triageSelect+s.db+`.audit FINAL WHERE kind = 'triage' AND object = `+p.str(alertID)+` ORDER BY seq`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: triages: %w", err)
 	}
@@ -179,12 +182,13 @@ func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, er
 // PendingTriages returns up to limit triages (limit <= 0: all) receiver has
 // not been told of, oldest first.
 func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error) {
+	var p params
 	q := triageSelect + s.db + `.audit FINAL WHERE kind = 'triage' AND seq NOT IN (SELECT seq FROM ` + s.db +
-		`.triage_delivery WHERE receiver = ` + quote(receiver) + `) ORDER BY seq`
+		`.triage_delivery WHERE receiver = ` + p.str(receiver) + `) ORDER BY seq`
 	if limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(limit)
+		q += ` LIMIT ` + p.int(int64(limit))
 	}
-	out, err := s.queryTriages(ctx, q)
+	out, err := s.queryTriages(ctx, q, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: pending triages: %w", err)
 	}
@@ -244,7 +248,8 @@ func decodeSilences(rows interface {
 
 // Silence returns one silence, or store.ErrNotFound.
 func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
-	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences(` AND silence_id = `+quote(id))+`)`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences(` AND silence_id = `+p.str(id))+`)`, p.list()...)
 	if err != nil {
 		return store.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
 	}
@@ -262,11 +267,12 @@ func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
 // ListSilences returns every silence whose EndsAt is after since (zero:
 // all), by StartsAt then ID.
 func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Silence, error) {
+	var p params
 	where := ""
 	if !since.IsZero() {
-		where = ` WHERE cur_ends > ` + timeLit(clampTime(since))
+		where = ` WHERE cur_ends > ` + p.time(since)
 	}
-	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences("")+`)`+where+` ORDER BY cur_starts, silence_id`)
+	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences("")+`)`+where+` ORDER BY cur_starts, silence_id`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: silences: %w", err)
 	}
@@ -280,11 +286,12 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Sile
 
 // AuditLog returns up to limit entries (0: all), newest first.
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+	var p params
 	q := `SELECT seq, at, actor, action, object, detail FROM ` + s.db + `.audit FINAL ORDER BY seq DESC`
 	if limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(limit)
+		q += ` LIMIT ` + p.int(int64(limit))
 	}
-	rows, err := s.conn.Query(ctx, q)
+	rows, err := s.conn.Query(ctx, q, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: audit: %w", err)
 	}
@@ -322,12 +329,13 @@ func (s *Store) MarkFailed(ctx context.Context, f store.DeliveryFailure) error {
 // DeliveryFailures returns the failures of one alert by receiver, leaving
 // out those a later delivered version superseded.
 func (s *Store) DeliveryFailures(ctx context.Context, alertID string) ([]store.DeliveryFailure, error) {
+	var p params
 	rows, err := s.conn.Query(ctx, `SELECT f.receiver, f.version, f.reason, f.at FROM `+s.db+`.outbox_failure AS f FINAL
-LEFT JOIN (SELECT receiver, max(delivered_version) AS dv FROM `+s.db+`.outbox_delivery WHERE alert_id = `+quote(alertID)+` GROUP BY receiver) AS d
+LEFT JOIN (SELECT receiver, max(delivered_version) AS dv FROM `+s.db+`.outbox_delivery WHERE alert_id = `+p.str(alertID)+` GROUP BY receiver) AS d
 ON d.receiver = f.receiver
-WHERE f.alert_id = `+quote(alertID)+` AND d.dv <= f.version
+WHERE f.alert_id = `+p.str(alertID)+` AND d.dv <= f.version
 ORDER BY f.receiver
-SETTINGS join_use_nulls = 0`)
+SETTINGS join_use_nulls = 0`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: delivery failures: %w", err)
 	}
@@ -353,8 +361,9 @@ SETTINGS join_use_nulls = 0`)
 // it. The mark goes first: a crash before the failure row goes sends the
 // alert again and leaves a stale row, never a lost re-send.
 func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit store.AuditEntry) error {
-	rows, err := s.conn.Query(ctx, `SELECT version FROM `+s.db+`.outbox_failure FINAL WHERE receiver = `+quote(receiver)+
-		` AND alert_id = `+quote(alertID))
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT version FROM `+s.db+`.outbox_failure FINAL WHERE receiver = `+p.str(receiver)+
+		` AND alert_id = `+p.str(alertID), p.list()...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: resend: %w", err)
 	}
@@ -370,12 +379,13 @@ func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit stor
 	if !found {
 		return store.ErrNotFound
 	}
-	where := ` WHERE receiver = ` + quote(receiver) + ` AND alert_id = ` + quote(alertID)
+	p = params{}
+	where := ` WHERE receiver = ` + p.str(receiver) + ` AND alert_id = ` + p.str(alertID)
 	for _, stmt := range []string{
-		`DELETE FROM ` + s.db + `.outbox_delivery` + where + ` AND delivered_version = ` + strconv.FormatUint(version, 10),
-		`DELETE FROM ` + s.db + `.outbox_failure` + where,
+		`DELETE FROM ` + s.db + `.outbox_delivery` + where + ` AND delivered_version = ` + p.uint(version),
+		`DELETE FROM ` + s.db + `.outbox_failure` + where, // its parameters are the first statement's, less one
 	} {
-		if err := s.conn.Exec(ctx, stmt); err != nil {
+		if err := s.conn.Exec(ctx, stmt, p.list()...); err != nil {
 			return fmt.Errorf("clickhouse: resend: %w", err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -15,8 +14,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// keyChunk bounds the keys of one lookup query: a few tens of kilobytes of
-// SQL, far under max_query_size (256 KiB).
+// keyChunk bounds the keys of one lookup query (see chunks for their size).
 const keyChunk = 1000
 
 // Apply stores one batch as a unit (see store.Writer and the package doc for
@@ -167,20 +165,16 @@ func (s *Store) storedKeys(ctx context.Context, events []event.Event, idx []int)
 		return stored, nil
 	}
 	batches := map[string][]event.Key{}
-	var q strings.Builder
-	for lo := 0; lo < len(idx); lo += keyChunk {
-		hi := min(lo+keyChunk, len(idx))
-		q.Reset()
-		q.WriteString(`SELECT org, system, id, batch FROM ` + s.events + ` WHERE (org, system, id) IN (`)
-		for j, i := range idx[lo:hi] {
-			if j > 0 {
-				q.WriteByte(',')
-			}
+	for _, c := range chunks(len(idx), func(j int) int { e := &events[idx[j]]; return len(e.Org) + len(e.System) + len(e.ID) }) {
+		lo, hi := c[0], c[1]
+		keys := make([]any, 0, hi-lo)
+		for _, i := range idx[lo:hi] {
 			e := &events[i]
-			q.WriteString("(" + quote(e.Org) + "," + quote(e.System) + "," + quote(e.ID) + ")")
+			keys = append(keys, clickhouse.GroupSet{Value: []any{e.Org, e.System, e.ID}})
 		}
-		q.WriteByte(')')
-		rows, err := s.conn.Query(ctx, q.String())
+		var p params
+		rows, err := s.conn.Query(ctx, `SELECT org, system, id, batch FROM `+s.events+` WHERE (org, system, id) IN `+
+			p.bind("Array(Tuple(String, String, String))", keys), p.list()...)
 		if err != nil {
 			return nil, err
 		}
@@ -222,13 +216,10 @@ func (s *Store) storedKeys(ctx context.Context, events []event.Event, idx []int)
 // committed returns which of the batch tokens have a commit row.
 func (s *Store) committed(ctx context.Context, tokens []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for lo := 0; lo < len(tokens); lo += keyChunk {
-		hi := min(lo+keyChunk, len(tokens))
-		lits := make([]string, hi-lo)
-		for i, t := range tokens[lo:hi] {
-			lits[i] = quote(t)
-		}
-		rows, err := s.conn.Query(ctx, `SELECT DISTINCT key FROM `+s.db+`.checkpoint WHERE kind = 'commit' AND key IN (`+strings.Join(lits, ",")+`)`)
+	for _, c := range chunks(len(tokens), func(i int) int { return len(tokens[i]) }) {
+		lo, hi := c[0], c[1]
+		var p params
+		rows, err := s.conn.Query(ctx, `SELECT DISTINCT key FROM `+s.db+`.checkpoint WHERE kind = 'commit' AND key IN `+p.strs(tokens[lo:hi]), p.list()...)
 		if err != nil {
 			return nil, err
 		}
@@ -307,13 +298,14 @@ func (s *Store) writeAlerts(ctx context.Context, alerts []alert.Alert, token str
 		if alerts[i].ID == "" {
 			return 0, errors.New("alert without id")
 		}
-		ids = append(ids, quote(alerts[i].ID))
+		ids = append(ids, alerts[i].ID)
 	}
 	latest := map[string]storedAlert{}
-	for lo := 0; lo < len(ids); lo += keyChunk {
-		hi := min(lo+keyChunk, len(ids))
+	for _, c := range chunks(len(ids), func(i int) int { return len(ids[i]) }) {
+		lo, hi := c[0], c[1]
+		var p params
 		rows, err := s.conn.Query(ctx, `SELECT id, max(version), argMax(body, version), argMax(batch, version) FROM `+s.db+
-			`.alerts WHERE id IN (`+strings.Join(ids[lo:hi], ",")+`) GROUP BY id`)
+			`.alerts WHERE id IN `+p.strs(ids[lo:hi])+` GROUP BY id`, p.list()...)
 		if err != nil {
 			return 0, err
 		}

@@ -25,7 +25,8 @@ var eventColumnTypes = []string{
 
 func TestClickHouseEventColumnTypes(t *testing.T) {
 	s := openInternal(t, Options{})
-	rows, err := s.conn.Query(context.Background(), `SELECT name, type FROM system.columns WHERE database = `+quote(s.db)+` AND table = 'events' ORDER BY position`)
+	var p params
+	rows, err := s.conn.Query(context.Background(), `SELECT name, type FROM system.columns WHERE database = `+p.str(s.db)+` AND table = 'events' ORDER BY position`, p.list()...)
 	if err != nil {
 		t.Fatal(err)
 	}

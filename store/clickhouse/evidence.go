@@ -31,17 +31,17 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 	if n < 1 || q.Location == nil {
 		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: need day bounds and a location")
 	}
-	tz := quote(q.Location.String())
-	day := `dateDiff('day', toDate(` + quote(q.Days[0].In(q.Location).Format("2006-01-02")) + `), toDate(t, ` + tz + `))`
-	where := ` WHERE org = ` + quote(q.Org) + ` AND t >= ` + timeLit(clampTime(q.Days[0])) + ` AND t < ` + timeLit(clampTime(q.Days[n]))
+	var p params
+	day := `dateDiff('day', toDate(` + p.str(q.Days[0].In(q.Location).Format("2006-01-02")) + `), toDate(t, ` + p.str(q.Location.String()) + `))`
+	where := ` WHERE org = ` + p.str(q.Org) + ` AND t >= ` + p.time(q.Days[0]) + ` AND t < ` + p.time(q.Days[n])
 	late := `toUInt64(0)`
 	if q.LateAfter > 0 {
-		late = `countIf(dateDiff('second', t, inserted_at) > ` + strconv.FormatInt(int64(q.LateAfter.Seconds()), 10) + `)`
+		late = `countIf(dateDiff('second', t, inserted_at) > ` + p.int(int64(q.LateAfter.Seconds())) + `)`
 	}
 	out := evidence.Coverage{Actors: make([]int64, n), LateRecorded: q.LateAfter > 0}
 
 	rows, err := s.conn.Query(ctx, `SELECT `+day+` AS day_index, system, count(), `+late+` FROM `+s.events+` FINAL`+where+
-		` GROUP BY day_index, system ORDER BY day_index, system`)
+		` GROUP BY day_index, system ORDER BY day_index, system`, p.list()...)
 	if err != nil {
 		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 	}
@@ -65,7 +65,7 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 	}
 
-	rows, err = s.conn.Query(ctx, `SELECT `+day+` AS day_index, uniqExact(actor) FROM `+s.events+` FINAL`+where+` GROUP BY day_index`)
+	rows, err = s.conn.Query(ctx, `SELECT `+day+` AS day_index, uniqExact(actor) FROM `+s.events+` FINAL`+where+` GROUP BY day_index`, p.list()...)
 	if err != nil {
 		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
 	}
@@ -92,7 +92,7 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 // with the grouping columns; e_risks is the alert's risk list joined by
 // commas. Aliases differ from column names: inside argMax ClickHouse would
 // otherwise read an alias rather than the column.
-func (s *Store) evidenceAlerts(q evidence.AlertQuery) string {
+func (s *Store) evidenceAlerts(p *params, q evidence.AlertQuery) string {
 	return `SELECT id, e_org, e_check, e_pattern, e_severity, e_risks, e_first, e_last, e_actor, e_subject, e_events FROM (
 	SELECT id, any(org) AS e_org, argMax(check_name, version) AS e_check, argMax(pattern, version) AS e_pattern,
 		argMax(severity, version) AS e_severity, argMax(dpia, version) AS e_dpia, argMax(first_seen, version) AS e_first,
@@ -101,7 +101,7 @@ func (s *Store) evidenceAlerts(q evidence.AlertQuery) string {
 		JSONExtractString(e_body, 'actor_id') AS e_actor, JSONExtractString(e_body, 'subject_id') AS e_subject,
 		JSONExtractInt(e_body, 'event_count') AS e_events
 	FROM ` + s.db + `.alerts GROUP BY id
-) WHERE e_dpia = ` + quote(q.DPIA) + ` AND e_first >= ` + timeLit(clampTime(q.From)) + ` AND e_first < ` + timeLit(clampTime(q.To))
+) WHERE e_dpia = ` + p.str(q.DPIA) + ` AND e_first >= ` + p.time(q.From) + ` AND e_first < ` + p.time(q.To)
 }
 
 // evidenceTriages is each triaged alert's latest outcome (newest decision
@@ -116,8 +116,9 @@ func (s *Store) evidenceTriages() string {
 // EvidenceAlerts counts the latest versions of the alerts of q by org,
 // check, pattern, severity and risks.
 func (s *Store) EvidenceAlerts(ctx context.Context, q evidence.AlertQuery) ([]evidence.AlertGroup, error) {
-	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (`+s.evidenceAlerts(q)+`)
-GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check, e_pattern, e_severity, e_risks`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (`+s.evidenceAlerts(&p, q)+`)
+GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check, e_pattern, e_severity, e_risks`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
 	}
@@ -166,7 +167,8 @@ func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]ev
 	}
 	// Unmatched rows of the LEFT JOIN get an empty alert id and outcome
 	// (column defaults, or NULLs under join_use_nulls): "untriaged".
-	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(q)+`)
+	var p params
+	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT e_org, e_check, e_pattern, e_severity, e_risks, t_outcome, count(),
 	`+d(-1, h)+`, `+d(h, 24*h)+`, `+d(24*h, 7*24*h)+`, `+d(7*24*h, -1)+`,
 	sumIf(intDiv(d, 1000000000), t_alert != '')
@@ -176,7 +178,7 @@ FROM (
 		greatest(toUnixTimestamp64Nano(t.t_first) - toUnixTimestamp64Nano(a.e_first), 0) AS d
 	FROM a LEFT JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
 )
-GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome`)
+GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
 	}
@@ -206,10 +208,11 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 // EvidenceConfirmed lists the alerts of q whose latest decision is
 // confirmed misuse, by first seen then id.
 func (s *Store) EvidenceConfirmed(ctx context.Context, q evidence.AlertQuery) ([]evidence.ConfirmedAlert, error) {
-	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(q)+`)
+	var p params
+	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, a.e_actor, a.e_subject, a.e_first, a.e_last, a.e_events, t.t_decided
 FROM a INNER JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
-WHERE t.t_outcome = `+quote(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a.id`)
+WHERE t.t_outcome = `+p.str(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a.id`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
 	}

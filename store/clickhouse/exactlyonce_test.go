@@ -97,7 +97,8 @@ func (c *counter) eval(fresh []event.Event) (store.Effects, error) {
 func rawRows(t *testing.T, s *Store, id string) uint64 {
 	t.Helper()
 	var n uint64
-	if err := s.conn.QueryRow(context.Background(), `SELECT count() FROM `+s.events+` WHERE id = `+quote(id)).Scan(&n); err != nil {
+	var p params
+	if err := s.conn.QueryRow(context.Background(), `SELECT count() FROM `+s.events+` WHERE id = `+p.str(id), p.list()...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -13,15 +12,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// timeLit renders t (clamped to the column's range) as a DateTime64(9)
-// literal; instants compare exactly whatever zone t is in.
-func timeLit(t interface{ UnixNano() int64 }) string {
-	return "fromUnixTimestamp64Nano(toInt64(" + strconv.FormatInt(t.UnixNano(), 10) + "), 'UTC')"
-}
-
 // Alert returns the latest version of the alert with id, or store.ErrNotFound.
 func (s *Store) Alert(ctx context.Context, id string) (alert.Alert, error) {
-	as, err := s.queryAlerts(ctx, `SELECT max(version), argMax(body, version) FROM `+s.db+`.alerts WHERE id = `+quote(id)+` GROUP BY id`)
+	var p params
+	as, err := s.queryAlerts(ctx, `SELECT max(version), argMax(body, version) FROM `+s.db+`.alerts WHERE id = `+p.str(id)+` GROUP BY id`, p.list()...)
 	if err != nil {
 		return alert.Alert{}, fmt.Errorf("clickhouse: alert: %w", err)
 	}
@@ -33,10 +27,10 @@ func (s *Store) Alert(ctx context.Context, id string) (alert.Alert, error) {
 
 // latestAlerts is the latest version of every alert, with the columns
 // filters use; org is pushed inside to use the table's key.
-func (s *Store) latestAlerts(org string) string {
+func (s *Store) latestAlerts(p *params, org string) string {
 	where := ""
 	if org != "" {
-		where = ` WHERE org = ` + quote(org)
+		where = ` WHERE org = ` + p.str(org)
 	}
 	// Aliases differ from column names: ClickHouse would otherwise read
 	// "version" inside argMax as the max(version) alias.
@@ -47,26 +41,28 @@ FROM ` + s.db + `.alerts` + where + ` GROUP BY id`
 
 // Alerts returns matching alerts ordered by FirstSeen, then ID.
 func (s *Store) Alerts(ctx context.Context, f store.AlertFilter) ([]alert.Alert, error) {
+	var p params
 	var where []string
+	latest := s.latestAlerts(&p, f.Org)
 	if f.Check != "" {
-		where = append(where, "cur_check = "+quote(f.Check))
+		where = append(where, "cur_check = "+p.str(f.Check))
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "cur_last >= "+timeLit(clampTime(f.Since)))
+		where = append(where, "cur_last >= "+p.time(f.Since))
 	}
-	q := `SELECT cur_version, cur_body FROM (` + s.latestAlerts(f.Org) + `)` + whereClause(where) + ` ORDER BY cur_first, id`
+	q := `SELECT cur_version, cur_body FROM (` + latest + `)` + whereClause(where) + ` ORDER BY cur_first, id`
 	if f.Limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(f.Limit)
+		q += ` LIMIT ` + p.int(int64(f.Limit))
 	}
-	out, err := s.queryAlerts(ctx, q)
+	out, err := s.queryAlerts(ctx, q, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: alerts: %w", err)
 	}
 	return out, nil
 }
 
-func (s *Store) queryAlerts(ctx context.Context, q string) ([]alert.Alert, error) {
-	rows, err := s.conn.Query(ctx, q)
+func (s *Store) queryAlerts(ctx context.Context, q string, args ...any) ([]alert.Alert, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -97,19 +93,19 @@ func whereClause(conds []string) string {
 	return " WHERE " + strings.Join(conds, " AND ")
 }
 
-func eventWhere(f store.EventFilter) string {
+func eventWhere(p *params, f store.EventFilter) string {
 	var where []string
 	if f.Org != "" {
-		where = append(where, "org = "+quote(f.Org))
+		where = append(where, "org = "+p.str(f.Org))
 	}
 	if f.ActorID != "" {
-		where = append(where, "actor = "+quote(f.ActorID))
+		where = append(where, "actor = "+p.str(f.ActorID))
 	}
 	if !f.From.IsZero() {
-		where = append(where, "t >= "+timeLit(clampTime(f.From)))
+		where = append(where, "t >= "+p.time(f.From))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "t < "+timeLit(clampTime(f.To)))
+		where = append(where, "t < "+p.time(f.To))
 	}
 	return whereClause(where)
 }
@@ -118,8 +114,9 @@ func eventWhere(f store.EventFilter) string {
 // (org, system, id). An error from fn stops the scan and is returned.
 // FINAL folds the duplicate rows a retried batch may have left.
 func (s *Store) ScanEvents(ctx context.Context, f store.EventFilter, fn func(event.Event) error) error {
-	rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL`+eventWhere(f)+
-		` ORDER BY t, far_sec, far_nsec, org, system, id`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL`+eventWhere(&p, f)+
+		` ORDER BY t, far_sec, far_nsec, org, system, id`, p.list()...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: scan events: %w", err)
 	}
@@ -143,9 +140,6 @@ func (s *Store) ScanEvents(ctx context.Context, f store.EventFilter, fn func(eve
 
 var _ store.EventLoader = (*Store)(nil)
 
-// eventsByKeyChunk bounds the ids of one EventsByKey query.
-const eventsByKeyChunk = 1000
-
 // EventsByKey implements store.EventLoader: per org, the events whose id is
 // one of the keys', kept where the system matches too.
 func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Event, error) {
@@ -159,13 +153,14 @@ func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Even
 		for _, k := range ks {
 			want[k] = true
 		}
-		for lo := 0; lo < len(ks); lo += eventsByKeyChunk {
-			ids := make([]string, 0, eventsByKeyChunk)
-			for _, k := range ks[lo:min(lo+eventsByKeyChunk, len(ks))] {
-				ids = append(ids, quote(k.ID))
+		for _, c := range chunks(len(ks), func(i int) int { return len(ks[i].ID) }) {
+			ids := make([]string, 0, c[1]-c[0])
+			for _, k := range ks[c[0]:c[1]] {
+				ids = append(ids, k.ID)
 			}
-			rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL WHERE org = `+quote(org)+
-				` AND id IN (`+strings.Join(ids, ",")+`)`)
+			var p params
+			rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL WHERE org = `+p.str(org)+
+				` AND id IN `+p.strs(ids), p.list()...)
 			if err != nil {
 				return nil, fmt.Errorf("clickhouse: events by key: %w", err)
 			}
@@ -194,7 +189,8 @@ func (s *Store) EventsByKey(ctx context.Context, keys []event.Key) ([]event.Even
 // CountEvents counts matching events.
 func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int64, error) {
 	var n uint64
-	if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.events+` FINAL`+eventWhere(f)).Scan(&n); err != nil {
+	var p params
+	if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.events+` FINAL`+eventWhere(&p, f), p.list()...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("clickhouse: count events: %w", err)
 	}
 	return int64(n), nil
@@ -203,8 +199,9 @@ func (s *Store) CountEvents(ctx context.Context, f store.EventFilter) (int64, er
 // LoadState returns every saved state entry whose key starts with prefix,
 // ordered by key: the latest write of each key, deletions dropped.
 func (s *Store) LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
+	var p params
 	rows, err := s.conn.Query(ctx, `SELECT key, argMax(value, seq) AS v, argMax(deleted, seq) AS d FROM `+s.db+
-		`.checkpoint WHERE kind = 'state' AND startsWith(key, `+quote(prefix)+`) GROUP BY key HAVING NOT d ORDER BY key`)
+		`.checkpoint WHERE kind = 'state' AND startsWith(key, `+p.str(prefix)+`) GROUP BY key HAVING NOT d ORDER BY key`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: load state: %w", err)
 	}
@@ -229,16 +226,17 @@ func (s *Store) LoadState(ctx context.Context, prefix string) ([]store.StateEntr
 // Pending returns up to limit alerts (limit <= 0: all) whose latest version
 // receiver has not been given, oldest change first.
 func (s *Store) Pending(ctx context.Context, receiver string, limit int) ([]alert.Alert, error) {
-	q := `SELECT a.cur_version, a.cur_body FROM (` + s.latestAlerts("") + `) AS a
-LEFT JOIN (SELECT alert_id, max(delivered_version) AS dv FROM ` + s.db + `.outbox_delivery WHERE receiver = ` + quote(receiver) + ` GROUP BY alert_id) AS d
+	var p params
+	q := `SELECT a.cur_version, a.cur_body FROM (` + s.latestAlerts(&p, "") + `) AS a
+LEFT JOIN (SELECT alert_id, max(delivered_version) AS dv FROM ` + s.db + `.outbox_delivery WHERE receiver = ` + p.str(receiver) + ` GROUP BY alert_id) AS d
 ON d.alert_id = a.id
 WHERE d.dv < a.cur_version
 ORDER BY a.cur_seq, a.id
 SETTINGS join_use_nulls = 0`
 	if limit > 0 {
-		q = strings.Replace(q, "\nSETTINGS", "\nLIMIT "+strconv.Itoa(limit)+"\nSETTINGS", 1)
+		q = strings.Replace(q, "\nSETTINGS", "\nLIMIT "+p.int(int64(limit))+"\nSETTINGS", 1)
 	}
-	out, err := s.queryAlerts(ctx, q)
+	out, err := s.queryAlerts(ctx, q, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: pending: %w", err)
 	}
@@ -252,8 +250,9 @@ func (s *Store) MarkDelivered(ctx context.Context, receiver, alertID string, ver
 	if version < 0 {
 		return fmt.Errorf("clickhouse: mark delivered: negative version %d", version)
 	}
-	if err := s.conn.Exec(ctx, `INSERT INTO `+s.db+`.outbox_delivery (receiver, alert_id, delivered_version) VALUES (`+
-		quote(receiver)+`, `+quote(alertID)+`, `+strconv.FormatInt(version, 10)+`)`); err != nil {
+	var p params
+	if err := s.conn.Exec(ctx, `INSERT INTO `+s.db+`.outbox_delivery (receiver, alert_id, delivered_version) SELECT `+
+		p.str(receiver)+`, `+p.str(alertID)+`, `+p.int(version), p.list()...); err != nil {
 		return fmt.Errorf("clickhouse: mark delivered: %w", err)
 	}
 	return nil

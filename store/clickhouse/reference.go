@@ -93,8 +93,9 @@ func (s *Store) SaveReference(ctx context.Context, loadedAt time.Time, d *refere
 	}
 	var newest string
 	var stored uint64
+	var p params
 	if err := s.conn.QueryRow(ctx, `SELECT (SELECT argMax(snapshot, loaded_at) FROM `+s.db+`.reference_loads), `+
-		`(SELECT count() FROM `+s.db+`.reference_loads WHERE snapshot = `+quote(id)+`)`).Scan(&newest, &stored); err != nil {
+		`(SELECT count() FROM `+s.db+`.reference_loads WHERE snapshot = `+p.str(id)+`)`, p.list()...).Scan(&newest, &stored); err != nil {
 		return fmt.Errorf("clickhouse: save reference: %w", err)
 	}
 	if newest == id {
@@ -154,8 +155,9 @@ func (s *Store) insertReferenceRows(ctx context.Context, id string, rows []refer
 // ReferenceAt returns the snapshot in force at t, or store.ErrNotFound.
 func (s *Store) ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSnapshot, error) {
 	var snap store.ReferenceSnapshot
-	rows, err := s.conn.Query(ctx, `SELECT loaded_at, snapshot FROM `+s.db+`.reference_loads FINAL WHERE loaded_at <= `+timeLit(clampTime(t))+
-		` ORDER BY loaded_at DESC LIMIT 1`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT loaded_at, snapshot FROM `+s.db+`.reference_loads FINAL WHERE loaded_at <= `+p.time(t)+
+		` ORDER BY loaded_at DESC LIMIT 1`, p.list()...)
 	if err != nil {
 		return snap, fmt.Errorf("clickhouse: reference at: %w", err)
 	}
@@ -186,7 +188,8 @@ func (s *Store) ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSn
 func (s *Store) ReferenceByID(ctx context.Context, id string) (store.ReferenceSnapshot, error) {
 	snap := store.ReferenceSnapshot{ID: id}
 	var loads uint64
-	err := s.conn.QueryRow(ctx, `SELECT count(), min(loaded_at) FROM `+s.db+`.reference_loads WHERE snapshot = `+quote(id)).Scan(&loads, &snap.LoadedAt)
+	var p params
+	err := s.conn.QueryRow(ctx, `SELECT count(), min(loaded_at) FROM `+s.db+`.reference_loads WHERE snapshot = `+p.str(id), p.list()...).Scan(&loads, &snap.LoadedAt)
 	if err != nil {
 		return store.ReferenceSnapshot{}, fmt.Errorf("clickhouse: reference %s: %w", id, err)
 	}
@@ -201,7 +204,8 @@ func (s *Store) ReferenceByID(ctx context.Context, id string) (store.ReferenceSn
 }
 
 func (s *Store) referenceData(ctx context.Context, id string) (*reference.Data, error) {
-	rows, err := s.conn.Query(ctx, `SELECT toString(kind), item FROM `+s.db+`.reference_rows FINAL WHERE snapshot = `+quote(id)+` ORDER BY kind, n`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT toString(kind), item FROM `+s.db+`.reference_rows FINAL WHERE snapshot = `+p.str(id)+` ORDER BY kind, n`, p.list()...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -41,26 +40,24 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	// mutate counts the rows where selects and, when there are any, deletes
 	// them. Events are counted through the Distributed table on a cluster
 	// and deleted in every shard's local one.
-	mutate := func(table, where string) (int64, error) {
+	// where's values are p's parameters.
+	mutate := func(table, where string, p *params) (int64, error) {
 		read := table
 		if table == s.schema.eventsLocal() {
 			read = "events"
 		}
 		var n uint64
-		if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.db+`.`+read+` WHERE `+where).Scan(&n); err != nil {
+		if err := s.conn.QueryRow(ctx, `SELECT count() FROM `+s.db+`.`+read+` WHERE `+where, p.list()...).Scan(&n); err != nil {
 			return 0, err
 		}
 		if n == 0 {
 			return 0, nil
 		}
 		start := time.Now()
-		err := s.conn.Exec(mctx, `ALTER TABLE `+s.db+`.`+table+s.schema.onCluster()+` DELETE WHERE `+where)
+		err := s.conn.Exec(mctx, `ALTER TABLE `+s.db+`.`+table+s.schema.onCluster()+` DELETE WHERE `+where, p.list()...)
 		res.Chunks++
 		res.LongestChunk = max(res.LongestChunk, time.Since(start))
 		return int64(n), err
-	}
-	cutoff := func(d time.Duration) string {
-		return `fromUnixTimestamp64Nano(toInt64(` + strconv.FormatInt(now.Add(-d).UnixNano(), 10) + `), 'UTC')`
 	}
 
 	for _, c := range []struct{ class, table, col string }{
@@ -80,7 +77,8 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 			if d <= 0 {
 				continue
 			}
-			n, err := mutate(c.table, `org = `+quote(org)+` AND `+c.col+` < `+cutoff(d))
+			var q params
+			n, err := mutate(c.table, `org = `+q.str(org)+` AND `+c.col+` < `+q.time(now.Add(-d)), &q)
 			if err != nil {
 				return res, fmt.Errorf("clickhouse: retention: %s of %s: %w", c.class, org, err)
 			}
@@ -99,10 +97,11 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		if d <= 0 {
 			continue
 		}
-		old := `SELECT id, t.outcome AS outcome FROM (SELECT id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts WHERE org = ` + quote(org) +
+		var q params
+		old := `SELECT id, t.outcome AS outcome FROM (SELECT id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts WHERE org = ` + q.str(org) +
 			` GROUP BY id) a LEFT JOIN (SELECT object AS id, argMax(outcome, seq) AS outcome FROM ` + s.db + `.audit WHERE kind = 'triage' GROUP BY object) t USING id
-			WHERE a.ls < ` + cutoff(d)
-		rows, err := s.conn.Query(ctx, old)
+			WHERE a.ls < ` + q.time(now.Add(-d))
+		rows, err := s.conn.Query(ctx, old, q.list()...)
 		if err != nil {
 			return res, fmt.Errorf("clickhouse: retention: alerts of %s: %w", org, err)
 		}
@@ -126,16 +125,17 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		if len(ids) == 0 {
 			continue
 		}
-		in := quoteList(ids)
+		var inp params
+		in := inp.strs(ids)
 		for _, m := range []struct{ table, where string }{
-			{"triage_delivery", `seq IN (SELECT seq FROM ` + s.db + `.audit WHERE kind = 'triage' AND object IN (` + in + `))`},
-			{"audit", `(kind = 'triage' OR (kind = 'audit' AND action = 'alert.resend')) AND object IN (` + in + `)`},
-			{"outbox_delivery", `alert_id IN (` + in + `)`},
-			{"outbox_failure", `alert_id IN (` + in + `)`},
-			{"message_refs", `alert_id IN (` + in + `)`},
-			{"alerts", `id IN (` + in + `)`},
+			{"triage_delivery", `seq IN (SELECT seq FROM ` + s.db + `.audit WHERE kind = 'triage' AND object IN ` + in + `)`},
+			{"audit", `(kind = 'triage' OR (kind = 'audit' AND action = 'alert.resend')) AND object IN ` + in},
+			{"outbox_delivery", `alert_id IN ` + in},
+			{"outbox_failure", `alert_id IN ` + in},
+			{"message_refs", `alert_id IN ` + in},
+			{"alerts", `id IN ` + in},
 		} {
-			if _, err := mutate(m.table, m.where); err != nil {
+			if _, err := mutate(m.table, m.where, &inp); err != nil {
 				return res, fmt.Errorf("clickhouse: retention: alerts of %s: %s: %w", org, m.table, err)
 			}
 		}
@@ -148,17 +148,18 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	// version older than the cutoff goes; a key's count is whether its
 	// newest version was live and older.
 	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
-		before := `toDateTime(` + strconv.FormatInt(now.Add(-d).Unix(), 10) + `, 'UTC')`
-		keep := ` AND position(key, ` + quote(store.CheckStateMarker) + `) > 0`
+		var q params
+		before := `toDateTime(` + q.int(now.Add(-d).Unix()) + `, 'UTC')`
+		keep := ` AND position(key, ` + q.str(store.CheckStateMarker) + `) > 0`
 		for _, k := range p.KeepStateContaining {
-			keep += ` AND position(key, ` + quote(k) + `) = 0`
+			keep += ` AND position(key, ` + q.str(k) + `) = 0`
 		}
 		var n uint64
 		if err := s.conn.QueryRow(ctx, `SELECT count() FROM (SELECT key, argMax(deleted, seq) AS d, max(written_at) AS w FROM `+s.db+
-			`.checkpoint WHERE kind = 'state'`+keep+` GROUP BY key) WHERE NOT d AND w < `+before).Scan(&n); err != nil {
+			`.checkpoint WHERE kind = 'state'`+keep+` GROUP BY key) WHERE NOT d AND w < `+before, q.list()...).Scan(&n); err != nil {
 			return res, fmt.Errorf("clickhouse: retention: check state: %w", err)
 		}
-		if _, err := mutate("checkpoint", `kind = 'state' AND written_at < `+before+keep); err != nil {
+		if _, err := mutate("checkpoint", `kind = 'state' AND written_at < `+before+keep, &q); err != nil {
 			return res, fmt.Errorf("clickhouse: retention: check state: %w", err)
 		}
 		count("", store.RetainCheckState, int64(n))
@@ -198,28 +199,29 @@ func (s *Store) orgsOf(ctx context.Context, table string) ([]string, error) {
 }
 
 func (s *Store) recordRetentionRun(ctx context.Context, now time.Time, res store.RetentionResult) error {
+	// One block, so one insert: the run's marker row and its counts land
+	// together.
 	at := now.UTC()
-	vals := []string{`(` + nanos(at) + `, '', '', 0)`}
+	b, err := s.conn.PrepareBatch(ctx, `INSERT INTO `+s.db+`.retention_runs (at, org, class, deleted)`)
+	if err != nil {
+		return fmt.Errorf("clickhouse: retention: record run: %w", err)
+	}
+	err = b.Append(at, "", "", uint64(0))
 	for org, m := range res.Deleted {
 		for class, n := range m {
-			vals = append(vals, `(`+nanos(at)+`, `+quote(org)+`, `+quote(class)+`, `+strconv.FormatInt(n, 10)+`)`)
+			if err == nil {
+				err = b.Append(at, org, class, uint64(n))
+			}
 		}
 	}
-	q := `INSERT INTO ` + s.db + `.retention_runs (at, org, class, deleted) VALUES `
-	for i, v := range vals {
-		if i > 0 {
-			q += ", "
-		}
-		q += v
+	if err != nil {
+		_ = b.Abort()
+		return fmt.Errorf("clickhouse: retention: record run: %w", err)
 	}
-	if err := s.conn.Exec(ctx, q); err != nil {
+	if err := b.Send(); err != nil {
 		return fmt.Errorf("clickhouse: retention: record run: %w", err)
 	}
 	return nil
-}
-
-func nanos(t time.Time) string {
-	return `fromUnixTimestamp64Nano(toInt64(` + strconv.FormatInt(t.UnixNano(), 10) + `), 'UTC')`
 }
 
 // RetentionStatus implements store.Retainer.
@@ -233,8 +235,9 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 	if runs > 0 {
 		st.LastRun = last.UTC()
 	}
-	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(class), toInt64(sum(deleted)) FROM `+s.db+`.retention_runs WHERE at >= `+nanos(from)+
-		` AND at < `+nanos(to)+` AND class != '' GROUP BY org, class`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(class), toInt64(sum(deleted)) FROM `+s.db+`.retention_runs WHERE at >= `+p.time(from)+
+		` AND at < `+p.time(to)+` AND class != '' GROUP BY org, class`, p.list()...)
 	if err != nil {
 		return st, fmt.Errorf("clickhouse: retention status: %w", err)
 	}
@@ -256,14 +259,18 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 	if err := rows.Err(); err != nil {
 		return st, fmt.Errorf("clickhouse: retention status: %w", err)
 	}
-	for _, q := range []struct{ class, query string }{
-		{store.RetainEvents, `SELECT toString(org), min(t) FROM ` + s.events + ` GROUP BY org`},
-		{store.RetainViewLogs, `SELECT toString(org), min(at) FROM ` + s.db + `.web_views GROUP BY org`},
-		{store.RetainAlerts, `SELECT toString(org), min(ls) FROM (SELECT org, id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts GROUP BY org, id) GROUP BY org`},
+	var marker params
+	for _, q := range []struct {
+		class, query string
+		args         []any
+	}{
+		{store.RetainEvents, `SELECT toString(org), min(t) FROM ` + s.events + ` GROUP BY org`, nil},
+		{store.RetainViewLogs, `SELECT toString(org), min(at) FROM ` + s.db + `.web_views GROUP BY org`, nil},
+		{store.RetainAlerts, `SELECT toString(org), min(ls) FROM (SELECT org, id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts GROUP BY org, id) GROUP BY org`, nil},
 		{store.RetainCheckState, `SELECT '', toDateTime64(min(written_at), 9, 'UTC') FROM ` + s.db + `.checkpoint WHERE kind = 'state' AND position(key, ` +
-			quote(store.CheckStateMarker) + `) > 0 HAVING count() > 0`},
+			marker.str(store.CheckStateMarker) + `) > 0 HAVING count() > 0`, marker.list()},
 	} {
-		rows, err := s.conn.Query(ctx, q.query)
+		rows, err := s.conn.Query(ctx, q.query, q.args...)
 		if err != nil {
 			return st, fmt.Errorf("clickhouse: retention status: oldest %s: %w", q.class, err)
 		}

@@ -28,9 +28,10 @@ const kindReview = "review"
 // ScanTeamEvents calls fn for each event of org and team in [from, to), by
 // time then key. FINAL folds the duplicates a retried batch may leave.
 func (s *Store) ScanTeamEvents(ctx context.Context, org, team string, from, to time.Time, fn func(event.Event) error) error {
-	rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL WHERE org = `+quote(org)+
-		` AND actor_team = `+quote(team)+` AND t >= `+timeLit(clampTime(from))+` AND t < `+timeLit(clampTime(to))+
-		` ORDER BY t, far_sec, far_nsec, system, id`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT `+eventSelectList+` FROM `+s.events+` FINAL WHERE org = `+p.str(org)+
+		` AND actor_team = `+p.str(team)+` AND t >= `+p.time(from)+` AND t < `+p.time(to)+
+		` ORDER BY t, far_sec, far_nsec, system, id`, p.list()...)
 	if err != nil {
 		return fmt.Errorf("clickhouse: scan team events: %w", err)
 	}
@@ -55,8 +56,9 @@ func (s *Store) ScanTeamEvents(ctx context.Context, org, team string, from, to t
 // AuditTeams returns the teams org's events in [from, to) name, from the
 // hourly rollup (periods start and end on the hour).
 func (s *Store) AuditTeams(ctx context.Context, org string, from, to time.Time) ([]string, error) {
-	rows, err := s.conn.Query(ctx, `SELECT DISTINCT toString(actor_team) FROM `+s.db+`.events_hourly WHERE org = `+quote(org)+
-		` AND hour >= toStartOfHour(`+timeLit(clampTime(from))+`) AND hour < `+timeLit(clampTime(to))+` AND actor_team != '' ORDER BY 1`)
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT toString(actor_team) FROM `+s.db+`.events_hourly WHERE org = `+p.str(org)+
+		` AND hour >= toStartOfHour(`+p.time(from)+`) AND hour < `+p.time(to)+` AND actor_team != '' ORDER BY 1`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: audit teams: %w", err)
 	}
@@ -110,10 +112,11 @@ func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.
 // AuditSample returns the first sample drawn for org, team and period, or
 // store.ErrNotFound.
 func (s *Store) AuditSample(ctx context.Context, org, team, period string) (store.AuditSample, error) {
+	var p params
 	rows, err := s.conn.Query(ctx, `SELECT dpia, from_t, to_t, population, seed, drawn_at,
 	item_system, item_id, item_t, item_actor, item_subject, item_action, item_record
-FROM `+s.db+`.audit_samples FINAL WHERE org = `+quote(org)+` AND team = `+quote(team)+` AND period = `+quote(period)+`
-ORDER BY drawn_at, seq LIMIT 1`)
+FROM `+s.db+`.audit_samples FINAL WHERE org = `+p.str(org)+` AND team = `+p.str(team)+` AND period = `+p.str(period)+`
+ORDER BY drawn_at, seq LIMIT 1`, p.list()...)
 	if err != nil {
 		return store.AuditSample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
 	}
@@ -168,8 +171,9 @@ func (s *Store) AddAuditReview(ctx context.Context, r store.AuditReview) (store.
 
 // AuditReviews returns the reviews of one sample, oldest first.
 func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]store.AuditReview, error) {
+	var p params
 	rows, err := s.conn.Query(ctx, `SELECT seq, toInt64(JSONExtractInt(detail, 'item')), outcome, actor, at, note FROM `+s.db+
-		`.audit FINAL WHERE kind = 'review' AND object = `+quote(org+"/"+team+"/"+period)+` ORDER BY seq`)
+		`.audit FINAL WHERE kind = 'review' AND object = `+p.str(org+"/"+team+"/"+period)+` ORDER BY seq`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: audit reviews: %w", err)
 	}
@@ -212,19 +216,20 @@ func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.
 	if orgs != nil && len(orgs) == 0 {
 		return nil, nil
 	}
-	where := ` WHERE from_t >= ` + timeLit(clampTime(from)) + ` AND from_t < ` + timeLit(clampTime(to))
+	var p params
+	where := ` WHERE from_t >= ` + p.time(from) + ` AND from_t < ` + p.time(to)
 	if orgs != nil {
-		where += ` AND org IN (` + quoteList(orgs) + `)`
+		where += ` AND org IN ` + p.strs(orgs)
 	}
 	rows, err := s.conn.Query(ctx, `SELECT sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, toInt64(sm.s_pop), toInt64(length(sm.s_items)),
-	toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+quote(store.ReviewReasonable)+`)),
-	toInt64(countIf(rv.r_outcome = `+quote(store.ReviewQuery)+`)), toInt64(countIf(rv.r_outcome = `+quote(store.ReviewRefer)+`))
+	toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewReasonable)+`)),
+	toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewQuery)+`)), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewRefer)+`))
 FROM (`+s.firstSamples(where)+`) AS sm
 LEFT JOIN (`+s.reviewsLatest()+`) AS rv ON rv.org = sm.org AND rv.r_team = sm.team AND rv.r_period = sm.period
 	AND rv.r_item < length(sm.s_items)
 GROUP BY sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, sm.s_pop, sm.s_items
 ORDER BY sm.org, sm.s_from, sm.team
-SETTINGS join_use_nulls = 0`)
+SETTINGS join_use_nulls = 0`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: audit coverage: %w", err)
 	}
@@ -252,12 +257,13 @@ SETTINGS join_use_nulls = 0`)
 // in [q.From, q.To) that were reviewed, and those referred as possible
 // misuse (their newest review).
 func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidence.AlertQuery) ([]evidence.RoutineAuditGroup, error) {
-	rows, err := s.conn.Query(ctx, `SELECT sm.org, toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+quote(store.ReviewRefer)+`))
-FROM (SELECT org, team, period, item_t, n FROM (`+s.firstSamples(` WHERE dpia = `+quote(q.DPIA))+`) ARRAY JOIN s_items AS item_t, arrayEnumerate(s_items) AS n) AS sm
+	var p params
+	rows, err := s.conn.Query(ctx, `SELECT sm.org, toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewRefer)+`))
+FROM (SELECT org, team, period, item_t, n FROM (`+s.firstSamples(` WHERE dpia = `+p.str(q.DPIA))+`) ARRAY JOIN s_items AS item_t, arrayEnumerate(s_items) AS n) AS sm
 LEFT JOIN (`+s.reviewsLatest()+`) AS rv ON rv.org = sm.org AND rv.r_team = sm.team AND rv.r_period = sm.period AND rv.r_item = toInt64(sm.n) - 1
-WHERE sm.item_t >= `+timeLit(clampTime(q.From))+` AND sm.item_t < `+timeLit(clampTime(q.To))+`
+WHERE sm.item_t >= `+p.time(q.From)+` AND sm.item_t < `+p.time(q.To)+`
 GROUP BY sm.org ORDER BY sm.org
-SETTINGS join_use_nulls = 0`)
+SETTINGS join_use_nulls = 0`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 	}
@@ -274,15 +280,4 @@ SETTINGS join_use_nulls = 0`)
 		return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 	}
 	return out, nil
-}
-
-func quoteList(vs []string) string {
-	out := ""
-	for i, v := range vs {
-		if i > 0 {
-			out += ", "
-		}
-		out += quote(v)
-	}
-	return out
 }

@@ -478,7 +478,7 @@ func (s Schema) Policies() []string {
 	for _, r := range readers {
 		for _, table := range []string{s.eventsLocal(), "events_hourly", "alerts", "audit", "reference_rows", "web_views", "audit_samples"} {
 			out = append(out, fmt.Sprintf("CREATE ROW POLICY OR REPLACE dpiawatch_%s_%s ON %s.%s%s FOR SELECT USING org = %s TO %s",
-				r.User, table, s.Database, table, s.onCluster(), quote(r.Org), r.User))
+				r.User, table, s.Database, table, s.onCluster(), ddlStringLiteral(r.Org), r.User))
 		}
 	}
 	return out
@@ -538,8 +538,9 @@ func Migrate(ctx context.Context, conn clickhouse.Conn, s Schema) (MigrateResult
 				return res, fmt.Errorf("clickhouse: migrate: %04d_%s: %w", m.version, m.name, err)
 			}
 		}
-		if err := conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.schema_migrations (version, name, applied_at) VALUES (%d, %s, %d)`,
-			s.Database, m.version, quote(m.name), time.Now().Unix())); err != nil {
+		var p params
+		if err := conn.Exec(ctx, `INSERT INTO `+s.Database+`.schema_migrations (version, name, applied_at) SELECT `+
+			p.int(int64(m.version))+`, `+p.str(m.name)+`, `+p.int(time.Now().Unix()), p.list()...); err != nil {
 			return res, fmt.Errorf("clickhouse: migrate: record %04d_%s: %w", m.version, m.name, err)
 		}
 		res.Version, res.Applied = m.version, res.Applied+1
@@ -555,8 +556,12 @@ func Migrate(ctx context.Context, conn clickhouse.Conn, s Schema) (MigrateResult
 // SchemaVersion returns the highest migration recorded in database, 0 when
 // none (or no migrations table).
 func SchemaVersion(ctx context.Context, conn clickhouse.Conn, database string) (int, error) {
+	if !identRE.MatchString(database) { // it names a table below: an identifier cannot be a parameter
+		return 0, fmt.Errorf("clickhouse: database %q is not a plain identifier", database)
+	}
 	var exists uint64
-	if err := conn.QueryRow(ctx, `SELECT count() FROM system.tables WHERE database = `+quote(database)+` AND name = 'schema_migrations'`).Scan(&exists); err != nil {
+	var p params
+	if err := conn.QueryRow(ctx, `SELECT count() FROM system.tables WHERE database = `+p.str(database)+` AND name = 'schema_migrations'`, p.list()...).Scan(&exists); err != nil {
 		return 0, fmt.Errorf("clickhouse: schema version: %w", err)
 	}
 	if exists == 0 {
@@ -572,8 +577,18 @@ func SchemaVersion(ctx context.Context, conn clickhouse.Conn, database string) (
 // LatestVersion is the schema version this binary migrates to.
 func LatestVersion() int { return len(migrations) }
 
-// quote renders s as a ClickHouse string literal.
-func quote(s string) string {
+// ddlStringLiteral renders s as a ClickHouse string literal, for the one
+// place a value must stand in SQL text: the row policies' USING clause,
+// DDL that Policies returns as text (for `dpiawatch migrate` to run and
+// operators to read) and that is stored by the server as written. Every
+// query binds its values as parameters instead.
+//
+// It is safe because a ClickHouse string literal ends only at an unescaped
+// quote: backslash and quote are escaped, so neither can end it early or
+// escape the closing quote, and NUL is written as \0 so the text never
+// holds one. Every other byte (newlines, U+202E, invalid UTF-8) stands for
+// itself inside the quotes.
+func ddlStringLiteral(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('\'')

@@ -39,7 +39,8 @@ func TestClickHouseMigrations(t *testing.T) {
 	if res, err = Migrate(ctx, conn, sc); err != nil || res.Applied != 0 || res.Version != LatestVersion() {
 		t.Fatalf("second migrate: %+v %v, want nothing applied", res, err)
 	}
-	rows, err := conn.Query(ctx, `SELECT name, engine, sorting_key, partition_key FROM system.tables WHERE database = `+quote(sc.Database)+` ORDER BY name`)
+	var p params
+	rows, err := conn.Query(ctx, `SELECT name, engine, sorting_key, partition_key FROM system.tables WHERE database = `+p.str(sc.Database)+` ORDER BY name`, p.list()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +131,9 @@ func TestClickHouseRetentionAndRollup(t *testing.T) {
 	if _, err := s.Apply(ctx, batch, nil); err != nil {
 		t.Fatal(err)
 	}
+	var p params
 	rows, err := s.conn.Query(ctx, `SELECT org, actor, sum(events), uniqMerge(subjects), max(retention_days) FROM `+s.db+
-		`.events_hourly WHERE hour = toStartOfHour(`+timeLit(old)+`) GROUP BY org, actor ORDER BY org`)
+		`.events_hourly WHERE hour = toStartOfHour(`+p.time(old)+`) GROUP BY org, actor ORDER BY org`, p.list()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func TestClickHouseAlertReferenceColumn(t *testing.T) {
 	stmts := []string{`CREATE DATABASE ` + sc.Database, sc.migrationsTable()}
 	for _, m := range migrations[:5] {
 		stmts = append(stmts, m.stmts(sc)...)
-		stmts = append(stmts, `INSERT INTO `+sc.Database+`.schema_migrations (version, name) VALUES (`+strconv.Itoa(m.version)+`, `+quote(m.name)+`)`)
+		stmts = append(stmts, `INSERT INTO `+sc.Database+`.schema_migrations (version, name) VALUES (`+strconv.Itoa(m.version)+`, '`+m.name+`')`) // names are the package's own constants
 	}
 	stmts = append(stmts, `INSERT INTO `+sc.Database+`.alerts (id, org, check_name, version, body) VALUES ('a-old', 'st-martins', 'out-of-hours', 1, '{"id":"a-old","org":"st-martins"}')`)
 	for _, q := range stmts {
@@ -253,7 +255,8 @@ func TestClickHouseAlertReferenceColumn(t *testing.T) {
 	}
 	for _, c := range []struct{ id, want string }{{"a-old", ""}, {"a-new", a.ReferenceID}} {
 		var got string
-		if err := conn.QueryRow(ctx, `SELECT argMax(reference_id, version) FROM `+sc.Database+`.alerts WHERE id = `+quote(c.id)).Scan(&got); err != nil {
+		var p params
+		if err := conn.QueryRow(ctx, `SELECT argMax(reference_id, version) FROM `+sc.Database+`.alerts WHERE id = `+p.str(c.id), p.list()...).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != c.want {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -54,30 +53,30 @@ func (s WebStore) webAlerts() string {
 
 const webSettings = ` SETTINGS join_use_nulls = 0`
 
-func inList(col string, vals []string, where []string) []string {
+func inList(p *params, col string, vals []string, where []string) []string {
 	if vals == nil {
 		return where
 	}
 	if len(vals) == 0 {
 		return append(where, "0")
 	}
-	return append(where, col+" IN ("+quoteList(vals)+")")
+	return append(where, col+" IN "+p.strs(vals))
 }
 
 // webWhere is q's scope and filters over x.
-func webWhere(q web.AlertQuery) []string {
+func webWhere(p *params, q web.AlertQuery) []string {
 	var where []string
-	where = inList("x.org", q.Orgs, where)
-	where = inList("x.team", q.Teams, where)
+	where = inList(p, "x.org", q.Orgs, where)
+	where = inList(p, "x.team", q.Teams, where)
 	for _, f := range []struct{ col, val string }{
 		{"x.org", q.Org}, {"x.team", q.Team}, {"x.check_name", q.Check}, {"x.severity", string(q.Severity)}, {"x.actor", q.ActorID},
 	} {
 		if f.val != "" {
-			where = append(where, f.col+" = "+quote(f.val))
+			where = append(where, f.col+" = "+p.str(f.val))
 		}
 	}
 	if q.Risk != "" {
-		where = append(where, "has(x.risks, "+quote(q.Risk)+")")
+		where = append(where, "has(x.risks, "+p.str(q.Risk)+")")
 	}
 	switch q.Status {
 	case "":
@@ -86,7 +85,7 @@ func webWhere(q web.AlertQuery) []string {
 	case web.StatusTriaged:
 		where = append(where, "x.outcome != ''")
 	default:
-		where = append(where, "x.outcome = "+quote(q.Status))
+		where = append(where, "x.outcome = "+p.str(q.Status))
 	}
 	return where
 }
@@ -97,14 +96,16 @@ func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertR
 	if limit <= 0 {
 		limit = 500
 	}
+	var p params
 	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x`+
-		whereClause(webWhere(q))+` ORDER BY x.last_seen DESC, x.id LIMIT `+strconv.Itoa(limit)+webSettings)
+		whereClause(webWhere(&p, q))+` ORDER BY x.last_seen DESC, x.id LIMIT `+p.int(int64(limit))+webSettings, p.list()...)
 }
 
 // WebAlert returns one alert with its team and triage.
 func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
+	var p params
 	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x WHERE x.id = `+
-		quote(id)+webSettings)
+		p.str(id)+webSettings, p.list()...)
 	if err != nil {
 		return web.AlertRow{}, err
 	}
@@ -114,8 +115,8 @@ func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error)
 	return rows[0], nil
 }
 
-func (s WebStore) webRows(ctx context.Context, q string) ([]web.AlertRow, error) {
-	rows, err := s.conn.Query(ctx, q)
+func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.AlertRow, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
 	}
@@ -151,10 +152,11 @@ func (s WebStore) webRows(ctx context.Context, q string) ([]web.AlertRow, error)
 // WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and
 // team; an alert evidencing two risks counts under each.
 func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
+	var p params
 	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, x.dpia, x.check_name, risk, x.team,
 	toInt64(countIf(x.outcome = '')), toInt64(countIf(x.outcome != '')), max(x.last_seen)
-FROM x ARRAY JOIN x.risks AS risk`+whereClause(webWhere(q))+`
-GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSettings)
+FROM x ARRAY JOIN x.risks AS risk`+whereClause(webWhere(&p, q))+`
+GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSettings, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web alert counts: %w", err)
 	}
@@ -180,9 +182,10 @@ GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSe
 // WebAlertTrend counts the alerts in q's scope first seen in [from, to) per
 // org, risk and UTC day.
 func (s WebStore) WebAlertTrend(ctx context.Context, q web.AlertQuery, from, to time.Time) ([]web.TrendCount, error) {
-	where := append(webWhere(q), "x.first_seen >= "+timeLit(clampTime(from)), "x.first_seen < "+timeLit(clampTime(to)))
+	var p params
+	where := append(webWhere(&p, q), "x.first_seen >= "+p.time(from), "x.first_seen < "+p.time(to))
 	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, risk, toStartOfDay(x.first_seen, 'UTC') AS d, toInt64(count())
-FROM x ARRAY JOIN x.risks AS risk`+whereClause(where)+` GROUP BY x.org, risk, d ORDER BY 1, 2, 3`+webSettings)
+FROM x ARRAY JOIN x.risks AS risk`+whereClause(where)+` GROUP BY x.org, risk, d ORDER BY 1, 2, 3`+webSettings, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web alert trend: %w", err)
 	}
@@ -212,13 +215,14 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 	if q.ActorID != "" && q.Team != "" {
 		return nil, 0, errors.New("clickhouse: web activity: give an actor or a team, not both")
 	}
-	where := []string{"org = " + quote(q.Org), "hour >= toStartOfHour(" + timeLit(clampTime(q.From)) + ")", "hour < " + timeLit(clampTime(q.To))}
+	var p params
+	where := []string{"org = " + p.str(q.Org), "hour >= toStartOfHour(" + p.time(q.From) + ")", "hour < " + p.time(q.To)}
 	if q.ActorID != "" {
-		where = append(where, "actor = "+quote(q.ActorID))
+		where = append(where, "actor = "+p.str(q.ActorID))
 	} else if q.Team != "" {
-		where = append(where, "actor_team = "+quote(q.Team))
+		where = append(where, "actor_team = "+p.str(q.Team))
 	}
-	rows, err := s.conn.Query(ctx, `SELECT hour, toInt64(sum(events)) FROM `+s.db+`.events_hourly`+whereClause(where)+` GROUP BY hour ORDER BY hour`)
+	rows, err := s.conn.Query(ctx, `SELECT hour, toInt64(sum(events)) FROM `+s.db+`.events_hourly`+whereClause(where)+` GROUP BY hour ORDER BY hour`, p.list()...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
 	}
@@ -238,7 +242,7 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
 	}
 	var actors uint64
-	if err := s.conn.QueryRow(ctx, `SELECT uniqExact(actor) FROM `+s.db+`.events_hourly`+whereClause(where)).Scan(&actors); err != nil {
+	if err := s.conn.QueryRow(ctx, `SELECT uniqExact(actor) FROM `+s.db+`.events_hourly`+whereClause(where), p.list()...).Scan(&actors); err != nil {
 		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
 	}
 	return out, int(actors), nil
@@ -247,8 +251,9 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 // WebActorTeam returns the team of the actor's most recent event in org.
 func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string, error) {
 	var team string
-	if err := s.conn.QueryRow(ctx, `SELECT toString(argMax(actor_team, t)) FROM `+s.events+` WHERE org = `+quote(org)+
-		` AND actor = `+quote(actorID)).Scan(&team); err != nil {
+	var p params
+	if err := s.conn.QueryRow(ctx, `SELECT toString(argMax(actor_team, t)) FROM `+s.events+` WHERE org = `+p.str(org)+
+		` AND actor = `+p.str(actorID), p.list()...).Scan(&team); err != nil {
 		return "", fmt.Errorf("clickhouse: web actor team: %w", err)
 	}
 	return team, nil
@@ -257,9 +262,10 @@ func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string
 // WebFeeds reports, per org and system with events since since, the
 // newest event time and the events since recent.
 func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]web.Feed, error) {
-	where := inList("org", orgs, []string{"t >= " + timeLit(clampTime(since))})
-	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(system), max(t), toInt64(countIf(t >= `+timeLit(clampTime(recent))+`)) FROM `+
-		s.events+` FINAL`+whereClause(where)+` GROUP BY org, system ORDER BY 1, 2`)
+	var p params
+	where := inList(&p, "org", orgs, []string{"t >= " + p.time(since)})
+	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(system), max(t), toInt64(countIf(t >= `+p.time(recent)+`)) FROM `+
+		s.events+` FINAL`+whereClause(where)+` GROUP BY org, system ORDER BY 1, 2`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web feeds: %w", err)
 	}
@@ -293,11 +299,12 @@ func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
 
 // WebViews returns the latest views, newest first.
 func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
+	var p params
 	q := `SELECT at, user, toString(role), toString(kind), toString(org), target, toInt64(row_count) FROM ` + s.db + `.web_views ORDER BY at DESC`
 	if limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(limit)
+		q += ` LIMIT ` + p.int(int64(limit))
 	}
-	rows, err := s.conn.Query(ctx, q)
+	rows, err := s.conn.Query(ctx, q, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web views: %w", err)
 	}

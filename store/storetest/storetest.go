@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsByKey", testEventsByKey},
 		{"ContextCancelled", testContextCancelled},
 		{"EmptyBatch", testEmptyBatch},
+		{"HostileValues", testHostileValues},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,67 @@
+package clickhouse
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// params collects the values of one statement as server-side query
+// parameters: each method returns the {name:Type} placeholder the SQL text
+// uses, and list gives the values to Query, QueryRow or Exec as
+// clickhouse.Named arguments. The server parses each value as data of its
+// type, on the native and the HTTP protocol alike, so no value is ever
+// spliced into SQL text and nothing needs quoting. (clickhouse-go sends
+// Named values with a query holding {name:Type} as parameters, escaping
+// them for the server's text format itself.)
+//
+// Database and table names cannot be parameters: they come from
+// configuration, checked once by Schema.Validate to be plain identifiers,
+// and stay in the text.
+type params struct{ named []any }
+
+// bind adds v as a parameter of ClickHouse type typ.
+func (p *params) bind(typ string, v any) string {
+	name := "p" + strconv.Itoa(len(p.named))
+	p.named = append(p.named, clickhouse.Named(name, v))
+	return "{" + name + ":" + typ + "}"
+}
+
+func (p *params) str(v string) string     { return p.bind("String", v) }
+func (p *params) strs(vs []string) string { return p.bind("Array(String)", vs) }
+func (p *params) int(v int64) string      { return p.bind("Int64", v) }
+func (p *params) uint(v uint64) string    { return p.bind("UInt64", v) }
+func (p *params) list() []any             { return p.named }
+
+// time binds t (clamped to the columns' range) as nanoseconds: instants
+// compare exactly whatever zone t is in.
+func (p *params) time(t time.Time) string {
+	return "fromUnixTimestamp64Nano(" + p.int(clampTime(t).UnixNano()) + ", 'UTC')"
+}
+
+// maxChunkBytes bounds the text of the keys bound as one parameter. Over
+// HTTP parameters travel in the URL, which ClickHouse caps at 1 MiB
+// (http_max_uri_size); escaping for the text format and then the URL makes
+// a byte at most 12 (a backslash in a tuple), so 64 KiB of keys stay under
+// it whatever they hold.
+const maxChunkBytes = 64 << 10
+
+// chunks splits n keys into runs [lo, hi) of at most keyChunk keys and
+// about maxChunkBytes of text, size(i) being key i's length.
+func chunks(n int, size func(i int) int) [][2]int {
+	var out [][2]int
+	lo, bytes := 0, 0
+	for i := range n {
+		s := size(i)
+		if i > lo && (i-lo == keyChunk || bytes+s > maxChunkBytes) {
+			out = append(out, [2]int{lo, i})
+			lo, bytes = i, 0
+		}
+		bytes += s
+	}
+	if lo < n {
+		out = append(out, [2]int{lo, n})
+	}
+	return out
+}
