@@ -572,7 +572,7 @@ func BenchmarkBulkAccessMemory(b *testing.B) {
 	roster := newFakeRoster(staffs, nil)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for b.Loop() {
-		c := newBulkAccess(0)
+		c := newBulkAccess(registrySlot(CheckBulkAccess))
 		e := newEngine(b, Options{Orgs: map[string]OrgPolicy{testOrg: bulkPolicy0()}, Roster: roster, Lateness: NoLateness,
 			Disabled: []string{CheckOutOfHours, CheckNoBusinessNeed}})
 		_ = e

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -221,4 +222,14 @@ func scOf(p *OrgPolicy) *SharedCredentialPolicy {
 
 func bulkOf(p *OrgPolicy) *BulkAccessPolicy {
 	return checkPolicy[BulkAccessPolicy](p, CheckBulkAccess)
+}
+
+// registrySlot is the slot of a registered check: where a check built by
+// hand, outside an Engine, finds its policy in the engine's org runtimes.
+func registrySlot(name string) int {
+	i := slices.IndexFunc(registry, func(r registration) bool { return r.name == name })
+	if i < 0 {
+		panic("no registered check " + name)
+	}
+	return i
 }
