@@ -35,6 +35,7 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			DPIA:            org.DPIA,
 			Timezone:        org.Location,
 			OutOfHoursRoles: org.OutOfHoursRoles,
+			Checks:          map[string]any{},
 			Risks:           map[string][]rules.RiskRef{},
 		}
 		for _, s := range sections {
@@ -45,9 +46,11 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			if !ok {
 				return o, fmt.Errorf("check %s has no engine policy (daemon/checks.go checkPolicies)", s.Name)
 			}
-			if err := policy(s.Section, org.ID, &p); err != nil {
+			pol, err := policy(s.Section, org.ID)
+			if err != nil {
 				return o, err
 			}
+			p.Checks[s.Name] = pol
 			refs, err := riskRefs(cfg, org.DPIA, s.Section.EvidencedRisks()[org.DPIA])
 			if err != nil {
 				return o, err
@@ -59,32 +62,27 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 	return o, nil
 }
 
-// checkPolicy sets one check's policy for one org from the check's
-// configuration section.
-type checkPolicy func(sec config.CheckSection, org string, p *rules.OrgPolicy) error
+// checkPolicy turns one check's configuration section into its engine
+// policy for one org (the value rules.OrgPolicy.Checks holds under its name).
+type checkPolicy func(sec config.CheckSection, org string) (any, error)
 
 // checkPolicies translates each registered check's section into its engine
 // policy: one line per check.
 var checkPolicies = map[string]checkPolicy{
-	config.CheckOutOfHours: func(s config.CheckSection, org string, p *rules.OrgPolicy) (err error) {
-		p.OutOfHours, err = oohPolicy(*s.(*config.OutOfHours), org)
-		return err
+	config.CheckOutOfHours: func(s config.CheckSection, org string) (any, error) {
+		return oohPolicy(*s.(*config.OutOfHours), org)
 	},
-	config.CheckNoBusinessNeed: func(s config.CheckSection, org string, p *rules.OrgPolicy) (err error) {
-		p.NoBusinessNeed, err = nbnPolicy(*s.(*config.NoBusinessNeed), org)
-		return err
+	config.CheckNoBusinessNeed: func(s config.CheckSection, org string) (any, error) {
+		return nbnPolicy(*s.(*config.NoBusinessNeed), org)
 	},
-	config.CheckUnlockedSession: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
-		p.UnlockedSession = ulsPolicy(*s.(*config.UnlockedSession), org)
-		return nil
+	config.CheckUnlockedSession: func(s config.CheckSection, org string) (any, error) {
+		return ulsPolicy(*s.(*config.UnlockedSession), org), nil
 	},
-	config.CheckSharedCredential: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
-		p.SharedCredential = scPolicy(*s.(*config.SharedCredential), org)
-		return nil
+	config.CheckSharedCredential: func(s config.CheckSection, org string) (any, error) {
+		return scPolicy(*s.(*config.SharedCredential), org), nil
 	},
-	config.CheckBulkAccess: func(s config.CheckSection, org string, p *rules.OrgPolicy) error {
-		p.BulkAccess = bulkPolicy(*s.(*config.BulkAccess), org)
-		return nil
+	config.CheckBulkAccess: func(s config.CheckSection, org string) (any, error) {
+		return bulkPolicy(*s.(*config.BulkAccess), org), nil
 	},
 }
 

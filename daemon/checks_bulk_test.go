@@ -32,7 +32,7 @@ func TestBulkPolicy(t *testing.T) {
 	if k := p.Roles["ig-auditor"]; k.Exempt == nil || !*k.Exempt {
 		t.Errorf("role override: %+v", k)
 	}
-	if _, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{"st-martins": {DPIA: "d", BulkAccess: p}}}); err != nil {
+	if _, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{"st-martins": {DPIA: "d", Checks: map[string]any{rules.CheckBulkAccess: p}}}}); err != nil {
 		t.Errorf("engine refuses the policy: %v", err)
 	}
 	if p := bulkPolicy(c, "other"); p.Window != time.Hour || p.Severity != alert.SeverityHigh {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -40,11 +41,21 @@ func splitByKeying(o rules.Options) (actor, shared rules.Options) {
 	off := false
 	for id, p := range o.Orgs {
 		a, s := p, p
-		a.UnlockedSession = withULS(p.UnlockedSession, func(k *rules.UnlockedSessionKnobs) { k.DeviceHandover = &off })
-		s.UnlockedSession = withULS(p.UnlockedSession, func(k *rules.UnlockedSessionKnobs) { k.UnlockedGap = &off })
+		uls, _ := p.Checks[rules.CheckUnlockedSession].(rules.UnlockedSessionPolicy) // EngineOptions' value; none: defaults
+		a.Checks = withPolicy(p.Checks, rules.CheckUnlockedSession, withULS(uls, func(k *rules.UnlockedSessionKnobs) { k.DeviceHandover = &off }))
+		s.Checks = withPolicy(p.Checks, rules.CheckUnlockedSession, withULS(uls, func(k *rules.UnlockedSessionKnobs) { k.UnlockedGap = &off }))
 		actor.Orgs[id], shared.Orgs[id] = a, s
 	}
 	return actor, shared
+}
+
+// withPolicy returns a copy of policies (an OrgPolicy.Checks) with check's
+// policy set to p, so that the two engines' orgs share no map.
+func withPolicy(policies map[string]any, check string, p any) map[string]any {
+	c := make(map[string]any, len(policies)+1)
+	maps.Copy(c, policies)
+	c[check] = p
+	return c
 }
 
 // withULS returns a copy of p with set applied at every level, so that no

@@ -222,6 +222,7 @@ type bulkAccess struct {
 	teams  *Keyed[bulkTeam]
 	counts []int32 // scratch for the team quantile
 	today  dayCache
+	slot   int // of its policy (registration.build)
 }
 
 // dayCache remembers the local day last computed: most events fall in the
@@ -312,8 +313,8 @@ type bulkTeamDay struct {
 	Peaks [][2]int32 `json:"p"` // (peak, members with it), by peak
 }
 
-func newBulkAccess() *bulkAccess {
-	return &bulkAccess{actors: NewKeyed[bulkActor]("actors", bulkHorizon), teams: NewKeyed[bulkTeam]("teams", bulkHorizon)}
+func newBulkAccess(slot int) *bulkAccess {
+	return &bulkAccess{actors: NewKeyed[bulkActor]("actors", bulkHorizon), teams: NewKeyed[bulkTeam]("teams", bulkHorizon), slot: slot}
 }
 
 func (*bulkAccess) Name() string { return CheckBulkAccess }
@@ -337,7 +338,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	res := v.org.bulk
+	res := resolved[bulkResolver](v.org, c.slot)
 	p := res.get(role, team)
 	if p.exempt {
 		return true
@@ -567,9 +568,12 @@ func ratio(n int, base int32) string {
 // bulkAccessRegistration registers the bulk-access check with the engine (registry).
 var bulkAccessRegistration = registration{
 	name:  CheckBulkAccess,
-	build: func() check { return newBulkAccess() },
-	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
-		rt.bulk, err = newBulkResolver(p.BulkAccess)
-		return err
+	build: func(slot int) check { return newBulkAccess(slot) },
+	policy: func(p any) (any, error) {
+		pol, err := policyOf[BulkAccessPolicy](CheckBulkAccess, p)
+		if err != nil {
+			return nil, err
+		}
+		return newBulkResolver(pol)
 	},
 }

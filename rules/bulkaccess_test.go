@@ -198,7 +198,7 @@ func TestBulkAccessJudgement(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := bulkPolicy0()
 			if tc.policy != nil {
-				tc.policy(&p.BulkAccess)
+				tc.policy(bulkOf(&p))
 			}
 			if tc.risks != nil {
 				p.Risks[CheckBulkAccess] = tc.risks
@@ -272,7 +272,7 @@ func TestBulkAccessClipping(t *testing.T) {
 	day0 := lt("2026-03-16 09:00:00")
 	g := &gen{}
 	p := bulkPolicy0()
-	p.BulkAccess.Quantile = 1 // the highest day
+	bulkOf(&p).Quantile = 1 // the highest day
 	var events []event.Event
 	events = append(events, g.history("u-1", day0.AddDate(0, 0, -1), 6, 4)...) // six days at 4: own 4
 	events = append(events, g.opens("u-1", day0.AddDate(0, 0, -1), 60, 10*time.Second, 0)...)
@@ -375,8 +375,8 @@ func TestBulkAccessDST(t *testing.T) {
 		{at("2026-10-24T23:00:00Z"), "2026-10-25"}, // BST midnight
 		{at("2026-10-25T23:59:59Z"), "2026-10-25"}, // GMT again: a 25-hour day
 	} {
-		d := newBulkAccess().localDay(tc.t, london)
-		if c := newBulkAccess(); c.localDay(tc.t.Add(-time.Hour), london) >= 0 && c.localDay(tc.t, london) != d {
+		d := newBulkAccess(0).localDay(tc.t, london)
+		if c := newBulkAccess(0); c.localDay(tc.t.Add(-time.Hour), london) >= 0 && c.localDay(tc.t, london) != d {
 			t.Errorf("localDay(%v) differs when cached", tc.t)
 		}
 		if got := time.Unix(int64(d)*86400, 0).UTC().Format("2006-01-02"); got != tc.want {
@@ -572,7 +572,7 @@ func BenchmarkBulkAccessMemory(b *testing.B) {
 	roster := newFakeRoster(staffs, nil)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for b.Loop() {
-		c := newBulkAccess()
+		c := newBulkAccess(registrySlot(CheckBulkAccess))
 		e := newEngine(b, Options{Orgs: map[string]OrgPolicy{testOrg: bulkPolicy0()}, Roster: roster, Lateness: NoLateness,
 			Disabled: []string{CheckOutOfHours, CheckNoBusinessNeed}})
 		_ = e

@@ -89,12 +89,12 @@ type OrgPolicy struct {
 	Timezone *time.Location // nil: Europe/London
 	// OutOfHoursRoles are roles (e.g. an emergency duty team) judged against
 	// their rostered shifts only (CONTRACT §2).
-	OutOfHoursRoles  []string
-	OutOfHours       OutOfHoursPolicy
-	NoBusinessNeed   NoBusinessNeedPolicy
-	UnlockedSession  UnlockedSessionPolicy
-	SharedCredential SharedCredentialPolicy
-	BulkAccess       BulkAccessPolicy
+	OutOfHoursRoles []string
+	// Checks holds each check's own policy by check name, of the type the
+	// check declares (OutOfHoursPolicy, …) or a pointer to it; a check
+	// without one runs with its defaults, a name no check has is refused. The engine never looks inside: each
+	// check's registration turns its policy into what its hot path reads.
+	Checks map[string]any
 	// Risks maps a check name to the risks of the DPIA it evidences.
 	Risks map[string][]RiskRef
 }
@@ -131,7 +131,8 @@ type Options struct {
 	Logger     *slog.Logger // nil: discard
 	Registerer prometheus.Registerer
 
-	extraChecks []check // tests add checks here
+	extraChecks        []check        // tests add checks here
+	extraRegistrations []registration // and registered checks, with policies
 }
 
 // Engine runs the checks. Its methods are safe for concurrent use, though the
@@ -175,12 +176,11 @@ type orgRuntime struct {
 	dpia    string
 	loc     *time.Location
 	ohRoles map[string]bool
-	ooh     *oohResolver
-	nbn     *nbnResolver
-	uls     *ulsResolver
-	sc      *scResolver
-	bulk    *bulkResolver
-	risks   map[string]riskSet // by check name
+	// policies holds each registered check's resolved policy at the slot
+	// the check was built with (registration.build), so that the hot path
+	// indexes a slice rather than looking a name up.
+	policies []any
+	risks    map[string]riskSet // by check name
 }
 
 // riskSet is the alert fields a check's risks fill.
@@ -222,7 +222,8 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load default timezone: %w", err)
 	}
-	checks, err := selectChecks(append(newChecks(), o.extraChecks...), o.Disabled)
+	regs := append(slices.Clip(registry), o.extraRegistrations...)
+	checks, err := selectChecks(append(newChecks(regs), o.extraChecks...), o.Disabled)
 	if err != nil {
 		return nil, err
 	}
@@ -230,15 +231,21 @@ func New(o Options) (*Engine, error) {
 		if id == "" {
 			return nil, fmt.Errorf("org with an empty id")
 		}
-		rt := &orgRuntime{id: id, dpia: p.DPIA, loc: p.Timezone, ohRoles: make(map[string]bool), risks: make(map[string]riskSet)}
+		rt := &orgRuntime{id: id, dpia: p.DPIA, loc: p.Timezone, ohRoles: make(map[string]bool), risks: make(map[string]riskSet),
+			policies: make([]any, len(regs))}
 		if rt.loc == nil {
 			rt.loc = london
 		}
 		for _, r := range p.OutOfHoursRoles {
 			rt.ohRoles[r] = true
 		}
-		for _, r := range registry {
-			if err := r.org(p, rt); err != nil {
+		for name := range p.Checks {
+			if !slices.ContainsFunc(regs, func(r registration) bool { return r.name == name }) {
+				return nil, fmt.Errorf("org %s: policy for unknown check %q", id, name)
+			}
+		}
+		for i, r := range regs {
+			if rt.policies[i], err = r.policy(p.Checks[r.name]); err != nil {
 				return nil, fmt.Errorf("org %s: %s policy: %w", id, r.name, err)
 			}
 		}

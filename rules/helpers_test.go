@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -186,4 +187,49 @@ func processOne(t *testing.T, p OrgPolicy, r Roster, ev event.Event) []alert.Ale
 		t.Fatal(err)
 	}
 	return append(fx.Alerts, e.Flush().Alerts...)
+}
+
+// checkPolicy returns the policy of type P that p holds for the named check,
+// adding a zero one (the check's defaults) when it holds none, so that a
+// test can change one knob in place.
+func checkPolicy[P any](p *OrgPolicy, name string) *P {
+	if p.Checks == nil {
+		p.Checks = map[string]any{}
+	}
+	if pp, ok := p.Checks[name].(*P); ok {
+		return pp
+	}
+	pp := new(P)
+	p.Checks[name] = pp
+	return pp
+}
+
+func oohOf(p *OrgPolicy) *OutOfHoursPolicy {
+	return checkPolicy[OutOfHoursPolicy](p, CheckOutOfHours)
+}
+
+func nbnOf(p *OrgPolicy) *NoBusinessNeedPolicy {
+	return checkPolicy[NoBusinessNeedPolicy](p, CheckNoBusinessNeed)
+}
+
+func ulsOf(p *OrgPolicy) *UnlockedSessionPolicy {
+	return checkPolicy[UnlockedSessionPolicy](p, CheckUnlockedSession)
+}
+
+func scOf(p *OrgPolicy) *SharedCredentialPolicy {
+	return checkPolicy[SharedCredentialPolicy](p, CheckSharedCredential)
+}
+
+func bulkOf(p *OrgPolicy) *BulkAccessPolicy {
+	return checkPolicy[BulkAccessPolicy](p, CheckBulkAccess)
+}
+
+// registrySlot is the slot of a registered check: where a check built by
+// hand, outside an Engine, finds its policy in the engine's org runtimes.
+func registrySlot(name string) int {
+	i := slices.IndexFunc(registry, func(r registration) bool { return r.name == name })
+	if i < 0 {
+		panic("no registered check " + name)
+	}
+	return i
 }

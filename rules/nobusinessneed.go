@@ -100,12 +100,12 @@ func resolveNBN(levels []NoBusinessNeedKnobs) (*nbnPolicy, error) {
 // Episodes are keyed by actor and pattern, not by subject (CONTRACT §3): a
 // worker browsing five records they have no business with is one alert of
 // five events, its subject the first one opened.
-type noBusinessNeed struct{}
+type noBusinessNeed struct{ slot int }
 
 func (noBusinessNeed) Name() string { return CheckNoBusinessNeed }
 
 // Evaluate judges a successful record action.
-func (noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	if !ev.Action.IsRecordAction() || ev.Outcome == event.OutcomeFailure || ev.Subject.ID == "" {
 		return false
 	}
@@ -126,7 +126,7 @@ func (noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	p := v.org.nbn.get(role, team)
+	p := resolved[nbnResolver](v.org, c.slot).get(role, team)
 	if p.exempt {
 		return true
 	}
@@ -202,9 +202,12 @@ func dateText(t time.Time) string {
 // noBusinessNeedRegistration registers the no-business-need check with the engine (registry).
 var noBusinessNeedRegistration = registration{
 	name:  CheckNoBusinessNeed,
-	build: func() check { return noBusinessNeed{} },
-	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
-		rt.nbn, err = newNBNResolver(p.NoBusinessNeed)
-		return err
+	build: func(slot int) check { return noBusinessNeed{slot: slot} },
+	policy: func(p any) (any, error) {
+		pol, err := policyOf[NoBusinessNeedPolicy](CheckNoBusinessNeed, p)
+		if err != nil {
+			return nil, err
+		}
+		return newNBNResolver(pol)
 	},
 }

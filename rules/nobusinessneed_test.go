@@ -103,34 +103,34 @@ func TestNoBusinessNeedJudgement(t *testing.T) {
 		// Knobs.
 		{name: "exempt role", ev: mkEvent("e1", "u-40", d("03-05 10:00:00"), view, subject("c-99")),
 			policy: func(p *OrgPolicy) {
-				p.NoBusinessNeed.Roles = map[string]NoBusinessNeedKnobs{"manager": {Exempt: new(true)}}
+				nbnOf(p).Roles = map[string]NoBusinessNeedKnobs{"manager": {Exempt: new(true)}}
 			}},
 		{name: "team beats role: not exempt", ev: mkEvent("e1", "u-40", d("03-05 10:00:00"), view, subject("c-99")), patterns: []string{PatternNoRelationship},
 			policy: func(p *OrgPolicy) {
-				p.NoBusinessNeed.Roles = map[string]NoBusinessNeedKnobs{"manager": {Exempt: new(true)}}
-				p.NoBusinessNeed.Teams = map[string]NoBusinessNeedKnobs{"office": {Exempt: new(false)}}
+				nbnOf(p).Roles = map[string]NoBusinessNeedKnobs{"manager": {Exempt: new(true)}}
+				nbnOf(p).Teams = map[string]NoBusinessNeedKnobs{"office": {Exempt: new(false)}}
 			}},
 		{name: "after_end allowance inside", ev: mkEvent("e1", "u-30", d("03-10 23:59:59"), view, subject("c-2")),
-			policy: func(p *OrgPolicy) { p.NoBusinessNeed.AfterEnd = new(24 * time.Hour) }},
+			policy: func(p *OrgPolicy) { nbnOf(p).AfterEnd = new(24 * time.Hour) }},
 		{name: "after_end allowance exactly over", ev: mkEvent("e1", "u-30", d("03-11 00:00:00"), view, subject("c-2")), patterns: []string{PatternRelationshipEnded},
-			policy: func(p *OrgPolicy) { p.NoBusinessNeed.AfterEnd = new(24 * time.Hour) }},
+			policy: func(p *OrgPolicy) { nbnOf(p).AfterEnd = new(24 * time.Hour) }},
 		{name: "after_end does not help a relationship yet to start", ev: mkEvent("e1", "u-30", d("03-31 23:00:00"), view, subject("c-3")), patterns: []string{PatternNoRelationship},
-			policy: func(p *OrgPolicy) { p.NoBusinessNeed.AfterEnd = new(24 * time.Hour) }},
+			policy: func(p *OrgPolicy) { nbnOf(p).AfterEnd = new(24 * time.Hour) }},
 
 		// Severity: configured, raised for sensitive subjects, or the DPIA's score.
 		{name: "configured severity", ev: mkEvent("e1", "u-17", d("03-05 10:00:00"), view, subject("c-99")), patterns: []string{PatternNoRelationship}, severity: alert.SeverityLow,
-			policy: func(p *OrgPolicy) { p.NoBusinessNeed.Severity = alert.SeverityLow }},
+			policy: func(p *OrgPolicy) { nbnOf(p).Severity = alert.SeverityLow }},
 		{name: "sensitive subject raises severity", ev: mkEvent("e1", "u-17", d("03-05 10:00:00"), view, subject("c-99", "safeguarding")), patterns: []string{PatternNoRelationship}, severity: alert.SeverityHigh},
 		{name: "DPIA score beats configured severity", ev: mkEvent("e1", "u-17", d("03-05 10:00:00"), view, subject("c-99")), patterns: []string{PatternNoRelationship}, severity: alert.SeverityHigh,
 			policy: func(p *OrgPolicy) {
-				p.NoBusinessNeed.Severity = alert.SeverityLow
+				nbnOf(p).Severity = alert.SeverityLow
 				p.Risks[CheckNoBusinessNeed] = []RiskRef{{ID: "R1", Title: "Inappropriate access to system", Score: "medium"}, {ID: "R4", Title: "Misuse of data by users", Score: "High"}}
 			}},
 		{name: "DPIA score raised for a sensitive subject", ev: mkEvent("e1", "u-17", d("03-05 10:00:00"), view, subject("c-99", "looked-after")), patterns: []string{PatternNoRelationship}, severity: alert.SeverityCritical,
 			policy: func(p *OrgPolicy) { p.Risks[CheckNoBusinessNeed] = []RiskRef{{ID: "R1", Score: "high"}} }},
 		{name: "unscored risks keep the configured severity", ev: mkEvent("e1", "u-17", d("03-05 10:00:00"), view, subject("c-99")), patterns: []string{PatternNoRelationship}, severity: alert.SeverityLow,
 			policy: func(p *OrgPolicy) {
-				p.NoBusinessNeed.Severity = alert.SeverityLow
+				nbnOf(p).Severity = alert.SeverityLow
 				p.Risks[CheckNoBusinessNeed] = []RiskRef{{ID: "R2"}}
 			}},
 	}

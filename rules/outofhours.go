@@ -189,7 +189,7 @@ func daysText(days [7]bool) string {
 }
 
 // outOfHours is the out-of-hours check (CONTRACT §2, §4).
-type outOfHours struct{}
+type outOfHours struct{ slot int }
 
 func (outOfHours) Name() string { return CheckOutOfHours }
 
@@ -222,7 +222,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	p := v.org.ooh.get(role, team)
+	p := resolved[oohResolver](v.org, c.slot).get(role, team)
 	local := ev.Time.In(v.org.loc)
 
 	ohRole := v.org.ohRoles[role]
@@ -417,9 +417,12 @@ func plainWord(s string) bool {
 // outOfHoursRegistration registers the out-of-hours check with the engine (registry).
 var outOfHoursRegistration = registration{
 	name:  CheckOutOfHours,
-	build: func() check { return outOfHours{} },
-	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
-		rt.ooh, err = newOOHResolver(p.OutOfHours)
-		return err
+	build: func(slot int) check { return outOfHours{slot: slot} },
+	policy: func(p any) (any, error) {
+		pol, err := policyOf[OutOfHoursPolicy](CheckOutOfHours, p)
+		if err != nil {
+			return nil, err
+		}
+		return newOOHResolver(pol)
 	},
 }

@@ -98,7 +98,7 @@ func TestOutOfHoursJudgement(t *testing.T) {
 		{name: "day after the substitutes", ev: mkEvent("e1", "u-40", lt("2027-12-29 10:00:00"), view)},
 		{name: "bank holiday evening", ev: mkEvent("e1", "u-40", lt("2026-08-31 19:40:00"), view), pattern: PatternOutsideWorkingHours},
 		{name: "bank holidays off", ev: mkEvent("e1", "u-40", lt("2026-04-03 10:00:00"), view),
-			policy: func(p *OrgPolicy) { p.OutOfHours.BankHolidays = new(false) }},
+			policy: func(p *OrgPolicy) { oohOf(p).BankHolidays = new(false) }},
 		{name: "shift worker on a bank holiday", ev: mkEvent("e1", "u-17", lt("2026-04-03 10:00:00"), view)},
 
 		// Out-of-hours roles: shifts only.
@@ -111,23 +111,23 @@ func TestOutOfHoursJudgement(t *testing.T) {
 		// Overrides: team over role over org over defaults, knob by knob.
 		{name: "role override no shift grace", ev: mkEvent("e1", "u-17", lt("2026-03-07 22:10:00"), view), pattern: PatternOutsideShift,
 			policy: func(p *OrgPolicy) {
-				p.OutOfHours.Roles = map[string]OutOfHoursKnobs{"support-worker": {ShiftGrace: new(time.Duration(0))}}
+				oohOf(p).Roles = map[string]OutOfHoursKnobs{"support-worker": {ShiftGrace: new(time.Duration(0))}}
 			}},
 		{name: "team override beats role", ev: mkEvent("e1", "u-17", lt("2026-03-07 22:40:00"), view),
 			policy: func(p *OrgPolicy) {
-				p.OutOfHours.Roles = map[string]OutOfHoursKnobs{"support-worker": {ShiftGrace: new(time.Duration(0))}}
-				p.OutOfHours.Teams = map[string]OutOfHoursKnobs{"webster-court": {ShiftGrace: new(45 * time.Minute)}}
+				oohOf(p).Roles = map[string]OutOfHoursKnobs{"support-worker": {ShiftGrace: new(time.Duration(0))}}
+				oohOf(p).Teams = map[string]OutOfHoursKnobs{"webster-court": {ShiftGrace: new(45 * time.Minute)}}
 			}},
 		{name: "team override Saturday working", ev: mkEvent("e1", "u-40", lt("2026-03-07 10:00:00"), view),
 			policy: func(p *OrgPolicy) {
-				p.OutOfHours.Teams = map[string]OutOfHoursKnobs{"office": {WorkingDays: []time.Weekday{1, 2, 3, 4, 5, 6}}}
+				oohOf(p).Teams = map[string]OutOfHoursKnobs{"office": {WorkingDays: []time.Weekday{1, 2, 3, 4, 5, 6}}}
 			}},
 		{name: "team start beats role start", ev: mkEvent("e1", "u-40", lt("2026-03-10 07:30:00"), view), policy: managerStarts},
 		{name: "role start without team override", ev: mkEvent("e1", "u-41", lt("2026-03-10 08:30:00"), view), pattern: PatternOutsideWorkingHours, policy: managerStarts},
 		{name: "org hours grace inside", ev: mkEvent("e1", "u-40", lt("2026-03-10 18:15:00"), view),
-			policy: func(p *OrgPolicy) { p.OutOfHours.HoursGrace = new(15 * time.Minute) }},
+			policy: func(p *OrgPolicy) { oohOf(p).HoursGrace = new(15 * time.Minute) }},
 		{name: "org hours grace beyond", ev: mkEvent("e1", "u-40", lt("2026-03-10 18:15:01"), view), pattern: PatternOutsideWorkingHours,
-			policy: func(p *OrgPolicy) { p.OutOfHours.HoursGrace = new(15 * time.Minute) }},
+			policy: func(p *OrgPolicy) { oohOf(p).HoursGrace = new(15 * time.Minute) }},
 		{name: "overnight hours at 03:00", ev: mkEvent("e1", "u-42", lt("2026-03-10 03:00:00"), view), policy: nightHours},
 		{name: "overnight hours at noon", ev: mkEvent("e1", "u-42", lt("2026-03-10 12:00:00"), view), pattern: PatternOutsideWorkingHours, policy: nightHours},
 		{name: "other timezone", ev: mkEvent("e1", "u-40", at("2026-03-10T15:30:00Z"), view), pattern: PatternOutsideWorkingHours,
@@ -150,7 +150,7 @@ func TestOutOfHoursJudgement(t *testing.T) {
 			pattern: PatternOutsideWorkingHours, severity: alert.SeverityHigh},
 		{name: "base high and sensitive", ev: mkEvent("e1", "u-40", lt("2026-03-07 23:00:00"), view, subject("c-7", "safeguarding")),
 			pattern: PatternOutsideWorkingHours, severity: alert.SeverityCritical,
-			policy: func(p *OrgPolicy) { p.OutOfHours.Severity = alert.SeverityHigh }},
+			policy: func(p *OrgPolicy) { oohOf(p).Severity = alert.SeverityHigh }},
 	}
 	roster := newFakeRoster(judgeStaff, judgeShifts)
 	var golden strings.Builder
@@ -188,12 +188,12 @@ func TestOutOfHoursJudgement(t *testing.T) {
 }
 
 func managerStarts(p *OrgPolicy) {
-	p.OutOfHours.Roles = map[string]OutOfHoursKnobs{"manager": {Start: &Clock{9, 0}}}
-	p.OutOfHours.Teams = map[string]OutOfHoursKnobs{"office": {Start: &Clock{7, 0}}}
+	oohOf(p).Roles = map[string]OutOfHoursKnobs{"manager": {Start: &Clock{9, 0}}}
+	oohOf(p).Teams = map[string]OutOfHoursKnobs{"office": {Start: &Clock{7, 0}}}
 }
 
 func nightHours(p *OrgPolicy) {
-	p.OutOfHours.Teams = map[string]OutOfHoursKnobs{"nights": {
+	oohOf(p).Teams = map[string]OutOfHoursKnobs{"nights": {
 		Start: &Clock{20, 0}, End: &Clock{8, 0}, WorkingDays: []time.Weekday{0, 1, 2, 3, 4, 5, 6},
 	}}
 }
@@ -235,7 +235,7 @@ func TestPolicyValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {OutOfHours: tc.p}}})
+			_, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {Checks: map[string]any{CheckOutOfHours: tc.p}}}})
 			if err == nil {
 				t.Fatal("want an error")
 			}

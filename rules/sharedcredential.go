@@ -380,10 +380,11 @@ type scActor struct {
 // recent failed logins.
 type sharedCredential struct {
 	actors *Keyed[scActor]
+	slot   int // of its policy (registration.build)
 }
 
-func newSharedCredential() *sharedCredential {
-	return &sharedCredential{actors: NewKeyed[scActor]("actors", scHorizon)}
+func newSharedCredential(slot int) *sharedCredential {
+	return &sharedCredential{actors: NewKeyed[scActor]("actors", scHorizon), slot: slot}
 }
 
 func (*sharedCredential) Name() string           { return CheckSharedCredential }
@@ -391,7 +392,8 @@ func (c *sharedCredential) States() []StateTable { return []StateTable{c.actors}
 
 // Evaluate judges one event for every pattern.
 func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
-	if v.org.sc == nil || ev.Actor.ID == "" {
+	r := resolved[scResolver](v.org, c.slot)
+	if r == nil || ev.Actor.ID == "" {
 		return false
 	}
 	actor := ev.Actor.ID
@@ -405,7 +407,6 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool
 			team = st.Team
 		}
 	}
-	r := v.org.sc
 	p := r.get(role, team)
 	if p.exempt {
 		return true
@@ -779,9 +780,12 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 // sharedCredentialRegistration registers the shared-credential check with the engine (registry).
 var sharedCredentialRegistration = registration{
 	name:  CheckSharedCredential,
-	build: func() check { return newSharedCredential() },
-	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
-		rt.sc, err = newSCResolver(p.SharedCredential)
-		return err
+	build: func(slot int) check { return newSharedCredential(slot) },
+	policy: func(p any) (any, error) {
+		pol, err := policyOf[SharedCredentialPolicy](CheckSharedCredential, p)
+		if err != nil {
+			return nil, err
+		}
+		return newSCResolver(pol)
 	},
 }

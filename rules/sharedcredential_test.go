@@ -53,7 +53,7 @@ func scRoster() *fakeRoster {
 func scTestPolicy() OrgPolicy {
 	p := testPolicy()
 	p.Risks = map[string][]RiskRef{}
-	p.SharedCredential.Sites = scSites
+	scOf(&p).Sites = scSites
 	return p
 }
 
@@ -120,13 +120,13 @@ func TestSharedCredentialJudgement(t *testing.T) {
 			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
 			ev("e2", "u-17", scAt("10:15:00"), login, scOn("s2", "dt-01", "10.2.0.11")),
 		}, policy: func(p *OrgPolicy) {
-			p.SharedCredential.DeviceKinds = map[string]time.Duration{reference.DeviceSharedTablet: 10 * time.Minute}
+			scOf(p).DeviceKinds = map[string]time.Duration{reference.DeviceSharedTablet: 10 * time.Minute}
 		}},
 		{name: "role timeout", events: []event.Event{
 			ev("e1", "u-17", scAt("10:00:00"), view, scOn("s1", "tab-01", "10.2.0.21")),
 			ev("e2", "u-17", scAt("10:15:00"), login, scOn("s2", "dt-01", "10.2.0.11")),
 		}, policy: func(p *OrgPolicy) {
-			p.SharedCredential.Roles = map[string]SharedCredentialKnobs{"support-worker": {SessionTimeout: 10 * time.Minute}}
+			scOf(p).Roles = map[string]SharedCredentialKnobs{"support-worker": {SessionTimeout: 10 * time.Minute}}
 		}},
 		{name: "same device, new session: a re-login", events: []event.Event{
 			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
@@ -156,19 +156,19 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "pattern disabled", events: []event.Event{
 			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
 			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
-		}, policy: func(p *OrgPolicy) { p.SharedCredential.DisabledPatterns = []string{PatternConcurrentSessions} }},
+		}, policy: func(p *OrgPolicy) { scOf(p).DisabledPatterns = []string{PatternConcurrentSessions} }},
 		{name: "team re-enables a pattern", events: []event.Event{
 			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
 			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
 		}, want: []string{"concurrent-sessions: e1 e2"}, policy: func(p *OrgPolicy) {
-			p.SharedCredential.DisabledPatterns = []string{PatternConcurrentSessions}
-			p.SharedCredential.Teams = map[string]SharedCredentialKnobs{"webster-court": {DisabledPatterns: []string{}}}
+			scOf(p).DisabledPatterns = []string{PatternConcurrentSessions}
+			scOf(p).Teams = map[string]SharedCredentialKnobs{"webster-court": {DisabledPatterns: []string{}}}
 		}},
 		{name: "exempt team", events: []event.Event{
 			ev("e1", "u-17", scAt("10:00:00"), login, scOn("s1", "tab-01", "10.2.0.21")),
 			ev("e2", "u-17", scAt("10:01:00"), login, scOn("s2", "tab-02", "10.2.0.22")),
 		}, policy: func(p *OrgPolicy) {
-			p.SharedCredential.Teams = map[string]SharedCredentialKnobs{"webster-court": {Exempt: new(true)}}
+			scOf(p).Teams = map[string]SharedCredentialKnobs{"webster-court": {Exempt: new(true)}}
 		}},
 
 		// Impossible travel.
@@ -187,12 +187,12 @@ func TestSharedCredentialJudgement(t *testing.T) {
 			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:00:30"), logout, scOn("s1", "dt-01", "10.2.0.11")),
 			ev("e3", "u-40", scAt("10:11:00"), login, scOn("s2", "", "203.0.113.7")),
-		}, policy: func(p *OrgPolicy) { p.SharedCredential.OffSiteTravel = new(10 * time.Minute) }},
+		}, policy: func(p *OrgPolicy) { scOf(p).OffSiteTravel = new(10 * time.Minute) }},
 		{name: "unknown networks ignored", events: []event.Event{
 			ev("e1", "u-40", scAt("10:00:00"), login, scOn("s1", "dt-01", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:00:30"), logout, scOn("s1", "dt-01", "10.2.0.11")),
 			ev("e3", "u-40", scAt("10:06:00"), login, scOn("s2", "", "203.0.113.7")),
-		}, policy: func(p *OrgPolicy) { p.SharedCredential.UnknownNetworks = UnknownNetworksIgnore }},
+		}, policy: func(p *OrgPolicy) { scOf(p).UnknownNetworks = UnknownNetworksIgnore }},
 		{name: "between sites too fast", events: []event.Event{
 			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:20:00"), view, scOn("s1", "", "10.4.0.11")), // same session, new place
@@ -204,7 +204,7 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "max speed knob", events: []event.Event{
 			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:20:00"), view, scOn("s1", "", "10.4.0.11")),
-		}, policy: func(p *OrgPolicy) { p.SharedCredential.MaxSpeedKMH = 300 }},
+		}, policy: func(p *OrgPolicy) { scOf(p).MaxSpeedKMH = 300 }},
 		{name: "a site without a position is skipped", events: []event.Event{
 			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:05:00"), view, scOn("s1", "", "10.9.3.4")),
@@ -221,7 +221,7 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "no site map: no travel", events: []event.Event{
 			ev("e1", "u-40", scAt("10:00:00"), view, scOn("s1", "", "10.2.0.11")),
 			ev("e2", "u-40", scAt("10:01:00"), view, scOn("s1", "", "203.0.113.7")),
-		}, policy: func(p *OrgPolicy) { p.SharedCredential.Sites = nil }},
+		}, policy: func(p *OrgPolicy) { scOf(p).Sites = nil }},
 
 		// Used while absent.
 		{name: "absent", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), view)}, want: []string{"used-while-absent: e1"}},
@@ -229,7 +229,7 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "absence over at its end", events: []event.Event{ev("e1", "u-40", lt("2026-03-14 00:00:00"), view)}},
 		{name: "open-ended absence", events: []event.Event{ev("e1", "u-17", lt("2026-05-01 10:00:00"), view)}, want: []string{"used-while-absent: e1"}},
 		{name: "ignored absence kind", events: []event.Event{ev("e1", "u-41", lt("2026-03-12 10:00:00"), view)},
-			policy: func(p *OrgPolicy) { p.SharedCredential.IgnoreAbsenceKinds = []string{"training"} }},
+			policy: func(p *OrgPolicy) { scOf(p).IgnoreAbsenceKinds = []string{"training"} }},
 		{name: "logout while absent is not use", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), logout)}},
 		{name: "failed login while absent is not use", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), failedLogin)}},
 
@@ -237,9 +237,9 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "after leaving", events: []event.Event{ev("e1", "u-60", lt("2026-03-02 00:00:00"), login)}, want: []string{"used-after-leaving: e1"}},
 		{name: "last second before leaving", events: []event.Event{ev("e1", "u-60", lt("2026-03-01 23:59:59"), login)}},
 		{name: "after-leaving allowance", events: []event.Event{ev("e1", "u-60", lt("2026-03-02 23:59:59"), login)},
-			policy: func(p *OrgPolicy) { p.SharedCredential.AfterLeaving = new(24 * time.Hour) }},
+			policy: func(p *OrgPolicy) { scOf(p).AfterLeaving = new(24 * time.Hour) }},
 		{name: "after-leaving allowance over", events: []event.Event{ev("e1", "u-60", lt("2026-03-03 00:00:00"), login)}, want: []string{"used-after-leaving: e1"},
-			policy: func(p *OrgPolicy) { p.SharedCredential.AfterLeaving = new(24 * time.Hour) }},
+			policy: func(p *OrgPolicy) { scOf(p).AfterLeaving = new(24 * time.Hour) }},
 		{name: "before starting", events: []event.Event{ev("e1", "u-61", lt("2026-03-15 23:59:59"), view)}, want: []string{"used-after-leaving: e1"}},
 		{name: "from the start", events: []event.Event{ev("e1", "u-61", lt("2026-03-16 00:00:00"), view)}},
 		{name: "unknown account", events: []event.Event{ev("e1", "u-99", scAt("10:00:00"), view)}},
@@ -253,9 +253,9 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "failed login outcome counts", events: burst("u-17", 5, time.Minute, func(e *event.Event) { e.Action = login; e.Outcome = event.OutcomeFailure }),
 			want: []string{"failed-login-burst: f1 f2 f3 f4 f5"}},
 		{name: "threshold knob", events: burst("u-17", 3, time.Minute), want: []string{"failed-login-burst: f1 f2 f3"},
-			policy: func(p *OrgPolicy) { p.SharedCredential.FailedLogins = 3 }},
+			policy: func(p *OrgPolicy) { scOf(p).FailedLogins = 3 }},
 		{name: "window knob", events: burst("u-17", 5, 5*time.Minute), want: []string{"failed-login-burst: f1 f2 f3 f4 f5"},
-			policy: func(p *OrgPolicy) { p.SharedCredential.FailedLoginWindow = 20 * time.Minute }},
+			policy: func(p *OrgPolicy) { scOf(p).FailedLoginWindow = 20 * time.Minute }},
 		{name: "failures of two accounts do not add up", events: append(burst("u-17", 3, time.Minute),
 			ev("g1", "u-21", scAt("10:03:00"), failedLogin), ev("g2", "u-21", scAt("10:04:00"), failedLogin))},
 
@@ -265,7 +265,7 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		{name: "external with MFA", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(true))}, policy: requireMFA},
 		{name: "MFA not reported", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login)}, policy: requireMFA},
 		{name: "MFA not reported counts as missing", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login)}, want: []string{"external-without-mfa: e1"},
-			policy: func(p *OrgPolicy) { requireMFA(p); p.SharedCredential.UnreportedMFA = new(true) }},
+			policy: func(p *OrgPolicy) { requireMFA(p); scOf(p).UnreportedMFA = new(true) }},
 		{name: "MFA not required by the org", events: []event.Event{ev("e1", "p-01", scAt("10:00:00"), login, scMFA(false))}},
 		{name: "external by actor.org only", events: []event.Event{ev("e1", "x-01", scAt("10:00:00"), login, scMFA(false), actorOrg("police"))},
 			want: []string{"external-without-mfa: e1"}, policy: requireMFA},
@@ -278,12 +278,12 @@ func TestSharedCredentialJudgement(t *testing.T) {
 		// Severity from the DPIA's score.
 		{name: "DPIA score", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), view)}, want: []string{"used-while-absent: e1"}, severity: alert.SeverityHigh,
 			policy: func(p *OrgPolicy) {
-				p.SharedCredential.Severity = alert.SeverityLow
+				scOf(p).Severity = alert.SeverityLow
 				p.Risks[CheckSharedCredential] = []RiskRef{{ID: "R1", Title: "Inappropriate access to system", Score: "high"}}
 			}},
 		{name: "configured severity where unscored", events: []event.Event{ev("e1", "u-40", lt("2026-03-12 10:00:00"), login)}, want: []string{"used-while-absent: e1"}, severity: alert.SeverityLow,
 			policy: func(p *OrgPolicy) {
-				p.SharedCredential.Severity = alert.SeverityLow
+				scOf(p).Severity = alert.SeverityLow
 				p.Risks[CheckSharedCredential] = []RiskRef{{ID: "R2"}}
 			}},
 	}
@@ -333,7 +333,7 @@ func TestSharedCredentialJudgement(t *testing.T) {
 	checkGolden(t, "shared-credential.golden", golden.String())
 }
 
-func requireMFA(p *OrgPolicy) { p.SharedCredential.ExternalRequiresMFA = new(true) }
+func requireMFA(p *OrgPolicy) { scOf(p).ExternalRequiresMFA = new(true) }
 
 // TestSharedCredentialOutOfOrder: events shuffled within the lateness
 // bound, or late beyond it, give the alerts of the ordered stream where the
@@ -539,7 +539,7 @@ func TestSharedCredentialPolicyValidation(t *testing.T) {
 		{Sites: []Site{{Name: "a", Networks: scSites[0].Networks, Located: true, Lat: 91}}},
 	}
 	for i, p := range bad {
-		if _, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {SharedCredential: p}}}); err == nil {
+		if _, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {Checks: map[string]any{CheckSharedCredential: p}}}}); err == nil {
 			t.Errorf("%d: accepted %+v", i, p)
 		}
 	}

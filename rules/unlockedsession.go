@@ -284,13 +284,15 @@ type unlockedSession struct {
 	sessions  *Keyed[ulsSession]    // by actor, system and session
 	devices   *Keyed[ulsDevice]     // by device
 	handovers *Keyed[[]ulsHandover] // one key per org: the few held back, by time
+	slot      int                   // of its policy (registration.build)
 }
 
 // handoversKey is the one key of the handovers table.
 const handoversKey = "held"
 
-func newUnlockedSession() *unlockedSession {
+func newUnlockedSession(slot int) *unlockedSession {
 	return &unlockedSession{
+		slot:      slot,
 		sessions:  NewKeyed[ulsSession]("sessions", ulsHorizon),
 		devices:   NewKeyed[ulsDevice]("devices", ulsHorizon),
 		handovers: NewKeyed[[]ulsHandover]("handovers", ulsHorizon),
@@ -317,7 +319,7 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *env, eps *episodes) bool 
 		}
 	}
 	role, team := ulsActorGroups(v.roster, &ev.Actor)
-	p := v.org.uls.get(kind, role, team)
+	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
 	}
@@ -425,7 +427,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *env, eps *episodes, ki
 	}
 	if held && !d.Locked {
 		role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
-		p := v.org.uls.get(kind, role, team)
+		p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 		if idle := t.Sub(d.Last); p.handoverOn && !p.exempt && idle <= p.openFor {
 			c.hold(v, ulsHandover{Device: dev, Kind: kind, Holder: d, Idle: int64(idle), Event: *ev})
 		}
@@ -488,7 +490,7 @@ func (c *unlockedSession) flushHeld(v *env, eps *episodes) { c.release(v, eps, t
 func (c *unlockedSession) reportHandover(v *env, eps *episodes, h *ulsHandover) {
 	d, ev, kind, idle := h.Holder, &h.Event, h.Kind, time.Duration(h.Idle)
 	role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
-	p := v.org.uls.get(kind, role, team)
+	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 	loc := v.org.loc
 	dev := ev.Session.Device
 	f := finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
@@ -585,9 +587,12 @@ func overSpan(d, limit time.Duration) string {
 // unlockedSessionRegistration registers the unlocked-session check with the engine (registry).
 var unlockedSessionRegistration = registration{
 	name:  CheckUnlockedSession,
-	build: func() check { return newUnlockedSession() },
-	org: func(p OrgPolicy, rt *orgRuntime) (err error) {
-		rt.uls, err = newULSResolver(p.UnlockedSession)
-		return err
+	build: func(slot int) check { return newUnlockedSession(slot) },
+	policy: func(p any) (any, error) {
+		pol, err := policyOf[UnlockedSessionPolicy](CheckUnlockedSession, p)
+		if err != nil {
+			return nil, err
+		}
+		return newULSResolver(pol)
 	},
 }

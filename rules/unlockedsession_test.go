@@ -59,7 +59,7 @@ func ulsAlerts(t *testing.T, p OrgPolicy, events []event.Event, batch int) ([]st
 }
 
 func withULS(f func(*UnlockedSessionPolicy)) func(*OrgPolicy) {
-	return func(p *OrgPolicy) { f(&p.UnlockedSession) }
+	return func(p *OrgPolicy) { f(ulsOf(p)) }
 }
 
 type ulsCase struct {
@@ -180,7 +180,7 @@ func TestUnlockedGap(t *testing.T) {
 			policy: withULS(func(p *UnlockedSessionPolicy) { p.Severity = alert.SeverityLow })},
 		{name: "DPIA score beats configured severity", events: pair(15*time.Minute, view, tab), want: []string{"u-17 unlocked-gap [e1 e2] high"},
 			policy: func(p *OrgPolicy) {
-				p.UnlockedSession.Severity = alert.SeverityLow
+				ulsOf(p).Severity = alert.SeverityLow
 				p.Risks[CheckUnlockedSession] = []RiskRef{{ID: "R1", Score: "high"}}
 			}},
 
@@ -529,7 +529,7 @@ func TestUnlockedSessionPolicyValidation(t *testing.T) {
 		{"bad severity", UnlockedSessionPolicy{Teams: map[string]UnlockedSessionKnobs{"t": {Severity: "urgent"}}}, "team t: unknown severity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {UnlockedSession: tc.p}}})
+			_, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: {Checks: map[string]any{CheckUnlockedSession: tc.p}}}})
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
