@@ -93,10 +93,11 @@ func TestKillChoicesFromSeed(t *testing.T) {
 				t.Errorf("seed %d: kill %d after %s, outside [100ms, 1.6s)", seed, i+1, a[i])
 			}
 		}
-		if killAt(seed, 1200) != killAt(seed, 1200) {
-			t.Fatalf("seed %d: two kill points", seed)
+		at, again := killAt(seed, 1200), killAt(seed, 1200)
+		if at != again {
+			t.Fatalf("seed %d: kill at %d, then at %d", seed, at, again)
 		}
-		if at := killAt(seed, 1200); at < 300 || at >= 700 {
+		if at < 300 || at >= 700 {
 			t.Errorf("seed %d: kill at %d of 1200, outside [300, 700)", seed, at)
 		}
 	}
