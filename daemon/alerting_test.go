@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // TestDaemonReadinessNamesPausedReceiver (issue 16, item 14): a webhook
@@ -102,13 +103,7 @@ http:
 	}
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testwait.For(t, 15*time.Second, what, cond)
 	}
 	var status map[string]string
 	waitUntil("readiness to fail", func() bool {

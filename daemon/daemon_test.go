@@ -19,6 +19,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -112,19 +113,11 @@ http:
 	}
 	id := alerts[0].ID
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, "the routed webhook to receive the alert", func() bool {
 		mu.Lock()
-		n := len(deliveries)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the routed webhook received nothing in 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(deliveries) > 0
+	})
 	mu.Lock()
 	body := string(deliveries[0])
 	mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/simulate"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // TestDaemonReferenceFromKafkaTopics runs a daemon whose reference data
@@ -76,17 +77,14 @@ http: {listen: "127.0.0.1:0"}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
 	staff := sim.Reference().Staff[0]
-	for {
-		if r := d.roster.Load(); d.refTopics.Ready() && r != nil {
-			if got, ok := r.Staff(staff.ActorID); ok && got.Role == staff.Role {
-				break
-			}
+	testwait.For(t, 45*time.Second, "the daemon to load the staff from the reference topics", func() bool {
+		r := d.roster.Load()
+		if !d.refTopics.Ready() || r == nil {
+			return false
 		}
-		if ctx.Err() != nil {
-			t.Fatal("the daemon did not load the staff from the reference topics")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		got, ok := r.Staff(staff.ActorID)
+		return ok && got.Role == staff.Role
+	})
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

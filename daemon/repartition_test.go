@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // seenEngine records the ids of the events it is given.
@@ -286,14 +288,17 @@ func forwarderHandover(t *testing.T, c *kafkatest.Cluster, st store.Store) {
 	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: rows}, nil }); err != nil {
 		t.Fatal(err)
 	}
-	f := &forwarder{store: st, log: testLogger(t), instance: "b", kick: make(chan struct{}, 1), handover: 700 * time.Millisecond,
+	// The warning that a drain failed is how the test knows the first
+	// attempt is over.
+	failed := &countRecords{Handler: testLogger(t).Handler(), msg: "producing the repartition outbox failed; will retry"}
+	f := &forwarder{store: st, log: slog.New(failed), instance: "b", kick: make(chan struct{}, 1), handover: 700 * time.Millisecond,
 		writer: &kafka.Writer{Addr: c.Addr(), Balancer: &partitionBalancer{}, BatchTimeout: time.Millisecond}}
 	f.rebalanced()
 	start := time.Now()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- f.run(runCtx) }()
-	time.Sleep(1200 * time.Millisecond) // the first attempt, after the grace, fails
+	testwait.For(t, 30*time.Second, "the first attempt, after the grace, to fail", func() bool { return failed.n.Load() > 0 })
 	if err := c.CreateTopic(ctx, topic, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -383,4 +388,18 @@ func FuzzRepartitionInput(f *testing.F) {
 			t.Errorf("an unreadable mark moved progress: %v", ds.Sources)
 		}
 	})
+}
+
+// countRecords counts the log records with one message.
+type countRecords struct {
+	slog.Handler
+	msg string
+	n   atomic.Int32
+}
+
+func (h *countRecords) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/testwait"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -110,17 +111,10 @@ http:
 	}
 
 	write("    disabled: true\n")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testwait.For(t, 15*time.Second, "the disabled account's session to stop opening the queue", func() bool {
 		resp, _ := get("/alerts")
-		if resp.StatusCode != http.StatusOK {
-			break // sent to the login page: the session ended
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the disabled account's session still opens the queue 15 s after the change")
-		}
-		time.Sleep(100 * time.Millisecond) // polling the daemon's own reload, not synchronising the test
-	}
+		return resp.StatusCode != http.StatusOK // sent to the login page: the session ended
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

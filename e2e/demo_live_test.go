@@ -18,6 +18,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // TestDemoLiveEqualsReplay runs `dpiawatch demo` as shipped — the shipped
@@ -45,19 +46,11 @@ func TestDemoLiveEqualsReplay(t *testing.T) {
 	// Every event stored, then every org complete up to its newest event:
 	// the demo has judged all it stored (idle_release after the input went
 	// quiet).
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("the demo did not store and judge its %d events within 2 minutes:\n%s", 2*perOrg, stderr.String())
-		}
-		time.Sleep(250 * time.Millisecond)
+	if !testwait.Until(2*time.Minute, func() bool {
 		n, err := st.CountEvents(ctx, store.EventFilter{})
-		if err != nil || n < 2*perOrg {
-			continue
-		}
-		if complete(ctx, t, st) {
-			break
-		}
+		return err == nil && n >= 2*perOrg && complete(ctx, t, st)
+	}) {
+		t.Fatalf("the demo did not store and judge its %d events within 2 minutes:\n%s", 2*perOrg, stderr.String())
 	}
 	alerts, err := st.Alerts(ctx, store.AlertFilter{})
 	if err != nil {

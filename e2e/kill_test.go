@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 var binary string
@@ -135,12 +135,8 @@ type daemonProc struct {
 // in place from then on.
 func (p *daemonProc) waitRunning(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.stderr.String(), "dpiawatch running") {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon not running after 30s:\n%s", p.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "dpiawatch running") }) {
+		t.Fatalf("daemon not running after 30s:\n%s", p.stderr.String())
 	}
 }
 
@@ -189,6 +185,10 @@ func TestKafkaKill9RepartitionNothingLostNothingTwice(t *testing.T) {
 
 func kill9(t *testing.T, repartition bool) {
 	kafkatest.ForEachKind(t, func(t *testing.T, c *kafkatest.Cluster) {
+		// Every random choice (the kill points) comes from the seed, so
+		// that a failure can be re-run with it.
+		const kills = 4
+		waits := killWaits(killSeed(t), kills)
 		dir := t.TempDir()
 		// One partition: events reach the checks in the order produced, so
 		// the streaming result must equal the replay exactly. With
@@ -236,25 +236,22 @@ func kill9(t *testing.T, repartition bool) {
 					produced <- err
 					return
 				}
-				time.Sleep(pace)
+				time.Sleep(pace) // a steady stream: the load under test, not a wait
 			}
 			produced <- nil
 		}()
 
-		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 		st := openStore(t, filepath.Join(dir, "dpiawatch.db"))
 		interrupted := 0 // kills that fell after some events were stored and before all
 		var last int64
-		for kill := range 4 {
+		for kill, wait := range waits {
 			d := startDaemon(t, cfgPath)
 			// Kill once this run has stored something, at a random point.
-			for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
-				if n, err := st.CountEvents(ctx, store.EventFilter{}); err == nil && n > last {
-					break
-				}
-			}
-			wait := time.Duration(100+rng.IntN(1500)) * time.Millisecond
-			time.Sleep(wait)
+			testwait.Until(30*time.Second, func() bool {
+				n, err := st.CountEvents(ctx, store.EventFilter{})
+				return err == nil && n > last
+			})
+			time.Sleep(wait) // the kill point: the behaviour under test, not a wait
 			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -278,19 +275,15 @@ func kill9(t *testing.T, repartition bool) {
 
 		// The last run takes the rest and stops cleanly on SIGTERM.
 		d := startDaemon(t, cfgPath)
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
+		stored := func() int64 {
 			n, err := st.CountEvents(ctx, store.EventFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n == int64(len(ids)) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("stored %d of %d events after 2 minutes; daemon log:\n%s", n, len(ids), d.stderr.String())
-			}
-			time.Sleep(200 * time.Millisecond)
+			return n
+		}
+		if !testwait.Until(2*time.Minute, func() bool { return stored() == int64(len(ids)) }) {
+			t.Fatalf("stored %d of %d events after 2 minutes; daemon log:\n%s", stored(), len(ids), d.stderr.String())
 		}
 		// Once the input is quiet the events still waiting out the lateness
 		// bound are judged (idle_release): wait for the alerts to settle.
@@ -301,16 +294,7 @@ func kill9(t *testing.T, repartition bool) {
 		if repartition && !slices.ContainsFunc(exp, func(a alert.Alert) bool { return !slices.Contains(actorKeyed, a.Check) }) {
 			t.Fatal("the replay raised no device- or team-keyed alerts: the test would prove nothing")
 		}
-		for settle := time.Now().Add(60 * time.Second); ; {
-			got, err := st.Alerts(ctx, store.AlertFilter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if slices.Equal(alertKeys(got), alertKeys(exp)) || time.Now().After(settle) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitAlerts(ctx, t, st, 60*time.Second, exp, nil)
 		d.stop(t)
 
 		assertStoredOnce(ctx, t, st, ids)
@@ -335,18 +319,35 @@ func kill9(t *testing.T, repartition bool) {
 
 func openStore(t *testing.T, path string) store.Store {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path})
-		if err == nil {
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		if time.Now().After(deadline) {
+	var st store.Store
+	var err error
+	if !testwait.Until(30*time.Second, func() bool {
+		st, err = sqlite.Open(context.Background(), sqlite.Options{Path: path})
+		return err == nil
+	}) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// waitAlerts waits, within limit, until the store holds the alerts want
+// (after keep, when given, picks the checks compared). The last events wait
+// out the lateness bound until the input has been idle for idle_release, so
+// alerts settle a while after the last event is stored. It returns on the
+// deadline all the same: the caller compares and reports the difference.
+func waitAlerts(ctx context.Context, t *testing.T, st store.Store, limit time.Duration, want []alert.Alert, keep func([]alert.Alert) []alert.Alert) {
+	t.Helper()
+	testwait.Until(limit, func() bool {
+		got, err := st.Alerts(ctx, store.AlertFilter{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		if keep != nil {
+			got = keep(got)
+		}
+		return slices.Equal(alertKeys(got), alertKeys(want))
+	})
 }
 
 func replayAlerts(t *testing.T, cfgPath string, values [][]byte) []alert.Alert {

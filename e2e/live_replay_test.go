@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/fnv"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // Live equals replay. The live daemon's alerts must be exactly those of
@@ -102,7 +102,7 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 					}
 				}
 				if pace > 0 {
-					time.Sleep(pace)
+					time.Sleep(pace) // a steady stream: the load under test, not a wait
 				}
 			}
 			return nil
@@ -124,14 +124,10 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 		}
 		d := startDaemon(t, cfgPath)
 		if sc.kill {
-			seed := uint64(time.Now().UnixNano())
-			rng := rand.New(rand.NewPCG(seed, 11))
-			at := int64(len(ids)/4 + rng.IntN(len(ids)/3))
-			t.Logf("kill -9 once %d of %d events are stored (seed %d)", at, len(ids), seed)
-			for deadline := time.Now().Add(2 * time.Minute); count() < at; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
-				}
+			at := killAt(killSeed(t), len(ids))
+			t.Logf("kill -9 once %d of %d events are stored", at, len(ids))
+			if !testwait.Until(2*time.Minute, func() bool { return count() >= at }) {
+				t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
 			}
 			if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -143,22 +139,10 @@ func liveVersusReplay(t *testing.T, sc liveScenario) {
 		if err := <-produced; err != nil {
 			t.Fatal(err)
 		}
-		for deadline := time.Now().Add(2 * time.Minute); count() < int64(len(ids)); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
-			}
+		if !testwait.Until(2*time.Minute, func() bool { return count() >= int64(len(ids)) }) {
+			t.Fatalf("%d of %d events stored after 2 minutes:\n%s", count(), len(ids), d.stderr.String())
 		}
-		// The last events wait out the lateness bound until the input has
-		// been idle for idle_release: wait for the alerts to settle.
-		for settle := time.Now().Add(45 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			got, err := st.Alerts(ctx, store.AlertFilter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if slices.Equal(alertKeys(got), alertKeys(exp)) || time.Now().After(settle) {
-				break
-			}
-		}
+		waitAlerts(ctx, t, st, 45*time.Second, exp, nil)
 		d.waitRunning(t)
 		logFeedMetrics(t, d)
 		d.stop(t)

@@ -17,6 +17,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // actorKeyed are the checks whose state is wholly an actor's, and so is
@@ -71,7 +72,7 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 					produced <- err
 					return
 				}
-				time.Sleep(60 * time.Millisecond)
+				time.Sleep(60 * time.Millisecond) // a steady stream: the load under test, not a wait
 			}
 			produced <- nil
 		}()
@@ -85,12 +86,9 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 			return n
 		}
 		waitFor := func(what string, cond func() bool) {
-			deadline := time.Now().Add(90 * time.Second)
-			for !cond() {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: not within 90s (%d of %d events stored)", what, count(), len(ids))
-				}
-				time.Sleep(100 * time.Millisecond)
+			t.Helper()
+			if !testwait.Until(90*time.Second, cond) {
+				t.Fatalf("%s: not within 90s (%d of %d events stored)", what, count(), len(ids))
 			}
 		}
 		stop := func(d *daemonProc) { d.stop(t) }
@@ -150,16 +148,7 @@ func twoDaemonsAcrossARebalance(t *testing.T, repartition bool) {
 			}
 			t.Logf("%d device- or team-keyed alerts expected", keyed)
 		}
-		// The last events wait out the lateness bound until the input is
-		// idle (idle_release); give the alerts time to settle, then judge.
-		settle := time.Now().Add(30 * time.Second)
-		for time.Now().Before(settle) {
-			got, err := st.Alerts(ctx, store.AlertFilter{})
-			if err == nil && slices.Equal(alertKeys(filterChecks(got)), alertKeys(exp)) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitAlerts(ctx, t, st, 30*time.Second, exp, filterChecks)
 		stop(b)
 		t.Logf("joined at %d, left at %d of %d events", atJoin, atLeave, len(ids))
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dpiawatch/dpiawatch/kafkatest"
+	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // TestKafkaDaemonAlertsToSlack runs the daemon with a Slack bot token and
@@ -25,15 +28,21 @@ import (
 func TestKafkaDaemonAlertsToSlack(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
+	var refused int // requests answered invalid_auth
 	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		form, _ := url.ParseQuery(string(b))
 		mu.Lock()
 		bodies = append(bodies, r.URL.Path+"?"+string(b))
-		mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer xoxb-e2e-token" {
+		// Slack takes the token in the header or, as the client sends it
+		// for chat.postMessage, in the form.
+		if r.Header.Get("Authorization") != "Bearer xoxb-e2e-token" && form.Get("token") != "xoxb-e2e-token" {
+			refused++
+			mu.Unlock()
 			w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
 			return
 		}
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"ok":true,"channel":"C0IG","ts":"1700000000.000100"}`))
 	}))
@@ -51,7 +60,7 @@ func TestKafkaDaemonAlertsToSlack(t *testing.T) {
 			"  pseudonym_key: {file: "+keyFile+"}\n"+
 			"  console: {enabled: false}\n"+
 			"  slack: {channel: \"#ig-alerts\", token: {env: E2E_SLACK_TOKEN}, api_url: "+slack.URL+"/}\n")
-	values, keys, _ := simulated(t, dir, 4)
+	values, keys, ids := simulated(t, dir, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	msgs := make([]kafka.Message, len(values))
@@ -63,20 +72,35 @@ func TestKafkaDaemonAlertsToSlack(t *testing.T) {
 	}
 
 	d := startDaemonEnv(t, cfgPath, "E2E_SLACK_TOKEN=xoxb-e2e-token")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Every event stored, and every alert raised from them posted: each
+	// message links the alert's page on the dashboard.
+	st := openStore(t, filepath.Join(dir, "dpiawatch.db"))
+	var alerts int
+	if !testwait.Until(60*time.Second, func() bool {
+		n, err := st.CountEvents(ctx, store.EventFilter{})
+		if err != nil || n < int64(len(ids)) {
+			return false
+		}
+		got, err := st.Alerts(ctx, store.AlertFilter{})
+		if err != nil {
+			return false
+		}
+		mu.Lock()
+		all := strings.Join(bodies, "\n")
+		mu.Unlock()
+		alerts = len(got)
+		for _, a := range got {
+			if !strings.Contains(all, url.QueryEscape("/alerts/"+a.ID)) {
+				return false
+			}
+		}
+		return alerts > 0
+	}) {
 		mu.Lock()
 		n := len(bodies)
 		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing reached Slack in 60s; daemon log:\n%s", d.stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatalf("%d messages reached Slack for %d stored alerts in 60s; daemon log:\n%s", n, alerts, d.stderr.String())
 	}
-	time.Sleep(time.Second) // let the rest of the first alerts arrive
 	d.waitRunning(t)
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -87,6 +111,9 @@ func TestKafkaDaemonAlertsToSlack(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	if refused > 0 {
+		t.Errorf("%d of %d Slack calls answered invalid_auth: the bot token was not sent", refused, len(bodies))
+	}
 	subject := regexp.MustCompile(`c-\d{4}`)
 	for _, b := range bodies {
 		if !strings.HasPrefix(b, "/chat.postMessage?") {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/kafkatest"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 func TestMain(m *testing.M) { os.Exit(kafkatest.RunMain(m)) }
@@ -30,12 +32,15 @@ type memProcessor struct {
 	failNext int        // fail this many calls
 	delay    time.Duration
 	block    chan struct{} // when set, Process waits for it to close
+	blocked  atomic.Int32  // calls waiting on block
 }
 
 func newMemProcessor() *memProcessor { return &memProcessor{seen: map[event.Key]int{}} }
 
 func (p *memProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
 	if p.block != nil {
+		p.blocked.Add(1)
+		defer p.blocked.Add(-1)
 		select {
 		case <-p.block:
 		case <-ctx.Done():
@@ -43,7 +48,7 @@ func (p *memProcessor) Process(ctx context.Context, evs []event.Event) (store.Re
 		}
 	}
 	if p.delay > 0 {
-		time.Sleep(p.delay)
+		time.Sleep(p.delay) // a slow store: the behaviour under test, not a wait
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -139,14 +144,10 @@ func runUntil(t *testing.T, cons *Consumer, deadline time.Duration, cond func() 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			cancel()
-			<-done
-			t.Fatalf("condition not met within %s", deadline)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Until(deadline, cond) {
+		cancel()
+		<-done
+		t.Fatalf("condition not met within %s", deadline)
 	}
 	cancel()
 	select {
@@ -302,8 +303,21 @@ func TestKafkaConsumerBoundedUnderBackpressure(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- cons.Run(ctx) }()
-		time.Sleep(3 * time.Second)
-		fetched := testutil.ToFloat64(cons.m.consumed.WithLabelValues(topic))
+		// The pipeline fills up behind the blocked store and then stops
+		// fetching: wait until a batch waits in the store and the count
+		// has held still for a second, so that the bound is checked on a
+		// full pipeline, not on one still filling.
+		fetchedNow := func() float64 { return testutil.ToFloat64(cons.m.consumed.WithLabelValues(topic)) }
+		var last float64
+		var still time.Time
+		testwait.For(t, 30*time.Second, "fetching to stop while the store is blocked", func() bool {
+			if n := fetchedNow(); n != last || n == 0 {
+				last, still = n, time.Now()
+				return false
+			}
+			return p.blocked.Load() > 0 && time.Since(still) >= time.Second
+		})
+		fetched := fetchedNow()
 		// kafka-go's queue, the message channel, the batch being cut, the
 		// queued batches, the one decoding and the one applying.
 		bound := float64(300 + 256 + 300*(4+1+1+1+1))

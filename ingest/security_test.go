@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // selfSigned makes a certificate for 127.0.0.1 and writes it as PEM to dir.
@@ -99,10 +100,7 @@ func TestKafkaConsumerTLSAndSASL(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { done <- cons.Run(ctx) }()
-				end := time.Now().Add(wait)
-				for p.unique() < len(msgs) && time.Now().Before(end) {
-					time.Sleep(20 * time.Millisecond)
-				}
+				testwait.Until(wait, func() bool { return p.unique() >= len(msgs) })
 				cancel()
 				<-done
 				return p

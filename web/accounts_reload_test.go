@@ -8,22 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/testwait"
 	"github.com/dpiawatch/dpiawatch/web"
 )
-
-// waitFor waits, within a bound, until cond holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s: %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // accountsWriter returns a func that saves accounts to path as `dpiawatch
 // user add` does (atomically). Passwords are given in clear and hashed once
@@ -92,7 +79,7 @@ func TestAccountsReload(t *testing.T) {
 		web.Account{Username: "dpo", Role: web.RoleDPO, Password: password, Disabled: true},
 		web.Account{Username: "other-org", Role: web.RoleIGTeam, Orgs: []string{org}, Password: password},
 	)
-	waitFor(t, "ig's session to end after the accounts file changed", func() bool { return !open(sessions["ig"]) })
+	testwait.For(t, 10*time.Second, "ig's session to end after the accounts file changed", func() bool { return !open(sessions["ig"]) })
 	for _, u := range []string{"mgr-a", "dpo", "admin"} {
 		if open(sessions[u]) {
 			t.Errorf("%s: the session outlived a change to the account", u)
@@ -130,7 +117,7 @@ func TestAccountsReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte("users:\n  - username: ig\n    role: [\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the broken file to be counted as a failed load", func() bool {
+	testwait.For(t, 10*time.Second, "the broken file to be counted as a failed load", func() bool {
 		return f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure") >= 1
 	})
 	if got := f.tryLogin(t, "192.0.2.11", "", "ig", newPassword).Code; got != http.StatusSeeOther {
@@ -153,14 +140,14 @@ func TestAccountsReload(t *testing.T) {
 	}
 	failures := f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure")
 	replace("# nothing here\n")
-	waitFor(t, "the empty file to be counted as a failed load", func() bool {
+	testwait.For(t, 10*time.Second, "the empty file to be counted as a failed load", func() bool {
 		return f.metricWith(t, "dpiawatch_web_accounts_loads_total", "outcome", "failure") > failures
 	})
 	if !open(c) {
 		t.Error("an empty file ended a session")
 	}
 	replace("users: []\n")
-	waitFor(t, "users: [] to end the sessions", func() bool { return !open(c) && !open(sessions["other-org"]) })
+	testwait.For(t, 10*time.Second, "users: [] to end the sessions", func() bool { return !open(c) && !open(sessions["other-org"]) })
 	if got := f.tryLogin(t, "192.0.2.12", "", "ig", newPassword).Code; got != http.StatusUnauthorized {
 		t.Errorf("after users: [], ig logs in: %d", got)
 	}

@@ -231,7 +231,7 @@ func (cv *countVerify) wrap(slow time.Duration, fake bool) func(next func(string
 					break
 				}
 			}
-			time.Sleep(slow)
+			time.Sleep(slow) // a slow password check: the behaviour under test, not a wait
 			if fake {
 				return web.Account{}, false
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/simulate"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 func TestMain(m *testing.M) { os.Exit(kafkatest.RunMain(m)) }
@@ -172,10 +173,7 @@ func TestKafka(t *testing.T) {
 		first := h.next(t)
 		// Ready is set once Apply has returned: the snapshot reaches this
 		// test from inside Apply, an instant before.
-		for deadline := time.Now().Add(5 * time.Second); !h.loader.Ready() && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if !h.loader.Ready() {
+		if !testwait.Until(5*time.Second, h.loader.Ready) {
 			t.Error("Ready() is false 5s after the first snapshot was applied")
 		}
 		gotDir := t.TempDir()
@@ -222,10 +220,7 @@ func TestKafka(t *testing.T) {
 		}
 		// The invalid row was counted, perhaps a moment after the snapshot
 		// that followed it.
-		deadline := time.Now().Add(10 * time.Second)
-		for testutil.ToFloat64(invalidRows(t, h.reg, "shifts")) != 1 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testwait.Until(10*time.Second, func() bool { return testutil.ToFloat64(invalidRows(t, h.reg, "shifts")) == 1 })
 		if n := testutil.ToFloat64(invalidRows(t, h.reg, "shifts")); n != 1 {
 			t.Errorf("dpiawatch_reference_invalid_rows_total{kind=shifts} = %v, want 1", n)
 		}

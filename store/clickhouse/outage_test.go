@@ -16,6 +16,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // countingProcessor stores batches as the daemon does: its check state (how
@@ -85,17 +86,6 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string, label ...str
 		}
 	}
 	return sum
-}
-
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestClickHouseOutagePausesConsumption runs a real consumer (ingest, on
@@ -187,7 +177,7 @@ func TestClickHouseOutagePausesConsumption(t *testing.T) {
 
 	// Healthy: the first 300 events go through.
 	produce(0, 300)
-	waitFor(t, "300 events stored and committed", 30*time.Second, func() bool { return stored() == 300 && lag() == 0 })
+	testwait.For(t, 30*time.Second, "300 events stored and committed", func() bool { return stored() == 300 && lag() == 0 })
 
 	// ClickHouse goes down while 400 more arrive: consumption pauses.
 	if err := srv.SetFault(ctx, chtest.FaultDown, 0); err != nil {
@@ -195,8 +185,8 @@ func TestClickHouseOutagePausesConsumption(t *testing.T) {
 	}
 	retries0 := metricSum(t, reg, "dpiawatch_ingest_batch_retries_total", "stage", "apply")
 	produce(300, 700)
-	waitFor(t, "lag of 400 exported while ClickHouse is down", 30*time.Second, func() bool { return lag() == 400 })
-	waitFor(t, "the failing batch retried", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "lag of 400 exported while ClickHouse is down", func() bool { return lag() == 400 })
+	testwait.For(t, 30*time.Second, "the failing batch retried", func() bool {
 		return metricSum(t, reg, "dpiawatch_ingest_batch_retries_total", "stage", "apply") >= retries0+3
 	})
 	if n := committed(); n != 300 {
@@ -213,7 +203,7 @@ func TestClickHouseOutagePausesConsumption(t *testing.T) {
 	if err := srv.SetFault(ctx, chtest.FaultLoseInserts, 3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all 700 events stored and committed after recovery", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "all 700 events stored and committed after recovery", func() bool {
 		return lag() == 0 && committed() == 700
 	})
 	if lost := metricSum(t, storeReg, "dpiawatch_store_apply_errors_total") - errs0; lost < 3 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
 // TestBackgroundCheckpoint checks that committed batches reach the main file
@@ -26,19 +27,15 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	// 2,000 events are some hundreds of KiB of table and index pages, and
 	// far fewer pages than autoCheckpointPages.
 	const want = 200 << 10
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("main file is %d bytes 5s after the commit, want ≥ %d: no background checkpoint", fi.Size(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return fi.Size()
+	}
+	if !testwait.Until(5*time.Second, func() bool { return size() >= want }) {
+		t.Fatalf("main file is %d bytes 5s after the commit, want ≥ %d: no background checkpoint", size(), want)
 	}
 	n, err := s.CountEvents(ctx, store.EventFilter{})
 	if err != nil {

@@ -200,7 +200,7 @@ func TestCrashConsistency(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(37 * time.Millisecond) // land inside a later batch
+	time.Sleep(37 * time.Millisecond) // the kill point, inside a later batch: the behaviour under test, not a wait
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
