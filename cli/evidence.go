@@ -19,6 +19,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -161,7 +162,7 @@ func printUncovered(w io.Writer, dir string) error {
 // openEvidenceSource opens the configured store for reading aggregates.
 func openEvidenceSource(ctx context.Context, cfg *config.Config, e *env) (evidence.Source, string, func(), error) {
 	if cfg.Store.ClickHouse != nil {
-		o, err := clickhouse.OptionsFromConfig(cfg.Store.ClickHouse)
+		o, err := daemon.ClickHouseOptions(cfg.Store.ClickHouse)
 		if err != nil {
 			return nil, "", nil, err
 		}

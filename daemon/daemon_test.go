@@ -20,7 +20,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/testwait"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // TestDaemonRoutedAlertingAndTriageAPI wires a daemon with a routing tree, a
@@ -182,7 +182,7 @@ http:
 		t.Fatal(err)
 	}
 	views, err := ws.WebViews(ctx, 10)
-	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != web.ViewAPIAudit || views[0].Rows != 2 {
+	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != viewlog.KindAPIAudit || views[0].Rows != 2 {
 		t.Errorf("view log after an API read of the audit trail = %+v, %v; want one api-audit entry by api:shared of 2 rows", views, err)
 	}
 	cancel()

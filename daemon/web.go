@@ -18,6 +18,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/version"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -48,14 +49,14 @@ func apiReadRecorder(ctx context.Context, st store.Store) (func(context.Context,
 		return nil, err
 	}
 	kinds := map[string]string{
-		alerting.APIReadTriage: web.ViewAPITriage, alerting.APIReadSilences: web.ViewAPISilences, alerting.APIReadAudit: web.ViewAPIAudit,
+		alerting.APIReadTriage: viewlog.KindAPITriage, alerting.APIReadSilences: viewlog.KindAPISilences, alerting.APIReadAudit: viewlog.KindAPIAudit,
 	}
 	return func(ctx context.Context, r alerting.APIRead) error {
 		kind, ok := kinds[r.Kind]
 		if !ok {
 			return fmt.Errorf("unknown API read kind %q", r.Kind)
 		}
-		return ws.WebRecordView(ctx, web.View{At: r.At, User: r.Client, Role: "api", Kind: kind, Target: r.Target, Rows: r.Rows})
+		return ws.WebRecordView(ctx, viewlog.View{At: r.At, User: r.Client, Role: "api", Kind: kind, Target: r.Target, Rows: r.Rows})
 	}, nil
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
@@ -146,7 +147,7 @@ func TestDaemonConfig(t *testing.T) {
 	if ch == nil || len(ch.Addr) != 1 || ch.Addr[0] != "clickhouse:9000" || ch.Protocol != "native" {
 		t.Fatalf("store.clickhouse = %+v, want clickhouse:9000 native", ch)
 	}
-	if _, err := clickhouse.OptionsFromConfig(ch); err != nil {
+	if _, err := daemon.ClickHouseOptions(ch); err != nil {
 		t.Fatal(err)
 	}
 	if k := cfg.Ingest.Kafka; k == nil || len(k.Brokers) != 1 || k.Brokers[0] != "kafka:9092" {

@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
@@ -85,7 +86,7 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 	for i := range days {
 		days[i] = time.Date(2026, 3, 2+i, 0, 0, 0, 0, loc) // across the change to summer time on 29 March
 	}
-	q := evidence.CoverageQuery{Org: c.org, Days: days, Location: loc, LateAfter: time.Hour}
+	q := evidencequery.CoverageQuery{Org: c.org, Days: days, Location: loc, LateAfter: time.Hour}
 	want, err := sq.EvidenceCoverage(ctx, q)
 	if err != nil {
 		t.Fatal(err)

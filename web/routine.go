@@ -19,6 +19,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // Routine audits: the DPIAs promise that "routine audits look for evidence
@@ -447,7 +448,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		return
 	}
 	drawn := state == sampleDrawn
-	if drawn && !s.recordView(w, r, ss, ViewSample, o.ID, team+"/"+per.Name, len(a.Items)) {
+	if drawn && !s.recordView(w, r, ss, viewlog.KindSample, o.ID, team+"/"+per.Name, len(a.Items)) {
 		return
 	}
 	reviews, err := s.o.Store.AuditReviews(r.Context(), o.ID, team, per.Name)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -166,7 +167,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 		t.Fatalf("triage: %s", resp.Status)
 	}
 	ts, err := f.store.Triages(t.Context(), alertA)
-	if err != nil || len(ts) != 1 || ts[0].Source != web.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != store.TriageExplained {
+	if err != nil || len(ts) != 1 || ts[0].Source != alertview.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != store.TriageExplained {
 		t.Fatalf("triages: %+v %v", ts, err)
 	}
 	if f.wakes.Load() != 1 {

@@ -10,7 +10,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/event"
-	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -18,10 +18,7 @@ import (
 // review an audit row of kind 'review' (object org/team/period, the item in
 // detail), so that the review and its audit entry land together.
 
-var (
-	_ store.RoutineAudits         = (*Store)(nil)
-	_ evidence.RoutineAuditSource = (*Store)(nil)
-)
+var _ store.RoutineAudits = (*Store)(nil)
 
 const kindReview = "review"
 
@@ -256,7 +253,7 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 // EvidenceRoutineAudits counts, per org of q's DPIA, the sampled accesses
 // in [q.From, q.To) that were reviewed, and those referred as possible
 // misuse (their newest review).
-func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidence.AlertQuery) ([]evidence.RoutineAuditGroup, error) {
+func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.RoutineAuditGroup, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT sm.org, toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewRefer)+`))
 FROM (SELECT org, team, period, item_t, n FROM (`+s.firstSamples(` WHERE dpia = `+p.str(q.DPIA))+`) ARRAY JOIN s_items AS item_t, arrayEnumerate(s_items) AS n) AS sm
@@ -268,9 +265,9 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 		return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.RoutineAuditGroup
+	var out []evidencequery.RoutineAuditGroup
 	for rows.Next() {
-		var g evidence.RoutineAuditGroup
+		var g evidencequery.RoutineAuditGroup
 		if err := rows.Scan(&g.Org, &g.Samples, &g.Findings); err != nil {
 			return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 		}

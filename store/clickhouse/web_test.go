@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -92,7 +95,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := st.WebRecordView(ctx, web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
+		if err := st.WebRecordView(ctx, viewlog.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, team := range []string{"webster-court", "other-house"} {
@@ -138,27 +141,27 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 	}
 
-	scopes := []web.AlertQuery{
-		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: web.StatusOpen},
-		{Status: web.StatusTriaged}, {Status: store.TriageConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
+	scopes := []alertview.AlertQuery{
+		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: alertview.StatusOpen},
+		{Status: alertview.StatusTriaged}, {Status: store.TriageConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
 		{ActorID: "u-0"}, {Team: "other-house"},
 	}
 	type answers struct {
-		Alerts    [][]web.AlertRow
-		Alert     web.AlertRow
-		Counts    [][]web.AlertCount
-		Trend     []web.TrendCount
-		Hours     [][]web.HourCount
+		Alerts    [][]alertview.AlertRow
+		Alert     alertview.AlertRow
+		Counts    [][]alertview.AlertCount
+		Trend     []alertview.TrendCount
+		Hours     [][]alertview.HourCount
 		Actors    []int
 		Team      string
-		Feeds     []web.Feed
-		Views     []web.View
+		Feeds     []alertview.Feed
+		Views     []viewlog.View
 		Teams     []string
 		Samples   []store.AuditSample
 		Reviews   []store.AuditReview
 		Coverage  []store.AuditCoverage
-		Evidence  []evidence.RoutineAuditGroup
-		Evidence2 []evidence.RoutineAuditGroup
+		Evidence  []evidencequery.RoutineAuditGroup
+		Evidence2 []evidencequery.RoutineAuditGroup
 	}
 	got := map[string]answers{}
 	for name, st := range stores {
@@ -186,9 +189,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		if _, err := st.WebAlert(ctx, "a-none"); err == nil {
 			t.Errorf("%s: unknown alert found", name)
 		}
-		a.Trend, err = st.WebAlertTrend(ctx, web.AlertQuery{}, w0, w1.AddDate(0, 0, 7))
+		a.Trend, err = st.WebAlertTrend(ctx, alertview.AlertQuery{}, w0, w1.AddDate(0, 0, 7))
 		must(err)
-		for _, q := range []web.ActivityQuery{{ActorID: "u-1"}, {Team: "other-house"}, {}} {
+		for _, q := range []alertview.ActivityQuery{{ActorID: "u-1"}, {Team: "other-house"}, {}} {
 			q.Org, q.From, q.To = "st-martins", w0, w1
 			h, n, err := st.WebHourlyActivity(ctx, q)
 			must(err)
@@ -214,9 +217,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 		a.Coverage, err = st.AuditCoverage(ctx, []string{"st-martins"}, w0, w1)
 		must(err)
-		a.Evidence, err = st.EvidenceRoutineAudits(ctx, evidence.AlertQuery{DPIA: "st-martins-webster-court", From: w0, To: w1})
+		a.Evidence, err = st.EvidenceRoutineAudits(ctx, evidencequery.AlertQuery{DPIA: "st-martins-webster-court", From: w0, To: w1})
 		must(err)
-		a.Evidence2, err = st.EvidenceRoutineAudits(ctx, evidence.AlertQuery{DPIA: "st-martins-webster-court", From: w1, To: w1.AddDate(0, 0, 7)})
+		a.Evidence2, err = st.EvidenceRoutineAudits(ctx, evidencequery.AlertQuery{DPIA: "st-martins-webster-court", From: w1, To: w1.AddDate(0, 0, 7)})
 		must(err)
 		got[name] = a
 	}

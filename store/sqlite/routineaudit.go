@@ -10,17 +10,14 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/event"
-	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // Routine audits (migration 0004): samples of access per team and period,
 // and managers' reviews of them.
 
-var (
-	_ store.RoutineAudits         = (*Store)(nil)
-	_ evidence.RoutineAuditSource = (*Store)(nil)
-)
+var _ store.RoutineAudits = (*Store)(nil)
 
 // ScanTeamEvents calls fn for each event of org and team in [from, to), by
 // time then key (index events_org_t, then the team from detail).
@@ -260,7 +257,7 @@ FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 
 // EvidenceRoutineAudits counts, per org of q's DPIA, the sampled accesses
 // in [q.From, q.To) that were reviewed, and those referred as possible
 // misuse (their newest review).
-func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidence.AlertQuery) ([]evidence.RoutineAuditGroup, error) {
+func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.RoutineAuditGroup, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH s AS (SELECT org, team, period FROM audit_samples WHERE dpia = ?),
 x AS (
 	SELECT i.org,
@@ -274,9 +271,9 @@ SELECT org, count(outcome), coalesce(sum(outcome = ?), 0) FROM x GROUP BY org OR
 		return nil, fmt.Errorf("sqlite: evidence routine audits: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.RoutineAuditGroup
+	var out []evidencequery.RoutineAuditGroup
 	for rows.Next() {
-		var g evidence.RoutineAuditGroup
+		var g evidencequery.RoutineAuditGroup
 		if err := rows.Scan(&g.Org, &g.Samples, &g.Findings); err != nil {
 			return nil, fmt.Errorf("sqlite: evidence routine audits: %w", err)
 		}
