@@ -14,6 +14,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
@@ -99,7 +100,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, team := range []string{"webster-court", "other-house"} {
-			s, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", team, "2026-W10", w0, w1, 5)
+			s, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", team, "2026-W10", w0, w1, 5)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -114,7 +115,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			}
 		}
 		// A team with no accesses in the week: an empty sample.
-		empty, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "empty-team", "2026-W10", w0, w1, 5)
+		empty, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "empty-team", "2026-W10", w0, w1, 5)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -123,20 +124,20 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		// The next week ends after the feed's completeness point: no draw.
-		next, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "webster-court", "2026-W11", w1, w1.AddDate(0, 0, 7), 5)
+		next, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "webster-court", "2026-W11", w1, w1.AddDate(0, 0, 7), 5)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := st.PutAuditSample(ctx, next); !errors.Is(err, store.ErrFeedIncomplete) {
 			t.Errorf("%s: a sample of a week the feed has not completed: %v", name, err)
 		}
-		for i, o := range []string{store.ReviewQuery, store.ReviewReasonable, store.ReviewRefer} {
-			if _, err := st.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: []int{0, 1, 0}[i],
+		for i, o := range []string{routineaudit.ReviewQuery, routineaudit.ReviewReasonable, routineaudit.ReviewRefer} {
+			if _, err := st.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: []int{0, 1, 0}[i],
 				Outcome: o, Reviewer: "mgr", At: at.Add(time.Duration(i) * time.Minute), Note: o}); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
-		if _, err := st.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 99, Outcome: store.ReviewRefer}); err == nil {
+		if _, err := st.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 99, Outcome: routineaudit.ReviewRefer}); err == nil {
 			t.Errorf("%s: a review of an item not in the sample was stored", name)
 		}
 	}
@@ -157,9 +158,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		Feeds     []alertview.Feed
 		Views     []viewlog.View
 		Teams     []string
-		Samples   []store.AuditSample
-		Reviews   []store.AuditReview
-		Coverage  []store.AuditCoverage
+		Samples   []routineaudit.Sample
+		Reviews   []routineaudit.Review
+		Coverage  []routineaudit.Coverage
 		Evidence  []evidencequery.RoutineAuditGroup
 		Evidence2 []evidencequery.RoutineAuditGroup
 	}

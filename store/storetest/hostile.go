@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -204,7 +205,7 @@ func testHostileRoutineAudit(t *testing.T, ra store.RoutineAudits, h string, wan
 	if err != nil || sample.Org != h || sample.Team != h || len(sample.Items) != 1 || sample.Items[0].ActorID != h {
 		t.Errorf("AuditSample(%q) = %+v, %v", h, sample, err)
 	}
-	r, err := ra.AddAuditReview(ctx, store.AuditReview{Org: h, Team: h, Period: h, N: 0, Outcome: store.ReviewRefer, Reviewer: h, At: weekTo, Note: h})
+	r, err := ra.AddAuditReview(ctx, routineaudit.Review{Org: h, Team: h, Period: h, N: 0, Outcome: routineaudit.ReviewRefer, Reviewer: h, At: weekTo, Note: h})
 	if err != nil {
 		t.Fatalf("AddAuditReview(%q): %v", h, err)
 	}
