@@ -88,7 +88,7 @@ const (
 	StatusTriaged = "triaged" // filter only: any outcome
 )
 
-// TriageSource is the store.Triage source of decisions made in the web UI.
+// TriageSource is the triage.Decision source of decisions made in the web UI.
 const TriageSource = "web"
 
 // Triage is the latest decision about an alert, as the UI shows it.
@@ -98,5 +98,5 @@ type Triage struct {
 	By      string // the account that recorded it: a web user, api:<client> or slack:<user id>
 	At      time.Time
 	Note    string
-	Source  string // where it was recorded: "web", "api" or "slack" (store.Triage.Source)
+	Source  string // where it was recorded: "web", "api" or "slack" (triage.Decision.Source)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 type compose struct {
@@ -309,7 +310,7 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddTriage(ctx, store.Triage{AlertID: "a2", Outcome: "false-positive", Actor: "ig-1", At: h.Add(2 * time.Hour), Source: "api"}); err != nil {
+	if _, err := s.AddTriage(ctx, triage.Decision{AlertID: "a2", Outcome: "false-positive", Actor: "ig-1", At: h.Add(2 * time.Hour), Source: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	var items []routineaudit.SampleItem

@@ -17,6 +17,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // Options configure Build. Config, DPIA, From, To and Source are required.
@@ -515,7 +516,7 @@ func triageCounts(groups []evidencequery.TriageGroup, available bool, keep func(
 		out.Time.Later += g.Buckets[evidencequery.BucketLater]
 		seconds += g.Seconds
 	}
-	for _, oc := range store.TriageOutcomes {
+	for _, oc := range triage.Outcomes {
 		out.Outcomes = append(out.Outcomes, OutcomeCount{Outcome: oc, Alerts: by[oc]})
 		delete(by, oc)
 	}
@@ -562,9 +563,9 @@ func (b *builder) risk(k dpia.Risk, gCur, gPrev []evidencequery.AlertGroup, tCur
 		Triage: triageCounts(tCur, hasTriage, keep),
 	}
 	prevTriage := triageCounts(tPrev, hasTriage, keep)
-	rr.Confirmed = outcome(rr.Triage, store.TriageConfirmedMisuse)
+	rr.Confirmed = outcome(rr.Triage, triage.ConfirmedMisuse)
 	rr.Observed = observe(rr.Confirmed, staffCur, hasTriage, string(k.Residual), outcome(rr.Triage, "untriaged"), len(checks) > 0)
-	po := observe(outcome(prevTriage, store.TriageConfirmedMisuse), staffPrev, hasTriage, string(k.Residual), 0, len(checks) > 0)
+	po := observe(outcome(prevTriage, triage.ConfirmedMisuse), staffPrev, hasTriage, string(k.Residual), 0, len(checks) > 0)
 	rr.Previous = RiskPrevious{Alerts: pt, Confirmed: po.ConfirmedEpisodes, Rate: po.RatePer10k, Level: po.Level}
 	return rr
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // openClickHouse opens a ClickHouse store in a database of the test's own,
@@ -76,7 +77,7 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 	// Two decisions at the same instant: the later write is the status, in
 	// both stores.
 	tie := ds[len(ds)-1]
-	tie.Outcome, tie.Note = store.TriageExplained, "second thoughts"
+	tie.Outcome, tie.Note = triage.Explained, "second thoughts"
 	ds = append(ds, tie)
 	addTriages(t, sq, ds)
 	addTriages(t, ch, ds)

@@ -3,8 +3,8 @@ package evidence
 import (
 	"context"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
-	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // Source is what an export needs from a store: aggregates only. A county's
@@ -40,5 +40,5 @@ type RoutineAuditSource interface {
 // AuditRecorder is offered by stores with an audit trail; an export with
 // identities is recorded there before any file is written.
 type AuditRecorder interface {
-	EvidenceAudit(ctx context.Context, e store.AuditEntry) error
+	EvidenceAudit(ctx context.Context, e audit.Entry) error
 }

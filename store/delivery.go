@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/audit"
 )
 
 // Alert delivery (package alerting) keeps its progress in the store: the
@@ -47,7 +48,7 @@ type DeliveryFailures interface {
 	// the alert's current version is pending again, and records audit in
 	// the same transaction. It returns ErrNotFound when there is no
 	// failure to resend.
-	Resend(ctx context.Context, receiver, alertID string, audit AuditEntry) error
+	Resend(ctx context.Context, receiver, alertID string, audit audit.Entry) error
 }
 
 // MessageRef is where a receiver posted its message about an alert (for

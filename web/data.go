@@ -7,6 +7,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
@@ -33,7 +34,7 @@ type Store interface {
 	WebActorTeam(ctx context.Context, org, actorID string) (string, error)
 	// AddTriage is store.Triages': a decision made in the UI is the same
 	// record as one made in Slack or through the API (the latest wins).
-	AddTriage(ctx context.Context, t store.Triage) (store.Triage, error)
+	AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error)
 	// WebAlertTrend counts the alerts in q's scope (its Orgs and Teams
 	// only) first seen in [from, to) per org, risk and UTC day.
 	WebAlertTrend(ctx context.Context, q alertview.AlertQuery, from, to time.Time) ([]alertview.TrendCount, error)

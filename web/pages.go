@@ -22,11 +22,13 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/csvsafe"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/visible"
 )
@@ -965,7 +967,7 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
 		return
 	}
-	t := store.Triage{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource}
+	t := triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource}
 	if _, err := s.o.Store.AddTriage(r.Context(), t); err != nil {
 		s.fail(w, err)
 		return
@@ -995,7 +997,7 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	receiver := r.PostFormValue("receiver")
 	detail, _ := json.Marshal(map[string]any{"receiver": receiver, "version": a.Version})
-	audit := store.AuditEntry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
+	audit := audit.Entry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
 	err = s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "Bad request: that receiver has no failed delivery of this alert to re-send", http.StatusBadRequest)

@@ -18,6 +18,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -168,7 +169,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 		t.Fatalf("triage: %s", resp.Status)
 	}
 	ts, err := f.store.Triages(t.Context(), alertA)
-	if err != nil || len(ts) != 1 || ts[0].Source != alertview.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != store.TriageExplained {
+	if err != nil || len(ts) != 1 || ts[0].Source != alertview.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != triage.Explained {
 		t.Fatalf("triages: %+v %v", ts, err)
 	}
 	if f.wakes.Load() != 1 {
@@ -177,7 +178,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 	if p, _ := f.sq.PendingTriages(t.Context(), "slack", 0); len(p) != 1 {
 		t.Errorf("the UI's decision is not pending for Slack: %+v", p)
 	}
-	if _, err := f.store.AddTriage(t.Context(), store.Triage{AlertID: alertA, Outcome: store.TriageConfirmedMisuse, Actor: "ig-slack", At: f.now.Now(), Source: "slack"}); err != nil {
+	if _, err := f.store.AddTriage(t.Context(), triage.Decision{AlertID: alertA, Outcome: triage.ConfirmedMisuse, Actor: "ig-slack", At: f.now.Now(), Source: "slack"}); err != nil {
 		t.Fatal(err)
 	}
 	_, body := get(t, ig, f.srv.URL+"/alerts/"+alertA)

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // The ClickHouse store answers the evidence aggregates with grouped queries
@@ -206,7 +207,7 @@ func (s *Store) EvidenceConfirmed(ctx context.Context, q evidencequery.AlertQuer
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, a.e_actor, a.e_subject, a.e_first, a.e_last, a.e_events, t.t_decided
 FROM a INNER JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
-WHERE t.t_outcome = `+p.str(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a.id`, p.list()...)
+WHERE t.t_outcome = `+p.str(triage.ConfirmedMisuse)+` ORDER BY a.e_first, a.id`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
 	}
@@ -233,7 +234,7 @@ WHERE t.t_outcome = `+p.str(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a
 
 // EvidenceAudit appends e to the audit trail as a plain entry. Its row is
 // one insert, so it lands whole; the seq is its deduplication token.
-func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {
 	if err := s.insertAudit(ctx, auditRow{seq: s.nextSeq(), e: e, kind: "audit"}); err != nil {
 		return fmt.Errorf("clickhouse: evidence audit: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/routineaudit"
@@ -160,7 +161,7 @@ func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (rout
 		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}
 	row := auditRow{seq: seq, org: r.Org, kind: kindReview, outcome: r.Outcome, note: r.Note,
-		e: store.AuditEntry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome, Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)}}
+		e: audit.Entry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome, Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)}}
 	if err := s.insertAudit(ctx, row); err != nil {
 		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}

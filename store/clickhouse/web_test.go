@@ -19,6 +19,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
@@ -90,10 +91,10 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	}
 	w0, w1 := week(0)
 	for name, st := range stores {
-		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageAcknowledged, Actor: "ig-1", At: at, Source: "web"}); err != nil {
+		if _, err := st.AddTriage(ctx, triage.Decision{AlertID: as[1].ID, Outcome: triage.Acknowledged, Actor: "ig-1", At: at, Source: "web"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
+		if _, err := st.AddTriage(ctx, triage.Decision{AlertID: as[1].ID, Outcome: triage.ConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if err := st.WebRecordView(ctx, viewlog.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
@@ -144,7 +145,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 
 	scopes := []alertview.AlertQuery{
 		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: alertview.StatusOpen},
-		{Status: alertview.StatusTriaged}, {Status: store.TriageConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
+		{Status: alertview.StatusTriaged}, {Status: triage.ConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
 		{ActorID: "u-0"}, {Team: "other-house"},
 	}
 	type answers struct {
@@ -232,7 +233,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 	}
 	// The answers are right, not only alike.
-	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != store.TriageConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Triage.Source != "slack" || s.Alert.Team != "other-house" {
+	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != triage.ConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Triage.Source != "slack" || s.Alert.Team != "other-house" {
 		t.Errorf("alert with triage: %+v team %q", s.Alert.Triage, s.Alert.Team)
 	}
 	if len(s.Alerts[1]) != 2 || len(s.Alerts[2]) != 0 || len(s.Alerts[5]) != 1 || len(s.Alerts[7]) != 1 {

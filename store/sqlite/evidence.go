@@ -9,8 +9,9 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // The embedded store answers every evidence aggregate with a grouped query;
@@ -203,7 +204,7 @@ SELECT a.id, a.org, a.chk, a.pat, a.sev, a.risks,
 	coalesce(json_extract(a.body, '$.actor_id'), ''), coalesce(json_extract(a.body, '$.subject_id'), ''),
 	a.first_seen, a.last_seen, coalesce(json_extract(a.body, '$.event_count'), 0), l.at
 FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.id`,
-		q.DPIA, timeKey(q.From), timeKey(q.To), store.TriageConfirmedMisuse)
+		q.DPIA, timeKey(q.From), timeKey(q.To), triage.ConfirmedMisuse)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
 	}
@@ -230,7 +231,7 @@ FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.
 }
 
 // EvidenceAudit appends e to the audit trail.
-func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {
 	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e) }); err != nil {
 		return fmt.Errorf("sqlite: evidence audit: %w", err)
 	}

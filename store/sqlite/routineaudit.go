@@ -9,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/routineaudit"
@@ -174,7 +175,7 @@ func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (rout
 			return err
 		}
 		detail, _ := json.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
-		return insertAudit(ctx, tx, store.AuditEntry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome,
+		return insertAudit(ctx, tx, audit.Entry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome,
 			Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)})
 	})
 	if err != nil {

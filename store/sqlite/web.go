@@ -10,6 +10,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
@@ -231,7 +232,7 @@ func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string
 // Deprecated: the UI calls AddTriage (store.Triages); this stays for callers
 // written before triage had one record.
 func (s WebStore) WebSetTriage(ctx context.Context, t alertview.Triage) error {
-	_, err := s.AddTriage(ctx, store.Triage{AlertID: t.AlertID, Outcome: t.Outcome, Actor: t.By, At: t.At, Note: t.Note, Source: alertview.TriageSource})
+	_, err := s.AddTriage(ctx, triage.Decision{AlertID: t.AlertID, Outcome: t.Outcome, Actor: t.By, At: t.At, Note: t.Note, Source: alertview.TriageSource})
 	return err
 }
 
