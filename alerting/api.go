@@ -21,7 +21,10 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // SharedTokenClient is the client name of the single shared token
@@ -254,23 +257,23 @@ func (a *API) postTriage(w http.ResponseWriter, r *http.Request, actor string) {
 
 // triage validates and stores one decision; req.Actor is who decided, and
 // the caller has bounded req.Note.
-func (a *API) triage(ctx context.Context, id string, req TriageRequest, source string) (store.Triage, int, error) {
+func (a *API) triage(ctx context.Context, id string, req TriageRequest, source string) (triage.Decision, int, error) {
 	switch {
-	case !slices.Contains(store.TriageOutcomes, req.Outcome):
-		return store.Triage{}, http.StatusBadRequest, fmt.Errorf("unknown outcome %q (%s)", req.Outcome, strings.Join(store.TriageOutcomes, ", "))
+	case !slices.Contains(triage.Outcomes, req.Outcome):
+		return triage.Decision{}, http.StatusBadRequest, fmt.Errorf("unknown outcome %q (%s)", req.Outcome, strings.Join(triage.Outcomes, ", "))
 	case strings.TrimSpace(req.Actor) == "":
-		return store.Triage{}, http.StatusBadRequest, errors.New("actor is required: who decided")
+		return triage.Decision{}, http.StatusBadRequest, errors.New("actor is required: who decided")
 	}
 	if _, err := a.o.Store.Alert(ctx, id); errors.Is(err, store.ErrNotFound) {
-		return store.Triage{}, http.StatusNotFound, errors.New("no such alert")
+		return triage.Decision{}, http.StatusNotFound, errors.New("no such alert")
 	} else if err != nil {
-		return store.Triage{}, http.StatusInternalServerError, errors.New("store unavailable")
+		return triage.Decision{}, http.StatusInternalServerError, errors.New("store unavailable")
 	}
-	t, err := a.o.Store.AddTriage(ctx, store.Triage{AlertID: id, Outcome: req.Outcome, Actor: strings.TrimSpace(req.Actor),
+	t, err := a.o.Store.AddTriage(ctx, triage.Decision{AlertID: id, Outcome: req.Outcome, Actor: strings.TrimSpace(req.Actor),
 		At: a.o.Clock.Now().UTC(), Note: req.Note, Source: source})
 	if err != nil {
 		a.o.Logger.Error("triage not stored", "err", err)
-		return store.Triage{}, http.StatusInternalServerError, errors.New("store unavailable")
+		return triage.Decision{}, http.StatusInternalServerError, errors.New("store unavailable")
 	}
 	a.o.OnChange()
 	return t, 0, nil
@@ -309,10 +312,10 @@ type SilenceRequest struct {
 
 // silenceFrom reads a silence that actor creates or changes: 400 when the
 // request is malformed, 422 when the silence is outside the limits.
-func (a *API) silenceFrom(r *http.Request, actor string) (store.Silence, int, error) {
+func (a *API) silenceFrom(r *http.Request, actor string) (silence.Silence, int, error) {
 	var req SilenceRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("body is not JSON: %v", err)
+		return silence.Silence{}, http.StatusBadRequest, fmt.Errorf("body is not JSON: %v", err)
 	}
 	now := a.o.Clock.Now().UTC()
 	if req.StartsAt.IsZero() {
@@ -321,29 +324,29 @@ func (a *API) silenceFrom(r *http.Request, actor string) (store.Silence, int, er
 	stated := cmpOr(strings.TrimSpace(req.Actor), strings.TrimSpace(req.CreatedBy))
 	switch {
 	case len(req.Matchers) == 0:
-		return store.Silence{}, http.StatusBadRequest, errors.New("at least one matcher is required")
+		return silence.Silence{}, http.StatusBadRequest, errors.New("at least one matcher is required")
 	case !req.EndsAt.After(req.StartsAt):
-		return store.Silence{}, http.StatusBadRequest, errors.New("ends_at must be after starts_at")
+		return silence.Silence{}, http.StatusBadRequest, errors.New("ends_at must be after starts_at")
 	case utf8.RuneCountInString(stated) > maxStated:
-		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("created_by is longer than %d characters", maxStated)
+		return silence.Silence{}, http.StatusBadRequest, fmt.Errorf("created_by is longer than %d characters", maxStated)
 	case utf8.RuneCountInString(req.Comment) > maxNote:
-		return store.Silence{}, http.StatusBadRequest, fmt.Errorf("comment is longer than %d characters", maxNote)
+		return silence.Silence{}, http.StatusBadRequest, fmt.Errorf("comment is longer than %d characters", maxNote)
 	}
 	if _, err := ParseMatchers(req.Matchers); err != nil {
-		return store.Silence{}, http.StatusBadRequest, err
+		return silence.Silence{}, http.StatusBadRequest, err
 	}
-	s := store.Silence{Matchers: req.Matchers, StartsAt: req.StartsAt.UTC(), EndsAt: req.EndsAt.UTC(),
+	s := silence.Silence{Matchers: req.Matchers, StartsAt: req.StartsAt.UTC(), EndsAt: req.EndsAt.UTC(),
 		CreatedBy: actor, Comment: req.Comment, UpdatedAt: now}
 	if err := a.o.Silences.Check(s, now); err != nil {
-		return store.Silence{}, http.StatusUnprocessableEntity, err
+		return silence.Silence{}, http.StatusUnprocessableEntity, err
 	}
 	s.Comment = attributed(s.Comment, stated, actor)
 	return s, 0, nil
 }
 
-func (a *API) putSilence(ctx context.Context, s store.Silence, actor, action string) error {
+func (a *API) putSilence(ctx context.Context, s silence.Silence, actor, action string) error {
 	detail, _ := json.Marshal(s)
-	err := a.o.Store.PutSilence(ctx, s, store.AuditEntry{At: s.UpdatedAt, Actor: actor, Action: action, Object: s.ID, Detail: string(detail)})
+	err := a.o.Store.PutSilence(ctx, s, audit.Entry{At: s.UpdatedAt, Actor: actor, Action: action, Object: s.ID, Detail: string(detail)})
 	if err == nil {
 		a.o.OnChange()
 	}
@@ -412,7 +415,7 @@ func (a *API) expireSilence(w http.ResponseWriter, r *http.Request, actor string
 	writeJSON(w, http.StatusOK, s)
 }
 
-func (a *API) lookupSilence(w http.ResponseWriter, r *http.Request) (store.Silence, bool) {
+func (a *API) lookupSilence(w http.ResponseWriter, r *http.Request) (silence.Silence, bool) {
 	s, err := a.o.Store.Silence(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such silence")

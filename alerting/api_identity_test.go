@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
 )
 
 // apiAs calls the API with the given bearer token.
@@ -69,7 +70,7 @@ func TestAPIClientsAreRecordedUnderTheirOwnNames(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("siem silence: %d %s", resp.StatusCode, body)
 	}
-	var s store.Silence
+	var s silence.Silence
 	_ = json.Unmarshal([]byte(body), &s)
 	if s.CreatedBy != "api:siem" {
 		t.Errorf("silence created_by %q, want api:siem", s.CreatedBy)
@@ -137,13 +138,13 @@ func TestStoredSilencesOutOfBoundsAreReported(t *testing.T) {
 	st := openStore(t, "")
 	clock := newFakeClock()
 	now := clock.Now()
-	for _, s := range []store.Silence{
+	for _, s := range []silence.Silence{
 		{ID: "sil-ok", Matchers: []string{`check="out-of-hours"`}, StartsAt: now, EndsAt: now.Add(time.Hour), CreatedBy: "ig-jo", Comment: "rota"},
 		{ID: "sil-2099", Matchers: []string{`check="out-of-hours"`}, StartsAt: now, EndsAt: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), CreatedBy: "ig1", Comment: "x"},
 		{ID: "sil-all", Matchers: []string{`severity=~".*"`}, StartsAt: now, EndsAt: now.Add(time.Hour), CreatedBy: "ig1", Comment: "x"},
 		{ID: "sil-ended", Matchers: []string{`severity=~".*"`}, StartsAt: now.Add(-48 * time.Hour), EndsAt: now.Add(-24 * time.Hour), CreatedBy: "ig1"},
 	} {
-		if err := st.PutSilence(ctx, s, store.AuditEntry{At: now, Actor: s.CreatedBy, Action: "silence.create", Object: s.ID}); err != nil {
+		if err := st.PutSilence(ctx, s, audit.Entry{At: now, Actor: s.CreatedBy, Action: "silence.create", Object: s.ID}); err != nil {
 			t.Fatal(err)
 		}
 	}

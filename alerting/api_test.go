@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 const apiToken = "test-token"
@@ -102,7 +104,7 @@ func TestTriageRoundTripSlackSignature(t *testing.T) {
 	drive(t, p, clock, 2)
 
 	ts, _ := st.Triages(ctx, a.ID)
-	if len(ts) != 2 || ts[0].Actor != "slack:U0IG1" || ts[0].Outcome != store.TriageAcknowledged || ts[1].Actor != "api:shared" ||
+	if len(ts) != 2 || ts[0].Actor != "slack:U0IG1" || ts[0].Outcome != triage.Acknowledged || ts[1].Actor != "api:shared" ||
 		ts[1].Note != `[on behalf of "ig-jo", as stated by api:shared] covering a colleague's shift` {
 		t.Fatalf("stored triages: %+v", ts)
 	}
@@ -160,7 +162,7 @@ func TestSilenceCRUDOverAPIIsAudited(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
-	var s store.Silence
+	var s silence.Silence
 	_ = json.Unmarshal([]byte(body), &s)
 	if resp, body := apiDo(t, api, http.MethodPut, "/api/v1/silences/"+s.ID,
 		`{"matchers":["check=\"out-of-hours\"","org=\"st-martins\""],"ends_at":"`+ends+`","created_by":"ig-jo","comment":"narrowed","actor":"ig-sam"}`); resp.StatusCode != http.StatusOK {
@@ -180,7 +182,7 @@ func TestSilenceCRUDOverAPIIsAudited(t *testing.T) {
 		t.Fatalf("expired silence lost: %s", body)
 	}
 	_, body = apiDo(t, api, http.MethodGet, "/api/v1/audit", "")
-	var log []store.AuditEntry
+	var log []audit.Entry
 	_ = json.Unmarshal([]byte(body), &log)
 	var actions []string
 	for _, e := range log {

@@ -12,15 +12,13 @@ package alerting
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/pseudonym"
 )
 
 // Notifier sends alerts to one receiver.
@@ -117,31 +115,13 @@ func partial(sent int, err error) error {
 	return &PartialError{Sent: sent, Err: err}
 }
 
-// Pseudonymizer turns a subject identifier into a stable, non-reversible
-// reference ("subj-" and 12 hex digits of a keyed HMAC-SHA256) so that people
-// can see that two alerts concern the same person without learning who.
-// A nil Pseudonymizer, or one without a key, hides the subject entirely:
-// an unkeyed hash of a short identifier could be reversed by enumeration.
-type Pseudonymizer struct {
-	key []byte
-}
+// Pseudonymizer is the receivers' name for pseudonym.Pseudonymizer: Slack,
+// webhooks and files show the same subject pseudonyms as the web UI and the
+// evidence packs, computed in one place.
+type Pseudonymizer = pseudonym.Pseudonymizer
 
-// NewPseudonymizer returns a Pseudonymizer keyed by key (from configuration).
-// An empty key yields one that hides every subject.
-func NewPseudonymizer(key []byte) *Pseudonymizer {
-	return &Pseudonymizer{key: append([]byte(nil), key...)}
-}
-
-// Subject returns the pseudonym for subjectID, or "" when the subject must
-// be left out (no key, or no subject).
-func (p *Pseudonymizer) Subject(subjectID string) string {
-	if p == nil || len(p.key) == 0 || subjectID == "" {
-		return ""
-	}
-	m := hmac.New(sha256.New, p.key)
-	m.Write([]byte(subjectID))
-	return "subj-" + hex.EncodeToString(m.Sum(nil))[:12]
-}
+// NewPseudonymizer returns a Pseudonymizer keyed by key (pseudonym.New).
+func NewPseudonymizer(key []byte) *Pseudonymizer { return pseudonym.New(key) }
 
 // redact returns a copy of a fit for a receiver outside the store: the
 // subject pseudonymized or removed, and nil lists made empty so the JSON

@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/slack-go/slack"
-
-	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // TestBrokenSlackPausesInsteadOfDraining (issue 16, item 14): Slack answers
@@ -144,7 +143,7 @@ func TestRejectedAlertGivenUpWithReasonAndResent(t *testing.T) {
 	if n := testutil.ToFloat64(p.m.notifications.WithLabelValues(s.Name(), OutcomeFailed)); n != 1 {
 		t.Errorf("failed = %v, want 1", n)
 	}
-	if err := st.Resend(ctx, s.Name(), ids[2], store.AuditEntry{At: clock.Now(), Actor: "ig-lead", Action: "alert.resend", Object: ids[2]}); err != nil {
+	if err := st.Resend(ctx, s.Name(), ids[2], audit.Entry{At: clock.Now(), Actor: "ig-lead", Action: "alert.resend", Object: ids[2]}); err != nil {
 		t.Fatal(err)
 	}
 	drive(t, p, clock, 2)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // Pipeline outcomes beside OutcomeSuccess, OutcomeRetry and OutcomeFailed.
@@ -33,7 +34,7 @@ type Digester interface {
 // TriageNotifier is a Notifier that shows triage decisions (Slack: a reply
 // in the alert's thread and its status in the message).
 type TriageNotifier interface {
-	NotifyTriage(ctx context.Context, t store.Triage) (retry bool, err error)
+	NotifyTriage(ctx context.Context, t triage.Decision) (retry bool, err error)
 }
 
 // Reminder is a Notifier that can remind people of alerts still untriaged

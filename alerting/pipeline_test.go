@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -131,9 +133,9 @@ func TestPipelineSilenceAppliesUntilExpiry(t *testing.T) {
 	rec := &recorder{name: "r"}
 	p := newTestPipeline(t, st, singleRoute("r", time.Second, time.Second), clock, rec)
 	now := clock.Now()
-	sil := store.Silence{ID: "sil-1", Matchers: []string{`check="no-business-need"`, `org="st-martins"`}, StartsAt: now,
+	sil := silence.Silence{ID: "sil-1", Matchers: []string{`check="no-business-need"`, `org="st-martins"`}, StartsAt: now,
 		EndsAt: now.Add(time.Hour), CreatedBy: "ig-jo", Comment: "known rota change", UpdatedAt: now}
-	if err := st.PutSilence(ctx, sil, store.AuditEntry{At: now, Actor: "ig-jo", Action: "silence.create", Object: "sil-1"}); err != nil {
+	if err := st.PutSilence(ctx, sil, audit.Entry{At: now, Actor: "ig-jo", Action: "silence.create", Object: "sil-1"}); err != nil {
 		t.Fatal(err)
 	}
 	other := numbered(2)

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // compiledSilence is a stored silence with its matchers parsed.
 type compiledSilence struct {
-	s        store.Silence
+	s        silence.Silence
 	matchers []Matcher
 }
 
@@ -78,7 +79,7 @@ var errMatchAll = errors.New(`its matchers would match every alert (at least one
 // Check returns why s, created or changed at now, is outside the limits:
 // no comment, longer than the maximum, starting further ahead than the
 // maximum, or matching every alert. Nil when within them.
-func (l SilenceLimits) Check(s store.Silence, now time.Time) error {
+func (l SilenceLimits) Check(s silence.Silence, now time.Time) error {
 	maxD := l.maxDuration()
 	switch {
 	case strings.TrimSpace(s.Comment) == "":
@@ -100,7 +101,7 @@ func (l SilenceLimits) Check(s store.Silence, now time.Time) error {
 
 // SilenceProblem is a stored silence outside the limits, and why.
 type SilenceProblem struct {
-	Silence store.Silence
+	Silence silence.Silence
 	Problem string
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // hostile is text a producer or a triager controls, holding everything
@@ -120,7 +121,7 @@ type fakeSlackStore struct {
 	mu      sync.Mutex
 	ref     store.MessageRef
 	a       alert.Alert
-	triages []store.Triage
+	triages []triage.Decision
 }
 
 func (f *fakeSlackStore) MessageRef(_ context.Context, receiver, alertID string) (store.MessageRef, error) {
@@ -146,10 +147,10 @@ func (f *fakeSlackStore) Alert(_ context.Context, id string) (alert.Alert, error
 	return f.a, nil
 }
 
-func (f *fakeSlackStore) Triages(_ context.Context, alertID string) ([]store.Triage, error) {
+func (f *fakeSlackStore) Triages(_ context.Context, alertID string) ([]triage.Decision, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]store.Triage(nil), f.triages...), nil
+	return append([]triage.Decision(nil), f.triages...), nil
 }
 
 // TestSlackTriageNoteIsInert: a triage note, and a triager's name from the
@@ -165,7 +166,7 @@ func TestSlackTriageNoteIsInert(t *testing.T) {
 			if _, err := s.Notify(t.Context(), a); err != nil {
 				t.Fatal(err)
 			}
-			tr := store.Triage{AlertID: a.ID, Outcome: store.TriageConfirmedMisuse, Actor: actor, Note: "See " + hostile,
+			tr := triage.Decision{AlertID: a.ID, Outcome: triage.ConfirmedMisuse, Actor: actor, Note: "See " + hostile,
 				At: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
 			st.mu.Lock()
 			st.triages = append(st.triages, tr)

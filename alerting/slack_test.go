@@ -263,19 +263,6 @@ func TestSlackCarriesNoSubjectIdentifiers(t *testing.T) {
 	}
 }
 
-func TestPseudonymizer(t *testing.T) {
-	a, b := NewPseudonymizer([]byte("k1")), NewPseudonymizer([]byte("k2"))
-	if first, again := a.Subject("c-1"), NewPseudonymizer([]byte("k1")).Subject("c-1"); first != again {
-		t.Error("not stable")
-	}
-	if a.Subject("c-1") == a.Subject("c-2") || a.Subject("c-1") == b.Subject("c-1") {
-		t.Error("collides across subjects or keys")
-	}
-	if a.Subject("") != "" || (*Pseudonymizer)(nil).Subject("c-1") != "" {
-		t.Error("empty subject or nil pseudonymizer yields a value")
-	}
-}
-
 // The dispatcher waits as long as Slack's Retry-After says, then sends the
 // same alert once.
 func TestSlack429RetryAfterHonoured(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/visible"
 )
 
@@ -42,7 +43,7 @@ func (p Privacy) Validate() error {
 type SlackStore interface {
 	store.Messages
 	Alert(ctx context.Context, id string) (alert.Alert, error)
-	Triages(ctx context.Context, alertID string) ([]store.Triage, error)
+	Triages(ctx context.Context, alertID string) ([]triage.Decision, error)
 }
 
 // ChannelLimiter remembers, per Slack channel, until when Slack asked us
@@ -101,10 +102,10 @@ func (s *Slack) post(ctx context.Context, call func() error) error {
 
 // Triage buttons: action ids the interactivity endpoint understands.
 var triageActions = []struct{ action, outcome, label string }{
-	{"triage_acknowledged", store.TriageAcknowledged, "Acknowledge"},
-	{"triage_explained", store.TriageExplained, "Explained"},
-	{"triage_confirmed_misuse", store.TriageConfirmedMisuse, "Confirmed misuse"},
-	{"triage_false_positive", store.TriageFalsePositive, "False positive"},
+	{"triage_acknowledged", triage.Acknowledged, "Acknowledge"},
+	{"triage_explained", triage.Explained, "Explained"},
+	{"triage_confirmed_misuse", triage.ConfirmedMisuse, "Confirmed misuse"},
+	{"triage_false_positive", triage.FalsePositive, "False positive"},
 }
 
 func triageButtons(alertID string) []slack.BlockElement {
@@ -112,7 +113,7 @@ func triageButtons(alertID string) []slack.BlockElement {
 	for _, t := range triageActions {
 		b := slack.NewButtonBlockElement(t.action, alertID,
 			slack.NewTextBlockObject(slack.PlainTextType, truncate(t.label, slackMaxButtonText), false, false))
-		if t.outcome == store.TriageConfirmedMisuse {
+		if t.outcome == triage.ConfirmedMisuse {
 			b.Style = slack.StyleDanger
 		}
 		out = append(out, b)
@@ -123,13 +124,13 @@ func triageButtons(alertID string) []slack.BlockElement {
 // outcomeLabel is how an outcome reads in Slack.
 func outcomeLabel(outcome string) string {
 	switch outcome {
-	case store.TriageAcknowledged:
+	case triage.Acknowledged:
 		return "Acknowledged"
-	case store.TriageExplained:
+	case triage.Explained:
 		return "Explained (legitimate reason)"
-	case store.TriageConfirmedMisuse:
+	case triage.ConfirmedMisuse:
 		return "Confirmed misuse"
-	case store.TriageFalsePositive:
+	case triage.FalsePositive:
 		return "False positive"
 	}
 	return outcome
@@ -340,7 +341,7 @@ func escapeMrkdwn(s string) string {
 // NotifyTriage implements TriageNotifier: a reply in the alert's thread
 // (who, outcome, when; the note too at the standard privacy level) and the
 // message's triage status refreshed. Alerts never posted here are skipped.
-func (s *Slack) NotifyTriage(ctx context.Context, t store.Triage) (bool, error) {
+func (s *Slack) NotifyTriage(ctx context.Context, t triage.Decision) (bool, error) {
 	if s.opts.Store == nil {
 		return false, nil
 	}
@@ -400,7 +401,7 @@ func (s *Slack) Remind(ctx context.Context, alerts ...alert.Alert) (bool, error)
 // when the outcome is one of ours and the user id is a plain Slack id, so
 // that the text holds nothing but our wording; anyone else by name, as
 // plain text (false) for plainText to escape.
-func triagedBy(t store.Triage) (string, bool) {
+func triagedBy(t triage.Decision) (string, bool) {
 	id, ok := strings.CutPrefix(t.Actor, "slack:")
 	if ok && isSlackID(id) && outcomeLabel(t.Outcome) != t.Outcome {
 		return "<@" + id + ">", true

@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -78,7 +75,7 @@ misuse; the request is recorded in the store's audit trail and in the manifest.`
 					requestedBy = u.Username
 				}
 			}
-			pseudo, err := evidencePseudonyms(cfg)
+			pseudo, err := daemon.EvidencePseudonyms(cfg)
 			if err != nil {
 				return err
 			}
@@ -161,7 +158,7 @@ func printUncovered(w io.Writer, dir string) error {
 // openEvidenceSource opens the configured store for reading aggregates.
 func openEvidenceSource(ctx context.Context, cfg *config.Config, e *env) (evidence.Source, string, func(), error) {
 	if cfg.Store.ClickHouse != nil {
-		o, err := clickhouse.OptionsFromConfig(cfg.Store.ClickHouse)
+		o, err := daemon.ClickHouseOptions(cfg.Store.ClickHouse)
 		if err != nil {
 			return nil, "", nil, err
 		}
@@ -181,29 +178,6 @@ func openEvidenceSource(ctx context.Context, cfg *config.Config, e *env) (eviden
 		return nil, "", nil, err
 	}
 	return s, "embedded", func() { _ = s.Close() }, nil
-}
-
-// evidencePseudonyms returns the pseudonym function: subjects as alerts and
-// the web UI show them (web.pseudonym_key, which defaults to
-// alerting.pseudonym_key), accounts by the same key in their own domain.
-// Without a key, ids are withheld.
-func evidencePseudonyms(cfg *config.Config) (func(kind, id string) string, error) {
-	if cfg.Web.PseudonymKey.IsZero() {
-		return nil, nil
-	}
-	key, err := cfg.Web.PseudonymKey.Resolve()
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym key: %w", err)
-	}
-	subjects := alerting.NewPseudonymizer([]byte(key))
-	return func(kind, id string) string {
-		if kind == "subject" {
-			return subjects.Subject(id)
-		}
-		m := hmac.New(sha256.New, []byte(key))
-		m.Write([]byte("actor\x00" + id))
-		return "acct-" + hex.EncodeToString(m.Sum(nil))[:12]
-	}, nil
 }
 
 // progress draws a bar on a terminal and nothing elsewhere.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 )
 
@@ -36,7 +37,7 @@ itself and needs no command.
 			if cfg.Store.ClickHouse == nil {
 				return usagef("%s configures no store.clickhouse; the embedded store migrates itself at start", configPath)
 			}
-			o, err := clickhouse.OptionsFromConfig(cfg.Store.ClickHouse)
+			o, err := daemon.ClickHouseOptions(cfg.Store.ClickHouse)
 			if err != nil {
 				return err
 			}

@@ -478,7 +478,7 @@ func alertSeverity(s string) alert.Severity { return alert.Severity(s) }
 // embedded SQLite file.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {
 	if ch := cfg.Store.ClickHouse; ch != nil {
-		co, err := chstore.OptionsFromConfig(ch)
+		co, err := ClickHouseOptions(ch)
 		if err != nil {
 			return nil, fmt.Errorf("clickhouse store: %w", err)
 		}

@@ -20,7 +20,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/testwait"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/triage"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // TestDaemonRoutedAlertingAndTriageAPI wires a daemon with a routing tree, a
@@ -125,7 +126,7 @@ http:
 		t.Errorf("webhook body lacks the alert or carries the raw subject id: %s", body)
 	}
 
-	triage := func(token string) int {
+	postTriage := func(token string) int {
 		req, _ := http.NewRequest(http.MethodPost, d.URL()+"/api/v1/alerts/"+id+"/triage",
 			bytes.NewReader([]byte(`{"outcome":"explained","actor":"ig-officer-1","note":"covering a night shift swap"}`)))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -137,11 +138,11 @@ http:
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := triage("wrong-token"); code != http.StatusUnauthorized {
+	if code := postTriage("wrong-token"); code != http.StatusUnauthorized {
 		t.Errorf("triage with a wrong token: %d, want 401", code)
 	}
 	for _, tok := range []string{"api-token-for-tests", "soc-bot-token-for-tests"} {
-		if code := triage(tok); code/100 != 2 {
+		if code := postTriage(tok); code/100 != 2 {
 			t.Fatalf("triage: %d", code)
 		}
 	}
@@ -159,7 +160,7 @@ http:
 	// Each token is recorded as its client, whatever the body says.
 	as := d.Store().(store.AlertingStore)
 	ts, err := as.Triages(ctx, id)
-	if err != nil || len(ts) != 2 || ts[0].Outcome != store.TriageExplained || ts[0].Actor != "api:shared" || ts[1].Actor != "api:soc-bot" {
+	if err != nil || len(ts) != 2 || ts[0].Outcome != triage.Explained || ts[0].Actor != "api:shared" || ts[1].Actor != "api:soc-bot" {
 		t.Fatalf("stored triage %+v, %v", ts, err)
 	}
 	audit, err := as.AuditLog(ctx, 0)
@@ -182,7 +183,7 @@ http:
 		t.Fatal(err)
 	}
 	views, err := ws.WebViews(ctx, 10)
-	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != web.ViewAPIAudit || views[0].Rows != 2 {
+	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != viewlog.KindAPIAudit || views[0].Rows != 2 {
 		t.Errorf("view log after an API read of the audit trail = %+v, %v; want one api-audit entry by api:shared of 2 rows", views, err)
 	}
 	cancel()

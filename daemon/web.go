@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,10 +11,12 @@ import (
 	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/pseudonym"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/version"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -48,14 +47,14 @@ func apiReadRecorder(ctx context.Context, st store.Store) (func(context.Context,
 		return nil, err
 	}
 	kinds := map[string]string{
-		alerting.APIReadTriage: web.ViewAPITriage, alerting.APIReadSilences: web.ViewAPISilences, alerting.APIReadAudit: web.ViewAPIAudit,
+		alerting.APIReadTriage: viewlog.KindAPITriage, alerting.APIReadSilences: viewlog.KindAPISilences, alerting.APIReadAudit: viewlog.KindAPIAudit,
 	}
 	return func(ctx context.Context, r alerting.APIRead) error {
 		kind, ok := kinds[r.Kind]
 		if !ok {
 			return fmt.Errorf("unknown API read kind %q", r.Kind)
 		}
-		return ws.WebRecordView(ctx, web.View{At: r.At, User: r.Client, Role: "api", Kind: kind, Target: r.Target, Rows: r.Rows})
+		return ws.WebRecordView(ctx, viewlog.View{At: r.At, User: r.Client, Role: "api", Kind: kind, Target: r.Target, Rows: r.Rows})
 	}, nil
 }
 
@@ -100,7 +99,7 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 		if err != nil {
 			return nil, fmt.Errorf("web.pseudonym_key: %w", err)
 		}
-		o.Pseudonym = alerting.NewPseudonymizer([]byte(key)).Subject
+		o.Pseudonym = pseudonym.New([]byte(key)).Subject
 	}
 	seen := map[string]bool{}
 	for _, org := range cfg.Orgs {
@@ -126,20 +125,26 @@ func webEvidence(cfg *config.Config, src evidence.Source, kind string) (*web.Evi
 			return nil, fmt.Errorf("evidence.signing_key: %w", err)
 		}
 	}
-	if !cfg.Web.PseudonymKey.IsZero() {
-		key, err := cfg.Web.PseudonymKey.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("web.pseudonym_key: %w", err)
-		}
-		subjects := alerting.NewPseudonymizer([]byte(key))
-		e.Pseudonym = func(kind, id string) string {
-			if kind == "subject" {
-				return subjects.Subject(id)
-			}
-			m := hmac.New(sha256.New, []byte(key))
-			m.Write([]byte("actor\x00" + id))
-			return "acct-" + hex.EncodeToString(m.Sum(nil))[:12]
-		}
+	var err error
+	if e.Pseudonym, err = EvidencePseudonyms(cfg); err != nil {
+		return nil, err
 	}
 	return e, nil
+}
+
+// EvidencePseudonyms returns the evidence export's pseudonym function:
+// subjects as alerts and the web UI show them (web.pseudonym_key), accounts
+// by the same key in their own domain (pseudonym.Pseudonymizer.Of). Without
+// a key it returns nil, and the export withholds ids. The web UI's export
+// and `dpiawatch evidence export` share it, so a pack names people alike
+// whichever made it.
+func EvidencePseudonyms(cfg *config.Config) (func(kind, id string) string, error) {
+	if cfg.Web.PseudonymKey.IsZero() {
+		return nil, nil
+	}
+	key, err := cfg.Web.PseudonymKey.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("web.pseudonym_key: %w", err)
+	}
+	return pseudonym.New([]byte(key)).Of, nil
 }

@@ -23,10 +23,13 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 type compose struct {
@@ -146,7 +149,7 @@ func TestDaemonConfig(t *testing.T) {
 	if ch == nil || len(ch.Addr) != 1 || ch.Addr[0] != "clickhouse:9000" || ch.Protocol != "native" {
 		t.Fatalf("store.clickhouse = %+v, want clickhouse:9000 native", ch)
 	}
-	if _, err := clickhouse.OptionsFromConfig(ch); err != nil {
+	if _, err := daemon.ClickHouseOptions(ch); err != nil {
 		t.Fatal(err)
 	}
 	if k := cfg.Ingest.Kafka; k == nil || len(k.Brokers) != 1 || k.Brokers[0] != "kafka:9092" {
@@ -307,19 +310,19 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddTriage(ctx, store.Triage{AlertID: "a2", Outcome: "false-positive", Actor: "ig-1", At: h.Add(2 * time.Hour), Source: "api"}); err != nil {
+	if _, err := s.AddTriage(ctx, triage.Decision{AlertID: "a2", Outcome: "false-positive", Actor: "ig-1", At: h.Add(2 * time.Hour), Source: "api"}); err != nil {
 		t.Fatal(err)
 	}
-	var items []store.AuditSampleItem
+	var items []routineaudit.SampleItem
 	for i, id := range []string{"w1", "w2", "w3"} {
-		items = append(items, store.AuditSampleItem{N: i, System: "crm", EventID: id, Time: h.Add(time.Duration(i+1) * time.Minute), ActorID: "u-1", SubjectID: "c-1", Action: "view"})
+		items = append(items, routineaudit.SampleItem{N: i, System: "crm", EventID: id, Time: h.Add(time.Duration(i+1) * time.Minute), ActorID: "u-1", SubjectID: "c-1", Action: "view"})
 	}
-	if _, err := s.PutAuditSample(ctx, store.AuditSample{Org: "wiltshire-council", DPIA: "wiltshire-childrens-cms", Team: "mash", Period: "p1",
+	if _, err := s.PutAuditSample(ctx, routineaudit.Sample{Org: "wiltshire-council", DPIA: "wiltshire-childrens-cms", Team: "mash", Period: "p1",
 		From: h, To: h.Add(time.Hour), Population: 3, Seed: "00", DrawnAt: h.Add(2 * time.Hour), Items: items}); err != nil {
 		t.Fatal(err)
 	}
-	for n, outcome := range []string{store.ReviewReasonable, store.ReviewRefer} {
-		if _, err := s.AddAuditReview(ctx, store.AuditReview{Org: "wiltshire-council", Team: "mash", Period: "p1", N: n, Outcome: outcome,
+	for n, outcome := range []string{routineaudit.ReviewReasonable, routineaudit.ReviewRefer} {
+		if _, err := s.AddAuditReview(ctx, routineaudit.Review{Org: "wiltshire-council", Team: "mash", Period: "p1", N: n, Outcome: outcome,
 			Reviewer: "mgr-1", At: h.Add(3 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // Options configure Build. Config, DPIA, From, To and Source are required.
@@ -167,8 +169,8 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	r.Coverage.Orgs = b.uncovered(cur, covCur.DaysWithoutData, complete, recorded)
 
 	// Alerts.
-	qCur := AlertQuery{DPIA: o.DPIA, From: cur.days[0], To: cur.days[len(cur.days)-1]}
-	qPrev := AlertQuery{DPIA: o.DPIA, From: prev.days[0], To: prev.days[len(prev.days)-1]}
+	qCur := evidencequery.AlertQuery{DPIA: o.DPIA, From: cur.days[0], To: cur.days[len(cur.days)-1]}
+	qPrev := evidencequery.AlertQuery{DPIA: o.DPIA, From: prev.days[0], To: prev.days[len(prev.days)-1]}
 	gCur, err := b.alerts(ctx, qCur)
 	if err != nil {
 		return nil, err
@@ -179,8 +181,8 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// Triage.
-	var tCur, tPrev []TriageGroup
-	var confirmed []ConfirmedAlert
+	var tCur, tPrev []evidencequery.TriageGroup
+	var confirmed []evidencequery.ConfirmedAlert
 	if hasTriage {
 		if tCur, err = triage.EvidenceTriage(ctx, qCur); err != nil {
 			return nil, fmt.Errorf("evidence: triage: %w", err)
@@ -200,7 +202,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		r.Risks = append(r.Risks, b.risk(k, gCur, gPrev, tCur, tPrev, hasTriage, covCur.StaffDays, covPrev.StaffDays))
 	}
 	r.Alerts = totals(gCur, gPrev)
-	r.Triage = TriageReport{TriageCounts: triageCounts(tCur, hasTriage, func(AlertGroup) bool { return true })}
+	r.Triage = TriageReport{TriageCounts: triageCounts(tCur, hasTriage, func(evidencequery.AlertGroup) bool { return true })}
 	if hasTriage {
 		r.Triage.Note = "Triage decisions as recorded when the pack was exported; time to triage runs from an alert's first event to its first decision."
 	} else {
@@ -279,20 +281,20 @@ func (b *builder) step() {
 func (b *builder) coverage(ctx context.Context, p period) (Coverage2, error) {
 	out := Coverage2{LateDataRecorded: true, Systems: []SystemCount{}, Days: []DayRow{}, DaysWithoutData: []Gap{}, DaysWithLateData: []Gap{}}
 	for _, org := range b.orgs {
-		c, err := b.o.Source.EvidenceCoverage(ctx, CoverageQuery{Org: org.ID, Days: p.days, Location: b.loc, LateAfter: b.cfg.Evidence.LateAfter.D()})
+		c, err := b.o.Source.EvidenceCoverage(ctx, evidencequery.CoverageQuery{Org: org.ID, Days: p.days, Location: b.loc, LateAfter: b.cfg.Evidence.LateAfter.D()})
 		if err != nil {
 			return Coverage2{}, fmt.Errorf("evidence: coverage of %s: %w", org.ID, err)
 		}
 		b.step()
 		out.LateDataRecorded = out.LateDataRecorded && c.LateRecorded
 		systems := map[string]int64{}
-		perDay := make([]map[string]DayCount, len(p.dates))
+		perDay := make([]map[string]evidencequery.DayCount, len(p.dates))
 		for _, d := range c.Days {
 			if d.Day < 0 || d.Day >= len(p.dates) {
 				continue
 			}
 			if perDay[d.Day] == nil {
-				perDay[d.Day] = map[string]DayCount{}
+				perDay[d.Day] = map[string]evidencequery.DayCount{}
 			}
 			x := perDay[d.Day][d.System]
 			x.Events += d.Events
@@ -428,7 +430,7 @@ func runs(days []int) [][2]int {
 	return out
 }
 
-func (b *builder) alerts(ctx context.Context, q AlertQuery) ([]AlertGroup, error) {
+func (b *builder) alerts(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.AlertGroup, error) {
 	g, err := b.o.Source.EvidenceAlerts(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: alerts: %w", err)
@@ -439,7 +441,7 @@ func (b *builder) alerts(ctx context.Context, q AlertQuery) ([]AlertGroup, error
 
 type alertKey struct{ check, pattern, severity string }
 
-func countBy(groups []AlertGroup, keep func(AlertGroup) bool) (map[alertKey]int64, int64) {
+func countBy(groups []evidencequery.AlertGroup, keep func(evidencequery.AlertGroup) bool) (map[alertKey]int64, int64) {
 	m := map[alertKey]int64{}
 	var total int64
 	for _, g := range groups {
@@ -481,19 +483,19 @@ func severityRank(s string) int {
 	return 4
 }
 
-func totals(cur, prev []AlertGroup) AlertTotals {
-	all := func(AlertGroup) bool { return true }
+func totals(cur, prev []evidencequery.AlertGroup) AlertTotals {
+	all := func(evidencequery.AlertGroup) bool { return true }
 	c, ct := countBy(cur, all)
 	p, pt := countBy(prev, all)
 	return AlertTotals{Total: ct, Previous: pt, By: alertCounts(c, p)}
 }
 
-func hasRisk(id string) func(AlertGroup) bool {
-	return func(g AlertGroup) bool { return slices.Contains(g.Risks, id) }
+func hasRisk(id string) func(evidencequery.AlertGroup) bool {
+	return func(g evidencequery.AlertGroup) bool { return slices.Contains(g.Risks, id) }
 }
 
 // triageCounts sums the triage groups keep selects.
-func triageCounts(groups []TriageGroup, available bool, keep func(AlertGroup) bool) TriageCounts {
+func triageCounts(groups []evidencequery.TriageGroup, available bool, keep func(evidencequery.AlertGroup) bool) TriageCounts {
 	out := TriageCounts{Available: available, Outcomes: []OutcomeCount{}}
 	if !available {
 		return out
@@ -508,13 +510,13 @@ func triageCounts(groups []TriageGroup, available bool, keep func(AlertGroup) bo
 		if g.Outcome != "" {
 			out.Time.Triaged += g.Alerts
 		}
-		out.Time.WithinHour += g.Buckets[BucketHour]
-		out.Time.WithinDay += g.Buckets[BucketDay]
-		out.Time.WithinWeek += g.Buckets[BucketWeek]
-		out.Time.Later += g.Buckets[BucketLater]
+		out.Time.WithinHour += g.Buckets[evidencequery.BucketHour]
+		out.Time.WithinDay += g.Buckets[evidencequery.BucketDay]
+		out.Time.WithinWeek += g.Buckets[evidencequery.BucketWeek]
+		out.Time.Later += g.Buckets[evidencequery.BucketLater]
 		seconds += g.Seconds
 	}
-	for _, oc := range store.TriageOutcomes {
+	for _, oc := range triage.Outcomes {
 		out.Outcomes = append(out.Outcomes, OutcomeCount{Outcome: oc, Alerts: by[oc]})
 		delete(by, oc)
 	}
@@ -542,7 +544,7 @@ func outcome(t TriageCounts, name string) int64 {
 	return 0
 }
 
-func (b *builder) risk(k dpia.Risk, gCur, gPrev []AlertGroup, tCur, tPrev []TriageGroup, hasTriage bool, staffCur, staffPrev int64) RiskReport {
+func (b *builder) risk(k dpia.Risk, gCur, gPrev []evidencequery.AlertGroup, tCur, tPrev []evidencequery.TriageGroup, hasTriage bool, staffCur, staffPrev int64) RiskReport {
 	keep := hasRisk(k.ID)
 	c, ct := countBy(gCur, keep)
 	p, pt := countBy(gPrev, keep)
@@ -561,9 +563,9 @@ func (b *builder) risk(k dpia.Risk, gCur, gPrev []AlertGroup, tCur, tPrev []Tria
 		Triage: triageCounts(tCur, hasTriage, keep),
 	}
 	prevTriage := triageCounts(tPrev, hasTriage, keep)
-	rr.Confirmed = outcome(rr.Triage, store.TriageConfirmedMisuse)
+	rr.Confirmed = outcome(rr.Triage, triage.ConfirmedMisuse)
 	rr.Observed = observe(rr.Confirmed, staffCur, hasTriage, string(k.Residual), outcome(rr.Triage, "untriaged"), len(checks) > 0)
-	po := observe(outcome(prevTriage, store.TriageConfirmedMisuse), staffPrev, hasTriage, string(k.Residual), 0, len(checks) > 0)
+	po := observe(outcome(prevTriage, triage.ConfirmedMisuse), staffPrev, hasTriage, string(k.Residual), 0, len(checks) > 0)
 	rr.Previous = RiskPrevious{Alerts: pt, Confirmed: po.ConfirmedEpisodes, Rate: po.RatePer10k, Level: po.Level}
 	return rr
 }
@@ -645,7 +647,7 @@ const (
 	VersusBelow  = "below"
 )
 
-func (b *builder) confirmed(cs []ConfirmedAlert) []Confirmed {
+func (b *builder) confirmed(cs []evidencequery.ConfirmedAlert) []Confirmed {
 	out := []Confirmed{}
 	for _, c := range cs {
 		out = append(out, Confirmed{
@@ -674,7 +676,7 @@ func (b *builder) identity(kind, id string) string {
 	return "withheld"
 }
 
-func routineReport(orgs []string, cur, prev []RoutineAuditGroup) RoutineReport {
+func routineReport(orgs []string, cur, prev []evidencequery.RoutineAuditGroup) RoutineReport {
 	out := RoutineReport{Available: true, Note: "Samples of access that managers reviewed in their routine audits.", Orgs: []RoutineOrg{}}
 	for _, org := range orgs {
 		ro := RoutineOrg{Org: org}

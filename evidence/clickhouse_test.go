@@ -13,10 +13,12 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // openClickHouse opens a ClickHouse store in a database of the test's own,
@@ -75,7 +77,7 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 	// Two decisions at the same instant: the later write is the status, in
 	// both stores.
 	tie := ds[len(ds)-1]
-	tie.Outcome, tie.Note = store.TriageExplained, "second thoughts"
+	tie.Outcome, tie.Note = triage.Explained, "second thoughts"
 	ds = append(ds, tie)
 	addTriages(t, sq, ds)
 	addTriages(t, ch, ds)
@@ -85,7 +87,7 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 	for i := range days {
 		days[i] = time.Date(2026, 3, 2+i, 0, 0, 0, 0, loc) // across the change to summer time on 29 March
 	}
-	q := evidence.CoverageQuery{Org: c.org, Days: days, Location: loc, LateAfter: time.Hour}
+	q := evidencequery.CoverageQuery{Org: c.org, Days: days, Location: loc, LateAfter: time.Hour}
 	want, err := sq.EvidenceCoverage(ctx, q)
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/audit"
 )
 
 // ExportOptions configure Export. Dir and Key are required.
@@ -71,7 +71,7 @@ func Export(ctx context.Context, o ExportOptions) (Manifest, error) {
 		// asked for identities is on the record too.
 		if rec, ok := o.Source.(AuditRecorder); ok {
 			detail, _ := json.Marshal(map[string]any{"from": o.From, "to": o.To, "identities": true})
-			if err := rec.EvidenceAudit(ctx, store.AuditEntry{At: now().UTC(), Actor: o.RequestedBy,
+			if err := rec.EvidenceAudit(ctx, audit.Entry{At: now().UTC(), Actor: o.RequestedBy,
 				Action: "evidence.export-identities", Object: o.DPIA, Detail: string(detail)}); err != nil {
 				return Manifest{}, fmt.Errorf("evidence: record the identities request: %w", err)
 			}

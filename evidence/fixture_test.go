@@ -22,6 +22,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // The simulated periods: 28 days from Monday 2 March 2026, exported as the
@@ -159,16 +160,16 @@ func triageAll(t testing.TB, st *sqlite.Store, sim simulation) {
 			last = d
 		}
 	}
-	ds = append(ds, store.Triage{AlertID: as[0].ID, Outcome: store.TriageExplained, Actor: "ig-3", At: last.At.Add(time.Hour), Source: "web"})
+	ds = append(ds, triage.Decision{AlertID: as[0].ID, Outcome: triage.Explained, Actor: "ig-3", At: last.At.Add(time.Hour), Source: "web"})
 	addTriages(t, st, ds)
 }
 
 // triager is what recording decisions needs; both stores offer it.
 type triager interface {
-	AddTriage(ctx context.Context, t store.Triage) (store.Triage, error)
+	AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error)
 }
 
-func addTriages(t testing.TB, st triager, ds []store.Triage) {
+func addTriages(t testing.TB, st triager, ds []triage.Decision) {
 	t.Helper()
 	for _, d := range ds {
 		if _, err := st.AddTriage(context.Background(), d); err != nil {
@@ -183,9 +184,9 @@ func addTriages(t testing.TB, st triager, ds []store.Triage) {
 // others are false positives or explained, every fourth is left open, and
 // every other one is acknowledged first. Times vary so that every
 // time-to-triage bucket is used.
-func decisions(as []alert.Alert, sim simulation) []store.Triage {
+func decisions(as []alert.Alert, sim simulation) []triage.Decision {
 	delays := []time.Duration{20 * time.Minute, 5 * time.Hour, 3 * 24 * time.Hour, 9 * 24 * time.Hour}
-	var out []store.Triage
+	var out []triage.Decision
 	for i, a := range as {
 		injected := misuse(a, sim.labels)
 		if i%4 == 3 {
@@ -193,22 +194,22 @@ func decisions(as []alert.Alert, sim simulation) []store.Triage {
 		}
 		at := a.FirstSeen.Add(delays[(i+i/4)%len(delays)])
 		if i%2 == 0 {
-			out = append(out, store.Triage{AlertID: a.ID, Outcome: store.TriageAcknowledged, Actor: "ig-1", At: at, Source: "api"})
+			out = append(out, triage.Decision{AlertID: a.ID, Outcome: triage.Acknowledged, Actor: "ig-1", At: at, Source: "api"})
 			if i%6 == 4 {
 				continue // acknowledged, still being looked at
 			}
 			at = at.Add(2 * time.Hour)
 		}
-		outcome := store.TriageFalsePositive
+		outcome := triage.FalsePositive
 		switch {
 		case i%5 == 1:
-			outcome = store.TriageExplained
+			outcome = triage.Explained
 		case i%7 == 5:
-			outcome = store.TriageFalsePositive
+			outcome = triage.FalsePositive
 		case injected:
-			outcome = store.TriageConfirmedMisuse
+			outcome = triage.ConfirmedMisuse
 		}
-		out = append(out, store.Triage{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api"})
+		out = append(out, triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api"})
 	}
 	return out
 }

@@ -68,7 +68,7 @@ type Setting struct {
 }
 
 // Coverage2 is what the checks examined (named apart from the Source's
-// Coverage, which is per query).
+// evidencequery.Coverage, which is per query).
 type Coverage2 struct {
 	Events           int64          `json:"events"`
 	Systems          []SystemCount  `json:"systems"`

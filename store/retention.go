@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // Retention classes: the kinds of the monitor's own data a retention policy
@@ -127,4 +129,4 @@ type Retainer interface {
 
 // FinalTriageOutcomes are the outcomes that close an alert: only such an
 // alert may be deleted when its period has passed.
-var FinalTriageOutcomes = []string{TriageExplained, TriageConfirmedMisuse, TriageFalsePositive}
+var FinalTriageOutcomes = []string{triage.Explained, triage.ConfirmedMisuse, triage.FalsePositive}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 )
 
 // TestOverviewCompleteness: every role sees, per org, how far the feed is
@@ -120,7 +120,7 @@ func TestEmptySampleIsNotCoverage(t *testing.T) {
 	f.complete(t, f.now.Now())
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	drawn := from.AddDate(0, 0, 7).Add(time.Hour)
-	if _, err := f.store.PutAuditSample(t.Context(), store.AuditSample{Org: org, DPIA: "st-martins-webster-court", Team: teamA, Period: period,
+	if _, err := f.store.PutAuditSample(t.Context(), routineaudit.Sample{Org: org, DPIA: "st-martins-webster-court", Team: teamA, Period: period,
 		From: from, To: from.AddDate(0, 0, 7), Seed: "00", DrawnAt: drawn}); err != nil {
 		t.Fatal(err)
 	}

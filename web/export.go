@@ -15,6 +15,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // EvidenceOptions let the DPO export a DPIA's evidence pack from the UI:
@@ -111,7 +112,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	if identities {
 		target += " with identities"
 	}
-	if !s.recordView(w, r, ss, ViewEvidence, "", target, 0) {
+	if !s.recordView(w, r, ss, viewlog.KindEvidence, "", target, 0) {
 		return
 	}
 	tmp, err := os.MkdirTemp(e.TempDir, "dpiawatch-evidence-")

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"strings"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/alertview"
 )
 
 // heat is a count per local weekday (Monday first) and hour.
@@ -15,7 +17,7 @@ var weekdayNames = [7]string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
 // grid buckets hourly UTC counts into local weekday and hour. Exact for
 // zones whose offsets are whole hours (all of the UK's); a half-hour zone
 // would attribute each hour to its start.
-func grid(hours []HourCount, loc *time.Location) heat {
+func grid(hours []alertview.HourCount, loc *time.Location) heat {
 	var g heat
 	for _, h := range hours {
 		t := h.Hour.In(loc)

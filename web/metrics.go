@@ -14,7 +14,7 @@ type metrics struct {
 	logins       *prometheus.CounterVec   // method, outcome
 	csrfRejected prometheus.Counter
 	views        *prometheus.CounterVec // kind
-	reviews      *prometheus.CounterVec // outcome (store.ReviewOutcomes)
+	reviews      *prometheus.CounterVec // outcome (routineaudit.ReviewOutcomes)
 	exports      *prometheus.CounterVec // identities (true, false), outcome (success, failure)
 	// accountsLoads counts reloads of the accounts file by outcome
 	// (success, failure); accountsLoaded is when one last succeeded.

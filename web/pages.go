@@ -21,11 +21,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/csvsafe"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/visible"
 )
 
@@ -54,7 +58,7 @@ var funcs = template.FuncMap{
 	"sevTag": sevTag,
 	"statusTag": func(st string) string {
 		switch st {
-		case StatusOpen:
+		case alertview.StatusOpen:
 			return "govuk-tag--blue"
 		case OutcomeConfirmed:
 			return "govuk-tag--red"
@@ -91,7 +95,7 @@ func sevTag(s alert.Severity) string {
 // a Slack user is never taken for a web user. Before API clients had names
 // (issue 16), an API decision's actor was whatever the request said: it is
 // shown as the shared token's statement, not as a person.
-func triageBy(t *Triage) string {
+func triageBy(t *alertview.Triage) string {
 	switch t.Source {
 	case "api":
 		if name, ok := strings.CutPrefix(t.By, "api:"); ok {
@@ -100,7 +104,7 @@ func triageBy(t *Triage) string {
 		return fmt.Sprintf("the API (shared token) stating %q", t.By)
 	case "slack":
 		return "Slack user " + strings.TrimPrefix(t.By, "slack:")
-	case TriageSource, "":
+	case alertview.TriageSource, "":
 		return "web user " + t.By
 	}
 	return t.By + " (" + t.Source + ")"
@@ -108,7 +112,7 @@ func triageBy(t *Triage) string {
 
 func outcomeLabel(o string) string {
 	switch o {
-	case StatusOpen:
+	case alertview.StatusOpen:
 		return "Open"
 	case OutcomeAcknowledged:
 		return "Acknowledged"
@@ -245,13 +249,13 @@ type overviewData struct {
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
 	orgs, teams := ss.p.scope()
-	counts, err := s.o.Store.WebAlertCounts(r.Context(), AlertQuery{Orgs: orgs, Teams: teams})
+	counts, err := s.o.Store.WebAlertCounts(r.Context(), alertview.AlertQuery{Orgs: orgs, Teams: teams})
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	type key struct{ org, risk string }
-	by := map[key][]AlertCount{}
+	by := map[key][]alertview.AlertCount{}
 	for _, c := range counts {
 		by[key{c.Org, c.Risk}] = append(by[key{c.Org, c.Risk}], c)
 	}
@@ -311,7 +315,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
 // overviewPictures adds to each org's block what reads better as a picture:
 // alert trends per risk, alerts per team, when its workers open records
 // (weekday × hour), and the health of its data feeds.
-func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpiaBlock, counts []AlertCount) error {
+func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpiaBlock, counts []alertview.AlertCount) error {
 	if len(blocks) == 0 {
 		return nil
 	}
@@ -330,7 +334,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 		starts[b.Org] = ws
 		from = minTime(from, ws[0])
 	}
-	trend, err := s.o.Store.WebAlertTrend(ctx, AlertQuery{Orgs: orgs, Teams: teams}, from, now.Add(time.Nanosecond))
+	trend, err := s.o.Store.WebAlertTrend(ctx, alertview.AlertQuery{Orgs: orgs, Teams: teams}, from, now.Add(time.Nanosecond))
 	if err != nil {
 		return err
 	}
@@ -338,7 +342,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 	if err != nil {
 		return err
 	}
-	silent, err := s.o.Store.WebAlerts(ctx, AlertQuery{Orgs: orgs, Teams: teams, Check: checkFeedSilent, Status: StatusOpen, Limit: 50})
+	silent, err := s.o.Store.WebAlerts(ctx, alertview.AlertQuery{Orgs: orgs, Teams: teams, Check: checkFeedSilent, Status: alertview.StatusOpen, Limit: 50})
 	if err != nil {
 		return err
 	}
@@ -381,8 +385,8 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 		b.TeamBars = barsSVG(bars, "Alerts per team (an alert evidencing two risks counts under each)", 0)
 
 		// The heatmap: the whole org, or a manager's teams only.
-		var hours []HourCount
-		q := ActivityQuery{Org: b.Org, From: actFrom, To: actFrom.AddDate(0, 0, s.o.ActivityDays)}
+		var hours []alertview.HourCount
+		q := alertview.ActivityQuery{Org: b.Org, From: actFrom, To: actFrom.AddDate(0, 0, s.o.ActivityDays)}
 		if teams == nil {
 			if hours, _, err = s.o.Store.WebHourlyActivity(ctx, q); err != nil {
 				return err
@@ -499,9 +503,9 @@ type filter struct {
 
 // queueQuery reads the filters from the URL; unknown values simply match
 // nothing (they are bound parameters, never SQL).
-func queueQuery(v url.Values, p Principal) AlertQuery {
+func queueQuery(v url.Values, p Principal) alertview.AlertQuery {
 	orgs, teams := p.scope()
-	return AlertQuery{
+	return alertview.AlertQuery{
 		Orgs: orgs, Teams: teams,
 		Org: v.Get("org"), Team: v.Get("team"), Check: v.Get("check"), Risk: v.Get("risk"),
 		Severity: alert.Severity(v.Get("severity")), Status: v.Get("status"),
@@ -520,7 +524,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	// The filter options come from the alerts in scope, so a manager's
 	// drop-downs never list another team.
-	all, err := s.o.Store.WebAlertCounts(r.Context(), AlertQuery{Orgs: q.Orgs, Teams: q.Teams})
+	all, err := s.o.Store.WebAlertCounts(r.Context(), alertview.AlertQuery{Orgs: q.Orgs, Teams: q.Teams})
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -531,7 +535,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 	d.Total = len(rows)
 	// Every role's queue lists workers' ids; the IG team's and the DPO's
 	// subjects' ids too.
-	if !s.recordView(w, r, ss, ViewQueue, listOrg(ss.p, q, rows), filterQuery(v), len(rows)) {
+	if !s.recordView(w, r, ss, viewlog.KindQueue, listOrg(ss.p, q, rows), filterQuery(v), len(rows)) {
 		return
 	}
 	for _, a := range rows {
@@ -543,7 +547,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 			Risks: strings.Join(a.Risks, ", "), Events: a.EventCount,
 		})
 	}
-	set := func(f func(AlertCount) string) []string {
+	set := func(f func(alertview.AlertCount) string) []string {
 		var out []string
 		for _, c := range all {
 			if x := f(c); x != "" && !slices.Contains(out, x) {
@@ -582,13 +586,13 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 		sevs = append(sevs, string(sv))
 	}
 	d.Filters = []filter{
-		mk("org", "Organisation", set(func(c AlertCount) string { return c.Org }), func(x string) string { return cmp.Or(s.orgs[x].Name, x) }),
+		mk("org", "Organisation", set(func(c alertview.AlertCount) string { return c.Org }), func(x string) string { return cmp.Or(s.orgs[x].Name, x) }),
 		mk("team", "Team", teamsIn, same),
-		mk("check", "Check", set(func(c AlertCount) string { return c.Check }), same),
-		mk("risk", "DPIA risk", set(func(c AlertCount) string { return c.Risk }), same),
+		mk("check", "Check", set(func(c alertview.AlertCount) string { return c.Check }), same),
+		mk("risk", "DPIA risk", set(func(c alertview.AlertCount) string { return c.Risk }), same),
 		mk("severity", "Severity", sevs, title),
-		mk("status", "Status", append([]string{StatusOpen, StatusTriaged}, TriageOutcomes...), func(x string) string {
-			if x == StatusTriaged {
+		mk("status", "Status", append([]string{alertview.StatusOpen, alertview.StatusTriaged}, TriageOutcomes...), func(x string) string {
+			if x == alertview.StatusTriaged {
 				return "Triaged (any outcome)"
 			}
 			return outcomeLabel(x)
@@ -625,7 +629,7 @@ func filterQuery(v url.Values) string {
 
 // listOrg is the view log's org for a list: the org filtered on, the
 // viewer's only org, or the one org of every row; "" when several.
-func listOrg(p Principal, q AlertQuery, rows []AlertRow) string {
+func listOrg(p Principal, q alertview.AlertQuery, rows []alertview.AlertRow) string {
 	switch {
 	case q.Org != "":
 		return q.Org
@@ -655,7 +659,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.fail(w, err)
 		return
 	}
-	if !s.recordView(w, r, ss, ViewAlertsCSV, listOrg(ss.p, q, rows), filterQuery(r.URL.Query()), len(rows)) {
+	if !s.recordView(w, r, ss, viewlog.KindAlertsCSV, listOrg(ss.p, q, rows), filterQuery(r.URL.Query()), len(rows)) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -684,7 +688,7 @@ type timelineRow struct {
 
 type alertData struct {
 	page
-	A            AlertRow
+	A            alertview.AlertRow
 	Subject      string
 	RiskTitles   []string
 	FirstSeen    string
@@ -736,13 +740,13 @@ const (
 	timelineMax    = 400
 )
 
-func (s *Server) scopedAlert(ctx context.Context, ss *session, id string) (AlertRow, bool, error) {
+func (s *Server) scopedAlert(ctx context.Context, ss *session, id string) (alertview.AlertRow, bool, error) {
 	a, err := s.o.Store.WebAlert(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return AlertRow{}, false, nil
+		return alertview.AlertRow{}, false, nil
 	}
 	if err != nil {
-		return AlertRow{}, false, err
+		return alertview.AlertRow{}, false, err
 	}
 	return a, ss.p.inScope(a.Org, a.Team), nil
 }
@@ -803,7 +807,7 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.fail(w, err)
 		return
 	}
-	if !s.recordView(w, r, ss, ViewAlert, a.Org, a.ID, len(d.Timeline)) {
+	if !s.recordView(w, r, ss, viewlog.KindAlert, a.Org, a.ID, len(d.Timeline)) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "alert", d)
@@ -933,9 +937,9 @@ func (s *Server) timelineRow(p Principal, e event.Event, evidence bool) timeline
 }
 
 // recordView writes the view log before the page or export is sent: a
-// view that cannot be recorded is not shown. rows is View.Rows.
+// view that cannot be recorded is not shown. rows is viewlog.View.Rows.
 func (s *Server) recordView(w http.ResponseWriter, r *http.Request, ss *session, kind, org, target string, rows int) bool {
-	err := s.o.Store.WebRecordView(r.Context(), View{At: s.o.Now().UTC(), User: ss.p.User, Role: ss.p.Role, Kind: kind, Org: org, Target: target, Rows: rows})
+	err := s.o.Store.WebRecordView(r.Context(), viewlog.View{At: s.o.Now().UTC(), User: ss.p.User, Role: ss.p.Role, Kind: kind, Org: org, Target: target, Rows: rows})
 	if err != nil {
 		s.fail(w, err)
 		return false
@@ -963,7 +967,7 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
 		return
 	}
-	t := store.Triage{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: TriageSource}
+	t := triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource}
 	if _, err := s.o.Store.AddTriage(r.Context(), t); err != nil {
 		s.fail(w, err)
 		return
@@ -993,7 +997,7 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	receiver := r.PostFormValue("receiver")
 	detail, _ := json.Marshal(map[string]any{"receiver": receiver, "version": a.Version})
-	audit := store.AuditEntry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
+	audit := audit.Entry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
 	err = s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "Bad request: that receiver has no failed delivery of this alert to re-send", http.StatusBadRequest)
@@ -1043,7 +1047,7 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	now := s.o.Now()
 	to := now.Truncate(time.Hour).Add(time.Hour)
 	from := to.AddDate(0, 0, -s.o.ActivityDays)
-	hours, _, err := s.o.Store.WebHourlyActivity(r.Context(), ActivityQuery{Org: org, ActorID: actor, From: from, To: to})
+	hours, _, err := s.o.Store.WebHourlyActivity(r.Context(), alertview.ActivityQuery{Org: org, ActorID: actor, From: from, To: to})
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -1055,7 +1059,7 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	d.Events = int(mine.total())
 	var peers heat
 	if team != "" {
-		teamHours, n, err := s.o.Store.WebHourlyActivity(r.Context(), ActivityQuery{Org: org, Team: team, From: from, To: to})
+		teamHours, n, err := s.o.Store.WebHourlyActivity(r.Context(), alertview.ActivityQuery{Org: org, Team: team, From: from, To: to})
 		if err != nil {
 			s.fail(w, err)
 			return
@@ -1075,7 +1079,7 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	d.PeerMap = heatmapSVG(peers, "Average of their team's other workers by weekday and hour")
 	d.ActorTable = mine
 	d.OutOfHoursShare, d.PeerOutOfHoursShare = mine.outsideShare(), peers.outsideShare()
-	rows, err := s.o.Store.WebAlerts(r.Context(), AlertQuery{Orgs: []string{org}, ActorID: actor, Limit: 50})
+	rows, err := s.o.Store.WebAlerts(r.Context(), alertview.AlertQuery{Orgs: []string{org}, ActorID: actor, Limit: 50})
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -1087,7 +1091,7 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		d.Alerts = append(d.Alerts, queueRow{ID: a.ID, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity, Status: a.Status(),
 			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: strings.Join(a.Risks, ", ")})
 	}
-	if !s.recordView(w, r, ss, ViewActor, org, actor, len(d.Alerts)) {
+	if !s.recordView(w, r, ss, viewlog.KindActor, org, actor, len(d.Alerts)) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "actor", d)
@@ -1122,15 +1126,15 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		var u string
 		switch v.Kind {
-		case ViewAlert, ViewAPITriage:
+		case viewlog.KindAlert, viewlog.KindAPITriage:
 			u = "/alerts/" + url.PathEscape(v.Target)
-		case ViewActor:
+		case viewlog.KindActor:
 			u = "/actors/" + url.PathEscape(v.Org) + "/" + url.PathEscape(v.Target)
-		case ViewSample:
+		case viewlog.KindSample:
 			if i := strings.LastIndex(v.Target, "/"); i > 0 {
 				u = routineURL(v.Org, v.Target[:i], v.Target[i+1:])
 			}
-		case ViewQueue, ViewAlertsCSV:
+		case viewlog.KindQueue, viewlog.KindAlertsCSV:
 			// The queue as then filtered (a CSV link would export again).
 			u = "/alerts"
 			if f, err := url.ParseQuery(v.Target); err == nil && len(f) > 0 {
@@ -1142,7 +1146,7 @@ func (s *Server) viewLog(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	// The log lists who looked at which worker and alert: looking at it is
 	// a view too.
-	if !s.recordView(w, r, ss, ViewLog, listOrg(ss.p, AlertQuery{}, nil), "", len(d.Views)) {
+	if !s.recordView(w, r, ss, viewlog.KindLog, listOrg(ss.p, alertview.AlertQuery{}, nil), "", len(d.Views)) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "views", d)

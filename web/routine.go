@@ -2,11 +2,7 @@ package web
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,16 +13,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
-// Routine audits: the DPIAs promise that "routine audits look for evidence
-// of workers accessing records inappropriately". Each period, each team's
-// accesses are sampled at random — reproducibly, seeded by org, team and
-// period — and the team's manager reviews each sampled access: reasonable,
-// query (they will ask the worker) or refer (to the IG team). Coverage is
-// the share of the sample reviewed.
+// Routine audits (package routineaudit holds the samples, reviews and the
+// draw): the pages where managers see their teams' samples and review each
+// sampled access, and where the IG team and the DPO follow coverage.
 
 // Routine-audit periods.
 const (
@@ -92,86 +86,15 @@ func parsePeriod(kind, name string, loc *time.Location) (auditPeriod, bool) {
 	return p, p.Name == name
 }
 
-// SampleSeed is the seed of one team's draw for one period: anyone holding
-// the same events can repeat the draw and get the same sample.
-func SampleSeed(org, team, period string) [32]byte {
-	return sha256.Sum256([]byte("dpiawatch routine audit\x00" + org + "\x00" + team + "\x00" + period))
-}
-
-// sampleRank is an event's place in the draw: the lowest ranks are drawn.
-func sampleRank(seed [32]byte, system, id string) uint64 {
-	h := sha256.New()
-	h.Write(seed[:])
-	h.Write([]byte(system + "\x00" + id))
-	var sum [32]byte
-	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
-}
-
-type ranked struct {
-	rank uint64
-	e    event.Event
-}
-
-// topK keeps the k lowest ranks (a max-heap on rank).
-type topK []ranked
-
-func (h topK) Len() int { return len(h) }
-func (h topK) Less(i, j int) bool {
-	if h[i].rank != h[j].rank {
-		return h[i].rank > h[j].rank
-	}
-	return h[i].e.System+"\x00"+h[i].e.ID > h[j].e.System+"\x00"+h[j].e.ID
-}
-func (h topK) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *topK) Push(x any)   { *h = append(*h, x.(ranked)) }
-func (h *topK) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// DrawSample draws up to size of the team's accesses in [from, to): those
-// whose keyed hash (SampleSeed, system, event id) ranks lowest. The draw
-// streams the events once and keeps only size of them; it depends on the
-// events alone, not on their order or on which store holds them.
-func DrawSample(ctx context.Context, st store.RoutineAudits, org, dpiaID, team, period string, from, to time.Time, size int) (store.AuditSample, error) {
-	seed := SampleSeed(org, team, period)
-	s := store.AuditSample{Org: org, DPIA: dpiaID, Team: team, Period: period, From: from.UTC(), To: to.UTC(), Seed: hex.EncodeToString(seed[:])}
-	h := make(topK, 0, size+1)
-	err := st.ScanTeamEvents(ctx, org, team, from, to, func(e event.Event) error {
-		s.Population++
-		r := ranked{rank: sampleRank(seed, e.System, e.ID), e: e}
-		if len(h) < size {
-			heap.Push(&h, r)
-		} else if size > 0 && topK([]ranked{h[0], r}).Less(0, 1) {
-			h[0] = r
-			heap.Fix(&h, 0)
-		}
-		return nil
-	})
-	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("draw routine-audit sample: %w", err)
-	}
-	slices.SortFunc(h, func(a, b ranked) int {
-		return cmp.Or(a.e.Time.Compare(b.e.Time), cmp.Compare(a.e.System, b.e.System), cmp.Compare(a.e.ID, b.e.ID))
-	})
-	for i, r := range h {
-		s.Items = append(s.Items, store.AuditSampleItem{N: i, System: r.e.System, EventID: r.e.ID, Time: r.e.Time.UTC(),
-			ActorID: r.e.Actor.ID, SubjectID: r.e.Subject.ID, Action: string(r.e.Action), Record: r.e.Record.Type})
-	}
-	return s, nil
-}
-
 // ---- pages ----
 
 func reviewLabel(o string) string {
 	switch o {
-	case store.ReviewReasonable:
+	case routineaudit.ReviewReasonable:
 		return "Reasonable"
-	case store.ReviewQuery:
+	case routineaudit.ReviewQuery:
 		return "Query with the worker"
-	case store.ReviewRefer:
+	case routineaudit.ReviewRefer:
 		return "Refer to the IG team"
 	case "":
 		return "Not reviewed"
@@ -323,7 +246,7 @@ func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *sessio
 // has Pct 0 and Empty set: it reviewed nothing, so counting it as 100%
 // would report an audit that never happened (and one drawn while the feed
 // was behind would hide every access that came later).
-func coverageFrom(row coverageRow, c store.AuditCoverage) coverageRow {
+func coverageFrom(row coverageRow, c routineaudit.Coverage) coverageRow {
 	row.Drawn = true
 	row.Sampled, row.Reviewed = c.Sampled, c.Reviewed
 	row.Reasonable, row.Query, row.Refer = c.Reasonable, c.Query, c.Refer
@@ -389,36 +312,36 @@ const (
 // the period has ended and the feed is complete up to its end: the draw
 // stands for ever, so it must not be made while accesses of the period
 // may still be on their way.
-func (s *Server) sample(ctx context.Context, org Org, team string, per auditPeriod) (store.AuditSample, sampleState, error) {
+func (s *Server) sample(ctx context.Context, org Org, team string, per auditPeriod) (routineaudit.Sample, sampleState, error) {
 	a, err := s.o.Store.AuditSample(ctx, org.ID, team, per.Name)
 	if err == nil {
 		return a, sampleDrawn, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.AuditSample{}, 0, err
+		return routineaudit.Sample{}, 0, err
 	}
 	if s.o.Now().Before(per.To) {
-		return store.AuditSample{}, samplePeriodOpen, nil
+		return routineaudit.Sample{}, samplePeriodOpen, nil
 	}
 	// Checked before the draw to spare its scan; the store checks again.
 	err = store.CheckComplete(ctx, s.o.Store, org.ID, per.To)
 	if errors.Is(err, store.ErrFeedIncomplete) {
-		return store.AuditSample{}, sampleFeedBehind, nil
+		return routineaudit.Sample{}, sampleFeedBehind, nil
 	}
 	if err != nil {
-		return store.AuditSample{}, 0, err
+		return routineaudit.Sample{}, 0, err
 	}
-	a, err = DrawSample(ctx, s.o.Store, org.ID, org.DPIA, team, per.Name, per.From, per.To, s.o.RoutineAudit.SampleSize)
+	a, err = routineaudit.DrawSample(ctx, s.o.Store, org.ID, org.DPIA, team, per.Name, per.From, per.To, s.o.RoutineAudit.SampleSize)
 	if err != nil {
-		return store.AuditSample{}, 0, err
+		return routineaudit.Sample{}, 0, err
 	}
 	a.DrawnAt = s.o.Now().UTC()
 	a, err = s.o.Store.PutAuditSample(ctx, a)
 	if errors.Is(err, store.ErrFeedIncomplete) {
-		return store.AuditSample{}, sampleFeedBehind, nil
+		return routineaudit.Sample{}, sampleFeedBehind, nil
 	}
 	if err != nil {
-		return store.AuditSample{}, 0, err
+		return routineaudit.Sample{}, 0, err
 	}
 	s.log.Info("routine-audit sample drawn", "org", org.ID, "period", per.Name, "items", len(a.Items))
 	return a, sampleDrawn, nil
@@ -447,7 +370,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		return
 	}
 	drawn := state == sampleDrawn
-	if drawn && !s.recordView(w, r, ss, ViewSample, o.ID, team+"/"+per.Name, len(a.Items)) {
+	if drawn && !s.recordView(w, r, ss, viewlog.KindSample, o.ID, team+"/"+per.Name, len(a.Items)) {
 		return
 	}
 	reviews, err := s.o.Store.AuditReviews(r.Context(), o.ID, team, per.Name)
@@ -470,7 +393,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 			d.CompleteUpTo = s.fmtTime(o.ID, at)
 		}
 	}
-	latest := map[int]store.AuditReview{}
+	latest := map[int]routineaudit.Review{}
 	history := map[int][]string{}
 	for _, rv := range reviews {
 		latest[rv.N] = rv
@@ -486,7 +409,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 				row.History = h[:len(h)-1]
 			}
 		}
-		for _, oc := range store.ReviewOutcomes {
+		for _, oc := range routineaudit.ReviewOutcomes {
 			row.Options = append(row.Options, option{Value: oc, Label: reviewLabel(oc), Selected: row.Outcome == oc})
 		}
 		d.Rows = append(d.Rows, row)
@@ -510,11 +433,11 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	n, err := strconv.Atoi(r.PostFormValue("item"))
 	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
-	if err != nil || n < 0 || !slices.Contains(store.ReviewOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
+	if err != nil || n < 0 || !slices.Contains(routineaudit.ReviewOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
 		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
 		return
 	}
-	_, err = s.o.Store.AddAuditReview(r.Context(), store.AuditReview{Org: o.ID, Team: team, Period: per.Name, N: n, Outcome: outcome,
+	_, err = s.o.Store.AddAuditReview(r.Context(), routineaudit.Review{Org: o.ID, Team: team, Period: per.Name, N: n, Outcome: outcome,
 		Reviewer: ss.p.User, At: s.o.Now().UTC(), Note: note})
 	if errors.Is(err, store.ErrNotFound) {
 		s.notFound(w, r, ss) // no such item (or no sample yet)

@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -55,7 +58,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // London is on GMT in early March
-	again, err := web.DrawSample(ctx, f.store, org, stored.DPIA, teamA, period, from, from.AddDate(0, 0, 7), 10)
+	again, err := routineaudit.DrawSample(ctx, f.store, org, stored.DPIA, teamA, period, from, from.AddDate(0, 0, 7), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +71,8 @@ func TestRoutineAuditRoles(t *testing.T) {
 		return url.Values{"csrf": {csrf}, "item": {item}, "outcome": {outcome}, "note": {"asked on shift"}}
 	}
 	for name, v := range map[string]url.Values{
-		"no token":    {"item": {"0"}, "outcome": {store.ReviewRefer}},
-		"wrong token": form(csrf[:len(csrf)-2]+"xx", "0", store.ReviewRefer),
+		"no token":    {"item": {"0"}, "outcome": {routineaudit.ReviewRefer}},
+		"wrong token": form(csrf[:len(csrf)-2]+"xx", "0", routineaudit.ReviewRefer),
 	} {
 		if resp, _ := post(t, mgr, review, v); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("review with %s: %s, want 403", name, resp.Status)
@@ -78,7 +81,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 	if resp, _ := post(t, mgr, review, form(csrf, "0", "fine")); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown outcome: %s", resp.Status)
 	}
-	if resp, _ := post(t, mgr, review, form(csrf, "99", store.ReviewQuery)); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := post(t, mgr, review, form(csrf, "99", routineaudit.ReviewQuery)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("item not in the sample: %s", resp.Status)
 	}
 	// Another team's sample does not exist for this manager, by any URL.
@@ -89,14 +92,14 @@ func TestRoutineAuditRoles(t *testing.T) {
 			assertAbsent(t, "manager GET "+u, body, actorB, subjectB)
 		}
 	}
-	if resp, _ := post(t, mgr, f.srv.URL+sampleURL(teamB), form(csrf, "0", store.ReviewReasonable)); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := post(t, mgr, f.srv.URL+sampleURL(teamB), form(csrf, "0", routineaudit.ReviewReasonable)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("manager review of another team: %s", resp.Status)
 	}
 	if rs, _ := f.store.AuditReviews(ctx, org, teamB, period); len(rs) != 0 {
 		t.Fatalf("another team's sample was reviewed: %+v", rs)
 	}
 
-	for _, o := range []string{store.ReviewQuery, store.ReviewRefer} {
+	for _, o := range []string{routineaudit.ReviewQuery, routineaudit.ReviewRefer} {
 		if resp, _ := post(t, mgr, review, form(csrf, "0", o)); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("review %s: %s", o, resp.Status)
 		}
@@ -110,7 +113,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 		t.Errorf("coverage not shown:\n%s", body)
 	}
 	rs, err := f.store.AuditReviews(ctx, org, teamA, period)
-	if err != nil || len(rs) != 2 || rs[1].Reviewer != "mgr-a" || rs[1].Outcome != store.ReviewRefer || rs[1].Note != "asked on shift" {
+	if err != nil || len(rs) != 2 || rs[1].Reviewer != "mgr-a" || rs[1].Outcome != routineaudit.ReviewRefer || rs[1].Note != "asked on shift" {
 		t.Fatalf("reviews stored: %+v %v", rs, err)
 	}
 	log, _ := f.sq.AuditLog(ctx, 10)
@@ -128,7 +131,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || strings.Contains(body, "Save review") || !strings.Contains(body, subjectB) {
 		t.Errorf("ig-team sample page: %s", resp.Status)
 	}
-	if resp, _ := post(t, ig, f.srv.URL+sampleURL(teamB), form(igCSRF, "0", store.ReviewReasonable)); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := post(t, ig, f.srv.URL+sampleURL(teamB), form(igCSRF, "0", routineaudit.ReviewReasonable)); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("ig-team review: %s, want 403", resp.Status)
 	}
 	// Admins see coverage numbers only.
@@ -166,7 +169,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 		t.Fatalf("triage: %s", resp.Status)
 	}
 	ts, err := f.store.Triages(t.Context(), alertA)
-	if err != nil || len(ts) != 1 || ts[0].Source != web.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != store.TriageExplained {
+	if err != nil || len(ts) != 1 || ts[0].Source != alertview.TriageSource || ts[0].Actor != "ig" || ts[0].Outcome != triage.Explained {
 		t.Fatalf("triages: %+v %v", ts, err)
 	}
 	if f.wakes.Load() != 1 {
@@ -175,7 +178,7 @@ func TestTriageIsOneRecord(t *testing.T) {
 	if p, _ := f.sq.PendingTriages(t.Context(), "slack", 0); len(p) != 1 {
 		t.Errorf("the UI's decision is not pending for Slack: %+v", p)
 	}
-	if _, err := f.store.AddTriage(t.Context(), store.Triage{AlertID: alertA, Outcome: store.TriageConfirmedMisuse, Actor: "ig-slack", At: f.now.Now(), Source: "slack"}); err != nil {
+	if _, err := f.store.AddTriage(t.Context(), triage.Decision{AlertID: alertA, Outcome: triage.ConfirmedMisuse, Actor: "ig-slack", At: f.now.Now(), Source: "slack"}); err != nil {
 		t.Fatal(err)
 	}
 	_, body := get(t, ig, f.srv.URL+"/alerts/"+alertA)

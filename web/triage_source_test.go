@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -18,21 +18,21 @@ func TestTriageShowsItsSource(t *testing.T) {
 	dpo, _ := f.login(t, "dpo") // the CSV export is the DPO's
 	for _, tc := range []struct {
 		name  string
-		t     *store.Triage // nil: decided in the UI by "ig"
+		t     *triage.Decision // nil: decided in the UI by "ig"
 		page  string
 		csvBy string
 	}{
 		{"web", nil, "Explained (legitimate reason)</strong> by web user ig,", "ig,web"},
-		{"api client", &store.Triage{Actor: "api:soc-bot", Source: "api"}, "</strong> by API client soc-bot,", "api:soc-bot,api"},
-		{"slack", &store.Triage{Actor: "slack:U0IG1", Source: "slack"}, "</strong> by Slack user U0IG1,", "slack:U0IG1,slack"},
-		{"api before clients", &store.Triage{Actor: "ig1", Source: "api"}, "</strong> by the API (shared token) stating &#34;ig1&#34;,", "ig1,api"},
+		{"api client", &triage.Decision{Actor: "api:soc-bot", Source: "api"}, "</strong> by API client soc-bot,", "api:soc-bot,api"},
+		{"slack", &triage.Decision{Actor: "slack:U0IG1", Source: "slack"}, "</strong> by Slack user U0IG1,", "slack:U0IG1,slack"},
+		{"api before clients", &triage.Decision{Actor: "ig1", Source: "api"}, "</strong> by the API (shared token) stating &#34;ig1&#34;,", "ig1,api"},
 	} {
 		if tc.t == nil {
 			if resp, _ := post(t, ig, f.srv.URL+"/alerts/"+alertA+"/triage", url.Values{"csrf": {csrf}, "outcome": {web.OutcomeExplained}, "note": {"rota"}}); resp.StatusCode/100 != 3 {
 				t.Fatalf("%s: triage: %s", tc.name, resp.Status)
 			}
 		} else {
-			tc.t.AlertID, tc.t.Outcome, tc.t.At = alertA, store.TriageAcknowledged, f.now.Now()
+			tc.t.AlertID, tc.t.Outcome, tc.t.At = alertA, triage.Acknowledged, f.now.Now()
 			if _, err := f.store.AddTriage(t.Context(), *tc.t); err != nil {
 				t.Fatal(err)
 			}

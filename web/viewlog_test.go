@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -72,7 +73,7 @@ func TestViewLogCoversPersonalData(t *testing.T) {
 			if added != 1 {
 				t.Fatalf("%d view-log entries written, want exactly 1", added)
 			}
-			want := web.View{At: f.now.Now().UTC(), User: tc.user, Role: roleOf(tc.user), Kind: tc.kind, Org: tc.org, Target: tc.target, Rows: tc.rows}
+			want := viewlog.View{At: f.now.Now().UTC(), User: tc.user, Role: roleOf(tc.user), Kind: tc.kind, Org: tc.org, Target: tc.target, Rows: tc.rows}
 			if tc.rows == before {
 				want.Rows = len(prev)
 			}

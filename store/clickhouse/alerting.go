@@ -10,7 +10,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // Alert delivery's tables (migration 3): message refs, triage delivery
@@ -68,7 +71,7 @@ func (s *Store) PutMessageRef(ctx context.Context, ref store.MessageRef) error {
 // auditRow is one row of the audit table.
 type auditRow struct {
 	seq                uint64
-	e                  store.AuditEntry
+	e                  audit.Entry
 	org, kind          string
 	outcome, note, src string
 	silenceID, silence string
@@ -124,41 +127,41 @@ func (s *Store) insertOnce(ctx context.Context, insert string, values []any) err
 
 // AddTriage stores t as one audit row, which is at once the triage and its
 // audit entry, and returns it with Seq set.
-func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, error) {
+func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error) {
 	// The alert's org goes with the triage, so that a reader account's row
 	// policy shows it its own org's triages only.
 	var org string
 	var p params
 	if err := s.conn.QueryRow(ctx, `SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+p.str(t.AlertID), p.list()...).Scan(&org); err != nil {
-		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
 	seq := s.nextSeq()
 	t.Seq = int64(seq)
 	detail, err := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
 	if err != nil {
-		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
 	r := auditRow{
 		seq: seq, org: org, kind: kindTriage, outcome: t.Outcome, note: t.Note, src: t.Source,
-		e: store.AuditEntry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)},
+		e: audit.Entry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)},
 	}
 	if err := s.insertAudit(ctx, r); err != nil {
-		return store.Triage{}, fmt.Errorf("clickhouse: add triage: %w", err)
+		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
 	return t, nil
 }
 
 const triageSelect = `SELECT seq, object, outcome, actor, at, note, source FROM `
 
-func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]store.Triage, error) {
+func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]triage.Decision, error) {
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Triage
+	var out []triage.Decision
 	for rows.Next() {
-		var t store.Triage
+		var t triage.Decision
 		var seq uint64
 		if err := rows.Scan(&seq, &t.AlertID, &t.Outcome, &t.Actor, &t.At, &t.Note, &t.Source); err != nil {
 			return nil, err
@@ -170,7 +173,7 @@ func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]stor
 }
 
 // Triages returns the triages of one alert, oldest first.
-func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, error) {
+func (s *Store) Triages(ctx context.Context, alertID string) ([]triage.Decision, error) {
 	var p params
 	out, err := s.queryTriages(ctx, triageSelect+s.db+`.audit FINAL WHERE kind = 'triage' AND object = `+p.str(alertID)+` ORDER BY seq`, p.list()...)
 	if err != nil {
@@ -181,7 +184,7 @@ func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, er
 
 // PendingTriages returns up to limit triages (limit <= 0: all) receiver has
 // not been told of, oldest first.
-func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error) {
+func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]triage.Decision, error) {
 	var p params
 	q := triageSelect + s.db + `.audit FINAL WHERE kind = 'triage' AND seq NOT IN (SELECT seq FROM ` + s.db +
 		`.triage_delivery WHERE receiver = ` + p.str(receiver) + `) ORDER BY seq`
@@ -208,7 +211,7 @@ func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq in
 
 // PutSilence inserts or replaces a silence (by ID) with its audit entry, in
 // one row.
-func (s *Store) PutSilence(ctx context.Context, sl store.Silence, audit store.AuditEntry) error {
+func (s *Store) PutSilence(ctx context.Context, sl silence.Silence, audit audit.Entry) error {
 	body, err := json.Marshal(sl)
 	if err != nil {
 		return fmt.Errorf("clickhouse: put silence: %w", err)
@@ -230,14 +233,14 @@ func decodeSilences(rows interface {
 	Next() bool
 	Scan(...any) error
 	Err() error
-}) ([]store.Silence, error) {
-	var out []store.Silence
+}) ([]silence.Silence, error) {
+	var out []silence.Silence
 	for rows.Next() {
 		var body string
 		if err := rows.Scan(&body); err != nil {
 			return nil, err
 		}
-		var sl store.Silence
+		var sl silence.Silence
 		if err := json.Unmarshal([]byte(body), &sl); err != nil {
 			return nil, fmt.Errorf("decode silence: %w", err)
 		}
@@ -247,26 +250,26 @@ func decodeSilences(rows interface {
 }
 
 // Silence returns one silence, or store.ErrNotFound.
-func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
+func (s *Store) Silence(ctx context.Context, id string) (silence.Silence, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT body FROM (`+s.latestSilences(` AND silence_id = `+p.str(id))+`)`, p.list()...)
 	if err != nil {
-		return store.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
+		return silence.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
 	}
 	defer rows.Close()
 	out, err := decodeSilences(rows)
 	if err != nil {
-		return store.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
+		return silence.Silence{}, fmt.Errorf("clickhouse: silence: %w", err)
 	}
 	if len(out) == 0 {
-		return store.Silence{}, store.ErrNotFound
+		return silence.Silence{}, store.ErrNotFound
 	}
 	return out[0], nil
 }
 
 // ListSilences returns every silence whose EndsAt is after since (zero:
 // all), by StartsAt then ID.
-func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Silence, error) {
+func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]silence.Silence, error) {
 	var p params
 	where := ""
 	if !since.IsZero() {
@@ -285,7 +288,7 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Sile
 }
 
 // AuditLog returns up to limit entries (0: all), newest first.
-func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]audit.Entry, error) {
 	var p params
 	q := `SELECT seq, at, actor, action, object, detail FROM ` + s.db + `.audit FINAL ORDER BY seq DESC`
 	if limit > 0 {
@@ -296,9 +299,9 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, er
 		return nil, fmt.Errorf("clickhouse: audit: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditEntry
+	var out []audit.Entry
 	for rows.Next() {
-		var e store.AuditEntry
+		var e audit.Entry
 		var seq uint64
 		if err := rows.Scan(&seq, &e.At, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
 			return nil, fmt.Errorf("clickhouse: audit: %w", err)
@@ -360,7 +363,7 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 // deletes: rare, by a person), so the alert is pending again, and audits
 // it. The mark goes first: a crash before the failure row goes sends the
 // alert again and leaves a stale row, never a lost re-send.
-func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit store.AuditEntry) error {
+func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit audit.Entry) error {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT version FROM `+s.db+`.outbox_failure FINAL WHERE receiver = `+p.str(receiver)+
 		` AND alert_id = `+p.str(alertID), p.list()...)

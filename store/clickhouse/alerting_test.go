@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // TestClickHouseAlertingViews runs the dashboards' triages and silences
@@ -27,15 +30,15 @@ func TestClickHouseAlertingViews(t *testing.T) {
 		func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{a}}, nil }); err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []string{store.TriageAcknowledged, store.TriageExplained} {
-		if _, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: o, Actor: "ig-jo", At: at, Source: "api"}); err != nil {
+	for _, o := range []string{triage.Acknowledged, triage.Explained} {
+		if _, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: o, Actor: "ig-jo", At: at, Source: "api"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sl := store.Silence{ID: "s1", Matchers: []string{`check="out-of-hours"`}, StartsAt: at, EndsAt: at.Add(time.Hour), UpdatedAt: at}
+	sl := silence.Silence{ID: "s1", Matchers: []string{`check="out-of-hours"`}, StartsAt: at, EndsAt: at.Add(time.Hour), UpdatedAt: at}
 	for _, end := range []time.Time{at.Add(time.Hour), at.Add(10 * time.Minute)} {
 		sl.EndsAt = end
-		if err := s.PutSilence(ctx, sl, store.AuditEntry{At: at, Actor: "ig-jo", Action: "silence.update", Object: "s1"}); err != nil {
+		if err := s.PutSilence(ctx, sl, audit.Entry{At: at, Actor: "ig-jo", Action: "silence.update", Object: "s1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -46,7 +49,7 @@ func TestClickHouseAlertingViews(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(), countIf(org = 'wiltshire-council'), argMax(outcome, seq) FROM `+db+`.triages WHERE alert_id = 'a-1'`).Scan(&n, &orgs, &last); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || orgs != 2 || last != store.TriageExplained {
+	if n != 2 || orgs != 2 || last != triage.Explained {
 		t.Fatalf("triages view: %d rows, %d with the alert's org, latest %q", n, orgs, last)
 	}
 	var ends time.Time

@@ -12,7 +12,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/storetest"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // dbName gives each test its own database: the same name when a test
@@ -127,7 +127,7 @@ func TestClickHouseRetentionContract(t *testing.T) {
 	}, func(t *testing.T, s store.Store, at time.Time, org, target string) {
 		t.Helper()
 		w := s.(*clickhouse.Store).Web()
-		if err := w.WebRecordView(context.Background(), web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: org, Target: target}); err != nil {
+		if err := w.WebRecordView(context.Background(), viewlog.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: org, Target: target}); err != nil {
 			t.Fatal(err)
 		}
 	}, func(t *testing.T, s store.Store) []string {

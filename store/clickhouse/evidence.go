@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/evidence"
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // The ClickHouse store answers the evidence aggregates with grouped queries
@@ -16,20 +17,14 @@ import (
 // county's quarter (tens of millions of events) is two scans of the
 // period's partitions, and nothing but counts leaves the server (plus the
 // confirmed-misuse alerts, few by nature). It records no routine audits.
-var (
-	_ evidence.Source        = (*Store)(nil)
-	_ evidence.TriageSource  = (*Store)(nil)
-	_ evidence.AuditRecorder = (*Store)(nil)
-)
-
 // EvidenceCoverage counts q.Org's events per local day and system, late
 // events among them (stored more than q.LateAfter after their event time),
 // and distinct actors per day. Days are bucketed by ClickHouse in
 // q.Location; its time-zone data must agree with Go's on the bounds.
-func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) (evidence.Coverage, error) {
+func (s *Store) EvidenceCoverage(ctx context.Context, q evidencequery.CoverageQuery) (evidencequery.Coverage, error) {
 	n := len(q.Days) - 1
 	if n < 1 || q.Location == nil {
-		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: need day bounds and a location")
+		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: need day bounds and a location")
 	}
 	var p params
 	day := `dateDiff('day', toDate(` + p.str(q.Days[0].In(q.Location).Format("2006-01-02")) + `), toDate(t, ` + p.str(q.Location.String()) + `))`
@@ -38,12 +33,12 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 	if q.LateAfter > 0 {
 		late = `countIf(dateDiff('second', t, inserted_at) > ` + p.int(int64(q.LateAfter.Seconds())) + `)`
 	}
-	out := evidence.Coverage{Actors: make([]int64, n), LateRecorded: q.LateAfter > 0}
+	out := evidencequery.Coverage{Actors: make([]int64, n), LateRecorded: q.LateAfter > 0}
 
 	rows, err := s.conn.Query(ctx, `SELECT `+day+` AS day_index, system, count(), `+late+` FROM `+s.events+` FINAL`+where+
 		` GROUP BY day_index, system ORDER BY day_index, system`, p.list()...)
 	if err != nil {
-		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 	}
 	for rows.Next() {
 		var (
@@ -53,21 +48,21 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 		)
 		if err := rows.Scan(&i, &sys, &events, &lateN); err != nil {
 			rows.Close()
-			return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
+			return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 		}
 		if i < 0 || i >= int64(n) {
 			continue // outside the bounds: a zone disagreement at an edge
 		}
-		out.Days = append(out.Days, evidence.DayCount{Day: int(i), System: sys, Events: int64(events), Late: int64(lateN)})
+		out.Days = append(out.Days, evidencequery.DayCount{Day: int(i), System: sys, Events: int64(events), Late: int64(lateN)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 	}
 
 	rows, err = s.conn.Query(ctx, `SELECT `+day+` AS day_index, uniqExact(actor) FROM `+s.events+` FINAL`+where+` GROUP BY day_index`, p.list()...)
 	if err != nil {
-		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -76,14 +71,14 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 			a uint64
 		)
 		if err := rows.Scan(&i, &a); err != nil {
-			return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
+			return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
 		}
 		if i >= 0 && i < int64(n) {
 			out.Actors[i] = int64(a)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return evidence.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
 	}
 	return out, nil
 }
@@ -92,7 +87,7 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) 
 // with the grouping columns; e_risks is the alert's risk list joined by
 // commas. Aliases differ from column names: inside argMax ClickHouse would
 // otherwise read an alias rather than the column.
-func (s *Store) evidenceAlerts(p *params, q evidence.AlertQuery) string {
+func (s *Store) evidenceAlerts(p *params, q evidencequery.AlertQuery) string {
 	return `SELECT id, e_org, e_check, e_pattern, e_severity, e_risks, e_first, e_last, e_actor, e_subject, e_events FROM (
 	SELECT id, any(org) AS e_org, argMax(check_name, version) AS e_check, argMax(pattern, version) AS e_pattern,
 		argMax(severity, version) AS e_severity, argMax(dpia, version) AS e_dpia, argMax(first_seen, version) AS e_first,
@@ -115,7 +110,7 @@ func (s *Store) evidenceTriages() string {
 
 // EvidenceAlerts counts the latest versions of the alerts of q by org,
 // check, pattern, severity and risks.
-func (s *Store) EvidenceAlerts(ctx context.Context, q evidence.AlertQuery) ([]evidence.AlertGroup, error) {
+func (s *Store) EvidenceAlerts(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.AlertGroup, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (`+s.evidenceAlerts(&p, q)+`)
 GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check, e_pattern, e_severity, e_risks`, p.list()...)
@@ -123,10 +118,10 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check,
 		return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.AlertGroup
+	var out []evidencequery.AlertGroup
 	for rows.Next() {
 		var (
-			g     evidence.AlertGroup
+			g     evidencequery.AlertGroup
 			risks string
 			n     uint64
 		)
@@ -153,7 +148,7 @@ func splitRisks(s string) []string {
 // EvidenceTriage counts the alerts of q by latest outcome and by time from
 // the alert's first event to its first decision (never negative), as the
 // embedded store does: whole seconds summed per alert, truncated.
-func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]evidence.TriageGroup, error) {
+func (s *Store) EvidenceTriage(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.TriageGroup, error) {
 	const h = int64(time.Hour)
 	d := func(lo, hi int64) string {
 		c := `t_alert != ''`
@@ -183,10 +178,10 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 		return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.TriageGroup
+	var out []evidencequery.TriageGroup
 	for rows.Next() {
 		var (
-			g                 evidence.TriageGroup
+			g                 evidencequery.TriageGroup
 			risks             string
 			n, b0, b1, b2, b3 uint64
 			seconds           int64
@@ -207,20 +202,20 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 
 // EvidenceConfirmed lists the alerts of q whose latest decision is
 // confirmed misuse, by first seen then id.
-func (s *Store) EvidenceConfirmed(ctx context.Context, q evidence.AlertQuery) ([]evidence.ConfirmedAlert, error) {
+func (s *Store) EvidenceConfirmed(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ConfirmedAlert, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, a.e_actor, a.e_subject, a.e_first, a.e_last, a.e_events, t.t_decided
 FROM a INNER JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
-WHERE t.t_outcome = `+p.str(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a.id`, p.list()...)
+WHERE t.t_outcome = `+p.str(triage.ConfirmedMisuse)+` ORDER BY a.e_first, a.id`, p.list()...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.ConfirmedAlert
+	var out []evidencequery.ConfirmedAlert
 	for rows.Next() {
 		var (
-			c     evidence.ConfirmedAlert
+			c     evidencequery.ConfirmedAlert
 			risks string
 		)
 		if err := rows.Scan(&c.ID, &c.Org, &c.Check, &c.Pattern, &c.Severity, &risks, &c.ActorID, &c.SubjectID,
@@ -239,7 +234,7 @@ WHERE t.t_outcome = `+p.str(store.TriageConfirmedMisuse)+` ORDER BY a.e_first, a
 
 // EvidenceAudit appends e to the audit trail as a plain entry. Its row is
 // one insert, so it lands whole; the seq is its deduplication token.
-func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {
 	if err := s.insertAudit(ctx, auditRow{seq: s.nextSeq(), e: e, kind: "audit"}); err != nil {
 		return fmt.Errorf("clickhouse: evidence audit: %w", err)
 	}

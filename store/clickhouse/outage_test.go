@@ -17,6 +17,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/testwait"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // countingProcessor stores batches as the daemon does: its check state (how
@@ -238,7 +239,7 @@ func TestClickHouseOutagePausesConsumption(t *testing.T) {
 	if err := srv.SetFault(ctx, chtest.FaultLoseInserts, 1); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: store.TriageExplained, Actor: "ig-jo", At: time.Now(), Source: "api"})
+	tr, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.Explained, Actor: "ig-jo", At: time.Now(), Source: "api"})
 	if err != nil {
 		t.Fatalf("AddTriage across a lost answer: %v", err)
 	}

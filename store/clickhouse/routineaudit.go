@@ -9,8 +9,10 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
-	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -18,10 +20,7 @@ import (
 // review an audit row of kind 'review' (object org/team/period, the item in
 // detail), so that the review and its audit entry land together.
 
-var (
-	_ store.RoutineAudits         = (*Store)(nil)
-	_ evidence.RoutineAuditSource = (*Store)(nil)
-)
+var _ store.RoutineAudits = (*Store)(nil)
 
 const kindReview = "review"
 
@@ -80,21 +79,21 @@ func (s *Store) AuditTeams(ctx context.Context, org string, from, to time.Time) 
 // PutAuditSample stores a sample unless one is stored, and returns the
 // stored one (the first drawn). A new sample of a period its org's feed
 // has not completed is refused (store.ErrFeedIncomplete).
-func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.AuditSample, error) {
+func (s *Store) PutAuditSample(ctx context.Context, a routineaudit.Sample) (routineaudit.Sample, error) {
 	if got, err := s.AuditSample(ctx, a.Org, a.Team, a.Period); err == nil {
 		return got, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.AuditSample{}, err
+		return routineaudit.Sample{}, err
 	}
 	if err := store.CheckComplete(ctx, s, a.Org, a.To); err != nil {
-		return store.AuditSample{}, fmt.Errorf("clickhouse: put audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("clickhouse: put audit sample: %w", err)
 	}
 	n := len(a.Items)
 	sys, ids, acts, subs, actions, recs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ts := make([]time.Time, n)
 	for i, it := range a.Items {
 		if it.N != i {
-			return store.AuditSample{}, fmt.Errorf("clickhouse: put audit sample: item %d numbered %d", i, it.N)
+			return routineaudit.Sample{}, fmt.Errorf("clickhouse: put audit sample: item %d numbered %d", i, it.N)
 		}
 		sys[i], ids[i], ts[i], acts[i], subs[i], actions[i], recs[i] = it.System, it.EventID, clampTime(it.Time), it.ActorID, it.SubjectID, it.Action, it.Record
 	}
@@ -104,42 +103,42 @@ func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.
 		a.Org, a.Team, a.Period, a.DPIA, clampTime(a.From), clampTime(a.To), uint64(max(a.Population, 0)), a.Seed, clampTime(a.DrawnAt), seq,
 		sys, ids, ts, acts, subs, actions, recs)
 	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("clickhouse: put audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("clickhouse: put audit sample: %w", err)
 	}
 	return s.AuditSample(ctx, a.Org, a.Team, a.Period)
 }
 
 // AuditSample returns the first sample drawn for org, team and period, or
 // store.ErrNotFound.
-func (s *Store) AuditSample(ctx context.Context, org, team, period string) (store.AuditSample, error) {
+func (s *Store) AuditSample(ctx context.Context, org, team, period string) (routineaudit.Sample, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT dpia, from_t, to_t, population, seed, drawn_at,
 	item_system, item_id, item_t, item_actor, item_subject, item_action, item_record
 FROM `+s.db+`.audit_samples FINAL WHERE org = `+p.str(org)+` AND team = `+p.str(team)+` AND period = `+p.str(period)+`
 ORDER BY drawn_at, seq LIMIT 1`, p.list()...)
 	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return store.AuditSample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
+			return routineaudit.Sample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
 		}
-		return store.AuditSample{}, fmt.Errorf("clickhouse: audit sample: %w", store.ErrNotFound)
+		return routineaudit.Sample{}, fmt.Errorf("clickhouse: audit sample: %w", store.ErrNotFound)
 	}
-	a := store.AuditSample{Org: org, Team: team, Period: period}
+	a := routineaudit.Sample{Org: org, Team: team, Period: period}
 	var (
 		pop                                 uint64
 		sys, ids, acts, subs, actions, recs []string
 		ts                                  []time.Time
 	)
 	if err := rows.Scan(&a.DPIA, &a.From, &a.To, &pop, &a.Seed, &a.DrawnAt, &sys, &ids, &ts, &acts, &subs, &actions, &recs); err != nil {
-		return store.AuditSample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("clickhouse: audit sample: %w", err)
 	}
 	a.Population = int64(pop)
 	a.From, a.To, a.DrawnAt = a.From.UTC(), a.To.UTC(), a.DrawnAt.UTC()
 	for i := range ids {
-		a.Items = append(a.Items, store.AuditSampleItem{N: i, System: sys[i], EventID: ids[i], Time: ts[i].UTC(), ActorID: acts[i],
+		a.Items = append(a.Items, routineaudit.SampleItem{N: i, System: sys[i], EventID: ids[i], Time: ts[i].UTC(), ActorID: acts[i],
 			SubjectID: subs[i], Action: actions[i], Record: recs[i]})
 	}
 	return a, rows.Err()
@@ -147,30 +146,30 @@ ORDER BY drawn_at, seq LIMIT 1`, p.list()...)
 
 // AddAuditReview stores r as one audit row, at once the review and its
 // audit entry.
-func (s *Store) AddAuditReview(ctx context.Context, r store.AuditReview) (store.AuditReview, error) {
+func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (routineaudit.Review, error) {
 	a, err := s.AuditSample(ctx, r.Org, r.Team, r.Period)
 	if err != nil {
-		return store.AuditReview{}, fmt.Errorf("clickhouse: add audit review: %w", err)
+		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}
 	if r.N < 0 || r.N >= len(a.Items) {
-		return store.AuditReview{}, fmt.Errorf("clickhouse: add audit review: item %d: %w", r.N, store.ErrNotFound)
+		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: item %d: %w", r.N, store.ErrNotFound)
 	}
 	seq := s.nextSeq()
 	r.Seq = int64(seq)
 	detail, err := json.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
 	if err != nil {
-		return store.AuditReview{}, fmt.Errorf("clickhouse: add audit review: %w", err)
+		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}
 	row := auditRow{seq: seq, org: r.Org, kind: kindReview, outcome: r.Outcome, note: r.Note,
-		e: store.AuditEntry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome, Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)}}
+		e: audit.Entry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome, Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)}}
 	if err := s.insertAudit(ctx, row); err != nil {
-		return store.AuditReview{}, fmt.Errorf("clickhouse: add audit review: %w", err)
+		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}
 	return r, nil
 }
 
 // AuditReviews returns the reviews of one sample, oldest first.
-func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]store.AuditReview, error) {
+func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]routineaudit.Review, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, `SELECT seq, toInt64(JSONExtractInt(detail, 'item')), outcome, actor, at, note FROM `+s.db+
 		`.audit FINAL WHERE kind = 'review' AND object = `+p.str(org+"/"+team+"/"+period)+` ORDER BY seq`, p.list()...)
@@ -178,9 +177,9 @@ func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]s
 		return nil, fmt.Errorf("clickhouse: audit reviews: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditReview
+	var out []routineaudit.Review
 	for rows.Next() {
-		r := store.AuditReview{Org: org, Team: team, Period: period}
+		r := routineaudit.Review{Org: org, Team: team, Period: period}
 		var (
 			seq uint64
 			n   int64
@@ -212,7 +211,7 @@ FROM ` + s.db + `.audit FINAL WHERE kind = 'review' GROUP BY org, r_team, r_peri
 }
 
 // AuditCoverage returns how much of each stored sample was reviewed.
-func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]store.AuditCoverage, error) {
+func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]routineaudit.Coverage, error) {
 	if orgs != nil && len(orgs) == 0 {
 		return nil, nil
 	}
@@ -222,8 +221,8 @@ func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.
 		where += ` AND org IN ` + p.strs(orgs)
 	}
 	rows, err := s.conn.Query(ctx, `SELECT sm.org, sm.s_dpia, sm.team, sm.period, sm.s_from, toInt64(sm.s_pop), toInt64(length(sm.s_items)),
-	toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewReasonable)+`)),
-	toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewQuery)+`)), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewRefer)+`))
+	toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(routineaudit.ReviewReasonable)+`)),
+	toInt64(countIf(rv.r_outcome = `+p.str(routineaudit.ReviewQuery)+`)), toInt64(countIf(rv.r_outcome = `+p.str(routineaudit.ReviewRefer)+`))
 FROM (`+s.firstSamples(where)+`) AS sm
 LEFT JOIN (`+s.reviewsLatest()+`) AS rv ON rv.org = sm.org AND rv.r_team = sm.team AND rv.r_period = sm.period
 	AND rv.r_item < length(sm.s_items)
@@ -234,10 +233,10 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 		return nil, fmt.Errorf("clickhouse: audit coverage: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditCoverage
+	var out []routineaudit.Coverage
 	for rows.Next() {
 		var (
-			c                          store.AuditCoverage
+			c                          routineaudit.Coverage
 			n, rev, reas, query, refer int64
 		)
 		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &c.From, &c.Population, &n, &rev, &reas, &query, &refer); err != nil {
@@ -256,9 +255,9 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 // EvidenceRoutineAudits counts, per org of q's DPIA, the sampled accesses
 // in [q.From, q.To) that were reviewed, and those referred as possible
 // misuse (their newest review).
-func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidence.AlertQuery) ([]evidence.RoutineAuditGroup, error) {
+func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.RoutineAuditGroup, error) {
 	var p params
-	rows, err := s.conn.Query(ctx, `SELECT sm.org, toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(store.ReviewRefer)+`))
+	rows, err := s.conn.Query(ctx, `SELECT sm.org, toInt64(countIf(rv.r_outcome != '')), toInt64(countIf(rv.r_outcome = `+p.str(routineaudit.ReviewRefer)+`))
 FROM (SELECT org, team, period, item_t, n FROM (`+s.firstSamples(` WHERE dpia = `+p.str(q.DPIA))+`) ARRAY JOIN s_items AS item_t, arrayEnumerate(s_items) AS n) AS sm
 LEFT JOIN (`+s.reviewsLatest()+`) AS rv ON rv.org = sm.org AND rv.r_team = sm.team AND rv.r_period = sm.period AND rv.r_item = toInt64(sm.n) - 1
 WHERE sm.item_t >= `+p.time(q.From)+` AND sm.item_t < `+p.time(q.To)+`
@@ -268,9 +267,9 @@ SETTINGS join_use_nulls = 0`, p.list()...)
 		return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.RoutineAuditGroup
+	var out []evidencequery.RoutineAuditGroup
 	for rows.Next() {
-		var g evidence.RoutineAuditGroup
+		var g evidencequery.RoutineAuditGroup
 		if err := rows.Scan(&g.Org, &g.Samples, &g.Findings); err != nil {
 			return nil, fmt.Errorf("clickhouse: evidence routine audits: %w", err)
 		}

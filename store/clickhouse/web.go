@@ -9,16 +9,15 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // WebStore implements web.Store over ClickHouse. Triage decisions are
 // store.Triages' (audit rows of kind 'triage'), so Slack, the API and the UI
 // share them; the view log is web_views (migration 5).
 type WebStore struct{ *Store }
-
-var _ web.Store = WebStore{}
 
 // Web returns the web UI's view of s.
 func (s *Store) Web() WebStore { return WebStore{s} }
@@ -64,7 +63,7 @@ func inList(p *params, col string, vals []string, where []string) []string {
 }
 
 // webWhere is q's scope and filters over x.
-func webWhere(p *params, q web.AlertQuery) []string {
+func webWhere(p *params, q alertview.AlertQuery) []string {
 	var where []string
 	where = inList(p, "x.org", q.Orgs, where)
 	where = inList(p, "x.team", q.Teams, where)
@@ -80,9 +79,9 @@ func webWhere(p *params, q web.AlertQuery) []string {
 	}
 	switch q.Status {
 	case "":
-	case web.StatusOpen:
+	case alertview.StatusOpen:
 		where = append(where, "x.outcome = ''")
-	case web.StatusTriaged:
+	case alertview.StatusTriaged:
 		where = append(where, "x.outcome != ''")
 	default:
 		where = append(where, "x.outcome = "+p.str(q.Status))
@@ -91,7 +90,7 @@ func webWhere(p *params, q web.AlertQuery) []string {
 }
 
 // WebAlerts returns the alerts matching q, most recent last_seen first.
-func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertRow, error) {
+func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertRow, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 500
@@ -102,26 +101,26 @@ func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertR
 }
 
 // WebAlert returns one alert with its team and triage.
-func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
+func (s WebStore) WebAlert(ctx context.Context, id string) (alertview.AlertRow, error) {
 	var p params
 	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x WHERE x.id = `+
 		p.str(id)+webSettings, p.list()...)
 	if err != nil {
-		return web.AlertRow{}, err
+		return alertview.AlertRow{}, err
 	}
 	if len(rows) == 0 {
-		return web.AlertRow{}, fmt.Errorf("clickhouse: alert %s: %w", id, store.ErrNotFound)
+		return alertview.AlertRow{}, fmt.Errorf("clickhouse: alert %s: %w", id, store.ErrNotFound)
 	}
 	return rows[0], nil
 }
 
-func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.AlertRow, error) {
+func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertview.AlertRow, error) {
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []web.AlertRow
+	var out []alertview.AlertRow
 	for rows.Next() {
 		var (
 			version                    uint64
@@ -137,9 +136,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 			return nil, fmt.Errorf("clickhouse: decode stored alert: %w", err)
 		}
 		a.Version = int64(version)
-		r := web.AlertRow{Alert: a, Team: team}
+		r := alertview.AlertRow{Alert: a, Team: team}
 		if outcome != "" {
-			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n, Source: source}
+			r.Triage = &alertview.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n, Source: source}
 		}
 		out = append(out, r)
 	}
@@ -151,7 +150,7 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 
 // WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and
 // team; an alert evidencing two risks counts under each.
-func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
+func (s WebStore) WebAlertCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertCount, error) {
 	var p params
 	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, x.dpia, x.check_name, risk, x.team,
 	toInt64(countIf(x.outcome = '')), toInt64(countIf(x.outcome != '')), max(x.last_seen)
@@ -161,10 +160,10 @@ GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSe
 		return nil, fmt.Errorf("clickhouse: web alert counts: %w", err)
 	}
 	defer rows.Close()
-	var out []web.AlertCount
+	var out []alertview.AlertCount
 	for rows.Next() {
 		var (
-			c             web.AlertCount
+			c             alertview.AlertCount
 			open, triaged int64
 		)
 		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Team, &open, &triaged, &c.LastSeen); err != nil {
@@ -181,7 +180,7 @@ GROUP BY x.org, x.dpia, x.check_name, risk, x.team ORDER BY 1, 2, 4, 3, 5`+webSe
 
 // WebAlertTrend counts the alerts in q's scope first seen in [from, to) per
 // org, risk and UTC day.
-func (s WebStore) WebAlertTrend(ctx context.Context, q web.AlertQuery, from, to time.Time) ([]web.TrendCount, error) {
+func (s WebStore) WebAlertTrend(ctx context.Context, q alertview.AlertQuery, from, to time.Time) ([]alertview.TrendCount, error) {
 	var p params
 	where := append(webWhere(&p, q), "x.first_seen >= "+p.time(from), "x.first_seen < "+p.time(to))
 	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT x.org, risk, toStartOfDay(x.first_seen, 'UTC') AS d, toInt64(count())
@@ -190,10 +189,10 @@ FROM x ARRAY JOIN x.risks AS risk`+whereClause(where)+` GROUP BY x.org, risk, d 
 		return nil, fmt.Errorf("clickhouse: web alert trend: %w", err)
 	}
 	defer rows.Close()
-	var out []web.TrendCount
+	var out []alertview.TrendCount
 	for rows.Next() {
 		var (
-			c web.TrendCount
+			c alertview.TrendCount
 			n int64
 		)
 		if err := rows.Scan(&c.Org, &c.Risk, &c.Day, &n); err != nil {
@@ -211,7 +210,7 @@ FROM x ARRAY JOIN x.risks AS risk`+whereClause(where)+` GROUP BY x.org, risk, d 
 // WebHourlyActivity counts events per UTC hour for one actor, one team or
 // the whole org from the hourly rollup (dashboards' numbers: a rare
 // re-insert under another token counts twice there).
-func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([]web.HourCount, int, error) {
+func (s WebStore) WebHourlyActivity(ctx context.Context, q alertview.ActivityQuery) ([]alertview.HourCount, int, error) {
 	if q.ActorID != "" && q.Team != "" {
 		return nil, 0, errors.New("clickhouse: web activity: give an actor or a team, not both")
 	}
@@ -227,7 +226,7 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
 	}
 	defer rows.Close()
-	var out []web.HourCount
+	var out []alertview.HourCount
 	for rows.Next() {
 		var (
 			h time.Time
@@ -236,7 +235,7 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 		if err := rows.Scan(&h, &n); err != nil {
 			return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
 		}
-		out = append(out, web.HourCount{Hour: h.UTC(), Count: int(n)})
+		out = append(out, alertview.HourCount{Hour: h.UTC(), Count: int(n)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("clickhouse: web activity: %w", err)
@@ -261,7 +260,7 @@ func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string
 
 // WebFeeds reports, per org and system with events since since, the
 // newest event time and the events since recent.
-func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]web.Feed, error) {
+func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]alertview.Feed, error) {
 	var p params
 	where := inList(&p, "org", orgs, []string{"t >= " + p.time(since)})
 	rows, err := s.conn.Query(ctx, `SELECT toString(org), toString(system), max(t), toInt64(countIf(t >= `+p.time(recent)+`)) FROM `+
@@ -270,10 +269,10 @@ func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent tim
 		return nil, fmt.Errorf("clickhouse: web feeds: %w", err)
 	}
 	defer rows.Close()
-	var out []web.Feed
+	var out []alertview.Feed
 	for rows.Next() {
 		var (
-			f web.Feed
+			f alertview.Feed
 			n int64
 		)
 		if err := rows.Scan(&f.Org, &f.System, &f.LastEvent, &n); err != nil {
@@ -289,7 +288,7 @@ func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent tim
 }
 
 // WebRecordView appends v to the view log.
-func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
+func (s WebStore) WebRecordView(ctx context.Context, v viewlog.View) error {
 	if err := s.insertRow(ctx, `INSERT INTO `+s.db+`.web_views (at, user, role, kind, org, target, row_count)`, "",
 		clampTime(v.At), v.User, v.Role, v.Kind, v.Org, v.Target, uint32(max(v.Rows, 0))); err != nil {
 		return fmt.Errorf("clickhouse: web record view: %w", err)
@@ -298,7 +297,7 @@ func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
 }
 
 // WebViews returns the latest views, newest first.
-func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
+func (s WebStore) WebViews(ctx context.Context, limit int) ([]viewlog.View, error) {
 	var p params
 	q := `SELECT at, user, toString(role), toString(kind), toString(org), target, toInt64(row_count) FROM ` + s.db + `.web_views ORDER BY at DESC`
 	if limit > 0 {
@@ -309,10 +308,10 @@ func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
 		return nil, fmt.Errorf("clickhouse: web views: %w", err)
 	}
 	defer rows.Close()
-	var out []web.View
+	var out []viewlog.View
 	for rows.Next() {
 		var (
-			v web.View
+			v viewlog.View
 			n int64
 		)
 		if err := rows.Scan(&v.At, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target, &n); err != nil {

@@ -10,12 +10,17 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse/chtest"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -86,17 +91,17 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	}
 	w0, w1 := week(0)
 	for name, st := range stores {
-		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageAcknowledged, Actor: "ig-1", At: at, Source: "web"}); err != nil {
+		if _, err := st.AddTriage(ctx, triage.Decision{AlertID: as[1].ID, Outcome: triage.Acknowledged, Actor: "ig-1", At: at, Source: "web"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := st.AddTriage(ctx, store.Triage{AlertID: as[1].ID, Outcome: store.TriageConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
+		if _, err := st.AddTriage(ctx, triage.Decision{AlertID: as[1].ID, Outcome: triage.ConfirmedMisuse, Actor: "ig-2", At: at.Add(time.Minute), Note: "n", Source: "slack"}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := st.WebRecordView(ctx, web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
+		if err := st.WebRecordView(ctx, viewlog.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: "st-martins", Target: as[0].ID, Rows: 6}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, team := range []string{"webster-court", "other-house"} {
-			s, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", team, "2026-W10", w0, w1, 5)
+			s, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", team, "2026-W10", w0, w1, 5)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -111,7 +116,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			}
 		}
 		// A team with no accesses in the week: an empty sample.
-		empty, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "empty-team", "2026-W10", w0, w1, 5)
+		empty, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "empty-team", "2026-W10", w0, w1, 5)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -120,45 +125,45 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		// The next week ends after the feed's completeness point: no draw.
-		next, err := web.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "webster-court", "2026-W11", w1, w1.AddDate(0, 0, 7), 5)
+		next, err := routineaudit.DrawSample(ctx, st, "st-martins", "st-martins-webster-court", "webster-court", "2026-W11", w1, w1.AddDate(0, 0, 7), 5)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := st.PutAuditSample(ctx, next); !errors.Is(err, store.ErrFeedIncomplete) {
 			t.Errorf("%s: a sample of a week the feed has not completed: %v", name, err)
 		}
-		for i, o := range []string{store.ReviewQuery, store.ReviewReasonable, store.ReviewRefer} {
-			if _, err := st.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: []int{0, 1, 0}[i],
+		for i, o := range []string{routineaudit.ReviewQuery, routineaudit.ReviewReasonable, routineaudit.ReviewRefer} {
+			if _, err := st.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: []int{0, 1, 0}[i],
 				Outcome: o, Reviewer: "mgr", At: at.Add(time.Duration(i) * time.Minute), Note: o}); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
-		if _, err := st.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 99, Outcome: store.ReviewRefer}); err == nil {
+		if _, err := st.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 99, Outcome: routineaudit.ReviewRefer}); err == nil {
 			t.Errorf("%s: a review of an item not in the sample was stored", name)
 		}
 	}
 
-	scopes := []web.AlertQuery{
-		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: web.StatusOpen},
-		{Status: web.StatusTriaged}, {Status: store.TriageConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
+	scopes := []alertview.AlertQuery{
+		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: alertview.StatusOpen},
+		{Status: alertview.StatusTriaged}, {Status: triage.ConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
 		{ActorID: "u-0"}, {Team: "other-house"},
 	}
 	type answers struct {
-		Alerts    [][]web.AlertRow
-		Alert     web.AlertRow
-		Counts    [][]web.AlertCount
-		Trend     []web.TrendCount
-		Hours     [][]web.HourCount
+		Alerts    [][]alertview.AlertRow
+		Alert     alertview.AlertRow
+		Counts    [][]alertview.AlertCount
+		Trend     []alertview.TrendCount
+		Hours     [][]alertview.HourCount
 		Actors    []int
 		Team      string
-		Feeds     []web.Feed
-		Views     []web.View
+		Feeds     []alertview.Feed
+		Views     []viewlog.View
 		Teams     []string
-		Samples   []store.AuditSample
-		Reviews   []store.AuditReview
-		Coverage  []store.AuditCoverage
-		Evidence  []evidence.RoutineAuditGroup
-		Evidence2 []evidence.RoutineAuditGroup
+		Samples   []routineaudit.Sample
+		Reviews   []routineaudit.Review
+		Coverage  []routineaudit.Coverage
+		Evidence  []evidencequery.RoutineAuditGroup
+		Evidence2 []evidencequery.RoutineAuditGroup
 	}
 	got := map[string]answers{}
 	for name, st := range stores {
@@ -186,9 +191,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		if _, err := st.WebAlert(ctx, "a-none"); err == nil {
 			t.Errorf("%s: unknown alert found", name)
 		}
-		a.Trend, err = st.WebAlertTrend(ctx, web.AlertQuery{}, w0, w1.AddDate(0, 0, 7))
+		a.Trend, err = st.WebAlertTrend(ctx, alertview.AlertQuery{}, w0, w1.AddDate(0, 0, 7))
 		must(err)
-		for _, q := range []web.ActivityQuery{{ActorID: "u-1"}, {Team: "other-house"}, {}} {
+		for _, q := range []alertview.ActivityQuery{{ActorID: "u-1"}, {Team: "other-house"}, {}} {
 			q.Org, q.From, q.To = "st-martins", w0, w1
 			h, n, err := st.WebHourlyActivity(ctx, q)
 			must(err)
@@ -214,9 +219,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 		a.Coverage, err = st.AuditCoverage(ctx, []string{"st-martins"}, w0, w1)
 		must(err)
-		a.Evidence, err = st.EvidenceRoutineAudits(ctx, evidence.AlertQuery{DPIA: "st-martins-webster-court", From: w0, To: w1})
+		a.Evidence, err = st.EvidenceRoutineAudits(ctx, evidencequery.AlertQuery{DPIA: "st-martins-webster-court", From: w0, To: w1})
 		must(err)
-		a.Evidence2, err = st.EvidenceRoutineAudits(ctx, evidence.AlertQuery{DPIA: "st-martins-webster-court", From: w1, To: w1.AddDate(0, 0, 7)})
+		a.Evidence2, err = st.EvidenceRoutineAudits(ctx, evidencequery.AlertQuery{DPIA: "st-martins-webster-court", From: w1, To: w1.AddDate(0, 0, 7)})
 		must(err)
 		got[name] = a
 	}
@@ -228,7 +233,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		}
 	}
 	// The answers are right, not only alike.
-	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != store.TriageConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Triage.Source != "slack" || s.Alert.Team != "other-house" {
+	if s.Alert.Triage == nil || s.Alert.Triage.Outcome != triage.ConfirmedMisuse || s.Alert.Triage.By != "ig-2" || s.Alert.Triage.Source != "slack" || s.Alert.Team != "other-house" {
 		t.Errorf("alert with triage: %+v team %q", s.Alert.Triage, s.Alert.Team)
 	}
 	if len(s.Alerts[1]) != 2 || len(s.Alerts[2]) != 0 || len(s.Alerts[5]) != 1 || len(s.Alerts[7]) != 1 {

@@ -9,7 +9,10 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 var _ store.AlertingStore = (*Store)(nil)
@@ -43,7 +46,7 @@ WHERE excluded.version >= message_refs.version`,
 }
 
 // AddTriage stores t and its audit entry in one transaction.
-func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, error) {
+func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO triages (alert_id, outcome, actor, at, note, source) VALUES (?, ?, ?, ?, ?, ?)`,
 			t.AlertID, t.Outcome, t.Actor, t.At.UnixNano(), t.Note, t.Source)
@@ -54,23 +57,23 @@ func (s *Store) AddTriage(ctx context.Context, t store.Triage) (store.Triage, er
 			return err
 		}
 		detail, _ := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
-		return insertAudit(ctx, tx, store.AuditEntry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)})
+		return insertAudit(ctx, tx, audit.Entry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)})
 	})
 	if err != nil {
-		return store.Triage{}, fmt.Errorf("sqlite: add triage: %w", err)
+		return triage.Decision{}, fmt.Errorf("sqlite: add triage: %w", err)
 	}
 	return t, nil
 }
 
-func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]store.Triage, error) {
+func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]triage.Decision, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []store.Triage
+	var out []triage.Decision
 	for rows.Next() {
-		var t store.Triage
+		var t triage.Decision
 		var at int64
 		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Outcome, &t.Actor, &at, &t.Note, &t.Source); err != nil {
 			return nil, err
@@ -84,7 +87,7 @@ func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]stor
 const triageColumns = `t.seq, t.alert_id, t.outcome, t.actor, t.at, t.note, t.source`
 
 // Triages returns the triages of one alert, oldest first.
-func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, error) {
+func (s *Store) Triages(ctx context.Context, alertID string) ([]triage.Decision, error) {
 	out, err := s.queryTriages(ctx, `SELECT `+triageColumns+` FROM triages t WHERE t.alert_id = ? ORDER BY t.seq`, alertID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: triages: %w", err)
@@ -93,7 +96,7 @@ func (s *Store) Triages(ctx context.Context, alertID string) ([]store.Triage, er
 }
 
 // PendingTriages returns triages receiver has not been told of, oldest first.
-func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error) {
+func (s *Store) PendingTriages(ctx context.Context, receiver string, limit int) ([]triage.Decision, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -115,7 +118,7 @@ func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq in
 }
 
 // PutSilence inserts or replaces a silence and audits the change.
-func (s *Store) PutSilence(ctx context.Context, sl store.Silence, audit store.AuditEntry) error {
+func (s *Store) PutSilence(ctx context.Context, sl silence.Silence, audit audit.Entry) error {
 	body, err := json.Marshal(sl)
 	if err != nil {
 		return fmt.Errorf("sqlite: put silence: %w", err)
@@ -135,24 +138,24 @@ ON CONFLICT (id) DO UPDATE SET starts_at = excluded.starts_at, ends_at = exclude
 }
 
 // Silence returns one silence.
-func (s *Store) Silence(ctx context.Context, id string) (store.Silence, error) {
+func (s *Store) Silence(ctx context.Context, id string) (silence.Silence, error) {
 	var body string
 	err := s.r.QueryRowContext(ctx, `SELECT body FROM silences WHERE id = ?`, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Silence{}, store.ErrNotFound
+		return silence.Silence{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.Silence{}, fmt.Errorf("sqlite: silence: %w", err)
+		return silence.Silence{}, fmt.Errorf("sqlite: silence: %w", err)
 	}
-	var sl store.Silence
+	var sl silence.Silence
 	if err := json.Unmarshal([]byte(body), &sl); err != nil {
-		return store.Silence{}, fmt.Errorf("sqlite: decode silence: %w", err)
+		return silence.Silence{}, fmt.Errorf("sqlite: decode silence: %w", err)
 	}
 	return sl, nil
 }
 
 // ListSilences returns silences ending after since (zero: all).
-func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Silence, error) {
+func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]silence.Silence, error) {
 	var after int64 = -1 << 63
 	if !since.IsZero() {
 		after = since.UnixNano()
@@ -162,13 +165,13 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Sile
 		return nil, fmt.Errorf("sqlite: silences: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Silence
+	var out []silence.Silence
 	for rows.Next() {
 		var body string
 		if err := rows.Scan(&body); err != nil {
 			return nil, fmt.Errorf("sqlite: silences: %w", err)
 		}
-		var sl store.Silence
+		var sl silence.Silence
 		if err := json.Unmarshal([]byte(body), &sl); err != nil {
 			return nil, fmt.Errorf("sqlite: decode silence: %w", err)
 		}
@@ -181,7 +184,7 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]store.Sile
 }
 
 // AuditLog returns up to limit entries, newest first.
-func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]audit.Entry, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -190,9 +193,9 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, er
 		return nil, fmt.Errorf("sqlite: audit: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditEntry
+	var out []audit.Entry
 	for rows.Next() {
-		var e store.AuditEntry
+		var e audit.Entry
 		var at int64
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Object, &e.Detail); err != nil {
 			return nil, fmt.Errorf("sqlite: audit: %w", err)
@@ -206,7 +209,7 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]store.AuditEntry, er
 	return out, nil
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, e store.AuditEntry) error {
+func insertAudit(ctx context.Context, tx *sql.Tx, e audit.Entry) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)`,
 		e.At.UnixNano(), e.Actor, e.Action, e.Object, e.Detail)
 	return err
@@ -272,7 +275,7 @@ ORDER BY f.receiver`, alertID)
 }
 
 // Resend forgets a failure and the outbox mark it made, and audits it.
-func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit store.AuditEntry) error {
+func (s *Store) Resend(ctx context.Context, receiver, alertID string, audit audit.Entry) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var version int64
 		err := tx.QueryRowContext(ctx, `DELETE FROM outbox_failure WHERE receiver = ? AND alert_id = ? RETURNING version`, receiver, alertID).Scan(&version)

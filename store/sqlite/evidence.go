@@ -9,19 +9,14 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/dpiawatch/dpiawatch/evidence"
-	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // The embedded store answers every evidence aggregate with a grouped query;
 // no event leaves the database. It records no arrival time, so late data
 // is not reported (Coverage.LateRecorded false).
-var (
-	_ evidence.Source        = (*Store)(nil)
-	_ evidence.TriageSource  = (*Store)(nil)
-	_ evidence.AuditRecorder = (*Store)(nil)
-)
-
 // evidenceDays is the days of a CoverageQuery as a table d(i, lo, hi), from
 // one bound JSON array: each day is then a range seek on events_org_t.
 const evidenceDays = `WITH d(i, lo, hi) AS (SELECT key, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`
@@ -40,36 +35,36 @@ func daysJSON(days []time.Time) (string, error) {
 
 // EvidenceCoverage counts q.Org's events per day and system, and distinct
 // actors per day.
-func (s *Store) EvidenceCoverage(ctx context.Context, q evidence.CoverageQuery) (evidence.Coverage, error) {
+func (s *Store) EvidenceCoverage(ctx context.Context, q evidencequery.CoverageQuery) (evidencequery.Coverage, error) {
 	days, err := daysJSON(q.Days)
 	if err != nil {
-		return evidence.Coverage{}, fmt.Errorf("sqlite: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("sqlite: %w", err)
 	}
-	out := evidence.Coverage{Actors: make([]int64, len(q.Days)-1)}
+	out := evidencequery.Coverage{Actors: make([]int64, len(q.Days)-1)}
 	rows, err := s.r.QueryContext(ctx, evidenceDays+`
 SELECT d.i, e.system, count(*) FROM d JOIN events e ON e.org = ? AND e.t >= d.lo AND e.t < d.hi
 GROUP BY d.i, e.system ORDER BY d.i, e.system`, days, q.Org)
 	if err != nil {
-		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
 	}
 	for rows.Next() {
-		var c evidence.DayCount
+		var c evidencequery.DayCount
 		if err := rows.Scan(&c.Day, &c.System, &c.Events); err != nil {
 			rows.Close()
-			return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+			return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
 		}
 		out.Days = append(out.Days, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence coverage: %w", err)
 	}
 
 	rows, err = s.r.QueryContext(ctx, evidenceDays+`
 SELECT d.i, count(DISTINCT e.actor) FROM d JOIN events e ON e.org = ? AND e.t >= d.lo AND e.t < d.hi
 GROUP BY d.i`, days, q.Org)
 	if err != nil {
-		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -78,14 +73,14 @@ GROUP BY d.i`, days, q.Org)
 			n int64
 		)
 		if err := rows.Scan(&i, &n); err != nil {
-			return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+			return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
 		}
 		if i >= 0 && i < len(out.Actors) {
 			out.Actors[i] = n
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return evidence.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
+		return evidencequery.Coverage{}, fmt.Errorf("sqlite: evidence actors: %w", err)
 	}
 	return out, nil
 }
@@ -110,7 +105,7 @@ func splitRisks(s string) []string {
 
 // EvidenceAlerts counts the alerts of q by org, check, pattern, severity
 // and risks.
-func (s *Store) EvidenceAlerts(ctx context.Context, q evidence.AlertQuery) ([]evidence.AlertGroup, error) {
+func (s *Store) EvidenceAlerts(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.AlertGroup, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+`
 SELECT org, chk, pat, sev, risks, count(*) FROM a GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5`,
 		q.DPIA, timeKey(q.From), timeKey(q.To))
@@ -118,10 +113,10 @@ SELECT org, chk, pat, sev, risks, count(*) FROM a GROUP BY 1, 2, 3, 4, 5 ORDER B
 		return nil, fmt.Errorf("sqlite: evidence alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.AlertGroup
+	var out []evidencequery.AlertGroup
 	for rows.Next() {
 		var (
-			g     evidence.AlertGroup
+			g     evidencequery.AlertGroup
 			risks string
 		)
 		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Alerts); err != nil {
@@ -158,7 +153,7 @@ l AS (SELECT alert_id, outcome, at FROM (
 
 // EvidenceTriage counts the alerts of q by latest outcome and time to first
 // decision (from the alert's first event, in nanoseconds, never negative).
-func (s *Store) EvidenceTriage(ctx context.Context, q evidence.AlertQuery) ([]evidence.TriageGroup, error) {
+func (s *Store) EvidenceTriage(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.TriageGroup, error) {
 	dec, err := s.triageDecisions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
@@ -177,14 +172,14 @@ FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
 		return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.TriageGroup
+	var out []evidencequery.TriageGroup
 	for rows.Next() {
 		var (
-			g     evidence.TriageGroup
+			g     evidencequery.TriageGroup
 			risks string
 		)
 		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &g.Alerts,
-			&g.Buckets[evidence.BucketHour], &g.Buckets[evidence.BucketDay], &g.Buckets[evidence.BucketWeek], &g.Buckets[evidence.BucketLater],
+			&g.Buckets[evidencequery.BucketHour], &g.Buckets[evidencequery.BucketDay], &g.Buckets[evidencequery.BucketWeek], &g.Buckets[evidencequery.BucketLater],
 			&g.Seconds); err != nil {
 			return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
 		}
@@ -199,7 +194,7 @@ FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
 
 // EvidenceConfirmed lists the alerts of q whose latest decision is
 // confirmed misuse.
-func (s *Store) EvidenceConfirmed(ctx context.Context, q evidence.AlertQuery) ([]evidence.ConfirmedAlert, error) {
+func (s *Store) EvidenceConfirmed(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ConfirmedAlert, error) {
 	dec, err := s.triageDecisions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
@@ -209,15 +204,15 @@ SELECT a.id, a.org, a.chk, a.pat, a.sev, a.risks,
 	coalesce(json_extract(a.body, '$.actor_id'), ''), coalesce(json_extract(a.body, '$.subject_id'), ''),
 	a.first_seen, a.last_seen, coalesce(json_extract(a.body, '$.event_count'), 0), l.at
 FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.id`,
-		q.DPIA, timeKey(q.From), timeKey(q.To), store.TriageConfirmedMisuse)
+		q.DPIA, timeKey(q.From), timeKey(q.To), triage.ConfirmedMisuse)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: evidence confirmed: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.ConfirmedAlert
+	var out []evidencequery.ConfirmedAlert
 	for rows.Next() {
 		var (
-			c                   evidence.ConfirmedAlert
+			c                   evidencequery.ConfirmedAlert
 			risks               string
 			first, last, decide int64
 		)
@@ -236,7 +231,7 @@ FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.
 }
 
 // EvidenceAudit appends e to the audit trail.
-func (s *Store) EvidenceAudit(ctx context.Context, e store.AuditEntry) error {
+func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {
 	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e) }); err != nil {
 		return fmt.Errorf("sqlite: evidence audit: %w", err)
 	}

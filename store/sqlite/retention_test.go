@@ -10,7 +10,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/storetest"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // TestRetentionContract: the embedded store deletes what the retention
@@ -22,7 +22,7 @@ func TestRetentionContract(t *testing.T) {
 func recordView(t *testing.T, s store.Store, at time.Time, org, target string) {
 	t.Helper()
 	w, _ := s.(*Store).Web(context.Background())
-	if err := w.WebRecordView(context.Background(), web.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: org, Target: target}); err != nil {
+	if err := w.WebRecordView(context.Background(), viewlog.View{At: at, User: "dpo", Role: "dpo", Kind: "alert", Org: org, Target: target}); err != nil {
 		t.Fatal(err)
 	}
 }

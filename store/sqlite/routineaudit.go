@@ -9,18 +9,17 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
-	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
 // Routine audits (migration 0004): samples of access per team and period,
 // and managers' reviews of them.
 
-var (
-	_ store.RoutineAudits         = (*Store)(nil)
-	_ evidence.RoutineAuditSource = (*Store)(nil)
-)
+var _ store.RoutineAudits = (*Store)(nil)
 
 // ScanTeamEvents calls fn for each event of org and team in [from, to), by
 // time then key (index events_org_t, then the team from detail).
@@ -79,16 +78,16 @@ WHERE org = ? AND t >= ? AND t < ? AND coalesce(team, '') != '' ORDER BY 1`, org
 // PutAuditSample stores a sample unless one is stored for its org, team and
 // period, and returns the stored one. A new sample of a period its org's
 // feed has not completed is refused (store.ErrFeedIncomplete).
-func (s *Store) PutAuditSample(ctx context.Context, a store.AuditSample) (store.AuditSample, error) {
+func (s *Store) PutAuditSample(ctx context.Context, a routineaudit.Sample) (routineaudit.Sample, error) {
 	if got, err := s.AuditSample(ctx, a.Org, a.Team, a.Period); err == nil {
 		return got, nil // drawn before: that draw stands, whatever the feed does now
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.AuditSample{}, err
+		return routineaudit.Sample{}, err
 	}
 	// Outside the transaction: completeness only moves forward, so a point
 	// read a moment early can only refuse a draw that was already allowed.
 	if err := store.CheckComplete(ctx, s, a.Org, a.To); err != nil {
-		return store.AuditSample{}, fmt.Errorf("sqlite: put audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: put audit sample: %w", err)
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO audit_samples (org, team, period, dpia, from_t, to_t, population, seed, drawn_at)
@@ -115,49 +114,49 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		return nil
 	})
 	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("sqlite: put audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: put audit sample: %w", err)
 	}
 	return s.AuditSample(ctx, a.Org, a.Team, a.Period)
 }
 
 // AuditSample returns a stored sample, or store.ErrNotFound.
-func (s *Store) AuditSample(ctx context.Context, org, team, period string) (store.AuditSample, error) {
-	a := store.AuditSample{Org: org, Team: team, Period: period}
+func (s *Store) AuditSample(ctx context.Context, org, team, period string) (routineaudit.Sample, error) {
+	a := routineaudit.Sample{Org: org, Team: team, Period: period}
 	var from, to, drawn int64
 	err := s.r.QueryRowContext(ctx, `SELECT dpia, from_t, to_t, population, seed, drawn_at FROM audit_samples WHERE org = ? AND team = ? AND period = ?`,
 		org, team, period).Scan(&a.DPIA, &from, &to, &a.Population, &a.Seed, &drawn)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.AuditSample{}, fmt.Errorf("sqlite: audit sample: %w", store.ErrNotFound)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: audit sample: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("sqlite: audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: audit sample: %w", err)
 	}
 	a.From, a.To, a.DrawnAt = time.Unix(0, from).UTC(), time.Unix(0, to).UTC(), time.Unix(0, drawn).UTC()
 	rows, err := s.r.QueryContext(ctx, `SELECT n, system, event_id, t, actor, subject, action, record FROM audit_sample_items
 WHERE org = ? AND team = ? AND period = ? ORDER BY n`, org, team, period)
 	if err != nil {
-		return store.AuditSample{}, fmt.Errorf("sqlite: audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: audit sample: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			it store.AuditSampleItem
+			it routineaudit.SampleItem
 			t  int64
 		)
 		if err := rows.Scan(&it.N, &it.System, &it.EventID, &t, &it.ActorID, &it.SubjectID, &it.Action, &it.Record); err != nil {
-			return store.AuditSample{}, fmt.Errorf("sqlite: audit sample: %w", err)
+			return routineaudit.Sample{}, fmt.Errorf("sqlite: audit sample: %w", err)
 		}
 		it.Time = time.Unix(0, t).UTC()
 		a.Items = append(a.Items, it)
 	}
 	if err := rows.Err(); err != nil {
-		return store.AuditSample{}, fmt.Errorf("sqlite: audit sample: %w", err)
+		return routineaudit.Sample{}, fmt.Errorf("sqlite: audit sample: %w", err)
 	}
 	return a, nil
 }
 
 // AddAuditReview stores r and its audit entry in one transaction.
-func (s *Store) AddAuditReview(ctx context.Context, r store.AuditReview) (store.AuditReview, error) {
+func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (routineaudit.Review, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var items int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit_sample_items WHERE org = ? AND team = ? AND period = ? AND n = ?`,
@@ -176,26 +175,26 @@ func (s *Store) AddAuditReview(ctx context.Context, r store.AuditReview) (store.
 			return err
 		}
 		detail, _ := json.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
-		return insertAudit(ctx, tx, store.AuditEntry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome,
+		return insertAudit(ctx, tx, audit.Entry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome,
 			Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)})
 	})
 	if err != nil {
-		return store.AuditReview{}, fmt.Errorf("sqlite: add audit review: %w", err)
+		return routineaudit.Review{}, fmt.Errorf("sqlite: add audit review: %w", err)
 	}
 	return r, nil
 }
 
 // AuditReviews returns the reviews of one sample, oldest first.
-func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]store.AuditReview, error) {
+func (s *Store) AuditReviews(ctx context.Context, org, team, period string) ([]routineaudit.Review, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, n, outcome, reviewer, at, note FROM audit_reviews
 WHERE org = ? AND team = ? AND period = ? ORDER BY seq`, org, team, period)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit reviews: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditReview
+	var out []routineaudit.Review
 	for rows.Next() {
-		r := store.AuditReview{Org: org, Team: team, Period: period}
+		r := routineaudit.Review{Org: org, Team: team, Period: period}
 		var at int64
 		if err := rows.Scan(&r.Seq, &r.N, &r.Outcome, &r.Reviewer, &at, &r.Note); err != nil {
 			return nil, fmt.Errorf("sqlite: audit reviews: %w", err)
@@ -219,7 +218,7 @@ const latestReviews = `i AS (
 )`
 
 // AuditCoverage returns how much of each stored sample was reviewed.
-func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]store.AuditCoverage, error) {
+func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]routineaudit.Coverage, error) {
 	var (
 		where []string
 		args  = []any{timeKey(from), timeKey(to)}
@@ -234,15 +233,15 @@ func (s *Store) AuditCoverage(ctx context.Context, orgs []string, from, to time.
 SELECT s.org, s.dpia, s.team, s.period, s.from_t, s.population, count(i.org), count(i.outcome),
 	coalesce(sum(i.outcome = ?), 0), coalesce(sum(i.outcome = ?), 0), coalesce(sum(i.outcome = ?), 0)
 FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY s.org, s.from_t, s.team`,
-		append(args, store.ReviewReasonable, store.ReviewQuery, store.ReviewRefer)...)
+		append(args, routineaudit.ReviewReasonable, routineaudit.ReviewQuery, routineaudit.ReviewRefer)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit coverage: %w", err)
 	}
 	defer rows.Close()
-	var out []store.AuditCoverage
+	var out []routineaudit.Coverage
 	for rows.Next() {
 		var (
-			c    store.AuditCoverage
+			c    routineaudit.Coverage
 			from int64
 		)
 		if err := rows.Scan(&c.Org, &c.DPIA, &c.Team, &c.Period, &from, &c.Population, &c.Sampled, &c.Reviewed, &c.Reasonable, &c.Query, &c.Refer); err != nil {
@@ -260,7 +259,7 @@ FROM s LEFT JOIN i USING (org, team, period) GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 
 // EvidenceRoutineAudits counts, per org of q's DPIA, the sampled accesses
 // in [q.From, q.To) that were reviewed, and those referred as possible
 // misuse (their newest review).
-func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidence.AlertQuery) ([]evidence.RoutineAuditGroup, error) {
+func (s *Store) EvidenceRoutineAudits(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.RoutineAuditGroup, error) {
 	rows, err := s.r.QueryContext(ctx, `WITH s AS (SELECT org, team, period FROM audit_samples WHERE dpia = ?),
 x AS (
 	SELECT i.org,
@@ -269,14 +268,14 @@ x AS (
 	FROM audit_sample_items i JOIN s USING (org, team, period) WHERE i.t >= ? AND i.t < ?
 )
 SELECT org, count(outcome), coalesce(sum(outcome = ?), 0) FROM x GROUP BY org ORDER BY org`,
-		q.DPIA, timeKey(q.From), timeKey(q.To), store.ReviewRefer)
+		q.DPIA, timeKey(q.From), timeKey(q.To), routineaudit.ReviewRefer)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: evidence routine audits: %w", err)
 	}
 	defer rows.Close()
-	var out []evidence.RoutineAuditGroup
+	var out []evidencequery.RoutineAuditGroup
 	for rows.Next() {
-		var g evidence.RoutineAuditGroup
+		var g evidencequery.RoutineAuditGroup
 		if err := rows.Scan(&g.Org, &g.Samples, &g.Findings); err != nil {
 			return nil, fmt.Errorf("sqlite: evidence routine audits: %w", err)
 		}

@@ -8,16 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
-	"github.com/dpiawatch/dpiawatch/web"
+	"github.com/dpiawatch/dpiawatch/triage"
+	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
 // WebStore implements web.Store over the embedded store. Its tables
 // (web_views; triages are store.Triages'; routine audits) come from the
 // numbered migrations.
 type WebStore struct{ *Store }
-
-var _ web.Store = WebStore{}
 
 // Web returns the web UI's view of s.
 func (s *Store) Web(context.Context) (WebStore, error) { return WebStore{s}, nil }
@@ -56,7 +56,7 @@ func inList(col string, vals []string, where []string, args []any) ([]string, []
 }
 
 // webWhere is the WHERE clause of q over x: the scope, then the filters.
-func webWhere(q web.AlertQuery) (string, []any) {
+func webWhere(q alertview.AlertQuery) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -76,9 +76,9 @@ func webWhere(q web.AlertQuery) (string, []any) {
 	}
 	switch q.Status {
 	case "":
-	case web.StatusOpen:
+	case alertview.StatusOpen:
 		where = append(where, "x.outcome IS NULL")
-	case web.StatusTriaged:
+	case alertview.StatusTriaged:
 		where = append(where, "x.outcome IS NOT NULL")
 	default:
 		where, args = append(where, "x.outcome = ?"), append(args, q.Status)
@@ -87,7 +87,7 @@ func webWhere(q web.AlertQuery) (string, []any) {
 }
 
 // WebAlerts returns the alerts matching q, most recent last_seen first.
-func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertRow, error) {
+func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertRow, error) {
 	where, args := webWhere(q)
 	limit := q.Limit
 	if limit <= 0 {
@@ -98,24 +98,24 @@ func (s WebStore) WebAlerts(ctx context.Context, q web.AlertQuery) ([]web.AlertR
 }
 
 // WebAlert returns one alert with its team and triage.
-func (s WebStore) WebAlert(ctx context.Context, id string) (web.AlertRow, error) {
+func (s WebStore) WebAlert(ctx context.Context, id string) (alertview.AlertRow, error) {
 	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x WHERE x.id = ?`, id)
 	if err != nil {
-		return web.AlertRow{}, err
+		return alertview.AlertRow{}, err
 	}
 	if len(rows) == 0 {
-		return web.AlertRow{}, fmt.Errorf("sqlite: alert %s: %w", id, store.ErrNotFound)
+		return alertview.AlertRow{}, fmt.Errorf("sqlite: alert %s: %w", id, store.ErrNotFound)
 	}
 	return rows[0], nil
 }
 
-func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.AlertRow, error) {
+func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertview.AlertRow, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []web.AlertRow
+	var out []alertview.AlertRow
 	for rows.Next() {
 		var (
 			version         int64
@@ -131,9 +131,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 		if err != nil {
 			return nil, err
 		}
-		r := web.AlertRow{Alert: a, Team: team}
+		r := alertview.AlertRow{Alert: a, Team: team}
 		if outcome.Valid {
-			r.Triage = &web.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String, Source: source.String}
+			r.Triage = &alertview.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String, Source: source.String}
 		}
 		out = append(out, r)
 	}
@@ -145,7 +145,7 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]web.Ale
 
 // WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and team; an
 // alert evidencing two risks counts under each.
-func (s WebStore) WebAlertCounts(ctx context.Context, q web.AlertQuery) ([]web.AlertCount, error) {
+func (s WebStore) WebAlertCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertCount, error) {
 	where, args := webWhere(q)
 	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, coalesce(json_extract(x.body, '$.dpia'), ''), x.check_name, r.value, x.team,
 	sum(x.outcome IS NULL), sum(x.outcome IS NOT NULL), max(x.last_seen)
@@ -155,10 +155,10 @@ GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 3, 5`, args...)
 		return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
 	}
 	defer rows.Close()
-	var out []web.AlertCount
+	var out []alertview.AlertCount
 	for rows.Next() {
 		var (
-			c    web.AlertCount
+			c    alertview.AlertCount
 			last int64
 		)
 		if err := rows.Scan(&c.Org, &c.DPIA, &c.Check, &c.Risk, &c.Team, &c.Open, &c.Triaged, &last); err != nil {
@@ -178,7 +178,7 @@ const nsPerHour = int64(time.Hour)
 // WebHourlyActivity counts events per UTC hour for one actor (index
 // events_org_actor_t), one team (events_org_t, then the team from detail) or
 // the whole org.
-func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([]web.HourCount, int, error) {
+func (s WebStore) WebHourlyActivity(ctx context.Context, q alertview.ActivityQuery) ([]alertview.HourCount, int, error) {
 	if q.ActorID != "" && q.Team != "" {
 		return nil, 0, errors.New("sqlite: web activity: give an actor or a team, not both")
 	}
@@ -194,14 +194,14 @@ func (s WebStore) WebHourlyActivity(ctx context.Context, q web.ActivityQuery) ([
 		return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
 	}
 	defer rows.Close()
-	var out []web.HourCount
+	var out []alertview.HourCount
 	for rows.Next() {
 		var h int64
 		var n int
 		if err := rows.Scan(&h, &n); err != nil {
 			return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
 		}
-		out = append(out, web.HourCount{Hour: time.Unix(0, h*nsPerHour).UTC(), Count: n})
+		out = append(out, alertview.HourCount{Hour: time.Unix(0, h*nsPerHour).UTC(), Count: n})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: web activity: %w", err)
@@ -231,13 +231,13 @@ func (s WebStore) WebActorTeam(ctx context.Context, org, actorID string) (string
 //
 // Deprecated: the UI calls AddTriage (store.Triages); this stays for callers
 // written before triage had one record.
-func (s WebStore) WebSetTriage(ctx context.Context, t web.Triage) error {
-	_, err := s.AddTriage(ctx, store.Triage{AlertID: t.AlertID, Outcome: t.Outcome, Actor: t.By, At: t.At, Note: t.Note, Source: web.TriageSource})
+func (s WebStore) WebSetTriage(ctx context.Context, t alertview.Triage) error {
+	_, err := s.AddTriage(ctx, triage.Decision{AlertID: t.AlertID, Outcome: t.Outcome, Actor: t.By, At: t.At, Note: t.Note, Source: alertview.TriageSource})
 	return err
 }
 
 // WebRecordView appends v to the view log.
-func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
+func (s WebStore) WebRecordView(ctx context.Context, v viewlog.View) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO web_views (at, user, role, kind, org, target, row_count) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		v.At.UnixNano(), v.User, v.Role, v.Kind, v.Org, v.Target, v.Rows)
 	if err != nil {
@@ -247,16 +247,16 @@ func (s WebStore) WebRecordView(ctx context.Context, v web.View) error {
 }
 
 // WebViews returns the latest views, newest first.
-func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
+func (s WebStore) WebViews(ctx context.Context, limit int) ([]viewlog.View, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT at, user, role, kind, org, target, row_count FROM web_views ORDER BY at DESC, rowid DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web views: %w", err)
 	}
 	defer rows.Close()
-	var out []web.View
+	var out []viewlog.View
 	for rows.Next() {
 		var (
-			v  web.View
+			v  viewlog.View
 			at int64
 		)
 		if err := rows.Scan(&at, &v.User, &v.Role, &v.Kind, &v.Org, &v.Target, &v.Rows); err != nil {
@@ -273,7 +273,7 @@ func (s WebStore) WebViews(ctx context.Context, limit int) ([]web.View, error) {
 
 // WebAlertTrend counts the alerts in q's scope first seen in [from, to) per
 // org, risk and UTC day.
-func (s WebStore) WebAlertTrend(ctx context.Context, q web.AlertQuery, from, to time.Time) ([]web.TrendCount, error) {
+func (s WebStore) WebAlertTrend(ctx context.Context, q alertview.AlertQuery, from, to time.Time) ([]alertview.TrendCount, error) {
 	where, args := webWhere(q)
 	cond := " WHERE "
 	if where != "" {
@@ -287,10 +287,10 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append([]any{day}, args...), timeKey(
 		return nil, fmt.Errorf("sqlite: web alert trend: %w", err)
 	}
 	defer rows.Close()
-	var out []web.TrendCount
+	var out []alertview.TrendCount
 	for rows.Next() {
 		var (
-			c web.TrendCount
+			c alertview.TrendCount
 			d int64
 		)
 		if err := rows.Scan(&c.Org, &c.Risk, &d, &c.Count); err != nil {
@@ -307,17 +307,17 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append([]any{day}, args...), timeKey(
 
 // WebFeeds reports, per org (nil: all) and system with events since since,
 // the newest event time and the events since recent (index events_org_t).
-func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]web.Feed, error) {
+func (s WebStore) WebFeeds(ctx context.Context, orgs []string, since, recent time.Time) ([]alertview.Feed, error) {
 	where, args := inList("org", orgs, []string{"t >= ?"}, []any{timeKey(recent), timeKey(since)})
 	rows, err := s.r.QueryContext(ctx, `SELECT org, system, max(t), sum(t >= ?) FROM events`+whereClause(where)+` GROUP BY 1, 2 ORDER BY 1, 2`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web feeds: %w", err)
 	}
 	defer rows.Close()
-	var out []web.Feed
+	var out []alertview.Feed
 	for rows.Next() {
 		var (
-			f    web.Feed
+			f    alertview.Feed
 			last int64
 		)
 		if err := rows.Scan(&f.Org, &f.System, &last, &f.Recent); err != nil {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // TestMigrateWebTriage: a database the web UI wrote triages to before
@@ -52,7 +52,7 @@ func TestMigrateWebTriage(t *testing.T) {
 	}
 	defer st.Close()
 	ts, err := st.Triages(ctx, "a-1")
-	if err != nil || len(ts) != 1 || ts[0].Outcome != store.TriageExplained || ts[0].Actor != "ig-jo" || ts[0].Source != "web" || !ts[0].At.Equal(at) || ts[0].Note != "rota" {
+	if err != nil || len(ts) != 1 || ts[0].Outcome != triage.Explained || ts[0].Actor != "ig-jo" || ts[0].Source != "web" || !ts[0].At.Equal(at) || ts[0].Note != "rota" {
 		t.Fatalf("migrated triage: %+v %v", ts, err)
 	}
 	log, err := st.AuditLog(ctx, 0)

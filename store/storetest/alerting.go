@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // RunAlerting runs the contract of store.AlertingStore (message refs,
@@ -75,15 +78,15 @@ var triageAt = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 func testTriageOutboxAndAudit(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openAlerting(t, open)
-	t1, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: store.TriageAcknowledged, Actor: "ig-jo", At: triageAt, Source: "api"})
+	t1, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.Acknowledged, Actor: "ig-jo", At: triageAt, Source: "api"})
 	if err != nil || t1.Seq == 0 {
 		t.Fatalf("add: %+v %v", t1, err)
 	}
-	t2, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: store.TriageExplained, Actor: "ig-jo", At: triageAt.Add(time.Minute), Note: "covering a shift", Source: "slack"})
+	t2, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.Explained, Actor: "ig-jo", At: triageAt.Add(time.Minute), Note: "covering a shift", Source: "slack"})
 	if err != nil || t2.Seq <= t1.Seq {
 		t.Fatalf("second add: %+v %v; want a seq above %d", t2, err, t1.Seq)
 	}
-	if _, err := s.AddTriage(ctx, store.Triage{AlertID: "a-2", Outcome: store.TriageFalsePositive, Actor: "ig-sam", At: triageAt, Source: "api"}); err != nil {
+	if _, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-2", Outcome: triage.FalsePositive, Actor: "ig-sam", At: triageAt, Source: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Triages(ctx, "a-1")
@@ -110,7 +113,7 @@ func testTriageOutboxAndAudit(t *testing.T, open Opener) {
 		}
 	}
 	p, _ = s.PendingTriages(ctx, "slack", 10)
-	if len(p) != 2 || p[0].Outcome != store.TriageExplained {
+	if len(p) != 2 || p[0].Outcome != triage.Explained {
 		t.Fatalf("pending after mark = %+v", p)
 	}
 	if p, _ := s.PendingTriages(ctx, "webhook", 0); len(p) != 3 {
@@ -142,7 +145,7 @@ func testTriageOutboxAndAudit(t *testing.T, open Opener) {
 func testTriagesSurviveReopen(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openAlerting(t, open)
-	t1, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: store.TriageConfirmedMisuse, Actor: "ig-jo", At: triageAt, Source: "api"})
+	t1, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.ConfirmedMisuse, Actor: "ig-jo", At: triageAt, Source: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +157,7 @@ func testTriagesSurviveReopen(t *testing.T, open Opener) {
 		t.Fatalf("pending after reopen = %+v, %v; want %+v", p, err, t1)
 	}
 	// Seqs keep growing across restarts.
-	t2, err := s.AddTriage(ctx, store.Triage{AlertID: "a-1", Outcome: store.TriageExplained, Actor: "ig-jo", At: triageAt, Source: "api"})
+	t2, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.Explained, Actor: "ig-jo", At: triageAt, Source: "api"})
 	if err != nil || t2.Seq <= t1.Seq {
 		t.Fatalf("triage after reopen: %+v %v; want seq above %d", t2, err, t1.Seq)
 	}
@@ -165,8 +168,8 @@ func testSilencesListUnexpired(t *testing.T, open Opener) {
 	s := openAlerting(t, open)
 	now := triageAt
 	for i, end := range []time.Time{now.Add(-time.Hour), now.Add(time.Hour)} {
-		sl := store.Silence{ID: string(rune('a' + i)), Matchers: []string{`check="out-of-hours"`}, StartsAt: now.Add(-2 * time.Hour), EndsAt: end, CreatedBy: "ig-jo", Comment: "rota change", UpdatedAt: now}
-		if err := s.PutSilence(ctx, sl, store.AuditEntry{At: now, Actor: "ig-jo", Action: "silence.create", Object: sl.ID}); err != nil {
+		sl := silence.Silence{ID: string(rune('a' + i)), Matchers: []string{`check="out-of-hours"`}, StartsAt: now.Add(-2 * time.Hour), EndsAt: end, CreatedBy: "ig-jo", Comment: "rota change", UpdatedAt: now}
+		if err := s.PutSilence(ctx, sl, audit.Entry{At: now, Actor: "ig-jo", Action: "silence.create", Object: sl.ID}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -189,14 +192,14 @@ func testSilenceReplaced(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openAlerting(t, open)
 	now := triageAt
-	sl := store.Silence{ID: "s1", Matchers: []string{`actor="u-17"`}, StartsAt: now, EndsAt: now.Add(24 * time.Hour), CreatedBy: "ig-jo", Comment: "agency shift", UpdatedAt: now}
-	if err := s.PutSilence(ctx, sl, store.AuditEntry{At: now, Actor: "ig-jo", Action: "silence.create", Object: "s1", Detail: `{"comment":"agency shift"}`}); err != nil {
+	sl := silence.Silence{ID: "s1", Matchers: []string{`actor="u-17"`}, StartsAt: now, EndsAt: now.Add(24 * time.Hour), CreatedBy: "ig-jo", Comment: "agency shift", UpdatedAt: now}
+	if err := s.PutSilence(ctx, sl, audit.Entry{At: now, Actor: "ig-jo", Action: "silence.create", Object: "s1", Detail: `{"comment":"agency shift"}`}); err != nil {
 		t.Fatal(err)
 	}
 	// Expired: EndsAt moved to now; the silence is replaced, never deleted.
 	exp := sl
 	exp.EndsAt, exp.UpdatedAt = now.Add(time.Hour), now.Add(time.Hour)
-	if err := s.PutSilence(ctx, exp, store.AuditEntry{At: exp.UpdatedAt, Actor: "ig-sam", Action: "silence.expire", Object: "s1"}); err != nil {
+	if err := s.PutSilence(ctx, exp, audit.Entry{At: exp.UpdatedAt, Actor: "ig-sam", Action: "silence.expire", Object: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Silence(ctx, "s1")

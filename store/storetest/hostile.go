@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
+	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // hostileValues are identifiers as a feed or a person could send them:
@@ -132,7 +136,7 @@ func testHostileOutbox(t *testing.T, s store.Store, h string, alerts int) {
 	if err != nil || len(got) != 1 || got[0].Receiver != h+"-r" || got[0].AlertID != h {
 		t.Errorf("DeliveryFailures(%q) = %+v, %v", h, got, err)
 	}
-	if err := fs.Resend(ctx, h+"-r", h, store.AuditEntry{At: t0, Actor: h, Action: "outbox.resend", Object: h}); err != nil {
+	if err := fs.Resend(ctx, h+"-r", h, audit.Entry{At: t0, Actor: h, Action: "outbox.resend", Object: h}); err != nil {
 		t.Fatalf("Resend(%q): %v", h, err)
 	}
 	if got, err := fs.DeliveryFailures(ctx, h); err != nil || len(got) != 0 {
@@ -151,7 +155,7 @@ func testHostileAlerting(t *testing.T, s store.AlertingStore, h string) {
 	if _, err := s.MessageRef(ctx, h, h+"'"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("MessageRef of another alert: %v, want ErrNotFound", err)
 	}
-	tr, err := s.AddTriage(ctx, store.Triage{AlertID: h, Outcome: store.TriageExplained, Actor: h, At: triageAt, Note: h, Source: "api"})
+	tr, err := s.AddTriage(ctx, triage.Decision{AlertID: h, Outcome: triage.Explained, Actor: h, At: triageAt, Note: h, Source: "api"})
 	if err != nil {
 		t.Fatalf("AddTriage(%q): %v", h, err)
 	}
@@ -159,18 +163,18 @@ func testHostileAlerting(t *testing.T, s store.AlertingStore, h string) {
 		t.Errorf("Triages(%q) = %+v, %v; want [%+v]", h, got, err, tr)
 	}
 	p, err := s.PendingTriages(ctx, h, 0)
-	if err != nil || !slices.ContainsFunc(p, func(x store.Triage) bool { return x.Seq == tr.Seq }) {
+	if err != nil || !slices.ContainsFunc(p, func(x triage.Decision) bool { return x.Seq == tr.Seq }) {
 		t.Errorf("PendingTriages(%q) = %+v, %v; want it to hold seq %d", h, p, err, tr.Seq)
 	}
 	if err := s.MarkTriageDelivered(ctx, h, tr.Seq); err != nil {
 		t.Fatalf("MarkTriageDelivered(%q): %v", h, err)
 	}
-	if p, _ := s.PendingTriages(ctx, h, 0); slices.ContainsFunc(p, func(x store.Triage) bool { return x.Seq == tr.Seq }) {
+	if p, _ := s.PendingTriages(ctx, h, 0); slices.ContainsFunc(p, func(x triage.Decision) bool { return x.Seq == tr.Seq }) {
 		t.Errorf("PendingTriages(%q) after marking = %+v", h, p)
 	}
-	sil := store.Silence{ID: h, Matchers: []string{`org="` + h + `"`}, StartsAt: triageAt, EndsAt: triageAt.Add(time.Hour),
+	sil := silence.Silence{ID: h, Matchers: []string{`org="` + h + `"`}, StartsAt: triageAt, EndsAt: triageAt.Add(time.Hour),
 		CreatedBy: h, Comment: h, UpdatedAt: triageAt}
-	if err := s.PutSilence(ctx, sil, store.AuditEntry{At: triageAt, Actor: h, Action: "silence.create", Object: h}); err != nil {
+	if err := s.PutSilence(ctx, sil, audit.Entry{At: triageAt, Actor: h, Action: "silence.create", Object: h}); err != nil {
 		t.Fatalf("PutSilence(%q): %v", h, err)
 	}
 	got, err := s.Silence(ctx, h)
@@ -204,7 +208,7 @@ func testHostileRoutineAudit(t *testing.T, ra store.RoutineAudits, h string, wan
 	if err != nil || sample.Org != h || sample.Team != h || len(sample.Items) != 1 || sample.Items[0].ActorID != h {
 		t.Errorf("AuditSample(%q) = %+v, %v", h, sample, err)
 	}
-	r, err := ra.AddAuditReview(ctx, store.AuditReview{Org: h, Team: h, Period: h, N: 0, Outcome: store.ReviewRefer, Reviewer: h, At: weekTo, Note: h})
+	r, err := ra.AddAuditReview(ctx, routineaudit.Review{Org: h, Team: h, Period: h, N: 0, Outcome: routineaudit.ReviewRefer, Reviewer: h, At: weekTo, Note: h})
 	if err != nil {
 		t.Fatalf("AddAuditReview(%q): %v", h, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // ViewRecorder writes one view-log row (the web UI's "who viewed what"),
@@ -72,12 +73,12 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 			}
 		}
 	}
-	for _, tr := range []store.Triage{
-		{AlertID: "a-closed-old", Outcome: store.TriageAcknowledged},
-		{AlertID: "a-closed-old", Outcome: store.TriageExplained},
-		{AlertID: "a-acked-old", Outcome: store.TriageAcknowledged},
-		{AlertID: "a-closed-new", Outcome: store.TriageFalsePositive},
-		{AlertID: "a-kept", Outcome: store.TriageConfirmedMisuse},
+	for _, tr := range []triage.Decision{
+		{AlertID: "a-closed-old", Outcome: triage.Acknowledged},
+		{AlertID: "a-closed-old", Outcome: triage.Explained},
+		{AlertID: "a-acked-old", Outcome: triage.Acknowledged},
+		{AlertID: "a-closed-new", Outcome: triage.FalsePositive},
+		{AlertID: "a-kept", Outcome: triage.ConfirmedMisuse},
 	} {
 		tr.Actor, tr.At, tr.Source, tr.Note = "ig-1", now.Add(-95*day), "api", "reviewed"
 		if _, err := as.AddTriage(ctx, tr); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -49,11 +50,11 @@ func complete(t *testing.T, s store.Store, org string, at time.Time) {
 	apply(t, s, nil, withState(store.CompletenessEntry(org, at)))
 }
 
-func weekSample(team string, population int64, items int) store.AuditSample {
-	a := store.AuditSample{Org: "st-martins", DPIA: "st-martins-webster-court", Team: team, Period: "2026-W10",
+func weekSample(team string, population int64, items int) routineaudit.Sample {
+	a := routineaudit.Sample{Org: "st-martins", DPIA: "st-martins-webster-court", Team: team, Period: "2026-W10",
 		From: weekFrom, To: weekTo, Population: population, Seed: "00", DrawnAt: weekTo.Add(time.Hour)}
 	for i := range items {
-		a.Items = append(a.Items, store.AuditSampleItem{N: i, System: "logmycare", EventID: "e-" + team + string(rune('a'+i)),
+		a.Items = append(a.Items, routineaudit.SampleItem{N: i, System: "logmycare", EventID: "e-" + team + string(rune('a'+i)),
 			Time: weekFrom.Add(time.Duration(i+1) * time.Hour), ActorID: "u-17", SubjectID: "c-0042", Action: string(event.ActionView), Record: "care-plan"})
 	}
 	return a
@@ -112,25 +113,25 @@ func testEmptySampleIsNotCoverage(t *testing.T, open Opener) {
 	s, ra := openRoutine(t, open)
 	ctx := context.Background()
 	complete(t, s, "st-martins", weekTo)
-	for _, a := range []store.AuditSample{weekSample("webster-court", 12, 2), weekSample("other-house", 0, 0)} {
+	for _, a := range []routineaudit.Sample{weekSample("webster-court", 12, 2), weekSample("other-house", 0, 0)} {
 		if _, err := ra.PutAuditSample(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ra.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 1,
-		Outcome: store.ReviewReasonable, Reviewer: "mgr", At: weekTo.Add(2 * time.Hour)}); err != nil {
+	if _, err := ra.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "webster-court", Period: "2026-W10", N: 1,
+		Outcome: routineaudit.ReviewReasonable, Reviewer: "mgr", At: weekTo.Add(2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	// An empty sample has nothing to review.
-	if _, err := ra.AddAuditReview(ctx, store.AuditReview{Org: "st-martins", Team: "other-house", Period: "2026-W10", N: 0,
-		Outcome: store.ReviewReasonable, Reviewer: "mgr", At: weekTo.Add(2 * time.Hour)}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ra.AddAuditReview(ctx, routineaudit.Review{Org: "st-martins", Team: "other-house", Period: "2026-W10", N: 0,
+		Outcome: routineaudit.ReviewReasonable, Reviewer: "mgr", At: weekTo.Add(2 * time.Hour)}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("review of an empty sample: %v, want ErrNotFound", err)
 	}
 	cov, err := ra.AuditCoverage(ctx, []string{"st-martins"}, weekFrom, weekTo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []store.AuditCoverage{
+	want := []routineaudit.Coverage{
 		{Org: "st-martins", DPIA: "st-martins-webster-court", Team: "other-house", Period: "2026-W10", From: weekFrom},
 		{Org: "st-martins", DPIA: "st-martins-webster-court", Team: "webster-court", Period: "2026-W10", From: weekFrom,
 			Population: 12, Sampled: 2, Reviewed: 1, Reasonable: 1},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -544,10 +545,10 @@ func testOutboxFailure(t *testing.T, open Opener) {
 	if got, err := fs.DeliveryFailures(ctx, "a-2"); err != nil || len(got) != 0 {
 		t.Fatalf("DeliveryFailures(a-2) = %+v, %v; want none", got, err)
 	}
-	if err := fs.Resend(ctx, "webhook", "a-1", store.AuditEntry{At: at, Actor: "ig", Action: "alert.resend", Object: "a-1"}); !errors.Is(err, store.ErrNotFound) {
+	if err := fs.Resend(ctx, "webhook", "a-1", audit.Entry{At: at, Actor: "ig", Action: "alert.resend", Object: "a-1"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Resend without a failure = %v, want ErrNotFound", err)
 	}
-	audit := store.AuditEntry{At: at, Actor: "ig-lead", Action: "alert.resend", Object: "a-1", Detail: `{"receiver":"slack"}`}
+	audit := audit.Entry{At: at, Actor: "ig-lead", Action: "alert.resend", Object: "a-1", Detail: `{"receiver":"slack"}`}
 	if err := fs.Resend(ctx, "slack", "a-1", audit); err != nil {
 		t.Fatal(err)
 	}

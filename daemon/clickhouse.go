@@ -1,4 +1,4 @@
-package clickhouse
+package daemon
 
 import (
 	"crypto/tls"
@@ -9,22 +9,24 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/config"
+	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
 )
 
-// OptionsFromConfig maps the validated store.clickhouse configuration to
-// Options, resolving the password secret and loading TLS files. Logger and
-// Registerer are left for the caller.
-func OptionsFromConfig(c *config.ClickHouse) (Options, error) {
+// ClickHouseOptions maps the validated store.clickhouse configuration to
+// the ClickHouse store's Options, resolving the password secret and loading
+// TLS files. Logger and Registerer are left for the caller. It lives here,
+// in the composition root, so that the store never reads configuration.
+func ClickHouseOptions(c *config.ClickHouse) (chstore.Options, error) {
 	if c == nil {
-		return Options{}, errors.New("clickhouse: store.clickhouse is not configured")
+		return chstore.Options{}, errors.New("clickhouse: store.clickhouse is not configured")
 	}
-	o := Options{
+	o := chstore.Options{
 		Addr:        c.Addr,
 		Protocol:    c.Protocol,
 		Username:    c.Username,
 		DialTimeout: c.DialTimeout.D(),
 		ReadTimeout: c.ReadTimeout.D(),
-		Schema:      Schema{Database: c.Database, Cluster: c.Cluster, DedupWindow: c.DedupWindow},
+		Schema:      chstore.Schema{Database: c.Database, Cluster: c.Cluster, DedupWindow: c.DedupWindow},
 		SkipMigrate: c.Migrate == "manual",
 		Retention:   map[string]time.Duration{},
 	}
@@ -33,26 +35,26 @@ func OptionsFromConfig(c *config.ClickHouse) (Options, error) {
 		o.Retention[org] = time.Duration(d) * 24 * time.Hour
 	}
 	for _, r := range c.Readers {
-		o.Schema.Readers = append(o.Schema.Readers, Reader{User: r.User, Org: r.Org})
+		o.Schema.Readers = append(o.Schema.Readers, chstore.Reader{User: r.User, Org: r.Org})
 	}
 	if !c.Password.IsZero() {
 		p, err := c.Password.Resolve()
 		if err != nil {
-			return Options{}, fmt.Errorf("clickhouse: password: %w", err)
+			return chstore.Options{}, fmt.Errorf("clickhouse: password: %w", err)
 		}
 		o.Password = p
 	}
 	if c.TLS.Enabled {
-		t, err := tlsConfig(c.TLS)
+		t, err := clickHouseTLS(c.TLS)
 		if err != nil {
-			return Options{}, err
+			return chstore.Options{}, err
 		}
 		o.TLS = t
 	}
 	return o, nil
 }
 
-func tlsConfig(c config.TLS) (*tls.Config, error) {
+func clickHouseTLS(c config.TLS) (*tls.Config, error) {
 	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // configured, with a warning
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
