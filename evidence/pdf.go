@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-pdf/fpdf"
+	"codeberg.org/go-pdf/fpdf"
 
 	"github.com/dpiawatch/dpiawatch/visible"
 )
 
-// PDF renders the report as an A4 document (github.com/go-pdf/fpdf, pure
+// PDF renders the report as an A4 document (codeberg.org/go-pdf/fpdf, pure
 // Go, core fonts only: nothing is fetched or embedded from elsewhere). Its
 // dates are pinned to the period's end and its catalogue sorted, so that
 // the same report gives the same bytes.
