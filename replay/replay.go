@@ -47,6 +47,8 @@ type Options struct {
 	// Now is the instant EventTime is measured from; zero means the wall
 	// clock when Run starts.
 	Now time.Time
+	// Clock is the wall clock; nil means time.Now. Tests fake it.
+	Clock func() time.Time
 	// ConflictAlert, if set, builds the alert of a conflicting duplicate
 	// (the daemon's: daemon.ConflictAlerter); the replay's alerts then
 	// include them, as the daemon's do.
@@ -86,8 +88,11 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	if o.EventTime.Default.MaxAhead <= 0 {
 		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
 	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
 	if o.Now.IsZero() {
-		o.Now = time.Now()
+		o.Now = o.Clock()
 	}
 	st := Stats{BadReasons: map[string]int{}}
 	set, err := read(ctx, in, o, &st)
