@@ -254,7 +254,7 @@ func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []eve
 // conflictPrefix keys the check state that records each conflicting
 // duplicate once dead-lettered and alerted: org, system, id and the
 // digest of both versions (rules.ConflictDigest).
-const conflictPrefix = "integrity/conflict/"
+const conflictPrefix = store.ConflictStatePrefix
 
 func conflictKey(c store.Conflict) string {
 	return conflictPrefix + c.Event.Org + "\x00" + c.Event.System + "\x00" + c.Event.ID + "\x00" + rules.ConflictDigest(c)
