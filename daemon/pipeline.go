@@ -55,6 +55,8 @@ type pipeline struct {
 	// conflictAlert builds the alert for a conflicting duplicate
 	// (rules.ConflictAlert with the org's DPIA); nil raises none.
 	conflictAlert func(store.Conflict) alert.Alert
+	// alertCounter counts the conflict alerts once stored; nil: not counted.
+	alertCounter *rules.AlertCounter
 
 	// idleRelease: after this long with no new events, waiting events
 	// are judged (see run).
@@ -293,6 +295,11 @@ func (p *pipeline) RecordConflicts(ctx context.Context, conflicts []store.Confli
 	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
 	if err != nil {
 		return fmt.Errorf("record conflicting duplicates: %w", err)
+	}
+	if p.alertCounter != nil {
+		for i := range eff.Alerts {
+			p.alertCounter.Count(&eff.Alerts[i])
+		}
 	}
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()
