@@ -10,22 +10,22 @@ const FormatVersion = "dpiawatch-evidence/1"
 // of every other file. It holds no generation time, so that the same data
 // and period give the same bytes.
 type Report struct {
-	Format      string        `json:"format"`
-	DPIA        DPIAInfo      `json:"dpia"`
-	Period      PeriodInfo    `json:"period"`
-	Previous    PeriodInfo    `json:"previous_period"`
-	Orgs        []string      `json:"orgs"`
-	Identities  bool          `json:"identities"` // actor and subject ids shown (else pseudonyms)
-	Definitions []Definition  `json:"definitions"`
-	Checks      []CheckInfo   `json:"checks"`
-	Coverage    Coverage2     `json:"coverage"`
-	Risks       []RiskReport  `json:"risks"`
-	Alerts      AlertTotals   `json:"alerts"`
+	Format      string       `json:"format"`
+	DPIA        DPIAInfo     `json:"dpia"`
+	Period      PeriodInfo   `json:"period"`
+	Previous    PeriodInfo   `json:"previous_period"`
+	Orgs        []string     `json:"orgs"`
+	Identities  bool         `json:"identities"` // actor and subject ids shown (else pseudonyms)
+	Definitions []Definition `json:"definitions"`
+	Checks      []CheckInfo  `json:"checks"`
+	Coverage    Coverage2    `json:"coverage"`
+	Risks       []RiskReport `json:"risks"`
+	Alerts      AlertTotals  `json:"alerts"`
 	// NotCovered is the alerts that evidence no risk of the DPIA.
 	NotCovered NotCoveredReport `json:"not_covered_by_dpia"`
-	Triage      TriageReport  `json:"triage"`
-	Confirmed   []Confirmed   `json:"confirmed_misuse"`
-	Routine     RoutineReport `json:"routine_audits"`
+	Triage     TriageReport     `json:"triage"`
+	Confirmed  []Confirmed      `json:"confirmed_misuse"`
+	Routine    RoutineReport    `json:"routine_audits"`
 	// Retention is how long the monitor keeps its own data (evidence of
 	// storage limitation, UK GDPR art. 5(1)(e)).
 	Retention RetentionReport `json:"retention"`
