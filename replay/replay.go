@@ -62,6 +62,26 @@ type Options struct {
 	ConflictAlert func(store.Conflict) alert.Alert
 }
 
+// withDefaults fills the zero values of o with their defaults.
+func (o Options) withDefaults() Options {
+	if o.Errors == nil {
+		o.Errors = io.Discard
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 50_000
+	}
+	if o.EventTime.Default.MaxAge <= 0 {
+		o.EventTime.Default.MaxAge = event.DefaultMaxAge
+	}
+	if o.EventTime.Default.MaxAhead <= 0 {
+		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
 // Stats summarises a replay.
 type Stats struct {
 	Lines      int            `json:"lines"`
@@ -83,21 +103,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
 	}
-	if o.Errors == nil {
-		o.Errors = io.Discard
-	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = 50_000
-	}
-	if o.EventTime.Default.MaxAge <= 0 {
-		o.EventTime.Default.MaxAge = event.DefaultMaxAge
-	}
-	if o.EventTime.Default.MaxAhead <= 0 {
-		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
-	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o = o.withDefaults()
 	st := Stats{BadReasons: map[string]int{}}
 	set, err := read(ctx, in, o, &st)
 	if err != nil {

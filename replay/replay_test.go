@@ -131,7 +131,7 @@ func BenchmarkRead(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		st := Stats{BadReasons: map[string]int{}}
-		set, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}, &st)
+		set, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}.withDefaults(), &st)
 		if err != nil || len(set.index) != 100_000 {
 			b.Fatal(err, len(set.index))
 		}
