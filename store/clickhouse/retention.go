@@ -144,8 +144,8 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	}
 
 	// Check state: keyed by task, not org, so aged by its last write
-	// against the longest period of any org; only the checks' own keys,
-	// never pending events or clocks. Every
+	// against the longest period of any org; only the checks' own keys and
+	// conflict records, never pending events or clocks. Every
 	// version older than the cutoff goes; a key's count is whether its
 	// newest version was live and older.
 	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
