@@ -34,10 +34,12 @@ alerts as JSON Lines (CONTRACT §3). Bad lines are reported on stderr with their
 and counted; they do not stop the run. FHIR AuditEvents carry no org or system: give them
 with --fhir-org and --fhir-system.
 
-Event time is bounded as the daemon bounds it (ingest.event_time): an event older than
---event-time-max-age or further ahead than --event-time-max-ahead, measured from --now (default:
-the wall clock), is a bad line (event_time_out_of_range), never judged. To replay an archive older
-than the window, set --now to when it was recorded. An event whose id was already read with other
+Event time is bounded as the daemon bounds it (ingest.event_time), but so that a replay's
+result does not depend on the day it runs: an event further ahead of the wall clock than
+--event-time-max-ahead, or older than --event-time-max-age (or its org's events retention)
+before the newest event time in the file, is a bad line (event_time_out_of_range), never judged.
+With --now, both bounds are measured from that instant instead, as the daemon measures them
+from its clock. An event whose id was already read with other
 content is a bad line too (conflicting_duplicate): the first is kept, and a feed-integrity alert
 is written, as the daemon raises one.`,
 		Args: cobra.NoArgs,
@@ -64,7 +66,7 @@ is written, as the daemon raises one.`,
 				// heap, not just the live data, under 1 GiB by default.
 				debug.SetMemoryLimit(replayMemoryLimit)
 			}
-			now := time.Now()
+			var now time.Time // zero: the window follows the input (replay.Options)
 			if nowFlag != "" {
 				if now, err = time.Parse(time.RFC3339, nowFlag); err != nil {
 					return usagef("--now: %q is not an RFC 3339 time", nowFlag)
@@ -154,9 +156,9 @@ is written, as the daemon raises one.`,
 	c.Flags().StringVar(&format, "format", "auto", "event format: auto, native or fhir")
 	c.Flags().StringVar(&fhirOrg, "fhir-org", "", "org of FHIR AuditEvents in the file")
 	c.Flags().StringVar(&fhirSystem, "fhir-system", "", "system of FHIR AuditEvents in the file")
-	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: the wall clock)")
-	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before --now (default: the configuration's ingest.event_time.max_age)")
-	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after --now (default: the configuration's ingest.event_time.max_ahead)")
+	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: max-ahead after the wall clock, max-age before the newest event in the file)")
+	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before the newest event in the file or --now (default: the configuration's ingest.event_time.max_age)")
+	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }

@@ -222,8 +222,12 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		d.ops.mux.Handle("POST /slack/interactions", api)
 	}
 
+	counter, err := rules.NewAlertCounter(o.Registry)
+	if err != nil {
+		return nil, err
+	}
 	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D(),
-		conflictAlert: ConflictAlerter(cfg)}
+		conflictAlert: ConflictAlerter(cfg), alertCounter: counter}
 	if hb := d.heartbeat; hb != nil {
 		d.pipeline.observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
 	}

@@ -5,8 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
@@ -32,10 +36,16 @@ func TestPipelineConflictIsDeadLetteredAndAlertedOnce(t *testing.T) {
 			}
 			return e
 		}
+		reg := prometheus.NewRegistry()
+		counter, err := rules.NewAlertCounter(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := &pipeline{store: st, log: testLogger(t), engine: &splitEngine{
 			tasks:  newTaskEngine(func() (engine, error) { return newEngine(actor), nil }),
 			shared: newEngine(shared),
-		}, conflictAlert: func(c store.Conflict) alert.Alert { return rules.ConflictAlert(c, "st-martins-webster-court") }}
+		}, conflictAlert: func(c store.Conflict) alert.Alert { return rules.ConflictAlert(c, "st-martins-webster-court") },
+			alertCounter: counter}
 		if err := p.restore(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +88,14 @@ func TestPipelineConflictIsDeadLetteredAndAlertedOnce(t *testing.T) {
 		}
 		if len(alerts) != 1 {
 			t.Fatalf("%d feed-integrity alerts, want 1", len(alerts))
+		}
+		// Counted once, with the checks' alerts (issue 16, item 5).
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check to no risk).
+# TYPE dpiawatch_rules_alerts_total counter
+dpiawatch_rules_alerts_total{check="feed-integrity",dpia="st-martins-webster-court",risk="none"} 1
+`), "dpiawatch_rules_alerts_total"); err != nil {
+			t.Error(err)
 		}
 		a := alerts[0]
 		if a.Pattern != rules.PatternConflictingDuplicate || a.Org != "st-martins" || a.ActorID != "" || a.SubjectID != "" ||

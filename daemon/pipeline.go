@@ -55,6 +55,8 @@ type pipeline struct {
 	// conflictAlert builds the alert for a conflicting duplicate
 	// (rules.ConflictAlert with the org's DPIA); nil raises none.
 	conflictAlert func(store.Conflict) alert.Alert
+	// alertCounter counts the conflict alerts once stored; nil: not counted.
+	alertCounter *rules.AlertCounter
 
 	// idleRelease: after this long with no new events, waiting events
 	// are judged (see run).
@@ -254,7 +256,7 @@ func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []eve
 // conflictPrefix keys the check state that records each conflicting
 // duplicate once dead-lettered and alerted: org, system, id and the
 // digest of both versions (rules.ConflictDigest).
-const conflictPrefix = "integrity/conflict/"
+const conflictPrefix = store.ConflictStatePrefix
 
 func conflictKey(c store.Conflict) string {
 	return conflictPrefix + c.Event.Org + "\x00" + c.Event.System + "\x00" + c.Event.ID + "\x00" + rules.ConflictDigest(c)
@@ -293,6 +295,11 @@ func (p *pipeline) RecordConflicts(ctx context.Context, conflicts []store.Confli
 	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
 	if err != nil {
 		return fmt.Errorf("record conflicting duplicates: %w", err)
+	}
+	if p.alertCounter != nil {
+		for i := range eff.Alerts {
+			p.alertCounter.Count(&eff.Alerts[i])
+		}
 	}
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()

@@ -34,15 +34,29 @@ type TimeWindow struct {
 // the time itself, which an unrelated reader could tie to a person's
 // access).
 func (w TimeWindow) Check(t, now time.Time) error {
-	switch {
-	case t.Before(now.Add(-w.MaxAge)):
+	if err := w.CheckAhead(t, now); err != nil {
+		return err
+	}
+	return w.CheckAge(t, now, "now")
+}
+
+// CheckAhead applies only the MaxAhead bound, after now (Check).
+func (w TimeWindow) CheckAhead(t, now time.Time) error {
+	if t.After(now.Add(w.MaxAhead)) {
+		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than max_ahead %s after now", formatBound(w.MaxAhead))}
+	}
+	return nil
+}
+
+// CheckAge applies only the MaxAge bound, before ref; refName says what ref
+// is in the detail ("now"; a replay's "the newest event in the input").
+func (w TimeWindow) CheckAge(t, ref time.Time, refName string) error {
+	if t.Before(ref.Add(-w.MaxAge)) {
 		bound := w.AgeBound
 		if bound == "" {
 			bound = "max_age " + formatBound(w.MaxAge)
 		}
-		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than %s before now", bound)}
-	case t.After(now.Add(w.MaxAhead)):
-		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than max_ahead %s after now", formatBound(w.MaxAhead))}
+		return &Error{Reason: ReasonEventTimeOutOfRange, Detail: fmt.Sprintf("time is more than %s before %s", bound, refName)}
 	}
 	return nil
 }
@@ -68,8 +82,13 @@ type TimeWindows struct {
 
 // Check applies ev's org's window (TimeWindow.Check).
 func (w *TimeWindows) Check(ev *Event, now time.Time) error {
-	if ow, ok := w.ByOrg[ev.Org]; ok {
-		return ow.Check(ev.Time, now)
+	return w.For(ev.Org).Check(ev.Time, now)
+}
+
+// For is org's window.
+func (w *TimeWindows) For(org string) TimeWindow {
+	if ow, ok := w.ByOrg[org]; ok {
+		return ow
 	}
-	return w.Default.Check(ev.Time, now)
+	return w.Default
 }

@@ -57,3 +57,20 @@ func TestTimeWindowsByOrg(t *testing.T) {
 		t.Errorf("short org: %v", err)
 	}
 }
+
+// TestTimeWindowCheckAge: a replay measures max_age from its newest event
+// and names that reference in the detail.
+func TestTimeWindowCheckAge(t *testing.T) {
+	ref := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	w := TimeWindow{MaxAge: DefaultMaxAge, MaxAhead: DefaultMaxAhead}
+	if err := w.CheckAge(ref.Add(-DefaultMaxAge), ref, "the newest event in the input"); err != nil {
+		t.Errorf("oldest accepted: %v", err)
+	}
+	err := w.CheckAge(time.Unix(0, 0), ref, "the newest event in the input")
+	if e, ok := err.(*Error); !ok || e.Detail != "time is more than max_age 9600h before the newest event in the input" {
+		t.Errorf("1970: %v", err)
+	}
+	if err := w.CheckAge(ref.Add(time.Hour), ref, "x"); err != nil {
+		t.Errorf("CheckAge applied the ahead bound: %v", err)
+	}
+}

@@ -203,6 +203,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.Alerts = totals(gCur, gPrev)
 	r.Triage = TriageReport{TriageCounts: triageCounts(tCur, hasTriage, func(evidencequery.AlertGroup) bool { return true })}
+	r.NotCovered = notCovered(reg.Risks, gCur, gPrev, tCur, hasTriage)
 	if hasTriage {
 		r.Triage.Note = "Triage decisions as recorded when the pack was exported; time to triage runs from an alert's first event to its first decision."
 	} else {
@@ -488,6 +489,20 @@ func totals(cur, prev []evidencequery.AlertGroup) AlertTotals {
 	c, ct := countBy(cur, all)
 	p, pt := countBy(prev, all)
 	return AlertTotals{Total: ct, Previous: pt, By: alertCounts(c, p)}
+}
+
+// notCovered reports the alerts that evidence none of risks.
+func notCovered(risks []dpia.Risk, gCur, gPrev []evidencequery.AlertGroup, tCur []evidencequery.TriageGroup, hasTriage bool) NotCoveredReport {
+	none := func(g evidencequery.AlertGroup) bool {
+		return !slices.ContainsFunc(risks, func(k dpia.Risk) bool { return slices.Contains(g.Risks, k.ID) })
+	}
+	c, ct := countBy(gCur, none)
+	p, pt := countBy(gPrev, none)
+	return NotCoveredReport{Alerts: ct, Previous: pt, By: alertCounts(c, p), Triage: triageCounts(tCur, hasTriage, none),
+		Note: "Alerts that evidence no risk in this DPIA: of a check the DPIA maps to no risk, or of feed-integrity, raised when the " +
+			"access log itself is not what it should be (an event sent again with the same id but other content). They count in the " +
+			"totals and triage across the DPIA but under no risk above; the panel should weigh them on their own, as no mitigation " +
+			"of the DPIA covers them."}
 }
 
 func hasRisk(id string) func(evidencequery.AlertGroup) bool {

@@ -87,6 +87,10 @@ func csvTables(r *Report) []table {
 		alerts.rows = append(alerts.rows, []string{"all", a.Check, a.Pattern, a.Severity, i64(a.Alerts), i64(a.Previous)})
 	}
 	addTriage("all", r.Triage.TriageCounts)
+	for _, a := range r.NotCovered.By {
+		alerts.rows = append(alerts.rows, []string{"not_covered_by_dpia", a.Check, a.Pattern, a.Severity, i64(a.Alerts), i64(a.Previous)})
+	}
+	addTriage("not_covered_by_dpia", r.NotCovered.Triage)
 
 	checks := table{name: "checks.csv", header: []string{"check", "enabled", "risks", "setting", "value"}}
 	for _, c := range r.Checks {
@@ -134,7 +138,7 @@ func csvTables(r *Report) []table {
 	confirmed := table{name: "confirmed_misuse.csv", header: []string{"alert_id", "org", "check", "pattern", "severity", "risks",
 		"actor", "subject", "first_seen", "last_seen", "events", "decided_at"}}
 	for _, c := range r.Confirmed {
-		confirmed.rows = append(confirmed.rows, []string{c.AlertID, c.Org, c.Check, c.Pattern, c.Severity, strings.Join(c.Risks, ";"),
+		confirmed.rows = append(confirmed.rows, []string{c.AlertID, c.Org, c.Check, c.Pattern, c.Severity, risksText(c.Risks, ";"),
 			c.Actor, c.Subject, c.FirstSeen, c.LastSeen, i64(c.Events), c.DecidedAt})
 	}
 	routine := table{name: "routine_audits.csv", header: []string{"org", "samples_reviewed", "findings", "previous_period_samples"}}

@@ -107,7 +107,7 @@ func change(cur, prev int64) string {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"level": levelWords, "versus": versusWords, "outcome": outcomeWords, "dash": orDash, "change": change, "join": strings.Join,
+	"level": levelWords, "versus": versusWords, "outcome": outcomeWords, "dash": orDash, "change": change, "join": strings.Join, "risks": risksText,
 	"span": rangeText, "anyUncovered": anyUncovered, "complete": completeText,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -197,9 +197,15 @@ residual risk in the DPIA {{dash .Register.Residual}}. {{.Observed.Comparison}}
 In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Confirmed}} confirmed; {{.Previous.Rate}} per 10,000){{end}}.</p>
 {{end}}
 
+<h2>Alerts not covered by the DPIA</h2>
+<p>{{.NotCovered.Note}}</p>
+{{if .NotCovered.By}}<table><thead><tr><th>Check</th><th>Pattern</th><th>Severity</th><th>Alerts</th><th>Previous period</th></tr></thead><tbody>
+{{range .NotCovered.By}}<tr><td>{{.Check}}</td><td>{{.Pattern}}</td><td>{{.Severity}}</td><td class="n">{{.Alerts}}</td><td class="n">{{.Previous}}</td></tr>
+{{end}}</tbody></table>{{else}}<p>None in this period or the previous one.</p>{{end}}
+
 <h2>Confirmed misuse</h2>
 {{if .Triage.Available}}{{if .Confirmed}}<table><thead><tr><th>Alert</th><th>Check / pattern</th><th>Risks</th><th>Account</th><th>Person</th><th>First seen</th><th>Decided</th></tr></thead><tbody>
-{{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{join .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{.FirstSeen}}</td><td>{{.DecidedAt}}</td></tr>
+{{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{risks .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{.FirstSeen}}</td><td>{{.DecidedAt}}</td></tr>
 {{end}}</tbody></table>{{else}}<p>No alert of the period was confirmed as misuse.</p>{{end}}
 {{else}}<p>{{.Triage.Note}}</p>{{end}}
 

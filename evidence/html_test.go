@@ -292,10 +292,22 @@ func TestHTMLMatchesJSON(t *testing.T) {
 
 			want = nil
 			for _, cm := range r.Confirmed {
-				want = append(want, []string{cm.AlertID, cm.Check + " / " + cm.Pattern, strings.Join(cm.Risks, ", "), htmlDash(cm.Actor),
+				risks := strings.Join(cm.Risks, ", ")
+				if len(cm.Risks) == 0 {
+					risks = evidence.NotCoveredRisks
+				}
+				want = append(want, []string{cm.AlertID, cm.Check + " / " + cm.Pattern, risks, htmlDash(cm.Actor),
 					htmlDash(cm.Subject), cm.FirstSeen, cm.DecidedAt})
 			}
 			equalRows(t, "confirmed misuse", doc.table(t, "Confirmed misuse", 1)[0].rows, want)
+
+			if len(r.NotCovered.By) > 0 {
+				want = nil
+				for _, a := range r.NotCovered.By {
+					want = append(want, []string{a.Check, a.Pattern, a.Severity, itoa(a.Alerts), itoa(a.Previous)})
+				}
+				equalRows(t, "not covered by the DPIA", doc.table(t, "Alerts not covered by the DPIA", 1)[0].rows, want)
+			}
 
 			want = nil
 			for _, o := range r.Triage.Outcomes {

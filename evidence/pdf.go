@@ -229,6 +229,15 @@ func PDF(r *Report) ([]byte, error) {
 		para(s)
 	}
 
+	h2("Alerts not covered by the DPIA")
+	para(r.NotCovered.Note)
+	if len(r.NotCovered.By) == 0 {
+		para("None in this period or the previous one.")
+	}
+	for _, a := range r.NotCovered.By {
+		bullet(fmt.Sprintf("%s / %s (%s): %d (previous period %d)", a.Check, a.Pattern, a.Severity, a.Alerts, a.Previous))
+	}
+
 	h2("Confirmed misuse")
 	switch {
 	case !r.Triage.Available:
@@ -238,7 +247,7 @@ func PDF(r *Report) ([]byte, error) {
 	default:
 		for _, c := range r.Confirmed {
 			bullet(fmt.Sprintf("%s: %s / %s (%s), account %s, person %s, first seen %s, decided %s",
-				c.AlertID, c.Check, c.Pattern, strings.Join(c.Risks, ", "), dashIfEmpty(c.Actor), dashIfEmpty(c.Subject), c.FirstSeen, c.DecidedAt))
+				c.AlertID, c.Check, c.Pattern, risksText(c.Risks, ", "), dashIfEmpty(c.Actor), dashIfEmpty(c.Subject), c.FirstSeen, c.DecidedAt))
 		}
 	}
 	h2("Routine audits")

@@ -1,5 +1,7 @@
 package evidence
 
+import "strings"
+
 // FormatVersion names the layout of evidence.json; a change that moves or
 // renames a field raises it.
 const FormatVersion = "dpiawatch-evidence/1"
@@ -8,20 +10,22 @@ const FormatVersion = "dpiawatch-evidence/1"
 // of every other file. It holds no generation time, so that the same data
 // and period give the same bytes.
 type Report struct {
-	Format      string        `json:"format"`
-	DPIA        DPIAInfo      `json:"dpia"`
-	Period      PeriodInfo    `json:"period"`
-	Previous    PeriodInfo    `json:"previous_period"`
-	Orgs        []string      `json:"orgs"`
-	Identities  bool          `json:"identities"` // actor and subject ids shown (else pseudonyms)
-	Definitions []Definition  `json:"definitions"`
-	Checks      []CheckInfo   `json:"checks"`
-	Coverage    Coverage2     `json:"coverage"`
-	Risks       []RiskReport  `json:"risks"`
-	Alerts      AlertTotals   `json:"alerts"`
-	Triage      TriageReport  `json:"triage"`
-	Confirmed   []Confirmed   `json:"confirmed_misuse"`
-	Routine     RoutineReport `json:"routine_audits"`
+	Format      string       `json:"format"`
+	DPIA        DPIAInfo     `json:"dpia"`
+	Period      PeriodInfo   `json:"period"`
+	Previous    PeriodInfo   `json:"previous_period"`
+	Orgs        []string     `json:"orgs"`
+	Identities  bool         `json:"identities"` // actor and subject ids shown (else pseudonyms)
+	Definitions []Definition `json:"definitions"`
+	Checks      []CheckInfo  `json:"checks"`
+	Coverage    Coverage2    `json:"coverage"`
+	Risks       []RiskReport `json:"risks"`
+	Alerts      AlertTotals  `json:"alerts"`
+	// NotCovered is the alerts that evidence no risk of the DPIA.
+	NotCovered NotCoveredReport `json:"not_covered_by_dpia"`
+	Triage     TriageReport     `json:"triage"`
+	Confirmed  []Confirmed      `json:"confirmed_misuse"`
+	Routine    RoutineReport    `json:"routine_audits"`
 	// Retention is how long the monitor keeps its own data (evidence of
 	// storage limitation, UK GDPR art. 5(1)(e)).
 	Retention RetentionReport `json:"retention"`
@@ -241,6 +245,30 @@ type AlertTotals struct {
 	Total    int64        `json:"total"`
 	Previous int64        `json:"previous_period"`
 	By       []AlertCount `json:"by"`
+}
+
+// NotCoveredReport is the alerts of the period that evidence no risk of
+// the DPIA: of a check the DPIA maps to no risk, or feed-integrity's (the
+// access log itself was not what it should be). They are in the DPIA's
+// totals and triage, under no risk.
+type NotCoveredReport struct {
+	Alerts   int64        `json:"alerts"`
+	Previous int64        `json:"previous_period"`
+	By       []AlertCount `json:"by"`
+	Triage   TriageCounts `json:"triage"`
+	Note     string       `json:"note"`
+}
+
+// NotCoveredRisks stands for the risks of an alert that evidences none of
+// the DPIA's, wherever the reports list an alert's risks.
+const NotCoveredRisks = "not covered by the DPIA"
+
+// risksText lists risks, or says that there are none.
+func risksText(risks []string, sep string) string {
+	if len(risks) == 0 {
+		return NotCoveredRisks
+	}
+	return strings.Join(risks, sep)
 }
 
 // TriageReport is triage across the DPIA.

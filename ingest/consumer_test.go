@@ -386,6 +386,7 @@ func TestKafkaConsumerHandsMarksToTheProcessor(t *testing.T) {
 			Brokers: c.Brokers, GroupID: group, Topics: []Topic{{Name: topic, Format: event.FormatNative}},
 			DeadLetterTopic: topic + "-dlq", MaxBatchEvents: 300, MaxBatchWait: 50 * time.Millisecond,
 			SessionTimeout: 6 * time.Second, MarkHeader: "x-mark", Processor: p, Registerer: prometheus.NewRegistry(),
+			Now: func() time.Time { return testNow }, // the events are dated March 2026
 		})
 		if err != nil {
 			t.Fatal(err)

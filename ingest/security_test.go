@@ -93,7 +93,8 @@ func TestKafkaConsumerTLSAndSASL(t *testing.T) {
 			consume := func(s SASL, wait time.Duration) *memProcessor {
 				p := newMemProcessor()
 				cons, err := New(Options{Brokers: c.ListenAddrs(), GroupID: "g-" + mech + s.Password, Topics: []Topic{{Name: topic, Format: event.FormatAuto}},
-					MaxBatchWait: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, TLS: tlsOpt, SASL: s, Processor: p})
+					MaxBatchWait: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, TLS: tlsOpt, SASL: s, Processor: p,
+					Now: func() time.Time { return testNow }}) // the events are dated March 2026
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -40,17 +42,44 @@ type Options struct {
 	ChunkSize int
 	// Progress, if set, is called with the number of lines read so far.
 	Progress func(lines int)
-	// EventTime refuses events outside their org's window around Now, as
-	// the daemon's ingest does (reason event_time_out_of_range); a zero
-	// bound of EventTime.Default is the event package's default.
+	// EventTime refuses events outside their org's window, as the daemon's
+	// ingest does (reason event_time_out_of_range); a zero bound of
+	// EventTime.Default is the event package's default. Without Now, the
+	// window is measured as a replay's result must be, independent of the
+	// day it runs: MaxAhead after the wall clock (a later event is
+	// impossible whenever it runs), MaxAge before the newest event time in
+	// the input (among the events that pass decoding and MaxAhead).
 	EventTime event.TimeWindows
-	// Now is the instant EventTime is measured from; zero means the wall
-	// clock when Run starts.
+	// Now, if set, is the instant both bounds of EventTime are measured
+	// from, as the daemon measures them from its clock (--now).
 	Now time.Time
+	// Clock is the wall clock MaxAhead is measured from when Now is zero;
+	// nil means time.Now. Tests fake it.
+	Clock func() time.Time
 	// ConflictAlert, if set, builds the alert of a conflicting duplicate
 	// (the daemon's: daemon.ConflictAlerter); the replay's alerts then
 	// include them, as the daemon's do.
 	ConflictAlert func(store.Conflict) alert.Alert
+}
+
+// withDefaults fills the zero values of o with their defaults.
+func (o Options) withDefaults() Options {
+	if o.Errors == nil {
+		o.Errors = io.Discard
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 50_000
+	}
+	if o.EventTime.Default.MaxAge <= 0 {
+		o.EventTime.Default.MaxAge = event.DefaultMaxAge
+	}
+	if o.EventTime.Default.MaxAhead <= 0 {
+		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
 }
 
 // Stats summarises a replay.
@@ -74,21 +103,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
 	}
-	if o.Errors == nil {
-		o.Errors = io.Discard
-	}
-	if o.ChunkSize <= 0 {
-		o.ChunkSize = 50_000
-	}
-	if o.EventTime.Default.MaxAge <= 0 {
-		o.EventTime.Default.MaxAge = event.DefaultMaxAge
-	}
-	if o.EventTime.Default.MaxAhead <= 0 {
-		o.EventTime.Default.MaxAhead = event.DefaultMaxAhead
-	}
-	if o.Now.IsZero() {
-		o.Now = time.Now()
-	}
+	o = o.withDefaults()
 	st := Stats{BadReasons: map[string]int{}}
 	set, err := read(ctx, in, o, &st)
 	if err != nil {
@@ -193,6 +208,8 @@ type entry struct {
 	block int32  // arena block
 	off   int32  // offset in the block
 	n     int32
+	line  int32 // input line, for its report
+	win   int32 // index of its org's event-time window in windows.of
 }
 
 // blockSize is the arena's unit of allocation: fixed blocks, so that
@@ -200,7 +217,7 @@ type entry struct {
 const blockSize = 8 << 20
 
 // eventSet is every valid event read, deduplicated by key: the first
-// occurrence wins, as in the daemon.
+// occurrence within the event-time window wins, as in the daemon.
 type eventSet struct {
 	arena      [][]byte // blocks of blockSize (or one event, if larger)
 	index      []entry
@@ -244,25 +261,27 @@ type decoded struct {
 	line    int
 	key     event.Key
 	t       int64
+	win     int32
 	encoded []byte
 	err     *event.Error
 }
 
-// add keeps d's event unless an event with its key is already kept. A
-// later event under a kept key with other content (event.Diff) is a
-// conflict, as in the daemon: it is returned as the line's error and kept
-// in s.conflicts for its alert.
-func (s *eventSet) add(d *decoded) *event.Error {
-	h := keyHash(d.key)
+// add keeps e unless an event with its key is already kept. A later event
+// under a kept key with other content (event.Diff) is a conflict, as in the
+// daemon: it is returned as the line's error and kept in s.conflicts for
+// its alert. e's bytes are in the arena already; add appends e to s.index.
+func (s *eventSet) add(e entry) *event.Error {
+	h := e.hash
 	first, seen := s.keys[h]
 	if seen {
+		k := s.key(e)
 		for _, i := range append([]int32{first}, s.collisions[h]...) {
-			if s.key(s.index[i]) == d.key {
+			if s.key(s.index[i]) == k {
 				var kept, ev event.Event
 				_ = nativeDecoder.Decode(s.bytes(s.index[i]), &kept) // both decoded once already
-				_ = nativeDecoder.Decode(d.encoded, &ev)
+				_ = nativeDecoder.Decode(s.bytes(e), &ev)
 				if fields := event.Diff(&kept, &ev); fields != nil {
-					s.conflicts = append(s.conflicts, store.Conflict{Index: d.line, Event: ev, Kept: kept, Fields: fields})
+					s.conflicts = append(s.conflicts, store.Conflict{Index: int(e.line), Event: ev, Kept: kept, Fields: fields})
 					return &event.Error{Reason: event.ReasonConflictingDuplicate,
 						Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}
 				}
@@ -274,8 +293,7 @@ func (s *eventSet) add(d *decoded) *event.Error {
 	} else {
 		s.keys[h] = int32(len(s.index))
 	}
-	block, off := s.store(d.encoded)
-	s.index = append(s.index, entry{t: d.t, hash: h, block: block, off: off, n: int32(len(d.encoded))})
+	s.index = append(s.index, e)
 	return nil
 }
 
@@ -300,11 +318,50 @@ const (
 	decodeWorkers = 2
 )
 
+// windows is each org's event-time window, numbered so that an entry
+// carries its org's in four bytes.
+type windows struct {
+	of    []event.TimeWindow // [0] is the default
+	byOrg map[string]int32
+}
+
+func newWindows(w event.TimeWindows) windows {
+	ws := windows{of: []event.TimeWindow{w.Default}, byOrg: map[string]int32{}}
+	for _, org := range slices.Sorted(maps.Keys(w.ByOrg)) {
+		ws.byOrg[org] = int32(len(ws.of))
+		ws.of = append(ws.of, w.ByOrg[org])
+	}
+	return ws
+}
+
+// badLine is a refused line whose report waits for its turn in line order.
+type badLine struct {
+	line int
+	err  *event.Error
+}
+
+// newestInInput names a replay's default reference for max_age in the
+// details of its refusals.
+const newestInInput = "the newest event in the input"
+
 // read decodes every line; bad lines are reported and counted, never fatal.
 // Lines are decoded (and re-encoded) in parallel, a batch at a time, then
-// kept in input order, so that the first of two events with one key wins.
+// kept in input order. Without o.Now, max_age is measured from the newest
+// event, known only at the end: every decoded event is held until then,
+// and only then are events judged against max_age and deduplicated, in
+// line order, so that an event refused for its age wins no key from a
+// later one (live, it is dead-lettered before the store), and the first
+// of two events with one key wins. Bad-line reports wait too, to come out
+// in line order.
 func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, error) {
 	set := &eventSet{keys: map[uint64]int32{}, collisions: map[uint64][]int32{}}
+	wins := newWindows(o.EventTime)
+	aheadOf := o.Now
+	if aheadOf.IsZero() {
+		aheadOf = o.Clock()
+	}
+	var newest int64 = math.MinInt64
+	var bads []badLine
 	r := bufio.NewReaderSize(in, 1<<20)
 	lines := make([][]byte, 0, readBatch)
 	nums := make([]int, 0, readBatch)
@@ -319,23 +376,33 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 				var ev event.Event
 				for i := lo; i < hi; i++ {
 					out[i] = decodeLine(o.Decoder, nums[i], lines[i], &ev)
-					if out[i].err == nil {
-						if err := o.EventTime.Check(&ev, o.Now); err != nil {
-							out[i] = decoded{line: nums[i], err: err.(*event.Error)}
-						}
+					if out[i].err != nil {
+						continue
+					}
+					out[i].win = wins.byOrg[ev.Org]
+					win := wins.of[out[i].win]
+					err := win.CheckAhead(ev.Time, aheadOf)
+					if err == nil && !representable(ev.Time) {
+						// Centuries outside any window: refused whatever
+						// the newest event is (max_age is under 292 years).
+						err = win.CheckAge(ev.Time, time.Unix(0, math.MaxInt64), ageRef(o))
+					}
+					if err != nil {
+						out[i] = decoded{line: nums[i], err: err.(*event.Error)}
 					}
 				}
 			})
 		}
 		wg.Wait()
 		for i := range n {
-			if out[i].err != nil {
-				bad(o, st, out[i].line, out[i].err)
+			d := &out[i]
+			if d.err != nil {
+				bads = append(bads, badLine{d.line, d.err})
 				continue
 			}
-			if err := set.add(&out[i]); err != nil {
-				bad(o, st, out[i].line, err)
-			}
+			block, off := set.store(d.encoded)
+			set.index = append(set.index, entry{t: d.t, hash: keyHash(d.key), block: block, off: off, n: int32(len(d.encoded)), line: int32(d.line), win: d.win})
+			newest = max(newest, d.t)
 		}
 		lines, nums = lines[:0], nums[:0]
 	}
@@ -361,7 +428,7 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 		switch {
 		case errors.Is(err, errLineTooLong):
 			flush() // keep bad-line reports in line order
-			bad(o, st, n, &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())})
+			bads = append(bads, badLine{n, &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())}})
 		case len(trimSpace(line)) > 0:
 			lines = append(lines, slices.Clone(line))
 			nums = append(nums, n)
@@ -374,7 +441,54 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 		}
 	}
 	flush()
+	if st.Lines > math.MaxInt32 {
+		return set, fmt.Errorf("replay: %d lines; at most %d are supported", st.Lines, math.MaxInt32)
+	}
+
+	ref := o.Now
+	if ref.IsZero() {
+		ref = time.Unix(0, newest) // unused when no event was read
+	}
+	// Judge in line order: s.index is rebuilt in place, never ahead of the
+	// entry being judged.
+	pending := set.index
+	set.index = pending[:0]
+	next := 0
+	for i, e := range pending {
+		if i%100000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return set, err
+			}
+		}
+		for ; next < len(bads) && bads[next].line < int(e.line); next++ {
+			bad(o, st, bads[next].line, bads[next].err)
+		}
+		if err := wins.of[e.win].CheckAge(time.Unix(0, e.t), ref, ageRef(o)); err != nil {
+			bad(o, st, int(e.line), err.(*event.Error))
+			continue
+		}
+		if err := set.add(e); err != nil {
+			bad(o, st, int(e.line), err)
+		}
+	}
+	for ; next < len(bads); next++ {
+		bad(o, st, bads[next].line, bads[next].err)
+	}
 	return set, nil
+}
+
+// ageRef names what max_age is measured from, in a refusal's detail.
+func ageRef(o Options) string {
+	if o.Now.IsZero() {
+		return newestInInput
+	}
+	return "now"
+}
+
+// representable reports whether t fits in Unix nanoseconds (1678 to 2262),
+// as entry.t holds it.
+func representable(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
 }
 
 func decodeLine(dec *event.Decoder, n int, line []byte, ev *event.Event) decoded {

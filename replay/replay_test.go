@@ -131,7 +131,7 @@ func BenchmarkRead(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		st := Stats{BadReasons: map[string]int{}}
-		set, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}, &st)
+		set, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}.withDefaults(), &st)
 		if err != nil || len(set.index) != 100_000 {
 			b.Fatal(err, len(set.index))
 		}
@@ -182,5 +182,99 @@ line 5: conflicting_duplicate: same org, system and id as a kept event; differs 
 	}
 	if !strings.Contains(out.String(), `"id":"conflict-e1"`) || !strings.Contains(out.String(), `"explanation":"time,actor.id"`) {
 		t.Errorf("alerts lack the conflict's:\n%s", out.String())
+	}
+}
+
+// farFuture is a wall clock long after every fixed date in these tests.
+func farFuture() time.Time { return time.Date(2040, 6, 1, 0, 0, 0, 0, time.UTC) }
+
+// run replays in with o (its Evaluator a fresh recorder) and returns what
+// was evaluated, the alerts, the bad-line report and the stats.
+func run(t *testing.T, in string, o Options) (seen, alerts, errs string, st Stats) {
+	t.Helper()
+	r := &recorder{}
+	var out, eb bytes.Buffer
+	o.Evaluator, o.Decoder, o.Errors = r, event.NewDecoder(event.DecoderOptions{}), &eb
+	st, err := Run(context.Background(), strings.NewReader(in), &out, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(r.seen, ","), out.String(), eb.String(), st
+}
+
+// TestRunDoesNotDependOnTheDayItRuns (issue 16, item 10): without --now, a
+// replay measures max_age from the newest event time in its input, not from
+// the wall clock, so a dataset scores the same whenever it is replayed; the
+// wall clock still bounds how far ahead an event may be.
+func TestRunDoesNotDependOnTheDayItRuns(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, line(fmt.Sprintf("e%02d", i), t0.Add(time.Duration(i)*time.Hour), fmt.Sprintf("u-%d", i%3)))
+	}
+	in := strings.Join(lines, "\n")
+	seenToday, alertsToday, errsToday, stToday := run(t, in, Options{Clock: func() time.Time { return t0.Add(24 * time.Hour) }})
+	if errsToday != "" || stToday.Events != 20 {
+		t.Fatalf("replayed the day after its data: %+v\n%s", stToday, errsToday)
+	}
+	seen, alerts, errs, st := run(t, in, Options{Clock: farFuture})
+	if errs != "" {
+		t.Errorf("replayed in 2040, bad lines:\n%s", errs)
+	}
+	if seen != seenToday || alerts != alertsToday || st.Events != stToday.Events || st.Alerts != stToday.Alerts {
+		t.Errorf("replayed in 2040: %d events, %d alerts; the day after its data: %d events, %d alerts", st.Events, st.Alerts, stToday.Events, stToday.Alerts)
+	}
+	// The future bound is the wall clock's, whenever the replay runs.
+	_, _, errs, st = run(t, in, Options{Clock: func() time.Time { return t0.Add(10 * time.Hour) }})
+	if st.Events != 11 || st.BadReasons["event_time_out_of_range"] != 9 || !strings.HasPrefix(errs, "line 12: event_time_out_of_range: time is more than max_ahead 5m after now\n") {
+		t.Errorf("replayed with its clock at the 11th event: %+v\n%s", st, errs)
+	}
+}
+
+// TestRunRefusesOutliersOfTheInputSpan (issue 16, item 10): a year-0001 and
+// a 1970 line in a 2026 file are refused with their line numbers, in line
+// order among the other bad lines, whatever the wall clock says.
+func TestRunRefusesOutliersOfTheInputSpan(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	in := strings.Join([]string{
+		line("e1", t0, "u-1"),
+		`{"id":"old","time":"0001-03-02T21:14:05Z","org":"st-martins","system":"logmycare","action":"login","actor":{"id":"u-1"}}`,
+		`{"id": "truncated`,
+		`{"id":"epoch","time":"1970-01-01T00:00:00Z","org":"st-martins","system":"logmycare","action":"login","actor":{"id":"u-1"}}`,
+		line("e2", t0.Add(-9000*time.Hour), "u-2"), // within max_age of the newest, e3
+		line("e3", t0.Add(time.Hour), "u-3"),
+	}, "\n")
+	for _, clock := range []func() time.Time{func() time.Time { return t0.Add(2 * time.Hour) }, farFuture} {
+		seen, _, errs, st := run(t, in, Options{Clock: clock})
+		want := `line 2: event_time_out_of_range: time is more than max_age 9600h before the newest event in the input
+line 3: malformed: `
+		want2 := `line 4: event_time_out_of_range: time is more than max_age 9600h before the newest event in the input
+`
+		if !strings.HasPrefix(errs, want) || !strings.HasSuffix(errs, want2) || strings.Count(errs, "\n") != 3 {
+			t.Errorf("clock %s, errors:\n%s", clock(), errs)
+		}
+		if seen != "e2,e1,e3" || st.Events != 3 || st.Bad != 3 || st.BadReasons["event_time_out_of_range"] != 2 {
+			t.Errorf("clock %s: evaluated %s, stats %+v", clock(), seen, st)
+		}
+	}
+}
+
+// TestRunOutOfRangeEventWinsNoKey (issue 16, item 10): live, an event out of
+// the window is dead-lettered before the store, so a later in-range event
+// with its key is kept; a replay keeps the same one, though it can judge
+// the first only once it has read the newest event.
+func TestRunOutOfRangeEventWinsNoKey(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	in := strings.Join([]string{
+		`{"id":"e1","time":"1970-01-01T00:00:00Z","org":"st-martins","system":"logmycare","action":"login","actor":{"id":"u-old"}}`,
+		line("e1", t0, "u-1"),
+		line("e2", t0.Add(time.Hour), "u-2"),
+	}, "\n")
+	seen, alerts, errs, st := run(t, in, Options{Clock: farFuture})
+	if errs != "line 1: event_time_out_of_range: time is more than max_age 9600h before the newest event in the input\n" {
+		t.Errorf("errors:\n%s", errs)
+	}
+	if seen != "e1,e2" || st.Events != 2 || st.Bad != 1 || st.BadReasons["conflicting_duplicate"] != 0 || !strings.Contains(alerts, `"actor_id":"u-1"`) {
+		t.Errorf("evaluated %s, stats %+v, alerts:\n%s", seen, st, alerts)
 	}
 }

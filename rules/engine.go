@@ -632,15 +632,7 @@ func (e *Engine) finish() (store.Effects, error) {
 	return fx, nil
 }
 
-func (e *Engine) countAlert(a *alert.Alert) {
-	if len(a.Risks) == 0 {
-		e.metrics.alerts.WithLabelValues(a.Check, a.DPIA, noRisk).Inc()
-		return
-	}
-	for _, r := range a.Risks {
-		e.metrics.alerts.WithLabelValues(a.Check, a.DPIA, r).Inc()
-	}
-}
+func (e *Engine) countAlert(a *alert.Alert) { countAlert(e.metrics.alerts, a) }
 
 func (e *Engine) updateGauges() {
 	for _, c := range e.checks {

@@ -211,6 +211,8 @@ func TestEviction(t *testing.T) {
 # TYPE dpiawatch_rules_alerts_total counter
 dpiawatch_rules_alerts_total{check="bulk-access",dpia="other-dpia",risk="none"} 0
 dpiawatch_rules_alerts_total{check="bulk-access",dpia="st-martins-webster-court",risk="none"} 0
+dpiawatch_rules_alerts_total{check="feed-integrity",dpia="other-dpia",risk="none"} 0
+dpiawatch_rules_alerts_total{check="feed-integrity",dpia="st-martins-webster-court",risk="none"} 0
 dpiawatch_rules_alerts_total{check="no-business-need",dpia="other-dpia",risk="none"} 0
 dpiawatch_rules_alerts_total{check="no-business-need",dpia="st-martins-webster-court",risk="none"} 0
 dpiawatch_rules_alerts_total{check="out-of-hours",dpia="other-dpia",risk="none"} 0

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dpiawatch/dpiawatch/alert"
 )
 
 // Label values of dpiawatch_rules_events_ignored_total{reason}.
@@ -34,10 +36,7 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 			Name: "dpiawatch_rules_evaluations_total",
 			Help: "Events a check judged.",
 		}, []string{"check"}),
-		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dpiawatch_rules_alerts_total",
-			Help: "Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk=\"none\" when the DPIA maps the check to no risk).",
-		}, []string{"check", "dpia", "risk"}),
+		alerts: newAlertsVec(),
 		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_rules_events_ignored_total",
 			Help: "Events the checks did not judge, by reason.",
@@ -91,6 +90,9 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 		}
 	}
 	m.ignored.WithLabelValues(ignoredUnknownOrg)
+	for _, o := range orgs {
+		m.alerts.WithLabelValues(CheckFeedIntegrity, o.dpia, noRisk) // AlertCounter's
+	}
 	for _, c := range checks {
 		m.evaluations.WithLabelValues(c.Name())
 		m.open.WithLabelValues(c.Name())
@@ -107,6 +109,45 @@ func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgR
 	}
 	return m, nil
 }
+
+func newAlertsVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dpiawatch_rules_alerts_total",
+		Help: "Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk=\"none\" when the DPIA maps the check to no risk).",
+	}, []string{"check", "dpia", "risk"})
+}
+
+func countAlert(c *prometheus.CounterVec, a *alert.Alert) {
+	if len(a.Risks) == 0 {
+		c.WithLabelValues(a.Check, a.DPIA, noRisk).Inc()
+		return
+	}
+	for _, r := range a.Risks {
+		c.WithLabelValues(a.Check, a.DPIA, r).Inc()
+	}
+}
+
+// AlertCounter counts in dpiawatch_rules_alerts_total the alerts raised
+// outside the engine — the daemon's feed-integrity alerts (ConflictAlert),
+// check "feed-integrity", risk "none", pre-initialised for each org's DPIA
+// by the engine — so that the metric counts every alert opened.
+type AlertCounter struct{ alerts *prometheus.CounterVec }
+
+// NewAlertCounter shares the engine's counter registered with reg (nil:
+// not registered).
+func NewAlertCounter(reg prometheus.Registerer) (*AlertCounter, error) {
+	c := newAlertsVec()
+	if reg != nil {
+		var err error
+		if c, err = register(reg, c); err != nil {
+			return nil, err
+		}
+	}
+	return &AlertCounter{alerts: c}, nil
+}
+
+// Count counts a, once per risk it evidences or once as risk "none".
+func (c *AlertCounter) Count(a *alert.Alert) { countAlert(c.alerts, a) }
 
 // register registers c with reg, or returns the collector of the same
 // description registered before.

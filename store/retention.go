@@ -44,6 +44,17 @@ type RetentionPolicy struct {
 // the daemon needs, and is never deleted.
 const CheckStateMarker = "rules/"
 
+// ConflictStatePrefix keys the daemon's record that a conflicting
+// duplicate was dead-lettered and alerted, kept so that a redelivered batch
+// does not alert it twice. It holds no personal data, but there is one per
+// conflict: retention ages it with the checks' state, long after any
+// redelivery.
+const ConflictStatePrefix = "integrity/conflict/"
+
+// AgedStateMarkers: a state key containing any of these ages with
+// RetainCheckState (unless it contains one of KeepStateContaining).
+var AgedStateMarkers = []string{CheckStateMarker, ConflictStatePrefix}
+
 // DefaultRetentionChunkRows is ChunkRows' zero value.
 const DefaultRetentionChunkRows = 5000
 

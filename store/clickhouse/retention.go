@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -143,14 +144,14 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	}
 
 	// Check state: keyed by task, not org, so aged by its last write
-	// against the longest period of any org; only the checks' own keys,
-	// never pending events or clocks. Every
+	// against the longest period of any org; only the checks' own keys and
+	// conflict records, never pending events or clocks. Every
 	// version older than the cutoff goes; a key's count is whether its
 	// newest version was live and older.
 	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
 		var q params
 		before := `toDateTime(` + q.int(now.Add(-d).Unix()) + `, 'UTC')`
-		keep := ` AND position(key, ` + q.str(store.CheckStateMarker) + `) > 0`
+		keep := ` AND ` + agedState(&q)
 		for _, k := range p.KeepStateContaining {
 			keep += ` AND position(key, ` + q.str(k) + `) = 0`
 		}
@@ -267,8 +268,8 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 		{store.RetainEvents, `SELECT toString(org), min(t) FROM ` + s.events + ` GROUP BY org`, nil},
 		{store.RetainViewLogs, `SELECT toString(org), min(at) FROM ` + s.db + `.web_views GROUP BY org`, nil},
 		{store.RetainAlerts, `SELECT toString(org), min(ls) FROM (SELECT org, id, argMax(last_seen, version) AS ls FROM ` + s.db + `.alerts GROUP BY org, id) GROUP BY org`, nil},
-		{store.RetainCheckState, `SELECT '', toDateTime64(min(written_at), 9, 'UTC') FROM ` + s.db + `.checkpoint WHERE kind = 'state' AND position(key, ` +
-			marker.str(store.CheckStateMarker) + `) > 0 HAVING count() > 0`, marker.list()},
+		{store.RetainCheckState, `SELECT '', toDateTime64(min(written_at), 9, 'UTC') FROM ` + s.db + `.checkpoint WHERE kind = 'state' AND ` +
+			agedState(&marker) + ` HAVING count() > 0`, marker.list()},
 	} {
 		rows, err := s.conn.Query(ctx, q.query, q.args...)
 		if err != nil {
@@ -294,4 +295,14 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 		}
 	}
 	return st, nil
+}
+
+// agedState is the condition on a checkpoint state key that selects the
+// state retention ages (store.AgedStateMarkers), its markers bound in q.
+func agedState(q *params) string {
+	conds := make([]string, len(store.AgedStateMarkers))
+	for i, m := range store.AgedStateMarkers {
+		conds[i] = `position(key, ` + q.str(m) + `) > 0`
+	}
+	return `(` + strings.Join(conds, ` OR `) + `)`
 }

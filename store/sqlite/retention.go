@@ -137,12 +137,12 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 	}
 
 	// Check state: keyed by task, not org, so aged by its last write
-	// against the longest period of any org; only the checks' own keys,
-	// never pending events or clocks.
+	// against the longest period of any org; only the checks' own keys and
+	// conflict records, never pending events or clocks.
 	if d := p.LongestPeriod(store.RetainCheckState); d > 0 {
-		cutoff := now.Add(-d).UnixNano()
-		where := `written_at < ? AND instr(key, ?) > 0`
-		args := []any{cutoff, store.CheckStateMarker}
+		aged, agedArgs := agedState()
+		where := `written_at < ? AND ` + aged
+		args := append([]any{now.Add(-d).UnixNano()}, agedArgs...)
 		for _, k := range p.KeepStateContaining {
 			where += ` AND instr(key, ?) = 0`
 			args = append(args, k)
@@ -334,11 +334,23 @@ func (s *Store) RetentionStatus(ctx context.Context, from, to time.Time) (store.
 		}
 	}
 	var ns sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT min(written_at) FROM check_state WHERE instr(key, ?) > 0`, store.CheckStateMarker).Scan(&ns); err != nil {
+	aged, agedArgs := agedState()
+	if err := s.r.QueryRowContext(ctx, `SELECT min(written_at) FROM check_state WHERE `+aged, agedArgs...).Scan(&ns); err != nil {
 		return st, fmt.Errorf("sqlite: retention status: oldest check state: %w", err)
 	}
 	if ns.Valid {
 		oldest("", store.RetainCheckState, ns.Int64)
 	}
 	return st, nil
+}
+
+// agedState is the condition on check_state.key that selects the state
+// retention ages (store.AgedStateMarkers), with its arguments.
+func agedState() (string, []any) {
+	conds := make([]string, len(store.AgedStateMarkers))
+	args := make([]any, len(store.AgedStateMarkers))
+	for i, m := range store.AgedStateMarkers {
+		conds[i], args[i] = `instr(key, ?) > 0`, m
+	}
+	return `(` + strings.Join(conds, ` OR `) + `)`, args
 }

@@ -91,14 +91,16 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 	record(t, s, now.Add(-61*day), "st-martins", "view-old")
 	record(t, s, now.Add(-59*day), "st-martins", "view-new")
 	record(t, s, now.Add(-3000*day), "kept", "view-kept")
-	// The checks' state (rules/… inside a task's prefix) ages; pending
-	// events and clocks, and the daemon's bookkeeping, never do.
+	// The checks' state (rules/… inside a task's prefix) and the records
+	// of handled conflicting duplicates (issue 16, item 5) age; pending
+	// events and clocks, and the daemon's other bookkeeping, never do.
 	checkKey := "tasks/t/0/rules/x/sessions/st-martins/u-1"
+	conflictKey := store.ConflictStatePrefix + "st-martins\x00logmycare\x00e-1\x00d1g3st"
 	kept := []string{
 		"completeness/st-martins", "heartbeat/st-martins", "outbox/i-1/7", "progress/t/0",
 		"tasks/t/0/rules/pending/st-martins/1-e", "tasks/t/0/rules/watermark/st-martins",
 	}
-	entries := []store.StateEntry{{Key: checkKey, Value: []byte(`{"v":1}`)}}
+	entries := []store.StateEntry{{Key: checkKey, Value: []byte(`{"v":1}`)}, {Key: conflictKey, Value: []byte(`time,actor.id`)}}
 	for _, k := range kept {
 		entries = append(entries, store.StateEntry{Key: k, Value: []byte(`1`)})
 	}
@@ -160,7 +162,7 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 	if want := []string{"view-kept", "view-new"}; !slices.Equal(views, want) {
 		t.Errorf("view log = %v, want %v", views, want)
 	}
-	if st, err := s.LoadState(ctx, ""); err != nil || len(st) != len(kept)+1 {
+	if st, err := s.LoadState(ctx, ""); err != nil || len(st) != len(kept)+2 {
 		t.Errorf("check state written just now = %v, %v; want every entry kept", st, err)
 	}
 	wantDeleted := map[string]map[string]int64{
@@ -200,7 +202,7 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 	if _, err := ret.Retain(ctx, p, later); err != nil {
 		t.Fatalf("Retain later: %v", err)
 	}
-	if st, err := s.LoadState(ctx, ""); err != nil || len(st) != len(kept)+1 {
+	if st, err := s.LoadState(ctx, ""); err != nil || len(st) != len(kept)+2 {
 		t.Errorf("check state while org kept keeps it for ever = %v, %v; want every entry", st, err)
 	}
 	delete(p.Orgs, "kept")
@@ -217,10 +219,10 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 		keys = append(keys, e.Key)
 	}
 	if !slices.Equal(keys, kept) {
-		t.Errorf("check state a month on = %v, want %v (all but the check's own entry)", keys, kept)
+		t.Errorf("check state a month on = %v, want %v (all but the check's own entry and the conflict record)", keys, kept)
 	}
-	if got := res2.Deleted[""][store.RetainCheckState]; got != 1 {
-		t.Errorf("check state deleted = %d, want 1", got)
+	if got := res2.Deleted[""][store.RetainCheckState]; got != 2 {
+		t.Errorf("check state deleted = %d, want 2", got)
 	}
 
 	// The status the evidence pack shows: the last run, what each run
