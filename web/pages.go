@@ -948,18 +948,29 @@ func (s *Server) recordView(w http.ResponseWriter, r *http.Request, ss *session,
 	return true
 }
 
-func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
+// alertForTriager returns the alert the request names when it is in the
+// session's scope and the session may triage; otherwise it has answered
+// (404 out of scope, 403 for a role that cannot do what).
+func (s *Server) alertForTriager(w http.ResponseWriter, r *http.Request, ss *session, what string) (alertview.AlertRow, bool) {
 	a, ok, err := s.scopedAlert(r.Context(), ss, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
-		return
+		return a, false
 	}
 	if !ok {
 		s.notFound(w, r, ss)
-		return
+		return a, false
 	}
 	if !ss.p.canTriage() {
-		http.Error(w, "Forbidden: your role cannot triage alerts", http.StatusForbidden)
+		http.Error(w, "Forbidden: your role cannot "+what, http.StatusForbidden)
+		return a, false
+	}
+	return a, true
+}
+
+func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
+	a, ok := s.alertForTriager(w, r, ss, "triage alerts")
+	if !ok {
 		return
 	}
 	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
@@ -982,23 +993,14 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 // resend puts an alert a receiver refused back in that receiver's queue
 // (IG team only; audited in the store with the change).
 func (s *Server) resend(w http.ResponseWriter, r *http.Request, ss *session) {
-	a, ok, err := s.scopedAlert(r.Context(), ss, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
+	a, ok := s.alertForTriager(w, r, ss, "re-send alerts")
 	if !ok {
-		s.notFound(w, r, ss)
-		return
-	}
-	if !ss.p.canTriage() {
-		http.Error(w, "Forbidden: your role cannot re-send alerts", http.StatusForbidden)
 		return
 	}
 	receiver := r.PostFormValue("receiver")
 	detail, _ := json.Marshal(map[string]any{"receiver": receiver, "version": a.Version})
 	audit := audit.Entry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
-	err = s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
+	err := s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
 	if errors.Is(err, store.ErrNotFound) {
 		http.Error(w, "Bad request: that receiver has no failed delivery of this alert to re-send", http.StatusBadRequest)
 		return
