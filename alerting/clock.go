@@ -3,6 +3,8 @@ package alerting
 import (
 	"context"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/backoff"
 )
 
 // Clock is the time source of the pipeline, the API and the heartbeat;
@@ -17,7 +19,7 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d) }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
 
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -30,13 +30,12 @@ const batchLimit = 100
 // again after a restart.
 const markTimeout = 5 * time.Second
 
-// Backoff shapes the waits between retries: exponential from Initial,
-// capped at Max, with full jitter (a uniform wait in [0, cap)) so that
-// receivers recovering from an outage are not hit in lockstep.
-type Backoff struct {
-	Initial time.Duration // default 1s
-	Max     time.Duration // default 5m
-}
+// Backoff shapes the waits between retries (package backoff): exponential
+// from Initial (default 1s), capped at Max (default 5m), full jitter.
+type Backoff = backoff.Policy
+
+// defaultBackoff fills the zero fields of an options' Backoff.
+var defaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute}
 
 // DispatcherOptions configures NewDispatcher.
 type DispatcherOptions struct {
@@ -104,15 +103,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
-	if o.Backoff.Initial <= 0 {
-		o.Backoff.Initial = time.Second
-	}
-	if o.Backoff.Max <= 0 {
-		o.Backoff.Max = 5 * time.Minute
-	}
-	if o.Backoff.Max < o.Backoff.Initial {
-		o.Backoff.Max = o.Backoff.Initial
-	}
+	o.Backoff = o.Backoff.WithDefaults(defaultBackoff)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,7 +117,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		opts:    o,
 		metrics: newMetrics(o.Registerer, names),
 		wakes:   wakes,
-		sleep:   sleepCtx,
+		sleep:   backoff.Sleep,
 	}
 }
 
@@ -184,7 +175,7 @@ func (d *Dispatcher) loop(ctx context.Context, n Notifier, wake <-chan struct{})
 		}
 		if err != nil {
 			log.Error("alert outbox unavailable", "err", err)
-			if d.sleep(ctx, d.backoff(failures)) != nil {
+			if d.sleep(ctx, d.opts.Backoff.Wait(failures)) != nil {
 				return
 			}
 			failures++
@@ -220,34 +211,5 @@ func (d *Dispatcher) drain(ctx context.Context, n Notifier, snd *sender) error {
 		if len(batch) < batchLimit {
 			return nil
 		}
-	}
-}
-
-// backoff returns the wait before retry number attempt (0-based):
-// uniform in [0, min(Max, Initial·2^attempt)).
-func (d *Dispatcher) backoff(attempt int) time.Duration {
-	ceiling := d.opts.Backoff.Initial
-	for i := 0; i < attempt && ceiling < d.opts.Backoff.Max; i++ {
-		if ceiling > d.opts.Backoff.Max/2 {
-			ceiling = d.opts.Backoff.Max // and no overflow
-			break
-		}
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, d.opts.Backoff.Max)
-	return rand.N(ceiling) // ceiling > 0: Initial is
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

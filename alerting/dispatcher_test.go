@@ -364,26 +364,6 @@ func TestDispatcherWithoutNotifiersRunsUntilCancel(t *testing.T) {
 	}
 }
 
-func TestBackoffFullJitterWithinBounds(t *testing.T) {
-	d := NewDispatcher(DispatcherOptions{Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond}})
-	for _, tc := range []struct {
-		attempt int
-		ceiling time.Duration
-	}{{0, 10 * time.Millisecond}, {1, 20 * time.Millisecond}, {3, 80 * time.Millisecond}, {60, 80 * time.Millisecond}, {1 << 20, 80 * time.Millisecond}} {
-		var maxSeen time.Duration
-		for range 2000 {
-			w := d.backoff(tc.attempt)
-			if w < 0 || w >= tc.ceiling {
-				t.Fatalf("attempt %d: wait %v outside [0, %v)", tc.attempt, w, tc.ceiling)
-			}
-			maxSeen = max(maxSeen, w)
-		}
-		if maxSeen < tc.ceiling/2 {
-			t.Errorf("attempt %d: largest of 2000 waits %v; jitter not spread up to %v", tc.attempt, maxSeen, tc.ceiling)
-		}
-	}
-}
-
 func TestDispatcherMetricsLint(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	NewDispatcher(DispatcherOptions{Registerer: reg, Notifiers: []Notifier{&recorder{name: "slack"}}})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -134,8 +133,7 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
-	o.Backoff.Initial = orDuration(o.Backoff.Initial, time.Second)
-	o.Backoff.Max = max(orDuration(o.Backoff.Max, 5*time.Minute), o.Backoff.Initial)
+	o.Backoff = o.Backoff.WithDefaults(defaultBackoff)
 	if o.Clock == nil {
 		o.Clock = RealClock
 	}
@@ -229,7 +227,7 @@ func (l *receiverLoop) run(ctx context.Context, wake <-chan struct{}) {
 		wait := l.p.opts.PollInterval
 		if err != nil {
 			l.log.Error("alert pipeline step failed", "err", err)
-			wait = backoffWait(l.p.opts.Backoff, failures)
+			wait = l.p.opts.Backoff.Wait(failures)
 			failures++
 		} else {
 			failures = 0
@@ -476,21 +474,4 @@ func (l *receiverLoop) triages(ctx context.Context) error {
 // even during shutdown: the stage it records has happened.
 func (l *receiverLoop) mark(ctx context.Context, alerts []alert.Alert, outcome string) error {
 	return l.s.mark(ctx, alerts, outcome)
-}
-
-// backoffWait is uniform in [0, min(Max, Initial·2^attempt)) (full jitter).
-func backoffWait(b Backoff, attempt int) time.Duration {
-	ceiling := b.Initial
-	for i := 0; i < attempt && ceiling < b.Max; i++ {
-		if ceiling > b.Max/2 {
-			ceiling = b.Max
-			break
-		}
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, b.Max)
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling)
 }

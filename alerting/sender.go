@@ -238,7 +238,7 @@ func (s *sender) retryWait(err error, attempt int) time.Duration {
 	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
 		return rl.RetryAfter // the receiver said when; sooner is refused
 	}
-	return backoffWait(s.backoff, attempt)
+	return s.backoff.Wait(attempt)
 }
 
 // mark records alerts as done for this receiver and counts them under
