@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/slack-go/slack"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 )
@@ -230,7 +229,7 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 	ob.put(testAlert("a-1"))
 	r := &recorder{name: "slack", fail: func(call int, alerts []alert.Alert) (int, bool, error) {
 		if call == 0 {
-			return 0, true, fmt.Errorf("post: %w", &slack.RateLimitedError{RetryAfter: 7 * time.Second})
+			return 0, true, fmt.Errorf("post: %w", &RetryAfterError{After: 7 * time.Second})
 		}
 		return len(alerts), false, nil
 	}}

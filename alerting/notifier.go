@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -91,6 +92,26 @@ func classify(retry bool, err error) (ErrorKind, string) {
 	}
 	return KindAlert, ReasonUnclassified
 }
+
+// RetryAfterError is a transient failure for which the receiver said when
+// to try again (HTTP 429 with Retry-After, Slack's rate limit, a channel
+// paused by the ChannelLimiter). The delivery loop waits After instead of
+// its backoff: sooner would be refused again. Every notifier reports a
+// receiver's "retry after" as this type, so the loop knows no receiver's
+// client library.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error // what the receiver answered; may be nil
+}
+
+func (e *RetryAfterError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("rate limited: retry after %s", e.After)
+	}
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // PartialError reports that the first Sent alerts of a Notify call were
 // delivered before Err stopped the rest. A non-retryable Err is charged to

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/slack-go/slack"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -235,8 +234,8 @@ func (s *sender) resume() {
 
 // retryWait is the receiver's Retry-After when it gave one, else backoff.
 func (s *sender) retryWait(err error, attempt int) time.Duration {
-	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-		return rl.RetryAfter // the receiver said when; sooner is refused
+	if ra, ok := errors.AsType[*RetryAfterError](err); ok && ra.After > 0 {
+		return ra.After // the receiver said when; sooner is refused
 	}
 	return s.backoff.Wait(attempt)
 }

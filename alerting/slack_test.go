@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 )
 
@@ -270,9 +269,9 @@ func TestSlack429RetryAfterHonoured(t *testing.T) {
 	s := newTestSlack(t, f, nil)
 
 	retry, err := s.Notify(t.Context(), testAlert("a-1"))
-	rl, ok := errors.AsType[*slack.RateLimitedError](err)
-	if !retry || !ok || rl.RetryAfter != 7*time.Second {
-		t.Fatalf("Notify on 429 = %v, %v; want retryable RateLimitedError after 7s", retry, err)
+	ra, ok := errors.AsType[*RetryAfterError](err)
+	if !retry || !ok || ra.After != 7*time.Second {
+		t.Fatalf("Notify on 429 = %v, %v; want retryable *RetryAfterError after 7s", retry, err)
 	}
 
 	f = newFakeSlack(t, status(http.StatusTooManyRequests, "Retry-After", "7"))
