@@ -7,7 +7,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/backoff"
 )
 
-// Clock is the time source of the pipeline, the API and the heartbeat;
+// Clock is the time source of the pipeline and the API (and satisfies
+// heartbeat.Clock);
 // tests replace it to run a ten-minute outage in milliseconds.
 type Clock interface {
 	Now() time.Time
