@@ -158,6 +158,32 @@ func (r *Route) match(a alert.Alert) []RouteOpts {
 	return out
 }
 
+// routeTo returns the settings of the first route that sends a to
+// receiver: one notification per receiver, however many routes name it.
+func (t *Tree) routeTo(a alert.Alert, receiver string) (RouteOpts, bool) {
+	for _, r := range t.Match(a) {
+		if r.Receiver == receiver {
+			return r, true
+		}
+	}
+	return RouteOpts{}, false
+}
+
+// defaultTree is the plain configuration (no alerting.route) as a tree:
+// every alert to every receiver, ungrouped and at once (zero group_wait
+// and group_interval), never reminded (zero repeat_interval). It is built
+// here, not by NewTree, whose defaults would group.
+func defaultTree(receivers []string) *Tree {
+	root := &Route{id: "0"}
+	for i, r := range receivers {
+		if i == 0 {
+			root.Receiver = r
+		}
+		root.Routes = append(root.Routes, &Route{Receiver: r, Continue: true, id: "0/" + strconv.Itoa(i)})
+	}
+	return &Tree{root: root}
+}
+
 // Receivers lists every receiver the tree can route to.
 func (t *Tree) Receivers() []string {
 	var out []string

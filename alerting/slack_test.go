@@ -278,8 +278,9 @@ func TestSlack429RetryAfterHonoured(t *testing.T) {
 	s = newTestSlack(t, f, nil)
 	ob := newMemOutbox()
 	ob.put(testAlert("a-1"))
-	d := NewDispatcher(fastOptions(ob, s))
-	waits := recordSleeps(d)
+	opts := fastOptions(ob, s)
+	waits := recordSleeps(&opts)
+	d := NewDispatcher(opts)
 	runDispatcher(t, d)
 	waitFor(t, "delivery", func() bool { return ob.pendingCount("slack") == 0 })
 	if got := waits(); !slices.Equal(got, []time.Duration{7 * time.Second}) {
