@@ -1,8 +1,10 @@
 // Package alerting delivers stored alerts to people: the console, a JSON Lines
-// file and Slack. It is built in small stages, as Alertmanager's notify
-// package is: a Notifier sends alerts to one receiver and says whether a
-// failure is worth retrying; a Dispatcher drains the store's outbox for each
-// receiver, retries with backoff and records each delivered alert version so
+// file, Slack and webhooks. It is delivery only (detection, the heartbeat
+// included, lives with the checks). It is built in small stages, as
+// Alertmanager's notify package is: a Notifier sends alerts to one receiver
+// and says what a failure means; one Pipeline per configuration drains the
+// store's outbox for each receiver through its Stages (dedup, route, group,
+// silence, notify with retry) and records each settled alert version, so
 // that a restart resumes where it stopped and nothing is sent twice.
 //
 // Privacy: alerts concern vulnerable adults and children. Receivers outside
@@ -35,7 +37,7 @@ import (
 // they are not sent again; any other error means none was delivered.
 type Notifier interface {
 	// Name identifies the receiver in the outbox and in metrics; it must be
-	// stable across restarts and unique within a Dispatcher.
+	// stable across restarts and unique within a Pipeline.
 	Name() string
 	Notify(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
 }

@@ -72,7 +72,7 @@ type SlackOptions struct {
 }
 
 // Slack posts each alert as one Block Kit message through the Web API
-// (chat.postMessage with a bot token). Retries are left to the Dispatcher:
+// (chat.postMessage with a bot token). Retries are left to the Pipeline:
 // the client is built with none, so one failure is reported once.
 type Slack struct {
 	opts   SlackOptions

@@ -18,9 +18,9 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// delivery takes alerts from the store's outbox to the receivers: the plain
-// dispatcher (every receiver gets every alert) or, with alerting.route, the
-// routed pipeline.
+// delivery takes alerts from the store's outbox to the receivers: one
+// alerting.Pipeline, whose routes are alerting.route or, without it, the
+// default route (every receiver gets every alert, at once).
 type delivery interface {
 	Run(ctx context.Context) error
 	Wake()
@@ -234,7 +234,7 @@ func observeFeeds(hb *heartbeat.Heartbeat, events []event.Event, arrival time.Ti
 }
 
 // routeTree builds the routing tree of a validated configuration (no route:
-// nil, meaning the plain dispatcher).
+// nil, meaning the default route of alerting.NewDispatcher).
 func routeTree(a config.Alerting) (*alerting.Tree, error) {
 	if a.Route == nil {
 		return nil, nil
