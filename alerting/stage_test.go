@@ -1,0 +1,94 @@
+package alerting
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dpiawatch/dpiawatch/alert"
+)
+
+// stageFunc adapts a function to Stage, for tests.
+type stageFunc func(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error)
+
+func (f stageFunc) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
+	return f(ctx, alerts)
+}
+
+func ids(alerts []alert.Alert) []string {
+	out := []string{}
+	for _, a := range alerts {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+func TestMultiStage(t *testing.T) {
+	boom := errors.New("boom")
+	var ran []string
+	keep := func(name string, n int) Stage {
+		return stageFunc(func(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
+			ran = append(ran, name)
+			return ctx, alerts[:min(n, len(alerts))], nil
+		})
+	}
+	fail := stageFunc(func(ctx context.Context, _ []alert.Alert) (context.Context, []alert.Alert, error) {
+		ran = append(ran, "fail")
+		return ctx, nil, boom
+	})
+	in := []alert.Alert{testAlert("a-1"), testAlert("a-2"), testAlert("a-3")}
+	for _, tc := range []struct {
+		name    string
+		stages  MultiStage
+		wantIDs []string
+		wantRan []string
+		wantErr error
+	}{
+		{"each on what the one before left", MultiStage{keep("a", 2), keep("b", 1)}, []string{"a-1"}, []string{"a", "b"}, nil},
+		{"stops when none is left", MultiStage{keep("a", 0), keep("b", 3)}, []string{}, []string{"a"}, nil},
+		{"stops at a failure, handing nothing on", MultiStage{keep("a", 3), fail, keep("b", 3)}, []string{}, []string{"a", "fail"}, boom},
+		{"none: everything through", MultiStage{}, []string{"a-1", "a-2", "a-3"}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ran = nil
+			_, out, err := tc.stages.Exec(t.Context(), in)
+			if !errors.Is(err, tc.wantErr) || !slices.Equal(ids(out), tc.wantIDs) || !slices.Equal(ran, tc.wantRan) {
+				t.Fatalf("Exec = %v, %v after %v; want %v, %v after %v", ids(out), err, ran, tc.wantIDs, tc.wantErr, tc.wantRan)
+			}
+		})
+	}
+}
+
+func TestDedupAndRouteStages(t *testing.T) {
+	ob := newMemOutbox()
+	for _, id := range []string{"a-held", "a-new", "a-calm"} {
+		ob.put(testAlert(id))
+	}
+	pending, _ := ob.Pending(t.Context(), "r", 10)
+	slices.SortFunc(pending, func(a, b alert.Alert) int { return strings.Compare(a.ID, b.ID) })
+
+	_, out, _ := dedupStage{held: map[string]int64{"a-held": 1, "a-new": 7}}.Exec(t.Context(), pending)
+	if got, want := ids(out), []string{"a-calm", "a-new"}; !slices.Equal(got, want) {
+		t.Fatalf("dedup handed on %v, want %v (a-held's version is waiting; a-new's waiting version is another)", got, want)
+	}
+
+	tree, err := NewTree(&Route{Receiver: "other", Routes: []*Route{{Receiver: "r", Matchers: mustMatchers(t, `check!="calm"`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calm := testAlert("a-calm")
+	calm.Check = "calm"
+	var marked []string
+	mark := func(_ context.Context, alerts []alert.Alert, outcome string) error {
+		for _, a := range alerts {
+			marked = append(marked, a.ID+":"+outcome)
+		}
+		return nil
+	}
+	_, out, err = routeStage{tree: tree, receiver: "r", mark: mark}.Exec(t.Context(), []alert.Alert{calm, testAlert("a-new")})
+	if err != nil || !slices.Equal(ids(out), []string{"a-new"}) || !slices.Equal(marked, []string{"a-calm:" + OutcomeUnrouted}) {
+		t.Fatalf("route handed on %v (err %v), marked %v; want [a-new], [a-calm:unrouted]", ids(out), err, marked)
+	}
+}
