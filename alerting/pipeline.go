@@ -73,9 +73,11 @@ type DispatcherOptions struct {
 // Pipeline delivers the outbox to receivers in stages, as Alertmanager
 // does: per receiver, each step reads the outbox and runs
 //
-//	dedup → route → group                 (groupStage holds alerts for group_wait / group_interval)
-//	silence → notify with retry          (on each group's flush)
+//	dedup → route → group → silence → notify with retry
 //
+// where the group stage holds what its route makes wait (group_wait,
+// group_interval) and hands on the rest; a group's flush runs the last
+// two stages on what it held.
 // then shows pending triage decisions and reminds of untriaged alerts
 // after repeat_interval. Groups live in memory only; the outbox is the
 // truth: an alert version is marked delivered (or silenced, unrouted,
@@ -200,15 +202,15 @@ func (p *Pipeline) newLoop(n Notifier) *receiverLoop {
 	snd := &sender{name: name, outbox: p.st.outbox, backoff: o.Backoff, now: o.Clock.Now, sleep: o.Clock.Sleep,
 		log: log, m: p.m, pauses: &p.pauses}
 	l := &receiverLoop{p: p, n: n, s: snd, name: name, log: log, groups: map[string]*group{}, held: map[string]int64{}}
-	l.ingest = MultiStage{
-		dedupStage{held: l.held},
-		routeStage{tree: p.tree, receiver: name, mark: snd.mark},
-		groupStage{tree: p.tree, receiver: name, clock: o.Clock, groups: l.groups, held: l.held},
-	}
 	if p.st.silences != nil {
 		l.flush = append(l.flush, silenceStage{silences: p.st.silences, clock: o.Clock, mark: snd.mark})
 	}
 	l.flush = append(l.flush, &notifyStage{n: n, s: snd, clock: o.Clock, threshold: o.DigestThreshold, m: p.m})
+	l.stages = append(MultiStage{
+		dedupStage{held: l.held},
+		routeStage{tree: p.tree, receiver: name, mark: snd.mark},
+		groupStage{tree: p.tree, receiver: name, clock: o.Clock, groups: l.groups, held: l.held},
+	}, l.flush...)
 	return l
 }
 
@@ -251,8 +253,8 @@ type receiverLoop struct {
 	log    *slog.Logger
 	groups map[string]*group
 	held   map[string]int64 // alert id → version waiting in a group (dedup)
-	ingest MultiStage       // dedup → route → group
-	flush  MultiStage       // silence → notify with retry
+	stages MultiStage       // dedup → route → group → silence → notify with retry
+	flush  MultiStage       // silence → notify with retry: a group's flush
 }
 
 func (l *receiverLoop) run(ctx context.Context, wake <-chan struct{}) {
@@ -300,9 +302,12 @@ func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("pending for %s: %w", l.name, err)
 	}
 	l.p.m.pending.WithLabelValues(l.name).Set(float64(len(batch)))
-	if _, _, err := l.ingest.Exec(ctx, batch); err != nil {
+	// What a route sends at once goes through every stage now; the rest
+	// waits in its group, and its flush runs the flush stages below.
+	if _, _, err := l.stages.Exec(ctx, batch); err != nil {
 		return time.Time{}, err
 	}
+	flushed := len(batch) > 0 && len(l.groups) == 0
 	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
 
 	if l.p.st.triages != nil {
@@ -317,7 +322,6 @@ func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
 	}
 	// Flush the group that has waited longest first: delivery follows the outbox order.
 	slices.SortFunc(keys, func(a, b string) int { return l.groups[a].next.Compare(l.groups[b].next) })
-	flushed := false
 	for _, k := range keys {
 		g := l.groups[k]
 		now := clock.Now()

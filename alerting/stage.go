@@ -61,6 +61,9 @@ type dedupStage struct{ held map[string]int64 }
 
 // Exec implements Stage.
 func (s dedupStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
+	if len(s.held) == 0 {
+		return ctx, alerts, nil // nothing waits (always so on the default route): no copy
+	}
 	out := make([]alert.Alert, 0, len(alerts))
 	for _, a := range alerts {
 		if s.held[a.ID] != a.Version {
@@ -80,9 +83,13 @@ type routeStage struct {
 
 // Exec implements Stage.
 func (s routeStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
-	out := make([]alert.Alert, 0, len(alerts))
-	var unrouted []alert.Alert
-	for _, a := range alerts {
+	first := slices.IndexFunc(alerts, func(a alert.Alert) bool { _, ok := s.tree.routeTo(a, s.receiver); return !ok })
+	if first < 0 {
+		return ctx, alerts, nil // all routed here: no copy (alerts are large)
+	}
+	out := slices.Clone(alerts[:first])
+	unrouted := []alert.Alert{alerts[first]}
+	for _, a := range alerts[first+1:] {
 		if _, ok := s.tree.routeTo(a, s.receiver); ok {
 			out = append(out, a)
 		} else {
@@ -103,7 +110,9 @@ type group struct {
 }
 
 // groupStage puts each alert in its group (route and group_by values),
-// where it waits for the group's flush; it hands nothing on.
+// where it waits for the group's flush. A route that neither waits nor
+// groups (the default route: zero group_wait and group_interval, no
+// group_by) has nothing to hold: those alerts are handed on at once.
 type groupStage struct {
 	tree     *Tree
 	receiver string
@@ -115,8 +124,20 @@ type groupStage struct {
 // Exec implements Stage.
 func (s groupStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
 	now := s.clock.Now()
-	for _, a := range alerts {
+	var handOn []alert.Alert
+	copied := false // handOn is a copy; until then it is alerts[:i] (alerts are large)
+	for i, a := range alerts {
 		opts, ok := s.tree.routeTo(a, s.receiver)
+		immediate := ok && opts.GroupWait <= 0 && opts.GroupInterval <= 0 && len(opts.GroupBy) == 0
+		if !immediate && !copied {
+			handOn, copied = slices.Clone(alerts[:i]), true
+		}
+		if immediate {
+			if copied {
+				handOn = append(handOn, a)
+			}
+			continue
+		}
 		if !ok {
 			continue // routeStage settled it
 		}
@@ -128,13 +149,18 @@ func (s groupStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Con
 		} else if len(g.pending) == 0 {
 			g.next = latest(g.lastFlush.Add(g.opts.GroupInterval), now)
 		}
-		if i := slices.IndexFunc(g.pending, func(p alert.Alert) bool { return p.ID == a.ID }); i >= 0 {
-			g.pending = slices.Delete(g.pending, i, i+1) // an older version waiting: send the newest only
+		if _, waiting := s.held[a.ID]; waiting {
+			if i := slices.IndexFunc(g.pending, func(p alert.Alert) bool { return p.ID == a.ID }); i >= 0 {
+				g.pending = slices.Delete(g.pending, i, i+1) // an older version waiting: send the newest only
+			}
 		}
 		g.pending = append(g.pending, a)
 		s.held[a.ID] = a.Version
 	}
-	return ctx, nil, nil
+	if !copied {
+		return ctx, alerts, nil
+	}
+	return ctx, handOn, nil
 }
 
 func latest(a, b time.Time) time.Time {

@@ -92,3 +92,43 @@ func TestDedupAndRouteStages(t *testing.T) {
 		t.Fatalf("route handed on %v (err %v), marked %v; want [a-new], [a-calm:unrouted]", ids(out), err, marked)
 	}
 }
+
+// TestRouteToAgreesWithMatch: the stages' walk picks, for each receiver,
+// the route Match lists first for it.
+func TestRouteToAgreesWithMatch(t *testing.T) {
+	tree, err := NewTree(&Route{Receiver: "root", Routes: []*Route{
+		{Receiver: "ig", Matchers: mustMatchers(t, `severity="high"`), Continue: true, Routes: []*Route{
+			{Receiver: "dpo", Matchers: mustMatchers(t, `check="out-of-hours"`)},
+			{Receiver: "ig-night", Matchers: mustMatchers(t, `org=~"st-.*"`)},
+		}},
+		{Receiver: "dpo", Matchers: mustMatchers(t, `org="st-martins"`)},
+		{Receiver: "never", Matchers: mustMatchers(t, `org="elsewhere"`)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receivers := append(tree.Receivers(), "unknown")
+	var alerts []alert.Alert
+	for _, sev := range []alert.Severity{alert.SeverityHigh, alert.SeverityLow} {
+		for _, check := range []string{"out-of-hours", "bulk-access"} {
+			for _, org := range []string{"st-martins", "oak-lodge", "elsewhere"} {
+				a := testAlert("a")
+				a.Severity, a.Check, a.Org = sev, check, org
+				alerts = append(alerts, a)
+			}
+		}
+	}
+	for _, a := range alerts {
+		matched := tree.Match(a)
+		for _, r := range receivers {
+			i := slices.IndexFunc(matched, func(o RouteOpts) bool { return o.Receiver == r })
+			got, ok := tree.routeTo(a, r)
+			if ok != (i >= 0) || (ok && got.ID != matched[i].ID) {
+				t.Errorf("%s/%s/%s to %s: routeTo = %+v %v, Match = %+v", a.Severity, a.Check, a.Org, r, got, ok, matched)
+			}
+		}
+	}
+	if d := defaultTree([]string{"console", "slack"}); len(d.Match(testAlert("a"))) != 2 {
+		t.Errorf("the default route does not send an alert to both receivers: %+v", d.Match(testAlert("a")))
+	}
+}
