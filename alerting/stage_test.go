@@ -3,9 +3,11 @@ package alerting
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 )
@@ -130,5 +132,46 @@ func TestRouteToAgreesWithMatch(t *testing.T) {
 	}
 	if d := defaultTree([]string{"console", "slack"}); len(d.Match(testAlert("a"))) != 2 {
 		t.Errorf("the default route does not send an alert to both receivers: %+v", d.Match(testAlert("a")))
+	}
+}
+
+// TestGroupStage: a route that waits holds its alerts in a group (the
+// newest version of each, in order); the default route hands them on.
+func TestGroupStage(t *testing.T) {
+	clock := newFakeClock()
+	v := func(id string, version int64) alert.Alert {
+		a := testAlert(id)
+		a.Version = version
+		return a
+	}
+	in := []alert.Alert{v("a-1", 1), v("a-2", 1)}
+
+	plain := groupStage{tree: defaultTree([]string{"r"}), receiver: "r", clock: clock, groups: map[string]*group{}, held: map[string]int64{}}
+	if _, out, err := plain.Exec(t.Context(), in); err != nil || !slices.Equal(ids(out), []string{"a-1", "a-2"}) || len(plain.groups) != 0 || len(plain.held) != 0 {
+		t.Fatalf("default route: handed on %v (err %v), %d groups, %d held; want both handed on, nothing held", ids(out), err, len(plain.groups), len(plain.held))
+	}
+
+	routed := groupStage{tree: singleRoute("r", time.Minute, time.Minute), receiver: "r", clock: clock, groups: map[string]*group{}, held: map[string]int64{}}
+	if _, out, _ := routed.Exec(t.Context(), in); len(out) != 0 {
+		t.Fatalf("grouped route handed on %v, want nothing", ids(out))
+	}
+	_, _, _ = routed.Exec(t.Context(), []alert.Alert{v("a-1", 2)}) // a newer version while it waits
+	if len(routed.groups) != 1 {
+		t.Fatalf("%d groups, want 1", len(routed.groups))
+	}
+	for _, g := range routed.groups {
+		var got []string
+		for _, a := range g.pending {
+			got = append(got, fmt.Sprintf("%s/%d", a.ID, a.Version))
+		}
+		if want := []string{"a-2/1", "a-1/2"}; !slices.Equal(got, want) {
+			t.Errorf("group holds %v, want %v (the newest version only)", got, want)
+		}
+		if want := clock.Now().Add(time.Minute); !g.next.Equal(want) {
+			t.Errorf("group flushes at %v, want group_wait later %v", g.next, want)
+		}
+	}
+	if routed.held["a-1"] != 2 || routed.held["a-2"] != 1 {
+		t.Errorf("held %v, want a-1:2 a-2:1", routed.held)
 	}
 }
