@@ -208,8 +208,8 @@ func (p *Pipeline) newLoop(n Notifier) *receiverLoop {
 	l.flush = append(l.flush, &notifyStage{n: n, s: snd, clock: o.Clock, threshold: o.DigestThreshold, m: p.m})
 	l.stages = append(MultiStage{
 		dedupStage{held: l.held},
-		routeStage{tree: p.tree, receiver: name, mark: snd.mark},
-		groupStage{tree: p.tree, receiver: name, clock: o.Clock, groups: l.groups, held: l.held},
+		newRouteStage(p.tree, name, snd.mark),
+		newGroupStage(p.tree, name, o.Clock, l.groups, l.held),
 	}, l.flush...)
 	return l
 }

@@ -197,6 +197,21 @@ func (r *Route) opts() RouteOpts {
 		GroupWait: r.GroupWait, GroupInterval: r.GroupInterval, RepeatInterval: r.RepeatInterval}
 }
 
+// fixedRoute is, for a tree without matchers (the default route), the one
+// answer of routeTo for receiver whatever the alert; fixed is false when
+// the tree has matchers and each alert must be routed.
+func (t *Tree) fixedRoute(receiver string) (opts RouteOpts, routed, fixed bool) {
+	var hasMatchers func(*Route) bool
+	hasMatchers = func(r *Route) bool {
+		return len(r.Matchers) > 0 || slices.ContainsFunc(r.Routes, hasMatchers)
+	}
+	if hasMatchers(t.root) {
+		return RouteOpts{}, false, false
+	}
+	opts, routed = t.routeTo(alert.Alert{}, receiver)
+	return opts, routed, true
+}
+
 // defaultTree is the plain configuration (no alerting.route) as a tree:
 // every alert to every receiver, ungrouped and at once (zero group_wait
 // and group_interval), never reminded (zero repeat_interval). It is built

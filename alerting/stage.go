@@ -79,10 +79,19 @@ type routeStage struct {
 	tree     *Tree
 	receiver string
 	mark     markFunc
+	all      bool // the tree has no matchers and sends every alert here
+}
+
+func newRouteStage(t *Tree, receiver string, mark markFunc) routeStage {
+	_, routed, fixed := t.fixedRoute(receiver)
+	return routeStage{tree: t, receiver: receiver, mark: mark, all: fixed && routed}
 }
 
 // Exec implements Stage.
 func (s routeStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
+	if s.all {
+		return ctx, alerts, nil
+	}
 	first := slices.IndexFunc(alerts, func(a alert.Alert) bool { _, ok := s.tree.routeTo(a, s.receiver); return !ok })
 	if first < 0 {
 		return ctx, alerts, nil // all routed here: no copy (alerts are large)
@@ -119,20 +128,35 @@ type groupStage struct {
 	clock    Clock
 	groups   map[string]*group
 	held     map[string]int64 // alert id → version waiting in a group
+	none     bool             // every alert's route is immediate: nothing is ever held
+}
+
+func newGroupStage(t *Tree, receiver string, clock Clock, groups map[string]*group, held map[string]int64) groupStage {
+	opts, routed, fixed := t.fixedRoute(receiver)
+	return groupStage{tree: t, receiver: receiver, clock: clock, groups: groups, held: held,
+		none: fixed && routed && immediate(opts)}
+}
+
+// immediate reports whether a route sends at once: no wait, no grouping.
+func immediate(o RouteOpts) bool {
+	return o.GroupWait <= 0 && o.GroupInterval <= 0 && len(o.GroupBy) == 0
 }
 
 // Exec implements Stage.
 func (s groupStage) Exec(ctx context.Context, alerts []alert.Alert) (context.Context, []alert.Alert, error) {
+	if s.none {
+		return ctx, alerts, nil
+	}
 	now := s.clock.Now()
 	var handOn []alert.Alert
 	copied := false // handOn is a copy; until then it is alerts[:i] (alerts are large)
 	for i, a := range alerts {
 		opts, ok := s.tree.routeTo(a, s.receiver)
-		immediate := ok && opts.GroupWait <= 0 && opts.GroupInterval <= 0 && len(opts.GroupBy) == 0
-		if !immediate && !copied {
+		atOnce := ok && immediate(opts)
+		if !atOnce && !copied {
 			handOn, copied = slices.Clone(alerts[:i]), true
 		}
-		if immediate {
+		if atOnce {
 			if copied {
 				handOn = append(handOn, a)
 			}

@@ -89,7 +89,7 @@ func TestDedupAndRouteStages(t *testing.T) {
 		}
 		return nil
 	}
-	_, out, err = routeStage{tree: tree, receiver: "r", mark: mark}.Exec(t.Context(), []alert.Alert{calm, testAlert("a-new")})
+	_, out, err = newRouteStage(tree, "r", mark).Exec(t.Context(), []alert.Alert{calm, testAlert("a-new")})
 	if err != nil || !slices.Equal(ids(out), []string{"a-new"}) || !slices.Equal(marked, []string{"a-calm:" + OutcomeUnrouted}) {
 		t.Fatalf("route handed on %v (err %v), marked %v; want [a-new], [a-calm:unrouted]", ids(out), err, marked)
 	}
@@ -146,12 +146,23 @@ func TestGroupStage(t *testing.T) {
 	}
 	in := []alert.Alert{v("a-1", 1), v("a-2", 1)}
 
-	plain := groupStage{tree: defaultTree([]string{"r"}), receiver: "r", clock: clock, groups: map[string]*group{}, held: map[string]int64{}}
-	if _, out, err := plain.Exec(t.Context(), in); err != nil || !slices.Equal(ids(out), []string{"a-1", "a-2"}) || len(plain.groups) != 0 || len(plain.held) != 0 {
-		t.Fatalf("default route: handed on %v (err %v), %d groups, %d held; want both handed on, nothing held", ids(out), err, len(plain.groups), len(plain.held))
+	dt := defaultTree([]string{"r"})
+	for _, plain := range []groupStage{
+		newGroupStage(dt, "r", clock, map[string]*group{}, map[string]int64{}),
+		{tree: dt, receiver: "r", clock: clock, groups: map[string]*group{}, held: map[string]int64{}}, // alert by alert
+	} {
+		if _, out, err := plain.Exec(t.Context(), in); err != nil || !slices.Equal(ids(out), []string{"a-1", "a-2"}) || len(plain.groups) != 0 || len(plain.held) != 0 {
+			t.Fatalf("default route (none %v): handed on %v (err %v), %d groups, %d held; want both handed on, nothing held", plain.none, ids(out), err, len(plain.groups), len(plain.held))
+		}
+	}
+	if !newGroupStage(dt, "r", clock, nil, nil).none || !newRouteStage(dt, "r", nil).all {
+		t.Error("the default route's stages route and group alert by alert; a tree without matchers needs neither")
 	}
 
-	routed := groupStage{tree: singleRoute("r", time.Minute, time.Minute), receiver: "r", clock: clock, groups: map[string]*group{}, held: map[string]int64{}}
+	routed := newGroupStage(singleRoute("r", time.Minute, time.Minute), "r", clock, map[string]*group{}, map[string]int64{})
+	if routed.none || newRouteStage(singleRoute("r", time.Minute, time.Minute), "other", nil).all {
+		t.Error("a waiting route's group stage holds nothing, or a route to another receiver routes everything here")
+	}
 	if _, out, _ := routed.Exec(t.Context(), in); len(out) != 0 {
 		t.Fatalf("grouped route handed on %v, want nothing", ids(out))
 	}
