@@ -102,11 +102,11 @@ type stores struct {
 	outbox   store.Outbox
 	silences store.Silences
 	triages  interface {
-		PendingTriages(ctx context.Context, receiver string, limit int) ([]store.Triage, error)
+		PendingTriages(ctx context.Context, receiver string, limit int) ([]triage.Decision, error)
 		MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error
 	}
 	reminders interface {
-		Triages(ctx context.Context, alertID string) ([]store.Triage, error)
+		Triages(ctx context.Context, alertID string) ([]triage.Decision, error)
 		Alert(ctx context.Context, id string) (alert.Alert, error)
 	}
 }
