@@ -3,9 +3,12 @@ package alerting
 import (
 	"context"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/backoff"
 )
 
-// Clock is the time source of the pipeline, the API and the heartbeat;
+// Clock is the time source of the pipeline and the API (and satisfies
+// heartbeat.Clock);
 // tests replace it to run a ten-minute outage in milliseconds.
 type Clock interface {
 	Now() time.Time
@@ -17,7 +20,7 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) Sleep(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d) }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
 
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}

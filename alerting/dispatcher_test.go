@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/slack-go/slack"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 )
@@ -28,8 +27,8 @@ func fastOptions(ob *memOutbox, ns ...Notifier) DispatcherOptions {
 	}
 }
 
-func counter(d *Dispatcher, rcv, outcome string) float64 {
-	return testutil.ToFloat64(d.metrics.notifications.WithLabelValues(rcv, outcome))
+func counter(d *Pipeline, rcv, outcome string) float64 {
+	return testutil.ToFloat64(d.m.notifications.WithLabelValues(rcv, outcome))
 }
 
 func TestDispatcherResumesAfterRestart(t *testing.T) {
@@ -230,12 +229,13 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 	ob.put(testAlert("a-1"))
 	r := &recorder{name: "slack", fail: func(call int, alerts []alert.Alert) (int, bool, error) {
 		if call == 0 {
-			return 0, true, fmt.Errorf("post: %w", &slack.RateLimitedError{RetryAfter: 7 * time.Second})
+			return 0, true, fmt.Errorf("post: %w", &RetryAfterError{After: 7 * time.Second})
 		}
 		return len(alerts), false, nil
 	}}
-	d := NewDispatcher(fastOptions(ob, r))
-	waits := recordSleeps(d)
+	opts := fastOptions(ob, r)
+	waits := recordSleeps(&opts)
+	d := NewDispatcher(opts)
 	runDispatcher(t, d)
 	waitFor(t, "delivery", func() bool { return ob.pendingCount("slack") == 0 })
 	if got := waits(); !slices.Equal(got, []time.Duration{7 * time.Second}) {
@@ -243,21 +243,31 @@ func TestDispatcherHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-// recordSleeps makes d's waits return at once and record their length.
-func recordSleeps(d *Dispatcher) func() []time.Duration {
-	var mu sync.Mutex
-	var waits []time.Duration
-	d.sleep = func(ctx context.Context, w time.Duration) error {
-		mu.Lock()
-		waits = append(waits, w)
-		mu.Unlock()
-		return ctx.Err()
-	}
+// recordSleeps makes the waits of a dispatcher built from o return at once
+// and record their length.
+func recordSleeps(o *DispatcherOptions) func() []time.Duration {
+	c := &sleepRecorder{}
+	o.Clock = c
 	return func() []time.Duration {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(waits)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return slices.Clone(c.waits)
 	}
+}
+
+// sleepRecorder is the wall clock whose Sleep returns at once.
+type sleepRecorder struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (*sleepRecorder) Now() time.Time { return time.Now() }
+
+func (c *sleepRecorder) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.mu.Unlock()
+	return ctx.Err()
 }
 
 func TestDispatcherStopsPromptlyOnCancel(t *testing.T) {
@@ -308,8 +318,9 @@ func TestDispatcherRecoversFromOutboxErrors(t *testing.T) {
 	ob.put(testAlert("a-1"))
 	ob.failNext = 2
 	r := &recorder{name: "console"}
-	d := NewDispatcher(fastOptions(ob, r))
-	waits := recordSleeps(d)
+	opts := fastOptions(ob, r)
+	waits := recordSleeps(&opts)
+	d := NewDispatcher(opts)
 	runDispatcher(t, d)
 	waitFor(t, "delivery", func() bool { return len(r.deliveries()) == 1 })
 	if n := len(waits()); n != 2 {
@@ -319,14 +330,14 @@ func TestDispatcherRecoversFromOutboxErrors(t *testing.T) {
 
 func TestDispatcherDeliversMoreThanOneBatch(t *testing.T) {
 	ob := newMemOutbox()
-	for i := range 2*batchLimit + 7 {
+	for i := range 2*plainReadLimit + 7 {
 		ob.put(testAlert(fmt.Sprintf("a-%03d", i)))
 	}
 	r := &recorder{name: "file"}
 	opts := fastOptions(ob, r)
 	opts.PollInterval = time.Hour // one drain must empty the outbox
 	runDispatcher(t, NewDispatcher(opts))
-	waitFor(t, "all batches", func() bool { return len(r.deliveries()) == 2*batchLimit+7 })
+	waitFor(t, "all batches", func() bool { return len(r.deliveries()) == 2*plainReadLimit+7 })
 	if n := r.callCount(); n != 3 {
 		t.Errorf("%d calls, want 3", n)
 	}
@@ -364,26 +375,6 @@ func TestDispatcherWithoutNotifiersRunsUntilCancel(t *testing.T) {
 	}
 }
 
-func TestBackoffFullJitterWithinBounds(t *testing.T) {
-	d := NewDispatcher(DispatcherOptions{Backoff: Backoff{Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond}})
-	for _, tc := range []struct {
-		attempt int
-		ceiling time.Duration
-	}{{0, 10 * time.Millisecond}, {1, 20 * time.Millisecond}, {3, 80 * time.Millisecond}, {60, 80 * time.Millisecond}, {1 << 20, 80 * time.Millisecond}} {
-		var maxSeen time.Duration
-		for range 2000 {
-			w := d.backoff(tc.attempt)
-			if w < 0 || w >= tc.ceiling {
-				t.Fatalf("attempt %d: wait %v outside [0, %v)", tc.attempt, w, tc.ceiling)
-			}
-			maxSeen = max(maxSeen, w)
-		}
-		if maxSeen < tc.ceiling/2 {
-			t.Errorf("attempt %d: largest of 2000 waits %v; jitter not spread up to %v", tc.attempt, maxSeen, tc.ceiling)
-		}
-	}
-}
-
 func TestDispatcherMetricsLint(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	NewDispatcher(DispatcherOptions{Registerer: reg, Notifiers: []Notifier{&recorder{name: "slack"}}})
@@ -401,7 +392,36 @@ func TestDispatcherMetricsLint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 5 { // 3 outcomes + 1 histogram + 1 gauge for one receiver
-		t.Errorf("%d series, want 5", n)
+	if n != 7 { // 5 outcomes + 1 histogram + 1 gauge for one receiver
+		t.Errorf("%d series, want 7", n)
+	}
+}
+
+// TestPlainAndRoutedDeliveryShareOneEngine: with or without
+// alerting.route, delivery is the same pipeline, so it exposes the same
+// series: one definition of each metric, whichever configuration a
+// dashboard or a Prometheus rule is looking at.
+func TestPlainAndRoutedDeliveryShareOneEngine(t *testing.T) {
+	families := func(reg *prometheus.Registry) []string {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, mf := range mfs {
+			out = append(out, fmt.Sprintf("%s %s (%d series)", mf.GetName(), mf.GetHelp(), len(mf.GetMetric())))
+		}
+		return out
+	}
+	plain := prometheus.NewRegistry()
+	NewDispatcher(DispatcherOptions{Outbox: newMemOutbox(), Registerer: plain, Notifiers: []Notifier{&recorder{name: "r"}}})
+	routed := prometheus.NewRegistry()
+	if _, err := NewPipeline(PipelineOptions{Store: openStore(t, ""), Tree: singleRoute("r", time.Second, time.Second),
+		Notifiers: []Notifier{&recorder{name: "r"}}, Registerer: routed}); err != nil {
+		t.Fatal(err)
+	}
+	if p, r := families(plain), families(routed); !slices.Equal(p, r) {
+		t.Errorf("plain delivery exposes\n  %s\nrouted delivery exposes\n  %s\nwant one set", strings.Join(p, "\n  "), strings.Join(r, "\n  "))
 	}
 }

@@ -206,7 +206,7 @@ func testAlert(id string) alert.Alert {
 
 // runDispatcher starts d and returns a stop function that cancels it and
 // checks that Run returns promptly.
-func runDispatcher(t *testing.T, d *Dispatcher) (stop func()) {
+func runDispatcher(t *testing.T, d *Pipeline) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,8 +1,10 @@
 // Package alerting delivers stored alerts to people: the console, a JSON Lines
-// file and Slack. It is built in small stages, as Alertmanager's notify
-// package is: a Notifier sends alerts to one receiver and says whether a
-// failure is worth retrying; a Dispatcher drains the store's outbox for each
-// receiver, retries with backoff and records each delivered alert version so
+// file, Slack and webhooks. It is delivery only (detection, the heartbeat
+// included, lives with the checks). It is built in small stages, as
+// Alertmanager's notify package is: a Notifier sends alerts to one receiver
+// and says what a failure means; one Pipeline per configuration drains the
+// store's outbox for each receiver through its Stages (dedup, route, group,
+// silence, notify with retry) and records each settled alert version, so
 // that a restart resumes where it stopped and nothing is sent twice.
 //
 // Privacy: alerts concern vulnerable adults and children. Receivers outside
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -34,7 +37,7 @@ import (
 // they are not sent again; any other error means none was delivered.
 type Notifier interface {
 	// Name identifies the receiver in the outbox and in metrics; it must be
-	// stable across restarts and unique within a Dispatcher.
+	// stable across restarts and unique within a Pipeline.
 	Name() string
 	Notify(ctx context.Context, alerts ...alert.Alert) (retry bool, err error)
 }
@@ -91,6 +94,26 @@ func classify(retry bool, err error) (ErrorKind, string) {
 	}
 	return KindAlert, ReasonUnclassified
 }
+
+// RetryAfterError is a transient failure for which the receiver said when
+// to try again (HTTP 429 with Retry-After, Slack's rate limit, a channel
+// paused by the ChannelLimiter). The delivery loop waits After instead of
+// its backoff: sooner would be refused again. Every notifier reports a
+// receiver's "retry after" as this type, so the loop knows no receiver's
+// client library.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error // what the receiver answered; may be nil
+}
+
+func (e *RetryAfterError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("rate limited: retry after %s", e.After)
+	}
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // PartialError reports that the first Sent alerts of a Notify call were
 // delivered before Err stopped the rest. A non-retryable Err is charged to

@@ -166,7 +166,7 @@ func TestRejectedAlertGivenUpWithReasonAndResent(t *testing.T) {
 // a revoked token gives up on nothing, fails readiness while it lasts,
 // and everything is delivered in order once it works.
 func TestDispatcherBrokenSlackPauses(t *testing.T) {
-	var d *Dispatcher
+	var d *Pipeline
 	var mu sync.Mutex
 	var readyDuring error
 	observe := func(w http.ResponseWriter) {

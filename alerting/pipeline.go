@@ -5,26 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/triage"
 )
 
-// Pipeline outcomes beside OutcomeSuccess, OutcomeRetry and OutcomeFailed.
-const (
-	OutcomeSilenced = "silenced" // muted by a silence; recorded, not sent
-	OutcomeUnrouted = "unrouted" // no route sends it to this receiver
-)
+// Backoff shapes the waits between retries (package backoff): exponential
+// from Initial (default 1s), capped at Max (default 5m), full jitter.
+type Backoff = backoff.Policy
 
-var pipelineOutcomes = []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed, OutcomeSilenced, OutcomeUnrouted}
+var defaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute}
 
 // Digester is a Notifier that can send many alerts as one digest message.
 type Digester interface {
@@ -59,68 +56,69 @@ type PipelineOptions struct {
 	Registerer      prometheus.Registerer
 }
 
-// Pipeline delivers the outbox in stages, as Alertmanager does: route →
-// group (group_wait, group_interval, repeat_interval) → dedup → silence →
-// notify with retry. Groups live in memory only; the outbox is the truth:
-// an alert version is marked delivered (or silenced, or unrouted) only
-// after its stage is done, so a restart regroups what was pending and
-// sends nothing twice.
+// DispatcherOptions configures NewDispatcher: delivery without
+// alerting.route.
+type DispatcherOptions struct {
+	Outbox    store.Outbox
+	Notifiers []Notifier
+	// PollInterval is how often the outbox is read when nobody calls
+	// Wake; default 1s.
+	PollInterval time.Duration
+	Backoff      Backoff
+	Clock        Clock                 // default RealClock
+	Logger       *slog.Logger          // default: discard
+	Registerer   prometheus.Registerer // nil: metrics are not registered
+}
+
+// Pipeline delivers the outbox to receivers in stages, as Alertmanager
+// does: per receiver, each step reads the outbox and runs
+//
+//	dedup → route → group → silence → notify with retry
+//
+// where the group stage holds what its route makes wait (group_wait,
+// group_interval) and hands on the rest; a group's flush runs the last
+// two stages on what it held.
+// then shows pending triage decisions and reminds of untriaged alerts
+// after repeat_interval. Groups live in memory only; the outbox is the
+// truth: an alert version is marked delivered (or silenced, unrouted,
+// refused) only when its stage is done, so a restart regroups what was
+// pending and sends nothing twice. One loop per receiver, so a slow or
+// failing receiver (or a rate-limited Slack channel) never delays another.
 type Pipeline struct {
-	opts   PipelineOptions
-	m      *pipelineMetrics
-	loops  []*receiverLoop
-	wakes  []chan struct{}
-	pauses pausedReceivers
+	opts      PipelineOptions
+	st        stores
+	tree      *Tree
+	readLimit int   // alert versions per outbox read
+	err       error // options that cannot work: Run returns it
+	m         *metrics
+	loops     []*receiverLoop
+	wakes     []chan struct{}
+	pauses    pausedReceivers
 }
 
-type pipelineMetrics struct {
-	senderMetrics
-	digests *prometheus.CounterVec
-	triages *prometheus.CounterVec
-	held    *prometheus.GaugeVec
+// stores are what the stages need of the store; a nil field leaves its
+// stage out (the plain configuration has no silences, triage or reminders).
+type stores struct {
+	outbox   store.Outbox
+	silences store.Silences
+	triages  interface {
+		PendingTriages(ctx context.Context, receiver string, limit int) ([]triage.Decision, error)
+		MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error
+	}
+	reminders interface {
+		Triages(ctx context.Context, alertID string) ([]triage.Decision, error)
+		Alert(ctx context.Context, id string) (alert.Alert, error)
+	}
 }
 
-func newPipelineMetrics(reg prometheus.Registerer, receivers []string) *pipelineMetrics {
-	f := promauto.With(reg)
-	m := &pipelineMetrics{
-		senderMetrics: senderMetrics{
-			notifications: f.NewCounterVec(prometheus.CounterOpts{
-				Name: "dpiawatch_alerting_notifications_total",
-				Help: "Alert versions by receiver and outcome (success, retry: an attempt failed and will be repeated, failed: refused by the receiver and given up, silenced, unrouted).",
-			}, []string{"receiver", "outcome"}),
-			duration: f.NewHistogramVec(prometheus.HistogramOpts{
-				Name:    "dpiawatch_alerting_notification_duration_seconds",
-				Help:    "Time taken by one notification call, by receiver.",
-				Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-			}, []string{"receiver"}),
-		},
-		digests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dpiawatch_alerting_digests_total",
-			Help: "Digest messages sent instead of a burst of single alerts, by receiver.",
-		}, []string{"receiver"}),
-		triages: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "dpiawatch_alerting_triage_notifications_total",
-			Help: "Triage decisions shown to receivers, by receiver and outcome (success, retry, failed).",
-		}, []string{"receiver", "outcome"}),
-		held: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "dpiawatch_alerting_grouped_alerts",
-			Help: "Alert versions waiting in a group for its group_wait or group_interval, by receiver.",
-		}, []string{"receiver"}),
-	}
-	m.registerPauses(f, receivers)
-	for _, r := range receivers {
-		for _, o := range pipelineOutcomes {
-			m.notifications.WithLabelValues(r, o)
-		}
-		for _, o := range []string{OutcomeSuccess, OutcomeRetry, OutcomeFailed} {
-			m.triages.WithLabelValues(r, o)
-		}
-		m.duration.WithLabelValues(r)
-		m.digests.WithLabelValues(r)
-		m.held.WithLabelValues(r)
-	}
-	return m
-}
+// Outbox reads: the plain configuration sends what it reads at once, one
+// Notify call per read (the JSON Lines file fsyncs once per call); a routed
+// one holds alerts in groups and reads them again until they flush, so it
+// reads more.
+const (
+	plainReadLimit  = 100
+	routedReadLimit = 5000
+)
 
 // NewPipeline checks that every receiver the tree names exists and
 // registers the metrics.
@@ -131,79 +129,122 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if o.DigestThreshold == 0 {
 		o.DigestThreshold = 10
 	}
+	names, err := receiverNames(o.Notifiers)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range o.Tree.Receivers() {
+		if !slices.Contains(names, r) {
+			return nil, fmt.Errorf("alerting: route names receiver %q, which is not configured", r)
+		}
+	}
+	st := stores{outbox: o.Store, silences: o.Store, triages: o.Store, reminders: o.Store}
+	return newPipeline(o, st, routedReadLimit, names), nil
+}
+
+// NewDispatcher returns the pipeline of the plain configuration (no
+// alerting.route): one default route that sends every alert to every
+// receiver at once, without grouping, digests, silences, triage or
+// reminders. Options that cannot work (no outbox, a receiver name empty
+// or not unique) make Run fail at once. Its metrics are registered with
+// o.Registerer here (a second pipeline on one registry panics, as
+// client_golang does for duplicate collectors).
+func NewDispatcher(o DispatcherOptions) *Pipeline {
+	names, err := receiverNames(o.Notifiers)
+	if err == nil && o.Outbox == nil {
+		err = errors.New("alerting: dispatcher needs an outbox")
+	}
+	po := PipelineOptions{Tree: defaultTree(names), Notifiers: o.Notifiers, DigestThreshold: -1, PollInterval: o.PollInterval,
+		Backoff: o.Backoff, Clock: o.Clock, Logger: o.Logger, Registerer: o.Registerer}
+	p := newPipeline(po, stores{outbox: o.Outbox}, plainReadLimit, names)
+	p.err = err
+	return p
+}
+
+func receiverNames(ns []Notifier) ([]string, error) {
+	names := make([]string, 0, len(ns))
+	for _, n := range ns {
+		if n.Name() == "" || slices.Contains(names, n.Name()) {
+			return nil, fmt.Errorf("alerting: receiver name %q is empty or not unique", n.Name())
+		}
+		names = append(names, n.Name())
+	}
+	return names, nil
+}
+
+func newPipeline(o PipelineOptions, st stores, readLimit int, names []string) *Pipeline {
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
 	}
-	o.Backoff.Initial = orDuration(o.Backoff.Initial, time.Second)
-	o.Backoff.Max = max(orDuration(o.Backoff.Max, 5*time.Minute), o.Backoff.Initial)
+	o.Backoff = o.Backoff.WithDefaults(defaultBackoff)
 	if o.Clock == nil {
 		o.Clock = RealClock
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	byName := map[string]Notifier{}
-	var names []string
-	for _, n := range o.Notifiers {
-		if n.Name() == "" || byName[n.Name()] != nil {
-			return nil, fmt.Errorf("alerting: receiver name %q is empty or not unique", n.Name())
-		}
-		byName[n.Name()] = n
-		names = append(names, n.Name())
+	p := &Pipeline{opts: o, st: st, tree: o.Tree, readLimit: readLimit, m: newMetrics(o.Registerer, names)}
+	if names == nil { // invalid: Run reports it
+		return p
 	}
-	for _, r := range o.Tree.Receivers() {
-		if byName[r] == nil {
-			return nil, fmt.Errorf("alerting: route names receiver %q, which is not configured", r)
-		}
-	}
-	p := &Pipeline{opts: o, m: newPipelineMetrics(o.Registerer, names)}
 	for _, n := range o.Notifiers {
-		log := o.Logger.With("receiver", n.Name())
-		snd := &sender{name: n.Name(), outbox: o.Store, backoff: o.Backoff, now: o.Clock.Now, sleep: o.Clock.Sleep,
-			log: log, m: &p.m.senderMetrics, pauses: &p.pauses}
-		p.loops = append(p.loops, &receiverLoop{p: p, n: n, s: snd, name: n.Name(), log: log,
-			groups: map[string]*group{}, held: map[string]int64{}})
+		p.loops = append(p.loops, p.newLoop(n))
 		p.wakes = append(p.wakes, make(chan struct{}, 1))
 	}
-	return p, nil
+	return p
+}
+
+// newLoop composes one receiver's stages.
+func (p *Pipeline) newLoop(n Notifier) *receiverLoop {
+	o := p.opts
+	name := n.Name()
+	log := o.Logger.With("receiver", name)
+	snd := &sender{name: name, outbox: p.st.outbox, backoff: o.Backoff, now: o.Clock.Now, sleep: o.Clock.Sleep,
+		log: log, m: p.m, pauses: &p.pauses}
+	l := &receiverLoop{p: p, n: n, s: snd, name: name, log: log, groups: map[string]*group{}, held: map[string]int64{}}
+	if p.st.silences != nil {
+		l.flush = append(l.flush, silenceStage{silences: p.st.silences, clock: o.Clock, mark: snd.mark})
+	}
+	l.flush = append(l.flush, &notifyStage{n: n, s: snd, clock: o.Clock, threshold: o.DigestThreshold, m: p.m})
+	l.stages = append(MultiStage{
+		dedupStage{held: l.held},
+		newRouteStage(p.tree, name, snd.mark),
+		newGroupStage(p.tree, name, o.Clock, l.groups, l.held),
+	}, l.flush...)
+	return l
 }
 
 // Ready reports the receivers paused because their set-up is broken (for
 // /readyz): nil when none is.
 func (p *Pipeline) Ready(ctx context.Context) error { return p.pauses.Ready(ctx) }
 
-// Wake makes every receiver read the outbox now. It never blocks.
+// Wake makes every receiver read the outbox now rather than at its next
+// poll. It never blocks; the daemon calls it after each stored batch.
 func (p *Pipeline) Wake() {
 	for _, w := range p.wakes {
 		select {
 		case w <- struct{}{}:
-		default:
+		default: // a wake is already pending
 		}
 	}
 }
 
-// Run delivers until ctx is cancelled: one loop per receiver, so a slow or
-// failing receiver (or a rate-limited Slack channel) never delays another.
+// Run delivers until ctx is cancelled, then returns nil once every loop has
+// stopped. It returns an error at once if the options cannot work.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
 	var wg sync.WaitGroup
 	for i, l := range p.loops {
 		wg.Go(func() { l.run(ctx, p.wakes[i]) })
 	}
 	wg.Wait()
-	<-ctx.Done()
+	<-ctx.Done() // with no receivers, still run until told to stop (oklog/run ends the group when an actor returns)
 	return nil
 }
 
-// group is one Alertmanager aggregation group of one receiver.
-type group struct {
-	key       string
-	opts      RouteOpts
-	pending   []alert.Alert // latest version of each, outbox order
-	next      time.Time     // when pending flushes
-	lastFlush time.Time
-	sent      []string // alert ids notified, for reminders
-}
-
+// receiverLoop is one receiver's delivery: its stages and its groups.
 type receiverLoop struct {
 	p      *Pipeline
 	n      Notifier
@@ -212,30 +253,33 @@ type receiverLoop struct {
 	log    *slog.Logger
 	groups map[string]*group
 	held   map[string]int64 // alert id → version waiting in a group (dedup)
-	recent []time.Time      // when alerts were sent, for the digest window
+	stages MultiStage       // dedup → route → group → silence → notify with retry
+	flush  MultiStage       // silence → notify with retry: a group's flush
 }
 
-// pendingLimit bounds one read of the outbox. Alerts held in groups are
-// read again on every step until their group flushes, so it is generous.
-const pendingLimit = 5000
-
 func (l *receiverLoop) run(ctx context.Context, wake <-chan struct{}) {
-	failures := 0
+	o := l.p.opts
+	failures := 0 // consecutive failed steps (the outbox unavailable), for backoff
 	for {
 		next, err := l.step(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		wait := l.p.opts.PollInterval
 		if err != nil {
 			l.log.Error("alert pipeline step failed", "err", err)
-			wait = backoffWait(l.p.opts.Backoff, failures)
-			failures++
-		} else {
-			failures = 0
-			if !next.IsZero() {
-				wait = min(wait, max(next.Sub(l.p.opts.Clock.Now()), 0))
+			if o.Clock.Sleep(ctx, o.Backoff.Wait(failures)) != nil {
+				return
 			}
+			failures++
+			continue
+		}
+		failures = 0
+		wait := o.PollInterval
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(o.Clock.Now()), 0))
+		}
+		if wait == 0 {
+			continue
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -249,54 +293,29 @@ func (l *receiverLoop) run(ctx context.Context, wake <-chan struct{}) {
 	}
 }
 
-// step runs every stage once and returns when it next has work on a timer
-// (zero: none).
+// step reads the outbox, runs the stages once and returns when it next has
+// work on a timer (zero: none).
 func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
-	st, clock := l.p.opts.Store, l.p.opts.Clock
-	batch, err := st.Pending(ctx, l.name, pendingLimit)
+	clock := l.p.opts.Clock
+	batch, err := l.p.st.outbox.Pending(ctx, l.name, l.p.readLimit)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("pending for %s: %w", l.name, err)
 	}
-	now := clock.Now()
-	for _, a := range batch {
-		if l.held[a.ID] == a.Version {
-			continue // dedup: already waiting in its group
-		}
-		var opts *RouteOpts
-		for _, r := range l.p.opts.Tree.Match(a) {
-			if r.Receiver == l.name {
-				opts = &r
-				break // one notification per receiver, however many routes name it
-			}
-		}
-		if opts == nil {
-			if err := l.mark(ctx, []alert.Alert{a}, OutcomeUnrouted); err != nil {
-				return time.Time{}, err
-			}
-			continue
-		}
-		key := groupKey(*opts, a)
-		g := l.groups[key]
-		if g == nil {
-			g = &group{key: key, opts: *opts, next: now.Add(opts.GroupWait)}
-			l.groups[key] = g
-		} else if len(g.pending) == 0 {
-			g.next = latest(g.lastFlush.Add(g.opts.GroupInterval), now)
-		}
-		if i := slices.IndexFunc(g.pending, func(p alert.Alert) bool { return p.ID == a.ID }); i >= 0 {
-			g.pending = slices.Delete(g.pending, i, i+1)
-		}
-		g.pending = append(g.pending, a)
-		l.held[a.ID] = a.Version
-	}
-	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
-
-	if err := l.triages(ctx); err != nil {
+	l.p.m.pending.WithLabelValues(l.name).Set(float64(len(batch)))
+	// What a route sends at once goes through every stage now; the rest
+	// waits in its group, and its flush runs the flush stages below.
+	if _, _, err := l.stages.Exec(ctx, batch); err != nil {
 		return time.Time{}, err
 	}
+	flushed := len(batch) > 0 && len(l.groups) == 0
+	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
 
-	var silences []compiledSilence
-	silencesRead := false
+	if l.p.st.triages != nil {
+		if err := l.triages(ctx); err != nil {
+			return time.Time{}, err
+		}
+	}
+
 	keys := make([]string, 0, len(l.groups))
 	for k := range l.groups {
 		keys = append(keys, k)
@@ -305,17 +324,12 @@ func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
 	slices.SortFunc(keys, func(a, b string) int { return l.groups[a].next.Compare(l.groups[b].next) })
 	for _, k := range keys {
 		g := l.groups[k]
-		now = clock.Now()
+		now := clock.Now()
 		if len(g.pending) > 0 && !g.next.After(now) {
-			if !silencesRead {
-				if silences, err = activeSilences(ctx, st, now); err != nil {
-					return time.Time{}, err
-				}
-				silencesRead = true
-			}
-			if err := l.flush(ctx, g, silences); err != nil {
+			if err := l.flushGroup(ctx, g); err != nil {
 				return time.Time{}, err
 			}
+			flushed = true
 			continue
 		}
 		if len(g.pending) == 0 && !g.lastFlush.Add(g.opts.RepeatInterval).After(now) {
@@ -325,7 +339,11 @@ func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
 		}
 	}
 	l.p.m.held.WithLabelValues(l.name).Set(float64(len(l.held)))
+	l.p.m.pending.WithLabelValues(l.name).Set(float64(len(l.held)))
 
+	if flushed && len(batch) == l.p.readLimit {
+		return clock.Now(), nil // a full read, and room made: read on at once
+	}
 	var next time.Time
 	for _, g := range l.groups {
 		t := g.next
@@ -339,45 +357,9 @@ func (l *receiverLoop) step(ctx context.Context) (time.Time, error) {
 	return next, nil
 }
 
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// flush sends a group's pending alerts: silenced ones are recorded as such,
-// the rest go as single notifications or, in a burst, as one digest.
-func (l *receiverLoop) flush(ctx context.Context, g *group, silences []compiledSilence) error {
-	now := l.p.opts.Clock.Now()
-	var send, muted []alert.Alert
-	for _, a := range g.pending {
-		if silenced(silences, a, now) {
-			muted = append(muted, a)
-		} else {
-			send = append(send, a)
-		}
-	}
-	if err := l.mark(ctx, muted, OutcomeSilenced); err != nil {
-		return err
-	}
-	window := g.opts.GroupInterval
-	l.recent = slices.DeleteFunc(l.recent, func(t time.Time) bool { return !t.After(now.Add(-window)) })
-	d, isDigester := l.n.(Digester)
-	digest := isDigester && l.p.opts.DigestThreshold > 0 && len(send) > 1 && len(l.recent)+len(send) > l.p.opts.DigestThreshold
-	var err error
-	if digest {
-		err = l.s.deliver(ctx, send, true, func(ctx context.Context, alerts ...alert.Alert) (bool, error) {
-			retry, err := d.NotifyDigest(ctx, alerts...)
-			if err == nil {
-				l.p.m.digests.WithLabelValues(l.name).Inc()
-			}
-			return retry, err
-		})
-	} else {
-		err = l.s.deliver(ctx, send, false, l.n.Notify)
-	}
-	if err != nil {
+// flushGroup runs a group's pending alerts through the flush stages.
+func (l *receiverLoop) flushGroup(ctx context.Context, g *group) error {
+	if _, _, err := l.flush.Exec(withGroupInterval(ctx, g.opts.GroupInterval), g.pending); err != nil {
 		return err // ctx done or the outbox failed: the group stays pending
 	}
 	for _, a := range g.pending {
@@ -386,12 +368,12 @@ func (l *receiverLoop) flush(ctx context.Context, g *group, silences []compiledS
 			g.sent = append(g.sent, a.ID)
 		}
 	}
-	for range send {
-		l.recent = append(l.recent, now)
-	}
 	g.pending = nil
 	g.lastFlush = l.p.opts.Clock.Now()
 	g.next = g.lastFlush.Add(g.opts.GroupInterval)
+	if g.opts.RepeatInterval <= 0 {
+		delete(l.groups, g.key) // never reminded (the default route): nothing to keep
+	}
 	return nil
 }
 
@@ -399,17 +381,18 @@ func (l *receiverLoop) flush(ctx context.Context, g *group, silences []compiledS
 // forgets the group when there is nothing to remind of.
 func (l *receiverLoop) remind(ctx context.Context, g *group) error {
 	r, ok := l.n.(Reminder)
+	rs := l.p.st.reminders
 	var due []alert.Alert
-	if ok {
+	if ok && rs != nil {
 		for _, id := range g.sent {
-			ts, err := l.p.opts.Store.Triages(ctx, id)
+			ts, err := rs.Triages(ctx, id)
 			if err != nil {
 				return err
 			}
 			if len(ts) > 0 {
 				continue
 			}
-			a, err := l.p.opts.Store.Alert(ctx, id)
+			a, err := rs.Alert(ctx, id)
 			if err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					continue
@@ -434,7 +417,7 @@ func (l *receiverLoop) remind(ctx context.Context, g *group) error {
 // triages shows pending triage decisions, in order, to a TriageNotifier;
 // other receivers just record them as seen.
 func (l *receiverLoop) triages(ctx context.Context) error {
-	st := l.p.opts.Store
+	st := l.p.st.triages
 	ts, err := st.PendingTriages(ctx, l.name, 100)
 	if err != nil {
 		return fmt.Errorf("pending triages for %s: %w", l.name, err)
@@ -470,27 +453,4 @@ func (l *receiverLoop) triages(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// mark records alerts as done for this receiver (silenced, unrouted),
-// even during shutdown: the stage it records has happened.
-func (l *receiverLoop) mark(ctx context.Context, alerts []alert.Alert, outcome string) error {
-	return l.s.mark(ctx, alerts, outcome)
-}
-
-// backoffWait is uniform in [0, min(Max, Initial·2^attempt)) (full jitter).
-func backoffWait(b Backoff, attempt int) time.Duration {
-	ceiling := b.Initial
-	for i := 0; i < attempt && ceiling < b.Max; i++ {
-		if ceiling > b.Max/2 {
-			ceiling = b.Max
-			break
-		}
-		ceiling *= 2
-	}
-	ceiling = min(ceiling, b.Max)
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling)
 }

@@ -53,7 +53,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openStore(t *testing.T, path string) *sqlite.Store {
+func openStore(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "s.db")
@@ -67,7 +67,7 @@ func openStore(t *testing.T, path string) *sqlite.Store {
 }
 
 // putAlerts stores alerts through the store's only write path.
-func putAlerts(t *testing.T, s store.Writer, alerts ...alert.Alert) {
+func putAlerts(t testing.TB, s store.Writer, alerts ...alert.Alert) {
 	t.Helper()
 	_, err := s.Apply(context.Background(), nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: alerts}, nil

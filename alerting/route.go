@@ -152,10 +152,79 @@ func (r *Route) match(a alert.Alert) []RouteOpts {
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, RouteOpts{ID: r.id, Receiver: r.Receiver, GroupBy: r.GroupBy,
-			GroupWait: r.GroupWait, GroupInterval: r.GroupInterval, RepeatInterval: r.RepeatInterval})
+		out = append(out, r.opts())
 	}
 	return out
+}
+
+// routeTo returns the settings of the first route that sends a to
+// receiver: one notification per receiver, however many routes name it.
+// It walks the tree as Match does, without building Match's list: it runs
+// for every alert version, every receiver, every step.
+func (t *Tree) routeTo(a alert.Alert, receiver string) (RouteOpts, bool) {
+	r, found, _ := t.root.find(a, receiver)
+	if !found {
+		return RouteOpts{}, false
+	}
+	return r.opts(), true
+}
+
+// find is match stopped at the first selected route of receiver: matched
+// says whether r or a descendant selects a at all (which decides, as in
+// match, whether the next sibling is tried).
+func (r *Route) find(a alert.Alert, receiver string) (_ *Route, found, matched bool) {
+	if !matchAll(r.Matchers, a) {
+		return nil, false, false
+	}
+	for _, c := range r.Routes {
+		sel, found, m := c.find(a, receiver)
+		if found {
+			return sel, true, true
+		}
+		matched = matched || m
+		if m && !c.Continue {
+			break
+		}
+	}
+	if matched {
+		return nil, false, true
+	}
+	return r, r.Receiver == receiver, true
+}
+
+func (r *Route) opts() RouteOpts {
+	return RouteOpts{ID: r.id, Receiver: r.Receiver, GroupBy: r.GroupBy,
+		GroupWait: r.GroupWait, GroupInterval: r.GroupInterval, RepeatInterval: r.RepeatInterval}
+}
+
+// fixedRoute is, for a tree without matchers (the default route), the one
+// answer of routeTo for receiver whatever the alert; fixed is false when
+// the tree has matchers and each alert must be routed.
+func (t *Tree) fixedRoute(receiver string) (opts RouteOpts, routed, fixed bool) {
+	var hasMatchers func(*Route) bool
+	hasMatchers = func(r *Route) bool {
+		return len(r.Matchers) > 0 || slices.ContainsFunc(r.Routes, hasMatchers)
+	}
+	if hasMatchers(t.root) {
+		return RouteOpts{}, false, false
+	}
+	opts, routed = t.routeTo(alert.Alert{}, receiver)
+	return opts, routed, true
+}
+
+// defaultTree is the plain configuration (no alerting.route) as a tree:
+// every alert to every receiver, ungrouped and at once (zero group_wait
+// and group_interval), never reminded (zero repeat_interval). It is built
+// here, not by NewTree, whose defaults would group.
+func defaultTree(receivers []string) *Tree {
+	root := &Route{id: "0"}
+	for i, r := range receivers {
+		if i == 0 {
+			root.Receiver = r
+		}
+		root.Routes = append(root.Routes, &Route{Receiver: r, Continue: true, id: "0/" + strconv.Itoa(i)})
+	}
+	return &Tree{root: root}
 }
 
 // Receivers lists every receiver the tree can route to.
@@ -177,6 +246,9 @@ func (t *Tree) Receivers() []string {
 // groupKey is the group an alert joins under opts: the route and the
 // values of its group_by labels.
 func groupKey(opts RouteOpts, a alert.Alert) string {
+	if len(opts.GroupBy) == 0 {
+		return opts.ID
+	}
 	var b strings.Builder
 	b.WriteString(opts.ID)
 	for _, l := range opts.GroupBy {

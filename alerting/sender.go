@@ -10,16 +10,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/slack-go/slack"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// sender is what the Dispatcher and the Pipeline share for one receiver:
-// the notify-retry loop and what each kind of failure does to the queue
+// markTimeout bounds recording a delivery after a successful send. The
+// record is made even when shutdown has begun: an unrecorded send is sent
+// again after a restart.
+const markTimeout = 5 * time.Second
+
+// sender is the notify-with-retry step of one receiver (the notify stage
+// and the triage step use it): the retry loop and what each kind of failure does to the queue
 // (see ErrorKind). A transient error is retried with backoff; a broken
 // receiver is paused — every alert stays pending, readiness fails, a
 // gauge says so — and probed with its first pending alert, with backoff,
@@ -32,37 +33,12 @@ type sender struct {
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
 	log     *slog.Logger
-	m       *senderMetrics
+	m       *metrics
 	pauses  *pausedReceivers
 }
 
-// senderMetrics are the per-receiver series both delivery paths keep.
-type senderMetrics struct {
-	notifications *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	paused        *prometheus.GaugeVec
-	pauses        *prometheus.CounterVec
-}
-
-// registerPauses adds the paused-receiver series to m.
-func (m *senderMetrics) registerPauses(f promauto.Factory, receivers []string) {
-	m.paused = f.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "dpiawatch_alerting_receiver_paused",
-		Help: "1 while a receiver is paused because its set-up is broken (credentials, channel, URL): its alerts wait, none is given up.",
-	}, []string{"receiver"})
-	m.pauses = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "dpiawatch_alerting_receiver_pauses_total",
-		Help: "Times a receiver was paused because its set-up was broken.",
-	}, []string{"receiver"})
-	for _, r := range receivers {
-		m.paused.WithLabelValues(r)
-		m.pauses.WithLabelValues(r)
-	}
-}
-
 // pausedReceivers is the set of receivers paused because their set-up is
-// broken, for readiness. The senders of one Dispatcher or Pipeline share
-// one; the zero value is ready to use.
+// broken, for readiness. The senders of one Pipeline share one; the zero value is ready to use.
 type pausedReceivers struct {
 	mu     sync.Mutex
 	paused map[string]pause
@@ -235,10 +211,10 @@ func (s *sender) resume() {
 
 // retryWait is the receiver's Retry-After when it gave one, else backoff.
 func (s *sender) retryWait(err error, attempt int) time.Duration {
-	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok && rl.RetryAfter > 0 {
-		return rl.RetryAfter // the receiver said when; sooner is refused
+	if ra, ok := errors.AsType[*RetryAfterError](err); ok && ra.After > 0 {
+		return ra.After // the receiver said when; sooner is refused
 	}
-	return backoffWait(s.backoff, attempt)
+	return s.backoff.Wait(attempt)
 }
 
 // mark records alerts as done for this receiver and counts them under

@@ -72,7 +72,7 @@ type SlackOptions struct {
 }
 
 // Slack posts each alert as one Block Kit message through the Web API
-// (chat.postMessage with a bot token). Retries are left to the Dispatcher:
+// (chat.postMessage with a bot token). Retries are left to the Pipeline:
 // the client is built with none, so one failure is reported once.
 type Slack struct {
 	opts   SlackOptions
@@ -215,8 +215,14 @@ func classifySlack(err error) error {
 	if _, ok := errors.AsType[*NotifyError](err); ok {
 		return err
 	}
-	if _, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+	if _, ok := errors.AsType[*RetryAfterError](err); ok {
 		return err
+	}
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		// The client's type stays here: the loop knows only RetryAfterError.
+		// The message is kept, the chain is not, so nothing outside this
+		// notifier can match on slack-go's types.
+		return &RetryAfterError{After: rl.RetryAfter, Err: errors.New(err.Error())}
 	}
 	if sc, ok := errors.AsType[slack.StatusCodeError](err); ok {
 		return classifyHTTPStatus(sc.Code, err)

@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 )
 
@@ -270,17 +269,18 @@ func TestSlack429RetryAfterHonoured(t *testing.T) {
 	s := newTestSlack(t, f, nil)
 
 	retry, err := s.Notify(t.Context(), testAlert("a-1"))
-	rl, ok := errors.AsType[*slack.RateLimitedError](err)
-	if !retry || !ok || rl.RetryAfter != 7*time.Second {
-		t.Fatalf("Notify on 429 = %v, %v; want retryable RateLimitedError after 7s", retry, err)
+	ra, ok := errors.AsType[*RetryAfterError](err)
+	if !retry || !ok || ra.After != 7*time.Second {
+		t.Fatalf("Notify on 429 = %v, %v; want retryable *RetryAfterError after 7s", retry, err)
 	}
 
 	f = newFakeSlack(t, status(http.StatusTooManyRequests, "Retry-After", "7"))
 	s = newTestSlack(t, f, nil)
 	ob := newMemOutbox()
 	ob.put(testAlert("a-1"))
-	d := NewDispatcher(fastOptions(ob, s))
-	waits := recordSleeps(d)
+	opts := fastOptions(ob, s)
+	waits := recordSleeps(&opts)
+	d := NewDispatcher(opts)
 	runDispatcher(t, d)
 	waitFor(t, "delivery", func() bool { return ob.pendingCount("slack") == 0 })
 	if got := waits(); !slices.Equal(got, []time.Duration{7 * time.Second}) {

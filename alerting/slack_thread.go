@@ -80,15 +80,15 @@ func (l *ChannelLimiter) Pause(channel string, d time.Duration) {
 }
 
 // post runs one Web API call for the channel, unless the channel is paused
-// (then it fails at once with a *slack.RateLimitedError carrying the rest of
-// the pause), and pauses the channel when Slack answers 429.
+// (then it fails at once with a *RetryAfterError carrying the rest of the
+// pause), and pauses the channel when Slack answers 429.
 func (s *Slack) post(ctx context.Context, call func() error) error {
 	ch, lim := s.opts.Channel, s.opts.Limiter
 	if lim == nil {
 		return call()
 	}
 	if w := lim.Wait(ch); w > 0 {
-		return &slack.RateLimitedError{RetryAfter: w}
+		return &RetryAfterError{After: w, Err: fmt.Errorf("slack channel %s paused by an earlier rate limit", ch)}
 	}
 	if err := ctx.Err(); err != nil {
 		return err

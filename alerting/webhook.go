@@ -206,7 +206,7 @@ func (w *Webhook) send(ctx context.Context, digest bool, alerts []alert.Alert) (
 		return false, nil
 	case resp.StatusCode == http.StatusTooManyRequests:
 		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
-			return true, fmt.Errorf("webhook notifier: %w", &slack.RateLimitedError{RetryAfter: time.Duration(s) * time.Second})
+			return true, &RetryAfterError{After: time.Duration(s) * time.Second, Err: fmt.Errorf("webhook notifier: status %d", resp.StatusCode)}
 		}
 		return true, fmt.Errorf("webhook notifier: status %d", resp.StatusCode)
 	}

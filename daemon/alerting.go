@@ -14,12 +14,13 @@ import (
 	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/rules/heartbeat"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// delivery takes alerts from the store's outbox to the receivers: the plain
-// dispatcher (every receiver gets every alert) or, with alerting.route, the
-// routed pipeline.
+// delivery takes alerts from the store's outbox to the receivers: one
+// alerting.Pipeline, whose routes are alerting.route or, without it, the
+// default route (every receiver gets every alert, at once).
 type delivery interface {
 	Run(ctx context.Context) error
 	Wake()
@@ -36,7 +37,7 @@ type alertingStore interface {
 
 // buildDelivery builds alert delivery, the triage/silences API (nil when not
 // configured) and the feed heartbeat (nil when none is configured).
-func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (delivery, http.Handler, *alerting.Heartbeat, error) {
+func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdout io.Writer, log *slog.Logger, reg prometheus.Registerer) (delivery, http.Handler, *heartbeat.Heartbeat, error) {
 	a := cfg.Alerting
 	pseudo, err := pseudonymizer(a)
 	if err != nil {
@@ -125,12 +126,12 @@ func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdo
 			SlackSigningSecret: signing, RecordRead: recordRead, OnChange: pl.Wake, Logger: log})
 	}
 
-	var hb *alerting.Heartbeat
+	var hb *heartbeat.Heartbeat
 	if len(a.Heartbeats) > 0 {
-		var sources []alerting.HeartbeatSource
+		var sources []heartbeat.Source
 		for _, h := range a.Heartbeats {
 			org, _ := cfg.Org(h.Org)
-			src := alerting.HeartbeatSource{Org: h.Org, System: h.System, MaxSilence: h.MaxSilence.D(), Severity: alert.Severity(h.Severity), Risks: h.Risks}
+			src := heartbeat.Source{Org: h.Org, System: h.System, MaxSilence: h.MaxSilence.D(), Severity: alert.Severity(h.Severity), Risks: h.Risks}
 			if org != nil {
 				src.DPIA = org.DPIA
 				if reg := cfg.Registers[org.DPIA]; reg != nil {
@@ -142,7 +143,7 @@ func buildDelivery(ctx context.Context, cfg *config.Config, st store.Store, stdo
 			}
 			sources = append(sources, src)
 		}
-		if hb, err = alerting.NewHeartbeat(ctx, alerting.HeartbeatOptions{Sources: sources, Store: st, OnAlert: pl.Wake, Logger: log}); err != nil {
+		if hb, err = heartbeat.New(ctx, heartbeat.Options{Sources: sources, Store: st, OnAlert: pl.Wake, Logger: log}); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -218,7 +219,7 @@ func pseudonymizer(a config.Alerting) (*alerting.Pseudonymizer, error) {
 
 // observeFeeds tells the heartbeat which sources a stored batch came from,
 // and the newest event time of each.
-func observeFeeds(hb *alerting.Heartbeat, events []event.Event, arrival time.Time) {
+func observeFeeds(hb *heartbeat.Heartbeat, events []event.Event, arrival time.Time) {
 	type source struct{ org, system string }
 	newest := map[source]time.Time{}
 	for i := range events {
@@ -233,7 +234,7 @@ func observeFeeds(hb *alerting.Heartbeat, events []event.Event, arrival time.Tim
 }
 
 // routeTree builds the routing tree of a validated configuration (no route:
-// nil, meaning the plain dispatcher).
+// nil, meaning the default route of alerting.NewDispatcher).
 func routeTree(a config.Alerting) (*alerting.Tree, error) {
 	if a.Route == nil {
 		return nil, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/heartbeat"
 	"github.com/dpiawatch/dpiawatch/store"
 	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -62,7 +63,7 @@ type Daemon struct {
 	pipeline  *pipeline
 	consumer  *ingest.Consumer
 	delivery  delivery
-	heartbeat *alerting.Heartbeat
+	heartbeat *heartbeat.Heartbeat
 	reference *referenceLoader
 	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
 	ops       *opsServer

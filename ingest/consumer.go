@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -254,7 +254,7 @@ func (c *Consumer) fetch(ctx context.Context, out chan<- kafka.Message) error {
 			}
 			c.m.fetchErrors.Inc()
 			c.o.Logger.Warn("kafka fetch failed", "err", err)
-			if !sleep(ctx, time.Second) {
+			if backoff.Sleep(ctx, time.Second) != nil {
 				return nil
 			}
 			continue
@@ -571,10 +571,9 @@ func (c *Consumer) ensureDeadLetterTopic(ctx context.Context) error {
 }
 
 // retry runs fn until it succeeds or ctx ends, backing off exponentially
-// with full jitter between attempts.
+// with full jitter between attempts (package backoff).
 func (c *Consumer) retry(ctx context.Context, stage string, fn func() error) error {
-	wait := c.o.RetryMin
-	for attempt := 1; ; attempt++ {
+	for attempt := 0; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
@@ -583,21 +582,9 @@ func (c *Consumer) retry(ctx context.Context, stage string, fn func() error) err
 			return ctx.Err()
 		}
 		c.m.retries.WithLabelValues(stage).Inc()
-		c.o.Logger.Warn("batch step failed; retrying", "stage", stage, "attempt", attempt, "err", err)
-		if !sleep(ctx, time.Duration(rand.Int64N(int64(wait))+1)) {
-			return ctx.Err()
+		c.o.Logger.Warn("batch step failed; retrying", "stage", stage, "attempt", attempt+1, "err", err)
+		if err := backoff.Sleep(ctx, c.o.retryBackoff().Wait(attempt)); err != nil {
+			return err
 		}
-		wait = min(wait*2, c.o.RetryMax)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

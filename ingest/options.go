@@ -25,6 +25,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/event"
 )
 
@@ -88,7 +89,8 @@ type Options struct {
 	TLS  TLS
 	SASL SASL
 
-	// RetryBackoff bounds the wait between attempts of a failing batch.
+	// RetryMin and RetryMax bound the wait between attempts of a failing
+	// batch (package backoff: exponential, full jitter).
 	RetryMin, RetryMax time.Duration // defaults 100ms, 30s
 	// SessionTimeout is how long the group waits for a silent member
 	// before giving its partitions to another; default 30s. A member that
@@ -233,4 +235,9 @@ func (s SASL) SASLMechanism() (sasl.Mechanism, error) {
 	default:
 		return nil, fmt.Errorf("kafka sasl: unknown mechanism %q (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", s.Mechanism)
 	}
+}
+
+// retryBackoff is the wait policy of every retry loop of the consumer.
+func (o Options) retryBackoff() backoff.Policy {
+	return backoff.Policy{Initial: o.RetryMin, Max: o.RetryMax}
 }

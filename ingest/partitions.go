@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/dpiawatch/dpiawatch/backoff"
 )
 
 // Event time across partitions. A Processor that judges events of several
@@ -135,13 +137,13 @@ func (c *Consumer) readPartitions(ctx context.Context) error {
 // once, returning then (so that Run fetches nothing before), and goes on
 // re-reading them every interval in the background until ctx ends.
 func (c *Consumer) watchPartitions(ctx context.Context, interval time.Duration) {
-	for wait := c.o.RetryMin; ; wait = min(2*wait, c.o.RetryMax) {
+	for attempt := 0; ; attempt++ {
 		err := c.readPartitions(ctx)
 		if err == nil {
 			break
 		}
 		c.o.Logger.Warn("input partitions not read; retrying", "err", err)
-		if !sleep(ctx, wait) {
+		if backoff.Sleep(ctx, c.o.retryBackoff().Wait(attempt)) != nil {
 			return
 		}
 	}

@@ -440,7 +440,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 	return nil
 }
 
-// checkFeedSilent is alerting.CheckFeedSilent (not imported: the UI needs
+// checkFeedSilent is heartbeat.CheckFeedSilent (not imported: the UI needs
 // only the name).
 const checkFeedSilent = "feed-silent"
 

@@ -11,6 +11,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/triage"
@@ -91,6 +92,10 @@ func (s *Store) insertAudit(ctx context.Context, r auditRow) error {
 // insertRow inserts one row (one part: atomic). With a token it retries a
 // failed insert a few times: the token makes ClickHouse drop the retry if
 // the first attempt landed and only its answer was lost.
+// insertRetry spaces insertRow's attempts: the retry is for a lost answer
+// or a brief hiccup, not an outage (the caller's own retry covers that).
+var insertRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond}
+
 func (s *Store) insertRow(ctx context.Context, insert, token string, values ...any) error {
 	attempts := 1
 	if token != "" {
@@ -100,10 +105,8 @@ func (s *Store) insertRow(ctx context.Context, insert, token string, values ...a
 	var err error
 	for i := range attempts {
 		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return errors.Join(err, ctx.Err())
-			case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+			if serr := backoff.Sleep(ctx, insertRetry.Wait(i-1)); serr != nil {
+				return errors.Join(err, serr)
 			}
 		}
 		if err = s.insertOnce(ctx, insert, values); err == nil {

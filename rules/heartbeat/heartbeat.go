@@ -1,4 +1,10 @@
-package alerting
+// Package heartbeat is the feed-silence check: it raises a feed-silent
+// alert when a configured source (org + system) sends no events for longer
+// than expected, and resolves it when events return. It is detection, as
+// the checks of package rules are: its alerts are written through the
+// store's single write path (Apply), like every check's, and delivered
+// from the outbox by package alerting, which knows nothing of feeds.
+package heartbeat
 
 import (
 	"context"
@@ -9,17 +15,31 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// CheckFeedSilent is the heartbeat's check name: no events arrived from a
+// CheckFeedSilent is the check name of the alerts it raises: no events arrived from a
 // source for longer than expected. A silent feed is itself a risk to what
 // the DPIA promises: nothing is being watched.
 const CheckFeedSilent = "feed-silent"
 
-// HeartbeatSource is one expected feed (org + system).
-type HeartbeatSource struct {
+// Clock is the heartbeat's time source; tests replace it. alerting.Clock
+// is one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                                   { return time.Now() }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
+
+// Source is one expected feed (org + system).
+type Source struct {
 	Org, System string
 	// MaxSilence is how long the feed may be quiet (by arrival time).
 	MaxSilence time.Duration
@@ -29,16 +49,16 @@ type HeartbeatSource struct {
 	RiskTitles []string
 }
 
-// HeartbeatOptions configures NewHeartbeat.
-type HeartbeatOptions struct {
-	Sources []HeartbeatSource
+// Options configures New.
+type Options struct {
+	Sources []Source
 	Store   interface {
 		store.Writer
 		LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error)
 	}
-	Clock    Clock
+	Clock    Clock         // default: the wall clock
 	Interval time.Duration // how often Run checks; default 30s
-	OnAlert  func()        // e.g. the pipeline's Wake
+	OnAlert  func()        // e.g. alert delivery's Wake
 	Logger   *slog.Logger
 }
 
@@ -48,13 +68,13 @@ type HeartbeatOptions struct {
 // is check state in the store, so a restart neither forgets an open alert
 // nor raises a second one.
 type Heartbeat struct {
-	o   HeartbeatOptions
+	o   Options
 	mu  sync.Mutex
 	src map[string]*sourceState
 }
 
 type sourceState struct {
-	cfg         HeartbeatSource
+	cfg         Source
 	LastArrival time.Time   `json:"last_arrival"`
 	LastEvent   time.Time   `json:"last_event"`
 	Open        alert.Alert `json:"open"` // the raised, unresolved alert (ID empty: none)
@@ -65,10 +85,10 @@ const heartbeatStatePrefix = "heartbeat/"
 
 func sourceKey(org, system string) string { return org + "\x00" + system }
 
-// NewHeartbeat loads saved state; sources start their watch at now.
-func NewHeartbeat(ctx context.Context, o HeartbeatOptions) (*Heartbeat, error) {
+// New loads saved state; sources start their watch at now.
+func New(ctx context.Context, o Options) (*Heartbeat, error) {
 	if o.Clock == nil {
-		o.Clock = RealClock
+		o.Clock = realClock{}
 	}
 	if o.Interval <= 0 {
 		o.Interval = 30 * time.Second
