@@ -25,7 +25,9 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/opsserver"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
+	"github.com/dpiawatch/dpiawatch/retention"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/rules/heartbeat"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -66,7 +68,7 @@ type Daemon struct {
 	heartbeat *heartbeat.Heartbeat
 	reference *referenceLoader
 	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
-	ops       *opsServer
+	ops       *opsserver.Server
 	ui        *web.Server // nil when the web UI is off
 	// Repartitioning (repartition.go); nil and empty when off.
 	forwarder *forwarder
@@ -75,7 +77,7 @@ type Daemon struct {
 	// keyed checks are repartitioned.
 	keyedPartial prometheus.Gauge
 	streams      []repartStream
-	retention    *retentionJob // nil: the store applies no retention
+	retention    *retention.Job // nil: the store applies no retention
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -110,10 +112,10 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.store = st
 	if r, ok := st.(store.Retainer); ok {
-		d.retention = &retentionJob{
-			store: r, policy: RetentionPolicy(cfg), interval: cfg.Store.Retention.Interval.D(),
-			now: time.Now, log: o.Logger.With("component", "retention"), m: newRetentionMetrics(o.Registry),
-		}
+		d.retention = retention.New(retention.Options{
+			Store: r, Policy: retention.Policy(cfg), Interval: cfg.Store.Retention.Interval.D(),
+			Logger: o.Logger.With("component", "retention"), Registerer: o.Registry,
+		})
 	}
 
 	ro, err := EngineOptions(cfg, o.Logger, o.Registry)
@@ -180,17 +182,17 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	checks := []readiness{{"store", st.Ping}, {"kafka", func(context.Context) error {
+	checks := []opsserver.Readiness{{Name: "store", Check: st.Ping}, {Name: "kafka", Check: func(context.Context) error {
 		if d.consumer != nil && !d.consumer.Ready() {
 			return errors.New("consumer group not joined yet, or its committed positions not known")
 		}
 		return nil
-	}}, {"reference", func(context.Context) error {
+	}}, {Name: "reference", Check: func(context.Context) error {
 		if d.refTopics != nil && !d.refTopics.Ready() {
 			return errors.New("reference topics not read to their end yet")
 		}
 		return d.reference.ready()
-	}}, {"alerting", func(ctx context.Context) error {
+	}}, {Name: "alerting", Check: func(ctx context.Context) error {
 		if d.delivery == nil {
 			return nil // built below, before anything runs
 		}
@@ -200,7 +202,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks, ui); err != nil {
+	if d.ops, err = opsserver.New(opsserver.Options{Listen: cfg.HTTP.Listen, Gatherer: o.Registry, Checks: checks, UI: ui}); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
 	}
 	if cfg.Alerting.DashboardURL == "" {
@@ -219,8 +221,8 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		d.ui = s
 	}
 	if api != nil {
-		d.ops.mux.Handle("/api/v1/", api)
-		d.ops.mux.Handle("POST /slack/interactions", api)
+		d.ops.Handle("/api/v1/", api)
+		d.ops.Handle("POST /slack/interactions", api)
 	}
 
 	counter, err := rules.NewAlertCounter(o.Registry)
@@ -331,9 +333,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.retention != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.retention.run(ctx) }, func(error) { cancel() })
+		g.Add(func() error { return d.retention.Run(ctx) }, func(error) { cancel() })
 	}
-	g.Add(d.ops.run, func(error) { d.ops.stop() })
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.ops.Run(ctx) }, func(error) { cancel() })
+	}
 	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)
 	if d.o.OnReady != nil {
 		d.o.OnReady(d.ops.URL())
@@ -349,7 +354,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 func (d *Daemon) close() {
 	if d.ops != nil {
-		d.ops.stop()
+		d.ops.Stop()
 	}
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
@@ -490,7 +495,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 		co.Logger, co.Registerer = log, reg
 		// Events carry their org's period for the TTL: the same policy
 		// the retention job applies (store.retention).
-		p := RetentionPolicy(cfg)
+		p := retention.Policy(cfg)
 		co.DefaultRetention = p.Default[store.RetainEvents]
 		co.Retention = map[string]time.Duration{}
 		for org, ps := range p.Orgs {
