@@ -652,8 +652,18 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 	return slowestLive(live, p.lateness)
 }
 
-// Process implements ingest.Processor.
+// Process implements ingest.Processor for events that come with nothing
+// but, from the context, their positions.
 func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (store.Result, error) {
+	return p.ProcessBatch(ctx, &ingest.Batch{Events: events, Positions: store.PositionsFrom(ctx, len(events))})
+}
+
+// ProcessBatch implements ingest.BatchProcessor: the batch's events, and
+// the progress its marks carry.
+func (p *repartProcessor) ProcessBatch(ctx context.Context, b *ingest.Batch) (store.Result, error) {
+	events := b.Events
+	// The store keeps each event's position (store.WithPositions).
+	ctx = store.WithPositions(ctx, b.Positions)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stale {
@@ -662,7 +672,10 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 		}
 	}
 	now := p.now()
-	positions := store.PositionsFrom(ctx, len(events))
+	positions := b.Positions
+	if len(positions) != len(events) {
+		positions = nil // not this batch's: better none than wrong ones
+	}
 	touched := map[string]*dedupState{}
 	batchKeys := map[string][]uint64{}
 	seen := map[string]map[uint64]bool{} // this batch's, per task
@@ -706,7 +719,7 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	// back no less than taking it where the mark stood. A redelivered mark
 	// is applied again, harmlessly: progress only grows.
 	progressed := map[string]map[string]bool{}
-	for _, m := range ingest.MarksFrom(ctx) {
+	for _, m := range b.Marks {
 		id := taskID(store.Position{Topic: m.Topic, Partition: m.Partition})
 		ds := state(id)
 		ds.Offset = max(ds.Offset, m.Offset)
