@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -43,7 +43,7 @@ type engine interface {
 // sees every batch once and in batch order: Prepare only speculates on the
 // batch right after the last one the engine has seen.
 type pipeline struct {
-	store  store.Store
+	store  Store
 	engine *splitEngine
 	log    *slog.Logger
 	wake   func() // tells alert delivery that new alert versions are stored

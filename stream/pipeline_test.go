@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -50,7 +51,7 @@ func testEngineOptions(t *testing.T, ref *reference.Data) rules.Options {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	o, err := EngineOptions(cfg, nil, nil)
+	o, err := checkconfig.EngineOptions(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
