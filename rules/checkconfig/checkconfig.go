@@ -49,7 +49,7 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			}
 			policy, ok := checkPolicies[s.Name]
 			if !ok {
-				return o, fmt.Errorf("check %s has no engine policy (daemon/checks.go checkPolicies)", s.Name)
+				return o, fmt.Errorf("check %s has no engine policy (rules/checkconfig checkPolicies)", s.Name)
 			}
 			pol, err := policy(s.Section, org.ID)
 			if err != nil {
