@@ -15,6 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
@@ -82,7 +83,7 @@ is written, as the daemon raises one.`,
 				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
 			}
 			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
-			opts, err := daemon.EngineOptions(cfg, log, nil)
+			opts, err := checkconfig.EngineOptions(cfg, log, nil)
 			if err != nil {
 				return err
 			}

@@ -16,11 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/score"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -65,7 +65,7 @@ func (s *scoreFlags) validate(c *cobra.Command, brokers string) error {
 }
 
 // runScore simulates, replays the events through the checks the daemon
-// runs (daemon.EngineOptions, rules.New, replay.Run: the replay command's
+// runs (checkconfig.EngineOptions, rules.New, replay.Run: the replay command's
 // path, fed through a pipe instead of a file), and scores the alerts
 // against the simulator's labels. With out set it also leaves the files
 // simulate --out writes, and the alerts, in out.
@@ -76,7 +76,7 @@ func runScore(ctx context.Context, e *env, sim *simulate.Simulation, o simulate.
 		return err
 	}
 	log := e.logger()
-	opts, err := daemon.EngineOptions(cfg, log, nil)
+	opts, err := checkconfig.EngineOptions(cfg, log, nil)
 	if err != nil {
 		return err
 	}

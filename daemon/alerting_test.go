@@ -88,7 +88,7 @@ http:
 			Action: event.ActionView, Actor: event.Actor{ID: "u-07", Role: "support-worker", Team: "webster-court"},
 			Subject: event.Subject{ID: "c-0042"}, Record: event.Record{Type: "care-plan", ID: "cp-1"}, Outcome: event.OutcomeSuccess})
 	}
-	if _, err := d.pipeline.Process(ctx, events); err != nil {
+	if _, err := d.stream.Process(ctx, events); err != nil {
 		t.Fatal(err)
 	}
 	readyz := func() (int, map[string]string) {

@@ -25,12 +25,17 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
+	"github.com/dpiawatch/dpiawatch/opsserver"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
+	"github.com/dpiawatch/dpiawatch/reference/loader"
+	"github.com/dpiawatch/dpiawatch/retention"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/rules/heartbeat"
 	"github.com/dpiawatch/dpiawatch/store"
 	chstore "github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/stream"
 	"github.com/dpiawatch/dpiawatch/version"
 	"github.com/dpiawatch/dpiawatch/web"
 )
@@ -58,24 +63,15 @@ type Daemon struct {
 	o         Options
 	log       *slog.Logger
 	store     store.Store
-	engine    *splitEngine
-	roster    atomic.Pointer[rosterBox] // the reference data every task's engine judges against
-	pipeline  *pipeline
-	consumer  *ingest.Consumer
+	roster    atomic.Pointer[rosterBox] // the reference data every engine judges against
+	stream    *stream.Stream
 	delivery  delivery
 	heartbeat *heartbeat.Heartbeat
-	reference *referenceLoader
+	reference *loader.Loader
 	refTopics *kafkaref.Loader // reference data from compacted topics; nil: none
-	ops       *opsServer
-	ui        *web.Server // nil when the web UI is off
-	// Repartitioning (repartition.go); nil and empty when off.
-	forwarder *forwarder
-	// keyedPartial is set while several daemons share the group without
-	// repartitioning (keying.go); nil when there is no consumer or the
-	// keyed checks are repartitioned.
-	keyedPartial prometheus.Gauge
-	streams      []repartStream
-	retention    *retentionJob // nil: the store applies no retention
+	ops       *opsserver.Server
+	ui        *web.Server    // nil when the web UI is off
+	retention *retention.Job // nil: the store applies no retention
 }
 
 // New opens the store, loads reference data and check state, and builds the
@@ -110,13 +106,13 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.store = st
 	if r, ok := st.(store.Retainer); ok {
-		d.retention = &retentionJob{
-			store: r, policy: RetentionPolicy(cfg), interval: cfg.Store.Retention.Interval.D(),
-			now: time.Now, log: o.Logger.With("component", "retention"), m: newRetentionMetrics(o.Registry),
-		}
+		d.retention = retention.New(retention.Options{
+			Store: r, Policy: retention.Policy(cfg), Interval: cfg.Store.Retention.Interval.D(),
+			Logger: o.Logger.With("component", "retention"), Registerer: o.Registry,
+		})
 	}
 
-	ro, err := EngineOptions(cfg, o.Logger, o.Registry)
+	ro, err := checkconfig.EngineOptions(cfg, o.Logger, o.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -130,67 +126,33 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 			return loader.EventsByKey(ctx, keys)
 		}
 	}
-	actorOpts, sharedOpts := splitByKeying(ro)
-	newEngine := func(o rules.Options) (*rules.Engine, error) {
-		e, err := rules.New(o)
-		if err != nil {
-			return nil, fmt.Errorf("build checks: %w", err)
-		}
-		if r := d.roster.Load(); r != nil {
-			e.SetRoster(r.Roster)
-		}
-		return e, nil
-	}
-	if _, err := rules.New(actorOpts); err != nil { // the tasks' options, checked up front
-		return nil, fmt.Errorf("build checks: %w", err)
-	}
-	d.engine = &splitEngine{tasks: newTaskEngine(func() (engine, error) { return newEngine(actorOpts) })}
-	repartition := cfg.Ingest.Kafka != nil && cfg.Ingest.Kafka.Repartition
-	consuming := cfg.Ingest.Kafka != nil || len(o.Brokers) > 0
-	if consuming {
-		// Every org is judged behind the slowest live input partition, and
-		// its completeness recorded (frontier.go).
-		d.engine.frontier = newInputFrontier(max(cfg.Checks.Lateness.D(), 0), cfg.Checks.IdleRelease.D(), o.Logger)
-		orgIDs := make([]string, 0, len(cfg.Orgs))
-		for _, org := range cfg.Orgs {
-			orgIDs = append(orgIDs, org.ID)
-		}
-		d.engine.feed = newFeedMetrics(o.Registry, orgIDs)
-	}
-	if !repartition {
-		opts := sharedOpts
-		opts.ExternalFrontier = consuming
-		if d.engine.shared, err = newEngine(opts); err != nil {
-			return nil, err
-		}
-	}
 	setRoster := func(r rules.Roster) {
-		d.roster.Store(&rosterBox{r}) // for task engines created later
-		d.engine.SetRoster(r)
-		for _, s := range d.streams {
-			s.processor.SetRoster(r)
+		d.roster.Store(&rosterBox{r}) // for engines created later
+		if d.stream != nil {
+			d.stream.SetRoster(r)
 		}
 	}
-	d.reference = newReferenceLoader(cfg.Reference.Dir, cfg.Reference.ReloadInterval.D(), setRoster, o.Logger, o.Registry)
-	d.reference.snapshots, _ = st.(store.ReferenceSnapshots)
-	if d.refTopics, err = referenceTopics(cfg, d.reference, o.Logger, o.Registry); err != nil {
+	snapshots, _ := st.(store.ReferenceSnapshots)
+	d.reference = loader.New(loader.Options{Dir: cfg.Reference.Dir, Interval: cfg.Reference.ReloadInterval.D(), Apply: setRoster,
+		Snapshots: snapshots, Logger: o.Logger, Registerer: o.Registry})
+	if d.refTopics, err = d.reference.Topics(cfg.Reference.Kafka, o.Logger, o.Registry); err != nil {
 		return nil, err
 	}
-	if err := d.reference.load(ctx); err != nil {
+	if err := d.reference.Load(ctx); err != nil {
 		return nil, err
 	}
 
-	checks := []readiness{{"store", st.Ping}, {"kafka", func(context.Context) error {
-		if d.consumer != nil && !d.consumer.Ready() {
-			return errors.New("consumer group not joined yet, or its committed positions not known")
+	checks := []opsserver.Readiness{{Name: "store", Check: st.Ping}, {Name: "kafka", Check: func(context.Context) error {
+		if d.stream == nil {
+			return nil // built below, before anything runs
 		}
-		return nil
-	}}, {"reference", func(context.Context) error {
+		return d.stream.Ready()
+	}}, {Name: "reference", Check: func(context.Context) error {
 		if d.refTopics != nil && !d.refTopics.Ready() {
 			return errors.New("reference topics not read to their end yet")
 		}
-		return d.reference.ready()
-	}}, {"alerting", func(ctx context.Context) error {
+		return d.reference.Ready()
+	}}, {Name: "alerting", Check: func(ctx context.Context) error {
 		if d.delivery == nil {
 			return nil // built below, before anything runs
 		}
@@ -200,7 +162,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.ops, err = newOpsServer(cfg.HTTP.Listen, o.Registry, checks, ui); err != nil {
+	if d.ops, err = opsserver.New(opsserver.Options{Listen: cfg.HTTP.Listen, Gatherer: o.Registry, Checks: checks, UI: ui}); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Listen, err)
 	}
 	if cfg.Alerting.DashboardURL == "" {
@@ -219,45 +181,39 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		d.ui = s
 	}
 	if api != nil {
-		d.ops.mux.Handle("/api/v1/", api)
-		d.ops.mux.Handle("POST /slack/interactions", api)
+		d.ops.Handle("/api/v1/", api)
+		d.ops.Handle("POST /slack/interactions", api)
 	}
 
 	counter, err := rules.NewAlertCounter(o.Registry)
 	if err != nil {
 		return nil, err
 	}
-	d.pipeline = &pipeline{store: st, engine: d.engine, log: o.Logger, wake: d.delivery.Wake, idleRelease: cfg.Checks.IdleRelease.D(),
-		conflictAlert: ConflictAlerter(cfg), alertCounter: counter}
+	so := stream.Options{Store: st, Rules: ro, Wake: d.delivery.Wake, ConflictAlert: ConflictAlerter(cfg), AlertCounter: counter,
+		IdleRelease: cfg.Checks.IdleRelease.D(), Lateness: cfg.Checks.Lateness.D(), Logger: o.Logger, Registerer: o.Registry,
+		Roster: func() rules.Roster {
+			if r := d.roster.Load(); r != nil {
+				return r.Roster
+			}
+			return nil
+		}}
+	for _, org := range cfg.Orgs {
+		so.Orgs = append(so.Orgs, org.ID)
+	}
 	if hb := d.heartbeat; hb != nil {
-		d.pipeline.observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
+		so.Observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
 	}
-	if err := d.pipeline.restore(ctx); err != nil {
-		return nil, err
-	}
-
 	if cfg.Ingest.Kafka != nil || len(o.Brokers) > 0 {
 		io, err := IngestOptions(cfg, o.Brokers)
 		if err != nil {
 			return nil, err
 		}
-		io.Processor, io.Logger, io.OnBatch = d.pipeline, o.Logger, o.OnBatch
-		// The repartition streams' consumers export the same metrics:
-		// "stream" tells them apart.
-		io.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stream": streamInput}, o.Registry)
-		if repartition {
-			if err := d.setupRepartition(ctx, io, sharedOpts, newEngine, cfg.Checks.IdleRelease.D()); err != nil {
-				return nil, err
-			}
-		}
-		if d.consumer, err = ingest.New(io); err != nil {
-			return nil, err
-		}
-		d.engine.frontier.partitions = d.consumer.Partitions
-		d.engine.alone = func() bool { return d.consumer.Members() <= 1 }
-		if d.engine.shared != nil {
-			d.keyedPartial = newKeyedPartialGauge(o.Registry)
-		}
+		io.Logger, io.OnBatch = o.Logger, o.OnBatch
+		so.Ingest = &io
+		so.Repartition = cfg.Ingest.Kafka != nil && cfg.Ingest.Kafka.Repartition
+	}
+	if d.stream, err = stream.New(ctx, so); err != nil {
+		return nil, err
 	}
 
 	ok = true
@@ -280,9 +236,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(ctx)
 		g.Add(func() error { <-ctx.Done(); return nil }, func(error) { cancel() })
 	}
-	if d.consumer != nil {
+	{
+		// The consumers, the pipeline's idle release and the repartition
+		// jobs (stream.Run stops them as one).
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.consumer.Run(ctx) }, func(error) { cancel() })
+		g.Add(func() error { return d.stream.Run(ctx) }, func(error) { cancel() })
 	}
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -298,58 +256,32 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	{
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.reference.run(ctx) }, func(error) { cancel() })
+		g.Add(func() error { return d.reference.Run(ctx) }, func(error) { cancel() })
 	}
 	if d.ui != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.Add(func() error { return d.ui.Run(ctx) }, func(error) { cancel() }) // reloads the accounts file
 	}
-	{
-		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.pipeline.run(ctx) }, func(error) { cancel() })
-	}
-	if d.forwarder != nil {
-		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.forwarder.run(ctx) }, func(error) { cancel() })
-	}
-	if d.consumer != nil && d.engine.frontier != nil {
-		f := d.engine.frontier
-		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error {
-			return d.watchGroupCompleteness(ctx, max(f.idleRelease/4, time.Second), f.idleRelease, f.lateness)
-		}, func(error) { cancel() })
-	}
-	if d.keyedPartial != nil {
-		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.watchKeying(ctx, d.consumer.Members, d.keyedPartial) }, func(error) { cancel() })
-	}
-	for _, s := range d.streams {
-		cctx, ccancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return s.consumer.Run(cctx) }, func(error) { ccancel() })
-		pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return s.processor.run(pctx) }, func(error) { pcancel() })
-	}
 	if d.retention != nil {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		g.Add(func() error { return d.retention.run(ctx) }, func(error) { cancel() })
+		g.Add(func() error { return d.retention.Run(ctx) }, func(error) { cancel() })
 	}
-	g.Add(d.ops.run, func(error) { d.ops.stop() })
+	{
+		ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.Add(func() error { return d.ops.Run(ctx) }, func(error) { cancel() })
+	}
 	d.log.Info("dpiawatch running", "url", d.ops.URL(), "version", version.Get().Version)
 	if d.o.OnReady != nil {
 		d.o.OnReady(d.ops.URL())
 	}
 	err := g.Run()
-	if d.forwarder != nil {
-		// The consumer has applied its last batches: forward their events now.
-		d.forwarder.final(context.WithoutCancel(ctx))
-	}
 	d.log.Info("dpiawatch stopped")
 	return err
 }
 
 func (d *Daemon) close() {
 	if d.ops != nil {
-		d.ops.stop()
+		d.ops.Stop()
 	}
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {
@@ -477,8 +409,6 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 	return ns, nil
 }
 
-func alertSeverity(s string) alert.Severity { return alert.Severity(s) }
-
 // openStore opens the configured store: ClickHouse when configured, else the
 // embedded SQLite file.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {
@@ -490,7 +420,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 		co.Logger, co.Registerer = log, reg
 		// Events carry their org's period for the TTL: the same policy
 		// the retention job applies (store.retention).
-		p := RetentionPolicy(cfg)
+		p := retention.Policy(cfg)
 		co.DefaultRetention = p.Default[store.RetainEvents]
 		co.Retention = map[string]time.Duration{}
 		for org, ps := range p.Orgs {
@@ -515,38 +445,3 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 
 // rosterBox lets a Roster interface value live in an atomic.Pointer.
 type rosterBox struct{ rules.Roster }
-
-// referenceTopics builds the loader of reference data from compacted Kafka
-// topics, when configured; its kinds then come from Kafka, the rest from the
-// reference directory.
-func referenceTopics(cfg *config.Config, l *referenceLoader, log *slog.Logger, reg prometheus.Registerer) (*kafkaref.Loader, error) {
-	rk := cfg.Reference.Kafka
-	if rk == nil || !rk.Enabled {
-		return nil, nil
-	}
-	topics := map[kafkaref.Kind]string{}
-	for kind, topic := range rk.Topics.ByKind() {
-		topics[kafkaref.Kind(kind)] = topic
-	}
-	o := kafkaref.Options{
-		Brokers: rk.Brokers, ClientID: rk.ClientID, Topics: topics, PublishInterval: rk.PublishInterval.D(),
-		TLS: ingest.TLS{Enabled: rk.TLS.Enabled, CAFile: rk.TLS.CAFile, CertFile: rk.TLS.CertFile, KeyFile: rk.TLS.KeyFile,
-			ServerName: rk.TLS.ServerName, InsecureSkipVerify: rk.TLS.InsecureSkipVerify},
-		Apply: l.applyKafka, Logger: log, Registerer: reg,
-	}
-	if rk.SASL.Mechanism != "" {
-		pw, err := rk.SASL.Password.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("reference.kafka.sasl.password: %w", err)
-		}
-		o.SASL = ingest.SASL{Mechanism: rk.SASL.Mechanism, Username: rk.SASL.Username, Password: pw}
-	}
-	loader, err := kafkaref.New(o)
-	if err != nil {
-		return nil, fmt.Errorf("reference.kafka: %w", err)
-	}
-	l.mu.Lock()
-	l.kafkaKinds = loader.Kinds()
-	l.mu.Unlock()
-	return loader, nil
-}

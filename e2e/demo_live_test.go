@@ -12,11 +12,11 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/replay"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/testwait"
 )
@@ -112,7 +112,7 @@ func replayWith(t *testing.T, cfgPath, refDir string, values [][]byte) []alert.A
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	opts, err := daemon.EngineOptions(cfg, nil, nil)
+	opts, err := checkconfig.EngineOptions(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

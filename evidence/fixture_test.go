@@ -15,10 +15,10 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -109,7 +109,7 @@ type applier interface {
 // the daemon would, then flushes the checks.
 func ingest(t testing.TB, cfg *config.Config, sim simulation, st applier) {
 	t.Helper()
-	opts, err := daemon.EngineOptions(cfg, nil, nil)
+	opts, err := checkconfig.EngineOptions(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

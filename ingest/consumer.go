@@ -26,15 +26,39 @@ type Processor interface {
 	Process(ctx context.Context, events []event.Event) (store.Result, error)
 }
 
-// Preparer is a Processor that can start work on a batch before the
+// Batch is a batch of valid events with what travels with them from
+// Kafka, as a BatchProcessor gets it.
+type Batch struct {
+	// Seq numbers the batches in consumption order from 0; a retried batch
+	// keeps its number.
+	Seq    uint64
+	Events []event.Event
+	// Positions[i] is where Events[i] was read from.
+	Positions []store.Position
+	// Fetched is where each partition with a message in the batch (events,
+	// dead letters and marks alike) stood against its high watermark when
+	// its last message was fetched (partitions.go).
+	Fetched []PartitionFetch
+	// Marks are the batch's control messages (Options.MarkHeader), in
+	// offset order per partition; nil when it had none.
+	Marks []Mark
+}
+
+// BatchProcessor is a Processor given the whole Batch: the consumer calls
+// ProcessBatch, with Process's all-or-nothing contract, instead of Process.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(ctx context.Context, b *Batch) (store.Result, error)
+}
+
+// Preparer is a BatchProcessor that can start work on a batch before the
 // previous one is durable — the daemon runs the checks on batch n+1 while
-// batch n is written. Prepare is called once per batch, in batch order, from
-// one goroutine, with increasing sequence numbers; ProcessPrepared then gets
-// the same sequence number and what Prepare returned, and has Process's
-// all-or-nothing contract. A retried batch keeps its sequence number.
+// batch n is written. Prepare is called once per batch, in batch order,
+// from one goroutine; ProcessBatch then gets the same Batch, retried ones
+// included. What Prepare computed is the Preparer's to keep, by Batch.Seq.
 type Preparer interface {
-	Prepare(ctx context.Context, seq uint64, events []event.Event) any
-	ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prepared any) (store.Result, error)
+	BatchProcessor
+	Prepare(ctx context.Context, b *Batch)
 }
 
 // ConflictRecorder is a Processor told, once a batch's conflicting
@@ -88,17 +112,12 @@ type Consumer struct {
 }
 
 type batch struct {
-	seq       uint64
-	prepared  any // what a Preparer made of it ahead of the write
-	msgs      []kafka.Message
-	events    []event.Event
-	positions []store.Position // positions[i] is events[i]'s
-	eventMsg  []int            // eventMsg[i] is the index in msgs of events[i]
-	marks     []Mark
-	fetched   []PartitionFetch // each partition's last message
-	dead      []kafka.Message
-	reason    []event.Reason
-	start     time.Time
+	Batch    // what the Processor is given
+	msgs     []kafka.Message
+	eventMsg []int // eventMsg[i] is the index in msgs of Events[i]
+	dead     []kafka.Message
+	reason   []event.Reason
+	start    time.Time
 }
 
 // New builds a Consumer; it does not contact the brokers until Run.
@@ -313,10 +332,10 @@ func (c *Consumer) decodeStage(ctx context.Context, in <-chan *batch, out chan<-
 	var seq uint64
 	for b := range in {
 		c.decode(b)
-		b.seq = seq
+		b.Seq = seq
 		seq++
 		if pp != nil {
-			b.prepared = pp.Prepare(b.context(ctx), b.seq, b.events)
+			pp.Prepare(ctx, &b.Batch)
 		}
 		out <- b
 	}
@@ -355,21 +374,21 @@ func (c *Consumer) decode(b *batch) {
 		})
 	}
 	wg.Wait()
-	b.fetched = fetchedOf(b.msgs)
-	b.events = evs[:0]
-	b.positions = make([]store.Position, 0, n)
+	b.Fetched = fetchedOf(b.msgs)
+	b.Events = evs[:0]
+	b.Positions = make([]store.Position, 0, n)
 	b.eventMsg = make([]int, 0, n)
-	b.marks = nil
+	b.Marks = nil
 	for i := range n {
 		if isMark[i] {
 			m := &b.msgs[i]
-			b.marks = append(b.marks, Mark{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Value: m.Value})
+			b.Marks = append(b.Marks, Mark{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Value: m.Value})
 			continue
 		}
 		if errs[i] == nil {
-			b.events = append(b.events, evs[i])
+			b.Events = append(b.Events, evs[i])
 			m := &b.msgs[i]
-			b.positions = append(b.positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			b.Positions = append(b.Positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 			b.eventMsg = append(b.eventMsg, i)
 			continue
 		}
@@ -380,18 +399,6 @@ func (c *Consumer) decode(b *batch) {
 		b.dead = append(b.dead, deadLetter(b.msgs[i], de))
 		b.reason = append(b.reason, de.Reason)
 	}
-}
-
-// context carries the batch's positions and marks to the Processor.
-func (b *batch) context(ctx context.Context) context.Context {
-	ctx = store.WithPositions(ctx, b.positions)
-	if b.fetched != nil {
-		ctx = WithFetched(ctx, b.fetched)
-	}
-	if b.marks != nil {
-		ctx = WithMarks(ctx, b.marks)
-	}
-	return ctx
 }
 
 func hasHeader(m *kafka.Message, key string) bool {
@@ -409,20 +416,6 @@ type Mark struct {
 	Partition int
 	Offset    int64
 	Value     []byte
-}
-
-type marksKey struct{}
-
-// WithMarks returns ctx carrying marks, as a Processor gets them (tests).
-func WithMarks(ctx context.Context, marks []Mark) context.Context {
-	return context.WithValue(ctx, marksKey{}, marks)
-}
-
-// MarksFrom returns the marks of the batch a Processor was given, in
-// offset order per partition; nil when it had none.
-func MarksFrom(ctx context.Context) []Mark {
-	m, _ := ctx.Value(marksKey{}).([]Mark)
-	return m
 }
 
 func deadLetter(m kafka.Message, e *event.Error) kafka.Message {
@@ -461,7 +454,7 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	// Stats counts since its last call: any rebalance since the last batch.
 	if rb, ok := c.o.Processor.(Rebalancer); ok && c.reader.Stats().Rebalances > 0 {
 		c.m.rebalances.Inc()
-		rb.Rebalanced(b.seq)
+		rb.Rebalanced(b.Seq)
 		go func() { // who shares the group now, without waiting for the lag poll
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -471,21 +464,22 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 		}()
 	}
 	var res store.Result
-	pp, _ := c.o.Processor.(Preparer)
+	bp, _ := c.o.Processor.(BatchProcessor)
 	err := c.retry(ctx, "apply", func() error {
 		var err error
-		pctx := b.context(ctx)
-		if pp != nil {
-			res, err = pp.ProcessPrepared(pctx, b.seq, b.events, b.prepared)
+		if bp != nil {
+			res, err = bp.ProcessBatch(ctx, &b.Batch)
 		} else {
-			res, err = c.o.Processor.Process(pctx, b.events)
+			// A plain Processor passes the positions on to its store
+			// (store.WithPositions).
+			res, err = c.o.Processor.Process(store.WithPositions(ctx, b.Positions), b.Events)
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	// Conflicting duplicates (Index is the position in b.events the
+	// Conflicting duplicates (Index is the position in b.Events the
 	// Processor was given) go with the batch's invalid messages.
 	dead, reasons := slices.Clip(b.dead), slices.Clip(b.reason)
 	for _, cf := range res.Conflicts {

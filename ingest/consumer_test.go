@@ -343,11 +343,11 @@ type markProcessor struct {
 	marks []string
 }
 
-func (p *markProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
-	r, err := p.memProcessor.Process(ctx, evs)
+func (p *markProcessor) ProcessBatch(ctx context.Context, b *Batch) (store.Result, error) {
+	r, err := p.memProcessor.Process(ctx, b.Events)
 	if err == nil {
 		p.mu.Lock()
-		for _, m := range MarksFrom(ctx) {
+		for _, m := range b.Marks {
 			p.marks = append(p.marks, string(m.Value))
 		}
 		p.mu.Unlock()

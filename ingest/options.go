@@ -81,7 +81,7 @@ type Options struct {
 	Now func() time.Time
 	// MarkHeader, when set, names a header that makes a message a control
 	// mark, not an event: it is neither decoded nor dead-lettered, but
-	// handed to the Processor with its batch (MarksFrom) and committed with
+	// handed to a BatchProcessor with its batch (Batch.Marks) and committed with
 	// it. The daemon's repartition topics carry their inputs' event-time
 	// progress this way.
 	MarkHeader string

@@ -18,7 +18,7 @@ import (
 // exist before their first message arrives: a partition with a backlog
 // that has not been fetched yet would otherwise be overtaken. So the
 // consumer tells it, with every batch, where each partition of the batch
-// stood against its high watermark when fetched (FetchedFrom), and, at any
+// stood against its high watermark when fetched (Batch.Fetched), and, at any
 // time, which partitions the input topics have (Partitions).
 
 // PartitionFetch is where one partition of a batch stood when fetched.
@@ -36,22 +36,6 @@ type PartitionFetch struct {
 // CaughtUp reports whether the partition had nothing more on the broker
 // when its last message in the batch was fetched.
 func (f PartitionFetch) CaughtUp() bool { return f.HighWaterMark > 0 && f.Offset+1 >= f.HighWaterMark }
-
-type fetchedKey struct{}
-
-// WithFetched returns ctx carrying a batch's partition fetch positions, as a
-// Processor gets them (tests).
-func WithFetched(ctx context.Context, f []PartitionFetch) context.Context {
-	return context.WithValue(ctx, fetchedKey{}, f)
-}
-
-// FetchedFrom returns the fetch positions of the partitions of the batch a
-// Processor was given (every partition with a message in it, events, dead
-// letters and marks alike); nil when there are none.
-func FetchedFrom(ctx context.Context) []PartitionFetch {
-	f, _ := ctx.Value(fetchedKey{}).([]PartitionFetch)
-	return f
-}
 
 // fetchedOf summarises msgs: each partition's last message.
 func fetchedOf(msgs []kafka.Message) []PartitionFetch {

@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -22,9 +25,17 @@ type fetchProcessor struct {
 	last    map[int]PartitionFetch // partition → its newest fetch position
 	stored  int
 	partsAt []TopicPartition
+	nextSeq uint64
+	wrong   []string // batches whose metadata does not fit their events
 }
 
-func (p *fetchProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
+// Process is never called: the consumer gives a BatchProcessor its Batch.
+func (p *fetchProcessor) Process(context.Context, []event.Event) (store.Result, error) {
+	return store.Result{}, errors.New("Process called on a BatchProcessor")
+}
+
+func (p *fetchProcessor) ProcessBatch(_ context.Context, b *Batch) (store.Result, error) {
+	evs := b.Events
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	parts, known := p.cons.Partitions()
@@ -32,7 +43,24 @@ func (p *fetchProcessor) Process(ctx context.Context, evs []event.Event) (store.
 		p.known, p.partsAt = known, parts
 	}
 	p.calls++
-	for _, f := range FetchedFrom(ctx) {
+	// The Batch is one typed value: its sequence number, and a position
+	// for each event that its partition's fetch position covers.
+	if b.Seq != p.nextSeq {
+		p.wrong = append(p.wrong, fmt.Sprintf("batch %d: Seq %d, want %d", p.calls, b.Seq, p.nextSeq))
+	}
+	p.nextSeq = b.Seq + 1
+	if len(b.Positions) != len(b.Events) {
+		p.wrong = append(p.wrong, fmt.Sprintf("batch %d: %d positions for %d events", p.calls, len(b.Positions), len(b.Events)))
+	}
+	for _, pos := range b.Positions {
+		if !slices.ContainsFunc(b.Fetched, func(f PartitionFetch) bool {
+			return f.Topic == pos.Topic && f.Partition == pos.Partition && f.Offset >= pos.Offset
+		}) {
+			p.wrong = append(p.wrong, fmt.Sprintf("batch %d: position %+v beyond its partition's fetch position %+v", p.calls, pos, b.Fetched))
+			break
+		}
+	}
+	for _, f := range b.Fetched {
 		if f.Offset >= p.last[f.Partition].Offset {
 			p.last[f.Partition] = f
 		}
@@ -42,7 +70,8 @@ func (p *fetchProcessor) Process(ctx context.Context, evs []event.Event) (store.
 }
 
 // TestKafkaConsumerTellsWherePartitionsStand: the input topic's partitions
-// are known before the first batch, and each batch says where its
+// are known before the first batch, each Batch numbers itself and gives
+// each event's position, and each batch says where its
 // partitions stood against their high watermark — caught up once the last
 // message is read.
 func TestKafkaConsumerTellsWherePartitionsStand(t *testing.T) {
@@ -59,6 +88,9 @@ func TestKafkaConsumerTellsWherePartitionsStand(t *testing.T) {
 		})
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		for _, w := range p.wrong {
+			t.Error(w)
+		}
 		if !p.known || len(p.partsAt) != 3 {
 			t.Fatalf("first batch: partitions known %v, %v; want the topic's 3", p.known, p.partsAt)
 		}

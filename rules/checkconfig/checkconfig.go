@@ -1,4 +1,8 @@
-package daemon
+// Package checkconfig translates the configuration's checks sections into
+// the rules engine's options. The daemon, replay, scoring and the
+// benchmark all build their engine here, so that replay runs exactly the
+// checks the daemon runs.
+package checkconfig
 
 import (
 	"fmt"
@@ -9,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/rules"
 )
@@ -44,7 +49,7 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			}
 			policy, ok := checkPolicies[s.Name]
 			if !ok {
-				return o, fmt.Errorf("check %s has no engine policy (daemon/checks.go checkPolicies)", s.Name)
+				return o, fmt.Errorf("check %s has no engine policy (rules/checkconfig checkPolicies)", s.Name)
 			}
 			pol, err := policy(s.Section, org.ID)
 			if err != nil {
@@ -446,3 +451,5 @@ func placeOverride[K any](org, ovOrg, role, team string, base *K, roles, teams m
 		*base = apply(*base)
 	}
 }
+
+func alertSeverity(s string) alert.Severity { return alert.Severity(s) }

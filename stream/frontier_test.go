@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func TestGroupCompleteness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d := &Daemon{store: st, log: testLogger(t), pipeline: &pipeline{}, engine: &splitEngine{}}
+	d := &Stream{store: st, log: testLogger(t), pipeline: &pipeline{}, engine: &splitEngine{}}
 	check := func(want map[string]time.Time) {
 		t.Helper()
 		if err := d.recordGroupCompleteness(ctx, now, idle, lateness); err != nil {

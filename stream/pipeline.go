@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type engine interface {
 // checks over it each take about half of a batch's time, one core each. So,
 // when the store can say cheaply which events it already holds
 // (store.KeyLookup), Prepare runs the checks on batch n+1 while batch n is
-// being written, and ProcessPrepared writes n+1 with the effects computed
+// being written, and ProcessBatch writes n+1 with the effects computed
 // ahead. Exactly-once holds because the write checks, inside its
 // transaction, that the events it actually inserted are exactly the ones the
 // checks saw; if not (or if anything fails), the transaction is rolled back,
@@ -43,7 +43,7 @@ type engine interface {
 // sees every batch once and in batch order: Prepare only speculates on the
 // batch right after the last one the engine has seen.
 type pipeline struct {
-	store  store.Store
+	store  Store
 	engine *splitEngine
 	log    *slog.Logger
 	wake   func() // tells alert delivery that new alert versions are stored
@@ -73,6 +73,7 @@ type pipeline struct {
 	gen        uint64                 // bumped whenever speculative results become invalid
 	next       uint64                 // sequence number of the next batch the engine must see
 	ahead      map[uint64][]event.Key // batches the engine has seen but that are not written yet: their keys, invisible to lookups
+	prepared   map[uint64]*prepared   // what Prepare computed for a batch not written yet, by Batch.Seq
 	lastEvents time.Time              // when a batch last brought new events
 	released   bool                   // waiting events were judged since lastEvents
 }
@@ -112,6 +113,7 @@ func (p *pipeline) restore(ctx context.Context) error {
 func (p *pipeline) invalidate(seq uint64) {
 	p.mu.Lock()
 	p.gen++
+	clear(p.prepared) // all of an older generation: void
 	p.stale = true
 	p.next = seq
 	p.mu.Unlock()
@@ -130,10 +132,22 @@ func (p *pipeline) Rebalanced(seq uint64) {
 	}
 }
 
-// Prepare runs the checks on a batch ahead of its write (ingest.Preparer).
-// It returns nil when it cannot speculate; the batch is then evaluated
-// inside its write.
-func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event) any {
+// Prepare runs the checks on a batch ahead of its write (ingest.Preparer)
+// and keeps the result for ProcessBatch. It keeps none when it cannot
+// speculate; the batch is then evaluated inside its write.
+func (p *pipeline) Prepare(ctx context.Context, b *ingest.Batch) {
+	if pr := p.prepare(ctx, b); pr != nil {
+		p.mu.Lock()
+		if p.prepared == nil {
+			p.prepared = map[uint64]*prepared{}
+		}
+		p.prepared[b.Seq] = pr
+		p.mu.Unlock()
+	}
+}
+
+func (p *pipeline) prepare(ctx context.Context, b *ingest.Batch) *prepared {
+	seq, events := b.Seq, b.Events
 	lookup, ok := p.store.(store.KeyLookup)
 	if !ok {
 		return nil
@@ -179,8 +193,7 @@ func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event
 		fresh = append(fresh, events[i])
 		keys = append(keys, k)
 	}
-	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
-	p.engine.setFetched(ingest.FetchedFrom(ctx), time.Now())
+	p.engine.setBatch(b, time.Now())
 	eff, err := p.engine.Process(fresh)
 	if err != nil {
 		p.invalidate(seq)
@@ -189,25 +202,36 @@ func (p *pipeline) Prepare(ctx context.Context, seq uint64, events []event.Event
 	return &prepared{gen: gen, fresh: keys, effects: eff}
 }
 
-// Process implements ingest.Processor: the batch is evaluated inside its
-// write.
+// Process implements ingest.Processor for a batch that comes with nothing
+// but its events (and, from the context, their positions): it is evaluated
+// inside its write.
 func (p *pipeline) Process(ctx context.Context, events []event.Event) (store.Result, error) {
 	p.mu.Lock()
 	seq := p.next
 	p.mu.Unlock()
-	return p.ProcessPrepared(ctx, seq, events, nil)
+	return p.ProcessBatch(ctx, &ingest.Batch{Seq: seq, Events: events, Positions: store.PositionsFrom(ctx, len(events))})
 }
 
-// ProcessPrepared writes batch seq with what Prepare computed, or evaluates
-// it inside the write when that is void (ingest.Preparer).
-func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []event.Event, prep any) (store.Result, error) {
-	pr, _ := prep.(*prepared)
+// ProcessBatch writes batch b with what Prepare computed for it, or
+// evaluates it inside the write when that is void or missing
+// (ingest.BatchProcessor).
+func (p *pipeline) ProcessBatch(ctx context.Context, b *ingest.Batch) (_ store.Result, rerr error) {
+	seq, events := b.Seq, b.Events
+	// The store keeps each event's position (store.WithPositions).
+	ctx = store.WithPositions(ctx, b.Positions)
 	p.mu.Lock()
+	pr := p.prepared[seq]
 	fast := pr != nil && pr.gen == p.gen && !p.stale
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		delete(p.ahead, seq) // written, or to be evaluated again
+		if rerr == nil {
+			// A retry of a failed batch is judged against what was
+			// prepared, as the first try was (invalidate voids it when
+			// the failure touched the engine).
+			delete(p.prepared, seq)
+		}
 		p.mu.Unlock()
 	}()
 
@@ -231,7 +255,7 @@ func (p *pipeline) ProcessPrepared(ctx context.Context, seq uint64, events []eve
 		}
 	} else {
 		p.inWrite.Add(1)
-		res, err = p.evaluateInWrite(ctx, seq, events)
+		res, err = p.evaluateInWrite(ctx, b)
 	}
 	if err != nil {
 		return res, err
@@ -308,7 +332,8 @@ func (p *pipeline) RecordConflicts(ctx context.Context, conflicts []store.Confli
 }
 
 // evaluateInWrite is the plain path: the engine runs inside the write.
-func (p *pipeline) evaluateInWrite(ctx context.Context, seq uint64, events []event.Event) (store.Result, error) {
+func (p *pipeline) evaluateInWrite(ctx context.Context, b *ingest.Batch) (store.Result, error) {
+	seq, events := b.Seq, b.Events
 	p.engMu.Lock()
 	defer p.engMu.Unlock()
 	p.mu.Lock()
@@ -319,8 +344,7 @@ func (p *pipeline) evaluateInWrite(ctx context.Context, seq uint64, events []eve
 			return store.Result{}, err
 		}
 	}
-	p.engine.setRoute(events, store.PositionsFrom(ctx, len(events)))
-	p.engine.setFetched(ingest.FetchedFrom(ctx), time.Now())
+	p.engine.setBatch(b, time.Now())
 	res, err := p.store.Apply(ctx, events, p.engine.Process)
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it
@@ -386,6 +410,7 @@ func (p *pipeline) releaseIfIdle(ctx context.Context) error {
 	p.released = true
 	// A batch prepared ahead saw the engine before this release: void it.
 	p.gen++
+	clear(p.prepared)
 	p.mu.Unlock()
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()

@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -49,7 +51,7 @@ func testEngineOptions(t *testing.T, ref *reference.Data) rules.Options {
 	if diags.HasErrors() {
 		t.Fatal(diags.Err())
 	}
-	o, err := EngineOptions(cfg, nil, nil)
+	o, err := checkconfig.EngineOptions(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func testEngineOptions(t *testing.T, ref *reference.Data) rules.Options {
 }
 
 // TestPipelineSpeculationIsExactlyOnce drives batches through Prepare and
-// ProcessPrepared as the consumer does — preparing up to two batches ahead,
+// ProcessBatch as the consumer does — preparing up to two batches ahead,
 // with replayed events and failing writes retried — and checks that the
 // stored events, alerts and check state equal a plain one-batch-at-a-time
 // run over the same input.
@@ -112,15 +114,18 @@ func TestPipelineSpeculationIsExactlyOnce(t *testing.T) {
 		}
 		// The consumer prepares in the decode stage, ahead of the apply
 		// stage: model a lead of up to two batches.
-		preps := make([]any, len(batches))
-		prepared := 0
+		bs := make([]*ingest.Batch, len(batches))
 		for i, b := range batches {
+			bs[i] = &ingest.Batch{Seq: uint64(i), Events: b}
+		}
+		prepared := 0
+		for i, b := range bs {
 			for speculate && prepared < len(batches) && prepared <= i+1 {
-				preps[prepared] = p.Prepare(ctx, uint64(prepared), batches[prepared])
+				p.Prepare(ctx, bs[prepared])
 				prepared++
 			}
 			for attempt := 0; ; attempt++ {
-				_, err := p.ProcessPrepared(ctx, uint64(i), b, preps[i])
+				_, err := p.ProcessBatch(ctx, b)
 				if err == nil {
 					break
 				}

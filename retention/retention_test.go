@@ -1,4 +1,4 @@
-package daemon
+package retention
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/store/teststores"
 )
 
 // TestRetentionPolicyFromConfig: each org's periods come from its DPIA's
@@ -25,7 +26,7 @@ func TestRetentionPolicyFromConfig(t *testing.T) {
 	if cfg == nil {
 		t.Fatalf("load: %v", diags)
 	}
-	p := RetentionPolicy(cfg)
+	p := Policy(cfg)
 	day := 24 * time.Hour
 	tests := []struct {
 		org, class string
@@ -50,7 +51,7 @@ func TestRetentionPolicyFromConfig(t *testing.T) {
 // TestRetentionJob: the daemon's job runs at start and every interval,
 // counts what it deleted per class, and logs counts, never content.
 func TestRetentionJob(t *testing.T) {
-	forEachStore(t, func(t *testing.T, st store.Store) {
+	teststores.ForEach(t, func(t *testing.T, st store.Store) {
 		now := time.Now().UTC()
 		var evs []event.Event
 		for i, age := range []time.Duration{400 * 24 * time.Hour, 40 * 24 * time.Hour, time.Hour} {
@@ -65,15 +66,14 @@ func TestRetentionJob(t *testing.T) {
 		}
 		var logs bytes.Buffer
 		reg := prometheus.NewRegistry()
-		j := &retentionJob{
-			store:    st.(store.Retainer),
-			policy:   store.RetentionPolicy{Default: store.RetentionPeriods{store.RetainEvents: 30 * 24 * time.Hour}},
-			interval: time.Hour, now: time.Now,
-			log: slog.New(slog.NewTextHandler(&logs, nil)), m: newRetentionMetrics(reg),
-		}
+		j := New(Options{
+			Store:    st.(store.Retainer),
+			Policy:   store.RetentionPolicy{Default: store.RetentionPeriods{store.RetainEvents: 30 * 24 * time.Hour}},
+			Interval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: reg,
+		})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- j.run(ctx) }()
+		go func() { done <- j.Run(ctx) }()
 		deadline := time.After(30 * time.Second)
 		for testutil.ToFloat64(j.m.lastSuccess) == 0 {
 			select {

@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -315,7 +315,7 @@ func groupCompleteness(records []partitionProgress, now time.Time, idleRelease, 
 // watchGroupCompleteness records, while several daemons share the consumer
 // group, each org's completeness point combined from every partition's
 // progress record (while alone, each batch records it: splitEngine).
-func (d *Daemon) watchGroupCompleteness(ctx context.Context, every, idleRelease, lateness time.Duration) error {
+func (s *Stream) watchGroupCompleteness(ctx context.Context, every, idleRelease, lateness time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	grouped := false
@@ -325,23 +325,23 @@ func (d *Daemon) watchGroupCompleteness(ctx context.Context, every, idleRelease,
 			return nil
 		case <-t.C:
 		}
-		if n := d.consumer.Members(); n <= 1 {
+		if n := s.consumer.Members(); n <= 1 {
 			grouped = false
 			continue
 		} else if !grouped {
 			grouped = true
-			d.log.Info("several daemons share the consumer group: completeness combined from every partition's progress record", "members", n)
+			s.log.Info("several daemons share the consumer group: completeness combined from every partition's progress record", "members", n)
 		}
-		if err := d.recordGroupCompleteness(ctx, time.Now(), idleRelease, lateness); err != nil && ctx.Err() == nil {
-			d.log.Warn("group completeness not recorded; will retry", "err", err)
+		if err := s.recordGroupCompleteness(ctx, time.Now(), idleRelease, lateness); err != nil && ctx.Err() == nil {
+			s.log.Warn("group completeness not recorded; will retry", "err", err)
 		}
 	}
 }
 
 // recordGroupCompleteness records the orgs whose combined completeness point
 // has moved on since the store last said.
-func (d *Daemon) recordGroupCompleteness(ctx context.Context, now time.Time, idleRelease, lateness time.Duration) error {
-	entries, err := d.store.LoadState(ctx, progressPrefix)
+func (s *Stream) recordGroupCompleteness(ctx context.Context, now time.Time, idleRelease, lateness time.Duration) error {
+	entries, err := s.store.LoadState(ctx, progressPrefix)
 	if err != nil {
 		return fmt.Errorf("load partition progress: %w", err)
 	}
@@ -354,7 +354,7 @@ func (d *Daemon) recordGroupCompleteness(ctx context.Context, now time.Time, idl
 		records = append(records, r)
 	}
 	points := groupCompleteness(records, now, idleRelease, lateness)
-	current, err := store.LoadCompleteness(ctx, d.store)
+	current, err := store.LoadCompleteness(ctx, s.store)
 	if err != nil {
 		return err
 	}
@@ -368,21 +368,21 @@ func (d *Daemon) recordGroupCompleteness(ctx context.Context, now time.Time, idl
 	if len(state) == 0 {
 		return nil
 	}
-	if _, err := d.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
+	if _, err := s.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
 		return fmt.Errorf("record completeness: %w", err)
 	}
 	// The batches' own record, should this daemon be alone again, starts
 	// from here: the point never moves back.
-	d.pipeline.engMu.Lock()
+	s.pipeline.engMu.Lock()
 	for org, t := range current {
-		if d.engine.complete == nil {
-			d.engine.complete = map[string]time.Time{}
+		if s.engine.complete == nil {
+			s.engine.complete = map[string]time.Time{}
 		}
-		if t.After(d.engine.complete[org]) {
-			d.engine.complete[org] = t
+		if t.After(s.engine.complete[org]) {
+			s.engine.complete[org] = t
 		}
 	}
-	d.engine.feed.set(frontierResult{}, d.engine.complete)
-	d.pipeline.engMu.Unlock()
+	s.engine.feed.set(frontierResult{}, s.engine.complete)
+	s.pipeline.engMu.Unlock()
 	return nil
 }

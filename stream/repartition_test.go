@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"bytes"
@@ -224,7 +224,7 @@ func repartProcessorWaitsForTheSlowestSource(t *testing.T, st store.Store) {
 	step := func(name string, marks []ingest.Mark, want map[string]time.Time) {
 		t.Helper()
 		fronts = nil
-		if _, err := p.Process(ingest.WithMarks(ctx, marks), nil); err != nil {
+		if _, err := p.ProcessBatch(ctx, &ingest.Batch{Marks: marks}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		var got map[string]time.Time
@@ -379,8 +379,8 @@ func FuzzRepartitionInput(f *testing.F) {
 		var fronts []map[string]time.Time
 		p := newRepartProcessor(st, streamDevice, func() (engine, error) { return frontierRecorder{seenEngine{&seen}, &fronts}, nil }, testLogger(t), nil, time.Second)
 		part := int(n.Add(1))
-		ctx := ingest.WithMarks(context.Background(), []ingest.Mark{{Topic: "g-by-device", Partition: part, Offset: 1, Value: mark}})
-		if _, err := p.Process(ctx, nil); err != nil {
+		b := &ingest.Batch{Marks: []ingest.Mark{{Topic: "g-by-device", Partition: part, Offset: 1, Value: mark}}}
+		if _, err := p.ProcessBatch(context.Background(), b); err != nil {
 			t.Fatalf("a mark made the batch fail: %v", err)
 		}
 		var m progressMark

@@ -1,4 +1,4 @@
-package daemon
+package checkconfig
 
 import (
 	"log/slog"
@@ -16,11 +16,11 @@ import (
 // (each loading fixture of config/testdata and the shipped ones) builds the
 // engine, so run never refuses what check-config let through.
 func TestAcceptedConfigBuildsEngine(t *testing.T) {
-	files, err := filepath.Glob("../config/testdata/*.yaml")
+	files, err := filepath.Glob("../../config/testdata/*.yaml")
 	if err != nil || len(files) < 10 {
 		t.Fatalf("fixtures: %v %v", files, err)
 	}
-	files = append(files, "../configs/dpiawatch.yaml", "../deploy/dpiawatch.yaml")
+	files = append(files, "../../configs/dpiawatch.yaml", "../../deploy/dpiawatch.yaml")
 	loaded := 0
 	for _, f := range files {
 		cfg, diags := config.Load(f)

@@ -1,4 +1,4 @@
-package daemon
+package loader
 
 import (
 	"context"
@@ -106,18 +106,18 @@ func TestReferenceReloadGuard(t *testing.T) {
 				t.Fatal(err)
 			}
 			var roster rules.Roster
-			l := newReferenceLoader(dir, time.Hour, func(r rules.Roster) { roster = r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+			l := newLoader(dir, time.Hour, func(r rules.Roster) { roster = r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 			ctx := context.Background()
-			if err := l.load(ctx); err != nil {
+			if err := l.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.ready(); err != nil {
+			if err := l.Ready(); err != nil {
 				t.Fatalf("ready after the first load: %v", err)
 			}
 			inForce := roster
 
 			tc.change(t, dir)
-			err := l.load(ctx)
+			err := l.Load(ctx)
 			refused := tc.kind != "" || tc.fail
 			if refused != (err != nil) {
 				t.Fatalf("reload: %v", err)
@@ -135,7 +135,7 @@ func TestReferenceReloadGuard(t *testing.T) {
 			if refused && (roster != inForce || !x.HasShifts("u-00") || !x.HasRelationships()) {
 				t.Errorf("the checks were given other data after a refused reload")
 			}
-			rerr := l.ready()
+			rerr := l.Ready()
 			if !refused {
 				if rerr != nil {
 					t.Fatalf("ready after an accepted reload: %v", rerr)
@@ -165,16 +165,16 @@ func TestReferenceReloadGuard(t *testing.T) {
 				}
 			}
 			// Still refused, still not ready, until the file is restored.
-			if err := l.load(ctx); err == nil || l.ready() == nil {
-				t.Fatalf("the same files reloaded: %v, ready %v", err, l.ready())
+			if err := l.Load(ctx); err == nil || l.Ready() == nil {
+				t.Fatalf("the same files reloaded: %v, ready %v", err, l.Ready())
 			}
 			if err := reference.WriteDir(dir, orig); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.load(ctx); err != nil {
+			if err := l.Load(ctx); err != nil {
 				t.Fatalf("reload after restoring: %v", err)
 			}
-			if err := l.ready(); err != nil {
+			if err := l.Ready(); err != nil {
 				t.Fatalf("ready after restoring: %v", err)
 			}
 		})
@@ -197,12 +197,12 @@ func TestReferenceFirstLoadTakesWhatIsThere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l := newReferenceLoader(dir, time.Hour, func(rules.Roster) {}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	l := newLoader(dir, time.Hour, func(rules.Roster) {}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	for range 2 {
-		if err := l.load(context.Background()); err != nil {
+		if err := l.Load(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.ready(); err != nil {
+		if err := l.Ready(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -211,7 +211,7 @@ func TestReferenceFirstLoadTakesWhatIsThere(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, reference.FileShifts)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.load(context.Background()); err != nil || l.ready() != nil {
-		t.Fatalf("shifts.csv removed with shifts on Kafka: %v, ready %v", err, l.ready())
+	if err := l.Load(context.Background()); err != nil || l.Ready() != nil {
+		t.Fatalf("shifts.csv removed with shifts on Kafka: %v, ready %v", err, l.Ready())
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package loader
 
 import (
 	"context"
@@ -50,10 +50,10 @@ func TestReferenceLoadSavesSnapshot(t *testing.T) {
 	snaps := &fakeSnapshots{fail: 1}
 	applied := 0
 	var roster rules.Roster
-	l := newReferenceLoader(dir, time.Hour, func(r rules.Roster) { applied, roster = applied+1, r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	l := newLoader(dir, time.Hour, func(r rules.Roster) { applied, roster = applied+1, r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	l.snapshots = snaps
 	before := time.Now()
-	if err := l.load(context.Background()); err != nil {
+	if err := l.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if applied != 1 || len(snaps.saved) != 0 || l.unsaved == nil || testutil.ToFloat64(l.snapshotErrs) != 1 {

@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"encoding/json"
@@ -258,7 +258,7 @@ type splitEngine struct {
 	// point is recorded with every batch (frontier.go); feed exports it.
 	frontier *inputFrontier
 	feed     *feedMetrics
-	now      time.Time               // the batch at hand's wall clock (setFetched)
+	now      time.Time               // the batch at hand's wall clock (setBatch)
 	fetched  []ingest.PartitionFetch // and its partitions' fetch positions
 	complete map[string]time.Time    // completeness last recorded, per org
 	// alone reports whether this daemon is the only member of its consumer
@@ -276,16 +276,18 @@ type splitEngine struct {
 // statePrefixes are the store key prefixes of everything splitEngine saves.
 var statePrefixes = []string{taskPrefix, sharedPrefix, store.CompletenessPrefix}
 
-func (s *splitEngine) setRoute(events []event.Event, positions []store.Position) {
-	s.tasks.setRoute(events, positions)
-}
-
-// setFetched records where the batch at hand's partitions stood when
-// fetched, at wall clock now.
-func (s *splitEngine) setFetched(fetched []ingest.PartitionFetch, now time.Time) {
-	s.now, s.fetched = now, fetched
+// setBatch tells the engine about the batch at hand, read at wall clock
+// now: which task each of its events belongs to, and where its partitions
+// stood when fetched.
+func (s *splitEngine) setBatch(b *ingest.Batch, now time.Time) {
+	positions := b.Positions
+	if len(positions) != len(b.Events) {
+		positions = nil // not this batch's: better none than wrong ones
+	}
+	s.tasks.setRoute(b.Events, positions)
+	s.now, s.fetched = now, b.Fetched
 	if s.frontier != nil {
-		s.frontier.observe(fetched, now)
+		s.frontier.observe(b.Fetched, now)
 	}
 }
 

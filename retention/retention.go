@@ -1,4 +1,8 @@
-package daemon
+// Package retention runs the retention job: it resolves store.retention and
+// each org's DPIA schedule into the policy the stores apply, and applies it
+// at start and every interval, counting what it deleted and logging counts,
+// never content.
+package retention
 
 import (
 	"context"
@@ -12,10 +16,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// RetentionPolicy resolves store.retention and each org's DPIA schedule
+// Policy resolves store.retention and each org's DPIA schedule
 // (config.RetentionFor) into the policy both stores apply. Orgs not
 // configured take what an unknown org resolves to.
-func RetentionPolicy(cfg *config.Config) store.RetentionPolicy {
+func Policy(cfg *config.Config) store.RetentionPolicy {
 	periods := func(org string) store.RetentionPeriods {
 		ps := store.RetentionPeriods{}
 		for _, c := range cfg.RetentionFor(org) {
@@ -35,15 +39,44 @@ func RetentionPolicy(cfg *config.Config) store.RetentionPolicy {
 	return p
 }
 
-// retentionJob applies the retention policy every interval, the first time
-// at start.
-type retentionJob struct {
+// Options configures a Job. Store is required; the rest have safe zero
+// values.
+type Options struct {
+	Store  store.Retainer
+	Policy store.RetentionPolicy
+	// Interval between runs; zero or less: store.retention.interval's
+	// default.
+	Interval time.Duration
+	// Now is the clock retention measures ages against; nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Registerer takes the job's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// Job applies the retention policy every interval, the first time at
+// start.
+type Job struct {
 	store    store.Retainer
 	policy   store.RetentionPolicy
 	interval time.Duration
 	now      func() time.Time
 	log      *slog.Logger
 	m        *retentionMetrics
+}
+
+// New builds the job; nothing runs until Run.
+func New(o Options) *Job {
+	if o.Interval <= 0 {
+		o.Interval = config.DefaultRetentionInterval.D()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Job{store: o.Store, policy: o.Policy, interval: o.Interval, now: o.Now, log: o.Logger, m: newRetentionMetrics(o.Registerer)}
 }
 
 type retentionMetrics struct {
@@ -91,7 +124,8 @@ func newRetentionMetrics(reg prometheus.Registerer) *retentionMetrics {
 	return m
 }
 
-func (j *retentionJob) run(ctx context.Context) error {
+// Run applies retention at once and then every interval until ctx is done.
+func (j *Job) Run(ctx context.Context) error {
 	t := time.NewTicker(j.interval)
 	defer t.Stop()
 	for {
@@ -105,7 +139,7 @@ func (j *retentionJob) run(ctx context.Context) error {
 }
 
 // once runs retention and logs counts, never content.
-func (j *retentionJob) once(ctx context.Context) {
+func (j *Job) once(ctx context.Context) {
 	start := time.Now()
 	now := j.now()
 	j.m.lastRun.Set(float64(now.Unix()))

@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -147,7 +147,7 @@ func (b *partitionBalancer) Balance(msg kafka.Message, partitions ...int) int {
 
 // forwarder writes the outbox rows of the main pipeline and produces them.
 type forwarder struct {
-	store       store.Store
+	store       Store
 	writer      *kafka.Writer
 	log         *slog.Logger
 	deviceTopic string
@@ -440,7 +440,7 @@ func ensureTopics(ctx context.Context, admin *kafka.Client, inputs, topics []str
 // event time up to the frontier its sources' progress marks allow (see the
 // top of this file).
 type repartProcessor struct {
-	store       store.Store
+	store       Store
 	tasks       *taskEngine // state under <stream>/tasks/
 	dedupPrefix string      // <stream>/dedup/<task id>
 	// recentPrefix holds the recent event keys: <stream>/recent/<task id>/<seq>.
@@ -535,7 +535,7 @@ func decodeHashes(b []byte) ([]uint64, error) {
 	return hs, nil
 }
 
-func newRepartProcessor(st store.Store, stream string, newEngine func() (engine, error), log *slog.Logger, wake func(), idle time.Duration) *repartProcessor {
+func newRepartProcessor(st Store, stream string, newEngine func() (engine, error), log *slog.Logger, wake func(), idle time.Duration) *repartProcessor {
 	t := newTaskEngine(newEngine)
 	t.prefix = stream + "/tasks/"
 	return &repartProcessor{store: st, tasks: t, dedupPrefix: stream + "/dedup/", recentPrefix: stream + "/recent/", log: log,
@@ -652,8 +652,18 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 	return slowestLive(live, p.lateness)
 }
 
-// Process implements ingest.Processor.
+// Process implements ingest.Processor for events that come with nothing
+// but, from the context, their positions.
 func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (store.Result, error) {
+	return p.ProcessBatch(ctx, &ingest.Batch{Events: events, Positions: store.PositionsFrom(ctx, len(events))})
+}
+
+// ProcessBatch implements ingest.BatchProcessor: the batch's events, and
+// the progress its marks carry.
+func (p *repartProcessor) ProcessBatch(ctx context.Context, b *ingest.Batch) (store.Result, error) {
+	events := b.Events
+	// The store keeps each event's position (store.WithPositions).
+	ctx = store.WithPositions(ctx, b.Positions)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stale {
@@ -662,7 +672,10 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 		}
 	}
 	now := p.now()
-	positions := store.PositionsFrom(ctx, len(events))
+	positions := b.Positions
+	if len(positions) != len(events) {
+		positions = nil // not this batch's: better none than wrong ones
+	}
 	touched := map[string]*dedupState{}
 	batchKeys := map[string][]uint64{}
 	seen := map[string]map[uint64]bool{} // this batch's, per task
@@ -706,7 +719,7 @@ func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (st
 	// back no less than taking it where the mark stood. A redelivered mark
 	// is applied again, harmlessly: progress only grows.
 	progressed := map[string]map[string]bool{}
-	for _, m := range ingest.MarksFrom(ctx) {
+	for _, m := range b.Marks {
 		id := taskID(store.Position{Topic: m.Topic, Partition: m.Partition})
 		ds := state(id)
 		ds.Offset = max(ds.Offset, m.Offset)
@@ -924,7 +937,7 @@ func repartitionOptions(shared rules.Options) (device, team rules.Options) {
 
 // setupRepartition builds the forwarder and the two repartition streams
 // from the main consumer's options io.
-func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared rules.Options,
+func (s *Stream) setupRepartition(ctx context.Context, io ingest.Options, shared rules.Options,
 	newEngine func(rules.Options) (*rules.Engine, error), idle time.Duration) error {
 	group := io.GroupID
 	if group == "" {
@@ -941,12 +954,12 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 	}
 	transport := &kafka.Transport{ClientID: io.ClientID, TLS: tlsCfg, SASL: mech, DialTimeout: 10 * time.Second}
 	f := &forwarder{
-		store: d.store, log: d.log, instance: newInstanceID(), kick: make(chan struct{}, 1),
+		store: s.store, log: s.log, instance: newInstanceID(), kick: make(chan struct{}, 1),
 		roster: func() rules.Roster {
-			if r := d.roster.Load(); r != nil {
-				return r.Roster
+			if s.o.Roster == nil {
+				return nil
 			}
-			return nil
+			return s.o.Roster()
 		},
 		writer: &kafka.Writer{Addr: kafka.TCP(io.Brokers...), Balancer: &partitionBalancer{}, RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond, BatchSize: 5000, Transport: transport},
@@ -956,22 +969,22 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 	for _, t := range io.Topics {
 		inputs = append(inputs, t.Name)
 	}
-	for _, s := range []struct {
+	for _, spec := range []struct {
 		name  string
 		opts  rules.Options
 		topic *string
 	}{{streamDevice, deviceOpts, &f.deviceTopic}, {streamTeam, teamOpts, &f.teamTopic}} {
-		if slices.Contains(s.opts.Disabled, rules.CheckUnlockedSession) && slices.Contains(s.opts.Disabled, rules.CheckBulkAccess) {
+		if slices.Contains(spec.opts.Disabled, rules.CheckUnlockedSession) && slices.Contains(spec.opts.Disabled, rules.CheckBulkAccess) {
 			continue // its check is disabled: no stream
 		}
-		if _, err := rules.New(s.opts); err != nil {
-			return fmt.Errorf("build %s checks: %w", s.name, err)
+		if _, err := rules.New(spec.opts); err != nil {
+			return fmt.Errorf("build %s checks: %w", spec.name, err)
 		}
-		*s.topic = group + "-" + s.name
-		topics = append(topics, *s.topic)
-		opts := s.opts
+		*spec.topic = group + "-" + spec.name
+		topics = append(topics, *spec.topic)
+		opts := spec.opts
 		opts.ExternalFrontier = true // the slowest source's progress moves it
-		p := newRepartProcessor(d.store, s.name, func() (engine, error) { return newEngine(opts) }, d.log, d.delivery.Wake, idle)
+		p := newRepartProcessor(s.store, spec.name, func() (engine, error) { return newEngine(opts) }, s.log, s.o.Wake, idle)
 		switch {
 		case opts.Lateness < 0: // rules.NoLateness
 			p.lateness = 0
@@ -980,14 +993,14 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 		}
 		processors = append(processors, p)
 		co := io
-		co.GroupID, co.Processor, co.OnBatch, co.MarkHeader = *s.topic, p, nil, headerMark
-		co.Topics = []ingest.Topic{{Name: *s.topic, Format: event.FormatNative}}
-		co.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stream": s.name}, d.o.Registry)
+		co.GroupID, co.Processor, co.OnBatch, co.MarkHeader = *spec.topic, p, nil, headerMark
+		co.Topics = []ingest.Topic{{Name: *spec.topic, Format: event.FormatNative}}
+		co.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"stream": spec.name}, s.o.Registerer)
 		c, err := ingest.New(co)
 		if err != nil {
-			return fmt.Errorf("%s consumer: %w", s.name, err)
+			return fmt.Errorf("%s consumer: %w", spec.name, err)
 		}
-		d.streams = append(d.streams, repartStream{consumer: c, processor: p})
+		s.streams = append(s.streams, repartStream{consumer: c, processor: p})
 	}
 	if len(topics) == 0 {
 		return nil
@@ -1001,11 +1014,11 @@ func (d *Daemon) setupRepartition(ctx context.Context, io ingest.Options, shared
 		p.expected = sources
 	}
 	f.parts = parts
-	d.forwarder = f
-	d.engine.forward = f.rows
-	d.pipeline.rebalanced = f.rebalanced
-	prev := d.pipeline.observe
-	d.pipeline.observe = func(events []event.Event, arrival time.Time) {
+	s.forwarder = f
+	s.engine.forward = f.rows
+	s.pipeline.rebalanced = f.rebalanced
+	prev := s.pipeline.observe
+	s.pipeline.observe = func(events []event.Event, arrival time.Time) {
 		if prev != nil {
 			prev(events, arrival)
 		}

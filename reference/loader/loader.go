@@ -1,4 +1,9 @@
-package daemon
+// Package loader keeps the reference data (CONTRACT §2) in force: it loads
+// the reference directory, reloads it without a restart when its files
+// change, refuses a reload that would take most of a table away, merges
+// the kinds that come from reference topics on Kafka (reference/kafkaref),
+// and snapshots every load to the store for evidence.
+package loader
 
 import (
 	"context"
@@ -17,6 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/rules"
@@ -57,11 +64,11 @@ var referenceTables = []struct {
 	{kafkaref.KindSharingAgreements, reference.FileSharingAgreements, func(d *reference.Data) int { return len(d.SharingAgreements) }},
 }
 
-// referenceLoader loads the reference directory and reloads it, without a
+// Loader loads the reference directory and reloads it, without a
 // restart, when its files change. A directory that fails to load, or whose
 // reload the guard above refuses, keeps the last good data in force and
 // fails readiness until a reload succeeds.
-type referenceLoader struct {
+type Loader struct {
 	dir      string
 	interval time.Duration
 	apply    func(rules.Roster)
@@ -93,9 +100,45 @@ type referenceLoader struct {
 	kafkaKinds []kafkaref.Kind
 }
 
-func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Roster), log *slog.Logger, reg prometheus.Registerer) *referenceLoader {
+// Options configures a Loader. Apply is required; the rest have safe zero
+// values.
+type Options struct {
+	// Dir is the reference directory (reference.dir).
+	Dir string
+	// Interval is how often the directory is checked for changes
+	// (reference.reload_interval); zero or less: never reloaded.
+	Interval time.Duration
+	// Apply puts each load's data in force (the checks' roster).
+	Apply func(rules.Roster)
+	// Snapshots, when the store keeps them, gets every load with its time;
+	// nil: none kept.
+	Snapshots store.ReferenceSnapshots
+	Logger    *slog.Logger
+	// Registerer takes the loader's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// New builds a Loader; nothing is read until Load.
+func New(o Options) *Loader {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := newLoader(o.Dir, o.Interval, o.Apply, o.Logger, o.Registerer)
+	l.snapshots = o.Snapshots
+	return l
+}
+
+// SetKafkaKinds names the kinds that come from reference topics on Kafka:
+// they are no longer the directory's to lose.
+func (l *Loader) SetKafkaKinds(kinds []kafkaref.Kind) {
+	l.mu.Lock()
+	l.kafkaKinds = kinds
+	l.mu.Unlock()
+}
+
+func newLoader(dir string, interval time.Duration, apply func(rules.Roster), log *slog.Logger, reg prometheus.Registerer) *Loader {
 	f := promauto.With(reg)
-	l := &referenceLoader{
+	l := &Loader{
 		dir: dir, interval: interval, apply: apply, log: log,
 		reloads: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_reference_loads_total", Help: "Reference data loads, by outcome.",
@@ -120,14 +163,14 @@ func newReferenceLoader(dir string, interval time.Duration, apply func(rules.Ros
 	return l
 }
 
-// ready fails while the last reload of the directory failed or was refused.
-func (l *referenceLoader) ready() error {
+// Ready fails while the last reload of the directory failed or was refused.
+func (l *Loader) Ready() error {
 	l.problemMu.Lock()
 	defer l.problemMu.Unlock()
 	return l.problem
 }
 
-func (l *referenceLoader) setProblem(err error) {
+func (l *Loader) setProblem(err error) {
 	l.problemMu.Lock()
 	l.problem = err
 	l.problemMu.Unlock()
@@ -140,7 +183,7 @@ var errReloadRefused = errors.New("reference reload refused")
 // refusals says which kinds the reload from prev to next would empty or
 // shrink sharply: one line each, with counts but never a row. Kinds that
 // come from Kafka are not the directory's to lose.
-func (l *referenceLoader) refusals(prev, next *reference.Data) []string {
+func (l *Loader) refusals(prev, next *reference.Data) []string {
 	var out []string
 	for _, t := range referenceTables {
 		if slices.Contains(l.kafkaKinds, t.kind) {
@@ -197,7 +240,7 @@ func loadProblems(err error) string {
 }
 
 // fingerprint summarises the files' names, sizes and modification times.
-func (l *referenceLoader) fingerprint() [32]byte {
+func (l *Loader) fingerprint() [32]byte {
 	h := sha256.New()
 	for _, name := range referenceFiles {
 		fi, err := os.Stat(filepath.Join(l.dir, name))
@@ -212,9 +255,9 @@ func (l *referenceLoader) fingerprint() [32]byte {
 	return s
 }
 
-// load reads the directory now. A directory that does not exist is an
+// Load reads the directory now. A directory that does not exist is an
 // error: a monitor with no reference data would judge every access wrongly.
-func (l *referenceLoader) load(ctx context.Context) error {
+func (l *Loader) Load(ctx context.Context) error {
 	if l.dir == "" {
 		l.log.Warn("no reference directory configured: every actor is judged by default working hours")
 		return nil
@@ -263,12 +306,12 @@ func (l *referenceLoader) load(ctx context.Context) error {
 	return nil
 }
 
-// applyKafka takes a snapshot of the reference topics (kafkaref.Options.Apply).
-func (l *referenceLoader) applyKafka(ctx context.Context, d *reference.Data) { l.publish(ctx, nil, d) }
+// ApplyKafka takes a snapshot of the reference topics (kafkaref.Options.Apply).
+func (l *Loader) ApplyKafka(ctx context.Context, d *reference.Data) { l.publish(ctx, nil, d) }
 
 // publish puts the newest directory and topic data in force, together, and
 // snapshots the result to the store.
-func (l *referenceLoader) publish(ctx context.Context, csv, kafka *reference.Data) {
+func (l *Loader) publish(ctx context.Context, csv, kafka *reference.Data) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if csv != nil {
@@ -299,7 +342,7 @@ func (l *referenceLoader) publish(ctx context.Context, csv, kafka *reference.Dat
 }
 
 // saveSnapshot saves the last load to the store, if not saved yet; l.mu held.
-func (l *referenceLoader) saveSnapshot(ctx context.Context) {
+func (l *Loader) saveSnapshot(ctx context.Context) {
 	if l.unsaved == nil {
 		return
 	}
@@ -313,8 +356,8 @@ func (l *referenceLoader) saveSnapshot(ctx context.Context) {
 	l.unsaved = nil
 }
 
-// run reloads whenever the files change, until ctx ends.
-func (l *referenceLoader) run(ctx context.Context) error {
+// Run reloads whenever the files change, until ctx ends.
+func (l *Loader) Run(ctx context.Context) error {
 	interval := l.interval
 	if interval <= 0 && l.snapshots != nil {
 		interval = time.Minute // no reloads, but an unsaved snapshot is retried
@@ -336,9 +379,41 @@ func (l *referenceLoader) run(ctx context.Context) error {
 			if l.interval <= 0 || l.fingerprint() == l.stamp {
 				continue
 			}
-			if err := l.load(ctx); err != nil && !errors.Is(err, errReloadRefused) {
+			if err := l.Load(ctx); err != nil && !errors.Is(err, errReloadRefused) {
 				l.log.Error("reference data reload failed; keeping the previous data", "err", err)
 			}
 		}
 	}
+}
+
+// Topics builds the loader of reference data from compacted Kafka topics
+// (reference.kafka), when configured; its kinds then come from Kafka, the
+// rest from the reference directory. Nil when rk is off.
+func (l *Loader) Topics(rk *config.ReferenceKafka, log *slog.Logger, reg prometheus.Registerer) (*kafkaref.Loader, error) {
+	if rk == nil || !rk.Enabled {
+		return nil, nil
+	}
+	topics := map[kafkaref.Kind]string{}
+	for kind, topic := range rk.Topics.ByKind() {
+		topics[kafkaref.Kind(kind)] = topic
+	}
+	o := kafkaref.Options{
+		Brokers: rk.Brokers, ClientID: rk.ClientID, Topics: topics, PublishInterval: rk.PublishInterval.D(),
+		TLS: ingest.TLS{Enabled: rk.TLS.Enabled, CAFile: rk.TLS.CAFile, CertFile: rk.TLS.CertFile, KeyFile: rk.TLS.KeyFile,
+			ServerName: rk.TLS.ServerName, InsecureSkipVerify: rk.TLS.InsecureSkipVerify},
+		Apply: l.ApplyKafka, Logger: log, Registerer: reg,
+	}
+	if rk.SASL.Mechanism != "" {
+		pw, err := rk.SASL.Password.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("reference.kafka.sasl.password: %w", err)
+		}
+		o.SASL = ingest.SASL{Mechanism: rk.SASL.Mechanism, Username: rk.SASL.Username, Password: pw}
+	}
+	rt, err := kafkaref.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("reference.kafka: %w", err)
+	}
+	l.SetKafkaKinds(rt.Kinds())
+	return rt, nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package stream
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func withULS(p rules.UnlockedSessionPolicy, set func(*rules.UnlockedSessionKnobs
 // engine: each then sees only its own partitions' events, and device
 // handovers or team baselines that span partitions go unseen until
 // ingest.kafka.repartition is set.
-func (d *Daemon) watchKeying(ctx context.Context, members func() int, g prometheus.Gauge) error {
+func (s *Stream) watchKeying(ctx context.Context, members func() int, g prometheus.Gauge) error {
 	t := time.NewTicker(time.Second) // Members is measured after each rebalance
 	defer t.Stop()
 	partial := false
@@ -93,11 +93,11 @@ func (d *Daemon) watchKeying(ctx context.Context, members func() int, g promethe
 			partial = now
 			if now {
 				g.Set(1)
-				d.log.Warn("several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see only this daemon's partitions",
+				s.log.Warn("several daemons share the consumer group without ingest.kafka.repartition: the device- and team-keyed checks see only this daemon's partitions",
 					"members", n, "checks", sharedChecks)
 			} else {
 				g.Set(0)
-				d.log.Info("this daemon is alone in its consumer group again: the device- and team-keyed checks see every event", "members", n)
+				s.log.Info("this daemon is alone in its consumer group again: the device- and team-keyed checks see every event", "members", n)
 			}
 		}
 	}
