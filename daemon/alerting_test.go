@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/testwait"
 )
@@ -67,19 +65,8 @@ http:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := config.Load(cfgPath)
-	if diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := New(ctx, Options{Config: cfg, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := t.Context()
+	d, _ := startDaemon(t, cfgPath)
 
 	at := time.Date(2026, 3, 4, 23, 10, 0, 0, time.UTC)
 	var events []event.Event

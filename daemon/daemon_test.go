@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -84,18 +83,8 @@ http:
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := config.Load(cfgPath)
-	if diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := New(ctx, Options{Config: cfg, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	ctx := t.Context()
+	d, stop := startDaemon(t, cfgPath)
 
 	// An office worker (no shifts) reading records at 23:10 on a weekday.
 	at := time.Date(2026, 3, 4, 23, 10, 0, 0, time.UTC)
@@ -186,8 +175,7 @@ http:
 	if err != nil || len(views) != 1 || views[0].User != "api:shared" || views[0].Role != "api" || views[0].Kind != viewlog.KindAPIAudit || views[0].Rows != 2 {
 		t.Errorf("view log after an API read of the audit trail = %+v, %v; want one api-audit entry by api:shared of 2 rows", views, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

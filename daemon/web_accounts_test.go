@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/testwait"
 	"github.com/dpiawatch/dpiawatch/web"
 )
@@ -67,18 +65,7 @@ http:
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := config.Load(cfgPath)
-	if diags.HasErrors() {
-		t.Fatal(diags.Err())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d, err := New(ctx, Options{Config: cfg, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	d, stop := startDaemon(t, cfgPath)
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -115,8 +102,7 @@ http:
 		resp, _ := get("/alerts")
 		return resp.StatusCode != http.StatusOK // sent to the login page: the session ended
 	})
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
