@@ -366,20 +366,29 @@ func (p *pipeline) evaluateInWrite(ctx context.Context, b *ingest.Batch) (store.
 // spell raise their alerts now rather than when traffic resumes. The release
 // is stored like a batch: alerts and state in one durable unit.
 func (p *pipeline) run(ctx context.Context) error {
-	if p.idleRelease <= 0 {
+	everyQuarterOf(ctx, p.idleRelease, func() {
+		if err := p.releaseIfIdle(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("releasing waiting events failed; will retry", "err", err)
+		}
+	})
+	return nil
+}
+
+// everyQuarterOf calls f every quarter of idleRelease (at least every 10 ms)
+// until ctx ends; with idle release off it only waits for ctx.
+func everyQuarterOf(ctx context.Context, idleRelease time.Duration, f func()) {
+	if idleRelease <= 0 {
 		<-ctx.Done()
-		return nil
+		return
 	}
-	t := time.NewTicker(max(p.idleRelease/4, 10*time.Millisecond))
+	t := time.NewTicker(max(idleRelease/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if err := p.releaseIfIdle(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("releasing waiting events failed; will retry", "err", err)
-			}
+			f()
 		}
 	}
 }

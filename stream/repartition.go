@@ -829,25 +829,15 @@ func (p *repartProcessor) SetRoster(r rules.Roster) { p.tasks.SetRoster(r) }
 // slow sources have gone idle, and judges every waiting event once the
 // whole stream has been idle (see pipeline.run).
 func (p *repartProcessor) run(ctx context.Context) error {
-	if p.idleRelease <= 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(max(p.idleRelease/4, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := p.advanceIdle(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("advancing repartitioned tasks past idle sources failed; will retry", "err", err)
-			}
-			if err := p.releaseIfIdle(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("releasing waiting repartitioned events failed; will retry", "err", err)
-			}
+	everyQuarterOf(ctx, p.idleRelease, func() {
+		if err := p.advanceIdle(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("advancing repartitioned tasks past idle sources failed; will retry", "err", err)
 		}
-	}
+		if err := p.releaseIfIdle(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("releasing waiting repartitioned events failed; will retry", "err", err)
+		}
+	})
+	return nil
 }
 
 // advanceIdle moves the frontier of this daemon's tasks where a source has
