@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
@@ -69,13 +68,7 @@ http:
 	d, _ := startDaemon(t, cfgPath)
 
 	at := time.Date(2026, 3, 4, 23, 10, 0, 0, time.UTC)
-	var events []event.Event
-	for i, id := range []string{"e1", "e2", "e3"} {
-		events = append(events, event.Event{ID: id, Time: at.Add(time.Duration(i) * time.Minute), Org: "st-martins", System: "logmycare",
-			Action: event.ActionView, Actor: event.Actor{ID: "u-07", Role: "support-worker", Team: "webster-court"},
-			Subject: event.Subject{ID: "c-0042"}, Record: event.Record{Type: "care-plan", ID: "cp-1"}, Outcome: event.OutcomeSuccess})
-	}
-	if _, err := d.stream.Process(ctx, events); err != nil {
+	if _, err := d.stream.Process(ctx, officeWorkerViews(at)); err != nil {
 		t.Fatal(err)
 	}
 	readyz := func() (int, map[string]string) {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alerting"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/testwait"
 	"github.com/dpiawatch/dpiawatch/triage"
@@ -88,13 +87,7 @@ http:
 
 	// An office worker (no shifts) reading records at 23:10 on a weekday.
 	at := time.Date(2026, 3, 4, 23, 10, 0, 0, time.UTC)
-	var events []event.Event
-	for i, id := range []string{"e1", "e2", "e3"} {
-		events = append(events, event.Event{ID: id, Time: at.Add(time.Duration(i) * time.Minute), Org: "st-martins", System: "logmycare",
-			Action: event.ActionView, Actor: event.Actor{ID: "u-07", Role: "support-worker", Team: "webster-court"},
-			Subject: event.Subject{ID: "c-0042"}, Record: event.Record{Type: "care-plan", ID: "cp-1"}, Outcome: event.OutcomeSuccess})
-	}
-	if _, err := d.stream.Process(ctx, events); err != nil {
+	if _, err := d.stream.Process(ctx, officeWorkerViews(at)); err != nil {
 		t.Fatal(err)
 	}
 	alerts, err := d.Store().Alerts(ctx, store.AlertFilter{})

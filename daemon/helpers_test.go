@@ -4,8 +4,10 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/testlog"
 )
 
@@ -35,4 +37,17 @@ func startDaemon(t *testing.T, cfgPath string) (d *Daemon, stop func() error) {
 	}
 	t.Cleanup(func() { _ = stop() })
 	return d, stop
+}
+
+// officeWorkerViews is three views of one care plan a minute apart from at
+// by u-07, a St Martins support worker with no shifts: out of hours at
+// night on a weekday.
+func officeWorkerViews(at time.Time) []event.Event {
+	var events []event.Event
+	for i, id := range []string{"e1", "e2", "e3"} {
+		events = append(events, event.Event{ID: id, Time: at.Add(time.Duration(i) * time.Minute), Org: "st-martins", System: "logmycare",
+			Action: event.ActionView, Actor: event.Actor{ID: "u-07", Role: "support-worker", Team: "webster-court"},
+			Subject: event.Subject{ID: "c-0042"}, Record: event.Record{Type: "care-plan", ID: "cp-1"}, Outcome: event.OutcomeSuccess})
+	}
+	return events
 }
