@@ -109,17 +109,17 @@ type bulkPolicy struct {
 
 // bulkResolver is the bulk-access policy by role and team.
 type bulkResolver struct {
-	*levels[bulkPolicy]
+	*Levels[bulkPolicy]
 	maxDays int // the longest baseline period of any policy: history kept
 }
 
 func newBulkResolver(p BulkAccessPolicy) (*bulkResolver, error) {
-	l, err := newLevels(p.BulkAccessKnobs, p.Roles, p.Teams, resolveBulk)
+	l, err := NewLevels(p.BulkAccessKnobs, p.Roles, p.Teams, resolveBulk)
 	if err != nil {
 		return nil, err
 	}
-	r := &bulkResolver{levels: l}
-	l.all(func(pol *bulkPolicy) { r.maxDays = max(r.maxDays, pol.days) })
+	r := &bulkResolver{Levels: l}
+	l.All(func(pol *bulkPolicy) { r.maxDays = max(r.maxDays, pol.days) })
 	return r, nil
 }
 
@@ -324,13 +324,13 @@ func (c *bulkAccess) States() []StateTable {
 
 // Evaluate counts a successful record action on a subject into the actor's
 // window and reports it when it opens a new subject beyond the threshold.
-func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c *bulkAccess) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if !ev.Action.IsRecordAction() || ev.Outcome == event.OutcomeFailure || ev.Subject.ID == "" {
 		return false
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.roster.Staff(actor); ok {
+	if st, ok := v.Roster().Staff(actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -338,14 +338,14 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	res := resolved[bulkResolver](v.org, c.slot)
-	p := res.get(role, team)
+	res := Resolved[bulkResolver](v, c.slot)
+	p := res.Get(role, team)
 	if p.exempt {
 		return true
 	}
 	t := ev.Time.UnixNano()
 	w := int64(p.window)
-	day := c.localDay(ev.Time, v.org.loc)
+	day := c.localDay(ev.Time, v.Location())
 
 	st, ok := c.actors.Get(v, actor)
 	switch {
@@ -402,8 +402,8 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	thr := p.threshold(st.Own, st.TeamBase)
 	if fresh && float64(n) > thr {
 		own, teamBase, capped := st.Own, st.TeamBase, n >= p.maxTracked
-		local := ev.Time.In(v.org.loc)
-		eps.add(v, ev, finding{Pattern: PatternBulkAccess, Severity: p.severity, Gap: p.gap, Lead: func() string {
+		local := ev.Time.In(v.Location())
+		eps.Add(v, ev, Finding{Pattern: PatternBulkAccess, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			return bulkLead(actor, role, team, local, n, capped, own, teamBase, thr, p)
 		}})
 	}
@@ -414,7 +414,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 // rollover closes the actor's day: its peak, clipped to the day's
 // threshold, joins their history and their team's; then the baselines of
 // the new day are computed.
-func (c *bulkAccess) rollover(v *env, ev *event.Event, st *bulkActor, day int32, team string, p *bulkPolicy, keepDays int) {
+func (c *bulkAccess) rollover(v *Env, ev *event.Event, st *bulkActor, day int32, team string, p *bulkPolicy, keepDays int) {
 	from := day - int32(keepDays)
 	if st.Peak > 0 {
 		peak := min(st.Peak, int32(min(p.threshold(st.Own, st.TeamBase), math.MaxInt32)))
@@ -451,7 +451,7 @@ func (c *bulkAccess) rollover(v *env, ev *event.Event, st *bulkActor, day int32,
 
 // teamBaseline is the Quantile of the team's member-day peaks over the
 // baseline period before day; 0 without a team or with too few samples.
-func (c *bulkAccess) teamBaseline(v *env, team string, day int32, p *bulkPolicy) int32 {
+func (c *bulkAccess) teamBaseline(v *Env, team string, day int32, p *bulkPolicy) int32 {
 	if team == "" {
 		return 0
 	}
@@ -527,7 +527,7 @@ func bulkLead(actor, role, team string, local time.Time, n int, capped bool, own
 	b.WriteString(actor)
 	var tags []string
 	for _, s := range []string{role, team} {
-		if plainWord(s) {
+		if PlainWord(s) {
 			tags = append(tags, s)
 		}
 	}
@@ -540,7 +540,7 @@ func bulkLead(actor, role, team string, local time.Time, n int, capped bool, own
 	}
 	win := "the hour"
 	if p.window != time.Hour {
-		win = "the " + span(p.window)
+		win = "the " + Span(p.window)
 	}
 	b.WriteString(" opened the records of " + count + " different people in " + win + " to " + local.Format("15:04 on Mon 2 Jan 2006") + ", ")
 	switch {
@@ -566,11 +566,11 @@ func ratio(n int, base int32) string {
 }
 
 // bulkAccessRegistration registers the bulk-access check with the engine (registry).
-var bulkAccessRegistration = registration{
-	name:  CheckBulkAccess,
-	build: func(slot int) check { return newBulkAccess(slot) },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[BulkAccessPolicy](CheckBulkAccess, p)
+var bulkAccessRegistration = Registration{
+	Name:  CheckBulkAccess,
+	Build: func(slot int) Check { return newBulkAccess(slot) },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[BulkAccessPolicy](CheckBulkAccess, p)
 		if err != nil {
 			return nil, err
 		}

@@ -578,7 +578,7 @@ func BenchmarkBulkAccessMemory(b *testing.B) {
 		_ = e
 		// Drive the check directly: the engine's batching is not measured.
 		rt := e.orgs[testOrg]
-		v := &env{org: rt, roster: roster}
+		v := &Env{org: rt, roster: roster}
 		eps := newEpisodes(CheckBulkAccess)
 		for _, t := range c.States() {
 			t.bind("rules/bulk-access/")

@@ -34,10 +34,10 @@ type rdPolicy struct {
 	severity alert.Severity
 }
 
-type rdResolver = levels[rdPolicy]
+type rdResolver = Levels[rdPolicy]
 
 func newRDResolver(p RecordDeletedPolicy) (*rdResolver, error) {
-	return newLevels(p.RecordDeletedKnobs, p.Roles, p.Teams, func(ls []RecordDeletedKnobs) (*rdPolicy, error) {
+	return NewLevels(p.RecordDeletedKnobs, p.Roles, p.Teams, func(ls []RecordDeletedKnobs) (*rdPolicy, error) {
 		pol := &rdPolicy{severity: alert.SeverityMedium}
 		for _, k := range ls {
 			if k.Exempt != nil {
@@ -55,25 +55,25 @@ type recordDeleted struct{ slot int }
 
 func (recordDeleted) Name() string { return CheckRecordDeleted }
 
-func (c recordDeleted) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c recordDeleted) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if ev.Action != event.ActionDelete || ev.Outcome == event.OutcomeFailure {
 		return false
 	}
-	p := resolved[rdResolver](v.org, c.slot).get(ev.Actor.Role, ev.Actor.Team)
+	p := Resolved[rdResolver](v, c.slot).Get(ev.Actor.Role, ev.Actor.Team)
 	if !p.exempt {
-		eps.add(v, ev, finding{Pattern: CheckRecordDeleted, Severity: p.severity, Gap: DefaultEpisodeGap,
+		eps.Add(v, ev, Finding{Pattern: CheckRecordDeleted, Severity: p.severity, Gap: DefaultEpisodeGap,
 			Lead: func() string {
-				return lead(ev, ev.Actor.Role, ev.Actor.Team, ev.Time.In(v.org.loc), "who deleted a record")
+				return Lead(ev, ev.Actor.Role, ev.Actor.Team, ev.Time.In(v.Location()), "who deleted a record")
 			}})
 	}
 	return true
 }
 
-var recordDeletedRegistration = registration{
-	name:  CheckRecordDeleted,
-	build: func(slot int) check { return recordDeleted{slot: slot} },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[RecordDeletedPolicy](CheckRecordDeleted, p)
+var recordDeletedRegistration = Registration{
+	Name:  CheckRecordDeleted,
+	Build: func(slot int) Check { return recordDeleted{slot: slot} },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[RecordDeletedPolicy](CheckRecordDeleted, p)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func TestExampleCheck(t *testing.T) {
 		Roles:              map[string]RecordDeletedKnobs{"records-officer": {Exempt: new(true)}},
 	}}
 	e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: p}, Lateness: NoLateness,
-		Disabled: Checks(), extraRegistrations: []registration{recordDeletedRegistration}})
+		Disabled: Checks(), extraRegistrations: []Registration{recordDeletedRegistration}})
 	alerts := map[string]alert.Alert{}
 	run(t, e, []event.Event{
 		mkEvent("e1", "u-7", lt("2026-03-02 10:00:00"), event.ActionView, role("support-worker", "")),

@@ -227,7 +227,7 @@ func bulkOf(p *OrgPolicy) *BulkAccessPolicy {
 // registrySlot is the slot of a registered check: where a check built by
 // hand, outside an Engine, finds its policy in the engine's org runtimes.
 func registrySlot(name string) int {
-	i := slices.IndexFunc(registry, func(r registration) bool { return r.name == name })
+	i := slices.IndexFunc(registry, func(r Registration) bool { return r.Name == name })
 	if i < 0 {
 		panic("no registered check " + name)
 	}

@@ -58,10 +58,10 @@ type nbnPolicy struct {
 }
 
 // nbnResolver is the no-business-need policy by role and team.
-type nbnResolver = levels[nbnPolicy]
+type nbnResolver = Levels[nbnPolicy]
 
 func newNBNResolver(p NoBusinessNeedPolicy) (*nbnResolver, error) {
-	return newLevels(p.NoBusinessNeedKnobs, p.Roles, p.Teams, resolveNBN)
+	return NewLevels(p.NoBusinessNeedKnobs, p.Roles, p.Teams, resolveNBN)
 }
 
 // resolveNBN merges levels, least specific first, over the defaults.
@@ -105,19 +105,19 @@ type noBusinessNeed struct{ slot int }
 func (noBusinessNeed) Name() string { return CheckNoBusinessNeed }
 
 // Evaluate judges a successful record action.
-func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if !ev.Action.IsRecordAction() || ev.Outcome == event.OutcomeFailure || ev.Subject.ID == "" {
 		return false
 	}
 	// Without relationship rows there is nothing to judge against: every
 	// access would be an alert. The reference data is incomplete, not the
 	// staff at fault.
-	if !v.roster.HasRelationships() {
+	if !v.Roster().HasRelationships() {
 		return false
 	}
 	actor, subject, t := ev.Actor.ID, ev.Subject.ID, ev.Time
 	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.roster.Staff(actor)
+	st, known := v.Roster().Staff(actor)
 	if known {
 		if st.Role != "" {
 			role = st.Role
@@ -126,26 +126,26 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	p := resolved[nbnResolver](v.org, c.slot).get(role, team)
+	p := Resolved[nbnResolver](v, c.slot).Get(role, team)
 	if p.exempt {
 		return true
 	}
-	loc := v.org.loc
+	loc := v.Location()
 
-	if !v.roster.HasRelationship(actor, team, subject, t) {
-		rel, found := v.roster.NearestRelationship(actor, team, subject, t)
+	if !v.Roster().HasRelationship(actor, team, subject, t) {
+		rel, found := v.Roster().NearestRelationship(actor, team, subject, t)
 		ended := found && !rel.ValidTo.IsZero() && !rel.ValidTo.After(t)
 		if !ended || t.Sub(rel.ValidTo) >= p.afterEnd {
 			pattern := PatternNoRelationship
 			if ended {
 				pattern = PatternRelationshipEnded
 			}
-			eps.add(v, ev, finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
+			eps.Add(v, ev, Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
 				why := "with no relationship to the person (theirs or their team's) in force"
 				if found {
 					why += "; nearest: " + relationText(rel, actor, t, loc)
 				}
-				return lead(ev, role, team, t.In(loc), why)
+				return Lead(ev, role, team, t.In(loc), why)
 			}})
 		}
 	}
@@ -156,13 +156,13 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 		partner = st.Org
 	}
 	if (partner != "" && partner != ev.Org) || external {
-		if _, ok := v.roster.SharingAgreementFor(partner, ev.Org, ev.Record.Type, string(ev.Action), t); !ok {
-			eps.add(v, ev, finding{Pattern: PatternOutsideSharingAgreement, Severity: p.severity, Gap: p.gap, Lead: func() string {
+		if _, ok := v.Roster().SharingAgreementFor(partner, ev.Org, ev.Record.Type, string(ev.Action), t); !ok {
+			eps.Add(v, ev, Finding{Pattern: PatternOutsideSharingAgreement, Severity: p.severity, Gap: p.gap, Lead: func() string {
 				who := "their agency"
-				if plainWord(partner) {
+				if PlainWord(partner) {
 					who = partner
 				}
-				return lead(ev, role, team, t.In(loc), "which no information sharing agreement of "+who+" in force allows")
+				return Lead(ev, role, team, t.In(loc), "which no information sharing agreement of "+who+" in force allows")
 			}})
 		}
 	}
@@ -174,25 +174,25 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 // out.
 func relationText(r reference.Relationship, actor string, t time.Time, loc *time.Location) string {
 	s := "a relationship"
-	if plainWord(r.Relation) {
+	if PlainWord(r.Relation) {
 		s = r.Relation
 	}
 	switch {
 	case r.ActorID == actor:
 		s = "their own " + s
-	case plainWord(r.Team):
+	case PlainWord(r.Team):
 		s += " of team " + r.Team
 	default:
 		s += " of their team"
 	}
 	if !r.ValidTo.IsZero() && !r.ValidTo.After(t) {
-		return s + " until " + dateText(r.ValidTo.In(loc))
+		return s + " until " + DateText(r.ValidTo.In(loc))
 	}
-	return s + " from " + dateText(r.ValidFrom.In(loc))
+	return s + " from " + DateText(r.ValidFrom.In(loc))
 }
 
-// dateText renders a day, with the time when it is not midnight.
-func dateText(t time.Time) string {
+// DateText renders a day, with the time when it is not midnight.
+func DateText(t time.Time) string {
 	if t.Hour() == 0 && t.Minute() == 0 {
 		return t.Format("2 Jan 2006")
 	}
@@ -200,11 +200,11 @@ func dateText(t time.Time) string {
 }
 
 // noBusinessNeedRegistration registers the no-business-need check with the engine (registry).
-var noBusinessNeedRegistration = registration{
-	name:  CheckNoBusinessNeed,
-	build: func(slot int) check { return noBusinessNeed{slot: slot} },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[NoBusinessNeedPolicy](CheckNoBusinessNeed, p)
+var noBusinessNeedRegistration = Registration{
+	Name:  CheckNoBusinessNeed,
+	Build: func(slot int) Check { return noBusinessNeed{slot: slot} },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[NoBusinessNeedPolicy](CheckNoBusinessNeed, p)
 		if err != nil {
 			return nil, err
 		}

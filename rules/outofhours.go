@@ -96,10 +96,10 @@ type oohPolicy struct {
 }
 
 // oohResolver is the out-of-hours policy by role and team.
-type oohResolver = levels[oohPolicy]
+type oohResolver = Levels[oohPolicy]
 
 func newOOHResolver(p OutOfHoursPolicy) (*oohResolver, error) {
-	return newLevels(p.OutOfHoursKnobs, p.Roles, p.Teams, resolve)
+	return NewLevels(p.OutOfHoursKnobs, p.Roles, p.Teams, resolve)
 }
 
 // resolve merges levels, least specific first, over the defaults.
@@ -193,10 +193,10 @@ type outOfHours struct{ slot int }
 
 func (outOfHours) Name() string { return CheckOutOfHours }
 
-// isAccess reports whether ev is access to the system: a successful action
+// IsAccess reports whether ev is access to the system: a successful action
 // other than ending a session (logout, lock, timeout). A failed login gives
 // no access.
-func isAccess(ev *event.Event) bool {
+func IsAccess(ev *event.Event) bool {
 	if ev.Outcome == event.OutcomeFailure {
 		return false
 	}
@@ -208,13 +208,13 @@ func isAccess(ev *event.Event) bool {
 }
 
 // Evaluate judges ev in event time on the org's local clock.
-func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
-	if !isAccess(ev) {
+func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
+	if !IsAccess(ev) {
 		return false
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.roster.Staff(actor); ok {
+	if st, ok := v.Roster().Staff(actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -222,23 +222,23 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 			team = st.Team
 		}
 	}
-	p := resolved[oohResolver](v.org, c.slot).get(role, team)
-	local := ev.Time.In(v.org.loc)
+	p := Resolved[oohResolver](v, c.slot).Get(role, team)
+	local := ev.Time.In(v.Location())
 
-	ohRole := v.org.ohRoles[role]
-	if ohRole || v.roster.HasShifts(actor) {
-		if _, ok := v.roster.ShiftAt(actor, ev.Time, p.shiftGrace); ok {
+	ohRole := v.OutOfHoursRole(role)
+	if ohRole || v.Roster().HasShifts(actor) {
+		if _, ok := v.Roster().ShiftAt(actor, ev.Time, p.shiftGrace); ok {
 			return true
 		}
-		roster, loc := v.roster, v.org.loc
-		eps.add(v, ev, finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
+		roster, loc := v.Roster(), v.Location()
+		eps.Add(v, ev, Finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			why := "outside their rostered shifts"
 			if s, ok := roster.NearestShift(actor, ev.Time); ok {
 				why = shiftReason(local, s.Start.In(loc), s.End.In(loc))
 			} else if ohRole {
 				why = "with no rostered shift, which their out-of-hours role needs"
 			}
-			return lead(ev, role, team, local, why)
+			return Lead(ev, role, team, local, why)
 		}})
 		return true
 	}
@@ -251,14 +251,14 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	if holidayOnly {
 		pattern = PatternBankHoliday
 	}
-	eps.add(v, ev, finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
+	eps.Add(v, ev, Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
 		why := "outside default working hours (" + p.hoursText + ")"
 		if p.bankHolidays {
-			if name, ok := v.isHoliday(local); ok {
+			if name, ok := v.IsHoliday(local); ok {
 				why = "a bank holiday (" + name + "), " + why
 			}
 		}
-		return lead(ev, role, team, local, why)
+		return Lead(ev, role, team, local, why)
 	}})
 	return true
 }
@@ -269,7 +269,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 // clock of each day with time.Date, so a DST change moves them correctly;
 // the days either side are looked at because grace, or hours running past
 // midnight, can reach into the next day.
-func (p *oohPolicy) inWorkingHours(v *env, local time.Time) (in, holidayOnly bool) {
+func (p *oohPolicy) inWorkingHours(v *Env, local time.Time) (in, holidayOnly bool) {
 	y, m, d := local.Date()
 	loc := local.Location()
 	for off := -1; off <= 1; off++ {
@@ -288,7 +288,7 @@ func (p *oohPolicy) inWorkingHours(v *env, local time.Time) (in, holidayOnly boo
 			continue
 		}
 		if p.bankHolidays {
-			if _, ok := v.isHoliday(day); ok {
+			if _, ok := v.IsHoliday(day); ok {
 				holidayOnly = true
 				continue
 			}
@@ -306,9 +306,9 @@ func (c Clock) before(o Clock) bool {
 func shiftReason(local, start, end time.Time) string {
 	switch {
 	case local.After(end):
-		return span(local.Sub(end)) + " after their rostered shift ended at " + clockOn(end, local)
+		return Span(local.Sub(end)) + " after their rostered shift ended at " + clockOn(end, local)
 	case local.Before(start):
-		return span(start.Sub(local)) + " before their rostered shift started at " + clockOn(start, local)
+		return Span(start.Sub(local)) + " before their rostered shift started at " + clockOn(start, local)
 	}
 	return "outside their rostered shifts"
 }
@@ -323,8 +323,8 @@ func clockOn(t, ref time.Time) string {
 	return t.Format("15:04 on Mon 2 Jan")
 }
 
-// span renders a duration for a manager: "45m", "1h14m", "2d3h".
-func span(d time.Duration) string {
+// Span renders a duration for a manager: "45m", "1h14m", "2d3h".
+func Span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return "under a minute"
@@ -344,29 +344,29 @@ func span(d time.Duration) string {
 	return strconv.Itoa(days) + "d" + strconv.Itoa(h) + "h"
 }
 
-// lead is the clause that opens an out-of-hours explanation. It names the
+// Lead is the clause that opens an out-of-hours explanation. It names the
 // actor by pseudonymous id, role and team only; never the subject.
-func lead(ev *event.Event, role, team string, local time.Time, why string) string {
+func Lead(ev *event.Event, role, team string, local time.Time, why string) string {
 	var b strings.Builder
 	b.WriteString(ev.Actor.ID)
 	var tags []string
 	for _, s := range []string{role, team} {
-		if plainWord(s) {
+		if PlainWord(s) {
 			tags = append(tags, s)
 		}
 	}
 	if len(tags) > 0 {
 		b.WriteString(" (" + strings.Join(tags, ", ") + ")")
 	}
-	b.WriteString(" " + doing(ev))
+	b.WriteString(" " + Doing(ev))
 	b.WriteString(" at " + local.Format("15:04 on Mon 2 Jan 2006") + ", " + why)
 	return b.String()
 }
 
-// doing describes the action: "viewed a care-plan record".
-func doing(ev *event.Event) string {
+// Doing describes the action: "viewed a care-plan record".
+func Doing(ev *event.Event) string {
 	kind := ""
-	if plainWord(ev.Record.Type) {
+	if PlainWord(ev.Record.Type) {
 		kind = ev.Record.Type + " "
 	}
 	one := "a " + kind + "record"
@@ -398,11 +398,11 @@ func doing(ev *event.Event) string {
 	return "acted"
 }
 
-// plainWord reports whether s is a short lower-case label (a role, team or
+// PlainWord reports whether s is a short lower-case label (a role, team or
 // record type, as configured vocabularies spell them) fit to quote in an
 // explanation; anything else, which might carry free text or a name, is
 // left out.
-func plainWord(s string) bool {
+func PlainWord(s string) bool {
 	if s == "" || len(s) > 40 {
 		return false
 	}
@@ -415,11 +415,11 @@ func plainWord(s string) bool {
 }
 
 // outOfHoursRegistration registers the out-of-hours check with the engine (registry).
-var outOfHoursRegistration = registration{
-	name:  CheckOutOfHours,
-	build: func(slot int) check { return outOfHours{slot: slot} },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[OutOfHoursPolicy](CheckOutOfHours, p)
+var outOfHoursRegistration = Registration{
+	Name:  CheckOutOfHours,
+	Build: func(slot int) Check { return outOfHours{slot: slot} },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[OutOfHoursPolicy](CheckOutOfHours, p)
 		if err != nil {
 			return nil, err
 		}

@@ -287,7 +287,7 @@ func TestSpan(t *testing.T) {
 		2 * time.Hour: "2h", 36 * time.Hour: "1d12h", 48 * time.Hour: "2d",
 	}
 	for d, want := range cases {
-		if got := span(d); got != want {
+		if got := Span(d); got != want {
 			t.Errorf("span(%v) = %q, want %q", d, got, want)
 		}
 	}

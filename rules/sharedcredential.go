@@ -154,7 +154,7 @@ type scPolicy struct {
 // scResolver holds every resolved combination of configured role and team,
 // and the org's site map.
 type scResolver struct {
-	*levels[scPolicy]
+	*Levels[scPolicy]
 	kinds map[string]time.Duration
 	sites []Site
 	nets  []siteNet // longest prefix first
@@ -194,11 +194,11 @@ func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
 	// Longest prefix first, so that a narrower range (a VPN pool inside a
 	// site's range) wins.
 	slices.SortStableFunc(r.nets, func(a, b siteNet) int { return b.p.Bits() - a.p.Bits() })
-	l, err := newLevels(p.SharedCredentialKnobs, p.Roles, p.Teams, resolveSC)
+	l, err := NewLevels(p.SharedCredentialKnobs, p.Roles, p.Teams, resolveSC)
 	if err != nil {
 		return nil, err
 	}
-	r.levels = l
+	r.Levels = l
 	return r, nil
 }
 
@@ -391,14 +391,14 @@ func (*sharedCredential) Name() string           { return CheckSharedCredential 
 func (c *sharedCredential) States() []StateTable { return []StateTable{c.actors} }
 
 // Evaluate judges one event for every pattern.
-func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
-	r := resolved[scResolver](v.org, c.slot)
+func (c *sharedCredential) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
+	r := Resolved[scResolver](v, c.slot)
 	if r == nil || ev.Actor.ID == "" {
 		return false
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.roster.Staff(actor)
+	st, known := v.Roster().Staff(actor)
 	if known {
 		if st.Role != "" {
 			role = st.Role
@@ -407,11 +407,11 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool
 			team = st.Team
 		}
 	}
-	p := r.get(role, team)
+	p := r.Get(role, team)
 	if p.exempt {
 		return true
 	}
-	j := scJudge{ev: ev, v: v, eps: eps, p: p, r: r, role: role, team: team, local: ev.Time.In(v.org.loc)}
+	j := scJudge{ev: ev, v: v, eps: eps, p: p, r: r, role: role, team: team, local: ev.Time.In(v.Location())}
 	failed := ev.Outcome == event.OutcomeFailure || ev.Action == event.ActionLoginFailed
 	if failed {
 		if ev.Action == event.ActionLogin || ev.Action == event.ActionLoginFailed {
@@ -421,7 +421,7 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool
 		}
 		return true
 	}
-	if isAccess(ev) {
+	if IsAccess(ev) {
 		if known && !p.off[PatternUsedAfterLeaving] {
 			j.leaving(&st)
 		}
@@ -439,8 +439,8 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *env, eps *episodes) bool
 // scJudge is one event being judged.
 type scJudge struct {
 	ev         *event.Event
-	v          *env
-	eps        *episodes
+	v          *Env
+	eps        *Episodes
 	p          *scPolicy
 	r          *scResolver
 	role, team string
@@ -448,7 +448,7 @@ type scJudge struct {
 }
 
 func (j *scJudge) add(ev *event.Event, pattern string, lead func() string) {
-	j.eps.add(j.v, ev, finding{Pattern: pattern, Severity: j.p.severity, Gap: j.p.gap, Lead: lead})
+	j.eps.Add(j.v, ev, Finding{Pattern: pattern, Severity: j.p.severity, Gap: j.p.gap, Lead: lead})
 }
 
 // addEvidence adds a remembered earlier event of the same actor to the
@@ -456,7 +456,7 @@ func (j *scJudge) add(ev *event.Event, pattern string, lead func() string) {
 // judged and of the org's clock: further back it would open an alert of
 // its own.
 func (j *scJudge) addEvidence(r scRef, pattern string, lead func() string) {
-	if j.ev.Time.Sub(r.At) <= j.p.gap && !r.At.Add(j.p.gap).Before(j.v.watermark) {
+	if j.ev.Time.Sub(r.At) <= j.p.gap && !r.At.Add(j.p.gap).Before(j.v.Watermark()) {
 		j.add(j.evidence(r), pattern, lead)
 	}
 }
@@ -471,7 +471,7 @@ func (j *scJudge) evidence(r scRef) *event.Event {
 func (j *scJudge) who() string {
 	var tags []string
 	for _, s := range []string{j.role, j.team} {
-		if plainWord(s) {
+		if PlainWord(s) {
 			tags = append(tags, s)
 		}
 	}
@@ -487,14 +487,14 @@ func (j *scJudge) leaving(st *reference.Staff) {
 	t := j.ev.Time
 	switch {
 	case !st.ActiveTo.IsZero() && !t.Before(st.ActiveTo.Add(j.p.afterLeaving)):
-		to := st.ActiveTo.In(j.v.org.loc)
+		to := st.ActiveTo.In(j.v.Location())
 		j.add(j.ev, PatternUsedAfterLeaving, func() string {
-			return j.who() + " " + doing(j.ev) + " at " + when(j.local) + ", after the account's holder left (active until " + dateText(to) + ")"
+			return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", after the account's holder left (active until " + DateText(to) + ")"
 		})
 	case !st.ActiveFrom.IsZero() && t.Before(st.ActiveFrom):
-		from := st.ActiveFrom.In(j.v.org.loc)
+		from := st.ActiveFrom.In(j.v.Location())
 		j.add(j.ev, PatternUsedAfterLeaving, func() string {
-			return j.who() + " " + doing(j.ev) + " at " + when(j.local) + ", before the account's holder started (active from " + dateText(from) + ")"
+			return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", before the account's holder started (active from " + DateText(from) + ")"
 		})
 	}
 }
@@ -502,17 +502,17 @@ func (j *scJudge) leaving(st *reference.Staff) {
 // absent: the kind of absence is not named in the explanation: "sickness"
 // is health data about the worker.
 func (j *scJudge) absent() {
-	a, ok := j.v.roster.AbsentAt(j.ev.Actor.ID, j.ev.Time)
+	a, ok := j.v.Roster().AbsentAt(j.ev.Actor.ID, j.ev.Time)
 	if !ok || j.p.ignoreKinds[a.Kind] {
 		return
 	}
-	loc := j.v.org.loc
+	loc := j.v.Location()
 	j.add(j.ev, PatternUsedWhileAbsent, func() string {
-		span := "from " + dateText(a.Start.In(loc))
+		span := "from " + DateText(a.Start.In(loc))
 		if !a.End.IsZero() {
-			span += " to " + dateText(a.End.In(loc))
+			span += " to " + DateText(a.End.In(loc))
 		}
-		return j.who() + " " + doing(j.ev) + " at " + when(j.local) + ", while its holder is recorded as absent (" + span + ")"
+		return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", while its holder is recorded as absent (" + span + ")"
 	})
 }
 
@@ -580,9 +580,9 @@ func (c *sharedCredential) failedLogin(j *scJudge) {
 		return
 	}
 	n, win := p.failures, p.window
-	first := burst[0].At.In(v.org.loc)
+	first := burst[0].At.In(v.Location())
 	lead := func() string {
-		return j.who() + " failed to log in at " + when(first) + ", the first of " + strconv.Itoa(n) + " or more failed logins within " + span(win)
+		return j.who() + " failed to log in at " + when(first) + ", the first of " + strconv.Itoa(n) + " or more failed logins within " + Span(win)
 	}
 	for _, f := range burst {
 		if f.ID == ev.ID && f.System == ev.System {
@@ -637,7 +637,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		cur.IP = ev.Session.IP
 	}
 	if cur.Kind == "" && cur.Device != "" {
-		if d, ok := v.roster.Device(cur.Device); ok {
+		if d, ok := v.Roster().Device(cur.Device); ok {
 			cur.Kind = d.Kind
 		}
 	}
@@ -652,7 +652,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		cur.Last = ref
 	}
 
-	if isAccess(ev) && !p.off[PatternConcurrentSessions] {
+	if IsAccess(ev) && !p.off[PatternConcurrentSessions] {
 		if ev.Action == event.ActionLogin && cur.Device != "" {
 			// A new login on a device ends whatever session was left on it.
 			for i := range s.Sessions {
@@ -674,8 +674,8 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		if other != nil {
 			o := *other
 			lead := func() string {
-				return j.who() + " " + doing(ev) + " on " + deviceText(cur) + " at " + when(j.local) +
-					" while their session on " + deviceText(&o) + " was still open (last action " + clockOn(o.Last.At.In(v.org.loc), j.local) + ")"
+				return j.who() + " " + Doing(ev) + " on " + deviceText(cur) + " at " + when(j.local) +
+					" while their session on " + deviceText(&o) + " was still open (last action " + clockOn(o.Last.At.In(v.Location()), j.local) + ")"
 			}
 			j.addEvidence(o.Last, PatternConcurrentSessions, lead)
 			j.add(ev, PatternConcurrentSessions, lead)
@@ -695,7 +695,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 
 	// A logout or lock is the person at the device as much as an action
 	// is; a timeout is the device alone.
-	if (isAccess(ev) || ev.Action == event.ActionLogout || ev.Action == event.ActionLock) && !p.off[PatternImpossibleTravel] {
+	if (IsAccess(ev) || ev.Action == event.ActionLogout || ev.Action == event.ActionLock) && !p.off[PatternImpossibleTravel] {
 		c.travel(j, &s, ref)
 	}
 	c.actors.Put(v, ev.Actor.ID, t, s)
@@ -712,7 +712,7 @@ func (r *scResolver) timeout(o *scSession, p *scPolicy) time.Duration {
 // deviceText names a session's device when its id is a plain label, never
 // an IP address (which may be someone's home).
 func deviceText(s *scSession) string {
-	if plainWord(s.Device) {
+	if PlainWord(s.Device) {
 		return s.Device
 	}
 	if s.Device != "" {
@@ -755,34 +755,34 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 		return
 	}
 	f := *from
-	loc := j.v.org.loc
+	loc := j.v.Location()
 	name := func(pl int) string {
 		if pl == placeOffSite {
 			return "a network outside every known site"
 		}
-		if n := r.sites[pl].Name; plainWord(n) {
+		if n := r.sites[pl].Name; PlainWord(n) {
 			return n
 		}
 		return "another site"
 	}
 	lead := func() string {
-		s := j.who() + " " + doing(ev) + " from " + name(here) + " at " + when(j.local) + ", " + span(dt) +
+		s := j.who() + " " + Doing(ev) + " from " + name(here) + " at " + when(j.local) + ", " + Span(dt) +
 			" after acting from " + name(f.Place) + " (at " + clockOn(f.Last.At.In(loc), j.local) + ")"
 		if km >= 0 {
-			return s + ", " + strconv.Itoa(int(math.Round(km))) + " km away: at least " + span(need) + " at " + strconv.FormatFloat(p.maxSpeed, 'f', -1, 64) + " km/h"
+			return s + ", " + strconv.Itoa(int(math.Round(km))) + " km away: at least " + Span(need) + " at " + strconv.FormatFloat(p.maxSpeed, 'f', -1, 64) + " km/h"
 		}
-		return s + ": at least " + span(need) + " apart"
+		return s + ": at least " + Span(need) + " apart"
 	}
 	j.addEvidence(f.Last, PatternImpossibleTravel, lead)
 	j.add(ev, PatternImpossibleTravel, lead)
 }
 
 // sharedCredentialRegistration registers the shared-credential check with the engine (registry).
-var sharedCredentialRegistration = registration{
-	name:  CheckSharedCredential,
-	build: func(slot int) check { return newSharedCredential(slot) },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[SharedCredentialPolicy](CheckSharedCredential, p)
+var sharedCredentialRegistration = Registration{
+	Name:  CheckSharedCredential,
+	Build: func(slot int) Check { return newSharedCredential(slot) },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[SharedCredentialPolicy](CheckSharedCredential, p)
 		if err != nil {
 			return nil, err
 		}

@@ -93,9 +93,9 @@ type StateTable interface {
 	size() int
 }
 
-// statefulCheck is a check that keeps Keyed state.
-type statefulCheck interface {
-	check
+// StatefulCheck is a check that keeps Keyed state.
+type StatefulCheck interface {
+	Check
 	States() []StateTable
 }
 
@@ -130,7 +130,7 @@ func NewKeyed[V any](name string, horizon time.Duration) *Keyed[V] {
 
 // Get returns the value of key in the env's org, if it exists and has not
 // been idle beyond the horizon.
-func (s *Keyed[V]) Get(v *env, key string) (V, bool) {
+func (s *Keyed[V]) Get(v *Env, key string) (V, bool) {
 	e, ok := s.m[orgKey{v.org.id, key}]
 	if !ok || s.idle(e, v.watermark) {
 		var zero V
@@ -141,7 +141,7 @@ func (s *Keyed[V]) Get(v *env, key string) (V, bool) {
 
 // Put stores val under key in the env's org; at is the event time of the
 // update.
-func (s *Keyed[V]) Put(v *env, key string, at time.Time, val V) {
+func (s *Keyed[V]) Put(v *Env, key string, at time.Time, val V) {
 	k := orgKey{v.org.id, key}
 	e, ok := s.m[k]
 	if !ok {
@@ -162,7 +162,7 @@ func (s *Keyed[V]) Put(v *env, key string, at time.Time, val V) {
 }
 
 // Delete forgets key in the env's org.
-func (s *Keyed[V]) Delete(v *env, key string) {
+func (s *Keyed[V]) Delete(v *Env, key string) {
 	k := orgKey{v.org.id, key}
 	if _, ok := s.m[k]; ok {
 		delete(s.m, k)

@@ -38,18 +38,18 @@ func newBurstCheck() *burstCheck {
 
 func (*burstCheck) Name() string           { return checkBurst }
 func (c *burstCheck) States() []StateTable { return []StateTable{c.counts} }
-func (c *burstCheck) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c *burstCheck) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if !ev.Action.IsRecordAction() {
 		return false
 	}
 	st, _ := c.counts.Get(v, ev.Actor.ID)
 	if ev.Time.Before(st.Last) {
-		eps.add(v, ev, finding{Pattern: "out-of-order", Severity: alert.SeverityLow, Gap: time.Hour, Lead: func() string { return "out of order" }})
+		eps.Add(v, ev, Finding{Pattern: "out-of-order", Severity: alert.SeverityLow, Gap: time.Hour, Lead: func() string { return "out of order" }})
 	}
 	st.N++
 	st.Last = maxTime(st.Last, ev.Time.UTC())
 	if st.N%5 == 0 {
-		eps.add(v, ev, finding{Pattern: "burst", Severity: alert.SeverityLow, Gap: 30 * time.Minute, Lead: func() string {
+		eps.Add(v, ev, Finding{Pattern: "burst", Severity: alert.SeverityLow, Gap: 30 * time.Minute, Lead: func() string {
 			return fmt.Sprintf("%s made %d record actions", ev.Actor.ID, st.N)
 		}})
 	}
@@ -59,7 +59,7 @@ func (c *burstCheck) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 
 func burstOptions(lateness time.Duration, r Roster) func() Options {
 	return func() Options {
-		return Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: r, Lateness: lateness, extraChecks: []check{newBurstCheck()}}
+		return Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: r, Lateness: lateness, extraChecks: []Check{newBurstCheck()}}
 	}
 }
 
@@ -283,7 +283,7 @@ func TestKeyedEviction(t *testing.T) {
 	if n := testutil.ToFloat64(e.metrics.keys.WithLabelValues(checkBurst)); n != 1 {
 		t.Errorf("state keys %v, want 1", n)
 	}
-	st, ok := e.checks[len(e.checks)-1].check.(*burstCheck).counts.Get(&env{org: e.orgs[testOrg]}, "u-40")
+	st, ok := e.checks[len(e.checks)-1].check.(*burstCheck).counts.Get(&Env{org: e.orgs[testOrg]}, "u-40")
 	if !ok || st.N != 2 {
 		t.Errorf("u-40 state %+v, %v", st, ok)
 	}

@@ -307,19 +307,19 @@ func (c *unlockedSession) States() []StateTable {
 
 // Evaluate judges an event that carries a session id or a device, after
 // reporting the handovers the org's clock has passed.
-func (c *unlockedSession) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
+func (c *unlockedSession) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	c.release(v, eps, false)
 	if ev.Session.ID == "" && ev.Session.Device == "" {
 		return false // nothing tells its session apart
 	}
 	kind := ""
 	if ev.Session.Device != "" {
-		if d, ok := v.roster.Device(ev.Session.Device); ok {
+		if d, ok := v.Roster().Device(ev.Session.Device); ok {
 			kind = d.Kind
 		}
 	}
-	role, team := ulsActorGroups(v.roster, &ev.Actor)
-	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
+	role, team := ulsActorGroups(v.Roster(), &ev.Actor)
+	p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
 	}
@@ -356,7 +356,7 @@ func ulsSessionKey(ev *event.Event) string {
 	return "d\x00" + ev.System + "\x00" + ev.Actor.ID + "\x00" + ev.Session.Device
 }
 
-func (c *unlockedSession) judgeGap(ev *event.Event, v *env, eps *episodes, p *ulsPolicy, kind, role, team string) {
+func (c *unlockedSession) judgeGap(ev *event.Event, v *Env, eps *Episodes, p *ulsPolicy, kind, role, team string) {
 	if ulsFailedSessionAction(ev) {
 		return
 	}
@@ -387,21 +387,21 @@ func (c *unlockedSession) judgeGap(ev *event.Event, v *env, eps *episodes, p *ul
 	c.sessions.Put(v, key, t, ulsSession{Last: t, LastID: ev.ID, Action: ev.Action, Locked: ev.Action == event.ActionLock})
 }
 
-func (c *unlockedSession) reportGap(ev *event.Event, v *env, eps *episodes, p *ulsPolicy, st ulsSession, d time.Duration, kind, role, team string) {
-	loc := v.org.loc
+func (c *unlockedSession) reportGap(ev *event.Event, v *Env, eps *Episodes, p *ulsPolicy, st ulsSession, d time.Duration, kind, role, team string) {
+	loc := v.Location()
 	dev := ev.Session.Device
-	f := finding{Pattern: PatternUnlockedGap, Severity: p.severity, Gap: max(p.gap, d), Lead: func() string {
+	f := Finding{Pattern: PatternUnlockedGap, Severity: p.severity, Gap: max(p.gap, d), Lead: func() string {
 		return ulsActorText(ev.Actor.ID, role, team) + " " + ulsDoing(st.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			st.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session unlocked for " + overSpan(d, p.limit) +
-			" (limit " + span(p.limit) + ")" + ulsGapEnd(ev)
+			" (limit " + Span(p.limit) + ")" + ulsGapEnd(ev)
 	}}
 	// The event that opened the gap is evidence too, and comes first.
 	prev := event.Event{ID: st.LastID, Time: st.Last, Org: ev.Org, System: ev.System, Actor: ev.Actor}
-	eps.add(v, &prev, f)
-	eps.add(v, ev, f)
+	eps.Add(v, &prev, f)
+	eps.Add(v, ev, f)
 }
 
-func (c *unlockedSession) judgeDevice(ev *event.Event, v *env, eps *episodes, kind string) {
+func (c *unlockedSession) judgeDevice(ev *event.Event, v *Env, eps *Episodes, kind string) {
 	if ulsFailedSessionAction(ev) {
 		return
 	}
@@ -426,8 +426,8 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *env, eps *episodes, ki
 		return
 	}
 	if held && !d.Locked {
-		role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
-		p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
+		role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
+		p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 		if idle := t.Sub(d.Last); p.handoverOn && !p.exempt && idle <= p.openFor {
 			c.hold(v, ulsHandover{Device: dev, Kind: kind, Holder: d, Idle: int64(idle), Event: *ev})
 		}
@@ -436,7 +436,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *env, eps *episodes, ki
 }
 
 // hold keeps a handover until the org's clock passes its instant.
-func (c *unlockedSession) hold(v *env, h ulsHandover) {
+func (c *unlockedSession) hold(v *Env, h ulsHandover) {
 	hs, _ := c.handovers.Get(v, handoversKey)
 	hs = append(slices.Clip(hs), h)
 	slices.SortStableFunc(hs, func(a, b ulsHandover) int { return a.Event.Time.Compare(b.Event.Time) })
@@ -445,7 +445,7 @@ func (c *unlockedSession) hold(v *env, h ulsHandover) {
 
 // cancel drops the handovers of dev at ev's instant whose holder ev shows
 // ending its session then.
-func (c *unlockedSession) cancel(v *env, dev string, ev *event.Event) {
+func (c *unlockedSession) cancel(v *Env, dev string, ev *event.Event) {
 	hs, ok := c.handovers.Get(v, handoversKey)
 	if !ok {
 		return
@@ -458,14 +458,14 @@ func (c *unlockedSession) cancel(v *env, dev string, ev *event.Event) {
 
 // release reports the handovers held before the org's clock, or all of
 // them.
-func (c *unlockedSession) release(v *env, eps *episodes, all bool) {
+func (c *unlockedSession) release(v *Env, eps *Episodes, all bool) {
 	hs, ok := c.handovers.Get(v, handoversKey)
-	if !ok || len(hs) == 0 || (!all && !hs[0].Event.Time.Before(v.watermark)) {
+	if !ok || len(hs) == 0 || (!all && !hs[0].Event.Time.Before(v.Watermark())) {
 		return
 	}
 	n := len(hs)
 	if !all {
-		n, _ = slices.BinarySearchFunc(hs, v.watermark, func(h ulsHandover, t time.Time) int { return h.Event.Time.Compare(t) })
+		n, _ = slices.BinarySearchFunc(hs, v.Watermark(), func(h ulsHandover, t time.Time) int { return h.Event.Time.Compare(t) })
 	}
 	for i := range n {
 		c.reportHandover(v, eps, &hs[i])
@@ -473,7 +473,7 @@ func (c *unlockedSession) release(v *env, eps *episodes, all bool) {
 	c.storeHeld(v, hs, slices.Clone(hs[n:]))
 }
 
-func (c *unlockedSession) storeHeld(v *env, old, kept []ulsHandover) {
+func (c *unlockedSession) storeHeld(v *Env, old, kept []ulsHandover) {
 	switch {
 	case len(kept) == len(old):
 	case len(kept) == 0:
@@ -483,29 +483,29 @@ func (c *unlockedSession) storeHeld(v *env, old, kept []ulsHandover) {
 	}
 }
 
-// flushHeld reports every handover held back: the end of a replay, or an
+// FlushHeld reports every handover held back: the end of a replay, or an
 // idle spell of the daemon.
-func (c *unlockedSession) flushHeld(v *env, eps *episodes) { c.release(v, eps, true) }
+func (c *unlockedSession) FlushHeld(v *Env, eps *Episodes) { c.release(v, eps, true) }
 
-func (c *unlockedSession) reportHandover(v *env, eps *episodes, h *ulsHandover) {
+func (c *unlockedSession) reportHandover(v *Env, eps *Episodes, h *ulsHandover) {
 	d, ev, kind, idle := h.Holder, &h.Event, h.Kind, time.Duration(h.Idle)
-	role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
-	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
-	loc := v.org.loc
+	role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
+	p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
+	loc := v.Location()
 	dev := ev.Session.Device
-	f := finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
-		nrole, nteam := ulsActorGroups(v.roster, &ev.Actor)
+	f := Finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
+		nrole, nteam := ulsActorGroups(v.Roster(), &ev.Actor)
 		return ulsActorText(d.Actor, role, team) + " " + ulsDoing(d.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			d.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session open, with no lock or logout, and " +
-			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + doing(ev) + " on it " + span(idle) + " later"
+			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + Doing(ev) + " on it " + Span(idle) + " later"
 	}}
 	// The episode is the account that left its session open: the event
 	// that left it so, then the other account's.
 	prev := event.Event{ID: d.LastID, Time: d.Last, Org: ev.Org, System: d.System, Actor: event.Actor{ID: d.Actor}}
-	eps.add(v, &prev, f)
+	eps.Add(v, &prev, f)
 	next := *ev
 	next.Actor = event.Actor{ID: d.Actor}
-	eps.add(v, &next, f)
+	eps.Add(v, &next, f)
 }
 
 // ulsActorText names an actor by pseudonymous id, with role and team when they
@@ -514,7 +514,7 @@ func ulsActorText(id, role, team string) string {
 	s := id
 	var tags string
 	for _, w := range []string{role, team} {
-		if plainWord(w) {
+		if PlainWord(w) {
 			if tags != "" {
 				tags += ", "
 			}
@@ -540,7 +540,7 @@ func ulsDeviceText(kind, id string) string {
 	case reference.DeviceMobile:
 		s = "a mobile device"
 	}
-	if plainWord(id) {
+	if PlainWord(id) {
 		s += " (" + id + ")"
 	}
 	return s
@@ -570,7 +570,7 @@ func ulsDoing(a event.Action) string {
 	case a == event.ActionSearch:
 		return "searched records"
 	case a.IsRecordAction():
-		return doing(&event.Event{Action: a})
+		return Doing(&event.Event{Action: a})
 	}
 	return "acted"
 }
@@ -578,18 +578,18 @@ func ulsDoing(a event.Action) string {
 // overSpan renders a gap over limit, saying "just over" where the minutes
 // alone would read as equal.
 func overSpan(d, limit time.Duration) string {
-	if s := span(d); s != span(limit) {
+	if s := Span(d); s != Span(limit) {
 		return s
 	}
-	return "just over " + span(limit)
+	return "just over " + Span(limit)
 }
 
 // unlockedSessionRegistration registers the unlocked-session check with the engine (registry).
-var unlockedSessionRegistration = registration{
-	name:  CheckUnlockedSession,
-	build: func(slot int) check { return newUnlockedSession(slot) },
-	policy: func(p any) (any, error) {
-		pol, err := policyOf[UnlockedSessionPolicy](CheckUnlockedSession, p)
+var unlockedSessionRegistration = Registration{
+	Name:  CheckUnlockedSession,
+	Build: func(slot int) Check { return newUnlockedSession(slot) },
+	Policy: func(p any) (any, error) {
+		pol, err := PolicyOf[UnlockedSessionPolicy](CheckUnlockedSession, p)
 		if err != nil {
 			return nil, err
 		}
