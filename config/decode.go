@@ -14,7 +14,7 @@ import (
 // the first: unknown and duplicate keys, wrong kinds, bad scalars. Types that
 // implement yaml.Unmarshaler parse their own scalars; their error text becomes
 // the diagnostic message.
-func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
+func (v *Validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -51,6 +51,10 @@ func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if t == checksType {
+			v.decodeChecks(n, path, dst.Addr().Interface().(*Checks))
+			return
+		}
 		v.decodeStruct(n, path, dst)
 	case reflect.Slice:
 		if !v.want(n, path, yaml.SequenceNode, "a list") {
@@ -110,7 +114,7 @@ func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	}
 }
 
-func (v *validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
+func (v *Validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
 	if !v.want(n, path, yaml.MappingNode, "a mapping") {
 		return
 	}
@@ -144,7 +148,7 @@ func (v *validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
 }
 
 // want reports whether n is of the wanted kind, and an error if not.
-func (v *validator) want(n *yaml.Node, path string, kind yaml.Kind, what string) bool {
+func (v *Validator) want(n *yaml.Node, path string, kind yaml.Kind, what string) bool {
 	if n.Kind == kind {
 		return true
 	}

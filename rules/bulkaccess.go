@@ -565,8 +565,8 @@ func ratio(n int, base int32) string {
 	return strconv.FormatFloat(math.Round(r*10)/10, 'f', -1, 64) + " times"
 }
 
-// bulkAccessRegistration registers the bulk-access check with the engine (registry).
-var bulkAccessRegistration = Registration{
+// BulkAccessRegistration registers the bulk-access check with the engine (registry).
+var BulkAccessRegistration = Registration{
 	Name:  CheckBulkAccess,
 	Build: func(slot int) Check { return newBulkAccess(slot) },
 	Policy: func(p any) (any, error) {

@@ -199,8 +199,8 @@ func DateText(t time.Time) string {
 	return t.Format("15:04 on 2 Jan 2006")
 }
 
-// noBusinessNeedRegistration registers the no-business-need check with the engine (registry).
-var noBusinessNeedRegistration = Registration{
+// NoBusinessNeedRegistration registers the no-business-need check with the engine (registry).
+var NoBusinessNeedRegistration = Registration{
 	Name:  CheckNoBusinessNeed,
 	Build: func(slot int) Check { return noBusinessNeed{slot: slot} },
 	Policy: func(p any) (any, error) {

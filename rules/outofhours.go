@@ -414,8 +414,8 @@ func PlainWord(s string) bool {
 	return true
 }
 
-// outOfHoursRegistration registers the out-of-hours check with the engine (registry).
-var outOfHoursRegistration = Registration{
+// OutOfHoursRegistration registers the out-of-hours check with the engine (registry).
+var OutOfHoursRegistration = Registration{
 	Name:  CheckOutOfHours,
 	Build: func(slot int) Check { return outOfHours{slot: slot} },
 	Policy: func(p any) (any, error) {

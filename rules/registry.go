@@ -97,12 +97,3 @@ func Resolved[R any](v *Env, slot int) *R {
 	r, _ := v.org.policies[slot].(*R)
 	return r
 }
-
-// The checks still defined in this package, until each moves to a package
-// of its own under checks/.
-func init() {
-	for _, r := range []Registration{outOfHoursRegistration, noBusinessNeedRegistration,
-		unlockedSessionRegistration, sharedCredentialRegistration, bulkAccessRegistration} {
-		Register(r)
-	}
-}

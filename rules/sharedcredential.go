@@ -777,8 +777,8 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 	j.add(ev, PatternImpossibleTravel, lead)
 }
 
-// sharedCredentialRegistration registers the shared-credential check with the engine (registry).
-var sharedCredentialRegistration = Registration{
+// SharedCredentialRegistration registers the shared-credential check with the engine (registry).
+var SharedCredentialRegistration = Registration{
 	Name:  CheckSharedCredential,
 	Build: func(slot int) Check { return newSharedCredential(slot) },
 	Policy: func(p any) (any, error) {

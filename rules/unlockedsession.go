@@ -584,8 +584,8 @@ func overSpan(d, limit time.Duration) string {
 	return "just over " + Span(limit)
 }
 
-// unlockedSessionRegistration registers the unlocked-session check with the engine (registry).
-var unlockedSessionRegistration = Registration{
+// UnlockedSessionRegistration registers the unlocked-session check with the engine (registry).
+var UnlockedSessionRegistration = Registration{
 	Name:  CheckUnlockedSession,
 	Build: func(slot int) Check { return newUnlockedSession(slot) },
 	Policy: func(p any) (any, error) {

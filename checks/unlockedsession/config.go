@@ -1,4 +1,4 @@
-package config
+package unlockedsession
 
 import (
 	"cmp"
@@ -7,26 +7,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/reference"
 )
 
-// CheckUnlockedSession is the unlocked-session check's stable name (CONTRACT §3).
-const CheckUnlockedSession = "unlocked-session"
+// Name is the unlocked-session check's stable name (CONTRACT §3).
+const Name = "unlocked-session"
 
 // Defaults of the unlocked-session check (CONTRACT §4 and what it leaves
 // open); the shared-tablet kind's own 10m limit is the rules engine's
 // default for that kind.
 const (
-	DefaultUnlockedLimit   = Duration(30 * time.Minute)
-	DefaultOpenFor         = Duration(30 * time.Minute)
-	DefaultNewSessionAfter = Duration(12 * time.Hour)
-	maxUnlockedWindow      = Duration(24 * time.Hour)
+	DefaultUnlockedLimit   = config.Duration(30 * time.Minute)
+	DefaultOpenFor         = config.Duration(30 * time.Minute)
+	DefaultNewSessionAfter = config.Duration(12 * time.Hour)
+	maxUnlockedWindow      = config.Duration(24 * time.Hour)
 )
 
-// UnlockedSession configures the unlocked-session check: gaps in a session
+// Config configures the unlocked-session check: gaps in a session
 // with no lock, logout or timeout beyond the device kind's limit, and a
 // device used by another account while a session on it is still open.
-type UnlockedSession struct {
+type Config struct {
 	Enabled bool `yaml:"enabled"` // default true
 	// Evidences maps a DPIA id to the risk ids this check evidences.
 	Evidences map[string][]string `yaml:"evidences"`
@@ -35,22 +36,22 @@ type UnlockedSession struct {
 	// Limit is the longest gap on devices whose kind has no limit of its
 	// own (an override with device_kind), and on devices devices.csv does
 	// not list; default 30m. shared-tablet has 10m of its own (CONTRACT §4).
-	Limit Duration `yaml:"limit"`
+	Limit config.Duration `yaml:"limit"`
 	// OpenFor: a session that logged no lock, logout or timeout still
 	// counts as open on its device this long after its last action;
 	// default 30m (CONTRACT §4's rule for concurrent sessions).
-	OpenFor Duration `yaml:"open_for"`
+	OpenFor config.Duration `yaml:"open_for"`
 	// NewSessionAfter: a longer gap is taken as a session the system ended
 	// without logging it; default 12h.
-	NewSessionAfter Duration      `yaml:"new_session_after"`
-	EpisodeGap      Duration      `yaml:"episode_gap"` // default 1h
-	Overrides       []ULSOverride `yaml:"overrides"`
+	NewSessionAfter config.Duration `yaml:"new_session_after"`
+	EpisodeGap      config.Duration `yaml:"episode_gap"` // default 1h
+	Overrides       []Override      `yaml:"overrides"`
 }
 
-// ULSOverride changes the unlocked-session check for an org, a device kind,
+// Override changes the unlocked-session check for an org, a device kind,
 // a role or a team (at most one of the last three, with or without org).
 // Team beats role beats device kind beats the org's settings.
-type ULSOverride struct {
+type Override struct {
 	Org        string `yaml:"org"`
 	Role       string `yaml:"role"`
 	Team       string `yaml:"team"`
@@ -59,38 +60,38 @@ type ULSOverride struct {
 	// their session is not reported (e.g. a kiosk account).
 	Exempt *bool `yaml:"exempt"`
 	// UnlockedGap and DeviceHandover switch the patterns on or off.
-	UnlockedGap    *bool     `yaml:"unlocked_gap"`
-	DeviceHandover *bool     `yaml:"device_handover"`
-	Limit          *Duration `yaml:"limit"`
-	OpenFor        *Duration `yaml:"open_for"`
-	Severity       string    `yaml:"severity"`
+	UnlockedGap    *bool            `yaml:"unlocked_gap"`
+	DeviceHandover *bool            `yaml:"device_handover"`
+	Limit          *config.Duration `yaml:"limit"`
+	OpenFor        *config.Duration `yaml:"open_for"`
+	Severity       string           `yaml:"severity"`
 }
 
-func (o *UnlockedSession) validate(v *validator, p string, c *Config) {
-	if o.Severity != "" && !validSeverity(o.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
+func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
+	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
+		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
 	}
-	window := func(path string, d Duration) {
+	window := func(path string, d config.Duration) {
 		if d <= 0 || d > maxUnlockedWindow {
-			v.errorf(path, "must be longer than 0s and at most %s", maxUnlockedWindow)
+			v.Errorf(path, "must be longer than 0s and at most %s", maxUnlockedWindow)
 		}
 	}
 	for _, k := range []struct {
 		key string
-		d   Duration
+		d   config.Duration
 	}{{"limit", o.Limit}, {"open_for", o.OpenFor}, {"new_session_after", o.NewSessionAfter}} {
-		if v.set(p + "." + k.key) {
+		if v.Set(p + "." + k.key) {
 			window(p+"."+k.key, k.d)
 		}
 	}
 	newAfter := cmp.Or(o.NewSessionAfter, DefaultNewSessionAfter)
-	if v.set(p+".limit") && o.Limit >= newAfter {
-		v.errorf(p+".limit", "must be shorter than new_session_after (%s)", newAfter)
+	if v.Set(p+".limit") && o.Limit >= newAfter {
+		v.Errorf(p+".limit", "must be shorter than new_session_after (%s)", newAfter)
 	}
-	if v.set(p+".episode_gap") && o.EpisodeGap <= 0 {
-		v.errorf(p+".episode_gap", "must be longer than 0s")
+	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
+		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
-	c.validateEvidences(v, p+".evidences", o.Evidences)
+	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
@@ -102,49 +103,49 @@ func (o *UnlockedSession) validate(v *validator, p string, c *Config) {
 		}
 		switch {
 		case ov.Org == "" && named == 0:
-			v.errorf(op, "an override needs at least one of org, role, team or device_kind")
+			v.Errorf(op, "an override needs at least one of org, role, team or device_kind")
 		case named > 1:
-			v.errorf(op, "an override names one of role, team or device_kind, not several")
+			v.Errorf(op, "an override names one of role, team or device_kind, not several")
 		}
 		if ov.Org != "" {
 			if _, ok := c.Org(ov.Org); !ok {
-				v.errorf(op+".org", "unknown org %q", ov.Org)
+				v.Errorf(op+".org", "unknown org %q", ov.Org)
 			}
 		}
 		if ov.DeviceKind != "" && !slices.Contains(reference.DeviceKinds, ov.DeviceKind) {
-			v.errorf(op+".device_kind", "%q is not a device kind (%s)", ov.DeviceKind, strings.Join(reference.DeviceKinds, ", "))
+			v.Errorf(op+".device_kind", "%q is not a device kind (%s)", ov.DeviceKind, strings.Join(reference.DeviceKinds, ", "))
 		}
-		if ov.Severity != "" && !validSeverity(ov.Severity) {
-			v.errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
+		if ov.Severity != "" && !config.ValidSeverity(ov.Severity) {
+			v.Errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
 		}
 		if ov.Limit != nil {
 			window(op+".limit", *ov.Limit)
 			if *ov.Limit >= newAfter {
-				v.errorf(op+".limit", "must be shorter than new_session_after (%s)", newAfter)
+				v.Errorf(op+".limit", "must be shorter than new_session_after (%s)", newAfter)
 			}
 		}
 		if ov.OpenFor != nil {
 			window(op+".open_for", *ov.OpenFor)
 		}
 		if ov.Exempt == nil && ov.UnlockedGap == nil && ov.DeviceHandover == nil && ov.Limit == nil && ov.OpenFor == nil && ov.Severity == "" {
-			v.warnf(op, "override changes nothing (set exempt, unlocked_gap, device_handover, limit, open_for or severity)")
+			v.Warnf(op, "override changes nothing (set exempt, unlocked_gap, device_handover, limit, open_for or severity)")
 		}
 	}
 }
 
-func (o *UnlockedSession) setDefaults(v *validator, p string) {
-	if !v.set(p + ".enabled") {
+func (o *Config) SetDefaults(v *config.Validator, p string) {
+	if !v.Set(p + ".enabled") {
 		o.Enabled = true
 	}
-	o.Severity = cmp.Or(o.Severity, string(DefaultSeverity))
+	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
 	o.Limit = cmp.Or(o.Limit, DefaultUnlockedLimit)
 	o.OpenFor = cmp.Or(o.OpenFor, DefaultOpenFor)
 	o.NewSessionAfter = cmp.Or(o.NewSessionAfter, DefaultNewSessionAfter)
-	o.EpisodeGap = cmp.Or(o.EpisodeGap, DefaultEpisodeGap)
+	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 }
 
 // IsEnabled implements CheckSection.
-func (o *UnlockedSession) IsEnabled() bool { return o.Enabled }
+func (o *Config) IsEnabled() bool { return o.Enabled }
 
 // EvidencedRisks implements CheckSection.
-func (o *UnlockedSession) EvidencedRisks() map[string][]string { return o.Evidences }
+func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }

@@ -1,4 +1,4 @@
-package config
+package bulkaccess_test
 
 import (
 	"os"
@@ -6,11 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/checks"
+	"github.com/dpiawatch/dpiawatch/checks/bulkaccess"
+	_ "github.com/dpiawatch/dpiawatch/checks/install"
+	"github.com/dpiawatch/dpiawatch/config"
 )
 
-func loadBulk(t *testing.T, section string) (*Config, Diagnostics) {
+func loadBulk(t *testing.T, section string) (*config.Config, config.Diagnostics) {
 	t.Helper()
-	dpia, err := filepath.Abs("../configs/dpia/st-martins-webster-court.yaml")
+	dpia, err := filepath.Abs("../../configs/dpia/st-martins-webster-court.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +24,7 @@ func loadBulk(t *testing.T, section string) (*Config, Diagnostics) {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return Load(p)
+	return config.Load(p)
 }
 
 func TestBulkAccessConfig(t *testing.T) {
@@ -27,7 +32,7 @@ func TestBulkAccessConfig(t *testing.T) {
 	if cfg == nil {
 		t.Fatalf("load: %s", diags)
 	}
-	b := cfg.Checks.BulkAccess
+	b := checks.SectionOf[*bulkaccess.Config](cfg, bulkaccess.Name)
 	if !b.Enabled || b.Severity != "high" || b.Window.D() != time.Hour || b.MinSubjects != 20 || b.Multiplier != 3 ||
 		b.BaselineDays != 28 || b.Quantile != 0.75 || b.MinHistoryDays != 5 || b.MinTeamSamples != 10 ||
 		b.ColdStartSubjects != 30 || b.MaxTracked != 1000 || b.EpisodeGap.D() != time.Hour {
@@ -54,7 +59,7 @@ func TestBulkAccessConfig(t *testing.T) {
 		_, diags := loadBulk(t, tc.section)
 		found := false
 		for _, d := range diags {
-			if d.Severity == SeverityError && d.Path == tc.path && strings.Contains(d.Message, tc.msg) {
+			if d.Severity == config.SeverityError && d.Path == tc.path && strings.Contains(d.Message, tc.msg) {
 				found = true
 			}
 		}
@@ -63,11 +68,11 @@ func TestBulkAccessConfig(t *testing.T) {
 		}
 	}
 
-	shipped, diags := Load("../configs/dpiawatch.yaml")
+	shipped, diags := config.Load("../../configs/dpiawatch.yaml")
 	if shipped == nil {
 		t.Fatalf("load shipped: %s", diags)
 	}
-	if s := shipped.Checks.BulkAccess; !s.Enabled || s.Evidences["st-martins-webster-court"][0] != "R4" || len(s.Evidences["wiltshire-childrens-cms"]) != 2 {
+	if s := checks.SectionOf[*bulkaccess.Config](shipped, bulkaccess.Name); !s.Enabled || s.Evidences["st-martins-webster-court"][0] != "R4" || len(s.Evidences["wiltshire-childrens-cms"]) != 2 {
 		t.Errorf("shipped: %+v", s)
 	}
 }

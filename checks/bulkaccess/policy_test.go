@@ -1,4 +1,4 @@
-package checkconfig
+package bulkaccess
 
 import (
 	"testing"
@@ -6,23 +6,25 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 func TestBulkPolicy(t *testing.T) {
 	yes, four, sixty, q := true, config.Number(4), 60, config.Number(0.9)
 	w := config.Duration(2 * time.Hour)
-	c := config.BulkAccess{
+	c := Config{
 		Enabled: true, Severity: "high", Window: config.Duration(time.Hour), MinSubjects: 20, Multiplier: 3, BaselineDays: 28,
 		Quantile: 0.75, MinHistoryDays: 5, MinTeamSamples: 10, ColdStartSubjects: 30, MaxTracked: 1000, EpisodeGap: config.Duration(time.Hour),
-		Overrides: []config.BulkOverride{
+		Overrides: []Override{
 			{Team: "mash", Multiplier: &four, MinSubjects: &sixty},
 			{Role: "ig-auditor", Exempt: &yes},
 			{Org: "st-martins", Window: &w, Quantile: &q},
 			{Org: "elsewhere", Severity: "low"},
 		},
 	}
-	p := bulkPolicy(c, "st-martins")
+	p, err := bulkPolicy(c, "st-martins")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p.Window != 2*time.Hour || p.Quantile != 0.9 || p.Multiplier != 3 || p.Severity != alert.SeverityHigh || p.MaxTracked != 1000 {
 		t.Errorf("org knobs: %+v", p.BulkAccessKnobs)
 	}
@@ -32,10 +34,10 @@ func TestBulkPolicy(t *testing.T) {
 	if k := p.Roles["ig-auditor"]; k.Exempt == nil || !*k.Exempt {
 		t.Errorf("role override: %+v", k)
 	}
-	if _, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{"st-martins": {DPIA: "d", Checks: map[string]any{rules.CheckBulkAccess: p}}}}); err != nil {
+	if _, err := Check.Policy(p); err != nil {
 		t.Errorf("engine refuses the policy: %v", err)
 	}
-	if p := bulkPolicy(c, "other"); p.Window != time.Hour || p.Severity != alert.SeverityHigh {
+	if p, _ := bulkPolicy(c, "other"); p.Window != time.Hour || p.Severity != alert.SeverityHigh {
 		t.Errorf("another org's overrides applied: %+v", p.BulkAccessKnobs)
 	}
 }

@@ -1,4 +1,4 @@
-package checkconfig
+package unlockedsession
 
 import (
 	"reflect"
@@ -14,10 +14,10 @@ import (
 func TestULSPolicy(t *testing.T) {
 	d := func(x time.Duration) *config.Duration { c := config.Duration(x); return &c }
 	yes, no := true, false
-	c := config.UnlockedSession{
+	c := Config{
 		Limit: config.Duration(20 * time.Minute), OpenFor: config.Duration(30 * time.Minute),
 		NewSessionAfter: config.Duration(12 * time.Hour), EpisodeGap: config.Duration(time.Hour), Severity: "medium",
-		Overrides: []config.ULSOverride{
+		Overrides: []Override{
 			{Org: "st-martins", DeviceKind: "shared-tablet", Limit: d(12 * time.Minute), Severity: "high"},
 			{DeviceKind: "shared-tablet", Limit: d(8 * time.Minute), OpenFor: d(10 * time.Minute)},
 			{Role: "night-carer", DeviceHandover: &no},
