@@ -131,8 +131,7 @@ type Options struct {
 	Logger     *slog.Logger // nil: discard
 	Registerer prometheus.Registerer
 
-	extraChecks        []Check        // tests add checks here
-	extraRegistrations []Registration // and registered checks, with policies
+	extraChecks []Check // tests add checks here
 }
 
 // Engine runs the checks. Its methods are safe for concurrent use, though the
@@ -222,7 +221,7 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load default timezone: %w", err)
 	}
-	regs := append(registered(), o.extraRegistrations...)
+	regs := registered()
 	checks, err := selectChecks(append(newChecks(regs), o.extraChecks...), o.Disabled)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,76 @@
+package recorddeleted
+
+import (
+	"cmp"
+	"fmt"
+
+	"github.com/dpiawatch/dpiawatch/checks"
+	"github.com/dpiawatch/dpiawatch/config"
+)
+
+// Config is the check's section, checks.record-deleted.
+type Config struct {
+	Enabled   bool                `yaml:"enabled"` // default true
+	Evidences map[string][]string `yaml:"evidences"`
+	Severity  string              `yaml:"severity"` // default medium
+	Overrides []Override          `yaml:"overrides"`
+}
+
+// Override changes the check for an org, a role or a team.
+type Override struct {
+	Org      string `yaml:"org"`
+	Role     string `yaml:"role"`
+	Team     string `yaml:"team"`
+	Exempt   *bool  `yaml:"exempt"`
+	Severity string `yaml:"severity"`
+}
+
+// Validate implements config.CheckSection: each bad value at its own key.
+func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
+	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
+		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
+	}
+	c.ValidateEvidences(v, p+".evidences", o.Evidences)
+	for i, ov := range o.Overrides {
+		op := fmt.Sprintf("%s.overrides[%d]", p, i)
+		c.ValidateOverrideTarget(v, op, ov.Org, ov.Role, ov.Team) // one of org, role, team; never role and team
+		if ov.Severity != "" && !config.ValidSeverity(ov.Severity) {
+			v.Errorf(op+".severity", "unknown severity %q (low, medium, high or critical)", ov.Severity)
+		}
+	}
+}
+
+// SetDefaults implements config.CheckSection.
+func (o *Config) SetDefaults(v *config.Validator, p string) {
+	if !v.Set(p + ".enabled") {
+		o.Enabled = true
+	}
+	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+}
+
+// IsEnabled implements config.CheckSection.
+func (o *Config) IsEnabled() bool { return o.Enabled }
+
+// EvidencedRisks implements config.CheckSection.
+func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
+
+// EnginePolicy implements config.CheckSection: the org's policy, with the
+// overrides of the org or of every org placed at their level.
+func (o *Config) EnginePolicy(org string) (any, error) {
+	p := Policy{Knobs: Knobs{Severity: checks.Severity(o.Severity)}, Roles: map[string]Knobs{}, Teams: map[string]Knobs{}}
+	for _, ov := range o.Overrides {
+		err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams, func(k Knobs) Knobs {
+			if ov.Exempt != nil {
+				k.Exempt = ov.Exempt
+			}
+			if ov.Severity != "" {
+				k.Severity = checks.Severity(ov.Severity)
+			}
+			return k
+		})
+		if err != nil {
+			return nil, fmt.Errorf("checks.%s.overrides: %w", Name, err)
+		}
+	}
+	return p, nil
+}
