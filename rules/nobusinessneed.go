@@ -191,14 +191,6 @@ func relationText(r reference.Relationship, actor string, t time.Time, loc *time
 	return s + " from " + DateText(r.ValidFrom.In(loc))
 }
 
-// DateText renders a day, with the time when it is not midnight.
-func DateText(t time.Time) string {
-	if t.Hour() == 0 && t.Minute() == 0 {
-		return t.Format("2 Jan 2006")
-	}
-	return t.Format("15:04 on 2 Jan 2006")
-}
-
 // NoBusinessNeedRegistration registers the no-business-need check with the engine (registry).
 var NoBusinessNeedRegistration = Registration{
 	Name:  CheckNoBusinessNeed,

@@ -675,7 +675,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 			o := *other
 			lead := func() string {
 				return j.who() + " " + Doing(ev) + " on " + deviceText(cur) + " at " + when(j.local) +
-					" while their session on " + deviceText(&o) + " was still open (last action " + clockOn(o.Last.At.In(v.Location()), j.local) + ")"
+					" while their session on " + deviceText(&o) + " was still open (last action " + ClockOn(o.Last.At.In(v.Location()), j.local) + ")"
 			}
 			j.addEvidence(o.Last, PatternConcurrentSessions, lead)
 			j.add(ev, PatternConcurrentSessions, lead)
@@ -767,7 +767,7 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 	}
 	lead := func() string {
 		s := j.who() + " " + Doing(ev) + " from " + name(here) + " at " + when(j.local) + ", " + Span(dt) +
-			" after acting from " + name(f.Place) + " (at " + clockOn(f.Last.At.In(loc), j.local) + ")"
+			" after acting from " + name(f.Place) + " (at " + ClockOn(f.Last.At.In(loc), j.local) + ")"
 		if km >= 0 {
 			return s + ", " + strconv.Itoa(int(math.Round(km))) + " km away: at least " + Span(need) + " at " + strconv.FormatFloat(p.maxSpeed, 'f', -1, 64) + " km/h"
 		}
