@@ -474,7 +474,7 @@ func (e *Engine) advance(c *orgClock, t time.Time) bool {
 		}
 		c.aheadN++
 		c.dirty = true
-		if c.aheadN < aheadConfirm {
+		if c.aheadN < AheadConfirm {
 			return false
 		}
 		// The stream has jumped: from the earliest of the run on.

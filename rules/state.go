@@ -69,6 +69,7 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -180,6 +181,22 @@ func (s *Keyed[V]) owns(key string) bool {
 	return strings.HasPrefix(key, s.prefix)
 }
 func (s *Keyed[V]) size() int { return len(s.m) }
+
+// Len is the number of keys the table holds, of every org; for tests and
+// benchmarks of a check's state.
+func (s *Keyed[V]) Len() int { return len(s.m) }
+
+// Values yields every value the table holds, in no order; for tests and
+// benchmarks of a check's state.
+func (s *Keyed[V]) Values() iter.Seq[V] {
+	return func(yield func(V) bool) {
+		for _, e := range s.m {
+			if !yield(e.val) {
+				return
+			}
+		}
+	}
+}
 
 func (s *Keyed[V]) stateKey(k orgKey) string {
 	return s.prefix + url.PathEscape(k.org) + "/" + url.PathEscape(k.key)

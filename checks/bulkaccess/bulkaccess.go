@@ -6,13 +6,12 @@ package bulkaccess
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
-	Build:   rules.BulkAccessRegistration.Build,
-	Policy:  rules.BulkAccessRegistration.Policy,
+	Build:   registration.Build,
+	Policy:  registration.Policy,
 }

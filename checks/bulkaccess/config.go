@@ -6,28 +6,11 @@ import (
 	"math"
 	"time"
 
-	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/config"
 )
 
 // Name is the bulk-access check's stable name.
 const Name = "bulk-access"
-
-// Defaults of the bulk-access check (docs/checks/bulk-access.md).
-const (
-	DefaultBulkWindow            = config.Duration(time.Hour)
-	DefaultBulkMinSubjects       = 20
-	DefaultBulkMultiplier        = config.Number(3)
-	DefaultBulkBaselineDays      = 28
-	DefaultBulkQuantile          = config.Number(0.75)
-	DefaultBulkMinHistoryDays    = 5
-	DefaultBulkMinTeamSamples    = 10
-	DefaultBulkColdStartSubjects = 30
-	DefaultBulkMaxTracked        = 1000
-	DefaultBulkSeverity          = alert.SeverityHigh
-	// MaxBulkBaselineDays bounds baseline_days (the check's state horizon).
-	MaxBulkBaselineDays = 60
-)
 
 // Config configures the bulk-access check: an actor opening far more
 // different people's records in a window than their own usual and their
@@ -155,11 +138,11 @@ func (o *Config) SetDefaults(v *config.Validator, p string) {
 		o.Enabled = true
 	}
 	o.Severity = cmp.Or(o.Severity, string(DefaultBulkSeverity))
-	o.Window = cmp.Or(o.Window, DefaultBulkWindow)
+	o.Window = cmp.Or(o.Window, config.Duration(DefaultBulkWindow))
 	o.MinSubjects = cmp.Or(o.MinSubjects, DefaultBulkMinSubjects)
-	o.Multiplier = cmp.Or(o.Multiplier, DefaultBulkMultiplier)
+	o.Multiplier = cmp.Or(o.Multiplier, config.Number(DefaultBulkMultiplier))
 	o.BaselineDays = cmp.Or(o.BaselineDays, DefaultBulkBaselineDays)
-	o.Quantile = cmp.Or(o.Quantile, DefaultBulkQuantile)
+	o.Quantile = cmp.Or(o.Quantile, config.Number(DefaultBulkQuantile))
 	o.MinHistoryDays = cmp.Or(o.MinHistoryDays, DefaultBulkMinHistoryDays)
 	o.MinTeamSamples = cmp.Or(o.MinTeamSamples, DefaultBulkMinTeamSamples)
 	o.ColdStartSubjects = cmp.Or(o.ColdStartSubjects, DefaultBulkColdStartSubjects)

@@ -21,12 +21,12 @@ func TestBulkPolicy(t *testing.T) {
 			{Org: "elsewhere", Severity: "low"},
 		},
 	}
-	p, err := bulkPolicy(c, "st-martins")
+	p, err := enginePolicy(c, "st-martins")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Window != 2*time.Hour || p.Quantile != 0.9 || p.Multiplier != 3 || p.Severity != alert.SeverityHigh || p.MaxTracked != 1000 {
-		t.Errorf("org knobs: %+v", p.BulkAccessKnobs)
+		t.Errorf("org knobs: %+v", p.Knobs)
 	}
 	if k := p.Teams["mash"]; k.Multiplier != 4 || k.MinSubjects != 60 || k.Exempt != nil {
 		t.Errorf("team override: %+v", k)
@@ -37,7 +37,7 @@ func TestBulkPolicy(t *testing.T) {
 	if _, err := Check.Policy(p); err != nil {
 		t.Errorf("engine refuses the policy: %v", err)
 	}
-	if p, _ := bulkPolicy(c, "other"); p.Window != time.Hour || p.Severity != alert.SeverityHigh {
-		t.Errorf("another org's overrides applied: %+v", p.BulkAccessKnobs)
+	if p, _ := enginePolicy(c, "other"); p.Window != time.Hour || p.Severity != alert.SeverityHigh {
+		t.Errorf("another org's overrides applied: %+v", p.Knobs)
 	}
 }

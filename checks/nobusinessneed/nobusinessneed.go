@@ -7,13 +7,12 @@ package nobusinessneed
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
-	Build:   rules.NoBusinessNeedRegistration.Build,
-	Policy:  rules.NoBusinessNeedRegistration.Policy,
+	Build:   registration.Build,
+	Policy:  registration.Policy,
 }

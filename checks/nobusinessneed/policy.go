@@ -4,31 +4,30 @@ import (
 	"fmt"
 
 	"github.com/dpiawatch/dpiawatch/checks"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // EnginePolicy implements config.CheckSection.
-func (o *Config) EnginePolicy(org string) (any, error) { return nbnPolicy(*o, org) }
+func (o *Config) EnginePolicy(org string) (any, error) { return enginePolicy(*o, org) }
 
 // nbnPolicy resolves the no-business-need settings for one org: org-wide
 // overrides fold into the org's knobs, role and team ones become overrides.
-func nbnPolicy(c Config, org string) (rules.NoBusinessNeedPolicy, error) {
+func enginePolicy(c Config, org string) (Policy, error) {
 	after := c.AfterEnd.D()
-	p := rules.NoBusinessNeedPolicy{
-		NoBusinessNeedKnobs: rules.NoBusinessNeedKnobs{AfterEnd: &after, EpisodeGap: c.EpisodeGap.D(), Severity: checks.Severity(c.Severity)},
-		Roles:               map[string]rules.NoBusinessNeedKnobs{},
-		Teams:               map[string]rules.NoBusinessNeedKnobs{},
+	p := Policy{
+		Knobs: Knobs{AfterEnd: &after, EpisodeGap: c.EpisodeGap.D(), Severity: checks.Severity(c.Severity)},
+		Roles: map[string]Knobs{},
+		Teams: map[string]Knobs{},
 	}
 	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.NoBusinessNeedKnobs, p.Roles, p.Teams,
-			func(k rules.NoBusinessNeedKnobs) rules.NoBusinessNeedKnobs { return nbnOverride(k, ov) }); err != nil {
+		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
+			func(k Knobs) Knobs { return nbnOverride(k, ov) }); err != nil {
 			return p, fmt.Errorf("checks.%s.overrides: %w", Name, err)
 		}
 	}
 	return p, nil
 }
 
-func nbnOverride(k rules.NoBusinessNeedKnobs, ov Override) rules.NoBusinessNeedKnobs {
+func nbnOverride(k Knobs, ov Override) Knobs {
 	if ov.Exempt != nil {
 		k.Exempt = ov.Exempt
 	}

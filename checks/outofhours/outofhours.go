@@ -7,13 +7,12 @@ package outofhours
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
-	Build:   rules.OutOfHoursRegistration.Build,
-	Policy:  rules.OutOfHoursRegistration.Policy,
+	Build:   registration.Build,
+	Policy:  registration.Policy,
 }

@@ -6,25 +6,24 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // EnginePolicy implements config.CheckSection.
-func (o *Config) EnginePolicy(org string) (any, error) { return oohPolicy(*o, org) }
+func (o *Config) EnginePolicy(org string) (any, error) { return enginePolicy(*o, org) }
 
 // oohPolicy resolves the out-of-hours settings for one org: org-wide
 // overrides fold into the org's knobs, role and team ones become overrides.
-func oohPolicy(c Config, org string) (rules.OutOfHoursPolicy, error) {
-	p := rules.OutOfHoursPolicy{
-		OutOfHoursKnobs: oohKnobs(c.Grace.D(), &c.WorkingHours, c.Severity, c.EpisodeGap.D()),
-		Roles:           map[string]rules.OutOfHoursKnobs{},
-		Teams:           map[string]rules.OutOfHoursKnobs{},
+func enginePolicy(c Config, org string) (Policy, error) {
+	p := Policy{
+		Knobs: oohKnobs(c.Grace.D(), &c.WorkingHours, c.Severity, c.EpisodeGap.D()),
+		Roles: map[string]Knobs{},
+		Teams: map[string]Knobs{},
 	}
 	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.OutOfHoursKnobs, p.Roles, p.Teams,
-			func(k rules.OutOfHoursKnobs) rules.OutOfHoursKnobs {
+		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
+			func(k Knobs) Knobs {
 				if ov.Role != "" || ov.Team != "" {
-					k = rules.OutOfHoursKnobs{} // a role's or team's override replaces an earlier one of the same
+					k = Knobs{} // a role's or team's override replaces an earlier one of the same
 				}
 				applyOverride(&k, ov)
 				return k
@@ -35,15 +34,15 @@ func oohPolicy(c Config, org string) (rules.OutOfHoursPolicy, error) {
 	return p, nil
 }
 
-func oohKnobs(grace time.Duration, wh *WorkingHours, severity string, gap time.Duration) rules.OutOfHoursKnobs {
-	k := rules.OutOfHoursKnobs{ShiftGrace: &grace, EpisodeGap: gap, Severity: checks.Severity(severity)}
+func oohKnobs(grace time.Duration, wh *WorkingHours, severity string, gap time.Duration) Knobs {
+	k := Knobs{ShiftGrace: &grace, EpisodeGap: gap, Severity: checks.Severity(severity)}
 	if wh != nil {
 		setWorkingHours(&k, wh)
 	}
 	return k
 }
 
-func applyOverride(k *rules.OutOfHoursKnobs, ov Override) {
+func applyOverride(k *Knobs, ov Override) {
 	if ov.Grace != nil {
 		g := ov.Grace.D()
 		k.ShiftGrace = &g
@@ -56,7 +55,7 @@ func applyOverride(k *rules.OutOfHoursKnobs, ov Override) {
 	}
 }
 
-func setWorkingHours(k *rules.OutOfHoursKnobs, wh *WorkingHours) {
+func setWorkingHours(k *Knobs, wh *WorkingHours) {
 	days := make([]time.Weekday, 0, len(wh.Days))
 	for _, d := range wh.Days {
 		days = append(days, time.Weekday(d))
@@ -70,9 +69,9 @@ func setWorkingHours(k *rules.OutOfHoursKnobs, wh *WorkingHours) {
 
 // clock maps the configuration's end-of-day "24:00" to the last minute of
 // the day, which the engine treats as included.
-func clock(c config.Clock) rules.Clock {
+func clock(c config.Clock) Clock {
 	if c.Hour == 24 {
-		return rules.Clock{Hour: 23, Minute: 59}
+		return Clock{Hour: 23, Minute: 59}
 	}
-	return rules.Clock{Hour: c.Hour, Minute: c.Minute}
+	return Clock{Hour: c.Hour, Minute: c.Minute}
 }

@@ -16,24 +16,9 @@ import (
 // Name is the shared-credential check's stable name (CONTRACT §3).
 const Name = "shared-credential"
 
-// Defaults of the shared-credential check (CONTRACT §4 where it says).
-const (
-	DefaultSCSessionTimeout  = config.Duration(30 * time.Minute)
-	DefaultFailedLogins      = 5
-	DefaultFailedLoginWindow = config.Duration(10 * time.Minute)
-	DefaultMaxSpeedKMH       = 120.0
-	DefaultOffSiteTravel     = config.Duration(30 * time.Minute)
-	UnknownNetworksOffSite   = "off-site"
-	UnknownNetworksIgnore    = "ignore"
-	// maxSCWindow bounds every time window of the check: its per-actor
-	// state is kept for a day of inactivity.
-	maxSCWindow = config.Duration(24 * time.Hour)
-)
-
-// SharedCredentialPatterns are the patterns of the check that can be
-// disabled by name.
-var SharedCredentialPatterns = []string{"concurrent-sessions", "impossible-travel", "used-while-absent",
-	"used-after-leaving", "failed-login-burst", "external-without-mfa"}
+// maxSCWindow bounds every time window of the check: its per-actor state
+// is kept for a day of inactivity.
+const maxSCWindow = config.Duration(24 * time.Hour)
 
 // Config configures the shared-credential check: signs that an
 // account is used by someone other than its holder.
@@ -51,7 +36,7 @@ type Config struct {
 	// DeviceSessionTimeouts overrides SessionTimeout by device kind.
 	DeviceSessionTimeouts map[string]config.Duration `yaml:"device_session_timeouts"`
 	// Sites map networks to places, for impossible travel.
-	Sites           []Site          `yaml:"sites"`
+	Sites           []SiteConfig    `yaml:"sites"`
 	MaxSpeedKMH     config.Number   `yaml:"max_speed_kmh"`    // default 120
 	OffSiteTravel   config.Duration `yaml:"off_site_travel"`  // default 30m
 	UnknownNetworks string          `yaml:"unknown_networks"` // off-site (default) or ignore
@@ -70,10 +55,10 @@ type Config struct {
 	Overrides     []Override `yaml:"overrides"`
 }
 
-// Site is a place and the networks (CIDR) it uses. A site without
+// SiteConfig is a place and the networks (CIDR) it uses. A site without
 // latitude and longitude (a VPN pool, mobile data) is known but never
 // judged for travel. Org empty: the site belongs to every org.
-type Site struct {
+type SiteConfig struct {
 	Org       string         `yaml:"org"`
 	Name      string         `yaml:"name"`
 	Networks  []CIDR         `yaml:"networks"`
@@ -225,8 +210,8 @@ func checkWindow(v *config.Validator, path string, d config.Duration) {
 
 func validPatterns(v *config.Validator, path string, ps []string) {
 	for i, pt := range ps {
-		if !slices.Contains(SharedCredentialPatterns, pt) {
-			v.Errorf(fmt.Sprintf("%s[%d]", path, i), "unknown pattern %q (known: %v)", pt, SharedCredentialPatterns)
+		if !slices.Contains(SharedCredentialPatterns(), pt) {
+			v.Errorf(fmt.Sprintf("%s[%d]", path, i), "unknown pattern %q (known: %v)", pt, SharedCredentialPatterns())
 		}
 	}
 }
@@ -243,14 +228,14 @@ func (o *Config) SetDefaults(v *config.Validator, p string) {
 	}
 	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
-	o.SessionTimeout = cmp.Or(o.SessionTimeout, DefaultSCSessionTimeout)
+	o.SessionTimeout = cmp.Or(o.SessionTimeout, config.Duration(DefaultSessionTimeout))
 	o.MaxSpeedKMH = cmp.Or(o.MaxSpeedKMH, DefaultMaxSpeedKMH)
 	if !v.Set(p + ".off_site_travel") {
-		o.OffSiteTravel = DefaultOffSiteTravel
+		o.OffSiteTravel = config.Duration(DefaultOffSiteTravel)
 	}
 	o.UnknownNetworks = cmp.Or(o.UnknownNetworks, UnknownNetworksOffSite)
 	o.FailedLogins = cmp.Or(o.FailedLogins, DefaultFailedLogins)
-	o.FailedLoginWindow = cmp.Or(o.FailedLoginWindow, DefaultFailedLoginWindow)
+	o.FailedLoginWindow = cmp.Or(o.FailedLoginWindow, config.Duration(DefaultFailedLoginWindow))
 }
 
 // IsEnabled implements CheckSection.

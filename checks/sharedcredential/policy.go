@@ -5,31 +5,30 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/checks"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // EnginePolicy implements config.CheckSection.
-func (o *Config) EnginePolicy(org string) (any, error) { return scPolicy(*o, org) }
+func (o *Config) EnginePolicy(org string) (any, error) { return enginePolicy(*o, org) }
 
 // scPolicy resolves the shared-credential settings for one org: org-wide
 // overrides fold into the org's knobs, role and team ones become overrides
 // (config validation rejects an override naming both), and the org's sites
 // are those naming it or no org.
-func scPolicy(c Config, org string) (rules.SharedCredentialPolicy, error) {
+func enginePolicy(c Config, org string) (Policy, error) {
 	off, after, req, unrep := c.DisabledPatterns, c.AfterLeaving.D(), c.ExternalRequiresMFA, c.UnreportedMFA
 	if off == nil {
 		off = []string{}
 	}
 	travel := c.OffSiteTravel.D()
-	p := rules.SharedCredentialPolicy{
-		SharedCredentialKnobs: rules.SharedCredentialKnobs{
+	p := Policy{
+		Knobs: Knobs{
 			DisabledPatterns: off, SessionTimeout: c.SessionTimeout.D(), MaxSpeedKMH: float64(c.MaxSpeedKMH),
 			OffSiteTravel: &travel, UnknownNetworks: c.UnknownNetworks, IgnoreAbsenceKinds: c.IgnoreAbsenceKinds,
 			AfterLeaving: &after, FailedLogins: c.FailedLogins, FailedLoginWindow: c.FailedLoginWindow.D(),
 			ExternalRequiresMFA: &req, UnreportedMFA: &unrep, EpisodeGap: c.EpisodeGap.D(), Severity: checks.Severity(c.Severity),
 		},
-		Roles:       map[string]rules.SharedCredentialKnobs{},
-		Teams:       map[string]rules.SharedCredentialKnobs{},
+		Roles:       map[string]Knobs{},
+		Teams:       map[string]Knobs{},
 		DeviceKinds: map[string]time.Duration{},
 	}
 	for k, d := range c.DeviceSessionTimeouts {
@@ -39,7 +38,7 @@ func scPolicy(c Config, org string) (rules.SharedCredentialPolicy, error) {
 		if s.Org != "" && s.Org != org {
 			continue
 		}
-		site := rules.Site{Name: s.Name}
+		site := Site{Name: s.Name}
 		for _, n := range s.Networks {
 			site.Networks = append(site.Networks, n.Prefix)
 		}
@@ -49,15 +48,15 @@ func scPolicy(c Config, org string) (rules.SharedCredentialPolicy, error) {
 		p.Sites = append(p.Sites, site)
 	}
 	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.SharedCredentialKnobs, p.Roles, p.Teams,
-			func(k rules.SharedCredentialKnobs) rules.SharedCredentialKnobs { return scOverride(k, ov) }); err != nil {
+		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
+			func(k Knobs) Knobs { return scOverride(k, ov) }); err != nil {
 			return p, fmt.Errorf("checks.%s.overrides: %w", Name, err)
 		}
 	}
 	return p, nil
 }
 
-func scOverride(k rules.SharedCredentialKnobs, ov Override) rules.SharedCredentialKnobs {
+func scOverride(k Knobs, ov Override) Knobs {
 	if ov.Exempt != nil {
 		k.Exempt = ov.Exempt
 	}

@@ -7,13 +7,12 @@ package sharedcredential
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
-	Build:   rules.SharedCredentialRegistration.Build,
-	Policy:  rules.SharedCredentialRegistration.Policy,
+	Build:   registration.Build,
+	Policy:  registration.Policy,
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -14,15 +13,8 @@ import (
 // Name is the unlocked-session check's stable name (CONTRACT §3).
 const Name = "unlocked-session"
 
-// Defaults of the unlocked-session check (CONTRACT §4 and what it leaves
-// open); the shared-tablet kind's own 10m limit is the rules engine's
-// default for that kind.
-const (
-	DefaultUnlockedLimit   = config.Duration(30 * time.Minute)
-	DefaultOpenFor         = config.Duration(30 * time.Minute)
-	DefaultNewSessionAfter = config.Duration(12 * time.Hour)
-	maxUnlockedWindow      = config.Duration(24 * time.Hour)
-)
+// maxUnlockedWindow bounds every time window of the check.
+const maxUnlockedWindow = config.Duration(MaxUnlockedWindow)
 
 // Config configures the unlocked-session check: gaps in a session
 // with no lock, logout or timeout beyond the device kind's limit, and a
@@ -84,7 +76,7 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 			window(p+"."+k.key, k.d)
 		}
 	}
-	newAfter := cmp.Or(o.NewSessionAfter, DefaultNewSessionAfter)
+	newAfter := cmp.Or(o.NewSessionAfter, config.Duration(DefaultNewSessionAfter))
 	if v.Set(p+".limit") && o.Limit >= newAfter {
 		v.Errorf(p+".limit", "must be shorter than new_session_after (%s)", newAfter)
 	}
@@ -138,9 +130,9 @@ func (o *Config) SetDefaults(v *config.Validator, p string) {
 		o.Enabled = true
 	}
 	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
-	o.Limit = cmp.Or(o.Limit, DefaultUnlockedLimit)
-	o.OpenFor = cmp.Or(o.OpenFor, DefaultOpenFor)
-	o.NewSessionAfter = cmp.Or(o.NewSessionAfter, DefaultNewSessionAfter)
+	o.Limit = cmp.Or(o.Limit, config.Duration(DefaultUnlockedLimit))
+	o.OpenFor = cmp.Or(o.OpenFor, config.Duration(DefaultOpenFor))
+	o.NewSessionAfter = cmp.Or(o.NewSessionAfter, config.Duration(DefaultNewSessionAfter))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 }
 

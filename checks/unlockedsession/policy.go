@@ -2,25 +2,24 @@ package unlockedsession
 
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // EnginePolicy implements config.CheckSection.
-func (o *Config) EnginePolicy(org string) (any, error) { return ulsPolicy(*o, org), nil }
+func (o *Config) EnginePolicy(org string) (any, error) { return enginePolicy(*o, org), nil }
 
 // ulsPolicy resolves the unlocked-session settings for one org. Overrides
 // for every org apply first, then the org's own, so that the org's win;
 // those naming no role, team or device kind fold into the org's knobs.
 // (Config validation rejects an override naming more than one.)
-func ulsPolicy(c Config, org string) rules.UnlockedSessionPolicy {
-	p := rules.UnlockedSessionPolicy{
-		UnlockedSessionKnobs: rules.UnlockedSessionKnobs{
+func enginePolicy(c Config, org string) Policy {
+	p := Policy{
+		Knobs: Knobs{
 			Limit: c.Limit.D(), OpenFor: c.OpenFor.D(), NewSessionAfter: c.NewSessionAfter.D(),
 			EpisodeGap: c.EpisodeGap.D(), Severity: checks.Severity(c.Severity),
 		},
-		DeviceKinds: map[string]rules.UnlockedSessionKnobs{},
-		Roles:       map[string]rules.UnlockedSessionKnobs{},
-		Teams:       map[string]rules.UnlockedSessionKnobs{},
+		DeviceKinds: map[string]Knobs{},
+		Roles:       map[string]Knobs{},
+		Teams:       map[string]Knobs{},
 	}
 	for _, own := range []bool{false, true} {
 		for _, ov := range c.Overrides {
@@ -35,14 +34,14 @@ func ulsPolicy(c Config, org string) rules.UnlockedSessionPolicy {
 			case ov.Team != "":
 				p.Teams[ov.Team] = ulsOverride(p.Teams[ov.Team], ov)
 			default:
-				p.UnlockedSessionKnobs = ulsOverride(p.UnlockedSessionKnobs, ov)
+				p.Knobs = ulsOverride(p.Knobs, ov)
 			}
 		}
 	}
 	return p
 }
 
-func ulsOverride(k rules.UnlockedSessionKnobs, ov Override) rules.UnlockedSessionKnobs {
+func ulsOverride(k Knobs, ov Override) Knobs {
 	if ov.Exempt != nil {
 		k.Exempt = ov.Exempt
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/config"
-	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // TestULSPolicy: overrides for every org apply before the org's own, by
@@ -25,20 +24,20 @@ func TestULSPolicy(t *testing.T) {
 			{Org: "st-martins", UnlockedGap: &no},
 		},
 	}
-	p := ulsPolicy(c, "st-martins")
-	want := rules.UnlockedSessionPolicy{
-		UnlockedSessionKnobs: rules.UnlockedSessionKnobs{
+	p := enginePolicy(c, "st-martins")
+	want := Policy{
+		Knobs: Knobs{
 			UnlockedGap: &no, Limit: 20 * time.Minute, OpenFor: 30 * time.Minute, NewSessionAfter: 12 * time.Hour,
 			EpisodeGap: time.Hour, Severity: "medium",
 		},
-		DeviceKinds: map[string]rules.UnlockedSessionKnobs{"shared-tablet": {Limit: 12 * time.Minute, OpenFor: 10 * time.Minute, Severity: "high"}},
-		Roles:       map[string]rules.UnlockedSessionKnobs{"night-carer": {DeviceHandover: &no}},
-		Teams:       map[string]rules.UnlockedSessionKnobs{},
+		DeviceKinds: map[string]Knobs{"shared-tablet": {Limit: 12 * time.Minute, OpenFor: 10 * time.Minute, Severity: "high"}},
+		Roles:       map[string]Knobs{"night-carer": {DeviceHandover: &no}},
+		Teams:       map[string]Knobs{},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("st-martins:\n got %+v\nwant %+v", p, want)
 	}
-	if w := ulsPolicy(c, "wiltshire-council"); w.Teams["office"].Exempt == nil || w.UnlockedGap != nil || w.DeviceKinds["shared-tablet"].Limit != 8*time.Minute {
+	if w := enginePolicy(c, "wiltshire-council"); w.Teams["office"].Exempt == nil || w.UnlockedGap != nil || w.DeviceKinds["shared-tablet"].Limit != 8*time.Minute {
 		t.Errorf("wiltshire-council: %+v", w)
 	}
 }

@@ -1,18 +1,19 @@
-package rules
+package unlockedsession
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Names of the unlocked-session check and its patterns (CONTRACT §3).
 const (
-	CheckUnlockedSession = "unlocked-session"
 
 	// A session stayed open and unlocked between two of its events for
 	// longer than its device kind allows.
@@ -56,7 +57,7 @@ func DeviceKeyedPatterns() []string { return []string{PatternDeviceHandover} }
 // UnlockedSessionKnobs are the settings of the unlocked-session check at one
 // level (org, device kind, role or team). A nil or zero field inherits from
 // the less specific level, and in the end takes the default.
-type UnlockedSessionKnobs struct {
+type Knobs struct {
 	// Exempt: the actor's sessions are not judged for gaps, and a handover
 	// from their session is not reported (e.g. a kiosk account). Default
 	// false.
@@ -90,11 +91,11 @@ type UnlockedSessionKnobs struct {
 // default. The org's Limit is thus the "elsewhere" of CONTRACT §4: it
 // applies to kinds without a limit of their own, and shared-tablet has
 // one (10m) unless DeviceKinds sets it.
-type UnlockedSessionPolicy struct {
-	UnlockedSessionKnobs
-	DeviceKinds map[string]UnlockedSessionKnobs
-	Roles       map[string]UnlockedSessionKnobs
-	Teams       map[string]UnlockedSessionKnobs
+type Policy struct {
+	Knobs
+	DeviceKinds map[string]Knobs
+	Roles       map[string]Knobs
+	Teams       map[string]Knobs
 }
 
 type ulsPolicy struct {
@@ -111,16 +112,16 @@ type ulsResolver struct {
 	byKey               map[[3]string]*ulsPolicy // [kind, role, team], "" for none
 }
 
-func newULSResolver(p UnlockedSessionPolicy) (*ulsResolver, error) {
+func newULSResolver(p Policy) (*ulsResolver, error) {
 	r := &ulsResolver{kinds: map[string]bool{}, roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[3]string]*ulsPolicy{}}
 	kinds, roles, teams := []string{""}, []string{""}, []string{""}
 	for _, l := range []struct {
 		what string
-		m    map[string]UnlockedSessionKnobs
+		m    map[string]Knobs
 		set  map[string]bool
 		list *[]string
 	}{{"device kind", p.DeviceKinds, r.kinds, &kinds}, {"role", p.Roles, r.roles, &roles}, {"team", p.Teams, r.teams, &teams}} {
-		for _, k := range sortedKeys(l.m) {
+		for _, k := range slices.Sorted(maps.Keys(l.m)) {
 			if k == "" {
 				return nil, fmt.Errorf("%s override with an empty %s", l.what, l.what)
 			}
@@ -135,7 +136,7 @@ func newULSResolver(p UnlockedSessionPolicy) (*ulsResolver, error) {
 	for _, kind := range kinds {
 		for _, role := range roles {
 			for _, team := range teams {
-				levels := []UnlockedSessionKnobs{p.UnlockedSessionKnobs}
+				levels := []Knobs{p.Knobs}
 				if kind != "" {
 					k := p.DeviceKinds[kind]
 					if kind == reference.DeviceSharedTablet && k.Limit == 0 {
@@ -169,10 +170,10 @@ func newULSResolver(p UnlockedSessionPolicy) (*ulsResolver, error) {
 	return r, nil
 }
 
-func resolveULS(levels []UnlockedSessionKnobs) (*ulsPolicy, error) {
+func resolveULS(levels []Knobs) (*ulsPolicy, error) {
 	p := &ulsPolicy{
 		gapOn: true, handoverOn: true, limit: DefaultUnlockedLimit, openFor: DefaultOpenFor,
-		newAfter: DefaultNewSessionAfter, gap: DefaultEpisodeGap, severity: alert.SeverityMedium,
+		newAfter: DefaultNewSessionAfter, gap: rules.DefaultEpisodeGap, severity: alert.SeverityMedium,
 	}
 	for _, k := range levels {
 		if k.Exempt != nil {
@@ -281,10 +282,10 @@ type ulsHandover struct {
 // An event older than the state it would update (late beyond the lateness
 // bound) updates nothing and is not judged: it cannot unsay what was judged.
 type unlockedSession struct {
-	sessions  *Keyed[ulsSession]    // by actor, system and session
-	devices   *Keyed[ulsDevice]     // by device
-	handovers *Keyed[[]ulsHandover] // one key per org: the few held back, by time
-	slot      int                   // of its policy (registration.build)
+	sessions  *rules.Keyed[ulsSession]    // by actor, system and session
+	devices   *rules.Keyed[ulsDevice]     // by device
+	handovers *rules.Keyed[[]ulsHandover] // one key per org: the few held back, by time
+	slot      int                         // of its policy (registration.build)
 }
 
 // handoversKey is the one key of the handovers table.
@@ -293,21 +294,21 @@ const handoversKey = "held"
 func newUnlockedSession(slot int) *unlockedSession {
 	return &unlockedSession{
 		slot:      slot,
-		sessions:  NewKeyed[ulsSession]("sessions", ulsHorizon),
-		devices:   NewKeyed[ulsDevice]("devices", ulsHorizon),
-		handovers: NewKeyed[[]ulsHandover]("handovers", ulsHorizon),
+		sessions:  rules.NewKeyed[ulsSession]("sessions", ulsHorizon),
+		devices:   rules.NewKeyed[ulsDevice]("devices", ulsHorizon),
+		handovers: rules.NewKeyed[[]ulsHandover]("handovers", ulsHorizon),
 	}
 }
 
-func (*unlockedSession) Name() string { return CheckUnlockedSession }
+func (*unlockedSession) Name() string { return Name }
 
-func (c *unlockedSession) States() []StateTable {
-	return []StateTable{c.sessions, c.devices, c.handovers}
+func (c *unlockedSession) States() []rules.StateTable {
+	return []rules.StateTable{c.sessions, c.devices, c.handovers}
 }
 
 // Evaluate judges an event that carries a session id or a device, after
 // reporting the handovers the org's clock has passed.
-func (c *unlockedSession) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
+func (c *unlockedSession) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes) bool {
 	c.release(v, eps, false)
 	if ev.Session.ID == "" && ev.Session.Device == "" {
 		return false // nothing tells its session apart
@@ -319,7 +320,7 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool 
 		}
 	}
 	role, team := ulsActorGroups(v.Roster(), &ev.Actor)
-	p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
+	p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
 	}
@@ -331,7 +332,7 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool 
 
 // ulsActorGroups returns the actor's role and team: the roster's, else the
 // event's.
-func ulsActorGroups(r Roster, a *event.Actor) (role, team string) {
+func ulsActorGroups(r rules.Roster, a *event.Actor) (role, team string) {
 	role, team = a.Role, a.Team
 	if st, ok := r.Staff(a.ID); ok {
 		if st.Role != "" {
@@ -356,7 +357,7 @@ func ulsSessionKey(ev *event.Event) string {
 	return "d\x00" + ev.System + "\x00" + ev.Actor.ID + "\x00" + ev.Session.Device
 }
 
-func (c *unlockedSession) judgeGap(ev *event.Event, v *Env, eps *Episodes, p *ulsPolicy, kind, role, team string) {
+func (c *unlockedSession) judgeGap(ev *event.Event, v *rules.Env, eps *rules.Episodes, p *ulsPolicy, kind, role, team string) {
 	if ulsFailedSessionAction(ev) {
 		return
 	}
@@ -387,13 +388,13 @@ func (c *unlockedSession) judgeGap(ev *event.Event, v *Env, eps *Episodes, p *ul
 	c.sessions.Put(v, key, t, ulsSession{Last: t, LastID: ev.ID, Action: ev.Action, Locked: ev.Action == event.ActionLock})
 }
 
-func (c *unlockedSession) reportGap(ev *event.Event, v *Env, eps *Episodes, p *ulsPolicy, st ulsSession, d time.Duration, kind, role, team string) {
+func (c *unlockedSession) reportGap(ev *event.Event, v *rules.Env, eps *rules.Episodes, p *ulsPolicy, st ulsSession, d time.Duration, kind, role, team string) {
 	loc := v.Location()
 	dev := ev.Session.Device
-	f := Finding{Pattern: PatternUnlockedGap, Severity: p.severity, Gap: max(p.gap, d), Lead: func() string {
+	f := rules.Finding{Pattern: PatternUnlockedGap, Severity: p.severity, Gap: max(p.gap, d), Lead: func() string {
 		return ulsActorText(ev.Actor.ID, role, team) + " " + ulsDoing(st.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			st.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session unlocked for " + overSpan(d, p.limit) +
-			" (limit " + Span(p.limit) + ")" + ulsGapEnd(ev)
+			" (limit " + rules.Span(p.limit) + ")" + ulsGapEnd(ev)
 	}}
 	// The event that opened the gap is evidence too, and comes first.
 	prev := event.Event{ID: st.LastID, Time: st.Last, Org: ev.Org, System: ev.System, Actor: ev.Actor}
@@ -401,7 +402,7 @@ func (c *unlockedSession) reportGap(ev *event.Event, v *Env, eps *Episodes, p *u
 	eps.Add(v, ev, f)
 }
 
-func (c *unlockedSession) judgeDevice(ev *event.Event, v *Env, eps *Episodes, kind string) {
+func (c *unlockedSession) judgeDevice(ev *event.Event, v *rules.Env, eps *rules.Episodes, kind string) {
 	if ulsFailedSessionAction(ev) {
 		return
 	}
@@ -427,7 +428,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *Env, eps *Episodes, ki
 	}
 	if held && !d.Locked {
 		role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
-		p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
+		p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 		if idle := t.Sub(d.Last); p.handoverOn && !p.exempt && idle <= p.openFor {
 			c.hold(v, ulsHandover{Device: dev, Kind: kind, Holder: d, Idle: int64(idle), Event: *ev})
 		}
@@ -436,7 +437,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *Env, eps *Episodes, ki
 }
 
 // hold keeps a handover until the org's clock passes its instant.
-func (c *unlockedSession) hold(v *Env, h ulsHandover) {
+func (c *unlockedSession) hold(v *rules.Env, h ulsHandover) {
 	hs, _ := c.handovers.Get(v, handoversKey)
 	hs = append(slices.Clip(hs), h)
 	slices.SortStableFunc(hs, func(a, b ulsHandover) int { return a.Event.Time.Compare(b.Event.Time) })
@@ -445,7 +446,7 @@ func (c *unlockedSession) hold(v *Env, h ulsHandover) {
 
 // cancel drops the handovers of dev at ev's instant whose holder ev shows
 // ending its session then.
-func (c *unlockedSession) cancel(v *Env, dev string, ev *event.Event) {
+func (c *unlockedSession) cancel(v *rules.Env, dev string, ev *event.Event) {
 	hs, ok := c.handovers.Get(v, handoversKey)
 	if !ok {
 		return
@@ -458,7 +459,7 @@ func (c *unlockedSession) cancel(v *Env, dev string, ev *event.Event) {
 
 // release reports the handovers held before the org's clock, or all of
 // them.
-func (c *unlockedSession) release(v *Env, eps *Episodes, all bool) {
+func (c *unlockedSession) release(v *rules.Env, eps *rules.Episodes, all bool) {
 	hs, ok := c.handovers.Get(v, handoversKey)
 	if !ok || len(hs) == 0 || (!all && !hs[0].Event.Time.Before(v.Watermark())) {
 		return
@@ -473,7 +474,7 @@ func (c *unlockedSession) release(v *Env, eps *Episodes, all bool) {
 	c.storeHeld(v, hs, slices.Clone(hs[n:]))
 }
 
-func (c *unlockedSession) storeHeld(v *Env, old, kept []ulsHandover) {
+func (c *unlockedSession) storeHeld(v *rules.Env, old, kept []ulsHandover) {
 	switch {
 	case len(kept) == len(old):
 	case len(kept) == 0:
@@ -485,19 +486,19 @@ func (c *unlockedSession) storeHeld(v *Env, old, kept []ulsHandover) {
 
 // FlushHeld reports every handover held back: the end of a replay, or an
 // idle spell of the daemon.
-func (c *unlockedSession) FlushHeld(v *Env, eps *Episodes) { c.release(v, eps, true) }
+func (c *unlockedSession) FlushHeld(v *rules.Env, eps *rules.Episodes) { c.release(v, eps, true) }
 
-func (c *unlockedSession) reportHandover(v *Env, eps *Episodes, h *ulsHandover) {
+func (c *unlockedSession) reportHandover(v *rules.Env, eps *rules.Episodes, h *ulsHandover) {
 	d, ev, kind, idle := h.Holder, &h.Event, h.Kind, time.Duration(h.Idle)
 	role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
-	p := Resolved[ulsResolver](v, c.slot).get(kind, role, team)
+	p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	loc := v.Location()
 	dev := ev.Session.Device
-	f := Finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
+	f := rules.Finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
 		nrole, nteam := ulsActorGroups(v.Roster(), &ev.Actor)
 		return ulsActorText(d.Actor, role, team) + " " + ulsDoing(d.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			d.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session open, with no lock or logout, and " +
-			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + Doing(ev) + " on it " + Span(idle) + " later"
+			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + rules.Doing(ev) + " on it " + rules.Span(idle) + " later"
 	}}
 	// The episode is the account that left its session open: the event
 	// that left it so, then the other account's.
@@ -514,7 +515,7 @@ func ulsActorText(id, role, team string) string {
 	s := id
 	var tags string
 	for _, w := range []string{role, team} {
-		if PlainWord(w) {
+		if rules.PlainWord(w) {
 			if tags != "" {
 				tags += ", "
 			}
@@ -540,7 +541,7 @@ func ulsDeviceText(kind, id string) string {
 	case reference.DeviceMobile:
 		s = "a mobile device"
 	}
-	if PlainWord(id) {
+	if rules.PlainWord(id) {
 		s += " (" + id + ")"
 	}
 	return s
@@ -570,7 +571,7 @@ func ulsDoing(a event.Action) string {
 	case a == event.ActionSearch:
 		return "searched records"
 	case a.IsRecordAction():
-		return Doing(&event.Event{Action: a})
+		return rules.Doing(&event.Event{Action: a})
 	}
 	return "acted"
 }
@@ -578,18 +579,18 @@ func ulsDoing(a event.Action) string {
 // overSpan renders a gap over limit, saying "just over" where the minutes
 // alone would read as equal.
 func overSpan(d, limit time.Duration) string {
-	if s := Span(d); s != Span(limit) {
+	if s := rules.Span(d); s != rules.Span(limit) {
 		return s
 	}
-	return "just over " + Span(limit)
+	return "just over " + rules.Span(limit)
 }
 
 // UnlockedSessionRegistration registers the unlocked-session check with the engine (registry).
-var UnlockedSessionRegistration = Registration{
-	Name:  CheckUnlockedSession,
-	Build: func(slot int) Check { return newUnlockedSession(slot) },
+var registration = rules.Registration{
+	Name:  Name,
+	Build: func(slot int) rules.Check { return newUnlockedSession(slot) },
 	Policy: func(p any) (any, error) {
-		pol, err := PolicyOf[UnlockedSessionPolicy](CheckUnlockedSession, p)
+		pol, err := rules.PolicyOf[Policy](Name, p)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package rules
+package sharedcredential
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Names of the shared-credential check and its patterns (CONTRACT §3).
 const (
-	CheckSharedCredential = "shared-credential"
 
 	// The account acts on a second device or IP while its session on the
 	// first is still open (CONTRACT §4).
@@ -69,7 +69,7 @@ const (
 // SharedCredentialKnobs are the settings of the shared-credential check at
 // one level (org, role or team). A nil or zero field inherits from the less
 // specific level, and in the end takes the default.
-type SharedCredentialKnobs struct {
+type Knobs struct {
 	// Exempt actors are not judged at all (a test account, say).
 	Exempt *bool
 	// DisabledPatterns are not judged; nil inherits, an empty non-nil list
@@ -124,10 +124,10 @@ type Site struct {
 // SharedCredentialPolicy is the check's settings for one org, with overrides
 // for actors of a role or a team (team beats role beats org), session
 // timeouts by device kind, and the org's sites.
-type SharedCredentialPolicy struct {
-	SharedCredentialKnobs
-	Roles map[string]SharedCredentialKnobs
-	Teams map[string]SharedCredentialKnobs
+type Policy struct {
+	Knobs
+	Roles map[string]Knobs
+	Teams map[string]Knobs
 	// DeviceKinds maps a device kind (devices.csv) to its session timeout;
 	// it beats every level above.
 	DeviceKinds map[string]time.Duration
@@ -154,7 +154,7 @@ type scPolicy struct {
 // scResolver holds every resolved combination of configured role and team,
 // and the org's site map.
 type scResolver struct {
-	*Levels[scPolicy]
+	*rules.Levels[scPolicy]
 	kinds map[string]time.Duration
 	sites []Site
 	nets  []siteNet // longest prefix first
@@ -165,7 +165,7 @@ type siteNet struct {
 	site int
 }
 
-func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
+func newSCResolver(p Policy) (*scResolver, error) {
 	r := &scResolver{kinds: map[string]time.Duration{}, sites: p.Sites}
 	for k, d := range p.DeviceKinds {
 		if d <= 0 || d > scHorizon {
@@ -194,7 +194,7 @@ func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
 	// Longest prefix first, so that a narrower range (a VPN pool inside a
 	// site's range) wins.
 	slices.SortStableFunc(r.nets, func(a, b siteNet) int { return b.p.Bits() - a.p.Bits() })
-	l, err := NewLevels(p.SharedCredentialKnobs, p.Roles, p.Teams, resolveSC)
+	l, err := rules.NewLevels(p.Knobs, p.Roles, p.Teams, resolveSC)
 	if err != nil {
 		return nil, err
 	}
@@ -202,9 +202,9 @@ func newSCResolver(p SharedCredentialPolicy) (*scResolver, error) {
 	return r, nil
 }
 
-func resolveSC(levels []SharedCredentialKnobs) (*scPolicy, error) {
+func resolveSC(levels []Knobs) (*scPolicy, error) {
 	pol := &scPolicy{timeout: DefaultSessionTimeout, maxSpeed: DefaultMaxSpeedKMH, offSite: DefaultOffSiteTravel,
-		failures: DefaultFailedLogins, window: DefaultFailedLoginWindow, gap: DefaultEpisodeGap, severity: alert.SeverityMedium}
+		failures: DefaultFailedLogins, window: DefaultFailedLoginWindow, gap: rules.DefaultEpisodeGap, severity: alert.SeverityMedium}
 	var off, kinds []string
 	for _, k := range levels {
 		if k.Exempt != nil {
@@ -379,20 +379,20 @@ type scActor struct {
 // actor, is the account's open sessions, where it last acted, and its
 // recent failed logins.
 type sharedCredential struct {
-	actors *Keyed[scActor]
+	actors *rules.Keyed[scActor]
 	slot   int // of its policy (registration.build)
 }
 
 func newSharedCredential(slot int) *sharedCredential {
-	return &sharedCredential{actors: NewKeyed[scActor]("actors", scHorizon), slot: slot}
+	return &sharedCredential{actors: rules.NewKeyed[scActor]("actors", scHorizon), slot: slot}
 }
 
-func (*sharedCredential) Name() string           { return CheckSharedCredential }
-func (c *sharedCredential) States() []StateTable { return []StateTable{c.actors} }
+func (*sharedCredential) Name() string                 { return Name }
+func (c *sharedCredential) States() []rules.StateTable { return []rules.StateTable{c.actors} }
 
 // Evaluate judges one event for every pattern.
-func (c *sharedCredential) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
-	r := Resolved[scResolver](v, c.slot)
+func (c *sharedCredential) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes) bool {
+	r := rules.Resolved[scResolver](v, c.slot)
 	if r == nil || ev.Actor.ID == "" {
 		return false
 	}
@@ -421,7 +421,7 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool
 		}
 		return true
 	}
-	if IsAccess(ev) {
+	if rules.IsAccess(ev) {
 		if known && !p.off[PatternUsedAfterLeaving] {
 			j.leaving(&st)
 		}
@@ -439,8 +439,8 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool
 // scJudge is one event being judged.
 type scJudge struct {
 	ev         *event.Event
-	v          *Env
-	eps        *Episodes
+	v          *rules.Env
+	eps        *rules.Episodes
 	p          *scPolicy
 	r          *scResolver
 	role, team string
@@ -448,7 +448,7 @@ type scJudge struct {
 }
 
 func (j *scJudge) add(ev *event.Event, pattern string, lead func() string) {
-	j.eps.Add(j.v, ev, Finding{Pattern: pattern, Severity: j.p.severity, Gap: j.p.gap, Lead: lead})
+	j.eps.Add(j.v, ev, rules.Finding{Pattern: pattern, Severity: j.p.severity, Gap: j.p.gap, Lead: lead})
 }
 
 // addEvidence adds a remembered earlier event of the same actor to the
@@ -471,7 +471,7 @@ func (j *scJudge) evidence(r scRef) *event.Event {
 func (j *scJudge) who() string {
 	var tags []string
 	for _, s := range []string{j.role, j.team} {
-		if PlainWord(s) {
+		if rules.PlainWord(s) {
 			tags = append(tags, s)
 		}
 	}
@@ -489,12 +489,12 @@ func (j *scJudge) leaving(st *reference.Staff) {
 	case !st.ActiveTo.IsZero() && !t.Before(st.ActiveTo.Add(j.p.afterLeaving)):
 		to := st.ActiveTo.In(j.v.Location())
 		j.add(j.ev, PatternUsedAfterLeaving, func() string {
-			return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", after the account's holder left (active until " + DateText(to) + ")"
+			return j.who() + " " + rules.Doing(j.ev) + " at " + when(j.local) + ", after the account's holder left (active until " + rules.DateText(to) + ")"
 		})
 	case !st.ActiveFrom.IsZero() && t.Before(st.ActiveFrom):
 		from := st.ActiveFrom.In(j.v.Location())
 		j.add(j.ev, PatternUsedAfterLeaving, func() string {
-			return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", before the account's holder started (active from " + DateText(from) + ")"
+			return j.who() + " " + rules.Doing(j.ev) + " at " + when(j.local) + ", before the account's holder started (active from " + rules.DateText(from) + ")"
 		})
 	}
 }
@@ -508,11 +508,11 @@ func (j *scJudge) absent() {
 	}
 	loc := j.v.Location()
 	j.add(j.ev, PatternUsedWhileAbsent, func() string {
-		span := "from " + DateText(a.Start.In(loc))
+		span := "from " + rules.DateText(a.Start.In(loc))
 		if !a.End.IsZero() {
-			span += " to " + DateText(a.End.In(loc))
+			span += " to " + rules.DateText(a.End.In(loc))
 		}
-		return j.who() + " " + Doing(j.ev) + " at " + when(j.local) + ", while its holder is recorded as absent (" + span + ")"
+		return j.who() + " " + rules.Doing(j.ev) + " at " + when(j.local) + ", while its holder is recorded as absent (" + span + ")"
 	})
 }
 
@@ -582,7 +582,7 @@ func (c *sharedCredential) failedLogin(j *scJudge) {
 	n, win := p.failures, p.window
 	first := burst[0].At.In(v.Location())
 	lead := func() string {
-		return j.who() + " failed to log in at " + when(first) + ", the first of " + strconv.Itoa(n) + " or more failed logins within " + Span(win)
+		return j.who() + " failed to log in at " + when(first) + ", the first of " + strconv.Itoa(n) + " or more failed logins within " + rules.Span(win)
 	}
 	for _, f := range burst {
 		if f.ID == ev.ID && f.System == ev.System {
@@ -652,7 +652,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		cur.Last = ref
 	}
 
-	if IsAccess(ev) && !p.off[PatternConcurrentSessions] {
+	if rules.IsAccess(ev) && !p.off[PatternConcurrentSessions] {
 		if ev.Action == event.ActionLogin && cur.Device != "" {
 			// A new login on a device ends whatever session was left on it.
 			for i := range s.Sessions {
@@ -674,8 +674,8 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		if other != nil {
 			o := *other
 			lead := func() string {
-				return j.who() + " " + Doing(ev) + " on " + deviceText(cur) + " at " + when(j.local) +
-					" while their session on " + deviceText(&o) + " was still open (last action " + ClockOn(o.Last.At.In(v.Location()), j.local) + ")"
+				return j.who() + " " + rules.Doing(ev) + " on " + deviceText(cur) + " at " + when(j.local) +
+					" while their session on " + deviceText(&o) + " was still open (last action " + rules.ClockOn(o.Last.At.In(v.Location()), j.local) + ")"
 			}
 			j.addEvidence(o.Last, PatternConcurrentSessions, lead)
 			j.add(ev, PatternConcurrentSessions, lead)
@@ -695,7 +695,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 
 	// A logout or lock is the person at the device as much as an action
 	// is; a timeout is the device alone.
-	if (IsAccess(ev) || ev.Action == event.ActionLogout || ev.Action == event.ActionLock) && !p.off[PatternImpossibleTravel] {
+	if (rules.IsAccess(ev) || ev.Action == event.ActionLogout || ev.Action == event.ActionLock) && !p.off[PatternImpossibleTravel] {
 		c.travel(j, &s, ref)
 	}
 	c.actors.Put(v, ev.Actor.ID, t, s)
@@ -712,7 +712,7 @@ func (r *scResolver) timeout(o *scSession, p *scPolicy) time.Duration {
 // deviceText names a session's device when its id is a plain label, never
 // an IP address (which may be someone's home).
 func deviceText(s *scSession) string {
-	if PlainWord(s.Device) {
+	if rules.PlainWord(s.Device) {
 		return s.Device
 	}
 	if s.Device != "" {
@@ -760,29 +760,29 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 		if pl == placeOffSite {
 			return "a network outside every known site"
 		}
-		if n := r.sites[pl].Name; PlainWord(n) {
+		if n := r.sites[pl].Name; rules.PlainWord(n) {
 			return n
 		}
 		return "another site"
 	}
 	lead := func() string {
-		s := j.who() + " " + Doing(ev) + " from " + name(here) + " at " + when(j.local) + ", " + Span(dt) +
-			" after acting from " + name(f.Place) + " (at " + ClockOn(f.Last.At.In(loc), j.local) + ")"
+		s := j.who() + " " + rules.Doing(ev) + " from " + name(here) + " at " + when(j.local) + ", " + rules.Span(dt) +
+			" after acting from " + name(f.Place) + " (at " + rules.ClockOn(f.Last.At.In(loc), j.local) + ")"
 		if km >= 0 {
-			return s + ", " + strconv.Itoa(int(math.Round(km))) + " km away: at least " + Span(need) + " at " + strconv.FormatFloat(p.maxSpeed, 'f', -1, 64) + " km/h"
+			return s + ", " + strconv.Itoa(int(math.Round(km))) + " km away: at least " + rules.Span(need) + " at " + strconv.FormatFloat(p.maxSpeed, 'f', -1, 64) + " km/h"
 		}
-		return s + ": at least " + Span(need) + " apart"
+		return s + ": at least " + rules.Span(need) + " apart"
 	}
 	j.addEvidence(f.Last, PatternImpossibleTravel, lead)
 	j.add(ev, PatternImpossibleTravel, lead)
 }
 
 // SharedCredentialRegistration registers the shared-credential check with the engine (registry).
-var SharedCredentialRegistration = Registration{
-	Name:  CheckSharedCredential,
-	Build: func(slot int) Check { return newSharedCredential(slot) },
+var registration = rules.Registration{
+	Name:  Name,
+	Build: func(slot int) rules.Check { return newSharedCredential(slot) },
 	Policy: func(p any) (any, error) {
-		pol, err := PolicyOf[SharedCredentialPolicy](CheckSharedCredential, p)
+		pol, err := rules.PolicyOf[Policy](Name, p)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package rules
+package outofhours
 
 import (
 	"fmt"
@@ -7,12 +7,11 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Names of the out-of-hours check and its patterns (CONTRACT §3).
 const (
-	CheckOutOfHours = "out-of-hours"
-
 	PatternOutsideShift        = "outside-shift"         // actor with rostered shifts, or of an out-of-hours role
 	PatternOutsideWorkingHours = "outside-working-hours" // actor without shifts, outside default working hours
 	PatternBankHoliday         = "bank-holiday"          // as above, when a bank holiday is the only reason
@@ -47,7 +46,7 @@ func (c Clock) valid() bool { return c.Hour >= 0 && c.Hour < 24 && c.Minute >= 0
 // OutOfHoursKnobs are the settings of the out-of-hours check at one level
 // (org, role or team). A nil or zero field inherits from the less specific
 // level, and in the end takes the CONTRACT §4 default.
-type OutOfHoursKnobs struct {
+type Knobs struct {
 	// ShiftGrace widens each rostered shift at both ends. Default 30m.
 	ShiftGrace *time.Duration
 	// HoursGrace widens default working hours at both ends. Default 0.
@@ -74,10 +73,10 @@ type OutOfHoursKnobs struct {
 // the defaults. (A team is the narrower group: its local arrangements win
 // over what applies to a role across teams.) An actor's role and team come
 // from the roster's staff record, else from the event.
-type OutOfHoursPolicy struct {
-	OutOfHoursKnobs
-	Roles map[string]OutOfHoursKnobs
-	Teams map[string]OutOfHoursKnobs
+type Policy struct {
+	Knobs
+	Roles map[string]Knobs
+	Teams map[string]Knobs
 }
 
 // oohPolicy is a fully resolved OutOfHoursKnobs.
@@ -92,17 +91,17 @@ type oohPolicy struct {
 }
 
 // oohResolver is the out-of-hours policy by role and team.
-type oohResolver = Levels[oohPolicy]
+type oohResolver = rules.Levels[oohPolicy]
 
-func newOOHResolver(p OutOfHoursPolicy) (*oohResolver, error) {
-	return NewLevels(p.OutOfHoursKnobs, p.Roles, p.Teams, resolve)
+func newOOHResolver(p Policy) (*oohResolver, error) {
+	return rules.NewLevels(p.Knobs, p.Roles, p.Teams, resolve)
 }
 
 // resolve merges levels, least specific first, over the defaults.
-func resolve(levels []OutOfHoursKnobs) (*oohPolicy, error) {
+func resolve(levels []Knobs) (*oohPolicy, error) {
 	p := &oohPolicy{
 		shiftGrace: DefaultShiftGrace, start: DefaultStart, end: DefaultEnd,
-		bankHolidays: true, gap: DefaultEpisodeGap, severity: alert.SeverityMedium,
+		bankHolidays: true, gap: rules.DefaultEpisodeGap, severity: alert.SeverityMedium,
 	}
 	days := DefaultWorkingDays
 	for _, k := range levels {
@@ -187,11 +186,11 @@ func daysText(days [7]bool) string {
 // outOfHours is the out-of-hours check (CONTRACT §2, §4).
 type outOfHours struct{ slot int }
 
-func (outOfHours) Name() string { return CheckOutOfHours }
+func (outOfHours) Name() string { return Name }
 
 // Evaluate judges ev in event time on the org's local clock.
-func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
-	if !IsAccess(ev) {
+func (c outOfHours) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes) bool {
+	if !rules.IsAccess(ev) {
 		return false
 	}
 	actor := ev.Actor.ID
@@ -204,7 +203,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 			team = st.Team
 		}
 	}
-	p := Resolved[oohResolver](v, c.slot).Get(role, team)
+	p := rules.Resolved[oohResolver](v, c.slot).Get(role, team)
 	local := ev.Time.In(v.Location())
 
 	ohRole := v.OutOfHoursRole(role)
@@ -213,14 +212,14 @@ func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 			return true
 		}
 		roster, loc := v.Roster(), v.Location()
-		eps.Add(v, ev, Finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
+		eps.Add(v, ev, rules.Finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			why := "outside their rostered shifts"
 			if s, ok := roster.NearestShift(actor, ev.Time); ok {
 				why = shiftReason(local, s.Start.In(loc), s.End.In(loc))
 			} else if ohRole {
 				why = "with no rostered shift, which their out-of-hours role needs"
 			}
-			return Lead(ev, role, team, local, why)
+			return rules.Lead(ev, role, team, local, why)
 		}})
 		return true
 	}
@@ -233,14 +232,14 @@ func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if holidayOnly {
 		pattern = PatternBankHoliday
 	}
-	eps.Add(v, ev, Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
+	eps.Add(v, ev, rules.Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
 		why := "outside default working hours (" + p.hoursText + ")"
 		if p.bankHolidays {
 			if name, ok := v.IsHoliday(local); ok {
 				why = "a bank holiday (" + name + "), " + why
 			}
 		}
-		return Lead(ev, role, team, local, why)
+		return rules.Lead(ev, role, team, local, why)
 	}})
 	return true
 }
@@ -251,7 +250,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 // clock of each day with time.Date, so a DST change moves them correctly;
 // the days either side are looked at because grace, or hours running past
 // midnight, can reach into the next day.
-func (p *oohPolicy) inWorkingHours(v *Env, local time.Time) (in, holidayOnly bool) {
+func (p *oohPolicy) inWorkingHours(v *rules.Env, local time.Time) (in, holidayOnly bool) {
 	y, m, d := local.Date()
 	loc := local.Location()
 	for off := -1; off <= 1; off++ {
@@ -288,19 +287,19 @@ func (c Clock) before(o Clock) bool {
 func shiftReason(local, start, end time.Time) string {
 	switch {
 	case local.After(end):
-		return Span(local.Sub(end)) + " after their rostered shift ended at " + ClockOn(end, local)
+		return rules.Span(local.Sub(end)) + " after their rostered shift ended at " + rules.ClockOn(end, local)
 	case local.Before(start):
-		return Span(start.Sub(local)) + " before their rostered shift started at " + ClockOn(start, local)
+		return rules.Span(start.Sub(local)) + " before their rostered shift started at " + rules.ClockOn(start, local)
 	}
 	return "outside their rostered shifts"
 }
 
 // OutOfHoursRegistration registers the out-of-hours check with the engine (registry).
-var OutOfHoursRegistration = Registration{
-	Name:  CheckOutOfHours,
-	Build: func(slot int) Check { return outOfHours{slot: slot} },
+var registration = rules.Registration{
+	Name:  Name,
+	Build: func(slot int) rules.Check { return outOfHours{slot: slot} },
 	Policy: func(p any) (any, error) {
-		pol, err := PolicyOf[OutOfHoursPolicy](CheckOutOfHours, p)
+		pol, err := rules.PolicyOf[Policy](Name, p)
 		if err != nil {
 			return nil, err
 		}

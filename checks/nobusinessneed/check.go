@@ -1,4 +1,4 @@
-package rules
+package nobusinessneed
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Names of the no-business-need check and its patterns (CONTRACT §3).
 const (
-	CheckNoBusinessNeed = "no-business-need"
 
 	// No relationship of the actor or their team with the subject is in
 	// force, and none has ended (one may start later).
@@ -25,7 +25,7 @@ const (
 // NoBusinessNeedKnobs are the settings of the no-business-need check at one
 // level (org, role or team). A nil or zero field inherits from the less
 // specific level, and in the end takes the default.
-type NoBusinessNeedKnobs struct {
+type Knobs struct {
 	// Exempt actors are not judged: a role whose duty is to open any record
 	// (an IG auditor, a duty desk). Default false.
 	Exempt *bool
@@ -44,10 +44,10 @@ type NoBusinessNeedKnobs struct {
 // NoBusinessNeedPolicy is the check's settings for one org, with overrides
 // for actors of a role or a team; each knob resolves most specific first:
 // team, role, org, default.
-type NoBusinessNeedPolicy struct {
-	NoBusinessNeedKnobs
-	Roles map[string]NoBusinessNeedKnobs
-	Teams map[string]NoBusinessNeedKnobs
+type Policy struct {
+	Knobs
+	Roles map[string]Knobs
+	Teams map[string]Knobs
 }
 
 type nbnPolicy struct {
@@ -58,15 +58,15 @@ type nbnPolicy struct {
 }
 
 // nbnResolver is the no-business-need policy by role and team.
-type nbnResolver = Levels[nbnPolicy]
+type nbnResolver = rules.Levels[nbnPolicy]
 
-func newNBNResolver(p NoBusinessNeedPolicy) (*nbnResolver, error) {
-	return NewLevels(p.NoBusinessNeedKnobs, p.Roles, p.Teams, resolveNBN)
+func newNBNResolver(p Policy) (*nbnResolver, error) {
+	return rules.NewLevels(p.Knobs, p.Roles, p.Teams, resolveNBN)
 }
 
 // resolveNBN merges levels, least specific first, over the defaults.
-func resolveNBN(levels []NoBusinessNeedKnobs) (*nbnPolicy, error) {
-	pol := &nbnPolicy{gap: DefaultEpisodeGap, severity: alert.SeverityMedium}
+func resolveNBN(levels []Knobs) (*nbnPolicy, error) {
+	pol := &nbnPolicy{gap: rules.DefaultEpisodeGap, severity: alert.SeverityMedium}
 	for _, k := range levels {
 		if k.Exempt != nil {
 			pol.exempt = *k.Exempt
@@ -102,10 +102,10 @@ func resolveNBN(levels []NoBusinessNeedKnobs) (*nbnPolicy, error) {
 // five events, its subject the first one opened.
 type noBusinessNeed struct{ slot int }
 
-func (noBusinessNeed) Name() string { return CheckNoBusinessNeed }
+func (noBusinessNeed) Name() string { return Name }
 
 // Evaluate judges a successful record action.
-func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
+func (c noBusinessNeed) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes) bool {
 	if !ev.Action.IsRecordAction() || ev.Outcome == event.OutcomeFailure || ev.Subject.ID == "" {
 		return false
 	}
@@ -126,7 +126,7 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 			team = st.Team
 		}
 	}
-	p := Resolved[nbnResolver](v, c.slot).Get(role, team)
+	p := rules.Resolved[nbnResolver](v, c.slot).Get(role, team)
 	if p.exempt {
 		return true
 	}
@@ -140,12 +140,12 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 			if ended {
 				pattern = PatternRelationshipEnded
 			}
-			eps.Add(v, ev, Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
+			eps.Add(v, ev, rules.Finding{Pattern: pattern, Severity: p.severity, Gap: p.gap, Lead: func() string {
 				why := "with no relationship to the person (theirs or their team's) in force"
 				if found {
 					why += "; nearest: " + relationText(rel, actor, t, loc)
 				}
-				return Lead(ev, role, team, t.In(loc), why)
+				return rules.Lead(ev, role, team, t.In(loc), why)
 			}})
 		}
 	}
@@ -157,12 +157,12 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	}
 	if (partner != "" && partner != ev.Org) || external {
 		if _, ok := v.Roster().SharingAgreementFor(partner, ev.Org, ev.Record.Type, string(ev.Action), t); !ok {
-			eps.Add(v, ev, Finding{Pattern: PatternOutsideSharingAgreement, Severity: p.severity, Gap: p.gap, Lead: func() string {
+			eps.Add(v, ev, rules.Finding{Pattern: PatternOutsideSharingAgreement, Severity: p.severity, Gap: p.gap, Lead: func() string {
 				who := "their agency"
-				if PlainWord(partner) {
+				if rules.PlainWord(partner) {
 					who = partner
 				}
-				return Lead(ev, role, team, t.In(loc), "which no information sharing agreement of "+who+" in force allows")
+				return rules.Lead(ev, role, team, t.In(loc), "which no information sharing agreement of "+who+" in force allows")
 			}})
 		}
 	}
@@ -174,29 +174,29 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 // out.
 func relationText(r reference.Relationship, actor string, t time.Time, loc *time.Location) string {
 	s := "a relationship"
-	if PlainWord(r.Relation) {
+	if rules.PlainWord(r.Relation) {
 		s = r.Relation
 	}
 	switch {
 	case r.ActorID == actor:
 		s = "their own " + s
-	case PlainWord(r.Team):
+	case rules.PlainWord(r.Team):
 		s += " of team " + r.Team
 	default:
 		s += " of their team"
 	}
 	if !r.ValidTo.IsZero() && !r.ValidTo.After(t) {
-		return s + " until " + DateText(r.ValidTo.In(loc))
+		return s + " until " + rules.DateText(r.ValidTo.In(loc))
 	}
-	return s + " from " + DateText(r.ValidFrom.In(loc))
+	return s + " from " + rules.DateText(r.ValidFrom.In(loc))
 }
 
 // NoBusinessNeedRegistration registers the no-business-need check with the engine (registry).
-var NoBusinessNeedRegistration = Registration{
-	Name:  CheckNoBusinessNeed,
-	Build: func(slot int) Check { return noBusinessNeed{slot: slot} },
+var registration = rules.Registration{
+	Name:  Name,
+	Build: func(slot int) rules.Check { return noBusinessNeed{slot: slot} },
 	Policy: func(p any) (any, error) {
-		pol, err := PolicyOf[NoBusinessNeedPolicy](CheckNoBusinessNeed, p)
+		pol, err := rules.PolicyOf[Policy](Name, p)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package rules
+package bulkaccess
 
 import (
 	"encoding/binary"
@@ -11,11 +11,11 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Names of the bulk-access check and its pattern.
 const (
-	CheckBulkAccess = "bulk-access"
 	// An actor opened far more different people's records in a window than
 	// their own usual and their team's.
 	PatternBulkAccess = "bulk-access"
@@ -46,7 +46,7 @@ const (
 // BulkAccessKnobs are the settings of the bulk-access check at one level
 // (org, role or team). A nil or zero field inherits from the less specific
 // level, and in the end takes the default.
-type BulkAccessKnobs struct {
+type Knobs struct {
 	// Exempt actors are not judged. Default false.
 	Exempt *bool
 	// Window is the sliding window distinct subjects are counted in.
@@ -88,10 +88,10 @@ type BulkAccessKnobs struct {
 // BulkAccessPolicy is the check's settings for one org, with overrides for
 // actors of a role or a team; each knob resolves most specific first:
 // team, role, org, default.
-type BulkAccessPolicy struct {
-	BulkAccessKnobs
-	Roles map[string]BulkAccessKnobs
-	Teams map[string]BulkAccessKnobs
+type Policy struct {
+	Knobs
+	Roles map[string]Knobs
+	Teams map[string]Knobs
 }
 
 type bulkPolicy struct {
@@ -109,12 +109,12 @@ type bulkPolicy struct {
 
 // bulkResolver is the bulk-access policy by role and team.
 type bulkResolver struct {
-	*Levels[bulkPolicy]
+	*rules.Levels[bulkPolicy]
 	maxDays int // the longest baseline period of any policy: history kept
 }
 
-func newBulkResolver(p BulkAccessPolicy) (*bulkResolver, error) {
-	l, err := NewLevels(p.BulkAccessKnobs, p.Roles, p.Teams, resolveBulk)
+func newBulkResolver(p Policy) (*bulkResolver, error) {
+	l, err := rules.NewLevels(p.Knobs, p.Roles, p.Teams, resolveBulk)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +123,12 @@ func newBulkResolver(p BulkAccessPolicy) (*bulkResolver, error) {
 	return r, nil
 }
 
-func resolveBulk(levels []BulkAccessKnobs) (*bulkPolicy, error) {
+func resolveBulk(levels []Knobs) (*bulkPolicy, error) {
 	p := &bulkPolicy{
 		window: DefaultBulkWindow, minSubjects: DefaultBulkMinSubjects, k: DefaultBulkMultiplier,
 		days: DefaultBulkBaselineDays, q: DefaultBulkQuantile, minHistory: DefaultBulkMinHistoryDays,
 		minTeam: DefaultBulkMinTeamSamples, cold: DefaultBulkColdStartSubjects, maxTracked: DefaultBulkMaxTracked,
-		gap: DefaultEpisodeGap, severity: DefaultBulkSeverity,
+		gap: rules.DefaultEpisodeGap, severity: DefaultBulkSeverity,
 	}
 	for _, k := range levels {
 		if k.Exempt != nil {
@@ -218,8 +218,8 @@ func (p *bulkPolicy) threshold(own, team int32) float64 {
 // several daemons in one consumer group, each holds the team histogram of
 // the members whose events it is given (see docs/checks/bulk-access.md).
 type bulkAccess struct {
-	actors *Keyed[bulkActor]
-	teams  *Keyed[bulkTeam]
+	actors *rules.Keyed[bulkActor]
+	teams  *rules.Keyed[bulkTeam]
 	counts []int32 // scratch for the team quantile
 	today  dayCache
 	slot   int // of its policy (registration.build)
@@ -314,17 +314,17 @@ type bulkTeamDay struct {
 }
 
 func newBulkAccess(slot int) *bulkAccess {
-	return &bulkAccess{actors: NewKeyed[bulkActor]("actors", bulkHorizon), teams: NewKeyed[bulkTeam]("teams", bulkHorizon), slot: slot}
+	return &bulkAccess{actors: rules.NewKeyed[bulkActor]("actors", bulkHorizon), teams: rules.NewKeyed[bulkTeam]("teams", bulkHorizon), slot: slot}
 }
 
-func (*bulkAccess) Name() string { return CheckBulkAccess }
-func (c *bulkAccess) States() []StateTable {
-	return []StateTable{c.actors, c.teams}
+func (*bulkAccess) Name() string { return Name }
+func (c *bulkAccess) States() []rules.StateTable {
+	return []rules.StateTable{c.actors, c.teams}
 }
 
 // Evaluate counts a successful record action on a subject into the actor's
 // window and reports it when it opens a new subject beyond the threshold.
-func (c *bulkAccess) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
+func (c *bulkAccess) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes) bool {
 	if !ev.Action.IsRecordAction() || ev.Outcome == event.OutcomeFailure || ev.Subject.ID == "" {
 		return false
 	}
@@ -338,7 +338,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 			team = st.Team
 		}
 	}
-	res := Resolved[bulkResolver](v, c.slot)
+	res := rules.Resolved[bulkResolver](v, c.slot)
 	p := res.Get(role, team)
 	if p.exempt {
 		return true
@@ -403,7 +403,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 	if fresh && float64(n) > thr {
 		own, teamBase, capped := st.Own, st.TeamBase, n >= p.maxTracked
 		local := ev.Time.In(v.Location())
-		eps.Add(v, ev, Finding{Pattern: PatternBulkAccess, Severity: p.severity, Gap: p.gap, Lead: func() string {
+		eps.Add(v, ev, rules.Finding{Pattern: PatternBulkAccess, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			return bulkLead(actor, role, team, local, n, capped, own, teamBase, thr, p)
 		}})
 	}
@@ -414,7 +414,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *Env, eps *Episodes) bool {
 // rollover closes the actor's day: its peak, clipped to the day's
 // threshold, joins their history and their team's; then the baselines of
 // the new day are computed.
-func (c *bulkAccess) rollover(v *Env, ev *event.Event, st *bulkActor, day int32, team string, p *bulkPolicy, keepDays int) {
+func (c *bulkAccess) rollover(v *rules.Env, ev *event.Event, st *bulkActor, day int32, team string, p *bulkPolicy, keepDays int) {
 	from := day - int32(keepDays)
 	if st.Peak > 0 {
 		peak := min(st.Peak, int32(min(p.threshold(st.Own, st.TeamBase), math.MaxInt32)))
@@ -451,7 +451,7 @@ func (c *bulkAccess) rollover(v *Env, ev *event.Event, st *bulkActor, day int32,
 
 // teamBaseline is the Quantile of the team's member-day peaks over the
 // baseline period before day; 0 without a team or with too few samples.
-func (c *bulkAccess) teamBaseline(v *Env, team string, day int32, p *bulkPolicy) int32 {
+func (c *bulkAccess) teamBaseline(v *rules.Env, team string, day int32, p *bulkPolicy) int32 {
 	if team == "" {
 		return 0
 	}
@@ -527,7 +527,7 @@ func bulkLead(actor, role, team string, local time.Time, n int, capped bool, own
 	b.WriteString(actor)
 	var tags []string
 	for _, s := range []string{role, team} {
-		if PlainWord(s) {
+		if rules.PlainWord(s) {
 			tags = append(tags, s)
 		}
 	}
@@ -540,7 +540,7 @@ func bulkLead(actor, role, team string, local time.Time, n int, capped bool, own
 	}
 	win := "the hour"
 	if p.window != time.Hour {
-		win = "the " + Span(p.window)
+		win = "the " + rules.Span(p.window)
 	}
 	b.WriteString(" opened the records of " + count + " different people in " + win + " to " + local.Format("15:04 on Mon 2 Jan 2006") + ", ")
 	switch {
@@ -566,11 +566,11 @@ func ratio(n int, base int32) string {
 }
 
 // BulkAccessRegistration registers the bulk-access check with the engine (registry).
-var BulkAccessRegistration = Registration{
-	Name:  CheckBulkAccess,
-	Build: func(slot int) Check { return newBulkAccess(slot) },
+var registration = rules.Registration{
+	Name:  Name,
+	Build: func(slot int) rules.Check { return newBulkAccess(slot) },
 	Policy: func(p any) (any, error) {
-		pol, err := PolicyOf[BulkAccessPolicy](CheckBulkAccess, p)
+		pol, err := rules.PolicyOf[Policy](Name, p)
 		if err != nil {
 			return nil, err
 		}
