@@ -97,3 +97,17 @@ func Resolved[R any](v *Env, slot int) *R {
 	r, _ := v.org.policies[slot].(*R)
 	return r
 }
+
+// ResolvePolicy makes a Registration's Policy from a check's policy type P
+// and the function that resolves it for the hot path: the policy
+// OrgPolicy.Checks holds (PolicyOf: nil for the defaults, another type
+// refused), resolved once when the Engine is built.
+func ResolvePolicy[P, R any](name string, resolve func(P) (*R, error)) func(p any) (any, error) {
+	return func(p any) (any, error) {
+		pol, err := PolicyOf[P](name, p)
+		if err != nil {
+			return nil, err
+		}
+		return resolve(pol)
+	}
+}

@@ -564,16 +564,3 @@ func ratio(n int, base int32) string {
 	}
 	return strconv.FormatFloat(math.Round(r*10)/10, 'f', -1, 64) + " times"
 }
-
-// BulkAccessRegistration registers the bulk-access check with the engine (registry).
-var registration = rules.Registration{
-	Name:  Name,
-	Build: func(slot int) rules.Check { return newBulkAccess(slot) },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p)
-		if err != nil {
-			return nil, err
-		}
-		return newBulkResolver(pol)
-	},
-}

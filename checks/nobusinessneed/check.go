@@ -190,16 +190,3 @@ func relationText(r reference.Relationship, actor string, t time.Time, loc *time
 	}
 	return s + " from " + rules.DateText(r.ValidFrom.In(loc))
 }
-
-// NoBusinessNeedRegistration registers the no-business-need check with the engine (registry).
-var registration = rules.Registration{
-	Name:  Name,
-	Build: func(slot int) rules.Check { return noBusinessNeed{slot: slot} },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p)
-		if err != nil {
-			return nil, err
-		}
-		return newNBNResolver(pol)
-	},
-}

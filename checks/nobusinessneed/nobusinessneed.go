@@ -7,12 +7,13 @@ package nobusinessneed
 import (
 	"github.com/dpiawatch/dpiawatch/checks"
 	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/rules"
 )
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
-	Build:   registration.Build,
-	Policy:  registration.Policy,
+	Build:   func(slot int) rules.Check { return noBusinessNeed{slot: slot} },
+	Policy:  rules.ResolvePolicy(Name, newNBNResolver),
 }

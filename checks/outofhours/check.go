@@ -293,16 +293,3 @@ func shiftReason(local, start, end time.Time) string {
 	}
 	return "outside their rostered shifts"
 }
-
-// OutOfHoursRegistration registers the out-of-hours check with the engine (registry).
-var registration = rules.Registration{
-	Name:  Name,
-	Build: func(slot int) rules.Check { return outOfHours{slot: slot} },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p)
-		if err != nil {
-			return nil, err
-		}
-		return newOOHResolver(pol)
-	},
-}

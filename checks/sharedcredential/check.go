@@ -776,16 +776,3 @@ func (c *sharedCredential) travel(j *scJudge, s *scActor, ref scRef) {
 	j.addEvidence(f.Last, PatternImpossibleTravel, lead)
 	j.add(ev, PatternImpossibleTravel, lead)
 }
-
-// SharedCredentialRegistration registers the shared-credential check with the engine (registry).
-var registration = rules.Registration{
-	Name:  Name,
-	Build: func(slot int) rules.Check { return newSharedCredential(slot) },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p)
-		if err != nil {
-			return nil, err
-		}
-		return newSCResolver(pol)
-	},
-}

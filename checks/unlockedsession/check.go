@@ -584,16 +584,3 @@ func overSpan(d, limit time.Duration) string {
 	}
 	return "just over " + rules.Span(limit)
 }
-
-// UnlockedSessionRegistration registers the unlocked-session check with the engine (registry).
-var registration = rules.Registration{
-	Name:  Name,
-	Build: func(slot int) rules.Check { return newUnlockedSession(slot) },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p)
-		if err != nil {
-			return nil, err
-		}
-		return newULSResolver(pol)
-	},
-}

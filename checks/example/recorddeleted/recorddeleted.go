@@ -21,11 +21,7 @@ var Check = checks.Check{
 	Name:    Name,
 	Section: func() config.CheckSection { return new(Config) },
 	Build:   func(slot int) rules.Check { return recordDeleted{slot: slot} },
-	Policy: func(p any) (any, error) {
-		pol, err := rules.PolicyOf[Policy](Name, p) // nil: defaults; another type: refused
-		if err != nil {
-			return nil, err
-		}
-		return newResolver(pol)
-	},
+	// The org's Policy (nil: the defaults; another type: refused), resolved
+	// once when the engine is built.
+	Policy: rules.ResolvePolicy(Name, newResolver),
 }
