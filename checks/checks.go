@@ -43,24 +43,33 @@ func Register(c Check) {
 	config.RegisterCheck(c.Name, c.Section)
 }
 
-// PlaceOverride applies a configured override to a check's policy for org:
-// at its level — a role's knobs, a team's, or the org's own (base) — by
-// apply, which merges the override into the knobs it is given. An override
-// of another org (ovOrg not empty and not org) is skipped. An override
-// naming both a role and a team is an error: a knob is resolved at one
-// level only (configuration validation refuses it first, with its
-// position: config.Config.ValidateOverrideTarget).
-func PlaceOverride[K any](org, ovOrg, role, team string, base *K, roles, teams map[string]K, apply func(K) K) error {
-	switch {
-	case ovOrg != "" && ovOrg != org:
-	case role != "" && team != "":
-		return fmt.Errorf("an override for role %q and team %q at once is not supported; use one of them", role, team)
-	case role != "":
-		roles[role] = apply(roles[role])
-	case team != "":
-		teams[team] = apply(teams[team])
-	default:
-		*base = apply(*base)
+// Targeted is a configured override: whom it applies to, an org (empty:
+// every org), a role or a team.
+type Targeted interface {
+	Target() (org, role, team string)
+}
+
+// PlaceOverrides applies the overrides of a check (name) that concern org
+// to its policy, in order, each at its level — a role's knobs, a team's, or
+// the org's own (base) — by apply, which merges one override into the knobs
+// it is given. An override of another org is skipped. An override naming
+// both a role and a team is an error: a knob is resolved at one level only
+// (configuration validation refuses it first, with its position:
+// config.Config.ValidateOverrideTarget).
+func PlaceOverrides[K any, O Targeted](name, org string, ovs []O, base *K, roles, teams map[string]K, apply func(K, O) K) error {
+	for _, ov := range ovs {
+		ovOrg, role, team := ov.Target()
+		switch {
+		case ovOrg != "" && ovOrg != org:
+		case role != "" && team != "":
+			return fmt.Errorf("checks.%s.overrides: an override for role %q and team %q at once is not supported; use one of them", name, role, team)
+		case role != "":
+			roles[role] = apply(roles[role], ov)
+		case team != "":
+			teams[team] = apply(teams[team], ov)
+		default:
+			*base = apply(*base, ov)
+		}
 	}
 	return nil
 }

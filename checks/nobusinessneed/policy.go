@@ -1,8 +1,6 @@
 package nobusinessneed
 
 import (
-	"fmt"
-
 	"github.com/dpiawatch/dpiawatch/checks"
 )
 
@@ -18,13 +16,8 @@ func enginePolicy(c Config, org string) (Policy, error) {
 		Roles: map[string]Knobs{},
 		Teams: map[string]Knobs{},
 	}
-	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
-			func(k Knobs) Knobs { return nbnOverride(k, ov) }); err != nil {
-			return p, fmt.Errorf("checks.%s.overrides: %w", Name, err)
-		}
-	}
-	return p, nil
+	err := checks.PlaceOverrides(Name, org, c.Overrides, &p.Knobs, p.Roles, p.Teams, nbnOverride)
+	return p, err
 }
 
 func nbnOverride(k Knobs, ov Override) Knobs {

@@ -1,7 +1,6 @@
 package outofhours
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/checks"
@@ -19,19 +18,14 @@ func enginePolicy(c Config, org string) (Policy, error) {
 		Roles: map[string]Knobs{},
 		Teams: map[string]Knobs{},
 	}
-	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
-			func(k Knobs) Knobs {
-				if ov.Role != "" || ov.Team != "" {
-					k = Knobs{} // a role's or team's override replaces an earlier one of the same
-				}
-				applyOverride(&k, ov)
-				return k
-			}); err != nil {
-			return p, fmt.Errorf("checks.%s.overrides: %w", Name, err)
+	err := checks.PlaceOverrides(Name, org, c.Overrides, &p.Knobs, p.Roles, p.Teams, func(k Knobs, ov Override) Knobs {
+		if ov.Role != "" || ov.Team != "" {
+			k = Knobs{} // a role's or team's override replaces an earlier one of the same
 		}
-	}
-	return p, nil
+		applyOverride(&k, ov)
+		return k
+	})
+	return p, err
 }
 
 func oohKnobs(grace time.Duration, wh *WorkingHours, severity string, gap time.Duration) Knobs {

@@ -243,3 +243,6 @@ func (o *Config) IsEnabled() bool { return o.Enabled }
 
 // EvidencedRisks implements CheckSection.
 func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
+
+// Target implements checks.Targeted.
+func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }

@@ -1,7 +1,6 @@
 package sharedcredential
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/checks"
@@ -47,13 +46,8 @@ func enginePolicy(c Config, org string) (Policy, error) {
 		}
 		p.Sites = append(p.Sites, site)
 	}
-	for _, ov := range c.Overrides {
-		if err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams,
-			func(k Knobs) Knobs { return scOverride(k, ov) }); err != nil {
-			return p, fmt.Errorf("checks.%s.overrides: %w", Name, err)
-		}
-	}
-	return p, nil
+	err := checks.PlaceOverrides(Name, org, c.Overrides, &p.Knobs, p.Roles, p.Teams, scOverride)
+	return p, err
 }
 
 func scOverride(k Knobs, ov Override) Knobs {

@@ -25,6 +25,9 @@ type Override struct {
 	Severity string `yaml:"severity"`
 }
 
+// Target implements checks.Targeted.
+func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }
+
 // Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
@@ -58,19 +61,14 @@ func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
 // overrides of the org or of every org placed at their level.
 func (o *Config) EnginePolicy(org string) (any, error) {
 	p := Policy{Knobs: Knobs{Severity: checks.Severity(o.Severity)}, Roles: map[string]Knobs{}, Teams: map[string]Knobs{}}
-	for _, ov := range o.Overrides {
-		err := checks.PlaceOverride(org, ov.Org, ov.Role, ov.Team, &p.Knobs, p.Roles, p.Teams, func(k Knobs) Knobs {
-			if ov.Exempt != nil {
-				k.Exempt = ov.Exempt
-			}
-			if ov.Severity != "" {
-				k.Severity = checks.Severity(ov.Severity)
-			}
-			return k
-		})
-		if err != nil {
-			return nil, fmt.Errorf("checks.%s.overrides: %w", Name, err)
+	err := checks.PlaceOverrides(Name, org, o.Overrides, &p.Knobs, p.Roles, p.Teams, func(k Knobs, ov Override) Knobs {
+		if ov.Exempt != nil {
+			k.Exempt = ov.Exempt
 		}
-	}
-	return p, nil
+		if ov.Severity != "" {
+			k.Severity = checks.Severity(ov.Severity)
+		}
+		return k
+	})
+	return p, err
 }

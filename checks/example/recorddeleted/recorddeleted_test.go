@@ -1,7 +1,6 @@
 package recorddeleted_test
 
 import (
-	"flag"
 	"log/slog"
 	"os"
 	"strings"
@@ -18,9 +17,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
+	"github.com/dpiawatch/dpiawatch/rules/rulestest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // The example is not installed in the shipped binary: its tests register
 // it, as checks/install would with one line.
@@ -88,20 +86,7 @@ func TestRecordDeletedRefused(t *testing.T) {
 	if cfg != nil {
 		t.Fatalf("loaded; want refused")
 	}
-	got := diags.String()
-	golden := strings.TrimSuffix(file, ".yaml") + ".golden"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("diagnostics differ from %s:\n--- got\n%s--- want\n%s", golden, got, want)
-	}
+	rulestest.CheckGolden(t, "record_deleted_bad.golden", diags.String())
 }
 
 // TestWalkthroughIsTheCode: docs/checks/adding-a-check.md shows this
