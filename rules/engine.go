@@ -11,6 +11,14 @@
 // checkpoints what changed. Checks that remember more keep it in Keyed
 // tables, and events out of order within a lateness bound are judged as if
 // in order: see state.go.
+//
+// The package names no check. Each lives in a package of its own under
+// checks/, written against the small SDK exported here — Check (and the
+// optional StatefulCheck and Holder), the read-only Env of one event,
+// Episodes and Finding, Levels for knobs overridden by role and team,
+// Keyed state, PolicyOf, ResolvePolicy and Resolved for its per-org policy,
+// and the wording of explanations (wording.go) — and is registered with
+// Register (through package checks; docs/checks/adding-a-check.md).
 package rules
 
 import (

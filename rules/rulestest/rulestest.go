@@ -321,9 +321,9 @@ func Stream(seed uint64, n int) []event.Event {
 	out := make([]event.Event, 0, n)
 	for i := range n {
 		t = t.Add(time.Duration(rng.IntN(12)) * time.Minute)
-		At := t
+		at := t
 		if rng.IntN(10) == 0 { // late by up to 2h
-			At = t.Add(-time.Duration(rng.IntN(120)) * time.Minute)
+			at = t.Add(-time.Duration(rng.IntN(120)) * time.Minute)
 		}
 		var opts []EvOpt
 		if rng.IntN(8) == 0 {
@@ -332,7 +332,7 @@ func Stream(seed uint64, n int) []event.Event {
 			opts = append(opts, Subject(fmt.Sprintf("c-%d", rng.IntN(40))))
 		}
 		a := actions[rng.IntN(len(actions))]
-		ev := Event(fmt.Sprintf("e%05d", i), actors[rng.IntN(len(actors))], At, a, opts...)
+		ev := Event(fmt.Sprintf("e%05d", i), actors[rng.IntN(len(actors))], at, a, opts...)
 		if !a.IsRecordAction() {
 			ev.Subject = event.Subject{}
 		}
@@ -476,17 +476,17 @@ func WithSessions(events []event.Event, seed uint64) []event.Event {
 // cuts inside the first. Record actions are then judged by every check.
 func WithBulkSweeps(events []event.Event) []event.Event {
 	out := slices.Clone(events)
-	for s, At := range []int{2480, 1480} { // the later first, so that 1480 stays put
-		if At >= len(out) {
+	for s, at := range []int{2480, 1480} { // the later first, so that 1480 stays put
+		if at >= len(out) {
 			continue
 		}
-		base := out[At-1].Time
+		base := out[at-1].Time
 		var sweep []event.Event
 		for i := range 40 {
 			sweep = append(sweep, Event(fmt.Sprintf("sweep%d-%02d", s, i), "u-41", base.Add(time.Duration(i)*20*time.Second),
 				event.ActionView, Subject(fmt.Sprintf("c-%d", 500+100*s+i))))
 		}
-		out = slices.Insert(out, At, sweep...)
+		out = slices.Insert(out, at, sweep...)
 	}
 	return out
 }
