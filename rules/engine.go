@@ -99,7 +99,7 @@ type OrgPolicy struct {
 	// their rostered shifts only (CONTRACT §2).
 	OutOfHoursRoles []string
 	// Checks holds each check's own policy by check name, of the type the
-	// check declares (OutOfHoursPolicy, …) or a pointer to it; a check
+	// check declares (outofhours.Policy, …) or a pointer to it; a check
 	// without one runs with its defaults, a name no check has is refused. The engine never looks inside: each
 	// check's registration turns its policy into what its hot path reads.
 	Checks map[string]any

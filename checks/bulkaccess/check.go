@@ -14,7 +14,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
-// Names of the bulk-access check and its pattern.
+// The bulk-access check's patterns; its name is Name.
 const (
 	// An actor opened far more different people's records in a window than
 	// their own usual and their team's.
@@ -43,7 +43,7 @@ const (
 	bulkHorizon   = (MaxBulkBaselineDays + 2) * 24 * time.Hour
 )
 
-// BulkAccessKnobs are the settings of the bulk-access check at one level
+// Knobs are the settings of the bulk-access check at one level
 // (org, role or team). A nil or zero field inherits from the less specific
 // level, and in the end takes the default.
 type Knobs struct {
@@ -85,7 +85,7 @@ type Knobs struct {
 	Severity alert.Severity
 }
 
-// BulkAccessPolicy is the check's settings for one org, with overrides for
+// Policy is the check's settings for one org, with overrides for
 // actors of a role or a team; each knob resolves most specific first:
 // team, role, org, default.
 type Policy struct {

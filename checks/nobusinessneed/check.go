@@ -10,7 +10,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
-// Names of the no-business-need check and its patterns (CONTRACT §3).
+// The no-business-need check's patterns (CONTRACT §3); its name is Name.
 const (
 
 	// No relationship of the actor or their team with the subject is in
@@ -22,7 +22,7 @@ const (
 	PatternOutsideSharingAgreement = "outside-sharing-agreement"
 )
 
-// NoBusinessNeedKnobs are the settings of the no-business-need check at one
+// Knobs are the settings of the no-business-need check at one
 // level (org, role or team). A nil or zero field inherits from the less
 // specific level, and in the end takes the default.
 type Knobs struct {
@@ -41,7 +41,7 @@ type Knobs struct {
 	Severity alert.Severity
 }
 
-// NoBusinessNeedPolicy is the check's settings for one org, with overrides
+// Policy is the check's settings for one org, with overrides
 // for actors of a role or a team; each knob resolves most specific first:
 // team, role, org, default.
 type Policy struct {

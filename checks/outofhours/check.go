@@ -10,7 +10,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
-// Names of the out-of-hours check and its patterns (CONTRACT §3).
+// The out-of-hours check's patterns (CONTRACT §3); its name is Name.
 const (
 	PatternOutsideShift        = "outside-shift"         // actor with rostered shifts, or of an out-of-hours role
 	PatternOutsideWorkingHours = "outside-working-hours" // actor without shifts, outside default working hours
@@ -43,7 +43,7 @@ func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", c.Hour, c.Minut
 
 func (c Clock) valid() bool { return c.Hour >= 0 && c.Hour < 24 && c.Minute >= 0 && c.Minute < 60 }
 
-// OutOfHoursKnobs are the settings of the out-of-hours check at one level
+// Knobs are the settings of the out-of-hours check at one level
 // (org, role or team). A nil or zero field inherits from the less specific
 // level, and in the end takes the CONTRACT §4 default.
 type Knobs struct {
@@ -67,7 +67,7 @@ type Knobs struct {
 	Severity alert.Severity
 }
 
-// OutOfHoursPolicy is the out-of-hours check's settings for one org, with
+// Policy is the out-of-hours check's settings for one org, with
 // overrides for actors of a role or a team. Each knob is resolved on its
 // own, most specific first: team, then role, then the org's knobs, then
 // the defaults. (A team is the narrower group: its local arrangements win
@@ -79,7 +79,7 @@ type Policy struct {
 	Teams map[string]Knobs
 }
 
-// oohPolicy is a fully resolved OutOfHoursKnobs.
+// oohPolicy is a fully resolved Knobs.
 type oohPolicy struct {
 	shiftGrace, hoursGrace time.Duration
 	days                   [7]bool

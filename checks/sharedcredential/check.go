@@ -15,7 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
-// Names of the shared-credential check and its patterns (CONTRACT §3).
+// The shared-credential check's patterns (CONTRACT §3); its name is Name.
 const (
 
 	// The account acts on a second device or IP while its session on the
@@ -36,8 +36,8 @@ const (
 	PatternExternalWithoutMFA = "external-without-mfa"
 )
 
-// SharedCredentialPatterns lists the check's patterns.
-func SharedCredentialPatterns() []string {
+// Patterns lists the check's patterns.
+func Patterns() []string {
 	return []string{PatternConcurrentSessions, PatternImpossibleTravel, PatternUsedWhileAbsent,
 		PatternUsedAfterLeaving, PatternFailedLoginBurst, PatternExternalWithoutMFA}
 }
@@ -66,7 +66,7 @@ const (
 	scMaxSessions = 16
 )
 
-// SharedCredentialKnobs are the settings of the shared-credential check at
+// Knobs are the settings of the shared-credential check at
 // one level (org, role or team). A nil or zero field inherits from the less
 // specific level, and in the end takes the default.
 type Knobs struct {
@@ -121,7 +121,7 @@ type Site struct {
 	Lat, Lon float64 // degrees
 }
 
-// SharedCredentialPolicy is the check's settings for one org, with overrides
+// Policy is the check's settings for one org, with overrides
 // for actors of a role or a team (team beats role beats org), session
 // timeouts by device kind, and the org's sites.
 type Policy struct {
@@ -256,7 +256,7 @@ func resolveSC(levels []Knobs) (*scPolicy, error) {
 	}
 	pol.off = map[string]bool{}
 	for _, p := range off {
-		if !slices.Contains(SharedCredentialPatterns(), p) {
+		if !slices.Contains(Patterns(), p) {
 			return nil, fmt.Errorf("cannot disable unknown pattern %q", p)
 		}
 		pol.off[p] = true

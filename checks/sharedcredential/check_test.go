@@ -442,7 +442,7 @@ func TestSharedCredentialRestart(t *testing.T) {
 			patterns[a.Pattern]++
 		}
 	}
-	for _, pt := range SharedCredentialPatterns() {
+	for _, pt := range Patterns() {
 		if patterns[pt] == 0 {
 			t.Fatalf("stream too tame: no %s alert (%v)", pt, patterns)
 		}

@@ -210,8 +210,8 @@ func checkWindow(v *config.Validator, path string, d config.Duration) {
 
 func validPatterns(v *config.Validator, path string, ps []string) {
 	for i, pt := range ps {
-		if !slices.Contains(SharedCredentialPatterns(), pt) {
-			v.Errorf(fmt.Sprintf("%s[%d]", path, i), "unknown pattern %q (known: %v)", pt, SharedCredentialPatterns())
+		if !slices.Contains(Patterns(), pt) {
+			v.Errorf(fmt.Sprintf("%s[%d]", path, i), "unknown pattern %q (known: %v)", pt, Patterns())
 		}
 	}
 }

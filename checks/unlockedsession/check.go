@@ -12,7 +12,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
-// Names of the unlocked-session check and its patterns (CONTRACT §3).
+// The unlocked-session check's patterns (CONTRACT §3); its name is Name.
 const (
 
 	// A session stayed open and unlocked between two of its events for
@@ -50,11 +50,11 @@ const ulsHorizon = MaxUnlockedWindow + time.Hour
 // keyed by device rather than by actor. When several daemons split the
 // event topic by actor, these need the events of one device in one engine
 // (a repartition by session.device); the others need the events of one
-// actor. Set UnlockedSessionKnobs.DeviceHandover or UnlockedGap to false
+// actor. Set Knobs.DeviceHandover or UnlockedGap to false
 // to run one half in each kind of engine.
 func DeviceKeyedPatterns() []string { return []string{PatternDeviceHandover} }
 
-// UnlockedSessionKnobs are the settings of the unlocked-session check at one
+// Knobs are the settings of the unlocked-session check at one
 // level (org, device kind, role or team). A nil or zero field inherits from
 // the less specific level, and in the end takes the default.
 type Knobs struct {
@@ -85,7 +85,7 @@ type Knobs struct {
 	Severity alert.Severity
 }
 
-// UnlockedSessionPolicy is the check's settings for one org, with overrides
+// Policy is the check's settings for one org, with overrides
 // for devices of a kind (devices.csv) and for actors of a role or a team.
 // Each knob resolves most specific first: team, role, device kind, org,
 // default. The org's Limit is thus the "elsewhere" of CONTRACT §4: it
