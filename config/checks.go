@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/alert"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,6 +46,54 @@ type CheckSection interface {
 	// rules.OrgPolicy.Checks holds under the check's name.
 	EnginePolicy(org string) (any, error)
 }
+
+// CheckCommon is what every check's section has; a section embeds it
+// inline (`yaml:",inline"`), so that its keys stand beside the check's own:
+// checks.<name>.enabled, .evidences and .severity.
+type CheckCommon struct {
+	Enabled bool `yaml:"enabled"` // default true
+	// Evidences maps a DPIA id to the risk ids this check evidences.
+	Evidences map[string][]string `yaml:"evidences"`
+	// Severity applies where the DPIA leaves those risks unscored; the
+	// check says its default (SetCommonDefaults).
+	Severity string `yaml:"severity"`
+}
+
+// IsEnabled implements CheckSection.
+func (c *CheckCommon) IsEnabled() bool { return c.Enabled }
+
+// EvidencedRisks implements CheckSection.
+func (c *CheckCommon) EvidencedRisks() map[string][]string { return c.Evidences }
+
+// ValidateCommon validates the common keys below path: the severity, and
+// that every DPIA and risk evidenced exists.
+func (c *CheckCommon) ValidateCommon(v *Validator, path string, cfg *Config) {
+	if c.Severity != "" && !ValidSeverity(c.Severity) {
+		v.Errorf(path+".severity", "unknown severity %q (low, medium, high or critical)", c.Severity)
+	}
+	cfg.ValidateEvidences(v, path+".evidences", c.Evidences)
+}
+
+// SetCommonDefaults enables the check unless the file said enabled: false,
+// and gives it severity unless the file gave one.
+func (c *CheckCommon) SetCommonDefaults(v *Validator, path string, severity alert.Severity) {
+	if !v.Set(path + ".enabled") {
+		c.Enabled = true
+	}
+	c.Severity = cmp.Or(c.Severity, string(severity))
+}
+
+// OverrideTarget is whom a check's override applies to: an org (empty:
+// every org), and a role or a team (never both: ValidateOverrideTarget). An
+// override embeds it inline (`yaml:",inline"`).
+type OverrideTarget struct {
+	Org  string `yaml:"org"`
+	Role string `yaml:"role"`
+	Team string `yaml:"team"`
+}
+
+// Target returns whom the override applies to (checks.PlaceOverrides).
+func (t OverrideTarget) Target() (org, role, team string) { return t.Org, t.Role, t.Team }
 
 // checkEntry is one registered check's section: its name (CONTRACT §3,
 // its key under checks) and how to make an empty one to decode into.

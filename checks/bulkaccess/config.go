@@ -16,30 +16,24 @@ const Name = "bulk-access"
 // different people's records in a window than their own usual and their
 // team's.
 type Config struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences map[string][]string `yaml:"evidences"`
-	// Severity applies where the DPIA leaves those risks unscored; default high.
-	Severity          string          `yaml:"severity"`
-	Window            config.Duration `yaml:"window"`              // default 1h
-	MinSubjects       int             `yaml:"min_subjects"`        // default 20
-	Multiplier        config.Number   `yaml:"multiplier"`          // default 3
-	BaselineDays      int             `yaml:"baseline_days"`       // default 28
-	Quantile          config.Number   `yaml:"quantile"`            // default 0.75
-	MinHistoryDays    int             `yaml:"min_history_days"`    // default 5
-	MinTeamSamples    int             `yaml:"min_team_samples"`    // default 10
-	ColdStartSubjects int             `yaml:"cold_start_subjects"` // default 30
-	MaxTracked        int             `yaml:"max_tracked"`         // default 1000
-	EpisodeGap        config.Duration `yaml:"episode_gap"`         // default 1h
-	Overrides         []Override      `yaml:"overrides"`
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default high)
+	Window             config.Duration  `yaml:"window"`              // default 1h
+	MinSubjects        int              `yaml:"min_subjects"`        // default 20
+	Multiplier         config.Number    `yaml:"multiplier"`          // default 3
+	BaselineDays       int              `yaml:"baseline_days"`       // default 28
+	Quantile           config.Number    `yaml:"quantile"`            // default 0.75
+	MinHistoryDays     int              `yaml:"min_history_days"`    // default 5
+	MinTeamSamples     int              `yaml:"min_team_samples"`    // default 10
+	ColdStartSubjects  int              `yaml:"cold_start_subjects"` // default 30
+	MaxTracked         int              `yaml:"max_tracked"`         // default 1000
+	EpisodeGap         config.Duration  `yaml:"episode_gap"`         // default 1h
+	Overrides          []Override       `yaml:"overrides"`
 }
 
 // Override changes the bulk-access check for an org, role or team; team
 // beats role beats org, as for no-business-need. Unset keys inherit.
 type Override struct {
-	Org  string `yaml:"org"`
-	Role string `yaml:"role"`
-	Team string `yaml:"team"`
+	config.OverrideTarget `yaml:",inline"` // org, role, team
 	// Exempt: not judged at all.
 	Exempt            *bool            `yaml:"exempt"`
 	Severity          string           `yaml:"severity"`
@@ -55,13 +49,10 @@ type Override struct {
 }
 
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
+	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
 		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	o.validateKnobs(v, p, bulkKnobs{
 		window: ptrIf(v.Set(p+".window"), o.Window), minSubjects: ptrIf(v.Set(p+".min_subjects"), o.MinSubjects),
 		multiplier: ptrIf(v.Set(p+".multiplier"), o.Multiplier), baselineDays: ptrIf(v.Set(p+".baseline_days"), o.BaselineDays),
@@ -134,10 +125,7 @@ func (o *Config) validateKnobs(v *config.Validator, p string, k bulkKnobs) {
 }
 
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(DefaultBulkSeverity))
+	o.SetCommonDefaults(v, p, DefaultBulkSeverity)
 	o.Window = cmp.Or(o.Window, config.Duration(DefaultBulkWindow))
 	o.MinSubjects = cmp.Or(o.MinSubjects, DefaultBulkMinSubjects)
 	o.Multiplier = cmp.Or(o.Multiplier, config.Number(DefaultBulkMultiplier))
@@ -149,12 +137,3 @@ func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.MaxTracked = cmp.Or(o.MaxTracked, DefaultBulkMaxTracked)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 }
-
-// IsEnabled implements CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
-
-// Target implements checks.Targeted.
-func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }

@@ -12,13 +12,13 @@ func TestBulkPolicy(t *testing.T) {
 	yes, four, sixty, q := true, config.Number(4), 60, config.Number(0.9)
 	w := config.Duration(2 * time.Hour)
 	c := Config{
-		Enabled: true, Severity: "high", Window: config.Duration(time.Hour), MinSubjects: 20, Multiplier: 3, BaselineDays: 28,
+		CheckCommon: config.CheckCommon{Enabled: true, Severity: "high"}, Window: config.Duration(time.Hour), MinSubjects: 20, Multiplier: 3, BaselineDays: 28,
 		Quantile: 0.75, MinHistoryDays: 5, MinTeamSamples: 10, ColdStartSubjects: 30, MaxTracked: 1000, EpisodeGap: config.Duration(time.Hour),
 		Overrides: []Override{
-			{Team: "mash", Multiplier: &four, MinSubjects: &sixty},
-			{Role: "ig-auditor", Exempt: &yes},
-			{Org: "st-martins", Window: &w, Quantile: &q},
-			{Org: "elsewhere", Severity: "low"},
+			{OverrideTarget: config.OverrideTarget{Team: "mash"}, Multiplier: &four, MinSubjects: &sixty},
+			{OverrideTarget: config.OverrideTarget{Role: "ig-auditor"}, Exempt: &yes},
+			{OverrideTarget: config.OverrideTarget{Org: "st-martins"}, Window: &w, Quantile: &q},
+			{OverrideTarget: config.OverrideTarget{Org: "elsewhere"}, Severity: "low"},
 		},
 	}
 	p, err := enginePolicy(c, "st-martins")

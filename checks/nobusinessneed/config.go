@@ -14,11 +14,7 @@ const Name = "no-business-need"
 // relationship (the actor's or their team's) in force, and partner-agency
 // users a sharing agreement that allows it.
 type Config struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences map[string][]string `yaml:"evidences"`
-	// Severity applies where the DPIA leaves those risks unscored; default medium.
-	Severity string `yaml:"severity"`
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default medium)
 	// AfterEnd lets a relationship count for this long after it ended;
 	// default 0 (CONTRACT §2: an ended relationship does not count).
 	AfterEnd   config.Duration `yaml:"after_end"`
@@ -29,9 +25,7 @@ type Config struct {
 // Override changes the no-business-need check for an org, role or team;
 // the most specific matching override wins, as for out-of-hours.
 type Override struct {
-	Org  string `yaml:"org"`
-	Role string `yaml:"role"`
-	Team string `yaml:"team"`
+	config.OverrideTarget `yaml:",inline"` // org, role, team
 	// Exempt: not judged at all, e.g. an IG auditor whose duty is to open
 	// any record.
 	Exempt   *bool            `yaml:"exempt"`
@@ -40,13 +34,10 @@ type Override struct {
 }
 
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
+	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
 		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
@@ -61,18 +52,6 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 }
 
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 }
-
-// IsEnabled implements CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
-
-// Target implements checks.Targeted.
-func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }

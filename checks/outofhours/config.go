@@ -15,14 +15,11 @@ const Name = "out-of-hours"
 
 // Config configures the out-of-hours check.
 type Config struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences    map[string][]string `yaml:"evidences"`
-	Severity     string              `yaml:"severity"` // default medium
-	Grace        config.Duration     `yaml:"grace"`    // default 30m (CONTRACT §4)
-	WorkingHours WorkingHours        `yaml:"working_hours"`
-	EpisodeGap   config.Duration     `yaml:"episode_gap"` // default 1h
-	Overrides    []Override          `yaml:"overrides"`
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default medium)
+	Grace              config.Duration  `yaml:"grace"` // default 30m (CONTRACT §4)
+	WorkingHours       WorkingHours     `yaml:"working_hours"`
+	EpisodeGap         config.Duration  `yaml:"episode_gap"` // default 1h
+	Overrides          []Override       `yaml:"overrides"`
 }
 
 // Bank holiday calendars. Scotland and Northern Ireland are named so that
@@ -46,23 +43,18 @@ type WorkingHours struct {
 // Override changes the out-of-hours policy for an org, role or team; the most
 // specific matching override wins (team, then role, then org).
 type Override struct {
-	Org          string           `yaml:"org"`
-	Role         string           `yaml:"role"`
-	Team         string           `yaml:"team"`
-	Grace        *config.Duration `yaml:"grace"`
-	Severity     string           `yaml:"severity"`
-	WorkingHours *WorkingHours    `yaml:"working_hours"`
+	config.OverrideTarget `yaml:",inline"` // org, role, team
+	Grace                 *config.Duration `yaml:"grace"`
+	Severity              string           `yaml:"severity"`
+	WorkingHours          *WorkingHours    `yaml:"working_hours"`
 }
 
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
+	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
 		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
 	o.WorkingHours.validate(v, p+".working_hours")
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	for i := range o.Overrides {
 		o.Overrides[i].validate(v, fmt.Sprintf("%s.overrides[%d]", p, i), c)
 	}
@@ -100,10 +92,7 @@ func (o *Override) validate(v *config.Validator, p string, c *config.Config) {
 }
 
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	if !v.Set(p + ".grace") {
 		o.Grace = config.DefaultGrace
 	}
@@ -149,12 +138,3 @@ func (w WorkingHours) String() string {
 	}
 	return fmt.Sprintf("%s %s-%s %s", strings.Join(days, ","), w.Start, w.End, w.BankHolidays)
 }
-
-// IsEnabled implements CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
-
-// Target implements checks.Targeted.
-func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }

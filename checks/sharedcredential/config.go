@@ -23,11 +23,8 @@ const maxSCWindow = config.Duration(24 * time.Hour)
 // Config configures the shared-credential check: signs that an
 // account is used by someone other than its holder.
 type Config struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences  map[string][]string `yaml:"evidences"`
-	Severity   string              `yaml:"severity"`    // where the DPIA leaves the risks unscored; default medium
-	EpisodeGap config.Duration     `yaml:"episode_gap"` // default 1h
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default medium)
+	EpisodeGap         config.Duration  `yaml:"episode_gap"` // default 1h
 	// DisabledPatterns are not judged; default none.
 	DisabledPatterns []string `yaml:"disabled_patterns"`
 	// SessionTimeout: a session with neither logout nor timeout is closed
@@ -69,22 +66,20 @@ type SiteConfig struct {
 // Override changes the shared-credential check for an org, role or team;
 // team beats role beats org.
 type Override struct {
-	Org                 string           `yaml:"org"`
-	Role                string           `yaml:"role"`
-	Team                string           `yaml:"team"`
-	Exempt              *bool            `yaml:"exempt"`
-	Severity            string           `yaml:"severity"`
-	DisabledPatterns    *[]string        `yaml:"disabled_patterns"`
-	SessionTimeout      *config.Duration `yaml:"session_timeout"`
-	MaxSpeedKMH         *config.Number   `yaml:"max_speed_kmh"`
-	OffSiteTravel       *config.Duration `yaml:"off_site_travel"`
-	UnknownNetworks     string           `yaml:"unknown_networks"`
-	IgnoreAbsenceKinds  *[]string        `yaml:"ignore_absence_kinds"`
-	AfterLeaving        *config.Duration `yaml:"after_leaving"`
-	FailedLogins        *int             `yaml:"failed_logins"`
-	FailedLoginWindow   *config.Duration `yaml:"failed_login_window"`
-	ExternalRequiresMFA *bool            `yaml:"external_requires_mfa"`
-	UnreportedMFA       *bool            `yaml:"unreported_mfa_is_missing"`
+	config.OverrideTarget `yaml:",inline"` // org, role, team
+	Exempt                *bool            `yaml:"exempt"`
+	Severity              string           `yaml:"severity"`
+	DisabledPatterns      *[]string        `yaml:"disabled_patterns"`
+	SessionTimeout        *config.Duration `yaml:"session_timeout"`
+	MaxSpeedKMH           *config.Number   `yaml:"max_speed_kmh"`
+	OffSiteTravel         *config.Duration `yaml:"off_site_travel"`
+	UnknownNetworks       string           `yaml:"unknown_networks"`
+	IgnoreAbsenceKinds    *[]string        `yaml:"ignore_absence_kinds"`
+	AfterLeaving          *config.Duration `yaml:"after_leaving"`
+	FailedLogins          *int             `yaml:"failed_logins"`
+	FailedLoginWindow     *config.Duration `yaml:"failed_login_window"`
+	ExternalRequiresMFA   *bool            `yaml:"external_requires_mfa"`
+	UnreportedMFA         *bool            `yaml:"unreported_mfa_is_missing"`
 }
 
 // CIDR is an IP network written as "10.2.0.0/24" (a bare address is a
@@ -112,9 +107,7 @@ func (c *CIDR) UnmarshalYAML(node *yaml.Node) error {
 func (c CIDR) MarshalYAML() (any, error) { return c.String(), nil }
 
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
+	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
 		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
@@ -139,7 +132,6 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 		v.Errorf(p+".failed_logins", "must lie between 2 and 1000")
 	}
 	checkWindow(v, p+".failed_login_window", o.FailedLoginWindow)
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	names := map[string]bool{}
 	for i := range o.Sites {
 		s := &o.Sites[i]
@@ -194,7 +186,7 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 		if ov.FailedLoginWindow != nil {
 			checkWindow(v, op+".failed_login_window", *ov.FailedLoginWindow)
 		}
-		if *ov == (Override{Org: ov.Org, Role: ov.Role, Team: ov.Team}) {
+		if *ov == (Override{OverrideTarget: ov.OverrideTarget}) {
 			v.Warnf(op, "override changes nothing")
 		}
 	}
@@ -223,10 +215,7 @@ func validUnknownNetworks(v *config.Validator, path, s string) {
 }
 
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 	o.SessionTimeout = cmp.Or(o.SessionTimeout, config.Duration(DefaultSessionTimeout))
 	o.MaxSpeedKMH = cmp.Or(o.MaxSpeedKMH, DefaultMaxSpeedKMH)
@@ -237,12 +226,3 @@ func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.FailedLogins = cmp.Or(o.FailedLogins, DefaultFailedLogins)
 	o.FailedLoginWindow = cmp.Or(o.FailedLoginWindow, config.Duration(DefaultFailedLoginWindow))
 }
-
-// IsEnabled implements CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
-
-// Target implements checks.Targeted.
-func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }

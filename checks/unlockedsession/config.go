@@ -20,11 +20,7 @@ const maxUnlockedWindow = config.Duration(MaxUnlockedWindow)
 // with no lock, logout or timeout beyond the device kind's limit, and a
 // device used by another account while a session on it is still open.
 type Config struct {
-	Enabled bool `yaml:"enabled"` // default true
-	// Evidences maps a DPIA id to the risk ids this check evidences.
-	Evidences map[string][]string `yaml:"evidences"`
-	// Severity applies where the DPIA leaves those risks unscored; default medium.
-	Severity string `yaml:"severity"`
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default medium)
 	// Limit is the longest gap on devices whose kind has no limit of its
 	// own (an override with device_kind), and on devices devices.csv does
 	// not list; default 30m. shared-tablet has 10m of its own (CONTRACT §4).
@@ -60,9 +56,7 @@ type Override struct {
 }
 
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
+	o.ValidateCommon(v, p, c)
 	window := func(path string, d config.Duration) {
 		if d <= 0 || d > maxUnlockedWindow {
 			v.Errorf(path, "must be longer than 0s and at most %s", maxUnlockedWindow)
@@ -83,7 +77,6 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
 		v.Errorf(p+".episode_gap", "must be longer than 0s")
 	}
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
 	for i := range o.Overrides {
 		ov := &o.Overrides[i]
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
@@ -126,18 +119,9 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 }
 
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.Limit = cmp.Or(o.Limit, config.Duration(DefaultUnlockedLimit))
 	o.OpenFor = cmp.Or(o.OpenFor, config.Duration(DefaultOpenFor))
 	o.NewSessionAfter = cmp.Or(o.NewSessionAfter, config.Duration(DefaultNewSessionAfter))
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)
 }
-
-// IsEnabled implements CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }

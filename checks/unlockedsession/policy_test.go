@@ -15,7 +15,7 @@ func TestULSPolicy(t *testing.T) {
 	yes, no := true, false
 	c := Config{
 		Limit: config.Duration(20 * time.Minute), OpenFor: config.Duration(30 * time.Minute),
-		NewSessionAfter: config.Duration(12 * time.Hour), EpisodeGap: config.Duration(time.Hour), Severity: "medium",
+		NewSessionAfter: config.Duration(12 * time.Hour), EpisodeGap: config.Duration(time.Hour), CheckCommon: config.CheckCommon{Severity: "medium"},
 		Overrides: []Override{
 			{Org: "st-martins", DeviceKind: "shared-tablet", Limit: d(12 * time.Minute), Severity: "high"},
 			{DeviceKind: "shared-tablet", Limit: d(8 * time.Minute), OpenFor: d(10 * time.Minute)},

@@ -1,7 +1,6 @@
 package recorddeleted
 
 import (
-	"cmp"
 	"fmt"
 
 	"github.com/dpiawatch/dpiawatch/checks"
@@ -10,30 +9,20 @@ import (
 
 // Config is the check's section, checks.record-deleted.
 type Config struct {
-	Enabled   bool                `yaml:"enabled"` // default true
-	Evidences map[string][]string `yaml:"evidences"`
-	Severity  string              `yaml:"severity"` // default medium
-	Overrides []Override          `yaml:"overrides"`
+	config.CheckCommon `yaml:",inline"` // enabled, evidences, severity (default medium)
+	Overrides          []Override       `yaml:"overrides"`
 }
 
 // Override changes the check for an org, a role or a team.
 type Override struct {
-	Org      string `yaml:"org"`
-	Role     string `yaml:"role"`
-	Team     string `yaml:"team"`
-	Exempt   *bool  `yaml:"exempt"`
-	Severity string `yaml:"severity"`
+	config.OverrideTarget `yaml:",inline"` // org, role, team
+	Exempt                *bool            `yaml:"exempt"`
+	Severity              string           `yaml:"severity"`
 }
-
-// Target implements checks.Targeted.
-func (ov Override) Target() (org, role, team string) { return ov.Org, ov.Role, ov.Team }
 
 // Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
-	if o.Severity != "" && !config.ValidSeverity(o.Severity) {
-		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", o.Severity)
-	}
-	c.ValidateEvidences(v, p+".evidences", o.Evidences)
+	o.ValidateCommon(v, p, c)
 	for i, ov := range o.Overrides {
 		op := fmt.Sprintf("%s.overrides[%d]", p, i)
 		c.ValidateOverrideTarget(v, op, ov.Org, ov.Role, ov.Team) // one of org, role, team; never role and team
@@ -45,17 +34,8 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 
 // SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
-	if !v.Set(p + ".enabled") {
-		o.Enabled = true
-	}
-	o.Severity = cmp.Or(o.Severity, string(config.DefaultSeverity))
+	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 }
-
-// IsEnabled implements config.CheckSection.
-func (o *Config) IsEnabled() bool { return o.Enabled }
-
-// EvidencedRisks implements config.CheckSection.
-func (o *Config) EvidencedRisks() map[string][]string { return o.Evidences }
 
 // EnginePolicy implements config.CheckSection: the org's policy, with the
 // overrides of the org or of every org placed at their level.
