@@ -48,6 +48,7 @@ type Override struct {
 	MaxTracked        *int             `yaml:"max_tracked"`
 }
 
+// Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
@@ -124,6 +125,7 @@ func (o *Config) validateKnobs(v *config.Validator, p string, k bulkKnobs) {
 	}
 }
 
+// SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.SetCommonDefaults(v, p, DefaultBulkSeverity)
 	o.Window = cmp.Or(o.Window, config.Duration(DefaultBulkWindow))

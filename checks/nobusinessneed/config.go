@@ -33,6 +33,7 @@ type Override struct {
 	AfterEnd *config.Duration `yaml:"after_end"`
 }
 
+// Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
@@ -51,6 +52,7 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	}
 }
 
+// SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)

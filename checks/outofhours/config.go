@@ -49,6 +49,7 @@ type Override struct {
 	WorkingHours          *WorkingHours    `yaml:"working_hours"`
 }
 
+// Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
@@ -91,6 +92,7 @@ func (o *Override) validate(v *config.Validator, p string, c *config.Config) {
 	}
 }
 
+// SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	if !v.Set(p + ".grace") {

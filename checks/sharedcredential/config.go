@@ -106,6 +106,7 @@ func (c *CIDR) UnmarshalYAML(node *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (c CIDR) MarshalYAML() (any, error) { return c.String(), nil }
 
+// Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	o.ValidateCommon(v, p, c)
 	if v.Set(p+".episode_gap") && o.EpisodeGap <= 0 {
@@ -214,6 +215,7 @@ func validUnknownNetworks(v *config.Validator, path, s string) {
 	}
 }
 
+// SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.EpisodeGap = cmp.Or(o.EpisodeGap, config.DefaultEpisodeGap)

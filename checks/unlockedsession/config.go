@@ -55,6 +55,7 @@ type Override struct {
 	Severity       string           `yaml:"severity"`
 }
 
+// Validate implements config.CheckSection: each bad value at its own key.
 func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	o.ValidateCommon(v, p, c)
 	window := func(path string, d config.Duration) {
@@ -118,6 +119,7 @@ func (o *Config) Validate(v *config.Validator, p string, c *config.Config) {
 	}
 }
 
+// SetDefaults implements config.CheckSection.
 func (o *Config) SetDefaults(v *config.Validator, p string) {
 	o.SetCommonDefaults(v, p, config.DefaultSeverity)
 	o.Limit = cmp.Or(o.Limit, config.Duration(DefaultUnlockedLimit))
