@@ -13,7 +13,7 @@ import (
 // The shared fixtures: the roster the judgement cases run against, and
 // streams of events that exercise every check.
 
-// Sat is a Saturday evening: everything below is out of hours for u-40
+// Sat is a time on Saturday 7 March 2026, out of hours for u-40
 // (no shifts) and u-41.
 func Sat(clock string) time.Time { return LT("2026-03-07 " + clock + ":00") }
 
