@@ -117,18 +117,18 @@ type Heartbeat struct {
 	Risks      []string `yaml:"risks"`    // of the org's DPIA
 }
 
-func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
+func (a *Alerting) validateRoutes(v *Validator, p string, c *Config) {
 	switch a.Privacy {
 	case "", PrivacyMinimal, PrivacyStandard:
 	default:
-		v.errorf(p+".privacy", "unknown privacy level %q (minimal or standard)", a.Privacy)
+		v.Errorf(p+".privacy", "unknown privacy level %q (minimal or standard)", a.Privacy)
 	}
-	if v.set(p+".digest_threshold") && a.DigestThreshold < 0 {
-		v.errorf(p+".digest_threshold", "%d is negative (0 means the default, %d)", a.DigestThreshold, DefaultDigestThreshold)
+	if v.Set(p+".digest_threshold") && a.DigestThreshold < 0 {
+		v.Errorf(p+".digest_threshold", "%d is negative (0 means the default, %d)", a.DigestThreshold, DefaultDigestThreshold)
 	}
 	a.validateAPI(v, p)
-	if v.set(p+".silences.max_duration") && a.Silences.MaxDuration <= 0 {
-		v.errorf(p+".silences.max_duration", "must be longer than 0s")
+	if v.Set(p+".silences.max_duration") && a.Silences.MaxDuration <= 0 {
+		v.Errorf(p+".silences.max_duration", "must be longer than 0s")
 	}
 
 	names := map[string]bool{}
@@ -136,57 +136,57 @@ func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
 		rp := fmt.Sprintf("%s.receivers[%d]", p, i)
 		switch {
 		case r.Name == "":
-			v.errorf(rp+".name", "name is required")
+			v.Errorf(rp+".name", "name is required")
 		case !idPattern.MatchString(r.Name):
-			v.errorf(rp+".name", "%q is not a valid receiver name (lower-case letters, digits and hyphens)", r.Name)
+			v.Errorf(rp+".name", "%q is not a valid receiver name (lower-case letters, digits and hyphens)", r.Name)
 		case names[r.Name] || slices.Contains(builtinReceivers, r.Name):
-			v.errorf(rp+".name", "receiver name %q is already taken (%s are built in)", r.Name, strings.Join(builtinReceivers, ", "))
+			v.Errorf(rp+".name", "receiver name %q is already taken (%s are built in)", r.Name, strings.Join(builtinReceivers, ", "))
 		}
 		names[r.Name] = true
 		kinds := 0
 		if r.Slack != nil {
 			kinds++
 			if r.Slack.Channel == "" {
-				v.errorf(rp+".slack.channel", "channel is required")
+				v.Errorf(rp+".slack.channel", "channel is required")
 			}
-			if r.Slack.Token.IsZero() && !v.set(rp+".slack.token") {
-				v.errorf(rp+".slack.token", "token is required ({env: NAME} or {file: PATH})")
+			if r.Slack.Token.IsZero() && !v.Set(rp+".slack.token") {
+				v.Errorf(rp+".slack.token", "token is required ({env: NAME} or {file: PATH})")
 			}
 			r.Slack.Token.validate(v, rp+".slack.token")
 			validHTTPURL(v, rp+".slack.api_url", r.Slack.APIURL)
 		}
 		if r.SlackWebhook != nil {
 			kinds++
-			if r.SlackWebhook.URL.IsZero() && !v.set(rp+".slack_webhook.url") {
-				v.errorf(rp+".slack_webhook.url", "url is required: a secret, as the URL is the credential ({env: NAME} or {file: PATH})")
+			if r.SlackWebhook.URL.IsZero() && !v.Set(rp+".slack_webhook.url") {
+				v.Errorf(rp+".slack_webhook.url", "url is required: a secret, as the URL is the credential ({env: NAME} or {file: PATH})")
 			}
 			r.SlackWebhook.URL.validate(v, rp+".slack_webhook.url")
 		}
 		if r.Webhook != nil {
 			kinds++
 			if r.Webhook.URL == "" {
-				v.errorf(rp+".webhook.url", "url is required")
+				v.Errorf(rp+".webhook.url", "url is required")
 			}
 			validHTTPURL(v, rp+".webhook.url", r.Webhook.URL)
-			if r.Webhook.Secret.IsZero() && !v.set(rp+".webhook.secret") {
-				v.errorf(rp+".webhook.secret", "secret is required: it signs every request ({env: NAME} or {file: PATH})")
+			if r.Webhook.Secret.IsZero() && !v.Set(rp+".webhook.secret") {
+				v.Errorf(rp+".webhook.secret", "secret is required: it signs every request ({env: NAME} or {file: PATH})")
 			}
 			r.Webhook.Secret.validate(v, rp+".webhook.secret")
 		}
 		if kinds != 1 {
-			v.errorf(rp, "give exactly one of slack, slack_webhook or webhook")
+			v.Errorf(rp, "give exactly one of slack, slack_webhook or webhook")
 		}
 	}
 	if a.Route != nil {
 		if a.Route.Receiver == "" {
-			v.errorf(p+".route.receiver", "the root route needs a receiver")
+			v.Errorf(p+".route.receiver", "the root route needs a receiver")
 		}
 		if len(a.Route.Matchers) > 0 {
-			v.errorf(p+".route.matchers", "the root route matches every alert; put matchers on its routes")
+			v.Errorf(p+".route.matchers", "the root route matches every alert; put matchers on its routes")
 		}
 		a.Route.validate(v, p+".route", names)
 	} else if len(a.Receivers) > 0 {
-		v.warnf(p+".receivers", "receivers are configured but no route sends alerts to them")
+		v.Warnf(p+".receivers", "receivers are configured but no route sends alerts to them")
 	}
 	for i, h := range a.Heartbeats {
 		h.validate(v, fmt.Sprintf("%s.heartbeats[%d]", p, i), c)
@@ -196,7 +196,7 @@ func (a *Alerting) validateRoutes(v *validator, p string, c *Config) {
 // validateAPI checks the API's clients: unique names and token sources
 // (identical tokens are found when secrets are resolved), and that the API
 // is served at all.
-func (a *Alerting) validateAPI(v *validator, p string) {
+func (a *Alerting) validateAPI(v *Validator, p string) {
 	p += ".api"
 	a.API.Token.validate(v, p+".token")
 	a.API.SlackSigningSecret.validate(v, p+".slack_signing_secret")
@@ -205,35 +205,35 @@ func (a *Alerting) validateAPI(v *validator, p string) {
 	if !a.API.Token.IsZero() {
 		names[SharedTokenClient] = p + ".token"
 		sources[a.API.Token] = p + ".token"
-		v.warnf(p+".token", "one token shared by every client: all it does is recorded as api:%s; give each client a token of its own under %s.clients", SharedTokenClient, p)
+		v.Warnf(p+".token", "one token shared by every client: all it does is recorded as api:%s; give each client a token of its own under %s.clients", SharedTokenClient, p)
 	}
 	for i, c := range a.API.Clients {
 		cp := fmt.Sprintf("%s.clients[%d]", p, i)
 		switch first, taken := names[c.Name]; {
 		case c.Name == "":
-			v.errorf(cp+".name", "name is required: it is recorded as api:<name> for all the client does")
+			v.Errorf(cp+".name", "name is required: it is recorded as api:<name> for all the client does")
 		case !idPattern.MatchString(c.Name):
-			v.errorf(cp+".name", "%q is not a valid client name (lower-case letters, digits and hyphens)", c.Name)
+			v.Errorf(cp+".name", "%q is not a valid client name (lower-case letters, digits and hyphens)", c.Name)
 		case taken:
-			v.errorf(cp+".name", "client name %q is already taken by %s", c.Name, first)
+			v.Errorf(cp+".name", "client name %q is already taken by %s", c.Name, first)
 		default:
 			names[c.Name] = cp + ".name"
 		}
-		if c.Token.IsZero() && !v.set(cp+".token") {
-			v.errorf(cp+".token", "token is required ({env: NAME} or {file: PATH})")
+		if c.Token.IsZero() && !v.Set(cp+".token") {
+			v.Errorf(cp+".token", "token is required ({env: NAME} or {file: PATH})")
 			continue
 		}
 		for j, perm := range c.Permissions {
 			if !slices.Contains(APIPermissions, perm) {
-				v.errorf(fmt.Sprintf("%s.permissions[%d]", cp, j), "unknown permission %q (%s)", perm, strings.Join(APIPermissions, ", "))
+				v.Errorf(fmt.Sprintf("%s.permissions[%d]", cp, j), "unknown permission %q (%s)", perm, strings.Join(APIPermissions, ", "))
 			}
 		}
-		if v.set(cp+".permissions") && len(c.Permissions) == 0 {
-			v.errorf(cp+".permissions", "give at least one permission (%s), or leave the key out for all", strings.Join(APIPermissions, ", "))
+		if v.Set(cp+".permissions") && len(c.Permissions) == 0 {
+			v.Errorf(cp+".permissions", "give at least one permission (%s), or leave the key out for all", strings.Join(APIPermissions, ", "))
 		}
 		c.Token.validate(v, cp+".token")
 		if first, ok := sources[c.Token]; ok && !c.Token.IsZero() {
-			v.errorf(cp+".token", "same source (%s) as %s: each client needs a token of its own", c.Token, first)
+			v.Errorf(cp+".token", "same source (%s) as %s: each client needs a token of its own", c.Token, first)
 		} else {
 			sources[c.Token] = cp + ".token"
 		}
@@ -243,41 +243,41 @@ func (a *Alerting) validateAPI(v *validator, p string) {
 		// plain dispatcher (no route) neither mutes nor threads, so an API
 		// served without it would accept silences that silence nothing.
 		for _, k := range []string{".token", ".clients", ".slack_signing_secret"} {
-			if v.set(p + k) {
-				v.errorf(p+k, "the triage and silences API is served only with alerting.route, which applies silences and triage; add a route (e.g. route: {receiver: console}) or remove %s", p)
+			if v.Set(p + k) {
+				v.Errorf(p+k, "the triage and silences API is served only with alerting.route, which applies silences and triage; add a route (e.g. route: {receiver: console}) or remove %s", p)
 				break
 			}
 		}
 	}
 }
 
-func validHTTPURL(v *validator, p, s string) {
+func validHTTPURL(v *Validator, p, s string) {
 	if s == "" {
 		return
 	}
 	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		v.errorf(p, "%q is not an http(s) URL", s)
+		v.Errorf(p, "%q is not an http(s) URL", s)
 	}
 }
 
-func (r *Route) validate(v *validator, p string, receivers map[string]bool) {
+func (r *Route) validate(v *Validator, p string, receivers map[string]bool) {
 	if r.Receiver != "" && !receivers[r.Receiver] && !slices.Contains(builtinReceivers, r.Receiver) {
-		v.errorf(p+".receiver", "unknown receiver %q (define it under alerting.receivers, or use %s)", r.Receiver, strings.Join(builtinReceivers, ", "))
+		v.Errorf(p+".receiver", "unknown receiver %q (define it under alerting.receivers, or use %s)", r.Receiver, strings.Join(builtinReceivers, ", "))
 	}
 	for i, m := range r.Matchers {
 		if _, err := matcher.Parse(m); err != nil {
-			v.errorf(fmt.Sprintf("%s.matchers[%d]", p, i), "%v", err)
+			v.Errorf(fmt.Sprintf("%s.matchers[%d]", p, i), "%v", err)
 		}
 	}
 	for i, l := range r.GroupBy {
 		if !slices.Contains(matcher.Labels, l) {
-			v.errorf(fmt.Sprintf("%s.group_by[%d]", p, i), "unknown label %q (%s)", l, strings.Join(matcher.Labels, ", "))
+			v.Errorf(fmt.Sprintf("%s.group_by[%d]", p, i), "unknown label %q (%s)", l, strings.Join(matcher.Labels, ", "))
 		}
 	}
 	for _, k := range []string{"group_wait", "group_interval", "repeat_interval"} {
 		d := map[string]Duration{"group_wait": r.GroupWait, "group_interval": r.GroupInterval, "repeat_interval": r.RepeatInterval}[k]
-		if k != "group_wait" && v.set(p+"."+k) && d <= 0 {
-			v.errorf(p+"."+k, "must be longer than 0s")
+		if k != "group_wait" && v.Set(p+"."+k) && d <= 0 {
+			v.Errorf(p+"."+k, "must be longer than 0s")
 		}
 	}
 	for i := range r.Routes {
@@ -285,34 +285,34 @@ func (r *Route) validate(v *validator, p string, receivers map[string]bool) {
 	}
 }
 
-func (h *Heartbeat) validate(v *validator, p string, c *Config) {
+func (h *Heartbeat) validate(v *Validator, p string, c *Config) {
 	org, ok := c.Org(h.Org)
 	switch {
 	case h.Org == "":
-		v.errorf(p+".org", "org is required")
+		v.Errorf(p+".org", "org is required")
 	case !ok:
-		v.errorf(p+".org", "unknown org %q", h.Org)
+		v.Errorf(p+".org", "unknown org %q", h.Org)
 	}
 	if h.System == "" {
-		v.errorf(p+".system", "system is required: the CRM/CMS whose feed is watched")
+		v.Errorf(p+".system", "system is required: the CRM/CMS whose feed is watched")
 	}
 	if h.MaxSilence <= 0 && !v.hasFailed(p+".max_silence") {
-		v.errorf(p+".max_silence", "max_silence is required: how long the feed may be quiet (e.g. 2h)")
+		v.Errorf(p+".max_silence", "max_silence is required: how long the feed may be quiet (e.g. 2h)")
 	}
-	if h.Severity != "" && !validSeverity(h.Severity) {
-		v.errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", h.Severity)
+	if h.Severity != "" && !ValidSeverity(h.Severity) {
+		v.Errorf(p+".severity", "unknown severity %q (low, medium, high or critical)", h.Severity)
 	}
 	if ok && c.Registers != nil {
 		if r := c.Registers[org.DPIA]; r != nil {
 			for i, risk := range h.Risks {
 				if _, found := r.Risk(risk); !found {
-					v.errorf(fmt.Sprintf("%s.risks[%d]", p, i), "unknown risk %q (DPIA %s has %s)", risk, org.DPIA, strings.Join(r.RiskIDs(), ", "))
+					v.Errorf(fmt.Sprintf("%s.risks[%d]", p, i), "unknown risk %q (DPIA %s has %s)", risk, org.DPIA, strings.Join(r.RiskIDs(), ", "))
 				}
 			}
 		}
 	}
 	if len(h.Risks) == 0 {
-		v.errorf(p+".risks", "risks is required: every alert points to a DPIA risk")
+		v.Errorf(p+".risks", "risks is required: every alert points to a DPIA risk")
 	}
 }
 

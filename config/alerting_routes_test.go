@@ -1,15 +1,17 @@
-package config
+package config_test
 
 import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/config"
 )
 
 func TestAlertingRoutesExactMessages(t *testing.T) {
 	f := "testdata/alerting_routes.yaml"
-	_, diags := Load(f)
-	want := []Diagnostic{
+	_, diags := config.Load(f)
+	want := []config.Diagnostic{
 		{File: f, Line: 18, Column: 21, Path: "alerting.route.group_by[1]", Value: "subject",
 			Message: `unknown label "subject" (org, check, pattern, severity, dpia, risk)`},
 		{File: f, Line: 22, Column: 19, Path: "alerting.route.routes[0].receiver", Value: "pager",
@@ -29,12 +31,12 @@ func TestAlertingRoutesExactMessages(t *testing.T) {
 }
 
 func TestAlertingRoutesLoadWithDefaults(t *testing.T) {
-	cfg, diags := Load("testdata/alerting_routes_ok.yaml")
+	cfg, diags := config.Load("testdata/alerting_routes_ok.yaml")
 	if diags.HasErrors() {
 		t.Fatalf("errors:\n%s", diags)
 	}
 	a := cfg.Alerting
-	if a.Privacy != PrivacyStandard || a.DigestThreshold != DefaultDigestThreshold || a.Heartbeats[0].Severity != "high" {
+	if a.Privacy != config.PrivacyStandard || a.DigestThreshold != config.DefaultDigestThreshold || a.Heartbeats[0].Severity != "high" {
 		t.Errorf("defaults: privacy %q, digest %d, heartbeat severity %q", a.Privacy, a.DigestThreshold, a.Heartbeats[0].Severity)
 	}
 	if a.Route.Routes[0].Receiver != "siem" || !a.Route.Routes[0].Continue || a.Heartbeats[0].MaxSilence.D() != 2*time.Hour {
@@ -49,8 +51,8 @@ func TestAlertingRoutesLoadWithDefaults(t *testing.T) {
 // error at the key, not silently ignored (issue 16, item 11).
 func TestAPIWithoutRoute(t *testing.T) {
 	f := "testdata/api_without_route.yaml"
-	cfg, diags := Load(f)
-	want := Diagnostic{File: f, Line: 10, Column: 12, Path: "alerting.api.token",
+	cfg, diags := config.Load(f)
+	want := config.Diagnostic{File: f, Line: 10, Column: 12, Path: "alerting.api.token",
 		Message: "the triage and silences API is served only with alerting.route, which applies silences and triage; add a route (e.g. route: {receiver: console}) or remove alerting.api"}
 	if cfg != nil || len(diags.Errors()) != 1 || diags.Errors()[0] != want {
 		t.Errorf("loaded %v, errors:\n%s\nwant %s", cfg != nil, diags.Errors(), want)
@@ -60,7 +62,7 @@ func TestAPIWithoutRoute(t *testing.T) {
 // TestAPIClientsAndSilences: named clients and the silence bounds load with
 // their defaults.
 func TestAPIClientsAndSilences(t *testing.T) {
-	cfg, diags := parse("testdata/x.yaml", []byte(`dpias:
+	cfg, diags := config.Parse("testdata/x.yaml", []byte(`dpias:
   - file: ../../configs/dpia/st-martins-webster-court.yaml
 orgs:
   - {id: st-martins, dpia: st-martins-webster-court}

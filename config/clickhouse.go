@@ -66,43 +66,43 @@ const maxRetentionDays = 65535
 
 var chIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func (ch *ClickHouse) validate(v *validator, p string, c *Config) {
+func (ch *ClickHouse) validate(v *Validator, p string, c *Config) {
 	if ch == nil {
 		return
 	}
 	if len(ch.Addr) == 0 {
-		v.errorf(p+".addr", "at least one host:port is required")
+		v.Errorf(p+".addr", "at least one host:port is required")
 	}
 	for i, a := range ch.Addr {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			v.errorf(fmt.Sprintf("%s.addr[%d]", p, i), "%q is not host:port", a)
+			v.Errorf(fmt.Sprintf("%s.addr[%d]", p, i), "%q is not host:port", a)
 		}
 	}
 	if ch.Protocol != "" && ch.Protocol != "native" && ch.Protocol != "http" {
-		v.errorf(p+".protocol", "unknown protocol %q (native or http)", ch.Protocol)
+		v.Errorf(p+".protocol", "unknown protocol %q (native or http)", ch.Protocol)
 	}
 	if ch.Migrate != "" && ch.Migrate != "auto" && ch.Migrate != "manual" {
-		v.errorf(p+".migrate", "unknown mode %q (auto or manual)", ch.Migrate)
+		v.Errorf(p+".migrate", "unknown mode %q (auto or manual)", ch.Migrate)
 	}
 	if ch.Database != "" && !chIdent.MatchString(ch.Database) {
-		v.errorf(p+".database", "%q is not a plain identifier (letters, digits, _)", ch.Database)
+		v.Errorf(p+".database", "%q is not a plain identifier (letters, digits, _)", ch.Database)
 	}
 	if ch.Cluster != "" && !chIdent.MatchString(ch.Cluster) {
-		v.errorf(p+".cluster", "%q is not a plain identifier (letters, digits, _)", ch.Cluster)
+		v.Errorf(p+".cluster", "%q is not a plain identifier (letters, digits, _)", ch.Cluster)
 	}
-	if v.set(p+".dedup_window") && ch.DedupWindow <= 0 {
-		v.errorf(p+".dedup_window", "%d is not a positive number of inserts", ch.DedupWindow)
+	if v.Set(p+".dedup_window") && ch.DedupWindow <= 0 {
+		v.Errorf(p+".dedup_window", "%d is not a positive number of inserts", ch.DedupWindow)
 	}
-	if v.set(p+".dial_timeout") && ch.DialTimeout <= 0 {
-		v.errorf(p+".dial_timeout", "must be longer than 0s")
+	if v.Set(p+".dial_timeout") && ch.DialTimeout <= 0 {
+		v.Errorf(p+".dial_timeout", "must be longer than 0s")
 	}
-	if v.set(p+".read_timeout") && ch.ReadTimeout <= 0 {
-		v.errorf(p+".read_timeout", "must be longer than 0s")
+	if v.Set(p+".read_timeout") && ch.ReadTimeout <= 0 {
+		v.Errorf(p+".read_timeout", "must be longer than 0s")
 	}
 	ch.Password.validate(v, p+".password")
 	ch.TLS.validate(v, p+".tls")
 	if !ch.TLS.Enabled && !ch.Password.IsZero() {
-		v.warnf(p+".tls.enabled", "a password without TLS crosses the network unencrypted")
+		v.Warnf(p+".tls.enabled", "a password without TLS crosses the network unencrypted")
 	}
 	orgs := make([]string, 0, len(c.Orgs))
 	for _, o := range c.Orgs {
@@ -110,28 +110,28 @@ func (ch *ClickHouse) validate(v *validator, p string, c *Config) {
 	}
 	r := &ch.Retention
 	if r.DefaultDays < 0 || r.DefaultDays > maxRetentionDays {
-		v.errorf(p+".retention.default_days", "%d is outside 0 (keep) to %d days", r.DefaultDays, maxRetentionDays)
+		v.Errorf(p+".retention.default_days", "%d is outside 0 (keep) to %d days", r.DefaultDays, maxRetentionDays)
 	}
 	for org, d := range r.Orgs {
 		if d < 0 || d > maxRetentionDays {
-			v.errorf(p+".retention.orgs."+org, "%d is outside 0 (keep) to %d days", d, maxRetentionDays)
+			v.Errorf(p+".retention.orgs."+org, "%d is outside 0 (keep) to %d days", d, maxRetentionDays)
 		}
 		if len(orgs) > 0 && !slices.Contains(orgs, org) {
-			v.errorf(p+".retention.orgs."+org, "org %q is not configured", org)
+			v.Errorf(p+".retention.orgs."+org, "org %q is not configured", org)
 		}
 	}
 	users := map[string]bool{}
 	for i, rd := range ch.Readers {
 		q := fmt.Sprintf("%s.readers[%d]", p, i)
 		if !chIdent.MatchString(rd.User) {
-			v.errorf(q+".user", "%q is not a plain identifier (letters, digits, _)", rd.User)
+			v.Errorf(q+".user", "%q is not a plain identifier (letters, digits, _)", rd.User)
 		}
 		if users[rd.User] {
-			v.errorf(q+".user", "reader %q is listed twice (an account sees one org)", rd.User)
+			v.Errorf(q+".user", "reader %q is listed twice (an account sees one org)", rd.User)
 		}
 		users[rd.User] = true
 		if !slices.Contains(orgs, rd.Org) {
-			v.errorf(q+".org", "org %q is not configured", rd.Org)
+			v.Errorf(q+".org", "org %q is not configured", rd.Org)
 		}
 	}
 }

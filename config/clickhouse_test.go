@@ -1,12 +1,14 @@
-package config
+package config_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/config"
 )
 
 func TestClickHouseDefaults(t *testing.T) {
-	cfg, diags := Load("testdata/clickhouse_ok.yaml")
+	cfg, diags := config.Load("testdata/clickhouse_ok.yaml")
 	if cfg == nil {
 		t.Fatalf("load: %s", diags)
 	}
@@ -21,7 +23,7 @@ func TestClickHouseDefaults(t *testing.T) {
 	if ch.Retention.Orgs["wiltshire-council"] != 9125 || ch.Retention.DefaultDays != 2555 || ch.Cluster != "county" {
 		t.Errorf("values: %+v", ch)
 	}
-	if cfg, _ := Load("testdata/defaults.yaml"); cfg != nil && cfg.Store.ClickHouse != nil {
+	if cfg, _ := config.Load("testdata/defaults.yaml"); cfg != nil && cfg.Store.ClickHouse != nil {
 		t.Error("without store.clickhouse the embedded store must stay the default")
 	}
 }

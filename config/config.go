@@ -169,23 +169,6 @@ type Reference struct {
 	Kafka *ReferenceKafka `yaml:"kafka"`
 }
 
-// Checks configures each check.
-type Checks struct {
-	// Lateness: events out of order by up to this much are judged as if in
-	// order (they wait that long in event time); later ones are judged on
-	// arrival. Default 5m; 0s judges every event on arrival.
-	Lateness Duration `yaml:"lateness"`
-	// IdleRelease: when no new event has arrived for this long (wall
-	// clock), the events still waiting out the lateness bound are judged,
-	// so the last events before a quiet spell raise their alerts. Default 30s.
-	IdleRelease      Duration         `yaml:"idle_release"`
-	OutOfHours       OutOfHours       `yaml:"out-of-hours"`
-	NoBusinessNeed   NoBusinessNeed   `yaml:"no-business-need"`
-	SharedCredential SharedCredential `yaml:"shared-credential"` // config/checks_sc.go
-	UnlockedSession  UnlockedSession  `yaml:"unlocked-session"`  // config/checks_uls.go
-	BulkAccess       BulkAccess       `yaml:"bulk-access"`       // config/checks_bulk.go
-}
-
 // Alerting configures where alerts go.
 type Alerting struct {
 	DashboardURL string `yaml:"dashboard_url"` // links in notifications; default http://127.0.0.1:9464
@@ -273,12 +256,17 @@ func parseWith(path string, b []byte, o LoadOptions) (*Config, Diagnostics) {
 		}
 		return nil, Diagnostics{d}
 	}
-	v := &validator{file: path, nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{},
+	v := &Validator{file: path, nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{},
 		failed: map[string]bool{}, secret: map[string]bool{}}
 	cfg := &Config{File: path, Dir: filepath.Dir(path)}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
+	}
+	if len(cfg.Checks.Sections()) == 0 {
+		// A program that loads configuration must install the checks
+		// (import checks/install): without them it would run none.
+		return nil, Diagnostics{{File: path, Message: "no checks are registered: this program does not install any (import github.com/dpiawatch/dpiawatch/checks/install)"}}
 	}
 	v.decode(doc, "", reflect.ValueOf(cfg).Elem())
 	cfg.validate(v)

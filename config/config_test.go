@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"flag"
@@ -8,6 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/checks"
+	_ "github.com/dpiawatch/dpiawatch/checks/install"
+	"github.com/dpiawatch/dpiawatch/checks/outofhours"
+	"github.com/dpiawatch/dpiawatch/config"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -24,7 +29,7 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			// secrets_*.yaml are loaded as check-config and run load them.
-			cfg, diags := LoadWith(f, LoadOptions{ResolveSecrets: strings.HasPrefix(filepath.Base(f), "secrets_")})
+			cfg, diags := config.LoadWith(f, config.LoadOptions{ResolveSecrets: strings.HasPrefix(filepath.Base(f), "secrets_")})
 			if (cfg == nil) != diags.HasErrors() {
 				t.Errorf("config returned = %v with HasErrors = %v", cfg != nil, diags.HasErrors())
 			}
@@ -53,35 +58,35 @@ func TestGolden(t *testing.T) {
 func TestExactMessages(t *testing.T) {
 	tests := []struct {
 		file string
-		want Diagnostic
+		want config.Diagnostic
 	}{
-		{"testdata/bad_duration.yaml", Diagnostic{
+		{"testdata/bad_duration.yaml", config.Diagnostic{
 			File: "testdata/bad_duration.yaml", Line: 8, Column: 12, Path: "checks.out-of-hours.grace",
 			Value: "30 minutes", Message: `"30 minutes" is not a duration (e.g. 30m)`,
 		}},
-		{"testdata/unknown_risk.yaml", Diagnostic{
+		{"testdata/unknown_risk.yaml", config.Diagnostic{
 			File: "testdata/unknown_risk.yaml", Line: 10, Column: 34, Path: "checks.out-of-hours.evidences.st-martins-webster-court[0]",
 			Value: "R9", Message: `unknown risk "R9" (DPIA st-martins-webster-court has R1, R2, R3, R4)`,
 		}},
-		{"testdata/unknown_key.yaml", Diagnostic{
+		{"testdata/unknown_key.yaml", config.Diagnostic{
 			File: "testdata/unknown_key.yaml", Line: 11, Column: 5, Path: "checks.out-of-hours.gace", Value: "gace",
 			Message: `unknown key "gace" (known: enabled, evidences, severity, grace, working_hours, episode_gap, overrides)`,
 		}},
-		{"testdata/retention_errors.yaml", Diagnostic{
+		{"testdata/retention_errors.yaml", config.Diagnostic{
 			File: "testdata/retention_errors.yaml", Line: 13, Column: 33, Path: "store.retention.orgs.st-martins.alerts_days", Value: "2",
 			Message: "2 days is shorter than the checks' longest lookback (lateness, longest check window and a day for late episode joins): at least 3 days, or 0 to keep",
 		}},
-		{"testdata/bad_event_time.yaml", Diagnostic{
+		{"testdata/bad_event_time.yaml", config.Diagnostic{
 			File: "testdata/bad_event_time.yaml", Line: 7, Column: 14, Path: "ingest.event_time.max_age",
 			Value: "0s", Message: "must be longer than 0s: every event time is bounded",
 		}},
-		{"testdata/bad_trusted_proxy.yaml", Diagnostic{
+		{"testdata/bad_trusted_proxy.yaml", config.Diagnostic{
 			File: "testdata/bad_trusted_proxy.yaml", Line: 9, Column: 46, Path: "web.trusted_proxies[2]",
 			Value: "10.1.0.0/33", Message: `"10.1.0.0/33" is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)`,
 		}},
 	}
 	for _, tc := range tests {
-		_, diags := Load(tc.file)
+		_, diags := config.Load(tc.file)
 		found := false
 		for _, d := range diags {
 			if d == tc.want {
@@ -92,7 +97,7 @@ func TestExactMessages(t *testing.T) {
 			t.Errorf("%s: no diagnostic %#v in\n%s", tc.file, tc.want, diags)
 		}
 	}
-	_, diags := Load("testdata/bad_duration.yaml")
+	_, diags := config.Load("testdata/bad_duration.yaml")
 	if got, want := diags[0].String(), `testdata/bad_duration.yaml:8:12: checks.out-of-hours.grace: "30 minutes" is not a duration (e.g. 30m)`; got != want {
 		t.Errorf("String() = %s\nwant       %s", got, want)
 	}
@@ -103,7 +108,7 @@ func TestExactMessages(t *testing.T) {
 
 // TestUnknownKeysAllReported: every unknown key, not just the first.
 func TestUnknownKeysAllReported(t *testing.T) {
-	_, diags := Load("testdata/unknown_key.yaml")
+	_, diags := config.Load("testdata/unknown_key.yaml")
 	var paths []string
 	for _, d := range diags {
 		paths = append(paths, d.Path)
@@ -115,7 +120,7 @@ func TestUnknownKeysAllReported(t *testing.T) {
 }
 
 func TestSecretsNeverLeak(t *testing.T) {
-	_, diags := Load("testdata/literal_secret.yaml")
+	_, diags := config.Load("testdata/literal_secret.yaml")
 	if len(diags.Errors()) != 2 {
 		t.Errorf("want 2 errors (password, token), got\n%s", diags)
 	}
@@ -124,13 +129,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("diagnostic reveals a secret: %s (value %q)", d, d.Value)
 		}
 	}
-	s := Secret{Env: "DPIAWATCH_TEST_SECRET"}
+	s := config.Secret{Env: "DPIAWATCH_TEST_SECRET"}
 	t.Setenv("DPIAWATCH_TEST_SECRET", " s3cret\n")
 	v, err := s.Resolve()
 	if err != nil || v != "s3cret" {
 		t.Errorf("Resolve() = %q, %v", v, err)
 	}
-	out, err := yaml.Marshal(struct{ P Secret }{s})
+	out, err := yaml.Marshal(struct{ P config.Secret }{s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,27 +147,27 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if string(out) != "p:\n    env: DPIAWATCH_TEST_SECRET\n    file: \"\"\n" {
 		t.Errorf("MarshalYAML = %q", out)
 	}
-	if _, err := (Secret{Env: "DPIAWATCH_TEST_UNSET_VARIABLE"}).Resolve(); err == nil {
+	if _, err := (config.Secret{Env: "DPIAWATCH_TEST_UNSET_VARIABLE"}).Resolve(); err == nil {
 		t.Error("unset variable resolved")
 	}
-	if _, err := (Secret{}).Resolve(); err != ErrSecretUnset {
+	if _, err := (config.Secret{}).Resolve(); err != config.ErrSecretUnset {
 		t.Errorf("zero secret: %v", err)
 	}
 	f := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := (Secret{File: f}).Resolve(); err != nil || v != "from-file" {
+	if v, err := (config.Secret{File: f}).Resolve(); err != nil || v != "from-file" {
 		t.Errorf("file secret = %q, %v", v, err)
 	}
-	var lit Secret
+	var lit config.Secret
 	if err := yaml.Unmarshal([]byte("literal"), &lit); err == nil {
 		t.Error("yaml.Unmarshal accepted a literal secret")
 	}
 }
 
 func TestShippedConfig(t *testing.T) {
-	cfg, diags := Load("../configs/dpiawatch.yaml")
+	cfg, diags := config.Load("../configs/dpiawatch.yaml")
 	if diags.HasErrors() {
 		t.Fatalf("errors:\n%s", diags)
 	}
@@ -189,14 +194,15 @@ func TestShippedConfig(t *testing.T) {
 		}
 	}
 	k := cfg.Ingest.Kafka
-	if k == nil || k.Brokers[0] != "localhost:9092" || len(k.Topics) != 2 || k.Topics[1].Format != FormatFHIR {
+	if k == nil || k.Brokers[0] != "localhost:9092" || len(k.Topics) != 2 || k.Topics[1].Format != config.FormatFHIR {
 		t.Errorf("kafka = %+v", k)
 	}
 	if org, _ := cfg.Org("wiltshire-council"); org == nil || !slices.Contains(org.OutOfHoursRoles, "emergency-duty-team") {
 		t.Errorf("the emergency duty team is not an out-of-hours role: %+v", org)
 	}
-	if g := cfg.Checks.OutOfHours.Grace.D(); g != 30*time.Minute || len(cfg.Checks.OutOfHours.Overrides) != 0 {
-		t.Errorf("out-of-hours grace %s with overrides %v, want CONTRACT §4's 30m and none", g, cfg.Checks.OutOfHours.Overrides)
+	ooh := checks.SectionOf[*outofhours.Config](cfg, outofhours.Name)
+	if g := ooh.Grace.D(); g != 30*time.Minute || len(ooh.Overrides) != 0 {
+		t.Errorf("out-of-hours grace %s with overrides %v, want CONTRACT §4's 30m and none", g, ooh.Overrides)
 	}
 	abs, _ := filepath.Abs("..")
 	if got, _ := filepath.Abs(cfg.Store.Embedded.Path); got != filepath.Join(abs, "data", "dpiawatch.db") {
@@ -205,12 +211,12 @@ func TestShippedConfig(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	cfg, diags := Load("testdata/defaults.yaml")
+	cfg, diags := config.Load("testdata/defaults.yaml")
 	if cfg == nil {
 		t.Fatalf("errors:\n%s", diags)
 	}
 	k := cfg.Ingest.Kafka
-	o := cfg.Checks.OutOfHours
+	o := checks.SectionOf[*outofhours.Config](cfg, outofhours.Name)
 	checks := []struct {
 		name      string
 		got, want any
@@ -218,21 +224,21 @@ func TestDefaults(t *testing.T) {
 		{"timezone", cfg.Orgs[0].Timezone, "Europe/London"},
 		{"location", cfg.Orgs[0].Location.String(), "Europe/London"},
 		{"max_event_bytes", cfg.Ingest.MaxEventBytes, 65536},
-		{"event_time", cfg.Ingest.EventTime, EventTime{Duration(9600 * time.Hour), Duration(5 * time.Minute)}},
+		{"event_time", cfg.Ingest.EventTime, config.EventTime{config.Duration(9600 * time.Hour), config.Duration(5 * time.Minute)}},
 		{"client_id", k.ClientID, "dpiawatch"},
 		{"group_id", k.GroupID, "dpiawatch"},
 		{"dead_letter_topic", k.DeadLetterTopic, "dpiawatch-dead-letter"},
-		{"batch", k.Batch, Batch{20000, Duration(250 * time.Millisecond)}},
+		{"batch", k.Batch, config.Batch{20000, config.Duration(250 * time.Millisecond)}},
 		{"queue_batches", k.QueueBatches, 4},
 		{"topic format", k.Topics[0].Format, "auto"},
 		{"store path", cfg.Store.Embedded.Path, filepath.Join("testdata", "data", "dpiawatch.db")},
 		{"synchronous", cfg.Store.Embedded.Synchronous, "full"},
 		{"reference dir", cfg.Reference.Dir, filepath.Join("testdata", "reference")},
-		{"reload", cfg.Reference.ReloadInterval, Duration(time.Minute)},
+		{"reload", cfg.Reference.ReloadInterval, config.Duration(time.Minute)},
 		{"enabled", o.Enabled, true},
 		{"severity", o.Severity, "medium"},
-		{"explicit zero grace kept", o.Grace, Duration(0)},
-		{"episode gap", o.EpisodeGap, Duration(time.Hour)},
+		{"explicit zero grace kept", o.Grace, config.Duration(0)},
+		{"episode gap", o.EpisodeGap, config.Duration(time.Hour)},
 		{"working hours", o.WorkingHours.String(), "mon,tue,wed,thu,fri 07:30-18:00 england-and-wales"},
 		{"override inherits", o.Overrides[0].WorkingHours.String(), "mon,tue,wed,thu,fri 07:30-20:00 england-and-wales"},
 		{"dashboard", cfg.Alerting.DashboardURL, "http://127.0.0.1:9464"},
@@ -257,16 +263,16 @@ func TestScalarTypes(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{"1h30m", new(Duration), "1h30m0s", ""},
-		{"90", new(Duration), "", `"90" is not a duration (e.g. 30m)`},
-		{"-1m", new(Duration), "", `"-1m" is a negative duration`},
-		{"[1m]", new(Duration), "", "expected a duration (e.g. 30m), found a list"},
-		{`"07:05"`, new(Clock), "07:05", ""},
-		{`"24:00"`, new(Clock), "24:00", ""},
-		{`"7:05"`, new(Clock), "", `"7:05" is not a time of day (HH:MM, e.g. "08:00")`},
-		{`"12:60"`, new(Clock), "", `"12:60" is not a time of day (HH:MM, e.g. "08:00")`},
-		{"Sat", new(Weekday), "sat", ""},
-		{"saturday", new(Weekday), "", `unknown day "saturday" (want mon, tue, wed, thu, fri, sat or sun)`},
+		{"1h30m", new(config.Duration), "1h30m0s", ""},
+		{"90", new(config.Duration), "", `"90" is not a duration (e.g. 30m)`},
+		{"-1m", new(config.Duration), "", `"-1m" is a negative duration`},
+		{"[1m]", new(config.Duration), "", "expected a duration (e.g. 30m), found a list"},
+		{`"07:05"`, new(config.Clock), "07:05", ""},
+		{`"24:00"`, new(config.Clock), "24:00", ""},
+		{`"7:05"`, new(config.Clock), "", `"7:05" is not a time of day (HH:MM, e.g. "08:00")`},
+		{`"12:60"`, new(config.Clock), "", `"12:60" is not a time of day (HH:MM, e.g. "08:00")`},
+		{"Sat", new(config.Weekday), "sat", ""},
+		{"saturday", new(config.Weekday), "", `unknown day "saturday" (want mon, tue, wed, thu, fri, sat or sun)`},
 	}
 	for _, tc := range tests {
 		var n yaml.Node
@@ -299,7 +305,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		cfg, diags := parse("testdata/fuzz.yaml", b)
+		cfg, diags := config.Parse("testdata/fuzz.yaml", b)
 		if (cfg == nil) != diags.HasErrors() {
 			t.Fatalf("config %v with diagnostics\n%s", cfg != nil, diags)
 		}
@@ -313,14 +319,14 @@ func FuzzLoad(f *testing.F) {
 
 func BenchmarkLoadShipped(b *testing.B) {
 	for b.Loop() {
-		if cfg, _ := Load("../configs/dpiawatch.yaml"); cfg == nil {
+		if cfg, _ := config.Load("../configs/dpiawatch.yaml"); cfg == nil {
 			b.Fatal("errors")
 		}
 	}
 }
 
 func TestTrustedProxyPrefixes(t *testing.T) {
-	w := Web{TrustedProxies: []string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8", "2001:db8::/32", "bad"}}
+	w := config.Web{TrustedProxies: []string{"10.1.2.3/8", "192.0.2.7", "::ffff:192.0.2.8", "2001:db8::/32", "bad"}}
 	var got []string
 	for _, p := range w.TrustedProxyPrefixes() {
 		got = append(got, p.String())

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // the first: unknown and duplicate keys, wrong kinds, bad scalars. Types that
 // implement yaml.Unmarshaler parse their own scalars; their error text becomes
 // the diagnostic message.
-func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
+func (v *Validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -51,6 +52,10 @@ func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if t == checksType {
+			v.decodeChecks(n, path, dst.Addr().Interface().(*Checks))
+			return
+		}
 		v.decodeStruct(n, path, dst)
 	case reflect.Slice:
 		if !v.want(n, path, yaml.SequenceNode, "a list") {
@@ -110,21 +115,13 @@ func (v *validator) decode(n *yaml.Node, path string, dst reflect.Value) {
 	}
 }
 
-func (v *validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
+func (v *Validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
 	if !v.want(n, path, yaml.MappingNode, "a mapping") {
 		return
 	}
-	t := dst.Type()
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name == "" || name == "-" || !t.Field(i).IsExported() {
-			continue
-		}
-		fields[name] = i
-		names = append(names, name)
-	}
+	structFields(dst.Type(), nil, fields, &names)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -138,13 +135,32 @@ func (v *validator) decodeStruct(n *yaml.Node, path string, dst reflect.Value) {
 		default:
 			seen[k.Value] = true
 			v.keys[kp] = k
-			v.decode(val, kp, dst.Field(f))
+			v.decode(val, kp, dst.FieldByIndex(f))
+		}
+	}
+}
+
+// structFields lists the keys of struct type t in order, each with the index
+// of its field; the fields of an embedded struct tagged `yaml:",inline"`
+// (config.CheckCommon) are the struct's own, where it stands.
+func structFields(t reflect.Type, at []int, fields map[string][]int, names *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		idx := append(slices.Clone(at), i)
+		switch {
+		case f.Anonymous && name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct:
+			structFields(f.Type, idx, fields, names)
+		case name == "" || name == "-" || !f.IsExported():
+		default:
+			fields[name] = idx
+			*names = append(*names, name)
 		}
 	}
 }
 
 // want reports whether n is of the wanted kind, and an error if not.
-func (v *validator) want(n *yaml.Node, path string, kind yaml.Kind, what string) bool {
+func (v *Validator) want(n *yaml.Node, path string, kind yaml.Kind, what string) bool {
 	if n.Kind == kind {
 		return true
 	}

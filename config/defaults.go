@@ -9,7 +9,7 @@ import (
 // runs after validation, so it only ever sees valid values; it asks v whether
 // a key was written, so that an explicit zero (grace: 0s, enabled: false)
 // is kept rather than replaced.
-func (c *Config) setDefaults(v *validator) {
+func (c *Config) setDefaults(v *Validator) {
 	for i := range c.Orgs {
 		o := &c.Orgs[i]
 		if o.Timezone == "" {
@@ -51,19 +51,19 @@ func (c *Config) setDefaults(v *validator) {
 	c.Reference.Dir = c.abs(cmp.Or(c.Reference.Dir, DefaultReferenceDir))
 	c.Reference.ReloadInterval = cmp.Or(c.Reference.ReloadInterval, DefaultReloadInterval)
 
-	if !v.set("checks.lateness") {
+	if !v.Set("checks.lateness") {
 		c.Checks.Lateness = DefaultLateness
 	}
-	if !v.set("checks.idle_release") {
+	if !v.Set("checks.idle_release") {
 		c.Checks.IdleRelease = DefaultIdleRelease
 	}
 	for _, s := range c.Checks.Sections() {
-		s.Section.setDefaults(v, "checks."+s.Name)
+		s.Section.SetDefaults(v, "checks."+s.Name)
 	}
 
 	a := &c.Alerting
 	a.DashboardURL = cmp.Or(a.DashboardURL, DefaultDashboardURL)
-	if !v.set("alerting.console.enabled") {
+	if !v.Set("alerting.console.enabled") {
 		a.Console.Enabled = true
 	}
 	a.Console.Format = cmp.Or(a.Console.Format, "text")

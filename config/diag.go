@@ -112,9 +112,9 @@ func (ds Diagnostics) sort() {
 	})
 }
 
-// validator collects diagnostics, placing each at the YAML node of its key
+// Validator collects diagnostics, placing each at the YAML node of its key
 // path so that every message can name line and column.
-type validator struct {
+type Validator struct {
 	file  string
 	nodes map[string]*yaml.Node // key path → value node, filled by the decoder
 	keys  map[string]*yaml.Node // key path → key node, for problems with a key itself
@@ -131,7 +131,7 @@ type validator struct {
 
 // node finds the node of path, or of its nearest written ancestor when the
 // key itself is absent (a missing required key is reported at its parent).
-func (v *validator) node(path string) *yaml.Node {
+func (v *Validator) node(path string) *yaml.Node {
 	for {
 		if n, ok := v.nodes[path]; ok {
 			return n
@@ -144,14 +144,14 @@ func (v *validator) node(path string) *yaml.Node {
 	}
 }
 
-// set reports whether path was written in the file (not null).
-func (v *validator) set(path string) bool {
+// Set reports whether path was written in the file (not null).
+func (v *Validator) Set(path string) bool {
 	n, ok := v.nodes[path]
 	return ok && !isNull(n)
 }
 
 // hasFailed reports whether path or an ancestor failed to decode.
-func (v *validator) hasFailed(path string) bool {
+func (v *Validator) hasFailed(path string) bool {
 	for {
 		if v.failed[path] {
 			return true
@@ -164,7 +164,7 @@ func (v *validator) hasFailed(path string) bool {
 	}
 }
 
-func (v *validator) add(sev Severity, path, msg string) {
+func (v *Validator) add(sev Severity, path, msg string) {
 	if v.hasFailed(path) {
 		return
 	}
@@ -178,19 +178,19 @@ func (v *validator) add(sev Severity, path, msg string) {
 	v.diags = append(v.diags, d)
 }
 
-func (v *validator) errorf(path, format string, args ...any) {
+func (v *Validator) Errorf(path, format string, args ...any) {
 	v.add(SeverityError, path, fmt.Sprintf(format, args...))
 }
 
-func (v *validator) warnf(path, format string, args ...any) {
+func (v *Validator) Warnf(path, format string, args ...any) {
 	v.add(SeverityWarning, path, fmt.Sprintf(format, args...))
 }
 
-// keyErrorf reports at the key of path (e.g. an unknown map key).
-func (v *validator) keyErrorf(path, format string, args ...any) {
+// KeyErrorf reports at the key of path (e.g. an unknown map key).
+func (v *Validator) KeyErrorf(path, format string, args ...any) {
 	n := v.keys[path]
 	if n == nil {
-		v.errorf(path, format, args...)
+		v.Errorf(path, format, args...)
 		return
 	}
 	v.at(n, SeverityError, path, n.Value, fmt.Sprintf(format, args...))
@@ -198,7 +198,7 @@ func (v *validator) keyErrorf(path, format string, args ...any) {
 
 // at reports at an explicit node; decoding problems come through here and
 // mark their path as failed.
-func (v *validator) at(n *yaml.Node, sev Severity, path, value, msg string) {
+func (v *Validator) at(n *yaml.Node, sev Severity, path, value, msg string) {
 	if sev == SeverityError {
 		v.failed[path] = true
 	}

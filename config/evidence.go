@@ -30,13 +30,13 @@ type Evidence struct {
 // DefaultEvidenceLateAfter is Evidence.LateAfter's default.
 const DefaultEvidenceLateAfter = Duration(time.Hour)
 
-func (e *Evidence) validate(v *validator, p string) {
+func (e *Evidence) validate(v *Validator, p string) {
 	e.SigningKey.validate(v, p+".signing_key")
-	if v.set(p+".late_after") && e.LateAfter <= 0 {
-		v.errorf(p+".late_after", "must be longer than 0s")
+	if v.Set(p+".late_after") && e.LateAfter <= 0 {
+		v.Errorf(p+".late_after", "must be longer than 0s")
 	}
 	if e.LateAfter > Duration(30*24*time.Hour) {
-		v.errorf(p+".late_after", "%s is longer than 30 days", e.LateAfter)
+		v.Errorf(p+".late_after", "%s is longer than 30 days", e.LateAfter)
 	}
 }
 

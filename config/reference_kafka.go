@@ -68,22 +68,22 @@ func (t *ReferenceKafkaTopics) entries() []topicEntry {
 	}
 }
 
-func (r *ReferenceKafka) validate(v *validator, p string, c *Config) {
-	if r == nil || (v.set(p+".enabled") && !r.Enabled) {
+func (r *ReferenceKafka) validate(v *Validator, p string, c *Config) {
+	if r == nil || (v.Set(p+".enabled") && !r.Enabled) {
 		return
 	}
 	if len(r.Brokers) == 0 && c.Ingest.Kafka == nil {
-		v.errorf(p+".brokers", "no brokers, and no ingest.kafka to take them from")
+		v.Errorf(p+".brokers", "no brokers, and no ingest.kafka to take them from")
 	}
 	for i, b := range r.Brokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			v.errorf(fmt.Sprintf("%s.brokers[%d]", p, i), "%q is not host:port", b)
+			v.Errorf(fmt.Sprintf("%s.brokers[%d]", p, i), "%q is not host:port", b)
 		}
 	}
 	seen, some := map[string]bool{}, false
 	for _, e := range r.Topics.entries() {
 		name := *e.topic
-		if !v.set(p + ".topics." + e.key) {
+		if !v.Set(p + ".topics." + e.key) {
 			name = "dpiawatch-ref-" + e.kind
 		}
 		if name == "" {
@@ -91,15 +91,15 @@ func (r *ReferenceKafka) validate(v *validator, p string, c *Config) {
 		}
 		some = true
 		if seen[name] {
-			v.errorf(p+".topics."+e.key, "topic %q is given for two kinds", name)
+			v.Errorf(p+".topics."+e.key, "topic %q is given for two kinds", name)
 		}
 		seen[name] = true
 	}
 	if !some {
-		v.errorf(p+".topics", "every topic is \"\": set enabled: false instead")
+		v.Errorf(p+".topics", "every topic is \"\": set enabled: false instead")
 	}
-	if v.set(p+".publish_interval") && r.PublishInterval <= 0 {
-		v.errorf(p+".publish_interval", "must be longer than 0s")
+	if v.Set(p+".publish_interval") && r.PublishInterval <= 0 {
+		v.Errorf(p+".publish_interval", "must be longer than 0s")
 	}
 	if len(r.Brokers) > 0 {
 		r.TLS.validate(v, p+".tls")
@@ -107,15 +107,15 @@ func (r *ReferenceKafka) validate(v *validator, p string, c *Config) {
 	}
 }
 
-func (r *ReferenceKafka) setDefaults(v *validator, p string, c *Config) {
+func (r *ReferenceKafka) setDefaults(v *Validator, p string, c *Config) {
 	if r == nil {
 		return
 	}
-	if !v.set(p + ".enabled") {
+	if !v.Set(p + ".enabled") {
 		r.Enabled = true
 	}
 	for _, e := range r.Topics.entries() {
-		if !v.set(p + ".topics." + e.key) {
+		if !v.Set(p + ".topics." + e.key) {
 			*e.topic = "dpiawatch-ref-" + e.kind
 		}
 	}

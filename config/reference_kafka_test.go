@@ -1,10 +1,12 @@
-package config
+package config_test
 
 import (
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/dpiawatch/dpiawatch/config"
 )
 
 func TestReferenceKafka(t *testing.T) {
@@ -16,23 +18,23 @@ func TestReferenceKafka(t *testing.T) {
 		name    string
 		section string
 		errs    []string // substrings of the expected errors; none: valid
-		check   func(*testing.T, *ReferenceKafka)
+		check   func(*testing.T, *config.ReferenceKafka)
 	}{
-		{"defaults", "reference:\n  kafka: {}\n", nil, func(t *testing.T, r *ReferenceKafka) {
-			if !r.Enabled || !reflect.DeepEqual(r.Brokers, []string{"localhost:9092"}) || r.ClientID != "dpiawatch" || r.PublishInterval != DefaultReferencePublishInterval {
+		{"defaults", "reference:\n  kafka: {}\n", nil, func(t *testing.T, r *config.ReferenceKafka) {
+			if !r.Enabled || !reflect.DeepEqual(r.Brokers, []string{"localhost:9092"}) || r.ClientID != "dpiawatch" || r.PublishInterval != config.DefaultReferencePublishInterval {
 				t.Errorf("defaults = %+v", r)
 			}
 			if got := r.Topics.ByKind(); len(got) != 6 || got["sharing-agreements"] != "dpiawatch-ref-sharing-agreements" {
 				t.Errorf("topics = %v", got)
 			}
 		}},
-		{"kind left to the directory", "reference:\n  kafka:\n    brokers: [\"k1:9093\"]\n    topics: {shifts: \"\", staff: people}\n", nil, func(t *testing.T, r *ReferenceKafka) {
+		{"kind left to the directory", "reference:\n  kafka:\n    brokers: [\"k1:9093\"]\n    topics: {shifts: \"\", staff: people}\n", nil, func(t *testing.T, r *config.ReferenceKafka) {
 			got := r.Topics.ByKind()
 			if _, ok := got["shifts"]; ok || got["staff"] != "people" || len(got) != 5 || r.Brokers[0] != "k1:9093" {
 				t.Errorf("topics = %v, brokers %v", got, r.Brokers)
 			}
 		}},
-		{"disabled", "reference:\n  kafka: {enabled: false}\n", nil, func(t *testing.T, r *ReferenceKafka) {
+		{"disabled", "reference:\n  kafka: {enabled: false}\n", nil, func(t *testing.T, r *config.ReferenceKafka) {
 			if r.Enabled {
 				t.Error("enabled")
 			}
@@ -44,7 +46,7 @@ func TestReferenceKafka(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, diags := parse("testdata/defaults.yaml", append(append([]byte{}, base...), tc.section...))
+			cfg, diags := config.Parse("testdata/defaults.yaml", append(append([]byte{}, base...), tc.section...))
 			if tc.errs == nil {
 				if cfg == nil {
 					t.Fatalf("errors:\n%s", diags)

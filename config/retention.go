@@ -86,7 +86,11 @@ func (c *Config) RetentionFor(org string) []ClassRetention {
 // whole days.
 func (c *Config) MinRetentionDays() int {
 	longest := time.Duration(DefaultEpisodeGap)
-	walkDurations(reflect.ValueOf(c.Checks), func(d time.Duration) { longest = max(longest, d) })
+	walk := func(d time.Duration) { longest = max(longest, d) }
+	walkDurations(reflect.ValueOf(c.Checks), walk)
+	for _, s := range c.Checks.Sections() {
+		walkDurations(reflect.ValueOf(s.Section), walk)
+	}
 	lateness := c.Checks.Lateness.D()
 	if lateness == 0 {
 		lateness = DefaultLateness.D()
@@ -127,12 +131,12 @@ func walkDurations(v reflect.Value, fn func(time.Duration)) {
 	}
 }
 
-func (r *Retention) validate(v *validator, p string, c *Config) {
-	if v.set(p+".interval") && r.Interval <= 0 {
-		v.errorf(p+".interval", "must be longer than 0s")
+func (r *Retention) validate(v *Validator, p string, c *Config) {
+	if v.Set(p+".interval") && r.Interval <= 0 {
+		v.Errorf(p+".interval", "must be longer than 0s")
 	}
-	if v.set(p+".chunk_rows") && (r.ChunkRows < 1 || r.ChunkRows > maxRetentionChunkRows) {
-		v.errorf(p+".chunk_rows", "%d is outside 1 to %d rows", r.ChunkRows, maxRetentionChunkRows)
+	if v.Set(p+".chunk_rows") && (r.ChunkRows < 1 || r.ChunkRows > maxRetentionChunkRows) {
+		v.Errorf(p+".chunk_rows", "%d is outside 1 to %d rows", r.ChunkRows, maxRetentionChunkRows)
 	}
 	minDays := c.MinRetentionDays()
 	periods := func(q string, ps dpia.Periods) {
@@ -155,7 +159,7 @@ func (r *Retention) validate(v *validator, p string, c *Config) {
 	slices.Sort(names)
 	for _, org := range names {
 		if !slices.Contains(orgs, org) {
-			v.keyErrorf(p+".orgs."+org, "org %q is not configured", org)
+			v.KeyErrorf(p+".orgs."+org, "org %q is not configured", org)
 			continue
 		}
 		periods(p+".orgs."+org, r.Orgs[org])
@@ -173,26 +177,26 @@ func (r *Retention) validate(v *validator, p string, c *Config) {
 				continue
 			}
 			if d := *cd.Days; d > 0 && d < minDays {
-				v.errorf(fmt.Sprintf("orgs[%d].dpia", i), "DPIA %s keeps %s for %d days, shorter than the checks' longest lookback (at least %d days); override it in %s.orgs.%s.%s",
+				v.Errorf(fmt.Sprintf("orgs[%d].dpia", i), "DPIA %s keeps %s for %d days, shorter than the checks' longest lookback (at least %d days); override it in %s.orgs.%s.%s",
 					o.DPIA, retentionClasses[j], d, minDays, p, o.ID, cd.Key)
 			}
 		}
 	}
 	if ch := c.Store.ClickHouse; ch != nil && (ch.Retention.DefaultDays != 0 || len(ch.Retention.Orgs) > 0) {
 		if r.Default.EventsDays != nil || len(r.Orgs) > 0 {
-			v.errorf("store.clickhouse.retention", "set together with store.retention; move its days to store.retention (default.events_days, orgs.<org>.events_days)")
+			v.Errorf("store.clickhouse.retention", "set together with store.retention; move its days to store.retention (default.events_days, orgs.<org>.events_days)")
 		} else {
-			v.warnf("store.clickhouse.retention", "deprecated: use store.retention (default.events_days, orgs.<org>.events_days), which both stores honour")
+			v.Warnf("store.clickhouse.retention", "deprecated: use store.retention (default.events_days, orgs.<org>.events_days), which both stores honour")
 		}
 	}
 }
 
-func checkRetentionDays(v *validator, path string, d, minDays int) {
+func checkRetentionDays(v *Validator, path string, d, minDays int) {
 	switch {
 	case d < 0 || d > dpia.MaxRetentionDays:
-		v.errorf(path, "%d is outside 0 (keep) to %d days", d, dpia.MaxRetentionDays)
+		v.Errorf(path, "%d is outside 0 (keep) to %d days", d, dpia.MaxRetentionDays)
 	case d > 0 && d < minDays:
-		v.errorf(path, "%d days is shorter than the checks' longest lookback (lateness, longest check window and a day for late episode joins): at least %d days, or 0 to keep", d, minDays)
+		v.Errorf(path, "%d days is shorter than the checks' longest lookback (lateness, longest check window and a day for late episode joins): at least %d days, or 0 to keep", d, minDays)
 	}
 }
 

@@ -27,7 +27,7 @@ const secretGroupMode = 0o077
 // resolveSecrets reads every written secret as the daemon will, reporting
 // each that would fail at its key, never with its value. API tokens must
 // also differ from one another: a client is known only by its token.
-func (v *validator) resolveSecrets(c *Config) {
+func (v *Validator) resolveSecrets(c *Config) {
 	apiTokens := map[[sha256.Size]byte]string{}
 	for _, ref := range v.secrets {
 		s := *ref.s
@@ -38,16 +38,16 @@ func (v *validator) resolveSecrets(c *Config) {
 		value, err := v.readSecret(ref.path, s)
 		if err != nil {
 			if why, ok := optionalSecrets[ref.path]; ok {
-				v.warnf(ref.path, "%v: %s", err, why)
+				v.Warnf(ref.path, "%v: %s", err, why)
 			} else {
-				v.errorf(ref.path, "%v", err)
+				v.Errorf(ref.path, "%v", err)
 			}
 			continue
 		}
 		if ref.path == "alerting.api.token" || (strings.HasPrefix(ref.path, "alerting.api.clients[") && strings.HasSuffix(ref.path, "].token")) {
 			sum := sha256.Sum256([]byte(value))
 			if first, ok := apiTokens[sum]; ok {
-				v.errorf(ref.path, "%s gives the same token as %s: each API client needs a token of its own, or it cannot be told apart", s, first)
+				v.Errorf(ref.path, "%s gives the same token as %s: each API client needs a token of its own, or it cannot be told apart", s, first)
 				continue
 			}
 			apiTokens[sum] = ref.path
@@ -57,7 +57,7 @@ func (v *validator) resolveSecrets(c *Config) {
 
 // readSecret reads s as Secret.Resolve does, with messages that name the
 // variable or file and why; a file others may read is warned about at path.
-func (v *validator) readSecret(path string, s Secret) (string, error) {
+func (v *Validator) readSecret(path string, s Secret) (string, error) {
 	if s.Env != "" {
 		val, ok := os.LookupEnv(s.Env)
 		switch {
@@ -76,7 +76,7 @@ func (v *validator) readSecret(path string, s Secret) (string, error) {
 		return "", fmt.Errorf("secret file %s is a directory", s.File)
 	}
 	if m := fi.Mode().Perm(); m&secretGroupMode != 0 {
-		v.warnf(path, "secret file %s has mode %04o: users other than its owner may read or change it (chmod 600 it, owned by the daemon's user)", s.File, m)
+		v.Warnf(path, "secret file %s has mode %04o: users other than its owner may read or change it (chmod 600 it, owned by the daemon's user)", s.File, m)
 	}
 	b, err := os.ReadFile(s.File)
 	if err != nil {

@@ -1,10 +1,12 @@
-package config
+package config_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dpiawatch/dpiawatch/config"
 )
 
 // TestResolveSecrets: with ResolveSecrets, every secret is read as the
@@ -50,10 +52,10 @@ alerting:
 	write("dpiawatch.yaml", cfgText, 0o600)
 
 	// Without resolving, the file alone is fine.
-	if _, diags := Load(path); diags.HasErrors() {
+	if _, diags := config.Load(path); diags.HasErrors() {
 		t.Fatalf("Load without resolving:\n%s", diags)
 	}
-	cfg, diags := LoadWith(path, LoadOptions{ResolveSecrets: true})
+	cfg, diags := config.LoadWith(path, config.LoadOptions{ResolveSecrets: true})
 	if cfg != nil {
 		t.Error("configuration with unresolvable secrets loaded")
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -155,3 +156,22 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	dec := (*source)(s)
 	return n.Decode(dec)
 }
+
+// Number is a decimal number in YAML ("51.32", "120").
+type Number float64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (n *Number) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind != yaml.ScalarNode || (node.Tag != "!!float" && node.Tag != "!!int") {
+		return fmt.Errorf("%q is not a number", node.Value)
+	}
+	f, err := strconv.ParseFloat(node.Value, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return fmt.Errorf("%q is not a number", node.Value)
+	}
+	*n = Number(f)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (n Number) MarshalYAML() (any, error) { return float64(n), nil }

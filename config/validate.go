@@ -41,11 +41,11 @@ const (
 
 var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
-func (c *Config) validate(v *validator) {
+func (c *Config) validate(v *Validator) {
 	c.validateDPIAs(v)
 	ids := map[string]bool{}
 	if len(c.Orgs) == 0 {
-		v.errorf("orgs", "no orgs configured; each tenant needs an entry naming its DPIA")
+		v.Errorf("orgs", "no orgs configured; each tenant needs an entry naming its DPIA")
 	}
 	for i := range c.Orgs {
 		c.Orgs[i].validate(v, fmt.Sprintf("orgs[%d]", i), c, ids)
@@ -55,14 +55,14 @@ func (c *Config) validate(v *validator) {
 	c.Store.ClickHouse.validate(v, "store.clickhouse", c)
 	c.Store.Retention.validate(v, "store.retention", c)
 	c.Reference.validate(v, "reference")
-	if v.set("checks.lateness") && c.Checks.Lateness < 0 {
-		v.errorf("checks.lateness", "must not be negative")
+	if v.Set("checks.lateness") && c.Checks.Lateness < 0 {
+		v.Errorf("checks.lateness", "must not be negative")
 	}
-	if v.set("checks.idle_release") && c.Checks.IdleRelease <= 0 {
-		v.errorf("checks.idle_release", "must be longer than 0s")
+	if v.Set("checks.idle_release") && c.Checks.IdleRelease <= 0 {
+		v.Errorf("checks.idle_release", "must be longer than 0s")
 	}
 	for _, s := range c.Checks.Sections() {
-		s.Section.validate(v, "checks."+s.Name, c)
+		s.Section.Validate(v, "checks."+s.Name, c)
 	}
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
@@ -75,9 +75,9 @@ func (c *Config) validate(v *validator) {
 // validateDPIAs loads every register so that later cross-checks can use them.
 // Registers stays nil when one failed, which silences those cross-checks
 // rather than burying the real error under consequences of it.
-func (c *Config) validateDPIAs(v *validator) {
+func (c *Config) validateDPIAs(v *Validator) {
 	if len(c.DPIAs) == 0 {
-		v.errorf("dpias", "no DPIA registers listed; every alert must point to a DPIA risk")
+		v.Errorf("dpias", "no DPIA registers listed; every alert must point to a DPIA risk")
 		return
 	}
 	regs := map[string]*dpia.Register{}
@@ -85,18 +85,18 @@ func (c *Config) validateDPIAs(v *validator) {
 	for i, d := range c.DPIAs {
 		p := fmt.Sprintf("dpias[%d].file", i)
 		if d.File == "" {
-			v.errorf(p, "file is required")
+			v.Errorf(p, "file is required")
 			ok = false
 			continue
 		}
 		r, err := dpia.LoadFile(c.abs(d.File))
 		if err != nil {
-			v.errorf(p, "%v", err)
+			v.Errorf(p, "%v", err)
 			ok = false
 			continue
 		}
 		if _, dup := regs[r.ID]; dup {
-			v.errorf(p, "DPIA %q is listed twice", r.ID)
+			v.Errorf(p, "DPIA %q is listed twice", r.ID)
 			continue
 		}
 		regs[r.ID] = r
@@ -115,26 +115,26 @@ func (c *Config) registerIDs() string {
 	return strings.Join(ids, ", ")
 }
 
-func (o *Org) validate(v *validator, p string, c *Config, seen map[string]bool) {
+func (o *Org) validate(v *Validator, p string, c *Config, seen map[string]bool) {
 	switch {
 	case o.ID == "":
-		v.errorf(p+".id", "id is required")
+		v.Errorf(p+".id", "id is required")
 	case !idPattern.MatchString(o.ID):
-		v.errorf(p+".id", "%q is not a valid org id (lower-case letters, digits and hyphens)", o.ID)
+		v.Errorf(p+".id", "%q is not a valid org id (lower-case letters, digits and hyphens)", o.ID)
 	case seen[o.ID]:
-		v.errorf(p+".id", "duplicate org id %q", o.ID)
+		v.Errorf(p+".id", "duplicate org id %q", o.ID)
 	}
 	seen[o.ID] = true
 	switch {
 	case o.DPIA == "":
-		v.errorf(p+".dpia", "dpia is required: the DPIA whose risks this org's alerts evidence")
+		v.Errorf(p+".dpia", "dpia is required: the DPIA whose risks this org's alerts evidence")
 	case c.Registers != nil && c.Registers[o.DPIA] == nil:
-		v.errorf(p+".dpia", "unknown DPIA %q (loaded: %s)", o.DPIA, c.registerIDs())
+		v.Errorf(p+".dpia", "unknown DPIA %q (loaded: %s)", o.DPIA, c.registerIDs())
 	}
 	if o.Timezone != "" {
 		loc, err := time.LoadLocation(o.Timezone)
 		if err != nil || o.Timezone == "Local" {
-			v.errorf(p+".timezone", "unknown timezone %q (an IANA name, e.g. Europe/London)", o.Timezone)
+			v.Errorf(p+".timezone", "unknown timezone %q (an IANA name, e.g. Europe/London)", o.Timezone)
 		}
 		o.Location = loc
 	}
@@ -142,24 +142,24 @@ func (o *Org) validate(v *validator, p string, c *Config, seen map[string]bool) 
 	for i, r := range o.OutOfHoursRoles {
 		rp := fmt.Sprintf("%s.out_of_hours_roles[%d]", p, i)
 		if r == "" {
-			v.errorf(rp, "role is empty")
+			v.Errorf(rp, "role is empty")
 		} else if roles[r] {
-			v.warnf(rp, "role %q is listed twice", r)
+			v.Warnf(rp, "role %q is listed twice", r)
 		}
 		roles[r] = true
 	}
 }
 
-func (in *Ingest) validate(v *validator, p string, c *Config) {
-	if v.set(p+".max_event_bytes") && in.MaxEventBytes <= 0 {
-		v.errorf(p+".max_event_bytes", "%d is not a positive number of bytes", in.MaxEventBytes)
+func (in *Ingest) validate(v *Validator, p string, c *Config) {
+	if v.Set(p+".max_event_bytes") && in.MaxEventBytes <= 0 {
+		v.Errorf(p+".max_event_bytes", "%d is not a positive number of bytes", in.MaxEventBytes)
 	}
 	for _, b := range []struct {
 		key string
 		d   Duration
 	}{{"max_age", in.EventTime.MaxAge}, {"max_ahead", in.EventTime.MaxAhead}} {
-		if k := p + ".event_time." + b.key; v.set(k) && b.d <= 0 {
-			v.errorf(k, "must be longer than 0s: every event time is bounded")
+		if k := p + ".event_time." + b.key; v.Set(k) && b.d <= 0 {
+			v.Errorf(k, "must be longer than 0s: every event time is bounded")
 		}
 	}
 	if in.Kafka != nil {
@@ -167,128 +167,128 @@ func (in *Ingest) validate(v *validator, p string, c *Config) {
 	}
 }
 
-func (k *Kafka) validate(v *validator, p string, c *Config) {
+func (k *Kafka) validate(v *Validator, p string, c *Config) {
 	if len(k.Brokers) == 0 {
-		v.errorf(p+".brokers", "no brokers (host:port); remove the kafka section to run without Kafka")
+		v.Errorf(p+".brokers", "no brokers (host:port); remove the kafka section to run without Kafka")
 	}
 	for i, b := range k.Brokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			v.errorf(fmt.Sprintf("%s.brokers[%d]", p, i), "%q is not host:port", b)
+			v.Errorf(fmt.Sprintf("%s.brokers[%d]", p, i), "%q is not host:port", b)
 		}
 	}
 	if len(k.Topics) == 0 {
-		v.errorf(p+".topics", "no topics to consume")
+		v.Errorf(p+".topics", "no topics to consume")
 	}
 	names := map[string]bool{}
 	for i, t := range k.Topics {
 		tp := fmt.Sprintf("%s.topics[%d]", p, i)
 		switch {
 		case t.Name == "":
-			v.errorf(tp+".name", "name is required")
+			v.Errorf(tp+".name", "name is required")
 		case names[t.Name]:
-			v.errorf(tp+".name", "topic %q is listed twice", t.Name)
+			v.Errorf(tp+".name", "topic %q is listed twice", t.Name)
 		case t.Name == k.DeadLetterTopic:
-			v.errorf(tp+".name", "topic %q is also the dead-letter topic", t.Name)
+			v.Errorf(tp+".name", "topic %q is also the dead-letter topic", t.Name)
 		}
 		names[t.Name] = true
 		switch t.Format {
 		case "", FormatAuto, FormatNative:
 		case FormatFHIR:
 			if t.Org == "" {
-				v.errorf(tp+".org", "org is required for a fhir topic: AuditEvents do not name their org")
+				v.Errorf(tp+".org", "org is required for a fhir topic: AuditEvents do not name their org")
 			}
 			if t.System == "" {
-				v.errorf(tp+".system", "system is required for a fhir topic: AuditEvents do not name their system")
+				v.Errorf(tp+".system", "system is required for a fhir topic: AuditEvents do not name their system")
 			}
 		default:
-			v.errorf(tp+".format", "unknown format %q (auto, native or fhir)", t.Format)
+			v.Errorf(tp+".format", "unknown format %q (auto, native or fhir)", t.Format)
 		}
 		if t.Org != "" {
 			if _, ok := c.Org(t.Org); !ok {
-				v.errorf(tp+".org", "unknown org %q", t.Org)
+				v.Errorf(tp+".org", "unknown org %q", t.Org)
 			}
 		}
 	}
-	if v.set(p+".batch.max_events") && k.Batch.MaxEvents <= 0 {
-		v.errorf(p+".batch.max_events", "%d is not a positive number of events", k.Batch.MaxEvents)
+	if v.Set(p+".batch.max_events") && k.Batch.MaxEvents <= 0 {
+		v.Errorf(p+".batch.max_events", "%d is not a positive number of events", k.Batch.MaxEvents)
 	}
-	if v.set(p+".batch.max_wait") && k.Batch.MaxWait <= 0 {
-		v.errorf(p+".batch.max_wait", "must be longer than 0s")
+	if v.Set(p+".batch.max_wait") && k.Batch.MaxWait <= 0 {
+		v.Errorf(p+".batch.max_wait", "must be longer than 0s")
 	}
-	if v.set(p+".queue_batches") && k.QueueBatches <= 0 {
-		v.errorf(p+".queue_batches", "%d is not a positive number of batches", k.QueueBatches)
+	if v.Set(p+".queue_batches") && k.QueueBatches <= 0 {
+		v.Errorf(p+".queue_batches", "%d is not a positive number of batches", k.QueueBatches)
 	}
-	if v.set(p+".session_timeout") && (k.SessionTimeout < Duration(time.Second) || k.SessionTimeout > Duration(30*time.Minute)) {
-		v.errorf(p+".session_timeout", "%s is outside 1s to 30m (brokers allow 6s to 30m by default)", k.SessionTimeout)
+	if v.Set(p+".session_timeout") && (k.SessionTimeout < Duration(time.Second) || k.SessionTimeout > Duration(30*time.Minute)) {
+		v.Errorf(p+".session_timeout", "%s is outside 1s to 30m (brokers allow 6s to 30m by default)", k.SessionTimeout)
 	}
 	k.TLS.validate(v, p+".tls")
 	k.SASL.validate(v, p+".sasl", k.TLS.Enabled || v.hasFailed(p+".tls.enabled"))
 }
 
-func (t *TLS) validate(v *validator, p string) {
+func (t *TLS) validate(v *Validator, p string) {
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		v.errorf(p+".cert_file", "cert_file and key_file go together")
+		v.Errorf(p+".cert_file", "cert_file and key_file go together")
 	}
 	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
-		v.warnf(p+".enabled", "TLS settings are ignored while enabled is false")
+		v.Warnf(p+".enabled", "TLS settings are ignored while enabled is false")
 	}
 	if t.Enabled && t.InsecureSkipVerify {
-		v.warnf(p+".insecure_skip_verify", "broker certificates are not verified; anyone on the path can read the events")
+		v.Warnf(p+".insecure_skip_verify", "broker certificates are not verified; anyone on the path can read the events")
 	}
 }
 
-func (s *SASL) validate(v *validator, p string, tls bool) {
+func (s *SASL) validate(v *Validator, p string, tls bool) {
 	switch s.Mechanism {
 	case "":
 		if s.Username != "" || !s.Password.IsZero() {
-			v.warnf(p+".mechanism", "username and password are ignored while mechanism is empty")
+			v.Warnf(p+".mechanism", "username and password are ignored while mechanism is empty")
 		}
 		return
 	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
 	default:
-		v.errorf(p+".mechanism", "unknown SASL mechanism %q (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+		v.Errorf(p+".mechanism", "unknown SASL mechanism %q (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
 	}
 	if s.Username == "" {
-		v.errorf(p+".username", "username is required with SASL")
+		v.Errorf(p+".username", "username is required with SASL")
 	}
-	if s.Password.IsZero() && !v.set(p+".password") { // a literal was reported already
-		v.errorf(p+".password", "password is required with SASL ({env: NAME} or {file: PATH})")
+	if s.Password.IsZero() && !v.Set(p+".password") { // a literal was reported already
+		v.Errorf(p+".password", "password is required with SASL ({env: NAME} or {file: PATH})")
 	}
 	s.Password.validate(v, p+".password")
 	if !tls {
-		v.warnf(p+".mechanism", "SASL without TLS: credentials and events cross the network unencrypted")
+		v.Warnf(p+".mechanism", "SASL without TLS: credentials and events cross the network unencrypted")
 	}
 }
 
-func (s *Secret) validate(v *validator, p string) {
+func (s *Secret) validate(v *Validator, p string) {
 	if s.Env != "" && s.File != "" {
-		v.errorf(p, "give env or file, not both")
+		v.Errorf(p, "give env or file, not both")
 	}
 }
 
 var synchronousModes = []string{"full", "extra", "normal"}
 
-func (s *Store) validate(v *validator, p string) {
+func (s *Store) validate(v *Validator, p string) {
 	m := s.Embedded.Synchronous
 	if m != "" && !slices.Contains(synchronousModes, m) {
-		v.errorf(p+".embedded.synchronous", "unknown mode %q (full, extra or normal; off could lose stored events)", m)
+		v.Errorf(p+".embedded.synchronous", "unknown mode %q (full, extra or normal; off could lose stored events)", m)
 	}
 	if m == "normal" {
-		v.warnf(p+".embedded.synchronous", "normal may lose the last stored batches on power loss after their offsets were committed")
+		v.Warnf(p+".embedded.synchronous", "normal may lose the last stored batches on power loss after their offsets were committed")
 	}
 }
 
-func (r *Reference) validate(v *validator, p string) {
-	if v.set(p+".reload_interval") && r.ReloadInterval <= 0 {
-		v.errorf(p+".reload_interval", "must be longer than 0s")
+func (r *Reference) validate(v *Validator, p string) {
+	if v.Set(p+".reload_interval") && r.ReloadInterval <= 0 {
+		v.Errorf(p+".reload_interval", "must be longer than 0s")
 	}
 }
 
-func validSeverity(s string) bool { return alert.Severity(s).Rank() >= 0 }
+func ValidSeverity(s string) bool { return alert.Severity(s).Rank() >= 0 }
 
-// validateEvidences checks that every DPIA and risk a check claims to
+// ValidateEvidences checks that every DPIA and risk a check claims to
 // evidence exists, so that no alert can point to a risk the DPIA lacks.
-func (c *Config) validateEvidences(v *validator, p string, ev map[string][]string) {
+func (c *Config) ValidateEvidences(v *Validator, p string, ev map[string][]string) {
 	if c.Registers == nil {
 		return
 	}
@@ -296,80 +296,80 @@ func (c *Config) validateEvidences(v *validator, p string, ev map[string][]strin
 		dp := join(p, id)
 		r := c.Registers[id]
 		if r == nil {
-			v.keyErrorf(dp, "unknown DPIA %q (loaded: %s)", id, c.registerIDs())
+			v.KeyErrorf(dp, "unknown DPIA %q (loaded: %s)", id, c.registerIDs())
 			continue
 		}
 		seen := map[string]bool{}
 		for i, risk := range ev[id] {
 			rp := fmt.Sprintf("%s[%d]", dp, i)
 			if _, ok := r.Risk(risk); !ok {
-				v.errorf(rp, "unknown risk %q (DPIA %s has %s)", risk, id, strings.Join(r.RiskIDs(), ", "))
+				v.Errorf(rp, "unknown risk %q (DPIA %s has %s)", risk, id, strings.Join(r.RiskIDs(), ", "))
 			} else if seen[risk] {
-				v.warnf(rp, "risk %q is listed twice", risk)
+				v.Warnf(rp, "risk %q is listed twice", risk)
 			}
 			seen[risk] = true
 		}
 	}
 }
 
-// validateOverrideTarget checks whom an override applies to: an org, a
+// ValidateOverrideTarget checks whom an override applies to: an org, a
 // role or a team, where an org may go with a role or a team but a role
 // never with a team (the checks resolve a knob at one level only, and run
 // would refuse the combination).
-func (c *Config) validateOverrideTarget(v *validator, p, org, role, team string) {
+func (c *Config) ValidateOverrideTarget(v *Validator, p, org, role, team string) {
 	switch {
 	case org == "" && role == "" && team == "":
-		v.errorf(p, "an override needs at least one of org, role or team")
+		v.Errorf(p, "an override needs at least one of org, role or team")
 	case role != "" && team != "":
-		v.errorf(p, "an override for a role and a team at once is not supported; use one of them")
+		v.Errorf(p, "an override for a role and a team at once is not supported; use one of them")
 	}
 	if org != "" {
 		if _, ok := c.Org(org); !ok {
-			v.errorf(p+".org", "unknown org %q", org)
+			v.Errorf(p+".org", "unknown org %q", org)
 		}
 	}
 }
 
-func (a *Alerting) validate(v *validator, p string) {
+func (a *Alerting) validate(v *Validator, p string) {
 	if a.DashboardURL != "" {
 		if u, err := url.Parse(a.DashboardURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.errorf(p+".dashboard_url", "%q is not an http(s) URL", a.DashboardURL)
+			v.Errorf(p+".dashboard_url", "%q is not an http(s) URL", a.DashboardURL)
 		}
 	}
 	switch a.Console.Format {
 	case "", "text", "json":
 	default:
-		v.errorf(p+".console.format", "unknown format %q (text or json)", a.Console.Format)
+		v.Errorf(p+".console.format", "unknown format %q (text or json)", a.Console.Format)
 	}
 	a.Slack.Token.validate(v, p+".slack.token")
 	if !a.Slack.Token.IsZero() && a.Slack.Channel == "" {
-		v.errorf(p+".slack.channel", "channel is required when a token is configured")
+		v.Errorf(p+".slack.channel", "channel is required when a token is configured")
 	}
 	if a.Slack.APIURL != "" {
 		if u, err := url.Parse(a.Slack.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			v.errorf(p+".slack.api_url", "%q is not an http(s) URL", a.Slack.APIURL)
+			v.Errorf(p+".slack.api_url", "%q is not an http(s) URL", a.Slack.APIURL)
 		}
 	}
 }
 
-func (h *HTTP) validate(v *validator, p string) {
+func (h *HTTP) validate(v *Validator, p string) {
 	if h.Listen == "" {
 		return
 	}
 	host, _, err := net.SplitHostPort(h.Listen)
 	if err != nil {
-		v.errorf(p+".listen", "%q is not host:port", h.Listen)
+		v.Errorf(p+".listen", "%q is not host:port", h.Listen)
 		return
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		v.warnf(p+".listen", "listening beyond loopback: the web UI shows access to care records; put authentication and TLS in front of it")
+		v.Warnf(p+".listen", "listening beyond loopback: the web UI shows access to care records; put authentication and TLS in front of it")
 	}
 }
 
 // warnUnevidenced warns, for each configured org's DPIA, about every risk
 // that no enabled check evidences: the DPIA promises a mitigation that
 // dpiawatch does not watch.
-func (c *Config) warnUnevidenced(v *validator) {
+func (c *Config) warnUnevidenced(v *Validator) {
 	if c.Registers == nil {
 		return
 	}
@@ -395,7 +395,7 @@ func (c *Config) warnUnevidenced(v *validator) {
 		done[o.DPIA] = true
 		for _, k := range r.Risks {
 			if !covered[o.DPIA+"/"+k.ID] {
-				v.warnf(fmt.Sprintf("orgs[%d].dpia", i), "risk %s of DPIA %s (%q) is evidenced by no enabled check", k.ID, o.DPIA, k.Title)
+				v.Warnf(fmt.Sprintf("orgs[%d].dpia", i), "risk %s of DPIA %s (%q) is evidenced by no enabled check", k.ID, o.DPIA, k.Title)
 			}
 		}
 	}
@@ -408,10 +408,10 @@ type evidencing struct {
 
 // evidencing lists the enabled checks and what each evidences. It runs
 // before defaults, so a check whose enabled key is absent counts as enabled.
-func (ch *Checks) evidencing(v *validator) []evidencing {
+func (ch *Checks) evidencing(v *Validator) []evidencing {
 	var out []evidencing
 	for _, s := range ch.Sections() {
-		if s.Section.IsEnabled() || !v.set("checks."+s.Name+".enabled") {
+		if s.Section.IsEnabled() || !v.Set("checks."+s.Name+".enabled") {
 			out = append(out, evidencing{s.Name, s.Section.EvidencedRisks()})
 		}
 	}

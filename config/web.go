@@ -103,59 +103,59 @@ const (
 // WebRoles are the roles of the web UI.
 var WebRoles = []string{"ig-team", "manager", "dpo", "admin"}
 
-func (w *Web) validate(v *validator, p string, c *Config) {
+func (w *Web) validate(v *Validator, p string, c *Config) {
 	if w.ExternalURL != "" {
 		if u, err := url.Parse(w.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.errorf(p+".external_url", "%q is not an http(s) URL", w.ExternalURL)
+			v.Errorf(p+".external_url", "%q is not an http(s) URL", w.ExternalURL)
 		} else if u.Scheme == "http" && w.Enabled && !loopbackHost(u.Hostname()) {
-			v.warnf(p+".external_url", "plain http beyond loopback: session cookies and care-record data would cross the network unencrypted")
+			v.Warnf(p+".external_url", "plain http beyond loopback: session cookies and care-record data would cross the network unencrypted")
 		}
 	}
 	w.PseudonymKey.validate(v, p+".pseudonym_key")
 	if w.ActivityDays < 0 || w.ActivityDays > 366 {
-		v.errorf(p+".activity_days", "%d is out of range (1–366)", w.ActivityDays)
+		v.Errorf(p+".activity_days", "%d is out of range (1–366)", w.ActivityDays)
 	}
 	if ra := w.RoutineAudit; ra.Period != "" && ra.Period != "week" && ra.Period != "month" {
-		v.errorf(p+".routine_audit.period", "%q is neither week nor month", ra.Period)
+		v.Errorf(p+".routine_audit.period", "%q is neither week nor month", ra.Period)
 	}
 	if n := w.RoutineAudit.SampleSize; n < 0 || n > 1000 {
-		v.errorf(p+".routine_audit.sample_size", "%d is out of range (1–1000)", n)
+		v.Errorf(p+".routine_audit.sample_size", "%d is out of range (1–1000)", n)
 	}
 	for i, tp := range w.TrustedProxies {
 		if _, ok := parsePrefix(tp); !ok {
-			v.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", p, i), "%q is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)", tp)
+			v.Errorf(fmt.Sprintf("%s.trusted_proxies[%d]", p, i), "%q is not an IP address or CIDR prefix (e.g. 10.0.0.0/8)", tp)
 		}
 	}
 	if w.SessionTTL != 0 && w.IdleTimeout > w.SessionTTL {
-		v.warnf(p+".idle_timeout", "longer than session_ttl, so it never applies")
+		v.Warnf(p+".idle_timeout", "longer than session_ttl, so it never applies")
 	}
 	if o := w.OIDC; o != nil {
 		op := p + ".oidc"
 		if u, err := url.Parse(o.Issuer); o.Issuer == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.errorf(op+".issuer", "issuer is required: the identity provider's https URL")
+			v.Errorf(op+".issuer", "issuer is required: the identity provider's https URL")
 		} else if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-			v.errorf(op+".issuer", "%q must use https", o.Issuer)
+			v.Errorf(op+".issuer", "%q must use https", o.Issuer)
 		}
 		if o.ClientID == "" {
-			v.errorf(op+".client_id", "client_id is required")
+			v.Errorf(op+".client_id", "client_id is required")
 		}
 		o.ClientSecret.validate(v, op+".client_secret")
 		if len(o.RoleMap) == 0 {
-			v.errorf(op+".role_map", "role_map is required: which identity-provider groups hold which role")
+			v.Errorf(op+".role_map", "role_map is required: which identity-provider groups hold which role")
 		}
 		for _, k := range sortedKeys(o.RoleMap) {
 			if !slices.Contains(WebRoles, o.RoleMap[k]) {
-				v.errorf(op+".role_map."+k, "unknown role %q (ig-team, manager, dpo or admin)", o.RoleMap[k])
+				v.Errorf(op+".role_map."+k, "unknown role %q (ig-team, manager, dpo or admin)", o.RoleMap[k])
 			}
 		}
 		for i, org := range o.OrgsDefault {
 			if _, ok := c.Org(org); !ok {
-				v.errorf(fmt.Sprintf("%s.orgs_default[%d]", op, i), "unknown org %q", org)
+				v.Errorf(fmt.Sprintf("%s.orgs_default[%d]", op, i), "unknown org %q", org)
 			}
 		}
 	}
 	if w.Enabled && w.AccountsFile == "" && w.OIDC == nil {
-		v.errorf(p, "the web UI is enabled but nobody can log in: set accounts_file or oidc")
+		v.Errorf(p, "the web UI is enabled but nobody can log in: set accounts_file or oidc")
 	}
 }
 

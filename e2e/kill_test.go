@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	_ "github.com/dpiawatch/dpiawatch/checks/install" // the shipped checks
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/kafkatest"

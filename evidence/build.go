@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -728,8 +727,8 @@ func definitions(lateAfter time.Duration) []Definition {
 	}
 }
 
-// checkInfos lists every configured check (each field of config.Checks
-// that has an Enabled switch), its risks for dpiaID and its settings.
+// checkInfos lists every configured check (each registered check's
+// section), its risks for dpiaID and its settings.
 func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 	out := []CheckInfo{}
 	orgs := map[string]bool{}
@@ -738,26 +737,10 @@ func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 			orgs[o.ID] = true
 		}
 	}
-	v := reflect.ValueOf(cfg.Checks)
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		fv := v.Field(i)
-		if name == "" || fv.Kind() != reflect.Struct {
-			continue
-		}
-		en := fv.FieldByName("Enabled")
-		if !en.IsValid() || en.Kind() != reflect.Bool {
-			continue
-		}
-		ci := CheckInfo{Name: name, Enabled: en.Bool(), Risks: []string{}, Settings: []Setting{}}
-		if ev := fv.FieldByName("Evidences"); ev.IsValid() {
-			if m, ok := ev.Interface().(map[string][]string); ok {
-				ci.Risks = append(ci.Risks, m[dpiaID]...)
-			}
-		}
-		if b, err := yaml.Marshal(fv.Interface()); err == nil {
+	for _, s := range cfg.Checks.Sections() {
+		ci := CheckInfo{Name: s.Name, Enabled: s.Section.IsEnabled(), Risks: []string{}, Settings: []Setting{}}
+		ci.Risks = append(ci.Risks, s.Section.EvidencedRisks()[dpiaID]...)
+		if b, err := yaml.Marshal(s.Section); err == nil {
 			var n yaml.Node
 			if yaml.Unmarshal(b, &n) == nil && len(n.Content) == 1 {
 				flatten(n.Content[0], "", orgs, &ci.Settings)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	_ "github.com/dpiawatch/dpiawatch/checks/install" // the shipped checks
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"

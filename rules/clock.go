@@ -19,9 +19,9 @@ const (
 	DefaultMaxAhead = 24 * time.Hour
 	// NoLateness, as Options.Lateness, judges every event on arrival.
 	NoLateness time.Duration = -1
-	// aheadConfirm consecutive events beyond the future bound move the
+	// AheadConfirm consecutive events beyond the future bound move the
 	// watermark when there is no wall clock to tell a jump from a bad clock.
-	aheadConfirm = 10
+	AheadConfirm = 10
 )
 
 // Where the Engine keeps its event-time state: one entry per org clock and

@@ -11,6 +11,14 @@
 // checkpoints what changed. Checks that remember more keep it in Keyed
 // tables, and events out of order within a lateness bound are judged as if
 // in order: see state.go.
+//
+// The package names no check. Each lives in a package of its own under
+// checks/, written against the small SDK exported here — Check (and the
+// optional StatefulCheck and Holder), the read-only Env of one event,
+// Episodes and Finding, Levels for knobs overridden by role and team,
+// Keyed state, PolicyOf, ResolvePolicy and Resolved for its per-org policy,
+// and the wording of explanations (wording.go) — and is registered with
+// Register (through package checks; docs/checks/adding-a-check.md).
 package rules
 
 import (
@@ -91,7 +99,7 @@ type OrgPolicy struct {
 	// their rostered shifts only (CONTRACT §2).
 	OutOfHoursRoles []string
 	// Checks holds each check's own policy by check name, of the type the
-	// check declares (OutOfHoursPolicy, …) or a pointer to it; a check
+	// check declares (outofhours.Policy, …) or a pointer to it; a check
 	// without one runs with its defaults, a name no check has is refused. The engine never looks inside: each
 	// check's registration turns its policy into what its hot path reads.
 	Checks map[string]any
@@ -131,8 +139,7 @@ type Options struct {
 	Logger     *slog.Logger // nil: discard
 	Registerer prometheus.Registerer
 
-	extraChecks        []check        // tests add checks here
-	extraRegistrations []registration // and registered checks, with policies
+	extraChecks []Check // tests add checks here
 }
 
 // Engine runs the checks. Its methods are safe for concurrent use, though the
@@ -154,7 +161,7 @@ type Engine struct {
 	holidays  *cal.Calendar        // guarded by mu: its cache is a plain map
 	clocks    map[string]*orgClock // by org
 	frontiers map[string]time.Time // org → evaluation frontier, for eviction
-	env       env                  // reused across events
+	env       Env                  // reused across events
 	queue     []evaluation         // events to judge (judgeQueued)
 }
 
@@ -163,8 +170,8 @@ type rosterBox struct{ Roster }
 
 // checkRun is one check, its episodes and its Keyed tables.
 type checkRun struct {
-	check     check
-	eps       *episodes
+	check     Check
+	eps       *Episodes
 	tables    []StateTable
 	evaluated prometheus.Counter
 	holidays  *cal.Calendar // its own: a calendar's cache is a plain map, and checks run side by side
@@ -222,7 +229,7 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load default timezone: %w", err)
 	}
-	regs := append(slices.Clip(registry), o.extraRegistrations...)
+	regs := registered()
 	checks, err := selectChecks(append(newChecks(regs), o.extraChecks...), o.Disabled)
 	if err != nil {
 		return nil, err
@@ -240,13 +247,13 @@ func New(o Options) (*Engine, error) {
 			rt.ohRoles[r] = true
 		}
 		for name := range p.Checks {
-			if !slices.ContainsFunc(regs, func(r registration) bool { return r.name == name }) {
+			if !slices.ContainsFunc(regs, func(r Registration) bool { return r.Name == name }) {
 				return nil, fmt.Errorf("org %s: policy for unknown check %q", id, name)
 			}
 		}
 		for i, r := range regs {
-			if rt.policies[i], err = r.policy(p.Checks[r.name]); err != nil {
-				return nil, fmt.Errorf("org %s: %s policy: %w", id, r.name, err)
+			if rt.policies[i], err = r.Policy(p.Checks[r.Name]); err != nil {
+				return nil, fmt.Errorf("org %s: %s policy: %w", id, r.Name, err)
 			}
 		}
 		for name, refs := range p.Risks {
@@ -278,7 +285,7 @@ func New(o Options) (*Engine, error) {
 	sort.Strings(e.orgIDs)
 	for _, c := range checks {
 		run := &checkRun{check: c, eps: newEpisodes(c.Name()), holidays: newHolidays()}
-		if sc, ok := c.(statefulCheck); ok {
+		if sc, ok := c.(StatefulCheck); ok {
 			seen := map[string]bool{}
 			for _, t := range sc.States() {
 				if n := t.tableName(); n+"/" == episodeTable || seen[n] {
@@ -309,15 +316,15 @@ func newHolidays() *cal.Calendar {
 
 // selectChecks drops the disabled checks; naming an unknown one is an error,
 // so that a typo cannot leave a check running.
-func selectChecks(all []check, disabled []string) ([]check, error) {
+func selectChecks(all []Check, disabled []string) ([]Check, error) {
 	off := map[string]bool{}
 	for _, n := range disabled {
-		if !slices.ContainsFunc(all, func(c check) bool { return c.Name() == n }) {
+		if !slices.ContainsFunc(all, func(c Check) bool { return c.Name() == n }) {
 			return nil, fmt.Errorf("cannot disable unknown check %q", n)
 		}
 		off[n] = true
 	}
-	var on []check
+	var on []Check
 	for _, c := range all {
 		if !off[c.Name()] {
 			on = append(on, c)
@@ -377,7 +384,7 @@ func (e *Engine) Process(fresh []event.Event) (store.Effects, error) {
 func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Time) (store.Effects, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.env = env{roster: e.roster.Load().Roster, holidays: e.holidays}
+	e.env = Env{roster: e.roster.Load().Roster, holidays: e.holidays}
 	for i := range fresh {
 		ev := &fresh[i]
 		org, ok := e.orgs[ev.Org]
@@ -475,7 +482,7 @@ func (e *Engine) advance(c *orgClock, t time.Time) bool {
 		}
 		c.aheadN++
 		c.dirty = true
-		if c.aheadN < aheadConfirm {
+		if c.aheadN < AheadConfirm {
 			return false
 		}
 		// The stream has jumped: from the earliest of the run on.
@@ -555,7 +562,7 @@ func (e *Engine) judgeQueued() {
 		return
 	}
 	run := func(r *checkRun) {
-		v := env{roster: e.env.roster, holidays: r.holidays}
+		v := Env{roster: e.env.roster, holidays: r.holidays}
 		n := 0
 		for i := range q {
 			v.org, v.watermark, v.episodeNow = q[i].org, q[i].now, q[i].episodeNow
@@ -736,7 +743,7 @@ func (e *Engine) Reset() {
 func (e *Engine) Flush() store.Effects {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.env = env{roster: e.roster.Load().Roster, holidays: e.holidays}
+	e.env = Env{roster: e.roster.Load().Roster, holidays: e.holidays}
 	for _, id := range e.orgIDs {
 		c := e.clocks[id]
 		if c == nil {
@@ -745,9 +752,9 @@ func (e *Engine) Flush() store.Effects {
 		e.releaseUntil(e.orgs[id], c, c.wm) // every waiting event is at or before the watermark
 		e.judgeQueued()                     // the org's events are judged before what they held is reported
 		for _, r := range e.checks {
-			if h, ok := r.check.(holder); ok {
+			if h, ok := r.check.(Holder); ok {
 				e.env.org, e.env.watermark, e.env.episodeNow = e.orgs[id], c.judged, time.Time{}
-				h.flushHeld(&e.env, r.eps)
+				h.FlushHeld(&e.env, r.eps)
 			}
 		}
 	}
@@ -758,20 +765,42 @@ func (e *Engine) Flush() store.Effects {
 	return fx
 }
 
-// env is what a check may read while judging one event.
-type env struct {
+// Env is what a check may read while judging one event: the org's
+// settings, the reference data of the batch, the bank holidays and the
+// org's clock. It is read-only to checks and valid only during the call
+// it is handed to (the Engine reuses it).
+type Env struct {
 	org       *orgRuntime
 	roster    Roster
 	holidays  *cal.Calendar
 	watermark time.Time
 	// episodeNow, when not zero, is the clock episodes are matched at: a
-	// late event's own time (see episodes.add).
+	// late event's own time (see Episodes.Add).
 	episodeNow time.Time
 }
 
-// isHoliday reports whether the local date of t (already in the org's
-// timezone) is a bank holiday in England and Wales, actual or substitute.
-func (v *env) isHoliday(t time.Time) (string, bool) {
+// OrgID is the id of the org whose event is judged.
+func (v *Env) OrgID() string { return v.org.id }
+
+// Location is the org's timezone, in which working hours and days are
+// read.
+func (v *Env) Location() *time.Location { return v.org.loc }
+
+// OutOfHoursRole reports whether role is one of the org's out-of-hours
+// roles (OrgPolicy.OutOfHoursRoles), judged against rostered shifts only.
+func (v *Env) OutOfHoursRole(role string) bool { return v.org.ohRoles[role] }
+
+// Roster is the reference data the batch is judged against.
+func (v *Env) Roster() Roster { return v.roster }
+
+// Watermark is the org's judged time: state and episodes idle for longer
+// than their horizon or gap before it are closed.
+func (v *Env) Watermark() time.Time { return v.watermark }
+
+// IsHoliday reports whether the local date of t (already in the org's
+// timezone) is a bank holiday in England and Wales, actual or substitute,
+// and names it.
+func (v *Env) IsHoliday(t time.Time) (string, bool) {
 	act, obs, h := v.holidays.IsHoliday(t)
 	if (act || obs) && h != nil {
 		return h.Name, true
@@ -779,20 +808,21 @@ func (v *env) isHoliday(t time.Time) (string, bool) {
 	return "", false
 }
 
-// check is one DPIA mitigation check. Evaluate judges one event of a known
+// Check is one DPIA mitigation check. Evaluate judges one event of a known
 // org, reports each finding to eps, and tells whether ev was one the check
 // judges (for the evaluations metric). It must depend only on the event,
-// the env and the episodes, so that replays are deterministic.
-type check interface {
+// the env and the episodes, so that replays are deterministic; what it
+// remembers between events lives in Keyed tables (StatefulCheck).
+type Check interface {
 	Name() string
-	Evaluate(ev *event.Event, v *env, eps *episodes) bool
+	Evaluate(ev *event.Event, v *Env, eps *Episodes) bool
 }
 
-// holder is a check that holds findings back until the org's clock has
+// Holder is a check that holds findings back until the org's clock has
 // passed their instant (events of one instant come in no given order);
 // Flush, having judged every waiting event, has it report them all.
-type holder interface {
-	flushHeld(v *env, eps *episodes)
+type Holder interface {
+	FlushHeld(v *Env, eps *Episodes)
 }
 
 // emptyRoster knows nobody.

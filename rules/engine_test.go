@@ -1,13 +1,13 @@
-package rules
+package rules_test
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,18 +15,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/checks/outofhours"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/rulestest"
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// sat is a Saturday evening: everything below is out of hours for u-40
-// (no shifts) and u-41.
-func sat(clock string) time.Time { return lt("2026-03-07 " + clock + ":00") }
-
 func TestEpisodes(t *testing.T) {
 	view := event.ActionView
-	roster := newFakeRoster(judgeStaff, judgeShifts)
+	roster := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
 	type want struct {
 		pattern     string
 		events      []string
@@ -43,23 +42,23 @@ func TestEpisodes(t *testing.T) {
 		{
 			name: "grouped while within the gap",
 			events: []event.Event{
-				mkEvent("e1", "u-40", sat("23:00"), event.ActionLogin),
-				mkEvent("e2", "u-40", sat("23:40"), view),
-				mkEvent("e3", "u-40", lt("2026-03-08 00:40:00"), view, subject("c-9", "safeguarding")),
+				rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionLogin),
+				rulestest.Event("e2", "u-40", rulestest.Sat("23:40"), view),
+				rulestest.Event("e3", "u-40", rulestest.LT("2026-03-08 00:40:00"), view, rulestest.Subject("c-9", "safeguarding")),
 			},
-			want: []want{{PatternOutsideWorkingHours, []string{"e1", "e2", "e3"}, sat("23:00"), lt("2026-03-08 00:40:00"), "c-0042", alert.SeverityHigh,
+			want: []want{{outofhours.PatternOutsideWorkingHours, []string{"e1", "e2", "e3"}, rulestest.Sat("23:00"), rulestest.LT("2026-03-08 00:40:00"), "c-0042", alert.SeverityHigh,
 				"u-40 (manager, office) logged in at 23:00 on Sat 7 Mar 2026, outside default working hours (Mon–Fri 08:00–18:00), and 2 more actions until 00:40 on Sun 8 Mar."}},
 		},
 		{
 			name: "split beyond the gap",
 			events: []event.Event{
-				mkEvent("e1", "u-40", sat("20:00"), view),
-				mkEvent("e2", "u-40", sat("21:00"), view),
-				mkEvent("e3", "u-40", sat("22:01"), view, subject("c-9")),
+				rulestest.Event("e1", "u-40", rulestest.Sat("20:00"), view),
+				rulestest.Event("e2", "u-40", rulestest.Sat("21:00"), view),
+				rulestest.Event("e3", "u-40", rulestest.Sat("22:01"), view, rulestest.Subject("c-9")),
 			},
 			want: []want{
-				{PatternOutsideWorkingHours, []string{"e1", "e2"}, sat("20:00"), sat("21:00"), "c-0042", alert.SeverityMedium, "and 1 more action until 21:00."},
-				{PatternOutsideWorkingHours, []string{"e3"}, sat("22:01"), sat("22:01"), "c-9", alert.SeverityMedium, "at 22:01 on Sat 7 Mar 2026"},
+				{outofhours.PatternOutsideWorkingHours, []string{"e1", "e2"}, rulestest.Sat("20:00"), rulestest.Sat("21:00"), "c-0042", alert.SeverityMedium, "and 1 more action until 21:00."},
+				{outofhours.PatternOutsideWorkingHours, []string{"e3"}, rulestest.Sat("22:01"), rulestest.Sat("22:01"), "c-9", alert.SeverityMedium, "at 22:01 on Sat 7 Mar 2026"},
 			},
 		},
 		{
@@ -67,76 +66,76 @@ func TestEpisodes(t *testing.T) {
 			// while e1 waits its turn: it joins last.
 			name: "out of order extends FirstSeen and leads",
 			events: []event.Event{
-				mkEvent("e1", "u-40", sat("23:30"), view, subject("c-1")),
-				mkEvent("e2", "u-40", sat("22:45"), event.ActionLogin),
-				mkEvent("e3", "u-40", sat("23:00"), view, subject("c-2")),
+				rulestest.Event("e1", "u-40", rulestest.Sat("23:30"), view, rulestest.Subject("c-1")),
+				rulestest.Event("e2", "u-40", rulestest.Sat("22:45"), event.ActionLogin),
+				rulestest.Event("e3", "u-40", rulestest.Sat("23:00"), view, rulestest.Subject("c-2")),
 			},
-			want: []want{{PatternOutsideWorkingHours, []string{"e2", "e3", "e1"}, sat("22:45"), sat("23:30"), "c-2", alert.SeverityMedium,
+			want: []want{{outofhours.PatternOutsideWorkingHours, []string{"e2", "e3", "e1"}, rulestest.Sat("22:45"), rulestest.Sat("23:30"), "c-2", alert.SeverityMedium,
 				"logged in at 22:45 on Sat 7 Mar 2026, outside default working hours (Mon–Fri 08:00–18:00), and 2 more actions until 23:30."}},
 		},
 		{
 			name: "actors and patterns apart",
 			events: []event.Event{
-				mkEvent("e1", "u-40", sat("23:00"), view),
-				mkEvent("e2", "u-17", sat("23:05"), view),
-				mkEvent("e3", "u-41", sat("23:10"), view),
-				mkEvent("e4", "u-40", sat("23:20"), view),
+				rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), view),
+				rulestest.Event("e2", "u-17", rulestest.Sat("23:05"), view),
+				rulestest.Event("e3", "u-41", rulestest.Sat("23:10"), view),
+				rulestest.Event("e4", "u-40", rulestest.Sat("23:20"), view),
 			},
 			want: []want{
-				{PatternOutsideWorkingHours, []string{"e1", "e4"}, sat("23:00"), sat("23:20"), "c-0042", alert.SeverityMedium, "u-40"},
-				{PatternOutsideShift, []string{"e2"}, sat("23:05"), sat("23:05"), "c-0042", alert.SeverityMedium, "u-17"},
-				{PatternOutsideWorkingHours, []string{"e3"}, sat("23:10"), sat("23:10"), "c-0042", alert.SeverityMedium, "u-41"},
+				{outofhours.PatternOutsideWorkingHours, []string{"e1", "e4"}, rulestest.Sat("23:00"), rulestest.Sat("23:20"), "c-0042", alert.SeverityMedium, "u-40"},
+				{outofhours.PatternOutsideShift, []string{"e2"}, rulestest.Sat("23:05"), rulestest.Sat("23:05"), "c-0042", alert.SeverityMedium, "u-17"},
+				{outofhours.PatternOutsideWorkingHours, []string{"e3"}, rulestest.Sat("23:10"), rulestest.Sat("23:10"), "c-0042", alert.SeverityMedium, "u-41"},
 			},
 		},
 		{
 			name: "fall-back hour twice is one episode",
 			events: []event.Event{
-				mkEvent("e1", "u-40", at("2026-10-25T00:30:00Z"), view),
-				mkEvent("e2", "u-40", at("2026-10-25T01:30:00Z"), view),
+				rulestest.Event("e1", "u-40", rulestest.At("2026-10-25T00:30:00Z"), view),
+				rulestest.Event("e2", "u-40", rulestest.At("2026-10-25T01:30:00Z"), view),
 			},
-			want: []want{{PatternOutsideWorkingHours, []string{"e1", "e2"}, at("2026-10-25T00:30:00Z"), at("2026-10-25T01:30:00Z"), "c-0042", alert.SeverityMedium,
+			want: []want{{outofhours.PatternOutsideWorkingHours, []string{"e1", "e2"}, rulestest.At("2026-10-25T00:30:00Z"), rulestest.At("2026-10-25T01:30:00Z"), "c-0042", alert.SeverityMedium,
 				"at 01:30 on Sun 25 Oct 2026, outside default working hours (Mon–Fri 08:00–18:00), and 1 more action until 01:30."}},
 		},
 		{
 			name: "in-hours events do not join",
 			events: []event.Event{
-				mkEvent("e1", "u-17", sat("13:00"), view),
-				mkEvent("e2", "u-17", sat("14:00"), view),
-				mkEvent("e3", "u-17", sat("22:20"), view),
-				mkEvent("e4", "u-17", sat("23:00"), event.ActionLogout),
+				rulestest.Event("e1", "u-17", rulestest.Sat("13:00"), view),
+				rulestest.Event("e2", "u-17", rulestest.Sat("14:00"), view),
+				rulestest.Event("e3", "u-17", rulestest.Sat("22:20"), view),
+				rulestest.Event("e4", "u-17", rulestest.Sat("23:00"), event.ActionLogout),
 			},
-			want: []want{{PatternOutsideShift, []string{"e1"}, sat("13:00"), sat("13:00"), "c-0042", alert.SeverityMedium, "1h before their rostered shift started at 14:00."}},
+			want: []want{{outofhours.PatternOutsideShift, []string{"e1"}, rulestest.Sat("13:00"), rulestest.Sat("13:00"), "c-0042", alert.SeverityMedium, "1h before their rostered shift started at 14:00."}},
 		},
 		{
 			name: "login-only episode has no subject",
 			events: []event.Event{
-				mkEvent("e1", "u-40", sat("23:00"), event.ActionLogin),
-				mkEvent("e2", "u-40", sat("23:01"), event.ActionUnlock),
+				rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionLogin),
+				rulestest.Event("e2", "u-40", rulestest.Sat("23:01"), event.ActionUnlock),
 			},
-			want: []want{{PatternOutsideWorkingHours, []string{"e1", "e2"}, sat("23:00"), sat("23:01"), "", alert.SeverityMedium, "logged in"}},
+			want: []want{{outofhours.PatternOutsideWorkingHours, []string{"e1", "e2"}, rulestest.Sat("23:00"), rulestest.Sat("23:01"), "", alert.SeverityMedium, "logged in"}},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := map[string]alert.Alert{}
-			e := newTestEngine(t, testPolicy(), roster)
-			run(t, e, tc.events, 2, got, nil)
-			flush(e, got, nil)
-			alerts := sortedAlerts(got)
+			e := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+			rulestest.Run(t, e, tc.events, 2, got, nil)
+			rulestest.Flush(e, got, nil)
+			alerts := rulestest.SortedAlerts(got)
 			if len(alerts) != len(tc.want) {
-				t.Fatalf("got %d alerts, want %d:\n%s", len(alerts), len(tc.want), jsonOf(t, alerts))
+				t.Fatalf("got %d alerts, want %d:\n%s", len(alerts), len(tc.want), rulestest.JSONOf(t, alerts))
 			}
 			for i, w := range tc.want {
 				a := alerts[i]
 				if a.Pattern != w.pattern || !reflect.DeepEqual(a.EventIDs, w.events) || a.EventCount != len(w.events) ||
 					!a.FirstSeen.Equal(w.first) || !a.LastSeen.Equal(w.last) || a.SubjectID != w.subject || a.Severity != w.severity {
-					t.Errorf("alert %d:\n%s\nwant %+v", i, jsonOf(t, a), w)
+					t.Errorf("alert %d:\n%s\nwant %+v", i, rulestest.JSONOf(t, a), w)
 				}
 				if !strings.Contains(a.Explanation, w.explanation) {
 					t.Errorf("alert %d explanation %q lacks %q", i, a.Explanation, w.explanation)
 				}
-				if a.DPIA != testDPIA || !reflect.DeepEqual(a.Risks, []string{"R2"}) || len(a.RiskTitles) != 1 || a.Mitigation == "" || a.Org != testOrg {
-					t.Errorf("alert %d lacks its DPIA context: %s", i, jsonOf(t, a))
+				if a.DPIA != rulestest.DPIA || !reflect.DeepEqual(a.Risks, []string{"R2"}) || len(a.RiskTitles) != 1 || a.Mitigation == "" || a.Org != rulestest.Org {
+					t.Errorf("alert %d lacks its DPIA context: %s", i, rulestest.JSONOf(t, a))
 				}
 			}
 		})
@@ -144,25 +143,25 @@ func TestEpisodes(t *testing.T) {
 }
 
 func TestAlertIDFromOpeningEvent(t *testing.T) {
-	e := newPromptEngine(t, testPolicy(), nil)
+	e := rulestest.NewPromptEngine(t, rulestest.Policy(), nil)
 	got := map[string]alert.Alert{}
-	run(t, e, []event.Event{
-		mkEvent("e1", "u-40", sat("23:30"), event.ActionView, subject("c-1")),
-		mkEvent("e0", "u-40", sat("23:00"), event.ActionLogin),
+	rulestest.Run(t, e, []event.Event{
+		rulestest.Event("e1", "u-40", rulestest.Sat("23:30"), event.ActionView, rulestest.Subject("c-1")),
+		rulestest.Event("e0", "u-40", rulestest.Sat("23:00"), event.ActionLogin),
 	}, 1, got, nil)
-	want := alert.ID(testOrg, CheckOutOfHours, PatternOutsideWorkingHours, "u-40", "c-1", "logmycare", "e1")
+	want := alert.ID(rulestest.Org, outofhours.Name, outofhours.PatternOutsideWorkingHours, "u-40", "c-1", "logmycare", "e1")
 	if _, ok := got[want]; !ok || len(got) != 1 {
-		t.Fatalf("want one alert %s, got %v", want, sortedKeys(got))
+		t.Fatalf("want one alert %s, got %v", want, slices.Sorted(maps.Keys(got)))
 	}
 }
 
 func TestEviction(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	e, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy(), "other": {DPIA: "other-dpia"}}, Registerer: reg, Lateness: NoLateness})
+	e, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy(), "other": {DPIA: "other-dpia"}}, Registerer: reg, Lateness: rules.NoLateness})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx, err := e.Process([]event.Event{mkEvent("e1", "u-40", sat("23:00"), event.ActionView)})
+	fx, err := e.Process([]event.Event{rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionView)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,40 +169,40 @@ func TestEviction(t *testing.T) {
 		t.Fatalf("want one alert, got %d", len(fx.Alerts))
 	}
 	epKey := "rules/out-of-hours/ep/" + fx.Alerts[0].ID
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: true, "rules/bulk-access/actors/st-martins/u-40": true})
-	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 1 {
+	rulestest.WantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: true, "rules/bulk-access/actors/st-martins/u-40": true})
+	if v := testutil.ToFloat64(e.Metrics().Open.WithLabelValues(outofhours.Name)); v != 1 {
 		t.Errorf("open episodes %v, want 1", v)
 	}
 
 	// Another org's clock does not evict. An in-hours event of this org at
 	// 00:00:01, past 23:00 + 1h, closes the episode but keeps it lateJoin
 	// longer: a late event within its gap still joins it, as on time.
-	fx, _ = e.Process([]event.Event{mkEvent("o1", "u-1", lt("2026-03-09 12:00:00"), event.ActionView, inOrg("other"))})
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/other": true, "rules/bulk-access/actors/other/u-1": true})
-	fx, _ = e.Process([]event.Event{mkEvent("e2", "u-17", lt("2026-03-07 23:59:59"), event.ActionLogout)})
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
-	fx, _ = e.Process([]event.Event{mkEvent("e3", "u-17", lt("2026-03-08 00:00:01"), event.ActionLogout)})
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
-	fx, _ = e.Process([]event.Event{mkEvent("e3b", "u-40", sat("23:05"), event.ActionView)})
+	fx, _ = e.Process([]event.Event{rulestest.Event("o1", "u-1", rulestest.LT("2026-03-09 12:00:00"), event.ActionView, rulestest.InOrg("other"))})
+	rulestest.WantKeys(t, fx.State, map[string]bool{"rules/watermark/other": true, "rules/bulk-access/actors/other/u-1": true})
+	fx, _ = e.Process([]event.Event{rulestest.Event("e2", "u-17", rulestest.LT("2026-03-07 23:59:59"), event.ActionLogout)})
+	rulestest.WantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
+	fx, _ = e.Process([]event.Event{rulestest.Event("e3", "u-17", rulestest.LT("2026-03-08 00:00:01"), event.ActionLogout)})
+	rulestest.WantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true})
+	fx, _ = e.Process([]event.Event{rulestest.Event("e3b", "u-40", rulestest.Sat("23:05"), event.ActionView)})
 	if len(fx.Alerts) != 1 || fx.Alerts[0].ID != strings.TrimPrefix(epKey, "rules/out-of-hours/ep/") || fx.Alerts[0].EventCount != 2 {
-		t.Fatalf("late event within the closed episode's gap: want it to grow %s, got %s", epKey, jsonOf(t, fx.Alerts))
+		t.Fatalf("late event within the closed episode's gap: want it to grow %s, got %s", epKey, rulestest.JSONOf(t, fx.Alerts))
 	}
 	// lateJoin after the episode closed (23:05 + 1h + 24h) it is evicted.
-	_, _ = e.Process([]event.Event{mkEvent("e4a", "u-17", lt("2026-03-08 12:00:00"), event.ActionLogout)})
-	fx, _ = e.Process([]event.Event{mkEvent("e5", "u-17", lt("2026-03-09 00:05:01"), event.ActionLogout)})
-	wantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: false})
-	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 0 {
+	_, _ = e.Process([]event.Event{rulestest.Event("e4a", "u-17", rulestest.LT("2026-03-08 12:00:00"), event.ActionLogout)})
+	fx, _ = e.Process([]event.Event{rulestest.Event("e5", "u-17", rulestest.LT("2026-03-09 00:05:01"), event.ActionLogout)})
+	rulestest.WantKeys(t, fx.State, map[string]bool{"rules/watermark/st-martins": true, epKey: false})
+	if v := testutil.ToFloat64(e.Metrics().Open.WithLabelValues(outofhours.Name)); v != 0 {
 		t.Errorf("open episodes %v, want 0", v)
 	}
 
 	// A late event whose episode was evicted opens a new alert: it is not
 	// lost, and the replay of the same order gives the same.
-	fx, _ = e.Process([]event.Event{mkEvent("e4", "u-40", sat("23:10"), event.ActionView)})
+	fx, _ = e.Process([]event.Event{rulestest.Event("e4", "u-40", rulestest.Sat("23:10"), event.ActionView)})
 	if len(fx.Alerts) != 1 || fx.Alerts[0].ID == strings.TrimPrefix(epKey, "rules/out-of-hours/ep/") {
-		t.Fatalf("late event: want a new alert, got %s", jsonOf(t, fx.Alerts))
+		t.Fatalf("late event: want a new alert, got %s", rulestest.JSONOf(t, fx.Alerts))
 	}
 	// It is kept until lateJoin after it closes.
-	if v := testutil.ToFloat64(e.metrics.open.WithLabelValues(CheckOutOfHours)); v != 1 {
+	if v := testutil.ToFloat64(e.Metrics().Open.WithLabelValues(outofhours.Name)); v != 1 {
 		t.Errorf("open episodes %v, want 1", v)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -233,74 +232,32 @@ dpiawatch_rules_evaluations_total{check="unlocked-session"} 0
 	}
 }
 
-func wantKeys(t *testing.T, got []store.StateEntry, want map[string]bool) {
-	t.Helper()
-	have := map[string]bool{}
-	for _, s := range got {
-		have[s.Key] = s.Value != nil
-	}
-	if !reflect.DeepEqual(have, want) {
-		t.Errorf("state keys (true: set, false: deleted) %v, want %v", have, want)
-	}
-}
-
 func TestUnknownOrgIgnored(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	e, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Registerer: reg})
+	e, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx, err := e.Process([]event.Event{mkEvent("x1", "u-40", sat("23:00"), event.ActionView, inOrg("elsewhere"))})
+	fx, err := e.Process([]event.Event{rulestest.Event("x1", "u-40", rulestest.Sat("23:00"), event.ActionView, rulestest.InOrg("elsewhere"))})
 	if err != nil || len(fx.Alerts) != 0 || len(fx.State) != 0 {
 		t.Fatalf("want nothing, got %+v, %v", fx, err)
 	}
-	if v := testutil.ToFloat64(e.metrics.ignored.WithLabelValues(ignoredUnknownOrg)); v != 1 {
+	if v := testutil.ToFloat64(e.Metrics().Ignored.WithLabelValues(rules.IgnoredUnknownOrg)); v != 1 {
 		t.Errorf("ignored %v, want 1", v)
 	}
 	// A second Engine on the same registry (a rebuild) shares the collectors.
-	if _, err := New(Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Registerer: reg}); err != nil {
+	if _, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// stream is a realistic, seeded mix of events over several days: shift
-// workers and office staff, in and out of hours, some late, some sensitive.
-func stream(seed uint64, n int) []event.Event {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	actors := []string{"u-17", "u-21", "u-40", "u-41", "u-42", "u-50", "u-51", "u-99"}
-	actions := []event.Action{event.ActionLogin, event.ActionView, event.ActionView, event.ActionView, event.ActionSearch,
-		event.ActionUpdate, event.ActionLogout, event.ActionLock, event.ActionUnlock, event.ActionLoginFailed, event.ActionExport}
-	t := lt("2026-03-06 06:00:00")
-	out := make([]event.Event, 0, n)
-	for i := range n {
-		t = t.Add(time.Duration(rng.IntN(12)) * time.Minute)
-		at := t
-		if rng.IntN(10) == 0 { // late by up to 2h
-			at = t.Add(-time.Duration(rng.IntN(120)) * time.Minute)
-		}
-		var opts []evOpt
-		if rng.IntN(8) == 0 {
-			opts = append(opts, subject(fmt.Sprintf("c-%d", rng.IntN(40)), "safeguarding"))
-		} else {
-			opts = append(opts, subject(fmt.Sprintf("c-%d", rng.IntN(40))))
-		}
-		a := actions[rng.IntN(len(actions))]
-		ev := mkEvent(fmt.Sprintf("e%05d", i), actors[rng.IntN(len(actors))], at, a, opts...)
-		if !a.IsRecordAction() {
-			ev.Subject = event.Subject{}
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
 func TestCheckpointRestore(t *testing.T) {
-	roster := newFakeRoster(judgeStaff, judgeShifts)
-	events := stream(1, 3000)
+	roster := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
+	events := rulestest.Stream(1, 3000)
 	single := map[string]alert.Alert{}
-	e := newTestEngine(t, testPolicy(), roster)
-	run(t, e, events, 50, single, nil)
-	flush(e, single, nil)
+	e := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+	rulestest.Run(t, e, events, 50, single, nil)
+	rulestest.Flush(e, single, nil)
 	if len(single) < 20 {
 		t.Fatalf("stream too tame: %d alerts", len(single))
 	}
@@ -313,16 +270,16 @@ func TestCheckpointRestore(t *testing.T) {
 	if multi < 5 {
 		t.Fatalf("stream has too few multi-event episodes: %d", multi)
 	}
-	want := jsonOf(t, sortedAlerts(single))
+	want := rulestest.JSONOf(t, rulestest.SortedAlerts(single))
 
 	resumed := 0
 	for _, cut := range []int{1, 17, 1000, 1501, 2999} {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			alerts, state := map[string]alert.Alert{}, map[string][]byte{}
-			first := newTestEngine(t, testPolicy(), roster)
-			run(t, first, events[:cut], 7, alerts, state)
-			second := newTestEngine(t, testPolicy(), roster)
-			if err := second.Restore(entries(state)); err != nil {
+			first := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+			rulestest.Run(t, first, events[:cut], 7, alerts, state)
+			second := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+			if err := second.Restore(rulestest.Entries(state)); err != nil {
 				t.Fatal(err)
 			}
 			open := map[string]bool{}
@@ -332,17 +289,17 @@ func TestCheckpointRestore(t *testing.T) {
 				}
 			}
 			later := map[string]alert.Alert{}
-			run(t, second, events[cut:], 13, later, state)
-			flush(second, later, state)
+			rulestest.Run(t, second, events[cut:], 13, later, state)
+			rulestest.Flush(second, later, state)
 			for id := range later {
 				if open[id] {
 					resumed++ // an episode cut by the restart grew on
 				}
 				alerts[id] = later[id]
 			}
-			if got := jsonOf(t, sortedAlerts(alerts)); got != want {
+			if got := rulestest.JSONOf(t, rulestest.SortedAlerts(alerts)); got != want {
 				t.Errorf("restored run differs from a single run")
-				diffAlerts(t, single, alerts)
+				rulestest.DiffAlerts(t, single, alerts)
 			}
 		})
 	}
@@ -354,20 +311,20 @@ func TestCheckpointRestore(t *testing.T) {
 	// After a failed Apply: Reset, then Restore from what the store holds.
 	t.Run("reset and restore", func(t *testing.T) {
 		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
-		e := newTestEngine(t, testPolicy(), roster)
-		run(t, e, events[:1500], 100, alerts, state)
+		e := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+		rulestest.Run(t, e, events[:1500], 100, alerts, state)
 		if _, err := e.Process(events[1500:1600]); err != nil { // the store fails this batch
 			t.Fatal(err)
 		}
 		e.Reset()
-		if err := e.Restore(entries(state)); err != nil {
+		if err := e.Restore(rulestest.Entries(state)); err != nil {
 			t.Fatal(err)
 		}
-		run(t, e, events[1500:], 100, alerts, state)
-		flush(e, alerts, state)
-		if got := jsonOf(t, sortedAlerts(alerts)); got != want {
+		rulestest.Run(t, e, events[1500:], 100, alerts, state)
+		rulestest.Flush(e, alerts, state)
+		if got := rulestest.JSONOf(t, rulestest.SortedAlerts(alerts)); got != want {
 			t.Errorf("reset+restore run differs from a single run")
-			diffAlerts(t, single, alerts)
+			rulestest.DiffAlerts(t, single, alerts)
 		}
 	})
 }
@@ -376,9 +333,9 @@ func TestCheckpointRestore(t *testing.T) {
 // after a restart must meet the same evictions as in a single run.
 func TestRestoreWatermark(t *testing.T) {
 	batches := [][]event.Event{
-		{mkEvent("e1", "u-40", sat("23:00"), event.ActionView), mkEvent("e2", "u-41", lt("2026-03-08 00:30:00"), event.ActionView)},
-		{mkEvent("e3", "u-40", sat("23:20"), event.ActionView)}, // late beyond the bound
-		{mkEvent("e4", "u-40", sat("23:50"), event.ActionView)}, // late again
+		{rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionView), rulestest.Event("e2", "u-41", rulestest.LT("2026-03-08 00:30:00"), event.ActionView)},
+		{rulestest.Event("e3", "u-40", rulestest.Sat("23:20"), event.ActionView)}, // late beyond the bound
+		{rulestest.Event("e4", "u-40", rulestest.Sat("23:50"), event.ActionView)}, // late again
 	}
 	for _, tc := range []struct {
 		name     string
@@ -388,73 +345,52 @@ func TestRestoreWatermark(t *testing.T) {
 		// Judged on arrival against a watermark of 00:30, e3 and e4 are
 		// late; their findings are matched to episodes as on time, so they
 		// join e1's (23:00 + 1h) rather than open alerts of their own.
-		{"on arrival", NoLateness, 2},
+		{"on arrival", rules.NoLateness, 2},
 		// e2 waits; the checks' clock stands at 23:00 (e1), so e3 and e4
 		// join e1's episode, as they would have in order.
 		{"default lateness", 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Lateness: tc.lateness}
+			o := rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Lateness: tc.lateness}
 			single := map[string]alert.Alert{}
-			e := newEngine(t, o)
+			e := rulestest.NewEngine(t, o)
 			for _, b := range batches {
-				run(t, e, b, 10, single, nil)
+				rulestest.Run(t, e, b, 10, single, nil)
 			}
-			flush(e, single, nil)
+			rulestest.Flush(e, single, nil)
 			if len(single) != tc.want {
 				t.Fatalf("single run: want %d alerts, got %d", tc.want, len(single))
 			}
 			alerts, state := map[string]alert.Alert{}, map[string][]byte{}
-			run(t, newEngine(t, o), batches[0], 10, alerts, state)
-			e = newEngine(t, o)
-			if err := e.Restore(entries(state)); err != nil {
+			rulestest.Run(t, rulestest.NewEngine(t, o), batches[0], 10, alerts, state)
+			e = rulestest.NewEngine(t, o)
+			if err := e.Restore(rulestest.Entries(state)); err != nil {
 				t.Fatal(err)
 			}
-			run(t, e, batches[1], 10, alerts, state)
-			run(t, e, batches[2], 10, alerts, state)
-			flush(e, alerts, state)
-			if got, want := jsonOf(t, sortedAlerts(alerts)), jsonOf(t, sortedAlerts(single)); got != want {
+			rulestest.Run(t, e, batches[1], 10, alerts, state)
+			rulestest.Run(t, e, batches[2], 10, alerts, state)
+			rulestest.Flush(e, alerts, state)
+			if got, want := rulestest.JSONOf(t, rulestest.SortedAlerts(alerts)), rulestest.JSONOf(t, rulestest.SortedAlerts(single)); got != want {
 				t.Errorf("restored run differs:\n%s\nwant\n%s", got, want)
 			}
 		})
 	}
 }
 
-func diffAlerts(t *testing.T, want, got map[string]alert.Alert) {
-	t.Helper()
-	n := 0
-	for id, w := range want {
-		g, ok := got[id]
-		if !ok {
-			t.Errorf("missing %s: %s", id, jsonOf(t, w))
-		} else if jsonOf(t, g) != jsonOf(t, w) {
-			t.Errorf("differs %s:\n got %s\nwant %s", id, jsonOf(t, g), jsonOf(t, w))
-		}
-		if n++; n > 5 {
-			return
-		}
-	}
-	for id, g := range got {
-		if _, ok := want[id]; !ok {
-			t.Errorf("extra %s: %s", id, jsonOf(t, g))
-		}
-	}
-}
-
 func TestDeterminism(t *testing.T) {
-	roster := newFakeRoster(judgeStaff, judgeShifts)
-	events := stream(2, 2000)
+	roster := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
+	events := rulestest.Stream(2, 2000)
 	var outs []string
 	var states []string
 	// Batches of 1 and 64 run the checks one after another, 2000 side by
 	// side (parallelFrom): the same alerts and state either way.
 	for _, batch := range []int{1, 64, 2000} {
 		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
-		e := newTestEngine(t, testPolicy(), roster)
-		run(t, e, events, batch, alerts, state)
-		flush(e, alerts, state)
-		outs = append(outs, jsonOf(t, sortedAlerts(alerts)))
-		states = append(states, jsonOf(t, entries(state)))
+		e := rulestest.NewTestEngine(t, rulestest.Policy(), roster)
+		rulestest.Run(t, e, events, batch, alerts, state)
+		rulestest.Flush(e, alerts, state)
+		outs = append(outs, rulestest.JSONOf(t, rulestest.SortedAlerts(alerts)))
+		states = append(states, rulestest.JSONOf(t, rulestest.Entries(state)))
 		// The state is bounded: only the watermark and episodes that closed
 		// less than lateJoin before the last event remain.
 		last := events[0].Time
@@ -467,11 +403,11 @@ func TestDeterminism(t *testing.T) {
 			if !strings.Contains(k, "/ep/") {
 				continue
 			}
-			var st episodeState
+			var st rules.EpisodeState
 			if err := json.Unmarshal(v, &st); err != nil {
 				t.Fatal(err)
 			}
-			if st.Alert.LastSeen.Add(time.Duration(st.GapNS) + lateJoin).Before(last) {
+			if st.Alert.LastSeen.Add(time.Duration(st.GapNS) + rules.LateJoin).Before(last) {
 				t.Errorf("batch %d: episode %s (last seen %s) kept past lateJoin", batch, k, st.Alert.LastSeen)
 			}
 		}
@@ -489,16 +425,16 @@ func TestDeterminism(t *testing.T) {
 func TestEffectsWithinBatch(t *testing.T) {
 	// One alert per batch even when it grows several times; EventIDs are a
 	// copy that later growth does not alter.
-	e := newPromptEngine(t, testPolicy(), nil)
+	e := rulestest.NewPromptEngine(t, rulestest.Policy(), nil)
 	fx, err := e.Process([]event.Event{
-		mkEvent("e1", "u-40", sat("23:00"), event.ActionView),
-		mkEvent("e2", "u-40", sat("23:01"), event.ActionView),
+		rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionView),
+		rulestest.Event("e2", "u-40", rulestest.Sat("23:01"), event.ActionView),
 	})
 	if err != nil || len(fx.Alerts) != 1 || fx.Alerts[0].EventCount != 2 {
 		t.Fatalf("got %+v, %v", fx.Alerts, err)
 	}
 	ids := fx.Alerts[0].EventIDs
-	if _, err := e.Process([]event.Event{mkEvent("e3", "u-40", sat("23:02"), event.ActionView)}); err != nil {
+	if _, err := e.Process([]event.Event{rulestest.Event("e3", "u-40", rulestest.Sat("23:02"), event.ActionView)}); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(ids, []string{"e1", "e2"}) || cap(ids) != len(ids) {
@@ -510,13 +446,13 @@ func TestEffectsWithinBatch(t *testing.T) {
 }
 
 func TestSetRoster(t *testing.T) {
-	e := newPromptEngine(t, testPolicy(), nil)
-	ev := mkEvent("e1", "u-17", sat("21:00"), event.ActionView)
+	e := rulestest.NewPromptEngine(t, rulestest.Policy(), nil)
+	ev := rulestest.Event("e1", "u-17", rulestest.Sat("21:00"), event.ActionView)
 	fx, _ := e.Process([]event.Event{ev})
-	if len(fx.Alerts) != 1 || fx.Alerts[0].Pattern != PatternOutsideWorkingHours {
+	if len(fx.Alerts) != 1 || fx.Alerts[0].Pattern != outofhours.PatternOutsideWorkingHours {
 		t.Fatalf("without a roster: want outside-working-hours, got %+v", fx.Alerts)
 	}
-	e.SetRoster(newFakeRoster(judgeStaff, judgeShifts))
+	e.SetRoster(rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts))
 	ev.ID = "e2"
 	if fx, _ = e.Process([]event.Event{ev}); len(fx.Alerts) != 0 {
 		t.Fatalf("with the roster u-17 is on shift, got %+v", fx.Alerts)
@@ -531,8 +467,8 @@ func TestSetRoster(t *testing.T) {
 // TestSetRosterConcurrent: a reload swaps the roster while batches run
 // (meaningful under -race).
 func TestSetRosterConcurrent(t *testing.T) {
-	e := newTestEngine(t, testPolicy(), nil)
-	r := newFakeRoster(judgeStaff, judgeShifts)
+	e := rulestest.NewTestEngine(t, rulestest.Policy(), nil)
+	r := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -544,7 +480,7 @@ func TestSetRosterConcurrent(t *testing.T) {
 			}
 		}
 	}()
-	events := stream(4, 400)
+	events := rulestest.Stream(4, 400)
 	for i := 0; i < len(events); i += 20 {
 		if _, err := e.Process(events[i : i+20]); err != nil {
 			t.Fatal(err)
@@ -554,12 +490,12 @@ func TestSetRosterConcurrent(t *testing.T) {
 }
 
 func TestRestoreRejectsBadState(t *testing.T) {
-	good := func() episodeState {
-		return episodeState{Alert: alert.Alert{ID: "a-1", Check: CheckOutOfHours, Pattern: PatternOutsideShift, Org: testOrg,
-			ActorID: "u-1", FirstSeen: sat("23:00"), LastSeen: sat("23:00"), EventIDs: []string{"e1"}, EventCount: 1},
-			GapNS: int64(time.Hour), Base: alert.SeverityMedium, LeadAt: sat("23:00"), Lead: "x"}
+	good := func() rules.EpisodeState {
+		return rules.EpisodeState{Alert: alert.Alert{ID: "a-1", Check: outofhours.Name, Pattern: outofhours.PatternOutsideShift, Org: rulestest.Org,
+			ActorID: "u-1", FirstSeen: rulestest.Sat("23:00"), LastSeen: rulestest.Sat("23:00"), EventIDs: []string{"e1"}, EventCount: 1},
+			GapNS: int64(time.Hour), Base: alert.SeverityMedium, LeadAt: rulestest.Sat("23:00"), Lead: "x"}
 	}
-	enc := func(s episodeState) []byte { b, _ := json.Marshal(s); return b }
+	enc := func(s rules.EpisodeState) []byte { b, _ := json.Marshal(s); return b }
 	cases := []struct {
 		name  string
 		key   string
@@ -571,14 +507,14 @@ func TestRestoreRejectsBadState(t *testing.T) {
 		{"deletion skipped", "rules/out-of-hours/ep/a-1", nil, true},
 		{"not json", "rules/out-of-hours/ep/a-1", []byte("{"), false},
 		{"key mismatch", "rules/out-of-hours/ep/a-2", enc(good()), false},
-		{"other check's episode", "rules/out-of-hours/ep/a-1", enc(func() episodeState { s := good(); s.Alert.Check = "x"; return s }()), false},
-		{"bad severity", "rules/out-of-hours/ep/a-1", enc(func() episodeState { s := good(); s.Base = "loud"; return s }()), false},
-		{"times reversed", "rules/out-of-hours/ep/a-1", enc(func() episodeState { s := good(); s.Alert.LastSeen = sat("22:00"); return s }()), false},
+		{"other check's episode", "rules/out-of-hours/ep/a-1", enc(func() rules.EpisodeState { s := good(); s.Alert.Check = "x"; return s }()), false},
+		{"bad severity", "rules/out-of-hours/ep/a-1", enc(func() rules.EpisodeState { s := good(); s.Base = "loud"; return s }()), false},
+		{"times reversed", "rules/out-of-hours/ep/a-1", enc(func() rules.EpisodeState { s := good(); s.Alert.LastSeen = rulestest.Sat("22:00"); return s }()), false},
 		{"bad watermark", "rules/watermark/st-martins", []byte("yesterday"), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newTestEngine(t, testPolicy(), nil)
+			e := rulestest.NewTestEngine(t, rulestest.Policy(), nil)
 			err := e.Restore([]store.StateEntry{{Key: tc.key, Value: tc.value}})
 			if (err == nil) != tc.ok {
 				t.Fatalf("Restore: %v, want ok=%v", err, tc.ok)
@@ -588,10 +524,10 @@ func TestRestoreRejectsBadState(t *testing.T) {
 }
 
 func FuzzRestore(f *testing.F) {
-	e := newTestEngine(f, testPolicy(), nil)
+	e := rulestest.NewTestEngine(f, rulestest.Policy(), nil)
 	fx, err := e.Process([]event.Event{
-		mkEvent("e1", "u-40", sat("23:00"), event.ActionView, subject("c-1", "safeguarding")),
-		mkEvent("e2", "u-40", sat("23:20"), event.ActionLogin),
+		rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionView, rulestest.Subject("c-1", "safeguarding")),
+		rulestest.Event("e2", "u-40", rulestest.Sat("23:20"), event.ActionLogin),
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -601,14 +537,14 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add("rules/out-of-hours/ep/a-1", []byte(`{"alert":{"id":"a-1"}}`))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
-		e := newTestEngine(t, testPolicy(), nil)
+		e := rulestest.NewTestEngine(t, rulestest.Policy(), nil)
 		if err := e.Restore([]store.StateEntry{{Key: key, Value: value}}); err != nil {
 			return
 		}
 		// Whatever was accepted must be safe to continue from.
 		if _, err := e.Process([]event.Event{
-			mkEvent("f1", "u-40", sat("23:30"), event.ActionView),
-			mkEvent("f2", "u-40", lt("2026-03-09 12:00:00"), event.ActionView),
+			rulestest.Event("f1", "u-40", rulestest.Sat("23:30"), event.ActionView),
+			rulestest.Event("f2", "u-40", rulestest.LT("2026-03-09 12:00:00"), event.ActionView),
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -627,10 +563,10 @@ func BenchmarkProcess(b *testing.B) {
 	var shifts []reference.Shift
 	slots := []int{7, 15, 23}
 	onShift := func(i int, t time.Time) bool { // rostered, without grace
-		l := t.In(london)
+		l := t.In(rulestest.London)
 		for _, back := range []int{0, 1} { // a night shift began the day before
-			day := time.Date(l.Year(), l.Month(), l.Day()-back, slots[i%3], 0, 0, 0, london)
-			d := int(day.Sub(lt("2026-03-02 00:00:00")).Hours()+12) / 24
+			day := time.Date(l.Year(), l.Month(), l.Day()-back, slots[i%3], 0, 0, 0, rulestest.London)
+			d := int(day.Sub(rulestest.LT("2026-03-02 00:00:00")).Hours()+12) / 24
 			if (d+i)%7 < 5 && !t.Before(day) && t.Before(day.Add(8*time.Hour)) {
 				return true
 			}
@@ -640,16 +576,16 @@ func BenchmarkProcess(b *testing.B) {
 	for i := range 2000 {
 		id := fmt.Sprintf("u-%d", i)
 		if i >= 1200 {
-			staffs = append(staffs, staff(id, "social-worker", fmt.Sprintf("team-%d", i%40)))
+			staffs = append(staffs, rulestest.Staff(id, "social-worker", fmt.Sprintf("team-%d", i%40)))
 			continue
 		}
-		staffs = append(staffs, staff(id, "support-worker", fmt.Sprintf("team-%d", i%40)))
+		staffs = append(staffs, rulestest.Staff(id, "support-worker", fmt.Sprintf("team-%d", i%40)))
 		for d := -1; d < 56; d++ {
 			if (d+i+7)%7 >= 5 {
 				continue
 			}
-			s := time.Date(2026, 3, 2+d, slots[i%3], 0, 0, 0, london)
-			shifts = append(shifts, shift(id, s, s.Add(8*time.Hour)))
+			s := time.Date(2026, 3, 2+d, slots[i%3], 0, 0, 0, rulestest.London)
+			shifts = append(shifts, rulestest.Shift(id, s, s.Add(8*time.Hour)))
 		}
 	}
 	// 100,000 subjects, each on one team's caseload (subject j on team
@@ -658,12 +594,12 @@ func BenchmarkProcess(b *testing.B) {
 	for j := range 100_000 {
 		rels = append(rels, reference.Relationship{Team: fmt.Sprintf("team-%d", j%40), SubjectID: fmt.Sprintf("c-%d", j), Relation: "allocation"})
 	}
-	roster := newFakeRoster(staffs, shifts).withRelations(rels, nil)
+	roster := rulestest.NewFakeRoster(staffs, shifts).WithRelations(rels, nil)
 	working := func(i int, t time.Time) bool {
 		if i < 1200 {
 			return onShift(i, t)
 		}
-		l := t.In(london)
+		l := t.In(rulestest.London)
 		return l.Weekday() >= time.Monday && l.Weekday() <= time.Friday && l.Hour() >= 8 && l.Hour() < 18
 	}
 	const n = 100_000
@@ -672,7 +608,7 @@ func BenchmarkProcess(b *testing.B) {
 		rng := rand.New(rand.NewPCG(3, 3))
 		events := make([]event.Event, n)
 		for i := range events {
-			t := lt("2026-03-02 00:00:00").Add(time.Duration(i) * (7 * 24 * time.Hour / n))
+			t := rulestest.LT("2026-03-02 00:00:00").Add(time.Duration(i) * (7 * 24 * time.Hour / n))
 			who := rng.IntN(2000)
 			want := rng.Float64() < atWork
 			for try := 0; try < 200 && working(who, t) != want; try++ {
@@ -683,7 +619,7 @@ func BenchmarkProcess(b *testing.B) {
 			if rng.Float64() < 0.05 {
 				subj = rng.IntN(100_000)
 			}
-			events[i] = mkEvent(fmt.Sprintf("e%06d", i), fmt.Sprintf("u-%d", who), t, a, subject(fmt.Sprintf("c-%d", subj)))
+			events[i] = rulestest.Event(fmt.Sprintf("e%06d", i), fmt.Sprintf("u-%d", who), t, a, rulestest.Subject(fmt.Sprintf("c-%d", subj)))
 			if !a.IsRecordAction() {
 				events[i].Subject = event.Subject{}
 			}
@@ -699,9 +635,9 @@ func BenchmarkProcess(b *testing.B) {
 			const batch = 1000
 			var alerts, evaluated int
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := rulestest.CPUTime()
 			for b.Loop() {
-				e := newTestEngine(b, testPolicy(), roster)
+				e := rulestest.NewTestEngine(b, rulestest.Policy(), roster)
 				for i := 0; i < n; i += batch {
 					fx, err := e.Process(events[i : i+batch])
 					if err != nil {
@@ -717,21 +653,12 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			// CPU time as well as wall time: on a shared machine the
 			// latter says more about the neighbours than about the engine.
-			cpu := cpuTime() - cpu0
+			cpu := rulestest.CPUTime() - cpu0
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "events/cpu-s")
 			b.ReportMetric(float64(alerts)/float64(evaluated), "alerts/op")
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestExternalFrontier: a stream merged from inputs hours apart in event
@@ -740,8 +667,8 @@ func cpuTime() time.Duration {
 // frontier to the slowest input's progress — also across a restart — while
 // the watermark's own frontier (the lateness bound) judges them wrongly.
 func TestExternalFrontier(t *testing.T) {
-	roster := newFakeRoster(judgeStaff, judgeShifts)
-	events := stream(3, 3000)
+	roster := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
+	events := rulestest.Stream(3, 3000)
 	const late = 2 * time.Hour // stream's events are out of order by less
 
 	ordered := slices.Clone(events)
@@ -752,9 +679,9 @@ func TestExternalFrontier(t *testing.T) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	want := map[string]alert.Alert{}
-	inOrder := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: roster, Lateness: NoLateness})
-	run(t, inOrder, ordered, 100, want, nil)
-	flush(inOrder, want, nil)
+	inOrder := rulestest.NewEngine(t, rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Roster: roster, Lateness: rules.NoLateness})
+	rulestest.Run(t, inOrder, ordered, 100, want, nil)
+	rulestest.Flush(inOrder, want, nil)
 	if len(want) < 20 {
 		t.Fatalf("stream too tame: %d alerts", len(want))
 	}
@@ -783,14 +710,14 @@ func TestExternalFrontier(t *testing.T) {
 		}
 	}
 
-	merged := func(e func() *Engine, external bool, cut int) (alerts map[string]alert.Alert, beforeFlush int) {
+	merged := func(e func() *rules.Engine, external bool, cut int) (alerts map[string]alert.Alert, beforeFlush int) {
 		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
 		eng := e()
 		var maxSeen [3]time.Time
 		for n, s := range steps {
 			if n == cut { // a restart: only the checkpoint survives
 				eng = e()
-				if err := eng.Restore(entries(state)); err != nil {
+				if err := eng.Restore(rulestest.Entries(state)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -807,20 +734,20 @@ func TestExternalFrontier(t *testing.T) {
 						f = m
 					}
 				}
-				frontiers = map[string]time.Time{testOrg: f.Add(-late)}
+				frontiers = map[string]time.Time{rulestest.Org: f.Add(-late)}
 			}
 			fx, err := eng.ProcessUntil(s.batch, frontiers)
 			if err != nil {
 				t.Fatal(err)
 			}
-			apply(fx, alerts, state)
+			rulestest.Apply(fx, alerts, state)
 		}
 		beforeFlush = len(alerts)
-		flush(eng, alerts, state)
+		rulestest.Flush(eng, alerts, state)
 		return alerts, beforeFlush
 	}
-	external := func() *Engine {
-		return newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: roster, ExternalFrontier: true})
+	external := func() *rules.Engine {
+		return rulestest.NewEngine(t, rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Roster: roster, ExternalFrontier: true})
 	}
 	for _, cut := range []int{-1, 7, len(steps) / 2} {
 		got, early := merged(external, true, cut)
@@ -829,18 +756,18 @@ func TestExternalFrontier(t *testing.T) {
 		if early < len(want)*9/10 {
 			t.Errorf("restart at step %d: only %d of %d alerts before the final flush", cut, early, len(want))
 		}
-		if g, w := jsonOf(t, sortedAlerts(got)), jsonOf(t, sortedAlerts(want)); g != w {
+		if g, w := rulestest.JSONOf(t, rulestest.SortedAlerts(got)), rulestest.JSONOf(t, rulestest.SortedAlerts(want)); g != w {
 			t.Errorf("restart at step %d: merged stream judged differently from the ordered one", cut)
-			diffAlerts(t, want, got)
+			rulestest.DiffAlerts(t, want, got)
 		}
 	}
 	// The same merge judged by the watermark's frontier differs: the test
 	// can tell.
-	lateness := func() *Engine {
-		return newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: roster, Lateness: late})
+	lateness := func() *rules.Engine {
+		return rulestest.NewEngine(t, rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Roster: roster, Lateness: late})
 	}
 	got, _ := merged(lateness, false, -1)
-	if g, w := jsonOf(t, sortedAlerts(got)), jsonOf(t, sortedAlerts(want)); g == w {
+	if g, w := rulestest.JSONOf(t, rulestest.SortedAlerts(got)), rulestest.JSONOf(t, rulestest.SortedAlerts(want)); g == w {
 		t.Error("the skewed merge is judged right without an external frontier too: the test proves nothing")
 	}
 }
@@ -849,26 +776,26 @@ func TestExternalFrontier(t *testing.T) {
 // engine has seen (its other inputs are further on) is checkpointed and
 // restored, and an event behind it then counts as late.
 func TestExternalFrontierAheadOfEvents(t *testing.T) {
-	o := Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, ExternalFrontier: true}
+	o := rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, ExternalFrontier: true}
 	state := map[string][]byte{}
-	e := newEngine(t, o)
-	fx, err := e.ProcessUntil([]event.Event{mkEvent("e1", "u-40", sat("23:00"), event.ActionView)}, map[string]time.Time{testOrg: sat("23:30")})
+	e := rulestest.NewEngine(t, o)
+	fx, err := e.ProcessUntil([]event.Event{rulestest.Event("e1", "u-40", rulestest.Sat("23:00"), event.ActionView)}, map[string]time.Time{rulestest.Org: rulestest.Sat("23:30")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(fx.Alerts) != 1 {
 		t.Fatalf("the frontier passed e1: want its alert, got %d", len(fx.Alerts))
 	}
-	apply(fx, nil, state)
-	e = newEngine(t, o)
-	if err := e.Restore(entries(state)); err != nil {
+	rulestest.Apply(fx, nil, state)
+	e = rulestest.NewEngine(t, o)
+	if err := e.Restore(rulestest.Entries(state)); err != nil {
 		t.Fatalf("restore a frontier ahead of the events: %v", err)
 	}
-	before := testutil.ToFloat64(e.metrics.late)
-	if _, err := e.ProcessUntil([]event.Event{mkEvent("e2", "u-40", sat("23:10"), event.ActionView)}, nil); err != nil {
+	before := testutil.ToFloat64(e.Metrics().Late)
+	if _, err := e.ProcessUntil([]event.Event{rulestest.Event("e2", "u-40", rulestest.Sat("23:10"), event.ActionView)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(e.metrics.late) - before; got != 1 {
+	if got := testutil.ToFloat64(e.Metrics().Late) - before; got != 1 {
 		t.Errorf("an event behind the restored frontier: %v late, want 1", got)
 	}
 }
@@ -878,29 +805,29 @@ func TestExternalFrontierAheadOfEvents(t *testing.T) {
 // batch) make one alert, as they do on time — not three.
 func TestLateEventsJoinTheirEpisode(t *testing.T) {
 	late := []event.Event{
-		mkEvent("l1", "u-40", sat("03:00"), event.ActionView),
-		mkEvent("l2", "u-40", sat("03:01"), event.ActionView),
-		mkEvent("l3", "u-40", sat("03:02"), event.ActionView),
+		rulestest.Event("l1", "u-40", rulestest.Sat("03:00"), event.ActionView),
+		rulestest.Event("l2", "u-40", rulestest.Sat("03:01"), event.ActionView),
+		rulestest.Event("l3", "u-40", rulestest.Sat("03:02"), event.ActionView),
 	}
 	// The org's checks have judged 05:12 (05:20 less the lateness bound
 	// has passed it).
-	ahead := []event.Event{mkEvent("a1", "u-17", sat("05:12"), event.ActionLogout), mkEvent("a2", "u-17", sat("05:20"), event.ActionLogout)}
+	ahead := []event.Event{rulestest.Event("a1", "u-17", rulestest.Sat("05:12"), event.ActionLogout), rulestest.Event("a2", "u-17", rulestest.Sat("05:20"), event.ActionLogout)}
 	onTime := map[string]alert.Alert{}
-	e := newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}})
-	run(t, e, append(slices.Clone(late), ahead...), 1, onTime, nil)
-	flush(e, onTime, nil)
+	e := rulestest.NewEngine(t, rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}})
+	rulestest.Run(t, e, append(slices.Clone(late), ahead...), 1, onTime, nil)
+	rulestest.Flush(e, onTime, nil)
 
 	got := map[string]alert.Alert{}
-	e = newEngine(t, Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}})
-	run(t, e, append(slices.Clone(ahead), late...), 1, got, nil)
-	flush(e, got, nil)
+	e = rulestest.NewEngine(t, rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}})
+	rulestest.Run(t, e, append(slices.Clone(ahead), late...), 1, got, nil)
+	rulestest.Flush(e, got, nil)
 	if len(onTime) != 1 {
-		t.Fatalf("on time: want one alert, got %s", jsonOf(t, sortedAlerts(onTime)))
+		t.Fatalf("on time: want one alert, got %s", rulestest.JSONOf(t, rulestest.SortedAlerts(onTime)))
 	}
-	if jsonOf(t, sortedAlerts(got)) != jsonOf(t, sortedAlerts(onTime)) {
-		t.Errorf("late events: got %s\nwant %s", jsonOf(t, sortedAlerts(got)), jsonOf(t, sortedAlerts(onTime)))
+	if rulestest.JSONOf(t, rulestest.SortedAlerts(got)) != rulestest.JSONOf(t, rulestest.SortedAlerts(onTime)) {
+		t.Errorf("late events: got %s\nwant %s", rulestest.JSONOf(t, rulestest.SortedAlerts(got)), rulestest.JSONOf(t, rulestest.SortedAlerts(onTime)))
 	}
-	if v := testutil.ToFloat64(e.metrics.late); v != 3 {
+	if v := testutil.ToFloat64(e.Metrics().Late); v != 3 {
 		t.Errorf("late events counted %v, want 3", v)
 	}
 }
@@ -910,8 +837,8 @@ func TestLateEventsJoinTheirEpisode(t *testing.T) {
 // any cut gives the alerts of a single run, and a chunk whose events the
 // store lacks fails the restore rather than lose them.
 func TestRestoreWaitingByKey(t *testing.T) {
-	roster := newFakeRoster(judgeStaff, judgeShifts)
-	events := stream(5, 600)
+	roster := rulestest.NewFakeRoster(rulestest.JudgeStaff, rulestest.JudgeShifts)
+	events := rulestest.Stream(5, 600)
 	stored := map[event.Key]event.Event{}
 	for _, ev := range events {
 		stored[ev.Key()] = ev
@@ -925,32 +852,32 @@ func TestRestoreWaitingByKey(t *testing.T) {
 		}
 		return out, nil
 	}
-	o := Options{Orgs: map[string]OrgPolicy{testOrg: testPolicy()}, Roster: roster, Lateness: time.Hour, LoadEvents: load}
+	o := rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy()}, Roster: roster, Lateness: time.Hour, LoadEvents: load}
 	single := map[string]alert.Alert{}
-	e := newEngine(t, o)
-	run(t, e, events, 50, single, nil)
-	flush(e, single, nil)
-	want := jsonOf(t, sortedAlerts(single))
+	e := rulestest.NewEngine(t, o)
+	rulestest.Run(t, e, events, 50, single, nil)
+	rulestest.Flush(e, single, nil)
+	want := rulestest.JSONOf(t, rulestest.SortedAlerts(single))
 
 	keyChunks := 0
 	for _, cut := range []int{50, 300, 550} {
 		alerts, state := map[string]alert.Alert{}, map[string][]byte{}
-		run(t, newEngine(t, o), events[:cut], 50, alerts, state)
+		rulestest.Run(t, rulestest.NewEngine(t, o), events[:cut], 50, alerts, state)
 		for k, v := range state {
-			if strings.HasPrefix(k, pendingPrefix) {
+			if strings.HasPrefix(k, rules.PendingPrefix) {
 				if !strings.HasPrefix(string(v), `{"keys":`) {
 					t.Fatalf("cut %d: waiting events checkpointed whole: %s", cut, v)
 				}
 				keyChunks++
 			}
 		}
-		second := newEngine(t, o)
-		if err := second.Restore(entries(state)); err != nil {
+		second := rulestest.NewEngine(t, o)
+		if err := second.Restore(rulestest.Entries(state)); err != nil {
 			t.Fatal(err)
 		}
-		run(t, second, events[cut:], 50, alerts, state)
-		flush(second, alerts, state)
-		if got := jsonOf(t, sortedAlerts(alerts)); got != want {
+		rulestest.Run(t, second, events[cut:], 50, alerts, state)
+		rulestest.Flush(second, alerts, state)
+		if got := rulestest.JSONOf(t, rulestest.SortedAlerts(alerts)); got != want {
 			t.Errorf("cut %d: restored run differs from a single run", cut)
 		}
 	}
@@ -960,9 +887,9 @@ func TestRestoreWaitingByKey(t *testing.T) {
 
 	// The store has lost them: the restore fails, naming why.
 	state := map[string][]byte{}
-	run(t, newEngine(t, o), events[:300], 50, nil, state)
+	rulestest.Run(t, rulestest.NewEngine(t, o), events[:300], 50, nil, state)
 	o.LoadEvents = func([]event.Key) ([]event.Event, error) { return nil, nil }
-	err := newEngine(t, o).Restore(entries(state))
+	err := rulestest.NewEngine(t, o).Restore(rulestest.Entries(state))
 	if err == nil || !strings.Contains(err.Error(), "found in the store") {
 		t.Errorf("restore with the waiting events missing: err %v", err)
 	}

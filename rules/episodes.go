@@ -17,8 +17,8 @@ import (
 // may be named "ep".
 const episodeTable = "ep/"
 
-// finding is what a check reports about one event.
-type finding struct {
+// Finding is what a check reports about one event.
+type Finding struct {
 	Pattern  string
 	Severity alert.Severity // base severity, before the sensitivity raise
 	Gap      time.Duration  // events this close to the episode join it
@@ -58,7 +58,7 @@ type episodeState struct {
 	SubjectAt time.Time      `json:"subject_at,omitzero"`
 }
 
-// episodes tracks the open episodes of one check, bounded by the org
+// Episodes tracks the open Episodes of one check, bounded by the org
 // watermarks, and what changed since the last drain.
 //
 // An event joins an episode when its time lies within the gap of it and the
@@ -67,11 +67,11 @@ type episodeState struct {
 // passed can gain nothing more. An event that arrives late — behind the
 // frontier, judged on arrival — is matched as if it had been judged on time
 // (env.episodeNow), so it still joins the episode it belongs to: closed
-// episodes are kept for lateJoin more of event time before they are
+// Episodes are kept for lateJoin more of event time before they are
 // evicted, and the alert grows (last_seen and event ids; its notification
 // is updated, not sent again) exactly as it would have on time. An event
 // later still opens an alert of its own, which is kept, never dropped.
-type episodes struct {
+type Episodes struct {
 	check   string
 	prefix  string // state key prefix of this check
 	open    map[episodeKey][]*episode
@@ -80,13 +80,13 @@ type episodes struct {
 	gone    []string // state keys to delete
 }
 
-func newEpisodes(check string) *episodes {
-	return &episodes{check: check, prefix: StatePrefix + check + "/", open: make(map[episodeKey][]*episode)}
+func newEpisodes(check string) *Episodes {
+	return &Episodes{check: check, prefix: StatePrefix + check + "/", open: make(map[episodeKey][]*episode)}
 }
 
-func (s *episodes) len() int { return s.n }
+func (s *Episodes) len() int { return s.n }
 
-func (s *episodes) stateKey(id string) string { return s.prefix + episodeTable + id }
+func (s *Episodes) stateKey(id string) string { return s.prefix + episodeTable + id }
 
 // lateJoin is how long, in event time, an episode is kept after the org's
 // judged time has passed its LastSeen plus gap, so that late events can
@@ -106,10 +106,10 @@ func (ep *episode) evictable(judged time.Time) bool {
 	return ep.alert.LastSeen.Add(ep.gap + lateJoin).Before(judged)
 }
 
-// add records that ev matched f: it joins an open episode of the same org,
+// Add records that ev matched f: it joins an open episode of the same org,
 // actor and pattern when its time lies within the gap of it, else opens a
 // new one whose alert id derives from ev.
-func (s *episodes) add(v *env, ev *event.Event, f finding) {
+func (s *Episodes) Add(v *Env, ev *event.Event, f Finding) {
 	k := episodeKey{v.org.id, ev.Actor.ID, f.Pattern}
 	t := ev.Time.UTC()
 	// A late event is matched as if it had been judged on time.
@@ -152,7 +152,7 @@ func (s *episodes) add(v *env, ev *event.Event, f finding) {
 	}
 }
 
-func (s *episodes) openEpisode(v *env, k episodeKey, ev *event.Event, f finding) *episode {
+func (s *Episodes) openEpisode(v *Env, k episodeKey, ev *event.Event, f Finding) *episode {
 	rs := v.org.risks[s.check]
 	base := f.Severity
 	if rs.severity != "" { // the DPIA scored the risks this check evidences
@@ -214,7 +214,7 @@ func explain(ep *episode, loc *time.Location) string {
 }
 
 // evict drops the episodes the frontiers have left behind.
-func (s *episodes) evict(marks map[string]time.Time) {
+func (s *Episodes) evict(marks map[string]time.Time) {
 	for k, list := range s.open {
 		wm, ok := marks[k.org]
 		if !ok {
@@ -241,7 +241,7 @@ func (s *episodes) evict(marks map[string]time.Time) {
 
 // drain returns the alerts changed since the last drain (opened[i] tells
 // whether alerts[i] is new) and the state entries to save, and forgets them.
-func (s *episodes) drain() (alerts []alert.Alert, opened []bool, state []store.StateEntry, err error) {
+func (s *Episodes) drain() (alerts []alert.Alert, opened []bool, state []store.StateEntry, err error) {
 	for _, ep := range s.changed {
 		// Rendered once per batch, not per event.
 		ep.alert.Severity = raise(ep.base, ep.sensitive)
@@ -285,7 +285,7 @@ func (ep *episode) state() episodeState {
 }
 
 // restore loads one checkpointed episode.
-func (s *episodes) restore(key string, value []byte) error {
+func (s *Episodes) restore(key string, value []byte) error {
 	var st episodeState
 	if err := json.Unmarshal(value, &st); err != nil {
 		return fmt.Errorf("decode episode: %w", err)
@@ -327,7 +327,7 @@ func (s *episodes) restore(key string, value []byte) error {
 	return nil
 }
 
-func (s *episodes) reset() {
+func (s *Episodes) reset() {
 	clear(s.open)
 	clear(s.changed)
 	s.changed, s.gone, s.n = s.changed[:0], s.gone[:0], 0

@@ -20,7 +20,7 @@ func TestBankHolidaysEnglandWales(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := env{holidays: newHolidays()}
+	v := Env{holidays: newHolidays()}
 	for year, days := range official {
 		want := map[string]bool{}
 		for _, d := range days {
@@ -30,7 +30,7 @@ func TestBankHolidaysEnglandWales(t *testing.T) {
 			if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
 				continue
 			}
-			name, got := v.isHoliday(day)
+			name, got := v.IsHoliday(day)
 			if got != want[day.Format("01-02")] {
 				t.Errorf("%s: holiday = %v (%q), gov.uk says %v", day.Format("Mon 2006-01-02"), got, name, want[day.Format("01-02")])
 			}

@@ -2,20 +2,20 @@ package rules
 
 import "fmt"
 
-// levels holds a check's policy resolved for every combination of the roles
+// Levels holds a check's policy resolved for every combination of the roles
 // and teams its configuration overrides, built once so that the hot path
-// only reads. Knobs K are given at three levels — the org's, a role's, a
+// only reads. Knobs K are given at three Levels — the org's, a role's, a
 // team's — and merged least specific first (org, role, team) by the
 // check's resolve function: a team's local arrangement beats what applies
 // to a role across teams.
-type levels[P any] struct {
+type Levels[P any] struct {
 	roles, teams map[string]bool
 	byKey        map[[2]string]*P // [role or "", team or ""]
 }
 
-// newLevels resolves base with each override of roles and teams.
-func newLevels[K, P any](base K, roles, teams map[string]K, resolve func(levels []K) (*P, error)) (*levels[P], error) {
-	l := &levels[P]{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*P{}}
+// NewLevels resolves base with each override of roles and teams.
+func NewLevels[K, P any](base K, roles, teams map[string]K, resolve func(levels []K) (*P, error)) (*Levels[P], error) {
+	l := &Levels[P]{roles: map[string]bool{}, teams: map[string]bool{}, byKey: map[[2]string]*P{}}
 	rs, ts := []string{""}, []string{""}
 	for _, k := range sortedKeys(roles) {
 		if k == "" {
@@ -57,9 +57,9 @@ func newLevels[K, P any](base K, roles, teams map[string]K, resolve func(levels 
 	return l, nil
 }
 
-// get returns the policy of an actor of role and team; a role or team with
+// Get returns the policy of an actor of role and team; a role or team with
 // no override of its own takes the org's.
-func (l *levels[P]) get(role, team string) *P {
+func (l *Levels[P]) Get(role, team string) *P {
 	if !l.roles[role] {
 		role = ""
 	}
@@ -69,8 +69,8 @@ func (l *levels[P]) get(role, team string) *P {
 	return l.byKey[[2]string{role, team}]
 }
 
-// all calls fn with every resolved policy.
-func (l *levels[P]) all(fn func(*P)) {
+// All calls fn with every resolved policy.
+func (l *Levels[P]) All(fn func(*P)) {
 	for _, p := range l.byKey {
 		fn(p)
 	}

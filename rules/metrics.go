@@ -30,7 +30,7 @@ type metrics struct {
 // pre-initialises every label set, all of which come from configuration.
 // A collector already registered by an earlier Engine (a rebuilt one after a
 // config reload) is shared rather than an error.
-func newMetrics(reg prometheus.Registerer, checks []check, orgs map[string]*orgRuntime) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgRuntime) (*metrics, error) {
 	m := &metrics{
 		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpiawatch_rules_evaluations_total",

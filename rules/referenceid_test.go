@@ -1,22 +1,24 @@
-package rules
+package rules_test
 
 import (
 	"testing"
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
+	"github.com/dpiawatch/dpiawatch/rules"
+	"github.com/dpiawatch/dpiawatch/rules/rulestest"
 )
 
 // TestAlertNamesReference: each alert a batch returns names the reference
 // data that batch judged against; an episode that grows under newer data
 // names the newest; unnamed data names none.
 func TestAlertNamesReference(t *testing.T) {
-	data := &reference.Data{Staff: []reference.Staff{staff("u-40", "manager", "office")}}
-	e := newPromptEngine(t, testPolicy(), reference.NewNamedIndex(data, "ref-1"))
+	data := &reference.Data{Staff: []reference.Staff{rulestest.Staff("u-40", "manager", "office")}}
+	e := rulestest.NewPromptEngine(t, rulestest.Policy(), reference.NewNamedIndex(data, "ref-1"))
 	var alertID string
 	for _, c := range []struct {
 		name   string
-		roster Roster // nil: keep the one in force
+		roster rules.Roster // nil: keep the one in force
 		event  string
 		clock  string
 		want   string
@@ -29,7 +31,7 @@ func TestAlertNamesReference(t *testing.T) {
 			if c.roster != nil {
 				e.SetRoster(c.roster)
 			}
-			fx, err := e.Process([]event.Event{mkEvent(c.event, "u-40", sat(c.clock), event.ActionView)})
+			fx, err := e.Process([]event.Event{rulestest.Event(c.event, "u-40", rulestest.Sat(c.clock), event.ActionView)})
 			if err != nil || len(fx.Alerts) != 1 {
 				t.Fatalf("want one alert, got %+v, %v", fx.Alerts, err)
 			}
@@ -44,8 +46,8 @@ func TestAlertNamesReference(t *testing.T) {
 	}
 
 	// What Flush releases (the end of a replay) names its data too.
-	e = newTestEngine(t, testPolicy(), reference.NewNamedIndex(data, "ref-1"))
-	if _, err := e.Process([]event.Event{mkEvent("f1", "u-40", sat("23:00"), event.ActionView)}); err != nil {
+	e = rulestest.NewTestEngine(t, rulestest.Policy(), reference.NewNamedIndex(data, "ref-1"))
+	if _, err := e.Process([]event.Event{rulestest.Event("f1", "u-40", rulestest.Sat("23:00"), event.ActionView)}); err != nil {
 		t.Fatal(err)
 	}
 	fx := e.Flush()

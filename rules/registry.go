@@ -1,53 +1,79 @@
 package rules
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"sync"
+)
 
-// registration is one check as the engine knows it: its stable name, how to
+// Registration is one check as the engine knows it: its stable name, how to
 // build it, and how to make its policy (OrgPolicy.Checks[name]) ready for
-// the hot path. Each check declares its registration, its policy type and
-// its resolver in its own file; registry lists them in the order they run,
-// so adding a check adds its file and one line here.
-type registration struct {
-	name string
-	// build makes the check. slot is where it finds its resolved policy in
-	// every org's runtime: policyAt(v.org, slot).
-	build func(slot int) check
-	// policy resolves the check's policy for one org from what OrgPolicy.Checks
-	// holds under its name (nil when nothing: the check's defaults). What it
-	// returns is opaque to the engine and handed back to the check only.
-	policy func(p any) (any, error)
+// the hot path. A check package registers it once, from init, through
+// Register (package checks does so for the checks it installs).
+type Registration struct {
+	// Name is the check's stable name (CONTRACT §3): alerts' check field
+	// and its state key prefix.
+	Name string
+	// Build makes the check. slot is where it finds its resolved policy in
+	// every org's runtime: Resolved[R](v, slot).
+	Build func(slot int) Check
+	// Policy resolves the check's policy for one org from what
+	// OrgPolicy.Checks holds under its name (nil when nothing: the check's
+	// defaults). What it returns is opaque to the engine and handed back to
+	// the check only, through Resolved.
+	Policy func(p any) (any, error)
 }
 
-var registry = []registration{
-	outOfHoursRegistration,
-	noBusinessNeedRegistration,
-	unlockedSessionRegistration,
-	sharedCredentialRegistration,
-	bulkAccessRegistration,
+var (
+	registryMu sync.Mutex
+	registry   []Registration // in the order registered: the order checks run
+)
+
+// Register adds a check to those every Engine built afterwards runs, in the
+// order registered. It panics on an incomplete registration or a name
+// registered twice: both are programming errors, found at start-up.
+func Register(r Registration) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if r.Name == "" || r.Build == nil || r.Policy == nil {
+		panic(fmt.Sprintf("rules: Register(%q): name, Build and Policy are required", r.Name))
+	}
+	if slices.ContainsFunc(registry, func(o Registration) bool { return o.Name == r.Name }) {
+		panic(fmt.Sprintf("rules: check %q registered twice", r.Name))
+	}
+	registry = append(registry, r)
 }
 
-// Checks lists the names of every check the Engine can run.
+// registered returns the registered checks, in order.
+func registered() []Registration {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	return slices.Clone(registry)
+}
+
+// Checks lists the names of every registered check, in the order they run.
 func Checks() []string {
-	names := make([]string, len(registry))
-	for i, r := range registry {
-		names[i] = r.name
+	regs := registered()
+	names := make([]string, len(regs))
+	for i, r := range regs {
+		names[i] = r.Name
 	}
 	return names
 }
 
 // newChecks builds every check of regs, each with its slot.
-func newChecks(regs []registration) []check {
-	cs := make([]check, len(regs))
+func newChecks(regs []Registration) []Check {
+	cs := make([]Check, len(regs))
 	for i, r := range regs {
-		cs[i] = r.build(i)
+		cs[i] = r.Build(i)
 	}
 	return cs
 }
 
-// policyOf returns the policy of type P that OrgPolicy.Checks holds for a
+// PolicyOf returns the policy of type P that OrgPolicy.Checks holds for a
 // check (p), or the zero P when it holds none; a value of another type is an
 // error, so that a policy handed to the wrong check cannot pass unnoticed.
-func policyOf[P any](name string, p any) (P, error) {
+func PolicyOf[P any](name string, p any) (P, error) {
 	var zero P
 	switch v := p.(type) {
 	case nil:
@@ -64,10 +90,24 @@ func policyOf[P any](name string, p any) (P, error) {
 	}
 }
 
-// resolved is the resolver a check's registration built for an org, at the
+// Resolved is the resolver a check's registration built for an org, at the
 // check's slot. The assertion to a concrete type is one comparison; nil
 // when the org has no runtime for the check.
-func resolved[R any](rt *orgRuntime, slot int) *R {
-	r, _ := rt.policies[slot].(*R)
+func Resolved[R any](v *Env, slot int) *R {
+	r, _ := v.org.policies[slot].(*R)
 	return r
+}
+
+// ResolvePolicy makes a Registration's Policy from a check's policy type P
+// and the function that resolves it for the hot path: the policy
+// OrgPolicy.Checks holds (PolicyOf: nil for the defaults, another type
+// refused), resolved once when the Engine is built.
+func ResolvePolicy[P, R any](name string, resolve func(P) (*R, error)) func(p any) (any, error) {
+	return func(p any) (any, error) {
+		pol, err := PolicyOf[P](name, p)
+		if err != nil {
+			return nil, err
+		}
+		return resolve(pol)
+	}
 }

@@ -69,6 +69,7 @@ package rules
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -93,9 +94,9 @@ type StateTable interface {
 	size() int
 }
 
-// statefulCheck is a check that keeps Keyed state.
-type statefulCheck interface {
-	check
+// StatefulCheck is a check that keeps Keyed state.
+type StatefulCheck interface {
+	Check
 	States() []StateTable
 }
 
@@ -130,7 +131,7 @@ func NewKeyed[V any](name string, horizon time.Duration) *Keyed[V] {
 
 // Get returns the value of key in the env's org, if it exists and has not
 // been idle beyond the horizon.
-func (s *Keyed[V]) Get(v *env, key string) (V, bool) {
+func (s *Keyed[V]) Get(v *Env, key string) (V, bool) {
 	e, ok := s.m[orgKey{v.org.id, key}]
 	if !ok || s.idle(e, v.watermark) {
 		var zero V
@@ -141,7 +142,7 @@ func (s *Keyed[V]) Get(v *env, key string) (V, bool) {
 
 // Put stores val under key in the env's org; at is the event time of the
 // update.
-func (s *Keyed[V]) Put(v *env, key string, at time.Time, val V) {
+func (s *Keyed[V]) Put(v *Env, key string, at time.Time, val V) {
 	k := orgKey{v.org.id, key}
 	e, ok := s.m[k]
 	if !ok {
@@ -162,7 +163,7 @@ func (s *Keyed[V]) Put(v *env, key string, at time.Time, val V) {
 }
 
 // Delete forgets key in the env's org.
-func (s *Keyed[V]) Delete(v *env, key string) {
+func (s *Keyed[V]) Delete(v *Env, key string) {
 	k := orgKey{v.org.id, key}
 	if _, ok := s.m[k]; ok {
 		delete(s.m, k)
@@ -180,6 +181,22 @@ func (s *Keyed[V]) owns(key string) bool {
 	return strings.HasPrefix(key, s.prefix)
 }
 func (s *Keyed[V]) size() int { return len(s.m) }
+
+// Len is the number of keys the table holds, of every org; for tests and
+// benchmarks of a check's state.
+func (s *Keyed[V]) Len() int { return len(s.m) }
+
+// Values yields every value the table holds, in no order; for tests and
+// benchmarks of a check's state.
+func (s *Keyed[V]) Values() iter.Seq[V] {
+	return func(yield func(V) bool) {
+		for _, e := range s.m {
+			if !yield(e.val) {
+				return
+			}
+		}
+	}
+}
 
 func (s *Keyed[V]) stateKey(k orgKey) string {
 	return s.prefix + url.PathEscape(k.org) + "/" + url.PathEscape(k.key)

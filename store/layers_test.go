@@ -10,7 +10,8 @@ import (
 const module = "github.com/dpiawatch/dpiawatch/"
 
 // TestLayersPointDown holds the layering of issue 15: storage sits below
-// the packages that read it, and the records both share sit below storage.
+// the packages that read it, the records both share sit below storage, and
+// the checks sit above the engine and the configuration, which name none.
 // No package under store/ may depend, even indirectly, on the web UI, the
 // evidence export, alert delivery or the configuration: those declare the
 // narrow interfaces they need, the stores satisfy them structurally, and the
@@ -24,6 +25,17 @@ func TestLayersPointDown(t *testing.T) {
 	}
 	for _, p := range records {
 		forbidden[p] = append([]string{"store"}, above...)
+	}
+	// The check registry: the engine and the configuration know no check;
+	// a check knows the engine and the configuration, never what runs it.
+	runners := []string{"daemon", "cli", "stream", "web", "evidence", "alerting", "replay"}
+	for _, p := range []string{"rules", "rules/rulestest", "config"} {
+		forbidden[p] = append([]string{"checks", "checks/install", "checks/outofhours"}, runners...)
+	}
+	forbidden["config"] = append(forbidden["config"], "rules")
+	for _, p := range []string{"checks", "checks/outofhours", "checks/nobusinessneed", "checks/sharedcredential",
+		"checks/unlockedsession", "checks/bulkaccess", "checks/example/recorddeleted"} {
+		forbidden[p] = append([]string{"checks/install"}, runners...)
 	}
 	for pkg, bad := range forbidden {
 		t.Run(pkg, func(t *testing.T) {

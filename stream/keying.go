@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/dpiawatch/dpiawatch/checks/bulkaccess"
+	"github.com/dpiawatch/dpiawatch/checks/unlockedsession"
 	"github.com/dpiawatch/dpiawatch/rules"
 )
 
@@ -23,7 +25,7 @@ import (
 // checks keyed streams of their own (repartition.go).
 
 // sharedChecks are the checks that run in the shared engine.
-var sharedChecks = []string{rules.CheckUnlockedSession, rules.CheckBulkAccess}
+var sharedChecks = []string{unlockedsession.Name, bulkaccess.Name}
 
 // splitByKeying derives from o the options of the per-partition engines
 // (actor-keyed) and of the shared engine.
@@ -32,7 +34,7 @@ func splitByKeying(o rules.Options) (actor, shared rules.Options) {
 	actor.Orgs, shared.Orgs = map[string]rules.OrgPolicy{}, map[string]rules.OrgPolicy{}
 	actor.Disabled = slices.Clone(o.Disabled)
 	shared.Disabled = slices.Clone(o.Disabled)
-	actor.Disabled = append(actor.Disabled, rules.CheckBulkAccess)
+	actor.Disabled = append(actor.Disabled, bulkaccess.Name)
 	for _, c := range rules.Checks() {
 		if !slices.Contains(sharedChecks, c) && !slices.Contains(shared.Disabled, c) {
 			shared.Disabled = append(shared.Disabled, c)
@@ -41,9 +43,9 @@ func splitByKeying(o rules.Options) (actor, shared rules.Options) {
 	off := false
 	for id, p := range o.Orgs {
 		a, s := p, p
-		uls, _ := p.Checks[rules.CheckUnlockedSession].(rules.UnlockedSessionPolicy) // EngineOptions' value; none: defaults
-		a.Checks = withPolicy(p.Checks, rules.CheckUnlockedSession, withULS(uls, func(k *rules.UnlockedSessionKnobs) { k.DeviceHandover = &off }))
-		s.Checks = withPolicy(p.Checks, rules.CheckUnlockedSession, withULS(uls, func(k *rules.UnlockedSessionKnobs) { k.UnlockedGap = &off }))
+		uls, _ := p.Checks[unlockedsession.Name].(unlockedsession.Policy) // EngineOptions' value; none: defaults
+		a.Checks = withPolicy(p.Checks, unlockedsession.Name, withULS(uls, func(k *unlockedsession.Knobs) { k.DeviceHandover = &off }))
+		s.Checks = withPolicy(p.Checks, unlockedsession.Name, withULS(uls, func(k *unlockedsession.Knobs) { k.UnlockedGap = &off }))
 		actor.Orgs[id], shared.Orgs[id] = a, s
 	}
 	return actor, shared
@@ -60,10 +62,10 @@ func withPolicy(policies map[string]any, check string, p any) map[string]any {
 
 // withULS returns a copy of p with set applied at every level, so that no
 // override turns the pattern back on.
-func withULS(p rules.UnlockedSessionPolicy, set func(*rules.UnlockedSessionKnobs)) rules.UnlockedSessionPolicy {
-	set(&p.UnlockedSessionKnobs)
-	for _, m := range []*map[string]rules.UnlockedSessionKnobs{&p.DeviceKinds, &p.Roles, &p.Teams} {
-		c := make(map[string]rules.UnlockedSessionKnobs, len(*m))
+func withULS(p unlockedsession.Policy, set func(*unlockedsession.Knobs)) unlockedsession.Policy {
+	set(&p.Knobs)
+	for _, m := range []*map[string]unlockedsession.Knobs{&p.DeviceKinds, &p.Roles, &p.Teams} {
+		c := make(map[string]unlockedsession.Knobs, len(*m))
 		for k, v := range *m {
 			set(&v)
 			c[k] = v

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/dpiawatch/dpiawatch/checks/bulkaccess"
+	"github.com/dpiawatch/dpiawatch/checks/unlockedsession"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/rules"
@@ -916,11 +918,11 @@ type repartStream struct {
 func repartitionOptions(shared rules.Options) (device, team rules.Options) {
 	device, team = shared, shared
 	device.Disabled, team.Disabled = slices.Clone(shared.Disabled), slices.Clone(shared.Disabled)
-	if !slices.Contains(device.Disabled, rules.CheckBulkAccess) {
-		device.Disabled = append(device.Disabled, rules.CheckBulkAccess)
+	if !slices.Contains(device.Disabled, bulkaccess.Name) {
+		device.Disabled = append(device.Disabled, bulkaccess.Name)
 	}
-	if !slices.Contains(team.Disabled, rules.CheckUnlockedSession) {
-		team.Disabled = append(team.Disabled, rules.CheckUnlockedSession)
+	if !slices.Contains(team.Disabled, unlockedsession.Name) {
+		team.Disabled = append(team.Disabled, unlockedsession.Name)
 	}
 	return device, team
 }
@@ -964,7 +966,7 @@ func (s *Stream) setupRepartition(ctx context.Context, io ingest.Options, shared
 		opts  rules.Options
 		topic *string
 	}{{streamDevice, deviceOpts, &f.deviceTopic}, {streamTeam, teamOpts, &f.teamTopic}} {
-		if slices.Contains(spec.opts.Disabled, rules.CheckUnlockedSession) && slices.Contains(spec.opts.Disabled, rules.CheckBulkAccess) {
+		if slices.Contains(spec.opts.Disabled, unlockedsession.Name) && slices.Contains(spec.opts.Disabled, bulkaccess.Name) {
 			continue // its check is disabled: no stream
 		}
 		if _, err := rules.New(spec.opts); err != nil {

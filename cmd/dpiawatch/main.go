@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/dpiawatch/dpiawatch/checks/install" // the checks the binary ships (cli installs them too)
 	"github.com/dpiawatch/dpiawatch/cli"
 )
 
