@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // keyChunk bounds the keys of one lookup query (see chunks for their size).
@@ -331,7 +331,7 @@ func (s *Store) writeAlerts(ctx context.Context, alerts []alert.Alert, token str
 	now := time.Now()
 	for i := range alerts {
 		a := &alerts[i]
-		body, err := json.Marshal(a)
+		body, err := storedjson.Marshal(a)
 		if err != nil {
 			_ = b.Abort()
 			return 0, fmt.Errorf("encode alert: %w", err)

@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // eventColumns are bound per event; chunkRows events go in one multi-row
@@ -232,7 +231,7 @@ func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, alerts []alert.Aler
 		if a.ID == "" {
 			return 0, errors.New("write alerts: alert without id")
 		}
-		body, err := json.Marshal(a)
+		body, err := storedjson.Marshal(a)
 		if err != nil {
 			return 0, fmt.Errorf("write alerts: encode: %w", err)
 		}

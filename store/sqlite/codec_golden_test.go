@@ -54,3 +54,18 @@ func TestStoredJSONBytes(t *testing.T) {
 		t.Errorf("alert body:\ngot  %s\nwant %s", body, wantAlert)
 	}
 }
+
+// TestStoredZeroFieldBytes pins the detail column of an event whose
+// optional fields are all zero, UTC and in the nanosecond range: v1 wrote
+// nothing for the zero offset and nanoseconds, which v2's omitempty keeps.
+func TestStoredZeroFieldBytes(t *testing.T) {
+	ev := event.Event{ID: "e-1", Time: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), Org: "o", System: "s",
+		Action: event.ActionView, Actor: event.Actor{ID: "u"}}
+	args := make([]any, eventColumns)
+	if err := encodeEvents(args, []event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if got := args[7].(string); got != `{}` {
+		t.Errorf("event detail: got %s, want {}", got)
+	}
+}
