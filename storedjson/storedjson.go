@@ -18,6 +18,9 @@ import (
 // characters escaped, map keys sorted, nil slices and maps as null,
 // invalid UTF-8 replaced rather than refused, and omitempty in its v1
 // sense (false and 0 omitted; v2 omits only "", null, [] and {}).
+// Duplicate names are allowed, as v1 allowed them: with invalid UTF-8
+// allowed but not duplicates, v2 copies and re-reads every output to
+// find names that became equal (twice the bytes per encode, measured).
 //
 // The last is the one thing taken from the v1 package, which is the same
 // module as v2 and, as encoding/json does for encoding/json/v2, holds the
@@ -29,6 +32,7 @@ var encodeOptions = json.JoinOptions(
 	jsontext.EscapeForHTML(true),
 	jsontext.EscapeForJS(true),
 	jsontext.AllowInvalidUTF8(true),
+	jsontext.AllowDuplicateNames(true),
 	json.Deterministic(true),
 	json.FormatNilSliceAsNull(true),
 	json.FormatNilMapAsNull(true),
