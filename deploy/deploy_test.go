@@ -302,7 +302,7 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 		return alert.Alert{ID: id, Check: check, Org: "wiltshire-council", ActorID: actor, DPIA: "wiltshire-childrens-cms", Risks: risks,
 			FirstSeen: h, LastSeen: h.Add(time.Minute), EventIDs: []string{"w1"}, EventCount: 1}
 	}
-	if _, err := s.Apply(ctx, evs, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, evs, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{
 			Alerts: []alert.Alert{al("a1", "out-of-hours", "u-1", "R1", "R4"), al("a2", "out-of-hours", "u-2", "R1"), al("a3", "no-business-need", "u-1", "R1")},
 			State:  []store.StateEntry{store.CompletenessEntry("wiltshire-council", h.Add(time.Hour))},

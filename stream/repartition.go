@@ -317,7 +317,7 @@ func (f *forwarder) drain(ctx context.Context, prefix string) error {
 			return fmt.Errorf("produce to repartition topics: %w", err)
 		}
 	}
-	if _, err := f.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+	if _, err := f.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{State: del}, nil
 	}); err != nil {
 		return fmt.Errorf("delete produced outbox rows: %w", err)
@@ -653,17 +653,15 @@ func (p *repartProcessor) frontiers(ds *dedupState, now time.Time, lastProgress 
 }
 
 // Process implements ingest.Processor for events that come with nothing
-// but, from the context, their positions.
-func (p *repartProcessor) Process(ctx context.Context, events []event.Event) (store.Result, error) {
-	return p.ProcessBatch(ctx, &ingest.Batch{Events: events, Positions: store.PositionsFrom(ctx, len(events))})
+// but their positions.
+func (p *repartProcessor) Process(ctx context.Context, events []event.Event, positions []store.Position) (store.Result, error) {
+	return p.ProcessBatch(ctx, &ingest.Batch{Events: events, Positions: positions})
 }
 
 // ProcessBatch implements ingest.BatchProcessor: the batch's events, and
 // the progress its marks carry.
 func (p *repartProcessor) ProcessBatch(ctx context.Context, b *ingest.Batch) (store.Result, error) {
 	events := b.Events
-	// The store keeps each event's position (store.WithPositions).
-	ctx = store.WithPositions(ctx, b.Positions)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stale {
@@ -782,7 +780,7 @@ func (p *repartProcessor) ProcessBatch(ctx context.Context, b *ingest.Batch) (st
 		keepPos = nil
 	}
 	p.tasks.setRoute(keep, keepPos)
-	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+	res, err := p.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 		eff, err := p.tasks.ProcessUntil(keep, fronts)
 		if err != nil {
 			return store.Effects{}, err
@@ -867,7 +865,7 @@ func (p *repartProcessor) advanceIdle(ctx context.Context) error {
 		return nil
 	}
 	p.tasks.setRoute(nil, nil)
-	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return p.tasks.ProcessUntil(nil, fronts) })
+	res, err := p.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return p.tasks.ProcessUntil(nil, fronts) })
 	if err != nil {
 		p.stale = true
 		return err
@@ -892,7 +890,7 @@ func (p *repartProcessor) releaseIfIdle(ctx context.Context) error {
 			return err
 		}
 	}
-	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return p.tasks.Flush(), nil })
+	res, err := p.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return p.tasks.Flush(), nil })
 	if err != nil {
 		p.stale = true
 		return err

@@ -29,7 +29,7 @@ import (
 // that can also say which events it holds (store.KeyLookup) lets the
 // pipeline run the checks ahead of the write.
 type Store interface {
-	Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error)
+	Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (store.Result, error)
 	LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error)
 }
 
@@ -187,7 +187,7 @@ func (s *Stream) Ready() error {
 // Process stores and checks one batch of events outside Kafka, as the
 // consumer's batches are (tests, tools).
 func (s *Stream) Process(ctx context.Context, events []event.Event) (store.Result, error) {
-	return s.pipeline.Process(ctx, events)
+	return s.pipeline.Process(ctx, events, nil)
 }
 
 // Run runs the consumers and the stream's background jobs until ctx is

@@ -19,11 +19,14 @@ const keyChunk = 1000
 
 // Apply stores one batch as a unit (see store.Writer and the package doc for
 // how that holds without transactions). It is idempotent under retry.
-func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error) {
+func (s *Store) Apply(ctx context.Context, events []event.Event, positions []Position, evaluate store.EvaluateFunc) (store.Result, error) {
+	if err := store.CheckPositions(len(events), positions); err != nil {
+		return store.Result{}, fmt.Errorf("clickhouse: apply: %w", err)
+	}
 	start := time.Now()
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	res, step, err := s.apply(ctx, events, evaluate)
+	res, step, err := s.apply(ctx, events, positions, evaluate)
 	if err != nil {
 		s.m.applyErrors.WithLabelValues(step).Inc()
 		return store.Result{}, fmt.Errorf("clickhouse: apply: %s: %w", step, err)
@@ -46,11 +49,10 @@ const (
 
 var applySteps = []string{stepLookup, stepEvaluate, stepEvents, stepAlerts, stepCommit}
 
-func (s *Store) apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (res store.Result, step string, err error) {
+func (s *Store) apply(ctx context.Context, events []event.Event, pos []Position, evaluate store.EvaluateFunc) (res store.Result, step string, err error) {
 	if err := ctx.Err(); err != nil {
 		return res, stepLookup, err
 	}
-	pos := positionsFrom(ctx, len(events))
 
 	// The first occurrence of a key within the batch is the event.
 	first := make([]int, 0, len(events))

@@ -124,7 +124,7 @@ func BenchmarkClickHouseApplyChDB(b *testing.B) {
 			pos[j].Offset = int64(n*batch + j)
 		}
 		b.StartTimer()
-		if _, err := s.Apply(WithPositions(context.Background(), pos), evs, nil); err != nil {
+		if _, err := s.Apply(context.Background(), evs, pos, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

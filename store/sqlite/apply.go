@@ -61,8 +61,12 @@ var _ store.Store = (*Store)(nil)
 
 // Apply stores one batch as a unit (see store.Writer). evaluate, when not
 // nil, is called inside the transaction with the events that were new (maybe
-// none), in the order given.
-func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (res store.Result, err error) {
+// none), in the order given. The embedded store keeps no Kafka positions:
+// positions is only checked.
+func (s *Store) Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (res store.Result, err error) {
+	if err := store.CheckPositions(len(events), positions); err != nil {
+		return store.Result{}, fmt.Errorf("sqlite: apply: %w", err)
+	}
 	start := time.Now()
 	// Encode on another goroutine, chunk by chunk, so that encoding
 	// overlaps the inserts instead of adding to the serial write path.

@@ -40,7 +40,7 @@ func TestStoredJSONBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Apply(ctx, []event.Event{ev}, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, []event.Event{ev}, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{a}}, nil
 	}); err != nil {
 		t.Fatal(err)
