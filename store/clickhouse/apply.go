@@ -169,14 +169,14 @@ func (s *Store) storedKeys(ctx context.Context, events []event.Event, idx []int)
 	batches := map[string][]event.Key{}
 	for _, c := range chunks(len(idx), func(j int) int { e := &events[idx[j]]; return len(e.Org) + len(e.System) + len(e.ID) }) {
 		lo, hi := c[0], c[1]
-		keys := make([]any, 0, hi-lo)
+		keys := make([]string, 0, 3*(hi-lo))
 		for _, i := range idx[lo:hi] {
 			e := &events[i]
-			keys = append(keys, clickhouse.GroupSet{Value: []any{e.Org, e.System, e.ID}})
+			keys = append(keys, e.Org, e.System, e.ID)
 		}
 		var p params
 		rows, err := s.conn.Query(ctx, `SELECT org, system, id, batch FROM `+s.events+` WHERE (org, system, id) IN `+
-			p.bind("Array(Tuple(String, String, String))", keys), p.list()...)
+			p.tuples(3, keys), p.list()...)
 		if err != nil {
 			return nil, err
 		}
