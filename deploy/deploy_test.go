@@ -482,7 +482,7 @@ func TestPrometheusRulesComplete(t *testing.T) {
 	want := []string{
 		"DpiawatchDown", "DpiawatchNotReady", "DpiawatchConsumerLagGrowing", "DpiawatchDeadLetters",
 		"DpiawatchStoreWriteFailures", "DpiawatchDeliveryFailures", "DpiawatchAlertReceiverPaused",
-		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchFeedIncomplete",
+		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchSystemFeedSilent", "DpiawatchFeedIncomplete",
 		"DpiawatchRetentionErrors", "DpiawatchLoginFlood",
 	}
 	docs, err := os.ReadFile("../docs/operations.md")
@@ -498,7 +498,7 @@ func TestPrometheusRulesComplete(t *testing.T) {
 	tested := firingTests(t)
 	// Labels a summary may print: where the fault is, never who or whose
 	// record.
-	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "stage"}
+	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "system", "stage"}
 	labelRef := regexp.MustCompile(`\$labels\.(\w+)`)
 	var got []string
 	for _, r := range loadRules(t) {

@@ -49,6 +49,7 @@ type pipeline struct {
 	wake   func() // tells alert delivery that new alert versions are stored
 	// observe, if set, is told about every stored batch (feed heartbeats).
 	observe func(events []event.Event, arrival time.Time)
+	arrival *arrivalMetric
 	// rebalanced, if set, is told when the consumer group has moved
 	// partitions (the repartition forwarder).
 	rebalanced func()
@@ -265,8 +266,12 @@ func (p *pipeline) ProcessBatch(ctx context.Context, b *ingest.Batch) (_ store.R
 		p.lastEvents, p.released = time.Now(), false
 	}
 	p.mu.Unlock()
-	if p.observe != nil && len(events) > 0 {
-		p.observe(events, time.Now())
+	if len(events) > 0 {
+		now := time.Now()
+		p.arrival.stored(events, now)
+		if p.observe != nil {
+			p.observe(events, now)
+		}
 	}
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()
