@@ -69,7 +69,7 @@ func openStore(t testing.TB, path string) *sqlite.Store {
 // putAlerts stores alerts through the store's only write path.
 func putAlerts(t testing.TB, s store.Writer, alerts ...alert.Alert) {
 	t.Helper()
-	_, err := s.Apply(context.Background(), nil, func([]event.Event) (store.Effects, error) {
+	_, err := s.Apply(context.Background(), nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: alerts}, nil
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -68,6 +69,23 @@ type Ingest struct {
 	MaxEventBytes int       `yaml:"max_event_bytes"` // default 65536
 	EventTime     EventTime `yaml:"event_time"`
 	Kafka         *Kafka    `yaml:"kafka"` // nil: no Kafka (replay and demo bring their own)
+}
+
+// Systems returns the systems the configuration names, on input topics and
+// feed heartbeats, sorted and once each: the fixed set the feed metrics
+// label systems from.
+func (c *Config) Systems() []string {
+	var out []string
+	if k := c.Ingest.Kafka; k != nil {
+		for _, t := range k.Topics {
+			out = append(out, t.System)
+		}
+	}
+	for _, h := range c.Alerting.Heartbeats {
+		out = append(out, h.System)
+	}
+	slices.Sort(out)
+	return slices.DeleteFunc(slices.Compact(out), func(s string) bool { return s == "" })
 }
 
 // EventTime bounds the time of accepted events around now: an event older

@@ -335,3 +335,24 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 		t.Errorf("prefixes = %v, want %s", got, want)
 	}
 }
+
+// TestSystems: the systems the feed metrics label by are those named on
+// topics and heartbeats, sorted, once each, without the blank of a topic
+// that names none.
+func TestSystems(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"none", Config{}, nil},
+		{"topics and heartbeats", Config{
+			Ingest:   Ingest{Kafka: &Kafka{Topics: []Topic{{Name: "a", System: "mosaic"}, {Name: "b"}, {Name: "c", System: "logmycare"}}}},
+			Alerting: Alerting{Heartbeats: []Heartbeat{{Org: "o", System: "mosaic"}, {Org: "o", System: "carefirst"}}},
+		}, []string{"carefirst", "logmycare", "mosaic"}},
+	} {
+		if got := c.cfg.Systems(); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

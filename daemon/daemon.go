@@ -201,6 +201,7 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	for _, org := range cfg.Orgs {
 		so.Orgs = append(so.Orgs, org.ID)
 	}
+	so.Systems = cfg.Systems()
 	if hb := d.heartbeat; hb != nil {
 		so.Observe = func(events []event.Event, arrival time.Time) { observeFeeds(hb, events, arrival) }
 	}

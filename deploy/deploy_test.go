@@ -303,7 +303,7 @@ func TestClickHouseGrafanaPanels(t *testing.T) {
 		return alert.Alert{ID: id, Check: check, Org: "wiltshire-council", ActorID: actor, DPIA: "wiltshire-childrens-cms", Risks: risks,
 			FirstSeen: h, LastSeen: h.Add(time.Minute), EventIDs: []string{"w1"}, EventCount: 1}
 	}
-	if _, err := s.Apply(ctx, evs, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, evs, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{
 			Alerts: []alert.Alert{al("a1", "out-of-hours", "u-1", "R1", "R4"), al("a2", "out-of-hours", "u-2", "R1"), al("a3", "no-business-need", "u-1", "R1")},
 			State:  []store.StateEntry{store.CompletenessEntry("wiltshire-council", h.Add(time.Hour))},
@@ -483,7 +483,7 @@ func TestPrometheusRulesComplete(t *testing.T) {
 	want := []string{
 		"DpiawatchDown", "DpiawatchNotReady", "DpiawatchConsumerLagGrowing", "DpiawatchDeadLetters",
 		"DpiawatchStoreWriteFailures", "DpiawatchDeliveryFailures", "DpiawatchAlertReceiverPaused",
-		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchFeedIncomplete",
+		"DpiawatchAlertReceiverFlapping", "DpiawatchFeedSilent", "DpiawatchSystemFeedSilent", "DpiawatchFeedIncomplete",
 		"DpiawatchRetentionErrors", "DpiawatchLoginFlood",
 	}
 	docs, err := os.ReadFile("../docs/operations.md")
@@ -499,7 +499,7 @@ func TestPrometheusRulesComplete(t *testing.T) {
 	tested := firingTests(t)
 	// Labels a summary may print: where the fault is, never who or whose
 	// record.
-	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "stage"}
+	allowedLabels := []string{"instance", "job", "receiver", "topic", "partition", "reason", "step", "org", "system", "stage"}
 	labelRef := regexp.MustCompile(`\$labels\.(\w+)`)
 	var got []string
 	for _, r := range loadRules(t) {

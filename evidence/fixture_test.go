@@ -103,7 +103,7 @@ func simulateOrg(t testing.TB, c orgCase) simulation {
 
 // applier is the write side both stores share.
 type applier interface {
-	Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error)
+	Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (store.Result, error)
 }
 
 // ingest runs the daemon's checks over the events into st, in batches as
@@ -123,17 +123,17 @@ func ingest(t testing.TB, cfg *config.Config, sim simulation, st applier) {
 	const batch = 5000
 	for i := 0; i < len(sim.events); i += batch {
 		j := min(i+batch, len(sim.events))
-		if _, err := st.Apply(ctx, sim.events[i:j], eng.Process); err != nil {
+		if _, err := st.Apply(ctx, sim.events[i:j], nil, eng.Process); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eng.Flush(), nil }); err != nil {
+	if _, err := st.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return eng.Flush(), nil }); err != nil {
 		t.Fatal(err)
 	}
 	// The daemon records how far the feed is complete; the export is made
 	// while it is a day and a half behind the simulation's end, so the
 	// period's last two days are not complete.
-	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+	if _, err := st.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{State: []store.StateEntry{store.CompletenessEntry(sim.org, fixtureComplete)}}, nil
 	}); err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func TestAlertsNotCoveredByTheDPIA(t *testing.T) {
 	other := kept
 	other.Actor.ID, other.Time = "u-99", t0.Add(time.Hour)
 	a := rules.ConflictAlert(store.Conflict{Event: other, Kept: kept, Fields: []string{"time", "actor.id"}}, "st-martins-webster-court")
-	if _, err := st.Apply(ctx, []event.Event{kept}, func([]event.Event) (store.Effects, error) {
+	if _, err := st.Apply(ctx, []event.Event{kept}, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{a}}, nil
 	}); err != nil {
 		t.Fatal(err)

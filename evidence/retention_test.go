@@ -34,7 +34,7 @@ func TestRetentionSection(t *testing.T) {
 		evs = append(evs, event.Event{ID: "e" + string(rune('0'+i)), Time: t0, Org: "st-martins", System: "logmycare",
 			Action: event.ActionView, Actor: event.Actor{ID: "u-1"}, Subject: event.Subject{ID: "c-1"}, Outcome: event.OutcomeSuccess})
 	}
-	if _, err := st.Apply(ctx, evs, nil); err != nil {
+	if _, err := st.Apply(ctx, evs, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err := st.Retain(ctx, store.RetentionPolicy{Default: store.RetentionPeriods{store.RetainEvents: 400 * day}}, run)

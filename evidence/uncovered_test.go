@@ -111,7 +111,7 @@ func TestUncoveredRanges(t *testing.T) {
 						}
 						state = append(state, store.CompletenessEntry("st-martins", at))
 					}
-					if _, err := st.apply.Apply(ctx, gappyEvents(), func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
+					if _, err := st.apply.Apply(ctx, gappyEvents(), nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
 						t.Fatal(err)
 					}
 					dir := filepath.Join(t.TempDir(), "pack")

@@ -22,8 +22,11 @@ import (
 // Processor makes a batch of valid events durable and checked. It must be
 // all-or-nothing: on error nothing of the batch may remain applied, because
 // the consumer will offer the same batch again.
+//
+// positions[i] is where events[i] was read from, for the store to keep
+// (see store.Writer.Apply); nil when the events did not come from Kafka.
 type Processor interface {
-	Process(ctx context.Context, events []event.Event) (store.Result, error)
+	Process(ctx context.Context, events []event.Event, positions []store.Position) (store.Result, error)
 }
 
 // Batch is a batch of valid events with what travels with them from
@@ -470,9 +473,7 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 		if bp != nil {
 			res, err = bp.ProcessBatch(ctx, &b.Batch)
 		} else {
-			// A plain Processor passes the positions on to its store
-			// (store.WithPositions).
-			res, err = c.o.Processor.Process(store.WithPositions(ctx, b.Positions), b.Events)
+			res, err = c.o.Processor.Process(ctx, b.Events, b.Positions)
 		}
 		return err
 	})

@@ -37,7 +37,7 @@ type memProcessor struct {
 
 func newMemProcessor() *memProcessor { return &memProcessor{seen: map[event.Key]int{}} }
 
-func (p *memProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
+func (p *memProcessor) Process(ctx context.Context, evs []event.Event, _ []store.Position) (store.Result, error) {
 	if p.block != nil {
 		p.blocked.Add(1)
 		defer p.blocked.Add(-1)
@@ -344,7 +344,7 @@ type markProcessor struct {
 }
 
 func (p *markProcessor) ProcessBatch(ctx context.Context, b *Batch) (store.Result, error) {
-	r, err := p.memProcessor.Process(ctx, b.Events)
+	r, err := p.memProcessor.Process(ctx, b.Events, b.Positions)
 	if err == nil {
 		p.mu.Lock()
 		for _, m := range b.Marks {

@@ -25,7 +25,7 @@ type keepFirstProcessor struct {
 	recorded []store.Conflict
 }
 
-func (p *keepFirstProcessor) Process(_ context.Context, evs []event.Event) (store.Result, error) {
+func (p *keepFirstProcessor) Process(_ context.Context, evs []event.Event, _ []store.Position) (store.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var r store.Result

@@ -30,7 +30,7 @@ type fetchProcessor struct {
 }
 
 // Process is never called: the consumer gives a BatchProcessor its Batch.
-func (p *fetchProcessor) Process(context.Context, []event.Event) (store.Result, error) {
+func (p *fetchProcessor) Process(context.Context, []event.Event, []store.Position) (store.Result, error) {
 	return store.Result{}, errors.New("Process called on a BatchProcessor")
 }
 

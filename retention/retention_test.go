@@ -62,7 +62,7 @@ func TestRetentionJob(t *testing.T) {
 				Outcome: event.OutcomeSuccess,
 			})
 		}
-		if _, err := st.Apply(context.Background(), evs, nil); err != nil {
+		if _, err := st.Apply(context.Background(), evs, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		var logs bytes.Buffer

@@ -3,7 +3,6 @@ package rules
 import (
 	"container/heap"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Defaults of the event-time bounds (see the comment at the top of state.go).
@@ -81,7 +81,7 @@ type clockState struct {
 }
 
 func (c *orgClock) encode() ([]byte, error) {
-	b, err := json.Marshal(clockState{Watermark: c.wm, Frontier: c.frontier, Judged: c.judged, Ahead: c.aheadN, AheadMin: c.aheadMin})
+	b, err := storedjson.Marshal(clockState{Watermark: c.wm, Frontier: c.frontier, Judged: c.judged, Ahead: c.aheadN, AheadMin: c.aheadMin})
 	if err != nil {
 		return nil, fmt.Errorf("encode watermark: %w", err)
 	}
@@ -93,7 +93,7 @@ func (c *orgClock) encode() ([]byte, error) {
 func decodeClock(b []byte) (clockState, error) {
 	var st clockState
 	if len(b) > 0 && b[0] == '{' {
-		if err := json.Unmarshal(b, &st); err != nil {
+		if err := storedjson.Unmarshal(b, &st); err != nil {
 			return st, fmt.Errorf("decode watermark: %w", err)
 		}
 	} else if err := st.Watermark.UnmarshalText(b); err != nil {
@@ -214,7 +214,7 @@ func (c *orgClock) checkpoint(org string, out []store.StateEntry, keysOnly bool)
 			}
 			v = evs
 		}
-		b, err := json.Marshal(v)
+		b, err := storedjson.Marshal(v)
 		if err != nil {
 			return out, fmt.Errorf("encode waiting events: %w", err)
 		}
@@ -248,7 +248,7 @@ func (c *orgClock) restoreChunk(org, key string, value []byte, load func([]event
 	var evs []event.Event
 	if len(value) > 0 && value[0] == '{' {
 		var ks waitingKeys
-		if err := json.Unmarshal(value, &ks); err != nil {
+		if err := storedjson.Unmarshal(value, &ks); err != nil {
 			return fmt.Errorf("decode waiting event keys: %w", err)
 		}
 		if load == nil {
@@ -265,7 +265,7 @@ func (c *orgClock) restoreChunk(org, key string, value []byte, load func([]event
 		if len(evs) != len(keys) {
 			return fmt.Errorf("read waiting events back: %d of %d found in the store", len(evs), len(keys))
 		}
-	} else if err := json.Unmarshal(value, &evs); err != nil {
+	} else if err := storedjson.Unmarshal(value, &evs); err != nil {
 		return fmt.Errorf("decode waiting events: %w", err)
 	}
 	var last time.Time

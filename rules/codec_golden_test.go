@@ -37,3 +37,51 @@ func TestCheckpointJSONBytes(t *testing.T) {
 		}
 	}
 }
+
+// zeroState has the field kinds the checks' state types tag omitempty:
+// numbers, bools, bytes, a pointer, and a slice and a map without it.
+type zeroState struct {
+	N    int32          `json:"n,omitempty"`
+	B    bool           `json:"b,omitempty"`
+	W    []byte         `json:"w,omitempty"`
+	P    *int64         `json:"p,omitempty"`
+	S    []string       `json:"s"`
+	M    map[string]int `json:"m"`
+	Kept int32          `json:"k"`
+}
+
+// TestZeroFieldBytes pins what the v1 API wrote for zero values, where the
+// v2 API's defaults differ (omitempty keeps a 0 or a false; a nil slice or
+// map is [] or {}; map keys unsorted): a Keyed entry with every field
+// zero, one with a map of several keys, and a clock that is not ahead.
+func TestZeroFieldBytes(t *testing.T) {
+	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		v    zeroState
+		want string
+	}{
+		{"zero", zeroState{}, `{"at":"2026-03-02T08:00:00Z","v":{"s":null,"m":null,"k":0}}`},
+		{"map", zeroState{S: []string{}, M: map[string]int{"z": 1, "a": 2, "m": 3, "q": 4, "b": 5, "y": 6, "c": 7, "x": 8, "d": 9}},
+			`{"at":"2026-03-02T08:00:00Z","v":{"s":[],"m":{"a":2,"b":5,"c":7,"d":9,"m":3,"q":4,"x":8,"y":6,"z":1},"k":0}}`},
+	} {
+		k := NewKeyed[zeroState]("zero", time.Hour)
+		k.bind("rules/test/")
+		k.m[orgKey{"o", "k"}] = &keyedEntry[zeroState]{at: at, val: c.v, dirty: true}
+		k.dirty = append(k.dirty, orgKey{"o", "k"})
+		out, err := k.drain(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(out[0].Value); got != c.want {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.name, got, c.want)
+		}
+	}
+	clock, err := (&orgClock{wm: at}).encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"watermark":"2026-03-02T08:00:00Z"}`; string(clock) != want {
+		t.Errorf("clock:\ngot  %s\nwant %s", clock, want)
+	}
+}

@@ -75,9 +75,8 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // StateTable is the Engine's view of a Keyed table, whatever its value type.
@@ -220,7 +219,7 @@ func (s *Keyed[V]) restore(key string, value []byte) error {
 		return fmt.Errorf("state key is not path-escaped")
 	}
 	var st keyedState[V]
-	if err := json.Unmarshal(value, &st); err != nil {
+	if err := storedjson.Unmarshal(value, &st); err != nil {
 		return fmt.Errorf("decode %s state: %w", s.name, err)
 	}
 	if st.At.IsZero() {
@@ -246,7 +245,7 @@ func (s *Keyed[V]) drain(out []store.StateEntry) ([]store.StateEntry, error) {
 			continue // deleted since
 		}
 		e.dirty = false
-		b, err := json.Marshal(keyedState[V]{At: e.at, V: e.val})
+		b, err := storedjson.Marshal(keyedState[V]{At: e.at, V: e.val})
 		if err != nil {
 			return out, fmt.Errorf("encode %s state: %w", s.name, err)
 		}

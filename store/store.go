@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -65,7 +66,13 @@ type Writer interface {
 	// stored with them. When Apply returns nil all of it is durable; when it
 	// returns an error none of it is, and the caller must reset any in-memory
 	// state evaluate changed before retrying.
-	Apply(ctx context.Context, events []event.Event, evaluate EvaluateFunc) (Result, error)
+	//
+	// positions says where the events came from in Kafka: nil when
+	// unknown, else positions[i] is events[i]'s (another length is an
+	// error). A store may keep them with the events and align its
+	// deduplication with them (ClickHouse's insert_deduplication_token);
+	// one that cannot use them ignores them.
+	Apply(ctx context.Context, events []event.Event, positions []Position, evaluate EvaluateFunc) (Result, error)
 }
 
 // AlertFilter selects alerts; zero fields match everything.
@@ -135,22 +142,11 @@ type Position struct {
 	Offset    int64
 }
 
-type positionsKey struct{}
-
-// WithPositions tells a Writer where the events it is about to be given came
-// from: positions[i] is events[i]'s. A store may keep them with the events
-// and align its deduplication with them (ClickHouse's
-// insert_deduplication_token); one that cannot use them ignores them.
-func WithPositions(ctx context.Context, positions []Position) context.Context {
-	return context.WithValue(ctx, positionsKey{}, positions)
-}
-
-// PositionsFrom returns the positions WithPositions attached for a batch of
-// n events, or nil when there are none for a batch of that size.
-func PositionsFrom(ctx context.Context, n int) []Position {
-	p, _ := ctx.Value(positionsKey{}).([]Position)
-	if len(p) != n {
-		return nil // not for this batch: better none than wrong ones
+// CheckPositions returns an error unless positions fit a batch of n events
+// as Writer.Apply takes them: none, or one per event.
+func CheckPositions(n int, positions []Position) error {
+	if positions != nil && len(positions) != n {
+		return fmt.Errorf("%d positions for %d events", len(positions), n)
 	}
-	return p
+	return nil
 }

@@ -368,7 +368,7 @@ func (s *Stream) recordGroupCompleteness(ctx context.Context, now time.Time, idl
 	if len(state) == 0 {
 		return nil
 	}
-	if _, err := s.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
+	if _, err := s.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }); err != nil {
 		return fmt.Errorf("record completeness: %w", err)
 	}
 	// The batches' own record, should this daemon be alone again, starts

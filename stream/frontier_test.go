@@ -127,7 +127,7 @@ func TestGroupCompleteness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+		if _, err := st.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 			return store.Effects{State: []store.StateEntry{{Key: progressPrefix + id, Value: b}}}, nil
 		}); err != nil {
 			t.Fatal(err)

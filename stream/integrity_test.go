@@ -51,12 +51,12 @@ func TestPipelineConflictIsDeadLetteredAndAlertedOnce(t *testing.T) {
 		hidden := orig
 		hidden.Actor.ID, hidden.Action, hidden.Time = "u-99", event.ActionExport, t0.Add(2*time.Hour)
 
-		if _, err := p.Process(ctx, []event.Event{orig}); err != nil {
+		if _, err := p.Process(ctx, []event.Event{orig}, nil); err != nil {
 			t.Fatal(err)
 		}
 		batch := []event.Event{hidden}
 		for attempt := range 2 { // the second: redelivered after a crash before the dead letter
-			res, err := p.Process(ctx, batch)
+			res, err := p.Process(ctx, batch, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,13 +64,13 @@ func TestPipelineConflictIsDeadLetteredAndAlertedOnce(t *testing.T) {
 				t.Fatalf("attempt %d: conflicts %+v, want the batch's event", attempt, res.Conflicts)
 			}
 		}
-		res, _ := p.Process(ctx, batch)
+		res, _ := p.Process(ctx, batch, nil)
 		if err := p.RecordConflicts(ctx, res.Conflicts); err != nil {
 			t.Fatal(err)
 		}
 		// Redelivered after the dead letter and the record: nothing again.
 		for attempt := range 2 {
-			res, err := p.Process(ctx, batch)
+			res, err := p.Process(ctx, batch, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

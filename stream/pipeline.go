@@ -49,6 +49,7 @@ type pipeline struct {
 	wake   func() // tells alert delivery that new alert versions are stored
 	// observe, if set, is told about every stored batch (feed heartbeats).
 	observe func(events []event.Event, arrival time.Time)
+	arrival *arrivalMetric
 	// rebalanced, if set, is told when the consumer group has moved
 	// partitions (the repartition forwarder).
 	rebalanced func()
@@ -203,13 +204,12 @@ func (p *pipeline) prepare(ctx context.Context, b *ingest.Batch) *prepared {
 }
 
 // Process implements ingest.Processor for a batch that comes with nothing
-// but its events (and, from the context, their positions): it is evaluated
-// inside its write.
-func (p *pipeline) Process(ctx context.Context, events []event.Event) (store.Result, error) {
+// but its events and their positions: it is evaluated inside its write.
+func (p *pipeline) Process(ctx context.Context, events []event.Event, positions []store.Position) (store.Result, error) {
 	p.mu.Lock()
 	seq := p.next
 	p.mu.Unlock()
-	return p.ProcessBatch(ctx, &ingest.Batch{Seq: seq, Events: events, Positions: store.PositionsFrom(ctx, len(events))})
+	return p.ProcessBatch(ctx, &ingest.Batch{Seq: seq, Events: events, Positions: positions})
 }
 
 // ProcessBatch writes batch b with what Prepare computed for it, or
@@ -217,8 +217,6 @@ func (p *pipeline) Process(ctx context.Context, events []event.Event) (store.Res
 // (ingest.BatchProcessor).
 func (p *pipeline) ProcessBatch(ctx context.Context, b *ingest.Batch) (_ store.Result, rerr error) {
 	seq, events := b.Seq, b.Events
-	// The store keeps each event's position (store.WithPositions).
-	ctx = store.WithPositions(ctx, b.Positions)
 	p.mu.Lock()
 	pr := p.prepared[seq]
 	fast := pr != nil && pr.gen == p.gen && !p.stale
@@ -239,7 +237,7 @@ func (p *pipeline) ProcessBatch(ctx context.Context, b *ingest.Batch) (_ store.R
 	var err error
 	if fast {
 		p.speculated.Add(1)
-		res, err = p.store.Apply(ctx, events, func(fresh []event.Event) (store.Effects, error) {
+		res, err = p.store.Apply(ctx, events, b.Positions, func(fresh []event.Event) (store.Effects, error) {
 			if len(fresh) != len(pr.fresh) {
 				return store.Effects{}, errSpeculation
 			}
@@ -268,8 +266,12 @@ func (p *pipeline) ProcessBatch(ctx context.Context, b *ingest.Batch) (_ store.R
 		p.lastEvents, p.released = time.Now(), false
 	}
 	p.mu.Unlock()
-	if p.observe != nil && len(events) > 0 {
-		p.observe(events, time.Now())
+	if len(events) > 0 {
+		now := time.Now()
+		p.arrival.stored(events, now)
+		if p.observe != nil {
+			p.observe(events, now)
+		}
 	}
 	if res.Alerts > 0 && p.wake != nil {
 		p.wake()
@@ -316,7 +318,7 @@ func (p *pipeline) RecordConflicts(ctx context.Context, conflicts []store.Confli
 		}
 		eff.State = append(eff.State, store.StateEntry{Key: conflictKey(c), Value: []byte(strings.Join(c.Fields, ","))})
 	}
-	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
+	res, err := p.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
 	if err != nil {
 		return fmt.Errorf("record conflicting duplicates: %w", err)
 	}
@@ -345,7 +347,7 @@ func (p *pipeline) evaluateInWrite(ctx context.Context, b *ingest.Batch) (store.
 		}
 	}
 	p.engine.setBatch(b, time.Now())
-	res, err := p.store.Apply(ctx, events, p.engine.Process)
+	res, err := p.store.Apply(ctx, events, b.Positions, p.engine.Process)
 	if err != nil {
 		// The engine may have advanced past what was stored: rebuild it
 		// from the last durable state before the batch is retried.
@@ -410,7 +412,7 @@ func (p *pipeline) releaseIfIdle(ctx context.Context) error {
 			return err
 		}
 	}
-	res, err := p.store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return p.engine.Flush(), nil })
+	res, err := p.store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return p.engine.Flush(), nil })
 	if err != nil {
 		p.invalidate(seq)
 		return err

@@ -31,9 +31,9 @@ type flakyStore struct {
 
 var errInjected = errors.New("injected write failure")
 
-func (f *flakyStore) Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error) {
+func (f *flakyStore) Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (store.Result, error) {
 	if f.rng.Float64() < f.rate {
-		return f.Store.Apply(ctx, events, func(fresh []event.Event) (store.Effects, error) {
+		return f.Store.Apply(ctx, events, positions, func(fresh []event.Event) (store.Effects, error) {
 			if evaluate != nil {
 				if _, err := evaluate(fresh); err != nil {
 					return store.Effects{}, err
@@ -42,7 +42,7 @@ func (f *flakyStore) Apply(ctx context.Context, events []event.Event, evaluate s
 			return store.Effects{}, errInjected
 		})
 	}
-	return f.Store.Apply(ctx, events, evaluate)
+	return f.Store.Apply(ctx, events, positions, evaluate)
 }
 
 func testEngineOptions(t *testing.T, ref *reference.Data) rules.Options {

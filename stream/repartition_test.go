@@ -51,14 +51,14 @@ func repartProcessorDedup(t *testing.T, st store.Store) {
 	newProc := func() *repartProcessor {
 		return newRepartProcessor(st, streamTeam, func() (engine, error) { return seenEngine{&seen}, nil }, testLogger(t), nil, 0)
 	}
-	batch := func(from int64, ids ...string) (context.Context, []event.Event) {
+	batch := func(from int64, ids ...string) ([]event.Event, []store.Position) {
 		evs := make([]event.Event, len(ids))
 		pos := make([]store.Position, len(ids))
 		for i, id := range ids {
 			evs[i] = event.Event{ID: id, Org: "o", System: "s", Time: time.Unix(int64(i), 0)}
 			pos[i] = store.Position{Topic: "g-by-team", Partition: 1, Offset: from + int64(i)}
 		}
-		return store.WithPositions(ctx, pos), evs
+		return evs, pos
 	}
 	p := newProc()
 	for _, tc := range []struct {
@@ -78,8 +78,8 @@ func repartProcessorDedup(t *testing.T, st store.Store) {
 			p = newProc()
 		}
 		seen = nil
-		c, evs := batch(tc.from, tc.ids...)
-		if _, err := p.Process(c, evs); err != nil {
+		evs, pos := batch(tc.from, tc.ids...)
+		if _, err := p.Process(ctx, evs, pos); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		if !slices.Equal(seen, tc.want) {
@@ -285,7 +285,7 @@ func forwarderHandover(t *testing.T, c *kafkatest.Cluster, st store.Store) {
 	// "b" is this daemon; the other daemon's "z" sorts after it, and its
 	// rows must go first all the same.
 	rows := []store.StateEntry{row("b", 1, "b1"), row("z", 7, "z7"), row("b", 2, "b2"), row("z", 8, "z8")}
-	if _, err := st.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: rows}, nil }); err != nil {
+	if _, err := st.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return store.Effects{State: rows}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	// The warning that a drain failed is how the test knows the first

@@ -29,7 +29,7 @@ import (
 // that can also say which events it holds (store.KeyLookup) lets the
 // pipeline run the checks ahead of the write.
 type Store interface {
-	Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error)
+	Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (store.Result, error)
 	LoadState(ctx context.Context, prefix string) ([]store.StateEntry, error)
 }
 
@@ -62,6 +62,10 @@ type Options struct {
 	Lateness time.Duration
 	// Orgs label the feed metrics.
 	Orgs []string
+	// Systems, with Orgs, label the feed's last-arrival metric: the
+	// systems the configuration names. Events of any other org or system
+	// are counted as "other".
+	Systems []string
 	// Ingest, when set, is the consumer's options: the stream consumes
 	// from Kafka (its Processor and Registerer are the stream's). Nil: no
 	// consumer; batches come through Process only.
@@ -138,6 +142,7 @@ func New(ctx context.Context, o Options) (*Stream, error) {
 		}
 	}
 	s.pipeline = &pipeline{store: o.Store, engine: s.engine, log: o.Logger, wake: o.Wake, observe: o.Observe,
+		arrival:     newArrivalMetric(o.Registerer, o.Orgs, o.Systems),
 		idleRelease: o.IdleRelease, conflictAlert: o.ConflictAlert, alertCounter: o.AlertCounter}
 	if err := s.pipeline.restore(ctx); err != nil {
 		return nil, err
@@ -187,7 +192,7 @@ func (s *Stream) Ready() error {
 // Process stores and checks one batch of events outside Kafka, as the
 // consumer's batches are (tests, tools).
 func (s *Stream) Process(ctx context.Context, events []event.Event) (store.Result, error) {
-	return s.pipeline.Process(ctx, events)
+	return s.pipeline.Process(ctx, events, nil)
 }
 
 // Run runs the consumers and the stream's background jobs until ctx is

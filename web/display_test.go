@@ -28,7 +28,7 @@ func addHostileAlert(t *testing.T, f *fixture) string {
 		ActorID: hostileActor, SubjectID: "c-0099", DPIA: "st-martins-webster-court", Risks: []string{"R4"},
 		Explanation: "Opened a care plan\u202e at 21:14."}
 	a.AddEvent("e-h1", t0)
-	if _, err := f.sq.Apply(context.Background(), []event.Event{e}, func([]event.Event) (store.Effects, error) {
+	if _, err := f.sq.Apply(context.Background(), []event.Event{e}, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{a}}, nil
 	}); err != nil {
 		t.Fatal(err)

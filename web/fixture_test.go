@@ -148,7 +148,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		mk(alertA, "out-of-hours", "out-of-hours", actorA, subjectA, alert.SeverityMedium, []string{"R4"}, "e-a"),
 		mk(alertB, "no-business-need", "no-relationship", actorB, subjectB, alert.SeverityHigh, []string{"R3"}, "e-b"),
 	}
-	if _, err := st.Apply(ctx, evs, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: as}, nil }); err != nil {
+	if _, err := st.Apply(ctx, evs, nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: as}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	ws, err := st.Web(ctx)
@@ -295,7 +295,7 @@ func assertAbsent(t *testing.T, where, body string, secrets ...string) {
 // daemon does with a batch.
 func (f *fixture) complete(t *testing.T, at time.Time) {
 	t.Helper()
-	if _, err := f.sq.Apply(t.Context(), nil, func([]event.Event) (store.Effects, error) {
+	if _, err := f.sq.Apply(t.Context(), nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{State: []store.StateEntry{store.CompletenessEntry(org, at)}}, nil
 	}); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestAlertPageJudgedReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			a.ReferenceID = c.referenceID
-			if _, err := f.sq.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+			if _, err := f.sq.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 				return store.Effects{Alerts: []alert.Alert{a}}, nil
 			}); err != nil {
 				t.Fatal(err)

@@ -192,7 +192,7 @@ func TestOverviewPictures(t *testing.T) {
 	silent := alert.Alert{ID: "a-silent", Check: "feed-silent", Pattern: "no-events", Severity: alert.SeverityHigh, Org: org,
 		FirstSeen: t0, LastSeen: t0.Add(time.Hour), EventIDs: []string{}, DPIA: "st-martins-webster-court", Risks: []string{"R4"},
 		Explanation: "No events have arrived from logmycare for 1h0m0s (expected at least every 30m0s): access to records is not being watched."}
-	if _, err := f.sq.Apply(t.Context(), nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{silent}}, nil }); err != nil {
+	if _, err := f.sq.Apply(t.Context(), nil, nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{silent}}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	ig, _ := f.login(t, "ig")

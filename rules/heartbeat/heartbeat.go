@@ -185,7 +185,7 @@ func (h *Heartbeat) Check(ctx context.Context) ([]alert.Alert, error) {
 	if len(eff.State) == 0 {
 		return nil, nil
 	}
-	_, err := h.o.Store.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
+	_, err := h.o.Store.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return eff, nil })
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: store: %w", err)
 	}

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/backoff"
 	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 	"github.com/dpiawatch/dpiawatch/triage"
 )
 
@@ -140,7 +140,7 @@ func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decisi
 	}
 	seq := s.nextSeq()
 	t.Seq = int64(seq)
-	detail, err := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+	detail, err := storedjson.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
 	if err != nil {
 		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
@@ -215,7 +215,7 @@ func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq in
 // PutSilence inserts or replaces a silence (by ID) with its audit entry, in
 // one row.
 func (s *Store) PutSilence(ctx context.Context, sl silence.Silence, audit audit.Entry) error {
-	body, err := json.Marshal(sl)
+	body, err := storedjson.Marshal(sl)
 	if err != nil {
 		return fmt.Errorf("clickhouse: put silence: %w", err)
 	}
@@ -244,7 +244,7 @@ func decodeSilences(rows interface {
 			return nil, err
 		}
 		var sl silence.Silence
-		if err := json.Unmarshal([]byte(body), &sl); err != nil {
+		if err := storedjson.Unmarshal([]byte(body), &sl); err != nil {
 			return nil, fmt.Errorf("decode silence: %w", err)
 		}
 		out = append(out, sl)

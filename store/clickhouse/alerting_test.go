@@ -26,7 +26,8 @@ func TestClickHouseAlertingViews(t *testing.T) {
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	a := alert.Alert{ID: "a-1", Org: "wiltshire-council", Check: "out-of-hours", FirstSeen: at, LastSeen: at}
 	if _, err := s.Apply(ctx, []event.Event{{ID: "e1", Time: at, Org: "wiltshire-council", System: "mosaic", Action: event.ActionView,
-		Actor: event.Actor{ID: "u-1"}, Subject: event.Subject{ID: "c-1"}, Outcome: event.OutcomeSuccess}},
+		Actor: event.Actor{ID: "u-1"}, Subject: event.Subject{ID: "c-1"}, Outcome: event.OutcomeSuccess}}, nil,
+
 		func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{a}}, nil }); err != nil {
 		t.Fatal(err)
 	}

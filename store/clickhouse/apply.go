@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // keyChunk bounds the keys of one lookup query (see chunks for their size).
@@ -19,11 +19,14 @@ const keyChunk = 1000
 
 // Apply stores one batch as a unit (see store.Writer and the package doc for
 // how that holds without transactions). It is idempotent under retry.
-func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (store.Result, error) {
+func (s *Store) Apply(ctx context.Context, events []event.Event, positions []Position, evaluate store.EvaluateFunc) (store.Result, error) {
+	if err := store.CheckPositions(len(events), positions); err != nil {
+		return store.Result{}, fmt.Errorf("clickhouse: apply: %w", err)
+	}
 	start := time.Now()
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	res, step, err := s.apply(ctx, events, evaluate)
+	res, step, err := s.apply(ctx, events, positions, evaluate)
 	if err != nil {
 		s.m.applyErrors.WithLabelValues(step).Inc()
 		return store.Result{}, fmt.Errorf("clickhouse: apply: %s: %w", step, err)
@@ -46,11 +49,10 @@ const (
 
 var applySteps = []string{stepLookup, stepEvaluate, stepEvents, stepAlerts, stepCommit}
 
-func (s *Store) apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (res store.Result, step string, err error) {
+func (s *Store) apply(ctx context.Context, events []event.Event, pos []Position, evaluate store.EvaluateFunc) (res store.Result, step string, err error) {
 	if err := ctx.Err(); err != nil {
 		return res, stepLookup, err
 	}
-	pos := positionsFrom(ctx, len(events))
 
 	// The first occurrence of a key within the batch is the event.
 	first := make([]int, 0, len(events))
@@ -167,14 +169,14 @@ func (s *Store) storedKeys(ctx context.Context, events []event.Event, idx []int)
 	batches := map[string][]event.Key{}
 	for _, c := range chunks(len(idx), func(j int) int { e := &events[idx[j]]; return len(e.Org) + len(e.System) + len(e.ID) }) {
 		lo, hi := c[0], c[1]
-		keys := make([]any, 0, hi-lo)
+		keys := make([]string, 0, 3*(hi-lo))
 		for _, i := range idx[lo:hi] {
 			e := &events[i]
-			keys = append(keys, clickhouse.GroupSet{Value: []any{e.Org, e.System, e.ID}})
+			keys = append(keys, e.Org, e.System, e.ID)
 		}
 		var p params
 		rows, err := s.conn.Query(ctx, `SELECT org, system, id, batch FROM `+s.events+` WHERE (org, system, id) IN `+
-			p.bind("Array(Tuple(String, String, String))", keys), p.list()...)
+			p.tuples(3, keys), p.list()...)
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +333,7 @@ func (s *Store) writeAlerts(ctx context.Context, alerts []alert.Alert, token str
 	now := time.Now()
 	for i := range alerts {
 		a := &alerts[i]
-		body, err := json.Marshal(a)
+		body, err := storedjson.Marshal(a)
 		if err != nil {
 			_ = b.Abort()
 			return 0, fmt.Errorf("encode alert: %w", err)

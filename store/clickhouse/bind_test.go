@@ -171,3 +171,24 @@ func TestChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestTextArray pins the text of array and tuple parameters: quoted as
+// clickhouse-go quotes strings within them (backslash, quote and NUL
+// escaped; the rest, tabs and newlines too, as they are), which the
+// hostile-values suite reads back through the server.
+func TestTextArray(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a    textArray
+		want string
+	}{
+		{"empty", textArray{1, nil}, `[]`},
+		{"strings", textArray{1, []string{"a", "o'brien", `back\slash`, "nul\x00", "tab\tline\n"}}, "['a','o\\'brien','back\\\\slash','nul\\0','tab\tline\n']"},
+		{"tuples", textArray{3, []string{"o", "s", "e-1", "o", "s", `x') OR 1=1 --`}}, `[('o','s','e-1'),('o','s','x\') OR 1=1 --')]`},
+		{"one tuple", textArray{2, []string{"é", ""}}, `[('é','')]`},
+	} {
+		if got := c.a.String(); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}

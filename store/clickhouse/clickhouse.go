@@ -18,7 +18,7 @@
 //     or a cancelled context here leaves the store untouched.
 //  3. Events are inserted with insert_deduplication_token set to the batch
 //     token — the Kafka positions of the batch (topic:partition:first-last,
-//     when the caller gave them with WithPositions) and a hash of the new
+//     when the caller gave them to Apply) and a hash of the new
 //     events' keys — and the token in each row. Alerts are inserted as new
 //     versions (ReplacingMergeTree by version), only those whose content
 //     changed.

@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,13 +15,6 @@ import (
 
 // Position is where an event was read from in Kafka (see store.Position).
 type Position = store.Position
-
-// WithPositions is store.WithPositions.
-func WithPositions(ctx context.Context, positions []Position) context.Context {
-	return store.WithPositions(ctx, positions)
-}
-
-func positionsFrom(ctx context.Context, n int) []Position { return store.PositionsFrom(ctx, n) }
 
 // eventColumnList is the INSERT's column list; columns appends values in
 // this order.

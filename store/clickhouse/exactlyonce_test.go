@@ -125,7 +125,7 @@ func TestClickHouseExactlyOnceAcrossCrashes(t *testing.T) {
 		c.restore(t)
 		failAt = fail
 		defer func() { failAt = "" }()
-		return s.Apply(WithPositions(ctx, pos), batch, c.eval)
+		return s.Apply(ctx, batch, pos, c.eval)
 	}
 
 	// A crash after the events and alerts went in, before the commit.

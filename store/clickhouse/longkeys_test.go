@@ -29,10 +29,10 @@ func TestClickHouseLongKeyLookups(t *testing.T) {
 			Action: event.ActionView, Actor: event.Actor{ID: "u-17"}, Subject: event.Subject{ID: "c-1"}, Outcome: event.OutcomeSuccess}
 		evs, keys = append(evs, e), append(keys, e.Key())
 	}
-	if r, err := s.Apply(ctx, evs, nil); err != nil || r.Stored != len(evs) {
+	if r, err := s.Apply(ctx, evs, nil, nil); err != nil || r.Stored != len(evs) {
 		t.Fatalf("Apply = %+v, %v; want %d stored", r, err, len(evs))
 	}
-	if r, err := s.Apply(ctx, evs, nil); err != nil || r.Duplicates != len(evs) {
+	if r, err := s.Apply(ctx, evs, nil, nil); err != nil || r.Duplicates != len(evs) {
 		t.Fatalf("replay = %+v, %v; want %d duplicates", r, err, len(evs))
 	}
 	got, err := s.EventsByKey(ctx, keys)

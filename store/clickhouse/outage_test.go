@@ -27,7 +27,7 @@ type countingProcessor struct{ s *clickhouse.Store }
 
 const countKey = "outage/count"
 
-func (p countingProcessor) Process(ctx context.Context, evs []event.Event) (store.Result, error) {
+func (p countingProcessor) Process(ctx context.Context, evs []event.Event, pos []store.Position) (store.Result, error) {
 	st, err := p.s.LoadState(ctx, countKey)
 	if err != nil {
 		return store.Result{}, err
@@ -38,7 +38,7 @@ func (p countingProcessor) Process(ctx context.Context, evs []event.Event) (stor
 			return store.Result{}, err
 		}
 	}
-	return p.s.Apply(ctx, evs, func(fresh []event.Event) (store.Effects, error) {
+	return p.s.Apply(ctx, evs, pos, func(fresh []event.Event) (store.Effects, error) {
 		return store.Effects{State: []store.StateEntry{{Key: countKey, Value: []byte(strconv.Itoa(base + len(fresh)))}}}, nil
 	})
 }

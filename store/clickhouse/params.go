@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -29,10 +30,70 @@ func (p *params) bind(typ string, v any) string {
 }
 
 func (p *params) str(v string) string     { return p.bind("String", v) }
-func (p *params) strs(vs []string) string { return p.bind("Array(String)", vs) }
+func (p *params) strs(vs []string) string { return p.bind("Array(String)", textArray{1, vs}) }
 func (p *params) int(v int64) string      { return p.bind("Int64", v) }
 func (p *params) uint(v uint64) string    { return p.bind("UInt64", v) }
 func (p *params) list() []any             { return p.named }
+
+// tuples binds vals, width strings to a tuple, as one
+// Array(Tuple(String, …)) parameter.
+func (p *params) tuples(width int, vals []string) string {
+	return p.bind("Array(Tuple("+strings.Repeat("String, ", width-1)+"String))", textArray{width, vals})
+}
+
+// textArray is an array of strings (width 1) or of tuples of width strings,
+// as a parameter: its String is the value in the server's text format,
+// which clickhouse-go sends as it is for a fmt.Stringer. Given a []string
+// or a []any of GroupSets instead, clickhouse-go formats them by
+// reflection, value by value, at several allocations each: with a batch's
+// 5,000 keys that was 13% more client CPU per Apply than the SQL of
+// quoted literals it replaced. The text is the one clickhouse-go writes
+// for such values (quoteText), so the server reads the same data.
+type textArray struct {
+	width int
+	vals  []string
+}
+
+func (a textArray) String() string {
+	n := 2
+	for _, v := range a.vals {
+		n += len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, v := range a.vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if a.width > 1 && i%a.width == 0 {
+			b = append(b, '(')
+		}
+		b = quoteText(b, v)
+		if a.width > 1 && i%a.width == a.width-1 {
+			b = append(b, ')')
+		}
+	}
+	return string(append(b, ']'))
+}
+
+// quoteText appends s as a quoted string of the text format, escaped as
+// clickhouse-go escapes a string within an array or a tuple parameter
+// (backslash, quote, NUL); the hostile-values suite checks that each such
+// value reads back as itself.
+func quoteText(b []byte, s string) []byte {
+	b = append(b, '\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '\'':
+			b = append(b, '\\', c)
+		case 0:
+			b = append(b, '\\', '0')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '\'')
+}
 
 // time binds t (clamped to the columns' range) as nanoseconds: instants
 // compare exactly whatever zone t is in.

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"strings"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Alert returns the latest version of the alert with id, or store.ErrNotFound.
@@ -77,7 +76,7 @@ func (s *Store) queryAlerts(ctx context.Context, q string, args ...any) ([]alert
 			return nil, err
 		}
 		var a alert.Alert
-		if err := json.Unmarshal([]byte(body), &a); err != nil {
+		if err := storedjson.Unmarshal([]byte(body), &a); err != nil {
 			return nil, fmt.Errorf("decode stored alert: %w", err)
 		}
 		a.Version = int64(version)

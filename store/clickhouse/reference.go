@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-	json "github.com/goccy/go-json"
 
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Reference-data snapshots (migration 4): each distinct set of reference
@@ -129,7 +129,7 @@ func (s *Store) insertReferenceRows(ctx context.Context, id string, rows []refer
 		}
 		for i := range rows[lo:hi] {
 			r := &rows[lo+i]
-			item, err := json.Marshal(r.item)
+			item, err := storedjson.Marshal(r.item)
 			if err != nil {
 				_ = b.Abort()
 				return fmt.Errorf("encode %s: %w", r.kind, err)
@@ -243,7 +243,7 @@ func decodeReferenceItem(d *reference.Data, kind string, item []byte) error {
 
 func appendJSON[T any](list *[]T, item []byte) error {
 	var v T
-	if err := json.Unmarshal(item, &v); err != nil {
+	if err := storedjson.Unmarshal(item, &v); err != nil {
 		return err
 	}
 	*list = append(*list, v)

@@ -7,13 +7,12 @@ import (
 	"strconv"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Routine audits (migration 5): one audit_samples row per draw, and each
@@ -156,7 +155,7 @@ func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (rout
 	}
 	seq := s.nextSeq()
 	r.Seq = int64(seq)
-	detail, err := json.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
+	detail, err := storedjson.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
 	if err != nil {
 		return routineaudit.Review{}, fmt.Errorf("clickhouse: add audit review: %w", err)
 	}

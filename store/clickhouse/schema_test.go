@@ -128,7 +128,7 @@ func TestClickHouseRetentionAndRollup(t *testing.T) {
 		mk("st-martins", "s3", "u-1", old.Add(3*time.Minute), "c-2"),
 		mk("wiltshire-council", "w1", "u-9", old.Add(time.Minute), "c-7"),
 	}
-	if _, err := s.Apply(ctx, batch, nil); err != nil {
+	if _, err := s.Apply(ctx, batch, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var p params
@@ -155,7 +155,7 @@ func TestClickHouseRetentionAndRollup(t *testing.T) {
 	// insert or the next merge); wiltshire-council has no schedule and
 	// keeps them.
 	older := time.Now().UTC().Add(-90 * 24 * time.Hour)
-	if _, err := s.Apply(ctx, []event.Event{mk("st-martins", "s-old", "u-1", older, "c-1"), mk("wiltshire-council", "w-old", "u-9", older, "c-7")}, nil); err != nil {
+	if _, err := s.Apply(ctx, []event.Event{mk("st-martins", "s-old", "u-1", older, "c-1"), mk("wiltshire-council", "w-old", "u-9", older, "c-7")}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.conn.Exec(ctx, `OPTIMIZE TABLE `+s.events+` FINAL`); err != nil {
@@ -250,7 +250,7 @@ func TestClickHouseAlertReferenceColumn(t *testing.T) {
 	}
 	a := alert.Alert{ID: "a-new", Check: "no-business-need", Org: "st-martins", ActorID: "u-17", FirstSeen: time.Unix(0, 0), LastSeen: time.Unix(0, 0),
 		EventIDs: []string{"e-1"}, EventCount: 1, ReferenceID: "0123456789abcdef0123456789abcdef"}
-	if _, err := s.Apply(ctx, nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{a}}, nil }); err != nil {
+	if _, err := s.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) { return store.Effects{Alerts: []alert.Alert{a}}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ id, want string }{{"a-old", ""}, {"a-new", a.ReferenceID}} {

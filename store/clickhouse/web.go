@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
@@ -132,7 +131,7 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 			return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
 		}
 		var a alert.Alert
-		if err := json.Unmarshal([]byte(body), &a); err != nil {
+		if err := storedjson.Unmarshal([]byte(body), &a); err != nil {
 			return nil, fmt.Errorf("clickhouse: decode stored alert: %w", err)
 		}
 		a.Version = int64(version)

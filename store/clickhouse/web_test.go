@@ -80,7 +80,7 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	// The feed is complete up to its newest event, past the sampled week.
 	done := store.Effects{Alerts: as, State: []store.StateEntry{store.CompletenessEntry("st-martins", evs[len(evs)-1].Time)}}
 	for _, st := range []store.Writer{ch, sq} {
-		if _, err := st.Apply(ctx, evs, func([]event.Event) (store.Effects, error) { return done, nil }); err != nil {
+		if _, err := st.Apply(ctx, evs, nil, func([]event.Event) (store.Effects, error) { return done, nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/silence"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 	"github.com/dpiawatch/dpiawatch/triage"
 )
 
@@ -56,7 +55,7 @@ func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decisi
 		if t.Seq, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		detail, _ := json.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+		detail, _ := storedjson.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
 		return insertAudit(ctx, tx, audit.Entry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)})
 	})
 	if err != nil {
@@ -119,7 +118,7 @@ func (s *Store) MarkTriageDelivered(ctx context.Context, receiver string, seq in
 
 // PutSilence inserts or replaces a silence and audits the change.
 func (s *Store) PutSilence(ctx context.Context, sl silence.Silence, audit audit.Entry) error {
-	body, err := json.Marshal(sl)
+	body, err := storedjson.Marshal(sl)
 	if err != nil {
 		return fmt.Errorf("sqlite: put silence: %w", err)
 	}
@@ -148,7 +147,7 @@ func (s *Store) Silence(ctx context.Context, id string) (silence.Silence, error)
 		return silence.Silence{}, fmt.Errorf("sqlite: silence: %w", err)
 	}
 	var sl silence.Silence
-	if err := json.Unmarshal([]byte(body), &sl); err != nil {
+	if err := storedjson.Unmarshal([]byte(body), &sl); err != nil {
 		return silence.Silence{}, fmt.Errorf("sqlite: decode silence: %w", err)
 	}
 	return sl, nil
@@ -172,7 +171,7 @@ func (s *Store) ListSilences(ctx context.Context, since time.Time) ([]silence.Si
 			return nil, fmt.Errorf("sqlite: silences: %w", err)
 		}
 		var sl silence.Silence
-		if err := json.Unmarshal([]byte(body), &sl); err != nil {
+		if err := storedjson.Unmarshal([]byte(body), &sl); err != nil {
 			return nil, fmt.Errorf("sqlite: decode silence: %w", err)
 		}
 		out = append(out, sl)

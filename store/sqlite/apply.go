@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // eventColumns are bound per event; chunkRows events go in one multi-row
@@ -62,8 +61,12 @@ var _ store.Store = (*Store)(nil)
 
 // Apply stores one batch as a unit (see store.Writer). evaluate, when not
 // nil, is called inside the transaction with the events that were new (maybe
-// none), in the order given.
-func (s *Store) Apply(ctx context.Context, events []event.Event, evaluate store.EvaluateFunc) (res store.Result, err error) {
+// none), in the order given. The embedded store keeps no Kafka positions:
+// positions is only checked.
+func (s *Store) Apply(ctx context.Context, events []event.Event, positions []store.Position, evaluate store.EvaluateFunc) (res store.Result, err error) {
+	if err := store.CheckPositions(len(events), positions); err != nil {
+		return store.Result{}, fmt.Errorf("sqlite: apply: %w", err)
+	}
 	start := time.Now()
 	// Encode on another goroutine, chunk by chunk, so that encoding
 	// overlaps the inserts instead of adding to the serial write path.
@@ -232,7 +235,7 @@ func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, alerts []alert.Aler
 		if a.ID == "" {
 			return 0, errors.New("write alerts: alert without id")
 		}
-		body, err := json.Marshal(a)
+		body, err := storedjson.Marshal(a)
 		if err != nil {
 			return 0, fmt.Errorf("write alerts: encode: %w", err)
 		}

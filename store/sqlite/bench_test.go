@@ -59,7 +59,7 @@ func benchApply(b *testing.B, sync string, replay bool) {
 		batches[i] = benchEvents(i*benchBatch, benchBatch)
 	}
 	if replay {
-		if _, err := s.Apply(ctx, batches[0], nil); err != nil {
+		if _, err := s.Apply(ctx, batches[0], nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,7 +78,7 @@ func benchApply(b *testing.B, sync string, replay bool) {
 				b.StartTimer()
 			}
 		}
-		r, err := s.Apply(ctx, evs, noop)
+		r, err := s.Apply(ctx, evs, nil, noop)
 		if err != nil {
 			b.Fatal(err)
 		}

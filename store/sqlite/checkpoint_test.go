@@ -21,7 +21,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Apply(ctx, benchEvents(0, 2000), nil); err != nil {
+	if _, err := s.Apply(ctx, benchEvents(0, 2000), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// 2,000 events are some hundreds of KiB of table and index pages, and

@@ -22,7 +22,7 @@ func TestWriteStateChunks(t *testing.T) {
 	apply := func(state []store.StateEntry) {
 		t.Helper()
 		eval := func([]event.Event) (store.Effects, error) { return store.Effects{State: state}, nil }
-		if _, err := s.Apply(ctx, nil, eval); err != nil {
+		if _, err := s.Apply(ctx, nil, nil, eval); err != nil {
 			t.Fatal(err)
 		}
 	}

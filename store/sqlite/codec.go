@@ -5,9 +5,8 @@ import (
 	"math"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // row is one event in its storage form: the queried columns, and detail.
@@ -109,7 +108,7 @@ func encodeChunks(events []event.Event) *encoded {
 func encodeEvents(args []any, events []event.Event) error {
 	for i := range events {
 		r := toRow(&events[i])
-		d, err := json.Marshal(&r.Detail)
+		d, err := storedjson.Marshal(&r.Detail)
 		if err != nil {
 			return fmt.Errorf("encode event detail: %w", err)
 		}
@@ -122,7 +121,7 @@ func encodeEvents(args []any, events []event.Event) error {
 // decodeEvent rebuilds an event from its stored columns.
 func decodeEvent(org, system, id string, t int64, action, actor, subject, det string) (event.Event, error) {
 	var d detail
-	if err := json.Unmarshal([]byte(det), &d); err != nil {
+	if err := storedjson.Unmarshal([]byte(det), &d); err != nil {
 		return event.Event{}, fmt.Errorf("decode stored event detail: %w", err)
 	}
 	var at time.Time

@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // BenchmarkCodec times the JSON the embedded store writes and reads per
@@ -51,13 +50,13 @@ func BenchmarkCodec(b *testing.B) {
 	b.Run("alert/encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := json.Marshal(&a); err != nil {
+			if _, err := storedjson.Marshal(&a); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("alert/decode", func(b *testing.B) {
-		body, err := json.Marshal(&a)
+		body, err := storedjson.Marshal(&a)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func TestStoredJSONBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Apply(ctx, []event.Event{ev}, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, []event.Event{ev}, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{a}}, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -52,5 +52,20 @@ func TestStoredJSONBytes(t *testing.T) {
 	const wantAlert = `{"id":"a-1","check":"bulk-access","pattern":"","severity":"high","org":"o","actor_id":"u","subject_id":"","first_seen":"2026-03-02T08:00:00Z","last_seen":"2026-03-02T08:01:00Z","event_ids":["e-1"],"dpia":"","risks":null,"explanation":"a \u003cb\u003e \u0026 c","event_count":1}`
 	if body != wantAlert {
 		t.Errorf("alert body:\ngot  %s\nwant %s", body, wantAlert)
+	}
+}
+
+// TestStoredZeroFieldBytes pins the detail column of an event whose
+// optional fields are all zero, UTC and in the nanosecond range: v1 wrote
+// nothing for the zero offset and nanoseconds, which v2's omitempty keeps.
+func TestStoredZeroFieldBytes(t *testing.T) {
+	ev := event.Event{ID: "e-1", Time: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), Org: "o", System: "s",
+		Action: event.ActionView, Actor: event.Actor{ID: "u"}}
+	args := make([]any, eventColumns)
+	if err := encodeEvents(args, []event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if got := args[7].(string); got != `{}` {
+		t.Errorf("event detail: got %s, want {}", got)
 	}
 }

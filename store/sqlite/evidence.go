@@ -7,10 +7,9 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 	"github.com/dpiawatch/dpiawatch/triage"
 )
 
@@ -29,7 +28,7 @@ func daysJSON(days []time.Time) (string, error) {
 	for i := range pairs {
 		pairs[i] = [2]int64{timeKey(days[i]), timeKey(days[i+1])}
 	}
-	b, err := json.Marshal(pairs)
+	b, err := storedjson.Marshal(pairs)
 	return string(b), err
 }
 

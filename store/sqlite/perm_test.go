@@ -25,7 +25,7 @@ func TestFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Apply(context.Background(), benchEvents(0, 100), nil); err != nil {
+	if _, err := s.Apply(context.Background(), benchEvents(0, 100), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	seen := 0

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Alert returns the alert with id, or store.ErrNotFound.
@@ -32,7 +31,7 @@ func (s *Store) Alert(ctx context.Context, id string) (alert.Alert, error) {
 
 func decodeAlert(version int64, body string) (alert.Alert, error) {
 	var a alert.Alert
-	if err := json.Unmarshal([]byte(body), &a); err != nil {
+	if err := storedjson.Unmarshal([]byte(body), &a); err != nil {
 		return alert.Alert{}, fmt.Errorf("sqlite: decode stored alert: %w", err)
 	}
 	a.Version = version

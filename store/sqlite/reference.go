@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 var _ store.ReferenceSnapshots = (*Store)(nil)
@@ -22,7 +21,7 @@ func (s *Store) SaveReference(ctx context.Context, loadedAt time.Time, d *refere
 	if err != nil {
 		return fmt.Errorf("sqlite: save reference: %w", err)
 	}
-	body, err := json.Marshal(d)
+	body, err := storedjson.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("sqlite: save reference: %w", err)
 	}
@@ -87,7 +86,7 @@ func scanReference(row *sql.Row) (store.ReferenceSnapshot, error) {
 	}
 	snap.LoadedAt = time.Unix(0, loaded).UTC()
 	snap.Data = &reference.Data{}
-	if err := json.Unmarshal([]byte(body), snap.Data); err != nil {
+	if err := storedjson.Unmarshal([]byte(body), snap.Data); err != nil {
 		return store.ReferenceSnapshot{}, fmt.Errorf("decode reference snapshot: %w", err)
 	}
 	return snap, nil

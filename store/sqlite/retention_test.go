@@ -63,7 +63,7 @@ func TestRetentionGivesSpaceBack(t *testing.T) {
 		t.Fatalf("auto_vacuum = %d, want 2 (incremental)", got)
 	}
 	for i := range 4 {
-		if _, err := s.Apply(ctx, benchEvents(i*benchBatch, benchBatch), nil); err != nil {
+		if _, err := s.Apply(ctx, benchEvents(i*benchBatch, benchBatch), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,7 +93,7 @@ func BenchmarkRetainChunk(b *testing.B) {
 	defer s.Close()
 	const total = 1_000_000
 	for i := 0; i < total; i += benchBatch {
-		if _, err := s.Apply(ctx, benchEvents(i, benchBatch), nil); err != nil {
+		if _, err := s.Apply(ctx, benchEvents(i, benchBatch), nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -129,7 +129,7 @@ func TestRetentionMigrationDatesExistingState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Apply(ctx, nil, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{State: []store.StateEntry{{Key: "tasks/t/0/rules/x/s/org/u-1", Value: []byte("1")}}}, nil
 	}); err != nil {
 		t.Fatal(err)

@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/storedjson"
 )
 
 // Routine audits (migration 0004): samples of access per team and period,
@@ -174,7 +173,7 @@ func (s *Store) AddAuditReview(ctx context.Context, r routineaudit.Review) (rout
 		if r.Seq, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		detail, _ := json.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
+		detail, _ := storedjson.Marshal(map[string]any{"seq": r.Seq, "org": r.Org, "team": r.Team, "period": r.Period, "item": r.N, "note": r.Note})
 		return insertAudit(ctx, tx, audit.Entry{At: r.At, Actor: r.Reviewer, Action: "routine-audit." + r.Outcome,
 			Object: r.Org + "/" + r.Team + "/" + r.Period, Detail: string(detail)})
 	})

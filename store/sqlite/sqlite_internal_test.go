@@ -108,10 +108,10 @@ func TestMetrics(t *testing.T) {
 	eval := func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{{ID: "a-1", Check: "out-of-hours"}}}, nil
 	}
-	if _, err := s.Apply(ctx, evs, eval); err != nil {
+	if _, err := s.Apply(ctx, evs, nil, eval); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Apply(ctx, append(evs, benchEvents(3, 1)...), nil); err != nil {
+	if _, err := s.Apply(ctx, append(evs, benchEvents(3, 1)...), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := `
@@ -158,7 +158,7 @@ func crashChild(path string) {
 	}
 	for i := 0; ; i++ {
 		n := i + 1
-		_, err := s.Apply(ctx, benchEvents(i*crashBatch, crashBatch), func([]event.Event) (store.Effects, error) {
+		_, err := s.Apply(ctx, benchEvents(i*crashBatch, crashBatch), nil, func([]event.Event) (store.Effects, error) {
 			return store.Effects{
 				Alerts: []alert.Alert{{ID: fmt.Sprintf("a-%d", n), Check: "crash"}},
 				State:  []store.StateEntry{{Key: "batches", Value: []byte(strconv.Itoa(n))}},

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsByKey", testEventsByKey},
 		{"ContextCancelled", testContextCancelled},
 		{"EmptyBatch", testEmptyBatch},
+		{"Positions", testPositions},
 		{"HostileValues", testHostileValues},
 	}
 	for _, tc := range tests {
@@ -89,7 +90,7 @@ func openClose(t *testing.T, open Opener) store.Store {
 
 func apply(t *testing.T, s store.Store, evs []event.Event, eval store.EvaluateFunc) store.Result {
 	t.Helper()
-	r, err := s.Apply(context.Background(), evs, eval)
+	r, err := s.Apply(context.Background(), evs, nil, eval)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -302,7 +303,7 @@ func testEvaluateError(t *testing.T, open Opener) {
 	ctx := context.Background()
 	boom := errors.New("boom")
 	al := alert.Alert{ID: "a-1", Check: "out-of-hours", Org: "st-martins", FirstSeen: t0, LastSeen: t0}
-	_, err := s.Apply(ctx, []event.Event{ev("a", 0), ev("b", 1)}, func([]event.Event) (store.Effects, error) {
+	_, err := s.Apply(ctx, []event.Event{ev("a", 0), ev("b", 1)}, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: []alert.Alert{al}, State: []store.StateEntry{{Key: "k", Value: []byte("v")}}}, boom
 	})
 	if !errors.Is(err, boom) {
@@ -785,7 +786,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	called := false
-	if _, err := s.Apply(ctx, []event.Event{ev("a", 0)}, func([]event.Event) (store.Effects, error) {
+	if _, err := s.Apply(ctx, []event.Event{ev("a", 0)}, nil, func([]event.Event) (store.Effects, error) {
 		called = true
 		return store.Effects{}, nil
 	}); err == nil {
@@ -817,7 +818,7 @@ func testContextCancelled(t *testing.T, open Opener) {
 	}
 	// A context cancelled while evaluate runs aborts the whole batch.
 	ctx, cancel = context.WithCancel(context.Background())
-	_, err := s.Apply(ctx, []event.Event{ev("b", 0)}, func([]event.Event) (store.Effects, error) {
+	_, err := s.Apply(ctx, []event.Event{ev("b", 0)}, nil, func([]event.Event) (store.Effects, error) {
 		cancel()
 		return store.Effects{State: []store.StateEntry{{Key: "k", Value: []byte("v")}}}, nil
 	})
@@ -839,5 +840,24 @@ func testEmptyBatch(t *testing.T, open Opener) {
 	apply(t, s, []event.Event{}, withState(store.StateEntry{Key: "k", Value: []byte("v")}))
 	if st, err := s.LoadState(context.Background(), "k"); err != nil || len(st) != 1 {
 		t.Fatalf("LoadState = %v, %v", st, err)
+	}
+}
+
+// testPositions: a batch's Kafka positions are one per event or none; any
+// other count is refused with nothing stored, rather than dropped in
+// silence as a context value's used to be.
+func testPositions(t *testing.T, open Opener) {
+	s := openClose(t, open)
+	ctx := context.Background()
+	evs := []event.Event{ev("p-1", 1), ev("p-2", 2)}
+	pos := []store.Position{{Topic: "access", Partition: 0, Offset: 7}, {Topic: "access", Partition: 0, Offset: 8}}
+	if _, err := s.Apply(ctx, evs, pos[:1], nil); err == nil {
+		t.Fatal("Apply took 1 position for 2 events")
+	}
+	if n, err := s.CountEvents(ctx, store.EventFilter{}); err != nil || n != 0 {
+		t.Fatalf("after the refused batch: %d events, %v", n, err)
+	}
+	if r, err := s.Apply(ctx, evs, pos, nil); err != nil || r.Stored != 2 {
+		t.Fatalf("Apply with a position per event = %+v, %v", r, err)
 	}
 }
