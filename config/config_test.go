@@ -342,13 +342,13 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 func TestSystems(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  Config
+		cfg  config.Config
 		want []string
 	}{
-		{"none", Config{}, nil},
-		{"topics and heartbeats", Config{
-			Ingest:   Ingest{Kafka: &Kafka{Topics: []Topic{{Name: "a", System: "mosaic"}, {Name: "b"}, {Name: "c", System: "logmycare"}}}},
-			Alerting: Alerting{Heartbeats: []Heartbeat{{Org: "o", System: "mosaic"}, {Org: "o", System: "carefirst"}}},
+		{"none", config.Config{}, nil},
+		{"topics and heartbeats", config.Config{
+			Ingest:   config.Ingest{Kafka: &config.Kafka{Topics: []config.Topic{{Name: "a", System: "mosaic"}, {Name: "b"}, {Name: "c", System: "logmycare"}}}},
+			Alerting: config.Alerting{Heartbeats: []config.Heartbeat{{Org: "o", System: "mosaic"}, {Org: "o", System: "carefirst"}}},
 		}, []string{"carefirst", "logmycare", "mosaic"}},
 	} {
 		if got := c.cfg.Systems(); !slices.Equal(got, c.want) {
