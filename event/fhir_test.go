@@ -37,6 +37,7 @@ type goldenResult struct {
 	Event  *stdjson.RawMessage `json:"event,omitempty"`
 	Reason Reason              `json:"reason,omitempty"`
 	Detail string              `json:"detail,omitempty"`
+	Path   string              `json:"path,omitempty"`
 }
 
 // TestFHIRGolden decodes each fixture in testdata/fhir and compares the
@@ -61,7 +62,7 @@ func TestFHIRGolden(t *testing.T) {
 			}
 			var res goldenResult
 			if derr != nil {
-				res.Reason, res.Detail = reason, derr.(*Error).Detail
+				res.Reason, res.Detail, res.Path = reason, derr.(*Error).Detail, derr.(*Error).Path
 			} else {
 				b, err := Encode(&ev)
 				if err != nil {
