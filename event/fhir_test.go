@@ -244,3 +244,68 @@ func TestFHIRFixturesAreJSON(t *testing.T) {
 		}
 	}
 }
+
+// bundleResult is one Decoded of a Bundle fixture, as its golden file
+// holds it.
+type bundleResult struct {
+	Entry  int                 `json:"entry"`
+	Event  *stdjson.RawMessage `json:"event,omitempty"`
+	Reason Reason              `json:"reason,omitempty"`
+	Detail string              `json:"detail,omitempty"`
+	Path   string              `json:"path,omitempty"`
+}
+
+// TestFHIRBundleGolden unwraps each Bundle in testdata/fhir-bundle (one per
+// Bundle type, with good and bad entries) and compares every entry's event
+// or rejection with its .golden.json. A bad entry's Resource is the entry's
+// own JSON (its dead letter), and auto-detection agrees with the FHIR
+// format.
+func TestFHIRBundleGolden(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "fhir-bundle", "*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no Bundle fixtures: %v", err)
+	}
+	for _, path := range paths {
+		if strings.HasSuffix(path, ".golden.json") {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := fhirOptions
+			o.Format = FormatFHIR
+			got := NewDecoder(o).DecodeAll(in, nil)
+			o.Format = FormatAuto
+			if auto := NewDecoder(o).DecodeAll(in, nil); !reflect.DeepEqual(auto, got) {
+				t.Errorf("auto format differs from fhir format:\n%+v\n%+v", auto, got)
+			}
+			res := make([]bundleResult, 0, len(got))
+			for _, d := range got {
+				r := bundleResult{Entry: d.Entry}
+				if d.Err != nil {
+					e := d.Err.(*Error)
+					r.Reason, r.Detail, r.Path = reasonOf(t, d.Err), e.Detail, e.Path
+				} else {
+					b, err := Encode(&d.Event)
+					if err != nil {
+						t.Fatal(err)
+					}
+					raw := stdjson.RawMessage(b)
+					r.Event = &raw
+				}
+				if (d.Entry >= 0) != (d.Resource != nil) || d.Resource != nil && !stdjson.Valid(d.Resource) {
+					t.Errorf("entry %d: resource %q is not the entry's JSON", d.Entry, d.Resource)
+				}
+				res = append(res, r)
+			}
+			b, err := stdjson.MarshalIndent(res, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(b, '\n'))
+		})
+	}
+}
