@@ -169,8 +169,9 @@ type Decoded struct {
 	// Entry is the index of the Bundle entry the event came from, or -1
 	// when the message is one event (or a Bundle refused whole).
 	Entry int
-	// Resource is the entry's resource (a sub-slice of the message) when
-	// Entry >= 0, for its dead letter; nil otherwise.
+	// Resource is the JSON of a refused entry's resource, for its dead
+	// letter; nil otherwise (a kept entry's dead letter, should it prove
+	// a conflicting duplicate, holds the whole message).
 	Resource []byte
 }
 
@@ -188,8 +189,22 @@ func (d *Decoder) DecodeAll(data []byte, out []Decoded) []Decoded {
 	r := &out[len(out)-1]
 	if err := d.Decode(data, &r.Event); err != nil {
 		r.Err = err
+		// A Bundle whose resourceType is not its first member is only
+		// known once it fails as an AuditEvent.
+		var e *Error
+		if errors.As(err, &e) && e.Reason == ReasonUnsupported && d.format != FormatNative && isBundle(data) {
+			return d.decodeBundle(data, out[:len(out)-1])
+		}
 	}
 	return out
+}
+
+// isBundle reports whether data is an object whose resourceType is Bundle.
+func isBundle(data []byte) bool {
+	var rt struct {
+		ResourceType string `json:"resourceType"`
+	}
+	return json.Unmarshal(data, &rt) == nil && rt.ResourceType == "Bundle"
 }
 
 // fhirBundle holds the elements of a Bundle that unwrapping reads.
@@ -204,15 +219,54 @@ type fhirBundle struct {
 	} `json:"entry"`
 }
 
-// decodeBundle unwraps a Bundle (see Bundles in fhir.go).
+// fhirBundleFast is a Bundle read in one pass, each entry straight into an
+// AuditEvent: what almost every Bundle of AuditEvents is.
+type fhirBundleFast struct {
+	ResourceType string `json:"resourceType"`
+	Entry        []struct {
+		FullURL  string          `json:"fullUrl"`
+		Resource *fhirAuditEvent `json:"resource"`
+		Search   struct {
+			Mode string `json:"mode"`
+		} `json:"search"`
+	} `json:"entry"`
+}
+
+// decodeBundle unwraps a Bundle (see Bundles in fhir.go). It reads the
+// Bundle once, each entry as an AuditEvent; only when an entry fails does
+// it read the Bundle again entry by entry (decodeBundleEntries), for that
+// entry's own JSON, which its dead letter holds. The two give the same
+// events.
 func (d *Decoder) decodeBundle(data []byte, out []Decoded) []Decoded {
+	var b fhirBundleFast
+	if json.UnmarshalOf(data, &b) != nil {
+		return d.decodeBundleEntries(data, out)
+	}
+	start := len(out)
+	for i := range b.Entry {
+		e := &b.Entry[i]
+		if e.Resource == nil || e.Search.Mode == "include" || e.Search.Mode == "outcome" {
+			continue
+		}
+		out = append(out, Decoded{Entry: i})
+		r := &out[len(out)-1]
+		if d.mapAuditEvent(e.Resource, &r.Event, "", fullURLID(e.FullURL)) != nil || finish(&r.Event) != nil {
+			return d.decodeBundleEntries(data, out[:start])
+		}
+	}
+	return out
+}
+
+// decodeBundleEntries unwraps a Bundle entry by entry, keeping each
+// entry's JSON.
+func (d *Decoder) decodeBundleEntries(data []byte, out []Decoded) []Decoded {
 	var b fhirBundle
 	if err := json.UnmarshalOf(data, &b); err != nil {
 		return append(out, Decoded{Entry: -1, Err: fhirJSONError(err, "Bundle")})
 	}
 	for i := range b.Entry {
 		e := &b.Entry[i]
-		if len(e.Resource) == 0 || e.Search.Mode == "include" || e.Search.Mode == "outcome" {
+		if len(e.Resource) == 0 || string(e.Resource) == "null" || e.Search.Mode == "include" || e.Search.Mode == "outcome" {
 			continue
 		}
 		path := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
@@ -233,7 +287,9 @@ func (d *Decoder) decodeBundle(data []byte, out []Decoded) []Decoded {
 		}
 		if err := finish(&r.Event); err != nil {
 			r.Event, r.Err = Event{}, err
+			continue
 		}
+		r.Resource = nil // as decodeBundle gives it
 	}
 	return out
 }

@@ -337,13 +337,21 @@ func hasCode(cs []fhirCoding, system, code string) bool {
 	return false
 }
 
-// outcomeCode returns the outcome code of R4 ("4") or R5 ({"code":{"code":"4"}}).
+// outcomeCode returns the outcome code of R4 ("4") or R5
+// ({"code":{"code":"4"}}).
 func outcomeCode(v jsontext.Value, path string) (string, *Error) {
 	if len(v) == 0 {
 		return "", nil
 	}
 	switch v[0] {
 	case '"':
+		// The R4 code as it is almost always written: no escapes, no
+		// allocation.
+		if len(v) >= 2 && v[len(v)-1] == '"' && bytes.IndexByte(v[1:len(v)-1], '\\') < 0 {
+			if code := v[1 : len(v)-1]; len(code) == 1 && code[0] == '0' {
+				return "0", nil
+			}
+		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", rejectAt(ReasonMalformed, path+".outcome", "outcome is not a valid string")
@@ -423,6 +431,11 @@ func (d *Decoder) decodeAuditEvent(data []byte, ev *Event, path, fallbackID stri
 		}
 		return fhirJSONError(err, path)
 	}
+	return d.mapAuditEvent(&ae, ev, path, fallbackID)
+}
+
+// mapAuditEvent maps a decoded AuditEvent into *ev (see the table above).
+func (d *Decoder) mapAuditEvent(ae *fhirAuditEvent, ev *Event, path, fallbackID string) *Error {
 	if ae.ResourceType != "AuditEvent" {
 		return rejectAt(ReasonUnsupported, path+".resourceType", "resourceType is not AuditEvent")
 	}
@@ -449,7 +462,7 @@ func (d *Decoder) decodeAuditEvent(data []byte, ev *Event, path, fallbackID stri
 	if code != "" && code != "0" {
 		ev.Outcome = OutcomeFailure
 	}
-	if ev.Action, err = fhirAction(&ae, ev.Outcome, path); err != nil {
+	if ev.Action, err = fhirAction(ae, ev.Outcome, path); err != nil {
 		return err
 	}
 
@@ -485,7 +498,7 @@ role:
 		}
 	}
 	setSession(ev, ae.Agent, requestor)
-	d.fhir.mapEntities(ev, &ae)
+	d.fhir.mapEntities(ev, ae)
 	if ev.Subject.ID == "" && ev.Action.IsRecordAction() && ev.Action != ActionSearch && ev.Outcome != OutcomeFailure {
 		// Validate's rule, said where a producer looks for it.
 		return rejectAt(ReasonMissingField, path+".entity", "no Patient entity: a successful %s needs a subject", ev.Action)

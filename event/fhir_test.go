@@ -257,9 +257,9 @@ type bundleResult struct {
 
 // TestFHIRBundleGolden unwraps each Bundle in testdata/fhir-bundle (one per
 // Bundle type, with good and bad entries) and compares every entry's event
-// or rejection with its .golden.json. A bad entry's Resource is the entry's
-// own JSON (its dead letter), and auto-detection agrees with the FHIR
-// format.
+// or rejection with its .golden.json. A refused entry's Resource is the
+// entry's own JSON (its dead letter), and auto-detection agrees with the
+// FHIR format.
 func TestFHIRBundleGolden(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "fhir-bundle", "*.json"))
 	if err != nil || len(paths) == 0 {
@@ -296,7 +296,7 @@ func TestFHIRBundleGolden(t *testing.T) {
 					raw := stdjson.RawMessage(b)
 					r.Event = &raw
 				}
-				if (d.Entry >= 0) != (d.Resource != nil) || d.Resource != nil && !stdjson.Valid(d.Resource) {
+				if (d.Entry >= 0 && d.Err != nil) != (d.Resource != nil) || d.Resource != nil && !stdjson.Valid(d.Resource) {
 					t.Errorf("entry %d: resource %q is not the entry's JSON", d.Entry, d.Resource)
 				}
 				res = append(res, r)

@@ -133,8 +133,8 @@ func checkDecodedAll(t *testing.T, d *Decoder, data []byte) {
 			t.Fatalf("entries out of order: %d after %d", r.Entry, last)
 		}
 		last = r.Entry
-		if r.Entry >= 0 && !json.Valid(r.Resource) {
-			t.Fatalf("entry %d: resource is not its JSON", r.Entry)
+		if r.Entry >= 0 && r.Err != nil && !json.Valid(r.Resource) || r.Err == nil && r.Resource != nil {
+			t.Fatalf("entry %d: resource %q is not the refused entry's JSON", r.Entry, r.Resource)
 		}
 		if r.Err == nil {
 			checkEvent(t, &r.Event)
@@ -148,7 +148,7 @@ func checkDecodedAll(t *testing.T, d *Decoder, data []byte) {
 			t.Fatalf("path %q is not at the start of detail %q", e.Path, e.Detail)
 		}
 	}
-	if rt, _ := resourceTypeOf(data); rt != "Bundle" {
+	if rt, _ := resourceTypeOf(data); rt != "Bundle" && !isBundle(data) || len(data) > d.maxBytes {
 		if len(res) != 1 || res[0].Entry != -1 {
 			t.Fatalf("%d results for one resource", len(res))
 		}

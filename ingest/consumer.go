@@ -446,8 +446,9 @@ type Mark struct {
 	Value     []byte
 }
 
-// deadLetter is the dead letter of m, or of its Bundle entry entry (>= 0)
-// whose resource is the dead letter's value.
+// deadLetter is the dead letter of m, or of its Bundle entry entry (>= 0),
+// whose resource, when given, is the dead letter's value (a kept entry
+// found to be a conflicting duplicate has none: the whole Bundle goes).
 func deadLetter(m kafka.Message, e *event.Error, entry int, resource []byte) kafka.Message {
 	value := m.Value
 	headers := []kafka.Header{
@@ -461,7 +462,9 @@ func deadLetter(m kafka.Message, e *event.Error, entry int, resource []byte) kaf
 		headers = append(headers, kafka.Header{Key: HeaderPath, Value: []byte(e.Path)})
 	}
 	if entry >= 0 {
-		value = resource
+		if resource != nil {
+			value = resource
+		}
 		headers = append(headers, kafka.Header{Key: HeaderEntry, Value: []byte(strconv.Itoa(entry))})
 	}
 	if len(value) > maxDeadLetterValue {
