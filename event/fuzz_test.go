@@ -89,20 +89,7 @@ func FuzzDecodeNative(f *testing.F) {
 // resource of several kilobytes otherwise holds the fuzzer up for a minute
 // at each new input.
 func FuzzDecodeFHIR(f *testing.F) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "fhir", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range paths {
-		if strings.HasSuffix(p, ".golden.json") {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addFHIRSeeds(f, "fhir")
 	// Small resources too: mutations of a large one rarely stay valid JSON.
 	for _, s := range []string{
 		`{"resourceType":"AuditEvent","id":"a","recorded":"2026-03-02T21:14:05Z","action":"R","agent":[{"who":{"reference":"Practitioner/u"},"requestor":true,"network":{"address":"10.0.0.1","type":"2"}}],"entity":[{"what":{"reference":"Patient/c/_history/1"}},{"what":{"reference":"CarePlan/p"}}]}`,
@@ -162,14 +149,7 @@ func checkDecodedAll(t *testing.T, d *Decoder, data []byte) {
 
 // addFHIRSeeds adds the fixtures of testdata/<dir> to f's corpus.
 func addFHIRSeeds(f *testing.F, dir string) {
-	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		f.Fatalf("no seeds in %s: %v", dir, err)
-	}
-	for _, p := range paths {
-		if strings.HasSuffix(p, ".golden.json") {
-			continue
-		}
+	for _, p := range fhirFixtures(f, dir) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
