@@ -200,6 +200,23 @@ func TestReplayFHIRFromStdin(t *testing.T) {
 	if _, err := os.Stat(out); err != nil {
 		t.Fatal(err)
 	}
+
+	// A Bundle line read as the shipped fhir-audit topic reads it: one
+	// event per entry, each bad entry reported with its FHIR path.
+	bundle, err := os.ReadFile("../event/testdata/fhir-bundle/searchset.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact.Reset()
+	if err := json.Compact(&compact, bundle); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, compact.String()+"\n", "replay", "--config", shippedConfig, "--events", "-", "--alerts-out", out,
+		"--format", "fhir", "--fhir-topic", "fhir-audit", "--now", "2026-03-03T00:00:00Z")
+	if code != 0 || !strings.Contains(errOut, "1 lines, 2 events, 0 duplicates, 1 bad lines") ||
+		!strings.Contains(errOut, "line 1: unsupported: Bundle.entry[2].resource.type: code 110100") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
 }
 
 func replayFile(t *testing.T, dir, name string, lines []string, stderr *string) []string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -24,7 +25,7 @@ import (
 const replayMemoryLimit = 900 << 20
 
 func replayCommand(e *env) *cobra.Command {
-	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile, nowFlag string
+	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, fhirTopic, cpuProfile, nowFlag string
 	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
@@ -33,7 +34,9 @@ func replayCommand(e *env) *cobra.Command {
 standard input), runs exactly the checks the daemon runs, in event time, and writes the final
 alerts as JSON Lines (CONTRACT §3). Bad lines are reported on stderr with their line numbers
 and counted; they do not stop the run. FHIR AuditEvents carry no org or system: give them
-with --fhir-org and --fhir-system.
+with --fhir-org and --fhir-system, or read the file as a configured topic is read (its org,
+system and fhir mapping) with --fhir-topic. A line holding a FHIR Bundle gives one event
+per AuditEvent entry; each bad entry is reported with its FHIR path.
 
 Event time is bounded as the daemon bounds it (ingest.event_time), but so that a replay's
 result does not depend on the day it runs: an event further ahead of the wall clock than
@@ -55,6 +58,20 @@ is written, as the daemon raises one.`,
 			f, err := event.ParseFormat(format)
 			if err != nil {
 				return usagef("--format: %v", err)
+			}
+			var fhirOpts event.FHIROptions
+			if fhirTopic != "" {
+				t, ok := configuredTopic(cfg, fhirTopic)
+				if !ok {
+					return usagef("--fhir-topic: no topic %q in the configuration", fhirTopic)
+				}
+				fhirOpts = t.FHIR.Options()
+				if !cmd.Flags().Changed("fhir-org") {
+					fhirOrg = t.Org
+				}
+				if !cmd.Flags().Changed("fhir-system") {
+					fhirSystem = t.System
+				}
 			}
 			log := e.logger()
 			stop, err := startCPUProfile(cpuProfile)
@@ -123,7 +140,7 @@ is written, as the daemon raises one.`,
 			start := time.Now()
 			st, err := replay.Run(cmd.Context(), in, tmp, replay.Options{
 				Evaluator:     eng,
-				Decoder:       event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes}),
+				Decoder:       event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes, FHIR: fhirOpts}),
 				Errors:        e.stderr,
 				EventTime:     window,
 				Now:           now,
@@ -157,9 +174,23 @@ is written, as the daemon raises one.`,
 	c.Flags().StringVar(&format, "format", "auto", "event format: auto, native or fhir")
 	c.Flags().StringVar(&fhirOrg, "fhir-org", "", "org of FHIR AuditEvents in the file")
 	c.Flags().StringVar(&fhirSystem, "fhir-system", "", "system of FHIR AuditEvents in the file")
+	c.Flags().StringVar(&fhirTopic, "fhir-topic", "", "read FHIR AuditEvents as this configured Kafka topic reads them (org, system, fhir mapping)")
 	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: max-ahead after the wall clock, max-age before the newest event in the file)")
 	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before the newest event in the file or --now (default: the configuration's ingest.event_time.max_age)")
 	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
+}
+
+// configuredTopic returns the input topic named name, if configured.
+func configuredTopic(cfg *config.Config, name string) (config.Topic, bool) {
+	if cfg.Ingest.Kafka == nil {
+		return config.Topic{}, false
+	}
+	for _, t := range cfg.Ingest.Kafka.Topics {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return config.Topic{}, false
 }

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dpiawatch/dpiawatch/dpia"
+	"github.com/dpiawatch/dpiawatch/event"
 )
 
 // Config is the whole configuration.
@@ -130,6 +131,28 @@ type Topic struct {
 	// Org and System label FHIR AuditEvents, which carry neither (CONTRACT §1).
 	Org    string `yaml:"org"`
 	System string `yaml:"system"`
+	// FHIR maps the topic's AuditEvents (docs/fhir.md).
+	FHIR TopicFHIR `yaml:"fhir"`
+}
+
+// TopicFHIR configures how one topic's FHIR AuditEvents map (event.FHIROptions).
+type TopicFHIR struct {
+	// ActorFrom is where the actor id is taken from, in order of
+	// preference: identifier, reference, display. Default all three in
+	// that order.
+	ActorFrom []string `yaml:"actor_from"`
+	// IdentifierSystems maps an identifier system (URI, or OID) to the id
+	// template reference data uses, "{value}" standing for the value.
+	IdentifierSystems map[string]string `yaml:"identifier_systems"`
+}
+
+// Options returns f as the event package's options; call after Validate.
+func (f TopicFHIR) Options() event.FHIROptions {
+	o := event.FHIROptions{IdentifierSystems: f.IdentifierSystems}
+	for _, a := range f.ActorFrom {
+		o.ActorFrom = append(o.ActorFrom, event.ActorSource(a))
+	}
+	return o
 }
 
 // Batch bounds one unit of work: stored and committed together.

@@ -203,6 +203,14 @@ func (k *Kafka) validate(v *Validator, p string, c *Config) {
 		default:
 			v.Errorf(tp+".format", "unknown format %q (auto, native or fhir)", t.Format)
 		}
+		for j, a := range t.FHIR.ActorFrom {
+			if _, err := event.ParseActorSource(a); err != nil {
+				v.errorf(fmt.Sprintf("%s.fhir.actor_from[%d]", tp, j), "%v", err)
+			}
+		}
+		if err := (event.FHIROptions{IdentifierSystems: t.FHIR.IdentifierSystems}).Validate(); err != nil {
+			v.errorf(tp+".fhir.identifier_systems", "%v", err)
+		}
 		if t.Org != "" {
 			if _, ok := c.Org(t.Org); !ok {
 				v.Errorf(tp+".org", "unknown org %q", t.Org)

@@ -361,7 +361,7 @@ func IngestOptions(cfg *config.Config, brokers []string) (ingest.Options, error)
 		if err != nil {
 			return o, fmt.Errorf("topic %s: %w", t.Name, err)
 		}
-		o.Topics = append(o.Topics, ingest.Topic{Name: t.Name, Format: f, Org: t.Org, System: t.System})
+		o.Topics = append(o.Topics, ingest.Topic{Name: t.Name, Format: f, Org: t.Org, System: t.System, FHIR: t.FHIR.Options()})
 	}
 	if k.SASL.Mechanism != "" {
 		pw, err := k.SASL.Password.Resolve()

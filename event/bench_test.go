@@ -1,6 +1,8 @@
 package event
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,6 +64,40 @@ func BenchmarkDecodeFHIR(b *testing.B) {
 			reportRate(b)
 		})
 	}
+}
+
+// BenchmarkDecodeFHIRBundle decodes a searchset Bundle of 100 AuditEvents
+// (the read-care-plan fixture under 100 ids) and reports events, not
+// Bundles, per second.
+func BenchmarkDecodeFHIRBundle(b *testing.B) {
+	ae, err := os.ReadFile(filepath.Join("testdata", "fhir", "read-care-plan.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 100
+	var bundle bytes.Buffer
+	bundle.WriteString(`{"resourceType":"Bundle","type":"searchset","total":100,"entry":[`)
+	for i := range n {
+		if i > 0 {
+			bundle.WriteByte(',')
+		}
+		id := fmt.Sprintf(`"id": "ae-read-%04d"`, i)
+		fmt.Fprintf(&bundle, `{"fullUrl":"https://crm.example.org/fhir/AuditEvent/ae-read-%04d","resource":%s,"search":{"mode":"match"}}`,
+			i, bytes.Replace(ae, []byte(`"id": "ae-read-0001"`), []byte(id), 1))
+	}
+	bundle.WriteString(`]}`)
+	msg := bundle.Bytes()
+	d := NewDecoder(DecoderOptions{Format: FormatFHIR, Org: "st-martins", System: "fhir-gateway", MaxBytes: len(msg)})
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	var out []Decoded
+	for b.Loop() {
+		out = d.DecodeAll(msg, out[:0])
+		if len(out) != n || out[n-1].Err != nil {
+			b.Fatalf("%d results", len(out))
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 }
 
 func BenchmarkEncode(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,8 @@ const (
 	FormatAuto Format = "auto"
 	// FormatNative is the JSON object of CONTRACT §1.
 	FormatNative Format = "native"
-	// FormatFHIR is a FHIR R4 AuditEvent resource (see fhir.go).
+	// FormatFHIR is a FHIR R4 or R5 AuditEvent resource, or a Bundle of
+	// them (see fhir.go).
 	FormatFHIR Format = "fhir"
 )
 
@@ -55,8 +57,10 @@ type DecoderOptions struct {
 	// events must carry their own; these are not applied to them.
 	Org, System string
 	// MaxBytes is the largest message accepted; 0 or less means
-	// DefaultMaxBytes.
+	// DefaultMaxBytes. A Bundle is one message.
 	MaxBytes int
+	// FHIR configures the FHIR mapping; it must pass FHIROptions.Validate.
+	FHIR FHIROptions
 }
 
 // Decoder turns one message (a Kafka value, or one line of a JSON Lines file)
@@ -66,17 +70,22 @@ type Decoder struct {
 	format      Format
 	org, system string
 	maxBytes    int
+	fhir        fhirMapping
 }
 
 // NewDecoder returns a Decoder for o. It panics if o.Format is not one of the
-// Format constants: formats come from ParseFormat, so another value is a
-// programming error.
+// Format constants or o.FHIR does not validate: both come from validated
+// configuration, so another value is a programming error.
 func NewDecoder(o DecoderOptions) *Decoder {
 	f, err := ParseFormat(string(o.Format))
 	if err != nil {
 		panic("event: NewDecoder: " + err.Error())
 	}
-	d := &Decoder{format: f, org: o.Org, system: o.System, maxBytes: o.MaxBytes}
+	m, err := newFHIRMapping(o.FHIR)
+	if err != nil {
+		panic("event: NewDecoder: " + err.Error())
+	}
+	d := &Decoder{format: f, org: o.Org, system: o.System, maxBytes: o.MaxBytes, fhir: m}
 	if d.maxBytes <= 0 {
 		d.maxBytes = DefaultMaxBytes
 	}
@@ -111,34 +120,190 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 	if !isObject(data) {
 		return reject(ReasonMalformed, "message is not a JSON object")
 	}
-	var err *Error
-	switch d.format {
-	case FormatNative:
-		err = decodeNative(data, ev, nil)
-	case FormatFHIR:
-		err = d.decodeFHIR(data, ev)
-	default:
-		if startsWithResourceType(data) {
-			// FHIR as FHIR servers write it: one pass instead of two.
-			err = d.decodeFHIR(data, ev)
-			break
-		}
-		var rt string
-		if err = decodeNative(data, ev, &rt); err == nil && rt != "" {
-			if rt != "AuditEvent" {
-				*ev = Event{}
-				return reject(ReasonUnsupported, "resourceType is not AuditEvent")
-			}
-			err = d.decodeFHIR(data, ev)
-		}
+	if rt, _ := resourceTypeOf(data); rt == "Bundle" && d.format != FormatNative {
+		return rejectAt(ReasonUnsupported, "Bundle", "a Bundle holds several events: it is read by DecodeAll")
 	}
-	if err != nil {
+	if err := d.decodeOne(data, ev); err != nil {
 		return err
 	}
+	return finish(ev)
+}
+
+// decodeOne decodes one native event or one AuditEvent, without the
+// checks of finish.
+func (d *Decoder) decodeOne(data []byte, ev *Event) *Error {
+	switch d.format {
+	case FormatNative:
+		return decodeNative(data, ev, nil)
+	case FormatFHIR:
+		return d.decodeFHIR(data, ev)
+	}
+	if startsWithResourceType(data) {
+		// FHIR as FHIR servers write it: one pass instead of two.
+		return d.decodeFHIR(data, ev)
+	}
+	var rt string
+	if err := decodeNative(data, ev, &rt); err != nil || rt == "" {
+		return err
+	}
+	if rt != "AuditEvent" {
+		*ev = Event{}
+		return rejectAt(ReasonUnsupported, "resourceType", "resourceType is not AuditEvent")
+	}
+	return d.decodeFHIR(data, ev)
+}
+
+// finish applies the rules every decoded event must pass.
+func finish(ev *Event) error {
 	if err := ev.Validate(); err != nil {
 		return err
 	}
 	return checkControl(ev)
+}
+
+// Decoded is one event of a message, or why it was refused.
+type Decoded struct {
+	Event Event
+	// Err is nil or an *Error; Event must not be used when it is set.
+	Err error
+	// Entry is the index of the Bundle entry the event came from, or -1
+	// when the message is one event (or a Bundle refused whole).
+	Entry int
+	// Resource is the JSON of a refused entry's resource, for its dead
+	// letter; nil otherwise (a kept entry's dead letter, should it prove
+	// a conflicting duplicate, holds the whole message).
+	Resource []byte
+}
+
+// DecodeAll decodes one message that may hold several events — a FHIR
+// Bundle, each entry on its own (fhir.go) — and appends one Decoded per
+// event to out. Any other message gives exactly one, as Decode does. A
+// Bundle with no AuditEvent gives none.
+func (d *Decoder) DecodeAll(data []byte, out []Decoded) []Decoded {
+	if d.format != FormatNative && len(data) <= d.maxBytes {
+		if rt, _ := resourceTypeOf(data); rt == "Bundle" {
+			return d.decodeBundle(data, out)
+		}
+	}
+	out = append(out, Decoded{Entry: -1})
+	r := &out[len(out)-1]
+	if err := d.Decode(data, &r.Event); err != nil {
+		r.Err = err
+		// A Bundle whose resourceType is not its first member is only
+		// known once it fails as an AuditEvent.
+		var e *Error
+		if errors.As(err, &e) && e.Reason == ReasonUnsupported && d.format != FormatNative && isBundle(data) {
+			return d.decodeBundle(data, out[:len(out)-1])
+		}
+	}
+	return out
+}
+
+// isBundle reports whether data is an object whose resourceType is Bundle.
+func isBundle(data []byte) bool {
+	var rt struct {
+		ResourceType string `json:"resourceType"`
+	}
+	return json.Unmarshal(data, &rt) == nil && rt.ResourceType == "Bundle"
+}
+
+// fhirBundle holds the elements of a Bundle that unwrapping reads.
+type fhirBundle struct {
+	ResourceType string `json:"resourceType"`
+	Entry        []struct {
+		FullURL  string         `json:"fullUrl"`
+		Resource jsontext.Value `json:"resource"`
+		Search   struct {
+			Mode string `json:"mode"`
+		} `json:"search"`
+	} `json:"entry"`
+}
+
+// fhirBundleFast is a Bundle read in one pass, each entry straight into an
+// AuditEvent: what almost every Bundle of AuditEvents is.
+type fhirBundleFast struct {
+	ResourceType string `json:"resourceType"`
+	Entry        []struct {
+		FullURL  string          `json:"fullUrl"`
+		Resource *fhirAuditEvent `json:"resource"`
+		Search   struct {
+			Mode string `json:"mode"`
+		} `json:"search"`
+	} `json:"entry"`
+}
+
+// decodeBundle unwraps a Bundle (see Bundles in fhir.go). It reads the
+// Bundle once, each entry as an AuditEvent; only when an entry fails does
+// it read the Bundle again entry by entry (decodeBundleEntries), for that
+// entry's own JSON, which its dead letter holds. The two give the same
+// events.
+func (d *Decoder) decodeBundle(data []byte, out []Decoded) []Decoded {
+	var b fhirBundleFast
+	if json.UnmarshalOf(data, &b) != nil {
+		return d.decodeBundleEntries(data, out)
+	}
+	start := len(out)
+	for i := range b.Entry {
+		e := &b.Entry[i]
+		if e.Resource == nil || e.Search.Mode == "include" || e.Search.Mode == "outcome" {
+			continue
+		}
+		out = append(out, Decoded{Entry: i})
+		r := &out[len(out)-1]
+		if d.mapAuditEvent(e.Resource, &r.Event, "", fullURLID(e.FullURL)) != nil || finish(&r.Event) != nil {
+			return d.decodeBundleEntries(data, out[:start])
+		}
+	}
+	return out
+}
+
+// decodeBundleEntries unwraps a Bundle entry by entry, keeping each
+// entry's JSON.
+func (d *Decoder) decodeBundleEntries(data []byte, out []Decoded) []Decoded {
+	var b fhirBundle
+	if err := json.UnmarshalOf(data, &b); err != nil {
+		return append(out, Decoded{Entry: -1, Err: fhirJSONError(err, "Bundle")})
+	}
+	for i := range b.Entry {
+		e := &b.Entry[i]
+		if len(e.Resource) == 0 || string(e.Resource) == "null" || e.Search.Mode == "include" || e.Search.Mode == "outcome" {
+			continue
+		}
+		path := "Bundle.entry[" + strconv.Itoa(i) + "].resource"
+		out = append(out, Decoded{Entry: i, Resource: e.Resource})
+		r := &out[len(out)-1]
+		var err *Error
+		switch rt, _ := resourceTypeOf(e.Resource); {
+		case !isObject(e.Resource):
+			err = rejectAt(ReasonMalformed, path, "the resource is not a JSON object")
+		case rt == "Bundle":
+			err = rejectAt(ReasonUnsupported, path+".resourceType", "a Bundle inside a Bundle is not read")
+		default:
+			err = d.decodeAuditEvent(e.Resource, &r.Event, path, fullURLID(e.FullURL))
+		}
+		if err != nil {
+			r.Event, r.Err = Event{}, err
+			continue
+		}
+		if err := finish(&r.Event); err != nil {
+			r.Event, r.Err = Event{}, err
+			continue
+		}
+		r.Resource = nil // as decodeBundle gives it
+	}
+	return out
+}
+
+// fullURLID is the id in a Bundle entry's fullUrl: a "urn:uuid:" or
+// "urn:oid:" value, or a reference's id.
+func fullURLID(u string) string {
+	for _, p := range [...]string{"urn:uuid:", "urn:oid:"} {
+		if strings.HasPrefix(u, p) {
+			return u[len(p):]
+		}
+	}
+	_, id := splitReference(u)
+	return id
 }
 
 // decodeNative decodes the native format into *ev; when resourceType is not

@@ -388,8 +388,8 @@ func TestDecodeEveryAction(t *testing.T) {
 				var ev Event
 				err := d.Decode(variant(t, edit), &ev)
 				want := Reason("")
-				if record && !withSubject {
-					want = ReasonMissingField
+				if record && !withSubject && a != ActionSearch {
+					want = ReasonMissingField // CONTRACT §1: only a search may have no subject
 				}
 				if got := reasonOf(t, err); got != want {
 					t.Fatalf("reason = %q (%v), want %q", got, err, want)
@@ -399,6 +399,55 @@ func TestDecodeEveryAction(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDecodeFailureWithoutSubject: a refused attempt at any record action
+// is an access without a subject (CONTRACT §1), a success is not.
+func TestDecodeFailureWithoutSubject(t *testing.T) {
+	d := NewDecoder(DecoderOptions{Format: FormatNative})
+	for a, record := range actionKinds {
+		if !record {
+			continue
+		}
+		for _, outcome := range []Outcome{OutcomeFailure, OutcomeSuccess} {
+			t.Run(fmt.Sprintf("%s/%s", a, outcome), func(t *testing.T) {
+				var ev Event
+				err := d.Decode(variant(t, all(set("action", string(a)), set("outcome", string(outcome)), del("subject"), del("record"))), &ev)
+				want := Reason("")
+				if outcome == OutcomeSuccess && a != ActionSearch {
+					want = ReasonMissingField
+				}
+				if got := reasonOf(t, err); got != want {
+					t.Fatalf("reason = %q (%v), want %q", got, err, want)
+				}
+			})
+		}
+	}
+}
+
+// TestDecodeActorKind: actor.kind is optional, "staff" is the default
+// written as absent, and only the four kinds are accepted.
+func TestDecodeActorKind(t *testing.T) {
+	d := NewDecoder(DecoderOptions{Format: FormatNative})
+	for _, tc := range []struct {
+		in   string
+		want ActorKind
+		err  Reason
+	}{
+		{"staff", ActorStaff, ""}, {"patient", ActorPatient, ""}, {"related-person", ActorRelatedPerson, ""},
+		{"system", ActorSystem, ""}, {"Patient", "", ReasonInvalidField}, {"robot", "", ReasonInvalidField},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			var ev Event
+			err := d.Decode(variant(t, set("actor.kind", tc.in)), &ev)
+			if got := reasonOf(t, err); got != tc.err {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tc.err)
+			}
+			if err == nil && ev.Actor.Kind != tc.want {
+				t.Errorf("kind = %q, want %q", ev.Actor.Kind, tc.want)
+			}
+		})
 	}
 }
 

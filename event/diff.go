@@ -33,6 +33,7 @@ func Diff(a, b *Event) []string {
 	add(a.Actor.Role != b.Actor.Role, "actor.role")
 	add(a.Actor.Team != b.Actor.Team, "actor.team")
 	add(actorOrg(a) != actorOrg(b), "actor.org")
+	add(actorKindOf(a) != actorKindOf(b), "actor.kind")
 	add(a.Subject.ID != b.Subject.ID, "subject.id")
 	add(!slices.Equal(sensitivitySet(a.Subject.Sensitivity), sensitivitySet(b.Subject.Sensitivity)), "subject.sensitivity")
 	add(a.Record.Type != b.Record.Type, "record.type")
@@ -50,6 +51,14 @@ func actorOrg(e *Event) string {
 		return e.Org
 	}
 	return e.Actor.Org
+}
+
+// actorKindOf reads "staff" as absent, as Validate writes it.
+func actorKindOf(e *Event) ActorKind {
+	if e.Actor.Kind == actorStaffName {
+		return ActorStaff
+	}
+	return e.Actor.Kind
 }
 
 func outcome(e *Event) Outcome {

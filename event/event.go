@@ -60,7 +60,28 @@ type Actor struct {
 	Role string `json:"role,omitempty"`
 	Team string `json:"team,omitempty"`
 	Org  string `json:"org,omitempty"`
+	// Kind tells a member of staff (the default) from a patient, a relative
+	// or a system acting through a portal or an interface: a field beside
+	// CONTRACT §1, absent for staff.
+	Kind ActorKind `json:"kind,omitempty"`
 }
+
+// ActorKind is what kind of party an actor is.
+type ActorKind string
+
+// The actor kinds. Staff is written as absent (or "staff", which Validate
+// turns into absent), so that events of the contract need no kind.
+const (
+	ActorStaff         ActorKind = ""
+	ActorPatient       ActorKind = "patient"
+	ActorRelatedPerson ActorKind = "related-person"
+	ActorSystem        ActorKind = "system"
+	actorStaffName     ActorKind = "staff"
+)
+
+// IsStaff reports whether k is a member of staff: only staff access is
+// judged by the checks.
+func (k ActorKind) IsStaff() bool { return k == ActorStaff }
 
 // Subject is the person whose record was touched.
 type Subject struct {
@@ -141,6 +162,10 @@ var Reasons = []Reason{ReasonMalformed, ReasonTooLarge, ReasonMissingField, Reas
 type Error struct {
 	Reason Reason
 	Detail string
+	// Path is the FHIR path of the offending element
+	// ("AuditEvent.agent[0].who", "Bundle.entry[2].resource.id"); empty for
+	// native events and for rules not tied to one element.
+	Path string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Reason, e.Detail) }
@@ -169,15 +194,24 @@ func (e *Event) Validate() error {
 	if !e.Action.Valid() {
 		return reject(ReasonUnknownAction, "action is not one of the contract's actions")
 	}
-	if e.Action.IsRecordAction() && e.Subject.ID == "" {
-		return reject(ReasonMissingField, "subject.id is required for action %s", e.Action)
-	}
 	switch e.Outcome {
 	case "":
 		e.Outcome = OutcomeSuccess
 	case OutcomeSuccess, OutcomeFailure:
 	default:
 		return reject(ReasonInvalidField, "outcome must be success or failure")
+	}
+	// A search (a query with no patient) and a failure (a refused attempt)
+	// are accesses without a subject (CONTRACT §1).
+	if e.Action.IsRecordAction() && e.Subject.ID == "" && e.Action != ActionSearch && e.Outcome != OutcomeFailure {
+		return reject(ReasonMissingField, "subject.id is required for a successful %s", e.Action)
+	}
+	switch e.Actor.Kind {
+	case actorStaffName:
+		e.Actor.Kind = ActorStaff
+	case ActorStaff, ActorPatient, ActorRelatedPerson, ActorSystem:
+	default:
+		return reject(ReasonInvalidField, "actor.kind must be staff, patient, related-person or system")
 	}
 	// An array, not a map: Validate is on the hot path and must not allocate.
 	fields := [...]struct{ name, v string }{

@@ -13,10 +13,11 @@ import (
 // fhirOptions are the topic settings the FHIR fixtures are decoded with.
 var fhirOptions = DecoderOptions{Org: "st-martins", System: "fhir-gateway"}
 
-// fhirFixtures returns the AuditEvent fixtures (not their golden files).
-func fhirFixtures(t testing.TB) []string {
+// fhirFixtures returns the fixtures in testdata/<dir> (not their golden
+// files).
+func fhirFixtures(t testing.TB, dir string) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "fhir", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,16 +28,37 @@ func fhirFixtures(t testing.TB) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("no FHIR fixtures")
+		t.Fatalf("no fixtures in testdata/%s", dir)
 	}
 	return out
 }
 
-// goldenResult is what a fixture decodes to: an event or a rejection.
+// goldenResult is what a fixture decodes to: an event or a rejection (of
+// a Bundle's entry Entry).
 type goldenResult struct {
+	Entry  *int                `json:"entry,omitempty"`
 	Event  *stdjson.RawMessage `json:"event,omitempty"`
 	Reason Reason              `json:"reason,omitempty"`
 	Detail string              `json:"detail,omitempty"`
+	Path   string              `json:"path,omitempty"`
+}
+
+// resultOf is the golden form of a decoded event or of err.
+func resultOf(t testing.TB, ev *Event, err error) goldenResult {
+	t.Helper()
+	var res goldenResult
+	if err != nil {
+		e := err.(*Error)
+		res.Reason, res.Detail, res.Path = reasonOf(t, err), e.Detail, e.Path
+		return res
+	}
+	b, encErr := Encode(ev)
+	if encErr != nil {
+		t.Fatal(encErr)
+	}
+	raw := stdjson.RawMessage(b)
+	res.Event = &raw
+	return res
 }
 
 // TestFHIRGolden decodes each fixture in testdata/fhir and compares the
@@ -44,7 +66,7 @@ type goldenResult struct {
 // named err-* must be rejected, all others accepted. Auto-detection must give
 // the same result as the FHIR format.
 func TestFHIRGolden(t *testing.T) {
-	for _, path := range fhirFixtures(t) {
+	for _, path := range fhirFixtures(t, "fhir") {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
 		t.Run(name, func(t *testing.T) {
 			in, err := os.ReadFile(path)
@@ -55,21 +77,10 @@ func TestFHIRGolden(t *testing.T) {
 			o.Format = FormatFHIR
 			var ev Event
 			derr := NewDecoder(o).Decode(in, &ev)
-			reason := reasonOf(t, derr)
 			if wantErr := strings.HasPrefix(name, "err-"); wantErr != (derr != nil) {
 				t.Errorf("error = %v, want an error: %v", derr, wantErr)
 			}
-			var res goldenResult
-			if derr != nil {
-				res.Reason, res.Detail = reason, derr.(*Error).Detail
-			} else {
-				b, err := Encode(&ev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw := stdjson.RawMessage(b)
-				res.Event = &raw
-			}
+			res := resultOf(t, &ev, derr)
 			got, err := stdjson.MarshalIndent(res, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -233,7 +244,7 @@ func TestKebab(t *testing.T) {
 
 // TestFHIRFixturesAreJSON guards the fixtures themselves.
 func TestFHIRFixturesAreJSON(t *testing.T) {
-	for _, p := range fhirFixtures(t) {
+	for _, p := range fhirFixtures(t, "fhir") {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -241,5 +252,43 @@ func TestFHIRFixturesAreJSON(t *testing.T) {
 		if !stdjson.Valid(b) || !bytes.Contains(b, []byte(`"resourceType"`)) {
 			t.Errorf("%s is not a FHIR resource", p)
 		}
+	}
+}
+
+// TestFHIRBundleGolden unwraps each Bundle in testdata/fhir-bundle (one per
+// Bundle type, with good and bad entries) and compares every entry's event
+// or rejection with its .golden.json. A refused entry's Resource is the
+// entry's own JSON (its dead letter), and auto-detection agrees with the
+// FHIR format.
+func TestFHIRBundleGolden(t *testing.T) {
+	for _, path := range fhirFixtures(t, "fhir-bundle") {
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := fhirOptions
+			o.Format = FormatFHIR
+			got := NewDecoder(o).DecodeAll(in, nil)
+			o.Format = FormatAuto
+			if auto := NewDecoder(o).DecodeAll(in, nil); !reflect.DeepEqual(auto, got) {
+				t.Errorf("auto format differs from fhir format:\n%+v\n%+v", auto, got)
+			}
+			res := make([]goldenResult, 0, len(got))
+			for _, d := range got {
+				r := resultOf(t, &d.Event, d.Err)
+				r.Entry = &d.Entry
+				if (d.Entry >= 0 && d.Err != nil) != (d.Resource != nil) || d.Resource != nil && !stdjson.Valid(d.Resource) {
+					t.Errorf("entry %d: resource %q is not the entry's JSON", d.Entry, d.Resource)
+				}
+				res = append(res, r)
+			}
+			b, err := stdjson.MarshalIndent(res, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(b, '\n'))
+		})
 	}
 }

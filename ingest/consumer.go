@@ -90,6 +90,12 @@ const (
 	HeaderPartition = "dpiawatch-source-partition"
 	HeaderOffset    = "dpiawatch-source-offset"
 	HeaderTruncated = "dpiawatch-truncated"
+	// HeaderPath is the FHIR path of the offending element
+	// ("Bundle.entry[2].resource.agent[0].who"), when known.
+	HeaderPath = "dpiawatch-fhir-path"
+	// HeaderEntry is the index of the Bundle entry a dead letter holds:
+	// its value is then that entry's resource, not the whole Bundle.
+	HeaderEntry = "dpiawatch-bundle-entry"
 )
 
 // maxDeadLetterValue keeps a dead letter under brokers' default message size
@@ -118,9 +124,19 @@ type batch struct {
 	Batch    // what the Processor is given
 	msgs     []kafka.Message
 	eventMsg []int // eventMsg[i] is the index in msgs of Events[i]
-	dead     []kafka.Message
-	reason   []event.Reason
-	start    time.Time
+	// eventEntry[i] is the Bundle entry Events[i] came from (Entry -1:
+	// the whole message), for its dead letter should it conflict.
+	eventEntry []bundleEntry
+	dead       []kafka.Message
+	reason     []event.Reason
+	start      time.Time
+}
+
+// bundleEntry is where in its message an event was: a Bundle entry and
+// its resource, or entry -1 for the whole message.
+type bundleEntry struct {
+	entry    int
+	resource []byte
 }
 
 // New builds a Consumer; it does not contact the brokers until Run.
@@ -140,7 +156,7 @@ func New(o Options) (*Consumer, error) {
 	decoders := make(map[string]*event.Decoder, len(o.Topics))
 	for i, t := range o.Topics {
 		topics[i] = t.Name
-		decoders[t.Name] = event.NewDecoder(event.DecoderOptions{Format: t.Format, Org: t.Org, System: t.System, MaxBytes: o.MaxEventBytes})
+		decoders[t.Name] = event.NewDecoder(event.DecoderOptions{Format: t.Format, Org: t.Org, System: t.System, MaxBytes: o.MaxEventBytes, FHIR: t.FHIR})
 	}
 	dialer := &kafka.Dialer{ClientID: o.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: tlsCfg, SASLMechanism: mech}
 	log := o.Logger
@@ -346,8 +362,9 @@ func (c *Consumer) decodeStage(ctx context.Context, in <-chan *batch, out chan<-
 
 func (c *Consumer) decode(b *batch) {
 	n := len(b.msgs)
-	evs := make([]event.Event, n)
-	errs := make([]error, n)
+	// A message holds one event, or one per entry of a FHIR Bundle: each
+	// entry is kept or dead-lettered on its own.
+	res := make([][]event.Decoded, n)
 	isMark := make([]bool, n)
 	if c.o.MarkHeader != "" {
 		for i := range b.msgs {
@@ -361,46 +378,57 @@ func (c *Consumer) decode(b *batch) {
 	for w := range workers {
 		lo, hi := w*chunk, min(n, (w+1)*chunk)
 		wg.Go(func() {
+			// One backing array per worker: most messages hold one event.
+			buf := make([]event.Decoded, 0, hi-lo)
 			for i := lo; i < hi; i++ {
 				m := &b.msgs[i]
 				if isMark[i] {
 					continue
 				}
-				errs[i] = c.decoders[m.Topic].Decode(m.Value, &evs[i])
-				if errs[i] == nil && c.o.KnownOrgs != nil && !c.o.KnownOrgs[evs[i].Org] {
-					errs[i] = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
-				}
-				if errs[i] == nil {
-					errs[i] = c.o.EventTime.Check(&evs[i], now)
+				start := len(buf)
+				buf = c.decoders[m.Topic].DecodeAll(m.Value, buf)
+				res[i] = buf[start:len(buf):len(buf)]
+				for j := range res[i] {
+					d := &res[i][j]
+					if d.Err == nil && c.o.KnownOrgs != nil && !c.o.KnownOrgs[d.Event.Org] {
+						d.Err = &event.Error{Reason: event.ReasonUnknownOrg, Detail: "org is not configured"}
+					}
+					if d.Err == nil {
+						d.Err = c.o.EventTime.Check(&d.Event, now)
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
 	b.Fetched = fetchedOf(b.msgs)
-	b.Events = evs[:0]
+	b.Events = make([]event.Event, 0, n)
 	b.Positions = make([]store.Position, 0, n)
 	b.eventMsg = make([]int, 0, n)
+	b.eventEntry = make([]bundleEntry, 0, n)
 	b.Marks = nil
 	for i := range n {
+		m := &b.msgs[i]
 		if isMark[i] {
-			m := &b.msgs[i]
 			b.Marks = append(b.Marks, Mark{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Value: m.Value})
 			continue
 		}
-		if errs[i] == nil {
-			b.Events = append(b.Events, evs[i])
-			m := &b.msgs[i]
-			b.Positions = append(b.Positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-			b.eventMsg = append(b.eventMsg, i)
-			continue
+		for j := range res[i] {
+			d := &res[i][j]
+			if d.Err == nil {
+				b.Events = append(b.Events, d.Event)
+				b.Positions = append(b.Positions, store.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+				b.eventMsg = append(b.eventMsg, i)
+				b.eventEntry = append(b.eventEntry, bundleEntry{d.Entry, d.Resource})
+				continue
+			}
+			var de *event.Error
+			if !errors.As(d.Err, &de) {
+				de = &event.Error{Reason: event.ReasonMalformed, Detail: d.Err.Error()}
+			}
+			b.dead = append(b.dead, deadLetter(*m, de, d.Entry, d.Resource))
+			b.reason = append(b.reason, de.Reason)
 		}
-		var de *event.Error
-		if !errors.As(errs[i], &de) {
-			de = &event.Error{Reason: event.ReasonMalformed, Detail: errs[i].Error()}
-		}
-		b.dead = append(b.dead, deadLetter(b.msgs[i], de))
-		b.reason = append(b.reason, de.Reason)
 	}
 }
 
@@ -421,7 +449,10 @@ type Mark struct {
 	Value     []byte
 }
 
-func deadLetter(m kafka.Message, e *event.Error) kafka.Message {
+// deadLetter is the dead letter of m, or of its Bundle entry entry (>= 0),
+// whose resource, when given, is the dead letter's value (a kept entry
+// found to be a conflicting duplicate has none: the whole Bundle goes).
+func deadLetter(m kafka.Message, e *event.Error, entry int, resource []byte) kafka.Message {
 	value := m.Value
 	headers := []kafka.Header{
 		{Key: HeaderReason, Value: []byte(e.Reason)},
@@ -429,6 +460,15 @@ func deadLetter(m kafka.Message, e *event.Error) kafka.Message {
 		{Key: HeaderTopic, Value: []byte(m.Topic)},
 		{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
 		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	}
+	if e.Path != "" {
+		headers = append(headers, kafka.Header{Key: HeaderPath, Value: []byte(e.Path)})
+	}
+	if entry >= 0 {
+		if resource != nil {
+			value = resource
+		}
+		headers = append(headers, kafka.Header{Key: HeaderEntry, Value: []byte(strconv.Itoa(entry))})
 	}
 	if len(value) > maxDeadLetterValue {
 		value = value[:maxDeadLetterValue]
@@ -485,7 +525,8 @@ func (c *Consumer) apply(ctx context.Context, b *batch) error {
 	dead, reasons := slices.Clip(b.dead), slices.Clip(b.reason)
 	for _, cf := range res.Conflicts {
 		de := &event.Error{Reason: event.ReasonConflictingDuplicate, Detail: "same org, system and id as a kept event; differs in " + strings.Join(cf.Fields, ", ")}
-		dead = append(dead, deadLetter(b.msgs[b.eventMsg[cf.Index]], de))
+		from := &b.eventEntry[cf.Index]
+		dead = append(dead, deadLetter(b.msgs[b.eventMsg[cf.Index]], de, from.entry, from.resource))
 		reasons = append(reasons, de.Reason)
 	}
 	if len(dead) > 0 {

@@ -35,6 +35,9 @@ type Topic struct {
 	Format event.Format
 	// Org and System label FHIR AuditEvents, which carry neither.
 	Org, System string
+	// FHIR maps the topic's AuditEvents (actor sources, identifier
+	// systems); it must pass event.FHIROptions.Validate.
+	FHIR event.FHIROptions
 }
 
 // TLS configures TLS to the brokers.
@@ -188,6 +191,9 @@ func (o *Options) setDefaults() error {
 		seen[t.Name] = true
 		if t.Name == o.DeadLetterTopic {
 			return fmt.Errorf("ingest: topic %q is also the dead-letter topic", t.Name)
+		}
+		if err := t.FHIR.Validate(); err != nil {
+			return fmt.Errorf("ingest: topic %q: fhir: %w", t.Name, err)
 		}
 	}
 	return nil

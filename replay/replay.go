@@ -365,7 +365,7 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 	r := bufio.NewReaderSize(in, 1<<20)
 	lines := make([][]byte, 0, readBatch)
 	nums := make([]int, 0, readBatch)
-	out := make([]decoded, readBatch)
+	out := make([][]decoded, readBatch) // a line holds one event, or a Bundle's
 	flush := func() {
 		n := len(lines)
 		var wg sync.WaitGroup
@@ -373,36 +373,43 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 		for w := range decodeWorkers {
 			lo, hi := w*per, min(n, (w+1)*per)
 			wg.Go(func() {
-				var ev event.Event
+				var res []event.Decoded
 				for i := lo; i < hi; i++ {
-					out[i] = decodeLine(o.Decoder, nums[i], lines[i], &ev)
-					if out[i].err != nil {
-						continue
-					}
-					out[i].win = wins.byOrg[ev.Org]
-					win := wins.of[out[i].win]
-					err := win.CheckAhead(ev.Time, aheadOf)
-					if err == nil && !representable(ev.Time) {
-						// Centuries outside any window: refused whatever
-						// the newest event is (max_age is under 292 years).
-						err = win.CheckAge(ev.Time, time.Unix(0, math.MaxInt64), ageRef(o))
-					}
-					if err != nil {
-						out[i] = decoded{line: nums[i], err: err.(*event.Error)}
+					res = o.Decoder.DecodeAll(lines[i], res[:0])
+					out[i] = out[i][:0]
+					for j := range res {
+						ev := &res[j].Event
+						d := decodeResult(nums[i], &res[j])
+						if d.err == nil {
+							d.win = wins.byOrg[ev.Org]
+							win := wins.of[d.win]
+							err := win.CheckAhead(ev.Time, aheadOf)
+							if err == nil && !representable(ev.Time) {
+								// Centuries outside any window: refused whatever
+								// the newest event is (max_age is under 292 years).
+								err = win.CheckAge(ev.Time, time.Unix(0, math.MaxInt64), ageRef(o))
+							}
+							if err != nil {
+								d = decoded{line: nums[i], err: err.(*event.Error)}
+							}
+						}
+						out[i] = append(out[i], d)
 					}
 				}
 			})
 		}
 		wg.Wait()
 		for i := range n {
-			d := &out[i]
-			if d.err != nil {
-				bads = append(bads, badLine{d.line, d.err})
-				continue
+			for j := range out[i] {
+				d := &out[i][j]
+				if d.err != nil {
+					bads = append(bads, badLine{d.line, d.err})
+					continue
+				}
+				block, off := set.store(d.encoded)
+				set.index = append(set.index, entry{t: d.t, hash: keyHash(d.key), block: block, off: off, n: int32(len(d.encoded)), line: int32(d.line), win: d.win})
+				newest = max(newest, d.t)
 			}
-			block, off := set.store(d.encoded)
-			set.index = append(set.index, entry{t: d.t, hash: keyHash(d.key), block: block, off: off, n: int32(len(d.encoded)), line: int32(d.line), win: d.win})
-			newest = max(newest, d.t)
 		}
 		lines, nums = lines[:0], nums[:0]
 	}
@@ -491,14 +498,17 @@ func representable(t time.Time) bool {
 	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
 }
 
-func decodeLine(dec *event.Decoder, n int, line []byte, ev *event.Event) decoded {
-	if err := dec.Decode(line, ev); err != nil {
+// decodeResult turns one event of line n (a Bundle line holds several) into
+// its outcome.
+func decodeResult(n int, r *event.Decoded) decoded {
+	if r.Err != nil {
 		var de *event.Error
-		if !errors.As(err, &de) {
-			de = &event.Error{Reason: event.ReasonMalformed, Detail: err.Error()}
+		if !errors.As(r.Err, &de) {
+			de = &event.Error{Reason: event.ReasonMalformed, Detail: r.Err.Error()}
 		}
 		return decoded{line: n, err: de}
 	}
+	ev := &r.Event
 	b, err := event.Encode(ev)
 	if err != nil {
 		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}

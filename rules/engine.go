@@ -392,6 +392,12 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 			e.metrics.ignored.WithLabelValues(ignoredUnknownOrg).Inc()
 			continue
 		}
+		if !ev.Actor.Kind.IsStaff() {
+			// A patient, relative or system (a portal, an interface) is
+			// stored as such and never judged as staff access (issue 12).
+			e.metrics.ignored.WithLabelValues("not_staff").Inc()
+			continue
+		}
 		e.accept(org, ev)
 	}
 	if e.external {

@@ -22,6 +22,7 @@ var eventColumnTypes = []string{
 	"LowCardinality(String)", "String", "LowCardinality(String)", "LowCardinality(String)", "LowCardinality(String)",
 	"String", "Array(LowCardinality(String))", "LowCardinality(String)", "String", "String", "LowCardinality(String)",
 	"String", "Nullable(Bool)", "LowCardinality(String)", "LowCardinality(String)", "Int32", "Int64", "String", "UInt16",
+	"LowCardinality(String)",
 }
 
 func TestClickHouseEventColumnTypes(t *testing.T) {

@@ -20,7 +20,7 @@ type Position = store.Position
 // this order.
 const eventColumnList = `org, system, id, t, far_sec, far_nsec, tz_offset, action, actor, actor_role, actor_team, actor_org, ` +
 	`subject, sensitivity, record_type, record_id, session_id, device, ip, mfa, outcome, ` +
-	`src_topic, src_partition, src_offset, batch, retention_days`
+	`src_topic, src_partition, src_offset, batch, retention_days, actor_kind`
 
 // DateTime64(9) holds 1900-01-01 … 2262-04-11; times outside are clamped in
 // t (so they still sort at the ends) and kept exactly in far_sec/far_nsec.
@@ -47,7 +47,7 @@ type eventCols struct {
 	// LowCardinality appends box each value into an interface (one
 	// allocation per row and column), and these values repeat, so each
 	// distinct one is boxed once (see box).
-	lc     [11][]any
+	lc     [lcCount][]any
 	intern map[string]any
 
 	id, actor, subject  []string
@@ -104,6 +104,8 @@ const (
 	lcDevice
 	lcOutcome
 	lcTopic
+	lcActorKind
+	lcCount
 )
 
 // add appends one event. pos may be nil.
@@ -123,6 +125,7 @@ func (c *eventCols) add(e *event.Event, pos *Position, batch string, retention u
 	c.lc[lcRecordType] = append(c.lc[lcRecordType], c.box(e.Record.Type))
 	c.lc[lcDevice] = append(c.lc[lcDevice], c.box(e.Session.Device))
 	c.lc[lcOutcome] = append(c.lc[lcOutcome], c.box(string(e.Outcome)))
+	c.lc[lcActorKind] = append(c.lc[lcActorKind], c.box(string(e.Actor.Kind)))
 	c.id = append(c.id, e.ID)
 	c.t = append(c.t, clampTime(e.Time))
 	c.farSec = append(c.farSec, farSec)
@@ -156,7 +159,8 @@ func (c *eventCols) add(e *event.Event, pos *Position, batch string, retention u
 func (c *eventCols) values() []any {
 	return []any{c.lc[lcOrg], c.lc[lcSystem], c.id, c.t, c.farSec, c.farNsec, c.tzOffset, c.lc[lcAction], c.actor,
 		c.lc[lcRole], c.lc[lcTeam], c.lc[lcActorOrg], c.subject, c.sensitivity, c.lc[lcRecordType], c.recordID, c.sessionID,
-		c.lc[lcDevice], c.ip, c.mfa, c.lc[lcOutcome], c.lc[lcTopic], c.partition, c.offset, c.batch, c.retention}
+		c.lc[lcDevice], c.ip, c.mfa, c.lc[lcOutcome], c.lc[lcTopic], c.partition, c.offset, c.batch, c.retention,
+		c.lc[lcActorKind]}
 }
 
 // appendTo hands the columns to a batch's or block's columns.
@@ -186,7 +190,7 @@ func decodeEvent(r *eventRow) event.Event {
 	}
 	return event.Event{
 		ID: r.ID, Time: at, Org: r.Org, System: r.System, Action: event.Action(r.Action),
-		Actor:   event.Actor{ID: r.Actor, Role: r.Role, Team: r.Team, Org: r.ActorOrg},
+		Actor:   event.Actor{ID: r.Actor, Role: r.Role, Team: r.Team, Org: r.ActorOrg, Kind: event.ActorKind(r.ActorKind)},
 		Subject: event.Subject{ID: r.Subject, Sensitivity: sens},
 		Record:  event.Record{Type: r.RecordType, ID: r.RecordID},
 		Session: event.Session{ID: r.SessionID, Device: r.Device, IP: r.IP, MFA: r.MFA},
@@ -203,6 +207,7 @@ type eventRow struct {
 	Action, Actor   string
 	Role, Team      string
 	ActorOrg        string
+	ActorKind       string
 	Subject         string
 	Sensitivity     []string
 	RecordType      string
@@ -214,11 +219,11 @@ type eventRow struct {
 }
 
 const eventSelectList = `org, system, id, t, far_sec, far_nsec, tz_offset, action, actor, actor_role, actor_team, actor_org, ` +
-	`subject, sensitivity, record_type, record_id, session_id, device, ip, mfa, outcome`
+	`subject, sensitivity, record_type, record_id, session_id, device, ip, mfa, outcome, actor_kind`
 
 func (r *eventRow) dest() []any {
 	return []any{&r.Org, &r.System, &r.ID, &r.T, &r.FarSec, &r.FarNsec, &r.TZOffset, &r.Action, &r.Actor, &r.Role, &r.Team, &r.ActorOrg,
-		&r.Subject, &r.Sensitivity, &r.RecordType, &r.RecordID, &r.SessionID, &r.Device, &r.IP, &r.MFA, &r.Outcome}
+		&r.Subject, &r.Sensitivity, &r.RecordType, &r.RecordID, &r.SessionID, &r.Device, &r.IP, &r.MFA, &r.Outcome, &r.ActorKind}
 }
 
 // batchToken names one batch of new events: the Kafka ranges it covers

@@ -101,6 +101,7 @@ var migrations = []migration{
 	{7, "web_view_rows", migrateWebViewRows},
 	{8, "outbox_failure", migrateOutboxFailure},
 	{9, "retention", migrateRetention},
+	{10, "actor_kind", migrateActorKind},
 }
 
 func (s Schema) onCluster() string {
@@ -465,6 +466,19 @@ func migrateRetention(s Schema) []string {
 ) ENGINE = ` + s.engine("MergeTree", "retention_runs", "", true) + `
 ORDER BY at`,
 	}
+}
+
+func migrateActorKind(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	// Who acted, when not staff (event.Actor.Kind: patient,
+	// related-person, system): portal and interface access is stored as
+	// such and never judged as staff access. Older rows read as '' (staff).
+	stmts := []string{`ALTER TABLE ` + db + `.` + s.eventsLocal() + on + ` ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org`}
+	if s.Cluster != "" {
+		// The Distributed table has the local table's columns.
+		stmts = append(stmts, `ALTER TABLE `+db+`.events`+on+` ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org`)
+	}
+	return stmts
 }
 
 // Policies returns the row-policy DDL for s.Readers: each reader account

@@ -20,9 +20,12 @@ type row struct {
 // detail holds the fields that no query filters on, stored together as one
 // JSON column to keep rows small and inserts cheap.
 type detail struct {
-	Role        string   `json:"r,omitempty"`
-	Team        string   `json:"m,omitempty"`
-	ActorOrg    string   `json:"o,omitempty"`
+	Role     string `json:"r,omitempty"`
+	Team     string `json:"m,omitempty"`
+	ActorOrg string `json:"o,omitempty"`
+	// ActorKind is event.Actor.Kind; absent for staff, so rows written
+	// before it existed read as staff without a migration.
+	ActorKind   string   `json:"k,omitempty"`
 	Sensitivity []string `json:"s,omitempty"`
 	RecordType  string   `json:"rt,omitempty"`
 	RecordID    string   `json:"ri,omitempty"`
@@ -64,7 +67,7 @@ func toRow(e *event.Event) row {
 		Org: e.Org, System: e.System, ID: e.ID, T: timeKey(e.Time),
 		Action: string(e.Action), Actor: e.Actor.ID, Subject: e.Subject.ID,
 		Detail: detail{
-			Role: e.Actor.Role, Team: e.Actor.Team, ActorOrg: e.Actor.Org,
+			Role: e.Actor.Role, Team: e.Actor.Team, ActorOrg: e.Actor.Org, ActorKind: string(e.Actor.Kind),
 			Sensitivity: e.Subject.Sensitivity,
 			RecordType:  e.Record.Type, RecordID: e.Record.ID,
 			SessionID: e.Session.ID, Device: e.Session.Device, IP: e.Session.IP, MFA: e.Session.MFA,
@@ -137,7 +140,7 @@ func decodeEvent(org, system, id string, t int64, action, actor, subject, det st
 	}
 	return event.Event{
 		ID: id, Time: at, Org: org, System: system, Action: event.Action(action),
-		Actor:   event.Actor{ID: actor, Role: d.Role, Team: d.Team, Org: d.ActorOrg},
+		Actor:   event.Actor{ID: actor, Role: d.Role, Team: d.Team, Org: d.ActorOrg, Kind: event.ActorKind(d.ActorKind)},
 		Subject: event.Subject{ID: subject, Sensitivity: d.Sensitivity},
 		Record:  event.Record{Type: d.RecordType, ID: d.RecordID},
 		Session: event.Session{ID: d.SessionID, Device: d.Device, IP: d.IP, MFA: d.MFA},

@@ -735,7 +735,10 @@ func testRoundTrip(t *testing.T, open Opener) {
 	farPast.Time = time.Date(1066, 10, 14, 9, 0, 0, 7, time.UTC)
 	farFuture := ev("far-future", 4)
 	farFuture.Time = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", 14*3600))
-	in := []event.Event{full, mfaFalse, mfaNil, farPast, farFuture}
+	// A patient acting through a portal: the kind is stored (issue 12).
+	portal := ev("portal-patient", 5)
+	portal.Actor = event.Actor{ID: "c-0042", Kind: event.ActorPatient}
+	in := []event.Event{full, mfaFalse, mfaNil, farPast, farFuture, portal}
 	apply(t, s, in, nil)
 	byID := map[string]event.Event{}
 	for _, e := range scan(t, s, store.EventFilter{}) {

@@ -229,6 +229,10 @@ CREATE TABLE IF NOT EXISTS dpia.retention_runs ON CLUSTER care (
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/dpia/retention_runs', '{replica}')
 ORDER BY at;
 
+ALTER TABLE dpia.events_local ON CLUSTER care ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org;
+
+ALTER TABLE dpia.events ON CLUSTER care ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org;
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

@@ -225,3 +225,5 @@ CREATE TABLE IF NOT EXISTS dpiawatch.retention_runs (
 	deleted UInt64
 ) ENGINE = MergeTree()
 ORDER BY at;
+
+ALTER TABLE dpiawatch.events ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org;
