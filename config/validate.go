@@ -205,11 +205,11 @@ func (k *Kafka) validate(v *Validator, p string, c *Config) {
 		}
 		for j, a := range t.FHIR.ActorFrom {
 			if _, err := event.ParseActorSource(a); err != nil {
-				v.errorf(fmt.Sprintf("%s.fhir.actor_from[%d]", tp, j), "%v", err)
+				v.Errorf(fmt.Sprintf("%s.fhir.actor_from[%d]", tp, j), "%v", err)
 			}
 		}
 		if err := (event.FHIROptions{IdentifierSystems: t.FHIR.IdentifierSystems}).Validate(); err != nil {
-			v.errorf(tp+".fhir.identifier_systems", "%v", err)
+			v.Errorf(tp+".fhir.identifier_systems", "%v", err)
 		}
 		if t.Org != "" {
 			if _, ok := c.Org(t.Org); !ok {

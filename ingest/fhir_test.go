@@ -64,7 +64,7 @@ type recordingProcessor struct {
 	calls  int
 }
 
-func (p *recordingProcessor) Process(_ context.Context, evs []event.Event) (store.Result, error) {
+func (p *recordingProcessor) Process(_ context.Context, evs []event.Event, _ []store.Position) (store.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	_ "github.com/dpiawatch/dpiawatch/checks/install"
+	"github.com/dpiawatch/dpiawatch/checks/nobusinessneed"
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -113,7 +115,7 @@ func TestReplayFHIRPortalAndSubjectlessAccess(t *testing.T) {
 				t.Errorf("%s/%s alert on a portal access (%s): a patient or relative judged as staff", a.Check, a.Pattern, id)
 			}
 		}
-		if a.Check == rules.CheckNoBusinessNeed && a.SubjectID == "" {
+		if a.Check == nobusinessneed.Name && a.SubjectID == "" {
 			t.Errorf("no-business-need alert for an empty subject: %v", a.EventIDs)
 		}
 		if a.ActorID == "u-17" && slices.Contains(a.EventIDs, "night-balp-read-1") {
