@@ -82,7 +82,7 @@ http: {listen: "127.0.0.1:0"}
 		if !d.refTopics.Ready() || r == nil {
 			return false
 		}
-		got, ok := r.Staff(staff.ActorID)
+		got, ok := r.Staff(staff.Org, staff.ActorID)
 		return ok && got.Role == staff.Role
 	})
 	stop()

@@ -330,7 +330,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.roster.Staff(actor); ok {
+	if st, ok := v.roster.Staff(ev.ActorOrg(), actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}

@@ -112,12 +112,12 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	// Without relationship rows there is nothing to judge against: every
 	// access would be an alert. The reference data is incomplete, not the
 	// staff at fault.
-	if !v.roster.HasRelationships() {
+	if !v.roster.HasRelationships(ev.Org) {
 		return false
 	}
 	actor, subject, t := ev.Actor.ID, ev.Subject.ID, ev.Time
 	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.roster.Staff(actor)
+	st, known := v.roster.Staff(ev.ActorOrg(), actor)
 	if known {
 		if st.Role != "" {
 			role = st.Role
@@ -132,8 +132,8 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	}
 	loc := v.org.loc
 
-	if !v.roster.HasRelationship(actor, team, subject, t) {
-		rel, found := v.roster.NearestRelationship(actor, team, subject, t)
+	if !v.roster.HasRelationship(ev.Org, actor, team, subject, t) {
+		rel, found := v.roster.NearestRelationship(ev.Org, actor, team, subject, t)
 		ended := found && !rel.ValidTo.IsZero() && !rel.ValidTo.After(t)
 		if !ended || t.Sub(rel.ValidTo) >= p.afterEnd {
 			pattern := PatternNoRelationship

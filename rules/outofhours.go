@@ -214,7 +214,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.roster.Staff(actor); ok {
+	if st, ok := v.roster.Staff(ev.ActorOrg(), actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -226,14 +226,14 @@ func (c outOfHours) Evaluate(ev *event.Event, v *env, eps *episodes) bool {
 	local := ev.Time.In(v.org.loc)
 
 	ohRole := v.org.ohRoles[role]
-	if ohRole || v.roster.HasShifts(actor) {
-		if _, ok := v.roster.ShiftAt(actor, ev.Time, p.shiftGrace); ok {
+	if ohRole || v.roster.HasShifts(ev.ActorOrg(), actor) {
+		if _, ok := v.roster.ShiftAt(ev.ActorOrg(), actor, ev.Time, p.shiftGrace); ok {
 			return true
 		}
 		roster, loc := v.roster, v.org.loc
 		eps.add(v, ev, finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			why := "outside their rostered shifts"
-			if s, ok := roster.NearestShift(actor, ev.Time); ok {
+			if s, ok := roster.NearestShift(ev.ActorOrg(), actor, ev.Time); ok {
 				why = shiftReason(local, s.Start.In(loc), s.End.In(loc))
 			} else if ohRole {
 				why = "with no rostered shift, which their out-of-hours role needs"

@@ -7,9 +7,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 )
 
-// fakeRoster is an in-memory Roster for tests: staff by actor id and each
-// actor's shifts sorted by start, searched by binary search as a real index
-// would.
+// fakeRoster is an in-memory Roster for tests of one org: staff by actor
+// id and each actor's shifts sorted by start, searched by binary search as a
+// real index would; it ignores the org it is asked for (the tenant tests use
+// a real reference.Index).
 // Relationships and sharing agreements are answered by a real
 // reference.Index over the rows given to withRelations.
 type fakeRoster struct {
@@ -38,11 +39,11 @@ func newFakeRoster(staff []reference.Staff, shifts []reference.Shift) *fakeRoste
 	return r
 }
 
-func (r *fakeRoster) Staff(id string) (reference.Staff, bool) { s, ok := r.staff[id]; return s, ok }
+func (r *fakeRoster) Staff(_, id string) (reference.Staff, bool) { s, ok := r.staff[id]; return s, ok }
 
-func (r *fakeRoster) HasShifts(id string) bool { return len(r.shifts[id]) > 0 }
+func (r *fakeRoster) HasShifts(_, id string) bool { return len(r.shifts[id]) > 0 }
 
-func (r *fakeRoster) ShiftAt(id string, t time.Time, grace time.Duration) (reference.Shift, bool) {
+func (r *fakeRoster) ShiftAt(_, id string, t time.Time, grace time.Duration) (reference.Shift, bool) {
 	l := r.shifts[id]
 	// First shift starting after t+grace; every candidate lies before it.
 	i := sort.Search(len(l), func(i int) bool { return l[i].Start.Add(-grace).After(t) })
@@ -54,7 +55,7 @@ func (r *fakeRoster) ShiftAt(id string, t time.Time, grace time.Duration) (refer
 	return reference.Shift{}, false
 }
 
-func (r *fakeRoster) NearestShift(id string, t time.Time) (reference.Shift, bool) {
+func (r *fakeRoster) NearestShift(_, id string, t time.Time) (reference.Shift, bool) {
 	l := r.shifts[id]
 	if len(l) == 0 {
 		return reference.Shift{}, false

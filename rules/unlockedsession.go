@@ -314,11 +314,11 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *env, eps *episodes) bool 
 	}
 	kind := ""
 	if ev.Session.Device != "" {
-		if d, ok := v.roster.Device(ev.Session.Device); ok {
+		if d, ok := v.roster.Device(ev.Org, ev.Session.Device); ok {
 			kind = d.Kind
 		}
 	}
-	role, team := ulsActorGroups(v.roster, &ev.Actor)
+	role, team := ulsActorGroups(v.roster, ev.ActorOrg(), &ev.Actor)
 	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
@@ -329,11 +329,12 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *env, eps *episodes) bool 
 	return true
 }
 
-// ulsActorGroups returns the actor's role and team: the roster's, else the
-// event's.
-func ulsActorGroups(r Roster, a *event.Actor) (role, team string) {
+// ulsActorGroups returns the actor's role and team: org's roster's, else the
+// event's. A device's earlier holder is looked up in the device's org (the
+// event's): the device state keeps only their id.
+func ulsActorGroups(r Roster, org string, a *event.Actor) (role, team string) {
 	role, team = a.Role, a.Team
-	if st, ok := r.Staff(a.ID); ok {
+	if st, ok := r.Staff(org, a.ID); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -426,7 +427,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *env, eps *episodes, ki
 		return
 	}
 	if held && !d.Locked {
-		role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
+		role, team := ulsActorGroups(v.roster, v.org.id, &event.Actor{ID: d.Actor})
 		p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 		if idle := t.Sub(d.Last); p.handoverOn && !p.exempt && idle <= p.openFor {
 			c.hold(v, ulsHandover{Device: dev, Kind: kind, Holder: d, Idle: int64(idle), Event: *ev})
@@ -489,12 +490,12 @@ func (c *unlockedSession) flushHeld(v *env, eps *episodes) { c.release(v, eps, t
 
 func (c *unlockedSession) reportHandover(v *env, eps *episodes, h *ulsHandover) {
 	d, ev, kind, idle := h.Holder, &h.Event, h.Kind, time.Duration(h.Idle)
-	role, team := ulsActorGroups(v.roster, &event.Actor{ID: d.Actor})
+	role, team := ulsActorGroups(v.roster, v.org.id, &event.Actor{ID: d.Actor})
 	p := resolved[ulsResolver](v.org, c.slot).get(kind, role, team)
 	loc := v.org.loc
 	dev := ev.Session.Device
 	f := finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
-		nrole, nteam := ulsActorGroups(v.roster, &ev.Actor)
+		nrole, nteam := ulsActorGroups(v.roster, ev.ActorOrg(), &ev.Actor)
 		return ulsActorText(d.Actor, role, team) + " " + ulsDoing(d.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			d.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session open, with no lock or logout, and " +
 			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + doing(ev) + " on it " + span(idle) + " later"
