@@ -20,19 +20,48 @@ import (
 // there, whatever other orgs hold. Relationship, shift and absence rows may
 // carry an org; a row without one applies to its id in every org.
 type Index struct {
-	staff    map[orgKey]Staff
-	devices  map[orgKey]Device
-	shifts   map[orgKey]shiftList // org "": rows for every org
-	absences map[orgKey][]Absence // sorted by Start; org "": every org
-	actorRel map[orgKey][]relEntry
-	teamRel  map[orgKey][]relEntry
-	relKinds []string // distinct Relation values, indexed by relEntry.kind
-	// relOrgs holds the orgs with relationship rows of their own, and ""
-	// when some rows apply to every org (HasRelationships).
-	relOrgs   map[string]bool
-	staffOrgs map[string]bool // orgs with at least one staff row
-	sharing   []SharingAgreement
-	id        string // names the data (NewNamedIndex); empty when unnamed
+	orgs     map[string]*tenant // rows of one org, by org
+	every    tenant             // rows without an org: they apply in every org
+	relKinds []string           // distinct Relation values, indexed by relEntry.kind
+	sharing  []SharingAgreement
+	id       string // names the data (NewNamedIndex); empty when unnamed
+}
+
+// tenant is the rows of one org (or, as Index.every, of every org), by id.
+// Looking the org up first and then the id costs two short string hashes;
+// a map keyed by (org, id) hashed both strings at once about as slowly, and
+// this way the rows of every org are one field away, not a second lookup.
+type tenant struct {
+	staff    map[string]Staff
+	devices  map[string]Device
+	shifts   map[string]shiftList
+	absences map[string][]Absence // sorted by Start
+	actorRel map[string][]relEntry
+	teamRel  map[string][]relEntry
+}
+
+// noRows is the tenant of an org without rows of its own.
+var noRows = &tenant{}
+
+// in returns org's own rows.
+func (x *Index) in(org string) *tenant {
+	if t := x.orgs[org]; t != nil {
+		return t
+	}
+	return noRows
+}
+
+// rowsOf returns the tenant that holds rows of org: Index.every for "".
+func (x *Index) rowsOf(org string) *tenant {
+	if org == "" {
+		return &x.every
+	}
+	t := x.orgs[org]
+	if t == nil {
+		t = &tenant{}
+		x.orgs[org] = t
+	}
+	return t
 }
 
 // orgKey is an id within an org; org "" for rows that apply in every org.
@@ -86,19 +115,20 @@ const openEnd = math.MaxInt64
 // NewIndex builds an Index over d. d is not retained except for the
 // strings it shares.
 func NewIndex(d *Data) *Index {
-	x := &Index{
-		staff:     make(map[orgKey]Staff, len(d.Staff)),
-		devices:   make(map[orgKey]Device, len(d.Devices)),
-		shifts:    make(map[orgKey]shiftList),
-		absences:  make(map[orgKey][]Absence),
-		staffOrgs: make(map[string]bool),
-	}
+	x := &Index{orgs: make(map[string]*tenant)}
 	for _, s := range d.Staff {
-		x.staff[orgKey{s.Org, s.ActorID}] = s
-		x.staffOrgs[s.Org] = true
+		t := x.rowsOf(s.Org)
+		if t.staff == nil {
+			t.staff = make(map[string]Staff)
+		}
+		t.staff[s.ActorID] = s
 	}
 	for _, v := range d.Devices {
-		x.devices[orgKey{v.Org, v.DeviceID}] = v
+		t := x.rowsOf(v.Org)
+		if t.devices == nil {
+			t.devices = make(map[string]Device)
+		}
+		t.devices[v.DeviceID] = v
 	}
 
 	shifts := slices.Clone(d.Shifts)
@@ -116,25 +146,54 @@ func NewIndex(d *Data) *Index {
 			m = max(m, s.End.UnixNano())
 			l.maxEnd[i] = m
 		}
-		x.shifts[orgKey{shifts[lo].Org, shifts[lo].ActorID}] = l
+		t := x.rowsOf(shifts[lo].Org)
+		if t.shifts == nil {
+			t.shifts = make(map[string]shiftList)
+		}
+		t.shifts[shifts[lo].ActorID] = l
 		lo = hi
 	}
 
 	for _, a := range d.Absences {
-		k := orgKey{a.Org, a.ActorID}
-		x.absences[k] = append(x.absences[k], a)
+		t := x.rowsOf(a.Org)
+		if t.absences == nil {
+			t.absences = make(map[string][]Absence)
+		}
+		t.absences[a.ActorID] = append(t.absences[a.ActorID], a)
 	}
-	for _, l := range x.absences {
-		slices.SortFunc(l, func(a, b Absence) int { return a.Start.Compare(b.Start) })
+	for _, t := range x.tenants() {
+		for _, l := range t.absences {
+			slices.SortFunc(l, func(a, b Absence) int { return a.Start.Compare(b.Start) })
+		}
 	}
 
-	x.actorRel, x.teamRel, x.relKinds = buildRelations(d.Relationships)
-	x.relOrgs = make(map[string]bool)
-	for _, r := range d.Relationships {
-		x.relOrgs[r.Org] = true
+	byActor, byTeam, kinds := buildRelations(d.Relationships)
+	x.relKinds = kinds
+	for k, rows := range byActor {
+		t := x.rowsOf(k.org)
+		if t.actorRel == nil {
+			t.actorRel = make(map[string][]relEntry)
+		}
+		t.actorRel[k.id] = rows
+	}
+	for k, rows := range byTeam {
+		t := x.rowsOf(k.org)
+		if t.teamRel == nil {
+			t.teamRel = make(map[string][]relEntry)
+		}
+		t.teamRel[k.id] = rows
 	}
 	x.sharing = slices.Clone(d.SharingAgreements)
 	return x
+}
+
+// tenants returns every org's rows and those of every org.
+func (x *Index) tenants() []*tenant {
+	ts := []*tenant{&x.every}
+	for _, t := range x.orgs {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // NewNamedIndex builds an Index over d that names d by id: the content
@@ -218,40 +277,31 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[orgKey][]relEntry,
 // never returned: an actor unknown to its org's roster is an unknown
 // account there (CONTRACT §2).
 func (x *Index) Staff(org, actorID string) (Staff, bool) {
-	s, ok := x.staff[orgKey{org, actorID}]
+	s, ok := x.in(org).staff[actorID]
 	return s, ok
 }
 
 // HasStaff reports whether org has any staff row: only then can an actor
 // be told to be unknown to it.
-func (x *Index) HasStaff(org string) bool { return x.staffOrgs[org] }
+func (x *Index) HasStaff(org string) bool { return len(x.in(org).staff) > 0 }
 
 // Device returns the device id of org.
 func (x *Index) Device(org, id string) (Device, bool) {
-	d, ok := x.devices[orgKey{org, id}]
+	d, ok := x.in(org).devices[id]
 	return d, ok
-}
-
-// rowsFor returns the rows of id that apply in org: org's own, then those
-// for every org. The second is empty when org is "".
-func rowsFor[V any](m map[orgKey]V, org, id string) (own, every V) {
-	if org != "" {
-		own = m[orgKey{org, id}]
-	}
-	return own, m[orgKey{"", id}]
 }
 
 // HasShifts reports whether actorID has any rostered shift in org; staff
 // without shifts are judged against default working hours.
 func (x *Index) HasShifts(org, actorID string) bool {
-	own, every := rowsFor(x.shifts, org, actorID)
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
 	return len(own.shifts) > 0 || len(every.shifts) > 0
 }
 
 // ShiftAt returns a shift of actorID in org with Start-grace ≤ t ≤ End+grace
 // (the latest-starting one if several match).
 func (x *Index) ShiftAt(org, actorID string, t time.Time, grace time.Duration) (Shift, bool) {
-	own, every := rowsFor(x.shifts, org, actorID)
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
 	a, aok := own.at(t, grace)
 	b, bok := every.at(t, grace)
 	if aok && (!bok || !b.Start.After(a.Start)) {
@@ -282,7 +332,7 @@ func (l shiftList) at(t time.Time, grace time.Duration) (Shift, bool) {
 // containing t, else the one whose start or end lies nearest (the earlier
 // on a tie).
 func (x *Index) NearestShift(org, actorID string, t time.Time) (Shift, bool) {
-	own, every := rowsFor(x.shifts, org, actorID)
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
 	a, da, aok := own.nearest(t)
 	b, db, bok := every.nearest(t)
 	switch {
@@ -328,7 +378,7 @@ func (l shiftList) nearest(t time.Time) (Shift, int64, bool) {
 // AbsentAt returns an absence of actorID in org with Start ≤ t < End (or
 // open): the earliest-starting one when several cover t.
 func (x *Index) AbsentAt(org, actorID string, t time.Time) (Absence, bool) {
-	own, every := rowsFor(x.absences, org, actorID)
+	own, every := x.in(org).absences[actorID], x.every.absences[actorID]
 	a, aok := absentAt(own, t)
 	b, bok := absentAt(every, t)
 	if aok && (!bok || !b.Start.Before(a.Start)) {
@@ -354,20 +404,23 @@ func absentAt(l []Absence, t time.Time) (Absence, bool) {
 // (ValidFrom ≤ t < ValidTo, or open-ended).
 func (x *Index) HasRelationship(org, actorID, team, subjectID string, t time.Time) bool {
 	tn := t.UnixNano()
-	own, every := rowsFor(x.actorRel, org, actorID)
+	own, every := x.in(org).actorRel[actorID], x.every.actorRel[actorID]
 	if validAt(own, subjectID, tn) || validAt(every, subjectID, tn) {
 		return true
 	}
 	if team == "" {
 		return false
 	}
-	own, every = rowsFor(x.teamRel, org, team)
+	own, every = x.in(org).teamRel[team], x.every.teamRel[team]
 	return validAt(own, subjectID, tn) || validAt(every, subjectID, tn)
 }
 
 // HasRelationships reports whether any relationship row applies in org:
 // without one, no-business-need has nothing to judge org's access by.
-func (x *Index) HasRelationships(org string) bool { return x.relOrgs[org] || x.relOrgs[""] }
+func (x *Index) HasRelationships(org string) bool {
+	t := x.in(org)
+	return len(t.actorRel)+len(t.teamRel)+len(x.every.actorRel)+len(x.every.teamRel) > 0
+}
 
 // NearestRelationship returns, among the relationships of actorID, or of
 // team when not empty, with subjectID that apply in org and are not valid
@@ -403,11 +456,11 @@ func (x *Index) NearestRelationship(org, actorID, team, subjectID string, t time
 			}
 		}
 	}
-	own, every := rowsFor(x.actorRel, org, actorID)
+	own, every := x.in(org).actorRel[actorID], x.every.actorRel[actorID]
 	scan(own, false, org)
 	scan(every, false, "")
 	if team != "" {
-		own, every = rowsFor(x.teamRel, org, team)
+		own, every = x.in(org).teamRel[team], x.every.teamRel[team]
 		scan(own, true, org)
 		scan(every, true, "")
 	}
