@@ -24,13 +24,13 @@ func TestLoadDirRefusesHiddenAndOversizeCells(t *testing.T) {
 			"actor_id,subject_id,valid_from\nu-1,c-\u2068001,2026-01-01T00:00:00Z\n",
 			"relationships.csv:2:5: subject_id: contains the hidden character U+2068 at byte 2"},
 		{"arabic letter mark in a team", FileStaff,
-			"actor_id,team,active_from\nu-1,webster\u061c,2026-01-01T00:00:00Z\n",
+			"actor_id,team,active_from,org\nu-1,webster\u061c,2026-01-01T00:00:00Z,st-martins\n",
 			"staff.csv:2:5: team: contains the hidden character U+061C at byte 7"},
 		{"zero-width space in a device id, quoted", FileDevices,
-			"device_id,kind\n\"tab\u200b03\",desktop\n",
+			"device_id,kind,org\n\"tab\u200b03\",desktop,st-martins\n",
 			"devices.csv:2:1: device_id: contains the hidden character U+200B at byte 3"},
 		{"a control character in a location", FileDevices,
-			"device_id,kind,location\ntab-03,desktop,\"ward\x1b[2J\"\n",
+			"device_id,kind,location,org\ntab-03,desktop,\"ward\x1b[2J\",st-martins\n",
 			"devices.csv:2:16: location: contains the hidden character U+001B at byte 4"},
 		{"left-to-right mark in a list", FileSharingAgreements,
 			"partner_org,org,record_types,actions,valid_from\nnhs,st-martins,care-plan;\u200eassessment,view,2026-01-01T00:00:00Z\n",
@@ -77,7 +77,7 @@ func TestLoadDirRefusesHiddenAndOversizeCells(t *testing.T) {
 func TestLoadDirAcceptsCellsAtTheBound(t *testing.T) {
 	dir := t.TempDir()
 	id := strings.Repeat("u", MaxCellBytes)
-	staff := "actor_id,team,active_from\n" + id + ",Zoë's team مريم,2026-01-01T00:00:00Z\n"
+	staff := "actor_id,team,active_from,org\n" + id + ",Zoë's team مريم,2026-01-01T00:00:00Z,st-martins\n"
 	if err := os.WriteFile(filepath.Join(dir, FileStaff), []byte(staff), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -345,12 +345,12 @@ func (in interner) intern(s string) string {
 }
 
 func loadStaff(t *table, d *Data, in interner) error {
-	if t.header("actor_id", "active_from") {
-		seen := make(map[string]int)
+	if t.header("actor_id", "org", "active_from") {
+		seen := make(map[orgKey]int)
 		for t.next() {
 			s := Staff{
 				ActorID:    strings.Clone(t.required("actor_id")),
-				Org:        in.intern(t.str("org")),
+				Org:        in.intern(t.required("org")),
 				Role:       in.intern(t.str("role")),
 				Team:       in.intern(t.str("team")),
 				External:   t.bool("external"),
@@ -358,10 +358,11 @@ func loadStaff(t *table, d *Data, in interner) error {
 				ActiveTo:   t.time("active_to", true),
 			}
 			t.window("active_from", s.ActiveFrom, "active_to", s.ActiveTo)
-			if prev, dup := seen[s.ActorID]; dup && s.ActorID != "" {
-				t.errorf(t.line, "actor_id", "%q is already listed on line %d", s.ActorID, prev)
+			k := orgKey{s.Org, s.ActorID}
+			if prev, dup := seen[k]; dup && s.ActorID != "" {
+				t.errorf(t.line, "actor_id", "%q is already listed for org %q on line %d", s.ActorID, s.Org, prev)
 			}
-			seen[s.ActorID] = t.line
+			seen[k] = t.line
 			d.Staff = append(d.Staff, s)
 		}
 	}
@@ -380,6 +381,7 @@ func loadRelationships(t *table, d *Data, in interner) error {
 		}
 		for t.next() {
 			r := Relationship{
+				Org:       in.intern(t.str("org")),
 				ActorID:   strings.Clone(t.str("actor_id")),
 				Team:      in.intern(t.str("team")),
 				SubjectID: strings.Clone(t.required("subject_id")),
@@ -401,6 +403,7 @@ func loadShifts(t *table, d *Data, in interner) error {
 	if t.header("actor_id", "start", "end") {
 		for t.next() {
 			s := Shift{
+				Org:     in.intern(t.str("org")),
 				ActorID: in.intern(t.required("actor_id")),
 				Start:   t.time("start", false),
 				End:     t.time("end", false),
@@ -418,6 +421,7 @@ func loadAbsences(t *table, d *Data, in interner) error {
 	if t.header("actor_id", "start") {
 		for t.next() {
 			a := Absence{
+				Org:     in.intern(t.str("org")),
 				ActorID: in.intern(t.required("actor_id")),
 				Start:   t.time("start", false),
 				End:     t.time("end", true),
@@ -434,12 +438,12 @@ func loadAbsences(t *table, d *Data, in interner) error {
 var DeviceKinds = []string{DeviceSharedTablet, DeviceDesktop, DeviceLaptop, DeviceMobile}
 
 func loadDevices(t *table, d *Data, in interner) error {
-	if t.header("device_id", "kind") {
-		seen := make(map[string]int)
+	if t.header("device_id", "org", "kind") {
+		seen := make(map[orgKey]int)
 		for t.next() {
 			dev := Device{
 				DeviceID:   strings.Clone(t.required("device_id")),
-				Org:        in.intern(t.str("org")),
+				Org:        in.intern(t.required("org")),
 				Kind:       in.intern(t.required("kind")),
 				AssignedTo: in.intern(t.str("assigned_to")),
 				Location:   in.intern(t.str("location")),
@@ -447,10 +451,11 @@ func loadDevices(t *table, d *Data, in interner) error {
 			if dev.Kind != "" && !slices.Contains(DeviceKinds, dev.Kind) {
 				t.errorf(t.line, "kind", "%q is not a device kind (%s)", dev.Kind, strings.Join(DeviceKinds, ", "))
 			}
-			if prev, dup := seen[dev.DeviceID]; dup && dev.DeviceID != "" {
-				t.errorf(t.line, "device_id", "%q is already listed on line %d", dev.DeviceID, prev)
+			k := orgKey{dev.Org, dev.DeviceID}
+			if prev, dup := seen[k]; dup && dev.DeviceID != "" {
+				t.errorf(t.line, "device_id", "%q is already listed for org %q on line %d", dev.DeviceID, dev.Org, prev)
 			}
-			seen[dev.DeviceID] = t.line
+			seen[k] = t.line
 			d.Devices = append(d.Devices, dev)
 		}
 	}
@@ -493,7 +498,7 @@ func WriteDir(dir string, d *Data) error {
 		{FileStaff, []string{"actor_id", "org", "role", "team", "external", "active_from", "active_to"}, len(d.Staff),
 			func(i, j int) int {
 				a, b := &d.Staff[i], &d.Staff[j]
-				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), a.ActiveFrom.Compare(b.ActiveFrom))
+				return cmp.Or(strings.Compare(a.ActorID, b.ActorID), strings.Compare(a.Org, b.Org), a.ActiveFrom.Compare(b.ActiveFrom))
 			},
 			func(i int, rec []string) {
 				s := &d.Staff[i]
@@ -528,7 +533,9 @@ func WriteDir(dir string, d *Data) error {
 				rec[0], rec[1], rec[2], rec[3] = a.ActorID, ftime(a.Start), ftime(a.End), a.Kind
 			}},
 		{FileDevices, []string{"device_id", "org", "kind", "assigned_to", "location"}, len(d.Devices),
-			func(i, j int) int { return strings.Compare(d.Devices[i].DeviceID, d.Devices[j].DeviceID) },
+			func(i, j int) int {
+				return cmp.Or(strings.Compare(d.Devices[i].DeviceID, d.Devices[j].DeviceID), strings.Compare(d.Devices[i].Org, d.Devices[j].Org))
+			},
 			func(i int, rec []string) {
 				v := &d.Devices[i]
 				rec[0], rec[1], rec[2], rec[3], rec[4] = v.DeviceID, v.Org, v.Kind, v.AssignedTo, v.Location
@@ -544,12 +551,38 @@ func WriteDir(dir string, d *Data) error {
 				rec[0], rec[1], rec[2], rec[3], rec[4], rec[5] = a.PartnerOrg, a.Org, strings.Join(a.RecordTypes, ";"), strings.Join(a.Actions, ";"), ftime(a.ValidFrom), ftime(a.ValidTo)
 			}},
 	}
+	// The optional org column of relationships, shifts and absences is
+	// written only when a row has one, so that single-org data keeps the
+	// contract's columns exactly.
+	for i, org := range map[int]func(int) string{
+		1: func(i int) string { return d.Relationships[i].Org },
+		2: func(i int) string { return d.Shifts[i].Org },
+		3: func(i int) string { return d.Absences[i].Org },
+	} {
+		f := &files[i]
+		if !anyOrg(f.n, org) {
+			continue
+		}
+		row, cmpRows, col := f.row, f.cmp, len(f.header)
+		f.header = append(slices.Clip(f.header), "org")
+		f.row = func(i int, rec []string) { row(i, rec); rec[col] = org(i) }
+		f.cmp = func(i, j int) int { return cmp.Or(strings.Compare(org(i), org(j)), cmpRows(i, j)) }
+	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(dir, f.name), f.header, f.n, f.cmp, f.row); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func anyOrg(n int, org func(int) string) bool {
+	for i := range n {
+		if org(i) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // writeFile sorts a permutation rather than the rows themselves, so that

@@ -13,17 +13,59 @@ import (
 // data. It is immutable once built and safe for any number of concurrent
 // readers; lookups do not allocate. To change the data, build a new Index
 // and swap it in.
+//
+// Every lookup names the org it is asked for (CONTRACT §2, tenants): staff
+// and devices are keyed by (org, id), so the same id in two orgs is two
+// people or two devices and an id unknown to an org's roster is unknown
+// there, whatever other orgs hold. Relationship, shift and absence rows may
+// carry an org; a row without one applies to its id in every org.
 type Index struct {
+	orgs     map[string]*tenant // rows of one org, by org
+	every    tenant             // rows without an org: they apply in every org
+	relKinds []string           // distinct Relation values, indexed by relEntry.kind
+	sharing  []SharingAgreement
+	id       string // names the data (NewNamedIndex); empty when unnamed
+}
+
+// tenant is the rows of one org (or, as Index.every, of every org), by id.
+// Looking the org up first and then the id costs two short string hashes;
+// a map keyed by (org, id) hashed both strings at once about as slowly, and
+// this way the rows of every org are one field away, not a second lookup.
+type tenant struct {
 	staff    map[string]Staff
 	devices  map[string]Device
 	shifts   map[string]shiftList
 	absences map[string][]Absence // sorted by Start
 	actorRel map[string][]relEntry
 	teamRel  map[string][]relEntry
-	relKinds []string // distinct Relation values, indexed by relEntry.kind
-	sharing  []SharingAgreement
-	id       string // names the data (NewNamedIndex); empty when unnamed
 }
+
+// noRows is the tenant of an org without rows of its own.
+var noRows = &tenant{}
+
+// in returns org's own rows.
+func (x *Index) in(org string) *tenant {
+	if t := x.orgs[org]; t != nil {
+		return t
+	}
+	return noRows
+}
+
+// rowsOf returns the tenant that holds rows of org: Index.every for "".
+func (x *Index) rowsOf(org string) *tenant {
+	if org == "" {
+		return &x.every
+	}
+	t := x.orgs[org]
+	if t == nil {
+		t = &tenant{}
+		x.orgs[org] = t
+	}
+	return t
+}
+
+// orgKey is an id within an org; org "" for rows that apply in every org.
+type orgKey struct{ org, id string }
 
 // shiftList is one actor's shifts sorted by start, with the running maximum
 // of their ends so that lookups stay correct even if shifts overlap.
@@ -73,29 +115,29 @@ const openEnd = math.MaxInt64
 // NewIndex builds an Index over d. d is not retained except for the
 // strings it shares.
 func NewIndex(d *Data) *Index {
-	x := &Index{
-		staff:    make(map[string]Staff, len(d.Staff)),
-		devices:  make(map[string]Device, len(d.Devices)),
-		shifts:   make(map[string]shiftList),
-		absences: make(map[string][]Absence),
-	}
+	x := &Index{orgs: make(map[string]*tenant)}
 	for _, s := range d.Staff {
-		x.staff[s.ActorID] = s
+		t := x.rowsOf(s.Org)
+		if t.staff == nil {
+			t.staff = make(map[string]Staff)
+		}
+		t.staff[s.ActorID] = s
 	}
 	for _, v := range d.Devices {
-		x.devices[v.DeviceID] = v
+		t := x.rowsOf(v.Org)
+		if t.devices == nil {
+			t.devices = make(map[string]Device)
+		}
+		t.devices[v.DeviceID] = v
 	}
 
 	shifts := slices.Clone(d.Shifts)
 	slices.SortFunc(shifts, func(a, b Shift) int {
-		if c := strings.Compare(a.ActorID, b.ActorID); c != 0 {
-			return c
-		}
-		return a.Start.Compare(b.Start)
+		return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.ActorID, b.ActorID), a.Start.Compare(b.Start))
 	})
 	for lo := 0; lo < len(shifts); {
 		hi := lo + 1
-		for hi < len(shifts) && shifts[hi].ActorID == shifts[lo].ActorID {
+		for hi < len(shifts) && shifts[hi].ActorID == shifts[lo].ActorID && shifts[hi].Org == shifts[lo].Org {
 			hi++
 		}
 		l := shiftList{shifts: shifts[lo:hi:hi], maxEnd: make([]int64, hi-lo)}
@@ -104,20 +146,54 @@ func NewIndex(d *Data) *Index {
 			m = max(m, s.End.UnixNano())
 			l.maxEnd[i] = m
 		}
-		x.shifts[shifts[lo].ActorID] = l
+		t := x.rowsOf(shifts[lo].Org)
+		if t.shifts == nil {
+			t.shifts = make(map[string]shiftList)
+		}
+		t.shifts[shifts[lo].ActorID] = l
 		lo = hi
 	}
 
 	for _, a := range d.Absences {
-		x.absences[a.ActorID] = append(x.absences[a.ActorID], a)
+		t := x.rowsOf(a.Org)
+		if t.absences == nil {
+			t.absences = make(map[string][]Absence)
+		}
+		t.absences[a.ActorID] = append(t.absences[a.ActorID], a)
 	}
-	for _, l := range x.absences {
-		slices.SortFunc(l, func(a, b Absence) int { return a.Start.Compare(b.Start) })
+	for _, t := range x.tenants() {
+		for _, l := range t.absences {
+			slices.SortFunc(l, func(a, b Absence) int { return a.Start.Compare(b.Start) })
+		}
 	}
 
-	x.actorRel, x.teamRel, x.relKinds = buildRelations(d.Relationships)
+	byActor, byTeam, kinds := buildRelations(d.Relationships)
+	x.relKinds = kinds
+	for k, rows := range byActor {
+		t := x.rowsOf(k.org)
+		if t.actorRel == nil {
+			t.actorRel = make(map[string][]relEntry)
+		}
+		t.actorRel[k.id] = rows
+	}
+	for k, rows := range byTeam {
+		t := x.rowsOf(k.org)
+		if t.teamRel == nil {
+			t.teamRel = make(map[string][]relEntry)
+		}
+		t.teamRel[k.id] = rows
+	}
 	x.sharing = slices.Clone(d.SharingAgreements)
 	return x
+}
+
+// tenants returns every org's rows and those of every org.
+func (x *Index) tenants() []*tenant {
+	ts := []*tenant{&x.every}
+	for _, t := range x.orgs {
+		ts = append(ts, t)
+	}
+	return ts
 }
 
 // NewNamedIndex builds an Index over d that names d by id: the content
@@ -133,12 +209,13 @@ func NewNamedIndex(d *Data, id string) *Index {
 // ReferenceID returns the name NewNamedIndex gave the data, or "".
 func (x *Index) ReferenceID() string { return x.id }
 
-// buildRelations groups relationship rows by owner (actor or team) into
-// subslices of one backing array, each sorted by subject for binary search.
-func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry, kinds []string) {
+// buildRelations groups relationship rows by owner (org and actor or team)
+// into subslices of one backing array, each sorted by subject for binary
+// search.
+func buildRelations(rows []Relationship) (byActor, byTeam map[orgKey][]relEntry, kinds []string) {
 	type keyed struct {
 		team  bool
-		owner string
+		owner orgKey
 		e     relEntry
 	}
 	all := make([]keyed, 0, len(rows))
@@ -150,9 +227,9 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 			kindOf[r.Relation] = kind
 			kinds = append(kinds, r.Relation)
 		}
-		k := keyed{owner: r.ActorID, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd, kind: kind, hash: subjectHash(r.SubjectID)}}
+		k := keyed{owner: orgKey{r.Org, r.ActorID}, e: relEntry{subject: r.SubjectID, from: math.MinInt64, to: openEnd, kind: kind, hash: subjectHash(r.SubjectID)}}
 		if r.ActorID == "" {
-			k.team, k.owner = true, r.Team
+			k.team, k.owner.id = true, r.Team
 		}
 		if !r.ValidFrom.IsZero() {
 			k.e.from = r.ValidFrom.UnixNano()
@@ -170,7 +247,7 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 			}
 			return -1
 		case a.owner != b.owner:
-			return strings.Compare(a.owner, b.owner)
+			return cmp.Or(strings.Compare(a.owner.org, b.owner.org), strings.Compare(a.owner.id, b.owner.id))
 		case a.e.hash != b.e.hash:
 			return cmp.Compare(a.e.hash, b.e.hash)
 		}
@@ -180,7 +257,7 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 	for i := range all {
 		entries[i] = all[i].e
 	}
-	byActor, byTeam = make(map[string][]relEntry), make(map[string][]relEntry)
+	byActor, byTeam = make(map[orgKey][]relEntry), make(map[orgKey][]relEntry)
 	for lo := 0; lo < len(all); {
 		hi := lo + 1
 		for hi < len(all) && all[hi].team == all[lo].team && all[hi].owner == all[lo].owner {
@@ -196,28 +273,44 @@ func buildRelations(rows []Relationship) (byActor, byTeam map[string][]relEntry,
 	return byActor, byTeam, kinds
 }
 
-// Staff returns the account of actorID.
-func (x *Index) Staff(actorID string) (Staff, bool) {
-	s, ok := x.staff[actorID]
+// Staff returns the staff row of actorID in org. A row of another org is
+// never returned: an actor unknown to its org's roster is an unknown
+// account there (CONTRACT §2).
+func (x *Index) Staff(org, actorID string) (Staff, bool) {
+	s, ok := x.in(org).staff[actorID]
 	return s, ok
 }
 
-// Device returns the device id.
-func (x *Index) Device(id string) (Device, bool) {
-	d, ok := x.devices[id]
+// HasStaff reports whether org has any staff row: only then can an actor
+// be told to be unknown to it.
+func (x *Index) HasStaff(org string) bool { return len(x.in(org).staff) > 0 }
+
+// Device returns the device id of org.
+func (x *Index) Device(org, id string) (Device, bool) {
+	d, ok := x.in(org).devices[id]
 	return d, ok
 }
 
-// HasShifts reports whether actorID has any rostered shift; staff without
-// shifts are judged against default working hours.
-func (x *Index) HasShifts(actorID string) bool {
-	return len(x.shifts[actorID].shifts) > 0
+// HasShifts reports whether actorID has any rostered shift in org; staff
+// without shifts are judged against default working hours.
+func (x *Index) HasShifts(org, actorID string) bool {
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
+	return len(own.shifts) > 0 || len(every.shifts) > 0
 }
 
-// ShiftAt returns a shift of actorID with Start-grace ≤ t ≤ End+grace (the
-// latest-starting one if several match).
-func (x *Index) ShiftAt(actorID string, t time.Time, grace time.Duration) (Shift, bool) {
-	l := x.shifts[actorID]
+// ShiftAt returns a shift of actorID in org with Start-grace ≤ t ≤ End+grace
+// (the latest-starting one if several match).
+func (x *Index) ShiftAt(org, actorID string, t time.Time, grace time.Duration) (Shift, bool) {
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
+	a, aok := own.at(t, grace)
+	b, bok := every.at(t, grace)
+	if aok && (!bok || !b.Start.After(a.Start)) {
+		return a, true
+	}
+	return b, bok
+}
+
+func (l shiftList) at(t time.Time, grace time.Duration) (Shift, bool) {
 	tn := t.UnixNano()
 	g := int64(grace)
 	// First shift starting after t+grace: only shifts before it can match.
@@ -235,12 +328,26 @@ func (x *Index) ShiftAt(actorID string, t time.Time, grace time.Duration) (Shift
 	return Shift{}, false
 }
 
-// NearestShift returns the shift of actorID closest to t: one containing t,
-// else the one whose start or end lies nearest (the earlier on a tie).
-func (x *Index) NearestShift(actorID string, t time.Time) (Shift, bool) {
-	l := x.shifts[actorID]
+// NearestShift returns the shift of actorID in org closest to t: one
+// containing t, else the one whose start or end lies nearest (the earlier
+// on a tie).
+func (x *Index) NearestShift(org, actorID string, t time.Time) (Shift, bool) {
+	own, every := x.in(org).shifts[actorID], x.every.shifts[actorID]
+	a, da, aok := own.nearest(t)
+	b, db, bok := every.nearest(t)
+	switch {
+	case !aok:
+		return b, bok
+	case !bok || da < db || (da == db && !b.Start.Before(a.Start)):
+		return a, true
+	}
+	return b, true
+}
+
+// nearest returns the shift of l closest to t and its distance from t.
+func (l shiftList) nearest(t time.Time) (Shift, int64, bool) {
 	if len(l.shifts) == 0 {
-		return Shift{}, false
+		return Shift{}, 0, false
 	}
 	tn := t.UnixNano()
 	i, _ := slices.BinarySearchFunc(l.shifts, tn, func(s Shift, v int64) int {
@@ -262,15 +369,26 @@ func (x *Index) NearestShift(actorID string, t time.Time) (Shift, bool) {
 	}
 	if i < len(l.shifts) {
 		if d := l.shifts[i].Start.UnixNano() - tn; d < bestDist {
-			best = i
+			best, bestDist = i, d
 		}
 	}
-	return l.shifts[best], true
+	return l.shifts[best], bestDist, true
 }
 
-// AbsentAt returns an absence of actorID with Start ≤ t < End (or open).
-func (x *Index) AbsentAt(actorID string, t time.Time) (Absence, bool) {
-	for _, a := range x.absences[actorID] {
+// AbsentAt returns an absence of actorID in org with Start ≤ t < End (or
+// open): the earliest-starting one when several cover t.
+func (x *Index) AbsentAt(org, actorID string, t time.Time) (Absence, bool) {
+	own, every := x.in(org).absences[actorID], x.every.absences[actorID]
+	a, aok := absentAt(own, t)
+	b, bok := absentAt(every, t)
+	if aok && (!bok || !b.Start.Before(a.Start)) {
+		return a, true
+	}
+	return b, bok
+}
+
+func absentAt(l []Absence, t time.Time) (Absence, bool) {
+	for _, a := range l {
 		if t.Before(a.Start) {
 			break
 		}
@@ -282,27 +400,38 @@ func (x *Index) AbsentAt(actorID string, t time.Time) (Absence, bool) {
 }
 
 // HasRelationship reports whether actorID, or team when not empty, has a
-// relationship row with subjectID valid at t (ValidFrom ≤ t < ValidTo, or
-// open-ended).
-func (x *Index) HasRelationship(actorID, team, subjectID string, t time.Time) bool {
+// relationship row with subjectID that applies in org and is valid at t
+// (ValidFrom ≤ t < ValidTo, or open-ended).
+func (x *Index) HasRelationship(org, actorID, team, subjectID string, t time.Time) bool {
 	tn := t.UnixNano()
-	if validAt(x.actorRel[actorID], subjectID, tn) {
+	own, every := x.in(org).actorRel[actorID], x.every.actorRel[actorID]
+	if validAt(own, subjectID, tn) || validAt(every, subjectID, tn) {
 		return true
 	}
-	return team != "" && validAt(x.teamRel[team], subjectID, tn)
+	if team == "" {
+		return false
+	}
+	own, every = x.in(org).teamRel[team], x.every.teamRel[team]
+	return validAt(own, subjectID, tn) || validAt(every, subjectID, tn)
 }
 
-// HasRelationships reports whether any relationship row is loaded.
-func (x *Index) HasRelationships() bool { return len(x.actorRel) > 0 || len(x.teamRel) > 0 }
+// HasRelationships reports whether any relationship row applies in org:
+// without one, no-business-need has nothing to judge org's access by.
+func (x *Index) HasRelationships(org string) bool {
+	t := x.in(org)
+	return len(t.actorRel)+len(t.teamRel)+len(x.every.actorRel)+len(x.every.teamRel) > 0
+}
 
 // NearestRelationship returns, among the relationships of actorID, or of
-// team when not empty, with subjectID that are not valid at t, the latest
-// to have ended at or before t (ValidTo ≤ t), else the earliest to start
-// after t. The row has ActorID or Team set as it was loaded. It does not
-// look at rows valid at t: ask HasRelationship first.
-func (x *Index) NearestRelationship(actorID, team, subjectID string, t time.Time) (Relationship, bool) {
+// team when not empty, with subjectID that apply in org and are not valid
+// at t, the latest to have ended at or before t (ValidTo ≤ t), else the
+// earliest to start after t. The row has ActorID or Team set as it was
+// loaded, and Org when the row had one. It does not look at rows valid at
+// t: ask HasRelationship first.
+func (x *Index) NearestRelationship(org, actorID, team, subjectID string, t time.Time) (Relationship, bool) {
 	tn := t.UnixNano()
 	var best relEntry
+	var bestOrg string
 	bestTeam, found := false, false
 	better := func(e relEntry) bool {
 		switch {
@@ -317,24 +446,28 @@ func (x *Index) NearestRelationship(actorID, team, subjectID string, t time.Time
 		}
 		return e.from < best.from
 	}
-	scan := func(rows []relEntry, isTeam bool) {
+	scan := func(rows []relEntry, isTeam bool, rowOrg string) {
 		for _, e := range subjectRows(rows, subjectID) {
 			if e.from <= tn && tn < e.to {
 				continue
 			}
 			if better(e) {
-				best, bestTeam, found = e, isTeam, true
+				best, bestTeam, bestOrg, found = e, isTeam, rowOrg, true
 			}
 		}
 	}
-	scan(x.actorRel[actorID], false)
+	own, every := x.in(org).actorRel[actorID], x.every.actorRel[actorID]
+	scan(own, false, org)
+	scan(every, false, "")
 	if team != "" {
-		scan(x.teamRel[team], true)
+		own, every = x.in(org).teamRel[team], x.every.teamRel[team]
+		scan(own, true, org)
+		scan(every, true, "")
 	}
 	if !found {
 		return Relationship{}, false
 	}
-	r := Relationship{SubjectID: subjectID, Relation: x.relKinds[best.kind]}
+	r := Relationship{Org: bestOrg, SubjectID: subjectID, Relation: x.relKinds[best.kind]}
 	if bestTeam {
 		r.Team = team
 	} else {

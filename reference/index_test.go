@@ -12,7 +12,7 @@ func at(h float64) time.Time { return t0.Add(time.Duration(h * float64(time.Hour
 
 func testIndex() *Index {
 	return NewIndex(&Data{
-		Staff: []Staff{{ActorID: "u-1", Team: "t"}},
+		Staff: []Staff{{ActorID: "u-1", Org: "o", Team: "t"}},
 		Relationships: []Relationship{
 			{ActorID: "u-1", SubjectID: "c-1", ValidFrom: at(10), ValidTo: at(20)},
 			{ActorID: "u-1", SubjectID: "c-1", ValidFrom: at(30)}, // reopened, open-ended
@@ -29,7 +29,7 @@ func testIndex() *Index {
 			{ActorID: "u-1", Start: at(40), End: at(48), Kind: "sickness"},
 			{ActorID: "u-1", Start: at(100), Kind: "leave"},
 		},
-		Devices: []Device{{DeviceID: "tab-1", Kind: DeviceSharedTablet}},
+		Devices: []Device{{DeviceID: "tab-1", Org: "o", Kind: DeviceSharedTablet}},
 	})
 }
 
@@ -55,7 +55,7 @@ func TestHasRelationshipWindows(t *testing.T) {
 		{"u-1", "x", "c-9", at(5), false},
 		{"u-1", "t", "c-0", at(5), true},
 	} {
-		if got := x.HasRelationship(tc.actor, tc.team, tc.subject, tc.t); got != tc.want {
+		if got := x.HasRelationship("o", tc.actor, tc.team, tc.subject, tc.t); got != tc.want {
 			t.Errorf("HasRelationship(%s,%s,%s,%v) = %v, want %v", tc.actor, tc.team, tc.subject, tc.t, got, tc.want)
 		}
 	}
@@ -81,15 +81,15 @@ func TestShiftAt(t *testing.T) {
 		{at(-100), false, time.Time{}},
 		{at(1000), false, time.Time{}},
 	} {
-		s, ok := x.ShiftAt("u-1", tc.t, g)
+		s, ok := x.ShiftAt("o", "u-1", tc.t, g)
 		if ok != tc.want || (ok && !s.Start.Equal(tc.start)) {
 			t.Errorf("ShiftAt(%v) = %v %v, want %v %v", tc.t, s.Start, ok, tc.want, tc.start)
 		}
 	}
-	if _, ok := x.ShiftAt("nobody", at(12), g); ok {
+	if _, ok := x.ShiftAt("o", "nobody", at(12), g); ok {
 		t.Error("shift for unknown actor")
 	}
-	if !x.HasShifts("u-1") || x.HasShifts("nobody") {
+	if !x.HasShifts("o", "u-1") || x.HasShifts("o", "nobody") {
 		t.Error("HasShifts wrong")
 	}
 }
@@ -100,10 +100,10 @@ func TestShiftAtOverlapping(t *testing.T) {
 		{ActorID: "a", Start: at(0), End: at(24)},
 		{ActorID: "a", Start: at(2), End: at(3)},
 	}})
-	if s, ok := x.ShiftAt("a", at(10), 0); !ok || !s.Start.Equal(at(0)) {
+	if s, ok := x.ShiftAt("o", "a", at(10), 0); !ok || !s.Start.Equal(at(0)) {
 		t.Fatalf("got %v %v", s, ok)
 	}
-	if s, ok := x.NearestShift("a", at(10)); !ok || !s.Start.Equal(at(0)) {
+	if s, ok := x.NearestShift("o", "a", at(10)); !ok || !s.Start.Equal(at(0)) {
 		t.Fatalf("nearest got %v %v", s, ok)
 	}
 }
@@ -123,12 +123,12 @@ func TestNearestShift(t *testing.T) {
 		{at(45), at(55)},
 		{at(1000), at(55)},
 	} {
-		s, ok := x.NearestShift("u-1", tc.t)
+		s, ok := x.NearestShift("o", "u-1", tc.t)
 		if !ok || !s.Start.Equal(tc.start) {
 			t.Errorf("NearestShift(%v) = %v %v, want %v", tc.t, s.Start, ok, tc.start)
 		}
 	}
-	if _, ok := x.NearestShift("nobody", at(0)); ok {
+	if _, ok := x.NearestShift("o", "nobody", at(0)); ok {
 		t.Error("nearest shift for unknown actor")
 	}
 }
@@ -142,7 +142,7 @@ func TestAbsentAt(t *testing.T) {
 		{at(40).Add(-time.Nanosecond), false}, {at(40), true}, {at(48).Add(-time.Nanosecond), true},
 		{at(48), false}, {at(99), false}, {at(100), true}, {at(1e5), true},
 	} {
-		if _, got := x.AbsentAt("u-1", tc.t); got != tc.want {
+		if _, got := x.AbsentAt("o", "u-1", tc.t); got != tc.want {
 			t.Errorf("AbsentAt(%v) = %v, want %v", tc.t, got, tc.want)
 		}
 	}
@@ -150,13 +150,13 @@ func TestAbsentAt(t *testing.T) {
 
 func TestLookups(t *testing.T) {
 	x := testIndex()
-	if s, ok := x.Staff("u-1"); !ok || s.Team != "t" {
+	if s, ok := x.Staff("o", "u-1"); !ok || s.Team != "t" {
 		t.Error("Staff")
 	}
-	if _, ok := x.Staff("u-9"); ok {
+	if _, ok := x.Staff("o", "u-9"); ok {
 		t.Error("unknown staff found")
 	}
-	if d, ok := x.Device("tab-1"); !ok || d.Kind != DeviceSharedTablet {
+	if d, ok := x.Device("o", "tab-1"); !ok || d.Kind != DeviceSharedTablet {
 		t.Error("Device")
 	}
 }
@@ -191,12 +191,12 @@ func countyIndex(b *testing.B) *Index {
 	b.Helper()
 	d := &Data{}
 	for i := range 10000 {
-		d.Staff = append(d.Staff, Staff{ActorID: fmt.Sprintf("u-%05d", i), Team: fmt.Sprintf("team-%02d", i%50), ActiveFrom: at(-1e4)})
+		d.Staff = append(d.Staff, Staff{ActorID: fmt.Sprintf("u-%05d", i), Org: "o", Team: fmt.Sprintf("team-%02d", i%50), ActiveFrom: at(-1e4)})
 		for day := range 30 {
 			d.Shifts = append(d.Shifts, Shift{ActorID: d.Staff[i].ActorID, Start: at(float64(day*24 + 8)), End: at(float64(day*24 + 16))})
 		}
 		d.Absences = append(d.Absences, Absence{ActorID: d.Staff[i].ActorID, Start: at(100), End: at(148)})
-		d.Devices = append(d.Devices, Device{DeviceID: fmt.Sprintf("d-%05d", i), Kind: DeviceLaptop})
+		d.Devices = append(d.Devices, Device{DeviceID: fmt.Sprintf("d-%05d", i), Org: "o", Kind: DeviceLaptop})
 	}
 	for i := range 2_000_000 {
 		r := Relationship{SubjectID: fmt.Sprintf("c-%06d", i%200000), ValidFrom: at(-1e4)}
@@ -217,14 +217,14 @@ func BenchmarkIndex(b *testing.B) {
 		name string
 		fn   func()
 	}{
-		{"Staff", func() { x.Staff("u-04242") }},
-		{"HasShifts", func() { x.HasShifts("u-04242") }},
-		{"ShiftAt", func() { x.ShiftAt("u-04242", tm, 30*time.Minute) }},
-		{"NearestShift", func() { x.NearestShift("u-04242", tm.Add(8*time.Hour)) }},
-		{"AbsentAt", func() { x.AbsentAt("u-04242", tm) }},
-		{"Device", func() { x.Device("d-04242") }},
-		{"HasRelationship/actor", func() { x.HasRelationship("u-04242", "", "c-004242", tm) }},
-		{"HasRelationship/team-miss", func() { x.HasRelationship("u-04242", "team-42", "c-199999", tm) }},
+		{"Staff", func() { x.Staff("o", "u-04242") }},
+		{"HasShifts", func() { x.HasShifts("o", "u-04242") }},
+		{"ShiftAt", func() { x.ShiftAt("o", "u-04242", tm, 30*time.Minute) }},
+		{"NearestShift", func() { x.NearestShift("o", "u-04242", tm.Add(8*time.Hour)) }},
+		{"AbsentAt", func() { x.AbsentAt("o", "u-04242", tm) }},
+		{"Device", func() { x.Device("o", "d-04242") }},
+		{"HasRelationship/actor", func() { x.HasRelationship("o", "u-04242", "", "c-004242", tm) }},
+		{"HasRelationship/team-miss", func() { x.HasRelationship("o", "u-04242", "team-42", "c-199999", tm) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -242,10 +242,10 @@ func TestIndexConcurrentReaders(t *testing.T) {
 	for range 4 {
 		go func() {
 			for i := range 1000 {
-				x.HasRelationship("u-1", "t", "c-1", at(float64(i%40)))
-				x.ShiftAt("u-1", at(float64(i%70)), time.Minute)
-				x.NearestShift("u-1", at(float64(i%70)))
-				x.AbsentAt("u-1", at(float64(i)))
+				x.HasRelationship("o", "u-1", "t", "c-1", at(float64(i%40)))
+				x.ShiftAt("o", "u-1", at(float64(i%70)), time.Minute)
+				x.NearestShift("o", "u-1", at(float64(i%70)))
+				x.AbsentAt("o", "u-1", at(float64(i)))
 			}
 			done <- true
 		}()
@@ -264,7 +264,7 @@ func TestNearestRelationship(t *testing.T) {
 		{ActorID: "u-1", SubjectID: "c-2", Relation: "caseload", ValidFrom: day(15), ValidTo: day(25)},
 		{ActorID: "u-1", SubjectID: "c-2", Relation: "referral", ValidFrom: day(12)},
 	}})
-	if !x.HasRelationships() || NewIndex(&Data{}).HasRelationships() {
+	if !x.HasRelationships("o") || NewIndex(&Data{}).HasRelationships("o") {
 		t.Fatal("HasRelationships")
 	}
 	cases := []struct {
@@ -281,7 +281,7 @@ func TestNearestRelationship(t *testing.T) {
 		{"t", "c-1", day(-400), "caseload"}, // every row starts later: the earliest
 	}
 	for i, tc := range cases {
-		r, ok := x.NearestRelationship("u-1", tc.team, tc.subject, tc.at)
+		r, ok := x.NearestRelationship("o", "u-1", tc.team, tc.subject, tc.at)
 		got := ""
 		if ok {
 			got = r.Relation
@@ -290,7 +290,7 @@ func TestNearestRelationship(t *testing.T) {
 			t.Errorf("case %d: got %q, want %q", i, got, tc.want)
 		}
 	}
-	r, _ := x.NearestRelationship("u-1", "t", "c-1", day(10))
+	r, _ := x.NearestRelationship("o", "u-1", "t", "c-1", day(10))
 	if r.Team != "t" || r.ActorID != "" || !r.ValidFrom.Equal(day(2)) || !r.ValidTo.Equal(day(8)) || r.SubjectID != "c-1" {
 		t.Errorf("row %+v", r)
 	}

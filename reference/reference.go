@@ -5,7 +5,8 @@ package reference
 
 import "time"
 
-// Staff is one account that may log in (staff.csv).
+// Staff is one account that may log in (staff.csv). It is keyed by (Org,
+// ActorID): the same actor id in two orgs is two people.
 type Staff struct {
 	ActorID    string
 	Org        string
@@ -19,6 +20,9 @@ type Staff struct {
 // Relationship is a business need to open a subject's record
 // (relationships.csv). Exactly one of ActorID and Team is set.
 type Relationship struct {
+	// Org, when set, confines the row to that org's events; empty: the row
+	// applies to its actor or team in every org (CONTRACT §2).
+	Org       string `json:",omitempty"`
 	ActorID   string
 	Team      string
 	SubjectID string
@@ -29,6 +33,7 @@ type Relationship struct {
 
 // Shift is rostered working time (shifts.csv).
 type Shift struct {
+	Org     string `json:",omitempty"` // as Relationship.Org
 	ActorID string
 	Start   time.Time
 	End     time.Time
@@ -36,6 +41,7 @@ type Shift struct {
 
 // Absence is time the holder is not at work (absences.csv).
 type Absence struct {
+	Org     string `json:",omitempty"` // as Relationship.Org
 	ActorID string
 	Start   time.Time
 	End     time.Time // zero: open-ended
@@ -50,7 +56,8 @@ const (
 	DeviceMobile       = "mobile"
 )
 
-// Device is a terminal records are opened from (devices.csv).
+// Device is a terminal records are opened from (devices.csv), keyed by
+// (Org, DeviceID).
 type Device struct {
 	DeviceID   string
 	Org        string

@@ -52,31 +52,33 @@ const StatePrefix = store.CheckStateMarker
 // Roster is the reference data the checks need. *reference.Index satisfies
 // it; tests use an in-memory fake.
 type Roster interface {
-	// Staff returns the staff record of actorID.
-	Staff(actorID string) (reference.Staff, bool)
-	// HasShifts reports whether actorID has any rostered shift.
-	HasShifts(actorID string) bool
-	// ShiftAt returns a shift of actorID with start-grace ≤ t ≤ end+grace.
-	ShiftAt(actorID string, t time.Time, grace time.Duration) (reference.Shift, bool)
-	// NearestShift returns the shift of actorID closest to t.
-	NearestShift(actorID string, t time.Time) (reference.Shift, bool)
-	// HasRelationships reports whether any relationship row is loaded at
-	// all: without them no-business-need has nothing to judge against.
-	HasRelationships() bool
+	// Staff returns the staff record of actorID in org: the actor's org
+	// (event.ActorOrg), never another's (CONTRACT §2).
+	Staff(org, actorID string) (reference.Staff, bool)
+	// HasShifts reports whether actorID has any rostered shift in org.
+	HasShifts(org, actorID string) bool
+	// ShiftAt returns a shift of actorID in org with start-grace ≤ t ≤ end+grace.
+	ShiftAt(org, actorID string, t time.Time, grace time.Duration) (reference.Shift, bool)
+	// NearestShift returns the shift of actorID in org closest to t.
+	NearestShift(org, actorID string, t time.Time) (reference.Shift, bool)
+	// HasRelationships reports whether any relationship row applies in
+	// org: without them no-business-need has nothing to judge against.
+	HasRelationships(org string) bool
 	// HasRelationship reports whether actorID, or team when not empty, has
-	// a relationship with subjectID valid at t.
-	HasRelationship(actorID, team, subjectID string, t time.Time) bool
+	// a relationship with subjectID that applies in org, valid at t.
+	HasRelationship(org, actorID, team, subjectID string, t time.Time) bool
 	// NearestRelationship returns, among the relationships of actorID or
-	// team with subjectID that are not valid at t, the latest to have
-	// ended at or before t, else the earliest to start after it.
-	NearestRelationship(actorID, team, subjectID string, t time.Time) (reference.Relationship, bool)
+	// team with subjectID that apply in org and are not valid at t, the
+	// latest to have ended at or before t, else the earliest to start
+	// after it.
+	NearestRelationship(org, actorID, team, subjectID string, t time.Time) (reference.Relationship, bool)
 	// SharingAgreementFor returns an agreement of partnerOrg with org, in
 	// force at t, that permits recordType and action.
 	SharingAgreementFor(partnerOrg, org, recordType, action string, t time.Time) (reference.SharingAgreement, bool)
-	// Device returns the devices.csv row of a device id.
-	Device(id string) (reference.Device, bool)
-	// AbsentAt returns an absence of actorID covering t.
-	AbsentAt(actorID string, t time.Time) (reference.Absence, bool)
+	// Device returns the devices.csv row of a device id in org.
+	Device(org, id string) (reference.Device, bool)
+	// AbsentAt returns an absence of actorID in org covering t.
+	AbsentAt(org, actorID string, t time.Time) (reference.Absence, bool)
 }
 
 // RiskRef is one risk of a DPIA that a check evidences.
@@ -834,25 +836,25 @@ type Holder interface {
 // emptyRoster knows nobody.
 type emptyRoster struct{}
 
-func (emptyRoster) HasRelationships() bool                                 { return false }
-func (emptyRoster) HasRelationship(string, string, string, time.Time) bool { return false }
-func (emptyRoster) NearestRelationship(string, string, string, time.Time) (reference.Relationship, bool) {
+func (emptyRoster) HasRelationships(string) bool                                   { return false }
+func (emptyRoster) HasRelationship(string, string, string, string, time.Time) bool { return false }
+func (emptyRoster) NearestRelationship(string, string, string, string, time.Time) (reference.Relationship, bool) {
 	return reference.Relationship{}, false
 }
 func (emptyRoster) SharingAgreementFor(string, string, string, string, time.Time) (reference.SharingAgreement, bool) {
 	return reference.SharingAgreement{}, false
 }
 
-func (emptyRoster) Staff(string) (reference.Staff, bool)   { return reference.Staff{}, false }
-func (emptyRoster) Device(string) (reference.Device, bool) { return reference.Device{}, false }
-func (emptyRoster) HasShifts(string) bool                  { return false }
-func (emptyRoster) AbsentAt(string, time.Time) (reference.Absence, bool) {
+func (emptyRoster) Staff(string, string) (reference.Staff, bool)   { return reference.Staff{}, false }
+func (emptyRoster) Device(string, string) (reference.Device, bool) { return reference.Device{}, false }
+func (emptyRoster) HasShifts(string, string) bool                  { return false }
+func (emptyRoster) AbsentAt(string, string, time.Time) (reference.Absence, bool) {
 	return reference.Absence{}, false
 }
-func (emptyRoster) ShiftAt(string, time.Time, time.Duration) (reference.Shift, bool) {
+func (emptyRoster) ShiftAt(string, string, time.Time, time.Duration) (reference.Shift, bool) {
 	return reference.Shift{}, false
 }
-func (emptyRoster) NearestShift(string, time.Time) (reference.Shift, bool) {
+func (emptyRoster) NearestShift(string, string, time.Time) (reference.Shift, bool) {
 	return reference.Shift{}, false
 }
 

@@ -264,7 +264,7 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 		want := 1 + rng.IntN(3)
 		for range 40 {
 			s := int32(rng.IntN(len(w.subjects)))
-			if _, former := w.formerOf[s]; !former && !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t) && !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t.Add(short)) {
+			if _, former := w.formerOf[s]; !former && !w.idx.HasRelationship(w.org, a.id, a.team, w.subjects[s], t) && !w.idx.HasRelationship(w.org, a.id, a.team, w.subjects[s], t.Add(short)) {
 				subs = append(subs, s)
 				if len(subs) == want {
 					break
@@ -283,7 +283,7 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 			return nil
 		}
 		t, ok := w.workSlot(rng, a, short)
-		if !ok || w.idx.HasRelationship(a.id, a.team, w.subjects[s], t) {
+		if !ok || w.idx.HasRelationship(w.org, a.id, a.team, w.subjects[s], t) {
 			return nil
 		}
 		return w.simpleEpisode(a, t, short, sessionOpts{subjects: []int32{s}, views: true})
@@ -356,7 +356,7 @@ func (w *world) planOne(rng *rand.Rand, pattern string) *episode {
 		// The team row, not the ended allocation, covers these.
 		subs := []int32{a.teamSubjects[rng.IntN(len(a.teamSubjects))], a.teamSubjects[rng.IntN(len(a.teamSubjects))]}
 		for _, s := range subs {
-			if !w.idx.HasRelationship(a.id, a.team, w.subjects[s], t) {
+			if !w.idx.HasRelationship(w.org, a.id, a.team, w.subjects[s], t) {
 				return nil
 			}
 		}

@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -346,14 +347,15 @@ func netClass(ip string) string {
 
 func (o *oracle) see(ev *event.Event, l *Label) {
 	a, t, id := ev.Actor.ID, ev.Time, ev.ID
-	st, ok := o.x.Staff(a)
+	actorOrg := cmp.Or(ev.Actor.Org, ev.Org) // CONTRACT §2: staff are looked up in the actor's org
+	st, ok := o.x.Staff(actorOrg, a)
 	if !ok {
 		o.flag("unknown", "actor", []string{id}, l)
 		return
 	}
 	// out-of-hours
-	if o.x.HasShifts(a) {
-		if _, ok := o.x.ShiftAt(a, t, 30*time.Minute); !ok {
+	if o.x.HasShifts(actorOrg, a) {
+		if _, ok := o.x.ShiftAt(actorOrg, a, t, 30*time.Minute); !ok {
 			o.flag(CheckOutOfHours, "outside-shift", []string{id}, l)
 		}
 	} else {
@@ -370,11 +372,11 @@ func (o *oracle) see(ev *event.Event, l *Label) {
 	if !st.ActiveAt(t) {
 		o.flag(CheckSharedCredential, "used-after-leaving", []string{id}, l)
 	}
-	if _, ok := o.x.AbsentAt(a, t); ok {
+	if _, ok := o.x.AbsentAt(actorOrg, a, t); ok {
 		o.flag(CheckSharedCredential, "used-while-absent", []string{id}, l)
 	}
 	if ev.Action.IsRecordAction() {
-		if !o.x.HasRelationship(a, ev.Actor.Team, ev.Subject.ID, t) {
+		if !o.x.HasRelationship(ev.Org, a, ev.Actor.Team, ev.Subject.ID, t) {
 			p := "no-relationship"
 			for _, r := range o.d.Relationships {
 				if r.SubjectID == ev.Subject.ID && (r.ActorID == a || (r.Team != "" && r.Team == ev.Actor.Team)) && !r.ValidTo.IsZero() && !r.ValidTo.After(t) {
@@ -430,7 +432,7 @@ func (o *oracle) see(ev *event.Event, l *Label) {
 
 	// unlocked gap inside a session
 	limit := 30 * time.Minute
-	if dv, ok := o.x.Device(ev.Session.Device); ok && dv.Kind == reference.DeviceSharedTablet {
+	if dv, ok := o.x.Device(ev.Org, ev.Session.Device); ok && dv.Kind == reference.DeviceSharedTablet {
 		limit = 10 * time.Minute
 	}
 	if p, ok := o.lastEv[ev.Session.ID]; ok {
@@ -451,7 +453,7 @@ func (o *oracle) see(ev *event.Event, l *Label) {
 	}
 	// another account on a shared device whose session is open and unlocked
 	dev := ev.Session.Device
-	if dv, ok := o.x.Device(dev); ok && dev != "" && o.shared(dv) {
+	if dv, ok := o.x.Device(ev.Org, dev); ok && dev != "" && o.shared(dv) {
 		if cur := o.devOpen[dev]; cur != nil && cur.actor != a && !cur.locked && t.Sub(cur.last) <= 30*time.Minute {
 			o.flag(CheckUnlockedSession, "device-handover", []string{cur.lastID, id}, cur.label, l)
 		}
@@ -490,7 +492,7 @@ func (o *oracle) finish() {}
 
 // shared: a tablet, or a device assigned to a team or to nobody.
 func (o *oracle) shared(d reference.Device) bool {
-	_, personal := o.x.Staff(d.AssignedTo)
+	_, personal := o.x.Staff(d.Org, d.AssignedTo)
 	return d.Kind == reference.DeviceSharedTablet || !personal
 }
 

@@ -125,7 +125,7 @@ func newInstanceID() string {
 // the event's own.
 func teamOf(r rules.Roster, ev *event.Event) string {
 	if r != nil {
-		if st, ok := r.Staff(ev.Actor.ID); ok && st.Team != "" {
+		if st, ok := r.Staff(ev.ActorOrg(), ev.Actor.ID); ok && st.Team != "" {
 			return st.Team
 		}
 	}

@@ -330,7 +330,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.Roster().Staff(actor); ok {
+	if st, ok := v.Roster().Staff(ev.ActorOrg(), actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}

@@ -112,12 +112,12 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episo
 	// Without relationship rows there is nothing to judge against: every
 	// access would be an alert. The reference data is incomplete, not the
 	// staff at fault.
-	if !v.Roster().HasRelationships() {
+	if !v.Roster().HasRelationships(ev.Org) {
 		return false
 	}
 	actor, subject, t := ev.Actor.ID, ev.Subject.ID, ev.Time
 	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.Roster().Staff(actor)
+	st, known := v.Roster().Staff(ev.ActorOrg(), actor)
 	if known {
 		if st.Role != "" {
 			role = st.Role
@@ -132,8 +132,8 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episo
 	}
 	loc := v.Location()
 
-	if !v.Roster().HasRelationship(actor, team, subject, t) {
-		rel, found := v.Roster().NearestRelationship(actor, team, subject, t)
+	if !v.Roster().HasRelationship(ev.Org, actor, team, subject, t) {
+		rel, found := v.Roster().NearestRelationship(ev.Org, actor, team, subject, t)
 		ended := found && !rel.ValidTo.IsZero() && !rel.ValidTo.After(t)
 		if !ended || t.Sub(rel.ValidTo) >= p.afterEnd {
 			pattern := PatternNoRelationship

@@ -195,7 +195,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes)
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.Roster().Staff(actor); ok {
+	if st, ok := v.Roster().Staff(ev.ActorOrg(), actor); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -207,14 +207,14 @@ func (c outOfHours) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes)
 	local := ev.Time.In(v.Location())
 
 	ohRole := v.OutOfHoursRole(role)
-	if ohRole || v.Roster().HasShifts(actor) {
-		if _, ok := v.Roster().ShiftAt(actor, ev.Time, p.shiftGrace); ok {
+	if ohRole || v.Roster().HasShifts(ev.ActorOrg(), actor) {
+		if _, ok := v.Roster().ShiftAt(ev.ActorOrg(), actor, ev.Time, p.shiftGrace); ok {
 			return true
 		}
 		roster, loc := v.Roster(), v.Location()
 		eps.Add(v, ev, rules.Finding{Pattern: PatternOutsideShift, Severity: p.severity, Gap: p.gap, Lead: func() string {
 			why := "outside their rostered shifts"
-			if s, ok := roster.NearestShift(actor, ev.Time); ok {
+			if s, ok := roster.NearestShift(ev.ActorOrg(), actor, ev.Time); ok {
 				why = shiftReason(local, s.Start.In(loc), s.End.In(loc))
 			} else if ohRole {
 				why = "with no rostered shift, which their out-of-hours role needs"

@@ -398,7 +398,7 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Ep
 	}
 	actor := ev.Actor.ID
 	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.Roster().Staff(actor)
+	st, known := v.Roster().Staff(ev.ActorOrg(), actor)
 	if known {
 		if st.Role != "" {
 			role = st.Role
@@ -502,7 +502,7 @@ func (j *scJudge) leaving(st *reference.Staff) {
 // absent: the kind of absence is not named in the explanation: "sickness"
 // is health data about the worker.
 func (j *scJudge) absent() {
-	a, ok := j.v.Roster().AbsentAt(j.ev.Actor.ID, j.ev.Time)
+	a, ok := j.v.Roster().AbsentAt(j.ev.ActorOrg(), j.ev.Actor.ID, j.ev.Time)
 	if !ok || j.p.ignoreKinds[a.Kind] {
 		return
 	}
@@ -637,7 +637,7 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		cur.IP = ev.Session.IP
 	}
 	if cur.Kind == "" && cur.Device != "" {
-		if d, ok := v.Roster().Device(cur.Device); ok {
+		if d, ok := v.Roster().Device(ev.Org, cur.Device); ok {
 			cur.Kind = d.Kind
 		}
 	}

@@ -315,11 +315,11 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Epi
 	}
 	kind := ""
 	if ev.Session.Device != "" {
-		if d, ok := v.Roster().Device(ev.Session.Device); ok {
+		if d, ok := v.Roster().Device(ev.Org, ev.Session.Device); ok {
 			kind = d.Kind
 		}
 	}
-	role, team := ulsActorGroups(v.Roster(), &ev.Actor)
+	role, team := ulsActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 	p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
@@ -330,11 +330,12 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Epi
 	return true
 }
 
-// ulsActorGroups returns the actor's role and team: the roster's, else the
-// event's.
-func ulsActorGroups(r rules.Roster, a *event.Actor) (role, team string) {
+// ulsActorGroups returns the actor's role and team: org's roster's, else the
+// event's. A device's earlier holder is looked up in the device's org (the
+// event's): the device state keeps only their id.
+func ulsActorGroups(r rules.Roster, org string, a *event.Actor) (role, team string) {
 	role, team = a.Role, a.Team
-	if st, ok := r.Staff(a.ID); ok {
+	if st, ok := r.Staff(org, a.ID); ok {
 		if st.Role != "" {
 			role = st.Role
 		}
@@ -427,7 +428,7 @@ func (c *unlockedSession) judgeDevice(ev *event.Event, v *rules.Env, eps *rules.
 		return
 	}
 	if held && !d.Locked {
-		role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
+		role, team := ulsActorGroups(v.Roster(), v.OrgID(), &event.Actor{ID: d.Actor})
 		p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 		if idle := t.Sub(d.Last); p.handoverOn && !p.exempt && idle <= p.openFor {
 			c.hold(v, ulsHandover{Device: dev, Kind: kind, Holder: d, Idle: int64(idle), Event: *ev})
@@ -490,12 +491,12 @@ func (c *unlockedSession) FlushHeld(v *rules.Env, eps *rules.Episodes) { c.relea
 
 func (c *unlockedSession) reportHandover(v *rules.Env, eps *rules.Episodes, h *ulsHandover) {
 	d, ev, kind, idle := h.Holder, &h.Event, h.Kind, time.Duration(h.Idle)
-	role, team := ulsActorGroups(v.Roster(), &event.Actor{ID: d.Actor})
+	role, team := ulsActorGroups(v.Roster(), v.OrgID(), &event.Actor{ID: d.Actor})
 	p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	loc := v.Location()
 	dev := ev.Session.Device
 	f := rules.Finding{Pattern: PatternDeviceHandover, Severity: p.severity, Gap: max(p.gap, idle), Lead: func() string {
-		nrole, nteam := ulsActorGroups(v.Roster(), &ev.Actor)
+		nrole, nteam := ulsActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 		return ulsActorText(d.Actor, role, team) + " " + ulsDoing(d.Action) + " on " + ulsDeviceText(kind, dev) + " at " +
 			d.Last.In(loc).Format("15:04 on Mon 2 Jan 2006") + " and left the session open, with no lock or logout, and " +
 			ulsActorText(ev.Actor.ID, nrole, nteam) + " " + rules.Doing(ev) + " on it " + rules.Span(idle) + " later"

@@ -33,17 +33,17 @@ func Messages(d *reference.Data, fn func(Message) error) error {
 		}
 	}
 	for _, r := range d.Relationships {
-		if err := emit(KindRelationships, RelationshipKey(r), relationshipWire{r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom), ftime(r.ValidTo)}); err != nil {
+		if err := emit(KindRelationships, RelationshipKey(r), relationshipWire{r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom), ftime(r.ValidTo), r.Org}); err != nil {
 			return err
 		}
 	}
 	for _, s := range d.Shifts {
-		if err := emit(KindShifts, ShiftKey(s), shiftOut{s.ActorID, ftime(s.Start), ftime(s.End)}); err != nil {
+		if err := emit(KindShifts, ShiftKey(s), shiftOut{s.ActorID, ftime(s.Start), ftime(s.End), s.Org}); err != nil {
 			return err
 		}
 	}
 	for _, a := range d.Absences {
-		if err := emit(KindAbsences, AbsenceKey(a), intervalWire{a.ActorID, ftime(a.Start), ftime(a.End), a.Kind}); err != nil {
+		if err := emit(KindAbsences, AbsenceKey(a), intervalWire{a.ActorID, ftime(a.Start), ftime(a.End), a.Kind, a.Org}); err != nil {
 			return err
 		}
 	}
@@ -81,6 +81,7 @@ type (
 		ActorID string `json:"actor_id"`
 		Start   string `json:"start"`
 		End     string `json:"end"`
+		Org     string `json:"org,omitempty"`
 	}
 	sharingOut struct {
 		PartnerOrg  string   `json:"partner_org"`
@@ -94,29 +95,41 @@ type (
 
 // Keys. A message's key is its row's identity: a later message with the
 // same key replaces the row, a tombstone deletes it, and compaction keeps
-// only the latest. Staff and devices are keyed by their id alone (the loader
-// rejects a row whose key differs, which keeps ids unique as in the CSV);
-// the other kinds by a JSON array of the fields that identify the row, so
-// that, for example, ending a relationship (setting valid_to) replaces it.
-// For those kinds the loader treats the key as opaque: any scheme works as
-// long as one row always gets the same key.
+// only the latest. Every key is a compact JSON array of the fields that
+// identify the row. Staff and devices are keyed by [org, id] (the loader
+// rejects a row whose key differs, which keeps (org, id) unique as in the
+// CSV, and keeps two orgs' same id from replacing each other); the other
+// kinds by their identifying fields with the row's org first when it has
+// one, so that, for example, ending a relationship (setting valid_to)
+// replaces it. For those kinds the loader treats the key as opaque: any
+// scheme works as long as one row always gets the same key.
 
-// StaffKey is actor_id.
-func StaffKey(s reference.Staff) []byte { return []byte(s.ActorID) }
+// StaffKey is [org, actor_id].
+func StaffKey(s reference.Staff) []byte { return arrayKey(s.Org, s.ActorID) }
 
-// DeviceKey is device_id.
-func DeviceKey(v reference.Device) []byte { return []byte(v.DeviceID) }
+// DeviceKey is [org, device_id].
+func DeviceKey(v reference.Device) []byte { return arrayKey(v.Org, v.DeviceID) }
 
-// RelationshipKey is [actor_id, team, subject_id, relation, valid_from].
+// RelationshipKey is [actor_id, team, subject_id, relation, valid_from],
+// preceded by org when the row has one.
 func RelationshipKey(r reference.Relationship) []byte {
-	return arrayKey(r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom))
+	return orgKey(r.Org, r.ActorID, r.Team, r.SubjectID, r.Relation, ftime(r.ValidFrom))
 }
 
-// ShiftKey is [actor_id, start].
-func ShiftKey(s reference.Shift) []byte { return arrayKey(s.ActorID, ftime(s.Start)) }
+// ShiftKey is [actor_id, start], preceded by org when the row has one.
+func ShiftKey(s reference.Shift) []byte { return orgKey(s.Org, s.ActorID, ftime(s.Start)) }
 
-// AbsenceKey is [actor_id, start, kind].
-func AbsenceKey(a reference.Absence) []byte { return arrayKey(a.ActorID, ftime(a.Start), a.Kind) }
+// AbsenceKey is [actor_id, start, kind], preceded by org when the row has one.
+func AbsenceKey(a reference.Absence) []byte { return orgKey(a.Org, a.ActorID, ftime(a.Start), a.Kind) }
+
+// orgKey is arrayKey(fields...) for a row of every org, arrayKey(org,
+// fields...) for a row of one.
+func orgKey(org string, fields ...string) []byte {
+	if org == "" {
+		return arrayKey(fields...)
+	}
+	return arrayKey(append([]string{org}, fields...)...)
+}
 
 // SharingAgreementKey is [partner_org, org, valid_from].
 func SharingAgreementKey(a reference.SharingAgreement) []byte {

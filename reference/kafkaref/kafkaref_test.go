@@ -188,10 +188,10 @@ func TestKafka(t *testing.T) {
 		gone := want.Staff[len(want.Staff)-1]
 		x := reference.NewIndex(first)
 		ended := rel.ValidFrom.Add(time.Hour)
-		if !x.HasRelationship(rel.ActorID, rel.Team, rel.SubjectID, ended.Add(time.Minute)) {
+		if !x.HasRelationship(rel.Org, rel.ActorID, rel.Team, rel.SubjectID, ended.Add(time.Minute)) {
 			t.Fatal("relationship is not in force before the update")
 		}
-		if _, ok := x.Staff(gone.ActorID); !ok {
+		if _, ok := x.Staff(gone.Org, gone.ActorID); !ok {
 			t.Fatal("staff row missing before the tombstone")
 		}
 
@@ -205,14 +205,14 @@ func TestKafka(t *testing.T) {
 
 		d := h.until(t, "the update and tombstone", func(d *reference.Data) bool {
 			return len(d.Staff) == len(want.Staff)-1 && len(d.Relationships) == len(want.Relationships) &&
-				!reference.NewIndex(d).HasRelationship(rel.ActorID, rel.Team, rel.SubjectID, ended.Add(time.Minute))
+				!reference.NewIndex(d).HasRelationship(rel.Org, rel.ActorID, rel.Team, rel.SubjectID, ended.Add(time.Minute))
 		})
 		x = reference.NewIndex(d)
-		if _, ok := x.Staff(gone.ActorID); ok {
+		if _, ok := x.Staff(gone.Org, gone.ActorID); ok {
 			t.Error("tombstoned staff row still present")
 		}
 		// Validity windows apply as before: in force until valid_to.
-		if !x.HasRelationship(rel.ActorID, rel.Team, rel.SubjectID, ended.Add(-time.Minute)) {
+		if !x.HasRelationship(rel.Org, rel.ActorID, rel.Team, rel.SubjectID, ended.Add(-time.Minute)) {
 			t.Error("updated relationship not in force before its new valid_to")
 		}
 		if len(d.Shifts) != len(want.Shifts) {
@@ -259,7 +259,7 @@ func TestKafkaEmptyTopics(t *testing.T) {
 		if len(d.Staff)+len(d.Relationships)+len(d.Shifts)+len(d.Absences)+len(d.Devices)+len(d.SharingAgreements) != 0 {
 			t.Errorf("rows in a snapshot of empty topics: %+v", d)
 		}
-		h.produce(t, all(t, &reference.Data{Devices: []reference.Device{{DeviceID: "tab-1", Kind: reference.DeviceSharedTablet}}})...)
+		h.produce(t, all(t, &reference.Data{Devices: []reference.Device{{DeviceID: "tab-1", Org: "st-martins", Kind: reference.DeviceSharedTablet}}})...)
 		h.until(t, "the device", func(d *reference.Data) bool { return len(d.Devices) == 1 })
 	})
 }

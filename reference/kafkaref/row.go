@@ -80,12 +80,14 @@ type (
 		Relation  string `json:"relation"`
 		ValidFrom string `json:"valid_from"`
 		ValidTo   string `json:"valid_to"`
+		Org       string `json:"org,omitempty"` // optional (CONTRACT §2): empty applies in every org
 	}
 	intervalWire struct { // shifts and absences
 		ActorID string `json:"actor_id"`
 		Start   string `json:"start"`
 		End     string `json:"end"`
 		Kind    string `json:"kind"`
+		Org     string `json:"org,omitempty"` // as relationshipWire.Org
 	}
 	deviceWire struct {
 		DeviceID   string `json:"device_id"`
@@ -247,13 +249,14 @@ func (d *decoder) staff(key string, value []byte) (reference.Staff, error) {
 	}
 	s := reference.Staff{ActorID: strings.TrimSpace(w.ActorID), Org: d.intern(strings.TrimSpace(w.Org)),
 		Role: d.intern(strings.TrimSpace(w.Role)), Team: d.intern(strings.TrimSpace(w.Team))}
-	var errs [5]error
+	var errs [6]error
 	errs[0] = required("actor_id", s.ActorID)
-	s.External, errs[1] = parseBool("external", w.External)
-	s.ActiveFrom, errs[2] = parseTime("active_from", w.ActiveFrom, false)
-	s.ActiveTo, errs[3] = parseTime("active_to", w.ActiveTo, true)
-	if errs[0] == nil && key != s.ActorID {
-		errs[4] = errf("key", "must be the row's actor_id")
+	errs[1] = required("org", s.Org)
+	s.External, errs[2] = parseBool("external", w.External)
+	s.ActiveFrom, errs[3] = parseTime("active_from", w.ActiveFrom, false)
+	s.ActiveTo, errs[4] = parseTime("active_to", w.ActiveTo, true)
+	if errs[0] == nil && errs[1] == nil && key != string(StaffKey(s)) {
+		errs[5] = errf("key", `must be the row's ["org","actor_id"]`)
 	}
 	if err := first(errs[:]...); err != nil {
 		return s, err
@@ -266,12 +269,12 @@ func (d *decoder) relationship(value []byte) (reference.Relationship, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Relationship{}, err
 	}
-	if err := cells("actor_id", w.ActorID, "team", w.Team, "subject_id", w.SubjectID, "relation", w.Relation, "valid_from", w.ValidFrom, "valid_to", w.ValidTo); err != nil {
+	if err := cells("actor_id", w.ActorID, "team", w.Team, "subject_id", w.SubjectID, "relation", w.Relation, "valid_from", w.ValidFrom, "valid_to", w.ValidTo, "org", w.Org); err != nil {
 		return reference.Relationship{}, err
 	}
 	// Ids repeat too (ten rows a subject in a county): interned, a
 	// row's strings are shared with every other row and with the Index.
-	r := reference.Relationship{ActorID: d.intern(strings.TrimSpace(w.ActorID)), Team: d.intern(strings.TrimSpace(w.Team)),
+	r := reference.Relationship{Org: d.intern(strings.TrimSpace(w.Org)), ActorID: d.intern(strings.TrimSpace(w.ActorID)), Team: d.intern(strings.TrimSpace(w.Team)),
 		SubjectID: d.intern(strings.TrimSpace(w.SubjectID)), Relation: d.intern(strings.TrimSpace(w.Relation))}
 	var errs [4]error
 	errs[0] = required("subject_id", r.SubjectID)
@@ -291,10 +294,10 @@ func (d *decoder) shift(value []byte) (reference.Shift, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Shift{}, err
 	}
-	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End); err != nil {
+	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End, "org", w.Org); err != nil {
 		return reference.Shift{}, err
 	}
-	s := reference.Shift{ActorID: d.intern(strings.TrimSpace(w.ActorID))}
+	s := reference.Shift{Org: d.intern(strings.TrimSpace(w.Org)), ActorID: d.intern(strings.TrimSpace(w.ActorID))}
 	var errs [3]error
 	errs[0] = required("actor_id", s.ActorID)
 	s.Start, errs[1] = parseTime("start", w.Start, false)
@@ -313,10 +316,10 @@ func (d *decoder) absence(value []byte) (reference.Absence, error) {
 	if err := unmarshal(value, &w); err != nil {
 		return reference.Absence{}, err
 	}
-	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End, "kind", w.Kind); err != nil {
+	if err := cells("actor_id", w.ActorID, "start", w.Start, "end", w.End, "kind", w.Kind, "org", w.Org); err != nil {
 		return reference.Absence{}, err
 	}
-	a := reference.Absence{ActorID: d.intern(strings.TrimSpace(w.ActorID)), Kind: d.intern(strings.TrimSpace(w.Kind))}
+	a := reference.Absence{Org: d.intern(strings.TrimSpace(w.Org)), ActorID: d.intern(strings.TrimSpace(w.ActorID)), Kind: d.intern(strings.TrimSpace(w.Kind))}
 	var errs [3]error
 	errs[0] = required("actor_id", a.ActorID)
 	a.Start, errs[1] = parseTime("start", w.Start, false)
@@ -338,13 +341,14 @@ func (d *decoder) device(key string, value []byte) (reference.Device, error) {
 	v := reference.Device{DeviceID: strings.TrimSpace(w.DeviceID), Org: d.intern(strings.TrimSpace(w.Org)),
 		Kind: d.intern(strings.TrimSpace(w.Kind)), AssignedTo: d.intern(strings.TrimSpace(w.AssignedTo)),
 		Location: d.intern(strings.TrimSpace(w.Location))}
-	var errs [3]error
+	var errs [4]error
 	errs[0] = required("device_id", v.DeviceID)
-	if errs[1] = required("kind", v.Kind); errs[1] == nil && !slices.Contains(reference.DeviceKinds, v.Kind) {
-		errs[1] = errf("kind", "not a device kind (%s)", strings.Join(reference.DeviceKinds, ", "))
+	errs[1] = required("org", v.Org)
+	if errs[2] = required("kind", v.Kind); errs[2] == nil && !slices.Contains(reference.DeviceKinds, v.Kind) {
+		errs[2] = errf("kind", "not a device kind (%s)", strings.Join(reference.DeviceKinds, ", "))
 	}
-	if errs[0] == nil && key != v.DeviceID {
-		errs[2] = errf("key", "must be the row's device_id")
+	if errs[0] == nil && errs[1] == nil && key != string(DeviceKey(v)) {
+		errs[3] = errf("key", `must be the row's ["org","device_id"]`)
 	}
 	return v, first(errs[:]...)
 }

@@ -22,16 +22,27 @@ func TestApplyRows(t *testing.T) {
 		wantRows  int
 		checkLast func(*testing.T, *tables)
 	}{
-		{"staff ok", KindStaff, "u-1", `{"actor_id":"u-1","role":"nurse","external":"yes","active_from":"2026-01-01T00:00:00Z","unknown":[1]}`, "-", 1,
+		{"staff ok", KindStaff, `["o","u-1"]`, `{"actor_id":"u-1","org":"o","role":"nurse","external":"yes","active_from":"2026-01-01T00:00:00Z","unknown":[1]}`, "-", 1,
 			func(t *testing.T, ts *tables) {
 				if s := ts.staff.rows[0]; !s.External || s.Role != "nurse" {
 					t.Errorf("staff = %+v", s)
 				}
 			}},
-		{"staff bool", KindStaff, "u-1", `{"actor_id":"u-1","external":true,"active_from":"2026-01-01T00:00:00Z"}`, "-", 1, nil},
-		{"staff key mismatch", KindStaff, "u-2", `{"actor_id":"u-1","active_from":"2026-01-01T00:00:00Z"}`, "key", 0, nil},
-		{"staff bad bool", KindStaff, "u-1", `{"actor_id":"u-1","external":"` + secret + `","active_from":"2026-01-01T00:00:00Z"}`, "external", 0, nil},
-		{"staff window", KindStaff, "u-1", `{"actor_id":"u-1","active_from":"2026-01-02T00:00:00Z","active_to":"2026-01-01T00:00:00Z"}`, "active_to", 0, nil},
+		{"staff bool", KindStaff, `["o","u-1"]`, `{"actor_id":"u-1","org":"o","external":true,"active_from":"2026-01-01T00:00:00Z"}`, "-", 1, nil},
+		{"staff key mismatch", KindStaff, `["o","u-2"]`, `{"actor_id":"u-1","org":"o","active_from":"2026-01-01T00:00:00Z"}`, "key", 0, nil},
+		{"staff bad bool", KindStaff, `["o","u-1"]`, `{"actor_id":"u-1","org":"o","external":"` + secret + `","active_from":"2026-01-01T00:00:00Z"}`, "external", 0, nil},
+		{"staff window", KindStaff, `["o","u-1"]`, `{"actor_id":"u-1","org":"o","active_from":"2026-01-02T00:00:00Z","active_to":"2026-01-01T00:00:00Z"}`, "active_to", 0, nil},
+		// Tenants (CONTRACT §2): staff and devices need an org, and their key
+		// names it, so that two orgs' same id never replace each other.
+		{"staff bare id key", KindStaff, "u-1", `{"actor_id":"u-1","org":"o","active_from":"2026-01-01T00:00:00Z"}`, "key", 0, nil},
+		{"staff no org", KindStaff, `["","u-1"]`, `{"actor_id":"u-1","active_from":"2026-01-01T00:00:00Z"}`, "org", 0, nil},
+		{"device bare id key", KindDevices, "tab-1", `{"device_id":"tab-1","org":"o","kind":"desktop"}`, "key", 0, nil},
+		{"relationship of one org", KindRelationships, "k", `{"org":"o","actor_id":"u","subject_id":"c-1","valid_from":"2026-01-01T00:00:00Z"}`, "-", 1,
+			func(t *testing.T, ts *tables) {
+				if r := ts.relationships.rows[0]; r.Org != "o" {
+					t.Errorf("relationship org = %q", r.Org)
+				}
+			}},
 		{"relationship ok", KindRelationships, "k", `{"team":"t","subject_id":"c-1","valid_from":"2026-01-01T00:00:00+01:00","valid_to":null}`, "-", 1, nil},
 		{"relationship both owners", KindRelationships, "k", `{"actor_id":"u","team":"t","subject_id":"c-1","valid_from":"2026-01-01T00:00:00Z"}`, "actor_id", 0, nil},
 		{"relationship no subject", KindRelationships, "k", `{"actor_id":"u","valid_from":"2026-01-01T00:00:00Z"}`, "subject_id", 0, nil},
@@ -40,8 +51,8 @@ func TestApplyRows(t *testing.T) {
 		{"shift ok", KindShifts, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","end":"2026-01-01T16:00:00Z"}`, "-", 1, nil},
 		{"shift backwards", KindShifts, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","end":"2026-01-01T08:00:00Z"}`, "end", 0, nil},
 		{"absence open", KindAbsences, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","kind":"leave"}`, "-", 1, nil},
-		{"device ok", KindDevices, "tab-1", `{"device_id":"tab-1","kind":"shared-tablet"}`, "-", 1, nil},
-		{"device kind", KindDevices, "tab-1", `{"device_id":"tab-1","kind":"toaster"}`, "kind", 0, nil},
+		{"device ok", KindDevices, `["o","tab-1"]`, `{"device_id":"tab-1","org":"o","kind":"shared-tablet"}`, "-", 1, nil},
+		{"device kind", KindDevices, `["o","tab-1"]`, `{"device_id":"tab-1","org":"o","kind":"toaster"}`, "kind", 0, nil},
 		{"sharing lists", KindSharingAgreements, "k", `{"partner_org":"p","org":"o","record_types":"care-plan; notes","actions":["view"],"valid_from":"2026-01-01T00:00:00Z"}`, "-", 1,
 			func(t *testing.T, ts *tables) {
 				a := ts.sharing.rows[0]
@@ -56,7 +67,7 @@ func TestApplyRows(t *testing.T) {
 		// Hidden characters and bounds, as in the CSV files (issue 16, item 10).
 		{"staff bidi id", KindStaff, "u-\u202e1", `{"actor_id":"u-\u202e1","active_from":"2026-01-01T00:00:00Z"}`, "actor_id", 0, nil},
 		{"relationship bidi subject", KindRelationships, "k", `{"actor_id":"u","subject_id":"c-\u20681","valid_from":"2026-01-01T00:00:00Z"}`, "subject_id", 0, nil},
-		{"device zero-width location", KindDevices, "tab-1", `{"device_id":"tab-1","kind":"desktop","location":"ward\u200b2"}`, "location", 0, nil},
+		{"device zero-width location", KindDevices, `["o","tab-1"]`, `{"device_id":"tab-1","org":"o","kind":"desktop","location":"ward\u200b2"}`, "location", 0, nil},
 		{"absence 30 KB kind", KindAbsences, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","kind":"` + strings.Repeat("k", 30<<10) + `"}`, "kind", 0, nil},
 		{"sharing bidi list entry", KindSharingAgreements, "k", `{"partner_org":"p","org":"o","record_types":["care\u202eplan"],"valid_from":"2026-01-01T00:00:00Z"}`, "record_types", 0, nil},
 		{"no key", KindShifts, "", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","end":"2026-01-01T16:00:00Z"}`, "key", 0, nil},

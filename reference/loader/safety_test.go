@@ -132,7 +132,7 @@ func TestReferenceReloadGuard(t *testing.T) {
 				t.Errorf("relationships in force: %d, want %d", got, tc.rels)
 			}
 			x := roster.(*reference.Index)
-			if refused && (roster != inForce || !x.HasShifts("u-00") || !x.HasRelationships()) {
+			if refused && (roster != inForce || !x.HasShifts("st-martins", "u-00") || !x.HasRelationships("st-martins")) {
 				t.Errorf("the checks were given other data after a refused reload")
 			}
 			rerr := l.Ready()

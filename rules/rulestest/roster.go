@@ -7,9 +7,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 )
 
-// FakeRoster is an in-memory Roster for tests: staff by actor id and each
-// actor's shifts sorted by start, searched by binary search as a real index
-// would.
+// FakeRoster is an in-memory Roster for tests of one org: staff by actor
+// id and each actor's shifts sorted by start, searched by binary search as a
+// real index would; it ignores the org it is asked for (the tenant tests use
+// a real reference.Index).
 // Relationships and sharing agreements are answered by a real
 // reference.Index over the rows given to WithRelations.
 type FakeRoster struct {
@@ -39,11 +40,11 @@ func NewFakeRoster(staff []reference.Staff, shifts []reference.Shift) *FakeRoste
 	return r
 }
 
-func (r *FakeRoster) Staff(id string) (reference.Staff, bool) { s, ok := r.staff[id]; return s, ok }
+func (r *FakeRoster) Staff(_, id string) (reference.Staff, bool) { s, ok := r.staff[id]; return s, ok }
 
-func (r *FakeRoster) HasShifts(id string) bool { return len(r.shifts[id]) > 0 }
+func (r *FakeRoster) HasShifts(_, id string) bool { return len(r.shifts[id]) > 0 }
 
-func (r *FakeRoster) ShiftAt(id string, t time.Time, grace time.Duration) (reference.Shift, bool) {
+func (r *FakeRoster) ShiftAt(_, id string, t time.Time, grace time.Duration) (reference.Shift, bool) {
 	l := r.shifts[id]
 	// First shift starting after t+grace; every candidate lies before it.
 	i := sort.Search(len(l), func(i int) bool { return l[i].Start.Add(-grace).After(t) })
@@ -55,7 +56,7 @@ func (r *FakeRoster) ShiftAt(id string, t time.Time, grace time.Duration) (refer
 	return reference.Shift{}, false
 }
 
-func (r *FakeRoster) NearestShift(id string, t time.Time) (reference.Shift, bool) {
+func (r *FakeRoster) NearestShift(_, id string, t time.Time) (reference.Shift, bool) {
 	l := r.shifts[id]
 	if len(l) == 0 {
 		return reference.Shift{}, false
