@@ -15,6 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -32,6 +33,9 @@ type alertData struct {
 	A            alertview.AlertRow
 	Subject      string
 	RiskTitles   []string
+	OrgName      string
+	CheckName    string
+	PatternName  string
 	FirstSeen    string
 	LastSeen     string
 	ActorURL     string
@@ -105,13 +109,8 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
-	for i, rk := range a.Risks {
-		t := rk
-		if i < len(a.RiskTitles) && a.RiskTitles[i] != "" {
-			t = rk + ": " + a.RiskTitles[i]
-		}
-		d.RiskTitles = append(d.RiskTitles, t)
-	}
+	d.RiskTitles = s.riskTitles(a.Alert)
+	d.OrgName, d.CheckName, d.PatternName = cmp.Or(s.orgs[a.Org].Name, a.Org), checkname.Check(a.Check), checkname.Pattern(a.Pattern)
 	if a.Triage != nil {
 		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
 		d.TriageLabel = outcomeLabel(a.Triage.Outcome)

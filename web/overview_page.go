@@ -227,7 +227,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 		}
 		for _, a := range silent {
 			if a.Org == b.Org && !strings.HasPrefix(a.Explanation, "Resolved:") {
-				b.SilentAlerts = append(b.SilentAlerts, queueRow{ID: a.ID, Severity: a.Severity, FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: a.Explanation})
+				b.SilentAlerts = append(b.SilentAlerts, queueRow{ID: a.ID, Severity: a.Severity, FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Explanation: a.Explanation})
 			}
 		}
 		for _, f := range feeds {
@@ -236,7 +236,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 			}
 			row := feedRow{System: f.System, LastEvent: s.fmtTime(f.Org, f.LastEvent), Recent: f.Recent}
 			for _, a := range b.SilentAlerts {
-				if strings.Contains(a.Risks, " from "+f.System+" for ") {
+				if strings.Contains(a.Explanation, " from "+f.System+" for ") {
 					row.Silent, row.AlertURL = true, "/alerts/"+url.PathEscape(a.ID)
 				}
 			}
