@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -103,6 +104,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
 				}
 			}
 			slices.Sort(rr.Checks)
+			for i, c := range rr.Checks {
+				rr.Checks[i] = checkname.Check(c)
+			}
 			rr.LastSeen = s.fmtTime(org.ID, last)
 			rr.QueueURL = "/alerts?" + url.Values{"org": {org.ID}, "risk": {rr.ID}}.Encode()
 			b.Open += rr.Open
