@@ -228,6 +228,14 @@ func (s *Server) fmtTime(org string, t time.Time) string {
 	return t.In(s.loc(org)).Format("Mon 2 Jan 2006 15:04")
 }
 
+// fmtShort is fmtTime without the weekday, for the queue's ten columns.
+func (s *Server) fmtShort(org string, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(s.loc(org)).Format("2 Jan 2006 15:04")
+}
+
 // subject is how p may see a subject id: as is, as a pseudonym, or hidden.
 func (s *Server) subject(p Principal, id string) string {
 	if id == "" {

@@ -150,7 +150,7 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 			Org: a.Org, OrgName: cmp.Or(s.orgs[a.Org].Name, a.Org), Team: a.Team, Actor: a.ActorID,
 			ActorURL: s.actorURL(ss.p, a.Org, a.ActorID),
 			Subject:  s.subject(ss.p, a.SubjectID), Severity: a.Severity, Status: a.Status(),
-			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
+			FirstSeen: s.fmtShort(a.Org, a.FirstSeen), LastSeen: s.fmtShort(a.Org, a.LastSeen),
 			Risks: s.riskTitles(a.Alert), Events: a.EventCount,
 		})
 	}
