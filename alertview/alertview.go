@@ -20,10 +20,33 @@ type AlertQuery struct {
 	Team     string
 	Check    string
 	Risk     string // a risk id, e.g. R2
+	DPIA     string // the DPIA the risk id belongs to: "R1" differs per DPIA
 	Severity alert.Severity
 	Status   string // open, triaged, or one TriageOutcome
 	ActorID  string
 	Limit    int // 0: 500
+	// Offset skips that many alerts of the order: with Limit, one page.
+	Offset int
+	// Order is OrderRecent (the zero value) or OrderWork.
+	Order string
+}
+
+// Orders of WebAlerts. Each ends with the alert id, so that a page never
+// repeats or skips an alert of equal keys.
+const (
+	// OrderRecent is the most recent LastSeen first.
+	OrderRecent = ""
+	// OrderWork is the work queue's: the most severe first, then the
+	// oldest (FirstSeen) first, so that what has waited longest is at the
+	// top of its severity.
+	OrderWork = "work"
+)
+
+// StatusCount is how many alerts of a query have one status (open or a
+// triage outcome).
+type StatusCount struct {
+	Status string
+	Count  int
 }
 
 // AlertRow is an alert with what the UI adds to it.

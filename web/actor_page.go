@@ -4,10 +4,10 @@ import (
 	"cmp"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
@@ -83,8 +83,8 @@ func (s *Server) actorPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		if !ss.p.inScope(a.Org, a.Team) {
 			continue
 		}
-		d.Alerts = append(d.Alerts, queueRow{ID: a.ID, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity, Status: a.Status(),
-			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: strings.Join(a.Risks, ", ")})
+		d.Alerts = append(d.Alerts, queueRow{ID: a.ID, Check: checkname.Check(a.Check), Pattern: checkname.Pattern(a.Pattern),
+			Severity: a.Severity, Status: a.Status(), FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: s.riskTitles(a.Alert)})
 	}
 	if !s.recordView(w, r, ss, viewlog.KindActor, org, actor, len(d.Alerts)) {
 		return

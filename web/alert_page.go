@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/audit"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -29,16 +29,22 @@ type timelineRow struct {
 
 type alertData struct {
 	page
-	A            alertview.AlertRow
-	Subject      string
-	RiskTitles   []string
-	FirstSeen    string
-	LastSeen     string
-	ActorURL     string
-	Timeline     []timelineRow
-	TimelineCap  bool
-	CanTriage    bool
-	Outcomes     []option
+	A           alertview.AlertRow
+	Subject     string
+	RiskTitles  []string
+	OrgName     string
+	CheckName   string
+	PatternName string
+	FirstSeen   string
+	LastSeen    string
+	ActorURL    string
+	Timeline    []timelineRow
+	TimelineCap bool
+	CanTriage   bool
+	Outcomes    []option
+	// Note is the triage form's note: what was typed, when the form comes
+	// back with errors.
+	Note         string
 	TriagedAt    string
 	TriageLabel  string
 	Pseudonymous bool
@@ -102,23 +108,36 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.notFound(w, r, ss)
 		return
 	}
+	s.showAlert(w, r, ss, a, http.StatusOK, triageForm{})
+}
+
+// triageForm is what a triage submit held, and what was wrong with it.
+type triageForm struct {
+	Outcome, Note string
+	Errors        []formError
+}
+
+// showAlert renders the alert page; with a form that has errors, the
+// triage form comes back as it was sent, with an error summary.
+func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, a alertview.AlertRow, code int, form triageForm) {
+	var err error
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
-	for i, rk := range a.Risks {
-		t := rk
-		if i < len(a.RiskTitles) && a.RiskTitles[i] != "" {
-			t = rk + ": " + a.RiskTitles[i]
-		}
-		d.RiskTitles = append(d.RiskTitles, t)
-	}
+	d.RiskTitles = s.riskTitles(a.Alert)
+	d.OrgName, d.CheckName, d.PatternName = cmp.Or(s.orgs[a.Org].Name, a.Org), checkname.Check(a.Check), checkname.Pattern(a.Pattern)
 	if a.Triage != nil {
 		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
 		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
 	}
-	for _, o := range TriageOutcomes {
-		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: a.Triage != nil && a.Triage.Outcome == o})
+	chosen := form.Outcome
+	if form.Errors == nil && a.Triage != nil {
+		chosen = a.Triage.Outcome
 	}
+	for _, o := range TriageOutcomes {
+		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: chosen == o})
+	}
+	d.Note, d.Errors = form.Note, form.Errors
 	fs, err := s.o.Store.DeliveryFailures(r.Context(), a.ID)
 	if err != nil {
 		s.fail(w, err)
@@ -151,7 +170,7 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if !s.recordView(w, r, ss, viewlog.KindAlert, a.Org, a.ID, len(d.Timeline)) {
 		return
 	}
-	s.render(w, r, http.StatusOK, "alert", d)
+	s.render(w, r, code, "alert", d)
 }
 
 var errStop = errors.New("stop")
@@ -303,7 +322,8 @@ func (s *Server) alertForTriager(w http.ResponseWriter, r *http.Request, ss *ses
 		return a, false
 	}
 	if !ss.p.canTriage() {
-		http.Error(w, "Forbidden: your role cannot "+what, http.StatusForbidden)
+		s.errorPage(w, r, ss, http.StatusForbidden, errorData{Heading: "You cannot " + what,
+			Message: "Only the IG team can " + what + ". Nothing was changed.", Back: "/alerts/" + url.PathEscape(a.ID), BackLabel: "Back to the alert"})
 		return a, false
 	}
 	return a, true
@@ -315,8 +335,9 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
-	if !slices.Contains(TriageOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
-		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
+	if errs := noteErrors("note", note, triageOutcomeError("outcome-0", outcome, TriageOutcomes)); errs != nil {
+		// The page again, with what was typed and what to fix.
+		s.showAlert(w, r, ss, a, http.StatusBadRequest, triageForm{Outcome: outcome, Note: strings.ToValidUTF8(note, "\uFFFD"), Errors: errs})
 		return
 	}
 	t := triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource}
@@ -343,7 +364,9 @@ func (s *Server) resend(w http.ResponseWriter, r *http.Request, ss *session) {
 	audit := audit.Entry{At: s.o.Now().UTC(), Actor: ss.p.User, Action: "alert.resend", Object: a.ID, Detail: string(detail)}
 	err := s.o.Store.Resend(r.Context(), receiver, a.ID, audit)
 	if errors.Is(err, store.ErrNotFound) {
-		http.Error(w, "Bad request: that receiver has no failed delivery of this alert to re-send", http.StatusBadRequest)
+		s.errorPage(w, r, ss, http.StatusBadRequest, errorData{Heading: "Nothing to re-send",
+			Message: "That receiver has no failed delivery of this alert to re-send: it may have been re-sent already.",
+			Back:    "/alerts/" + url.PathEscape(a.ID), BackLabel: "Back to the alert"})
 		return
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,41 +51,32 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// TestBrowser drives Debian's chromium through the UI as an IG officer:
-// sign in, overview, filter the queue, open an alert, triage it, open the
-// worker's page; and checks keyboard access and that nothing the CSP
-// blocks (or any script error) shows up in the console.
-func TestBrowser(t *testing.T) {
+// browser is a headless chromium for one test, and what its console
+// reported: script errors, CSP violations, failed loads.
+type browser struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	problems []string
+	stop     func()
+}
+
+// startBrowser starts chromium at width × height; it is stopped when the
+// test ends, and b.consoleProblems says what its console reported.
+func startBrowser(t *testing.T, width, height int) *browser {
+	t.Helper()
 	exe := chromium(t)
-	f := newFixture(t, fixtureOpts{})
-	dir := artifacts(t)
-
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(width, height),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-
-	// Everything the console reports: script errors, CSP violations, failed loads.
+	b := &browser{ctx: bctx}
 	cctx, ccancel := context.WithCancel(bctx)
-	var (
-		problems []string
-		done     = make(chan struct{})
-	)
+	done := make(chan struct{})
 	messages := chromedp.Console(cctx)
 	go func() {
 		defer close(done)
@@ -93,23 +85,67 @@ func TestBrowser(t *testing.T) {
 				return
 			}
 			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
-				problems = append(problems, m.String()+" "+m.URL)
+				b.mu.Lock()
+				b.problems = append(b.problems, m.String()+" "+m.URL)
+				b.mu.Unlock()
 			}
 		}
 	}()
+	var once sync.Once
+	b.stop = func() {
+		once.Do(func() {
+			ccancel()
+			<-done
+			bcancel()
+			acancel()
+			cancel()
+		})
+	}
+	t.Cleanup(b.stop)
+	return b
+}
 
+// consoleProblems stops listening and returns what the console reported.
+func (b *browser) consoleProblems() []string {
+	b.stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.problems
+}
+
+// screenshot writes the whole page as dir/name.png.
+func (b *browser) screenshot(t *testing.T, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("%s: screenshot: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// step runs actions and keeps a screenshot of where they led.
+func (b *browser) step(t *testing.T, dir, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		t.Fatalf("%s: %v (screenshots so far in %s)", name, err, dir)
+	}
+	b.screenshot(t, dir, name)
+}
+
+// TestBrowser drives Debian's chromium through the UI as an IG officer:
+// sign in, overview, filter the queue, open an alert, triage it, open the
+// worker's page; and checks keyboard access and that nothing the CSP
+// blocks (or any script error) shows up in the console.
+func TestBrowser(t *testing.T) {
+	br := startBrowser(t, 1280, 900)
+	f := newFixture(t, fixtureOpts{})
+	dir := artifacts(t)
+	bctx := br.ctx
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			t.Fatalf("%s: %v (screenshots so far in %s)", name, err, dir)
-		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("%s: screenshot: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		br.step(t, dir, name, actions...)
 	}
 	text := func(sel string) string {
 		t.Helper()
@@ -174,8 +210,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("svg.app-heatmap")),
 	)
 	actorText := text("main")
-	ccancel()
-	<-done
+	problems := br.consoleProblems()
 
 	if !strings.Contains(focused, "govuk-skip-link") {
 		t.Errorf("first Tab focused %q, want the skip link", focused)
@@ -209,52 +244,15 @@ func TestBrowser(t *testing.T) {
 // audit: sign in, open the week's coverage, open their team's sample,
 // record a review, and see it counted.
 func TestBrowserRoutineAudit(t *testing.T) {
-	exe := chromium(t)
+	br := startBrowser(t, 1280, 900)
 	f := newFixture(t, fixtureOpts{})
 	f.now.Add(7 * 24 * time.Hour) // the fixture's week has ended
 	f.complete(t, f.now.Now())    // and the feed is complete up to its end
 	dir := artifacts(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	cctx, ccancel := context.WithCancel(bctx)
-	var (
-		problems []string
-		done     = make(chan struct{})
-	)
-	messages := chromedp.Console(cctx)
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning || m.IsException() {
-				problems = append(problems, m.String()+" "+m.URL)
-			}
-		}
-	}()
+	bctx := br.ctx
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			t.Fatalf("%s: %v (screenshots so far in %s)", name, err, dir)
-		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("%s: screenshot: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		br.step(t, dir, name, actions...)
 	}
 	base := f.srv.URL
 	step("11-manager-login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("username")),
@@ -273,8 +271,7 @@ func TestBrowserRoutineAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccancel()
-	<-done
+	problems := br.consoleProblems()
 	rs, err := f.store.AuditReviews(t.Context(), org, teamA, "2026-W10")
 	if err != nil || len(rs) != 1 || rs[0].N != 0 || rs[0].Outcome != "refer" || rs[0].Reviewer != "mgr-a" || rs[0].Note != "asked the worker's supervisor" {
 		t.Errorf("review stored: %+v %v", rs, err)

@@ -17,7 +17,8 @@ import (
 // package decides the scopes from the viewer's role, and the store applies
 // them in the query, so that an out-of-scope row never reaches a handler.
 type Store interface {
-	// WebAlerts returns the alerts matching q, most recent LastSeen first.
+	// WebAlerts returns the alerts matching q in q.Order (most recent
+	// LastSeen first, or the work queue's), at most q.Limit from q.Offset.
 	WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertRow, error)
 	// WebAlert returns one alert with its team and triage, or an error
 	// wrapping store.ErrNotFound.
@@ -25,6 +26,9 @@ type Store interface {
 	// WebAlertCounts counts alerts by org, DPIA, check, risk and whether
 	// they are triaged, within the scope of q (its Orgs and Teams only).
 	WebAlertCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertCount, error)
+	// WebStatusCounts counts the alerts matching q, its Status aside, per
+	// status (open or the latest triage outcome), in status order.
+	WebStatusCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.StatusCount, error)
 	// WebHourlyActivity counts events in [q.From, q.To) per UTC hour, for one
 	// actor or for every actor of one team, and the number of distinct
 	// actors counted.

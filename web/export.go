@@ -37,7 +37,6 @@ type exportData struct {
 	DPIAs       []option
 	From, To    string
 	Identities  bool
-	Error       string
 	Unavailable string
 }
 
@@ -97,14 +96,23 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	if !slices.ContainsFunc(d.DPIAs, func(o option) bool { return o.Value == dpiaID }) {
-		d.Error = "Choose a DPIA."
+		d.Errors = []formError{{Field: "dpia", Message: "Choose a DPIA"}}
 		s.renderExport(w, r, http.StatusBadRequest, d)
 		return
 	}
 	f, err1 := time.Parse(time.DateOnly, from)
 	t, err2 := time.Parse(time.DateOnly, to)
-	if err1 != nil || err2 != nil || t.Before(f) || t.Sub(f) >= evidence.MaxDays*24*time.Hour {
-		d.Error = fmt.Sprintf("Give the first and last day of the period (YYYY-MM-DD), at most %d days.", evidence.MaxDays)
+	switch {
+	case err1 != nil:
+		d.Errors = append(d.Errors, formError{Field: "from", Message: "Enter the first day of the period as YYYY-MM-DD, for example 2026-01-01"})
+	case err2 != nil:
+		d.Errors = append(d.Errors, formError{Field: "to", Message: "Enter the last day of the period as YYYY-MM-DD, for example 2026-03-31"})
+	case t.Before(f):
+		d.Errors = append(d.Errors, formError{Field: "to", Message: "The last day must be the same as or after the first day"})
+	case t.Sub(f) >= evidence.MaxDays*24*time.Hour:
+		d.Errors = append(d.Errors, formError{Field: "to", Message: fmt.Sprintf("The period must be at most %d days", evidence.MaxDays)})
+	}
+	if d.Errors != nil {
 		s.renderExport(w, r, http.StatusBadRequest, d)
 		return
 	}

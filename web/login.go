@@ -60,11 +60,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	form := r.PostFormValue("csrf")
 	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
 		s.m.csrfRejected.Inc()
-		http.Error(w, "Forbidden: missing or invalid CSRF token", http.StatusForbidden)
+		s.errorPage(w, r, nil, http.StatusForbidden, errorData{Heading: "Your sign-in page had expired",
+			Message: "The sign-in form was too old, or came from another page. Nothing was sent: open the sign-in page and try again."})
 		return
 	}
 	if s.o.Accounts == nil {
-		http.Error(w, "Local accounts are not enabled", http.StatusNotFound)
+		s.errorPage(w, r, nil, http.StatusNotFound, errorData{Heading: "Local accounts are not enabled",
+			Message: "Sign in with your organisation's account instead."})
 		return
 	}
 	user, pass := r.PostFormValue("username"), r.PostFormValue("password")
@@ -336,24 +338,28 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	s.setOIDCCookie(w, "", -1) // single use, whatever happens next
 	if state == "" || !ok || subtle.ConstantTimeCompare([]byte(pl.State), []byte(state)) != 1 {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
-		http.Error(w, "Sign-in failed: this sign-in was not started in this browser", http.StatusBadRequest)
+		s.errorPage(w, r, nil, http.StatusBadRequest, errorData{Heading: "Sign-in failed",
+			Message: "This sign-in was not started in this browser. Start again from the sign-in page."})
 		return
 	}
 	if f.now().After(pl.Expires) {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
-		http.Error(w, "Sign-in failed: it expired; start again", http.StatusBadRequest)
+		s.errorPage(w, r, nil, http.StatusBadRequest, errorData{Heading: "Sign-in failed",
+			Message: "The sign-in expired before it finished. Start again from the sign-in page."})
 		return
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
-		http.Error(w, "Sign-in was refused by the identity provider", http.StatusForbidden)
+		s.errorPage(w, r, nil, http.StatusForbidden, errorData{Heading: "Sign-in was refused",
+			Message: "Your organisation's identity provider refused the sign-in."})
 		return
 	}
 	p, err := f.exchange(r.Context(), r.URL.Query().Get("code"), pl)
 	if err != nil {
 		s.m.logins.WithLabelValues("oidc", loginFailure).Inc()
 		s.log.Warn("web login failed", "method", "oidc", "err", err)
-		http.Error(w, "Sign-in failed: your account has no dpiawatch role, or the identity provider's answer was not valid", http.StatusForbidden)
+		s.errorPage(w, r, nil, http.StatusForbidden, errorData{Heading: "Sign-in failed",
+			Message: "Your account has no dpiawatch role, or the identity provider's answer was not valid. Ask your administrator for access."})
 		return
 	}
 	s.startSession(w, r, p, [32]byte{})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/store"
 )
@@ -103,6 +104,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, ss *session) {
 				}
 			}
 			slices.Sort(rr.Checks)
+			for i, c := range rr.Checks {
+				rr.Checks[i] = checkname.Check(c)
+			}
 			rr.LastSeen = s.fmtTime(org.ID, last)
 			rr.QueueURL = "/alerts?" + url.Values{"org": {org.ID}, "risk": {rr.ID}}.Encode()
 			b.Open += rr.Open
@@ -227,7 +231,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 		}
 		for _, a := range silent {
 			if a.Org == b.Org && !strings.HasPrefix(a.Explanation, "Resolved:") {
-				b.SilentAlerts = append(b.SilentAlerts, queueRow{ID: a.ID, Severity: a.Severity, FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Risks: a.Explanation})
+				b.SilentAlerts = append(b.SilentAlerts, queueRow{ID: a.ID, Severity: a.Severity, FirstSeen: s.fmtTime(a.Org, a.FirstSeen), Explanation: a.Explanation})
 			}
 		}
 		for _, f := range feeds {
@@ -236,7 +240,7 @@ func (s *Server) overviewPictures(ctx context.Context, p Principal, blocks []dpi
 			}
 			row := feedRow{System: f.System, LastEvent: s.fmtTime(f.Org, f.LastEvent), Recent: f.Recent}
 			for _, a := range b.SilentAlerts {
-				if strings.Contains(a.Risks, " from "+f.System+" for ") {
+				if strings.Contains(a.Explanation, " from "+f.System+" for ") {
 					row.Silent, row.AlertURL = true, "/alerts/"+url.PathEscape(a.ID)
 				}
 			}

@@ -7,8 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
@@ -24,6 +26,32 @@ type page struct {
 	// CanViewLog and CanExport decide which links the header shows.
 	CanViewLog bool
 	CanExport  bool
+	// Errors are the form's errors: the layout shows them as a GOV.UK
+	// error summary, each linked to its field, and the title says Error.
+	Errors []formError
+}
+
+// formError is one entry of an error summary: what is wrong, and the id of
+// the field it is about (the summary links there).
+type formError struct {
+	Field, Message string
+}
+
+// fieldError is the message about field, "" when none.
+func (p page) FieldError(field string) string {
+	for _, e := range p.Errors {
+		if e.Field == field {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+type errorData struct {
+	page
+	Heading, Message string
+	// Back is where to go from here, with its words.
+	Back, BackLabel string
 }
 
 func (s *Server) pageFor(ss *session, title, nav string) page {
@@ -141,6 +169,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 func (s *Server) render(w http.ResponseWriter, _ *http.Request, code int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		// The one plain-text page left: the templates themselves failed.
 		s.log.Error("web template failed", "template", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
 		return
@@ -152,13 +181,37 @@ func (s *Server) render(w http.ResponseWriter, _ *http.Request, code int, name s
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	s.log.Error("web request failed", "err", err)
-	http.Error(w, "Internal error", http.StatusInternalServerError)
+	s.errorPage(w, nil, nil, http.StatusInternalServerError, errorData{Heading: "Sorry, there is a problem with the service",
+		Message: "Try again later. What you asked for was not done; the error is in the service's log."})
+}
+
+// errorPage answers a request that cannot be served with a page in the
+// service's layout that says why and where to go, never plain text. ss is
+// nil when nobody is signed in (or it is not known); without d.Back the
+// page links to the overview, or the sign-in page.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, ss *session, code int, d errorData) {
+	d.page = page{Title: d.Heading}
+	if ss != nil {
+		d.page = s.pageFor(ss, d.Heading, "")
+	}
+	switch {
+	case d.Back != "":
+	case ss != nil:
+		d.Back, d.BackLabel = "/overview", "Go to the overview"
+	default:
+		d.Back, d.BackLabel = "/login", "Go to the sign-in page"
+	}
+	s.render(w, r, code, "error", d)
 }
 
 // notFound is also what an out-of-scope alert or actor gets: a manager
 // learns nothing about other teams, not even that an alert exists.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, ss *session) {
-	s.render(w, r, http.StatusNotFound, "notfound", s.pageFor(ss, "Page not found", ""))
+	p := page{Title: "Page not found"}
+	if ss != nil {
+		p = s.pageFor(ss, "Page not found", "")
+	}
+	s.render(w, r, http.StatusNotFound, "notfound", p)
 }
 
 func (s *Server) loc(org string) *time.Location {
@@ -175,6 +228,14 @@ func (s *Server) fmtTime(org string, t time.Time) string {
 	return t.In(s.loc(org)).Format("Mon 2 Jan 2006 15:04")
 }
 
+// fmtShort is fmtTime without the weekday, for the queue's ten columns.
+func (s *Server) fmtShort(org string, t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(s.loc(org)).Format("2 Jan 2006 15:04")
+}
+
 // subject is how p may see a subject id: as is, as a pseudonym, or hidden.
 func (s *Server) subject(p Principal, id string) string {
 	if id == "" {
@@ -189,4 +250,25 @@ func (s *Server) subject(p Principal, id string) string {
 		}
 	}
 	return "(hidden)"
+}
+
+// triageOutcomeError is the error of a form whose outcome (a radio group
+// whose first radio is field) is not one of outcomes, or nil.
+func triageOutcomeError(field, outcome string, outcomes []string) []formError {
+	if slices.Contains(outcomes, outcome) {
+		return nil
+	}
+	return []formError{{Field: field, Message: "Choose an outcome"}}
+}
+
+// noteErrors adds to errs what is wrong with a note typed in field.
+func noteErrors(field, note string, errs []formError) []formError {
+	switch {
+	case !utf8.ValidString(note):
+		errs = append(errs, formError{Field: field, Message: "The note holds bytes that are not text: type it again"})
+	case utf8.RuneCountInString(note) > maxTriageNoteRunes:
+		errs = append(errs, formError{Field: field, Message: fmt.Sprintf("The note must be %d characters or fewer (it has %d)",
+			maxTriageNoteRunes, utf8.RuneCountInString(note))})
+	}
+	return errs
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/checkname"
 	"github.com/dpiawatch/dpiawatch/csvsafe"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
@@ -22,20 +23,34 @@ type option struct {
 }
 
 type queueRow struct {
-	ID, Check, Pattern, Org, Team, Actor, ActorURL, Subject string
-	Severity                                                alert.Severity
-	Status, FirstSeen, LastSeen, Risks                      string
-	Events                                                  int
+	ID, Check, Pattern, Org, OrgName, Team, Actor, ActorURL, Subject string
+	Severity                                                         alert.Severity
+	Status, FirstSeen, LastSeen, Explanation                         string
+	Risks                                                            []string
+	Events                                                           int
 }
 
 type queueData struct {
 	page
-	Filters   []filter
-	Rows      []queueRow
-	Total     int
-	Capped    bool
+	Filters []filter
+	Rows    []queueRow
+	// Statuses are the counts per status under the other filters, each a
+	// link that keeps them.
+	Statuses  []statusLink
+	Total     int // alerts matching every filter, on all pages
+	From, To  int // the rows of this page, 1-based
+	Prev      string
+	Next      string
+	PageNum   int
+	Pages     int
 	ExportURL string
 	Query     string
+}
+
+type statusLink struct {
+	Label, URL string
+	Count      int
+	Current    bool
 }
 
 type filter struct {
@@ -43,22 +58,71 @@ type filter struct {
 	Options     []option
 }
 
+// queuePageSize is how many alerts one page of the queue lists.
+const queuePageSize = 50
+
+// statusAll is the status filter's "any status": the queue's default is
+// open, so "any" must be said.
+const statusAll = "all"
+
 // queueQuery reads the filters from the URL; unknown values simply match
-// nothing (they are bound parameters, never SQL).
-func queueQuery(v url.Values, p Principal) alertview.AlertQuery {
+// nothing (they are bound parameters, never SQL). A missing status is
+// defStatus: open for the queue, any for the DPO's CSV. A risk is
+// "DPIA:R1" (risk ids are per DPIA) or a bare id, any DPIA's.
+func queueQuery(v url.Values, p Principal, defStatus string) alertview.AlertQuery {
 	orgs, teams := p.scope()
-	return alertview.AlertQuery{
+	q := alertview.AlertQuery{
 		Orgs: orgs, Teams: teams,
 		Org: v.Get("org"), Team: v.Get("team"), Check: v.Get("check"), Risk: v.Get("risk"),
-		Severity: alert.Severity(v.Get("severity")), Status: v.Get("status"),
+		Severity: alert.Severity(v.Get("severity")), Status: cmp.Or(v.Get("status"), defStatus),
 	}
+	if d, r, ok := strings.Cut(q.Risk, ":"); ok {
+		q.DPIA, q.Risk = d, r
+	}
+	if q.Status == statusAll {
+		q.Status = ""
+	}
+	return q
+}
+
+// queueFilterValues is v with the status the queue applies said
+// explicitly, so that links, the export and the view log say what was
+// shown.
+func queueFilterValues(v url.Values) url.Values {
+	f := url.Values{}
+	for _, k := range queueFilters {
+		if x := v.Get(k); x != "" {
+			f.Set(k, x)
+		}
+	}
+	if f.Get("status") == "" {
+		f.Set("status", alertview.StatusOpen)
+	}
+	return f
 }
 
 func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
-	v := r.URL.Query()
-	q := queueQuery(v, ss.p)
-	const shown = 500
-	q.Limit = shown + 1
+	v := queueFilterValues(r.URL.Query())
+	q := queueQuery(v, ss.p, alertview.StatusOpen)
+	q.Order = alertview.OrderWork
+	pageNum, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pageNum = max(pageNum, 1)
+	statuses, err := s.o.Store.WebStatusCounts(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	d := queueData{page: s.pageFor(ss, "Alerts", "alerts")}
+	all := 0
+	for _, c := range statuses {
+		all += c.Count
+		if q.Status == "" || q.Status == c.Status || (q.Status == alertview.StatusTriaged && c.Status != alertview.StatusOpen) {
+			d.Total += c.Count
+		}
+	}
+	d.Pages = max(1, (d.Total+queuePageSize-1)/queuePageSize)
+	pageNum = min(pageNum, d.Pages)
+	q.Limit, q.Offset = queuePageSize, (pageNum-1)*queuePageSize
 	rows, err := s.o.Store.WebAlerts(r.Context(), q)
 	if err != nil {
 		s.fail(w, err)
@@ -66,32 +130,34 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	// The filter options come from the alerts in scope, so a manager's
 	// drop-downs never list another team.
-	all, err := s.o.Store.WebAlertCounts(r.Context(), alertview.AlertQuery{Orgs: q.Orgs, Teams: q.Teams})
+	counts, err := s.o.Store.WebAlertCounts(r.Context(), alertview.AlertQuery{Orgs: q.Orgs, Teams: q.Teams})
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	d := queueData{page: s.pageFor(ss, "Alerts", "alerts")}
-	d.Capped = len(rows) > shown
-	rows = rows[:min(len(rows), shown)]
-	d.Total = len(rows)
 	// Every role's queue lists workers' ids; the IG team's and the DPO's
 	// subjects' ids too.
-	if !s.recordView(w, r, ss, viewlog.KindQueue, listOrg(ss.p, q, rows), filterQuery(v), len(rows)) {
+	target := filterQuery(v)
+	if pageNum > 1 {
+		target += "&page=" + strconv.Itoa(pageNum)
+	}
+	if !s.recordView(w, r, ss, viewlog.KindQueue, listOrg(ss.p, q, rows), target, len(rows)) {
 		return
 	}
 	for _, a := range rows {
 		d.Rows = append(d.Rows, queueRow{
-			ID: a.ID, Check: a.Check, Pattern: a.Pattern, Org: a.Org, Team: a.Team, Actor: a.ActorID,
+			ID: a.ID, Check: checkname.Check(a.Check), Pattern: checkname.Pattern(a.Pattern),
+			Org: a.Org, OrgName: cmp.Or(s.orgs[a.Org].Name, a.Org), Team: a.Team, Actor: a.ActorID,
 			ActorURL: s.actorURL(ss.p, a.Org, a.ActorID),
 			Subject:  s.subject(ss.p, a.SubjectID), Severity: a.Severity, Status: a.Status(),
-			FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
-			Risks: strings.Join(a.Risks, ", "), Events: a.EventCount,
+			FirstSeen: s.fmtShort(a.Org, a.FirstSeen), LastSeen: s.fmtShort(a.Org, a.LastSeen),
+			Risks: s.riskTitles(a.Alert), Events: a.EventCount,
 		})
 	}
+	shownStatus := cmp.Or(q.Status, statusAll)
 	set := func(f func(alertview.AlertCount) string) []string {
 		var out []string
-		for _, c := range all {
+		for _, c := range counts {
 			if x := f(c); x != "" && !slices.Contains(out, x) {
 				out = append(out, x)
 			}
@@ -111,38 +177,138 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 	if ss.p.Role == RoleManager {
 		teamsIn = slices.Clone(ss.p.Teams)
 	} else {
-		// Teams come from the alerts themselves (one query per page is
-		// cheap: at most the capped rows).
-		for _, a := range rows {
-			if a.Team != "" && !slices.Contains(teamsIn, a.Team) {
-				teamsIn = append(teamsIn, a.Team)
-			}
-		}
+		teamsIn = set(func(c alertview.AlertCount) string { return c.Team })
 		if t := v.Get("team"); t != "" && !slices.Contains(teamsIn, t) {
 			teamsIn = append(teamsIn, t)
 		}
 	}
 	slices.Sort(teamsIn)
 	var sevs []string
-	for _, sv := range alert.Severities {
+	for _, sv := range slices.Backward(alert.Severities) {
 		sevs = append(sevs, string(sv))
 	}
+	dpias := set(func(c alertview.AlertCount) string { return c.DPIA })
+	risks := set(func(c alertview.AlertCount) string { return c.DPIA + ":" + c.Risk })
+	if x := v.Get("risk"); x != "" && !slices.Contains(risks, x) {
+		risks = append(risks, x) // a bare id from an older link stays selected
+	}
+	status := filter{Name: "status", Label: "Status"}
+	for _, x := range append([]string{alertview.StatusOpen, alertview.StatusTriaged}, append(TriageOutcomes, statusAll)...) {
+		label := outcomeLabel(x)
+		switch x {
+		case alertview.StatusTriaged:
+			label = "Triaged (any outcome)"
+		case statusAll:
+			label = "Any status"
+		}
+		status.Options = append(status.Options, option{Value: x, Label: label, Selected: shownStatus == x})
+	}
 	d.Filters = []filter{
+		status,
+		mk("severity", "Severity", sevs, title),
 		mk("org", "Organisation", set(func(c alertview.AlertCount) string { return c.Org }), func(x string) string { return cmp.Or(s.orgs[x].Name, x) }),
 		mk("team", "Team", teamsIn, same),
-		mk("check", "Check", set(func(c alertview.AlertCount) string { return c.Check }), same),
-		mk("risk", "DPIA risk", set(func(c alertview.AlertCount) string { return c.Risk }), same),
-		mk("severity", "Severity", sevs, title),
-		mk("status", "Status", append([]string{alertview.StatusOpen, alertview.StatusTriaged}, TriageOutcomes...), func(x string) string {
-			if x == alertview.StatusTriaged {
-				return "Triaged (any outcome)"
+		mk("check", "Check", set(func(c alertview.AlertCount) string { return c.Check }), checkname.Check),
+		mk("risk", "DPIA risk", risks, func(x string) string {
+			d, rk, ok := strings.Cut(x, ":")
+			if !ok {
+				return x
 			}
-			return outcomeLabel(x)
+			t := s.riskTitle(d, rk, "")
+			if len(dpias) > 1 {
+				t = cmp.Or(s.dpiaOrgName(d), d) + " " + t
+			}
+			return t
 		}),
 	}
-	d.Query = v.Encode()
-	d.ExportURL = "/alerts.csv?" + v.Encode()
+	// Links keep the filters chosen from the options only: a value typed
+	// into the URL that no option offers (another team's, for a manager)
+	// is not echoed back.
+	kept := url.Values{}
+	for _, f := range d.Filters {
+		for _, o := range f.Options {
+			if o.Selected && o.Value != "" {
+				kept.Set(f.Name, o.Value)
+			}
+		}
+	}
+	d.PageNum = pageNum
+	if len(rows) > 0 {
+		d.From, d.To = q.Offset+1, q.Offset+len(rows)
+	}
+	with := func(k, x string) string {
+		u := url.Values{}
+		for key, vals := range kept {
+			u[key] = vals
+		}
+		u.Del("page")
+		if x != "" {
+			u.Set(k, x)
+		}
+		return "/alerts?" + u.Encode()
+	}
+	if pageNum > 1 {
+		d.Prev = with("page", strconv.Itoa(pageNum-1))
+	}
+	if pageNum < d.Pages {
+		d.Next = with("page", strconv.Itoa(pageNum+1))
+	}
+	for _, st := range append([]string{alertview.StatusOpen}, TriageOutcomes...) {
+		n := 0
+		for _, c := range statuses {
+			if c.Status == st {
+				n = c.Count
+			}
+		}
+		d.Statuses = append(d.Statuses, statusLink{Label: outcomeLabel(st), URL: with("status", st), Count: n, Current: shownStatus == st})
+	}
+	d.Statuses = append(d.Statuses, statusLink{Label: "All", URL: with("status", statusAll), Count: all, Current: shownStatus == statusAll})
+
+	d.Query = kept.Encode()
+	d.ExportURL = "/alerts.csv?" + kept.Encode()
 	s.render(w, r, http.StatusOK, "queue", d)
+}
+
+// riskTitle is a risk as people read it: "R4: Misuse by users", from the
+// title the alert carries, else the DPIA's register; the bare id when
+// neither has one.
+func (s *Server) riskTitle(dpiaID, risk, carried string) string {
+	if carried == "" {
+		if reg := s.register(dpiaID); reg != nil {
+			for _, rk := range reg.Risks {
+				if rk.ID == risk {
+					carried = rk.Title
+				}
+			}
+		}
+	}
+	if carried == "" {
+		return risk
+	}
+	return risk + ": " + carried
+}
+
+// riskTitles are an alert's risks as people read them.
+func (s *Server) riskTitles(a alert.Alert) []string {
+	var out []string
+	for i, rk := range a.Risks {
+		carried := ""
+		if i < len(a.RiskTitles) {
+			carried = a.RiskTitles[i]
+		}
+		out = append(out, s.riskTitle(a.DPIA, rk, carried))
+	}
+	return out
+}
+
+// dpiaOrgName is the name of the org whose DPIA id is.
+func (s *Server) dpiaOrgName(id string) string {
+	for _, o := range s.o.Orgs {
+		if o.DPIA == id {
+			return cmp.Or(o.Name, o.ID)
+		}
+	}
+	return ""
 }
 
 func title(x string) string { return funcs["title"].(func(string) string)(x) }
@@ -194,7 +360,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.notFound(w, r, ss)
 		return
 	}
-	q := queueQuery(r.URL.Query(), ss.p)
+	q := queueQuery(r.URL.Query(), ss.p, "")
 	q.Limit = 100_000
 	rows, err := s.o.Store.WebAlerts(r.Context(), q)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
@@ -268,6 +267,16 @@ type sampleRow struct {
 	Outcome, OutcomeLabel, Reviewer, At, Note string
 	History                                   []string
 	Options                                   []option
+	// Typed, OutcomeError and NoteError: the review form sent back with
+	// errors keeps the note typed and says what to fix.
+	Typed, OutcomeError, NoteError string
+}
+
+// reviewForm is what a review submit held, and what was wrong with it.
+type reviewForm struct {
+	N             int
+	Outcome, Note string
+	Errors        []formError
 }
 
 type sampleData struct {
@@ -364,6 +373,12 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		s.notFound(w, r, ss)
 		return
 	}
+	s.showSample(w, r, ss, o, team, per, http.StatusOK, reviewForm{N: -1})
+}
+
+// showSample renders a sample page; with a form that has errors, that
+// item's review form comes back as it was sent, with an error summary.
+func (s *Server) showSample(w http.ResponseWriter, r *http.Request, ss *session, o Org, team string, per auditPeriod, code int, form reviewForm) {
 	a, state, err := s.sample(r.Context(), o, team, per)
 	if err != nil {
 		s.fail(w, err)
@@ -409,16 +424,31 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 				row.History = h[:len(h)-1]
 			}
 		}
+		chosen := row.Outcome
+		if it.N == form.N {
+			chosen, row.Typed = form.Outcome, form.Note
+			for _, e := range form.Errors {
+				if e.Field == reviewField(it.N) {
+					row.OutcomeError = e.Message
+				} else {
+					row.NoteError = e.Message
+				}
+			}
+		}
 		for _, oc := range routineaudit.ReviewOutcomes {
-			row.Options = append(row.Options, option{Value: oc, Label: reviewLabel(oc), Selected: row.Outcome == oc})
+			row.Options = append(row.Options, option{Value: oc, Label: reviewLabel(oc), Selected: chosen == oc})
 		}
 		d.Rows = append(d.Rows, row)
 	}
 	if len(a.Items) > 0 {
 		d.Pct = d.Reviewed * 100 / len(a.Items)
 	}
-	s.render(w, r, http.StatusOK, "sample", d)
+	d.Errors = form.Errors
+	s.render(w, r, code, "sample", d)
 }
+
+// reviewField is the id of the first outcome radio of item n's review form.
+func reviewField(n int) string { return "review-" + strconv.Itoa(n) + "-0" }
 
 // review records a manager's review of one sampled access.
 func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -428,13 +458,19 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	if !ss.p.canReview(o.ID, team) {
-		http.Error(w, "Forbidden: only the team's manager records routine-audit reviews", http.StatusForbidden)
+		s.errorPage(w, r, ss, http.StatusForbidden, errorData{Heading: "You cannot review this sample",
+			Message: "Only the team's manager records routine-audit reviews. Nothing was changed.",
+			Back:    routineURL(o.ID, team, per.Name), BackLabel: "Back to the sample"})
 		return
 	}
 	n, err := strconv.Atoi(r.PostFormValue("item"))
+	if err != nil || n < 0 {
+		s.notFound(w, r, ss) // no such item: no form sends that
+		return
+	}
 	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
-	if err != nil || n < 0 || !slices.Contains(routineaudit.ReviewOutcomes, outcome) || !utf8.ValidString(note) || utf8.RuneCountInString(note) > maxTriageNoteRunes {
-		http.Error(w, "Bad request: choose an outcome; a note is at most 2000 characters", http.StatusBadRequest)
+	if errs := noteErrors("note-"+strconv.Itoa(n), note, triageOutcomeError(reviewField(n), outcome, routineaudit.ReviewOutcomes)); errs != nil {
+		s.showSample(w, r, ss, o, team, per, http.StatusBadRequest, reviewForm{N: n, Outcome: outcome, Note: strings.ToValidUTF8(note, "\uFFFD"), Errors: errs})
 		return
 	}
 	_, err = s.o.Store.AddAuditReview(r.Context(), routineaudit.Review{Org: o.ID, Team: team, Period: per.Name, N: n, Outcome: outcome,

@@ -27,10 +27,12 @@ func TestViewLogCoversPersonalData(t *testing.T) {
 	}{
 		{"ig", "/alerts?status=open", http.StatusOK, "queue", org, "status=open", 2},
 		{"mgr-a", "/alerts?status=open", http.StatusOK, "queue", org, "status=open", 1},
-		{"mgr-none", "/alerts", http.StatusOK, "queue", "", "", 0},
-		{"dpo", "/alerts", http.StatusOK, "queue", org, "", 2},
-		{"admin", "/alerts?org=" + org, http.StatusOK, "queue", org, "org=" + org, 2},
-		{"other-org", "/alerts", http.StatusOK, "queue", "wiltshire-council", "", 0},
+		// The queue lists open alerts unless told otherwise, and says so.
+		{"mgr-none", "/alerts", http.StatusOK, "queue", "", "status=open", 0},
+		{"dpo", "/alerts", http.StatusOK, "queue", org, "status=open", 2},
+		{"dpo", "/alerts?status=all", http.StatusOK, "queue", org, "status=all", 2},
+		{"admin", "/alerts?org=" + org, http.StatusOK, "queue", org, "org=" + org + "&status=open", 2},
+		{"other-org", "/alerts", http.StatusOK, "queue", "wiltshire-council", "status=open", 0},
 		{"dpo", "/alerts.csv", http.StatusOK, "alerts-csv", org, "", 2},
 		{"dpo", "/alerts.csv?risk=R4", http.StatusOK, "alerts-csv", org, "risk=R4", 1},
 		{"ig", "/alerts.csv", http.StatusNotFound, "", "", "", 0},

@@ -266,6 +266,15 @@ func (s *Server) routes() {
 	mux.Handle("POST /audit/routine/{org}/{team}/{period}", s.authed(s.review))
 	mux.Handle("GET /evidence", s.authed(s.exportForm))
 	mux.Handle("POST /evidence", s.authed(s.export))
+	// Any other address: the not-found page, in the layout (signed in or
+	// not), never the mux's plain text; it echoes nothing of the path.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var ss *session
+		if c, err := r.Cookie(s.cookie); err == nil {
+			ss, _ = s.sessions.get(c.Value)
+		}
+		s.notFound(w, r, ss)
+	})
 	s.mux = mux
 
 	// Go's cross-origin protection refuses unsafe cross-site requests by
@@ -274,7 +283,8 @@ func (s *Server) routes() {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.m.csrfRejected.Inc()
-		http.Error(w, "Forbidden: cross-origin request", http.StatusForbidden)
+		s.errorPage(w, r, nil, http.StatusForbidden, errorData{Heading: "Request refused",
+			Message: "The form was sent from another site. Nothing was changed."})
 	}))
 	s.handler = s.securityHeaders(cop.Handler(s.instrument(mux)))
 }
@@ -295,13 +305,6 @@ const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 func (s *Server) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		if !canonicalPath(r.URL.Path) {
-			// ServeMux would redirect to the cleaned path, echoing it; a
-			// bare 404 says nothing and no page has such a link.
-			hd.Set("Content-Security-Policy", csp)
-			http.NotFound(w, r)
-			return
-		}
 		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
@@ -313,6 +316,12 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 		}
 		if !strings.HasPrefix(r.URL.Path, "/static/") && !strings.HasPrefix(r.URL.Path, "/assets/") {
 			hd.Set("Cache-Control", "no-store") // pages hold personal data: keep them out of caches
+		}
+		if !canonicalPath(r.URL.Path) {
+			// ServeMux would redirect to the cleaned path, echoing it; the
+			// not-found page says nothing of it and no page has such a link.
+			s.notFound(w, r, nil)
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -342,7 +351,8 @@ func (s *Server) authed(h authedHandler) http.Handler {
 		}
 		if ss == nil {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				http.Error(w, "Forbidden: not logged in", http.StatusForbidden)
+				s.errorPage(w, r, nil, http.StatusForbidden, errorData{Heading: "You are signed out",
+					Message: "Your session ended before this was sent, so nothing was changed. Sign in and try again."})
 				return
 			}
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -352,7 +362,8 @@ func (s *Server) authed(h authedHandler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 {
 				s.m.csrfRejected.Inc()
-				http.Error(w, "Forbidden: missing or invalid CSRF token", http.StatusForbidden)
+				s.errorPage(w, r, ss, http.StatusForbidden, errorData{Heading: "Your page had expired",
+					Message: "The form was too old, or came from another page, so nothing was changed. Go back, reload the page and try again."})
 				return
 			}
 		}

@@ -406,7 +406,7 @@ func TestQueueFiltersAndOverview(t *testing.T) {
 		}
 	}
 	_, body := get(t, c, f.srv.URL+"/overview")
-	for _, want := range []string{"Access with no business need", "Misuse by users", "out-of-hours", "no-business-need", "St Martins"} {
+	for _, want := range []string{"Access with no business need", "Misuse by users", "Out-of-hours access", "No business need", "St Martins"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -68,6 +69,7 @@ func webWhere(p *params, q alertview.AlertQuery) []string {
 	where = inList(p, "x.team", q.Teams, where)
 	for _, f := range []struct{ col, val string }{
 		{"x.org", q.Org}, {"x.team", q.Team}, {"x.check_name", q.Check}, {"x.severity", string(q.Severity)}, {"x.actor", q.ActorID},
+		{"x.dpia", q.DPIA},
 	} {
 		if f.val != "" {
 			where = append(where, f.col+" = "+p.str(f.val))
@@ -88,15 +90,63 @@ func webWhere(p *params, q alertview.AlertQuery) []string {
 	return where
 }
 
-// WebAlerts returns the alerts matching q, most recent last_seen first.
+// severityRank orders severities as alert.Severities does (unknown lowest).
+var severityRank = func() string {
+	var b strings.Builder
+	b.WriteString("indexOf([")
+	for i, sv := range alert.Severities {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "'%s'", sv)
+	}
+	b.WriteString("], x.severity)")
+	return b.String()
+}()
+
+// WebAlerts returns one page of the alerts matching q in q.Order.
 func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertRow, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 500
 	}
+	order := ` ORDER BY x.last_seen DESC, x.id`
+	if q.Order == alertview.OrderWork {
+		order = ` ORDER BY ` + severityRank + ` DESC, x.first_seen, x.id`
+	}
 	var p params
+	where := whereClause(webWhere(&p, q))
 	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x`+
-		whereClause(webWhere(&p, q))+` ORDER BY x.last_seen DESC, x.id LIMIT `+p.int(int64(limit))+webSettings, p.list()...)
+		where+order+` LIMIT `+p.int(int64(limit))+` OFFSET `+p.int(int64(max(q.Offset, 0)))+webSettings, p.list()...)
+}
+
+// WebStatusCounts counts the alerts matching q (its Status aside) per status.
+func (s WebStore) WebStatusCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.StatusCount, error) {
+	q.Status = ""
+	var p params
+	open := p.str(alertview.StatusOpen)
+	rows, err := s.conn.Query(ctx, s.webAlerts()+` SELECT if(x.outcome = '', `+open+`, x.outcome) AS st, toInt64(count()) FROM x`+
+		whereClause(webWhere(&p, q))+` GROUP BY st ORDER BY st`+webSettings, p.list()...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: web status counts: %w", err)
+	}
+	defer rows.Close()
+	var out []alertview.StatusCount
+	for rows.Next() {
+		var (
+			c alertview.StatusCount
+			n int64
+		)
+		if err := rows.Scan(&c.Status, &n); err != nil {
+			return nil, fmt.Errorf("clickhouse: web status counts: %w", err)
+		}
+		c.Count = int(n)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: web status counts: %w", err)
+	}
+	return out, nil
 }
 
 // WebAlert returns one alert with its team and triage.

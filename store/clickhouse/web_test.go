@@ -147,11 +147,15 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 		{}, {Teams: []string{"webster-court"}}, {Teams: []string{}}, {Orgs: []string{"other"}}, {Status: alertview.StatusOpen},
 		{Status: alertview.StatusTriaged}, {Status: triage.ConfirmedMisuse}, {Risk: "R3"}, {Check: "out-of-hours", Severity: alert.SeverityLow},
 		{ActorID: "u-0"}, {Team: "other-house"},
+		// The work queue's order and its pages; a risk of one DPIA.
+		{Order: alertview.OrderWork}, {Order: alertview.OrderWork, Limit: 1, Offset: 1}, {Limit: 2, Offset: 1},
+		{DPIA: "st-martins-webster-court", Risk: "R3"}, {DPIA: "other", Risk: "R3"},
 	}
 	type answers struct {
 		Alerts    [][]alertview.AlertRow
 		Alert     alertview.AlertRow
 		Counts    [][]alertview.AlertCount
+		Statuses  [][]alertview.StatusCount
 		Trend     []alertview.TrendCount
 		Hours     [][]alertview.HourCount
 		Actors    []int
@@ -184,6 +188,9 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 			c, err := st.WebAlertCounts(ctx, q)
 			must(err)
 			a.Counts = append(a.Counts, c)
+			sc, err := st.WebStatusCounts(ctx, q)
+			must(err)
+			a.Statuses = append(a.Statuses, sc)
 		}
 		a.Alert, err = st.WebAlert(ctx, as[1].ID)
 		must(err)
@@ -239,6 +246,22 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	if len(s.Alerts[1]) != 2 || len(s.Alerts[2]) != 0 || len(s.Alerts[5]) != 1 || len(s.Alerts[7]) != 1 {
 		t.Errorf("scoped alerts: %d %d %d %d", len(s.Alerts[1]), len(s.Alerts[2]), len(s.Alerts[5]), len(s.Alerts[7]))
 	}
+	if ids := alertIDs(s.Alerts[11]); !reflect.DeepEqual(ids, []string{as[1].ID, as[0].ID, as[2].ID}) {
+		t.Errorf("work order (high, medium, low) %v", ids)
+	}
+	if ids := alertIDs(s.Alerts[12]); !reflect.DeepEqual(ids, []string{as[0].ID}) {
+		t.Errorf("second page of one in the work order %v", ids)
+	}
+	if ids := alertIDs(s.Alerts[13]); !reflect.DeepEqual(ids, []string{as[1].ID, as[0].ID}) {
+		t.Errorf("recent order from the second %v", ids)
+	}
+	if len(s.Alerts[14]) != 1 || len(s.Alerts[15]) != 0 {
+		t.Errorf("a risk of one DPIA: %d, of another %d", len(s.Alerts[14]), len(s.Alerts[15]))
+	}
+	if want := []alertview.StatusCount{{Status: triage.ConfirmedMisuse, Count: 1}, {Status: alertview.StatusOpen, Count: 2}}; !reflect.DeepEqual(s.Statuses[0], want) ||
+		!reflect.DeepEqual(s.Statuses[4], want) {
+		t.Errorf("status counts %+v, with a status filter %+v", s.Statuses[0], s.Statuses[4])
+	}
 	if len(s.Samples) != 3 || len(s.Samples[0].Items) != 5 || s.Samples[0].Population == 0 || s.Samples[0].DrawnAt != at ||
 		len(s.Samples[2].Items) != 0 || s.Samples[2].Population != 0 {
 		t.Errorf("samples: %+v", s.Samples)
@@ -253,4 +276,12 @@ func TestClickHouseWebStoreAgrees(t *testing.T) {
 	if len(s.Teams) != 2 || s.Team != "other-house" {
 		t.Errorf("teams %v, team of u-3 %q", s.Teams, s.Team)
 	}
+}
+
+func alertIDs(rows []alertview.AlertRow) []string {
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	return ids
 }

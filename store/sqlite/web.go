@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/triage"
@@ -34,6 +35,7 @@ const webAlerts = `WITH latest_triage AS (
 	SELECT a.id, a.org, a.check_name, a.first_seen, a.last_seen, a.version, a.body,
 		json_extract(a.body, '$.actor_id') AS actor,
 		json_extract(a.body, '$.severity') AS severity,
+		coalesce(json_extract(a.body, '$.dpia'), '') AS dpia,
 		coalesce((SELECT json_extract(e.detail, '$.m') FROM events e
 			WHERE e.org = a.org AND e.actor = json_extract(a.body, '$.actor_id') AND e.t <= a.last_seen
 			ORDER BY e.t DESC LIMIT 1), '') AS team,
@@ -65,7 +67,7 @@ func webWhere(q alertview.AlertQuery) (string, []any) {
 	where, args = inList("x.team", q.Teams, where, args)
 	for _, f := range []struct{ col, val string }{
 		{"x.org", q.Org}, {"x.team", q.Team}, {"x.check_name", q.Check},
-		{"x.severity", string(q.Severity)}, {"x.actor", q.ActorID},
+		{"x.severity", string(q.Severity)}, {"x.actor", q.ActorID}, {"x.dpia", q.DPIA},
 	} {
 		if f.val != "" {
 			where, args = append(where, f.col+" = ?"), append(args, f.val)
@@ -86,15 +88,54 @@ func webWhere(q alertview.AlertQuery) (string, []any) {
 	return whereClause(where), args
 }
 
-// WebAlerts returns the alerts matching q, most recent last_seen first.
+// severityRank orders severities as alert.Severities does (unknown lowest).
+var severityRank = func() string {
+	var b strings.Builder
+	b.WriteString("CASE x.severity")
+	for i, sv := range alert.Severities {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", sv, i)
+	}
+	b.WriteString(" ELSE -1 END")
+	return b.String()
+}()
+
+// WebAlerts returns one page of the alerts matching q in q.Order.
 func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertRow, error) {
 	where, args := webWhere(q)
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 500
 	}
+	order := ` ORDER BY x.last_seen DESC, x.id`
+	if q.Order == alertview.OrderWork {
+		order = ` ORDER BY ` + severityRank + ` DESC, x.first_seen, x.id`
+	}
 	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x`+where+
-		` ORDER BY x.last_seen DESC, x.id LIMIT ?`, append(args, limit)...)
+		order+` LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
+}
+
+// WebStatusCounts counts the alerts matching q (its Status aside) per status.
+func (s WebStore) WebStatusCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.StatusCount, error) {
+	q.Status = ""
+	where, args := webWhere(q)
+	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT coalesce(x.outcome, ?), count(*) FROM x`+where+` GROUP BY 1 ORDER BY 1`,
+		append([]any{alertview.StatusOpen}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: web status counts: %w", err)
+	}
+	defer rows.Close()
+	var out []alertview.StatusCount
+	for rows.Next() {
+		var c alertview.StatusCount
+		if err := rows.Scan(&c.Status, &c.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: web status counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: web status counts: %w", err)
+	}
+	return out, nil
 }
 
 // WebAlert returns one alert with its team and triage.
