@@ -93,7 +93,6 @@ func (o Options) withDefaults() Options {
 	if o.Memory <= 0 {
 		o.Memory = DefaultMemory
 	}
-	o.Memory = max(o.Memory, minMemory)
 	o.wins = newWindows(o.EventTime)
 	return o
 }
@@ -102,10 +101,6 @@ func (o Options) withDefaults() Options {
 // them: with the checks' state, the reference data and the events being
 // judged, a county's replay stays under 1 GiB.
 const DefaultMemory = 512 << 20
-
-// minMemory is the smallest budget: a few events per run. Tests use it to
-// make every replay spill.
-const minMemory = 16 << 10
 
 // Phases of a replay, as Progress reports them.
 const (
@@ -243,11 +238,11 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			break
 		}
 		if i%progressEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
 			if o.Progress != nil {
 				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: events.count})
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
 		}
 		same := i > 0 && r.hash == groupHash
@@ -396,6 +391,9 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: kept.count})
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err // the decoder stopped early
+	}
 	collect(o.Evaluator.Flush())
 	return nil
 }
@@ -483,6 +481,9 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads 
 	nums := make([]int, 0, readBatch)
 	out := make([]decoded, readBatch)
 	flush := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := len(lines)
 		var wg sync.WaitGroup
 		per := (n + decodeWorkers - 1) / decodeWorkers
@@ -543,11 +544,6 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads 
 			return newest, fmt.Errorf("replay: more than %d lines are not supported", math.MaxInt32)
 		}
 		st.Lines = n
-		if n%100000 == 0 {
-			if cerr := ctx.Err(); cerr != nil {
-				return newest, cerr
-			}
-		}
 		switch {
 		case errors.Is(err, errLineTooLong):
 			if err := flush(); err != nil { // keep the batch before it in line order
