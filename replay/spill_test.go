@@ -144,19 +144,21 @@ func TestRunFirstOccurrenceWinsAcrossRuns(t *testing.T) {
 	}
 	lines = append(lines, line("k", t0, "u-later"))                // line 152: earlier in event time
 	lines = append(lines, line("k", t0.Add(time.Hour), "u-first")) // line 153: the same event again
+	lines = append(lines, line("k", t0.Add(time.Hour), "u-third")) // line 154: other content again
 	in := strings.Join(lines, "\n")
 	for _, b := range tinyBudgets {
 		seen, alerts, errs, st := spilled(t, in, Options{Clock: farFuture, ConflictAlert: conflictAlert}, b.memory)
 		if st.Runs < 2 {
 			t.Fatalf("%s: %d runs; the key must straddle runs", b.name, st.Runs)
 		}
-		if errs != "line 152: conflicting_duplicate: same org, system and id as a kept event; differs in time, actor.id\n" {
+		if errs != "line 152: conflicting_duplicate: same org, system and id as a kept event; differs in time, actor.id\n"+
+			"line 154: conflicting_duplicate: same org, system and id as a kept event; differs in actor.id\n" {
 			t.Errorf("%s: errors:\n%s", b.name, errs)
 		}
-		if st.Events != 151 || st.Duplicates != 1 || st.Bad != 1 {
+		if st.Events != 151 || st.Duplicates != 1 || st.Bad != 2 {
 			t.Errorf("%s: stats %+v", b.name, st)
 		}
-		if !strings.HasSuffix(seen, ",k") || !strings.Contains(alerts, `"actor_id":"u-first"`) || strings.Contains(alerts, `"actor_id":"u-later"`) ||
+		if !strings.HasSuffix(seen, ",k") || !strings.Contains(alerts, `"actor_id":"u-first"`) || strings.Contains(alerts, `"actor_id":"u-later"`) || strings.Contains(alerts, `"actor_id":"u-third"`) ||
 			!strings.Contains(alerts, `"id":"conflict-k"`) {
 			t.Errorf("%s: the later occurrence was kept: evaluated %s\n%s", b.name, seen, alerts)
 		}
