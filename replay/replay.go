@@ -223,11 +223,10 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 	}
 	defer seq.close()
 	var (
-		group     []byte // the first event of the current key
-		groupHash uint64
-		groupKey  *event.Key // decoded only when another event has its hash
-		keptB     []byte     // the kept event of the current key, if any
-		ageRef    = ageRef(o)
+		group, keptEv held       // the first and the kept event of the current key
+		groupHash     uint64     //
+		groupKey      *event.Key // decoded only when another event has its hash
+		ageRef        = ageRef(o)
 	)
 	for i := 0; ; i++ {
 		r, ok, err := seq.next()
@@ -247,14 +246,20 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		}
 		same := i > 0 && r.hash == groupHash
 		if same {
+			// The group's events may be older than the previous record:
+			// hold copies from now on.
+			group.keep()
+			keptEv.keep()
 			if groupKey == nil {
-				k := keyOf(group)
+				k := keyOf(group.b)
 				groupKey = &k
 			}
 			same = keyOf(r.b) == *groupKey
 		}
 		if !same {
-			group, groupHash, groupKey, keptB = append(group[:0], r.b...), r.hash, nil, keptB[:0]
+			group.set(r.b)
+			keptEv.set(nil)
+			groupHash, groupKey = r.hash, nil
 		}
 		if err := o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, ageRef); err != nil {
 			if err := addBad(bads, r.line, err.(*event.Error)); err != nil {
@@ -262,15 +267,15 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			}
 			continue
 		}
-		if len(keptB) == 0 {
-			keptB = append(keptB, r.b...)
+		if keptEv.b == nil {
+			keptEv.set(r.b)
 			if err := kept.add(r); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		var k, ev event.Event
-		_ = nativeDecoder.Decode(keptB, &k) // both decoded once already
+		_ = nativeDecoder.Decode(keptEv.b, &k) // both decoded once already
 		_ = nativeDecoder.Decode(r.b, &ev)
 		fields := event.Diff(&k, &ev)
 		if fields == nil {
@@ -286,7 +291,25 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			return nil, err
 		}
 	}
-	return kept, nil
+	seq.close()
+	return kept, events.removeRuns()
+}
+
+// held is a record's bytes, referred to while the sequence keeps them
+// valid (the next record), copied once they must outlive that (keep).
+type held struct {
+	b     []byte
+	own   []byte
+	owned bool
+}
+
+func (h *held) set(b []byte) { h.b, h.owned = b, false }
+
+func (h *held) keep() {
+	if !h.owned && h.b != nil {
+		h.own = append(h.own[:0], h.b...)
+		h.b, h.owned = h.own, true
+	}
 }
 
 // addBad keeps a bad line's report for its turn in line order.

@@ -180,11 +180,33 @@ func (s *sorter) rec(e entry) rec {
 	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n], at: loc{e.block, e.off}}
 }
 
+// sortIndex sorts the in-memory run, comparing the entries' fixed fields
+// first: the bytes are looked at only when two key hashes are equal.
 func (s *sorter) sortIndex() {
-	slices.SortFunc(s.index, func(a, b entry) int {
-		ra, rb := s.rec(a), s.rec(b)
-		return s.order.compare(&ra, &rb)
-	})
+	keys := func(a, b entry) int {
+		return compareKeys(s.arena[a.block][a.off:a.off+a.n], s.arena[b.block][b.off:b.off+b.n])
+	}
+	switch s.order {
+	case byKey:
+		slices.SortFunc(s.index, func(a, b entry) int {
+			if a.hash != b.hash {
+				return cmp.Compare(a.hash, b.hash)
+			}
+			return cmp.Or(keys(a, b), cmp.Compare(a.line, b.line))
+		})
+	case byTime:
+		slices.SortFunc(s.index, func(a, b entry) int {
+			if a.t != b.t {
+				return cmp.Compare(a.t, b.t)
+			}
+			if a.hash != b.hash {
+				return cmp.Compare(a.hash, b.hash)
+			}
+			return keys(a, b)
+		})
+	default:
+		slices.SortFunc(s.index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
+	}
 }
 
 // spillRun writes the in-memory run, sorted, to a file and empties it,
@@ -213,6 +235,19 @@ func (s *sorter) spillRun() error {
 	s.files = append(s.files, f.Name())
 	s.index = s.index[:0]
 	s.used, s.held = 0, 0
+	return nil
+}
+
+// removeRuns deletes the runs on disk once their merge is over, so that
+// the input's later copies (the events kept, by time) are not on disk
+// beside them.
+func (s *sorter) removeRuns() error {
+	for _, name := range s.files {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("replay: spill: %w", err)
+		}
+	}
+	s.files = nil
 	return nil
 }
 
@@ -301,7 +336,7 @@ func (s *sorter) mergeFiles(files []string) (string, error) {
 	return f.Name(), nil
 }
 
-// sequence is records in order; a record is valid until the next call.
+// sequence is records in order; a record is valid until two more calls.
 type sequence interface {
 	next() (*rec, bool, error)
 	close()
@@ -326,42 +361,46 @@ func (m *memSeq) next() (*rec, bool, error) {
 func (m *memSeq) close() {}
 
 func writeRec(w *bufio.Writer, r *rec) error {
-	var h [recHeader]byte
-	binary.LittleEndian.PutUint64(h[0:], uint64(r.t))
-	binary.LittleEndian.PutUint64(h[8:], r.hash)
-	binary.LittleEndian.PutUint32(h[16:], uint32(r.line))
-	binary.LittleEndian.PutUint32(h[20:], uint32(r.win))
-	binary.LittleEndian.PutUint32(h[24:], uint32(len(r.b)))
-	if _, err := w.Write(h[:]); err != nil {
+	h := w.AvailableBuffer()[:0] // appended in place: no header allocated per record
+	h = binary.LittleEndian.AppendUint64(h, uint64(r.t))
+	h = binary.LittleEndian.AppendUint64(h, r.hash)
+	h = binary.LittleEndian.AppendUint32(h, uint32(r.line))
+	h = binary.LittleEndian.AppendUint32(h, uint32(r.win))
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(r.b)))
+	if _, err := w.Write(h); err != nil {
 		return err
 	}
 	_, err := w.Write(r.b)
 	return err
 }
 
-// runReader reads one spilled run.
+// runReader reads one spilled run. It alternates between two buffers, so
+// that a record stays valid until two more are read (judge compares a key
+// with the previous one's without copying every record).
 type runReader struct {
 	f   *os.File
 	r   *bufio.Reader
 	cur rec
-	buf []byte
+	buf [2][]byte
+	hdr [recHeader]byte
 }
 
 // advance reads the next record into cur; false at the end of the run.
 func (rr *runReader) advance() (bool, error) {
-	var h [recHeader]byte
-	if _, err := io.ReadFull(rr.r, h[:]); err != nil {
+	h := rr.hdr[:]
+	if _, err := io.ReadFull(rr.r, h); err != nil {
 		if err == io.EOF {
 			return false, nil
 		}
 		return false, fmt.Errorf("replay: read spilled run: %w", err)
 	}
 	n := int(binary.LittleEndian.Uint32(h[24:]))
-	if cap(rr.buf) < n {
-		rr.buf = make([]byte, n)
+	rr.buf[0], rr.buf[1] = rr.buf[1], rr.buf[0]
+	if cap(rr.buf[0]) < n {
+		rr.buf[0] = make([]byte, n)
 	}
 	rr.cur = rec{t: int64(binary.LittleEndian.Uint64(h[0:])), hash: binary.LittleEndian.Uint64(h[8:]),
-		line: int32(binary.LittleEndian.Uint32(h[16:])), win: int32(binary.LittleEndian.Uint32(h[20:])), b: rr.buf[:n]}
+		line: int32(binary.LittleEndian.Uint32(h[16:])), win: int32(binary.LittleEndian.Uint32(h[20:])), b: rr.buf[0][:n]}
 	if _, err := io.ReadFull(rr.r, rr.cur.b); err != nil {
 		return false, fmt.Errorf("replay: read spilled run: %w", err)
 	}
