@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -27,7 +28,7 @@ import (
 const replayHeadroom = 388 << 20
 
 func replayCommand(e *env) *cobra.Command {
-	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile, nowFlag, memoryFlag, spillDir string
+	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, cpuProfile, nowFlag, memoryFlag, spillDir, memProfile string
 	var quiet bool
 	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
@@ -155,6 +156,12 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				},
 			})
 			bar.finish()
+			if err == nil {
+				// The checks' state at the end of the history, kept live
+				// until written.
+				err = writeHeapProfile(memProfile)
+				runtime.KeepAlive(eng)
+			}
 			if err != nil {
 				tmp.Close()
 				return err
@@ -186,6 +193,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 	c.Flags().StringVar(&memoryFlag, "memory", "512MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
 	c.Flags().StringVar(&spillDir, "spill-dir", "", "directory for the spilled runs, in a directory of their own removed at the end (default $TMPDIR)")
 	c.Flags().BoolVar(&quiet, "quiet", false, "no progress line on a terminal")
+	c.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of what is live at the end of the run, the checks' state (go tool pprof)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }
