@@ -213,29 +213,54 @@ func (s *sorter) sortIndex() {
 // keeping its blocks for the next.
 func (s *sorter) spillRun() error {
 	s.sortIndex()
-	f, err := s.spill.create()
+	i := 0
+	name, err := s.writeRun(func() (*rec, bool, error) {
+		if i == len(s.index) {
+			return nil, false, nil
+		}
+		r := s.rec(s.index[i])
+		i++
+		return &r, true, nil
+	})
 	if err != nil {
 		return err
 	}
+	s.files = append(s.files, name)
+	s.index = s.index[:0]
+	s.used, s.held = 0, 0
+	return nil
+}
+
+// writeRun writes the records next yields to a new file of the spill
+// directory and returns its name.
+func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
+	f, err := s.spill.create()
+	if err != nil {
+		return "", err
+	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	for _, e := range s.index {
-		r := s.rec(e)
-		if err := writeRec(w, &r); err != nil {
+	for {
+		r, ok, err := next()
+		if err != nil {
 			f.Close()
-			return fmt.Errorf("replay: spill: %w", err)
+			return "", err
+		}
+		if !ok {
+			break
+		}
+		if err := writeRec(w, r); err != nil {
+			f.Close()
+			return "", fmt.Errorf("replay: spill: %w", err)
 		}
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return fmt.Errorf("replay: spill: %w", err)
+		return "", fmt.Errorf("replay: spill: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("replay: spill: %w", err)
+		return "", fmt.Errorf("replay: spill: %w", err)
 	}
-	s.files = append(s.files, f.Name())
-	s.index = s.index[:0]
-	s.used, s.held = 0, 0
-	return nil
+	return f.Name(), nil
 }
 
 // removeRuns deletes the runs on disk once their merge is over, so that
@@ -300,40 +325,17 @@ func (s *sorter) mergeFiles(files []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer m.close()
-	f, err := s.spill.create()
+	name, err := s.writeRun(m.next)
+	m.close()
 	if err != nil {
 		return "", err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	for {
-		r, ok, err := m.next()
-		if err != nil {
-			f.Close()
-			return "", err
-		}
-		if !ok {
-			break
-		}
-		if err := writeRec(w, r); err != nil {
-			f.Close()
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
 			return "", fmt.Errorf("replay: spill: %w", err)
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return "", fmt.Errorf("replay: spill: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("replay: spill: %w", err)
-	}
-	m.close()
-	for _, name := range files {
-		if err := os.Remove(name); err != nil {
-			return "", fmt.Errorf("replay: spill: %w", err)
-		}
-	}
-	return f.Name(), nil
+	return name, nil
 }
 
 // sequence is records in order; a record is valid until two more calls.
