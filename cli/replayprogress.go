@@ -66,7 +66,7 @@ func progressLine(pr replay.Progress, size int64, elapsed time.Duration) string 
 		}
 		s += fmt.Sprintf(", %s lines", humanize.Comma(int64(pr.Lines)))
 		if secs > 0 {
-			s += fmt.Sprintf(", %s events/s", humanize.SIWithDigits(float64(pr.Lines)/secs, 0, ""))
+			s += fmt.Sprintf(", %s events/s", perSecond(float64(pr.Lines)/secs))
 			if size > 0 && pr.Bytes > 0 {
 				s += ", ETA " + eta(float64(size-min(pr.Bytes, size))/(float64(pr.Bytes)/secs))
 			}
@@ -79,7 +79,7 @@ func progressLine(pr replay.Progress, size int64, elapsed time.Duration) string 
 	}
 	if secs > 0 && pr.Done > 0 {
 		rate := float64(pr.Done) / secs
-		s += fmt.Sprintf(", %s events/s, ETA %s", humanize.SIWithDigits(rate, 0, ""), eta(float64(pr.Total-pr.Done)/rate))
+		s += fmt.Sprintf(", %s events/s, ETA %s", perSecond(rate), eta(float64(pr.Total-pr.Done)/rate))
 	}
 	return s
 }
@@ -87,4 +87,12 @@ func progressLine(pr replay.Progress, size int64, elapsed time.Duration) string 
 // eta rounds a number of seconds left to the second.
 func eta(secs float64) string {
 	return (time.Duration(secs) * time.Second).Round(time.Second).String()
+}
+
+// perSecond writes a rate, in thousands past a thousand.
+func perSecond(r float64) string {
+	if r >= 1000 {
+		return fmt.Sprintf("%.0fk", r/1000)
+	}
+	return fmt.Sprintf("%.0f", r)
 }
