@@ -203,6 +203,21 @@ func TestSimulateThenReplay(t *testing.T) {
 	}
 }
 
+// TestReplayMemoryFlag: --memory takes human sizes; anything else is a
+// usage error.
+func TestReplayMemoryFlag(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "alerts.jsonl")
+	for _, c := range []struct {
+		memory string
+		code   int
+	}{{"lots", exitUsage}, {"0", exitUsage}, {"-1MiB", exitUsage}, {"64KiB", 0}, {"1GiB", 0}, {"300000000", 0}} {
+		code, _, errOut := run(t, "", "replay", "--config", shippedConfig, "--events", "-", "--alerts-out", out, "--memory", c.memory)
+		if code != c.code || (c.code == exitUsage && !strings.Contains(errOut, "--memory: ")) {
+			t.Errorf("--memory %s: exit %d, want %d; stderr %s", c.memory, code, c.code, errOut)
+		}
+	}
+}
+
 func TestReplayFHIRFromStdin(t *testing.T) {
 	fhir, err := os.ReadFile("../event/testdata/fhir/read-care-plan.json")
 	if err != nil {

@@ -190,7 +190,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: max-ahead after the wall clock, max-age before the newest event in the file)")
 	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before the newest event in the file or --now (default: the configuration's ingest.event_time.max_age)")
 	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
-	c.Flags().StringVar(&memoryFlag, "memory", "512MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
+	c.Flags().StringVar(&memoryFlag, "memory", "256MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
 	c.Flags().StringVar(&spillDir, "spill-dir", "", "directory for the spilled runs, in a directory of their own removed at the end (default $TMPDIR)")
 	c.Flags().BoolVar(&quiet, "quiet", false, "no progress line on a terminal")
 	c.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of what is live at the end of the run, the checks' state (go tool pprof)")
