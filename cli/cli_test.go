@@ -152,6 +152,28 @@ func TestSimulateThenReplay(t *testing.T) {
 		t.Errorf("shuffled input gave other alerts:\n got %v\nwant %v", got, inOrder)
 	}
 
+	// In a memory budget of a few events, spilled to disk and merged: the
+	// same alerts, bad lines and duplicates (issue 14, item 1).
+	spill := t.TempDir()
+	var spilledErr string
+	spilledGot := replayFile(t, dir, "shuffled-spilled", withBad, &spilledErr, "--memory", "16KiB", "--spill-dir", spill)
+	if !slices.Equal(spilledGot, inOrder) {
+		t.Errorf("spilled replay gave other alerts:\n got %v\nwant %v", spilledGot, inOrder)
+	}
+	spilledRuns := regexp.MustCompile(`\((\d+) runs spilled\)`).FindStringSubmatch(spilledErr)
+	if spilledRuns == nil || spilledRuns[1] == "0" {
+		t.Errorf("--memory 16KiB spilled nothing: %s", spilledErr)
+	}
+	summary := regexp.MustCompile(`(?m)^replay: \d+ lines, .* bad lines, \d+ alerts`)
+	badLines := regexp.MustCompile(`(?m)^line \d+: .*$`)
+	if summary.FindString(spilledErr) != summary.FindString(stderr) ||
+		!slices.Equal(badLines.FindAllString(spilledErr, -1), badLines.FindAllString(stderr, -1)) {
+		t.Errorf("spilled replay reported otherwise:\n%s\nin memory:\n%s", spilledErr, stderr)
+	}
+	if left, err := os.ReadDir(spill); err != nil || len(left) != 0 {
+		t.Errorf("spill directory not emptied: %v %v", left, err)
+	}
+
 	// Every alert line has the CONTRACT §3 fields, and the whole output is
 	// stable (golden).
 	golden := filepath.Join("testdata", "replay-st-martins.golden.jsonl")
@@ -178,6 +200,21 @@ func TestSimulateThenReplay(t *testing.T) {
 	}
 	if string(want) != body {
 		t.Errorf("alerts differ from %s (run with -update if the change is intended)", golden)
+	}
+}
+
+// TestReplayMemoryFlag: --memory takes human sizes; anything else is a
+// usage error.
+func TestReplayMemoryFlag(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "alerts.jsonl")
+	for _, c := range []struct {
+		memory string
+		code   int
+	}{{"lots", exitUsage}, {"0", exitUsage}, {"-1MiB", exitUsage}, {"64KiB", 0}, {"1GiB", 0}, {"300000000", 0}} {
+		code, _, errOut := run(t, "", "replay", "--config", shippedConfig, "--events", "-", "--alerts-out", out, "--memory", c.memory)
+		if code != c.code || (c.code == exitUsage && !strings.Contains(errOut, "--memory: ")) {
+			t.Errorf("--memory %s: exit %d, want %d; stderr %s", c.memory, code, c.code, errOut)
+		}
 	}
 }
 
@@ -219,14 +256,14 @@ func TestReplayFHIRFromStdin(t *testing.T) {
 	}
 }
 
-func replayFile(t *testing.T, dir, name string, lines []string, stderr *string) []string {
+func replayFile(t *testing.T, dir, name string, lines []string, stderr *string, args ...string) []string {
 	t.Helper()
 	in := filepath.Join(dir, name+".jsonl")
 	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name+"-alerts.jsonl")
-	code, _, errOut := run(t, "", "replay", "--config", shippedConfig, "--reference", filepath.Join(dir, "reference"), "--events", in, "--alerts-out", out)
+	code, _, errOut := run(t, "", append([]string{"replay", "--config", shippedConfig, "--reference", filepath.Join(dir, "reference"), "--events", in, "--alerts-out", out}, args...)...)
 	if code != 0 {
 		t.Fatalf("replay: exit %d: %s", code, errOut)
 	}

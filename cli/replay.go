@@ -3,11 +3,14 @@ package cli
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/dpiawatch/dpiawatch/config"
@@ -20,12 +23,14 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// replayMemoryLimit is the Go heap's soft limit during a replay (GOMEMLIMIT
-// overrides it).
-const replayMemoryLimit = 900 << 20
+// replayHeadroom is the Go heap's soft limit during a replay beyond
+// --memory (GOMEMLIMIT overrides it): the checks' state, the reference data
+// and the chunk of events being judged.
+const replayHeadroom = 388 << 20
 
 func replayCommand(e *env) *cobra.Command {
-	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, fhirTopic, cpuProfile, nowFlag string
+	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, fhirTopic, cpuProfile, nowFlag, memoryFlag, spillDir, memProfile string
+	var quiet bool
 	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
@@ -45,7 +50,12 @@ before the newest event time in the file, is a bad line (event_time_out_of_range
 With --now, both bounds are measured from that instant instead, as the daemon measures them
 from its clock. An event whose id was already read with other
 content is a bad line too (conflicting_duplicate): the first is kept, and a feed-integrity alert
-is written, as the daemon raises one.`,
+is written, as the daemon raises one.
+
+Memory is bounded by --memory whatever the input's size: beyond it, events are sorted in runs
+written under --spill-dir (or $TMPDIR) and merged; the runs are removed at the end, on error
+and on interrupt. On a terminal, a progress line shows the phase, bytes read, events/s and ETA
+(--quiet: none).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if eventsPath == "" || alertsOut == "" {
@@ -79,10 +89,14 @@ is written, as the daemon raises one.`,
 				return err
 			}
 			defer stop()
+			memory, err := humanize.ParseBytes(memoryFlag)
+			if err != nil || memory == 0 || memory > math.MaxInt64/2 {
+				return usagef("--memory: %q is not a size (512MiB, 2GiB)", memoryFlag)
+			}
 			if os.Getenv("GOMEMLIMIT") == "" {
-				// A replay holds every event until it is sorted: keep the
-				// heap, not just the live data, under 1 GiB by default.
-				debug.SetMemoryLimit(replayMemoryLimit)
+				// Keep the heap, not just the live data, near the budget:
+				// under 1 GiB by default.
+				debug.SetMemoryLimit(int64(memory) + replayHeadroom)
 			}
 			var now time.Time // zero: the window follows the input (replay.Options)
 			if nowFlag != "" {
@@ -122,6 +136,7 @@ is written, as the daemon raises one.`,
 				return err
 			}
 			var in io.Reader = e.stdin
+			var size int64 // of the input, when it is a file
 			if eventsPath != "-" {
 				fh, err := os.Open(eventsPath)
 				if err != nil {
@@ -129,7 +144,11 @@ is written, as the daemon raises one.`,
 				}
 				defer fh.Close()
 				in = fh
+				if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+					size = fi.Size()
+				}
 			}
+			bar := newReplayProgress(e.stderr, size, quiet)
 			// Write to a temporary file and rename, so that a failed run
 			// never leaves a half-written alerts file behind.
 			tmp, err := os.CreateTemp(filepath.Dir(alertsOut), ".alerts-*.jsonl")
@@ -145,10 +164,21 @@ is written, as the daemon raises one.`,
 				EventTime:     window,
 				Now:           now,
 				ConflictAlert: daemon.ConflictAlerter(cfg),
-				Progress: func(lines int) {
-					log.Info("replay reading", "lines", lines)
+				Memory:        int64(memory),
+				SpillDir:      spillDir,
+				Progress: func(p replay.Progress) {
+					if bar.update(p) {
+						log.Info("replay phase", "phase", p.Phase, "lines", p.Lines)
+					}
 				},
 			})
+			bar.finish()
+			if err == nil {
+				// The checks' state at the end of the history, kept live
+				// until written.
+				err = writeHeapProfile(memProfile)
+				runtime.KeepAlive(eng)
+			}
 			if err != nil {
 				tmp.Close()
 				return err
@@ -162,8 +192,8 @@ is written, as the daemon raises one.`,
 			if err := os.Rename(tmp.Name(), alertsOut); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "replay: %d lines, %d events, %d duplicates, %d bad lines, %d alerts in %s\n",
-				st.Lines, st.Events, st.Duplicates, st.Bad, st.Alerts, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(e.stderr, "replay: %d lines, %d events, %d duplicates, %d bad lines, %d alerts in %s (%d runs spilled)\n",
+				st.Lines, st.Events, st.Duplicates, st.Bad, st.Alerts, time.Since(start).Round(time.Millisecond), st.Runs)
 			return nil
 		},
 	}
@@ -178,6 +208,10 @@ is written, as the daemon raises one.`,
 	c.Flags().StringVar(&nowFlag, "now", "", "RFC 3339 instant the event-time window is measured from (default: max-ahead after the wall clock, max-age before the newest event in the file)")
 	c.Flags().DurationVar(&maxAge, "event-time-max-age", 0, "oldest event accepted, before the newest event in the file or --now (default: the configuration's ingest.event_time.max_age)")
 	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
+	c.Flags().StringVar(&memoryFlag, "memory", "256MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
+	c.Flags().StringVar(&spillDir, "spill-dir", "", "directory for the spilled runs, in a directory of their own removed at the end (default $TMPDIR)")
+	c.Flags().BoolVar(&quiet, "quiet", false, "no progress line on a terminal")
+	c.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of what is live at the end of the run, the checks' state (go tool pprof)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	return c
 }

@@ -40,8 +40,17 @@ type Options struct {
 	// batch would; default 50,000 (the checks' results do not depend on it,
 	// and fewer, larger chunks checkpoint state less often).
 	ChunkSize int
-	// Progress, if set, is called with the number of lines read so far.
-	Progress func(lines int)
+	// Progress, if set, is called every few thousand records with how far
+	// the replay is.
+	Progress func(Progress)
+	// Memory is the budget of the events held to sort them (arena and
+	// index, bad-line reports, read buffers of spilled runs); default
+	// DefaultMemory. The checks' own state and the chunk of events being
+	// judged are not in it.
+	Memory int64
+	// SpillDir is where sorted runs go when Memory is reached, in a
+	// directory of their own removed when Run returns; "" is os.TempDir().
+	SpillDir string
 	// EventTime refuses events outside their org's window, as the daemon's
 	// ingest does (reason event_time_out_of_range); a zero bound of
 	// EventTime.Default is the event package's default. Without Now, the
@@ -60,6 +69,8 @@ type Options struct {
 	// (the daemon's: daemon.ConflictAlerter); the replay's alerts then
 	// include them, as the daemon's do.
 	ConflictAlert func(store.Conflict) alert.Alert
+
+	wins windows // EventTime, numbered
 }
 
 // withDefaults fills the zero values of o with their defaults.
@@ -79,7 +90,35 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.Memory <= 0 {
+		o.Memory = DefaultMemory
+	}
+	o.wins = newWindows(o.EventTime)
 	return o
+}
+
+// DefaultMemory is the default budget of the events a replay holds to sort
+// them: with the checks' state, the reference data and the events being
+// judged, a county's replay stays near 500 MiB. A larger budget spills
+// fewer runs but was no faster (5 M county events: 43 s at 256 MiB, 42 s
+// at 512 MiB).
+const DefaultMemory = 256 << 20
+
+// Phases of a replay, as Progress reports them.
+const (
+	PhaseReading = "reading" // decoding the input
+	PhaseMerging = "merging" // deduplicating by key, across spilled runs
+	PhaseJudging = "judging" // the checks, in event time
+)
+
+// Progress is how far a replay is through its phase.
+type Progress struct {
+	Phase string
+	Bytes int64 // input bytes read
+	Lines int   // input lines read
+	// Done of Total records are through the phase (merging, judging);
+	// Total is 0 while reading, when it is not known yet.
+	Done, Total int
 }
 
 // Stats summarises a replay.
@@ -90,94 +129,56 @@ type Stats struct {
 	Bad        int            `json:"bad"`
 	BadReasons map[string]int `json:"bad_reasons,omitempty"`
 	Alerts     int            `json:"alerts"`
+	// Runs is how many sorted runs were written to disk (0: all in
+	// memory), merge passes included.
+	Runs int `json:"runs"`
+
+	bytes int64 // input bytes read, for Progress
 }
 
 // Run reads events from in and writes the final alerts to out.
 //
-// Memory: a county's month is millions of events, and a decoded Event costs
-// over a kilobyte. Run keeps each valid event re-encoded in the compact
-// native form in one arena, with a 32-byte index entry (time, key hash,
-// position) per event; it sorts the index and decodes events again, a chunk
-// at a time, as they go to the evaluator.
-func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, error) {
+// Memory is bounded by Options.Memory, whatever the input's size: each
+// valid event is kept re-encoded in the compact native form in an arena,
+// with an index entry (time, key hash, line); when the budget is reached
+// the arena is sorted and written to a file (a run) in the spill
+// directory, and the runs are merged at the end (an input that fits is
+// one run, never written). Two sorts: by key and input line, to keep the
+// first occurrence of each key; then by event time, for the checks.
+func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats, err error) {
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
 	}
 	o = o.withDefaults()
-	st := Stats{BadReasons: map[string]int{}}
-	set, err := read(ctx, in, o, &st)
+	st = Stats{BadReasons: map[string]int{}}
+	spill := &spillDir{parent: o.SpillDir}
+	defer func() { err = errors.Join(err, spill.remove()) }()
+	// A sixteenth of the budget for bad lines, an eighth for reading
+	// spilled runs back (sorter.readBuffer), the rest for events.
+	events := newSorter(byKey, o.Memory-o.Memory/16-o.Memory/8, spill)
+	bads := newSorter(byLine, o.Memory/16, spill)
+	newest, err := read(ctx, in, o, &st, events, bads)
 	if err != nil {
 		return st, err
 	}
-	st.Events = len(set.index)
-	st.Duplicates = set.duplicates
-
-	// Event time drives every check; the key orders ties so that the same
-	// input always yields the same alerts, whatever order it came in.
-	slices.SortFunc(set.index, func(a, b entry) int {
-		if c := cmp.Compare(a.t, b.t); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.hash, b.hash); c != 0 {
-			return c
-		}
-		return set.compareKeys(a, b)
-	})
-
+	ref := o.Now
+	if ref.IsZero() {
+		ref = time.Unix(0, newest) // unused when no event was read
+	}
 	alerts := map[string]alert.Alert{}
-	collect := func(eff store.Effects) {
-		for _, a := range eff.Alerts {
-			alerts[a.ID] = a
-		}
+	kept, err := judge(ctx, o, &st, events, bads, ref, alerts)
+	if err != nil {
+		return st, err
 	}
-	if o.ConflictAlert != nil {
-		for _, c := range set.conflicts {
-			a := o.ConflictAlert(c)
-			alerts[a.ID] = a
-		}
+	if err := report(o, &st, bads); err != nil {
+		return st, err
 	}
-	// Decode chunk k+1 while the evaluator judges chunk k.
-	type chunk struct {
-		events []event.Event
-		err    error
+	st.Events = kept.count
+	err = evaluate(ctx, o, &st, kept, alerts)
+	st.Runs = spill.n
+	if err != nil {
+		return st, err
 	}
-	chunks := make(chan chunk, 1)
-	dctx, stopDecode := context.WithCancel(ctx)
-	defer stopDecode()
-	go func() {
-		defer close(chunks)
-		dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
-		for lo := 0; lo < len(set.index); lo += o.ChunkSize {
-			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, len(set.index)-lo))}
-			for _, e := range set.index[lo:min(lo+o.ChunkSize, len(set.index))] {
-				var ev event.Event
-				if err := dec.Decode(set.bytes(e), &ev); err != nil {
-					c.err = fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
-					break
-				}
-				c.events = append(c.events, ev)
-			}
-			select {
-			case chunks <- c:
-			case <-dctx.Done():
-				return
-			}
-		}
-	}()
-	for c := range chunks {
-		if c.err != nil {
-			return st, c.err
-		}
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		eff, err := o.Evaluator.Process(c.events)
-		if err != nil {
-			return st, fmt.Errorf("replay: evaluate: %w", err)
-		}
-		collect(eff)
-	}
-	collect(o.Evaluator.Flush())
 
 	final := make([]alert.Alert, 0, len(alerts))
 	for _, a := range alerts {
@@ -201,99 +202,224 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (Stats, er
 	return st, nil
 }
 
-// entry indexes one event of the arena.
-type entry struct {
-	t     int64  // event time, Unix nanoseconds
-	hash  uint64 // of the event key: orders ties, finds duplicates
-	block int32  // arena block
-	off   int32  // offset in the block
-	n     int32
-	line  int32 // input line, for its report
-	win   int32 // index of its org's event-time window in windows.of
-}
+// progressEvery is how many records pass between two Progress calls.
+const progressEvery = 1 << 14
 
-// blockSize is the arena's unit of allocation: fixed blocks, so that
-// growing never copies (and never briefly doubles) what is already held.
-const blockSize = 8 << 20
-
-// eventSet is every valid event read, deduplicated by key: the first
-// occurrence within the event-time window wins, as in the daemon.
-type eventSet struct {
-	arena      [][]byte // blocks of blockSize (or one event, if larger)
-	index      []entry
-	keys       map[uint64]int32   // key hash → index position of the first event with it
-	collisions map[uint64][]int32 // further positions whose different keys share a hash
-	duplicates int
-	conflicts  []store.Conflict // events that reuse a kept key with other content, not kept
-}
-
-func (s *eventSet) bytes(e entry) []byte { return s.arena[e.block][e.off : e.off+e.n] }
-
-// store appends b to the arena and returns where it went.
-func (s *eventSet) store(b []byte) (block, off int32) {
-	last := len(s.arena) - 1
-	if last < 0 || len(s.arena[last])+len(b) > cap(s.arena[last]) {
-		s.arena = append(s.arena, make([]byte, 0, max(blockSize, len(b))))
-		last++
+// judge reads the events by key, in input order within a key, and keeps
+// the first occurrence of each key within the event-time window, as the
+// daemon does: an event older than max_age before ref is refused and wins
+// no key from a later one (live, it is dead-lettered before the store); a
+// later event under a kept key is a duplicate, or with other content
+// (event.Diff) a conflict, reported and alerted as in the daemon. Bad
+// lines go to bads; the events kept are returned, to be sorted by time.
+func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref time.Time, alerts map[string]alert.Alert) (*sorter, error) {
+	var kept *sorter
+	if events.spilled() {
+		kept = newSorter(byTime, events.budget, events.spill)
+	} else {
+		kept = events.handOver(byTime)
 	}
-	off = int32(len(s.arena[last]))
-	s.arena[last] = append(s.arena[last], b...)
-	return int32(last), off
-}
-
-// key decodes the key of an indexed event; only needed on a hash match.
-func (s *eventSet) key(e entry) event.Key {
-	var ev event.Event
-	_ = nativeDecoder.Decode(s.bytes(e), &ev)
-	return ev.Key()
-}
-
-func (s *eventSet) compareKeys(a, b entry) int {
-	ka, kb := s.key(a), s.key(b)
-	return cmp.Or(cmp.Compare(ka.Org, kb.Org), cmp.Compare(ka.System, kb.System), cmp.Compare(ka.ID, kb.ID))
-}
-
-var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
-
-// decoded is one line's outcome: an event (its key, time and native
-// encoding) or why the line was refused.
-type decoded struct {
-	line    int
-	key     event.Key
-	t       int64
-	win     int32
-	encoded []byte
-	err     *event.Error
-}
-
-// add keeps e unless an event with its key is already kept. A later event
-// under a kept key with other content (event.Diff) is a conflict, as in the
-// daemon: it is returned as the line's error and kept in s.conflicts for
-// its alert. e's bytes are in the arena already; add appends e to s.index.
-func (s *eventSet) add(e entry) *event.Error {
-	h := e.hash
-	first, seen := s.keys[h]
-	if seen {
-		k := s.key(e)
-		for _, i := range append([]int32{first}, s.collisions[h]...) {
-			if s.key(s.index[i]) == k {
-				var kept, ev event.Event
-				_ = nativeDecoder.Decode(s.bytes(s.index[i]), &kept) // both decoded once already
-				_ = nativeDecoder.Decode(s.bytes(e), &ev)
-				if fields := event.Diff(&kept, &ev); fields != nil {
-					s.conflicts = append(s.conflicts, store.Conflict{Index: int(e.line), Event: ev, Kept: kept, Fields: fields})
-					return &event.Error{Reason: event.ReasonConflictingDuplicate,
-						Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}
-				}
-				s.duplicates++
-				return nil
+	seq, err := events.sorted()
+	if err != nil {
+		return nil, err
+	}
+	defer seq.close()
+	var (
+		group, keptEv held       // the first and the kept event of the current key
+		groupHash     uint64     //
+		groupKey      *event.Key // decoded only when another event has its hash
+		ageRef        = ageRef(o)
+	)
+	for i := 0; ; i++ {
+		r, ok, err := seq.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if i%progressEvery == 0 {
+			if o.Progress != nil {
+				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: events.count})
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
 		}
-		s.collisions[h] = append(s.collisions[h], int32(len(s.index)))
-	} else {
-		s.keys[h] = int32(len(s.index))
+		same := i > 0 && r.hash == groupHash
+		if same {
+			// The group's events may be older than the previous record:
+			// hold copies from now on.
+			group.keep()
+			keptEv.keep()
+			if groupKey == nil {
+				k := keyOf(group.b)
+				groupKey = &k
+			}
+			same = keyOf(r.b) == *groupKey
+		}
+		if !same {
+			group.set(r.b)
+			keptEv.set(nil)
+			groupHash, groupKey = r.hash, nil
+		}
+		if err := o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, ageRef); err != nil {
+			if err := addBad(bads, r.line, err.(*event.Error)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if keptEv.b == nil {
+			keptEv.set(r.b)
+			if err := kept.add(r); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var k, ev event.Event
+		_ = nativeDecoder.Decode(keptEv.b, &k) // both decoded once already
+		_ = nativeDecoder.Decode(r.b, &ev)
+		fields := event.Diff(&k, &ev)
+		if fields == nil {
+			st.Duplicates++
+			continue
+		}
+		if o.ConflictAlert != nil {
+			a := o.ConflictAlert(store.Conflict{Index: int(r.line), Event: ev, Kept: k, Fields: fields})
+			alerts[a.ID] = a
+		}
+		if err := addBad(bads, r.line, &event.Error{Reason: event.ReasonConflictingDuplicate,
+			Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}); err != nil {
+			return nil, err
+		}
 	}
-	s.index = append(s.index, e)
+	seq.close()
+	return kept, events.removeRuns()
+}
+
+// held is a record's bytes, referred to while the sequence keeps them
+// valid (the next record), copied once they must outlive that (keep).
+type held struct {
+	b     []byte
+	own   []byte
+	owned bool
+}
+
+func (h *held) set(b []byte) { h.b, h.owned = b, false }
+
+func (h *held) keep() {
+	if !h.owned && h.b != nil {
+		h.own = append(h.own[:0], h.b...)
+		h.b, h.owned = h.own, true
+	}
+}
+
+// addBad keeps a bad line's report for its turn in line order.
+func addBad(bads *sorter, line int32, e *event.Error) error {
+	b := make([]byte, 0, len(e.Reason)+1+len(e.Detail))
+	b = append(append(append(b, e.Reason...), 0), e.Detail...)
+	return bads.add(&rec{line: line, b: b})
+}
+
+// report writes the bad lines in line order and counts them.
+func report(o Options, st *Stats, bads *sorter) error {
+	seq, err := bads.sorted()
+	if err != nil {
+		return err
+	}
+	defer seq.close()
+	for {
+		r, ok, err := seq.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		reason, detail, _ := strings.Cut(string(r.b), "\x00")
+		bad(o, st, int(r.line), &event.Error{Reason: event.Reason(reason), Detail: detail})
+	}
+}
+
+// evaluate runs the evaluator over the kept events in event time, a chunk
+// at a time, decoding chunk k+1 while the evaluator judges chunk k.
+func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts map[string]alert.Alert) error {
+	seq, err := kept.sorted()
+	if err != nil {
+		return err
+	}
+	type chunk struct {
+		events []event.Event
+		err    error
+	}
+	chunks := make(chan chunk, 1)
+	dctx, stopDecode := context.WithCancel(ctx)
+	done := make(chan struct{})
+	defer func() { stopDecode(); <-done }()
+	go func() {
+		defer close(done)
+		defer close(chunks)
+		defer seq.close()
+		dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+		for more := true; more; {
+			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, kept.count))}
+			for len(c.events) < o.ChunkSize {
+				r, ok, err := seq.next()
+				if err != nil {
+					c.err = err
+					break
+				}
+				if !ok {
+					more = false
+					break
+				}
+				var ev event.Event
+				if err := dec.Decode(r.b, &ev); err != nil {
+					c.err = fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
+					break
+				}
+				c.events = append(c.events, ev)
+			}
+			if c.err != nil {
+				more = false
+			}
+			if len(c.events) == 0 && c.err == nil {
+				return
+			}
+			select {
+			case chunks <- c:
+			case <-dctx.Done():
+				return
+			}
+		}
+	}()
+	collect := func(eff store.Effects) {
+		for _, a := range eff.Alerts {
+			alerts[a.ID] = a
+		}
+	}
+	judged := 0
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		eff, err := o.Evaluator.Process(c.events)
+		if err != nil {
+			return fmt.Errorf("replay: evaluate: %w", err)
+		}
+		collect(eff)
+		judged += len(c.events)
+		if o.Progress != nil {
+			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: kept.count})
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err // the decoder stopped early
+	}
+	collect(o.Evaluator.Flush())
 	return nil
 }
 
@@ -334,39 +460,55 @@ func newWindows(w event.TimeWindows) windows {
 	return ws
 }
 
-// badLine is a refused line whose report waits for its turn in line order.
-type badLine struct {
-	line int
-	err  *event.Error
+var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+
+// decoded is one line's outcome: an event (its key, time and native
+// encoding) or why the line was refused.
+type decoded struct {
+	line    int
+	key     event.Key
+	t       int64
+	win     int32
+	encoded []byte
+	err     *event.Error
 }
 
 // newestInInput names a replay's default reference for max_age in the
 // details of its refusals.
 const newestInInput = "the newest event in the input"
 
-// read decodes every line; bad lines are reported and counted, never fatal.
-// Lines are decoded (and re-encoded) in parallel, a batch at a time, then
-// kept in input order. Without o.Now, max_age is measured from the newest
-// event, known only at the end: every decoded event is held until then,
-// and only then are events judged against max_age and deduplicated, in
-// line order, so that an event refused for its age wins no key from a
-// later one (live, it is dead-lettered before the store), and the first
-// of two events with one key wins. Bad-line reports wait too, to come out
-// in line order.
-func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, error) {
-	set := &eventSet{keys: map[uint64]int32{}, collisions: map[uint64][]int32{}}
-	wins := newWindows(o.EventTime)
+// countingReader counts the bytes read through it, for Progress.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// read decodes every line into events (valid events, sorted by key) and
+// bads (refused lines); bad lines are never fatal. Lines are decoded (and
+// re-encoded) in parallel, a batch at a time, then kept in input order.
+// It returns the newest event time read. max_age cannot be judged yet
+// without o.Now: it is measured from the newest event, known only at the
+// end (judge).
+func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads *sorter) (int64, error) {
 	aheadOf := o.Now
 	if aheadOf.IsZero() {
 		aheadOf = o.Clock()
 	}
 	var newest int64 = math.MinInt64
-	var bads []badLine
-	r := bufio.NewReaderSize(in, 1<<20)
+	r := bufio.NewReaderSize(countingReader{in, &st.bytes}, 1<<20)
 	lines := make([][]byte, 0, readBatch)
 	nums := make([]int, 0, readBatch)
 	out := make([][]decoded, readBatch) // a line holds one event, or a Bundle's
-	flush := func() {
+	flush := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := len(lines)
 		var wg sync.WaitGroup
 		per := (n + decodeWorkers - 1) / decodeWorkers
@@ -381,8 +523,8 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 						ev := &res[j].Event
 						d := decodeResult(nums[i], &res[j])
 						if d.err == nil {
-							d.win = wins.byOrg[ev.Org]
-							win := wins.of[d.win]
+							d.win = o.wins.byOrg[ev.Org]
+							win := o.wins.of[d.win]
 							err := win.CheckAhead(ev.Time, aheadOf)
 							if err == nil && !representable(ev.Time) {
 								// Centuries outside any window: refused whatever
@@ -403,15 +545,22 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 			for j := range out[i] {
 				d := &out[i][j]
 				if d.err != nil {
-					bads = append(bads, badLine{d.line, d.err})
+					if err := addBad(bads, int32(d.line), d.err); err != nil {
+						return err
+					}
 					continue
 				}
-				block, off := set.store(d.encoded)
-				set.index = append(set.index, entry{t: d.t, hash: keyHash(d.key), block: block, off: off, n: int32(len(d.encoded)), line: int32(d.line), win: d.win})
+				if err := events.add(&rec{t: d.t, hash: keyHash(d.key), line: int32(d.line), win: d.win, b: d.encoded}); err != nil {
+					return err
+				}
 				newest = max(newest, d.t)
 			}
 		}
 		lines, nums = lines[:0], nums[:0]
+		if o.Progress != nil {
+			o.Progress(Progress{Phase: PhaseReading, Bytes: st.bytes, Lines: st.Lines})
+		}
+		return nil
 	}
 	var line []byte
 	for n := 1; ; n++ {
@@ -421,67 +570,34 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats) (*eventSet, e
 			break
 		}
 		if err != nil && err != io.EOF && !errors.Is(err, errLineTooLong) {
-			return set, fmt.Errorf("replay: read line %d: %w", n, err)
+			return newest, fmt.Errorf("replay: read line %d: %w", n, err)
+		}
+		if n > math.MaxInt32 {
+			return newest, fmt.Errorf("replay: more than %d lines are not supported", math.MaxInt32)
 		}
 		st.Lines = n
-		if n%100000 == 0 {
-			if cerr := ctx.Err(); cerr != nil {
-				return set, cerr
-			}
-			if o.Progress != nil {
-				o.Progress(n)
-			}
-		}
 		switch {
 		case errors.Is(err, errLineTooLong):
-			flush() // keep bad-line reports in line order
-			bads = append(bads, badLine{n, &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())}})
+			if err := flush(); err != nil { // keep the batch before it in line order
+				return newest, err
+			}
+			if err := addBad(bads, int32(n), &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())}); err != nil {
+				return newest, err
+			}
 		case len(trimSpace(line)) > 0:
 			lines = append(lines, slices.Clone(line))
 			nums = append(nums, n)
 			if len(lines) == readBatch {
-				flush()
+				if err := flush(); err != nil {
+					return newest, err
+				}
 			}
 		}
 		if err == io.EOF {
 			break
 		}
 	}
-	flush()
-	if st.Lines > math.MaxInt32 {
-		return set, fmt.Errorf("replay: %d lines; at most %d are supported", st.Lines, math.MaxInt32)
-	}
-
-	ref := o.Now
-	if ref.IsZero() {
-		ref = time.Unix(0, newest) // unused when no event was read
-	}
-	// Judge in line order: s.index is rebuilt in place, never ahead of the
-	// entry being judged.
-	pending := set.index
-	set.index = pending[:0]
-	next := 0
-	for i, e := range pending {
-		if i%100000 == 0 {
-			if err := ctx.Err(); err != nil {
-				return set, err
-			}
-		}
-		for ; next < len(bads) && bads[next].line < int(e.line); next++ {
-			bad(o, st, bads[next].line, bads[next].err)
-		}
-		if err := wins.of[e.win].CheckAge(time.Unix(0, e.t), ref, ageRef(o)); err != nil {
-			bad(o, st, int(e.line), err.(*event.Error))
-			continue
-		}
-		if err := set.add(e); err != nil {
-			bad(o, st, int(e.line), err)
-		}
-	}
-	for ; next < len(bads); next++ {
-		bad(o, st, bads[next].line, bads[next].err)
-	}
-	return set, nil
+	return newest, flush()
 }
 
 // ageRef names what max_age is measured from, in a refusal's detail.

@@ -1,0 +1,517 @@
+package replay
+
+import (
+	"bufio"
+	"cmp"
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/dpiawatch/dpiawatch/event"
+)
+
+// rec is one record of a sort: an event in its native encoding, or a bad
+// line's reason and detail.
+type rec struct {
+	t    int64  // event time, Unix nanoseconds
+	hash uint64 // of the event key
+	line int32  // input line: the first occurrence of a key wins, reports keep line order
+	win  int32  // index of the org's event-time window in windows.of
+	// b is valid until the next record is read from the same sequence.
+	b []byte
+	// at is where b lies in the arena of an in-memory run, which a sorter
+	// handed that arena (handOver) indexes instead of copying b.
+	at loc
+}
+
+type loc struct{ block, off int32 }
+
+// entry indexes one record of an in-memory run.
+type entry struct {
+	t     int64
+	hash  uint64
+	block int32
+	off   int32
+	n     int32
+	line  int32
+	win   int32
+}
+
+// entryCost is what a record costs besides its bytes: its entry, and the
+// spare capacity of an index grown by appending.
+const entryCost = 2 * 40
+
+// recHeader is a spilled record's fixed part: t, hash, line, win, len(b).
+const recHeader = 8 + 8 + 4 + 4 + 4
+
+// maxFanIn is the most runs merged at once; more are merged in passes, so
+// that a tiny budget over a huge input never runs out of file descriptors.
+const maxFanIn = 64
+
+// order is how a sorter orders its records; every order is total (it ends
+// with the line, or with the key among deduplicated events).
+type order int
+
+const (
+	// byKey groups the occurrences of a key together, in input order.
+	byKey order = iota
+	// byTime is the order events go to the evaluator: event time drives
+	// every check; the key orders ties so that the same input always
+	// yields the same alerts, whatever order it came in.
+	byTime
+	// byLine orders bad-line reports.
+	byLine
+)
+
+// compare is a method, not a function value, so that the records compared
+// stay on the stack.
+func (o order) compare(a, b *rec) int {
+	switch o {
+	case byKey:
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
+		}
+		if c := compareKeys(a.b, b.b); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.line, b.line)
+	case byTime:
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.hash, b.hash); c != 0 {
+			return c
+		}
+		return compareKeys(a.b, b.b)
+	default:
+		return cmp.Compare(a.line, b.line)
+	}
+}
+
+// keyOf decodes the key of a native-encoded event; only needed when two
+// key hashes are equal.
+func keyOf(b []byte) event.Key {
+	var ev event.Event
+	_ = nativeDecoder.Decode(b, &ev) // it decoded once already
+	return ev.Key()
+}
+
+func compareKeys(a, b []byte) int {
+	ka, kb := keyOf(a), keyOf(b)
+	return cmp.Or(cmp.Compare(ka.Org, kb.Org), cmp.Compare(ka.System, kb.System), cmp.Compare(ka.ID, kb.ID))
+}
+
+// sorter sorts records in a memory budget: records are kept in an arena
+// of fixed blocks with an index entry each; when the next one would take
+// the arena and index past the budget, they are sorted and written to a
+// file (a run), and the runs are merged at the end. A sorter that never
+// spilled is one run, sorted in memory.
+type sorter struct {
+	order  order
+	budget int64
+	spill  *spillDir
+	block  int // arena block size
+
+	arena  [][]byte // blocks; a spilled run's are kept for the next
+	used   int      // blocks in use
+	held   int64    // their capacity
+	index  []entry
+	files  []string
+	shared bool // the arena is another sorter's: add indexes, never copies
+	count  int  // records added
+}
+
+func newSorter(o order, budget int64, spill *spillDir) *sorter {
+	// Blocks small against the budget, so that a tiny one still spills
+	// by records, not by whole blocks.
+	return &sorter{order: o, budget: budget, spill: spill, block: int(min(8<<20, max(4<<10, budget/8)))}
+}
+
+// memory is what the in-memory run holds: whole blocks, whatever they
+// contain, and its index.
+func (s *sorter) memory() int64 { return s.held + int64(len(s.index))*entryCost }
+
+// add keeps r, spilling the in-memory run first if r would take it past
+// the budget.
+func (s *sorter) add(r *rec) error {
+	s.count++
+	if s.shared {
+		s.index = append(s.index, entry{t: r.t, hash: r.hash, block: r.at.block, off: r.at.off, n: int32(len(r.b)), line: r.line, win: r.win})
+		return nil
+	}
+	need := int64(entryCost)
+	last := s.used - 1
+	if last < 0 || len(s.arena[last])+len(r.b) > cap(s.arena[last]) {
+		need += int64(max(s.block, len(r.b)))
+	}
+	if len(s.index) > 0 && s.memory()+need > s.budget {
+		if err := s.spillRun(); err != nil {
+			return err
+		}
+		last = -1
+	}
+	if last < 0 || len(s.arena[last])+len(r.b) > cap(s.arena[last]) {
+		if s.used < len(s.arena) && cap(s.arena[s.used]) >= len(r.b) {
+			s.arena[s.used] = s.arena[s.used][:0]
+		} else {
+			// A spare block too small for r is dropped, not kept beside.
+			b := make([]byte, 0, max(s.block, len(r.b)))
+			if s.used < len(s.arena) {
+				s.arena[s.used] = b
+			} else {
+				s.arena = append(s.arena, b)
+			}
+		}
+		s.held += int64(cap(s.arena[s.used]))
+		s.used++
+		last = s.used - 1
+	}
+	off := len(s.arena[last])
+	s.arena[last] = append(s.arena[last], r.b...)
+	s.index = append(s.index, entry{t: r.t, hash: r.hash, block: int32(last), off: int32(off), n: int32(len(r.b)), line: r.line, win: r.win})
+	return nil
+}
+
+func (s *sorter) rec(e entry) rec {
+	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n], at: loc{e.block, e.off}}
+}
+
+// sortIndex sorts the in-memory run, comparing the entries' fixed fields
+// first: the bytes are looked at only when two key hashes are equal.
+func (s *sorter) sortIndex() {
+	keys := func(a, b entry) int {
+		return compareKeys(s.arena[a.block][a.off:a.off+a.n], s.arena[b.block][b.off:b.off+b.n])
+	}
+	switch s.order {
+	case byKey:
+		slices.SortFunc(s.index, func(a, b entry) int {
+			if a.hash != b.hash {
+				return cmp.Compare(a.hash, b.hash)
+			}
+			return cmp.Or(keys(a, b), cmp.Compare(a.line, b.line))
+		})
+	case byTime:
+		slices.SortFunc(s.index, func(a, b entry) int {
+			if a.t != b.t {
+				return cmp.Compare(a.t, b.t)
+			}
+			if a.hash != b.hash {
+				return cmp.Compare(a.hash, b.hash)
+			}
+			return keys(a, b)
+		})
+	default:
+		slices.SortFunc(s.index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
+	}
+}
+
+// spillRun writes the in-memory run, sorted, to a file and empties it,
+// keeping its blocks for the next.
+func (s *sorter) spillRun() error {
+	s.sortIndex()
+	i := 0
+	name, err := s.writeRun(func() (*rec, bool, error) {
+		if i == len(s.index) {
+			return nil, false, nil
+		}
+		r := s.rec(s.index[i])
+		i++
+		return &r, true, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.files = append(s.files, name)
+	s.index = s.index[:0]
+	s.used, s.held = 0, 0
+	return nil
+}
+
+// writeRun writes the records next yields to a new file of the spill
+// directory and returns its name.
+func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
+	f, err := s.spill.create()
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for {
+		r, ok, err := next()
+		if err != nil {
+			f.Close()
+			return "", err
+		}
+		if !ok {
+			break
+		}
+		if err := writeRec(w, r); err != nil {
+			f.Close()
+			return "", fmt.Errorf("replay: spill: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("replay: spill: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("replay: spill: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// removeRuns deletes the runs on disk once their merge is over, so that
+// the input's later copies (the events kept, by time) are not on disk
+// beside them.
+func (s *sorter) removeRuns() error {
+	for _, name := range s.files {
+		if err := os.Remove(name); err != nil {
+			return fmt.Errorf("replay: spill: %w", err)
+		}
+	}
+	s.files = nil
+	return nil
+}
+
+// spilled says whether any run went to disk.
+func (s *sorter) spilled() bool { return len(s.files) > 0 }
+
+// handOver returns a sorter in order o over the arena of s, which never
+// spilled, for a subset of its records read from s.sorted(): the records
+// are indexed where they are, not copied, so that an input that fits in
+// memory is held once. Its index reuses s's, which the reader of
+// s.sorted() is always ahead of.
+func (s *sorter) handOver(o order) *sorter {
+	return &sorter{order: o, budget: s.budget, spill: s.spill, block: s.block,
+		arena: s.arena, used: s.used, held: s.held, index: s.index[:0], shared: true}
+}
+
+// sorted returns the records in order. A sorter that spilled writes its
+// last run too and gives its memory back before merging.
+func (s *sorter) sorted() (sequence, error) {
+	if !s.spilled() {
+		s.sortIndex()
+		return &memSeq{s: s, index: s.index}, nil
+	}
+	if len(s.index) > 0 {
+		if err := s.spillRun(); err != nil {
+			return nil, err
+		}
+	}
+	s.arena, s.index, s.used, s.held = nil, nil, 0, 0
+	for len(s.files) > maxFanIn {
+		f, err := s.mergeFiles(s.files[:maxFanIn])
+		if err != nil {
+			return nil, err
+		}
+		s.files = append(s.files[maxFanIn:], f)
+	}
+	return newMerger(s.files, s.order, s.readBuffer(len(s.files)))
+}
+
+// readBuffer sizes each run's read buffer so that a merge stays within an
+// eighth of the budget, between 16 KiB and 1 MiB.
+func (s *sorter) readBuffer(runs int) int {
+	return int(min(1<<20, max(16<<10, s.budget/8/int64(runs))))
+}
+
+// mergeFiles merges runs into one, in a pass before the final merge, and
+// removes them.
+func (s *sorter) mergeFiles(files []string) (string, error) {
+	m, err := newMerger(files, s.order, s.readBuffer(len(files)))
+	if err != nil {
+		return "", err
+	}
+	name, err := s.writeRun(m.next)
+	m.close()
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return "", fmt.Errorf("replay: spill: %w", err)
+		}
+	}
+	return name, nil
+}
+
+// sequence is records in order; a record is valid until two more calls.
+type sequence interface {
+	next() (*rec, bool, error)
+	close()
+}
+
+type memSeq struct {
+	s     *sorter
+	index []entry
+	i     int
+	cur   rec
+}
+
+func (m *memSeq) next() (*rec, bool, error) {
+	if m.i == len(m.index) {
+		return nil, false, nil
+	}
+	m.cur = m.s.rec(m.index[m.i])
+	m.i++
+	return &m.cur, true, nil
+}
+
+func (m *memSeq) close() {}
+
+func writeRec(w *bufio.Writer, r *rec) error {
+	h := w.AvailableBuffer()[:0] // appended in place: no header allocated per record
+	h = binary.LittleEndian.AppendUint64(h, uint64(r.t))
+	h = binary.LittleEndian.AppendUint64(h, r.hash)
+	h = binary.LittleEndian.AppendUint32(h, uint32(r.line))
+	h = binary.LittleEndian.AppendUint32(h, uint32(r.win))
+	h = binary.LittleEndian.AppendUint32(h, uint32(len(r.b)))
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	_, err := w.Write(r.b)
+	return err
+}
+
+// runReader reads one spilled run. It alternates between two buffers, so
+// that a record stays valid until two more are read (judge compares a key
+// with the previous one's without copying every record).
+type runReader struct {
+	f   *os.File
+	r   *bufio.Reader
+	cur rec
+	buf [2][]byte
+	hdr [recHeader]byte
+}
+
+// advance reads the next record into cur; false at the end of the run.
+func (rr *runReader) advance() (bool, error) {
+	h := rr.hdr[:]
+	if _, err := io.ReadFull(rr.r, h); err != nil {
+		if err == io.EOF {
+			return false, nil
+		}
+		return false, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	n := int(binary.LittleEndian.Uint32(h[24:]))
+	rr.buf[0], rr.buf[1] = rr.buf[1], rr.buf[0]
+	if cap(rr.buf[0]) < n {
+		rr.buf[0] = make([]byte, n)
+	}
+	rr.cur = rec{t: int64(binary.LittleEndian.Uint64(h[0:])), hash: binary.LittleEndian.Uint64(h[8:]),
+		line: int32(binary.LittleEndian.Uint32(h[16:])), win: int32(binary.LittleEndian.Uint32(h[20:])), b: rr.buf[0][:n]}
+	if _, err := io.ReadFull(rr.r, rr.cur.b); err != nil {
+		return false, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	return true, nil
+}
+
+// merger is a k-way merge of runs: a heap of the runs by their current
+// record.
+type merger struct {
+	runs  []*runReader
+	heap  []int // indexes of runs with a current record
+	order order
+	last  int // the run whose record was returned last: advanced on the next call
+}
+
+func newMerger(files []string, o order, bufSize int) (*merger, error) {
+	m := &merger{order: o, last: -1}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			m.close()
+			return nil, fmt.Errorf("replay: open spilled run: %w", err)
+		}
+		rr := &runReader{f: f, r: bufio.NewReaderSize(f, bufSize)}
+		m.runs = append(m.runs, rr)
+		ok, err := rr.advance()
+		if err != nil {
+			m.close()
+			return nil, err
+		}
+		if ok {
+			m.heap = append(m.heap, len(m.runs)-1)
+		}
+	}
+	heap.Init(m)
+	return m, nil
+}
+
+func (m *merger) Len() int { return len(m.heap) }
+func (m *merger) Less(i, j int) bool {
+	return m.order.compare(&m.runs[m.heap[i]].cur, &m.runs[m.heap[j]].cur) < 0
+}
+func (m *merger) Swap(i, j int) { m.heap[i], m.heap[j] = m.heap[j], m.heap[i] }
+func (m *merger) Push(x any)    { m.heap = append(m.heap, x.(int)) }
+func (m *merger) Pop() any {
+	x := m.heap[len(m.heap)-1]
+	m.heap = m.heap[:len(m.heap)-1]
+	return x
+}
+
+func (m *merger) next() (*rec, bool, error) {
+	if m.last >= 0 {
+		ok, err := m.runs[m.last].advance()
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
+			heap.Fix(m, 0)
+		} else {
+			heap.Pop(m)
+		}
+		m.last = -1
+	}
+	if len(m.heap) == 0 {
+		return nil, false, nil
+	}
+	m.last = m.heap[0]
+	return &m.runs[m.last].cur, true, nil
+}
+
+func (m *merger) close() {
+	for _, rr := range m.runs {
+		if rr.f != nil {
+			rr.f.Close()
+			rr.f = nil
+		}
+	}
+}
+
+// spillDir is a replay's directory of runs, made on the first spill and
+// removed with everything in it when the replay ends, however it ends.
+type spillDir struct {
+	parent string // "" is os.TempDir()
+	dir    string
+	n      int
+}
+
+func (d *spillDir) create() (*os.File, error) {
+	if d.dir == "" {
+		dir, err := os.MkdirTemp(d.parent, "dpiawatch-replay-*")
+		if err != nil {
+			return nil, fmt.Errorf("replay: spill directory: %w", err)
+		}
+		d.dir = dir
+	}
+	d.n++
+	f, err := os.OpenFile(filepath.Join(d.dir, fmt.Sprintf("run-%06d", d.n)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("replay: spill: %w", err)
+	}
+	return f, nil
+}
+
+func (d *spillDir) remove() error {
+	if d.dir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(d.dir); err != nil {
+		return fmt.Errorf("replay: remove spill directory: %w", err)
+	}
+	return nil
+}
