@@ -775,7 +775,9 @@ func routineTeams(cov []routineaudit.Coverage) []RoutineTeam {
 		out[i].Sampled += c.Sampled
 		out[i].Reviewed += c.Reviewed
 	}
-	slices.SortFunc(out, func(a, b RoutineTeam) int { return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.Team, b.Team)) })
+	slices.SortFunc(out, func(a, b RoutineTeam) int {
+		return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.Team, b.Team))
+	})
 	return out
 }
 
@@ -831,6 +833,7 @@ func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 				flatten(n.Content[0], "", orgs, &ci.Settings)
 			}
 		}
+		ci.Summary = settingsSummary(ci)
 		out = append(out, ci)
 	}
 	slices.SortFunc(out, func(a, b CheckInfo) int { return strings.Compare(a.Name, b.Name) })

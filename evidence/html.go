@@ -22,45 +22,6 @@ func HTML(r *Report) ([]byte, error) {
 	return []byte(visible.Text(b.String())), nil
 }
 
-// levelWords, versusWords and outcomeWords put codes in plain words.
-func levelWords(level string) string {
-	switch level {
-	case LevelNotAssessable:
-		return "not assessable"
-	case "":
-		return "—"
-	}
-	return level
-}
-
-func versusWords(v string) string {
-	switch v {
-	case VersusAbove:
-		return "higher than expected"
-	case VersusInLine:
-		return "as expected"
-	case VersusBelow:
-		return "lower than expected"
-	}
-	return "—"
-}
-
-func outcomeWords(o string) string {
-	switch o {
-	case "acknowledged":
-		return "being looked at"
-	case "explained":
-		return "explained (a legitimate reason)"
-	case "confirmed-misuse":
-		return "confirmed misuse"
-	case "false-positive":
-		return "false alarm"
-	case "untriaged":
-		return "not yet decided"
-	}
-	return o
-}
-
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "—"

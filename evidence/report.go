@@ -59,9 +59,12 @@ type Definition struct {
 
 // CheckInfo is one check as configured.
 type CheckInfo struct {
-	Name     string    `json:"name"`
-	Enabled  bool      `json:"enabled"`
-	Risks    []string  `json:"risks"` // of this DPIA
+	Name    string   `json:"name"`
+	Enabled bool     `json:"enabled"`
+	Risks   []string `json:"risks"` // of this DPIA
+	// Summary is the settings in plain words, for the reports; Settings
+	// hold every value.
+	Summary  string    `json:"summary"`
 	Settings []Setting `json:"settings"`
 }
 
@@ -236,8 +239,8 @@ type Observed struct {
 	// RateIfUndecided is the rate were every undecided alert of the period
 	// confirmed: the most the backlog could raise it to.
 	RateIfUndecided string `json:"rate_if_undecided_confirmed"`
-	Level             string `json:"level"`                     // remote, possible, probable or not-assessable
-	Residual          string `json:"register_residual"`
+	Level           string `json:"level"` // remote, possible, probable or not-assessable
+	Residual        string `json:"register_residual"`
 	// Versus is the level against Residual: above, in-line or below; ""
 	// when either is missing.
 	Versus     string `json:"versus_register"`
