@@ -137,7 +137,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	defer zf.Close()
-	if err := zipDir(zf, dir); err != nil {
+	if err := zipDir(zf, dir, s.o.Now()); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -153,8 +153,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	http.ServeContent(w, r, "", time.Time{}, zf)
 }
 
-// zipDir writes every file under dir into a zip, with paths relative to it.
-func zipDir(w io.Writer, dir string) error {
+// zipDir writes every file under dir into a zip, with paths relative to it,
+// each dated at (the export's time: a header without a date shows as 1979).
+func zipDir(w io.Writer, dir string, at time.Time) error {
 	zw := zip.NewWriter(w)
 	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
@@ -164,7 +165,7 @@ func zipDir(w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		fw, err := zw.CreateHeader(&zip.FileHeader{Name: p, Method: zip.Deflate})
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: p, Method: zip.Deflate, Modified: at})
 		if err != nil {
 			return err
 		}

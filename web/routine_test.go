@@ -284,9 +284,21 @@ func TestEvidenceExport(t *testing.T) {
 	var m struct {
 		Identities  bool   `json:"identities"`
 		RequestedBy string `json:"identities_requested_by"`
+		GeneratedAt string `json:"generated_at"`
 	}
 	if err := json.Unmarshal(files["manifest.json"], &m); err != nil || !m.Identities || m.RequestedBy != "dpo" {
 		t.Errorf("manifest: %+v %v", m, err)
+	}
+	// Every entry is dated with the export, not the zip format's zero
+	// date (31 Dec 1979 in a file manager).
+	gen, err := time.Parse(time.RFC3339, m.GeneratedAt)
+	if err != nil {
+		t.Fatalf("manifest generated_at %q: %v", m.GeneratedAt, err)
+	}
+	for _, zf := range zr.File {
+		if !zf.Modified.Equal(gen) {
+			t.Errorf("%s is dated %s in the zip, the export %s", zf.Name, zf.Modified, gen)
+		}
 	}
 	log, _ := f.sq.AuditLog(t.Context(), 5)
 	if len(log) == 0 || log[0].Action != "evidence.export-identities" || log[0].Actor != "dpo" {
