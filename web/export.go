@@ -62,10 +62,12 @@ func (s *Server) exportForm(w http.ResponseWriter, r *http.Request, ss *session)
 		s.notFound(w, r, ss)
 		return
 	}
-	now := s.o.Now()
-	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -3, 0)
-	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, ""),
-		From: first.Format(time.DateOnly), To: first.AddDate(0, 3, -1).Format(time.DateOnly)}
+	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, "")}
+	// The last complete review cycle of the first DPIA (a calendar
+	// quarter unless its register states another), as the CLI defaults.
+	if e := s.o.Evidence; e != nil && e.Config != nil && len(d.DPIAs) > 0 {
+		d.From, d.To, _ = evidence.DefaultPeriod(e.Config, d.DPIAs[0].Value, s.o.Now())
+	}
 	s.renderExport(w, r, http.StatusOK, d)
 }
 

@@ -250,6 +250,11 @@ func TestEvidenceExport(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `value="st-martins-webster-court"`) {
 		t.Fatalf("export form: %s", resp.Status)
 	}
+	// The form proposes the last complete calendar quarter before t0
+	// (2 March 2026), as the CLI does.
+	if !strings.Contains(body, `value="2025-10-01"`) || !strings.Contains(body, `value="2025-12-31"`) {
+		t.Errorf("export form does not propose Q4 2025:\n%s", body)
+	}
 	v.Del("csrf")
 	if resp, _ := post(t, dpo, f.srv.URL+"/evidence", v); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("export without token: %s", resp.Status)
