@@ -280,7 +280,7 @@ func (d *pdfDoc) glance() {
 			strings.Join(unmonitored, ", "), map[bool]string{true: "it", false: "them"}[len(unmonitored) == 1]))
 	}
 	if r.NotCovered.Alerts > 0 {
-		d.bullet(fmt.Sprintf("Not covered by the DPIA: %s evidence no risk of this DPIA; see \"Proposed new risks\".", plural(int(r.NotCovered.Alerts), "alert")))
+		d.bullet(fmt.Sprintf("Not covered by the DPIA: %s evidence no risk of this DPIA; see \"Alerts not covered by the DPIA\".", plural(int(r.NotCovered.Alerts), "alert")))
 	}
 	var gaps []string
 	for _, o := range r.Coverage.Orgs {
@@ -521,7 +521,7 @@ func (d *pdfDoc) board() {
 		d.para("Every risk of the DPIA is watched by at least one check.")
 	}
 
-	d.h2("Proposed new risks: alerts not covered by the DPIA")
+	d.h2("Alerts not covered by the DPIA: proposed new risks")
 	if len(r.NotCovered.By) == 0 {
 		d.para("None in this period or the previous one.")
 	} else {
@@ -632,6 +632,19 @@ func (d *pdfDoc) detail() {
 	}
 	d.small("Every setting of every check is in evidence.json and checks.csv.")
 
+	d.h2("Confirmed misuse")
+	switch {
+	case !r.Triage.Available:
+		d.para(r.Triage.Note)
+	case len(r.Confirmed) == 0:
+		d.para("No alert of the period was confirmed as misuse.")
+	default:
+		for _, c := range r.Confirmed {
+			d.bullet(fmt.Sprintf("%s: %s / %s (%s), account %s, person %s, first seen %s, decided %s", c.AlertID, c.Check, c.Pattern,
+				risksText(c.Risks, ", "), dashIfEmpty(c.Actor), dashIfEmpty(c.Subject), r.localTime(c.FirstSeen), r.localTime(c.DecidedAt)))
+		}
+	}
+
 	d.h2("Routine audits")
 	if r.Routine.Available {
 		for _, o := range r.Routine.Orgs {
@@ -673,6 +686,13 @@ func (d *pdfDoc) detail() {
 		d.para("People are shown by pseudonyms only.")
 	}
 	d.para("The files of this pack are listed with their SHA-256 in manifest.json, which is signed (Ed25519); `dpiawatch evidence verify` checks them.")
+}
+
+func dashIfEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
 }
 
 func plural(n int, unit string) string {
