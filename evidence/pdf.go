@@ -514,7 +514,7 @@ func (d *pdfDoc) board() {
 	for _, k := range r.Risks {
 		if len(k.Checks) == 0 {
 			none = false
-			d.bullet(fmt.Sprintf("%s: %s Needs other evidence: no check looks for it, so this pack says nothing about it.", k.ID, k.Title))
+			d.bullet(fmt.Sprintf("%s: %s. Needs other evidence: no check looks for it, so this pack says nothing about it.", k.ID, strings.TrimSuffix(k.Title, ".")))
 		}
 	}
 	if none {
