@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/daemon"
+	"github.com/dpiawatch/dpiawatch/demo"
 	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -34,8 +36,8 @@ func evidenceCommand(e *env) *cobra.Command {
 
 func evidenceExportCommand(e *env) *cobra.Command {
 	var (
-		configPath, dpiaID, from, to, out, requestedBy string
-		identities                                     bool
+		configPath, dpiaID, from, to, out, requestedBy, demoDir string
+		identities                                              bool
 	)
 	c := &cobra.Command{
 		Use:   "export",
@@ -46,7 +48,10 @@ routine audits, a comparison with the previous period of the same length, and an
 observed-likelihood indicator beside the register's residual risk score.
 
 --from and --to are the first and last day of the period (YYYY-MM-DD, both included) in
-the DPIA's timezone. OUT must be new or empty. It receives report.html and report.pdf,
+the DPIA's timezone; without them, the last complete review cycle: a calendar quarter, or
+the month, half-year or year the register's review frequency states. OUT must be new or
+empty. --demo-dir reads a demo's data directory (its store and keys, as ` + "`dpiawatch demo --data`" + `
+wrote them) with --config's orgs and checks, so no configuration need be written. It receives report.html and report.pdf,
 evidence.json and CSV files with the same numbers, and manifest.json with every file's
 SHA-256, signed with evidence.signing_key. Every figure is an aggregate query: no event
 is read into memory.
@@ -55,12 +60,25 @@ People are pseudonymised. --identities shows account and client ids of confirmed
 misuse; the request is recorded in the store's audit trail and in the manifest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dpiaID == "" || from == "" || to == "" || out == "" {
-				return usagef("--dpia, --from, --to and --out are required")
+			if dpiaID == "" || out == "" {
+				return usagef("--dpia and --out are required")
+			}
+			if (from == "") != (to == "") {
+				return usagef("give both --from and --to, or neither for the last complete review cycle")
 			}
 			cfg, err := loadConfig(e, configPath)
 			if err != nil {
 				return err
+			}
+			if demoDir != "" {
+				if err := demo.UseDataDir(cfg, demoDir, false); err != nil {
+					return usagef("--demo-dir: %v", err)
+				}
+			}
+			if from == "" {
+				if from, to, err = evidence.DefaultPeriod(cfg, dpiaID, time.Now()); err != nil {
+					return usagef("%v", err)
+				}
 			}
 			keyText, err := cfg.Evidence.SigningKey.Resolve()
 			if err != nil {
@@ -104,8 +122,9 @@ misuse; the request is recorded in the store's audit trail and in the manifest.`
 	}
 	c.Flags().StringVar(&configPath, "config", defaultConfigPath, "configuration file")
 	c.Flags().StringVar(&dpiaID, "dpia", "", "DPIA register id, e.g. wiltshire-childrens-cms")
-	c.Flags().StringVar(&from, "from", "", "first day of the period, YYYY-MM-DD")
+	c.Flags().StringVar(&from, "from", "", "first day of the period, YYYY-MM-DD (default: the last complete review cycle)")
 	c.Flags().StringVar(&to, "to", "", "last day of the period (included), YYYY-MM-DD")
+	c.Flags().StringVar(&demoDir, "demo-dir", "", "a demo's data directory (dpiawatch demo --data): its store and keys replace the configuration's")
 	c.Flags().StringVar(&out, "out", "", "directory to write the pack to (new or empty)")
 	c.Flags().BoolVar(&identities, "identities", false, "show account and client ids of confirmed misuse (recorded in the audit trail)")
 	c.Flags().StringVar(&requestedBy, "requested-by", "", "who asks for identities (default: the current user)")

@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dpiawatch/dpiawatch/config"
+	"github.com/dpiawatch/dpiawatch/demo"
 	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 )
@@ -238,4 +241,51 @@ func resignPack(t *testing.T, dir, file string) {
 	if err := os.WriteFile(filepath.Join(dir, evidence.SignatureName), sig, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEvidenceExportDemoDir: a demo's data directory (store and keys, as
+// the demo leaves them) is enough to export with the shipped configuration
+// and no dates: the last complete quarter, signed with the demo's key.
+func TestEvidenceExportDemoDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &config.Config{}
+	if err := demo.UseDataDir(cfg, dir, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, demo.StoreFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	shipped, err := filepath.Abs("../configs/dpiawatch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pack := filepath.Join(t.TempDir(), "pack")
+	out, err := runEvidence(t, "export", "--config", shipped, "--demo-dir", dir, "--dpia", "wiltshire-childrens-cms", "--out", pack)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	from, to, err := evidence.DefaultPeriod(loadShipped(t, shipped), "wiltshire-childrens-cms", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "evidence pack for wiltshire-childrens-cms, "+from+" to "+to) {
+		t.Errorf("export said %q, want the period %s to %s", out, from, to)
+	}
+	if out, err := runEvidence(t, "verify", "--public-key", filepath.Join(dir, demo.EvidenceKeyFile+".pub"), pack); err != nil {
+		t.Errorf("verify with the demo's public key: %v\n%s", err, out)
+	}
+	if _, err := runEvidence(t, "export", "--config", shipped, "--demo-dir", t.TempDir(), "--dpia", "wiltshire-childrens-cms", "--out", pack+"2"); err == nil {
+		t.Error("export from a directory that holds no demo store succeeded")
+	}
+}
+
+func loadShipped(t *testing.T, path string) *config.Config {
+	t.Helper()
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatalf("config: %v", diags.Errors())
+	}
+	return cfg
 }

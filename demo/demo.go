@@ -26,6 +26,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/evidence"
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/producer"
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -118,7 +119,9 @@ func Run(ctx context.Context, o Options) error {
 
 	cfg := *o.Config
 	cfg.Reference.Dir = refDir
-	cfg.Store.Embedded.Path = filepath.Join(o.DataDir, "dpiawatch.db")
+	if err := UseDataDir(&cfg, o.DataDir, true); err != nil {
+		return err
+	}
 	cfg.Ingest.Kafka = &config.Kafka{
 		Brokers: brokers, ClientID: "dpiawatch-demo", GroupID: "dpiawatch-demo",
 		Topics:          []config.Topic{{Name: Topic, Format: config.FormatAuto}},
@@ -140,14 +143,6 @@ func Run(ctx context.Context, o Options) error {
 	cfg.Web.Enabled = true
 	cfg.Web.AccountsFile = filepath.Join(o.DataDir, "accounts.yaml")
 	cfg.Web.ExternalURL = ""
-	if cfg.Alerting.PseudonymKey.IsZero() && cfg.Web.PseudonymKey.IsZero() {
-		// Pseudonyms for roles that may not see subject ids: a key for this run.
-		keyFile := filepath.Join(o.DataDir, "pseudonym.key")
-		if err := os.WriteFile(keyFile, []byte(randomToken(24)), 0o600); err != nil {
-			return err
-		}
-		cfg.Web.PseudonymKey = config.Secret{File: keyFile}
-	}
 
 	var stored, alerts atomic.Int64
 	d, err := daemon.New(ctx, daemon.Options{
@@ -192,6 +187,69 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
+// Files a demo keeps in its data directory.
+const (
+	StoreFile        = "dpiawatch.db"
+	EvidenceKeyFile  = "evidence.key" // and evidence.key.pub
+	PseudonymKeyFile = "pseudonym.key"
+)
+
+// UseDataDir points cfg at a demo's data directory: its store, an evidence
+// signing key (so that the DPO's export works out of the box, from the web
+// UI or `dpiawatch evidence export --demo-dir`) and a pseudonym key, each
+// unless cfg names its own. With create, missing keys are made and kept,
+// so that packs and pseudonyms of successive runs agree; without, the
+// directory must be a demo's.
+func UseDataDir(cfg *config.Config, dir string, create bool) error {
+	cfg.Store.ClickHouse = nil
+	cfg.Store.Embedded.Path = filepath.Join(dir, StoreFile)
+	if !create {
+		if _, err := os.Stat(cfg.Store.Embedded.Path); err != nil {
+			return fmt.Errorf("demo: %s holds no demo store: %w", dir, err)
+		}
+	}
+	if cfg.Evidence.SigningKey.IsZero() {
+		key := filepath.Join(dir, EvidenceKeyFile)
+		if err := keep(key, create, func() error {
+			priv, pub, err := evidence.GenerateKey()
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(key+".pub", pub, 0o644); err != nil {
+				return err
+			}
+			return os.WriteFile(key, priv, 0o600)
+		}); err != nil {
+			return fmt.Errorf("demo: evidence signing key: %w", err)
+		}
+		cfg.Evidence.SigningKey = config.Secret{File: key}
+		if cfg.Evidence.PublicKey == "" {
+			cfg.Evidence.PublicKey = key + ".pub"
+		}
+	}
+	if cfg.Alerting.PseudonymKey.IsZero() && cfg.Web.PseudonymKey.IsZero() {
+		// Pseudonyms for roles that may not see subject ids.
+		key := filepath.Join(dir, PseudonymKeyFile)
+		if err := keep(key, create, func() error { return os.WriteFile(key, []byte(randomToken(24)), 0o600) }); err != nil {
+			return fmt.Errorf("demo: pseudonym key: %w", err)
+		}
+		cfg.Web.PseudonymKey = config.Secret{File: key}
+	}
+	return nil
+}
+
+// keep makes path with mk when it is missing and create is set.
+func keep(path string, create bool, mk func() error) error {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist) || !create:
+		return err
+	}
+	return mk()
+}
+
 // Banner is what the demo prints once the daemon listens.
 func Banner(w io.Writer, url string, login Login, o Options) {
 	fmt.Fprintf(w, `
@@ -201,9 +259,12 @@ dpiawatch demo
   web UI    %s/   sign in as %q with password %q (role dpo; new each run)
   metrics   %s/metrics
   health    %s/healthz   %s/readyz
+  evidence  %s/evidence, or: dpiawatch evidence export --demo-dir %s --dpia wiltshire-childrens-cms --out PACK
+            (signed with %s; verify with --public-key %s.pub)
 Alerts appear below as the checks find them. Ctrl-C stops the demo cleanly.
 
-`, o.Days, o.Rate, url, login.Username, login.Password, url, url, url)
+`, o.Days, o.Rate, url, login.Username, login.Password, url, url, url, url, o.DataDir,
+		filepath.Join(o.DataDir, EvidenceKeyFile), filepath.Join(o.DataDir, EvidenceKeyFile))
 }
 
 // Login is the demo's web UI account.

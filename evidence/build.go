@@ -15,6 +15,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/triage"
 )
@@ -117,17 +118,27 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("evidence: the period is %d days; at most %d", n, MaxDays)
 	}
 	cur := newPeriod(from, n, loc)
-	prev := newPeriod(from.AddDate(0, 0, -n), n, loc)
+	// Older periods first: the charts read left to right.
+	periods := []period{cur}
+	for len(periods) < HistoryPeriods {
+		periods = append([]period{periodBefore(periods[0], loc)}, periods...)
+	}
+	prev := periods[len(periods)-2]
 
 	b := &builder{o: o, cfg: cfg, reg: reg, orgs: orgs, loc: loc}
 	triage, hasTriage := o.Source.(TriageSource)
 	routine, hasRoutine := o.Source.(RoutineAuditSource)
-	b.total = 2 * (len(orgs) + 1)
+	older := len(periods) - 2 // periods charted but not compared in full
+	b.total = 2*(len(orgs)+1) + older
 	if hasTriage {
-		b.total += 3
+		b.total += 3 + older
 	}
 	if hasRoutine {
 		b.total += 2
+	}
+	teams, hasTeams := o.Source.(RoutineCoverageSource)
+	if hasTeams {
+		b.total++
 	}
 	if _, ok := o.Source.(store.StateLoader); ok {
 		b.total++
@@ -197,8 +208,34 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		b.step()
 	}
 
+	// The older periods, for the charts: alerts and triage only.
+	gAll := [][]evidencequery.AlertGroup{}
+	tAll := [][]evidencequery.TriageGroup{}
+	for _, p := range periods[:older] {
+		q := evidencequery.AlertQuery{DPIA: o.DPIA, From: p.days[0], To: p.days[len(p.days)-1]}
+		g, err := b.alerts(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		var tg []evidencequery.TriageGroup
+		if hasTriage {
+			if tg, err = triage.EvidenceTriage(ctx, q); err != nil {
+				return nil, fmt.Errorf("evidence: triage: %w", err)
+			}
+			b.step()
+		}
+		gAll, tAll = append(gAll, g), append(tAll, tg)
+	}
+	gAll, tAll = append(gAll, gPrev, gCur), append(tAll, tPrev, tCur)
+
 	for _, k := range reg.Risks {
-		r.Risks = append(r.Risks, b.risk(k, gCur, gPrev, tCur, tPrev, hasTriage, covCur.StaffDays, covPrev.StaffDays))
+		rr := b.risk(k, gCur, gPrev, tCur, tPrev, hasTriage, covCur.StaffDays, covPrev.StaffDays)
+		if hasTriage {
+			rr.Backlog = backlog(tCur, hasRisk(k.ID), cur.days[len(cur.days)-1], loc)
+		}
+		rr.History = history(periods, gAll, tAll, hasRisk(k.ID))
+		rr.Status = status(rr)
+		r.Risks = append(r.Risks, rr)
 	}
 	r.Alerts = totals(gCur, gPrev)
 	r.Triage = TriageReport{TriageCounts: triageCounts(tCur, hasTriage, func(evidencequery.AlertGroup) bool { return true })}
@@ -224,6 +261,17 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		}
 		b.step()
 		r.Routine = routineReport(r.Orgs, rc, rp)
+	}
+	if hasTeams {
+		cov, err := teams.AuditCoverage(ctx, r.Orgs, cur.days[0], cur.days[len(cur.days)-1])
+		if err != nil {
+			return nil, fmt.Errorf("evidence: routine-audit coverage: %w", err)
+		}
+		b.step()
+		r.Routine.Teams = routineTeams(cov)
+	}
+	if r.Routine.Teams == nil {
+		r.Routine.Teams = []RoutineTeam{}
 	}
 
 	// Retention.
@@ -621,6 +669,9 @@ func observe(confirmed, staffDays int64, hasTriage bool, residual string, untria
 	// Two decimals by integer arithmetic, rounded half up.
 	hundredths := (confirmed*10000*100*2 + staffDays) / (2 * staffDays)
 	o.RatePer10k = fmt.Sprintf("%d.%02d", hundredths/100, hundredths%100)
+	lo, hi := poissonInterval(confirmed)
+	o.RateLow, o.RateHigh = per10k(lo, staffDays), per10k(hi, staffDays)
+	o.RateIfUndecided = per10k(float64(confirmed+untriaged), staffDays)
 	switch {
 	case confirmed*10000 < possibleRate*staffDays:
 		o.Level = LevelRemote
@@ -710,6 +761,25 @@ func routineReport(orgs []string, cur, prev []evidencequery.RoutineAuditGroup) R
 	return out
 }
 
+// routineTeams sums each team's samples of the period.
+func routineTeams(cov []routineaudit.Coverage) []RoutineTeam {
+	out := []RoutineTeam{}
+	for _, c := range cov {
+		i := slices.IndexFunc(out, func(t RoutineTeam) bool { return t.Org == c.Org && t.Team == c.Team })
+		if i < 0 {
+			out = append(out, RoutineTeam{Org: c.Org, Team: c.Team})
+			i = len(out) - 1
+		}
+		out[i].Samples++
+		out[i].Sampled += c.Sampled
+		out[i].Reviewed += c.Reviewed
+	}
+	slices.SortFunc(out, func(a, b RoutineTeam) int {
+		return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.Team, b.Team))
+	})
+	return out
+}
+
 func definitions(lateAfter time.Duration) []Definition {
 	return []Definition{
 		{"Period", "Whole local days in the DPIA's timezone; the previous period is the same number of days just before it."},
@@ -746,6 +816,7 @@ func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 				flatten(n.Content[0], "", orgs, &ci.Settings)
 			}
 		}
+		ci.Summary = settingsSummary(ci)
 		out = append(out, ci)
 	}
 	slices.SortFunc(out, func(a, b CheckInfo) int { return strings.Compare(a.Name, b.Name) })

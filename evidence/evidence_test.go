@@ -372,12 +372,10 @@ func poppler(t *testing.T, tool string) string {
 	return p
 }
 
-// pdfRiskRow is a row of the PDF's summary table as pdftotext -layout
-// lays it out: the last two cells hold spaces, and are apart by two or more.
-var pdfRiskRow = regexp.MustCompile(`^\s*(R\d+)\s+(\S+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S.*?)\s{2,}(\S.*?)\s*$`)
-
-// TestPDF renders the PDF with pdftoppm and checks that its risk table, as
-// pdftotext reads it, says what evidence.json says.
+// TestPDF renders the PDF with pdftoppm (its pages kept in
+// $DPIAWATCH_ARTIFACTS/evidence when set, for a person to look at) and
+// checks that page 1's risk table, as pdftotext reads it, says what
+// evidence.json says, cell by cell, with no heading cut off.
 func TestPDF(t *testing.T) {
 	ppm, txt := poppler(t, "pdftoppm"), poppler(t, "pdftotext")
 	cfg := loadConfig(t)
@@ -387,11 +385,17 @@ func TestPDF(t *testing.T) {
 			dir, _ := export(t, cfg, st, c.dpia, false)
 			pdf := filepath.Join(dir, "report.pdf")
 			png := filepath.Join(t.TempDir(), "page")
-			if out, err := exec.Command(ppm, "-png", "-r", "40", pdf, png).CombinedOutput(); err != nil {
+			if art := os.Getenv("DPIAWATCH_ARTIFACTS"); art != "" {
+				png = filepath.Join(art, "evidence", c.org+"-page")
+				if err := os.MkdirAll(filepath.Dir(png), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if out, err := exec.Command(ppm, "-png", "-r", "60", pdf, png).CombinedOutput(); err != nil {
 				t.Fatalf("pdftoppm: %v\n%s", err, out)
 			}
 			pages, _ := filepath.Glob(png + "*.png")
-			if len(pages) < 2 {
+			if len(pages) < 3 {
 				t.Fatalf("pdftoppm rendered %d pages", len(pages))
 			}
 			for _, p := range pages {
@@ -399,44 +403,97 @@ func TestPDF(t *testing.T) {
 					t.Errorf("page %s is empty", p)
 				}
 			}
-			out, err := exec.Command(txt, "-layout", "-f", "1", "-l", "2", pdf, "-").Output()
+			out, err := exec.Command(txt, "-layout", "-f", "1", "-l", "1", pdf, "-").Output()
 			if err != nil {
 				t.Fatalf("pdftotext: %v", err)
 			}
-			rows := map[string][]string{}
-			for _, line := range strings.Split(string(out), "\n") {
-				if m := pdfRiskRow.FindStringSubmatch(line); m != nil {
-					if _, seen := rows[m[1]]; !seen {
-						rows[m[1]] = m[2:]
-					}
-				}
-			}
+			page1 := string(out)
 			r := readReport(t, dir)
+			rows := pdfRows(page1, r)
 			for _, k := range r.Risks {
 				got, ok := rows[k.ID]
 				if !ok {
-					t.Errorf("risk %s is not in the PDF's risk table:\n%s", k.ID, out)
+					t.Errorf("risk %s is not in page 1's risk table:\n%s", k.ID, page1)
 					continue
 				}
-				want := []string{dash(k.Register.Residual), itoa(k.Alerts), itoa(k.Confirmed), dash(k.Observed.RatePer10k),
-					strings.ReplaceAll(k.Observed.Level, "-", " "), versusText[k.Observed.Versus]}
-				if strings.Join(got, "|") != strings.Join(want, "|") {
-					t.Errorf("%s: PDF row %q, JSON %q", k.ID, got, want)
+				if want := pdfWantRow(k); strings.Join(got, "|") != strings.Join(want, "|") {
+					t.Errorf("%s: PDF row %q\nJSON      %q", k.ID, got, want)
 				}
+			}
+			// Every header word of the table is on the page whole (a cell
+			// is wrapped, never cut).
+			for _, w := range []string{"Residual risk", "Since last", "Rate per 10,000", "interval)", "Undecided"} {
+				if !strings.Contains(page1, w) {
+					t.Errorf("page 1 lacks %q:\n%s", w, page1)
+				}
+			}
+			var undecided int64
+			for _, k := range r.Risks {
+				undecided += k.Backlog.Alerts
+			}
+			if undecided > 0 && !strings.Contains(page1, "Lower bound: ") {
+				t.Errorf("%d undecided alerts, but page 1 does not say the statuses are a lower bound:\n%s", undecided, page1)
+			}
+			all, err := exec.Command(txt, pdf, "-").Output()
+			if err != nil {
+				t.Fatalf("pdftotext: %v", err)
+			}
+			if bad := pdfBad.FindAllString(string(all), -1); len(bad) > 0 {
+				t.Errorf("the PDF holds %q: raw configuration, an ISO time or a wrong plural", bad)
 			}
 		})
 	}
 }
 
-// versusText is how the reports put Observed.Versus.
-var versusText = map[string]string{evidence.VersusAbove: "higher than expected", evidence.VersusInLine: "as expected",
-	evidence.VersusBelow: "lower than expected", "": "-"}
+// pdfBad is what the board's PDF must not hold: the configuration's
+// keys, UTC ISO times, "1" with a plural.
+var pdfBad = regexp.MustCompile(`overrides\[|latitude|\dT\d\d:\d\d|\b1 (samples|days|alerts|findings|events|ranges)\b`)
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
+// pdfCellGap splits a line of pdftotext -layout into cells.
+var pdfCellGap = regexp.MustCompile(`\s{2,}`)
+
+// pdfRows reads page 1's risk table as pdftotext -layout lays it out: a
+// row starts with a risk id and its cells are apart by two spaces or more.
+func pdfRows(page string, r evidence.Report) map[string][]string {
+	ids := map[string]bool{}
+	for _, k := range r.Risks {
+		ids[k.ID] = true
 	}
-	return s
+	rows := map[string][]string{}
+	for _, line := range strings.Split(page, "\n") {
+		cells := pdfCellGap.Split(strings.TrimSpace(line), -1)
+		if len(cells) >= 2 && ids[cells[0]] {
+			if _, seen := rows[cells[0]]; !seen {
+				rows[cells[0]] = cells
+			}
+		}
+	}
+	return rows
+}
+
+// pdfWantRow is a risk's page-1 row from evidence.json.
+func pdfWantRow(k evidence.RiskReport) []string {
+	status := map[string]string{evidence.StatusRed: "Red", evidence.StatusAmber: "Amber", evidence.StatusGreen: "Green", evidence.StatusGrey: "Not rated"}[k.Status.RAG]
+	direction := map[string]string{evidence.DirectionWorse: "worse", evidence.DirectionBetter: "better", evidence.DirectionSame: "no change", "": "n/a"}[k.Status.Direction]
+	residual := k.Register.Residual
+	if residual == "" {
+		residual = evidence.NotScored
+	}
+	confirmed, backlog := "not recorded", "not recorded"
+	if k.Triage.Available {
+		confirmed, backlog = itoa(k.Confirmed), "none"
+		if n := k.Backlog.Alerts; n > 0 {
+			backlog = itoa(n) + ", oldest " + itoa(int64(k.Backlog.AgeDays)) + " days"
+			if k.Backlog.AgeDays == 1 {
+				backlog = itoa(n) + ", oldest 1 day"
+			}
+		}
+	}
+	rate := "not assessable"
+	if o := k.Observed; o.RatePer10k != "" {
+		rate = o.RatePer10k + " (" + o.RateLow + "–" + o.RateHigh + ")"
+	}
+	return []string{k.ID, status, residual, direction, itoa(k.Alerts), confirmed, rate, backlog}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -22,45 +22,6 @@ func HTML(r *Report) ([]byte, error) {
 	return []byte(visible.Text(b.String())), nil
 }
 
-// levelWords, versusWords and outcomeWords put codes in plain words.
-func levelWords(level string) string {
-	switch level {
-	case LevelNotAssessable:
-		return "not assessable"
-	case "":
-		return "—"
-	}
-	return level
-}
-
-func versusWords(v string) string {
-	switch v {
-	case VersusAbove:
-		return "higher than expected"
-	case VersusInLine:
-		return "as expected"
-	case VersusBelow:
-		return "lower than expected"
-	}
-	return "—"
-}
-
-func outcomeWords(o string) string {
-	switch o {
-	case "acknowledged":
-		return "being looked at"
-	case "explained":
-		return "explained (a legitimate reason)"
-	case "confirmed-misuse":
-		return "confirmed misuse"
-	case "false-positive":
-		return "false alarm"
-	case "untriaged":
-		return "not yet decided"
-	}
-	return o
-}
-
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "—"
@@ -70,12 +31,7 @@ func orDash(s string) string {
 
 // rangeText is a range of days as the reports write it: "2026-03-02 –
 // 2026-03-05", or the day alone.
-func rangeText(r DateRange) string {
-	if r.From == r.To {
-		return r.From
-	}
-	return r.From + " – " + r.To
-}
+func rangeText(r DateRange) string { return daySpan(r.From, r.To) }
 
 // anyUncovered reports whether some org's data leaves days uncovered.
 func anyUncovered(orgs []OrgCoverage) bool {
@@ -109,6 +65,9 @@ func change(cur, prev int64) string {
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"level": levelWords, "versus": versusWords, "outcome": outcomeWords, "dash": orDash, "change": change, "join": strings.Join, "risks": risksText,
 	"span": rangeText, "anyUncovered": anyUncovered, "complete": completeText,
+	"residual": residualText, "status": statusWords, "direction": directionWords, "rate": rateText, "backlog": backlogText,
+	"local": func(r *Report, s string) string { return r.localTime(s) }, "why": func(r *Report, o OrgCoverage, u DateRange) string { return r.uncoveredText(o, u) },
+	"days": func(n int) string { return plural(n, "day") },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -123,6 +82,7 @@ table{border-collapse:collapse;width:100%;margin:.6rem 0 1rem}th,td{border:1px s
 th{background:#f3f2f1}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{background:#f3f2f1;border-left:5px solid #1d70b8;padding:.5rem .8rem}
 .warn{background:#fff7e6;border-left:5px solid #f47738;padding:.5rem .8rem}
+.rag-red{background:#d4351c;color:#fff;font-weight:bold}.rag-amber{background:#f47738;font-weight:bold}.rag-green{background:#00703c;color:#fff;font-weight:bold}.rag-grey{background:#f3f2f1}
 .lvl-probable{color:#d4351c;font-weight:bold}.lvl-possible{color:#b35c00;font-weight:bold}.lvl-remote{color:#00703c;font-weight:bold}
 small{color:#505a5f}
 </style>
@@ -139,13 +99,14 @@ Its files are listed with their fingerprints in manifest.json, which is signed; 
 
 <h2>Summary by risk</h2>
 <table>
-<thead><tr><th>Risk</th><th>Residual risk in the DPIA</th><th>Checks watching it</th><th>Alerts</th><th>Confirmed misuse</th><th>Rate per 10,000 staff-days</th><th>Observed likelihood</th><th>Against the DPIA</th></tr></thead>
+<thead><tr><th>Risk</th><th>Status</th><th>Residual risk in the DPIA</th><th>Since last period</th><th>Checks watching it</th><th>Alerts</th><th>Confirmed misuse</th><th>Rate per 10,000 staff-days (95% interval)</th><th>Observed likelihood</th><th>Against the DPIA</th><th>Undecided alerts</th></tr></thead>
 <tbody>
-{{range .Risks}}<tr><td><strong>{{.ID}}</strong> {{.Title}}</td><td>{{dash .Register.Residual}}</td><td>{{if .Checks}}{{join .Checks ", "}}{{else}}none{{end}}</td>
-<td class="n">{{.Alerts}}</td><td class="n">{{if .Triage.Available}}{{.Confirmed}}{{else}}—{{end}}</td><td class="n">{{dash .Observed.RatePer10k}}</td>
-<td class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</td><td>{{versus .Observed.Versus}}</td></tr>
+{{range .Risks}}<tr><td><strong>{{.ID}}</strong> {{.Title}}</td><td class="rag-{{.Status.RAG}}">{{status .Status.RAG}}</td><td>{{residual .Register.Residual}}</td><td>{{direction .Status.Direction}}</td><td>{{if .Checks}}{{join .Checks ", "}}{{else}}none: needs other evidence{{end}}</td>
+<td class="n">{{.Alerts}}</td><td class="n">{{if .Triage.Available}}{{.Confirmed}}{{else}}not recorded{{end}}</td><td class="n">{{rate .Observed}}</td>
+<td class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</td><td>{{versus .Observed.Versus}}</td><td>{{backlog .}}</td></tr>
 {{end}}</tbody>
 </table>
+{{range .Risks}}{{if .Status.LowerBound}}<p class="warn"><strong>Lower bound:</strong> alerts of the period had not all been decided when this pack was made; the rates and statuses count only decided alerts and may rise.</p>{{break}}{{end}}{{end}}
 
 <h2>What was watched</h2>
 <p>{{.Coverage.Events}} access events were examined ({{.Coverage.Previous.Events}} in the previous period), over
@@ -153,33 +114,31 @@ Its files are listed with their fingerprints in manifest.json, which is signed; 
 <table><thead><tr><th>Organisation</th><th>System</th><th>Events examined</th></tr></thead><tbody>
 {{range .Coverage.Systems}}<tr><td>{{.Org}}</td><td>{{.System}}</td><td class="n">{{.Events}}</td></tr>
 {{else}}<tr><td colspan="3">No events were recorded in the period.</td></tr>{{end}}</tbody></table>
-{{if .Coverage.DaysWithoutData}}<p class="warn"><strong>Days with no data:</strong>
-{{range $i, $g := .Coverage.DaysWithoutData}}{{if $i}}; {{end}}{{$g.Date}} ({{$g.Org}}{{if $g.System}}, {{$g.System}}{{end}}){{end}}.
-The checks could not see access on these days.</p>{{else}}<p>Every day of the period has data.</p>{{end}}
 {{if .Coverage.LateDataRecorded}}{{if .Coverage.DaysWithLateData}}<p class="warn"><strong>Late data:</strong> {{.Coverage.LateEvents}} events arrived late, on
 {{range $i, $g := .Coverage.DaysWithLateData}}{{if $i}}; {{end}}{{$g.Date}} ({{$g.Org}}, {{$g.System}}: {{$g.Events}}){{end}}.</p>{{else}}<p>No data arrived late.</p>{{end}}
 {{else}}<p><small>Late data: this store does not record when events arrived, so late data cannot be reported.</small></p>{{end}}
 
 <h3>Data not covered</h3>
-{{if .Coverage.CompletenessRecorded}}<p>Feeds when this pack was made: {{range $i, $o := .Coverage.Orgs}}{{if $i}}; {{end}}{{$o.Org}} {{complete $o}}{{end}}.</p>
+{{if .Coverage.CompletenessRecorded}}<p>Feeds when this pack was made: {{range $i, $o := .Coverage.Orgs}}{{if $i}}; {{end}}{{$o.Org}} {{if $o.CompleteUpTo}}complete up to {{local $ $o.CompleteUpTo}}{{else}}not complete for any period{{end}}{{end}}.</p>
 {{else}}<p><small>This store does not record how far each feed is complete, so days a feed had not yet completed cannot be told apart from days it had.</small></p>{{end}}
 {{if anyUncovered .Coverage.Orgs}}<table><thead><tr><th>Organisation</th><th>Dates</th><th>Days</th><th>Why</th></tr></thead><tbody>
-{{range .Coverage.Orgs}}{{$org := .Org}}{{range .Uncovered}}<tr><td>{{$org}}</td><td>{{span .}}</td><td class="n">{{.Days}}</td><td>{{.Detail}}</td></tr>
+{{range $o := .Coverage.Orgs}}{{range .Uncovered}}<tr><td>{{$o.Org}}</td><td>{{span .}}</td><td class="n">{{.Days}}</td><td>{{why $ $o .}}</td></tr>
 {{end}}{{end}}</tbody></table>
 <p class="warn">The checks could not see all access on these days: the figures of this pack do not cover them, and those after a feed's completeness point may still grow.</p>
 {{else}}<p>The data covers every day of the period.</p>{{end}}
 
-<h3>Checks and their settings</h3>
-<table><thead><tr><th>Check</th><th>Enabled</th><th>Evidences risks</th><th>Settings</th></tr></thead><tbody>
+<h3>What the checks look for</h3>
+<table><thead><tr><th>Check</th><th>Enabled</th><th>Evidences risks</th><th>What it looks for</th></tr></thead><tbody>
 {{range .Checks}}<tr><td>{{.Name}}</td><td>{{if .Enabled}}yes{{else}}<strong>no</strong>{{end}}</td><td>{{if .Risks}}{{join .Risks ", "}}{{else}}—{{end}}</td>
-<td><small>{{range $i, $s := .Settings}}{{if $i}}<br>{{end}}{{$s.Key}}: {{$s.Value}}{{end}}</small></td></tr>
+<td>{{.Summary}}</td></tr>
 {{end}}</tbody></table>
+<p><small>Every setting of every check is in evidence.json and checks.csv.</small></p>
 
 <h2>Risk by risk</h2>
 {{range .Risks}}
 <h3>{{.ID}}: {{.Title}}</h3>
-<p>In the DPIA: likelihood {{dash .Register.Likelihood}}, severity {{dash .Register.Severity}}, overall risk {{dash .Register.Score}};
-{{with .Register.Effect}}effect of the measures {{.}}; {{end}}residual risk after the measures <strong>{{dash .Register.Residual}}</strong>.</p>
+<p>In the DPIA: likelihood {{residual .Register.Likelihood}}, severity {{residual .Register.Severity}}, overall risk {{residual .Register.Score}};
+{{with .Register.Effect}}effect of the measures {{.}}; {{end}}residual risk after the measures <strong>{{residual .Register.Residual}}</strong>.</p>
 <p><strong>Mitigations promised:</strong></p>
 <ul>{{range .Mitigations}}<li>{{.}}</li>{{else}}<li>None recorded in the DPIA.</li>{{end}}</ul>
 <p><strong>Evidenced by:</strong> {{if .Checks}}{{join .Checks ", "}}{{else}}no enabled check — dpiawatch cannot observe this risk.{{end}}</p>
@@ -192,8 +151,8 @@ The checks could not see access on these days.</p>{{else}}<p>Every day of the pe
 {{with .Triage.Time}}{{if .Triaged}}Time from the first event to the first decision: {{.WithinHour}} within an hour, {{.WithinDay}} within a day, {{.WithinWeek}} within a week, {{.Later}} later (on average {{.MeanHours}} hours).{{end}}{{end}}</p>
 {{else}}<p><strong>Triage:</strong> not recorded by this store.</p>{{end}}
 <p><strong>Observed likelihood:</strong> <span class="lvl-{{.Observed.Level}}">{{level .Observed.Level}}</span>{{if .Observed.RatePer10k}}
-({{.Observed.ConfirmedEpisodes}} confirmed in {{.Observed.StaffDays}} active staff-days: {{.Observed.RatePer10k}} per 10,000){{end}};
-residual risk in the DPIA {{dash .Register.Residual}}. {{.Observed.Comparison}}
+({{.Observed.ConfirmedEpisodes}} confirmed in {{.Observed.StaffDays}} active staff-days: {{.Observed.RatePer10k}} per 10,000; 95% interval {{.Observed.RateLow}} to {{.Observed.RateHigh}}){{end}};
+residual risk in the DPIA {{residual .Register.Residual}}. {{.Observed.Comparison}}
 In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previous.Confirmed}} confirmed; {{.Previous.Rate}} per 10,000){{end}}.</p>
 {{end}}
 
@@ -205,7 +164,7 @@ In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previ
 
 <h2>Confirmed misuse</h2>
 {{if .Triage.Available}}{{if .Confirmed}}<table><thead><tr><th>Alert</th><th>Check / pattern</th><th>Risks</th><th>Account</th><th>Person</th><th>First seen</th><th>Decided</th></tr></thead><tbody>
-{{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{risks .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{.FirstSeen}}</td><td>{{.DecidedAt}}</td></tr>
+{{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{risks .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{local $ .FirstSeen}}</td><td>{{local $ .DecidedAt}}</td></tr>
 {{end}}</tbody></table>{{else}}<p>No alert of the period was confirmed as misuse.</p>{{end}}
 {{else}}<p>{{.Triage.Note}}</p>{{end}}
 
@@ -220,9 +179,9 @@ In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previ
 {{else}}<p class="warn">{{.Routine.Note}}</p>{{end}}
 
 <h2>Retention of the monitor's data</h2>
-{{if .Retention.Available}}<p>{{.Retention.Note}} Last run: {{if .Retention.LastRun}}{{.Retention.LastRun}}{{else}}never{{end}}.</p>
+{{if .Retention.Available}}<p>{{.Retention.Note}} Last run: {{if .Retention.LastRun}}{{local $ .Retention.LastRun}}{{else}}never{{end}}.</p>
 <table><thead><tr><th>Organisation</th><th>Data</th><th>Kept for</th><th>Set by</th><th>Oldest held</th><th>Deleted in the period</th></tr></thead><tbody>
-{{range .Retention.Classes}}<tr><td>{{.Org}}</td><td>{{.Class}}</td><td>{{if .Days}}{{.Days}} days{{else}}kept{{end}}</td><td>{{.Source}}</td><td>{{dash .Oldest}}</td><td class="n">{{.Deleted}}</td></tr>
+{{range .Retention.Classes}}<tr><td>{{.Org}}</td><td>{{.Class}}</td><td>{{if .Days}}{{days .Days}}{{else}}kept{{end}}</td><td>{{.Source}}</td><td>{{if .Oldest}}{{local $ .Oldest}}{{else}}nothing held{{end}}</td><td class="n">{{.Deleted}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p class="warn">{{.Retention.Note}}</p>{{end}}
 

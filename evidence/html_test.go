@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/evidence"
 )
@@ -150,8 +151,45 @@ func htmlDash(s string) string {
 	return s
 }
 
-var htmlOutcome = map[string]string{"acknowledged": "being looked at", "explained": "explained (a legitimate reason)",
-	"confirmed-misuse": "confirmed misuse", "false-positive": "false alarm", "untriaged": "not yet decided"}
+// htmlOutcome is the web UI's words for each outcome (web/pages.go's
+// outcomeLabel shows the same).
+var htmlOutcome = map[string]string{"acknowledged": "Acknowledged", "explained": "Explained (legitimate reason)",
+	"confirmed-misuse": "Confirmed misuse", "false-positive": "False positive", "untriaged": "Open"}
+
+// ukTime is an RFC 3339 time as the reports write it: UK local time.
+func ukTime(t *testing.T, s string) string {
+	t.Helper()
+	return zoneTime(t, "Europe/London", s)
+}
+
+// zoneTime is an RFC 3339 time as the reports write it in timezone tz.
+func zoneTime(t *testing.T, tz, s string) string {
+	t.Helper()
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatalf("%q is not RFC 3339: %v", s, err)
+	}
+	return x.In(loc).Format("2 Jan 2006, 15:04 MST")
+}
+
+// ukDays is a range of days as the reports write it.
+func ukDays(from, to string) string {
+	f, _ := time.Parse(time.DateOnly, from)
+	l, _ := time.Parse(time.DateOnly, to)
+	switch {
+	case from == to:
+		return f.Format("2 Jan 2006")
+	case f.Year() == l.Year() && f.Month() == l.Month():
+		return f.Format("2") + " – " + l.Format("2 Jan 2006")
+	case f.Year() == l.Year():
+		return f.Format("2 Jan") + " – " + l.Format("2 Jan 2006")
+	}
+	return f.Format("2 Jan 2006") + " – " + l.Format("2 Jan 2006")
+}
 
 var htmlVersus = map[string]string{evidence.VersusAbove: "higher than expected", evidence.VersusInLine: "as expected",
 	evidence.VersusBelow: "lower than expected", "": "—"}
@@ -176,15 +214,12 @@ func TestHTMLMatchesJSON(t *testing.T) {
 			for _, k := range r.Risks {
 				checks := strings.Join(k.Checks, ", ")
 				if checks == "" {
-					checks = "none"
+					checks = "none: needs other evidence"
 				}
-				confirmed := "—"
-				if k.Triage.Available {
-					confirmed = itoa(k.Confirmed)
-				}
+				pdf := pdfWantRow(k) // the PDF's page 1 puts the same cells the same way
 				level := strings.ReplaceAll(k.Observed.Level, "-", " ")
-				want = append(want, []string{k.ID + " " + k.Title, htmlDash(k.Register.Residual), checks, itoa(k.Alerts), confirmed,
-					htmlDash(k.Observed.RatePer10k), level, htmlVersus[k.Observed.Versus]})
+				want = append(want, []string{k.ID + " " + k.Title, pdf[1], pdf[2], pdf[3], checks, itoa(k.Alerts), pdf[5],
+					pdf[6], level, htmlVersus[k.Observed.Versus], pdf[7]})
 			}
 			equalRows(t, "summary by risk", doc.table(t, "Summary by risk", 1)[0].rows, want)
 
@@ -204,9 +239,13 @@ func TestHTMLMatchesJSON(t *testing.T) {
 			var feeds []string
 			for _, o := range r.Coverage.Orgs {
 				for _, u := range o.Uncovered {
-					want = append(want, []string{o.Org, rangeSpan(u), itoa(int64(u.Days)), u.Detail})
+					why := u.Detail
+					if u.Reason == evidence.UncoveredFeedIncomplete && o.CompleteUpTo != "" {
+						why = "feed not complete after " + ukTime(t, o.CompleteUpTo)
+					}
+					want = append(want, []string{o.Org, ukDays(u.From, u.To), itoa(int64(u.Days)), why})
 				}
-				feed := o.Org + " complete up to " + o.CompleteUpTo
+				feed := o.Org + " complete up to " + ukTime(t, o.CompleteUpTo)
 				if o.CompleteUpTo == "" {
 					feed = o.Org + " not complete for any period"
 				}
@@ -227,13 +266,9 @@ func TestHTMLMatchesJSON(t *testing.T) {
 					enabled = "yes"
 				}
 				risks := strings.Join(ck.Risks, ", ")
-				var set []string
-				for _, s := range ck.Settings {
-					set = append(set, s.Key+": "+s.Value)
-				}
-				want = append(want, []string{ck.Name, enabled, htmlDash(risks), collapse(strings.Join(set, " "))})
+				want = append(want, []string{ck.Name, enabled, htmlDash(risks), ck.Summary})
 			}
-			equalRows(t, "checks", doc.table(t, "Checks and their settings", 1)[0].rows, want)
+			equalRows(t, "checks", doc.table(t, "What the checks look for", 1)[0].rows, want)
 
 			alertsLine := regexp.MustCompile(`^Alerts: (\d+), (?:the same as|(\d+) (more|fewer) than) the previous period \((\d+)\)\.$`)
 			for _, k := range r.Risks {
@@ -273,9 +308,10 @@ func TestHTMLMatchesJSON(t *testing.T) {
 						o := k.Observed
 						w := "Observed likelihood: " + strings.ReplaceAll(o.Level, "-", " ")
 						if o.RatePer10k != "" {
-							w += " (" + itoa(o.ConfirmedEpisodes) + " confirmed in " + itoa(o.StaffDays) + " active staff-days: " + o.RatePer10k + " per 10,000)"
+							w += " (" + itoa(o.ConfirmedEpisodes) + " confirmed in " + itoa(o.StaffDays) + " active staff-days: " + o.RatePer10k +
+								" per 10,000; 95% interval " + o.RateLow + " to " + o.RateHigh + ")"
 						}
-						w += "; residual risk in the DPIA " + htmlDash(k.Register.Residual) + ". " + o.Comparison +
+						w += "; residual risk in the DPIA " + pdfWantRow(k)[2] + ". " + o.Comparison +
 							" In the previous period: " + strings.ReplaceAll(htmlDash(k.Previous.Level), "-", " ")
 						if k.Previous.Rate != "" {
 							w += " (" + itoa(k.Previous.Confirmed) + " confirmed; " + k.Previous.Rate + " per 10,000)"
@@ -297,7 +333,7 @@ func TestHTMLMatchesJSON(t *testing.T) {
 					risks = evidence.NotCoveredRisks
 				}
 				want = append(want, []string{cm.AlertID, cm.Check + " / " + cm.Pattern, risks, htmlDash(cm.Actor),
-					htmlDash(cm.Subject), cm.FirstSeen, cm.DecidedAt})
+					htmlDash(cm.Subject), ukTime(t, cm.FirstSeen), ukTime(t, cm.DecidedAt)})
 			}
 			equalRows(t, "confirmed misuse", doc.table(t, "Confirmed misuse", 1)[0].rows, want)
 
@@ -326,14 +362,6 @@ func TestHTMLMatchesJSON(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rangeSpan is a range of days as the reports write it.
-func rangeSpan(r evidence.DateRange) string {
-	if r.From == r.To {
-		return r.From
-	}
-	return r.From + " – " + r.To
 }
 
 // diffText is the difference the alerts sentence shows ("" when equal).

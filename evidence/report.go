@@ -59,9 +59,12 @@ type Definition struct {
 
 // CheckInfo is one check as configured.
 type CheckInfo struct {
-	Name     string    `json:"name"`
-	Enabled  bool      `json:"enabled"`
-	Risks    []string  `json:"risks"` // of this DPIA
+	Name    string   `json:"name"`
+	Enabled bool     `json:"enabled"`
+	Risks   []string `json:"risks"` // of this DPIA
+	// Summary is the settings in plain words, for the reports; Settings
+	// hold every value.
+	Summary  string    `json:"summary"`
 	Settings []Setting `json:"settings"`
 }
 
@@ -173,6 +176,12 @@ type RiskReport struct {
 	Confirmed   int64        `json:"confirmed_misuse"`
 	Observed    Observed     `json:"observed_likelihood"`
 	Previous    RiskPrevious `json:"previous_period"`
+	// Status, Backlog and History are the first page's line and chart.
+	Status  RiskStatus `json:"status"`
+	Backlog Backlog    `json:"untriaged_backlog"`
+	// History is the last HistoryPeriods periods, oldest first, this one
+	// last; confirmed misuse is 0 where the store keeps no triage.
+	History []PeriodAlerts `json:"history"`
 }
 
 // RegisterRisk is what the DPIA register says of a risk.
@@ -223,8 +232,15 @@ type Observed struct {
 	ConfirmedEpisodes int64  `json:"confirmed_episodes"`
 	StaffDays         int64  `json:"active_staff_days"`
 	RatePer10k        string `json:"rate_per_10000_staff_days"` // two decimals; "" not assessable
-	Level             string `json:"level"`                     // remote, possible, probable or not-assessable
-	Residual          string `json:"register_residual"`
+	// RateLow and RateHigh bound the rate's 95% interval (exact Poisson on
+	// the confirmed count): what the few cases a period holds can show.
+	RateLow  string `json:"rate_interval_low"`
+	RateHigh string `json:"rate_interval_high"`
+	// RateIfUndecided is the rate were every undecided alert of the period
+	// confirmed: the most the backlog could raise it to.
+	RateIfUndecided string `json:"rate_if_undecided_confirmed"`
+	Level           string `json:"level"` // remote, possible, probable or not-assessable
+	Residual        string `json:"register_residual"`
 	// Versus is the level against Residual: above, in-line or below; ""
 	// when either is missing.
 	Versus     string `json:"versus_register"`
@@ -299,6 +315,18 @@ type RoutineReport struct {
 	Available bool         `json:"available"`
 	Note      string       `json:"note"`
 	Orgs      []RoutineOrg `json:"orgs"`
+	// Teams is each team's samples drawn in the period and how many of
+	// their accesses the manager reviewed, from stores that keep samples.
+	Teams []RoutineTeam `json:"teams"`
+}
+
+// RoutineTeam is one team's routine-audit samples of the period.
+type RoutineTeam struct {
+	Org      string `json:"org"`
+	Team     string `json:"team"`
+	Samples  int    `json:"samples"`
+	Sampled  int    `json:"accesses_sampled"`
+	Reviewed int    `json:"accesses_reviewed"`
 }
 
 // RoutineOrg is one org's routine audits.

@@ -72,10 +72,14 @@ st-martins,alerts,2190,config store.retention.default.alerts_days,,0,2026-03-20T
 		if c.Days > 0 {
 			kept = itoa(int64(c.Days)) + " days"
 		}
-		want = append(want, []string{c.Org, c.Class, kept, c.Source, htmlDash(c.Oldest), itoa(c.Deleted)})
+		oldest := "nothing held"
+		if c.Oldest != "" {
+			oldest = zoneTime(t, r.Period.Timezone, c.Oldest) // UK local time, as the whole report
+		}
+		want = append(want, []string{c.Org, c.Class, kept, c.Source, oldest, itoa(c.Deleted)})
 	}
 	equalRows(t, "retention", doc.table(t, "Retention of the monitor's data", 1)[0].rows, want)
-	if ps := doc.paras["Retention of the monitor's data"]; len(ps) == 0 || !strings.Contains(ps[0], "Last run: 2026-03-20T03:00:00Z.") {
+	if ps := doc.paras["Retention of the monitor's data"]; len(ps) == 0 || !strings.Contains(ps[0], "Last run: 20 Mar 2026, 03:00 GMT.") {
 		t.Errorf("retention paragraph %q lacks the last run", ps)
 	}
 	pdf, err := os.ReadFile(filepath.Join(dir, "report.pdf"))

@@ -2,9 +2,11 @@ package evidence
 
 import (
 	"context"
+	"time"
 
 	"github.com/dpiawatch/dpiawatch/audit"
 	"github.com/dpiawatch/dpiawatch/evidencequery"
+	"github.com/dpiawatch/dpiawatch/routineaudit"
 )
 
 // Source is what an export needs from a store: aggregates only. A county's
@@ -35,6 +37,13 @@ type TriageSource interface {
 // report then says "no routine-audit data" rather than zero.
 type RoutineAuditSource interface {
 	EvidenceRoutineAudits(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.RoutineAuditGroup, error)
+}
+
+// RoutineCoverageSource is offered by stores that keep the routine-audit
+// samples themselves (store.RoutineAudits): each team's samples and how
+// far their managers reviewed them.
+type RoutineCoverageSource interface {
+	AuditCoverage(ctx context.Context, orgs []string, from, to time.Time) ([]routineaudit.Coverage, error)
 }
 
 // AuditRecorder is offered by stores with an audit trail; an export with

@@ -72,6 +72,9 @@ type TriageGroup struct {
 	// Seconds is the sum of those times in whole seconds.
 	Buckets [NBuckets]int64
 	Seconds int64
+	// Earliest is the first seen of the group's oldest alert: for the
+	// untriaged group, how long the backlog has waited.
+	Earliest time.Time
 }
 
 // ConfirmedAlert is one alert confirmed as misuse.

@@ -61,10 +61,12 @@ func (s *Server) exportForm(w http.ResponseWriter, r *http.Request, ss *session)
 		s.notFound(w, r, ss)
 		return
 	}
-	now := s.o.Now()
-	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -3, 0)
-	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, ""),
-		From: first.Format(time.DateOnly), To: first.AddDate(0, 3, -1).Format(time.DateOnly)}
+	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, "")}
+	// The last complete review cycle of the first DPIA (a calendar
+	// quarter unless its register states another), as the CLI defaults.
+	if e := s.o.Evidence; e != nil && e.Config != nil && len(d.DPIAs) > 0 {
+		d.From, d.To, _ = evidence.DefaultPeriod(e.Config, d.DPIAs[0].Value, s.o.Now())
+	}
 	s.renderExport(w, r, http.StatusOK, d)
 }
 
@@ -145,7 +147,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	defer zf.Close()
-	if err := zipDir(zf, dir); err != nil {
+	if err := zipDir(zf, dir, s.o.Now()); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -161,8 +163,9 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	http.ServeContent(w, r, "", time.Time{}, zf)
 }
 
-// zipDir writes every file under dir into a zip, with paths relative to it.
-func zipDir(w io.Writer, dir string) error {
+// zipDir writes every file under dir into a zip, with paths relative to it,
+// each dated at (the export's time: a header without a date shows as 1979).
+func zipDir(w io.Writer, dir string, at time.Time) error {
 	zw := zip.NewWriter(w)
 	err := fs.WalkDir(os.DirFS(dir), ".", func(p string, de fs.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
@@ -172,7 +175,7 @@ func zipDir(w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		fw, err := zw.CreateHeader(&zip.FileHeader{Name: p, Method: zip.Deflate})
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: p, Method: zip.Deflate, Modified: at})
 		if err != nil {
 			return err
 		}

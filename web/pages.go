@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alert"
 	"github.com/dpiawatch/dpiawatch/alertview"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/visible"
 )
 
@@ -120,20 +121,12 @@ func triageBy(t *alertview.Triage) string {
 	return t.By + " (" + t.Source + ")"
 }
 
+// outcomeLabel is triage.Label: the evidence pack uses the same words.
 func outcomeLabel(o string) string {
-	switch o {
-	case alertview.StatusOpen:
-		return "Open"
-	case OutcomeAcknowledged:
-		return "Acknowledged"
-	case OutcomeExplained:
-		return "Explained (legitimate reason)"
-	case OutcomeConfirmed:
-		return "Confirmed misuse"
-	case OutcomeFalsePositive:
-		return "False positive"
+	if o == alertview.StatusOpen {
+		o = triage.Open
 	}
-	return o
+	return triage.Label(o)
 }
 
 func parseTemplates() (map[string]*template.Template, error) {

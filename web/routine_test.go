@@ -250,6 +250,11 @@ func TestEvidenceExport(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `value="st-martins-webster-court"`) {
 		t.Fatalf("export form: %s", resp.Status)
 	}
+	// The form proposes the last complete calendar quarter before t0
+	// (2 March 2026), as the CLI does.
+	if !strings.Contains(body, `value="2025-10-01"`) || !strings.Contains(body, `value="2025-12-31"`) {
+		t.Errorf("export form does not propose Q4 2025:\n%s", body)
+	}
 	v.Del("csrf")
 	if resp, _ := post(t, dpo, f.srv.URL+"/evidence", v); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("export without token: %s", resp.Status)
@@ -284,9 +289,21 @@ func TestEvidenceExport(t *testing.T) {
 	var m struct {
 		Identities  bool   `json:"identities"`
 		RequestedBy string `json:"identities_requested_by"`
+		GeneratedAt string `json:"generated_at"`
 	}
 	if err := json.Unmarshal(files["manifest.json"], &m); err != nil || !m.Identities || m.RequestedBy != "dpo" {
 		t.Errorf("manifest: %+v %v", m, err)
+	}
+	// Every entry is dated with the export, not the zip format's zero
+	// date (31 Dec 1979 in a file manager).
+	gen, err := time.Parse(time.RFC3339, m.GeneratedAt)
+	if err != nil {
+		t.Fatalf("manifest generated_at %q: %v", m.GeneratedAt, err)
+	}
+	for _, zf := range zr.File {
+		if !zf.Modified.Equal(gen) {
+			t.Errorf("%s is dated %s in the zip, the export %s", zf.Name, zf.Modified, gen)
+		}
 	}
 	log, _ := f.sq.AuditLog(t.Context(), 5)
 	if len(log) == 0 || log[0].Action != "evidence.export-identities" || log[0].Actor != "dpo" {

@@ -166,9 +166,9 @@ func (s *Store) EvidenceTriage(ctx context.Context, q evidencequery.AlertQuery) 
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT e_org, e_check, e_pattern, e_severity, e_risks, t_outcome, count(),
 	`+d(-1, h)+`, `+d(h, 24*h)+`, `+d(24*h, 7*24*h)+`, `+d(7*24*h, -1)+`,
-	sumIf(intDiv(d, 1000000000), t_alert != '')
+	sumIf(intDiv(d, 1000000000), t_alert != ''), min(e_first)
 FROM (
-	SELECT a.e_org AS e_org, a.e_check AS e_check, a.e_pattern AS e_pattern, a.e_severity AS e_severity, a.e_risks AS e_risks,
+	SELECT a.e_org AS e_org, a.e_check AS e_check, a.e_pattern AS e_pattern, a.e_severity AS e_severity, a.e_risks AS e_risks, a.e_first AS e_first,
 		ifNull(t.t_alert, '') AS t_alert, ifNull(t.t_outcome, '') AS t_outcome,
 		greatest(toUnixTimestamp64Nano(t.t_first) - toUnixTimestamp64Nano(a.e_first), 0) AS d
 	FROM a LEFT JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
@@ -186,10 +186,10 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 			n, b0, b1, b2, b3 uint64
 			seconds           int64
 		)
-		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &n, &b0, &b1, &b2, &b3, &seconds); err != nil {
+		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &n, &b0, &b1, &b2, &b3, &seconds, &g.Earliest); err != nil {
 			return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
 		}
-		g.Risks = splitRisks(risks)
+		g.Risks, g.Earliest = splitRisks(risks), g.Earliest.UTC()
 		g.Alerts, g.Seconds = int64(n), seconds
 		g.Buckets = [4]int64{int64(b0), int64(b1), int64(b2), int64(b3)}
 		out = append(out, g)

@@ -159,12 +159,12 @@ func (s *Store) EvidenceTriage(ctx context.Context, q evidencequery.AlertQuery) 
 	}
 	const h = int64(time.Hour)
 	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+dec+`,
-x AS (SELECT a.org, a.chk, a.pat, a.sev, a.risks, coalesce(l.outcome, '') AS outcome,
+x AS (SELECT a.org, a.chk, a.pat, a.sev, a.risks, a.first_seen, coalesce(l.outcome, '') AS outcome,
 	CASE WHEN f.first_at IS NULL THEN NULL ELSE max(f.first_at - a.first_seen, 0) END AS d
 	FROM a LEFT JOIN f ON f.alert_id = a.id LEFT JOIN l ON l.alert_id = a.id)
 SELECT org, chk, pat, sev, risks, outcome, count(*),
 	coalesce(sum(d <= ?), 0), coalesce(sum(d > ? AND d <= ?), 0), coalesce(sum(d > ? AND d <= ?), 0), coalesce(sum(d > ?), 0),
-	coalesce(sum(d / 1000000000), 0)
+	coalesce(sum(d / 1000000000), 0), min(first_seen)
 FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
 		q.DPIA, timeKey(q.From), timeKey(q.To), h, h, 24*h, 24*h, 7*24*h, 7*24*h)
 	if err != nil {
@@ -174,15 +174,16 @@ FROM x GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`,
 	var out []evidencequery.TriageGroup
 	for rows.Next() {
 		var (
-			g     evidencequery.TriageGroup
-			risks string
+			g        evidencequery.TriageGroup
+			risks    string
+			earliest int64
 		)
 		if err := rows.Scan(&g.Org, &g.Check, &g.Pattern, &g.Severity, &risks, &g.Outcome, &g.Alerts,
 			&g.Buckets[evidencequery.BucketHour], &g.Buckets[evidencequery.BucketDay], &g.Buckets[evidencequery.BucketWeek], &g.Buckets[evidencequery.BucketLater],
-			&g.Seconds); err != nil {
+			&g.Seconds, &earliest); err != nil {
 			return nil, fmt.Errorf("sqlite: evidence triage: %w", err)
 		}
-		g.Risks = splitRisks(risks)
+		g.Risks, g.Earliest = splitRisks(risks), time.Unix(0, earliest).UTC()
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
