@@ -33,7 +33,7 @@ func addQueueAlerts(t *testing.T, f *fixture, n int) []string {
 		a.AddEvent(fmt.Sprintf("e-a%d", i%6+1), t0.Add(time.Duration(i)*time.Minute))
 		as, ids = append(as, a), append(ids, id)
 	}
-	if _, err := f.sq.Apply(context.Background(), nil, func([]event.Event) (store.Effects, error) {
+	if _, err := f.sq.Apply(context.Background(), nil, nil, func([]event.Event) (store.Effects, error) {
 		return store.Effects{Alerts: as}, nil
 	}); err != nil {
 		t.Fatal(err)
