@@ -55,6 +55,9 @@ type Roster interface {
 	// Staff returns the staff record of actorID in org: the actor's org
 	// (event.ActorOrg), never another's (CONTRACT §2).
 	Staff(org, actorID string) (reference.Staff, bool)
+	// HasStaff reports whether org has any staff row: only then is an
+	// actor missing from it an unknown account.
+	HasStaff(org string) bool
 	// HasShifts reports whether actorID has any rostered shift in org.
 	HasShifts(org, actorID string) bool
 	// ShiftAt returns a shift of actorID in org with start-grace ≤ t ≤ end+grace.
@@ -847,6 +850,7 @@ func (emptyRoster) SharingAgreementFor(string, string, string, string, time.Time
 
 func (emptyRoster) Staff(string, string) (reference.Staff, bool)   { return reference.Staff{}, false }
 func (emptyRoster) Device(string, string) (reference.Device, bool) { return reference.Device{}, false }
+func (emptyRoster) HasStaff(string) bool                           { return false }
 func (emptyRoster) HasShifts(string, string) bool                  { return false }
 func (emptyRoster) AbsentAt(string, string, time.Time) (reference.Absence, bool) {
 	return reference.Absence{}, false
