@@ -403,6 +403,15 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 			e.metrics.ignored.WithLabelValues("not_staff").Inc()
 			continue
 		}
+		// Counted once, by the engine of the input stream: the tasks of
+		// the repartitioned checks (ExternalFrontier) see the same events.
+		if !e.external {
+			if r := e.env.roster; r.HasStaff(ev.ActorOrg()) {
+				if _, ok := r.Staff(ev.ActorOrg(), ev.Actor.ID); !ok {
+					e.metrics.unknown.WithLabelValues(ev.Org).Inc()
+				}
+			}
+		}
 		e.accept(org, ev)
 	}
 	if e.external {
