@@ -32,6 +32,7 @@ var (
 		"used-after-leaving":        "Used after the worker left",
 		"failed-login-burst":        "Burst of failed sign-ins",
 		"external-without-mfa":      "Signed in from outside without MFA",
+		"unknown-account":           "Account on no staff list",
 		"bulk-access":               "Many records opened in a short time",
 		"conflicting-duplicate":     "One event id with different content",
 		"no-events":                 "No events from a system",

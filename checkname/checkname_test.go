@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dpiawatch/dpiawatch/checkname"
+	_ "github.com/dpiawatch/dpiawatch/checks/install"
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/rules/heartbeat"
 )
@@ -55,9 +56,20 @@ func constants(t *testing.T, dir, prefix string) []string {
 
 func TestEveryCheckAndPatternIsNamed(t *testing.T) {
 	checks := append(rules.Checks(), rules.CheckFeedIntegrity, heartbeat.CheckFeedSilent)
+	// The engine's own patterns, and each shipped check's in its package
+	// (the example check of the walkthrough is not shipped).
 	patterns := append(constants(t, filepath.Join("..", "rules"), "Pattern"), "no-events")
+	dirs, err := filepath.Glob(filepath.Join("..", "checks", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if filepath.Base(d) != "example" {
+			patterns = append(patterns, constants(t, d, "Pattern")...)
+		}
+	}
 	if len(patterns) < 15 {
-		t.Fatalf("found only %d patterns in rules/: %v", len(patterns), patterns)
+		t.Fatalf("found only %d patterns in rules/ and checks/: %v", len(patterns), patterns)
 	}
 	seen := map[string]string{}
 	for _, c := range checks {

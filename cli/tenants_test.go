@@ -101,6 +101,14 @@ tab-1,wiltshire-council,laptop,u-17,
 			t.Errorf("e3 not explained with Wiltshire's u-17: %q", a.Explanation)
 		}
 	}
+	if !slices.ContainsFunc(got, func(a alert) bool {
+		return a.Pattern == "unknown-account" && slices.Contains(a.EventIDs, "e4") && strings.Contains(a.Explanation, "no staff list of wiltshire-council")
+	}) {
+		t.Errorf("Wiltshire's unknown u-18 raised no unknown-account alert: %+v", got)
+	}
+	if slices.ContainsFunc(got, func(a alert) bool { return a.Pattern == "unknown-account" && !slices.Contains(a.EventIDs, "e4") }) {
+		t.Errorf("an account on its org's staff list raised unknown-account: %+v", got)
+	}
 	if !has("e4", "no-business-need") {
 		t.Errorf("Wiltshire's unknown u-18 opening c-2 raised no no-business-need alert: %+v", got)
 	}

@@ -55,6 +55,9 @@ type Roster interface {
 	// Staff returns the staff record of actorID in org: the actor's org
 	// (event.ActorOrg), never another's (CONTRACT §2).
 	Staff(org, actorID string) (reference.Staff, bool)
+	// HasStaff reports whether org has any staff row: only then is an
+	// actor missing from it an unknown account.
+	HasStaff(org string) bool
 	// HasShifts reports whether actorID has any rostered shift in org.
 	HasShifts(org, actorID string) bool
 	// ShiftAt returns a shift of actorID in org with start-grace ≤ t ≤ end+grace.
@@ -399,6 +402,15 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 			// stored as such and never judged as staff access (issue 12).
 			e.metrics.ignored.WithLabelValues("not_staff").Inc()
 			continue
+		}
+		// Counted once, by the engine of the input stream: the tasks of
+		// the repartitioned checks (ExternalFrontier) see the same events.
+		if !e.external {
+			if r := e.env.roster; r.HasStaff(ev.ActorOrg()) {
+				if _, ok := r.Staff(ev.ActorOrg(), ev.Actor.ID); !ok {
+					e.metrics.unknown.WithLabelValues(ev.Org).Inc()
+				}
+			}
 		}
 		e.accept(org, ev)
 	}
@@ -847,6 +859,7 @@ func (emptyRoster) SharingAgreementFor(string, string, string, string, time.Time
 
 func (emptyRoster) Staff(string, string) (reference.Staff, bool)   { return reference.Staff{}, false }
 func (emptyRoster) Device(string, string) (reference.Device, bool) { return reference.Device{}, false }
+func (emptyRoster) HasStaff(string) bool                           { return false }
 func (emptyRoster) HasShifts(string, string) bool                  { return false }
 func (emptyRoster) AbsentAt(string, string, time.Time) (reference.Absence, bool) {
 	return reference.Absence{}, false

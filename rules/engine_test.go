@@ -894,3 +894,42 @@ func TestRestoreWaitingByKey(t *testing.T) {
 		t.Errorf("restore with the waiting events missing: err %v", err)
 	}
 }
+
+// TestUnknownAccountsCounted: an event whose actor is on no staff list of
+// its org is counted under the event's org, once — only when that org has
+// a staff list (without one every account would look unknown), and never
+// because another org's list holds the same id (CONTRACT §2).
+func TestUnknownAccountsCounted(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	from := rulestest.LT("2026-01-01 00:00:00")
+	roster := reference.NewIndex(&reference.Data{Staff: []reference.Staff{
+		{ActorID: "u-17", Org: rulestest.Org, ActiveFrom: from},
+		{ActorID: "u-18", Org: "other", ActiveFrom: from},
+	}})
+	e, err := rules.New(rules.Options{Orgs: map[string]rules.OrgPolicy{rulestest.Org: rulestest.Policy(), "other": {DPIA: "other-dpia"}, "third": {DPIA: "other-dpia"}},
+		Roster: roster, Registerer: reg, Lateness: rules.NoLateness})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := rulestest.LT("2026-03-10 10:00:00")
+	evs := []event.Event{
+		rulestest.Event("e1", "u-17", at, event.ActionView),                           // known
+		rulestest.Event("e2", "u-18", at, event.ActionView),                           // other's u-18: unknown here
+		rulestest.Event("e3", "u-17", at, event.ActionView, rulestest.InOrg("other")), // st-martins' u-17: unknown in other
+		rulestest.Event("e4", "u-18", at, event.ActionView, rulestest.InOrg("other")), // known
+		rulestest.Event("e5", "u-99", at, event.ActionView, rulestest.InOrg("third")), // third has no staff list
+	}
+	if _, err := e.Process(evs); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP dpiawatch_rules_unknown_account_events_total Events by an account on no staff list of its org, of an org that has one (CONTRACT §2: an unknown account), by the event's org.
+# TYPE dpiawatch_rules_unknown_account_events_total counter
+dpiawatch_rules_unknown_account_events_total{org="other"} 1
+dpiawatch_rules_unknown_account_events_total{org="st-martins"} 1
+dpiawatch_rules_unknown_account_events_total{org="third"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "dpiawatch_rules_unknown_account_events_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -24,6 +24,7 @@ type metrics struct {
 	late        prometheus.Counter
 	future      prometheus.Counter
 	pending     prometheus.Gauge
+	unknown     *prometheus.CounterVec
 }
 
 // newMetrics registers the rules metrics with reg (nil: not registered) and
@@ -57,6 +58,10 @@ func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgR
 			Name: "dpiawatch_rules_future_events_total",
 			Help: "Events stamped too far ahead of the org's watermark (or the wall clock) to move it; judged on arrival.",
 		}),
+		unknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpiawatch_rules_unknown_account_events_total",
+			Help: "Events by an account on no staff list of its org, of an org that has one (CONTRACT §2: an unknown account), by the event's org.",
+		}, []string{"org"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dpiawatch_rules_waiting_events",
 			Help: "Events waiting, within the lateness bound, for their turn in event time.",
@@ -88,10 +93,14 @@ func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgR
 		if m.pending, err = register(reg, m.pending); err != nil {
 			return nil, err
 		}
+		if m.unknown, err = register(reg, m.unknown); err != nil {
+			return nil, err
+		}
 	}
 	m.ignored.WithLabelValues(ignoredUnknownOrg)
-	for _, o := range orgs {
+	for id, o := range orgs {
 		m.alerts.WithLabelValues(CheckFeedIntegrity, o.dpia, noRisk) // AlertCounter's
+		m.unknown.WithLabelValues(id)
 	}
 	for _, c := range checks {
 		m.evaluations.WithLabelValues(c.Name())

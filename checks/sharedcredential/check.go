@@ -34,12 +34,17 @@ const (
 	// An external user logs in without a second factor where the DPIA
 	// requires one.
 	PatternExternalWithoutMFA = "external-without-mfa"
+	// The account is on no staff list of its org although the org has one:
+	// nobody is recorded as holding it — a generic, shared or leftover
+	// account, or one another org's roster holds (CONTRACT §2: an unknown
+	// account, never someone else's).
+	PatternUnknownAccount = "unknown-account"
 )
 
 // Patterns lists the check's patterns.
 func Patterns() []string {
 	return []string{PatternConcurrentSessions, PatternImpossibleTravel, PatternUsedWhileAbsent,
-		PatternUsedAfterLeaving, PatternFailedLoginBurst, PatternExternalWithoutMFA}
+		PatternUsedAfterLeaving, PatternFailedLoginBurst, PatternExternalWithoutMFA, PatternUnknownAccount}
 }
 
 // Defaults of the shared-credential check (CONTRACT §4 where it says).
@@ -425,6 +430,9 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Ep
 		if known && !p.off[PatternUsedAfterLeaving] {
 			j.leaving(&st)
 		}
+		if !known && !p.off[PatternUnknownAccount] {
+			j.unknown()
+		}
 		if !p.off[PatternUsedWhileAbsent] {
 			j.absent()
 		}
@@ -497,6 +505,20 @@ func (j *scJudge) leaving(st *reference.Staff) {
 			return j.who() + " " + rules.Doing(j.ev) + " at " + when(j.local) + ", before the account's holder started (active from " + rules.DateText(from) + ")"
 		})
 	}
+}
+
+// unknown reports an account its org's staff list does not hold, when the
+// org has a staff list at all (without one, every account would be
+// unknown: the reference data is missing, not the account).
+func (j *scJudge) unknown() {
+	org := j.ev.ActorOrg()
+	if !j.v.Roster().HasStaff(org) {
+		return
+	}
+	j.add(j.ev, PatternUnknownAccount, func() string {
+		return j.who() + " " + rules.Doing(j.ev) + " at " + when(j.local) + ", with an account that is on no staff list of " + org +
+			": nobody is recorded as holding it"
+	})
 }
 
 // absent: the kind of absence is not named in the explanation: "sickness"

@@ -246,7 +246,10 @@ func TestSharedCredentialJudgement(t *testing.T) {
 			policy: func(p *rules.OrgPolicy) { scOf(p).AfterLeaving = new(24 * time.Hour) }},
 		{name: "before starting", events: []event.Event{ev("e1", "u-61", rulestest.LT("2026-03-15 23:59:59"), view)}, want: []string{"used-after-leaving: e1"}},
 		{name: "from the start", events: []event.Event{ev("e1", "u-61", rulestest.LT("2026-03-16 00:00:00"), view)}},
-		{name: "unknown account", events: []event.Event{ev("e1", "u-99", scAt("10:00:00"), view)}},
+		// An account on no staff list of an org that has one (CONTRACT §2).
+		{name: "unknown account", events: []event.Event{ev("e1", "u-99", scAt("10:00:00"), view)}, want: []string{"unknown-account: e1"}},
+		{name: "unknown account off", events: []event.Event{ev("e1", "u-99", scAt("10:00:00"), view)},
+			policy: func(p *rules.OrgPolicy) { scOf(p).DisabledPatterns = []string{PatternUnknownAccount} }},
 
 		// Failed-login bursts (CONTRACT §4).
 		{name: "five failures in ten minutes", events: burst("u-17", 5, 150*time.Second), want: []string{"failed-login-burst: f1 f2 f3 f4 f5"}},
@@ -396,7 +399,7 @@ func TestSharedCredentialOutOfOrder(t *testing.T) {
 // tablets, desktops and the internet, failing to log in, absent, leaving.
 func scStream(seed uint64, n int) []event.Event {
 	rng := rand.New(rand.NewPCG(seed, 9))
-	actors := []string{"u-17", "u-21", "u-40", "u-41", "u-60", "u-61", "p-01", "u-62"}
+	actors := []string{"u-17", "u-21", "u-40", "u-41", "u-60", "u-61", "p-01", "u-62", "u-99"} // u-99: on no staff list
 	devices := []struct{ id, ip string }{{"tab-01", "10.2.0.21"}, {"tab-02", "10.2.0.22"}, {"dt-01", "10.2.0.11"}, {"", "203.0.113.5"}, {"", "10.4.0.7"}}
 	actions := []event.Action{event.ActionLogin, event.ActionView, event.ActionView, event.ActionUpdate, event.ActionLogout,
 		event.ActionLock, event.ActionTimeout, event.ActionLoginFailed, event.ActionLoginFailed, event.ActionLoginFailed}
@@ -495,7 +498,7 @@ func TestSharedCredentialRestart(t *testing.T) {
 		for k := range state {
 			n += rulestest.B2I(strings.HasPrefix(k, "rules/"+Name+"/actors/"))
 		}
-		if n > 8 {
+		if n > 9 { // the stream's nine actors
 			t.Errorf("batch %d: %d actor entries", batch, n)
 		}
 	}

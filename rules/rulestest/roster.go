@@ -42,6 +42,16 @@ func NewFakeRoster(staff []reference.Staff, shifts []reference.Shift) *FakeRoste
 
 func (r *FakeRoster) Staff(_, id string) (reference.Staff, bool) { s, ok := r.staff[id]; return s, ok }
 
+// HasStaff reports whether a staff row of org was given.
+func (r *FakeRoster) HasStaff(org string) bool {
+	for _, s := range r.staff {
+		if s.Org == org {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *FakeRoster) HasShifts(_, id string) bool { return len(r.shifts[id]) > 0 }
 
 func (r *FakeRoster) ShiftAt(_, id string, t time.Time, grace time.Duration) (reference.Shift, bool) {
