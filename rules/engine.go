@@ -400,7 +400,7 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 		if !ev.Actor.Kind.IsStaff() {
 			// A patient, relative or system (a portal, an interface) is
 			// stored as such and never judged as staff access (issue 12).
-			e.metrics.ignored.WithLabelValues("not_staff").Inc()
+			e.metrics.ignored.WithLabelValues(ignoredNotStaff).Inc()
 			continue
 		}
 		// Counted once, by the engine of the input stream: the tasks of

@@ -10,7 +10,12 @@ import (
 )
 
 // Label values of dpiawatch_rules_events_ignored_total{reason}.
-const ignoredUnknownOrg = "unknown_org"
+const (
+	ignoredUnknownOrg = "unknown_org"
+	// ignoredNotStaff: a patient, relative or system (actor.kind) is
+	// stored, never judged as staff access.
+	ignoredNotStaff = "not_staff"
+)
 
 // noRisk labels alerts of a check the org's DPIA maps to no risk.
 const noRisk = "none"
@@ -98,6 +103,7 @@ func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgR
 		}
 	}
 	m.ignored.WithLabelValues(ignoredUnknownOrg)
+	m.ignored.WithLabelValues(ignoredNotStaff)
 	for id, o := range orgs {
 		m.alerts.WithLabelValues(CheckFeedIntegrity, o.dpia, noRisk) // AlertCounter's
 		m.unknown.WithLabelValues(id)
