@@ -132,3 +132,29 @@ func TestWorkQueue(t *testing.T) {
 		t.Errorf("page 99: %d alerts", len(shown(body)))
 	}
 }
+
+// TestNotCoveredByTheDPIA: an alert whose behaviour no risk of the DPIA
+// names says so on the queue and on its page, rather than showing an empty
+// risk cell (issue 13: "show the alert as not covered by the DPIA").
+func TestNotCoveredByTheDPIA(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	a := alert.Alert{ID: "a-uncovered", Check: "shared-credential", Pattern: "unknown-account", Org: org,
+		Severity: alert.SeverityHigh, ActorID: actorA, DPIA: "st-martins-webster-court",
+		Explanation: "An account on no staff list signed in."}
+	a.AddEvent("e-a1", t0)
+	if _, err := f.sq.Apply(context.Background(), nil, nil, func([]event.Event) (store.Effects, error) {
+		return store.Effects{Alerts: []alert.Alert{a}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.login(t, "ig")
+	for _, url := range []string{"/alerts", "/alerts/a-uncovered"} {
+		resp, body := get(t, c, f.srv.URL+url)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", url, resp.Status)
+		}
+		if !strings.Contains(body, "Not covered by the DPIA") {
+			t.Errorf("%s does not say the alert is not covered by the DPIA", url)
+		}
+	}
+}

@@ -185,12 +185,14 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 }
 
 // WebAlertCounts counts alerts in q's scope by org, DPIA, check, risk and team; an
-// alert evidencing two risks counts under each.
+// alert evidencing two risks counts under each, one evidencing none (risks
+// null: not covered by the DPIA) under none, as ClickHouse's ARRAY JOIN
+// leaves it out.
 func (s WebStore) WebAlertCounts(ctx context.Context, q alertview.AlertQuery) ([]alertview.AlertCount, error) {
 	where, args := webWhere(q)
 	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, coalesce(json_extract(x.body, '$.dpia'), ''), x.check_name, r.value, x.team,
 	sum(x.outcome IS NULL), sum(x.outcome IS NOT NULL), max(x.last_seen)
-FROM x, json_each(x.body, '$.risks') r`+where+`
+FROM x, json_each(coalesce(json_extract(x.body, '$.risks'), '[]')) r`+where+`
 GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 4, 3, 5`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web alert counts: %w", err)
@@ -322,7 +324,7 @@ func (s WebStore) WebAlertTrend(ctx context.Context, q alertview.AlertQuery, fro
 	}
 	const day = int64(24 * time.Hour)
 	rows, err := s.r.QueryContext(ctx, webAlerts+` SELECT x.org, r.value, x.first_seen / ?, count(*)
-FROM x, json_each(x.body, '$.risks') r`+cond+`x.first_seen >= ? AND x.first_seen < ?
+FROM x, json_each(coalesce(json_extract(x.body, '$.risks'), '[]')) r`+cond+`x.first_seen >= ? AND x.first_seen < ?
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, append(append([]any{day}, args...), timeKey(from), timeKey(to))...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: web alert trend: %w", err)
