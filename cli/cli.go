@@ -80,7 +80,7 @@ Start with:  dpiawatch demo`,
 	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&e.logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(
-		runCommand(e), demoCommand(e), replayCommand(e), simulateCommand(e),
+		runCommand(e), demoCommand(e), replayCommand(e), backtestCommand(e), simulateCommand(e),
 		checkConfigCommand(e), benchCommand(e), migrateCommand(e), userCommand(e), evidenceCommand(e), versionCommand(e),
 	)
 	err := root.ExecuteContext(ctx)

@@ -27,7 +27,7 @@ func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 }
 
 func TestEverySubcommandHasHelp(t *testing.T) {
-	for _, cmd := range []string{"run", "demo", "replay", "simulate", "check-config", "bench", "version"} {
+	for _, cmd := range []string{"run", "demo", "replay", "backtest", "simulate", "check-config", "bench", "version"} {
 		t.Run(cmd, func(t *testing.T) {
 			code, out, _ := run(t, "", cmd, "--help")
 			if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "dpiawatch "+cmd) {

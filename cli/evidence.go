@@ -19,6 +19,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/daemon"
 	"github.com/dpiawatch/dpiawatch/demo"
 	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/clickhouse"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/version"
@@ -176,6 +177,19 @@ func printUncovered(w io.Writer, dir string) error {
 
 // openEvidenceSource opens the configured store for reading aggregates.
 func openEvidenceSource(ctx context.Context, cfg *config.Config, e *env) (evidence.Source, string, func(), error) {
+	return openReadStore(ctx, cfg, e)
+}
+
+// readStore is what the read-only commands (evidence, backtest) read from
+// either kind of store.
+type readStore interface {
+	store.Reader
+	evidence.Source
+}
+
+// openReadStore opens the configured store for reading, never changing its
+// schema; it names the kind of store ("clickhouse", "embedded").
+func openReadStore(ctx context.Context, cfg *config.Config, e *env) (readStore, string, func(), error) {
 	if cfg.Store.ClickHouse != nil {
 		o, err := daemon.ClickHouseOptions(cfg.Store.ClickHouse)
 		if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -114,24 +115,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
 			}
 			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
-			opts, err := checkconfig.EngineOptions(cfg, log, nil)
-			if err != nil {
-				return err
-			}
-			if refDir != "" {
-				d, err := reference.LoadDir(refDir)
-				if err != nil {
-					return usagef("--reference: %v", err)
-				}
-				// Named as the daemon names it, so that each alert says
-				// which reference data it was judged against.
-				id, err := store.ReferenceID(d)
-				if err != nil {
-					return fmt.Errorf("--reference: %w", err)
-				}
-				opts.Roster = reference.NewNamedIndex(d, id)
-			}
-			eng, err := rules.New(opts)
+			eng, err := offlineEngine(cfg, log, refDir)
 			if err != nil {
 				return err
 			}
@@ -227,4 +211,28 @@ func configuredTopic(cfg *config.Config, name string) (config.Topic, bool) {
 		}
 	}
 	return config.Topic{}, false
+}
+
+// offlineEngine builds the rules engine as the daemon does
+// (checkconfig.EngineOptions), with no metrics registry, judging against
+// the reference data in refDir ("" for none): replay's and backtest's.
+func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string) (*rules.Engine, error) {
+	opts, err := checkconfig.EngineOptions(cfg, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	if refDir != "" {
+		d, err := reference.LoadDir(refDir)
+		if err != nil {
+			return nil, usagef("--reference: %v", err)
+		}
+		// Named as the daemon names it, so that each alert says
+		// which reference data it was judged against.
+		id, err := store.ReferenceID(d)
+		if err != nil {
+			return nil, fmt.Errorf("--reference: %w", err)
+		}
+		opts.Roster = reference.NewNamedIndex(d, id)
+	}
+	return rules.New(opts)
 }
