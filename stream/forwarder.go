@@ -124,12 +124,11 @@ func newInstanceID() string {
 // teamOf is the team bulk-access judges ev's actor by: the roster's, else
 // the event's own.
 func teamOf(r rules.Roster, ev *event.Event) string {
-	if r != nil {
-		if st, ok := r.Staff(ev.ActorOrg(), ev.Actor.ID); ok && st.Team != "" {
-			return st.Team
-		}
+	if r == nil {
+		return ev.Actor.Team
 	}
-	return ev.Actor.Team
+	_, team, _, _ := rules.ActorGroups(r, ev.ActorOrg(), &ev.Actor)
+	return team
 }
 
 // rows returns the outbox row forwarding fresh, then the progress of each

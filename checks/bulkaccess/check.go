@@ -329,15 +329,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes
 		return false
 	}
 	actor := ev.Actor.ID
-	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.Roster().Staff(ev.ActorOrg(), actor); ok {
-		if st.Role != "" {
-			role = st.Role
-		}
-		if st.Team != "" {
-			team = st.Team
-		}
-	}
+	role, team, _, _ := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 	res := rules.Resolved[bulkResolver](v, c.slot)
 	p := res.Get(role, team)
 	if p.exempt {

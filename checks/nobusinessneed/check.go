@@ -116,16 +116,7 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episo
 		return false
 	}
 	actor, subject, t := ev.Actor.ID, ev.Subject.ID, ev.Time
-	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.Roster().Staff(ev.ActorOrg(), actor)
-	if known {
-		if st.Role != "" {
-			role = st.Role
-		}
-		if st.Team != "" {
-			team = st.Team
-		}
-	}
+	role, team, st, known := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 	p := rules.Resolved[nbnResolver](v, c.slot).Get(role, team)
 	if p.exempt {
 		return true

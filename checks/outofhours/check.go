@@ -194,15 +194,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes)
 		return false
 	}
 	actor := ev.Actor.ID
-	role, team := ev.Actor.Role, ev.Actor.Team
-	if st, ok := v.Roster().Staff(ev.ActorOrg(), actor); ok {
-		if st.Role != "" {
-			role = st.Role
-		}
-		if st.Team != "" {
-			team = st.Team
-		}
-	}
+	role, team, _, _ := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 	p := rules.Resolved[oohResolver](v, c.slot).Get(role, team)
 	local := ev.Time.In(v.Location())
 

@@ -401,17 +401,7 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Ep
 	if r == nil || ev.Actor.ID == "" {
 		return false
 	}
-	actor := ev.Actor.ID
-	role, team := ev.Actor.Role, ev.Actor.Team
-	st, known := v.Roster().Staff(ev.ActorOrg(), actor)
-	if known {
-		if st.Role != "" {
-			role = st.Role
-		}
-		if st.Team != "" {
-			team = st.Team
-		}
-	}
+	role, team, st, known := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
 	p := r.Get(role, team)
 	if p.exempt {
 		return true

@@ -334,15 +334,7 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Epi
 // event's. A device's earlier holder is looked up in the device's org (the
 // event's): the device state keeps only their id.
 func ulsActorGroups(r rules.Roster, org string, a *event.Actor) (role, team string) {
-	role, team = a.Role, a.Team
-	if st, ok := r.Staff(org, a.ID); ok {
-		if st.Role != "" {
-			role = st.Role
-		}
-		if st.Team != "" {
-			team = st.Team
-		}
-	}
+	role, team, _, _ = rules.ActorGroups(r, org, a)
 	return role, team
 }
 
