@@ -408,3 +408,60 @@ func TestSystems(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedMappingDocumented: docs/dpia-mapping.md's table is the
+// shipped configuration's risk mapping, pattern by pattern, for both DPIAs
+// — every pattern of every check has its row, and each row says what
+// configs/dpiawatch.yaml maps ("not covered" for []).
+func TestShippedMappingDocumented(t *testing.T) {
+	cfg, diags := config.Load("../configs/dpiawatch.yaml")
+	if cfg == nil {
+		t.Fatalf("load: %s", diags)
+	}
+	doc, err := os.ReadFile("../docs/dpia-mapping.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][2]string{} // "check/pattern" → St Martins, Wiltshire
+	for _, l := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(l, "|")
+		if len(cells) != 7 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		key := strings.Trim(strings.TrimSpace(cells[1]), "`") + "/" + strings.Trim(strings.TrimSpace(cells[2]), "`")
+		if _, dup := rows[key]; dup {
+			t.Errorf("%s has two rows", key)
+		}
+		rows[key] = [2]string{strings.TrimSpace(cells[3]), strings.TrimSpace(cells[4])}
+	}
+	text := func(risks []string) string {
+		if len(risks) == 0 {
+			return "not covered"
+		}
+		return strings.Join(risks, ", ")
+	}
+	n := 0
+	for _, s := range cfg.Checks.Sections() {
+		for _, p := range s.Patterns {
+			key := s.Name + "/" + p
+			row, ok := rows[key]
+			if !ok {
+				t.Errorf("docs/dpia-mapping.md has no row for %s", key)
+				continue
+			}
+			delete(rows, key)
+			n++
+			for i, dp := range []string{"st-martins-webster-court", "wiltshire-childrens-cms"} {
+				if got := text(config.RisksOf(s.Section, p, dp)); got != row[i] {
+					t.Errorf("%s, %s: configs/dpiawatch.yaml maps %s, docs/dpia-mapping.md says %s", key, dp, got, row[i])
+				}
+			}
+		}
+	}
+	for key := range rows {
+		t.Errorf("docs/dpia-mapping.md has a row for %s, which no check raises", key)
+	}
+	if n < 16 {
+		t.Errorf("only %d patterns checked", n)
+	}
+}
