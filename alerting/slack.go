@@ -353,8 +353,13 @@ func (s *Slack) blocks(a alert.Alert, status triageStatus) []slack.Block {
 	return blocks
 }
 
-// riskLines lists each risk id with the DPIA's own title for it.
+// riskLines lists each risk id with the DPIA's own title for it, or says
+// that no risk of the DPIA covers the alert (the configuration maps its
+// pattern to none: docs/dpia-mapping.md), in the web UI's words.
 func riskLines(a alert.Alert) string {
+	if len(a.Risks) == 0 {
+		return "Not covered by the DPIA"
+	}
 	lines := make([]string, len(a.Risks))
 	for i, r := range a.Risks {
 		lines[i] = r

@@ -147,6 +147,21 @@ func TestSlackMessageContent(t *testing.T) {
 	}
 }
 
+// TestSlackNotCoveredByTheDPIA: an alert whose pattern no risk of the DPIA
+// covers says so in its Risks field, rather than leaving the field out.
+func TestSlackNotCoveredByTheDPIA(t *testing.T) {
+	s := newTestSlack(t, newFakeSlack(t), nil)
+	a := testAlert("a-1")
+	a.Pattern, a.Risks, a.RiskTitles = "outside-sharing-agreement", []string{}, nil
+	b, err := json.Marshal(s.blocks(a, triageStatus{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"Risks\nNot covered by the DPIA"`) {
+		t.Errorf("blocks lack the not-covered risks field: %s", b)
+	}
+}
+
 func TestSlackWhenIsLocalTime(t *testing.T) {
 	f := newFakeSlack(t)
 	s := newTestSlack(t, f, nil)

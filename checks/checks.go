@@ -24,6 +24,9 @@ type Check struct {
 	// Name is the check's stable name (CONTRACT §3): its key under checks:
 	// and the check field of its alerts.
 	Name string
+	// Patterns are the patterns its alerts carry (CONTRACT §3), at least
+	// one: what checks.<Name>.pattern_evidences may map to DPIA risks.
+	Patterns []string
 	// Section returns a new, empty configuration section (a pointer) for
 	// the configuration to decode checks.<Name> into.
 	Section func() config.CheckSection
@@ -40,7 +43,7 @@ type Check struct {
 // built; it panics on an incomplete Check or a name registered twice.
 func Register(c Check) {
 	rules.Register(rules.Registration{Name: c.Name, Build: c.Build, Policy: c.Policy})
-	config.RegisterCheck(c.Name, c.Section)
+	config.RegisterCheck(c.Name, c.Patterns, c.Section)
 }
 
 // Targeted is a configured override: whom it applies to, an org (empty:

@@ -42,6 +42,10 @@ type CheckSection interface {
 	IsEnabled() bool
 	// EvidencedRisks maps a DPIA id to the risks the check evidences.
 	EvidencedRisks() map[string][]string
+	// PatternEvidencedRisks maps a pattern of the check, then a DPIA id,
+	// to the risks that pattern's alerts evidence instead of the check's
+	// (an empty list: no risk of that DPIA; a DPIA not named: the check's).
+	PatternEvidencedRisks() map[string]map[string][]string
 	// EnginePolicy is the check's policy for one org, the value
 	// rules.OrgPolicy.Checks holds under the check's name.
 	EnginePolicy(org string) (any, error)
@@ -54,6 +58,11 @@ type CheckCommon struct {
 	Enabled bool `yaml:"enabled"` // default true
 	// Evidences maps a DPIA id to the risk ids this check evidences.
 	Evidences map[string][]string `yaml:"evidences"`
+	// PatternEvidences maps a pattern of the check, then a DPIA id, to the
+	// risk ids that pattern evidences in place of Evidences: a check spans
+	// several behaviours, and a DPIA's risk may describe some of them only.
+	// An empty list says that no risk of the DPIA covers the pattern.
+	PatternEvidences map[string]map[string][]string `yaml:"pattern_evidences"`
 	// Severity applies where the DPIA leaves those risks unscored; the
 	// check says its default (SetCommonDefaults).
 	Severity string `yaml:"severity"`
@@ -64,6 +73,23 @@ func (c *CheckCommon) IsEnabled() bool { return c.Enabled }
 
 // EvidencedRisks implements CheckSection.
 func (c *CheckCommon) EvidencedRisks() map[string][]string { return c.Evidences }
+
+// PatternEvidencedRisks implements CheckSection.
+func (c *CheckCommon) PatternEvidencedRisks() map[string]map[string][]string {
+	return c.PatternEvidences
+}
+
+// RisksOf returns the risk ids of dpiaID that an alert of pattern of a
+// check with section s evidences: the pattern's own mapping where it has
+// one for that DPIA, else the check's. The result is never nil, and a
+// copy.
+func RisksOf(s CheckSection, pattern, dpiaID string) []string {
+	rs, ok := s.PatternEvidencedRisks()[pattern][dpiaID]
+	if !ok {
+		rs = s.EvidencedRisks()[dpiaID]
+	}
+	return append([]string{}, rs...)
+}
 
 // ValidateCommon validates the common keys below path: the severity, and
 // that every DPIA and risk evidenced exists.
@@ -96,9 +122,11 @@ type OverrideTarget struct {
 func (t OverrideTarget) Target() (org, role, team string) { return t.Org, t.Role, t.Team }
 
 // checkEntry is one registered check's section: its name (CONTRACT §3,
-// its key under checks) and how to make an empty one to decode into.
+// its key under checks), its patterns and how to make an empty one to
+// decode into.
 type checkEntry struct {
 	name       string
+	patterns   []string
 	newSection func() CheckSection
 }
 
@@ -108,20 +136,22 @@ var (
 )
 
 // RegisterCheck adds the section of the check name to those the checks
-// section decodes, in the order registered; newSection returns an empty
-// section (a pointer) to decode into. It panics on a name registered twice
-// or a key the checks section already has: programming errors, found at
-// start-up. Package checks calls it for every check it installs.
-func RegisterCheck(name string, newSection func() CheckSection) {
+// section decodes, in the order registered; patterns are the patterns its
+// alerts carry (CONTRACT §3), the keys its pattern_evidences may use;
+// newSection returns an empty section (a pointer) to decode into. It
+// panics on a name registered twice, a key the checks section already
+// has, or no patterns: programming errors, found at start-up. Package
+// checks calls it for every check it installs.
+func RegisterCheck(name string, patterns []string, newSection func() CheckSection) {
 	checksMu.Lock()
 	defer checksMu.Unlock()
-	if name == "" || newSection == nil || slices.Contains(checksFixedKeys(), name) {
-		panic(fmt.Sprintf("config: RegisterCheck(%q): want a new name and a section", name))
+	if name == "" || newSection == nil || slices.Contains(checksFixedKeys(), name) || len(patterns) == 0 || slices.Contains(patterns, "") {
+		panic(fmt.Sprintf("config: RegisterCheck(%q): want a new name, its patterns and a section", name))
 	}
 	if slices.ContainsFunc(checkTypes, func(e checkEntry) bool { return e.name == name }) {
 		panic(fmt.Sprintf("config: check %q registered twice", name))
 	}
-	checkTypes = append(checkTypes, checkEntry{name, newSection})
+	checkTypes = append(checkTypes, checkEntry{name, slices.Clone(patterns), newSection})
 }
 
 func registeredChecks() []checkEntry {
@@ -149,10 +179,41 @@ type Checks struct {
 func checksFixedKeys() []string { return []string{"lateness", "idle_release"} }
 
 // NamedSection is a check's stable name (CONTRACT §3, its key under
-// checks) and its section.
+// checks), its patterns and its section.
 type NamedSection struct {
-	Name    string
-	Section CheckSection
+	Name     string
+	Patterns []string // as registered, in the check's order
+	Section  CheckSection
+}
+
+// DPIAs lists the DPIA ids the check's evidences or any pattern's name,
+// sorted.
+func (s NamedSection) DPIAs() []string {
+	ids := sortedKeys(s.Section.EvidencedRisks())
+	for _, m := range s.Section.PatternEvidencedRisks() {
+		for id := range m {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Risks returns the risk ids of dpiaID that some pattern of the check
+// evidences, in pattern order, each once: the check's own only while a
+// pattern still takes them (has no mapping of its own for the DPIA).
+func (s NamedSection) Risks(dpiaID string) []string {
+	out := []string{}
+	for _, p := range s.Patterns {
+		for _, r := range RisksOf(s.Section, p, dpiaID) {
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // Sections lists the section of every registered check, in the order they
@@ -160,7 +221,7 @@ type NamedSection struct {
 func (ch *Checks) Sections() []NamedSection {
 	if ch.sections == nil {
 		for _, e := range registeredChecks() {
-			ch.sections = append(ch.sections, NamedSection{e.name, e.newSection()})
+			ch.sections = append(ch.sections, NamedSection{e.name, e.patterns, e.newSection()})
 		}
 	}
 	return ch.sections

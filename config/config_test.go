@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -68,9 +69,21 @@ func TestExactMessages(t *testing.T) {
 			File: "testdata/unknown_risk.yaml", Line: 10, Column: 34, Path: "checks.out-of-hours.evidences.st-martins-webster-court[0]",
 			Value: "R9", Message: `unknown risk "R9" (DPIA st-martins-webster-court has R1, R2, R3, R4)`,
 		}},
+		{"testdata/pattern_unknown.yaml", config.Diagnostic{
+			File: "testdata/pattern_unknown.yaml", Line: 12, Column: 7, Path: "checks.no-business-need.pattern_evidences.outside-agreement",
+			Value: "outside-agreement", Message: `unknown pattern "outside-agreement" of check no-business-need (its patterns: no-relationship, relationship-ended, outside-sharing-agreement)`,
+		}},
+		{"testdata/pattern_unknown_dpia.yaml", config.Diagnostic{
+			File: "testdata/pattern_unknown_dpia.yaml", Line: 13, Column: 9, Path: "checks.no-business-need.pattern_evidences.outside-sharing-agreement.st-martins",
+			Value: "st-martins", Message: `unknown DPIA "st-martins" (loaded: st-martins-webster-court, wiltshire-childrens-cms)`,
+		}},
+		{"testdata/pattern_unknown_risk.yaml", config.Diagnostic{
+			File: "testdata/pattern_unknown_risk.yaml", Line: 11, Column: 59, Path: "checks.shared-credential.pattern_evidences.failed-login-burst.st-martins-webster-court[1]",
+			Value: "R5", Message: `unknown risk "R5" (DPIA st-martins-webster-court has R1, R2, R3, R4)`,
+		}},
 		{"testdata/unknown_key.yaml", config.Diagnostic{
 			File: "testdata/unknown_key.yaml", Line: 11, Column: 5, Path: "checks.out-of-hours.gace", Value: "gace",
-			Message: `unknown key "gace" (known: enabled, evidences, severity, grace, working_hours, episode_gap, overrides)`,
+			Message: `unknown key "gace" (known: enabled, evidences, pattern_evidences, severity, grace, working_hours, episode_gap, overrides)`,
 		}},
 		{"testdata/retention_errors.yaml", config.Diagnostic{
 			File: "testdata/retention_errors.yaml", Line: 13, Column: 33, Path: "store.retention.orgs.st-martins.alerts_days", Value: "2",
@@ -103,6 +116,45 @@ func TestExactMessages(t *testing.T) {
 	}
 	if err := diags.Err(); err == nil || !strings.Contains(err.Error(), "30 minutes") {
 		t.Errorf("Err() = %v", err)
+	}
+}
+
+// TestPatternEvidences: a pattern's own mapping replaces its check's for
+// the DPIAs it names only, [] included, and the risks nothing monitors
+// (RiskChecks, the warnings) count a check's own risks only while a pattern
+// still takes them.
+func TestPatternEvidences(t *testing.T) {
+	cfg, diags := config.Load("testdata/pattern_evidences_ok.yaml")
+	if cfg == nil {
+		t.Fatalf("refused:\n%s", diags)
+	}
+	nbn, _ := cfg.Checks.Section("no-business-need")
+	uls, _ := cfg.Checks.Section("unlocked-session")
+	tests := []struct {
+		section       config.CheckSection
+		pattern, dpia string
+		want          []string
+	}{
+		{nbn, "outside-sharing-agreement", "st-martins-webster-court", []string{}},
+		{nbn, "outside-sharing-agreement", "wiltshire-childrens-cms", []string{"R1", "R4"}},
+		{nbn, "no-relationship", "st-martins-webster-court", []string{"R2"}},
+		{nbn, "relationship-ended", "wiltshire-childrens-cms", []string{"R1"}},
+		{uls, "unlocked-gap", "st-martins-webster-court", []string{}},
+		{uls, "unlocked-gap", "wiltshire-childrens-cms", []string{"R2"}}, // not named: the check's
+		{uls, "device-handover", "wiltshire-childrens-cms", []string{"R3"}},
+	}
+	for _, tc := range tests {
+		got := config.RisksOf(tc.section, tc.pattern, tc.dpia)
+		if got == nil || !slices.Equal(got, tc.want) {
+			t.Errorf("RisksOf(%s, %s) = %#v, want %#v", tc.pattern, tc.dpia, got, tc.want)
+		}
+	}
+	want := map[string]map[string][]string{
+		"st-martins-webster-court": {"R2": {"no-business-need"}},
+		"wiltshire-childrens-cms":  {"R1": {"no-business-need"}, "R2": {"unlocked-session"}, "R3": {"unlocked-session"}, "R4": {"no-business-need"}},
+	}
+	if got := cfg.RiskChecks(); !reflect.DeepEqual(got, want) {
+		t.Errorf("RiskChecks() = %v\nwant          %v", got, want)
 	}
 }
 
@@ -354,5 +406,62 @@ func TestSystems(t *testing.T) {
 		if got := c.cfg.Systems(); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestShippedMappingDocumented: docs/dpia-mapping.md's table is the
+// shipped configuration's risk mapping, pattern by pattern, for both DPIAs
+// — every pattern of every check has its row, and each row says what
+// configs/dpiawatch.yaml maps ("not covered" for []).
+func TestShippedMappingDocumented(t *testing.T) {
+	cfg, diags := config.Load("../configs/dpiawatch.yaml")
+	if cfg == nil {
+		t.Fatalf("load: %s", diags)
+	}
+	doc, err := os.ReadFile("../docs/dpia-mapping.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][2]string{} // "check/pattern" → St Martins, Wiltshire
+	for _, l := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(l, "|")
+		if len(cells) != 7 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		key := strings.Trim(strings.TrimSpace(cells[1]), "`") + "/" + strings.Trim(strings.TrimSpace(cells[2]), "`")
+		if _, dup := rows[key]; dup {
+			t.Errorf("%s has two rows", key)
+		}
+		rows[key] = [2]string{strings.TrimSpace(cells[3]), strings.TrimSpace(cells[4])}
+	}
+	text := func(risks []string) string {
+		if len(risks) == 0 {
+			return "not covered"
+		}
+		return strings.Join(risks, ", ")
+	}
+	n := 0
+	for _, s := range cfg.Checks.Sections() {
+		for _, p := range s.Patterns {
+			key := s.Name + "/" + p
+			row, ok := rows[key]
+			if !ok {
+				t.Errorf("docs/dpia-mapping.md has no row for %s", key)
+				continue
+			}
+			delete(rows, key)
+			n++
+			for i, dp := range []string{"st-martins-webster-court", "wiltshire-childrens-cms"} {
+				if got := text(config.RisksOf(s.Section, p, dp)); got != row[i] {
+					t.Errorf("%s, %s: configs/dpiawatch.yaml maps %s, docs/dpia-mapping.md says %s", key, dp, got, row[i])
+				}
+			}
+		}
+	}
+	for key := range rows {
+		t.Errorf("docs/dpia-mapping.md has a row for %s, which no check raises", key)
+	}
+	if n < 16 {
+		t.Errorf("only %d patterns checked", n)
 	}
 }

@@ -63,6 +63,7 @@ func (c *Config) validate(v *Validator) {
 	}
 	for _, s := range c.Checks.Sections() {
 		s.Section.Validate(v, "checks."+s.Name, c)
+		c.validatePatternEvidences(v, "checks."+s.Name+".pattern_evidences", s)
 	}
 	c.Alerting.validate(v, "alerting")
 	c.Alerting.validateRoutes(v, "alerting", c)
@@ -320,6 +321,25 @@ func (c *Config) ValidateEvidences(v *Validator, p string, ev map[string][]strin
 	}
 }
 
+// validatePatternEvidences checks a check's per-pattern risk mapping
+// below p: every pattern is one the check raises, and every DPIA and risk
+// exists, as for the check's own evidences.
+func (c *Config) validatePatternEvidences(v *Validator, p string, s NamedSection) {
+	pe := s.Section.PatternEvidencedRisks()
+	for _, pattern := range sortedKeys(pe) {
+		pp := join(p, pattern)
+		if !slices.Contains(s.Patterns, pattern) {
+			v.KeyErrorf(pp, "unknown pattern %q of check %s (its patterns: %s)", pattern, s.Name, strings.Join(s.Patterns, ", "))
+			continue
+		}
+		if len(pe[pattern]) == 0 {
+			v.Warnf(pp, "maps no DPIA, so the check's evidences apply: name a DPIA, with [] where none of its risks covers %s", pattern)
+			continue
+		}
+		c.ValidateEvidences(v, pp, pe[pattern])
+	}
+}
+
 // ValidateOverrideTarget checks whom an override applies to: an org, a
 // role or a team, where an org may go with a role or a team but a role
 // never with a team (the checks resolve a knob at one level only, and run
@@ -411,16 +431,21 @@ func (c *Config) warnUnevidenced(v *Validator) {
 
 type evidencing struct {
 	check     string
-	evidences map[string][]string
+	evidences map[string][]string // DPIA id → every risk some pattern of the check evidences
 }
 
-// evidencing lists the enabled checks and what each evidences. It runs
-// before defaults, so a check whose enabled key is absent counts as enabled.
+// evidencing lists the enabled checks and what each evidences, through
+// any of its patterns. It runs before defaults, so a check whose enabled
+// key is absent counts as enabled.
 func (ch *Checks) evidencing(v *Validator) []evidencing {
 	var out []evidencing
 	for _, s := range ch.Sections() {
 		if s.Section.IsEnabled() || !v.Set("checks."+s.Name+".enabled") {
-			out = append(out, evidencing{s.Name, s.Section.EvidencedRisks()})
+			ev := map[string][]string{}
+			for _, id := range s.DPIAs() {
+				ev[id] = s.Risks(id)
+			}
+			out = append(out, evidencing{s.Name, ev})
 		}
 	}
 	return out

@@ -270,17 +270,21 @@ Alerts appear below as the checks find them. Ctrl-C stops the demo cleanly.
 // Login is the demo's web UI account.
 type Login struct{ Username, Password string }
 
-// demoAccount writes an accounts file with one DPO account and a fresh
-// random password, and returns the login.
+// demoAccount puts the demo's DPO account, with a fresh random password,
+// in the accounts file and returns the login. Every other account in the
+// file — those added with `dpiawatch user add` to try the other roles —
+// is kept, so that restarting the demo on the same data directory does
+// not lock them out; a file that does not parse is an error rather than
+// something to overwrite.
 func demoAccount(path string) (Login, error) {
 	l := Login{Username: "demo", Password: randomToken(12)}
 	hash, err := web.HashPassword(l.Password, web.DefaultPasswordParams)
 	if err != nil {
 		return l, err
 	}
-	accts, err := web.ParseAccounts(nil)
+	accts, err := web.LoadAccounts(path)
 	if err != nil {
-		return l, err
+		return l, fmt.Errorf("demo: %w", err)
 	}
 	if err := accts.Put(web.Account{Username: l.Username, Role: "dpo", Password: hash}); err != nil {
 		return l, err

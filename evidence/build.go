@@ -546,7 +546,7 @@ func notCovered(risks []dpia.Risk, gCur, gPrev []evidencequery.AlertGroup, tCur 
 	c, ct := countBy(gCur, none)
 	p, pt := countBy(gPrev, none)
 	return NotCoveredReport{Alerts: ct, Previous: pt, By: alertCounts(c, p), Triage: triageCounts(tCur, hasTriage, none),
-		Note: "Alerts that evidence no risk in this DPIA: of a check the DPIA maps to no risk, or of feed-integrity, raised when the " +
+		Note: "Alerts that evidence no risk in this DPIA: of a check or pattern the DPIA maps to no risk (none of its risks describes what was seen), or of feed-integrity, raised when the " +
 			"access log itself is not what it should be (an event sent again with the same id but other content). They count in the " +
 			"totals and triage across the DPIA but under no risk above; the panel should weigh them on their own, as no mitigation " +
 			"of the DPIA covers them."}
@@ -810,6 +810,7 @@ func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 	for _, s := range cfg.Checks.Sections() {
 		ci := CheckInfo{Name: s.Name, Enabled: s.Section.IsEnabled(), Risks: []string{}, Settings: []Setting{}}
 		ci.Risks = append(ci.Risks, s.Section.EvidencedRisks()[dpiaID]...)
+		ci.PatternRisks = patternRisks(s, dpiaID, ci.Risks)
 		if b, err := yaml.Marshal(s.Section); err == nil {
 			var n yaml.Node
 			if yaml.Unmarshal(b, &n) == nil && len(n.Content) == 1 {
@@ -823,8 +824,21 @@ func checkInfos(cfg *config.Config, dpiaID string) []CheckInfo {
 	return out
 }
 
+// patternRisks lists the patterns of a check whose own mapping for dpiaID
+// differs from the check's risks, in the check's pattern order.
+func patternRisks(s config.NamedSection, dpiaID string, checkRisks []string) []PatternRisks {
+	var out []PatternRisks
+	for _, p := range s.Patterns {
+		rs := config.RisksOf(s.Section, p, dpiaID)
+		if !slices.Equal(rs, checkRisks) {
+			out = append(out, PatternRisks{Pattern: p, Risks: append([]string{}, rs...)})
+		}
+	}
+	return out
+}
+
 // flatten writes a YAML tree as dotted keys, in document order; enabled
-// and evidences are shown apart, so they are left out, and so are list
+// and the risk mappings are shown apart, so they are left out, and so are list
 // items (sites, overrides) that name another DPIA's org. Kept items keep
 // their index in the configuration file.
 func flatten(n *yaml.Node, prefix string, orgs map[string]bool, out *[]Setting) {
@@ -835,7 +849,7 @@ func flatten(n *yaml.Node, prefix string, orgs map[string]bool, out *[]Setting) 
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i].Value
-			if prefix == "" && (k == "enabled" || k == "evidences") {
+			if prefix == "" && (k == "enabled" || k == "evidences" || k == "pattern_evidences") {
 				continue
 			}
 			key := k

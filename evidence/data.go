@@ -101,6 +101,9 @@ func csvTables(r *Report) []table {
 		for _, s := range c.Settings {
 			checks.rows = append(checks.rows, append(append([]string{}, base...), s.Key, s.Value))
 		}
+		for _, p := range c.PatternRisks { // the patterns whose risks differ from the column's
+			checks.rows = append(checks.rows, append(append([]string{}, base...), "pattern_evidences."+p.Pattern, "["+strings.Join(p.Risks, ", ")+"]"))
+		}
 	}
 
 	systems := table{name: "coverage_systems.csv", header: []string{"org", "system", "events"}}

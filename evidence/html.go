@@ -129,7 +129,7 @@ Its files are listed with their fingerprints in manifest.json, which is signed; 
 
 <h3>What the checks look for</h3>
 <table><thead><tr><th>Check</th><th>Enabled</th><th>Evidences risks</th><th>What it looks for</th></tr></thead><tbody>
-{{range .Checks}}<tr><td>{{.Name}}</td><td>{{if .Enabled}}yes{{else}}<strong>no</strong>{{end}}</td><td>{{if .Risks}}{{join .Risks ", "}}{{else}}—{{end}}</td>
+{{range .Checks}}<tr><td>{{.Name}}</td><td>{{if .Enabled}}yes{{else}}<strong>no</strong>{{end}}</td><td>{{with .RisksText}}{{.}}{{else}}—{{end}}</td>
 <td>{{.Summary}}</td></tr>
 {{end}}</tbody></table>
 <p><small>Every setting of every check is in evidence.json and checks.csv.</small></p>

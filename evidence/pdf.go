@@ -624,8 +624,11 @@ func (d *pdfDoc) detail() {
 		if !c.Enabled {
 			state = " Switched off."
 		}
-		risks := "evidences " + strings.Join(c.Risks, ", ")
-		if len(c.Risks) == 0 {
+		risks := "evidences " + c.RisksText()
+		switch {
+		case len(c.Risks) == 0 && len(c.PatternRisks) > 0:
+			risks = c.RisksText()
+		case len(c.Risks) == 0:
 			risks = "evidences no risk of this DPIA"
 		}
 		d.bullet(fmt.Sprintf("%s (%s). %s%s", c.Name, risks, c.Summary, state))

@@ -61,11 +61,40 @@ type Definition struct {
 type CheckInfo struct {
 	Name    string   `json:"name"`
 	Enabled bool     `json:"enabled"`
-	Risks   []string `json:"risks"` // of this DPIA
+	Risks   []string `json:"risks"` // of this DPIA, for the patterns without their own
+	// PatternRisks are the patterns whose alerts evidence other risks of
+	// this DPIA than the check's (checks.<name>.pattern_evidences), in the
+	// check's pattern order; an empty Risks: not covered by the DPIA.
+	PatternRisks []PatternRisks `json:"pattern_risks,omitempty"`
 	// Summary is the settings in plain words, for the reports; Settings
 	// hold every value.
 	Summary  string    `json:"summary"`
 	Settings []Setting `json:"settings"`
+}
+
+// PatternRisks is the risks of a DPIA that one pattern of a check evidences.
+type PatternRisks struct {
+	Pattern string   `json:"pattern"`
+	Risks   []string `json:"risks"`
+}
+
+// RisksText says which risks the check's alerts evidence, readably: the
+// check's risks, then the patterns that differ, e.g. "R2 (except
+// outside-sharing-agreement: not covered by the DPIA)"; "" when the check
+// evidences none and no pattern differs (the reports show that their way).
+func (c CheckInfo) RisksText() string {
+	base := strings.Join(c.Risks, ", ")
+	if len(c.PatternRisks) == 0 {
+		return base
+	}
+	parts := make([]string, len(c.PatternRisks))
+	for i, p := range c.PatternRisks {
+		parts[i] = p.Pattern + ": " + risksText(p.Risks, ", ")
+	}
+	if base == "" {
+		base = NotCoveredRisks
+	}
+	return base + " (except " + strings.Join(parts, "; ") + ")"
 }
 
 // Setting is one configured value of a check, flattened to a dotted key.
@@ -264,7 +293,7 @@ type AlertTotals struct {
 }
 
 // NotCoveredReport is the alerts of the period that evidence no risk of
-// the DPIA: of a check the DPIA maps to no risk, or feed-integrity's (the
+// the DPIA: of a check or pattern the DPIA maps to no risk, or feed-integrity's (the
 // access log itself was not what it should be). They are in the DPIA's
 // totals and triage, under no risk.
 type NotCoveredReport struct {

@@ -110,6 +110,11 @@ type OrgPolicy struct {
 	Checks map[string]any
 	// Risks maps a check name to the risks of the DPIA it evidences.
 	Risks map[string][]RiskRef
+	// PatternRisks maps a check name, then one of its patterns, to the
+	// risks that pattern's alerts evidence instead of the check's Risks
+	// (empty: none of the DPIA's risks covers it). A pattern not listed
+	// takes its check's.
+	PatternRisks map[string]map[string][]RiskRef
 }
 
 // Options configure an Engine. The zero value is usable: no orgs (every
@@ -193,6 +198,18 @@ type orgRuntime struct {
 	// indexes a slice rather than looking a name up.
 	policies []any
 	risks    map[string]riskSet // by check name
+	// patternRisks replace risks for the patterns the DPIA mapping names:
+	// check name → pattern → risks.
+	patternRisks map[string]map[string]riskSet
+}
+
+// risksOf returns the risks an alert of check and pattern evidences: the
+// pattern's own where it has some, else the check's.
+func (o *orgRuntime) risksOf(check, pattern string) riskSet {
+	if rs, ok := o.patternRisks[check][pattern]; ok {
+		return rs
+	}
+	return o.risks[check]
 }
 
 // riskSet is the alert fields a check's risks fill.
@@ -262,27 +279,18 @@ func New(o Options) (*Engine, error) {
 			}
 		}
 		for name, refs := range p.Risks {
-			var rs riskSet
-			var mits []string
-			for _, r := range refs {
-				if r.ID == "" {
-					return nil, fmt.Errorf("org %s: check %s: risk with an empty id", id, name)
-				}
-				rs.ids = append(rs.ids, r.ID)
-				rs.titles = append(rs.titles, r.Title)
-				sev, err := scoreSeverity(r.Score)
-				if err != nil {
-					return nil, fmt.Errorf("org %s: check %s: risk %s: %w", id, name, r.ID, err)
-				}
-				if sev.Rank() > rs.severity.Rank() {
-					rs.severity = sev
-				}
-				if r.Mitigation != "" && !contains(mits, r.Mitigation) {
-					mits = append(mits, r.Mitigation)
+			if rt.risks[name], err = newRiskSet(refs); err != nil {
+				return nil, fmt.Errorf("org %s: check %s: %w", id, name, err)
+			}
+		}
+		rt.patternRisks = make(map[string]map[string]riskSet, len(p.PatternRisks))
+		for name, byPattern := range p.PatternRisks {
+			rt.patternRisks[name] = make(map[string]riskSet, len(byPattern))
+			for pattern, refs := range byPattern {
+				if rt.patternRisks[name][pattern], err = newRiskSet(refs); err != nil {
+					return nil, fmt.Errorf("org %s: check %s: pattern %s: %w", id, name, pattern, err)
 				}
 			}
-			rs.mitigation = strings.Join(mits, "; ")
-			rt.risks[name] = rs
 		}
 		e.orgs[id] = rt
 		e.orgIDs = append(e.orgIDs, id)
@@ -336,6 +344,32 @@ func selectChecks(all []Check, disabled []string) ([]Check, error) {
 		}
 	}
 	return on, nil
+}
+
+// newRiskSet makes the alert fields of a list of risks: their ids and
+// titles, their mitigations joined, and the severity of the highest score.
+func newRiskSet(refs []RiskRef) (riskSet, error) {
+	var rs riskSet
+	var mits []string
+	for _, r := range refs {
+		if r.ID == "" {
+			return rs, fmt.Errorf("risk with an empty id")
+		}
+		rs.ids = append(rs.ids, r.ID)
+		rs.titles = append(rs.titles, r.Title)
+		sev, err := scoreSeverity(r.Score)
+		if err != nil {
+			return rs, fmt.Errorf("risk %s: %w", r.ID, err)
+		}
+		if sev.Rank() > rs.severity.Rank() {
+			rs.severity = sev
+		}
+		if r.Mitigation != "" && !contains(mits, r.Mitigation) {
+			mits = append(mits, r.Mitigation)
+		}
+	}
+	rs.mitigation = strings.Join(mits, "; ")
+	return rs, nil
 }
 
 // scoreSeverity maps a DPIA risk score to an alert severity.

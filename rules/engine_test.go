@@ -206,7 +206,7 @@ func TestEviction(t *testing.T) {
 		t.Errorf("open episodes %v, want 1", v)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check to no risk).
+# HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check or pattern to no risk).
 # TYPE dpiawatch_rules_alerts_total counter
 dpiawatch_rules_alerts_total{check="bulk-access",dpia="other-dpia",risk="none"} 0
 dpiawatch_rules_alerts_total{check="bulk-access",dpia="st-martins-webster-court",risk="none"} 0

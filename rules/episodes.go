@@ -153,9 +153,9 @@ func (s *Episodes) Add(v *Env, ev *event.Event, f Finding) {
 }
 
 func (s *Episodes) openEpisode(v *Env, k episodeKey, ev *event.Event, f Finding) *episode {
-	rs := v.org.risks[s.check]
+	rs := v.org.risksOf(s.check, k.pattern)
 	base := f.Severity
-	if rs.severity != "" { // the DPIA scored the risks this check evidences
+	if rs.severity != "" { // the DPIA scored the risks this pattern evidences
 		base = rs.severity
 	}
 	ep := &episode{

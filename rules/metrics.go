@@ -113,12 +113,17 @@ func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgR
 		m.open.WithLabelValues(c.Name())
 		m.keys.WithLabelValues(c.Name())
 		for _, o := range orgs {
-			rs := o.risks[c.Name()]
-			if len(rs.ids) == 0 {
-				m.alerts.WithLabelValues(c.Name(), o.dpia, noRisk)
+			sets := []riskSet{o.risks[c.Name()]}
+			for _, rs := range o.patternRisks[c.Name()] {
+				sets = append(sets, rs)
 			}
-			for _, r := range rs.ids {
-				m.alerts.WithLabelValues(c.Name(), o.dpia, r)
+			for _, rs := range sets {
+				if len(rs.ids) == 0 {
+					m.alerts.WithLabelValues(c.Name(), o.dpia, noRisk)
+				}
+				for _, r := range rs.ids {
+					m.alerts.WithLabelValues(c.Name(), o.dpia, r)
+				}
 			}
 		}
 	}
@@ -128,7 +133,7 @@ func newMetrics(reg prometheus.Registerer, checks []Check, orgs map[string]*orgR
 func newAlertsVec() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dpiawatch_rules_alerts_total",
-		Help: "Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk=\"none\" when the DPIA maps the check to no risk).",
+		Help: "Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk=\"none\" when the DPIA maps the check or pattern to no risk).",
 	}, []string{"check", "dpia", "risk"})
 }
 

@@ -87,7 +87,7 @@ func TestPipelineConflictIsDeadLetteredAndAlertedOnce(t *testing.T) {
 		}
 		// Counted once, with the checks' alerts (issue 16, item 5).
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check to no risk).
+# HELP dpiawatch_rules_alerts_total Alerts opened, by check, DPIA and each DPIA risk the alert evidences (risk="none" when the DPIA maps the check or pattern to no risk).
 # TYPE dpiawatch_rules_alerts_total counter
 dpiawatch_rules_alerts_total{check="feed-integrity",dpia="st-martins-webster-court",risk="none"} 1
 `), "dpiawatch_rules_alerts_total"); err != nil {

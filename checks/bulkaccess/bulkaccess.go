@@ -11,8 +11,9 @@ import (
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
-	Name:    Name,
-	Section: func() config.CheckSection { return new(Config) },
-	Build:   func(slot int) rules.Check { return newBulkAccess(slot) },
-	Policy:  rules.ResolvePolicy(Name, newBulkResolver),
+	Name:     Name,
+	Patterns: []string{PatternBulkAccess},
+	Section:  func() config.CheckSection { return new(Config) },
+	Build:    func(slot int) rules.Check { return newBulkAccess(slot) },
+	Policy:   rules.ResolvePolicy(Name, newBulkResolver),
 }

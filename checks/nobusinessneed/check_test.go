@@ -202,3 +202,64 @@ func TestNoBusinessNeedEpisodes(t *testing.T) {
 // nbnOf is the policy p holds for this check, added with its defaults when
 // it holds none, for a test to change in place.
 func nbnOf(p *rules.OrgPolicy) *Policy { return rulestest.CheckPolicy[Policy](p, Name) }
+
+// TestNoBusinessNeedPatternRisks: an alert takes the risks (titles,
+// mitigation, and the severity of their scores) of its own pattern where
+// the DPIA mapping names the pattern, [] included, and its check's
+// otherwise. One partner export with neither a relationship nor an
+// agreement raises both patterns at once.
+func TestNoBusinessNeedPatternRisks(t *testing.T) {
+	ev := rulestest.Event("e1", "u-90", rulestest.LT("2026-03-05 10:00:00"), event.ActionExport, rulestest.Subject("c-9"))
+	checkRisks := []rules.RiskRef{{ID: "R2", Title: "Passwords are guessed or shared", Mitigation: "Reminders not to share passwords."}}
+	type got struct {
+		risks, titles []string
+		mitigation    string
+		severity      alert.Severity
+	}
+	cases := []struct {
+		name    string
+		pattern map[string]map[string][]rules.RiskRef // check → pattern → risks
+		want    map[string]got                        // by pattern
+	}{
+		{name: "no pattern mapping: both take the check's",
+			want: map[string]got{
+				PatternNoRelationship:          {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+				PatternOutsideSharingAgreement: {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+			}},
+		{name: "pattern mapped to no risk: not covered by the DPIA",
+			pattern: map[string]map[string][]rules.RiskRef{Name: {PatternOutsideSharingAgreement: {}}},
+			want: map[string]got{
+				PatternNoRelationship:          {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+				PatternOutsideSharingAgreement: {[]string{}, nil, "", alert.SeverityMedium},
+			}},
+		{name: "pattern mapped to a scored risk: its risk, mitigation and severity",
+			pattern: map[string]map[string][]rules.RiskRef{Name: {PatternOutsideSharingAgreement: {{ID: "R1", Title: "Inappropriate access to system", Mitigation: "Routine audits", Score: "high"}}}},
+			want: map[string]got{
+				PatternNoRelationship:          {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+				PatternOutsideSharingAgreement: {[]string{"R1"}, []string{"Inappropriate access to system"}, "Routine audits", alert.SeverityHigh},
+			}},
+		{name: "another check's pattern mapping changes nothing here",
+			pattern: map[string]map[string][]rules.RiskRef{"bulk-access": {PatternOutsideSharingAgreement: {}}},
+			want: map[string]got{
+				PatternNoRelationship:          {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+				PatternOutsideSharingAgreement: {[]string{"R2"}, []string{"Passwords are guessed or shared"}, "Reminders not to share passwords.", alert.SeverityMedium},
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rulestest.Policy()
+			p.Risks = map[string][]rules.RiskRef{Name: checkRisks}
+			p.PatternRisks = tc.pattern
+			r := rulestest.NewFakeRoster(nbnStaff, nil).WithRelations(rulestest.NBNRelations, rulestest.NBNAgreements)
+			seen := map[string]got{}
+			for _, a := range rulestest.ProcessOne(t, p, r, ev) {
+				if a.Check == Name {
+					seen[a.Pattern] = got{a.Risks, a.RiskTitles, a.Mitigation, a.Severity}
+				}
+			}
+			if !reflect.DeepEqual(seen, tc.want) {
+				t.Errorf("alerts by pattern:\n got %+v\nwant %+v", seen, tc.want)
+			}
+		})
+	}
+}

@@ -12,8 +12,9 @@ import (
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
-	Name:    Name,
-	Section: func() config.CheckSection { return new(Config) },
-	Build:   func(slot int) rules.Check { return noBusinessNeed{slot: slot} },
-	Policy:  rules.ResolvePolicy(Name, newNBNResolver),
+	Name:     Name,
+	Patterns: []string{PatternNoRelationship, PatternRelationshipEnded, PatternOutsideSharingAgreement},
+	Section:  func() config.CheckSection { return new(Config) },
+	Build:    func(slot int) rules.Check { return noBusinessNeed{slot: slot} },
+	Policy:   rules.ResolvePolicy(Name, newNBNResolver),
 }

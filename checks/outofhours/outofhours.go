@@ -12,8 +12,9 @@ import (
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
-	Name:    Name,
-	Section: func() config.CheckSection { return new(Config) },
-	Build:   func(slot int) rules.Check { return outOfHours{slot: slot} },
-	Policy:  rules.ResolvePolicy(Name, newOOHResolver),
+	Name:     Name,
+	Patterns: []string{PatternOutsideShift, PatternOutsideWorkingHours, PatternBankHoliday},
+	Section:  func() config.CheckSection { return new(Config) },
+	Build:    func(slot int) rules.Check { return outOfHours{slot: slot} },
+	Policy:   rules.ResolvePolicy(Name, newOOHResolver),
 }

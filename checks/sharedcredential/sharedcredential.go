@@ -12,7 +12,9 @@ import (
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
-	Name:    Name,
+	Name: Name,
+	Patterns: []string{PatternConcurrentSessions, PatternImpossibleTravel, PatternUsedWhileAbsent, PatternUsedAfterLeaving,
+		PatternFailedLoginBurst, PatternExternalWithoutMFA, PatternUnknownAccount},
 	Section: func() config.CheckSection { return new(Config) },
 	Build:   func(slot int) rules.Check { return newSharedCredential(slot) },
 	Policy:  rules.ResolvePolicy(Name, newSCResolver),

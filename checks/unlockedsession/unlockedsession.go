@@ -11,8 +11,9 @@ import (
 
 // Check is the check as package checks registers it (checks/install).
 var Check = checks.Check{
-	Name:    Name,
-	Section: func() config.CheckSection { return new(Config) },
-	Build:   func(slot int) rules.Check { return newUnlockedSession(slot) },
-	Policy:  rules.ResolvePolicy(Name, newULSResolver),
+	Name:     Name,
+	Patterns: []string{PatternUnlockedGap, PatternDeviceHandover},
+	Section:  func() config.CheckSection { return new(Config) },
+	Build:    func(slot int) rules.Check { return newUnlockedSession(slot) },
+	Policy:   rules.ResolvePolicy(Name, newULSResolver),
 }

@@ -41,6 +41,7 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 			OutOfHoursRoles: org.OutOfHoursRoles,
 			Checks:          map[string]any{},
 			Risks:           map[string][]rules.RiskRef{},
+			PatternRisks:    map[string]map[string][]rules.RiskRef{},
 		}
 		for _, s := range sections {
 			if !s.Section.IsEnabled() {
@@ -56,6 +57,9 @@ func EngineOptions(cfg *config.Config, log *slog.Logger, reg prometheus.Register
 				return o, err
 			}
 			p.Risks[s.Name] = refs
+			if p.PatternRisks[s.Name], err = patternRiskRefs(cfg, org.DPIA, s.Section.PatternEvidencedRisks()); err != nil {
+				return o, fmt.Errorf("checks.%s.pattern_evidences: %w", s.Name, err)
+			}
 		}
 		o.Orgs[org.ID] = p
 	}
@@ -78,6 +82,25 @@ func riskRefs(cfg *config.Config, dpiaID string, ids []string) ([]rules.RiskRef,
 		refs = append(refs, rules.RiskRef{ID: r.ID, Title: r.Title, Mitigation: monitoringMitigation(r.Mitigations), Score: string(r.Score)})
 	}
 	return refs, nil
+}
+
+// patternRiskRefs looks up, for each pattern that has its own mapping for
+// dpiaID, the risks it evidences; a pattern without one is left out, so
+// that it takes its check's.
+func patternRiskRefs(cfg *config.Config, dpiaID string, pe map[string]map[string][]string) (map[string][]rules.RiskRef, error) {
+	out := map[string][]rules.RiskRef{}
+	for pattern, byDPIA := range pe {
+		ids, ok := byDPIA[dpiaID]
+		if !ok {
+			continue
+		}
+		refs, err := riskRefs(cfg, dpiaID, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pattern, err)
+		}
+		out[pattern] = refs
+	}
+	return out, nil
 }
 
 // monitoringMitigation picks, among a risk's agreed mitigations, the one a

@@ -54,3 +54,59 @@ func TestCheckRegistry(t *testing.T) {
 		t.Errorf("config registers %v, the engine runs %v", names, rules.Checks())
 	}
 }
+
+// TestPatternRisksInEngine: the engine options carry each pattern's own
+// risks, and dpiawatch_rules_alerts_total is pre-initialised for them — a
+// pattern mapped to no risk as risk="none", a risk only a pattern cites
+// under its check — so that a rate over them starts at zero.
+func TestPatternRisksInEngine(t *testing.T) {
+	cfg, diags := config.Load("../../config/testdata/pattern_evidences_ok.yaml")
+	if cfg == nil {
+		t.Fatalf("load: %s", diags)
+	}
+	reg := prometheus.NewRegistry()
+	o, err := EngineOptions(cfg, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, wc := o.Orgs["st-martins"], o.Orgs["wiltshire-council"]
+	if got := sm.PatternRisks["unlocked-session"]; len(got) != 2 || got["unlocked-gap"] == nil || len(got["unlocked-gap"]) != 0 {
+		t.Errorf("st-martins unlocked-session pattern risks = %+v, want unlocked-gap and device-handover, both []", got)
+	}
+	if got := wc.PatternRisks["no-business-need"]["outside-sharing-agreement"]; len(got) != 2 || got[1].ID != "R4" || got[1].Title != "Misuse of data by users" || got[1].Score != "medium" {
+		t.Errorf("wiltshire outside-sharing-agreement risks = %+v", got)
+	}
+	if _, ok := wc.PatternRisks["unlocked-session"]["unlocked-gap"]; ok {
+		t.Error("wiltshire unlocked-gap has its own risks; the file names only St Martins for it")
+	}
+	if _, err := rules.New(o); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]bool{}
+	for _, mf := range mfs {
+		if mf.GetName() != "dpiawatch_rules_alerts_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			series[l["check"]+" "+l["dpia"]+" "+l["risk"]] = true
+		}
+	}
+	for _, want := range []string{
+		"unlocked-session st-martins-webster-court none",
+		"unlocked-session st-martins-webster-court R3",
+		"no-business-need wiltshire-childrens-cms R4",
+		"unlocked-session wiltshire-childrens-cms R3",
+	} {
+		if !series[want] {
+			t.Errorf("no dpiawatch_rules_alerts_total series for %s", want)
+		}
+	}
+}

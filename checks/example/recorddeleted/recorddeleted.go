@@ -18,9 +18,10 @@ const Name = "record-deleted"
 // Check is the check as checks.Register takes it: its configuration
 // section and its engine side.
 var Check = checks.Check{
-	Name:    Name,
-	Section: func() config.CheckSection { return new(Config) },
-	Build:   func(slot int) rules.Check { return recordDeleted{slot: slot} },
+	Name:     Name,
+	Patterns: []string{Name}, // its one pattern bears its name
+	Section:  func() config.CheckSection { return new(Config) },
+	Build:    func(slot int) rules.Check { return recordDeleted{slot: slot} },
 	// The org's Policy (nil: the defaults; another type: refused), resolved
 	// once when the engine is built.
 	Policy: rules.ResolvePolicy(Name, newResolver),
