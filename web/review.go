@@ -59,9 +59,9 @@ func capitalise(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + 
 // sampled access: whom it was about, as the viewer may see them, and the
 // worker's relationship to them and shift at the time.
 type accessContext struct {
-	Person      string
-	PersonIsRef bool   // Person is subjects.csv's display reference
-	PersonHint  string // what Person is when it is not plain
+	Person       string
+	PersonIsRef  bool   // Person is subjects.csv's display reference
+	PersonHint   string // what Person is when it is not plain
 	WorkerRole   string
 	Relationship string // "" when no reference data is in force
 	Shift        string
