@@ -95,7 +95,7 @@ func (s *Server) sampleContext(p Principal, x ReferenceIndex, org, team string, 
 			c.Relationship = capitalise(cmp.Or(words(rel.Relation), "allocated")) + " (the worker's own)"
 		case related:
 			c.Relationship = "Team caseload (" + rel.Team + ")"
-			if rel.Relation != "" && rel.Relation != "caseload" {
+			if rel.Relation != "" && rel.Relation != "caseload" && rel.Relation != "case" {
 				c.Relationship += ": " + words(rel.Relation)
 			}
 		case x.HasRelationships(org):
