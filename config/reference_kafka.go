@@ -34,13 +34,17 @@ type ReferenceKafkaTopics struct {
 	Absences          string `yaml:"absences"`           // default dpiawatch-ref-absences
 	Devices           string `yaml:"devices"`            // default dpiawatch-ref-devices
 	SharingAgreements string `yaml:"sharing_agreements"` // default dpiawatch-ref-sharing-agreements
+	// Subjects carries subjects.csv's rows (local references the web UI
+	// shows); optional, so it has no default topic: "" leaves them to the
+	// directory's subjects.csv.
+	Subjects string `yaml:"subjects"`
 }
 
 // DefaultReferencePublishInterval is reference.kafka.publish_interval's default.
 const DefaultReferencePublishInterval = Duration(5e9)
 
 // ByKind maps the kind names of package reference/kafkaref (staff,
-// relationships, shifts, absences, devices, sharing-agreements) to their
+// relationships, shifts, absences, devices, sharing-agreements, subjects) to their
 // topics, leaving out kinds with none.
 func (t ReferenceKafkaTopics) ByKind() map[string]string {
 	m := map[string]string{}
@@ -55,16 +59,18 @@ func (t ReferenceKafkaTopics) ByKind() map[string]string {
 type topicEntry struct {
 	key, kind string
 	topic     *string
+	optional  bool // no default topic
 }
 
 func (t *ReferenceKafkaTopics) entries() []topicEntry {
 	return []topicEntry{
-		{"staff", "staff", &t.Staff},
-		{"relationships", "relationships", &t.Relationships},
-		{"shifts", "shifts", &t.Shifts},
-		{"absences", "absences", &t.Absences},
-		{"devices", "devices", &t.Devices},
-		{"sharing_agreements", "sharing-agreements", &t.SharingAgreements},
+		{"staff", "staff", &t.Staff, false},
+		{"relationships", "relationships", &t.Relationships, false},
+		{"shifts", "shifts", &t.Shifts, false},
+		{"absences", "absences", &t.Absences, false},
+		{"devices", "devices", &t.Devices, false},
+		{"sharing_agreements", "sharing-agreements", &t.SharingAgreements, false},
+		{"subjects", "subjects", &t.Subjects, true},
 	}
 }
 
@@ -83,7 +89,7 @@ func (r *ReferenceKafka) validate(v *Validator, p string, c *Config) {
 	seen, some := map[string]bool{}, false
 	for _, e := range r.Topics.entries() {
 		name := *e.topic
-		if !v.Set(p + ".topics." + e.key) {
+		if !v.Set(p+".topics."+e.key) && !e.optional {
 			name = "dpiawatch-ref-" + e.kind
 		}
 		if name == "" {
@@ -115,7 +121,7 @@ func (r *ReferenceKafka) setDefaults(v *Validator, p string, c *Config) {
 		r.Enabled = true
 	}
 	for _, e := range r.Topics.entries() {
-		if !v.Set(p + ".topics." + e.key) {
+		if !v.Set(p+".topics."+e.key) && !e.optional {
 			*e.topic = "dpiawatch-ref-" + e.kind
 		}
 	}

@@ -24,7 +24,13 @@ func TestReferenceKafka(t *testing.T) {
 			if !r.Enabled || !reflect.DeepEqual(r.Brokers, []string{"localhost:9092"}) || r.ClientID != "dpiawatch" || r.PublishInterval != config.DefaultReferencePublishInterval {
 				t.Errorf("defaults = %+v", r)
 			}
-			if got := r.Topics.ByKind(); len(got) != 6 || got["sharing-agreements"] != "dpiawatch-ref-sharing-agreements" {
+			// subjects is optional: no topic unless one is named.
+			if got := r.Topics.ByKind(); len(got) != 6 || got["sharing-agreements"] != "dpiawatch-ref-sharing-agreements" || got["subjects"] != "" {
+				t.Errorf("topics = %v", got)
+			}
+		}},
+		{"subjects named", "reference:\n  kafka:\n    topics: {subjects: dpiawatch-ref-subjects}\n", nil, func(t *testing.T, r *config.ReferenceKafka) {
+			if got := r.Topics.ByKind(); len(got) != 7 || got["subjects"] != "dpiawatch-ref-subjects" {
 				t.Errorf("topics = %v", got)
 			}
 		}},

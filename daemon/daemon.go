@@ -27,6 +27,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/ingest"
 	"github.com/dpiawatch/dpiawatch/opsserver"
+	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/reference/kafkaref"
 	"github.com/dpiawatch/dpiawatch/reference/loader"
 	"github.com/dpiawatch/dpiawatch/retention"
@@ -159,7 +160,16 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 		return d.delivery.Ready(ctx)
 	}}}
-	ui, err := newWebUI(ctx, cfg, st, o.Logger, o.Registry)
+	inForce := func() web.ReferenceIndex {
+		// The checks' own data: the loader builds a *reference.Index.
+		if b := d.roster.Load(); b != nil {
+			if x, ok := b.Roster.(*reference.Index); ok {
+				return x
+			}
+		}
+		return nil
+	}
+	ui, err := newWebUI(ctx, cfg, st, inForce, o.Logger, o.Registry)
 	if err != nil {
 		return nil, err
 	}

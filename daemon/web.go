@@ -58,7 +58,7 @@ func apiReadRecorder(ctx context.Context, st store.Store) (func(context.Context,
 	}, nil
 }
 
-func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
+func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, inForce func() web.ReferenceIndex, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
 	w := cfg.Web
 	if !w.Enabled {
 		return nil, nil
@@ -71,7 +71,7 @@ func newWebUI(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 		Store: ws, ExternalURL: w.ExternalURL, SessionTTL: w.SessionTTL.D(), IdleTimeout: w.IdleTimeout.D(),
 		RiskChecks: cfg.RiskChecks(), ActivityDays: w.ActivityDays, Logger: log, Registerer: reg,
 		RoutineAudit:   web.RoutineAuditOptions{Period: w.RoutineAudit.Period, SampleSize: w.RoutineAudit.SampleSize},
-		TrustedProxies: w.TrustedProxyPrefixes(),
+		TrustedProxies: w.TrustedProxyPrefixes(), InForce: inForce,
 	}
 	if ref, ok := st.(store.ReferenceSnapshots); ok {
 		o.Reference = ref

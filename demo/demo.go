@@ -346,4 +346,5 @@ func appendData(dst *reference.Data, src *reference.Data) {
 	dst.Absences = append(dst.Absences, src.Absences...)
 	dst.Devices = append(dst.Devices, src.Devices...)
 	dst.SharingAgreements = append(dst.SharingAgreements, src.SharingAgreements...)
+	dst.Subjects = append(dst.Subjects, src.Subjects...)
 }

@@ -26,6 +26,9 @@ const (
 	FileAbsences          = "absences.csv"
 	FileDevices           = "devices.csv"
 	FileSharingAgreements = "sharing_agreements.csv"
+	// FileSubjects is optional and not in CONTRACT §2: local references
+	// of the people whose records are opened, for the web UI only.
+	FileSubjects = "subjects.csv"
 )
 
 // maxErrorsPerFile bounds the error report of one file: a wholly broken
@@ -88,7 +91,7 @@ func LoadDir(dir string) (*Data, error) {
 }
 
 // fileNames are the files of CONTRACT §2, in the order LoadDir reads them.
-var fileNames = []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements}
+var fileNames = []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements, FileSubjects}
 
 // loadFile reads the file called name (one of fileNames) from r into d;
 // size is its length when known, a capacity hint.
@@ -108,6 +111,8 @@ func loadFile(name string, r io.Reader, size int64, d *Data, in interner) error 
 		return loadDevices(t, d, in)
 	case FileSharingAgreements:
 		return loadSharingAgreements(t, d, in)
+	case FileSubjects:
+		return loadSubjects(t, d, in)
 	}
 	panic("reference: loadFile: unknown file " + name)
 }
@@ -480,8 +485,29 @@ func loadSharingAgreements(t *table, d *Data, in interner) error {
 	return t.err()
 }
 
+func loadSubjects(t *table, d *Data, in interner) error {
+	if t.header("subject_id", "org", "display_ref") {
+		seen := make(map[orgKey]int)
+		for t.next() {
+			s := Subject{
+				SubjectID:  strings.Clone(t.required("subject_id")),
+				Org:        in.intern(t.required("org")),
+				DisplayRef: strings.Clone(t.required("display_ref")),
+			}
+			k := orgKey{s.Org, s.SubjectID}
+			if prev, dup := seen[k]; dup && s.SubjectID != "" {
+				// The row's display_ref is not quoted: it names a person.
+				t.errorf(t.line, "subject_id", "%q is already listed for org %q on line %d", s.SubjectID, s.Org, prev)
+			}
+			seen[k] = t.line
+			d.Subjects = append(d.Subjects, s)
+		}
+	}
+	return t.err()
+}
+
 // WriteDir writes d as the CSV files of CONTRACT §2 into dir (created if
-// needed), every file with its header and its rows in a deterministic order
+// needed), and subjects.csv when d has subjects, every file with its header and its rows in a deterministic order
 // (by key fields, then start time), so that the same data always yields the
 // same bytes whatever order d's slices are in.
 func WriteDir(dir string, d *Data) error {
@@ -573,7 +599,18 @@ func WriteDir(dir string, d *Data) error {
 			return err
 		}
 	}
-	return nil
+	if len(d.Subjects) == 0 {
+		return nil // optional: no file rather than an empty one
+	}
+	return writeFile(filepath.Join(dir, FileSubjects), []string{"subject_id", "org", "display_ref"}, len(d.Subjects),
+		func(i, j int) int {
+			a, b := &d.Subjects[i], &d.Subjects[j]
+			return cmp.Or(strings.Compare(a.Org, b.Org), strings.Compare(a.SubjectID, b.SubjectID))
+		},
+		func(i int, rec []string) {
+			v := &d.Subjects[i]
+			rec[0], rec[1], rec[2] = v.SubjectID, v.Org, v.DisplayRef
+		})
 }
 
 func anyOrg(n int, org func(int) string) bool {

@@ -40,6 +40,7 @@ func TestLoadDirGood(t *testing.T) {
 		Devices: []Device{{DeviceID: "tab-01", Org: "st-martins", Kind: DeviceSharedTablet, AssignedTo: "webster-court", Location: "webster-court"}},
 		SharingAgreements: []SharingAgreement{{PartnerOrg: "turning-point", Org: "st-martins", RecordTypes: []string{"care-plan", "risk-assessment"},
 			Actions: []string{"view", "update"}, ValidFrom: mustTime(t, "2025-01-01T00:00:00Z")}},
+		Subjects: []Subject{{SubjectID: "c-1", Org: "st-martins", DisplayRef: "WC-R14"}, {SubjectID: "c-1", Org: "turning-point", DisplayRef: "TP-0007"}},
 	}
 	if err := equalData(d, want); err != "" {
 		t.Fatal(err)
@@ -134,6 +135,34 @@ func TestLoadDirMissingFilesAreEmpty(t *testing.T) {
 	}
 }
 
+// TestSubjectsFile: subjects.csv is optional (absent: no rows, and WriteDir
+// writes none), needs its three columns, and never quotes a display_ref
+// in an error: it names a person, and errors go to the log.
+func TestSubjectsFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteDir(dir, &Data{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileSubjects)); !os.IsNotExist(err) {
+		t.Errorf("WriteDir wrote %s without subjects: %v", FileSubjects, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileSubjects), []byte("subject_id,org\nc-1,o\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), `subjects.csv:1: required column "display_ref" is missing`) {
+		t.Errorf("subjects.csv without display_ref: %v", err)
+	}
+	_, err := LoadDir("testdata/bad")
+	if err == nil {
+		t.Fatal("bad subjects.csv accepted")
+	}
+	for _, ref := range []string{"WC-R14", "WC-R15", "WC-R16"} {
+		if strings.Contains(err.Error(), ref) {
+			t.Errorf("an error quotes the display_ref %q:\n%v", ref, err)
+		}
+	}
+}
+
 func TestLoadDirHeaderless(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, FileShifts), nil, 0o644); err != nil {
@@ -160,6 +189,7 @@ func TestRoundTrip(t *testing.T) {
 		Absences:          []Absence{{ActorID: "u-2", Start: time.Date(2026, 4, 1, 0, 0, 0, 0, lon), Kind: "sickness"}},
 		Devices:           []Device{{DeviceID: "tab-1", Org: "o", Kind: DeviceSharedTablet, AssignedTo: "t", Location: "x"}},
 		SharingAgreements: []SharingAgreement{{PartnerOrg: "p", Org: "o", RecordTypes: []string{"*"}, Actions: []string{"view", "update"}, ValidFrom: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		Subjects:          []Subject{{SubjectID: "c-2", Org: "o", DisplayRef: "Room 4, \"Jo\""}, {SubjectID: "c-1", Org: "o", DisplayRef: "WC-R14"}},
 	}
 	dir := t.TempDir()
 	if err := WriteDir(dir, d); err != nil {
@@ -172,6 +202,7 @@ func TestRoundTrip(t *testing.T) {
 	// WriteDir orders rows by key: u-1 before u-2, team rows (empty actor_id) first.
 	want := *d
 	want.Staff = []Staff{d.Staff[1], d.Staff[0]}
+	want.Subjects = []Subject{d.Subjects[1], d.Subjects[0]}
 	if msg := equalData(got, &want); msg != "" {
 		t.Fatal(msg)
 	}
@@ -180,7 +211,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := WriteDir(dir2, got); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements} {
+	for _, f := range []string{FileStaff, FileRelationships, FileShifts, FileAbsences, FileDevices, FileSharingAgreements, FileSubjects} {
 		a, _ := os.ReadFile(filepath.Join(dir, f))
 		b, _ := os.ReadFile(filepath.Join(dir2, f))
 		if !bytes.Equal(a, b) {
@@ -200,7 +231,7 @@ func FuzzLoadStaff(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, load := range []func(*table, *Data, interner) error{loadStaff, loadRelationships, loadShifts, loadAbsences, loadDevices, loadSharingAgreements} {
+		for _, load := range []func(*table, *Data, interner) error{loadStaff, loadRelationships, loadShifts, loadAbsences, loadDevices, loadSharingAgreements, loadSubjects} {
 			d := &Data{}
 			_ = load(newTable("f.csv", bytes.NewReader(b)), d, newInterner())
 		}

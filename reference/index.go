@@ -38,6 +38,7 @@ type tenant struct {
 	absences map[string][]Absence // sorted by Start
 	actorRel map[string][]relEntry
 	teamRel  map[string][]relEntry
+	subjects map[string]string // display references, by subject id
 }
 
 // noRows is the tenant of an org without rows of its own.
@@ -184,6 +185,13 @@ func NewIndex(d *Data) *Index {
 		t.teamRel[k.id] = rows
 	}
 	x.sharing = slices.Clone(d.SharingAgreements)
+	for _, v := range d.Subjects {
+		t := x.rowsOf(v.Org)
+		if t.subjects == nil {
+			t.subjects = make(map[string]string)
+		}
+		t.subjects[v.SubjectID] = v.DisplayRef
+	}
 	return x
 }
 
@@ -480,6 +488,53 @@ func (x *Index) NearestRelationship(org, actorID, team, subjectID string, t time
 		r.ValidTo = time.Unix(0, best.to).UTC()
 	}
 	return r, true
+}
+
+// RelationshipAt returns a relationship of actorID with subjectID that
+// applies in org and is valid at t, else one of team's (when team is not
+// empty): the worker's own allocation before their team's caseload. The
+// row has ActorID or Team set as it was loaded, and its Relation, Org and
+// validity.
+func (x *Index) RelationshipAt(org, actorID, team, subjectID string, t time.Time) (Relationship, bool) {
+	tn := t.UnixNano()
+	type owner struct {
+		rows   []relEntry
+		isTeam bool
+		org    string
+	}
+	owners := []owner{{x.in(org).actorRel[actorID], false, org}, {x.every.actorRel[actorID], false, ""}}
+	if team != "" {
+		owners = append(owners, owner{x.in(org).teamRel[team], true, org}, owner{x.every.teamRel[team], true, ""})
+	}
+	for _, o := range owners {
+		for _, e := range subjectRows(o.rows, subjectID) {
+			if e.from > tn || tn >= e.to {
+				continue
+			}
+			r := Relationship{Org: o.org, SubjectID: subjectID, Relation: x.relKinds[e.kind]}
+			if o.isTeam {
+				r.Team = team
+			} else {
+				r.ActorID = actorID
+			}
+			if e.from != math.MinInt64 {
+				r.ValidFrom = time.Unix(0, e.from).UTC()
+			}
+			if e.to != openEnd {
+				r.ValidTo = time.Unix(0, e.to).UTC()
+			}
+			return r, true
+		}
+	}
+	return Relationship{}, false
+}
+
+// SubjectRef returns the display reference subjects.csv gives subjectID in
+// org. Only an org's own rows answer: one org's name for a person is never
+// shown for another's.
+func (x *Index) SubjectRef(org, subjectID string) (string, bool) {
+	v, ok := x.in(org).subjects[subjectID]
+	return v, ok
 }
 
 func validAt(rows []relEntry, subject string, tn int64) bool {

@@ -295,3 +295,58 @@ func TestNearestRelationship(t *testing.T) {
 		t.Errorf("row %+v", r)
 	}
 }
+
+// TestRelationshipAt: the relationship in force at t, the worker's own
+// before the team's, with its kind; none outside every window; and it
+// agrees with HasRelationship everywhere.
+func TestRelationshipAt(t *testing.T) {
+	x := NewIndex(&Data{Relationships: []Relationship{
+		{ActorID: "u-1", SubjectID: "c-1", Relation: "key-worker", ValidFrom: at(10), ValidTo: at(20)},
+		{Team: "t", SubjectID: "c-1", Relation: "caseload", ValidFrom: at(0)},
+		{Org: "other", Team: "t", SubjectID: "c-2", Relation: "caseload", ValidFrom: at(0)},
+	}})
+	for _, tc := range []struct {
+		org, actor, team, subject string
+		t                         time.Time
+		want                      string // "actor:relation", "team:relation" or ""
+	}{
+		{"o", "u-1", "t", "c-1", at(15), "actor:key-worker"},
+		{"o", "u-1", "t", "c-1", at(20), "team:caseload"}, // the key-worker row has ended
+		{"o", "u-1", "", "c-1", at(20), ""},
+		{"o", "u-1", "t", "c-1", at(-1), ""},
+		{"o", "u-2", "t", "c-1", at(15), "team:caseload"},
+		{"o", "u-1", "t", "c-2", at(15), ""}, // another org's row
+		{"other", "u-1", "t", "c-2", at(15), "team:caseload"},
+	} {
+		r, ok := x.RelationshipAt(tc.org, tc.actor, tc.team, tc.subject, tc.t)
+		got := ""
+		switch {
+		case ok && r.ActorID == tc.actor && r.Team == "":
+			got = "actor:" + r.Relation
+		case ok && r.Team == tc.team && r.ActorID == "":
+			got = "team:" + r.Relation
+		case ok:
+			got = fmt.Sprintf("%+v", r)
+		}
+		if got != tc.want {
+			t.Errorf("RelationshipAt(%s,%s,%s,%s,%v) = %q, want %q", tc.org, tc.actor, tc.team, tc.subject, tc.t, got, tc.want)
+		}
+		if has := x.HasRelationship(tc.org, tc.actor, tc.team, tc.subject, tc.t); has != ok {
+			t.Errorf("RelationshipAt says %v, HasRelationship %v", ok, has)
+		}
+	}
+}
+
+// TestSubjectRef: display references are an org's own; another org's row
+// for the same subject id is never the answer.
+func TestSubjectRef(t *testing.T) {
+	x := NewIndex(&Data{Subjects: []Subject{{Org: "o", SubjectID: "c-1", DisplayRef: "WC-R14"}, {Org: "p", SubjectID: "c-2", DisplayRef: "P-2"}}})
+	for _, tc := range []struct {
+		org, subject, want string
+		ok                 bool
+	}{{"o", "c-1", "WC-R14", true}, {"p", "c-1", "", false}, {"o", "c-2", "", false}, {"p", "c-2", "P-2", true}} {
+		if got, ok := x.SubjectRef(tc.org, tc.subject); got != tc.want || ok != tc.ok {
+			t.Errorf("SubjectRef(%s, %s) = %q %v, want %q %v", tc.org, tc.subject, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 // Package reference holds the reference data of CONTRACT §2 — staff, care
 // relationships, rosters, absences, devices and sharing agreements — that the
-// checks judge access events against.
+// checks judge access events against, and, beside it, the optional local
+// references of the people whose records are opened (subjects.csv) that the
+// web UI shows to those entitled to them.
 package reference
 
 import "time"
@@ -77,6 +79,17 @@ type SharingAgreement struct {
 	ValidTo     time.Time // zero: open-ended
 }
 
+// Subject is how an org knows one person locally (subjects.csv, an
+// addition beside CONTRACT §2): a room or case reference ("WC-R14") or a
+// display name, keyed by (Org, SubjectID). It is personal data that the
+// checks never need: only the web UI shows it, and only to a viewer
+// entitled to it (docs/configuration.md).
+type Subject struct {
+	Org        string
+	SubjectID  string
+	DisplayRef string
+}
+
 // Data is one complete set of reference data.
 type Data struct {
 	Staff             []Staff
@@ -85,4 +98,9 @@ type Data struct {
 	Absences          []Absence
 	Devices           []Device
 	SharingAgreements []SharingAgreement
+	// Subjects is never serialised with the rest (json:"-"): the store's
+	// reference snapshots, and so anything built from them, never hold a
+	// display reference, and the data's content hash (store.ReferenceID)
+	// is what the checks judge by.
+	Subjects []Subject `json:"-"`
 }

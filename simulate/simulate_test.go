@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,38 @@ func TestStMartinsRota(t *testing.T) {
 	}
 	if roles["night-support-worker"] == 0 || roles["registered-manager"] != 1 || roles["drug-treatment-worker"] == 0 {
 		t.Fatalf("roles %v", roles)
+	}
+}
+
+// TestDisplayRefs: every person the simulation's relationships name has
+// one local reference (subjects.csv) in the org, unique within it, of the
+// org's own form and never the subject id itself.
+func TestDisplayRefs(t *testing.T) {
+	for _, tc := range []struct {
+		org    string
+		scale  float64
+		format *regexp.Regexp
+	}{{OrgStMartins, 1, regexp.MustCompile(`^WC-\d{3}$`)}, {OrgWiltshire, 0.01, regexp.MustCompile(`^LCS-\d{6}$`)}} {
+		s, err := New(Options{Org: tc.org, From: time.Date(2026, 3, 2, 0, 0, 0, 0, london), Days: 1, Seed: 3, Scale: tc.scale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := s.Reference()
+		refs, seen := map[string]string{}, map[string]bool{}
+		for _, v := range ref.Subjects {
+			if v.Org != tc.org || !tc.format.MatchString(v.DisplayRef) || v.DisplayRef == v.SubjectID || seen[v.DisplayRef] {
+				t.Fatalf("%s: display reference %+v", tc.org, v)
+			}
+			if _, dup := refs[v.SubjectID]; dup {
+				t.Fatalf("%s: %s has two references", tc.org, v.SubjectID)
+			}
+			refs[v.SubjectID], seen[v.DisplayRef] = v.DisplayRef, true
+		}
+		for _, r := range ref.Relationships {
+			if refs[r.SubjectID] == "" {
+				t.Fatalf("%s: %s has no display reference", tc.org, r.SubjectID)
+			}
+		}
 	}
 }
 

@@ -168,6 +168,43 @@ func (w *world) addSubjects(n int, prefix string, width int, sens func(i int) []
 	return first
 }
 
+// displayRefs gives every person of the world a local reference
+// (subjects.csv) of the kind an org's own system numbers people by —
+// "WC-014" at St Martins, "LCS-104729" at Wiltshire — never a name. The
+// number is not the subject id's, as a real system's is not.
+func (w *world) displayRefs() []reference.Subject {
+	prefix, width, base := "WC-", 3, 0
+	if w.org == OrgWiltshire {
+		prefix, width, base = "LCS-", 6, 100000
+	}
+	n := len(w.subjects)
+	out := make([]reference.Subject, n)
+	for i, id := range w.subjects {
+		// A stride coprime with n shuffles the numbers without the RNG,
+		// whose sequence the simulation's events depend on.
+		k := (i*stride(n) + 7) % n
+		out[i] = reference.Subject{Org: w.org, SubjectID: id, DisplayRef: prefix + pad(base+k+1, width)}
+	}
+	return out
+}
+
+// stride returns a step coprime with n (at least 2 when n allows).
+func stride(n int) int {
+	for s := 7; s < n; s++ {
+		if gcd(s, n) == 1 {
+			return s
+		}
+	}
+	return 1
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 func pad(n, width int) string {
 	s := strconv.Itoa(n)
 	for len(s) < width {
@@ -226,6 +263,7 @@ func (w *world) finish() {
 	for _, v := range w.devices {
 		d.Devices = append(d.Devices, reference.Device{DeviceID: v.id, Org: w.org, Kind: v.kind, AssignedTo: v.assigned, Location: v.loc})
 	}
+	d.Subjects = w.displayRefs()
 	w.idx = reference.NewIndex(d)
 	for _, a := range w.actors {
 		if a.external && a.partnerOrg == "" {

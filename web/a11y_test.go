@@ -80,8 +80,8 @@ func visit(base, path, marker string) a11yPage {
 func TestAccessibilityByRole(t *testing.T) {
 	axe := axeSource(t)
 	chromium(t)
-	f := newFixture(t, fixtureOpts{evidence: true})
-	addQueueAlerts(t, f, 60) // two pages of queue
+	f := newFixture(t, fixtureOpts{evidence: true, inForce: sampleReference()}) // samples show local references
+	addQueueAlerts(t, f, 60)                                                    // two pages of queue
 	f.now.Add(7 * 24 * time.Hour)
 	f.complete(t, f.now.Now()) // the week has ended: samples are drawn
 	base := f.srv.URL
@@ -109,8 +109,13 @@ func TestAccessibilityByRole(t *testing.T) {
 		)},
 		{"mgr-a", append(common,
 			a11yPage{name: "review-errors", reach: []chromedp.Action[chromedp.Void]{
-				chromedp.Navigate(base + sample), chromedp.WaitVisible(chromedp.ID("save-0")), chromedp.Click(chromedp.ID("save-0")),
+				chromedp.Navigate(base + sample), chromedp.WaitVisible(chromedp.ID("save")),
+				chromedp.SendKeys(chromedp.ID("note-1"), "no decision chosen"), chromedp.Click(chromedp.ID("save")),
 			}, marker: `//div[contains(@class, "govuk-error-summary")]`},
+			a11yPage{name: "review-saved", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.Navigate(base + sample), chromedp.WaitVisible(chromedp.ID("save")),
+				chromedp.Click(`//label[@for="review-0-0"]`), chromedp.Click(`//label[@for="review-2-1"]`), chromedp.Click(chromedp.ID("save")),
+			}, marker: `//div[@id="saved"]`},
 		)},
 		{"dpo", append(common,
 			visit(base, "/evidence", h1("Export evidence")),

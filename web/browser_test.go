@@ -259,12 +259,13 @@ func TestBrowserRoutineAudit(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("username"), "mgr-a"), chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.CSS("form button[type=submit]")), chromedp.WaitVisible(`//h1[text()="Overview"]`))
 	step("12-routine-audits", chromedp.Click(`//a[text()="Routine audits"]`), chromedp.WaitVisible(`//h1[text()="Routine audits"]`))
-	step("13-sample", chromedp.Click(`//table//a[text()="`+teamA+`"]`), chromedp.WaitVisible(chromedp.ID("save-0")))
+	step("13-sample", chromedp.Click(`//table//a[text()="`+teamA+`"]`), chromedp.WaitVisible(chromedp.ID("save")))
 	step("14-reviewed",
-		chromedp.Click(`//label[@for="review-0-2"]`),
+		chromedp.Click(`//label[@for="review-0-1"]`),
 		chromedp.SendKeys(chromedp.ID("note-0"), "asked the worker's supervisor"),
-		chromedp.Click(chromedp.ID("save-0")),
-		chromedp.WaitVisible(`//strong[@id="outcome-0" and normalize-space()="Refer to the IG team"]`),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(`//div[@id="saved"]//p[normalize-space()="Reviews saved: 1 access"]`),
+		chromedp.WaitVisible(`//strong[@id="outcome-0" and normalize-space()="Not reasonable: referred to the IG team"]`),
 	)
 	step("15-coverage", chromedp.Click(`//a[text()="Back to routine audits"]`), chromedp.WaitVisible(chromedp.CSS("svg.app-bars")))
 	coverage, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main")))

@@ -100,7 +100,7 @@ func TestRoutineSampleWaitsForTheFeed(t *testing.T) {
 			if drawn := err == nil; drawn != c.wantDraw {
 				t.Fatalf("sample drawn: %v (%v), want %v", drawn, err, c.wantDraw)
 			}
-			if !c.wantDraw && strings.Contains(body, "Save review") {
+			if !c.wantDraw && strings.Contains(body, "Save reviews") {
 				t.Error("a review form for a sample not drawn")
 			}
 			_, body = get(t, mgr, f.srv.URL+"/audit/routine")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
@@ -70,6 +71,21 @@ type ReferenceLookup interface {
 	ReferenceByID(ctx context.Context, id string) (store.ReferenceSnapshot, error)
 	ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSnapshot, error)
 }
+
+// ReferenceIndex is what a routine-audit sample reads of the reference
+// data in force (*reference.Index answers it).
+type ReferenceIndex interface {
+	Staff(org, actorID string) (reference.Staff, bool)
+	HasRelationships(org string) bool
+	RelationshipAt(org, actorID, team, subjectID string, t time.Time) (reference.Relationship, bool)
+	HasShifts(org, actorID string) bool
+	ShiftAt(org, actorID string, t time.Time, grace time.Duration) (reference.Shift, bool)
+	// SubjectRef is subjects.csv's display reference: personal data the
+	// UI shows only to a viewer entitled to it (sampleContext).
+	SubjectRef(org, subjectID string) (string, bool)
+}
+
+var _ ReferenceIndex = (*reference.Index)(nil)
 
 // Triage outcomes (the same four as the alerting API's) and input limits.
 const (

@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -26,6 +28,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
 	"github.com/dpiawatch/dpiawatch/web"
@@ -66,6 +69,7 @@ func ev(id, actor, team, subject, record string, at time.Time) event.Event {
 }
 
 type fixture struct {
+	logs  syncBuffer // what the server logged, at debug level
 	srv   *httptest.Server
 	web   *web.Server
 	store sqlite.WebStore
@@ -97,6 +101,9 @@ type fixtureOpts struct {
 	// accountsFile: the accounts come from this file instead, reloaded
 	// every few milliseconds while Run runs.
 	accountsFile string
+	// inForce: the reference data in force (web.Options.InForce); nil:
+	// none.
+	inForce *reference.Data
 }
 
 // evidenceConfig is a minimal configuration for evidence.Export: the
@@ -195,6 +202,11 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if fo.accountsFile != "" {
 		accts = nil
 	}
+	var inForce func() web.ReferenceIndex
+	if fo.inForce != nil {
+		x := reference.NewIndex(fo.inForce)
+		inForce = func() web.ReferenceIndex { return x }
+	}
 	f.web, err = web.New(ctx, web.Options{
 		Store: ws, Accounts: accts, AccountsFile: fo.accountsFile, AccountsReloadInterval: 5 * time.Millisecond,
 		OIDC: fo.oidc, ExternalURL: ext,
@@ -209,7 +221,8 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 		},
 		Registerer: f.reg, Now: f.now.Now, Reference: st, Evidence: ev,
 		OnTriage:       func() { f.wakes.Add(1) },
-		TrustedProxies: fo.trustedProxies,
+		TrustedProxies: fo.trustedProxies, InForce: inForce,
+		Logger: slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +232,20 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	t.Cleanup(f.srv.Close)
 	return f
 }
+
+// syncBuffer is a bytes.Buffer the server's handlers may write to at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+func (b *syncBuffer) Len() int       { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Len() }
 
 // client is a browser-like client: a cookie jar, redirects not followed so
 // that tests see them.

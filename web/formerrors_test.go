@@ -27,8 +27,11 @@ func TestFormErrors(t *testing.T) {
 			[]string{"#outcome-0"}, []string{`id="outcome-0"`, ">discussed with the worker&#39;s manager</textarea>", `id="outcome-error"`}},
 		{"triage note too long", "ig", "/alerts/" + alertA + "/triage", url.Values{"outcome": {"explained"}, "note": {long}},
 			[]string{"#note"}, []string{`value="explained" checked`, ">" + long + "</textarea>", "govuk-textarea--error"}},
-		{"empty review", "mgr-a", sampleURL(teamA), url.Values{"item": {"0"}, "note": {"asked the supervisor"}},
-			[]string{"#review-0-0"}, []string{`id="review-0-0"`, ">asked the supervisor</textarea>", `id="review-0-error"`}},
+		{"review note without a decision", "mgr-a", sampleURL(teamA), url.Values{"outcome-0": {"reasonable"}, "note-3": {"asked the supervisor"}, "note-5": {long}},
+			[]string{"#review-3-0", "#note-5"}, []string{`id="review-3-0"`, ">asked the supervisor</textarea>", `id="review-3-error"`, `id="note-5-error"`,
+				`name="outcome-0" type="radio" value="reasonable" checked`, "Choose a decision for access 4, or clear its note"}},
+		{"empty review form", "mgr-a", sampleURL(teamA), url.Values{},
+			[]string{"#review-0-0"}, []string{"Choose a decision for at least one access"}},
 		{"export without dates", "dpo", "/evidence", url.Values{"dpia": {"st-martins-webster-court"}, "from": {"1 March"}, "to": {"2026-03-31"}},
 			[]string{"#from"}, []string{`id="from"`, `value="1 March"`, `value="2026-03-31"`, "govuk-input--error"}},
 	} {

@@ -92,9 +92,9 @@ func reviewLabel(o string) string {
 	case routineaudit.ReviewReasonable:
 		return "Reasonable"
 	case routineaudit.ReviewQuery:
-		return "Query with the worker"
+		return "Cannot tell: query with the worker"
 	case routineaudit.ReviewRefer:
-		return "Refer to the IG team"
+		return "Not reasonable: referred to the IG team"
 	case "":
 		return "Not reviewed"
 	}
@@ -218,7 +218,7 @@ func (s *Server) routineIndex(w http.ResponseWriter, r *http.Request, ss *sessio
 				}
 			}
 			d.Rows = append(d.Rows, row)
-			text := fmt.Sprintf("%d%% (%d of %d)", row.Pct, row.Reviewed, row.Sampled)
+			text := fmt.Sprintf("%d of %d reviewed (%d%%)", row.Reviewed, row.Sampled, row.Pct)
 			switch {
 			case row.Empty:
 				text = "no accesses in the period"
@@ -261,22 +261,17 @@ func routineURL(org, team, period string) string {
 }
 
 type sampleRow struct {
-	N                                         int
-	Time, Worker, WorkerURL, Subject          string
-	Action, Record, System                    string
-	Outcome, OutcomeLabel, Reviewer, At, Note string
-	History                                   []string
-	Options                                   []option
-	// Typed, OutcomeError and NoteError: the review form sent back with
-	// errors keeps the note typed and says what to fix.
+	N                       int
+	Time, Worker, WorkerURL string
+	Access, System          string
+	accessContext                  // person, relationship and shift
+	Outcome, OutcomeLabel   string // the newest review
+	Reviewer, At, Note      string
+	History                 []string
+	Options                 []option
+	// Typed, OutcomeError and NoteError: the form as sent (or, before any
+	// submit, as stored), and what to fix in it.
 	Typed, OutcomeError, NoteError string
-}
-
-// reviewForm is what a review submit held, and what was wrong with it.
-type reviewForm struct {
-	N             int
-	Outcome, Note string
-	Errors        []formError
 }
 
 type sampleData struct {
@@ -284,11 +279,16 @@ type sampleData struct {
 	Org, OrgName, Team, Period, From, To string
 	Population                           int64
 	Seed, DrawnAt                        string
-	Rows                                 []sampleRow
-	CanReview                            bool
-	Reviewed                             int
-	Pct                                  int
-	Pending                              bool // the period has not ended yet
+	// ShowSeed: the draw's reproducibility details are for those who
+	// audit the audit (the DPO, the IG team), not for the reviewing manager.
+	ShowSeed  bool
+	Rows      []sampleRow
+	CanReview bool
+	Reviewed  int
+	Pct       int
+	// Saved is how many reviews the last Save recorded (-1: no Save).
+	Saved   int
+	Pending bool // the period has not ended yet
 	// Waiting: the period has ended but the feed is not complete up to
 	// End; CompleteUpTo is how far it is ("" when not complete for any
 	// period).
@@ -373,7 +373,7 @@ func (s *Server) samplePage(w http.ResponseWriter, r *http.Request, ss *session)
 		s.notFound(w, r, ss)
 		return
 	}
-	s.showSample(w, r, ss, o, team, per, http.StatusOK, reviewForm{N: -1})
+	s.showSample(w, r, ss, o, team, per, http.StatusOK, reviewForm{})
 }
 
 // showSample renders a sample page; with a form that has errors, that
@@ -396,8 +396,9 @@ func (s *Server) showSample(w http.ResponseWriter, r *http.Request, ss *session,
 	loc := s.loc(o.ID)
 	d := sampleData{page: s.pageFor(ss, "Routine audit: "+team+", "+per.Name, "routine"), Org: o.ID, OrgName: cmp.Or(o.Name, o.ID),
 		Team: team, Period: per.Name, From: per.From.In(loc).Format("Mon 2 Jan 2006"), To: per.To.Add(-time.Nanosecond).In(loc).Format("Mon 2 Jan 2006"),
-		Population: a.Population, Seed: a.Seed, DrawnAt: s.fmtTime(o.ID, a.DrawnAt), CanReview: ss.p.canReview(o.ID, team),
-		Pending: state == samplePeriodOpen, Waiting: state == sampleFeedBehind, End: s.fmtTime(o.ID, per.To), Action: routineURL(o.ID, team, per.Name)}
+		Population: a.Population, Seed: a.Seed, DrawnAt: s.fmtTime(o.ID, a.DrawnAt), CanReview: ss.p.canReview(o.ID, team), Saved: -1,
+		ShowSeed: ss.p.Role == RoleDPO || ss.p.Role == RoleIGTeam,
+		Pending:  state == samplePeriodOpen, Waiting: state == sampleFeedBehind, End: s.fmtTime(o.ID, per.To), Action: routineURL(o.ID, team, per.Name)}
 	if d.Waiting {
 		at, recorded, err := store.OrgCompleteness(r.Context(), s.o.Store, o.ID)
 		if err != nil {
@@ -408,15 +409,17 @@ func (s *Server) showSample(w http.ResponseWriter, r *http.Request, ss *session,
 			d.CompleteUpTo = s.fmtTime(o.ID, at)
 		}
 	}
-	latest := map[int]routineaudit.Review{}
-	history := map[int][]string{}
-	for _, rv := range reviews {
-		latest[rv.N] = rv
-		history[rv.N] = append(history[rv.N], fmt.Sprintf("%s: %s by %s", s.fmtTime(o.ID, rv.At), reviewLabel(rv.Outcome), rv.Reviewer))
+	latest, history := reviewsByItem(reviews, func(rv routineaudit.Review) string {
+		return fmt.Sprintf("%s: %s by %s", s.fmtTime(o.ID, rv.At), reviewLabel(rv.Outcome), rv.Reviewer)
+	})
+	var x ReferenceIndex
+	if s.o.InForce != nil {
+		x = s.o.InForce()
 	}
 	for _, it := range a.Items {
 		row := sampleRow{N: it.N, Time: s.fmtTime(o.ID, it.Time), Worker: it.ActorID, WorkerURL: s.actorURL(ss.p, o.ID, it.ActorID),
-			Subject: s.subject(ss.p, it.SubjectID), Action: it.Action, Record: it.Record, System: it.System, OutcomeLabel: reviewLabel("")}
+			Access: accessWords(it.Action, it.Record), System: it.System, OutcomeLabel: reviewLabel(""),
+			accessContext: s.sampleContext(ss.p, x, o.ID, team, it)}
 		if rv, ok := latest[it.N]; ok {
 			d.Reviewed++
 			row.Outcome, row.OutcomeLabel, row.Reviewer, row.At, row.Note = rv.Outcome, reviewLabel(rv.Outcome), rv.Reviewer, s.fmtTime(o.ID, rv.At), rv.Note
@@ -424,33 +427,50 @@ func (s *Server) showSample(w http.ResponseWriter, r *http.Request, ss *session,
 				row.History = h[:len(h)-1]
 			}
 		}
-		chosen := row.Outcome
-		if it.N == form.N {
-			chosen, row.Typed = form.Outcome, form.Note
-			for _, e := range form.Errors {
-				if e.Field == reviewField(it.N) {
-					row.OutcomeError = e.Message
-				} else {
-					row.NoteError = e.Message
-				}
+		chosen, typed := row.Outcome, row.Note
+		if f, sent := form.Items[it.N]; sent {
+			chosen, typed = f.Outcome, f.Note
+		}
+		row.Typed = typed
+		for _, e := range form.Errors {
+			switch e.Field {
+			case reviewField(it.N):
+				row.OutcomeError = e.Message
+			case "note-" + strconv.Itoa(it.N):
+				row.NoteError = e.Message
 			}
 		}
-		for _, oc := range routineaudit.ReviewOutcomes {
-			row.Options = append(row.Options, option{Value: oc, Label: reviewLabel(oc), Selected: chosen == oc})
+		for _, oc := range reviewChoices {
+			row.Options = append(row.Options, option{Value: oc, Label: choiceLabel(oc), Selected: chosen == oc})
 		}
 		d.Rows = append(d.Rows, row)
 	}
 	if len(a.Items) > 0 {
 		d.Pct = d.Reviewed * 100 / len(a.Items)
 	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("saved")); err == nil && n >= 0 && n <= len(a.Items) && form.Items == nil {
+		d.Saved = n
+	}
 	d.Errors = form.Errors
 	s.render(w, r, code, "sample", d)
 }
 
-// reviewField is the id of the first outcome radio of item n's review form.
-func reviewField(n int) string { return "review-" + strconv.Itoa(n) + "-0" }
+// reviewsByItem returns the newest review of each item, and each item's
+// reviews as describe words them, oldest first.
+func reviewsByItem(reviews []routineaudit.Review, describe func(routineaudit.Review) string) (map[int]routineaudit.Review, map[int][]string) {
+	latest := map[int]routineaudit.Review{}
+	history := map[int][]string{}
+	for _, rv := range reviews {
+		latest[rv.N] = rv
+		history[rv.N] = append(history[rv.N], describe(rv))
+	}
+	return latest, history
+}
 
-// review records a manager's review of one sampled access.
+// review records a manager's decisions on a sample: one form, one
+// decision per access, those left blank skipped. Nothing is stored unless
+// the whole form is valid; then each decision that changes something is
+// stored and the page says how many.
 func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
 	o, team, per, ok := s.scopedSample(r, ss.p)
 	if !ok {
@@ -463,26 +483,35 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, ss *session) {
 			Back:    routineURL(o.ID, team, per.Name), BackLabel: "Back to the sample"})
 		return
 	}
-	n, err := strconv.Atoi(r.PostFormValue("item"))
-	if err != nil || n < 0 {
-		s.notFound(w, r, ss) // no such item: no form sends that
-		return
-	}
-	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
-	if errs := noteErrors("note-"+strconv.Itoa(n), note, triageOutcomeError(reviewField(n), outcome, routineaudit.ReviewOutcomes)); errs != nil {
-		s.showSample(w, r, ss, o, team, per, http.StatusBadRequest, reviewForm{N: n, Outcome: outcome, Note: strings.ToValidUTF8(note, "\uFFFD"), Errors: errs})
-		return
-	}
-	_, err = s.o.Store.AddAuditReview(r.Context(), routineaudit.Review{Org: o.ID, Team: team, Period: per.Name, N: n, Outcome: outcome,
-		Reviewer: ss.p.User, At: s.o.Now().UTC(), Note: note})
-	if errors.Is(err, store.ErrNotFound) {
-		s.notFound(w, r, ss) // no such item (or no sample yet)
-		return
-	}
+	a, state, err := s.sample(r.Context(), o, team, per)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	s.m.reviews.WithLabelValues(outcome).Inc()
-	http.Redirect(w, r, routineURL(o.ID, team, per.Name)+"#item-"+strconv.Itoa(n), http.StatusSeeOther)
+	if state != sampleDrawn {
+		s.notFound(w, r, ss) // nothing to review yet: no form sends that
+		return
+	}
+	reviews, err := s.o.Store.AuditReviews(r.Context(), o.ID, team, per.Name)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	latest, _ := reviewsByItem(reviews, func(routineaudit.Review) string { return "" })
+	changed, ns, form := readReviewForm(r, a.Items, latest)
+	if form.Errors != nil {
+		s.showSample(w, r, ss, o, team, per, http.StatusBadRequest, form)
+		return
+	}
+	at := s.o.Now().UTC()
+	for i, f := range changed {
+		_, err = s.o.Store.AddAuditReview(r.Context(), routineaudit.Review{Org: o.ID, Team: team, Period: per.Name, N: ns[i], Outcome: f.Outcome,
+			Reviewer: ss.p.User, At: at, Note: f.Note})
+		if err != nil {
+			s.fail(w, fmt.Errorf("routine-audit review %d of %d: %w", i+1, len(changed), err))
+			return
+		}
+		s.m.reviews.WithLabelValues(f.Outcome).Inc()
+	}
+	http.Redirect(w, r, routineURL(o.ID, team, per.Name)+"?saved="+strconv.Itoa(len(changed))+"#saved", http.StatusSeeOther)
 }

@@ -48,7 +48,8 @@ func TestRoutineAuditRoles(t *testing.T) {
 		t.Errorf("manager's routine audits: %s\n%s", resp.Status, body)
 	}
 	resp, body = get(t, mgr, f.srv.URL+sampleURL(teamA))
-	if resp.StatusCode != http.StatusOK || strings.Count(body, "Save review") != 10 || !strings.Contains(body, "10 of the team's 12 accesses") {
+	if resp.StatusCode != http.StatusOK || strings.Count(body, "Save reviews") != 1 || strings.Count(body, "<form method=\"post\" action=\""+sampleURL(teamA)) != 1 ||
+		strings.Count(body, "Was access ") != 10 || !strings.Contains(body, "10 of the team's 12 accesses") {
 		t.Fatalf("manager's own sample: %s\n%s", resp.Status, body)
 	}
 	assertAbsent(t, "manager's sample", body, subjectA, recordA, "c-0001", "cp-1 ", teamB, actorB)
@@ -68,10 +69,10 @@ func TestRoutineAuditRoles(t *testing.T) {
 
 	review := f.srv.URL + sampleURL(teamA)
 	form := func(csrf, item, outcome string) url.Values {
-		return url.Values{"csrf": {csrf}, "item": {item}, "outcome": {outcome}, "note": {"asked on shift"}}
+		return url.Values{"csrf": {csrf}, "outcome-" + item: {outcome}, "note-" + item: {"asked on shift"}}
 	}
 	for name, v := range map[string]url.Values{
-		"no token":    {"item": {"0"}, "outcome": {routineaudit.ReviewRefer}},
+		"no token":    {"outcome-0": {routineaudit.ReviewRefer}},
 		"wrong token": form(csrf[:len(csrf)-2]+"xx", "0", routineaudit.ReviewRefer),
 	} {
 		if resp, _ := post(t, mgr, review, v); resp.StatusCode != http.StatusForbidden {
@@ -81,7 +82,8 @@ func TestRoutineAuditRoles(t *testing.T) {
 	if resp, _ := post(t, mgr, review, form(csrf, "0", "fine")); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("unknown outcome: %s", resp.Status)
 	}
-	if resp, _ := post(t, mgr, review, form(csrf, "99", routineaudit.ReviewQuery)); resp.StatusCode != http.StatusNotFound {
+	// A decision on an item the sample does not hold decides nothing.
+	if resp, _ := post(t, mgr, review, form(csrf, "99", routineaudit.ReviewQuery)); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("item not in the sample: %s", resp.Status)
 	}
 	// Another team's sample does not exist for this manager, by any URL.
@@ -105,7 +107,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 		}
 	}
 	_, body = get(t, mgr, f.srv.URL+sampleURL(teamA))
-	if !strings.Contains(body, "Refer to the IG team") || !strings.Contains(body, "earlier:") {
+	if !strings.Contains(body, "Not reasonable: referred to the IG team") || !strings.Contains(body, "earlier:") {
 		t.Error("the review and its history are not shown")
 	}
 	_, body = get(t, mgr, f.srv.URL+"/audit/routine")
@@ -128,7 +130,7 @@ func TestRoutineAuditRoles(t *testing.T) {
 		t.Error("ig-team does not see both teams' audits")
 	}
 	resp, body = get(t, ig, f.srv.URL+sampleURL(teamB))
-	if resp.StatusCode != http.StatusOK || strings.Contains(body, "Save review") || !strings.Contains(body, subjectB) {
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, "Save review") || strings.Contains(body, "<form method=\"post\" action=\""+sampleURL(teamB)) || !strings.Contains(body, subjectB) {
 		t.Errorf("ig-team sample page: %s", resp.Status)
 	}
 	if resp, _ := post(t, ig, f.srv.URL+sampleURL(teamB), form(igCSRF, "0", routineaudit.ReviewReasonable)); resp.StatusCode != http.StatusForbidden {

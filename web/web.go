@@ -83,6 +83,12 @@ type Options struct {
 	Reference ReferenceLookup
 	// RoutineAudit configures managers' routine audits.
 	RoutineAudit RoutineAuditOptions
+	// InForce, when set, returns the reference data in force (the checks'
+	// own, reloaded with them): routine-audit samples show from it the
+	// worker's relationship to the person and shift at the time of each
+	// access, and the person's local reference to those entitled to it.
+	// nil, or returning nil: samples show ids only.
+	InForce func() ReferenceIndex
 	// Evidence, when set, lets the DPO export evidence packs from the UI.
 	Evidence *EvidenceOptions
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is

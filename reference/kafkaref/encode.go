@@ -64,6 +64,11 @@ func Messages(d *reference.Data, fn func(Message) error) error {
 			return err
 		}
 	}
+	for _, v := range d.Subjects {
+		if err := emit(KindSubjects, SubjectKey(v), subjectWire{v.SubjectID, v.Org, v.DisplayRef}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -109,6 +114,9 @@ func StaffKey(s reference.Staff) []byte { return arrayKey(s.Org, s.ActorID) }
 
 // DeviceKey is [org, device_id].
 func DeviceKey(v reference.Device) []byte { return arrayKey(v.Org, v.DeviceID) }
+
+// SubjectKey is [org, subject_id].
+func SubjectKey(v reference.Subject) []byte { return arrayKey(v.Org, v.SubjectID) }
 
 // RelationshipKey is [actor_id, team, subject_id, relation, valid_from],
 // preceded by org when the row has one.

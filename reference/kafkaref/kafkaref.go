@@ -92,7 +92,9 @@ func New(o Options) (*Loader, error) {
 	if o.Topics == nil {
 		o.Topics = map[Kind]string{}
 		for _, k := range Kinds() {
-			o.Topics[k] = DefaultTopic(k)
+			if k != KindSubjects { // optional: read only when named
+				o.Topics[k] = DefaultTopic(k)
+			}
 		}
 	}
 	l := &Loader{o: o}
@@ -349,7 +351,7 @@ func (l *Loader) consume(ctx context.Context, msgs <-chan msg, pending map[parti
 			l.m.ready.Set(1)
 			log.Info("reference data read from Kafka", "staff", len(d.Staff), "relationships", len(d.Relationships),
 				"shifts", len(d.Shifts), "absences", len(d.Absences), "devices", len(d.Devices),
-				"sharing_agreements", len(d.SharingAgreements), "took", time.Since(started).Round(time.Millisecond))
+				"sharing_agreements", len(d.SharingAgreements), "subjects", len(d.Subjects), "took", time.Since(started).Round(time.Millisecond))
 		}
 		if unlogged > 0 {
 			log.Warn("more invalid reference rows were skipped than logged", "not_logged", unlogged)

@@ -44,7 +44,7 @@ func simulated(t *testing.T) (*reference.Data, string) {
 func sameFiles(t *testing.T, a, b string) {
 	t.Helper()
 	for _, f := range []string{reference.FileStaff, reference.FileRelationships, reference.FileShifts,
-		reference.FileAbsences, reference.FileDevices, reference.FileSharingAgreements} {
+		reference.FileAbsences, reference.FileDevices, reference.FileSharingAgreements, reference.FileSubjects} {
 		x, err := os.ReadFile(filepath.Join(a, f))
 		if err != nil {
 			t.Fatal(err)

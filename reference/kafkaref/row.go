@@ -24,11 +24,14 @@ const (
 	KindAbsences          Kind = "absences"
 	KindDevices           Kind = "devices"
 	KindSharingAgreements Kind = "sharing-agreements"
+	// KindSubjects is subjects.csv's rows (beside CONTRACT §2): optional,
+	// read only when its topic is configured.
+	KindSubjects Kind = "subjects"
 )
 
-// Kinds returns every kind, in CONTRACT §2 order.
+// Kinds returns every kind, in CONTRACT §2 order, then subjects.
 func Kinds() []Kind {
-	return []Kind{KindStaff, KindRelationships, KindShifts, KindAbsences, KindDevices, KindSharingAgreements}
+	return []Kind{KindStaff, KindRelationships, KindShifts, KindAbsences, KindDevices, KindSharingAgreements, KindSubjects}
 }
 
 // DefaultTopic is the topic a kind is read from unless configured:
@@ -95,6 +98,11 @@ type (
 		Kind       string `json:"kind"`
 		AssignedTo string `json:"assigned_to"`
 		Location   string `json:"location"`
+	}
+	subjectWire struct {
+		SubjectID  string `json:"subject_id"`
+		Org        string `json:"org"`
+		DisplayRef string `json:"display_ref"`
 	}
 	sharingWire struct {
 		PartnerOrg  string         `json:"partner_org"`
@@ -349,6 +357,27 @@ func (d *decoder) device(key string, value []byte) (reference.Device, error) {
 	}
 	if errs[0] == nil && errs[1] == nil && key != string(DeviceKey(v)) {
 		errs[3] = errf("key", `must be the row's ["org","device_id"]`)
+	}
+	return v, first(errs[:]...)
+}
+
+// subject reads a subjects row. Its display_ref is never interned (it is
+// unique to a person) nor quoted in an error.
+func (d *decoder) subject(key string, value []byte) (reference.Subject, error) {
+	var w subjectWire
+	if err := unmarshal(value, &w); err != nil {
+		return reference.Subject{}, err
+	}
+	if err := cells("subject_id", w.SubjectID, "org", w.Org, "display_ref", w.DisplayRef); err != nil {
+		return reference.Subject{}, err
+	}
+	v := reference.Subject{SubjectID: strings.TrimSpace(w.SubjectID), Org: d.intern(strings.TrimSpace(w.Org)), DisplayRef: strings.TrimSpace(w.DisplayRef)}
+	var errs [4]error
+	errs[0] = required("subject_id", v.SubjectID)
+	errs[1] = required("org", v.Org)
+	errs[2] = required("display_ref", v.DisplayRef)
+	if errs[0] == nil && errs[1] == nil && key != string(SubjectKey(v)) {
+		errs[3] = errf("key", `must be the row's ["org","subject_id"]`)
 	}
 	return v, first(errs[:]...)
 }

@@ -70,6 +70,16 @@ func TestApplyRows(t *testing.T) {
 		{"device zero-width location", KindDevices, `["o","tab-1"]`, `{"device_id":"tab-1","org":"o","kind":"desktop","location":"ward\u200b2"}`, "location", 0, nil},
 		{"absence 30 KB kind", KindAbsences, "k", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","kind":"` + strings.Repeat("k", 30<<10) + `"}`, "kind", 0, nil},
 		{"sharing bidi list entry", KindSharingAgreements, "k", `{"partner_org":"p","org":"o","record_types":["care\u202eplan"],"valid_from":"2026-01-01T00:00:00Z"}`, "record_types", 0, nil},
+		{"subject ok", KindSubjects, `["o","c-1"]`, `{"subject_id":"c-1","org":"o","display_ref":"WC-R14"}`, "-", 1,
+			func(t *testing.T, ts *tables) {
+				if v := ts.subjects.rows[0]; v.DisplayRef != "WC-R14" || v.Org != "o" {
+					t.Errorf("subject = %+v", v)
+				}
+			}},
+		{"subject bare id key", KindSubjects, "c-1", `{"subject_id":"c-1","org":"o","display_ref":"WC-R14"}`, "key", 0, nil},
+		{"subject no org", KindSubjects, `["","c-1"]`, `{"subject_id":"c-1","display_ref":"WC-R14"}`, "org", 0, nil},
+		{"subject no display_ref", KindSubjects, `["o","c-1"]`, `{"subject_id":"c-1","org":"o","display_ref":" "}`, "display_ref", 0, nil},
+		{"subject hidden character", KindSubjects, `["o","c-1"]`, `{"subject_id":"c-1","org":"o","display_ref":"` + secret + `\u202e"}`, "display_ref", 0, nil},
 		{"no key", KindShifts, "", `{"actor_id":"u","start":"2026-01-01T08:00:00Z","end":"2026-01-01T16:00:00Z"}`, "key", 0, nil},
 	}
 	for _, tc := range tests {

@@ -89,11 +89,12 @@ type tables struct {
 	absences      *table[reference.Absence]
 	devices       *table[reference.Device]
 	sharing       *table[reference.SharingAgreement]
+	subjects      *table[reference.Subject]
 }
 
 func newTables() *tables {
 	return &tables{newTable[reference.Staff](), newTable[reference.Relationship](), newTable[reference.Shift](),
-		newTable[reference.Absence](), newTable[reference.Device](), newTable[reference.SharingAgreement]()}
+		newTable[reference.Absence](), newTable[reference.Device](), newTable[reference.SharingAgreement](), newTable[reference.Subject]()}
 }
 
 // apply applies one message of kind: a nil value deletes the key's row, an
@@ -142,6 +143,12 @@ func (ts *tables) apply(d *decoder, kind Kind, key, value []byte) (changed bool,
 				ts.sharing.put(k, r)
 				return true, nil
 			}
+		case KindSubjects:
+			var r reference.Subject
+			if r, err = d.subject(string(key), value); err == nil {
+				ts.subjects.put(k, r)
+				return true, nil
+			}
 		}
 	}
 	switch kind {
@@ -157,6 +164,8 @@ func (ts *tables) apply(d *decoder, kind Kind, key, value []byte) (changed bool,
 		changed = ts.devices.del(k)
 	case KindSharingAgreements:
 		changed = ts.sharing.del(k)
+	case KindSubjects:
+		changed = ts.subjects.del(k)
 	}
 	return changed, err
 }
@@ -175,6 +184,8 @@ func (ts *tables) len(kind Kind) int {
 		return ts.devices.len()
 	case KindSharingAgreements:
 		return ts.sharing.len()
+	case KindSubjects:
+		return ts.subjects.len()
 	}
 	return 0
 }
@@ -187,6 +198,7 @@ func (ts *tables) snapshot() *reference.Data {
 		Absences:          ts.absences.snapshot(),
 		Devices:           ts.devices.snapshot(),
 		SharingAgreements: ts.sharing.snapshot(),
+		Subjects:          ts.subjects.snapshot(),
 	}
 }
 
@@ -214,6 +226,8 @@ func Overlay(base, top *reference.Data, kinds []Kind) *reference.Data {
 			out.Devices = top.Devices
 		case KindSharingAgreements:
 			out.SharingAgreements = top.SharingAgreements
+		case KindSubjects:
+			out.Subjects = top.Subjects
 		}
 	}
 	return &out

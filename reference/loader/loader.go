@@ -30,8 +30,10 @@ import (
 	"github.com/dpiawatch/dpiawatch/store"
 )
 
-// referenceFiles are the CONTRACT §2 files; a change to any reloads them all.
-var referenceFiles = []string{"staff.csv", "relationships.csv", "shifts.csv", "absences.csv", "devices.csv", "sharing_agreements.csv"}
+// referenceFiles are the CONTRACT §2 files and the optional subjects.csv; a
+// change to any reloads them all.
+var referenceFiles = []string{reference.FileStaff, reference.FileRelationships, reference.FileShifts, reference.FileAbsences, reference.FileDevices,
+	reference.FileSharingAgreements, reference.FileSubjects}
 
 // A reload that would take most of a table away is far more often a file
 // deleted, truncated or half copied than a real change, and the checks
@@ -302,7 +304,7 @@ func (l *Loader) Load(ctx context.Context) error {
 	l.reloads.WithLabelValues("success").Inc()
 	l.lastOK.SetToCurrentTime()
 	l.log.Info("reference data loaded", "dir", l.dir, "staff", len(d.Staff), "relationships", len(d.Relationships),
-		"shifts", len(d.Shifts), "absences", len(d.Absences), "devices", len(d.Devices), "took", time.Since(start).Round(time.Millisecond))
+		"shifts", len(d.Shifts), "absences", len(d.Absences), "devices", len(d.Devices), "subjects", len(d.Subjects), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

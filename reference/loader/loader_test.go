@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -79,5 +81,39 @@ func TestReferenceLoadSavesSnapshot(t *testing.T) {
 	l.saveSnapshot(context.Background()) // nothing left to save
 	if len(snaps.saved) != 1 {
 		t.Fatalf("saved %d times", len(snaps.saved))
+	}
+}
+
+// TestSubjectsReload: a change to subjects.csv alone is seen as a change
+// of the directory and reloads it; the new display references are in the
+// data put in force.
+func TestSubjectsReload(t *testing.T) {
+	dir := t.TempDir()
+	d := &reference.Data{Subjects: []reference.Subject{{Org: "st-martins", SubjectID: "c-0042", DisplayRef: "WC-R14"}}}
+	if err := reference.WriteDir(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	var roster rules.Roster
+	l := newLoader(dir, time.Hour, func(r rules.Roster) { roster = r }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err := l.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ref := func() string {
+		v, _ := roster.(*reference.Index).SubjectRef("st-martins", "c-0042")
+		return v
+	}
+	if ref() != "WC-R14" {
+		t.Fatalf("first load: %q", ref())
+	}
+	stamp := l.fingerprint()
+	// Only subjects.csv is written: the other files keep their stamps.
+	if err := os.WriteFile(filepath.Join(dir, reference.FileSubjects), []byte("subject_id,org,display_ref\nc-0042,st-martins,WC-R15 (moved)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l.fingerprint() == stamp {
+		t.Fatal("a change to subjects.csv is not a change of the directory: it would never be reloaded")
+	}
+	if err := l.Load(context.Background()); err != nil || ref() != "WC-R15 (moved)" {
+		t.Fatalf("after the reload: %q %v", ref(), err)
 	}
 }

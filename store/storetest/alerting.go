@@ -223,6 +223,43 @@ func testSilenceReplaced(t *testing.T, open Opener) {
 func RunReferenceSnapshots(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("SnapshotsByLoadTime", func(t *testing.T) { testReferenceSnapshots(t, open) })
 	t.Run("SnapshotsByID", func(t *testing.T) { testReferenceByID(t, open) })
+	t.Run("SnapshotsHoldNoDisplayRefs", func(t *testing.T) { testReferenceNoDisplayRefs(t, open) })
+}
+
+// testReferenceNoDisplayRefs: subjects.csv's display references (personal
+// data only the web UI shows) are never stored with a snapshot, and do not
+// change what the data is named by: the checks never judge by them.
+func testReferenceNoDisplayRefs(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	st := openClose(t, open)
+	s, ok := st.(store.ReferenceSnapshots)
+	if !ok {
+		t.Fatalf("%T does not implement store.ReferenceSnapshots", st)
+	}
+	plain := referenceData()
+	withRefs := referenceData()
+	withRefs.Subjects = []reference.Subject{{Org: "st-martins", SubjectID: "c-0042", DisplayRef: "WC-R14 Jo Bloggs"}}
+	idPlain, _ := store.ReferenceID(plain)
+	if id, _ := store.ReferenceID(withRefs); id != idPlain {
+		t.Fatalf("display references change the data's ID: %s, %s", id, idPlain)
+	}
+	at := time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
+	if err := s.SaveReference(ctx, at, withRefs); err != nil {
+		t.Fatal(err)
+	}
+	for name, get := range map[string]func() (store.ReferenceSnapshot, error){
+		"ReferenceAt":   func() (store.ReferenceSnapshot, error) { return s.ReferenceAt(ctx, at) },
+		"ReferenceByID": func() (store.ReferenceSnapshot, error) { return s.ReferenceByID(ctx, idPlain) },
+	} {
+		snap, err := get()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(snap.Data.Subjects) != 0 || snap.ID != idPlain {
+			t.Errorf("%s: snapshot %s holds display references: %+v", name, snap.ID, snap.Data.Subjects)
+		}
+		sameReference(t, snap.Data, plain)
+	}
 }
 
 // referenceData is a small but complete set: every kind, open and closed
