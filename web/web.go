@@ -259,6 +259,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /alerts/{id}", s.authed(s.alertPage))
 	mux.Handle("POST /alerts/{id}/triage", s.authed(s.triage))
 	mux.Handle("POST /alerts/{id}/resend", s.authed(s.resend))
+	mux.Handle("POST /alerts/{id}/note", s.authed(s.addNote))
 	mux.Handle("GET /actors/{org}/{actor}", s.authed(s.actorPage))
 	mux.Handle("GET /audit/views", s.authed(s.viewLog))
 	mux.Handle("GET /audit/routine", s.authed(s.routineIndex))
