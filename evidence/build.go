@@ -140,6 +140,10 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if hasTeams {
 		b.total++
 	}
+	actions, hasActions := o.Source.(ActionSource)
+	if hasActions {
+		b.total++
+	}
 	if _, ok := o.Source.(store.StateLoader); ok {
 		b.total++
 	}
@@ -246,6 +250,16 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		r.Triage.Note = "This store does not record triage decisions, so triage outcomes, confirmed misuse and the observed likelihood cannot be reported from it."
 	}
 	r.Confirmed = b.confirmed(confirmed)
+	r.Actions = ActionsReport{AsOf: cur.dates[len(cur.dates)-1], Items: []ActionItem{},
+		Note: "This store does not record follow-up actions with triage decisions."}
+	if hasActions {
+		as, err := actions.EvidenceActions(ctx, qCur)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: actions: %w", err)
+		}
+		b.step()
+		r.Actions = actionsReport(as, r.Actions.AsOf)
+	}
 
 	// Routine audits.
 	r.Routine = RoutineReport{Note: "No routine-audit data: this installation's store does not record managers' routine-audit reviews."}
@@ -723,6 +737,40 @@ func (b *builder) confirmed(cs []evidencequery.ConfirmedAlert) []Confirmed {
 		})
 	}
 	return out
+}
+
+// actionsReport is the actions log, overdue judged at asOf (a local day).
+func actionsReport(as []evidencequery.ActionAlert, asOf string) ActionsReport {
+	out := ActionsReport{Available: true, AsOf: asOf, Items: []ActionItem{},
+		Note: "Follow-up actions recorded with the latest triage decision of each alert of the period, as when the pack was exported; " +
+			"overdue: still open on the period's last day, with its due day passed or that day."}
+	for _, a := range as {
+		act := triage.Action{Owner: a.Owner, Due: a.Due, Status: a.Status}
+		it := ActionItem{AlertID: a.ID, Org: a.Org, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity,
+			Risks: append([]string{}, a.Risks...), Outcome: a.Outcome, Owner: a.Owner, Due: a.Due,
+			Status: cmp.Or(a.Status, triage.ActionOpen), Overdue: act.Overdue(nextDay(asOf)),
+			DecidedAt: a.DecidedAt.UTC().Format(time.RFC3339)}
+		switch {
+		case it.Status == triage.ActionDone:
+			out.Done++
+		case it.Overdue:
+			out.Overdue++
+			out.Open++
+		default:
+			out.Open++
+		}
+		out.Items = append(out.Items, it)
+	}
+	return out
+}
+
+// nextDay is the local day after day ("YYYY-MM-DD").
+func nextDay(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	return t.AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 // identity is id itself with identities, else its pseudonym, else withheld.
