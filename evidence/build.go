@@ -34,8 +34,10 @@ type Options struct {
 	// Pseudonym returns the pseudonym of an actor or subject id (kind
 	// "actor" or "subject"); nil, or "" from it, withholds the id.
 	Pseudonym func(kind, id string) string
-	// Progress, when set, is told of each finished query.
-	Progress func(done, total int)
+	// Progress, when set, is told after each finished step: what the step
+	// was about (e.g. "Counting alerts"), how many of the total are done.
+	// Export adds its own last steps (writing and signing the pack).
+	Progress func(stage string, done, total int)
 }
 
 // MaxDays bounds a period: a year and a day covers any annual review.
@@ -201,15 +203,15 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if tCur, err = triage.EvidenceTriage(ctx, qCur); err != nil {
 			return nil, fmt.Errorf("evidence: triage: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 		if tPrev, err = triage.EvidenceTriage(ctx, qPrev); err != nil {
 			return nil, fmt.Errorf("evidence: triage: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 		if confirmed, err = triage.EvidenceConfirmed(ctx, qCur); err != nil {
 			return nil, fmt.Errorf("evidence: confirmed misuse: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 	}
 
 	// The older periods, for the charts: alerts and triage only.
@@ -226,7 +228,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 			if tg, err = triage.EvidenceTriage(ctx, q); err != nil {
 				return nil, fmt.Errorf("evidence: triage: %w", err)
 			}
-			b.step()
+			b.step(StageTriage)
 		}
 		gAll, tAll = append(gAll, g), append(tAll, tg)
 	}
@@ -257,7 +259,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: actions: %w", err)
 		}
-		b.step()
+		b.step(StageActions)
 		r.Actions = actionsReport(as, r.Actions.AsOf)
 	}
 
@@ -268,12 +270,12 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine audits: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		rp, err := routine.EvidenceRoutineAudits(ctx, qPrev)
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine audits: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		r.Routine = routineReport(r.Orgs, rc, rp)
 	}
 	if hasTeams {
@@ -281,7 +283,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine-audit coverage: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		r.Routine.Teams = routineTeams(cov)
 	}
 	if r.Routine.Teams == nil {
@@ -295,7 +297,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: retention: %w", err)
 		}
-		b.step()
+		b.step(StageRetention)
 		r.Retention = b.retention(st)
 	}
 	return r, nil
@@ -333,10 +335,23 @@ type builder struct {
 	done, total int
 }
 
-func (b *builder) step() {
+// Stages Progress names.
+const (
+	StageCoverage     = "Counting events per day"
+	StageCompleteness = "Reading how far each feed is complete"
+	StageAlerts       = "Counting alerts"
+	StageTriage       = "Reading triage decisions"
+	StageActions      = "Reading follow-up actions"
+	StageRoutine      = "Reading routine audits"
+	StageRetention    = "Reading retention"
+	StageWrite        = "Writing the report (HTML, PDF, data files)"
+	StageSign         = "Signing the pack"
+)
+
+func (b *builder) step(stage string) {
 	b.done++
 	if b.o.Progress != nil {
-		b.o.Progress(b.done, b.total)
+		b.o.Progress(stage, b.done, b.total)
 	}
 }
 
@@ -347,7 +362,7 @@ func (b *builder) coverage(ctx context.Context, p period) (Coverage2, error) {
 		if err != nil {
 			return Coverage2{}, fmt.Errorf("evidence: coverage of %s: %w", org.ID, err)
 		}
-		b.step()
+		b.step(StageCoverage)
 		out.LateDataRecorded = out.LateDataRecorded && c.LateRecorded
 		systems := map[string]int64{}
 		perDay := make([]map[string]evidencequery.DayCount, len(p.dates))
@@ -418,7 +433,7 @@ func (b *builder) completeness(ctx context.Context) (complete map[string]time.Ti
 	if complete, err = store.LoadCompleteness(ctx, sl); err != nil {
 		return nil, false, fmt.Errorf("evidence: %w", err)
 	}
-	b.step()
+	b.step(StageCompleteness)
 	return complete, true, nil
 }
 
@@ -497,7 +512,7 @@ func (b *builder) alerts(ctx context.Context, q evidencequery.AlertQuery) ([]evi
 	if err != nil {
 		return nil, fmt.Errorf("evidence: alerts: %w", err)
 	}
-	b.step()
+	b.step(StageAlerts)
 	return g, nil
 }
 

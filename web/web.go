@@ -121,6 +121,7 @@ type Server struct {
 	orgs        map[string]Org
 	m           *metrics
 	onTriage    atomic.Pointer[func()]
+	exports     *exportJobs // the DPO's evidence exports in progress
 	// accountsSum is the digest of the accounts file's content last read
 	// (loaded or refused), so that each content is judged once.
 	accountsSum [32]byte
@@ -199,6 +200,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		hashSlots: make(chan struct{}, o.LoginConcurrency),
 		secure:    u.Scheme == "https",
 		orgs:      map[string]Org{},
+		exports:   newExportJobs(o.Now),
 
 		accountsSum: accountsSum, accountsSeen: accountsSum,
 	}
@@ -267,6 +269,8 @@ func (s *Server) routes() {
 	mux.Handle("POST /audit/routine/{org}/{team}/{period}", s.authed(s.review))
 	mux.Handle("GET /evidence", s.authed(s.exportForm))
 	mux.Handle("POST /evidence", s.authed(s.export))
+	mux.Handle("GET /evidence/jobs/{id}", s.authed(s.exportJob))
+	mux.Handle("GET /evidence/jobs/{id}/download", s.authed(s.exportDownload))
 	// Any other address: the not-found page, in the layout (signed in or
 	// not), never the mux's plain text; it echoes nothing of the path.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
