@@ -139,34 +139,13 @@ type alertForm struct {
 // showAlert renders the alert page; with a form that has errors, that
 // form comes back as it was sent, with an error summary.
 func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, a alertview.AlertRow, code int, af alertForm) {
-	form := af.triage
 	var err error
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
 	d.RiskTitles = s.riskTitles(a.Alert)
 	d.OrgName, d.CheckName, d.PatternName = cmp.Or(s.orgs[a.Org].Name, a.Org), checkname.Check(a.Check), checkname.Pattern(a.Pattern)
-	d.ActionForm = actionFormOf(nil)
-	if a.Triage != nil {
-		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
-		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
-		d.Action = s.actionView(a.Org, a.Triage.Action)
-		d.ActionForm = actionFormOf(a.Triage.Action)
-	}
-	chosen := form.Outcome
-	if form.Errors == nil && a.Triage != nil {
-		chosen = a.Triage.Outcome
-	}
-	if form.Errors != nil {
-		d.ActionForm = form.Action
-	}
-	for _, o := range TriageOutcomes {
-		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: chosen == o})
-	}
-	for _, st := range []string{triage.ActionOpen, triage.ActionDone} {
-		d.ActionStatuses = append(d.ActionStatuses, option{Value: st, Label: triage.ActionLabel(st), Selected: d.ActionForm.Status == st})
-	}
-	d.Note, d.Errors = form.Note, form.Errors
+	s.fillTriage(&d, a, af.triage)
 	d.CanNote, d.ContextNote = ss.p.canNote(), af.note.Text
 	if af.note.Errors != nil {
 		d.Errors = af.note.Errors
@@ -208,6 +187,32 @@ func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, 
 		return
 	}
 	s.render(w, r, code, "alert", d)
+}
+
+// fillTriage fills the alert's status and action, and the triage form:
+// the alert's current decision and action, or what was sent when form
+// came back with errors.
+func (s *Server) fillTriage(d *alertData, a alertview.AlertRow, form triageForm) {
+	chosen, act := form.Outcome, form.Action
+	if a.Triage != nil {
+		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
+		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
+		d.Action = s.actionView(a.Org, a.Triage.Action)
+	}
+	if form.Errors == nil {
+		chosen, act = "", actionFormOf(nil)
+		if a.Triage != nil {
+			chosen, act = a.Triage.Outcome, actionFormOf(a.Triage.Action)
+		}
+	}
+	for _, o := range TriageOutcomes {
+		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: chosen == o})
+	}
+	d.ActionForm = act
+	for _, st := range []string{triage.ActionOpen, triage.ActionDone} {
+		d.ActionStatuses = append(d.ActionStatuses, option{Value: st, Label: triage.ActionLabel(st), Selected: act.Status == st})
+	}
+	d.Note, d.Errors = form.Note, form.Errors
 }
 
 var errStop = errors.New("stop")
