@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
+	"github.com/dpiawatch/dpiawatch/triage"
 )
 
 // AlertQuery selects alerts. Zero fields match everything, except that a
@@ -121,5 +122,6 @@ type Triage struct {
 	By      string // the account that recorded it: a web user, api:<client> or slack:<user id>
 	At      time.Time
 	Note    string
-	Source  string // where it was recorded: "web", "api" or "slack" (triage.Decision.Source)
+	Source  string         // where it was recorded: "web", "api" or "slack" (triage.Decision.Source)
+	Action  *triage.Action // the follow-up the latest decision records; nil: none
 }

@@ -234,7 +234,7 @@ func newProgress(w io.Writer) *progress {
 	return &progress{w: w}
 }
 
-func (p *progress) update(done, total int) {
+func (p *progress) update(_ string, done, total int) {
 	if p.w == nil {
 		return
 	}

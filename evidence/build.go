@@ -34,8 +34,10 @@ type Options struct {
 	// Pseudonym returns the pseudonym of an actor or subject id (kind
 	// "actor" or "subject"); nil, or "" from it, withholds the id.
 	Pseudonym func(kind, id string) string
-	// Progress, when set, is told of each finished query.
-	Progress func(done, total int)
+	// Progress, when set, is told after each finished step: what the step
+	// was about (e.g. "Counting alerts"), how many of the total are done.
+	// Export adds its own last steps (writing and signing the pack).
+	Progress func(stage string, done, total int)
 }
 
 // MaxDays bounds a period: a year and a day covers any annual review.
@@ -140,6 +142,10 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 	if hasTeams {
 		b.total++
 	}
+	actions, hasActions := o.Source.(ActionSource)
+	if hasActions {
+		b.total++
+	}
 	if _, ok := o.Source.(store.StateLoader); ok {
 		b.total++
 	}
@@ -197,15 +203,15 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if tCur, err = triage.EvidenceTriage(ctx, qCur); err != nil {
 			return nil, fmt.Errorf("evidence: triage: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 		if tPrev, err = triage.EvidenceTriage(ctx, qPrev); err != nil {
 			return nil, fmt.Errorf("evidence: triage: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 		if confirmed, err = triage.EvidenceConfirmed(ctx, qCur); err != nil {
 			return nil, fmt.Errorf("evidence: confirmed misuse: %w", err)
 		}
-		b.step()
+		b.step(StageTriage)
 	}
 
 	// The older periods, for the charts: alerts and triage only.
@@ -222,7 +228,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 			if tg, err = triage.EvidenceTriage(ctx, q); err != nil {
 				return nil, fmt.Errorf("evidence: triage: %w", err)
 			}
-			b.step()
+			b.step(StageTriage)
 		}
 		gAll, tAll = append(gAll, g), append(tAll, tg)
 	}
@@ -246,6 +252,16 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		r.Triage.Note = "This store does not record triage decisions, so triage outcomes, confirmed misuse and the observed likelihood cannot be reported from it."
 	}
 	r.Confirmed = b.confirmed(confirmed)
+	r.Actions = ActionsReport{AsOf: cur.dates[len(cur.dates)-1], Items: []ActionItem{},
+		Note: "This store does not record follow-up actions with triage decisions."}
+	if hasActions {
+		as, err := actions.EvidenceActions(ctx, qCur)
+		if err != nil {
+			return nil, fmt.Errorf("evidence: actions: %w", err)
+		}
+		b.step(StageActions)
+		r.Actions = actionsReport(as, r.Actions.AsOf)
+	}
 
 	// Routine audits.
 	r.Routine = RoutineReport{Note: "No routine-audit data: this installation's store does not record managers' routine-audit reviews."}
@@ -254,12 +270,12 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine audits: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		rp, err := routine.EvidenceRoutineAudits(ctx, qPrev)
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine audits: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		r.Routine = routineReport(r.Orgs, rc, rp)
 	}
 	if hasTeams {
@@ -267,7 +283,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: routine-audit coverage: %w", err)
 		}
-		b.step()
+		b.step(StageRoutine)
 		r.Routine.Teams = routineTeams(cov)
 	}
 	if r.Routine.Teams == nil {
@@ -281,7 +297,7 @@ func Build(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("evidence: retention: %w", err)
 		}
-		b.step()
+		b.step(StageRetention)
 		r.Retention = b.retention(st)
 	}
 	return r, nil
@@ -319,10 +335,23 @@ type builder struct {
 	done, total int
 }
 
-func (b *builder) step() {
+// Stages Progress names.
+const (
+	StageCoverage     = "Counting events per day"
+	StageCompleteness = "Reading how far each feed is complete"
+	StageAlerts       = "Counting alerts"
+	StageTriage       = "Reading triage decisions"
+	StageActions      = "Reading follow-up actions"
+	StageRoutine      = "Reading routine audits"
+	StageRetention    = "Reading retention"
+	StageWrite        = "Writing the report (HTML, PDF, data files)"
+	StageSign         = "Signing the pack"
+)
+
+func (b *builder) step(stage string) {
 	b.done++
 	if b.o.Progress != nil {
-		b.o.Progress(b.done, b.total)
+		b.o.Progress(stage, b.done, b.total)
 	}
 }
 
@@ -333,7 +362,7 @@ func (b *builder) coverage(ctx context.Context, p period) (Coverage2, error) {
 		if err != nil {
 			return Coverage2{}, fmt.Errorf("evidence: coverage of %s: %w", org.ID, err)
 		}
-		b.step()
+		b.step(StageCoverage)
 		out.LateDataRecorded = out.LateDataRecorded && c.LateRecorded
 		systems := map[string]int64{}
 		perDay := make([]map[string]evidencequery.DayCount, len(p.dates))
@@ -404,7 +433,7 @@ func (b *builder) completeness(ctx context.Context) (complete map[string]time.Ti
 	if complete, err = store.LoadCompleteness(ctx, sl); err != nil {
 		return nil, false, fmt.Errorf("evidence: %w", err)
 	}
-	b.step()
+	b.step(StageCompleteness)
 	return complete, true, nil
 }
 
@@ -483,7 +512,7 @@ func (b *builder) alerts(ctx context.Context, q evidencequery.AlertQuery) ([]evi
 	if err != nil {
 		return nil, fmt.Errorf("evidence: alerts: %w", err)
 	}
-	b.step()
+	b.step(StageAlerts)
 	return g, nil
 }
 
@@ -723,6 +752,40 @@ func (b *builder) confirmed(cs []evidencequery.ConfirmedAlert) []Confirmed {
 		})
 	}
 	return out
+}
+
+// actionsReport is the actions log, overdue judged at asOf (a local day).
+func actionsReport(as []evidencequery.ActionAlert, asOf string) ActionsReport {
+	out := ActionsReport{Available: true, AsOf: asOf, Items: []ActionItem{},
+		Note: "Follow-up actions recorded with the latest triage decision of each alert of the period, as when the pack was exported; " +
+			"overdue: still open on the period's last day, with its due day passed or that day."}
+	for _, a := range as {
+		act := triage.Action{Owner: a.Owner, Due: a.Due, Status: a.Status}
+		it := ActionItem{AlertID: a.ID, Org: a.Org, Check: a.Check, Pattern: a.Pattern, Severity: a.Severity,
+			Risks: append([]string{}, a.Risks...), Outcome: a.Outcome, Owner: a.Owner, Due: a.Due,
+			Status: cmp.Or(a.Status, triage.ActionOpen), Overdue: act.Overdue(nextDay(asOf)),
+			DecidedAt: a.DecidedAt.UTC().Format(time.RFC3339)}
+		switch {
+		case it.Status == triage.ActionDone:
+			out.Done++
+		case it.Overdue:
+			out.Overdue++
+			out.Open++
+		default:
+			out.Open++
+		}
+		out.Items = append(out.Items, it)
+	}
+	return out
+}
+
+// nextDay is the local day after day ("YYYY-MM-DD").
+func nextDay(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	return t.AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 // identity is id itself with identities, else its pseudonym, else withheld.

@@ -127,6 +127,9 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 	if rs.Alerts.Total == 0 || len(rs.Confirmed) == 0 || rs.Triage.Time.Triaged == 0 || rs.Triage.Time.Later == 0 {
 		t.Fatalf("the fixture lacks alerts, triage or confirmed misuse to compare: %+v", rs.Triage)
 	}
+	if len(rs.Actions.Items) == 0 || rs.Actions.Overdue == 0 || rs.Actions.Done == 0 {
+		t.Fatalf("the fixture lacks actions (open, overdue and done) to compare: %+v", rs.Actions)
+	}
 	if !rc.Triage.Available || !rc.Coverage.LateDataRecorded {
 		t.Errorf("clickhouse report: triage available %v, late data recorded %v", rc.Triage.Available, rc.Coverage.LateDataRecorded)
 	}
@@ -151,6 +154,7 @@ func TestClickHouseEvidenceAgreesWithEmbedded(t *testing.T) {
 		{"alerts", rs.Alerts, rc.Alerts},
 		{"triage", rs.Triage, rc.Triage},
 		{"confirmed misuse", rs.Confirmed, rc.Confirmed},
+		{"actions", rs.Actions, rc.Actions},
 		{"risks", rs.Risks, rc.Risks},
 		{"routine audits", rs.Routine, rc.Routine},
 	} {

@@ -144,6 +144,12 @@ func csvTables(r *Report) []table {
 		confirmed.rows = append(confirmed.rows, []string{c.AlertID, c.Org, c.Check, c.Pattern, c.Severity, risksText(c.Risks, ";"),
 			c.Actor, c.Subject, c.FirstSeen, c.LastSeen, i64(c.Events), c.DecidedAt})
 	}
+	actions := table{name: "actions.csv", header: []string{"alert_id", "org", "check", "pattern", "severity", "risks",
+		"outcome", "owner", "due", "status", "overdue", "decided_at"}}
+	for _, a := range r.Actions.Items {
+		actions.rows = append(actions.rows, []string{a.AlertID, a.Org, a.Check, a.Pattern, a.Severity, risksText(a.Risks, ";"),
+			a.Outcome, a.Owner, a.Due, a.Status, strconv.FormatBool(a.Overdue), a.DecidedAt})
+	}
 	routine := table{name: "routine_audits.csv", header: []string{"org", "samples_reviewed", "findings", "previous_period_samples"}}
 	for _, o := range r.Routine.Orgs {
 		routine.rows = append(routine.rows, []string{o.Org, i64(o.Samples), i64(o.Findings), i64(o.Previous)})
@@ -152,5 +158,5 @@ func csvTables(r *Report) []table {
 	for _, c := range r.Retention.Classes {
 		retention.rows = append(retention.rows, []string{c.Org, c.Class, strconv.Itoa(c.Days), c.Source, c.Oldest, i64(c.Deleted), r.Retention.LastRun})
 	}
-	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, ranges, confirmed, routine, retention}
+	return []table{risks, mitigations, alerts, triage, ttt, checks, systems, days, gaps, ranges, confirmed, actions, routine, retention}
 }

@@ -79,7 +79,21 @@ func Export(ctx context.Context, o ExportOptions) (Manifest, error) {
 		}
 	}
 
-	r, err := Build(ctx, o.Options)
+	// Build's steps, then writing and signing: two more.
+	total := 0
+	progress := func(stage string, done int) {
+		if o.Progress != nil {
+			o.Progress(stage, done, total)
+		}
+	}
+	bo := o.Options
+	if o.Progress != nil {
+		bo.Progress = func(stage string, done, n int) {
+			total = n + 2
+			progress(stage, done)
+		}
+	}
+	r, err := Build(ctx, bo)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -102,6 +116,7 @@ func Export(ctx context.Context, o ExportOptions) (Manifest, error) {
 		}
 		m.Files = append(m.Files, hashFile(f))
 	}
+	progress(StageWrite, total-1)
 	m.GeneratedAt = now().UTC().Format(time.RFC3339)
 	b, sig, err := m.Sign(o.Key)
 	if err != nil {
@@ -113,6 +128,7 @@ func Export(ctx context.Context, o ExportOptions) (Manifest, error) {
 	if err := os.WriteFile(filepath.Join(o.Dir, SignatureName), sig, 0o600); err != nil {
 		return Manifest{}, fmt.Errorf("evidence: %w", err)
 	}
+	progress(StageSign, total)
 	return m, nil
 }
 

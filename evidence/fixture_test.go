@@ -210,9 +210,28 @@ func decisions(as []alert.Alert, sim simulation) []triage.Decision {
 		case injected:
 			outcome = triage.ConfirmedMisuse
 		}
-		out = append(out, triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api"})
+		out = append(out, triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: "ig-2", At: at, Note: fmt.Sprintf("case %d", i), Source: "api",
+			Action: followUp(i, outcome, at)})
 	}
 	return out
+}
+
+// followUp is the action an IG team records with a decision: confirmed
+// misuse is followed up by the registered manager within a week (every
+// third one done), some explained alerts by a team leader with no due
+// date; the rest record none.
+func followUp(i int, outcome string, at time.Time) *triage.Action {
+	switch {
+	case outcome == triage.ConfirmedMisuse:
+		st := triage.ActionOpen
+		if i%3 == 0 {
+			st = triage.ActionDone
+		}
+		return &triage.Action{Owner: "Registered manager", Due: at.AddDate(0, 0, 7).Format(time.DateOnly), Status: st}
+	case outcome == triage.Explained && i%3 == 1:
+		return &triage.Action{Owner: "Team leader", Status: triage.ActionOpen}
+	}
+	return nil
 }
 
 func misuse(a alert.Alert, labels map[string]simulate.Label) bool {

@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"fmt"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"html/template"
 	"strings"
 
@@ -67,7 +68,7 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"span": rangeText, "anyUncovered": anyUncovered, "complete": completeText,
 	"residual": residualText, "status": statusWords, "direction": directionWords, "rate": rateText, "backlog": backlogText,
 	"local": func(r *Report, s string) string { return r.localTime(s) }, "why": func(r *Report, o OrgCoverage, u DateRange) string { return r.uncoveredText(o, u) },
-	"days": func(n int) string { return plural(n, "day") },
+	"days": func(n int) string { return plural(n, "day") }, "day": dayText, "actionStatus": triage.ActionLabel,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -167,6 +168,13 @@ In the previous period: {{level .Previous.Level}}{{if .Previous.Rate}} ({{.Previ
 {{range .Confirmed}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{risks .Risks ", "}}</td><td>{{dash .Actor}}</td><td>{{dash .Subject}}</td><td>{{local $ .FirstSeen}}</td><td>{{local $ .DecidedAt}}</td></tr>
 {{end}}</tbody></table>{{else}}<p>No alert of the period was confirmed as misuse.</p>{{end}}
 {{else}}<p>{{.Triage.Note}}</p>{{end}}
+
+<h2>Actions from triage</h2>
+{{if .Actions.Available}}<p>{{.Actions.Open}} open ({{.Actions.Overdue}} overdue on {{day .Actions.AsOf}}), {{.Actions.Done}} done. {{.Actions.Note}}</p>
+{{if .Actions.Items}}<table><thead><tr><th>Alert</th><th>Check / pattern</th><th>Risks</th><th>Decision</th><th>Owner</th><th>Due</th><th>Status</th></tr></thead><tbody>
+{{range .Actions.Items}}<tr><td>{{.AlertID}}</td><td>{{.Check}} / {{.Pattern}}</td><td>{{risks .Risks ", "}}</td><td>{{outcome .Outcome}}</td><td>{{dash .Owner}}</td><td>{{if .Due}}{{day .Due}}{{else}}none{{end}}</td><td>{{actionStatus .Status}}{{if .Overdue}} <strong class="warn">overdue</strong>{{end}}</td></tr>
+{{end}}</tbody></table>{{else}}<p>No decision of the period records a follow-up action.</p>{{end}}
+{{else}}<p>{{.Actions.Note}}</p>{{end}}
 
 <h2>Triage across the DPIA</h2>
 <p>{{.Alerts.Total}} alerts in the period ({{.Alerts.Previous}} in the previous one). {{.Triage.Note}}</p>

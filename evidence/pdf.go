@@ -474,7 +474,7 @@ func (d *pdfDoc) board() {
 					strings.ToLower(outcomeWords("untriaged")), dayText(k.Backlog.Oldest)))
 			}
 		}
-		d.small("Triage records each decision, who made it and when; it records no owner or due date for follow-up yet.")
+		d.actions()
 	}
 
 	d.h2("Feed gaps")
@@ -555,6 +555,35 @@ func (d *pdfDoc) board() {
 		d.ink(colText)
 		p.SetY(p.GetY() + 8)
 	}
+}
+
+// actions is the actions log: each follow-up's owner, due day and status,
+// overdue ones marked.
+func (d *pdfDoc) actions() {
+	a := d.r.Actions
+	if !a.Available {
+		d.small(a.Note)
+		return
+	}
+	if len(a.Items) == 0 {
+		d.para("No decision of the period records a follow-up action (owner or due date).")
+		return
+	}
+	d.para(fmt.Sprintf("Follow-up actions: %d open, %d of them overdue on %s; %d done.", a.Open, a.Overdue, dayText(a.AsOf), a.Done))
+	ws := []float64{40, 18, 32, 40, 24, 26}
+	d.header(ws, []string{"Alert", "Risks", "Decision", "Owner", "Due", "Status"})
+	for _, it := range a.Items {
+		due, status := "none", actionWords(it.Status)
+		if it.Due != "" {
+			due = dayText(it.Due)
+		}
+		if it.Overdue {
+			status += ", overdue"
+		}
+		d.row(ws, []string{it.AlertID, risksText(it.Risks, ", "), outcomeWords(it.Outcome), orDash(it.Owner), due, status}, "")
+	}
+	d.small("Owner, due date and status as the IG team recorded them with the alert's latest decision. " +
+		"Overdue: still open on the period's last day with its due day passed or that day.")
 }
 
 // detail is the rest of the pack: each risk in full, the checks in plain

@@ -25,7 +25,9 @@ type Report struct {
 	NotCovered NotCoveredReport `json:"not_covered_by_dpia"`
 	Triage     TriageReport     `json:"triage"`
 	Confirmed  []Confirmed      `json:"confirmed_misuse"`
-	Routine    RoutineReport    `json:"routine_audits"`
+	// Actions is the follow-up the IG team recorded with its decisions.
+	Actions ActionsReport `json:"actions"`
+	Routine RoutineReport `json:"routine_audits"`
 	// Retention is how long the monitor keeps its own data (evidence of
 	// storage limitation, UK GDPR art. 5(1)(e)).
 	Retention RetentionReport `json:"retention"`
@@ -337,6 +339,37 @@ type Confirmed struct {
 	LastSeen  string   `json:"last_seen"`
 	Events    int64    `json:"events"`
 	DecidedAt string   `json:"decided_at"`
+}
+
+// ActionsReport is the actions log: every alert of the period whose
+// latest decision records a follow-up (owner, due day, status).
+type ActionsReport struct {
+	Available bool   `json:"available"`
+	Note      string `json:"note"`
+	// AsOf is the local day overdue is judged at: the period's last, so
+	// that the same data and period give the same pack.
+	AsOf    string       `json:"as_of"`
+	Open    int          `json:"open"`
+	Overdue int          `json:"overdue"`
+	Done    int          `json:"done"`
+	Items   []ActionItem `json:"items"`
+}
+
+// ActionItem is one alert's follow-up action.
+type ActionItem struct {
+	AlertID  string   `json:"alert_id"`
+	Org      string   `json:"org"`
+	Check    string   `json:"check"`
+	Pattern  string   `json:"pattern"`
+	Severity string   `json:"severity"`
+	Risks    []string `json:"risks"`
+	Outcome  string   `json:"outcome"` // the latest decision
+	Owner    string   `json:"owner"`   // the controller's staff: a name or a role
+	Due      string   `json:"due"`     // local day "YYYY-MM-DD", "" when none
+	Status   string   `json:"status"`  // "open" or "done"
+	// Overdue: open, and due on or before AsOf.
+	Overdue   bool   `json:"overdue"`
+	DecidedAt string `json:"decided_at"`
 }
 
 // RoutineReport is the managers' routine audits.

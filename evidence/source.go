@@ -32,6 +32,14 @@ type TriageSource interface {
 	EvidenceConfirmed(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ConfirmedAlert, error)
 }
 
+// ActionSource is offered by stores that record follow-up actions with
+// triage decisions (triage.Action).
+type ActionSource interface {
+	// EvidenceActions lists the alerts of q whose latest decision records
+	// an action, the soonest due first.
+	EvidenceActions(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ActionAlert, error)
+}
+
 // RoutineAuditSource is offered by stores that record managers' routine
 // audits (samples of access reviewed). No store records them yet: the
 // report then says "no routine-audit data" rather than zero.

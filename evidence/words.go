@@ -96,6 +96,9 @@ func outcomeWords(o string) string {
 	return triage.Label(o)
 }
 
+// actionWords is an action status in the UI's words.
+func actionWords(s string) string { return triage.ActionLabel(s) }
+
 // residualText is a register score, or says the DPIA gave none.
 func residualText(s string) string {
 	if strings.TrimSpace(s) == "" {

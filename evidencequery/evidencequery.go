@@ -87,6 +87,17 @@ type ConfirmedAlert struct {
 	DecidedAt                         time.Time // latest decision
 }
 
+// ActionAlert is one alert whose latest decision records a follow-up
+// action (triage.Action).
+type ActionAlert struct {
+	ID, Org, Check, Pattern, Severity string
+	Risks                             []string
+	Outcome                           string // the latest decision
+	Owner, Due, Status                string // Due: local day "YYYY-MM-DD" or ""
+	FirstSeen                         time.Time
+	DecidedAt                         time.Time // the latest decision
+}
+
 // RoutineAuditGroup counts routine-audit samples reviewed for one org.
 type RoutineAuditGroup struct {
 	Org      string

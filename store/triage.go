@@ -10,6 +10,7 @@ import (
 // which receivers have been told of each.
 type Triages interface {
 	// AddTriage stores t (and its audit entry) and returns it with Seq set.
+	// A nil t.Action keeps the action of the alert's previous decision.
 	AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error)
 	// Triages returns the triages of one alert, oldest first.
 	Triages(ctx context.Context, alertID string) ([]triage.Decision, error)
@@ -18,4 +19,15 @@ type Triages interface {
 	PendingTriages(ctx context.Context, receiver string, limit int) ([]triage.Decision, error)
 	// MarkTriageDelivered records that receiver was told of triage seq.
 	MarkTriageDelivered(ctx context.Context, receiver string, seq int64) error
+}
+
+// AlertNotes keeps the notes managers add to alerts about their own
+// teams: context, not decisions. Each note is its own audit entry
+// (action "alert.note"); retention deletes notes with their alert.
+type AlertNotes interface {
+	// AddAlertNote stores n (and its audit entry) and returns it with Seq
+	// set.
+	AddAlertNote(ctx context.Context, n triage.Note) (triage.Note, error)
+	// AlertNotes returns the notes of one alert, oldest first.
+	AlertNotes(ctx context.Context, alertID string) ([]triage.Note, error)
 }

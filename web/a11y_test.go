@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -80,8 +81,9 @@ func visit(base, path, marker string) a11yPage {
 func TestAccessibilityByRole(t *testing.T) {
 	axe := axeSource(t)
 	chromium(t)
-	f := newFixture(t, fixtureOpts{evidence: true, inForce: sampleReference()}) // samples show local references
-	addQueueAlerts(t, f, 60)                                                    // two pages of queue
+	gate := make(chan struct{})                                                                   // holds the DPO's export half-way, for its progress page
+	f := newFixture(t, fixtureOpts{evidence: true, exportGate: gate, inForce: sampleReference()}) // samples show local references
+	addQueueAlerts(t, f, 60)                                                                      // two pages of queue
 	f.now.Add(7 * 24 * time.Hour)
 	f.complete(t, f.now.Now()) // the week has ended: samples are drawn
 	base := f.srv.URL
@@ -106,6 +108,15 @@ func TestAccessibilityByRole(t *testing.T) {
 				chromedp.Navigate(base + "/alerts/" + alertB), chromedp.WaitVisible(chromedp.ID("note")),
 				chromedp.SendKeys(chromedp.ID("note"), "no outcome chosen"), chromedp.Click(`//button[text()="Record outcome"]`),
 			}, marker: `//div[contains(@class, "govuk-error-summary")]`},
+			a11yPage{name: "triage-action-errors", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.Navigate(base + "/alerts/" + alertB), chromedp.WaitVisible(chromedp.ID("owner")),
+				chromedp.Click(chromedp.ID("outcome-2")), chromedp.SendKeys(chromedp.ID("owner"), "Registered manager"),
+				chromedp.SendKeys(chromedp.ID("due-day"), "31"), chromedp.SendKeys(chromedp.ID("due-month"), "4"), chromedp.SendKeys(chromedp.ID("due-year"), "2026"),
+				chromedp.Click(`//button[text()="Record outcome"]`),
+			}, marker: `//a[@href="#due-day"]`},
+			a11yPage{name: "triage-action", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.SetValue(chromedp.ID("due-day"), "2"), chromedp.Click(`//button[text()="Record outcome"]`),
+			}, marker: `//h2[@id="history"]/following-sibling::ol//strong[text()="Confirmed misuse"]`},
 		)},
 		{"mgr-a", append(common,
 			a11yPage{name: "review-errors", reach: []chromedp.Action[chromedp.Void]{
@@ -116,6 +127,14 @@ func TestAccessibilityByRole(t *testing.T) {
 				chromedp.Navigate(base + sample), chromedp.WaitVisible(chromedp.ID("save")),
 				chromedp.Click(`//label[@for="review-0-0"]`), chromedp.Click(`//label[@for="review-2-1"]`), chromedp.Click(chromedp.ID("save")),
 			}, marker: `//div[@id="saved"]`},
+			a11yPage{name: "note-errors", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.Navigate(base + "/alerts/" + alertA), chromedp.WaitVisible(chromedp.ID("context-note")),
+				chromedp.Click(`//button[text()="Add note"]`),
+			}, marker: `//a[@href="#context-note"]`},
+			a11yPage{name: "note-added", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.SendKeys(chromedp.ID("context-note"), "Expected: covering a colleague's caseload that evening."),
+				chromedp.Click(`//button[text()="Add note"]`),
+			}, marker: `//p[contains(@class, "app-history__text")]`},
 		)},
 		{"dpo", append(common,
 			visit(base, "/evidence", h1("Export evidence")),
@@ -125,6 +144,13 @@ func TestAccessibilityByRole(t *testing.T) {
 				chromedp.Navigate(base + "/evidence"), chromedp.WaitVisible(chromedp.ID("from")),
 				chromedp.SendKeys(chromedp.ID("from"), "1 March"), chromedp.Click(`//button[text()="Export evidence pack"]`),
 			}, marker: `//div[contains(@class, "govuk-error-summary")]`},
+			a11yPage{name: "export-running", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.SetValue(chromedp.ID("from"), "2026-03-01"), chromedp.SetValue(chromedp.ID("to"), "2026-03-31"),
+				chromedp.Click(`//button[text()="Export evidence pack"]`),
+			}, marker: `//p[@id="export-status" and contains(., "Step 3 of")]`},
+			a11yPage{name: "export-ready", reach: []chromedp.Action[chromedp.Void]{
+				chromedp.Func(func(context.Context, *chromedp.Target) error { close(gate); return nil }),
+			}, marker: `//h2[text()="Evidence pack ready"]`},
 		)},
 	}
 	dir := filepath.Join(artifacts(t), "a11y")

@@ -48,24 +48,34 @@ func readAccountsFile(path string, missingOK bool) (*Accounts, [32]byte, error) 
 
 // Run looks at Options.AccountsFile every Options.AccountsReloadInterval,
 // reloading it when its content changed (and then held still for one
-// interval), until ctx ends. Without an accounts file
-// it only waits for ctx.
+// interval), and removes expired evidence export jobs, until ctx ends;
+// then it ends the running exports and deletes every job's files (Close).
 func (s *Server) Run(ctx context.Context) error {
-	if s.o.AccountsFile == "" {
-		<-ctx.Done()
-		return nil
+	defer s.Close()
+	sweep := time.NewTicker(exportJobSweepEvery)
+	defer sweep.Stop()
+	var reload <-chan time.Time
+	if s.o.AccountsFile != "" {
+		t := time.NewTicker(s.o.AccountsReloadInterval)
+		defer t.Stop()
+		reload = t.C
 	}
-	t := time.NewTicker(s.o.AccountsReloadInterval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-reload:
 			_ = s.ReloadAccounts() // logged and counted there
+		case <-sweep.C:
+			s.exports.sweep()
 		}
 	}
 }
+
+// Close ends the evidence exports still running, waits for them and
+// deletes every export job's files; later exports are refused. Run calls
+// it when it returns.
+func (s *Server) Close() { s.exports.stop() }
 
 // ReloadAccounts reads Options.AccountsFile and, when its content changed
 // since it was last taken and is the same as at the previous call, puts the

@@ -44,7 +44,18 @@ type alertData struct {
 	Outcomes    []option
 	// Note is the triage form's note: what was typed, when the form comes
 	// back with errors.
-	Note         string
+	Note string
+	// Action is the follow-up the latest decision records (nil: none);
+	// ActionForm and ActionStatuses fill the triage form's action fields.
+	Action         *actionView
+	ActionForm     actionForm
+	ActionStatuses []option
+	// CanNote: a manager may add a note; ContextNote is what they typed,
+	// when the form comes back with errors.
+	CanNote     bool
+	ContextNote string
+	// History is every decision and note, newest first.
+	History      []historyRow
 	TriagedAt    string
 	TriageLabel  string
 	Pseudonymous bool
@@ -108,36 +119,41 @@ func (s *Server) alertPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.notFound(w, r, ss)
 		return
 	}
-	s.showAlert(w, r, ss, a, http.StatusOK, triageForm{})
+	s.showAlert(w, r, ss, a, http.StatusOK, alertForm{})
 }
 
 // triageForm is what a triage submit held, and what was wrong with it.
 type triageForm struct {
 	Outcome, Note string
+	Action        actionForm
 	Errors        []formError
 }
 
-// showAlert renders the alert page; with a form that has errors, the
-// triage form comes back as it was sent, with an error summary.
-func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, a alertview.AlertRow, code int, form triageForm) {
+// alertForm is the form of the alert page that came back with errors, if
+// any: the IG team's triage or a manager's note.
+type alertForm struct {
+	triage triageForm
+	note   noteForm
+}
+
+// showAlert renders the alert page; with a form that has errors, that
+// form comes back as it was sent, with an error summary.
+func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, a alertview.AlertRow, code int, af alertForm) {
 	var err error
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
 	d.RiskTitles = s.riskTitles(a.Alert)
 	d.OrgName, d.CheckName, d.PatternName = cmp.Or(s.orgs[a.Org].Name, a.Org), checkname.Check(a.Check), checkname.Pattern(a.Pattern)
-	if a.Triage != nil {
-		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
-		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
+	s.fillTriage(&d, a, af.triage)
+	d.CanNote, d.ContextNote = ss.p.canNote(), af.note.Text
+	if af.note.Errors != nil {
+		d.Errors = af.note.Errors
 	}
-	chosen := form.Outcome
-	if form.Errors == nil && a.Triage != nil {
-		chosen = a.Triage.Outcome
+	if d.History, err = s.history(r, a); err != nil {
+		s.fail(w, err)
+		return
 	}
-	for _, o := range TriageOutcomes {
-		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: chosen == o})
-	}
-	d.Note, d.Errors = form.Note, form.Errors
 	fs, err := s.o.Store.DeliveryFailures(r.Context(), a.ID)
 	if err != nil {
 		s.fail(w, err)
@@ -171,6 +187,32 @@ func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, 
 		return
 	}
 	s.render(w, r, code, "alert", d)
+}
+
+// fillTriage fills the alert's status and action, and the triage form:
+// the alert's current decision and action, or what was sent when form
+// came back with errors.
+func (s *Server) fillTriage(d *alertData, a alertview.AlertRow, form triageForm) {
+	chosen, act := form.Outcome, form.Action
+	if a.Triage != nil {
+		d.TriagedAt = s.fmtTime(a.Org, a.Triage.At)
+		d.TriageLabel = outcomeLabel(a.Triage.Outcome)
+		d.Action = s.actionView(a.Org, a.Triage.Action)
+	}
+	if form.Errors == nil {
+		chosen, act = "", actionFormOf(nil)
+		if a.Triage != nil {
+			chosen, act = a.Triage.Outcome, actionFormOf(a.Triage.Action)
+		}
+	}
+	for _, o := range TriageOutcomes {
+		d.Outcomes = append(d.Outcomes, option{Value: o, Label: outcomeLabel(o), Selected: chosen == o})
+	}
+	d.ActionForm = act
+	for _, st := range []string{triage.ActionOpen, triage.ActionDone} {
+		d.ActionStatuses = append(d.ActionStatuses, option{Value: st, Label: triage.ActionLabel(st), Selected: act.Status == st})
+	}
+	d.Note, d.Errors = form.Note, form.Errors
 }
 
 var errStop = errors.New("stop")
@@ -335,12 +377,17 @@ func (s *Server) triage(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	outcome, note := r.PostFormValue("outcome"), strings.TrimSpace(r.PostFormValue("note"))
-	if errs := noteErrors("note", note, triageOutcomeError("outcome-0", outcome, TriageOutcomes)); errs != nil {
+	af := readActionForm(r)
+	errs := noteErrors("note", note, triageOutcomeError("outcome-0", outcome, TriageOutcomes))
+	act, errs := af.action(errs)
+	if errs != nil {
 		// The page again, with what was typed and what to fix.
-		s.showAlert(w, r, ss, a, http.StatusBadRequest, triageForm{Outcome: outcome, Note: strings.ToValidUTF8(note, "\uFFFD"), Errors: errs})
+		s.showAlert(w, r, ss, a, http.StatusBadRequest, alertForm{triage: triageForm{Outcome: outcome, Note: strings.ToValidUTF8(note, "\uFFFD"), Action: af, Errors: errs}})
 		return
 	}
-	t := triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource}
+	// The form shows the alert's action, so what it sends is the action
+	// now: empty fields clear it.
+	t := triage.Decision{AlertID: a.ID, Outcome: outcome, Actor: ss.p.User, At: s.o.Now().UTC(), Note: note, Source: alertview.TriageSource, Action: &act}
 	if _, err := s.o.Store.AddTriage(r.Context(), t); err != nil {
 		s.fail(w, err)
 		return

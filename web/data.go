@@ -40,6 +40,11 @@ type Store interface {
 	// AddTriage is store.Triages': a decision made in the UI is the same
 	// record as one made in Slack or through the API (the latest wins).
 	AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error)
+	// Triages is store.Triages': every decision about an alert, for its
+	// history.
+	Triages(ctx context.Context, alertID string) ([]triage.Decision, error)
+	// AlertNotes keeps managers' notes on their teams' alerts.
+	store.AlertNotes
 	// WebAlertTrend counts the alerts in q's scope (its Orgs and Teams
 	// only) first seen in [from, to) per org, risk and UTC day.
 	WebAlertTrend(ctx context.Context, q alertview.AlertQuery, from, to time.Time) ([]alertview.TrendCount, error)

@@ -2,11 +2,14 @@ package web
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,46 +83,28 @@ func (s *Server) renderExport(w http.ResponseWriter, r *http.Request, code int, 
 	s.render(w, r, code, "export", d)
 }
 
-// export runs evidence.Export into a temporary directory and serves the
-// pack as a zip. Identities only when ticked; the request is recorded in
-// the view log and (by evidence.Export) in the store's audit trail before
-// anything is read.
+// export checks the form and starts the export as a background job (see
+// exportJobs), then sends the DPO to the job's page. Identities only when
+// ticked; the request is recorded in the view log and (by evidence.Export)
+// in the store's audit trail before anything is read.
 func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	if !ss.p.canExport() {
 		s.notFound(w, r, ss)
 		return
 	}
-	dpiaID, from, to := r.PostFormValue("dpia"), r.PostFormValue("from"), r.PostFormValue("to")
-	identities := r.PostFormValue("identities") == "yes"
-	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, dpiaID), From: from, To: to, Identities: identities}
+	req := exportRequest{DPIA: r.PostFormValue("dpia"), From: r.PostFormValue("from"), To: r.PostFormValue("to"), Identities: r.PostFormValue("identities") == "yes"}
+	d := exportData{page: s.pageFor(ss, "Export evidence", "evidence"), DPIAs: s.exportDPIAs(ss.p, req.DPIA), From: req.From, To: req.To, Identities: req.Identities}
 	e := s.o.Evidence
 	if e == nil || e.Config == nil || e.Source == nil || e.Key == nil {
 		s.renderExport(w, r, http.StatusConflict, d)
 		return
 	}
-	if !slices.ContainsFunc(d.DPIAs, func(o option) bool { return o.Value == dpiaID }) {
-		d.Errors = []formError{{Field: "dpia", Message: "Choose a DPIA"}}
+	if d.Errors = s.exportErrors(d.DPIAs, req); d.Errors != nil {
 		s.renderExport(w, r, http.StatusBadRequest, d)
 		return
 	}
-	f, err1 := time.Parse(time.DateOnly, from)
-	t, err2 := time.Parse(time.DateOnly, to)
-	switch {
-	case err1 != nil:
-		d.Errors = append(d.Errors, formError{Field: "from", Message: "Enter the first day of the period as YYYY-MM-DD, for example 2026-01-01"})
-	case err2 != nil:
-		d.Errors = append(d.Errors, formError{Field: "to", Message: "Enter the last day of the period as YYYY-MM-DD, for example 2026-03-31"})
-	case t.Before(f):
-		d.Errors = append(d.Errors, formError{Field: "to", Message: "The last day must be the same as or after the first day"})
-	case t.Sub(f) >= evidence.MaxDays*24*time.Hour:
-		d.Errors = append(d.Errors, formError{Field: "to", Message: fmt.Sprintf("The period must be at most %d days", evidence.MaxDays)})
-	}
-	if d.Errors != nil {
-		s.renderExport(w, r, http.StatusBadRequest, d)
-		return
-	}
-	target := dpiaID + " " + from + ".." + to
-	if identities {
+	target := req.DPIA + " " + req.From + ".." + req.To
+	if req.Identities {
 		target += " with identities"
 	}
 	if !s.recordView(w, r, ss, viewlog.KindEvidence, "", target, 0) {
@@ -130,37 +115,167 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, ss *session) {
 		s.fail(w, err)
 		return
 	}
-	defer os.RemoveAll(tmp)
-	dir := filepath.Join(tmp, "pack")
-	_, err = evidence.Export(r.Context(), evidence.ExportOptions{
-		Options: evidence.Options{Config: e.Config, DPIA: dpiaID, From: from, To: to, Source: e.Source, Identities: identities, Pseudonym: e.Pseudonym},
-		Dir:     dir, Key: e.Key, Store: e.StoreKind, Generator: e.Generator, RequestedBy: ss.p.User, Now: s.o.Now,
+	name := fmt.Sprintf("dpiawatch-evidence-%s-%s-%s.zip", req.DPIA, req.From, req.To)
+	user := ss.p.User
+	j, err := s.exports.start(user, name, tmp, req, func(ctx context.Context, j *exportJob) (string, error) {
+		return s.runExport(ctx, e, user, tmp, req, j.progress)
 	})
 	if err != nil {
-		s.m.exports.WithLabelValues(strconv.FormatBool(identities), "failure").Inc()
-		s.fail(w, err)
+		_ = os.RemoveAll(tmp)
+		s.exportBusy(w, r, ss, j, err)
 		return
 	}
-	zf, err := os.Create(filepath.Join(tmp, "pack.zip"))
+	http.Redirect(w, r, "/evidence/jobs/"+url.PathEscape(j.id), http.StatusSeeOther)
+}
+
+// exportErrors is what is wrong with an export form.
+func (s *Server) exportErrors(dpias []option, req exportRequest) []formError {
+	if !slices.ContainsFunc(dpias, func(o option) bool { return o.Value == req.DPIA }) {
+		return []formError{{Field: "dpia", Message: "Choose a DPIA"}}
+	}
+	f, err1 := time.Parse(time.DateOnly, req.From)
+	t, err2 := time.Parse(time.DateOnly, req.To)
+	switch {
+	case err1 != nil:
+		return []formError{{Field: "from", Message: "Enter the first day of the period as YYYY-MM-DD, for example 2026-01-01"}}
+	case err2 != nil:
+		return []formError{{Field: "to", Message: "Enter the last day of the period as YYYY-MM-DD, for example 2026-03-31"}}
+	case t.Before(f):
+		return []formError{{Field: "to", Message: "The last day must be the same as or after the first day"}}
+	case t.Sub(f) >= evidence.MaxDays*24*time.Hour:
+		return []formError{{Field: "to", Message: fmt.Sprintf("The period must be at most %d days", evidence.MaxDays)}}
+	}
+	return nil
+}
+
+// exportBusy answers a form that could not start a job: the user's own
+// export is still running (a link to it), or too many are.
+func (s *Server) exportBusy(w http.ResponseWriter, r *http.Request, ss *session, running *exportJob, err error) {
+	if errors.Is(err, errExportRunning) && running != nil {
+		s.errorPage(w, r, ss, http.StatusConflict, errorData{Heading: "Your previous export is still running",
+			Message: "One export at a time: wait for it to finish, then start the next.",
+			Back:    "/evidence/jobs/" + url.PathEscape(running.id), BackLabel: "See its progress"})
+		return
+	}
+	s.errorPage(w, r, ss, http.StatusServiceUnavailable, errorData{Heading: "Too many exports are running",
+		Message: "Other exports are being made. Try again in a minute.", Back: "/evidence", BackLabel: "Back to the export form"})
+}
+
+// runExport is a job's work: evidence.Export into dir/pack, then the zip
+// beside it. It returns the zip's path.
+func (s *Server) runExport(ctx context.Context, e *EvidenceOptions, user, dir string, req exportRequest, progress func(string, int, int)) (string, error) {
+	pack := filepath.Join(dir, "pack")
+	_, err := evidence.Export(ctx, evidence.ExportOptions{
+		Options: evidence.Options{Config: e.Config, DPIA: req.DPIA, From: req.From, To: req.To, Source: e.Source,
+			Identities: req.Identities, Pseudonym: e.Pseudonym, Progress: progress},
+		Dir: pack, Key: e.Key, Store: e.StoreKind, Generator: e.Generator, RequestedBy: user, Now: s.o.Now,
+	})
+	if err == nil {
+		err = zipFile(filepath.Join(dir, "pack.zip"), pack, s.o.Now())
+	}
+	outcome := "success"
+	if err != nil {
+		outcome = "failure"
+		s.log.Error("web evidence export failed", "dpia", req.DPIA, "from", req.From, "to", req.To, "err", err)
+	} else {
+		s.log.Info("web evidence export", "dpia", req.DPIA, "from", req.From, "to", req.To, "identities", req.Identities)
+	}
+	s.m.exports.WithLabelValues(strconv.FormatBool(req.Identities), outcome).Inc()
+	_ = os.RemoveAll(pack) // the zip holds it
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "pack.zip"), nil
+}
+
+// zipFile writes the pack in dir as the zip file path.
+func zipFile(path, dir string, at time.Time) error {
+	zf, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("zip evidence pack: %w", err)
+	}
+	if err := zipDir(zf, dir, at); err != nil {
+		_ = zf.Close()
+		return err
+	}
+	if err := zf.Close(); err != nil {
+		return fmt.Errorf("zip evidence pack: %w", err)
+	}
+	return nil
+}
+
+type exportJobData struct {
+	page
+	exportJobView
+	Req         exportRequest
+	URL         string
+	DownloadURL string
+	FileName    string
+	Expires     string
+}
+
+// exportJob shows a job's progress (the page refreshes itself while it
+// runs), then the download. Only the user who started it sees it.
+func (s *Server) exportJob(w http.ResponseWriter, r *http.Request, ss *session) {
+	j, ok := s.userJob(ss, r.PathValue("id"))
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	v := j.view()
+	d := exportJobData{page: s.pageFor(ss, "Export evidence", "evidence"), exportJobView: v, Req: j.desc,
+		URL: "/evidence/jobs/" + url.PathEscape(j.id), FileName: j.name}
+	d.DownloadURL = d.URL + "/download"
+	if v.Running {
+		d.Refresh = 2
+	} else {
+		j.mu.Lock()
+		d.Expires = j.finished.Add(exportJobTTL).In(s.dpiaLoc(j.desc.DPIA)).Format("15:04")
+		j.mu.Unlock()
+	}
+	s.render(w, r, http.StatusOK, "export_job", d)
+}
+
+// exportDownload serves a finished job's zip to the user who started it.
+func (s *Server) exportDownload(w http.ResponseWriter, r *http.Request, ss *session) {
+	j, ok := s.userJob(ss, r.PathValue("id"))
+	if !ok {
+		s.notFound(w, r, ss)
+		return
+	}
+	v := j.view()
+	if v.Zip == "" {
+		http.Redirect(w, r, "/evidence/jobs/"+url.PathEscape(j.id), http.StatusSeeOther)
+		return
+	}
+	f, err := os.Open(v.Zip)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	defer zf.Close()
-	if err := zipDir(zf, dir, s.o.Now()); err != nil {
-		s.fail(w, err)
-		return
-	}
-	if _, err := zf.Seek(0, io.SeekStart); err != nil {
-		s.fail(w, err)
-		return
-	}
-	s.m.exports.WithLabelValues(strconv.FormatBool(identities), "success").Inc()
-	s.log.Info("web evidence export", "dpia", dpiaID, "from", from, "to", to, "identities", identities)
-	name := fmt.Sprintf("dpiawatch-evidence-%s-%s-%s.zip", dpiaID, from, to)
+	defer f.Close()
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	http.ServeContent(w, r, "", time.Time{}, zf)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+j.name+`"`)
+	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// dpiaLoc is the timezone of the DPIA's first org (evidence.Build requires
+// its orgs to share one).
+func (s *Server) dpiaLoc(dpiaID string) *time.Location {
+	for _, o := range s.o.Orgs {
+		if o.DPIA == dpiaID {
+			return s.loc(o.ID)
+		}
+	}
+	return s.loc("")
+}
+
+// userJob is the job id when it is the session user's, who may export.
+func (s *Server) userJob(ss *session, id string) (*exportJob, bool) {
+	if !ss.p.canExport() {
+		return nil, false
+	}
+	return s.exports.get(ss.p.User, id)
 }
 
 // zipDir writes every file under dir into a zip, with paths relative to it,

@@ -28,6 +28,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/config"
 	"github.com/dpiawatch/dpiawatch/dpia"
 	"github.com/dpiawatch/dpiawatch/event"
+	"github.com/dpiawatch/dpiawatch/evidence"
+	"github.com/dpiawatch/dpiawatch/evidencequery"
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
@@ -77,6 +79,8 @@ type fixture struct {
 	reg   *prometheus.Registry
 	sq    *sqlite.Store
 	wakes atomic.Int64 // OnTriage calls
+	// exportTmp is where evidence exports are built.
+	exportTmp string
 }
 
 type clock struct {
@@ -104,6 +108,9 @@ type fixtureOpts struct {
 	// inForce: the reference data in force (web.Options.InForce); nil:
 	// none.
 	inForce *reference.Data
+	// exportGate, when set, holds every evidence export at its first
+	// alert query until it is closed.
+	exportGate chan struct{}
 }
 
 // evidenceConfig is a minimal configuration for evidence.Export: the
@@ -189,8 +196,13 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	f := &fixture{store: ws, now: &clock{t: t0.Add(2 * time.Hour)}, reg: prometheus.NewRegistry(), sq: st}
 	var ev *web.EvidenceOptions
 	if fo.evidence {
-		ev = &web.EvidenceOptions{Config: evidenceConfig(t), Source: st, Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
-			StoreKind: "embedded", Generator: "dpiawatch test", TempDir: t.TempDir(),
+		f.exportTmp = t.TempDir()
+		var src evidence.Source = st
+		if fo.exportGate != nil {
+			src = gatedSource{st, fo.exportGate}
+		}
+		ev = &web.EvidenceOptions{Config: evidenceConfig(t), Source: src, Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)),
+			StoreKind: "embedded", Generator: "dpiawatch test", TempDir: f.exportTmp,
 			Pseudonym: func(kind, id string) string { return "pseud-" + kind }}
 	}
 	f.srv = httptest.NewUnstartedServer(nil)
@@ -227,6 +239,7 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.web.Close) // running exports end before their directory goes
 	f.srv.Config.Handler = f.web
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
@@ -246,6 +259,22 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 func (b *syncBuffer) Len() int       { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Len() }
+
+// gatedSource is the store as an evidence source whose alert queries wait
+// for gate to close (or the export to end): an export caught half-way.
+type gatedSource struct {
+	*sqlite.Store
+	gate chan struct{}
+}
+
+func (g gatedSource) EvidenceAlerts(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.AlertGroup, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Store.EvidenceAlerts(ctx, q)
+}
 
 // client is a browser-like client: a cookie jar, redirects not followed so
 // that tests see them.

@@ -30,6 +30,9 @@ type page struct {
 	// Errors are the form's errors: the layout shows them as a GOV.UK
 	// error summary, each linked to its field, and the title says Error.
 	Errors []formError
+	// Refresh, when above 0, reloads the page every Refresh seconds
+	// without JavaScript (app.js polls instead where it runs).
+	Refresh int
 }
 
 // formError is one entry of an error summary: what is wrong, and the id of

@@ -28,6 +28,7 @@ type queueRow struct {
 	Status, FirstSeen, LastSeen, Explanation                         string
 	Risks                                                            []string
 	Events                                                           int
+	Action                                                           *actionView // the latest decision's follow-up
 }
 
 type queueData struct {
@@ -153,6 +154,9 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request, ss *session) {
 			FirstSeen: s.fmtShort(a.Org, a.FirstSeen), LastSeen: s.fmtShort(a.Org, a.LastSeen),
 			Risks: s.riskTitles(a.Alert), Events: a.EventCount,
 		})
+		if a.Triage != nil {
+			d.Rows[len(d.Rows)-1].Action = s.actionView(a.Org, a.Triage.Action)
+		}
 	}
 	shownStatus := cmp.Or(q.Status, statusAll)
 	set := func(f func(alertview.AlertCount) string) []string {

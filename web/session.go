@@ -39,6 +39,7 @@ func (p Principal) seesSubjects() bool  { return p.Role == RoleIGTeam || p.Role 
 func (p Principal) seesViewLog() bool   { return p.Role == RoleDPO }
 func (p Principal) canExport() bool     { return p.Role == RoleDPO }
 func (p Principal) seesActorPage() bool { return p.Role != RoleAdmin }
+func (p Principal) canNote() bool       { return p.Role == RoleManager }
 
 // inScope reports whether an item of org and team is within p's scope.
 func (p Principal) inScope(org, team string) bool {

@@ -127,6 +127,7 @@ type Server struct {
 	orgs        map[string]Org
 	m           *metrics
 	onTriage    atomic.Pointer[func()]
+	exports     *exportJobs // the DPO's evidence exports in progress
 	// accountsSum is the digest of the accounts file's content last read
 	// (loaded or refused), so that each content is judged once.
 	accountsSum [32]byte
@@ -205,6 +206,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		hashSlots: make(chan struct{}, o.LoginConcurrency),
 		secure:    u.Scheme == "https",
 		orgs:      map[string]Org{},
+		exports:   newExportJobs(o.Now),
 
 		accountsSum: accountsSum, accountsSeen: accountsSum,
 	}
@@ -265,6 +267,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /alerts/{id}", s.authed(s.alertPage))
 	mux.Handle("POST /alerts/{id}/triage", s.authed(s.triage))
 	mux.Handle("POST /alerts/{id}/resend", s.authed(s.resend))
+	mux.Handle("POST /alerts/{id}/note", s.authed(s.addNote))
 	mux.Handle("GET /actors/{org}/{actor}", s.authed(s.actorPage))
 	mux.Handle("GET /audit/views", s.authed(s.viewLog))
 	mux.Handle("GET /audit/routine", s.authed(s.routineIndex))
@@ -272,6 +275,8 @@ func (s *Server) routes() {
 	mux.Handle("POST /audit/routine/{org}/{team}/{period}", s.authed(s.review))
 	mux.Handle("GET /evidence", s.authed(s.exportForm))
 	mux.Handle("POST /evidence", s.authed(s.export))
+	mux.Handle("GET /evidence/jobs/{id}", s.authed(s.exportJob))
+	mux.Handle("GET /evidence/jobs/{id}/download", s.authed(s.exportDownload))
 	// Any other address: the not-found page, in the layout (signed in or
 	// not), never the mux's plain text; it echoes nothing of the path.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,7 @@ var _ store.AlertingStore = (*Store)(nil)
 const (
 	kindTriage  = "triage"
 	kindSilence = "silence"
+	kindNote    = "note"
 )
 
 // MessageRef returns the message a receiver posted about an alert, or
@@ -75,18 +76,19 @@ type auditRow struct {
 	e                  audit.Entry
 	org, kind          string
 	outcome, note, src string
+	action             triage.Action
 	silenceID, silence string
 	startsAt, endsAt   time.Time
 }
 
-const auditColumns = `seq, at, org, actor, action, object, detail, kind, outcome, note, source, silence_id, silence, starts_at, ends_at`
+const auditColumns = `seq, at, org, actor, action, object, detail, kind, outcome, note, source, action_owner, action_due, action_status, silence_id, silence, starts_at, ends_at`
 
 // insertAudit writes one audit row. Its deduplication token is its seq, so
 // that insertRow's retry after a lost answer stores it once.
 func (s *Store) insertAudit(ctx context.Context, r auditRow) error {
 	return s.insertRow(ctx, `INSERT INTO `+s.db+`.audit (`+auditColumns+`)`, "audit:"+strconv.FormatUint(r.seq, 10),
 		r.seq, clampTime(r.e.At), r.org, r.e.Actor, r.e.Action, r.e.Object, r.e.Detail, r.kind, r.outcome, r.note, r.src,
-		r.silenceID, r.silence, clampTime(r.startsAt), clampTime(r.endsAt))
+		r.action.Owner, r.action.Due, r.action.Status, r.silenceID, r.silence, clampTime(r.startsAt), clampTime(r.endsAt))
 }
 
 // insertRow inserts one row (one part: atomic). With a token it retries a
@@ -129,23 +131,41 @@ func (s *Store) insertOnce(ctx context.Context, insert string, values []any) err
 }
 
 // AddTriage stores t as one audit row, which is at once the triage and its
-// audit entry, and returns it with Seq set.
+// audit entry, and returns it with Seq set. A nil t.Action takes the
+// action of the alert's newest decision, read with the alert's org.
 func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error) {
 	// The alert's org goes with the triage, so that a reader account's row
 	// policy shows it its own org's triages only.
 	var org string
+	var prev triage.Action
 	var p params
-	if err := s.conn.QueryRow(ctx, `SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+p.str(t.AlertID), p.list()...).Scan(&org); err != nil {
+	err := s.conn.QueryRow(ctx, `SELECT (SELECT any(org) FROM `+s.db+`.alerts WHERE id = `+p.str(t.AlertID)+`) AS o,
+	argMax(action_owner, seq), argMax(action_due, seq), argMax(toString(action_status), seq)
+FROM `+s.db+`.audit FINAL WHERE kind = 'triage' AND object = `+p.str(t.AlertID), p.list()...).Scan(&org, &prev.Owner, &prev.Due, &prev.Status)
+	if err != nil {
 		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
+	}
+	if t.Action == nil && !prev.IsZero() {
+		t.Action = &prev
+	}
+	var act triage.Action
+	if !t.Action.IsZero() {
+		act = *t.Action
+	} else {
+		t.Action = nil
 	}
 	seq := s.nextSeq()
 	t.Seq = int64(seq)
-	detail, err := storedjson.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+	d := map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note}
+	if t.Action != nil {
+		d["action"] = t.Action
+	}
+	detail, err := storedjson.Marshal(d)
 	if err != nil {
 		return triage.Decision{}, fmt.Errorf("clickhouse: add triage: %w", err)
 	}
 	r := auditRow{
-		seq: seq, org: org, kind: kindTriage, outcome: t.Outcome, note: t.Note, src: t.Source,
+		seq: seq, org: org, kind: kindTriage, outcome: t.Outcome, note: t.Note, src: t.Source, action: act,
 		e: audit.Entry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)},
 	}
 	if err := s.insertAudit(ctx, r); err != nil {
@@ -154,7 +174,7 @@ func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decisi
 	return t, nil
 }
 
-const triageSelect = `SELECT seq, object, outcome, actor, at, note, source FROM `
+const triageSelect = `SELECT seq, object, outcome, actor, at, note, source, action_owner, action_due, toString(action_status) FROM `
 
 func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]triage.Decision, error) {
 	rows, err := s.conn.Query(ctx, q, args...)
@@ -166,10 +186,14 @@ func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]tria
 	for rows.Next() {
 		var t triage.Decision
 		var seq uint64
-		if err := rows.Scan(&seq, &t.AlertID, &t.Outcome, &t.Actor, &t.At, &t.Note, &t.Source); err != nil {
+		var act triage.Action
+		if err := rows.Scan(&seq, &t.AlertID, &t.Outcome, &t.Actor, &t.At, &t.Note, &t.Source, &act.Owner, &act.Due, &act.Status); err != nil {
 			return nil, err
 		}
 		t.Seq, t.At = int64(seq), t.At.UTC()
+		if !act.IsZero() {
+			t.Action = &act
+		}
 		out = append(out, t)
 	}
 	return out, rows.Err()

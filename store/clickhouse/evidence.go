@@ -232,6 +232,43 @@ WHERE t.t_outcome = `+p.str(triage.ConfirmedMisuse)+` ORDER BY a.e_first, a.id`,
 	return out, nil
 }
 
+// EvidenceActions lists the alerts of q whose latest decision (newest
+// decision time, then the later write, as the embedded store orders them)
+// records an action: the soonest due first (none last), then by first
+// seen and id.
+func (s *Store) EvidenceActions(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ActionAlert, error) {
+	var p params
+	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
+SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, t.t_outcome, t.t_owner, t.t_due, t.t_status, a.e_first, t.t_decided
+FROM a INNER JOIN (
+	SELECT object AS t_alert, argMax(outcome, (at, seq)) AS t_outcome, argMax(action_owner, (at, seq)) AS t_owner,
+		argMax(action_due, (at, seq)) AS t_due, argMax(toString(action_status), (at, seq)) AS t_status, max(at) AS t_decided
+	FROM `+s.db+`.audit FINAL WHERE kind = 'triage' AND object IN (SELECT id FROM a) GROUP BY object
+) AS t ON t.t_alert = a.id
+WHERE t.t_owner != '' OR t.t_due != ''
+ORDER BY t.t_due = '', t.t_due, a.e_first, a.id`, p.list()...)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence actions: %w", err)
+	}
+	defer rows.Close()
+	var out []evidencequery.ActionAlert
+	for rows.Next() {
+		var (
+			c     evidencequery.ActionAlert
+			risks string
+		)
+		if err := rows.Scan(&c.ID, &c.Org, &c.Check, &c.Pattern, &c.Severity, &risks, &c.Outcome, &c.Owner, &c.Due, &c.Status, &c.FirstSeen, &c.DecidedAt); err != nil {
+			return nil, fmt.Errorf("clickhouse: evidence actions: %w", err)
+		}
+		c.Risks, c.FirstSeen, c.DecidedAt = splitRisks(risks), c.FirstSeen.UTC(), c.DecidedAt.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: evidence actions: %w", err)
+	}
+	return out, nil
+}
+
 // EvidenceAudit appends e to the audit trail as a plain entry. Its row is
 // one insert, so it lands whole; the seq is its deduplication token.
 func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {

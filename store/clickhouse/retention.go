@@ -87,8 +87,9 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		}
 	}
 
-	// Alerts whose newest triage is final, with their triages (audit rows
-	// of kind triage), deliveries and Slack message references.
+	// Alerts whose newest triage is final, with their triages and
+	// managers' notes (audit rows of kinds triage and note), deliveries
+	// and Slack message references.
 	orgs, err := s.orgsOf(ctx, "alerts")
 	if err != nil {
 		return res, err
@@ -130,7 +131,7 @@ func (s *Store) Retain(ctx context.Context, p store.RetentionPolicy, now time.Ti
 		in := inp.strs(ids)
 		for _, m := range []struct{ table, where string }{
 			{"triage_delivery", `seq IN (SELECT seq FROM ` + s.db + `.audit WHERE kind = 'triage' AND object IN ` + in + `)`},
-			{"audit", `(kind = 'triage' OR (kind = 'audit' AND action = 'alert.resend')) AND object IN ` + in},
+			{"audit", `(kind IN ('triage', 'note') OR (kind = 'audit' AND action = 'alert.resend')) AND object IN ` + in},
 			{"outbox_delivery", `alert_id IN ` + in},
 			{"outbox_failure", `alert_id IN ` + in},
 			{"message_refs", `alert_id IN ` + in},

@@ -102,6 +102,7 @@ var migrations = []migration{
 	{8, "outbox_failure", migrateOutboxFailure},
 	{9, "retention", migrateRetention},
 	{10, "actor_kind", migrateActorKind},
+	{11, "triage_action_notes", migrateTriageActionNotes},
 }
 
 func (s Schema) onCluster() string {
@@ -479,6 +480,24 @@ func migrateActorKind(s Schema) []string {
 		stmts = append(stmts, `ALTER TABLE `+db+`.events`+on+` ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org`)
 	}
 	return stmts
+}
+
+func migrateTriageActionNotes(s Schema) []string {
+	db, on := s.Database, s.onCluster()
+	return []string{
+		// The follow-up a triage decision calls for: who owns it, the
+		// local day it is due ('YYYY-MM-DD') and whether it is done. Older
+		// rows read as '' (no action). Metadata only.
+		`ALTER TABLE ` + db + `.audit` + on + ` ADD COLUMN IF NOT EXISTS action_owner String DEFAULT '' AFTER source`,
+		`ALTER TABLE ` + db + `.audit` + on + ` ADD COLUMN IF NOT EXISTS action_due String DEFAULT '' AFTER action_owner`,
+		`ALTER TABLE ` + db + `.audit` + on + ` ADD COLUMN IF NOT EXISTS action_status LowCardinality(String) DEFAULT '' AFTER action_due`,
+		// A manager's note on an alert is an audit row of its own kind, as
+		// a triage is (org set, for row policies; the text in note).
+		`ALTER TABLE ` + db + `.audit` + on + ` MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3, 'note' = 4)`,
+		// Dashboards read triages with their actions.
+		`CREATE OR REPLACE VIEW ` + db + `.triages` + on + ` AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source, action_owner, action_due, action_status FROM ` + db + `.audit FINAL WHERE kind = 'triage'`,
+	}
 }
 
 // Policies returns the row-policy DDL for s.Readers: each reader account

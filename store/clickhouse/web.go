@@ -11,6 +11,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/alertview"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/storedjson"
+	"github.com/dpiawatch/dpiawatch/triage"
 	"github.com/dpiawatch/dpiawatch/viewlog"
 )
 
@@ -39,12 +40,14 @@ func (s WebStore) webAlerts() string {
 	WHERE (e.org, e.actor) IN (SELECT a_org, a_actor FROM latest) AND e.t <= l.a_last
 	GROUP BY l.id
 ), tri AS (
-	SELECT object AS alert_id, argMax(outcome, seq) AS t_outcome, argMax(actor, seq) AS t_by, argMax(at, seq) AS t_at, argMax(note, seq) AS t_note, argMax(source, seq) AS t_source
+	SELECT object AS alert_id, argMax(outcome, seq) AS t_outcome, argMax(actor, seq) AS t_by, argMax(at, seq) AS t_at, argMax(note, seq) AS t_note, argMax(source, seq) AS t_source,
+		argMax(action_owner, seq) AS t_owner, argMax(action_due, seq) AS t_due, argMax(toString(action_status), seq) AS t_status
 	FROM ` + db + `.audit FINAL WHERE kind = 'triage' GROUP BY object
 ), x AS (
 	SELECT l.id AS id, l.a_org AS org, l.a_version AS version, l.a_body AS body, l.a_check AS check_name, l.a_sev AS severity,
 		l.a_actor AS actor, l.a_dpia AS dpia, l.a_first AS first_seen, l.a_last AS last_seen,
 		toString(tm.team) AS team, tr.t_outcome AS outcome, tr.t_by AS by_user, tr.t_at AS triaged_at, tr.t_note AS note, tr.t_source AS triage_source,
+		tr.t_owner AS action_owner, tr.t_due AS action_due, tr.t_status AS action_status,
 		JSONExtract(l.a_body, 'risks', 'Array(String)') AS risks
 	FROM latest AS l LEFT JOIN teams AS tm ON tm.tid = l.id LEFT JOIN tri AS tr ON tr.alert_id = l.id
 )`
@@ -116,7 +119,7 @@ func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]aler
 	}
 	var p params
 	where := whereClause(webWhere(&p, q))
-	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x`+
+	return s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source, x.action_owner, x.action_due, x.action_status FROM x`+
 		where+order+` LIMIT `+p.int(int64(limit))+` OFFSET `+p.int(int64(max(q.Offset, 0)))+webSettings, p.list()...)
 }
 
@@ -152,7 +155,7 @@ func (s WebStore) WebStatusCounts(ctx context.Context, q alertview.AlertQuery) (
 // WebAlert returns one alert with its team and triage.
 func (s WebStore) WebAlert(ctx context.Context, id string) (alertview.AlertRow, error) {
 	var p params
-	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source FROM x WHERE x.id = `+
+	rows, err := s.webRows(ctx, s.webAlerts()+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.triaged_at, x.note, x.triage_source, x.action_owner, x.action_due, x.action_status FROM x WHERE x.id = `+
 		p.str(id)+webSettings, p.list()...)
 	if err != nil {
 		return alertview.AlertRow{}, err
@@ -176,8 +179,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 			body, team, outcome, by, n string
 			source                     string
 			at                         time.Time
+			act                        triage.Action
 		)
-		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &n, &source); err != nil {
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &n, &source, &act.Owner, &act.Due, &act.Status); err != nil {
 			return nil, fmt.Errorf("clickhouse: web alerts: %w", err)
 		}
 		var a alert.Alert
@@ -188,6 +192,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 		r := alertview.AlertRow{Alert: a, Team: team}
 		if outcome != "" {
 			r.Triage = &alertview.Triage{AlertID: a.ID, Outcome: outcome, By: by, At: at.UTC(), Note: n, Source: source}
+			if !act.IsZero() {
+				r.Triage.Action = &act
+			}
 		}
 		out = append(out, r)
 	}

@@ -44,24 +44,65 @@ WHERE excluded.version >= message_refs.version`,
 	return nil
 }
 
-// AddTriage stores t and its audit entry in one transaction.
+// AddTriage stores t and its audit entry in one transaction. A nil
+// t.Action takes the action of the alert's previous decision, read in the
+// same transaction.
 func (s *Store) AddTriage(ctx context.Context, t triage.Decision) (triage.Decision, error) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO triages (alert_id, outcome, actor, at, note, source) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.AlertID, t.Outcome, t.Actor, t.At.UnixNano(), t.Note, t.Source)
+		if t.Action == nil {
+			prev, err := previousAction(ctx, tx, t.AlertID)
+			if err != nil {
+				return err
+			}
+			t.Action = prev
+		}
+		var act triage.Action
+		if !t.Action.IsZero() {
+			act = *t.Action
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO triages (alert_id, outcome, actor, at, note, source, action_owner, action_due, action_status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.AlertID, t.Outcome, t.Actor, t.At.UnixNano(), t.Note, t.Source, act.Owner, act.Due, act.Status)
 		if err != nil {
 			return err
 		}
 		if t.Seq, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		detail, _ := storedjson.Marshal(map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note})
+		detail, _ := storedjson.Marshal(triageDetail(t))
 		return insertAudit(ctx, tx, audit.Entry{At: t.At, Actor: t.Actor, Action: "triage." + t.Outcome, Object: t.AlertID, Detail: string(detail)})
 	})
 	if err != nil {
 		return triage.Decision{}, fmt.Errorf("sqlite: add triage: %w", err)
 	}
+	if t.Action.IsZero() {
+		t.Action = nil
+	}
 	return t, nil
+}
+
+// triageDetail is a triage's audit detail: the action only when there is
+// one, so that entries of decisions without one read as before.
+func triageDetail(t triage.Decision) map[string]any {
+	d := map[string]any{"seq": t.Seq, "source": t.Source, "note": t.Note}
+	if !t.Action.IsZero() {
+		d["action"] = t.Action
+	}
+	return d
+}
+
+// previousAction is the action of the alert's newest decision, nil when
+// none.
+func previousAction(ctx context.Context, tx *sql.Tx, alertID string) (*triage.Action, error) {
+	var a triage.Action
+	err := tx.QueryRowContext(ctx, `SELECT action_owner, action_due, action_status FROM triages WHERE alert_id = ? ORDER BY seq DESC LIMIT 1`,
+		alertID).Scan(&a.Owner, &a.Due, &a.Status)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && a.IsZero()) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
 
 func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]triage.Decision, error) {
@@ -74,16 +115,20 @@ func (s *Store) queryTriages(ctx context.Context, q string, args ...any) ([]tria
 	for rows.Next() {
 		var t triage.Decision
 		var at int64
-		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Outcome, &t.Actor, &at, &t.Note, &t.Source); err != nil {
+		var act triage.Action
+		if err := rows.Scan(&t.Seq, &t.AlertID, &t.Outcome, &t.Actor, &at, &t.Note, &t.Source, &act.Owner, &act.Due, &act.Status); err != nil {
 			return nil, err
 		}
 		t.At = time.Unix(0, at).UTC()
+		if !act.IsZero() {
+			t.Action = &act
+		}
 		out = append(out, t)
 	}
 	return out, rows.Err()
 }
 
-const triageColumns = `t.seq, t.alert_id, t.outcome, t.actor, t.at, t.note, t.source`
+const triageColumns = `t.seq, t.alert_id, t.outcome, t.actor, t.at, t.note, t.source, t.action_owner, t.action_due, t.action_status`
 
 // Triages returns the triages of one alert, oldest first.
 func (s *Store) Triages(ctx context.Context, alertID string) ([]triage.Decision, error) {

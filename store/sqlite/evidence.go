@@ -230,6 +230,41 @@ FROM a JOIN l ON l.alert_id = a.id WHERE l.outcome = ? ORDER BY a.first_seen, a.
 	return out, nil
 }
 
+// EvidenceActions lists the alerts of q whose latest decision records an
+// action: the soonest due first (none last), then by first seen and id.
+func (s *Store) EvidenceActions(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ActionAlert, error) {
+	rows, err := s.r.QueryContext(ctx, `WITH `+evidenceAlerts+`,
+l AS (SELECT * FROM (
+	SELECT alert_id, outcome, at, action_owner, action_due, action_status,
+		row_number() OVER (PARTITION BY alert_id ORDER BY at DESC, seq DESC) AS rn
+	FROM triages WHERE alert_id IN (SELECT id FROM a)
+) WHERE rn = 1)
+SELECT a.id, a.org, a.chk, a.pat, a.sev, a.risks, l.outcome, l.action_owner, l.action_due, l.action_status, a.first_seen, l.at
+FROM a JOIN l ON l.alert_id = a.id WHERE l.action_owner != '' OR l.action_due != ''
+ORDER BY l.action_due = '', l.action_due, a.first_seen, a.id`, q.DPIA, timeKey(q.From), timeKey(q.To))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: evidence actions: %w", err)
+	}
+	defer rows.Close()
+	var out []evidencequery.ActionAlert
+	for rows.Next() {
+		var (
+			c             evidencequery.ActionAlert
+			risks         string
+			first, decide int64
+		)
+		if err := rows.Scan(&c.ID, &c.Org, &c.Check, &c.Pattern, &c.Severity, &risks, &c.Outcome, &c.Owner, &c.Due, &c.Status, &first, &decide); err != nil {
+			return nil, fmt.Errorf("sqlite: evidence actions: %w", err)
+		}
+		c.Risks, c.FirstSeen, c.DecidedAt = splitRisks(risks), time.Unix(0, first).UTC(), time.Unix(0, decide).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: evidence actions: %w", err)
+	}
+	return out, nil
+}
+
 // EvidenceAudit appends e to the audit trail.
 func (s *Store) EvidenceAudit(ctx context.Context, e audit.Entry) error {
 	if err := s.inTx(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e) }); err != nil {

@@ -203,9 +203,10 @@ func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int6
 	return r.RowsAffected()
 }
 
-// deleteAlerts deletes the alerts pick selects with their triages (and the
-// triages' audit entries, which copy the note), deliveries and Slack
-// message references, and returns how many alerts went.
+// deleteAlerts deletes the alerts pick selects with their triages and
+// managers' notes (and their audit entries, which copy the text),
+// deliveries and Slack message references, and returns how many alerts
+// went.
 func deleteAlerts(ctx context.Context, tx *sql.Tx, pick string, args ...any) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS retention_alerts (id TEXT PRIMARY KEY)`); err != nil {
 		return 0, err
@@ -219,7 +220,8 @@ func deleteAlerts(ctx context.Context, tx *sql.Tx, pick string, args ...any) (in
 	for _, q := range []string{
 		`DELETE FROM triage_delivery WHERE seq IN (SELECT seq FROM triages WHERE alert_id IN (SELECT id FROM temp.retention_alerts))`,
 		`DELETE FROM triages WHERE alert_id IN (SELECT id FROM temp.retention_alerts)`,
-		`DELETE FROM audit WHERE (action LIKE 'triage.%' OR action = 'alert.resend') AND object IN (SELECT id FROM temp.retention_alerts)`,
+		`DELETE FROM alert_notes WHERE alert_id IN (SELECT id FROM temp.retention_alerts)`,
+		`DELETE FROM audit WHERE (action LIKE 'triage.%' OR action IN ('alert.resend', 'alert.note')) AND object IN (SELECT id FROM temp.retention_alerts)`,
 		`DELETE FROM outbox_delivery WHERE alert_id IN (SELECT id FROM temp.retention_alerts)`,
 		`DELETE FROM outbox_failure WHERE alert_id IN (SELECT id FROM temp.retention_alerts)`,
 		`DELETE FROM message_refs WHERE alert_id IN (SELECT id FROM temp.retention_alerts)`,

@@ -30,7 +30,7 @@ func (s *Store) Web(context.Context) (WebStore, error) { return WebStore{s}, nil
 const webAlerts = `WITH latest_triage AS (
 	-- SQLite takes the bare columns from the row holding max(seq): the
 	-- newest decision, from Slack, the API or the UI alike.
-	SELECT alert_id, outcome, actor, at, note, source, max(seq) FROM triages GROUP BY alert_id
+	SELECT alert_id, outcome, actor, at, note, source, action_owner, action_due, action_status, max(seq) FROM triages GROUP BY alert_id
 ), x AS (
 	SELECT a.id, a.org, a.check_name, a.first_seen, a.last_seen, a.version, a.body,
 		json_extract(a.body, '$.actor_id') AS actor,
@@ -39,7 +39,8 @@ const webAlerts = `WITH latest_triage AS (
 		coalesce((SELECT json_extract(e.detail, '$.m') FROM events e
 			WHERE e.org = a.org AND e.actor = json_extract(a.body, '$.actor_id') AND e.t <= a.last_seen
 			ORDER BY e.t DESC LIMIT 1), '') AS team,
-		t.outcome, t.actor AS by_user, t.at, t.note, t.source AS triage_source
+		t.outcome, t.actor AS by_user, t.at, t.note, t.source AS triage_source,
+		t.action_owner, t.action_due, t.action_status
 	FROM alerts a LEFT JOIN latest_triage t ON t.alert_id = a.id
 )`
 
@@ -110,7 +111,7 @@ func (s WebStore) WebAlerts(ctx context.Context, q alertview.AlertQuery) ([]aler
 	if q.Order == alertview.OrderWork {
 		order = ` ORDER BY ` + severityRank + ` DESC, x.first_seen, x.id`
 	}
-	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x`+where+
+	return s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source, x.action_owner, x.action_due, x.action_status FROM x`+where+
 		order+` LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
 }
 
@@ -140,7 +141,7 @@ func (s WebStore) WebStatusCounts(ctx context.Context, q alertview.AlertQuery) (
 
 // WebAlert returns one alert with its team and triage.
 func (s WebStore) WebAlert(ctx context.Context, id string) (alertview.AlertRow, error) {
-	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source FROM x WHERE x.id = ?`, id)
+	rows, err := s.webRows(ctx, webAlerts+` SELECT x.version, x.body, x.team, x.outcome, x.by_user, x.at, x.note, x.triage_source, x.action_owner, x.action_due, x.action_status FROM x WHERE x.id = ?`, id)
 	if err != nil {
 		return alertview.AlertRow{}, err
 	}
@@ -164,8 +165,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 			outcome, by, nt sql.NullString
 			source          sql.NullString
 			at              sql.NullInt64
+			owner, due, st  sql.NullString
 		)
-		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &nt, &source); err != nil {
+		if err := rows.Scan(&version, &body, &team, &outcome, &by, &at, &nt, &source, &owner, &due, &st); err != nil {
 			return nil, fmt.Errorf("sqlite: web alerts: %w", err)
 		}
 		a, err := decodeAlert(version, body)
@@ -175,6 +177,9 @@ func (s WebStore) webRows(ctx context.Context, q string, args ...any) ([]alertvi
 		r := alertview.AlertRow{Alert: a, Team: team}
 		if outcome.Valid {
 			r.Triage = &alertview.Triage{AlertID: a.ID, Outcome: outcome.String, By: by.String, At: time.Unix(0, at.Int64).UTC(), Note: nt.String, Source: source.String}
+			if act := (triage.Action{Owner: owner.String, Due: due.String, Status: st.String}); !act.IsZero() {
+				r.Triage.Action = &act
+			}
 		}
 		out = append(out, r)
 	}

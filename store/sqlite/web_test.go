@@ -32,7 +32,9 @@ func TestMigrateWebTriage(t *testing.T) {
 	}
 	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	for _, q := range []string{
-		// Undo 0007_retention.sql, then 0004 (0005 and 0006 are undone by the drops below).
+		// Undo 0008 and 0007_retention.sql, then 0004 (0005 and 0006 are undone by the drops below).
+		`DROP TABLE alert_notes`, `ALTER TABLE triages DROP COLUMN action_owner`, `ALTER TABLE triages DROP COLUMN action_due`,
+		`ALTER TABLE triages DROP COLUMN action_status`,
 		`DROP TABLE retention_runs`, `DROP INDEX alerts_org_last_seen`, `DROP INDEX check_state_written_at`,
 		`ALTER TABLE check_state DROP COLUMN written_at`,
 		`DROP TABLE audit_reviews`, `DROP TABLE audit_sample_items`, `DROP TABLE audit_samples`, `DROP TABLE web_views`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ func RunAlerting(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MessageRefNeverGoesBack", testMessageRefNeverGoesBack},
 		{"TriageOutboxAndAudit", testTriageOutboxAndAudit},
 		{"TriagesSurviveReopen", testTriagesSurviveReopen},
+		{"TriageActionsRoundTrip", testTriageActionsRoundTrip},
+		{"AlertNotesAudited", testAlertNotesAudited},
 		{"SilencesListUnexpired", testSilencesListUnexpired},
 		{"SilenceReplacedAndAudited", testSilenceReplaced},
 	}
@@ -160,6 +163,110 @@ func testTriagesSurviveReopen(t *testing.T, open Opener) {
 	t2, err := s.AddTriage(ctx, triage.Decision{AlertID: "a-1", Outcome: triage.Explained, Actor: "ig-jo", At: triageAt, Source: "api"})
 	if err != nil || t2.Seq <= t1.Seq {
 		t.Fatalf("triage after reopen: %+v %v; want seq above %d", t2, err, t1.Seq)
+	}
+}
+
+// testTriageActionsRoundTrip: a decision's action (owner, due day,
+// status) is stored and read back exactly; a decision that says nothing
+// about the action (Slack, the API) keeps the previous one; a zero action
+// clears it; decisions stored without one read as none.
+func testTriageActionsRoundTrip(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openAlerting(t, open)
+	add := func(d triage.Decision) triage.Decision {
+		t.Helper()
+		d.AlertID, d.Actor, d.Source = "a-1", "ig-jo", "web"
+		got, err := s.AddTriage(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	act := &triage.Action{Owner: "Registered manager, Webster Court", Due: "2026-03-16", Status: triage.ActionOpen}
+	t0 := add(triage.Decision{Outcome: triage.Acknowledged, At: triageAt})
+	t1 := add(triage.Decision{Outcome: triage.ConfirmedMisuse, At: triageAt.Add(time.Minute), Action: act})
+	t2 := add(triage.Decision{Outcome: triage.ConfirmedMisuse, At: triageAt.Add(2 * time.Minute)}) // as Slack records one
+	done := &triage.Action{Owner: act.Owner, Due: act.Due, Status: triage.ActionDone}
+	t3 := add(triage.Decision{Outcome: triage.ConfirmedMisuse, At: triageAt.Add(3 * time.Minute), Action: done})
+	t4 := add(triage.Decision{Outcome: triage.Explained, At: triageAt.Add(4 * time.Minute), Action: &triage.Action{}})
+	if t0.Action != nil || !reflect.DeepEqual(t2.Action, act) || t4.Action != nil {
+		t.Fatalf("returned actions %v, %v, %v; want none, the previous one kept, none", t0.Action, t2.Action, t4.Action)
+	}
+	got, err := s.Triages(ctx, "a-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*triage.Action{nil, act, act, done, nil}
+	if len(got) != len(want) {
+		t.Fatalf("triages = %+v, want %d", got, len(want))
+	}
+	for i, w := range want {
+		if !reflect.DeepEqual(got[i].Action, w) {
+			t.Errorf("triage %d action = %+v, want %+v", i, got[i].Action, w)
+		}
+	}
+	if got[1].Seq != t1.Seq || got[3].Seq != t3.Seq {
+		t.Fatalf("triages out of order: %+v", got)
+	}
+	// The action is in the audit entry of the decision that recorded it.
+	log, err := s.AuditLog(ctx, 0)
+	if err != nil || len(log) != 5 {
+		t.Fatalf("audit = %+v, %v", log, err)
+	}
+	var detail struct {
+		Action *triage.Action `json:"action"`
+	}
+	if err := json.Unmarshal([]byte(log[1].Detail), &detail); err != nil || !reflect.DeepEqual(detail.Action, done) {
+		t.Fatalf("audit detail %q: %+v %v; want the done action", log[1].Detail, detail.Action, err)
+	}
+	detail.Action = nil
+	if err := json.Unmarshal([]byte(log[0].Detail), &detail); err != nil || detail.Action != nil {
+		t.Fatalf("audit detail of the cleared action %q: %+v %v", log[0].Detail, detail.Action, err)
+	}
+}
+
+// testAlertNotesAudited: managers' notes are kept per alert, oldest first,
+// each with its audit entry, and are no triage.
+func testAlertNotesAudited(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openAlerting(t, open)
+	ns, ok := s.(store.AlertNotes)
+	if !ok {
+		t.Fatalf("%T does not implement store.AlertNotes", s)
+	}
+	n1, err := ns.AddAlertNote(ctx, triage.Note{AlertID: "a-1", Actor: "mgr-ann", At: triageAt, Text: "Expected: covering a colleague's caseload."})
+	if err != nil || n1.Seq == 0 {
+		t.Fatalf("add note: %+v %v", n1, err)
+	}
+	n2, err := ns.AddAlertNote(ctx, triage.Note{AlertID: "a-1", Actor: "mgr-bo", At: triageAt.Add(time.Hour), Text: "Rota confirms the shift."})
+	if err != nil || n2.Seq <= n1.Seq {
+		t.Fatalf("second note: %+v %v; want a seq above %d", n2, err, n1.Seq)
+	}
+	if _, err := ns.AddAlertNote(ctx, triage.Note{AlertID: "a-2", Actor: "mgr-ann", At: triageAt, Text: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ns.AlertNotes(ctx, "a-1")
+	if err != nil || len(got) != 2 || got[0] != n1 || got[1] != n2 || !got[0].At.Equal(triageAt) {
+		t.Fatalf("notes = %+v, %v; want %+v, %+v", got, err, n1, n2)
+	}
+	if none, err := ns.AlertNotes(ctx, "a-9"); err != nil || len(none) != 0 {
+		t.Fatalf("notes of another alert = %+v, %v", none, err)
+	}
+	if tr, err := s.Triages(ctx, "a-1"); err != nil || len(tr) != 0 {
+		t.Fatalf("a note made a triage: %+v, %v", tr, err)
+	}
+	log, err := s.AuditLog(ctx, 0)
+	if err != nil || len(log) != 3 {
+		t.Fatalf("audit = %+v, %v; want 3 entries", log, err)
+	}
+	e := log[1]
+	var detail struct {
+		Seq  int64  `json:"seq"`
+		Note string `json:"note"`
+	}
+	if e.Action != "alert.note" || e.Actor != "mgr-bo" || e.Object != "a-1" || !e.At.Equal(n2.At) ||
+		json.Unmarshal([]byte(e.Detail), &detail) != nil || detail.Seq != n2.Seq || detail.Note != n2.Text {
+		t.Fatalf("audit entry = %+v", e)
 	}
 }
 

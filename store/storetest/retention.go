@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"github.com/dpiawatch/dpiawatch/audit"
 	"slices"
 	"testing"
 	"time"
@@ -85,6 +86,16 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 			t.Fatal(err)
 		}
 	}
+	// Managers' notes go with their alert, audit entries included.
+	notes, canNote := s.(store.AlertNotes)
+	if !canNote {
+		t.Fatalf("%T keeps no alert notes (store.AlertNotes)", s)
+	}
+	for _, id := range []string{"a-closed-old", "a-closed-new"} {
+		if _, err := notes.AddAlertNote(ctx, triage.Note{AlertID: id, Actor: "mgr-1", At: now.Add(-95 * day), Text: "covering a colleague"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := as.MarkDelivered(ctx, "slack", "a-closed-old", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +167,15 @@ func RunRetention(t *testing.T, open func(t *testing.T) store.Store, record View
 	}
 	if trs, err := as.Triages(ctx, "a-closed-new"); err != nil || len(trs) != 1 {
 		t.Errorf("a kept alert's triages = %v, %v; want its one", trs, err)
+	}
+	if ns, err := notes.AlertNotes(ctx, "a-closed-old"); err != nil || len(ns) != 0 {
+		t.Errorf("the deleted alert's notes = %v, %v; want none", ns, err)
+	}
+	if ns, err := notes.AlertNotes(ctx, "a-closed-new"); err != nil || len(ns) != 1 {
+		t.Errorf("a kept alert's notes = %v, %v; want its one", ns, err)
+	}
+	if log, err := as.AuditLog(ctx, 0); err != nil || slices.ContainsFunc(log, func(e audit.Entry) bool { return e.Object == "a-closed-old" }) {
+		t.Errorf("the deleted alert's audit entries remain: %v, %v", log, err)
 	}
 	views := list(t, s)
 	slices.Sort(views)

@@ -233,6 +233,17 @@ ALTER TABLE dpia.events_local ON CLUSTER care ADD COLUMN IF NOT EXISTS actor_kin
 
 ALTER TABLE dpia.events ON CLUSTER care ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org;
 
+ALTER TABLE dpia.audit ON CLUSTER care ADD COLUMN IF NOT EXISTS action_owner String DEFAULT '' AFTER source;
+
+ALTER TABLE dpia.audit ON CLUSTER care ADD COLUMN IF NOT EXISTS action_due String DEFAULT '' AFTER action_owner;
+
+ALTER TABLE dpia.audit ON CLUSTER care ADD COLUMN IF NOT EXISTS action_status LowCardinality(String) DEFAULT '' AFTER action_due;
+
+ALTER TABLE dpia.audit ON CLUSTER care MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3, 'note' = 4);
+
+CREATE OR REPLACE VIEW dpia.triages ON CLUSTER care AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source, action_owner, action_due, action_status FROM dpia.audit FINAL WHERE kind = 'triage';
+
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_local ON dpia.events_local ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;
 
 CREATE ROW POLICY OR REPLACE dpiawatch_grafana_stm_events_hourly ON dpia.events_hourly ON CLUSTER care FOR SELECT USING org = 'st-martins' TO grafana_stm;

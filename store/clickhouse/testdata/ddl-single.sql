@@ -227,3 +227,14 @@ CREATE TABLE IF NOT EXISTS dpiawatch.retention_runs (
 ORDER BY at;
 
 ALTER TABLE dpiawatch.events ADD COLUMN IF NOT EXISTS actor_kind LowCardinality(String) DEFAULT '' AFTER actor_org;
+
+ALTER TABLE dpiawatch.audit ADD COLUMN IF NOT EXISTS action_owner String DEFAULT '' AFTER source;
+
+ALTER TABLE dpiawatch.audit ADD COLUMN IF NOT EXISTS action_due String DEFAULT '' AFTER action_owner;
+
+ALTER TABLE dpiawatch.audit ADD COLUMN IF NOT EXISTS action_status LowCardinality(String) DEFAULT '' AFTER action_due;
+
+ALTER TABLE dpiawatch.audit MODIFY COLUMN kind Enum8('audit' = 0, 'triage' = 1, 'silence' = 2, 'review' = 3, 'note' = 4);
+
+CREATE OR REPLACE VIEW dpiawatch.triages AS
+SELECT seq, object AS alert_id, org, outcome, actor, at, note, source, action_owner, action_due, action_status FROM dpiawatch.audit FINAL WHERE kind = 'triage';
