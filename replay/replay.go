@@ -229,6 +229,7 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		groupHash     uint64     //
 		groupKey      *event.Key // decoded only when another event has its hash
 		ageRef        = ageRef(o)
+		dupDecoder    = newEventDecoder()
 	)
 	for i := 0; ; i++ {
 		r, ok, err := seq.next()
@@ -277,8 +278,12 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			continue
 		}
 		var k, ev event.Event
-		_ = nativeDecoder.Decode(keptEv.b, &k) // both decoded once already
-		_ = nativeDecoder.Decode(r.b, &ev)
+		if err := dupDecoder.decode(keptEv.b, &k); err != nil {
+			return nil, err
+		}
+		if err := dupDecoder.decode(r.b, &ev); err != nil {
+			return nil, err
+		}
 		fields := event.Diff(&k, &ev)
 		if fields == nil {
 			st.Duplicates++
@@ -360,7 +365,7 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		defer close(done)
 		defer close(chunks)
 		defer seq.close()
-		dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+		dec := newEventDecoder()
 		for more := true; more; {
 			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, kept.count))}
 			for len(c.events) < o.ChunkSize {
@@ -374,8 +379,8 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 					break
 				}
 				var ev event.Event
-				if err := dec.Decode(r.b, &ev); err != nil {
-					c.err = fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
+				if err := dec.decode(r.b, &ev); err != nil {
+					c.err = err
 					break
 				}
 				c.events = append(c.events, ev)
@@ -459,8 +464,6 @@ func newWindows(w event.TimeWindows) windows {
 	}
 	return ws
 }
-
-var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
 
 // decoded is one line's outcome: an event (its key, time and native
 // encoding) or why the line was refused.
@@ -625,7 +628,7 @@ func decodeResult(n int, r *event.Decoded) decoded {
 		return decoded{line: n, err: de}
 	}
 	ev := &r.Event
-	b, err := event.Encode(ev)
+	b, err := encodeEvent(nil, ev)
 	if err != nil {
 		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}
 	}

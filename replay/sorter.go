@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-
-	"github.com/dpiawatch/dpiawatch/event"
 )
 
 // rec is one record of a sort: an event in its native encoding, or a bad
@@ -90,19 +88,6 @@ func (o order) compare(a, b *rec) int {
 	default:
 		return cmp.Compare(a.line, b.line)
 	}
-}
-
-// keyOf decodes the key of a native-encoded event; only needed when two
-// key hashes are equal.
-func keyOf(b []byte) event.Key {
-	var ev event.Event
-	_ = nativeDecoder.Decode(b, &ev) // it decoded once already
-	return ev.Key()
-}
-
-func compareKeys(a, b []byte) int {
-	ka, kb := keyOf(a), keyOf(b)
-	return cmp.Or(cmp.Compare(ka.Org, kb.Org), cmp.Compare(ka.System, kb.System), cmp.Compare(ka.ID, kb.ID))
 }
 
 // sorter sorts records in a memory budget: records are kept in an arena
