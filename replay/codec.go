@@ -113,6 +113,15 @@ func (c *cursor) bytes() []byte {
 	return s
 }
 
+// keyLen is the length of the key's part of a spill encoding.
+func keyLen(b []byte) int {
+	c := cursor{b: b}
+	c.bytes()
+	c.bytes()
+	c.bytes()
+	return len(b) - len(c.b)
+}
+
 // keyOf reads the key of a spill-encoded event; only needed when two key
 // hashes are equal.
 func keyOf(b []byte) event.Key {

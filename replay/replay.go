@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,12 +140,15 @@ type Stats struct {
 // Run reads events from in and writes the final alerts to out.
 //
 // Memory is bounded by Options.Memory, whatever the input's size: each
-// valid event is kept re-encoded in the compact native form in an arena,
+// valid event is kept in a compact binary form (codec.go) in an arena,
 // with an index entry (time, key hash, line); when the budget is reached
-// the arena is sorted and written to a file (a run) in the spill
-// directory, and the runs are merged at the end (an input that fits is
-// one run, never written). Two sorts: by key and input line, to keep the
-// first occurrence of each key; then by event time, for the checks.
+// the arena is sorted by event time and written to a file (a run) in the
+// spill directory, and the runs are merged at the end (an input that fits
+// is one run, never written). The events are written once: beside them,
+// a second, small sort of their keys (key, input line, and where the
+// event lies) finds the first occurrence of each key, and marks the later
+// ones dropped where they lie, before the events are merged in event time
+// for the checks.
 func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats, err error) {
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
@@ -153,12 +157,19 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 	st = Stats{BadReasons: map[string]int{}}
 	spill := &spillDir{parent: o.SpillDir}
 	defer func() { err = errors.Join(err, spill.remove()) }()
-	// A sixteenth of the budget for bad lines, an eighth for reading
-	// spilled runs back (sorter.readBuffer), the rest for events.
-	events := newSorter(byKey, o.Memory-o.Memory/16-o.Memory/8, spill)
+	// A sixteenth of the budget for bad lines, an eighth for the keys, an
+	// eighth for reading spilled runs back (sorter.readBuffer), the rest
+	// for events.
+	events := newSorter(byTime, o.Memory-o.Memory/16-o.Memory/8-o.Memory/8, spill)
+	keys := newSorter(byKey, o.Memory/8, spill)
+	events.written = func(r *rec, at place) error { return keys.add(keyRec(r, at)) }
+	defer events.closeMarks()
 	bads := newSorter(byLine, o.Memory/16, spill)
 	newest, err := read(ctx, in, o, &st, events, bads)
 	if err != nil {
+		return st, err
+	}
+	if err := events.finish(); err != nil {
 		return st, err
 	}
 	ref := o.Now
@@ -166,15 +177,13 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 		ref = time.Unix(0, newest) // unused when no event was read
 	}
 	alerts := map[string]alert.Alert{}
-	kept, err := judge(ctx, o, &st, events, bads, ref, alerts)
-	if err != nil {
+	if err := judge(ctx, o, &st, events, keys, bads, ref, alerts); err != nil {
 		return st, err
 	}
 	if err := report(o, &st, bads); err != nil {
 		return st, err
 	}
-	st.Events = kept.count
-	err = evaluate(ctx, o, &st, kept, alerts)
+	err = evaluate(ctx, o, &st, events, ref, alerts)
 	st.Runs = spill.n
 	if err != nil {
 		return st, err
@@ -205,23 +214,39 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 // progressEvery is how many records pass between two Progress calls.
 const progressEvery = 1 << 14
 
-// judge reads the events by key, in input order within a key, and keeps
-// the first occurrence of each key within the event-time window, as the
-// daemon does: an event older than max_age before ref is refused and wins
-// no key from a later one (live, it is dead-lettered before the store); a
-// later event under a kept key is a duplicate, or with other content
-// (event.Diff) a conflict, reported and alerted as in the daemon. Bad
-// lines go to bads; the events kept are returned, to be sorted by time.
-func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref time.Time, alerts map[string]alert.Alert) (*sorter, error) {
-	var kept *sorter
-	if events.spilled() {
-		kept = newSorter(byTime, events.budget, events.spill)
-	} else {
-		kept = events.handOver(byTime)
+// keyRec is the record of the keys' sort for event r, which lies at at:
+// its key's part of r's encoding, then where it lies.
+func keyRec(r *rec, at place) *rec {
+	n := keyLen(r.b)
+	b := make([]byte, 0, n+2*binary.MaxVarintLen64)
+	b = append(b, r.b[:n]...)
+	b = binary.AppendUvarint(b, uint64(at.run+1))
+	b = binary.AppendUvarint(b, uint64(at.off))
+	return &rec{t: r.t, hash: r.hash, line: r.line, win: r.win, b: b}
+}
+
+// placeOf reads where the event of a key record lies.
+func placeOf(b []byte) (place, error) {
+	c := cursor{b: b[keyLen(b):]}
+	run, off := c.uvarint(), c.uvarint()
+	if c.bad || len(c.b) != 0 {
+		return place{}, errCorrupt
 	}
-	seq, err := events.sorted()
+	return place{int(run) - 1, int64(off)}, nil
+}
+
+// judge reads the events' keys by key, in input order within a key, and
+// keeps the first occurrence of each key within the event-time window, as
+// the daemon does: an event older than max_age before ref is refused and
+// wins no key from a later one (live, it is dead-lettered before the
+// store); a later event under a kept key is dropped from events, as a
+// duplicate, or with other content (event.Diff) a conflict, reported and
+// alerted as in the daemon. Bad lines go to bads; st.Events counts the
+// events kept.
+func judge(ctx context.Context, o Options, st *Stats, events, keys, bads *sorter, ref time.Time, alerts map[string]alert.Alert) error {
+	seq, err := keys.sorted()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer seq.close()
 	var (
@@ -230,21 +255,22 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		groupKey      *event.Key // decoded only when another event has its hash
 		ageRef        = ageRef(o)
 		dupDecoder    = newEventDecoder()
+		kb, rb        []byte // the kept and the later event, fetched
 	)
 	for i := 0; ; i++ {
 		r, ok, err := seq.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			break
 		}
 		if i%progressEvery == 0 {
 			if o.Progress != nil {
-				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: events.count})
+				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: keys.count})
 			}
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		same := i > 0 && r.hash == groupHash
@@ -265,24 +291,40 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			groupHash, groupKey = r.hash, nil
 		}
 		if err := o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, ageRef); err != nil {
+			// evaluate skips it too.
 			if err := addBad(bads, r.line, err.(*event.Error)); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		if keptEv.b == nil {
 			keptEv.set(r.b)
-			if err := kept.add(r); err != nil {
-				return nil, err
-			}
+			st.Events++
 			continue
 		}
-		var k, ev event.Event
-		if err := dupDecoder.decode(keptEv.b, &k); err != nil {
-			return nil, err
+		keptAt, err := placeOf(keptEv.b)
+		if err != nil {
+			return err
 		}
-		if err := dupDecoder.decode(r.b, &ev); err != nil {
-			return nil, err
+		at, err := placeOf(r.b)
+		if err != nil {
+			return err
+		}
+		if err := events.drop(at); err != nil {
+			return err
+		}
+		if kb, err = events.fetch(keptAt, kb); err != nil {
+			return err
+		}
+		if rb, err = events.fetch(at, rb); err != nil {
+			return err
+		}
+		var k, ev event.Event
+		if err := dupDecoder.decode(kb, &k); err != nil {
+			return err
+		}
+		if err := dupDecoder.decode(rb, &ev); err != nil {
+			return err
 		}
 		fields := event.Diff(&k, &ev)
 		if fields == nil {
@@ -295,11 +337,11 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		}
 		if err := addBad(bads, r.line, &event.Error{Reason: event.ReasonConflictingDuplicate,
 			Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	seq.close()
-	return kept, events.removeRuns()
+	return keys.removeRuns()
 }
 
 // held is a record's bytes, referred to while the sequence keeps them
@@ -347,9 +389,11 @@ func report(o Options, st *Stats, bads *sorter) error {
 }
 
 // evaluate runs the evaluator over the kept events in event time, a chunk
-// at a time, decoding chunk k+1 while the evaluator judges chunk k.
-func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts map[string]alert.Alert) error {
-	seq, err := kept.sorted()
+// at a time, decoding chunk k+1 while the evaluator judges chunk k: the
+// events, without those judge dropped or refused (older than max_age
+// before ref).
+func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref time.Time, alerts map[string]alert.Alert) error {
+	seq, err := events.sorted()
 	if err != nil {
 		return err
 	}
@@ -367,7 +411,7 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		defer seq.close()
 		dec := newEventDecoder()
 		for more := true; more; {
-			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, kept.count))}
+			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, st.Events))}
 			for len(c.events) < o.ChunkSize {
 				r, ok, err := seq.next()
 				if err != nil {
@@ -377,6 +421,9 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 				if !ok {
 					more = false
 					break
+				}
+				if o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, "") != nil {
+					continue // reported by judge
 				}
 				var ev event.Event
 				if err := dec.decode(r.b, &ev); err != nil {
@@ -418,7 +465,7 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		collect(eff)
 		judged += len(c.events)
 		if o.Progress != nil {
-			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: kept.count})
+			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: st.Events})
 		}
 	}
 	if err := ctx.Err(); err != nil {

@@ -21,30 +21,31 @@ type rec struct {
 	win  int32  // index of the org's event-time window in windows.of
 	// b is valid until the next record is read from the same sequence.
 	b []byte
-	// at is where b lies in the arena of an in-memory run, which a sorter
-	// handed that arena (handOver) indexes instead of copying b.
-	at loc
 }
-
-type loc struct{ block, off int32 }
 
 // entry indexes one record of an in-memory run.
 type entry struct {
-	t     int64
-	hash  uint64
-	block int32
-	off   int32
-	n     int32
-	line  int32
-	win   int32
+	t       int64
+	hash    uint64
+	block   int32
+	off     int32
+	n       int32
+	line    int32
+	win     int32
+	dropped bool // a later occurrence of a kept key (drop)
 }
 
 // entryCost is what a record costs besides its bytes: its entry, and the
 // spare capacity of an index grown by appending.
 const entryCost = 2 * 40
 
-// recHeader is a spilled record's fixed part: t, hash, line, win, len(b).
-const recHeader = 8 + 8 + 4 + 4 + 4
+// recHeader is a spilled record's fixed part: t, hash, line, win, len(b),
+// and a flag byte, set (drop) once the record is known to be a later
+// occurrence of a kept key.
+const (
+	recHeader = 8 + 8 + 4 + 4 + 4 + 1
+	flagAt    = recHeader - 1
+)
 
 // maxFanIn is the most runs merged at once; more are merged in passes, so
 // that a tiny budget over a huge input never runs out of file descriptors.
@@ -101,13 +102,26 @@ type sorter struct {
 	spill  *spillDir
 	block  int // arena block size
 
-	arena  [][]byte // blocks; a spilled run's are kept for the next
-	used   int      // blocks in use
-	held   int64    // their capacity
-	index  []entry
-	files  []string
-	shared bool // the arena is another sorter's: add indexes, never copies
-	count  int  // records added
+	arena [][]byte // blocks; a spilled run's are kept for the next
+	used  int      // blocks in use
+	held  int64    // their capacity
+	index []entry
+	files []string
+	count int // records added
+
+	// written, if set, is told where each record lies once its place is
+	// final: in a run written to disk (run, the byte offset in it), or,
+	// for a sorter that never spilled, once sorted (run -1, the position
+	// in the index). The events' sorter indexes their keys so.
+	written func(r *rec, at place) error
+	inOrder bool // the index is sorted (finish): sorted need not sort again
+	marks   map[int]*os.File
+}
+
+// place is where a record of a sorter lies: run -1 is the in-memory index.
+type place struct {
+	run int
+	off int64
 }
 
 func newSorter(o order, budget int64, spill *spillDir) *sorter {
@@ -124,10 +138,6 @@ func (s *sorter) memory() int64 { return s.held + int64(len(s.index))*entryCost 
 // the budget.
 func (s *sorter) add(r *rec) error {
 	s.count++
-	if s.shared {
-		s.index = append(s.index, entry{t: r.t, hash: r.hash, block: r.at.block, off: r.at.off, n: int32(len(r.b)), line: r.line, win: r.win})
-		return nil
-	}
 	need := int64(entryCost)
 	last := s.used - 1
 	if last < 0 || len(s.arena[last])+len(r.b) > cap(s.arena[last]) {
@@ -162,7 +172,7 @@ func (s *sorter) add(r *rec) error {
 }
 
 func (s *sorter) rec(e entry) rec {
-	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n], at: loc{e.block, e.off}}
+	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n]}
 }
 
 // sortIndex sorts the in-memory run, comparing the entries' fixed fields
@@ -199,14 +209,14 @@ func (s *sorter) sortIndex() {
 func (s *sorter) spillRun() error {
 	s.sortIndex()
 	i := 0
-	name, err := s.writeRun(func() (*rec, bool, error) {
+	name, err := s.writeRun(len(s.files), func() (*rec, bool, error) {
 		if i == len(s.index) {
 			return nil, false, nil
 		}
 		r := s.rec(s.index[i])
 		i++
 		return &r, true, nil
-	})
+	}, s.written)
 	if err != nil {
 		return err
 	}
@@ -217,13 +227,15 @@ func (s *sorter) spillRun() error {
 }
 
 // writeRun writes the records next yields to a new file of the spill
-// directory and returns its name.
-func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
+// directory and returns its name; written, if set, is told where each
+// record went, as run number run.
+func (s *sorter) writeRun(run int, next func() (*rec, bool, error), written func(*rec, place) error) (string, error) {
 	f, err := s.spill.create()
 	if err != nil {
 		return "", err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	var off int64
 	for {
 		r, ok, err := next()
 		if err != nil {
@@ -233,10 +245,17 @@ func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
 		if !ok {
 			break
 		}
+		if written != nil {
+			if err := written(r, place{run, off}); err != nil {
+				f.Close()
+				return "", err
+			}
+		}
 		if err := writeRec(w, r); err != nil {
 			f.Close()
 			return "", fmt.Errorf("replay: spill: %w", err)
 		}
+		off += recHeader + int64(len(r.b))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
@@ -264,29 +283,113 @@ func (s *sorter) removeRuns() error {
 // spilled says whether any run went to disk.
 func (s *sorter) spilled() bool { return len(s.files) > 0 }
 
-// handOver returns a sorter in order o over the arena of s, which never
-// spilled, for a subset of its records read from s.sorted(): the records
-// are indexed where they are, not copied, so that an input that fits in
-// memory is held once. Its index reuses s's, which the reader of
-// s.sorted() is always ahead of.
-func (s *sorter) handOver(o order) *sorter {
-	return &sorter{order: o, budget: s.budget, spill: s.spill, block: s.block,
-		arena: s.arena, used: s.used, held: s.held, index: s.index[:0], shared: true}
-}
-
-// sorted returns the records in order. A sorter that spilled writes its
-// last run too and gives its memory back before merging.
-func (s *sorter) sorted() (sequence, error) {
+// finish puts every record in its final place, so that written has been
+// told of each: a sorter that spilled writes its last run too and gives
+// its memory back; one that did not sorts its index.
+func (s *sorter) finish() error {
 	if !s.spilled() {
-		s.sortIndex()
-		return &memSeq{s: s, index: s.index}, nil
+		if !s.inOrder {
+			s.sortIndex()
+			s.inOrder = true
+			if s.written != nil {
+				for i := range s.index {
+					r := s.rec(s.index[i])
+					if err := s.written(&r, place{-1, int64(i)}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	}
 	if len(s.index) > 0 {
 		if err := s.spillRun(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	s.arena, s.index, s.used, s.held = nil, nil, 0, 0
+	return nil
+}
+
+// drop marks the record at p, so that sorted skips it.
+func (s *sorter) drop(p place) error {
+	if p.run < 0 {
+		s.index[p.off].dropped = true
+		return nil
+	}
+	f, err := s.markFile(p.run)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte{1}, p.off+flagAt); err != nil {
+		return fmt.Errorf("replay: spill: %w", err)
+	}
+	return nil
+}
+
+// fetch returns the bytes of the record at p, in buf's storage if it must
+// read them.
+func (s *sorter) fetch(p place, buf []byte) ([]byte, error) {
+	if p.run < 0 {
+		e := s.index[p.off]
+		return s.arena[e.block][e.off : e.off+e.n], nil
+	}
+	f, err := s.markFile(p.run)
+	if err != nil {
+		return nil, err
+	}
+	var h [recHeader]byte
+	if _, err := f.ReadAt(h[:], p.off); err != nil {
+		return nil, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	n := int(binary.LittleEndian.Uint32(h[24:]))
+	buf = slices.Grow(buf[:0], n)[:n]
+	if _, err := f.ReadAt(buf, p.off+recHeader); err != nil {
+		return nil, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	return buf, nil
+}
+
+// maxMarkFiles bounds the runs held open by drop and fetch.
+const maxMarkFiles = 256
+
+func (s *sorter) markFile(run int) (*os.File, error) {
+	if f, ok := s.marks[run]; ok {
+		return f, nil
+	}
+	if len(s.marks) >= maxMarkFiles {
+		s.closeMarks()
+	}
+	f, err := os.OpenFile(s.files[run], os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("replay: open spilled run: %w", err)
+	}
+	if s.marks == nil {
+		s.marks = map[int]*os.File{}
+	}
+	s.marks[run] = f
+	return f, nil
+}
+
+// closeMarks closes the runs drop and fetch opened.
+func (s *sorter) closeMarks() {
+	for run, f := range s.marks {
+		f.Close()
+		delete(s.marks, run)
+	}
+}
+
+// sorted returns the records in order, without those dropped. A sorter
+// that spilled writes its last run too and gives its memory back before
+// merging.
+func (s *sorter) sorted() (sequence, error) {
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	s.closeMarks()
+	if !s.spilled() {
+		return &memSeq{s: s, index: s.index}, nil
+	}
 	for len(s.files) > maxFanIn {
 		f, err := s.mergeFiles(s.files[:maxFanIn])
 		if err != nil {
@@ -310,7 +413,7 @@ func (s *sorter) mergeFiles(files []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name, err := s.writeRun(m.next)
+	name, err := s.writeRun(-1, m.next, nil)
 	m.close()
 	if err != nil {
 		return "", err
@@ -337,6 +440,9 @@ type memSeq struct {
 }
 
 func (m *memSeq) next() (*rec, bool, error) {
+	for m.i < len(m.index) && m.index[m.i].dropped {
+		m.i++
+	}
 	if m.i == len(m.index) {
 		return nil, false, nil
 	}
@@ -354,6 +460,7 @@ func writeRec(w *bufio.Writer, r *rec) error {
 	h = binary.LittleEndian.AppendUint32(h, uint32(r.line))
 	h = binary.LittleEndian.AppendUint32(h, uint32(r.win))
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(r.b)))
+	h = append(h, 0) // not dropped
 	if _, err := w.Write(h); err != nil {
 		return err
 	}
@@ -372,8 +479,19 @@ type runReader struct {
 	hdr [recHeader]byte
 }
 
-// advance reads the next record into cur; false at the end of the run.
+// advance reads the next record into cur, skipping those dropped; false
+// at the end of the run.
 func (rr *runReader) advance() (bool, error) {
+	for {
+		ok, err := rr.read()
+		if !ok || err != nil || rr.hdr[flagAt] == 0 {
+			return ok, err
+		}
+	}
+}
+
+// read reads the next record into cur.
+func (rr *runReader) read() (bool, error) {
 	h := rr.hdr[:]
 	if _, err := io.ReadFull(rr.r, h); err != nil {
 		if err == io.EOF {
