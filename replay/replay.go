@@ -16,7 +16,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -163,7 +162,11 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 	events := newSorter(byTime, o.Memory-o.Memory/16-o.Memory/8-o.Memory/8, spill)
 	keys := newSorter(byKey, o.Memory/8, spill)
 	events.written = func(r *rec, at place) error { return keys.add(keyRec(r, at)) }
-	defer events.closeMarks()
+	events.background = true
+	defer func() {
+		_ = events.wait() // on an early return, before the directory is removed
+		events.closeMarks()
+	}()
 	bads := newSorter(byLine, o.Memory/16, spill)
 	newest, err := read(ctx, in, o, &st, events, bads)
 	if err != nil {
@@ -490,12 +493,6 @@ func keyHash(k event.Key) uint64 {
 	return h
 }
 
-// readBatch is how many lines are decoded together, across decodeWorkers.
-const (
-	readBatch     = 4096
-	decodeWorkers = 2
-)
-
 // windows is each org's event-time window, numbered so that an entry
 // carries its org's in four bytes.
 type windows struct {
@@ -512,11 +509,11 @@ func newWindows(w event.TimeWindows) windows {
 	return ws
 }
 
-// decoded is one line's outcome: an event (its key, time and native
+// decoded is one line's outcome: an event (its key's hash, time and spill
 // encoding) or why the line was refused.
 type decoded struct {
 	line    int
-	key     event.Key
+	hash    uint64
 	t       int64
 	win     int32
 	encoded []byte
@@ -526,129 +523,6 @@ type decoded struct {
 // newestInInput names a replay's default reference for max_age in the
 // details of its refusals.
 const newestInInput = "the newest event in the input"
-
-// countingReader counts the bytes read through it, for Progress.
-type countingReader struct {
-	r io.Reader
-	n *int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	*c.n += int64(n)
-	return n, err
-}
-
-// read decodes every line into events (valid events, sorted by key) and
-// bads (refused lines); bad lines are never fatal. Lines are decoded (and
-// re-encoded) in parallel, a batch at a time, then kept in input order.
-// It returns the newest event time read. max_age cannot be judged yet
-// without o.Now: it is measured from the newest event, known only at the
-// end (judge).
-func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads *sorter) (int64, error) {
-	aheadOf := o.Now
-	if aheadOf.IsZero() {
-		aheadOf = o.Clock()
-	}
-	var newest int64 = math.MinInt64
-	r := bufio.NewReaderSize(countingReader{in, &st.bytes}, 1<<20)
-	lines := make([][]byte, 0, readBatch)
-	nums := make([]int, 0, readBatch)
-	out := make([][]decoded, readBatch) // a line holds one event, or a Bundle's
-	flush := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := len(lines)
-		var wg sync.WaitGroup
-		per := (n + decodeWorkers - 1) / decodeWorkers
-		for w := range decodeWorkers {
-			lo, hi := w*per, min(n, (w+1)*per)
-			wg.Go(func() {
-				var res []event.Decoded
-				for i := lo; i < hi; i++ {
-					res = o.Decoder.DecodeAll(lines[i], res[:0])
-					out[i] = out[i][:0]
-					for j := range res {
-						ev := &res[j].Event
-						d := decodeResult(nums[i], &res[j])
-						if d.err == nil {
-							d.win = o.wins.byOrg[ev.Org]
-							win := o.wins.of[d.win]
-							err := win.CheckAhead(ev.Time, aheadOf)
-							if err == nil && !representable(ev.Time) {
-								// Centuries outside any window: refused whatever
-								// the newest event is (max_age is under 292 years).
-								err = win.CheckAge(ev.Time, time.Unix(0, math.MaxInt64), ageRef(o))
-							}
-							if err != nil {
-								d = decoded{line: nums[i], err: err.(*event.Error)}
-							}
-						}
-						out[i] = append(out[i], d)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		for i := range n {
-			for j := range out[i] {
-				d := &out[i][j]
-				if d.err != nil {
-					if err := addBad(bads, int32(d.line), d.err); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := events.add(&rec{t: d.t, hash: keyHash(d.key), line: int32(d.line), win: d.win, b: d.encoded}); err != nil {
-					return err
-				}
-				newest = max(newest, d.t)
-			}
-		}
-		lines, nums = lines[:0], nums[:0]
-		if o.Progress != nil {
-			o.Progress(Progress{Phase: PhaseReading, Bytes: st.bytes, Lines: st.Lines})
-		}
-		return nil
-	}
-	var line []byte
-	for n := 1; ; n++ {
-		var err error
-		line, err = readLine(r, line[:0], o.Decoder.MaxBytes())
-		if len(line) == 0 && err == io.EOF {
-			break
-		}
-		if err != nil && err != io.EOF && !errors.Is(err, errLineTooLong) {
-			return newest, fmt.Errorf("replay: read line %d: %w", n, err)
-		}
-		if n > math.MaxInt32 {
-			return newest, fmt.Errorf("replay: more than %d lines are not supported", math.MaxInt32)
-		}
-		st.Lines = n
-		switch {
-		case errors.Is(err, errLineTooLong):
-			if err := flush(); err != nil { // keep the batch before it in line order
-				return newest, err
-			}
-			if err := addBad(bads, int32(n), &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())}); err != nil {
-				return newest, err
-			}
-		case len(trimSpace(line)) > 0:
-			lines = append(lines, slices.Clone(line))
-			nums = append(nums, n)
-			if len(lines) == readBatch {
-				if err := flush(); err != nil {
-					return newest, err
-				}
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-	}
-	return newest, flush()
-}
 
 // ageRef names what max_age is measured from, in a refusal's detail.
 func ageRef(o Options) string {
@@ -665,21 +539,22 @@ func representable(t time.Time) bool {
 }
 
 // decodeResult turns one event of line n (a Bundle line holds several) into
-// its outcome.
-func decodeResult(n int, r *event.Decoded) decoded {
+// its outcome, its encoding appended to enc.
+func decodeResult(n int, r *event.Decoded, enc []byte) (decoded, []byte) {
 	if r.Err != nil {
 		var de *event.Error
 		if !errors.As(r.Err, &de) {
 			de = &event.Error{Reason: event.ReasonMalformed, Detail: r.Err.Error()}
 		}
-		return decoded{line: n, err: de}
+		return decoded{line: n, err: de}, enc
 	}
 	ev := &r.Event
-	b, err := encodeEvent(nil, ev)
+	at := len(enc)
+	b, err := encodeEvent(enc, ev)
 	if err != nil {
-		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}
+		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}, enc
 	}
-	return decoded{line: n, key: ev.Key(), t: ev.Time.UnixNano(), encoded: b}
+	return decoded{line: n, hash: keyHash(ev.Key()), t: ev.Time.UnixNano(), encoded: b[at:]}, b
 }
 
 func bad(o Options, st *Stats, line int, e *event.Error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 )
 
 // rec is one record of a sort: an event in its native encoding, or a bad
@@ -116,6 +117,22 @@ type sorter struct {
 	written func(r *rec, at place) error
 	inOrder bool // the index is sorted (finish): sorted need not sort again
 	marks   map[int]*os.File
+
+	// background sorts and writes each run on a goroutine of its own
+	// while the next fills, each within half the budget: the events'
+	// sorter, so that reading goes on while a run is written.
+	background bool
+	writing    chan written // the run being written, nil if none
+	spare      [][]byte     // the blocks of the run last written in the background
+	spareIndex []entry
+}
+
+// written is the outcome of a run written in the background.
+type written struct {
+	name  string
+	arena [][]byte
+	index []entry
+	err   error
 }
 
 // place is where a record of a sorter lies: run -1 is the in-memory index.
@@ -143,7 +160,11 @@ func (s *sorter) add(r *rec) error {
 	if last < 0 || len(s.arena[last])+len(r.b) > cap(s.arena[last]) {
 		need += int64(max(s.block, len(r.b)))
 	}
-	if len(s.index) > 0 && s.memory()+need > s.budget {
+	limit := s.budget
+	if s.background {
+		limit /= 2
+	}
+	if len(s.index) > 0 && s.memory()+need > limit {
 		if err := s.spillRun(); err != nil {
 			return err
 		}
@@ -171,26 +192,32 @@ func (s *sorter) add(r *rec) error {
 	return nil
 }
 
-func (s *sorter) rec(e entry) rec {
-	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n]}
+func (s *sorter) rec(e entry) rec { return recOf(s.arena, e) }
+
+func recOf(arena [][]byte, e entry) rec {
+	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: arena[e.block][e.off : e.off+e.n]}
 }
 
-// sortIndex sorts the in-memory run, comparing the entries' fixed fields
-// first: the bytes are looked at only when two key hashes are equal.
-func (s *sorter) sortIndex() {
+// sortIndex sorts the in-memory run.
+func (s *sorter) sortIndex() { sortEntries(s.order, s.arena, s.index) }
+
+// sortEntries sorts index, whose records lie in arena, comparing the
+// entries' fixed fields first: the bytes are looked at only when two key
+// hashes are equal.
+func sortEntries(o order, arena [][]byte, index []entry) {
 	keys := func(a, b entry) int {
-		return compareKeys(s.arena[a.block][a.off:a.off+a.n], s.arena[b.block][b.off:b.off+b.n])
+		return compareKeys(arena[a.block][a.off:a.off+a.n], arena[b.block][b.off:b.off+b.n])
 	}
-	switch s.order {
+	switch o {
 	case byKey:
-		slices.SortFunc(s.index, func(a, b entry) int {
+		slices.SortFunc(index, func(a, b entry) int {
 			if a.hash != b.hash {
 				return cmp.Compare(a.hash, b.hash)
 			}
 			return cmp.Or(keys(a, b), cmp.Compare(a.line, b.line))
 		})
 	case byTime:
-		slices.SortFunc(s.index, func(a, b entry) int {
+		slices.SortFunc(index, func(a, b entry) int {
 			if a.t != b.t {
 				return cmp.Compare(a.t, b.t)
 			}
@@ -200,30 +227,68 @@ func (s *sorter) sortIndex() {
 			return keys(a, b)
 		})
 	default:
-		slices.SortFunc(s.index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
+		slices.SortFunc(index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
 	}
 }
 
 // spillRun writes the in-memory run, sorted, to a file and empties it,
-// keeping its blocks for the next.
+// keeping its blocks for the next (in the background: the blocks of the
+// run before).
 func (s *sorter) spillRun() error {
-	s.sortIndex()
+	if !s.background {
+		name, err := s.writeSorted(len(s.files), s.arena, s.index)
+		if err != nil {
+			return err
+		}
+		s.files = append(s.files, name)
+		s.index = s.index[:0]
+		s.used, s.held = 0, 0
+		return nil
+	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	run, arena, index := len(s.files), s.arena, s.index
+	s.files = append(s.files, "") // named by wait
+	s.writing = make(chan written, 1)
+	go func() {
+		name, err := s.writeSorted(run, arena, index)
+		s.writing <- written{name: name, arena: arena, index: index[:0], err: err}
+	}()
+	s.arena, s.index, s.spare, s.spareIndex = s.spare, s.spareIndex, nil, nil
+	s.used, s.held = 0, 0
+	return nil
+}
+
+// wait waits for the run being written in the background, if any, and
+// keeps its blocks for the next.
+func (s *sorter) wait() error {
+	if s.writing == nil {
+		return nil
+	}
+	w := <-s.writing
+	s.writing = nil
+	if w.err != nil {
+		return w.err
+	}
+	s.files[len(s.files)-1] = w.name
+	s.spare, s.spareIndex = w.arena, w.index
+	return nil
+}
+
+// writeSorted sorts index, whose records lie in arena, and writes them as
+// run number run.
+func (s *sorter) writeSorted(run int, arena [][]byte, index []entry) (string, error) {
+	sortEntries(s.order, arena, index)
 	i := 0
-	name, err := s.writeRun(len(s.files), func() (*rec, bool, error) {
-		if i == len(s.index) {
+	return s.writeRun(run, func() (*rec, bool, error) {
+		if i == len(index) {
 			return nil, false, nil
 		}
-		r := s.rec(s.index[i])
+		r := recOf(arena, index[i])
 		i++
 		return &r, true, nil
 	}, s.written)
-	if err != nil {
-		return err
-	}
-	s.files = append(s.files, name)
-	s.index = s.index[:0]
-	s.used, s.held = 0, 0
-	return nil
 }
 
 // writeRun writes the records next yields to a new file of the spill
@@ -287,6 +352,9 @@ func (s *sorter) spilled() bool { return len(s.files) > 0 }
 // told of each: a sorter that spilled writes its last run too and gives
 // its memory back; one that did not sorts its index.
 func (s *sorter) finish() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
 	if !s.spilled() {
 		if !s.inOrder {
 			s.sortIndex()
@@ -306,8 +374,12 @@ func (s *sorter) finish() error {
 		if err := s.spillRun(); err != nil {
 			return err
 		}
+		if err := s.wait(); err != nil {
+			return err
+		}
 	}
 	s.arena, s.index, s.used, s.held = nil, nil, 0, 0
+	s.spare, s.spareIndex = nil, nil
 	return nil
 }
 
@@ -589,11 +661,15 @@ func (m *merger) close() {
 // removed with everything in it when the replay ends, however it ends.
 type spillDir struct {
 	parent string // "" is os.TempDir()
+	mu     sync.Mutex
 	dir    string
 	n      int
 }
 
 func (d *spillDir) create() (*os.File, error) {
+	// The events' runs are written on a goroutine of their own.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dir == "" {
 		dir, err := os.MkdirTemp(d.parent, "dpiawatch-replay-*")
 		if err != nil {
@@ -610,6 +686,8 @@ func (d *spillDir) create() (*os.File, error) {
 }
 
 func (d *spillDir) remove() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dir == "" {
 		return nil
 	}
