@@ -29,9 +29,14 @@ import (
 // and the chunk of events being judged.
 const replayHeadroom = 388 << 20
 
+// replayGCPercent is GOGC during a replay whose heap is bounded by the
+// memory limit (replayHeadroom).
+const replayGCPercent = 400
+
 func replayCommand(e *env) *cobra.Command {
 	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, fhirTopic, cpuProfile, nowFlag, memoryFlag, spillDir, memProfile string
 	var quiet bool
+	var parallel int
 	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
@@ -56,7 +61,8 @@ is written, as the daemon raises one.
 Memory is bounded by --memory whatever the input's size: beyond it, events are sorted in runs
 written under --spill-dir (or $TMPDIR) and merged; the runs are removed at the end, on error
 and on interrupt. On a terminal, a progress line shows the phase, bytes read, events/s and ETA
-(--quiet: none).`,
+(--quiet: none). --parallel 1 decodes on one goroutine and writes runs in the foreground: the
+same alerts, more slowly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if eventsPath == "" || alertsOut == "" {
@@ -90,6 +96,9 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				return err
 			}
 			defer stop()
+			if parallel < 1 || parallel > 64 {
+				return usagef("--parallel: %d is not between 1 and 64", parallel)
+			}
 			memory, err := humanize.ParseBytes(memoryFlag)
 			if err != nil || memory == 0 || memory > math.MaxInt64/2 {
 				return usagef("--memory: %q is not a size (512MiB, 2GiB)", memoryFlag)
@@ -98,6 +107,12 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				// Keep the heap, not just the live data, near the budget:
 				// under 1 GiB by default.
 				debug.SetMemoryLimit(int64(memory) + replayHeadroom)
+				if os.Getenv("GOGC") == "" {
+					// The limit bounds the heap: collecting at every
+					// doubling of the live heap only spends CPU (a tenth
+					// of a replay's at GOGC=100).
+					debug.SetGCPercent(replayGCPercent)
+				}
 			}
 			var now time.Time // zero: the window follows the input (replay.Options)
 			if nowFlag != "" {
@@ -150,6 +165,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				ConflictAlert: daemon.ConflictAlerter(cfg),
 				Memory:        int64(memory),
 				SpillDir:      spillDir,
+				Parallel:      parallel,
 				Progress: func(p replay.Progress) {
 					if bar.update(p) {
 						log.Info("replay phase", "phase", p.Phase, "lines", p.Lines)
@@ -194,6 +210,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
 	c.Flags().StringVar(&memoryFlag, "memory", "256MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
 	c.Flags().StringVar(&spillDir, "spill-dir", "", "directory for the spilled runs, in a directory of their own removed at the end (default $TMPDIR)")
+	c.Flags().IntVar(&parallel, "parallel", replay.DefaultParallel, "goroutines decoding the input, the events' runs then written in the background; 1 is the serial path (the alerts never depend on it)")
 	c.Flags().BoolVar(&quiet, "quiet", false, "no progress line on a terminal")
 	c.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of what is live at the end of the run, the checks' state (go tool pprof)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")

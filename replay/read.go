@@ -13,14 +13,8 @@ import (
 	"github.com/dpiawatch/dpiawatch/event"
 )
 
-// How read's pipeline is sized: lines go by batches of readBatch from the
-// reader to decodeWorkers workers, at most inFlight batches at once, and
-// are kept in line order.
-const (
-	readBatch     = 4096
-	decodeWorkers = 2
-	inFlight      = 2*decodeWorkers + 2
-)
+// readBatch is how many lines go together through read's pipeline.
+const readBatch = 4096
 
 // lineBatch is a batch of input lines on its way through read's pipeline:
 // read, then decoded by a worker, then kept in line order by read.
@@ -44,16 +38,18 @@ type batchLine struct {
 
 // read decodes every line into events (valid events, in event time) and
 // bads (refused lines); bad lines are never fatal. Three stages overlap:
-// a reader splits the input into batches of lines, decodeWorkers workers
+// a reader splits the input into batches of lines, o.Parallel workers
 // decode (and encode) a batch each, and read keeps their outcomes in
 // input order, while the events' sorter writes its full runs in the
-// background. It returns the newest event time read. max_age cannot be
+// background. At most two batches per worker, and two more, are in
+// flight. It returns the newest event time read. max_age cannot be
 // judged yet without o.Now: it is measured from the newest event, known
 // only at the end (judge).
 func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads *sorter) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
+	inFlight := 2*o.Parallel + 2
 	ordered := make(chan *lineBatch, inFlight)
 	work := make(chan *lineBatch, inFlight)
 	free := make(chan *lineBatch, inFlight)
@@ -62,7 +58,7 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads 
 	if aheadOf.IsZero() {
 		aheadOf = o.Clock()
 	}
-	for range decodeWorkers {
+	for range o.Parallel {
 		wg.Go(func() {
 			var res []event.Decoded
 			for b := range work {

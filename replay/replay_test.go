@@ -132,7 +132,7 @@ func BenchmarkRead(b *testing.B) {
 	for range b.N {
 		st := Stats{BadReasons: map[string]int{}}
 		spill := &spillDir{parent: b.TempDir()}
-		events, bads := newSorter(byKey, DefaultMemory, spill), newSorter(byLine, DefaultMemory, spill)
+		events, bads := newSorter(byTime, DefaultMemory, spill), newSorter(byLine, DefaultMemory, spill)
 		_, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}.withDefaults(), &st, events, bads)
 		if err != nil || events.count != 100_000 {
 			b.Fatal(err, events.count)
