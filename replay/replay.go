@@ -174,7 +174,12 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 	// for events.
 	events := newSorter(byTime, o.Memory-o.Memory/16-o.Memory/8-o.Memory/8, spill)
 	keys := newSorter(byKey, o.Memory/8, spill)
-	events.written = func(r *rec, at place) error { return keys.add(keyRec(r, at)) }
+	var kr []byte // scratch for the key records: keys.add copies them
+	events.written = func(r *rec, at place) error {
+		var k *rec
+		k, kr = keyRec(r, at, kr[:0])
+		return keys.add(k)
+	}
 	events.background = o.Parallel > 1
 	defer func() {
 		_ = events.wait() // on an early return, before the directory is removed
@@ -231,14 +236,12 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 const progressEvery = 1 << 14
 
 // keyRec is the record of the keys' sort for event r, which lies at at:
-// its key's part of r's encoding, then where it lies.
-func keyRec(r *rec, at place) *rec {
-	n := keyLen(r.b)
-	b := make([]byte, 0, n+2*binary.MaxVarintLen64)
-	b = append(b, r.b[:n]...)
+// its key's part of r's encoding, then where it lies, appended to b.
+func keyRec(r *rec, at place, b []byte) (*rec, []byte) {
+	b = append(b, r.b[:keyLen(r.b)]...)
 	b = binary.AppendUvarint(b, uint64(at.run+1))
 	b = binary.AppendUvarint(b, uint64(at.off))
-	return &rec{t: r.t, hash: r.hash, line: r.line, win: r.win, b: b}
+	return &rec{t: r.t, hash: r.hash, line: r.line, win: r.win, b: b}, b
 }
 
 // placeOf reads where the event of a key record lies.
