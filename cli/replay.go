@@ -156,6 +156,7 @@ same alerts, more slowly.`,
 			}
 			defer os.Remove(tmp.Name())
 			start := time.Now()
+			phases := newPhaseClock(start)
 			st, err := replay.Run(cmd.Context(), in, tmp, replay.Options{
 				Evaluator:     eng,
 				Decoder:       event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes, FHIR: fhirOpts}),
@@ -168,11 +169,13 @@ same alerts, more slowly.`,
 				Parallel:      parallel,
 				Progress: func(p replay.Progress) {
 					if bar.update(p) {
+						phases.next(log, p.Phase)
 						log.Info("replay phase", "phase", p.Phase, "lines", p.Lines)
 					}
 				},
 			})
 			bar.finish()
+			phases.next(log, "")
 			if err == nil {
 				// The checks' state at the end of the history, kept live
 				// until written.
@@ -252,4 +255,27 @@ func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string) (*rules.
 		opts.Roster = reference.NewNamedIndex(d, id)
 	}
 	return rules.New(opts)
+}
+
+// phaseClock logs the wall and CPU time of each phase of a replay as it
+// ends: where the time goes, from the command line (docs/replay.md).
+type phaseClock struct {
+	name      string
+	wall0     time.Time
+	cpu0, cpu time.Duration
+}
+
+func newPhaseClock(start time.Time) *phaseClock {
+	return &phaseClock{wall0: start, cpu0: processCPU()}
+}
+
+// next ends the current phase, if any, and starts the one named ("": the
+// end).
+func (c *phaseClock) next(log *slog.Logger, name string) {
+	now, cpu := time.Now(), processCPU()
+	if c.name != "" {
+		log.Info("replay phase done", "phase", c.name, "wall", now.Sub(c.wall0).Round(time.Millisecond),
+			"cpu", (cpu - c.cpu0).Round(time.Millisecond))
+	}
+	c.name, c.wall0, c.cpu0 = name, now, cpu
 }
