@@ -29,7 +29,7 @@ type county struct {
 	lines []string
 }
 
-func simulated(tb testing.TB, days int) county {
+func simulated(tb testing.TB, days int, scale float64) county {
 	tb.Helper()
 	cfg, diags := config.Load(filepath.Join("..", "configs", "dpiawatch.yaml"))
 	if cfg == nil {
@@ -37,7 +37,7 @@ func simulated(tb testing.TB, days int) county {
 	}
 	c := county{cfg: cfg, ref: &reference.Data{}}
 	for _, org := range []string{simulate.OrgStMartins, simulate.OrgWiltshire} {
-		sim, err := simulate.New(simulate.Options{Org: org, From: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Days: days, Seed: 5})
+		sim, err := simulate.New(simulate.Options{Org: org, From: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), Days: days, Seed: 5, Scale: scale})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func (c county) replay(tb testing.TB, in string, parallel int, memory int64) (al
 // organisations' events shuffled together, with repeats, conflicting
 // repeats, events too old and bad lines among them.
 func TestRunParallelEqualsSerial(t *testing.T) {
-	c := simulated(t, 1)
+	c := simulated(t, 2, 0.3)
 	rng := rand.New(rand.NewPCG(14, 2))
 	lines := append([]string(nil), c.lines...)
 	rng.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
@@ -122,6 +122,7 @@ func TestRunParallelEqualsSerial(t *testing.T) {
 		st.BadReasons[string(event.ReasonEventTimeOutOfRange)] == 0 || st.BadReasons[string(event.ReasonMalformed)] == 0 {
 		t.Fatalf("the input does not exercise what it should: %+v", st)
 	}
+	t.Logf("%d lines: %+v", len(lines), st)
 	for _, tc := range []struct {
 		parallel int
 		memory   int64
@@ -139,11 +140,11 @@ func TestRunParallelEqualsSerial(t *testing.T) {
 }
 
 // BenchmarkRunCounty is the engine-level throughput of a replay: a
-// simulated week of both seed organisations (about 500,000 events) read,
+// simulated week of both seed organisations (about 440,000 events) read,
 // deduplicated, sorted in event time within DefaultMemory and judged by
 // the shipped configuration's checks; events/s is the figure.
 func BenchmarkRunCounty(b *testing.B) {
-	c := simulated(b, 7)
+	c := simulated(b, 7, 1)
 	in := strings.Join(c.lines, "\n")
 	for _, bc := range []struct {
 		name   string

@@ -201,6 +201,18 @@ func run(t *testing.T, in string, o Options) (seen, alerts, errs string, st Stat
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every event kept is judged once, and only those: a repeat, a
+	// conflict or an event too old never reaches the checks.
+	ids := map[string]bool{}
+	for _, id := range r.seen {
+		if ids[id] {
+			t.Errorf("event %s judged twice", id)
+		}
+		ids[id] = true
+	}
+	if len(r.seen) != st.Events {
+		t.Errorf("%d events judged, %d kept", len(r.seen), st.Events)
+	}
 	return strings.Join(r.seen, ","), out.String(), eb.String(), st
 }
 
