@@ -260,9 +260,9 @@ func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string) (*rules.
 // phaseClock logs the wall and CPU time of each phase of a replay as it
 // ends: where the time goes, from the command line (docs/replay.md).
 type phaseClock struct {
-	name      string
-	wall0     time.Time
-	cpu0, cpu time.Duration
+	name  string
+	wall0 time.Time
+	cpu0  time.Duration
 }
 
 func newPhaseClock(start time.Time) *phaseClock {
