@@ -108,9 +108,9 @@ func (o Options) withDefaults() Options {
 
 // DefaultMemory is the default budget of the events a replay holds to sort
 // them: with the checks' state, the reference data and the events being
-// judged, a county's replay stays near 500 MiB. A larger budget spills
-// fewer runs but was no faster (5 M county events: 43 s at 256 MiB, 42 s
-// at 512 MiB).
+// judged, a county's replay peaks at 530–670 MiB (the CLI's GOGC=400
+// included: docs/replay.md). A larger budget spills fewer runs, which
+// costs nothing per event: every event is written once whatever the runs.
 const DefaultMemory = 256 << 20
 
 // DefaultParallel is Options.Parallel's default: both cores of the machine
