@@ -109,8 +109,9 @@ func (o Options) withDefaults() Options {
 // DefaultMemory is the default budget of the events a replay holds to sort
 // them: with the checks' state, the reference data and the events being
 // judged, a county's replay peaks at 530–670 MiB (the CLI's GOGC=400
-// included: docs/replay.md). A larger budget spills fewer runs, which
-// costs nothing per event: every event is written once whatever the runs.
+// included: docs/replay.md). A larger budget only makes fewer, larger
+// runs of an input that does not fit: each event is still written and
+// read once.
 const DefaultMemory = 256 << 20
 
 // DefaultParallel is Options.Parallel's default: both cores of the machine
