@@ -24,7 +24,9 @@ import (
 )
 
 // Evaluator is the part of the rules engine replay needs: the same function
-// the daemon hands its store for every batch.
+// the daemon hands its store for every batch. Process must not keep fresh,
+// nor pointers into it, once it returns: replay fills it again (the engine
+// copies what it holds on to, and its checks keep strings, not events).
 type Evaluator interface {
 	Process(fresh []event.Event) (store.Effects, error)
 	Flush() store.Effects
@@ -422,6 +424,10 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 		err    error
 	}
 	chunks := make(chan chunk, 1)
+	// Chunks judged come back to be filled again: 50,000 events are 15 MB
+	// to allocate and clear. The Evaluator keeps nothing of a chunk once
+	// Process returns (Evaluator).
+	free := make(chan []event.Event, 2)
 	dctx, stopDecode := context.WithCancel(ctx)
 	done := make(chan struct{})
 	defer func() { stopDecode(); <-done }()
@@ -431,7 +437,12 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 		defer seq.close()
 		dec := newEventDecoder()
 		for more := true; more; {
-			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, st.Events))}
+			var c chunk
+			select {
+			case c.events = <-free:
+			default:
+				c.events = make([]event.Event, 0, min(o.ChunkSize, st.Events))
+			}
 			for len(c.events) < o.ChunkSize {
 				r, ok, err := seq.next()
 				if err != nil {
@@ -484,6 +495,10 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 		}
 		collect(eff)
 		judged += len(c.events)
+		select {
+		case free <- c.events[:0]:
+		default:
+		}
 		if o.Progress != nil {
 			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: st.Events})
 		}
