@@ -174,6 +174,16 @@ func TestSimulateThenReplay(t *testing.T) {
 		t.Errorf("spill directory not emptied: %v %v", left, err)
 	}
 
+	// The serial path (--parallel 1), in memory and spilled: the same.
+	for _, args := range [][]string{{"--parallel", "1"}, {"--parallel", "1", "--memory", "16KiB", "--spill-dir", spill}} {
+		var serialErr string
+		serialGot := replayFile(t, dir, "shuffled-serial", withBad, &serialErr, args...)
+		if !slices.Equal(serialGot, inOrder) || summary.FindString(serialErr) != summary.FindString(stderr) ||
+			!slices.Equal(badLines.FindAllString(serialErr, -1), badLines.FindAllString(stderr, -1)) {
+			t.Errorf("%v: the serial replay differs:\n%s\nwant:\n%s", args, serialErr, stderr)
+		}
+	}
+
 	// Every alert line has the CONTRACT §3 fields, and the whole output is
 	// stable (golden).
 	golden := filepath.Join("testdata", "replay-st-martins.golden.jsonl")
@@ -204,7 +214,7 @@ func TestSimulateThenReplay(t *testing.T) {
 }
 
 // TestReplayMemoryFlag: --memory takes human sizes; anything else is a
-// usage error.
+// usage error, as is a --parallel outside 1 to 64.
 func TestReplayMemoryFlag(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "alerts.jsonl")
 	for _, c := range []struct {
@@ -214,6 +224,12 @@ func TestReplayMemoryFlag(t *testing.T) {
 		code, _, errOut := run(t, "", "replay", "--config", shippedConfig, "--events", "-", "--alerts-out", out, "--memory", c.memory)
 		if code != c.code || (c.code == exitUsage && !strings.Contains(errOut, "--memory: ")) {
 			t.Errorf("--memory %s: exit %d, want %d; stderr %s", c.memory, code, c.code, errOut)
+		}
+	}
+	for _, p := range []string{"0", "-1", "65"} {
+		code, _, errOut := run(t, "", "replay", "--config", shippedConfig, "--events", "-", "--alerts-out", out, "--parallel", p)
+		if code != exitUsage || !strings.Contains(errOut, "--parallel: ") {
+			t.Errorf("--parallel %s: exit %d; stderr %s", p, code, errOut)
 		}
 	}
 }

@@ -29,9 +29,14 @@ import (
 // and the chunk of events being judged.
 const replayHeadroom = 388 << 20
 
+// replayGCPercent is GOGC during a replay whose heap is bounded by the
+// memory limit (replayHeadroom).
+const replayGCPercent = 400
+
 func replayCommand(e *env) *cobra.Command {
 	var cfgPath, refDir, eventsPath, alertsOut, format, fhirOrg, fhirSystem, fhirTopic, cpuProfile, nowFlag, memoryFlag, spillDir, memProfile string
 	var quiet bool
+	var parallel int
 	var maxAge, maxAhead time.Duration
 	c := &cobra.Command{
 		Use:   "replay --config FILE --reference DIR --events FILE --alerts-out FILE",
@@ -56,7 +61,8 @@ is written, as the daemon raises one.
 Memory is bounded by --memory whatever the input's size: beyond it, events are sorted in runs
 written under --spill-dir (or $TMPDIR) and merged; the runs are removed at the end, on error
 and on interrupt. On a terminal, a progress line shows the phase, bytes read, events/s and ETA
-(--quiet: none).`,
+(--quiet: none). --parallel 1 decodes on one goroutine and writes runs in the foreground: the
+same alerts, more slowly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if eventsPath == "" || alertsOut == "" {
@@ -90,6 +96,9 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				return err
 			}
 			defer stop()
+			if parallel < 1 || parallel > 64 {
+				return usagef("--parallel: %d is not between 1 and 64", parallel)
+			}
 			memory, err := humanize.ParseBytes(memoryFlag)
 			if err != nil || memory == 0 || memory > math.MaxInt64/2 {
 				return usagef("--memory: %q is not a size (512MiB, 2GiB)", memoryFlag)
@@ -98,6 +107,12 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				// Keep the heap, not just the live data, near the budget:
 				// under 1 GiB by default.
 				debug.SetMemoryLimit(int64(memory) + replayHeadroom)
+				if os.Getenv("GOGC") == "" {
+					// The limit bounds the heap: collecting at every
+					// doubling of the live heap only spends CPU (a tenth
+					// of a replay's at GOGC=100).
+					debug.SetGCPercent(replayGCPercent)
+				}
 			}
 			var now time.Time // zero: the window follows the input (replay.Options)
 			if nowFlag != "" {
@@ -141,6 +156,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 			}
 			defer os.Remove(tmp.Name())
 			start := time.Now()
+			phases := newPhaseClock(start)
 			st, err := replay.Run(cmd.Context(), in, tmp, replay.Options{
 				Evaluator:     eng,
 				Decoder:       event.NewDecoder(event.DecoderOptions{Format: f, Org: fhirOrg, System: fhirSystem, MaxBytes: cfg.Ingest.MaxEventBytes, FHIR: fhirOpts}),
@@ -150,13 +166,16 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 				ConflictAlert: daemon.ConflictAlerter(cfg),
 				Memory:        int64(memory),
 				SpillDir:      spillDir,
+				Parallel:      parallel,
 				Progress: func(p replay.Progress) {
 					if bar.update(p) {
+						phases.next(log, p.Phase)
 						log.Info("replay phase", "phase", p.Phase, "lines", p.Lines)
 					}
 				},
 			})
 			bar.finish()
+			phases.next(log, "")
 			if err == nil {
 				// The checks' state at the end of the history, kept live
 				// until written.
@@ -194,6 +213,7 @@ and on interrupt. On a terminal, a progress line shows the phase, bytes read, ev
 	c.Flags().DurationVar(&maxAhead, "event-time-max-ahead", 0, "furthest event accepted, after the wall clock or --now (default: the configuration's ingest.event_time.max_ahead)")
 	c.Flags().StringVar(&memoryFlag, "memory", "256MiB", "memory for the events held to sort them (KiB, MiB, GiB); beyond it, sorted runs are spilled to disk and merged")
 	c.Flags().StringVar(&spillDir, "spill-dir", "", "directory for the spilled runs, in a directory of their own removed at the end (default $TMPDIR)")
+	c.Flags().IntVar(&parallel, "parallel", replay.DefaultParallel, "goroutines decoding the input, the events' runs then written in the background; 1 is the serial path (the alerts never depend on it)")
 	c.Flags().BoolVar(&quiet, "quiet", false, "no progress line on a terminal")
 	c.Flags().StringVar(&memProfile, "memprofile", "", "write a heap profile of what is live at the end of the run, the checks' state (go tool pprof)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -235,4 +255,27 @@ func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string) (*rules.
 		opts.Roster = reference.NewNamedIndex(d, id)
 	}
 	return rules.New(opts)
+}
+
+// phaseClock logs the wall and CPU time of each phase of a replay as it
+// ends: where the time goes, from the command line (docs/replay.md).
+type phaseClock struct {
+	name  string
+	wall0 time.Time
+	cpu0  time.Duration
+}
+
+func newPhaseClock(start time.Time) *phaseClock {
+	return &phaseClock{wall0: start, cpu0: processCPU()}
+}
+
+// next ends the current phase, if any, and starts the one named ("": the
+// end).
+func (c *phaseClock) next(log *slog.Logger, name string) {
+	now, cpu := time.Now(), processCPU()
+	if c.name != "" {
+		log.Info("replay phase done", "phase", c.name, "wall", now.Sub(c.wall0).Round(time.Millisecond),
+			"cpu", (cpu - c.cpu0).Round(time.Millisecond))
+	}
+	c.name, c.wall0, c.cpu0 = name, now, cpu
 }

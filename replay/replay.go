@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/alert"
@@ -24,7 +24,9 @@ import (
 )
 
 // Evaluator is the part of the rules engine replay needs: the same function
-// the daemon hands its store for every batch.
+// the daemon hands its store for every batch. Process must not keep fresh,
+// nor pointers into it, once it returns: replay fills it again (the engine
+// copies what it holds on to, and its checks keep strings, not events).
 type Evaluator interface {
 	Process(fresh []event.Event) (store.Effects, error)
 	Flush() store.Effects
@@ -69,6 +71,12 @@ type Options struct {
 	// (the daemon's: daemon.ConflictAlerter); the replay's alerts then
 	// include them, as the daemon's do.
 	ConflictAlert func(store.Conflict) alert.Alert
+	// Parallel is how many goroutines decode the input; beyond 1, the
+	// events' runs are also sorted and written in the background while
+	// reading goes on. 1 is the serial path: the results never depend on
+	// it (TestRunParallelEqualsSerial). Default 2; the checks run side by
+	// side whatever it is (rules.Engine).
+	Parallel int
 
 	wins windows // EventTime, numbered
 }
@@ -93,16 +101,24 @@ func (o Options) withDefaults() Options {
 	if o.Memory <= 0 {
 		o.Memory = DefaultMemory
 	}
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
+	}
 	o.wins = newWindows(o.EventTime)
 	return o
 }
 
 // DefaultMemory is the default budget of the events a replay holds to sort
 // them: with the checks' state, the reference data and the events being
-// judged, a county's replay stays near 500 MiB. A larger budget spills
-// fewer runs but was no faster (5 M county events: 43 s at 256 MiB, 42 s
-// at 512 MiB).
+// judged, a county's replay peaks at 530–670 MiB (the CLI's GOGC=400
+// included: docs/replay.md). A larger budget only makes fewer, larger
+// runs of an input that does not fit: each event is still written and
+// read once.
 const DefaultMemory = 256 << 20
+
+// DefaultParallel is Options.Parallel's default: both cores of the machine
+// the targets were set on.
+const DefaultParallel = 2
 
 // Phases of a replay, as Progress reports them.
 const (
@@ -139,12 +155,15 @@ type Stats struct {
 // Run reads events from in and writes the final alerts to out.
 //
 // Memory is bounded by Options.Memory, whatever the input's size: each
-// valid event is kept re-encoded in the compact native form in an arena,
+// valid event is kept in a compact binary form (codec.go) in an arena,
 // with an index entry (time, key hash, line); when the budget is reached
-// the arena is sorted and written to a file (a run) in the spill
-// directory, and the runs are merged at the end (an input that fits is
-// one run, never written). Two sorts: by key and input line, to keep the
-// first occurrence of each key; then by event time, for the checks.
+// the arena is sorted by event time and written to a file (a run) in the
+// spill directory, and the runs are merged at the end (an input that fits
+// is one run, never written). The events are written once: beside them,
+// a second, small sort of their keys (key, input line, and where the
+// event lies) finds the first occurrence of each key, and marks the later
+// ones dropped where they lie, before the events are merged in event time
+// for the checks.
 func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats, err error) {
 	if o.Evaluator == nil || o.Decoder == nil {
 		return Stats{}, errors.New("replay: evaluator and decoder are required")
@@ -153,12 +172,28 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 	st = Stats{BadReasons: map[string]int{}}
 	spill := &spillDir{parent: o.SpillDir}
 	defer func() { err = errors.Join(err, spill.remove()) }()
-	// A sixteenth of the budget for bad lines, an eighth for reading
-	// spilled runs back (sorter.readBuffer), the rest for events.
-	events := newSorter(byKey, o.Memory-o.Memory/16-o.Memory/8, spill)
+	// A sixteenth of the budget for bad lines, an eighth for the keys, an
+	// eighth for reading spilled runs back (sorter.readBuffer), the rest
+	// for events.
+	events := newSorter(byTime, o.Memory-o.Memory/16-o.Memory/8-o.Memory/8, spill)
+	keys := newSorter(byKey, o.Memory/8, spill)
+	var kr []byte // scratch for the key records: keys.add copies them
+	events.written = func(r *rec, at place) error {
+		var k *rec
+		k, kr = keyRec(r, at, kr[:0])
+		return keys.add(k)
+	}
+	events.background = o.Parallel > 1
+	defer func() {
+		_ = events.wait() // on an early return, before the directory is removed
+		events.closeMarks()
+	}()
 	bads := newSorter(byLine, o.Memory/16, spill)
 	newest, err := read(ctx, in, o, &st, events, bads)
 	if err != nil {
+		return st, err
+	}
+	if err := events.finish(); err != nil {
 		return st, err
 	}
 	ref := o.Now
@@ -166,15 +201,13 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 		ref = time.Unix(0, newest) // unused when no event was read
 	}
 	alerts := map[string]alert.Alert{}
-	kept, err := judge(ctx, o, &st, events, bads, ref, alerts)
-	if err != nil {
+	if err := judge(ctx, o, &st, events, keys, bads, ref, alerts); err != nil {
 		return st, err
 	}
 	if err := report(o, &st, bads); err != nil {
 		return st, err
 	}
-	st.Events = kept.count
-	err = evaluate(ctx, o, &st, kept, alerts)
+	err = evaluate(ctx, o, &st, events, ref, alerts)
 	st.Runs = spill.n
 	if err != nil {
 		return st, err
@@ -205,23 +238,37 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, o Options) (st Stats,
 // progressEvery is how many records pass between two Progress calls.
 const progressEvery = 1 << 14
 
-// judge reads the events by key, in input order within a key, and keeps
-// the first occurrence of each key within the event-time window, as the
-// daemon does: an event older than max_age before ref is refused and wins
-// no key from a later one (live, it is dead-lettered before the store); a
-// later event under a kept key is a duplicate, or with other content
-// (event.Diff) a conflict, reported and alerted as in the daemon. Bad
-// lines go to bads; the events kept are returned, to be sorted by time.
-func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref time.Time, alerts map[string]alert.Alert) (*sorter, error) {
-	var kept *sorter
-	if events.spilled() {
-		kept = newSorter(byTime, events.budget, events.spill)
-	} else {
-		kept = events.handOver(byTime)
+// keyRec is the record of the keys' sort for event r, which lies at at:
+// its key's part of r's encoding, then where it lies, appended to b.
+func keyRec(r *rec, at place, b []byte) (*rec, []byte) {
+	b = append(b, r.b[:keyLen(r.b)]...)
+	b = binary.AppendUvarint(b, uint64(at.run+1))
+	b = binary.AppendUvarint(b, uint64(at.off))
+	return &rec{t: r.t, hash: r.hash, line: r.line, win: r.win, b: b}, b
+}
+
+// placeOf reads where the event of a key record lies.
+func placeOf(b []byte) (place, error) {
+	c := cursor{b: b[keyLen(b):]}
+	run, off := c.uvarint(), c.uvarint()
+	if c.bad || len(c.b) != 0 {
+		return place{}, errCorrupt
 	}
-	seq, err := events.sorted()
+	return place{int(run) - 1, int64(off)}, nil
+}
+
+// judge reads the events' keys by key, in input order within a key, and
+// keeps the first occurrence of each key within the event-time window, as
+// the daemon does: an event older than max_age before ref is refused and
+// wins no key from a later one (live, it is dead-lettered before the
+// store); a later event under a kept key is dropped from events, as a
+// duplicate, or with other content (event.Diff) a conflict, reported and
+// alerted as in the daemon. Bad lines go to bads; st.Events counts the
+// events kept.
+func judge(ctx context.Context, o Options, st *Stats, events, keys, bads *sorter, ref time.Time, alerts map[string]alert.Alert) error {
+	seq, err := keys.sorted()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer seq.close()
 	var (
@@ -229,21 +276,23 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		groupHash     uint64     //
 		groupKey      *event.Key // decoded only when another event has its hash
 		ageRef        = ageRef(o)
+		dupDecoder    = newEventDecoder()
+		kb, rb        []byte // the kept and the later event, fetched
 	)
 	for i := 0; ; i++ {
 		r, ok, err := seq.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			break
 		}
 		if i%progressEvery == 0 {
 			if o.Progress != nil {
-				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: events.count})
+				o.Progress(Progress{Phase: PhaseMerging, Bytes: st.bytes, Lines: st.Lines, Done: i, Total: keys.count})
 			}
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		same := i > 0 && r.hash == groupHash
@@ -264,21 +313,41 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 			groupHash, groupKey = r.hash, nil
 		}
 		if err := o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, ageRef); err != nil {
+			// evaluate skips it too.
 			if err := addBad(bads, r.line, err.(*event.Error)); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		if keptEv.b == nil {
 			keptEv.set(r.b)
-			if err := kept.add(r); err != nil {
-				return nil, err
-			}
+			st.Events++
 			continue
 		}
+		keptAt, err := placeOf(keptEv.b)
+		if err != nil {
+			return err
+		}
+		at, err := placeOf(r.b)
+		if err != nil {
+			return err
+		}
+		if err := events.drop(at); err != nil {
+			return err
+		}
+		if kb, err = events.fetch(keptAt, kb); err != nil {
+			return err
+		}
+		if rb, err = events.fetch(at, rb); err != nil {
+			return err
+		}
 		var k, ev event.Event
-		_ = nativeDecoder.Decode(keptEv.b, &k) // both decoded once already
-		_ = nativeDecoder.Decode(r.b, &ev)
+		if err := dupDecoder.decode(kb, &k); err != nil {
+			return err
+		}
+		if err := dupDecoder.decode(rb, &ev); err != nil {
+			return err
+		}
 		fields := event.Diff(&k, &ev)
 		if fields == nil {
 			st.Duplicates++
@@ -290,11 +359,11 @@ func judge(ctx context.Context, o Options, st *Stats, events, bads *sorter, ref 
 		}
 		if err := addBad(bads, r.line, &event.Error{Reason: event.ReasonConflictingDuplicate,
 			Detail: "same org, system and id as a kept event; differs in " + strings.Join(fields, ", ")}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	seq.close()
-	return kept, events.removeRuns()
+	return keys.removeRuns()
 }
 
 // held is a record's bytes, referred to while the sequence keeps them
@@ -342,9 +411,11 @@ func report(o Options, st *Stats, bads *sorter) error {
 }
 
 // evaluate runs the evaluator over the kept events in event time, a chunk
-// at a time, decoding chunk k+1 while the evaluator judges chunk k.
-func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts map[string]alert.Alert) error {
-	seq, err := kept.sorted()
+// at a time, decoding chunk k+1 while the evaluator judges chunk k: the
+// events, without those judge dropped or refused (older than max_age
+// before ref).
+func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref time.Time, alerts map[string]alert.Alert) error {
+	seq, err := events.sorted()
 	if err != nil {
 		return err
 	}
@@ -353,6 +424,10 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		err    error
 	}
 	chunks := make(chan chunk, 1)
+	// Chunks judged come back to be filled again: 50,000 events are 15 MB
+	// to allocate and clear. The Evaluator keeps nothing of a chunk once
+	// Process returns (Evaluator).
+	free := make(chan []event.Event, 2)
 	dctx, stopDecode := context.WithCancel(ctx)
 	done := make(chan struct{})
 	defer func() { stopDecode(); <-done }()
@@ -360,9 +435,14 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		defer close(done)
 		defer close(chunks)
 		defer seq.close()
-		dec := event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
+		dec := newEventDecoder()
 		for more := true; more; {
-			c := chunk{events: make([]event.Event, 0, min(o.ChunkSize, kept.count))}
+			var c chunk
+			select {
+			case c.events = <-free:
+			default:
+				c.events = make([]event.Event, 0, min(o.ChunkSize, st.Events))
+			}
 			for len(c.events) < o.ChunkSize {
 				r, ok, err := seq.next()
 				if err != nil {
@@ -373,9 +453,12 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 					more = false
 					break
 				}
+				if o.wins.of[r.win].CheckAge(time.Unix(0, r.t), ref, "") != nil {
+					continue // reported by judge
+				}
 				var ev event.Event
-				if err := dec.Decode(r.b, &ev); err != nil {
-					c.err = fmt.Errorf("replay: decode a stored event again: %w", err) // a bug: it decoded once
+				if err := dec.decode(r.b, &ev); err != nil {
+					c.err = err
 					break
 				}
 				c.events = append(c.events, ev)
@@ -412,8 +495,12 @@ func evaluate(ctx context.Context, o Options, st *Stats, kept *sorter, alerts ma
 		}
 		collect(eff)
 		judged += len(c.events)
+		select {
+		case free <- c.events[:0]:
+		default:
+		}
 		if o.Progress != nil {
-			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: kept.count})
+			o.Progress(Progress{Phase: PhaseJudging, Bytes: st.bytes, Lines: st.Lines, Done: judged, Total: st.Events})
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -438,12 +525,6 @@ func keyHash(k event.Key) uint64 {
 	return h
 }
 
-// readBatch is how many lines are decoded together, across decodeWorkers.
-const (
-	readBatch     = 4096
-	decodeWorkers = 2
-)
-
 // windows is each org's event-time window, numbered so that an entry
 // carries its org's in four bytes.
 type windows struct {
@@ -460,13 +541,11 @@ func newWindows(w event.TimeWindows) windows {
 	return ws
 }
 
-var nativeDecoder = event.NewDecoder(event.DecoderOptions{Format: event.FormatNative, MaxBytes: 1 << 20})
-
-// decoded is one line's outcome: an event (its key, time and native
+// decoded is one line's outcome: an event (its key's hash, time and spill
 // encoding) or why the line was refused.
 type decoded struct {
 	line    int
-	key     event.Key
+	hash    uint64
 	t       int64
 	win     int32
 	encoded []byte
@@ -476,129 +555,6 @@ type decoded struct {
 // newestInInput names a replay's default reference for max_age in the
 // details of its refusals.
 const newestInInput = "the newest event in the input"
-
-// countingReader counts the bytes read through it, for Progress.
-type countingReader struct {
-	r io.Reader
-	n *int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	*c.n += int64(n)
-	return n, err
-}
-
-// read decodes every line into events (valid events, sorted by key) and
-// bads (refused lines); bad lines are never fatal. Lines are decoded (and
-// re-encoded) in parallel, a batch at a time, then kept in input order.
-// It returns the newest event time read. max_age cannot be judged yet
-// without o.Now: it is measured from the newest event, known only at the
-// end (judge).
-func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads *sorter) (int64, error) {
-	aheadOf := o.Now
-	if aheadOf.IsZero() {
-		aheadOf = o.Clock()
-	}
-	var newest int64 = math.MinInt64
-	r := bufio.NewReaderSize(countingReader{in, &st.bytes}, 1<<20)
-	lines := make([][]byte, 0, readBatch)
-	nums := make([]int, 0, readBatch)
-	out := make([][]decoded, readBatch) // a line holds one event, or a Bundle's
-	flush := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := len(lines)
-		var wg sync.WaitGroup
-		per := (n + decodeWorkers - 1) / decodeWorkers
-		for w := range decodeWorkers {
-			lo, hi := w*per, min(n, (w+1)*per)
-			wg.Go(func() {
-				var res []event.Decoded
-				for i := lo; i < hi; i++ {
-					res = o.Decoder.DecodeAll(lines[i], res[:0])
-					out[i] = out[i][:0]
-					for j := range res {
-						ev := &res[j].Event
-						d := decodeResult(nums[i], &res[j])
-						if d.err == nil {
-							d.win = o.wins.byOrg[ev.Org]
-							win := o.wins.of[d.win]
-							err := win.CheckAhead(ev.Time, aheadOf)
-							if err == nil && !representable(ev.Time) {
-								// Centuries outside any window: refused whatever
-								// the newest event is (max_age is under 292 years).
-								err = win.CheckAge(ev.Time, time.Unix(0, math.MaxInt64), ageRef(o))
-							}
-							if err != nil {
-								d = decoded{line: nums[i], err: err.(*event.Error)}
-							}
-						}
-						out[i] = append(out[i], d)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		for i := range n {
-			for j := range out[i] {
-				d := &out[i][j]
-				if d.err != nil {
-					if err := addBad(bads, int32(d.line), d.err); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := events.add(&rec{t: d.t, hash: keyHash(d.key), line: int32(d.line), win: d.win, b: d.encoded}); err != nil {
-					return err
-				}
-				newest = max(newest, d.t)
-			}
-		}
-		lines, nums = lines[:0], nums[:0]
-		if o.Progress != nil {
-			o.Progress(Progress{Phase: PhaseReading, Bytes: st.bytes, Lines: st.Lines})
-		}
-		return nil
-	}
-	var line []byte
-	for n := 1; ; n++ {
-		var err error
-		line, err = readLine(r, line[:0], o.Decoder.MaxBytes())
-		if len(line) == 0 && err == io.EOF {
-			break
-		}
-		if err != nil && err != io.EOF && !errors.Is(err, errLineTooLong) {
-			return newest, fmt.Errorf("replay: read line %d: %w", n, err)
-		}
-		if n > math.MaxInt32 {
-			return newest, fmt.Errorf("replay: more than %d lines are not supported", math.MaxInt32)
-		}
-		st.Lines = n
-		switch {
-		case errors.Is(err, errLineTooLong):
-			if err := flush(); err != nil { // keep the batch before it in line order
-				return newest, err
-			}
-			if err := addBad(bads, int32(n), &event.Error{Reason: event.ReasonTooLarge, Detail: fmt.Sprintf("line is longer than %d bytes", o.Decoder.MaxBytes())}); err != nil {
-				return newest, err
-			}
-		case len(trimSpace(line)) > 0:
-			lines = append(lines, slices.Clone(line))
-			nums = append(nums, n)
-			if len(lines) == readBatch {
-				if err := flush(); err != nil {
-					return newest, err
-				}
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-	}
-	return newest, flush()
-}
 
 // ageRef names what max_age is measured from, in a refusal's detail.
 func ageRef(o Options) string {
@@ -615,21 +571,22 @@ func representable(t time.Time) bool {
 }
 
 // decodeResult turns one event of line n (a Bundle line holds several) into
-// its outcome.
-func decodeResult(n int, r *event.Decoded) decoded {
+// its outcome, its encoding appended to enc.
+func decodeResult(n int, r *event.Decoded, enc []byte) (decoded, []byte) {
 	if r.Err != nil {
 		var de *event.Error
 		if !errors.As(r.Err, &de) {
 			de = &event.Error{Reason: event.ReasonMalformed, Detail: r.Err.Error()}
 		}
-		return decoded{line: n, err: de}
+		return decoded{line: n, err: de}, enc
 	}
 	ev := &r.Event
-	b, err := event.Encode(ev)
+	at := len(enc)
+	b, err := encodeEvent(enc, ev)
 	if err != nil {
-		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}
+		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}, enc
 	}
-	return decoded{line: n, key: ev.Key(), t: ev.Time.UnixNano(), encoded: b}
+	return decoded{line: n, hash: keyHash(ev.Key()), t: ev.Time.UnixNano(), encoded: b[at:]}, b
 }
 
 func bad(o Options, st *Stats, line int, e *event.Error) {

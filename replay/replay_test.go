@@ -132,7 +132,7 @@ func BenchmarkRead(b *testing.B) {
 	for range b.N {
 		st := Stats{BadReasons: map[string]int{}}
 		spill := &spillDir{parent: b.TempDir()}
-		events, bads := newSorter(byKey, DefaultMemory, spill), newSorter(byLine, DefaultMemory, spill)
+		events, bads := newSorter(byTime, DefaultMemory, spill), newSorter(byLine, DefaultMemory, spill)
 		_, err := read(context.Background(), bytes.NewReader(data), Options{Decoder: event.NewDecoder(event.DecoderOptions{})}.withDefaults(), &st, events, bads)
 		if err != nil || events.count != 100_000 {
 			b.Fatal(err, events.count)
@@ -200,6 +200,18 @@ func run(t *testing.T, in string, o Options) (seen, alerts, errs string, st Stat
 	st, err := Run(context.Background(), strings.NewReader(in), &out, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every event kept is judged once, and only those: a repeat, a
+	// conflict or an event too old never reaches the checks.
+	ids := map[string]bool{}
+	for _, id := range r.seen {
+		if ids[id] {
+			t.Errorf("event %s judged twice", id)
+		}
+		ids[id] = true
+	}
+	if len(r.seen) != st.Events {
+		t.Errorf("%d events judged, %d kept", len(r.seen), st.Events)
 	}
 	return strings.Join(r.seen, ","), out.String(), eb.String(), st
 }

@@ -10,12 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-
-	"github.com/dpiawatch/dpiawatch/event"
+	"sync"
 )
 
-// rec is one record of a sort: an event in its native encoding, or a bad
-// line's reason and detail.
+// rec is one record of a sort: an event in its spill encoding (codec.go),
+// the key of one (keyRec), or a bad line's reason and detail.
 type rec struct {
 	t    int64  // event time, Unix nanoseconds
 	hash uint64 // of the event key
@@ -23,34 +22,37 @@ type rec struct {
 	win  int32  // index of the org's event-time window in windows.of
 	// b is valid until the next record is read from the same sequence.
 	b []byte
-	// at is where b lies in the arena of an in-memory run, which a sorter
-	// handed that arena (handOver) indexes instead of copying b.
-	at loc
 }
-
-type loc struct{ block, off int32 }
 
 // entry indexes one record of an in-memory run.
 type entry struct {
-	t     int64
-	hash  uint64
-	block int32
-	off   int32
-	n     int32
-	line  int32
-	win   int32
+	t       int64
+	hash    uint64
+	block   int32
+	off     int32
+	n       int32
+	line    int32
+	win     int32
+	dropped bool // a later occurrence of a kept key (drop)
 }
 
 // entryCost is what a record costs besides its bytes: its entry, and the
 // spare capacity of an index grown by appending.
 const entryCost = 2 * 40
 
-// recHeader is a spilled record's fixed part: t, hash, line, win, len(b).
-const recHeader = 8 + 8 + 4 + 4 + 4
+// recHeader is a spilled record's fixed part: t, hash, line, win, len(b),
+// and a flag byte, set (drop) once the record is known to be a later
+// occurrence of a kept key.
+const (
+	recHeader = 8 + 8 + 4 + 4 + 4 + 1
+	flagAt    = recHeader - 1
+)
 
 // maxFanIn is the most runs merged at once; more are merged in passes, so
 // that a tiny budget over a huge input never runs out of file descriptors.
-const maxFanIn = 64
+// 128: a county's 20 M events (about 50 runs of events and 80 of keys
+// under the default budget) merge in one pass.
+const maxFanIn = 128
 
 // order is how a sorter orders its records; every order is total (it ends
 // with the line, or with the key among deduplicated events).
@@ -92,19 +94,6 @@ func (o order) compare(a, b *rec) int {
 	}
 }
 
-// keyOf decodes the key of a native-encoded event; only needed when two
-// key hashes are equal.
-func keyOf(b []byte) event.Key {
-	var ev event.Event
-	_ = nativeDecoder.Decode(b, &ev) // it decoded once already
-	return ev.Key()
-}
-
-func compareKeys(a, b []byte) int {
-	ka, kb := keyOf(a), keyOf(b)
-	return cmp.Or(cmp.Compare(ka.Org, kb.Org), cmp.Compare(ka.System, kb.System), cmp.Compare(ka.ID, kb.ID))
-}
-
 // sorter sorts records in a memory budget: records are kept in an arena
 // of fixed blocks with an index entry each; when the next one would take
 // the arena and index past the budget, they are sorted and written to a
@@ -116,13 +105,42 @@ type sorter struct {
 	spill  *spillDir
 	block  int // arena block size
 
-	arena  [][]byte // blocks; a spilled run's are kept for the next
-	used   int      // blocks in use
-	held   int64    // their capacity
-	index  []entry
-	files  []string
-	shared bool // the arena is another sorter's: add indexes, never copies
-	count  int  // records added
+	arena [][]byte // blocks; a spilled run's are kept for the next
+	used  int      // blocks in use
+	held  int64    // their capacity
+	index []entry
+	files []string
+	count int // records added
+
+	// written, if set, is told where each record lies once its place is
+	// final: in a run written to disk (run, the byte offset in it), or,
+	// for a sorter that never spilled, once sorted (run -1, the position
+	// in the index). The events' sorter indexes their keys so.
+	written func(r *rec, at place) error
+	inOrder bool // the index is sorted (finish): sorted need not sort again
+	marks   map[int]*os.File
+
+	// background sorts and writes each run on a goroutine of its own
+	// while the next fills, each within half the budget: the events'
+	// sorter, so that reading goes on while a run is written.
+	background bool
+	writing    chan written // the run being written, nil if none
+	spare      [][]byte     // the blocks of the run last written in the background
+	spareIndex []entry
+}
+
+// written is the outcome of a run written in the background.
+type written struct {
+	name  string
+	arena [][]byte
+	index []entry
+	err   error
+}
+
+// place is where a record of a sorter lies: run -1 is the in-memory index.
+type place struct {
+	run int
+	off int64
 }
 
 func newSorter(o order, budget int64, spill *spillDir) *sorter {
@@ -139,16 +157,16 @@ func (s *sorter) memory() int64 { return s.held + int64(len(s.index))*entryCost 
 // the budget.
 func (s *sorter) add(r *rec) error {
 	s.count++
-	if s.shared {
-		s.index = append(s.index, entry{t: r.t, hash: r.hash, block: r.at.block, off: r.at.off, n: int32(len(r.b)), line: r.line, win: r.win})
-		return nil
-	}
 	need := int64(entryCost)
 	last := s.used - 1
 	if last < 0 || len(s.arena[last])+len(r.b) > cap(s.arena[last]) {
 		need += int64(max(s.block, len(r.b)))
 	}
-	if len(s.index) > 0 && s.memory()+need > s.budget {
+	limit := s.budget
+	if s.background {
+		limit /= 2
+	}
+	if len(s.index) > 0 && s.memory()+need > limit {
 		if err := s.spillRun(); err != nil {
 			return err
 		}
@@ -176,26 +194,32 @@ func (s *sorter) add(r *rec) error {
 	return nil
 }
 
-func (s *sorter) rec(e entry) rec {
-	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: s.arena[e.block][e.off : e.off+e.n], at: loc{e.block, e.off}}
+func (s *sorter) rec(e entry) rec { return recOf(s.arena, e) }
+
+func recOf(arena [][]byte, e entry) rec {
+	return rec{t: e.t, hash: e.hash, line: e.line, win: e.win, b: arena[e.block][e.off : e.off+e.n]}
 }
 
-// sortIndex sorts the in-memory run, comparing the entries' fixed fields
-// first: the bytes are looked at only when two key hashes are equal.
-func (s *sorter) sortIndex() {
+// sortIndex sorts the in-memory run.
+func (s *sorter) sortIndex() { sortEntries(s.order, s.arena, s.index) }
+
+// sortEntries sorts index, whose records lie in arena, comparing the
+// entries' fixed fields first: the bytes are looked at only when two key
+// hashes are equal.
+func sortEntries(o order, arena [][]byte, index []entry) {
 	keys := func(a, b entry) int {
-		return compareKeys(s.arena[a.block][a.off:a.off+a.n], s.arena[b.block][b.off:b.off+b.n])
+		return compareKeys(arena[a.block][a.off:a.off+a.n], arena[b.block][b.off:b.off+b.n])
 	}
-	switch s.order {
+	switch o {
 	case byKey:
-		slices.SortFunc(s.index, func(a, b entry) int {
+		slices.SortFunc(index, func(a, b entry) int {
 			if a.hash != b.hash {
 				return cmp.Compare(a.hash, b.hash)
 			}
 			return cmp.Or(keys(a, b), cmp.Compare(a.line, b.line))
 		})
 	case byTime:
-		slices.SortFunc(s.index, func(a, b entry) int {
+		slices.SortFunc(index, func(a, b entry) int {
 			if a.t != b.t {
 				return cmp.Compare(a.t, b.t)
 			}
@@ -205,40 +229,80 @@ func (s *sorter) sortIndex() {
 			return keys(a, b)
 		})
 	default:
-		slices.SortFunc(s.index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
+		slices.SortFunc(index, func(a, b entry) int { return cmp.Compare(a.line, b.line) })
 	}
 }
 
 // spillRun writes the in-memory run, sorted, to a file and empties it,
-// keeping its blocks for the next.
+// keeping its blocks for the next (in the background: the blocks of the
+// run before).
 func (s *sorter) spillRun() error {
-	s.sortIndex()
-	i := 0
-	name, err := s.writeRun(func() (*rec, bool, error) {
-		if i == len(s.index) {
-			return nil, false, nil
+	if !s.background {
+		name, err := s.writeSorted(len(s.files), s.arena, s.index)
+		if err != nil {
+			return err
 		}
-		r := s.rec(s.index[i])
-		i++
-		return &r, true, nil
-	})
-	if err != nil {
+		s.files = append(s.files, name)
+		s.index = s.index[:0]
+		s.used, s.held = 0, 0
+		return nil
+	}
+	if err := s.wait(); err != nil {
 		return err
 	}
-	s.files = append(s.files, name)
-	s.index = s.index[:0]
+	run, arena, index := len(s.files), s.arena, s.index
+	s.files = append(s.files, "") // named by wait
+	s.writing = make(chan written, 1)
+	go func() {
+		name, err := s.writeSorted(run, arena, index)
+		s.writing <- written{name: name, arena: arena, index: index[:0], err: err}
+	}()
+	s.arena, s.index, s.spare, s.spareIndex = s.spare, s.spareIndex, nil, nil
 	s.used, s.held = 0, 0
 	return nil
 }
 
+// wait waits for the run being written in the background, if any, and
+// keeps its blocks for the next.
+func (s *sorter) wait() error {
+	if s.writing == nil {
+		return nil
+	}
+	w := <-s.writing
+	s.writing = nil
+	if w.err != nil {
+		return w.err
+	}
+	s.files[len(s.files)-1] = w.name
+	s.spare, s.spareIndex = w.arena, w.index
+	return nil
+}
+
+// writeSorted sorts index, whose records lie in arena, and writes them as
+// run number run.
+func (s *sorter) writeSorted(run int, arena [][]byte, index []entry) (string, error) {
+	sortEntries(s.order, arena, index)
+	i := 0
+	return s.writeRun(run, func() (*rec, bool, error) {
+		if i == len(index) {
+			return nil, false, nil
+		}
+		r := recOf(arena, index[i])
+		i++
+		return &r, true, nil
+	}, s.written)
+}
+
 // writeRun writes the records next yields to a new file of the spill
-// directory and returns its name.
-func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
+// directory and returns its name; written, if set, is told where each
+// record went, as run number run.
+func (s *sorter) writeRun(run int, next func() (*rec, bool, error), written func(*rec, place) error) (string, error) {
 	f, err := s.spill.create()
 	if err != nil {
 		return "", err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	var off int64
 	for {
 		r, ok, err := next()
 		if err != nil {
@@ -248,10 +312,17 @@ func (s *sorter) writeRun(next func() (*rec, bool, error)) (string, error) {
 		if !ok {
 			break
 		}
+		if written != nil {
+			if err := written(r, place{run, off}); err != nil {
+				f.Close()
+				return "", err
+			}
+		}
 		if err := writeRec(w, r); err != nil {
 			f.Close()
 			return "", fmt.Errorf("replay: spill: %w", err)
 		}
+		off += recHeader + int64(len(r.b))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
@@ -279,29 +350,120 @@ func (s *sorter) removeRuns() error {
 // spilled says whether any run went to disk.
 func (s *sorter) spilled() bool { return len(s.files) > 0 }
 
-// handOver returns a sorter in order o over the arena of s, which never
-// spilled, for a subset of its records read from s.sorted(): the records
-// are indexed where they are, not copied, so that an input that fits in
-// memory is held once. Its index reuses s's, which the reader of
-// s.sorted() is always ahead of.
-func (s *sorter) handOver(o order) *sorter {
-	return &sorter{order: o, budget: s.budget, spill: s.spill, block: s.block,
-		arena: s.arena, used: s.used, held: s.held, index: s.index[:0], shared: true}
-}
-
-// sorted returns the records in order. A sorter that spilled writes its
-// last run too and gives its memory back before merging.
-func (s *sorter) sorted() (sequence, error) {
+// finish puts every record in its final place, so that written has been
+// told of each: a sorter that spilled writes its last run too and gives
+// its memory back; one that did not sorts its index.
+func (s *sorter) finish() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
 	if !s.spilled() {
-		s.sortIndex()
-		return &memSeq{s: s, index: s.index}, nil
+		if !s.inOrder {
+			s.sortIndex()
+			s.inOrder = true
+			if s.written != nil {
+				for i := range s.index {
+					r := s.rec(s.index[i])
+					if err := s.written(&r, place{-1, int64(i)}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	}
 	if len(s.index) > 0 {
 		if err := s.spillRun(); err != nil {
-			return nil, err
+			return err
+		}
+		if err := s.wait(); err != nil {
+			return err
 		}
 	}
 	s.arena, s.index, s.used, s.held = nil, nil, 0, 0
+	s.spare, s.spareIndex = nil, nil
+	return nil
+}
+
+// drop marks the record at p, so that sorted skips it.
+func (s *sorter) drop(p place) error {
+	if p.run < 0 {
+		s.index[p.off].dropped = true
+		return nil
+	}
+	f, err := s.markFile(p.run)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt([]byte{1}, p.off+flagAt); err != nil {
+		return fmt.Errorf("replay: spill: %w", err)
+	}
+	return nil
+}
+
+// fetch returns the bytes of the record at p, in buf's storage if it must
+// read them.
+func (s *sorter) fetch(p place, buf []byte) ([]byte, error) {
+	if p.run < 0 {
+		e := s.index[p.off]
+		return s.arena[e.block][e.off : e.off+e.n], nil
+	}
+	f, err := s.markFile(p.run)
+	if err != nil {
+		return nil, err
+	}
+	var h [recHeader]byte
+	if _, err := f.ReadAt(h[:], p.off); err != nil {
+		return nil, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	n := int(binary.LittleEndian.Uint32(h[24:]))
+	buf = slices.Grow(buf[:0], n)[:n]
+	if _, err := f.ReadAt(buf, p.off+recHeader); err != nil {
+		return nil, fmt.Errorf("replay: read spilled run: %w", err)
+	}
+	return buf, nil
+}
+
+// maxMarkFiles bounds the runs held open by drop and fetch.
+const maxMarkFiles = 128
+
+func (s *sorter) markFile(run int) (*os.File, error) {
+	if f, ok := s.marks[run]; ok {
+		return f, nil
+	}
+	if len(s.marks) >= maxMarkFiles {
+		s.closeMarks()
+	}
+	f, err := os.OpenFile(s.files[run], os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("replay: open spilled run: %w", err)
+	}
+	if s.marks == nil {
+		s.marks = map[int]*os.File{}
+	}
+	s.marks[run] = f
+	return f, nil
+}
+
+// closeMarks closes the runs drop and fetch opened.
+func (s *sorter) closeMarks() {
+	for run, f := range s.marks {
+		f.Close()
+		delete(s.marks, run)
+	}
+}
+
+// sorted returns the records in order, without those dropped. A sorter
+// that spilled writes its last run too and gives its memory back before
+// merging.
+func (s *sorter) sorted() (sequence, error) {
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	s.closeMarks()
+	if !s.spilled() {
+		return &memSeq{s: s, index: s.index}, nil
+	}
 	for len(s.files) > maxFanIn {
 		f, err := s.mergeFiles(s.files[:maxFanIn])
 		if err != nil {
@@ -325,7 +487,7 @@ func (s *sorter) mergeFiles(files []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name, err := s.writeRun(m.next)
+	name, err := s.writeRun(-1, m.next, nil)
 	m.close()
 	if err != nil {
 		return "", err
@@ -352,6 +514,9 @@ type memSeq struct {
 }
 
 func (m *memSeq) next() (*rec, bool, error) {
+	for m.i < len(m.index) && m.index[m.i].dropped {
+		m.i++
+	}
 	if m.i == len(m.index) {
 		return nil, false, nil
 	}
@@ -369,6 +534,7 @@ func writeRec(w *bufio.Writer, r *rec) error {
 	h = binary.LittleEndian.AppendUint32(h, uint32(r.line))
 	h = binary.LittleEndian.AppendUint32(h, uint32(r.win))
 	h = binary.LittleEndian.AppendUint32(h, uint32(len(r.b)))
+	h = append(h, 0) // not dropped
 	if _, err := w.Write(h); err != nil {
 		return err
 	}
@@ -387,8 +553,19 @@ type runReader struct {
 	hdr [recHeader]byte
 }
 
-// advance reads the next record into cur; false at the end of the run.
+// advance reads the next record into cur, skipping those dropped; false
+// at the end of the run.
 func (rr *runReader) advance() (bool, error) {
+	for {
+		ok, err := rr.read()
+		if !ok || err != nil || rr.hdr[flagAt] == 0 {
+			return ok, err
+		}
+	}
+}
+
+// read reads the next record into cur.
+func (rr *runReader) read() (bool, error) {
 	h := rr.hdr[:]
 	if _, err := io.ReadFull(rr.r, h); err != nil {
 		if err == io.EOF {
@@ -486,11 +663,15 @@ func (m *merger) close() {
 // removed with everything in it when the replay ends, however it ends.
 type spillDir struct {
 	parent string // "" is os.TempDir()
+	mu     sync.Mutex
 	dir    string
 	n      int
 }
 
 func (d *spillDir) create() (*os.File, error) {
+	// The events' runs are written on a goroutine of their own.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dir == "" {
 		dir, err := os.MkdirTemp(d.parent, "dpiawatch-replay-*")
 		if err != nil {
@@ -507,6 +688,8 @@ func (d *spillDir) create() (*os.File, error) {
 }
 
 func (d *spillDir) remove() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dir == "" {
 		return nil
 	}

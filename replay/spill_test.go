@@ -231,3 +231,75 @@ func TestRunRemovesSpilledRunsWhenItFails(t *testing.T) {
 		}
 	}
 }
+
+// TestSorterDropsAndFetchesInPlace: the events' sorter tells where each
+// record lies, in memory or in any of more runs than it keeps open at once
+// (maxMarkFiles), written in the foreground or the background; fetch reads
+// back exactly the record, and what drop marks is absent from the merge,
+// which keeps the rest in order.
+func TestSorterDropsAndFetchesInPlace(t *testing.T) {
+	const n = 2*maxMarkFiles + 45
+	for _, tc := range []struct {
+		name       string
+		budget     int64
+		background bool
+	}{{"in memory", 1 << 20, false}, {"one record a run", 1, false}, {"one record a run, in the background", 1, true}} {
+		s := newSorter(byTime, tc.budget, &spillDir{parent: t.TempDir()})
+		s.background = tc.background
+		at := map[int64]place{}
+		s.written = func(r *rec, p place) error { at[r.t] = p; return nil }
+		body := func(i int64) []byte { return []byte(fmt.Sprintf("record %d", i)) }
+		for _, i := range rand.New(rand.NewPCG(1, 1)).Perm(n) {
+			if err := s.add(&rec{t: int64(i), hash: uint64(i), line: int32(i), b: body(int64(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if len(at) != n || (tc.budget == 1) != (s.spill.n == n) {
+			t.Fatalf("%s: told of %d places, %d runs", tc.name, len(at), s.spill.n)
+		}
+		var buf []byte
+		for i := range int64(n) {
+			got, err := s.fetch(at[i], buf)
+			if err != nil || !bytes.Equal(got, body(i)) {
+				t.Fatalf("%s: record %d fetched as %q, %v", tc.name, i, got, err)
+			}
+			if i%3 == 0 {
+				if err := s.drop(at[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		seq, err := s.sorted()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, count := int64(1), 0
+		for {
+			r, ok, err := seq.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if r.t != want || !bytes.Equal(r.b, body(want)) {
+				t.Fatalf("%s: merged %d %q, want %d", tc.name, r.t, r.b, want)
+			}
+			if want++; want%3 == 0 {
+				want++
+			}
+			count++
+		}
+		seq.close()
+		if count != n-(n+2)/3 {
+			t.Errorf("%s: %d records merged, want %d", tc.name, count, n-(n+2)/3)
+		}
+		s.closeMarks()
+		if err := s.spill.remove(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
