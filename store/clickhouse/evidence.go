@@ -35,6 +35,7 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidencequery.CoverageQu
 	}
 	out := evidencequery.Coverage{Actors: make([]int64, n), LateRecorded: q.LateAfter > 0}
 
+	start := time.Now()
 	rows, err := s.conn.Query(ctx, `SELECT `+day+` AS day_index, system, count(), `+late+` FROM `+s.events+` FINAL`+where+
 		` GROUP BY day_index, system ORDER BY day_index, system`, p.list()...)
 	if err != nil {
@@ -59,7 +60,9 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidencequery.CoverageQu
 	if err := rows.Err(); err != nil {
 		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence coverage: %w", err)
 	}
+	s.logQuery("coverage", start, len(out.Days), q.Days[0], q.Days[n])
 
+	start = time.Now()
 	rows, err = s.conn.Query(ctx, `SELECT `+day+` AS day_index, uniqExact(actor) FROM `+s.events+` FINAL`+where+` GROUP BY day_index`, p.list()...)
 	if err != nil {
 		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
@@ -80,7 +83,14 @@ func (s *Store) EvidenceCoverage(ctx context.Context, q evidencequery.CoverageQu
 	if err := rows.Err(); err != nil {
 		return evidencequery.Coverage{}, fmt.Errorf("clickhouse: evidence actors: %w", err)
 	}
+	s.logQuery("actors", start, n, q.Days[0], q.Days[n])
 	return out, nil
+}
+
+// logQuery logs an evidence query's time at debug level (`--log-level
+// debug`): over a county's year these are the export's cost.
+func (s *Store) logQuery(name string, start time.Time, rows int, from, to time.Time) {
+	s.log.Debug("evidence query", "query", name, "from", from, "to", to, "rows", rows, "elapsed", time.Since(start).Round(time.Millisecond))
 }
 
 // evidenceAlerts is the latest version of each alert of q, one row per id
@@ -112,6 +122,7 @@ func (s *Store) evidenceTriages() string {
 // check, pattern, severity and risks.
 func (s *Store) EvidenceAlerts(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.AlertGroup, error) {
 	var p params
+	start := time.Now()
 	rows, err := s.conn.Query(ctx, `SELECT e_org, e_check, e_pattern, e_severity, e_risks, count() FROM (`+s.evidenceAlerts(&p, q)+`)
 GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check, e_pattern, e_severity, e_risks`, p.list()...)
 	if err != nil {
@@ -135,6 +146,7 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks ORDER BY e_org, e_check,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence alerts: %w", err)
 	}
+	s.logQuery("alerts", start, len(out), q.From, q.To)
 	return out, nil
 }
 
@@ -163,6 +175,7 @@ func (s *Store) EvidenceTriage(ctx context.Context, q evidencequery.AlertQuery) 
 	// Unmatched rows of the LEFT JOIN get an empty alert id and outcome
 	// (column defaults, or NULLs under join_use_nulls): "untriaged".
 	var p params
+	start := time.Now()
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT e_org, e_check, e_pattern, e_severity, e_risks, t_outcome, count(),
 	`+d(-1, h)+`, `+d(h, 24*h)+`, `+d(24*h, 7*24*h)+`, `+d(7*24*h, -1)+`,
@@ -197,6 +210,7 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence triage: %w", err)
 	}
+	s.logQuery("triage", start, len(out), q.From, q.To)
 	return out, nil
 }
 
@@ -204,6 +218,7 @@ GROUP BY e_org, e_check, e_pattern, e_severity, e_risks, t_outcome ORDER BY e_or
 // confirmed misuse, by first seen then id.
 func (s *Store) EvidenceConfirmed(ctx context.Context, q evidencequery.AlertQuery) ([]evidencequery.ConfirmedAlert, error) {
 	var p params
+	start := time.Now()
 	rows, err := s.conn.Query(ctx, `WITH a AS (`+s.evidenceAlerts(&p, q)+`)
 SELECT a.id, a.e_org, a.e_check, a.e_pattern, a.e_severity, a.e_risks, a.e_actor, a.e_subject, a.e_first, a.e_last, a.e_events, t.t_decided
 FROM a INNER JOIN (`+s.evidenceTriages()+`) AS t ON t.t_alert = a.id
@@ -229,6 +244,7 @@ WHERE t.t_outcome = `+p.str(triage.ConfirmedMisuse)+` ORDER BY a.e_first, a.id`,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("clickhouse: evidence confirmed: %w", err)
 	}
+	s.logQuery("confirmed", start, len(out), q.From, q.To)
 	return out, nil
 }
 
