@@ -144,9 +144,9 @@ var alertKinds = []struct {
 
 // Fill writes o.Days days of history into the store's tables over conn,
 // one day at a time (three statements: events, alerts, triage). The
-// database must be migrated (clickhouse.Open). A fill is not idempotent:
-// filling the same day twice stores distinct alerts and triage rows, and
-// events the engine folds only when it merges (same ids).
+// database must be migrated (clickhouse.Open). Filling a date again
+// writes the same events and alerts, which the engine folds (FINAL on
+// read), and its triage decisions again under new sequence numbers.
 func Fill(ctx context.Context, conn driver.Conn, o Options) (Result, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -165,15 +165,16 @@ func Fill(ctx context.Context, conn driver.Conn, o Options) (Result, error) {
 		t0 := time.Now()
 		events := o.eventsOn(dayStart)
 		alerts := max(int64(1), events/int64(o.EventsPerAlert))
-		if err := conn.Exec(ctx, o.eventsSQL(i, dayStart, dayEnd, events), o.params()...); err != nil {
+		key := dayNumber(dayStart)
+		if err := conn.Exec(ctx, o.eventsSQL(key, dayStart, dayEnd, events), o.params()...); err != nil {
 			return res, fmt.Errorf("history: events of %s: %w", dayStart.Format(time.DateOnly), err)
 		}
-		if err := conn.Exec(ctx, o.alertsSQL(i, dayStart, dayEnd, alerts), o.params()...); err != nil {
+		if err := conn.Exec(ctx, o.alertsSQL(key, dayStart, dayEnd, alerts), o.params()...); err != nil {
 			return res, fmt.Errorf("history: alerts of %s: %w", dayStart.Format(time.DateOnly), err)
 		}
 		// Sequence numbers: the day's alerts' own range above what is stored.
 		seq := seqBase + uint64(res.Alerts) + 1
-		if err := conn.Exec(ctx, o.triageSQL(i, dayStart, dayEnd, alerts, seq), o.params()...); err != nil {
+		if err := conn.Exec(ctx, o.triageSQL(key, dayStart, dayEnd, alerts, seq), o.params()...); err != nil {
 			return res, fmt.Errorf("history: triage of %s: %w", dayStart.Format(time.DateOnly), err)
 		}
 		res.Events += events
@@ -190,6 +191,15 @@ func Fill(ctx context.Context, conn driver.Conn, o Options) (Result, error) {
 	res.Triaged = int64(triaged)
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// dayNumber is the local date's number of days since 1970-01-01. It keys
+// every hash and id of the date's rows, so that each date has rows of its
+// own whichever fill writes it, and a date filled again writes the same
+// events and alerts (which the engine folds).
+func dayNumber(day time.Time) int {
+	y, m, d := day.Date()
+	return int(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
 
 // eventsOn is the number of events of the local day starting at day.

@@ -101,14 +101,39 @@ func TestFill(t *testing.T) {
 		t.Errorf("%d actors (roster 500), %d subjects (4,000)", len(actors), len(subjects))
 	}
 
+	// A second fill continuing from the next Monday writes rows of its own:
+	// ids are keyed by date, not by the day's place in its fill.
+	more, err := history.Fill(ctx, conn, history.Options{
+		Database: db, Location: loc, From: end, Days: 2, EventsPerDay: 5_450, Staff: 500, Subjects: 4_000, EventsPerAlert: 100,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids, keyed uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(id), uniqExact(org, system, id, t) FROM "+db+".events").Scan(&ids, &keyed); err != nil {
+		t.Fatal(err)
+	}
+	if int64(ids) != total+more.Events || ids != keyed {
+		t.Errorf("%d distinct event ids and %d distinct keys for %d events filled", ids, keyed, total+more.Events)
+	}
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(id) FROM "+db+".alerts").Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if int64(ids) != res.Alerts+more.Alerts {
+		t.Errorf("%d distinct alert ids for %d alerts filled", ids, res.Alerts+more.Alerts)
+	}
+
 	alerts, err := st.Alerts(ctx, store.AlertFilter{Org: "wiltshire-council", Since: from})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int64(len(alerts)) != res.Alerts {
-		t.Fatalf("the store lists %d alerts, %d were filled", len(alerts), res.Alerts)
+	if int64(len(alerts)) != res.Alerts+more.Alerts {
+		t.Fatalf("the store lists %d alerts, %d were filled", len(alerts), res.Alerts+more.Alerts)
 	}
 	for _, a := range alerts {
+		if !a.FirstSeen.Before(end) {
+			continue // the second fill's
+		}
 		if a.FirstSeen.Before(from) || !a.FirstSeen.Before(end) || a.LastSeen.Before(a.FirstSeen) || a.DPIA != "wiltshire-childrens-cms" ||
 			len(a.Risks) == 0 || a.Severity == alert.Severity("") || a.EventCount < 1 {
 			t.Fatalf("alert not as filled: %+v", a)
