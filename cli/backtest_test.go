@@ -217,3 +217,130 @@ func replayAlerts(t *testing.T, dir, cfgPath string, lines []string) []alert.Ale
 	}
 	return alerts
 }
+
+// TestBacktestOrg stores a simulated week of two orgs (St Martins and a
+// small Wiltshire) in one store and backtests grace 0s with --org
+// st-martins: only St Martins's events are re-judged and only its alerts
+// compared, so the difference is exactly St Martins's share of what
+// replay tells apart, though Wiltshire's share is not empty (without
+// --org it appears, which the second case checks).
+func TestBacktestOrg(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	perOrg := map[string]int{}
+	for _, s := range []struct{ org, scale string }{{"st-martins", "1"}, {"wiltshire-council", "0.05"}} {
+		out := filepath.Join(dir, s.org)
+		if code, _, errOut := run(t, "", "simulate", "--org", s.org, "--from", "2026-03-23", "--days", "7", "--seed", "3", "--scale", s.scale, "--out", out); code != 0 {
+			t.Fatalf("simulate %s: exit %d: %s", s.org, code, errOut)
+		}
+		raw, err := os.ReadFile(filepath.Join(out, "events.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		lines, perOrg[s.org] = append(lines, l...), len(l)
+	}
+	mergeReference(t, filepath.Join(dir, "reference"), filepath.Join(dir, "st-martins", "reference"), filepath.Join(dir, "wiltshire-council", "reference"))
+	db := filepath.Join(dir, "s.db")
+	asShipped := testConfig(t, dir, "as-shipped.yaml", db, "grace: 30m")
+	changed := testConfig(t, dir, "grace-0s.yaml", db, "grace: 0s")
+	fillStore(t, asShipped, db, lines)
+
+	// What grace 0s adds, per org, by replay over the same events.
+	before := map[string]bool{}
+	for _, a := range replayAlerts(t, dir, asShipped, lines) {
+		before[a.ID] = true
+	}
+	newByOrg := map[string][]string{}
+	for _, a := range replayAlerts(t, dir, changed, lines) {
+		if !before[a.ID] {
+			newByOrg[a.Org] = append(newByOrg[a.Org], a.ID)
+		}
+	}
+	if len(newByOrg["st-martins"]) == 0 || len(newByOrg["wiltshire-council"]) == 0 {
+		t.Fatalf("grace 0s adds alerts in each org, or the test shows nothing: %v", newByOrg)
+	}
+
+	for _, c := range []struct {
+		org    string
+		events int
+		new    []string
+	}{
+		{org: "st-martins", events: perOrg["st-martins"], new: newByOrg["st-martins"]},
+		{org: "", events: len(lines), new: append(slices.Clone(newByOrg["st-martins"]), newByOrg["wiltshire-council"]...)},
+	} {
+		t.Run("org="+c.org, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "diff.json")
+			args := []string{"backtest", "--config", asShipped, "--with", changed, "--from", "2026-03-23", "--to", "2026-04-01",
+				"--json", out, "--examples", "100000"}
+			if c.org != "" {
+				args = append(args, "--org", c.org)
+			}
+			if code, _, errOut := run(t, "", args...); code != 0 {
+				t.Fatalf("backtest: exit %d: %s", code, errOut)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res backtest.Result
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Org != c.org || res.Events != c.events {
+				t.Errorf("backtest of org %q re-judged %d events, want %d (org %q)", res.Org, res.Events, c.events, c.org)
+			}
+			var news []string
+			for _, g := range res.Groups {
+				if g.Gone+g.Changed > 0 {
+					t.Errorf("%s/%s: %d gone, %d changed, want none", g.Check, g.Pattern, g.Gone, g.Changed)
+				}
+				for _, a := range g.Example.New {
+					news = append(news, a.ID)
+				}
+				for _, a := range g.Example.New {
+					if c.org != "" && a.Org != c.org {
+						t.Errorf("alert %s of org %s in a backtest of %s", a.ID, a.Org, c.org)
+					}
+				}
+			}
+			if !slices.Equal(sorted(news), sorted(c.new)) {
+				t.Errorf("new alerts %v, want %v", sorted(news), sorted(c.new))
+			}
+		})
+	}
+}
+
+// mergeReference writes into dst each reference file of the srcs, their
+// rows one after the other under the first's header: orgs' ids differ, so
+// one directory holds both tenants.
+func mergeReference(t *testing.T, dst string, srcs ...string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir(srcs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		var merged []string
+		for i, src := range srcs {
+			b, err := os.ReadFile(filepath.Join(src, f.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			if i > 0 {
+				if rows[0] != merged[0] {
+					t.Fatalf("%s: headers differ: %q, %q", f.Name(), merged[0], rows[0])
+				}
+				rows = rows[1:]
+			}
+			merged = append(merged, rows...)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f.Name()), []byte(strings.Join(merged, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -59,5 +59,6 @@ batch committed with its alerts stored.`,
 	c.Flags().StringVar(&o.DataDir, "data", "", "directory for the store (default: a temporary one)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	c.AddCommand(benchHistoryCommand(e), benchStoreCommand(e))
 	return c
 }

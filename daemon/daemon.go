@@ -421,6 +421,12 @@ func Notifiers(cfg *config.Config, stdout io.Writer, log *slog.Logger) ([]alerti
 	return ns, nil
 }
 
+// OpenStore opens the configured store as the daemon does (migrating it),
+// for commands that write to it outside the daemon (`dpiawatch bench store`).
+func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	return openStore(ctx, cfg, log, nil)
+}
+
 // openStore opens the configured store: ClickHouse when configured, else the
 // embedded SQLite file.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (store.Store, error) {

@@ -196,6 +196,11 @@ func days(d time.Duration) (uint16, error) {
 	return uint16(n), nil
 }
 
+// Dial opens a connection pool to o.Addr as Open does, for tools that run
+// statements of their own beside a store (the synthetic history fill of
+// `dpiawatch bench history`). The caller closes it.
+func Dial(o Options) (clickhouse.Conn, error) { return dial(o) }
+
 // dial opens a connection pool to o.Addr.
 func dial(o Options) (clickhouse.Conn, error) {
 	if len(o.Addr) == 0 {
