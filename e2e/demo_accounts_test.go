@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dpiawatch/dpiawatch/testlog"
 )
 
 // TestDemoAccountsUserAdd (issue 13, set-up) as an operator does it, with
@@ -75,7 +77,7 @@ func startDemo(t *testing.T, data string) (string, string, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

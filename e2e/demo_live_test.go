@@ -18,6 +18,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/rules"
 	"github.com/dpiawatch/dpiawatch/rules/checkconfig"
 	"github.com/dpiawatch/dpiawatch/store"
+	"github.com/dpiawatch/dpiawatch/testlog"
 	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
@@ -33,7 +34,7 @@ func TestDemoLiveEqualsReplay(t *testing.T) {
 	const perOrg = 6000
 	cmd := exec.Command(binary, "demo", "--config", "../configs/dpiawatch.yaml", "--listen", "127.0.0.1:0",
 		"--rate", "1000", "--events", "6000", "--data", dir)
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/simulate"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/testlog"
 	"github.com/dpiawatch/dpiawatch/testwait"
 )
 
@@ -129,7 +130,7 @@ func simulated(t *testing.T, dir string, days int) (values [][]byte, keys [][]by
 
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr syncBuffer
+	stderr testlog.Buffer
 }
 
 // waitRunning waits until the daemon says it runs: its signal handling is

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -33,6 +32,7 @@ import (
 	"github.com/dpiawatch/dpiawatch/reference"
 	"github.com/dpiawatch/dpiawatch/store"
 	"github.com/dpiawatch/dpiawatch/store/sqlite"
+	"github.com/dpiawatch/dpiawatch/testlog"
 	"github.com/dpiawatch/dpiawatch/web"
 )
 
@@ -71,7 +71,7 @@ func ev(id, actor, team, subject, record string, at time.Time) event.Event {
 }
 
 type fixture struct {
-	logs  syncBuffer // what the server logged, at debug level
+	logs  testlog.Buffer // what the server logged, at debug level
 	srv   *httptest.Server
 	web   *web.Server
 	store sqlite.WebStore
@@ -245,20 +245,6 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	t.Cleanup(f.srv.Close)
 	return f
 }
-
-// syncBuffer is a bytes.Buffer the server's handlers may write to at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
-func (b *syncBuffer) Len() int       { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Len() }
 
 // gatedSource is the store as an evidence source whose alert queries wait
 // for gate to close (or the export to end): an export caught half-way.
