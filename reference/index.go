@@ -475,19 +475,25 @@ func (x *Index) NearestRelationship(org, actorID, team, subjectID string, t time
 	if !found {
 		return Relationship{}, false
 	}
-	r := Relationship{Org: bestOrg, SubjectID: subjectID, Relation: x.relKinds[best.kind]}
-	if bestTeam {
+	return x.relationship(best, bestOrg, actorID, team, subjectID, bestTeam), true
+}
+
+// relationship is the row e as loaded: the actor's own (ActorID set) or,
+// when isTeam, the team's (Team set), with its kind, org and validity.
+func (x *Index) relationship(e relEntry, org, actorID, team, subjectID string, isTeam bool) Relationship {
+	r := Relationship{Org: org, SubjectID: subjectID, Relation: x.relKinds[e.kind]}
+	if isTeam {
 		r.Team = team
 	} else {
 		r.ActorID = actorID
 	}
-	if best.from != math.MinInt64 {
-		r.ValidFrom = time.Unix(0, best.from).UTC()
+	if e.from != math.MinInt64 {
+		r.ValidFrom = time.Unix(0, e.from).UTC()
 	}
-	if best.to != openEnd {
-		r.ValidTo = time.Unix(0, best.to).UTC()
+	if e.to != openEnd {
+		r.ValidTo = time.Unix(0, e.to).UTC()
 	}
-	return r, true
+	return r
 }
 
 // RelationshipAt returns a relationship of actorID with subjectID that
@@ -511,19 +517,7 @@ func (x *Index) RelationshipAt(org, actorID, team, subjectID string, t time.Time
 			if e.from > tn || tn >= e.to {
 				continue
 			}
-			r := Relationship{Org: o.org, SubjectID: subjectID, Relation: x.relKinds[e.kind]}
-			if o.isTeam {
-				r.Team = team
-			} else {
-				r.ActorID = actorID
-			}
-			if e.from != math.MinInt64 {
-				r.ValidFrom = time.Unix(0, e.from).UTC()
-			}
-			if e.to != openEnd {
-				r.ValidTo = time.Unix(0, e.to).UTC()
-			}
-			return r, true
+			return x.relationship(e, o.org, actorID, team, subjectID, o.isTeam), true
 		}
 	}
 	return Relationship{}, false
