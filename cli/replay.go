@@ -130,7 +130,7 @@ same alerts, more slowly.`,
 				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
 			}
 			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
-			eng, err := offlineEngine(cfg, log, refDir)
+			eng, err := offlineEngine(cfg, log, refDir, true)
 			if err != nil {
 				return err
 			}
@@ -233,14 +233,16 @@ func configuredTopic(cfg *config.Config, name string) (config.Topic, bool) {
 	return config.Topic{}, false
 }
 
-// offlineEngine builds the rules engine as the daemon does
+// offlineEngine builds the rules engine as the daemon does; discardState
+// when the checks' state is never stored (replay, backtest).
 // (checkconfig.EngineOptions), with no metrics registry, judging against
 // the reference data in refDir ("" for none): replay's and backtest's.
-func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string) (*rules.Engine, error) {
+func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string, discardState bool) (*rules.Engine, error) {
 	opts, err := checkconfig.EngineOptions(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
+	opts.DiscardState = discardState
 	if refDir != "" {
 		d, err := reference.LoadDir(refDir)
 		if err != nil {

@@ -177,6 +177,14 @@ type waitingKeys struct {
 	Keys [][2]string `json:"keys"` // system, id; the org is the chunk's
 }
 
+// discardCheckpoint forgets what checkpoint would have saved
+// (Options.DiscardState).
+func (c *orgClock) discardCheckpoint() {
+	clear(c.batch)
+	c.batch = c.batch[:0]
+	c.dirty = false
+}
+
 // checkpoint returns the state entries of c changed in this batch: a chunk
 // of this batch's events still waiting (whole, or their keys only when
 // keysOnly), deletions of chunks the frontier has passed, and the clock

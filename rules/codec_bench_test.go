@@ -19,13 +19,13 @@ func BenchmarkStateCodec(b *testing.B) {
 		for b.Loop() {
 			t.m[orgKey{"st-martins", "u-1"}].dirty = true
 			t.dirty = append(t.dirty[:0], orgKey{"st-martins", "u-1"})
-			if _, err := t.drain(nil); err != nil {
+			if _, err := t.drain(nil, false); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("keyed/decode", func(b *testing.B) {
-		out, err := benchKeyed(at).drain(nil)
+		out, err := benchKeyed(at).drain(nil, false)
 		if err != nil || len(out) != 1 {
 			b.Fatal(out, err)
 		}

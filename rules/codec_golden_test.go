@@ -11,7 +11,7 @@ import (
 // (issue 15): state written by either restores the same.
 func TestCheckpointJSONBytes(t *testing.T) {
 	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	keyed, err := benchKeyed(at).drain(nil)
+	keyed, err := benchKeyed(at).drain(nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestZeroFieldBytes(t *testing.T) {
 		k.bind("rules/test/")
 		k.m[orgKey{"o", "k"}] = &keyedEntry[zeroState]{at: at, val: c.v, dirty: true}
 		k.dirty = append(k.dirty, orgKey{"o", "k"})
-		out, err := k.drain(nil)
+		out, err := k.drain(nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

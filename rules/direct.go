@@ -48,7 +48,7 @@ func (d *Direct) Drain() ([]store.StateEntry, error) {
 	var out []store.StateEntry
 	var err error
 	for _, t := range d.tables {
-		if out, err = t.drain(out); err != nil {
+		if out, err = t.drain(out, false); err != nil {
 			return nil, err
 		}
 	}

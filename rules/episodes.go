@@ -241,14 +241,14 @@ func (s *Episodes) evict(marks map[string]time.Time) {
 
 // drain returns the alerts changed since the last drain (opened[i] tells
 // whether alerts[i] is new) and the state entries to save, and forgets them.
-func (s *Episodes) drain() (alerts []alert.Alert, opened []bool, state []store.StateEntry, err error) {
+func (s *Episodes) drain(discard bool) (alerts []alert.Alert, opened []bool, state []store.StateEntry, err error) {
 	for _, ep := range s.changed {
 		// Rendered once per batch, not per event.
 		ep.alert.Severity = raise(ep.base, ep.sensitive)
 		ep.alert.Explanation = explain(ep, ep.loc)
 		alerts = append(alerts, cloneAlert(&ep.alert))
 		opened = append(opened, ep.opened)
-		if !ep.evicted {
+		if !ep.evicted && !discard {
 			v, err := json.Marshal(ep.state())
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("encode episode: %w", err)
@@ -257,9 +257,11 @@ func (s *Episodes) drain() (alerts []alert.Alert, opened []bool, state []store.S
 		}
 		ep.dirty, ep.opened = false, false
 	}
-	sort.Strings(s.gone)
-	for _, k := range s.gone {
-		state = append(state, store.StateEntry{Key: k})
+	if !discard {
+		sort.Strings(s.gone)
+		for _, k := range s.gone {
+			state = append(state, store.StateEntry{Key: k})
+		}
 	}
 	clear(s.changed)
 	s.changed, s.gone = s.changed[:0], s.gone[:0]

@@ -88,7 +88,9 @@ type StateTable interface {
 	owns(key string) bool
 	restore(key string, value []byte) error
 	evict(frontier map[string]time.Time)
-	drain(out []store.StateEntry) ([]store.StateEntry, error)
+	// drain appends the entries changed since the last drain to out;
+	// with discard it only forgets which changed (Options.DiscardState).
+	drain(out []store.StateEntry, discard bool) ([]store.StateEntry, error)
 	reset()
 	size() int
 }
@@ -238,21 +240,26 @@ func (s *Keyed[V]) evict(frontier map[string]time.Time) {
 	}
 }
 
-func (s *Keyed[V]) drain(out []store.StateEntry) ([]store.StateEntry, error) {
+func (s *Keyed[V]) drain(out []store.StateEntry, discard bool) ([]store.StateEntry, error) {
 	for _, k := range s.dirty {
 		e, ok := s.m[k]
 		if !ok || !e.dirty {
 			continue // deleted since
 		}
 		e.dirty = false
+		if discard {
+			continue
+		}
 		b, err := storedjson.Marshal(keyedState[V]{At: e.at, V: e.val})
 		if err != nil {
 			return out, fmt.Errorf("encode %s state: %w", s.name, err)
 		}
 		out = append(out, store.StateEntry{Key: s.stateKey(k), Value: b})
 	}
-	for _, k := range sortedOrgKeys(s.gone) {
-		out = append(out, store.StateEntry{Key: s.stateKey(k)})
+	if !discard {
+		for _, k := range sortedOrgKeys(s.gone) {
+			out = append(out, store.StateEntry{Key: s.stateKey(k)})
+		}
 	}
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
