@@ -244,7 +244,9 @@ func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string, discardS
 	}
 	opts.DiscardState = discardState
 	if refDir != "" {
-		d, err := reference.LoadDir(refDir)
+		// Display references are for the web UI: a replay, a backtest
+		// and a benchmark's store judge without them.
+		d, err := reference.LoadDirWith(refDir, reference.LoadOptions{WithoutSubjects: true})
 		if err != nil {
 			return nil, usagef("--reference: %v", err)
 		}

@@ -61,11 +61,26 @@ func (e *ParseError) Error() string {
 // files are empty. Every problem of a file is reported (errors.Join of
 // *ParseError), not only the first, so that a data steward can fix a file in
 // one pass.
-func LoadDir(dir string) (*Data, error) {
+func LoadDir(dir string) (*Data, error) { return LoadDirWith(dir, LoadOptions{}) }
+
+// LoadOptions changes what LoadDirWith reads.
+type LoadOptions struct {
+	// WithoutSubjects skips subjects.csv: its display references are for
+	// the web UI, and a county's are as large as its relationships.
+	// Replays and backtests judge without them (the checks never read
+	// them, nor does the data's content hash).
+	WithoutSubjects bool
+}
+
+// LoadDirWith is LoadDir, changed by o.
+func LoadDirWith(dir string, o LoadOptions) (*Data, error) {
 	d := &Data{}
 	in := newInterner()
 	var errs []error
 	for _, name := range fileNames {
+		if name == FileSubjects && o.WithoutSubjects {
+			continue
+		}
 		f, err := os.Open(filepath.Join(dir, name))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -152,6 +152,10 @@ func TestSubjectsFile(t *testing.T) {
 	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), `subjects.csv:1: required column "display_ref" is missing`) {
 		t.Errorf("subjects.csv without display_ref: %v", err)
 	}
+	// Replays judge without display references: the file is not read.
+	if d, err := LoadDirWith(dir, LoadOptions{WithoutSubjects: true}); err != nil || d.Subjects != nil {
+		t.Errorf("LoadDirWith(WithoutSubjects) = %v subjects, %v; want the file unread", d, err)
+	}
 	_, err := LoadDir("testdata/bad")
 	if err == nil {
 		t.Fatal("bad subjects.csv accepted")

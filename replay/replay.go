@@ -469,6 +469,7 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 			if len(c.events) == 0 && c.err == nil {
 				return
 			}
+			orderTies(c.events)
 			select {
 			case chunks <- c:
 			case <-dctx.Done():
@@ -508,6 +509,26 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 	}
 	collect(o.Evaluator.Flush())
 	return nil
+}
+
+// orderTies puts each run of simultaneous events in the order the rules
+// engine judges them (system, then id; rules.eventBefore), instead of the
+// order of their keys' hashes that merging gave them: the engine takes
+// events that come in its order from the front of a queue, and sorts the
+// others on its one goroutine. The alerts are the same either way.
+func orderTies(evs []event.Event) {
+	for lo := 0; lo < len(evs); {
+		hi := lo + 1
+		for hi < len(evs) && evs[hi].Time.Equal(evs[lo].Time) {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(evs[lo:hi], func(a, b event.Event) int {
+				return cmp.Or(strings.Compare(a.System, b.System), strings.Compare(a.ID, b.ID))
+			})
+		}
+		lo = hi
+	}
 }
 
 // keyHash is FNV-1a over the key's parts, NUL-separated, written out so that

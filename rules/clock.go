@@ -59,7 +59,7 @@ type orgClock struct {
 	aheadMin time.Time // the earliest of them
 	dirty    bool      // the clock entry changed in this batch
 
-	wait   pendingHeap    // events after the frontier, earliest first
+	wait   waitQueue      // events after the frontier, earliest first
 	batch  []*event.Event // events buffered in this batch
 	chunks []chunk        // checkpointed batches of waiting events
 }
@@ -155,20 +155,70 @@ func (h *pendingHeap) Pop() any {
 	return x
 }
 
+// waitQueue holds the events waiting for the frontier, earliest first
+// (eventBefore). Events that come in that order, as a replay's and most of
+// a live stream's do, are appended to a run and taken from its front; only
+// those that come out of order go into a heap, and the earlier of the two
+// heads is taken first. A heap alone cost a replay a tenth of its judging,
+// all of it on the one goroutine that feeds the checks.
+type waitQueue struct {
+	run  []*event.Event // run[head:] wait, in order
+	head int
+	heap pendingHeap
+}
+
+func (q *waitQueue) Len() int { return len(q.run) - q.head + len(q.heap) }
+
+func (q *waitQueue) push(ev *event.Event) {
+	if n := len(q.run); n == q.head || !eventBefore(ev, q.run[n-1]) {
+		q.run = append(q.run, ev)
+		return
+	}
+	heap.Push(&q.heap, ev)
+}
+
+// peek returns the earliest waiting event; the queue must not be empty.
+func (q *waitQueue) peek() *event.Event {
+	if q.head == len(q.run) || (len(q.heap) > 0 && eventBefore(q.heap[0], q.run[q.head])) {
+		return q.heap[0]
+	}
+	return q.run[q.head]
+}
+
+// pop removes and returns the earliest waiting event; the queue must not be
+// empty.
+func (q *waitQueue) pop() *event.Event {
+	if q.head == len(q.run) || (len(q.heap) > 0 && eventBefore(q.heap[0], q.run[q.head])) {
+		return heap.Pop(&q.heap).(*event.Event)
+	}
+	ev := q.run[q.head]
+	q.run[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.run):
+		q.run, q.head = q.run[:0], 0
+	case q.head >= 1024 && q.head*2 >= len(q.run):
+		n := copy(q.run, q.run[q.head:])
+		clear(q.run[n:])
+		q.run, q.head = q.run[:n], 0
+	}
+	return ev
+}
+
 // push buffers a copy of ev. Its strings and slices are shared, read-only.
 func (c *orgClock) push(ev *event.Event) {
 	cp := *ev
 	cp.Time = cp.Time.UTC()
-	heap.Push(&c.wait, &cp)
+	c.wait.push(&cp)
 	c.batch = append(c.batch, &cp)
 }
 
 // next pops the earliest waiting event if the frontier has passed it.
 func (c *orgClock) next() (*event.Event, bool) {
-	if len(c.wait) == 0 || c.wait[0].Time.After(c.frontier) {
+	if c.wait.Len() == 0 || c.wait.peek().Time.After(c.frontier) {
 		return nil, false
 	}
-	return heap.Pop(&c.wait).(*event.Event), true
+	return c.wait.pop(), true
 }
 
 // waitingKeys is a chunk of waiting events checkpointed as their keys only
@@ -286,7 +336,7 @@ func (c *orgClock) restoreChunk(org, key string, value []byte, load func([]event
 			continue // evaluated before the checkpoint
 		}
 		ev.Time = ev.Time.UTC()
-		heap.Push(&c.wait, ev)
+		c.wait.push(ev)
 		last = maxTime(last, ev.Time)
 	}
 	// A chunk with nothing left is deleted at the end of the next batch.

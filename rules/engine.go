@@ -24,6 +24,7 @@ package rules
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -444,15 +445,6 @@ func (e *Engine) ProcessUntil(fresh []event.Event, frontiers map[string]time.Tim
 			e.metrics.ignored.WithLabelValues(ignoredNotStaff).Inc()
 			continue
 		}
-		// Counted once, by the engine of the input stream: the tasks of
-		// the repartitioned checks (ExternalFrontier) see the same events.
-		if !e.external {
-			if r := e.env.roster; r.HasStaff(ev.ActorOrg()) {
-				if _, ok := r.Staff(ev.ActorOrg(), ev.Actor.ID); !ok {
-					e.metrics.unknown.WithLabelValues(ev.Org).Inc()
-				}
-			}
-		}
 		e.accept(org, ev)
 	}
 	if e.external {
@@ -510,7 +502,7 @@ func (e *Engine) accept(org *orgRuntime, ev *event.Event) {
 		return
 	}
 	f := c.wm.Add(-e.lateness)
-	if len(c.wait) == 0 && !ev.Time.After(f) {
+	if c.wait.Len() == 0 && !ev.Time.After(f) {
 		// In order with nothing waiting (always so without lateness).
 		e.moveFrontier(c, f)
 		e.evaluate(org, c, ev)
@@ -606,6 +598,7 @@ type evaluation struct {
 	// episodeNow, when set, is the time a late event's findings are
 	// matched to episodes at: its own (env.episodeNow).
 	episodeNow time.Time
+	resolved   // about ev, in the batch's reference data
 }
 
 // parallelFrom is the queue length from which the checks run side by side.
@@ -622,11 +615,12 @@ func (e *Engine) judgeQueued() {
 	if len(q) == 0 {
 		return
 	}
+	e.resolveQueued(q)
 	run := func(r *checkRun) {
 		v := Env{roster: e.env.roster, holidays: r.holidays}
 		n := 0
 		for i := range q {
-			v.org, v.watermark, v.episodeNow = q[i].org, q[i].now, q[i].episodeNow
+			v.org, v.watermark, v.episodeNow, v.cur = q[i].org, q[i].now, q[i].episodeNow, &q[i]
 			if r.check.Evaluate(q[i].ev, &v, r.eps) {
 				n++
 			}
@@ -648,6 +642,49 @@ func (e *Engine) judgeQueued() {
 	e.queue = q[:0]
 }
 
+// resolveQueued looks up, for every check at once, what the checks ask of
+// the reference data about each queued event (resolved), on every core
+// when the queue is long, and counts the events of unknown accounts.
+func (e *Engine) resolveQueued(q []evaluation) {
+	r := e.env.roster
+	part := func(q []evaluation) map[*orgRuntime]int {
+		var unknown map[*orgRuntime]int
+		for i := range q {
+			ev := q[i].ev
+			q[i].resolved = resolve(r, ev)
+			// Counted once, by the engine of the input stream: the tasks
+			// of the repartitioned checks (ExternalFrontier) see the same
+			// events.
+			if !q[i].known && !e.external && r.HasStaff(ev.ActorOrg()) {
+				if unknown == nil {
+					unknown = map[*orgRuntime]int{}
+				}
+				unknown[q[i].org]++
+			}
+		}
+		return unknown
+	}
+	count := func(unknown map[*orgRuntime]int) {
+		for org, n := range unknown {
+			e.metrics.unknown.WithLabelValues(org.id).Add(float64(n))
+		}
+	}
+	n := min(runtime.GOMAXPROCS(0), len(q)/parallelFrom)
+	if n < 2 {
+		count(part(q))
+		return
+	}
+	counts := make([]map[*orgRuntime]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { counts[i] = part(q[len(q)*i/n : len(q)*(i+1)/n]) })
+	}
+	wg.Wait()
+	for _, c := range counts {
+		count(c)
+	}
+}
+
 // finish collects the effects of a batch: waiting events and clocks, then
 // each check's episodes and tables, after evicting what the frontiers have
 // left behind.
@@ -667,7 +704,7 @@ func (e *Engine) finish() (store.Effects, error) {
 			return store.Effects{}, err
 		}
 		e.frontiers[id] = c.judged
-		pending += len(c.wait)
+		pending += c.wait.Len()
 	}
 	for _, r := range e.checks {
 		r.eps.evict(e.frontiers)
@@ -753,11 +790,11 @@ func (e *Engine) Restore(entries []store.StateEntry) error {
 			if c == nil {
 				return fmt.Errorf("restore %s: waiting events of an org without a watermark", s.Key)
 			}
-			n := len(c.wait)
+			n := c.wait.Len()
 			if err := c.restoreChunk(org, s.Key, s.Value, e.load); err != nil {
 				return fmt.Errorf("restore %s: %w", s.Key, err)
 			}
-			waiting += len(c.wait) - n
+			waiting += c.wait.Len() - n
 			continue
 		}
 		for _, c := range e.checks {
@@ -840,6 +877,9 @@ type Env struct {
 	// episodeNow, when not zero, is the clock episodes are matched at: a
 	// late event's own time (see Episodes.Add).
 	episodeNow time.Time
+	// cur is the evaluation being judged (nil outside judgeQueued): what
+	// was resolved about its event (Env.ActorGroups, Env.SessionDevice).
+	cur *evaluation
 }
 
 // OrgID is the id of the org whose event is judged.

@@ -42,7 +42,7 @@ func (e *Engine) Watermark(org string) time.Time {
 // Engine has no clock for it.
 func (e *Engine) Waiting(org string) int {
 	if c := e.clocks[org]; c != nil {
-		return len(c.wait)
+		return c.wait.Len()
 	}
 	return -1
 }
