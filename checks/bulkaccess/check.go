@@ -329,7 +329,7 @@ func (c *bulkAccess) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes
 		return false
 	}
 	actor := ev.Actor.ID
-	role, team, _, _ := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
+	role, team, _, _ := v.ActorGroups(ev)
 	res := rules.Resolved[bulkResolver](v, c.slot)
 	p := res.Get(role, team)
 	if p.exempt {

@@ -116,7 +116,7 @@ func (c noBusinessNeed) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episo
 		return false
 	}
 	actor, subject, t := ev.Actor.ID, ev.Subject.ID, ev.Time
-	role, team, st, known := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
+	role, team, st, known := v.ActorGroups(ev)
 	p := rules.Resolved[nbnResolver](v, c.slot).Get(role, team)
 	if p.exempt {
 		return true

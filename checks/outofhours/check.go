@@ -194,7 +194,7 @@ func (c outOfHours) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Episodes)
 		return false
 	}
 	actor := ev.Actor.ID
-	role, team, _, _ := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
+	role, team, _, _ := v.ActorGroups(ev)
 	p := rules.Resolved[oohResolver](v, c.slot).Get(role, team)
 	local := ev.Time.In(v.Location())
 

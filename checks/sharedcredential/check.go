@@ -401,7 +401,7 @@ func (c *sharedCredential) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Ep
 	if r == nil || ev.Actor.ID == "" {
 		return false
 	}
-	role, team, st, known := rules.ActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
+	role, team, st, known := v.ActorGroups(ev)
 	p := r.Get(role, team)
 	if p.exempt {
 		return true

@@ -315,11 +315,11 @@ func (c *unlockedSession) Evaluate(ev *event.Event, v *rules.Env, eps *rules.Epi
 	}
 	kind := ""
 	if ev.Session.Device != "" {
-		if d, ok := v.Roster().Device(ev.Org, ev.Session.Device); ok {
+		if d, ok := v.SessionDevice(ev); ok {
 			kind = d.Kind
 		}
 	}
-	role, team := ulsActorGroups(v.Roster(), ev.ActorOrg(), &ev.Actor)
+	role, team, _, _ := v.ActorGroups(ev)
 	p := rules.Resolved[ulsResolver](v, c.slot).get(kind, role, team)
 	if p.gapOn && !p.exempt {
 		c.judgeGap(ev, v, eps, p, kind, role, team)
