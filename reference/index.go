@@ -36,8 +36,8 @@ type tenant struct {
 	devices  map[string]Device
 	shifts   map[string]shiftList
 	absences map[string][]Absence // sorted by Start
-	actorRel map[string][]relEntry
-	teamRel  map[string][]relEntry
+	actorRel map[string]relRows
+	teamRel  map[string]relRows
 	subjects map[string]string // display references, by subject id
 }
 
@@ -93,15 +93,74 @@ var subjectSeed = maphash.MakeSeed()
 
 func subjectHash(s string) uint32 { return uint32(maphash.String(subjectSeed, s)) }
 
-// subjectRows returns the rows of subject among rows (one owner's).
-func subjectRows(rows []relEntry, subject string) []relEntry {
+// relRows is one owner's relationship rows, sorted by (hash, subject). An
+// owner with many rows (a team's caseload: a county's teams have a hundred
+// thousand and more) also has a hash table of where each hash's rows start,
+// since a binary search over them missed the cache at nearly every step:
+// it was the largest cost of judging a county's events.
+type relRows struct {
+	rows  []relEntry
+	slots []relSlot // nil for few rows; else a power of two, at most half full
+}
+
+// relSlot is where the rows of one subject hash start: rows[start-1];
+// start 0 is an empty slot.
+type relSlot struct{ hash, start uint32 }
+
+// relTableFrom is the number of rows from which an owner has a table.
+const relTableFrom = 256
+
+func newRelRows(rows []relEntry) relRows {
+	r := relRows{rows: rows}
+	if len(rows) < relTableFrom {
+		return r
+	}
+	n := 1
+	for n < 2*len(rows) {
+		n <<= 1
+	}
+	r.slots = make([]relSlot, n)
+	mask := uint32(n - 1)
+	for i := range rows {
+		if i > 0 && rows[i].hash == rows[i-1].hash {
+			continue
+		}
+		h := rows[i].hash
+		j := h & mask
+		for r.slots[j].start != 0 {
+			j = (j + 1) & mask
+		}
+		r.slots[j] = relSlot{hash: h, start: uint32(i + 1)}
+	}
+	return r
+}
+
+// of returns the rows of subject.
+func (r relRows) of(subject string) []relEntry {
 	h := subjectHash(subject)
-	i, _ := slices.BinarySearchFunc(rows, h, func(e relEntry, h uint32) int { return cmp.Compare(e.hash, h) })
-	j := i
+	if r.slots == nil {
+		i, _ := slices.BinarySearchFunc(r.rows, h, func(e relEntry, h uint32) int { return cmp.Compare(e.hash, h) })
+		return subjectRun(r.rows[i:], h, subject)
+	}
+	mask := uint32(len(r.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		switch s := r.slots[j]; {
+		case s.start == 0:
+			return nil
+		case s.hash == h:
+			return subjectRun(r.rows[s.start-1:], h, subject)
+		}
+	}
+}
+
+// subjectRun returns the rows of subject at the start of rows, which begin
+// with those of its hash h, if any.
+func subjectRun(rows []relEntry, h uint32, subject string) []relEntry {
+	j := 0
 	for j < len(rows) && rows[j].hash == h {
 		j++
 	}
-	run := rows[i:j]
+	run := rows[:j]
 	// Within a hash, rows are sorted by subject; collisions are rare.
 	lo, _ := slices.BinarySearchFunc(run, subject, func(e relEntry, s string) int { return strings.Compare(e.subject, s) })
 	hi := lo
@@ -173,16 +232,16 @@ func NewIndex(d *Data) *Index {
 	for k, rows := range byActor {
 		t := x.rowsOf(k.org)
 		if t.actorRel == nil {
-			t.actorRel = make(map[string][]relEntry)
+			t.actorRel = make(map[string]relRows)
 		}
-		t.actorRel[k.id] = rows
+		t.actorRel[k.id] = newRelRows(rows)
 	}
 	for k, rows := range byTeam {
 		t := x.rowsOf(k.org)
 		if t.teamRel == nil {
-			t.teamRel = make(map[string][]relEntry)
+			t.teamRel = make(map[string]relRows)
 		}
-		t.teamRel[k.id] = rows
+		t.teamRel[k.id] = newRelRows(rows)
 	}
 	x.sharing = slices.Clone(d.SharingAgreements)
 	for _, v := range d.Subjects {
@@ -454,8 +513,8 @@ func (x *Index) NearestRelationship(org, actorID, team, subjectID string, t time
 		}
 		return e.from < best.from
 	}
-	scan := func(rows []relEntry, isTeam bool, rowOrg string) {
-		for _, e := range subjectRows(rows, subjectID) {
+	scan := func(rows relRows, isTeam bool, rowOrg string) {
+		for _, e := range rows.of(subjectID) {
 			if e.from <= tn && tn < e.to {
 				continue
 			}
@@ -504,7 +563,7 @@ func (x *Index) relationship(e relEntry, org, actorID, team, subjectID string, i
 func (x *Index) RelationshipAt(org, actorID, team, subjectID string, t time.Time) (Relationship, bool) {
 	tn := t.UnixNano()
 	type owner struct {
-		rows   []relEntry
+		rows   relRows
 		isTeam bool
 		org    string
 	}
@@ -513,7 +572,7 @@ func (x *Index) RelationshipAt(org, actorID, team, subjectID string, t time.Time
 		owners = append(owners, owner{x.in(org).teamRel[team], true, org}, owner{x.every.teamRel[team], true, ""})
 	}
 	for _, o := range owners {
-		for _, e := range subjectRows(o.rows, subjectID) {
+		for _, e := range o.rows.of(subjectID) {
 			if e.from > tn || tn >= e.to {
 				continue
 			}
@@ -531,8 +590,8 @@ func (x *Index) SubjectRef(org, subjectID string) (string, bool) {
 	return v, ok
 }
 
-func validAt(rows []relEntry, subject string, tn int64) bool {
-	for _, e := range subjectRows(rows, subject) {
+func validAt(rows relRows, subject string, tn int64) bool {
+	for _, e := range rows.of(subject) {
 		if e.from <= tn && tn < e.to {
 			return true
 		}
