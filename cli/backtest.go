@@ -68,7 +68,7 @@ as JSON. On a terminal, a progress line shows events/s and ETA (--quiet: none).`
 				}
 			}
 			log := e.logger()
-			eng, err := offlineEngine(checks, log, checks.Reference.Dir, true)
+			eng, _, err := offlineEngine(checks, log, checks.Reference.Dir, true)
 			if err != nil {
 				return err
 			}

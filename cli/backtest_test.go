@@ -163,7 +163,7 @@ func fillStore(t *testing.T, cfgPath, db string, lines []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := offlineEngine(cfg, e.logger(), cfg.Reference.Dir, true)
+	eng, _, err := offlineEngine(cfg, e.logger(), cfg.Reference.Dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}

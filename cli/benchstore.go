@@ -53,7 +53,7 @@ counted and skipped. No Kafka: events have no source positions.`,
 					return err
 				}
 				if i == 0 {
-					eng, err := offlineEngine(cfg, e.logger(), cfg.Reference.Dir, false)
+					eng, _, err := offlineEngine(cfg, e.logger(), cfg.Reference.Dir, false)
 					if err != nil {
 						return err
 					}

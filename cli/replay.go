@@ -130,7 +130,7 @@ same alerts, more slowly.`,
 				return usagef("--event-time-max-age and --event-time-max-ahead must be longer than 0s")
 			}
 			window := daemon.EventTimeWindows(cfg, maxAge, maxAhead)
-			eng, err := offlineEngine(cfg, log, refDir, true)
+			eng, ids, err := offlineEngine(cfg, log, refDir, true)
 			if err != nil {
 				return err
 			}
@@ -167,6 +167,7 @@ same alerts, more slowly.`,
 				Memory:        int64(memory),
 				SpillDir:      spillDir,
 				Parallel:      parallel,
+				KnownIDs:      ids,
 				Progress: func(p replay.Progress) {
 					if bar.update(p) {
 						phases.next(log, p.Phase)
@@ -234,31 +235,40 @@ func configuredTopic(cfg *config.Config, name string) (config.Topic, bool) {
 }
 
 // offlineEngine builds the rules engine as the daemon does; discardState
-// when the checks' state is never stored (replay, backtest).
-// (checkconfig.EngineOptions), with no metrics registry, judging against
-// the reference data in refDir ("" for none): replay's and backtest's.
-func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string, discardState bool) (*rules.Engine, error) {
+// when the checks' state is never stored (replay, backtest). It also
+// returns the actor and device ids of the reference data
+// (replay.Options.KnownIDs).
+func offlineEngine(cfg *config.Config, log *slog.Logger, refDir string, discardState bool) (*rules.Engine, []string, error) {
 	opts, err := checkconfig.EngineOptions(cfg, log, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts.DiscardState = discardState
+	var ids []string
 	if refDir != "" {
 		// Display references are for the web UI: a replay, a backtest
 		// and a benchmark's store judge without them.
 		d, err := reference.LoadDirWith(refDir, reference.LoadOptions{WithoutSubjects: true})
 		if err != nil {
-			return nil, usagef("--reference: %v", err)
+			return nil, nil, usagef("--reference: %v", err)
 		}
 		// Named as the daemon names it, so that each alert says
 		// which reference data it was judged against.
 		id, err := store.ReferenceID(d)
 		if err != nil {
-			return nil, fmt.Errorf("--reference: %w", err)
+			return nil, nil, fmt.Errorf("--reference: %w", err)
 		}
 		opts.Roster = reference.NewNamedIndex(d, id)
+		ids = make([]string, 0, len(d.Staff)+len(d.Devices))
+		for _, s := range d.Staff {
+			ids = append(ids, s.ActorID)
+		}
+		for _, v := range d.Devices {
+			ids = append(ids, v.DeviceID)
+		}
 	}
-	return rules.New(opts)
+	eng, err := rules.New(opts)
+	return eng, ids, err
 }
 
 // phaseClock logs the wall and CPU time of each phase of a replay as it

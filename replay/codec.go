@@ -180,6 +180,18 @@ func newEventDecoder() *eventDecoder {
 	return &eventDecoder{intern: map[string]string{}, ids: map[string]string{}}
 }
 
+// knownIDs interns ids first, up to the bound (Options.KnownIDs).
+func (d *eventDecoder) knownIDs(ids []string) {
+	for _, id := range ids {
+		if len(d.ids) >= maxInternedIDs {
+			return
+		}
+		if id != "" {
+			d.ids[id] = id
+		}
+	}
+}
+
 // internedID is interned for actor and device ids.
 func (d *eventDecoder) internedID(b []byte) string {
 	if len(b) == 0 {
