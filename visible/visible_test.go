@@ -1,6 +1,7 @@
 package visible
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -78,6 +79,53 @@ func FuzzText(f *testing.F) {
 		}
 		if again := Text(out); again != out {
 			t.Fatalf("Text is not idempotent on %q: %q then %q", s, out, again)
+		}
+	})
+}
+
+// indexHiddenByRune is IndexHidden a character at a time, as it was before
+// it read eight bytes at a time: the reference the fast path must equal.
+func indexHiddenByRune(s string) (int, rune) {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return i, r
+			}
+		}
+		if Hidden(r) {
+			return i, r
+		}
+	}
+	return -1, 0
+}
+
+// TestIndexHiddenEveryByte puts every byte value at every position of a
+// word, and around the words' boundaries, in otherwise printable text.
+func TestIndexHiddenEveryByte(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := range n {
+			for b := range 256 {
+				buf := []byte(strings.Repeat("u-~ 9Az", 4)[:n])
+				buf[pos] = byte(b)
+				s := string(buf)
+				at, r := IndexHidden(s)
+				wat, wr := indexHiddenByRune(s)
+				if at != wat || r != wr {
+					t.Fatalf("IndexHidden(%q) = %d, %U; want %d, %U", s, at, r, wat, wr)
+				}
+			}
+		}
+	}
+}
+
+func FuzzIndexHidden(f *testing.F) {
+	for _, s := range []string{"u-17", "wiltshire-council\x7f", "abcdefgh\u202e", "abcdefg\xc2\x85", "\x1f0123456789"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		at, r := IndexHidden(s)
+		if wat, wr := indexHiddenByRune(s); at != wat || r != wr {
+			t.Fatalf("IndexHidden(%q) = %d, %U; want %d, %U", s, at, r, wat, wr)
 		}
 	})
 }
