@@ -61,6 +61,7 @@ type orgClock struct {
 
 	wait   waitQueue      // events after the frontier, earliest first
 	batch  []*event.Event // events buffered in this batch
+	slab   []event.Event  // where push copies events (waitSlab)
 	chunks []chunk        // checkpointed batches of waiting events
 }
 
@@ -206,12 +207,22 @@ func (q *waitQueue) pop() *event.Event {
 }
 
 // push buffers a copy of ev. Its strings and slices are shared, read-only.
+// The copies are cut from slabs of waitSlab events: one allocation instead
+// of one per event, every event of a replay waiting its turn here. A slab
+// lives while any of its events waits or is being judged.
 func (c *orgClock) push(ev *event.Event) {
-	cp := *ev
+	if len(c.slab) == cap(c.slab) {
+		c.slab = make([]event.Event, 0, waitSlab)
+	}
+	c.slab = append(c.slab, *ev)
+	cp := &c.slab[len(c.slab)-1]
 	cp.Time = cp.Time.UTC()
-	c.wait.push(&cp)
-	c.batch = append(c.batch, &cp)
+	c.wait.push(cp)
+	c.batch = append(c.batch, cp)
 }
+
+// waitSlab is how many waiting events one allocation holds.
+const waitSlab = 64
 
 // next pops the earliest waiting event if the frontier has passed it.
 func (c *orgClock) next() (*event.Event, bool) {

@@ -17,7 +17,7 @@ func BenchmarkStateCodec(b *testing.B) {
 		t := benchKeyed(at)
 		b.ReportAllocs()
 		for b.Loop() {
-			t.m[orgKey{"st-martins", "u-1"}].dirty = true
+			t.orgs["st-martins"]["u-1"].dirty = true
 			t.dirty = append(t.dirty[:0], orgKey{"st-martins", "u-1"})
 			if _, err := t.drain(nil, false); err != nil {
 				b.Fatal(err)
@@ -97,8 +97,9 @@ func benchKeyed(at time.Time) *Keyed[codecActor] {
 	for i := range win {
 		win[i] = byte(i * 7)
 	}
-	t.m[orgKey{"st-martins", "u-1"}] = &keyedEntry[codecActor]{
+	t.table("st-martins")["u-1"] = &keyedEntry[codecActor]{
 		at:    at,
+		key:   "u-1",
 		val:   codecActor{Last: at.UnixNano(), Win: win, Day: 20514, Peak: 14, Team: "webster-court", Own: 9, TeamBase: 11},
 		dirty: true,
 	}

@@ -67,7 +67,7 @@ func TestZeroFieldBytes(t *testing.T) {
 	} {
 		k := NewKeyed[zeroState]("zero", time.Hour)
 		k.bind("rules/test/")
-		k.m[orgKey{"o", "k"}] = &keyedEntry[zeroState]{at: at, val: c.v, dirty: true}
+		k.table("o")["k"] = &keyedEntry[zeroState]{at: at, val: c.v, key: "k", dirty: true}
 		k.dirty = append(k.dirty, orgKey{"o", "k"})
 		out, err := k.drain(nil, false)
 		if err != nil {

@@ -107,16 +107,23 @@ type orgKey struct{ org, key string }
 type keyedEntry[V any] struct {
 	val   V
 	at    time.Time // event time of the latest update
+	key   string    // the key it is held under
 	dirty bool
 }
 
 // Keyed is a table of per-key state of one check: see the comment at the top
 // of this file. Not safe for concurrent use; the Engine serialises batches.
+//
+// Keys are held by org, then key: a lookup hashes the key alone (the org's
+// map is one of a few), and the Bytes methods look a key up without making
+// a string of it, which a check that builds its keys from several fields
+// would otherwise allocate for every event.
 type Keyed[V any] struct {
 	name    string
 	horizon time.Duration
-	prefix  string // rules/<check>/<name>/, set by the Engine
-	m       map[orgKey]*keyedEntry[V]
+	prefix  string                               // rules/<check>/<name>/, set by the Engine
+	orgs    map[string]map[string]*keyedEntry[V] // by org, then key
+	n       int                                  // keys held, of every org
 	dirty   []orgKey
 	gone    map[orgKey]bool // deleted in this batch
 }
@@ -127,14 +134,33 @@ func NewKeyed[V any](name string, horizon time.Duration) *Keyed[V] {
 	if name == "" || strings.Contains(name, "/") || horizon <= 0 {
 		panic(fmt.Sprintf("rules: NewKeyed(%q, %v): want a name without / and a positive horizon", name, horizon))
 	}
-	return &Keyed[V]{name: name, horizon: horizon, m: make(map[orgKey]*keyedEntry[V]), gone: make(map[orgKey]bool)}
+	return &Keyed[V]{name: name, horizon: horizon, orgs: make(map[string]map[string]*keyedEntry[V]), gone: make(map[orgKey]bool)}
+}
+
+// table returns org's keys, made when missing.
+func (s *Keyed[V]) table(org string) map[string]*keyedEntry[V] {
+	m := s.orgs[org]
+	if m == nil {
+		m = make(map[string]*keyedEntry[V])
+		s.orgs[org] = m
+	}
+	return m
 }
 
 // Get returns the value of key in the env's org, if it exists and has not
 // been idle beyond the horizon.
 func (s *Keyed[V]) Get(v *Env, key string) (V, bool) {
-	e, ok := s.m[orgKey{v.org.id, key}]
-	if !ok || s.idle(e, v.watermark) {
+	return s.got(v, s.orgs[v.org.id][key])
+}
+
+// GetBytes is Get for a key held in a buffer the caller reuses: the table
+// keeps no reference to it.
+func (s *Keyed[V]) GetBytes(v *Env, key []byte) (V, bool) {
+	return s.got(v, s.orgs[v.org.id][string(key)])
+}
+
+func (s *Keyed[V]) got(v *Env, e *keyedEntry[V]) (V, bool) {
+	if e == nil || s.idle(e, v.watermark) {
 		var zero V
 		return zero, false
 	}
@@ -144,11 +170,27 @@ func (s *Keyed[V]) Get(v *Env, key string) (V, bool) {
 // Put stores val under key in the env's org; at is the event time of the
 // update.
 func (s *Keyed[V]) Put(v *Env, key string, at time.Time, val V) {
-	k := orgKey{v.org.id, key}
-	e, ok := s.m[k]
-	if !ok {
-		e = &keyedEntry[V]{at: at}
-		s.m[k] = e
+	m := s.table(v.org.id)
+	s.update(v, m, m[key], key, at, val)
+}
+
+// PutBytes is Put for a key held in a buffer the caller reuses: a string of
+// it is made only when the key is new.
+func (s *Keyed[V]) PutBytes(v *Env, key []byte, at time.Time, val V) {
+	m := s.table(v.org.id)
+	e := m[string(key)]
+	if e == nil {
+		s.update(v, m, nil, string(key), at, val)
+		return
+	}
+	s.update(v, m, e, e.key, at, val)
+}
+
+func (s *Keyed[V]) update(v *Env, m map[string]*keyedEntry[V], e *keyedEntry[V], key string, at time.Time, val V) {
+	if e == nil {
+		e = &keyedEntry[V]{at: at, key: key}
+		m[key] = e
+		s.n++
 	} else if s.idle(e, v.watermark) {
 		e.at = at // an expired key starts afresh
 	}
@@ -156,20 +198,33 @@ func (s *Keyed[V]) Put(v *Env, key string, at time.Time, val V) {
 	if at.After(e.at) {
 		e.at = at
 	}
+	k := orgKey{v.org.id, e.key}
 	if !e.dirty {
 		e.dirty = true
 		s.dirty = append(s.dirty, k)
 	}
-	delete(s.gone, k)
+	if len(s.gone) > 0 {
+		delete(s.gone, k)
+	}
 }
 
 // Delete forgets key in the env's org.
 func (s *Keyed[V]) Delete(v *Env, key string) {
-	k := orgKey{v.org.id, key}
-	if _, ok := s.m[k]; ok {
-		delete(s.m, k)
-		s.gone[k] = true
+	s.delete(v.org.id, s.orgs[v.org.id][key])
+}
+
+// DeleteBytes is Delete for a key held in a buffer the caller reuses.
+func (s *Keyed[V]) DeleteBytes(v *Env, key []byte) {
+	s.delete(v.org.id, s.orgs[v.org.id][string(key)])
+}
+
+func (s *Keyed[V]) delete(org string, e *keyedEntry[V]) {
+	if e == nil {
+		return
 	}
+	delete(s.orgs[org], e.key)
+	s.n--
+	s.gone[orgKey{org, e.key}] = true
 }
 
 func (s *Keyed[V]) idle(e *keyedEntry[V], frontier time.Time) bool {
@@ -181,19 +236,21 @@ func (s *Keyed[V]) bind(prefix string) { s.prefix = prefix + s.name + "/" }
 func (s *Keyed[V]) owns(key string) bool {
 	return strings.HasPrefix(key, s.prefix)
 }
-func (s *Keyed[V]) size() int { return len(s.m) }
+func (s *Keyed[V]) size() int { return s.n }
 
 // Len is the number of keys the table holds, of every org; for tests and
 // benchmarks of a check's state.
-func (s *Keyed[V]) Len() int { return len(s.m) }
+func (s *Keyed[V]) Len() int { return s.n }
 
 // Values yields every value the table holds, in no order; for tests and
 // benchmarks of a check's state.
 func (s *Keyed[V]) Values() iter.Seq[V] {
 	return func(yield func(V) bool) {
-		for _, e := range s.m {
-			if !yield(e.val) {
-				return
+		for _, m := range s.orgs {
+			for _, e := range m {
+				if !yield(e.val) {
+					return
+				}
 			}
 		}
 	}
@@ -227,22 +284,33 @@ func (s *Keyed[V]) restore(key string, value []byte) error {
 	if st.At.IsZero() {
 		return fmt.Errorf("%s state lacks its time", s.name)
 	}
-	s.m[orgKey{o, kk}] = &keyedEntry[V]{val: st.V, at: st.At.UTC()}
+	m := s.table(o)
+	if _, ok := m[kk]; !ok {
+		s.n++
+	}
+	m[kk] = &keyedEntry[V]{val: st.V, at: st.At.UTC(), key: kk}
 	return nil
 }
 
 func (s *Keyed[V]) evict(frontier map[string]time.Time) {
-	for k, e := range s.m {
-		if f, ok := frontier[k.org]; ok && s.idle(e, f) {
-			delete(s.m, k)
-			s.gone[k] = true
+	for org, m := range s.orgs {
+		f, ok := frontier[org]
+		if !ok {
+			continue
+		}
+		for k, e := range m {
+			if s.idle(e, f) {
+				delete(m, k)
+				s.n--
+				s.gone[orgKey{org, k}] = true
+			}
 		}
 	}
 }
 
 func (s *Keyed[V]) drain(out []store.StateEntry, discard bool) ([]store.StateEntry, error) {
 	for _, k := range s.dirty {
-		e, ok := s.m[k]
+		e, ok := s.orgs[k.org][k.key]
 		if !ok || !e.dirty {
 			continue // deleted since
 		}
@@ -268,7 +336,8 @@ func (s *Keyed[V]) drain(out []store.StateEntry, discard bool) ([]store.StateEnt
 }
 
 func (s *Keyed[V]) reset() {
-	clear(s.m)
+	clear(s.orgs)
+	s.n = 0
 	clear(s.dirty)
 	s.dirty = s.dirty[:0]
 	clear(s.gone)

@@ -616,6 +616,17 @@ func sessionKey(ev *event.Event) string {
 	return "d:" + ev.Session.Device + "|" + ev.Session.IP
 }
 
+// isSessionKey reports whether key is sessionKey(ev), without making the
+// latter: it is looked for at every event, and found, not made, nearly
+// every time.
+func isSessionKey(key string, ev *event.Event) bool {
+	if ev.Session.ID != "" {
+		return len(key) == 2+len(ev.Session.ID) && key[:2] == "s:" && key[2:] == ev.Session.ID
+	}
+	d, ip := ev.Session.Device, ev.Session.IP
+	return len(key) == 3+len(d)+len(ip) && key[:2] == "d:" && key[2:2+len(d)] == d && key[2+len(d)] == '|' && key[3+len(d):] == ip
+}
+
 // elsewhere reports whether two sessions are on different devices or IPs:
 // by device when both name one (a device keeps its identity as its address
 // changes), else by IP.
@@ -628,17 +639,16 @@ func elsewhere(a, b *scSession) bool {
 
 func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 	ev, v, p := j.ev, j.v, j.p
-	key := sessionKey(ev)
-	if key == "" || ev.Action == event.ActionLoginFailed {
+	if (ev.Session.ID == "" && ev.Session.Device == "" && ev.Session.IP == "") || ev.Action == event.ActionLoginFailed {
 		return
 	}
 	s, _ := c.actors.Get(v, ev.Actor.ID)
 	t := ev.Time.UTC()
 	ref := refOf(ev)
 
-	idx := slices.IndexFunc(s.Sessions, func(x scSession) bool { return x.Key == key })
+	idx := slices.IndexFunc(s.Sessions, func(x scSession) bool { return isSessionKey(x.Key, ev) })
 	if idx < 0 {
-		s.Sessions = append(s.Sessions, scSession{Key: key})
+		s.Sessions = append(s.Sessions, scSession{Key: sessionKey(ev)})
 		idx = len(s.Sessions) - 1
 	}
 	cur := &s.Sessions[idx]
@@ -695,8 +705,8 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 	}
 	// Keep the sessions that may still matter, newest last.
 	kept := s.Sessions[:0]
-	for _, o := range s.Sessions {
-		if o.Key == key || (!o.Closed && !t.After(o.Last.At.Add(j.r.timeout(&o, p)))) {
+	for i, o := range s.Sessions {
+		if i == idx || (!o.Closed && !t.After(o.Last.At.Add(j.r.timeout(&o, p)))) {
 			kept = append(kept, o)
 		}
 	}

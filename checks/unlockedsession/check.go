@@ -286,6 +286,7 @@ type unlockedSession struct {
 	devices   *rules.Keyed[ulsDevice]     // by device
 	handovers *rules.Keyed[[]ulsHandover] // one key per org: the few held back, by time
 	slot      int                         // of its policy (registration.build)
+	key       []byte                      // the session key being judged (appendSessionKey)
 }
 
 // handoversKey is the one key of the handovers table.
@@ -343,19 +344,28 @@ func ulsFailedSessionAction(ev *event.Event) bool {
 	return ev.Action == event.ActionLoginFailed || (ev.Outcome == event.OutcomeFailure && !ev.Action.IsRecordAction())
 }
 
-func ulsSessionKey(ev *event.Event) string {
-	if ev.Session.ID != "" {
-		return "s\x00" + ev.System + "\x00" + ev.Actor.ID + "\x00" + ev.Session.ID
+// appendSessionKey appends the sessions table's key of ev's session to b:
+// its system, actor and session id, else device. Built in a buffer the
+// check reuses, so that judging an event of a known session allocates
+// nothing for it (rules.Keyed.GetBytes).
+func appendSessionKey(b []byte, ev *event.Event) []byte {
+	kind, id := "s", ev.Session.ID
+	if id == "" {
+		kind, id = "d", ev.Session.Device
 	}
-	return "d\x00" + ev.System + "\x00" + ev.Actor.ID + "\x00" + ev.Session.Device
+	b = append(append(b, kind...), 0)
+	b = append(append(b, ev.System...), 0)
+	b = append(append(b, ev.Actor.ID...), 0)
+	return append(b, id...)
 }
 
 func (c *unlockedSession) judgeGap(ev *event.Event, v *rules.Env, eps *rules.Episodes, p *ulsPolicy, kind, role, team string) {
 	if ulsFailedSessionAction(ev) {
 		return
 	}
-	key := ulsSessionKey(ev)
-	st, open := c.sessions.Get(v, key)
+	c.key = appendSessionKey(c.key[:0], ev)
+	key := c.key
+	st, open := c.sessions.GetBytes(v, key)
 	t := ev.Time.UTC()
 	if open && t.Before(st.Last) {
 		return
@@ -374,11 +384,11 @@ func (c *unlockedSession) judgeGap(ev *event.Event, v *rules.Env, eps *rules.Epi
 	switch ev.Action {
 	case event.ActionLogout, event.ActionTimeout:
 		if open {
-			c.sessions.Delete(v, key)
+			c.sessions.DeleteBytes(v, key)
 		}
 		return
 	}
-	c.sessions.Put(v, key, t, ulsSession{Last: t, LastID: ev.ID, Action: ev.Action, Locked: ev.Action == event.ActionLock})
+	c.sessions.PutBytes(v, key, t, ulsSession{Last: t, LastID: ev.ID, Action: ev.Action, Locked: ev.Action == event.ActionLock})
 }
 
 func (c *unlockedSession) reportGap(ev *event.Event, v *rules.Env, eps *rules.Episodes, p *ulsPolicy, st ulsSession, d time.Duration, kind, role, team string) {
