@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/dpiawatch/dpiawatch/event"
 	"github.com/dpiawatch/dpiawatch/simulate"
@@ -47,8 +52,25 @@ func FuzzSpillCodec(f *testing.F) {
 
 func checkCodec(t *testing.T, dec *event.Decoder, ev *event.Event) {
 	t.Helper()
+	for _, dict := range []*dictionary{newDictionary(nil), fullDictionary} {
+		checkCodecWith(t, dec, dict, ev)
+	}
+}
+
+// fullDictionary has no room for a new word: an event's words are then
+// written whole.
+var fullDictionary = func() *dictionary {
+	seed := make([]string, maxWords)
+	for i := range seed {
+		seed[i] = fmt.Sprintf("w%d", i)
+	}
+	return newDictionary(seed)
+}()
+
+func checkCodecWith(t *testing.T, dec *event.Decoder, dict *dictionary, ev *event.Event) {
+	t.Helper()
 	native, nerr := event.Encode(ev)
-	b, err := encodeEvent(nil, ev)
+	b, err := dict.encoder().encode(nil, ev)
 	if (nerr == nil) != (err == nil) {
 		t.Fatalf("native encoding error %v, spill encoding error %v", nerr, err)
 	}
@@ -59,7 +81,7 @@ func checkCodec(t *testing.T, dec *event.Decoder, ev *event.Event) {
 	if err := dec.Decode(native, &want); err != nil {
 		t.Fatalf("native round trip: %v", err)
 	}
-	if err := newEventDecoder().decode(b, &got); err != nil {
+	if err := dict.decoder().decode(b, &got); err != nil {
 		t.Fatalf("spill decode: %v", err)
 	}
 	if !reflect.DeepEqual(got, want) || got.Time.Location() != want.Time.Location() {
@@ -114,11 +136,12 @@ func TestSpillCodecRefusesCorruptInput(t *testing.T) {
 	if err := event.NewDecoder(event.DecoderOptions{}).Decode([]byte(codecSeeds[1]), &ev); err != nil {
 		t.Fatal(err)
 	}
-	b, err := encodeEvent(nil, &ev)
+	dict := newDictionary(nil)
+	b, err := dict.encoder().encode(nil, &ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newEventDecoder()
+	d := dict.decoder()
 	for i := range len(b) {
 		if err := d.decode(b[:i], &event.Event{}); err == nil {
 			t.Errorf("truncated to %d of %d bytes: no error", i, len(b))
@@ -126,6 +149,62 @@ func TestSpillCodecRefusesCorruptInput(t *testing.T) {
 	}
 	if err := d.decode(append(bytes.Clone(b), 0), &event.Event{}); err == nil {
 		t.Error("a trailing byte: no error")
+	}
+	// A word the dictionary does not have: the action's, the first after
+	// the key and the time.
+	at := keyLen(b)
+	c := cursor{b: b[at:]}
+	c.varint()
+	c.uvarint()
+	at = len(b) - len(c.b)
+	bad := append(append(bytes.Clone(b[:at]), binary.AppendUvarint(nil, uint64(len(d.words))+1)...), b[at+1:]...)
+	if err := d.decode(bad, &event.Event{}); err == nil {
+		t.Error("a word beyond the dictionary: no error")
+	}
+}
+
+// TestSpillCodecKnownIDs: the events decoded hold the very strings the
+// dictionary was seeded with (Options.KnownIDs), and new words found by
+// several encoders at once are shared.
+func TestSpillCodecKnownIDs(t *testing.T) {
+	known := strings.Clone("u-17")
+	dict := newDictionary([]string{known})
+	ev := event.Event{ID: "e", Org: "o", System: "s", Time: time.Unix(1, 0).UTC(), Action: event.ActionView,
+		Actor: event.Actor{ID: strings.Clone("u-17"), Team: "t"}}
+	var encoded [4][]byte
+	var wg sync.WaitGroup
+	for i := range encoded {
+		wg.Go(func() {
+			b, err := dict.encoder().encode(nil, &ev)
+			if err != nil {
+				t.Error(err)
+			}
+			encoded[i] = b
+		})
+	}
+	wg.Wait()
+	d := dict.decoder()
+	var first event.Event
+	for i, b := range encoded {
+		var got event.Event
+		if err := d.decode(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if unsafe.StringData(got.Actor.ID) != unsafe.StringData(known) {
+			t.Errorf("encoder %d: the actor id is not the known id's string", i)
+		}
+		if i == 0 {
+			first = got
+		} else if unsafe.StringData(got.Actor.Team) != unsafe.StringData(first.Actor.Team) {
+			t.Errorf("encoder %d: the team is another string than encoder 0's", i)
+		}
+	}
+	seen := map[string]bool{}
+	for _, w := range d.words {
+		if seen[w] {
+			t.Errorf("the word %q is in the dictionary twice", w)
+		}
+		seen[w] = true
 	}
 }
 
@@ -137,12 +216,17 @@ func BenchmarkSpillCodec(b *testing.B) {
 	if err := event.NewDecoder(event.DecoderOptions{}).Decode(line, &ev); err != nil {
 		b.Fatal(err)
 	}
-	d := newEventDecoder()
+	dict := newDictionary(nil)
+	enc := dict.encoder()
+	if _, err := enc.encode(nil, &ev); err != nil { // the words
+		b.Fatal(err)
+	}
+	d := dict.decoder()
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		buf, err = encodeEvent(buf[:0], &ev)
+		buf, err = enc.encode(buf[:0], &ev)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -61,8 +61,9 @@ func read(ctx context.Context, in io.Reader, o Options, st *Stats, events, bads 
 	for range o.Parallel {
 		wg.Go(func() {
 			var res []event.Decoded
+			spill := o.dict.encoder()
 			for b := range work {
-				res = decodeBatch(o, aheadOf, b, res)
+				res = decodeBatch(o, spill, aheadOf, b, res)
 				close(b.done)
 			}
 		})
@@ -166,7 +167,7 @@ func readBatches(ctx context.Context, in io.Reader, maxBytes int, ordered, work 
 }
 
 // decodeBatch decodes b's lines into b.out, with res as scratch space.
-func decodeBatch(o Options, aheadOf time.Time, b *lineBatch, res []event.Decoded) []event.Decoded {
+func decodeBatch(o Options, spill *spillEncoder, aheadOf time.Time, b *lineBatch, res []event.Decoded) []event.Decoded {
 	for _, l := range b.lines {
 		if l.tooLong {
 			b.out = append(b.out, decoded{line: l.n, err: &event.Error{Reason: event.ReasonTooLarge,
@@ -177,7 +178,7 @@ func decodeBatch(o Options, aheadOf time.Time, b *lineBatch, res []event.Decoded
 		for j := range res {
 			ev := &res[j].Event
 			var d decoded
-			d, b.enc = decodeResult(l.n, &res[j], b.enc)
+			d, b.enc = decodeResult(l.n, &res[j], spill, b.enc)
 			if d.err == nil {
 				d.win = o.wins.byOrg[ev.Org]
 				win := o.wins.of[d.win]

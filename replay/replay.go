@@ -85,7 +85,8 @@ type Options struct {
 	// on it.
 	KnownIDs []string
 
-	wins windows // EventTime, numbered
+	wins windows     // EventTime, numbered
+	dict *dictionary // the spill codec's words
 }
 
 // withDefaults fills the zero values of o with their defaults.
@@ -112,6 +113,7 @@ func (o Options) withDefaults() Options {
 		o.Parallel = DefaultParallel
 	}
 	o.wins = newWindows(o.EventTime)
+	o.dict = newDictionary(o.KnownIDs)
 	return o
 }
 
@@ -283,7 +285,7 @@ func judge(ctx context.Context, o Options, st *Stats, events, keys, bads *sorter
 		groupHash     uint64     //
 		groupKey      *event.Key // decoded only when another event has its hash
 		ageRef        = ageRef(o)
-		dupDecoder    = newEventDecoder()
+		dupDecoder    = o.dict.decoder()
 		kb, rb        []byte // the kept and the later event, fetched
 	)
 	for i := 0; ; i++ {
@@ -442,8 +444,7 @@ func evaluate(ctx context.Context, o Options, st *Stats, events *sorter, ref tim
 		defer close(done)
 		defer close(chunks)
 		defer seq.close()
-		dec := newEventDecoder()
-		dec.knownIDs(o.KnownIDs)
+		dec := o.dict.decoder()
 		for more := true; more; {
 			var c chunk
 			select {
@@ -601,7 +602,7 @@ func representable(t time.Time) bool {
 
 // decodeResult turns one event of line n (a Bundle line holds several) into
 // its outcome, its encoding appended to enc.
-func decodeResult(n int, r *event.Decoded, enc []byte) (decoded, []byte) {
+func decodeResult(n int, r *event.Decoded, spill *spillEncoder, enc []byte) (decoded, []byte) {
 	if r.Err != nil {
 		var de *event.Error
 		if !errors.As(r.Err, &de) {
@@ -611,7 +612,7 @@ func decodeResult(n int, r *event.Decoded, enc []byte) (decoded, []byte) {
 	}
 	ev := &r.Event
 	at := len(enc)
-	b, err := encodeEvent(enc, ev)
+	b, err := spill.encode(enc, ev)
 	if err != nil {
 		return decoded{line: n, err: &event.Error{Reason: event.ReasonInvalidField, Detail: "event cannot be re-encoded"}}, enc
 	}
