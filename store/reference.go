@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/dpiawatch/dpiawatch/reference"
@@ -42,25 +44,58 @@ type ReferenceSnapshots interface {
 // ReferenceID names reference data by its content: a hash of its JSON
 // encoding, the same in every store.
 func ReferenceID(d *reference.Data) (string, error) {
-	// Empty lists count as absent, so that data read back from a store
-	// (where the two look alike) keeps its ID.
-	c := *d
-	nilIfEmpty(&c.Staff)
-	nilIfEmpty(&c.Relationships)
-	nilIfEmpty(&c.Shifts)
-	nilIfEmpty(&c.Absences)
-	nilIfEmpty(&c.Devices)
-	nilIfEmpty(&c.SharingAgreements)
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return "", fmt.Errorf("reference id: %w", err)
+	// The hash of json.Marshal(d), with empty lists as absent, so that
+	// data read back from a store (where the two look alike) keeps its ID.
+	// The encoding is streamed into the hash a row at a time, in the
+	// order and form json.Marshal gives: marshalling a county's million
+	// relationship rows into one buffer cost seconds and hundreds of
+	// megabytes (TestReferenceIDStreamed holds the two equal).
+	h := sha256.New()
+	rows := json.NewEncoder(trimNewline{h})
+	list := func(name string, n int, row func(i int) any) error {
+		h.Write([]byte(name))
+		if n == 0 {
+			h.Write([]byte("null"))
+			return nil
+		}
+		h.Write([]byte{'['})
+		for i := range n {
+			if i > 0 {
+				h.Write([]byte{','})
+			}
+			if err := rows.Encode(row(i)); err != nil {
+				return fmt.Errorf("reference id: %w", err)
+			}
+		}
+		h.Write([]byte{']'})
+		return nil
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
+	err := errors.Join(
+		list(`{"Staff":`, len(d.Staff), func(i int) any { return &d.Staff[i] }),
+		list(`,"Relationships":`, len(d.Relationships), func(i int) any { return &d.Relationships[i] }),
+		list(`,"Shifts":`, len(d.Shifts), func(i int) any { return &d.Shifts[i] }),
+		list(`,"Absences":`, len(d.Absences), func(i int) any { return &d.Absences[i] }),
+		list(`,"Devices":`, len(d.Devices), func(i int) any { return &d.Devices[i] }),
+		list(`,"SharingAgreements":`, len(d.SharingAgreements), func(i int) any { return &d.SharingAgreements[i] }),
+	)
+	if err != nil {
+		return "", err
+	}
+	h.Write([]byte{'}'})
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
-func nilIfEmpty[T any](s *[]T) {
-	if len(*s) == 0 {
-		*s = nil
+// trimNewline writes what a json.Encoder writes without the newline it
+// ends each value with: compact JSON holds no other newline byte.
+type trimNewline struct{ w io.Writer }
+
+func (t trimNewline) Write(b []byte) (int, error) {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		if _, err := t.w.Write(b[:n-1]); err != nil {
+			return 0, err
+		}
+		return n, nil
 	}
+	return t.w.Write(b)
 }
+
