@@ -98,4 +98,3 @@ func (t trimNewline) Write(b []byte) (int, error) {
 	}
 	return t.w.Write(b)
 }
-
