@@ -17,30 +17,24 @@ import (
 // and alerts are named by it, so the streamed one must give the same.
 func referenceIDWhole(d *reference.Data) string {
 	c := *d
-	if len(c.Staff) == 0 {
-		c.Staff = nil
-	}
-	if len(c.Relationships) == 0 {
-		c.Relationships = nil
-	}
-	if len(c.Shifts) == 0 {
-		c.Shifts = nil
-	}
-	if len(c.Absences) == 0 {
-		c.Absences = nil
-	}
-	if len(c.Devices) == 0 {
-		c.Devices = nil
-	}
-	if len(c.SharingAgreements) == 0 {
-		c.SharingAgreements = nil
-	}
+	nilIfEmpty(&c.Staff)
+	nilIfEmpty(&c.Relationships)
+	nilIfEmpty(&c.Shifts)
+	nilIfEmpty(&c.Absences)
+	nilIfEmpty(&c.Devices)
+	nilIfEmpty(&c.SharingAgreements)
 	b, err := json.Marshal(&c)
 	if err != nil {
 		panic(err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+func nilIfEmpty[T any](s *[]T) {
+	if len(*s) == 0 {
+		*s = nil
+	}
 }
 
 // TestReferenceIDStreamed: the streamed hash equals the hash of the whole
