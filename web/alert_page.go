@@ -25,6 +25,8 @@ import (
 type timelineRow struct {
 	Time, Action, Subject, Record, Session, Device, IP, Outcome string
 	Evidence                                                    bool
+	// SubjectIsRef: Subject is the person's local reference (accessRef).
+	SubjectIsRef bool
 }
 
 type alertData struct {
@@ -59,6 +61,9 @@ type alertData struct {
 	TriagedAt    string
 	TriageLabel  string
 	Pseudonymous bool
+	// SubjectIsRef: Subject is the person's local reference (accessRef),
+	// not the id or pseudonym Server.subject shows.
+	SubjectIsRef bool
 	// Failures are the receivers that refused this alert for good (Slack's
 	// msg_too_long …), each with a Re-send action for the IG team.
 	Failures []failureRow
@@ -143,6 +148,13 @@ func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, 
 	d := alertData{page: s.pageFor(ss, "Alert", "alerts"), A: a, Subject: s.subject(ss.p, a.SubjectID),
 		FirstSeen: s.fmtTime(a.Org, a.FirstSeen), LastSeen: s.fmtTime(a.Org, a.LastSeen),
 		ActorURL: s.actorURL(ss.p, a.Org, a.ActorID), CanTriage: ss.p.canTriage(), Pseudonymous: !ss.p.seesSubjects()}
+	var x ReferenceIndex
+	if s.o.InForce != nil {
+		x = s.o.InForce()
+	}
+	if ref, ok := s.accessRef(ss.p, x, a.Org, a.ActorID, a.SubjectID, a.FirstSeen); ok {
+		d.Subject, d.SubjectIsRef = ref, true
+	}
 	d.RiskTitles = s.riskTitles(a.Alert)
 	d.OrgName, d.CheckName, d.PatternName = cmp.Or(s.orgs[a.Org].Name, a.Org), checkname.Check(a.Check), checkname.Pattern(a.Pattern)
 	s.fillTriage(&d, a, af.triage)
@@ -176,7 +188,7 @@ func (s *Server) showAlert(w http.ResponseWriter, r *http.Request, ss *session, 
 			d.TimelineCap = true
 			return errStop
 		}
-		d.Timeline = append(d.Timeline, s.timelineRow(ss.p, e, evidence[e.ID]))
+		d.Timeline = append(d.Timeline, s.timelineRow(ss.p, x, e, evidence[e.ID]))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
@@ -325,9 +337,31 @@ func (s *Server) referenceView(ctx context.Context, a alert.Alert) (*referenceVi
 	return v, nil
 }
 
-func (s *Server) timelineRow(p Principal, e event.Event, evidence bool) timelineRow {
+// accessRef is localRef for an access by actorID at time at: the person's
+// local reference for a viewer entitled to it by the rule samples follow
+// (entitledToRef), the worker's own relationship with the person at the
+// time counting as a sampled worker's does. The alert page shows it for
+// the alert's person at the episode's start and for each timeline row's at
+// the row's time; it is never put anywhere but the page.
+func (s *Server) accessRef(p Principal, x ReferenceIndex, org, actorID, subjectID string, at time.Time) (string, bool) {
+	if x == nil || subjectID == "" {
+		return "", false
+	}
+	own := false
+	if actorID != "" {
+		_, own = x.RelationshipAt(org, actorID, "", subjectID, at)
+	}
+	return s.localRef(p, x, org, subjectID, at, own)
+}
+
+// timelineRow is event e as a row of the alert page's timeline for p; x
+// is the reference data in force (nil: none).
+func (s *Server) timelineRow(p Principal, x ReferenceIndex, e event.Event, evidence bool) timelineRow {
 	t := timelineRow{Time: e.Time.In(s.loc(e.Org)).Format("Mon 2 Jan 15:04:05"), Action: string(e.Action),
 		Subject: s.subject(p, e.Subject.ID), Device: e.Session.Device, Outcome: string(e.Outcome), Evidence: evidence}
+	if ref, ok := s.accessRef(p, x, e.Org, e.Actor.ID, e.Subject.ID, e.Time); ok {
+		t.Subject, t.SubjectIsRef = ref, true
+	}
 	t.Record = e.Record.Type
 	if p.seesSubjects() && e.Record.ID != "" {
 		t.Record += " " + e.Record.ID

@@ -77,8 +77,9 @@ type ReferenceLookup interface {
 	ReferenceAt(ctx context.Context, t time.Time) (store.ReferenceSnapshot, error)
 }
 
-// ReferenceIndex is what a routine-audit sample reads of the reference
-// data in force (*reference.Index answers it).
+// ReferenceIndex is what a routine-audit sample, and the alert page for
+// local references, read of the reference data in force
+// (*reference.Index answers it).
 type ReferenceIndex interface {
 	Staff(org, actorID string) (reference.Staff, bool)
 	HasRelationships(org string) bool
@@ -86,7 +87,7 @@ type ReferenceIndex interface {
 	HasShifts(org, actorID string) bool
 	ShiftAt(org, actorID string, t time.Time, grace time.Duration) (reference.Shift, bool)
 	// SubjectRef is subjects.csv's display reference: personal data the
-	// UI shows only to a viewer entitled to it (sampleContext).
+	// UI shows only to a viewer entitled to it (entitledToRef).
 	SubjectRef(org, subjectID string) (string, bool)
 }
 

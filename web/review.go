@@ -103,11 +103,8 @@ func (s *Server) sampleContext(p Principal, x ReferenceIndex, org, team string, 
 		default:
 			c.Relationship = "Not known: no relationships are loaded"
 		}
-		if ref, ok := x.SubjectRef(org, it.SubjectID); ok && s.entitledToRef(p, x, org, related && rel.ActorID != "", it) {
+		if ref, ok := s.localRef(p, x, org, it.SubjectID, it.Time, related && rel.ActorID != ""); ok {
 			c.Person, c.PersonIsRef, c.PersonHint = ref, true, "local reference"
-			if p.seesSubjects() {
-				c.Person += " (" + it.SubjectID + ")"
-			}
 		}
 	}
 	switch sh, ok := x.ShiftAt(org, it.ActorID, it.Time, 0); {
@@ -121,10 +118,33 @@ func (s *Server) sampleContext(p Principal, x ReferenceIndex, org, team string, 
 	return c
 }
 
-// entitledToRef: who may see a person's local reference (sampleContext).
-// ownRow is whether the sampled worker had their own relationship with
-// the person at the time.
-func (s *Server) entitledToRef(p Principal, x ReferenceIndex, org string, ownRow bool, it routineaudit.SampleItem) bool {
+// localRef is how p is shown the person subjectID by their local reference
+// (subjects.csv) for an access at time at: the reference, with the subject
+// id beside it for a role that sees ids. false when there is no reference
+// data, the person has no reference in org, or p is not entitled to it
+// (entitledToRef). ownRow is whether the worker who made the access had
+// their own relationship with the person at the time.
+func (s *Server) localRef(p Principal, x ReferenceIndex, org, subjectID string, at time.Time, ownRow bool) (string, bool) {
+	if x == nil || subjectID == "" {
+		return "", false
+	}
+	ref, ok := x.SubjectRef(org, subjectID)
+	if !ok || !s.entitledToRef(p, x, org, subjectID, at, ownRow) {
+		return "", false
+	}
+	if p.seesSubjects() {
+		ref += " (" + subjectID + ")"
+	}
+	return ref, true
+}
+
+// entitledToRef: who may see a person's local reference (sampleContext,
+// and the alert page's person and timeline). The IG team always; a manager
+// when the worker who made the access at time at had their own
+// relationship with the person then (ownRow; the worker is in a team the
+// manager's page is scoped to) or one of the manager's teams had one;
+// nobody else.
+func (s *Server) entitledToRef(p Principal, x ReferenceIndex, org, subjectID string, at time.Time, ownRow bool) bool {
 	switch p.Role {
 	case RoleIGTeam:
 		return true
@@ -133,7 +153,7 @@ func (s *Server) entitledToRef(p Principal, x ReferenceIndex, org string, ownRow
 			return true
 		}
 		return slices.ContainsFunc(p.Teams, func(team string) bool {
-			_, ok := x.RelationshipAt(org, "", team, it.SubjectID, it.Time)
+			_, ok := x.RelationshipAt(org, "", team, subjectID, at)
 			return ok
 		})
 	}

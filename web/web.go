@@ -86,8 +86,9 @@ type Options struct {
 	// InForce, when set, returns the reference data in force (the checks'
 	// own, reloaded with them): routine-audit samples show from it the
 	// worker's relationship to the person and shift at the time of each
-	// access, and the person's local reference to those entitled to it.
-	// nil, or returning nil: samples show ids only.
+	// access, and the person's local reference to those entitled to it,
+	// as does the alert page for its person and timeline. nil, or
+	// returning nil: samples and alerts show ids only.
 	InForce func() ReferenceIndex
 	// Evidence, when set, lets the DPO export evidence packs from the UI.
 	Evidence *EvidenceOptions
