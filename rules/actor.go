@@ -24,9 +24,9 @@ func ActorGroups(r Roster, org string, a *event.Actor) (role, team string, st re
 }
 
 // resolved is what every check asks of the reference data about the event
-// being judged, looked up once for all of them when it is queued: with a
-// county's roster the checks' own lookups (one each, into maps too large
-// for the cache) were a sixth of judging.
+// being judged, looked up once for all of them before they run
+// (Engine.resolveQueued): with a county's roster the checks' own lookups
+// (one each, into maps too large for the cache) were a sixth of judging.
 type resolved struct {
 	role, team  string
 	staff       reference.Staff

@@ -25,7 +25,10 @@ package rules
 //     the event time of the update (the key's idle clock keeps the latest t
 //     ever given); Delete(v, key) forgets it. Keys are scoped by the env's
 //     org, so "u-17" of two orgs are two keys. Values are copied in and out:
-//     mutate the copy Get returned, then Put it back.
+//     mutate the copy Get returned, then Put it back. A key built from
+//     several fields can be built in a buffer the check reuses and passed
+//     to GetBytes, PutBytes and DeleteBytes, which make a string of it only
+//     for a new key.
 //
 //  3. Checkpoint: nothing to do. Every key Put or Deleted during a batch is
 //     returned by Process in store.Effects.State under

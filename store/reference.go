@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -52,34 +51,33 @@ func ReferenceID(d *reference.Data) (string, error) {
 	// megabytes (TestReferenceIDStreamed holds the two equal).
 	h := sha256.New()
 	rows := json.NewEncoder(trimNewline{h})
-	list := func(name string, n int, row func(i int) any) error {
-		h.Write([]byte(name))
-		if n == 0 {
+	for _, l := range []struct {
+		name string
+		n    int
+		row  func(i int) any
+	}{
+		{`{"Staff":`, len(d.Staff), func(i int) any { return &d.Staff[i] }},
+		{`,"Relationships":`, len(d.Relationships), func(i int) any { return &d.Relationships[i] }},
+		{`,"Shifts":`, len(d.Shifts), func(i int) any { return &d.Shifts[i] }},
+		{`,"Absences":`, len(d.Absences), func(i int) any { return &d.Absences[i] }},
+		{`,"Devices":`, len(d.Devices), func(i int) any { return &d.Devices[i] }},
+		{`,"SharingAgreements":`, len(d.SharingAgreements), func(i int) any { return &d.SharingAgreements[i] }},
+	} {
+		h.Write([]byte(l.name))
+		if l.n == 0 {
 			h.Write([]byte("null"))
-			return nil
+			continue
 		}
 		h.Write([]byte{'['})
-		for i := range n {
+		for i := range l.n {
 			if i > 0 {
 				h.Write([]byte{','})
 			}
-			if err := rows.Encode(row(i)); err != nil {
-				return fmt.Errorf("reference id: %w", err)
+			if err := rows.Encode(l.row(i)); err != nil {
+				return "", fmt.Errorf("reference id: %w", err)
 			}
 		}
 		h.Write([]byte{']'})
-		return nil
-	}
-	err := errors.Join(
-		list(`{"Staff":`, len(d.Staff), func(i int) any { return &d.Staff[i] }),
-		list(`,"Relationships":`, len(d.Relationships), func(i int) any { return &d.Relationships[i] }),
-		list(`,"Shifts":`, len(d.Shifts), func(i int) any { return &d.Shifts[i] }),
-		list(`,"Absences":`, len(d.Absences), func(i int) any { return &d.Absences[i] }),
-		list(`,"Devices":`, len(d.Devices), func(i int) any { return &d.Devices[i] }),
-		list(`,"SharingAgreements":`, len(d.SharingAgreements), func(i int) any { return &d.SharingAgreements[i] }),
-	)
-	if err != nil {
-		return "", err
 	}
 	h.Write([]byte{'}'})
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil

@@ -659,7 +659,11 @@ func (c *sharedCredential) sessionsAndTravel(j *scJudge) {
 		cur.IP = ev.Session.IP
 	}
 	if cur.Kind == "" && cur.Device != "" {
-		if d, ok := v.Roster().Device(ev.Org, cur.Device); ok {
+		d, ok := v.SessionDevice(ev) // resolved once for every check
+		if cur.Device != ev.Session.Device {
+			d, ok = v.Roster().Device(ev.Org, cur.Device)
+		}
+		if ok {
 			cur.Kind = d.Kind
 		}
 	}
